@@ -1,0 +1,134 @@
+/* Settings files (srt's format and the Elixir port's) -> struct config, with the position of every value. */
+#ifndef SRT_CONFIG_H
+#define SRT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sandbox_runtime.h"
+#include "util/util.h"
+
+/* Where a value came from. file points at a string owned by the config
+ * (config->files), never NULL for values read from a file; "<default>" or
+ * "<command line>" otherwise. line/column are 1-based, 0 when unknown. */
+struct config_pos {
+	const char *file;
+	int line;
+	int column;
+	const char *key; /* owned by the config: "filesystem.allowWrite[2]" */
+};
+
+enum config_origin {
+	CONFIG_ORIGIN_DEFAULT = 0,
+	CONFIG_ORIGIN_USER,    /* --settings FILE or ~/.srt-settings.json */
+	CONFIG_ORIGIN_PROJECT, /* ./.sandbox/settings.json */
+};
+
+/* One entry of a string list (paths, domains, CIDRs, ...). Raw text as the
+ * user wrote it: config does not expand ~ or validate domains; policy does. */
+struct config_entry {
+	char *value;
+	bool literal;            /* {"path": ..., "literal": true}: no glob */
+	enum config_origin origin;
+	struct config_pos pos;
+};
+
+struct config_list {
+	struct config_entry *items;
+	size_t n;
+};
+
+struct config_reason {
+	char *domain;
+	char *reason;
+	struct config_pos pos;
+};
+
+struct config_ignore {
+	char *command_pattern;   /* key of ignoreViolations ("*" for all) */
+	struct config_list paths;
+};
+
+/* A project allow rule that was dropped because project settings are not
+ * trusted; srt check shows these. */
+struct config_ignored_allow {
+	char *what;              /* e.g. "filesystem.allowWrite: ./out" */
+	struct config_pos pos;
+};
+
+struct config {
+	struct config_list deny_read;
+	struct config_list allow_read;
+	struct config_list allow_write;
+	struct config_list deny_write;
+	bool allow_git_config;
+	int mandatory_deny_search_depth;     /* 1..10, default 3 */
+	bool allow_nested_user_namespaces;
+	bool enable_weaker_nested_sandbox;
+
+	struct {
+		struct config_list allowed_domains;
+		struct config_list denied_domains;
+		struct config_list allow_unix_sockets;
+		struct config_list denied_resolved_addresses;
+		struct config_reason *denied_domain_reasons;
+		size_t n_denied_domain_reasons;
+		bool allow_all_unix_sockets;
+		bool allow_local_binding;
+		bool strict_allowlist;
+		int http_proxy_port;   /* 0 when unset */
+		int socks_proxy_port;  /* 0 when unset */
+		/* Elixir format: ports our own proxies listen on inside the sandbox. */
+		int listen_http_port;  /* 0 when unset */
+		int listen_socks_port; /* 0 when unset */
+	} network;
+
+	struct config_ignore *ignore_violations;
+	size_t n_ignore_violations;
+
+	char *bwrap_path;             /* NULL: search PATH */
+	struct config_list trusted_project_dirs; /* user-level list of trusted project folders */
+
+	bool enabled;                 /* Elixir sandbox.enabled / srt has none: true */
+
+	struct strv files;            /* absolute paths of every settings file loaded; owns pos.file strings */
+	struct strv keys;             /* owns pos.key strings */
+	struct strv notes;            /* accepted-but-ignored keys, shown under --debug */
+	struct config_ignored_allow *ignored_allows;
+	size_t n_ignored_allows;
+};
+
+struct config_load_options {
+	const char *settings_path;     /* --settings FILE, or NULL for the default */
+	const char *home;              /* $HOME, for the default path */
+	const char *cwd;               /* for ./.sandbox/settings.json */
+	bool trust_project_settings;   /* --trust-project-settings */
+};
+
+/* Initialise cfg with the built-in defaults. */
+void config_init(struct config *cfg);
+
+/* Load the user settings (opts->settings_path or ~/.srt-settings.json; an
+ * absent default file means defaults) and then the project file
+ * ./.sandbox/settings.json on top. Returns 0, or a negative code with err
+ * naming the file, line:column (JSON syntax) or key path (schema), e.g.
+ *   "/home/u/s.json:3:14: filesystem.allowwrite: unknown key (did you mean allowWrite?)"
+ * On error cfg is left initialised (safe to config_free). */
+int config_load(struct config *cfg, const struct config_load_options *opts, struct srt_error *err);
+
+/* Parse one settings text (either format, detected by its top-level keys)
+ * and merge it into cfg. name is the file name used in messages. */
+int config_parse_text(struct config *cfg, const char *name, const char *text, size_t len,
+		      enum config_origin origin, bool trusted, struct srt_error *err);
+
+/* Parse one Elixir permission string such as "Read(~/.ssh)" or
+ * "WebFetch(domain:github.com)" from the allow (is_allow) or deny list and
+ * add it to cfg. Returns -EINVAL with a message naming the string when it is
+ * malformed. */
+int config_parse_permission(struct config *cfg, const char *perm, bool is_allow,
+			    enum config_origin origin, bool trusted, struct config_pos pos,
+			    struct srt_error *err);
+
+void config_free(struct config *cfg);
+
+#endif

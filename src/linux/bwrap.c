@@ -1,0 +1,217 @@
+/* mount plan + launch options -> bubblewrap's argument list, passed through a memfd with --args. */
+#include "linux/bwrap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Arguments accumulate in memory and go out in one write. */
+struct argbuf {
+	char *data;
+	size_t len, cap;
+	int failed;
+};
+
+static void arg(struct argbuf *b, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	if (b->failed)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		char *d = realloc(b->data, cap);
+		if (!d) {
+			b->failed = -ENOMEM;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+}
+
+static void arg2(struct argbuf *b, const char *a, const char *c)
+{
+	arg(b, a);
+	arg(b, c);
+}
+
+static void arg3(struct argbuf *b, const char *a, const char *c, const char *d)
+{
+	arg(b, a);
+	arg(b, c);
+	arg(b, d);
+}
+
+int bwrap_find(const char *configured, char **ret, struct srt_error *err)
+{
+	if (configured) {
+		if (access(configured, X_OK) == 0)
+			return (*ret = strdup(configured)) ? 0 : -ENOMEM;
+		return srt_error_set(err, -ENOENT,
+				     "bubblewrap not found at %s (bwrapPath in the settings): %s",
+				     configured, strerror(errno));
+	}
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/bin:/bin";
+	const char *p = path;
+	while (*p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len > 0) {
+			char *cand = str_printf("%.*s/bwrap", (int)len, p);
+			if (!cand)
+				return -ENOMEM;
+			if (access(cand, X_OK) == 0) {
+				*ret = cand;
+				return 0;
+			}
+			free(cand);
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (access("/usr/bin/bwrap", X_OK) == 0)
+		return (*ret = strdup("/usr/bin/bwrap")) ? 0 : -ENOMEM;
+	return srt_error_set(err, -ENOENT,
+			     "bubblewrap (bwrap) is not installed; install it with: apt-get install bubblewrap "
+			     "(Fedora: dnf install bubblewrap)");
+}
+
+static int read_int_file(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return atoi(buf);
+}
+
+const char *bwrap_userns_hint(void)
+{
+	if (read_int_file("/proc/sys/user/max_user_namespaces") == 0)
+		return "user namespaces are disabled (user.max_user_namespaces = 0); "
+		       "enable them with: sysctl -w user.max_user_namespaces=15000";
+	if (read_int_file("/proc/sys/kernel/unprivileged_userns_clone") == 0)
+		return "unprivileged user namespaces are disabled; "
+		       "enable them with: sysctl -w kernel.unprivileged_userns_clone=1";
+	if (read_int_file("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
+		return "AppArmor restricts unprivileged user namespaces (Ubuntu 24.04 and later); "
+		       "allow bwrap with an AppArmor profile, or run: "
+		       "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0";
+	return NULL;
+}
+
+int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l,
+		     int *ret_fd, struct srt_error *err)
+{
+	struct argbuf b = { 0 };
+	char num[32];
+
+	/* Namespaces: all of them, required (not "-try"): a sandbox without one
+	 * of them is weaker than asked for, so bwrap failing is right. */
+	arg(&b, "--unshare-user");
+	arg(&b, "--unshare-ipc");
+	arg(&b, "--unshare-pid");
+	arg(&b, "--unshare-net");
+	arg(&b, "--unshare-uts");
+	arg(&b, "--unshare-cgroup");
+	arg(&b, "--die-with-parent");
+	arg(&b, "--as-pid-1");
+	arg2(&b, "--cap-drop", "ALL");
+
+	arg3(&b, plan->root_writable ? "--bind" : "--ro-bind", "/", "/");
+	arg2(&b, "--dev", "/dev");
+	if (plan->host_proc)
+		arg3(&b, "--bind", "/proc", "/proc");
+	else
+		arg2(&b, "--proc", "/proc");
+	if (plan->private_tmp)
+		arg2(&b, "--tmpfs", "/tmp");
+
+	for (size_t i = 0; i < plan->n_ops; i++) {
+		const struct mount_op *op = &plan->ops[i];
+		switch (op->kind) {
+		case MOUNT_BIND_RW:
+			arg3(&b, "--bind", op->path, op->path);
+			break;
+		case MOUNT_BIND_RO:
+		case MOUNT_PLACEHOLDER:
+			arg3(&b, "--ro-bind", op->path, op->path);
+			break;
+		case MOUNT_HIDE_DIR:
+			arg2(&b, "--perms", "0755");
+			arg2(&b, "--tmpfs", op->path);
+			break;
+		case MOUNT_HIDE_FILE:
+			arg3(&b, "--ro-bind", l->empty_file, op->path);
+			break;
+		}
+	}
+	/* Hidden directories become read-only after everything inside them
+	 * was mounted: innermost first. */
+	for (size_t i = plan->n_ops; i-- > 0;)
+		if (plan->ops[i].kind == MOUNT_HIDE_DIR)
+			arg2(&b, "--remount-ro", plan->ops[i].path);
+
+	if (l->cwd)
+		arg2(&b, "--chdir", l->cwd);
+
+	snprintf(num, sizeof(num), "/proc/self/fd/%d", l->init_fd);
+	arg(&b, "--");
+	arg(&b, num);
+	snprintf(num, sizeof(num), "%d", l->sock_fd);
+	arg2(&b, "--sock", num);
+	snprintf(num, sizeof(num), "%lu", l->ignore_mask);
+	arg2(&b, "--ignore-mask", num);
+	if (l->allow_unix_sockets)
+		arg(&b, "--allow-unix-sockets");
+	if (l->allow_nested_userns)
+		arg(&b, "--allow-nested-userns");
+	if (l->shell)
+		arg(&b, "--shell");
+	arg(&b, "--");
+	for (size_t i = 0; l->command[i]; i++)
+		arg(&b, l->command[i]);
+
+	if (b.failed) {
+		free(b.data);
+		return srt_error_set(err, b.failed, "out of memory");
+	}
+	int fd = memfd_create("srt-bwrap-args", 0);
+	if (fd < 0) {
+		int e = errno;
+		free(b.data);
+		return srt_error_set(err, -e, "memfd_create: %s", strerror(e));
+	}
+	size_t off = 0;
+	while (off < b.len) {
+		ssize_t n = write(fd, b.data + off, b.len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(b.data);
+			close(fd);
+			return srt_error_set(err, -e, "writing bwrap arguments: %s", strerror(e));
+		}
+		off += (size_t)n;
+	}
+	free(b.data);
+	lseek(fd, 0, SEEK_SET);
+	*ret_fd = fd;
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* mount plan + launch options -> bubblewrap's argument list, passed through a memfd with --args. */
+#ifndef SRT_LINUX_BWRAP_H
+#define SRT_LINUX_BWRAP_H
+
+#include <stdbool.h>
+
+#include "linux/mountplan.h"
+
+struct bwrap_launch {
+	const char *empty_file;      /* an empty mode-0000 file: the source for hidden files */
+	int init_fd;                 /* srt-init, open in bwrap: executed as /proc/self/fd/N */
+	int sock_fd;                 /* srt-init's end of the socketpair */
+	const char *cwd;
+	bool shell;                  /* command[0] is a -c string */
+	unsigned long ignore_mask;   /* signals the command starts with ignored */
+	bool allow_unix_sockets;
+	bool allow_nested_userns;
+	char *const *command;
+};
+
+/* Find bwrap: the configured path, else "bwrap" in PATH, else /usr/bin/bwrap.
+ * Fails with an error that says how to install it. *ret is malloc'd. */
+int bwrap_find(const char *configured, char **ret, struct srt_error *err);
+
+/* Write bwrap's arguments (NUL-separated, for --args) into a new memfd and
+ * return it rewound in *ret_fd. The fd is not close-on-exec. */
+int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l,
+		     int *ret_fd, struct srt_error *err);
+
+/* Why bwrap cannot create namespaces here, when we can tell (static text),
+ * or NULL. */
+const char *bwrap_userns_hint(void);
+
+#endif

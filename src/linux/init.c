@@ -1,0 +1,191 @@
+/* srt-init: PID 1 inside the sandbox. Applies seccomp, greets the supervisor, runs the command, reaps, forwards signals. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "linux/proto.h"
+#include "linux/seccomp_filter.h"
+
+/*
+ * argv: srt-init [--sock FD] [--ignore-mask N] [--allow-unix-sockets]
+ *                [--allow-nested-userns] [--shell] -- COMMAND [ARG...]
+ *
+ * Written by the supervisor, never by a user; anything else is refused.
+ * Exit status: the command's, 128+N when it was killed by signal N, 125
+ * when the sandbox could not be set up, 126/127 when the command cannot be
+ * executed / found.
+ */
+
+/* Signals the supervisor forwards to us and we forward to the command. */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+static void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+static void die(int status, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "srt: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+static int exec_command(char **cmd, bool shell)
+{
+	if (shell) {
+		/* cmd[-2], cmd[-1] are ours (see main): room for "bash -c". */
+		char **argv = cmd - 2;
+		argv[0] = "bash";
+		argv[1] = "-c";
+		execv("/bin/bash", argv);
+		argv[0] = "sh";
+		execv("/bin/sh", argv);
+		fprintf(stderr, "srt: no shell to run -c: neither /bin/bash nor /bin/sh can be executed: %s\n",
+			strerror(errno));
+		return 127;
+	}
+	execvp(cmd[0], cmd);
+	int e = errno;
+	if (e == ENOENT || (e == ENOTDIR && !strchr(cmd[0], '/'))) {
+		fprintf(stderr, "srt: %s: command not found\n", cmd[0]);
+		return 127;
+	}
+	fprintf(stderr, "srt: %s: cannot execute: %s\n", cmd[0], strerror(e));
+	return 126;
+}
+
+int main(int argc, char **argv)
+{
+	int sock = -1;
+	unsigned long ignore_mask = 0;
+	bool shell = false;
+	struct sandbox_seccomp_options sopts = { 0 };
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(argv[i], "--sock") == 0 && i + 1 < argc) {
+			sock = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--ignore-mask") == 0 && i + 1 < argc) {
+			ignore_mask = strtoul(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--allow-unix-sockets") == 0) {
+			sopts.allow_unix_sockets = true;
+		} else if (strcmp(argv[i], "--allow-nested-userns") == 0) {
+			sopts.allow_nested_userns = true;
+		} else if (strcmp(argv[i], "--shell") == 0) {
+			shell = true;
+		} else {
+			die(125, "srt-init: unknown argument %s", argv[i]);
+		}
+	}
+	/* At least two of our own words precede the command, so a shell
+	 * command can borrow their slots. */
+	if (i >= argc || i < 3)
+		die(125, "srt-init: no command%s", "");
+	char **cmd = argv + i;
+
+	if (getpid() != 1)
+		die(125, "srt-init: must run as PID 1 of a new PID namespace%s", "");
+
+	/* Nobody inside may ptrace us or read our memory. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die(125, "srt-init: PR_SET_DUMPABLE: %s", strerror(errno));
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die(125, "srt-init: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+
+	/* PID 1 only receives signals it has a handler for, so install one,
+	 * then block them and collect them synchronously. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	struct sigaction sa = { .sa_handler = noop_handler };
+	sigemptyset(&sa.sa_mask);
+	for (size_t k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++) {
+		sigaction(forwarded[k], &sa, NULL);
+		sigaddset(&set, forwarded[k]);
+	}
+	sigaction(SIGCHLD, &sa, NULL);
+	sigset_t oldset;
+	sigprocmask(SIG_BLOCK, &set, &oldset);
+
+	char errbuf[256];
+	if (sandbox_seccomp_apply(&sopts, errbuf, sizeof(errbuf)) < 0)
+		die(125, "%s", errbuf);
+
+	if (sock >= 0) {
+		int r = proto_send(sock, PROTO_HELLO, NULL, 0, NULL, 0);
+		if (r < 0)
+			die(125, "srt-init: cannot reach the supervisor: %s", strerror(-r));
+		uint32_t type = 0;
+		static char payload[PROTO_MAX_PAYLOAD];
+		r = proto_recv(sock, &type, payload, NULL, NULL, NULL, NULL);
+		if (r < 0 || type != PROTO_GO)
+			exit(125); /* the supervisor is gone or refused: run nothing */
+		close(sock);
+	}
+
+	/* Signals that arrived before the command existed end the sandbox. */
+	sigset_t pending;
+	sigpending(&pending);
+	for (size_t k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++)
+		if (sigismember(&pending, forwarded[k]) &&
+		    (forwarded[k] == SIGINT || forwarded[k] == SIGTERM ||
+		     forwarded[k] == SIGHUP || forwarded[k] == SIGQUIT))
+			exit(128 + forwarded[k]);
+
+	pid_t child = fork();
+	if (child < 0)
+		die(125, "srt-init: fork: %s", strerror(errno));
+	if (child == 0) {
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigemptyset(&dfl.sa_mask);
+		for (size_t k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++) {
+			int sig = forwarded[k];
+			bool ign = sig < (int)(8 * sizeof(ignore_mask)) && (ignore_mask & (1ul << sig));
+			struct sigaction ign_sa = { .sa_handler = SIG_IGN };
+			sigemptyset(&ign_sa.sa_mask);
+			sigaction(sig, ign ? &ign_sa : &dfl, NULL);
+		}
+		sigaction(SIGCHLD, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &oldset, NULL);
+		_exit(exec_command(cmd, shell));
+	}
+
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig < 0)
+			continue;
+		if (sig == SIGCHLD) {
+			int status;
+			pid_t p;
+			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (p != child)
+					continue;
+				/* Exiting as PID 1 kills whatever the command left behind. */
+				if (WIFEXITED(status))
+					exit(WEXITSTATUS(status));
+				if (WIFSIGNALED(status))
+					exit(128 + WTERMSIG(status));
+			}
+			continue;
+		}
+		/* A signal the terminal sent (SI_KERNEL) already reached the
+		 * command, which shares our process group; forward only the
+		 * ones sent with kill() from outside. */
+		if (si.si_code == SI_KERNEL)
+			continue;
+		kill(child, sig);
+	}
+}

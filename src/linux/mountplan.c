@@ -1,0 +1,292 @@
+/* policy -> mount plan: the list of mount operations that builds the sandbox's view of the file system. */
+#include "linux/mountplan.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "linux/placeholder.h"
+#include "policy/mandatory.h"
+#include "policy/path.h"
+
+/* A node is a path where the view may change: every rule path, and every
+ * directory between a writable root and a write-protected path inside it
+ * (an "anchor": mounting it onto itself makes it a mount point, which
+ * cannot be renamed or removed, so the protected path cannot be moved
+ * away and recreated unprotected). */
+struct node {
+	char *path;
+	const struct policy_path_rule *rule; /* NULL for anchors */
+};
+
+struct nodes {
+	struct node *v;
+	size_t n, cap;
+};
+
+static int nodes_add(struct nodes *ns, const char *path, const struct policy_path_rule *rule)
+{
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 64;
+		void *v = realloc(ns->v, cap * sizeof(*ns->v));
+		if (!v)
+			return -ENOMEM;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	ns->v[ns->n++] = (struct node){ .path = copy, .rule = rule };
+	return 0;
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+	const struct node *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+	if (c)
+		return c;
+	/* rules before anchors at the same path */
+	return (x->rule == NULL) - (y->rule == NULL);
+}
+
+static int plan_add(struct mount_plan *plan, size_t *cap, enum mount_op_kind kind, const char *path,
+		    bool dir, const char *why)
+{
+	if (plan->n_ops == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void *v = realloc(plan->ops, c * sizeof(*plan->ops));
+		if (!v)
+			return -ENOMEM;
+		plan->ops = v;
+		*cap = c;
+	}
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	plan->ops[plan->n_ops++] = (struct mount_op){ .kind = kind, .path = copy,
+						      .placeholder_dir = dir, .why = why };
+	return 0;
+}
+
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* Paths the sandbox gets fresh from bwrap: host rules there mean nothing. */
+static bool under_special(const struct mount_plan *plan, const char *path)
+{
+	return path_is_inside(path, "/proc") || path_is_inside(path, "/dev") ||
+	       (plan->private_tmp && path_is_inside(path, "/tmp"));
+}
+
+static bool names_protected_dir(const char *path)
+{
+	for (size_t i = 0; mandatory_deny_dirs[i]; i++) {
+		const char *d = mandatory_deny_dirs[i];
+		if (strcmp(d, ".git/config") == 0)
+			continue;
+		size_t pl = strlen(path), dl = strlen(d);
+		if (pl > dl && path[pl - dl - 1] == '/' && strcmp(path + pl - dl, d) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool exists_lstat(const char *path, struct stat *st)
+{
+	return lstat(path, st) == 0;
+}
+
+int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt_error *err)
+{
+	struct mount_plan *plan = calloc(1, sizeof(*plan));
+	struct nodes ns = { 0 };
+	size_t cap = 0;
+	int r = 0;
+	if (!plan)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	plan->private_tmp = !p->tmp_is_host;
+	plan->host_proc = p->enable_weaker_nested_sandbox;
+	plan->root_writable = policy_path_writable(p, "/");
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_path_rule *rule = &p->rules[i];
+		if (strcmp(rule->path, "/") == 0 || under_special(plan, rule->path))
+			continue;
+		if ((r = nodes_add(&ns, rule->path, rule)) < 0)
+			goto oom;
+		/* Anchors for write protection inside a writable folder. */
+		if (rule->kind != POLICY_DENY_WRITE)
+			continue;
+		_cleanup_free_ char *dir = parent_of(rule->path);
+		if (!dir)
+			goto oom;
+		while (strcmp(dir, "/") != 0 && policy_path_writable(p, dir)) {
+			struct stat st;
+			if (exists_lstat(dir, &st) && S_ISDIR(st.st_mode) && !under_special(plan, dir))
+				if ((r = nodes_add(&ns, dir, NULL)) < 0)
+					goto oom;
+			char *up = parent_of(dir);
+			if (!up)
+				goto oom;
+			free(dir);
+			dir = up;
+		}
+	}
+	qsort(ns.v, ns.n, sizeof(*ns.v), node_cmp);
+
+	const char *covered = NULL; /* a placeholder or hidden dir covers everything below */
+	for (size_t i = 0; i < ns.n; i++) {
+		const struct node *nd = &ns.v[i];
+		if (i > 0 && strcmp(ns.v[i - 1].path, nd->path) == 0)
+			continue; /* one node per path; the first (a rule) is the decider */
+		if (covered && path_is_inside(nd->path, covered) && strcmp(nd->path, covered) != 0)
+			continue;
+		covered = NULL;
+
+		const char *X = nd->path;
+		const struct policy_path_rule *rr = policy_read_rule(p, X);
+		const struct policy_path_rule *wr = policy_write_rule(p, X);
+		const char *why = nd->rule ? nd->rule->source : (wr ? wr->source : "anchor");
+		bool R = policy_path_readable(p, X);
+		bool W = policy_path_writable(p, X);
+		_cleanup_free_ char *parent = parent_of(X);
+		if (!parent)
+			goto oom;
+		bool Rp = policy_path_readable(p, parent);
+		bool Wp = policy_path_writable(p, parent);
+		struct stat st;
+		bool exists = exists_lstat(X, &st);
+		bool is_dir = exists && S_ISDIR(st.st_mode);
+		bool is_link = exists && S_ISLNK(st.st_mode);
+		if (is_link) {
+			struct stat tst;
+			is_dir = stat(X, &tst) == 0 && S_ISDIR(tst.st_mode);
+		}
+		(void)rr;
+
+		if (!R) {
+			if (!exists || !Rp)
+				continue; /* nothing to hide, or already hidden */
+			if (is_dir) {
+				if ((r = plan_add(plan, &cap, MOUNT_HIDE_DIR, X, true, why)) < 0)
+					goto oom;
+			} else {
+				if ((r = plan_add(plan, &cap, MOUNT_HIDE_FILE, X, false, why)) < 0)
+					goto oom;
+				covered = X;
+			}
+			continue;
+		}
+		if (!Rp) {
+			/* Re-exposed inside a hidden directory. */
+			if (!exists) {
+				strv_pushf(&plan->notes, "%s: %s does not exist; nothing to expose", why, X);
+				continue;
+			}
+			if ((r = plan_add(plan, &cap, W ? MOUNT_BIND_RW : MOUNT_BIND_RO, X, false, why)) < 0)
+				goto oom;
+			continue;
+		}
+		if (W == Wp && nd->rule)
+			continue; /* the view already is what the rule asks */
+		if (!W && Wp) {
+			/* Write protection inside a writable folder. */
+			if (is_link)
+				{ r = srt_error_set(err, -ELOOP,
+						   "cannot protect %s (%s): it is a symbolic link inside a writable "
+						   "folder, and a mount cannot cover a link; remove the link or do "
+						   "not allow writing to %s", X, why, parent);
+				goto fail; }
+			if (exists && !placeholder_is_marked(&st)) {
+				if ((r = plan_add(plan, &cap, MOUNT_BIND_RO, X, false, why)) < 0)
+					goto oom;
+				continue;
+			}
+			/* Missing: protect its first missing component (or adopt a
+			 * placeholder another run made). */
+			_cleanup_free_ char *first = strdup(X);
+			if (!first)
+				goto oom;
+			for (;;) {
+				_cleanup_free_ char *up = parent_of(first);
+				struct stat ust;
+				if (!up)
+					goto oom;
+				if (strcmp(up, "/") == 0 || exists_lstat(up, &ust))
+					break;
+				free(first);
+				first = steal_pointer(&up);
+			}
+			bool dir = strcmp(first, X) != 0 || names_protected_dir(X) ||
+				   (exists && S_ISDIR(st.st_mode));
+			if ((r = plan_add(plan, &cap, MOUNT_PLACEHOLDER, first, dir, why)) < 0)
+				goto oom;
+			covered = plan->ops[plan->n_ops - 1].path;
+			continue;
+		}
+		if (!exists) {
+			if (W && !Wp)
+				strv_pushf(&plan->notes, "%s: %s does not exist; it stays unwritable", why, X);
+			continue;
+		}
+		if ((r = plan_add(plan, &cap, W ? MOUNT_BIND_RW : MOUNT_BIND_RO, X, false, why)) < 0)
+			goto oom;
+	}
+
+	for (size_t i = 0; i < ns.n; i++)
+		free(ns.v[i].path);
+	free(ns.v);
+	*ret = plan;
+	return 0;
+oom:
+	r = srt_error_set(err, -ENOMEM, "out of memory");
+fail:
+	for (size_t i = 0; i < ns.n; i++)
+		free(ns.v[i].path);
+	free(ns.v);
+	mount_plan_free(plan);
+	return r;
+}
+
+void mount_plan_free(struct mount_plan *plan)
+{
+	if (!plan)
+		return;
+	for (size_t i = 0; i < plan->n_ops; i++)
+		free(plan->ops[i].path);
+	free(plan->ops);
+	strv_clear(&plan->notes);
+	free(plan);
+}
+
+void mount_plan_print(const struct mount_plan *plan, FILE *out)
+{
+	static const char *const names[] = {
+		[MOUNT_BIND_RW] = "writable",
+		[MOUNT_BIND_RO] = "read-only",
+		[MOUNT_HIDE_DIR] = "hidden dir",
+		[MOUNT_HIDE_FILE] = "hidden file",
+		[MOUNT_PLACEHOLDER] = "placeholder",
+	};
+	fprintf(out, "mount plan:\n");
+	fprintf(out, "  %-12s /%s\n", plan->root_writable ? "writable" : "read-only", "");
+	fprintf(out, "  %-12s /dev\n", "fresh");
+	fprintf(out, "  %-12s /proc%s\n", plan->host_proc ? "host" : "fresh",
+		plan->host_proc ? " (enableWeakerNestedSandbox)" : "");
+	if (plan->private_tmp)
+		fprintf(out, "  %-12s /tmp\n", "private");
+	for (size_t i = 0; i < plan->n_ops; i++) {
+		const struct mount_op *op = &plan->ops[i];
+		fprintf(out, "  %-12s %s%s  <- %s\n", names[op->kind], op->path,
+			op->kind == MOUNT_PLACEHOLDER ? (op->placeholder_dir ? "/" : "") : "", op->why);
+	}
+	for (size_t i = 0; i < plan->notes.n; i++)
+		fprintf(out, "  note: %s\n", plan->notes.v[i]);
+}

@@ -1,0 +1,44 @@
+/* policy -> mount plan: the list of mount operations that builds the sandbox's view of the file system. */
+#ifndef SRT_LINUX_MOUNTPLAN_H
+#define SRT_LINUX_MOUNTPLAN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "policy/policy.h"
+
+enum mount_op_kind {
+	MOUNT_BIND_RW,         /* --bind P P */
+	MOUNT_BIND_RO,         /* --ro-bind P P */
+	MOUNT_HIDE_DIR,        /* --tmpfs P, then --remount-ro P after everything below it */
+	MOUNT_HIDE_FILE,       /* --ro-bind EMPTY P: an empty file nobody may open */
+	MOUNT_PLACEHOLDER,     /* P is created on the host for the run (file or dir), then --ro-bind P P */
+};
+
+struct mount_op {
+	enum mount_op_kind kind;
+	char *path;
+	bool placeholder_dir;  /* MOUNT_PLACEHOLDER: create a directory, not a file */
+	const char *why;       /* the source of the deciding rule (owned by the policy) */
+};
+
+struct mount_plan {
+	struct mount_op *ops;  /* in execution order, parents before children */
+	size_t n_ops;
+	bool root_writable;    /* allowWrite "/" */
+	bool private_tmp;      /* a fresh tmpfs on /tmp */
+	bool host_proc;        /* enableWeakerNestedSandbox: bind the host /proc */
+	struct strv notes;     /* rules that need no mount, and why (for --debug) */
+};
+
+/* Build the plan. Fails closed: a protected path that cannot be protected
+ * (a symbolic link in a writable folder: a mount cannot cover a link) is an
+ * error naming the path and the rule. *ret written only on success. */
+int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt_error *err);
+
+void mount_plan_free(struct mount_plan *plan);
+
+/* Print the plan, one operation a line, for `srt check --debug`. */
+void mount_plan_print(const struct mount_plan *plan, FILE *out);
+
+#endif

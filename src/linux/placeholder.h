@@ -1,0 +1,45 @@
+/* Placeholders: mount points created on the host for protected paths that do not exist yet, and the guardian that removes them. */
+#ifndef SRT_LINUX_PLACEHOLDER_H
+#define SRT_LINUX_PLACEHOLDER_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "linux/mountplan.h"
+
+/*
+ * A mount needs an existing file or directory to cover, so a protected path
+ * that does not exist yet (.bashrc, .vscode) gets an empty placeholder for
+ * the run. Placeholders are marked by an exact modification time, shared by
+ * concurrent runs through flock (each run holds a shared lock while its
+ * sandbox lives; whoever can take the exclusive lock afterwards is the last
+ * user and removes it), and removed by a guardian process that outlives
+ * srt: it waits until srt is gone and the sandbox's PID 1 has exited, so a
+ * SIGKILL of srt still leaves nothing behind.
+ */
+
+/* Is this (lstat) the mark of a placeholder: an empty file or directory
+ * with the marker modification time? */
+bool placeholder_is_marked(const struct stat *st);
+
+struct guardian {
+	pid_t pid;   /* 0 when no guardian runs */
+	int sock;    /* our end of the socketpair, -1 when none */
+};
+
+/* Fork the guardian, which creates (or adopts) every MOUNT_PLACEHOLDER of
+ * the plan and holds its lock. Returns 0 when all of them are in place, or a
+ * negative errno with err naming the path (the guardian has then removed
+ * what it made). Does nothing when the plan has no placeholder. */
+int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt_error *err);
+
+/* Hand the guardian a pidfd to wait for before it cleans up (the sandbox's
+ * PID 1, or bwrap). The fd stays ours. */
+int guardian_watch(struct guardian *g, int pidfd);
+
+/* Tell the guardian we are done, and wait until it has removed the
+ * placeholders. */
+void guardian_finish(struct guardian *g);
+
+#endif

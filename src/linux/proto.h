@@ -1,0 +1,40 @@
+/* The tiny message format spoken between the supervisor and srt-init over a socketpair. */
+#ifndef SRT_LINUX_PROTO_H
+#define SRT_LINUX_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * The socketpair is SOCK_SEQPACKET, so one send is one message:
+ *
+ *   message := type:u32 length:u32 payload[length]     (native byte order)
+ *   length  <= PROTO_MAX_PAYLOAD
+ *
+ * File descriptors travel as SCM_RIGHTS with the message (at most
+ * PROTO_MAX_FDS). The supervisor sets SO_PASSCRED on its end, so the kernel
+ * attaches the sender's pid translated into the supervisor's pid namespace:
+ * srt-init cannot lie about who it is.
+ */
+#define PROTO_MAX_PAYLOAD 4096u
+#define PROTO_MAX_FDS 8u
+
+enum proto_type {
+	PROTO_HELLO = 1, /* init -> supervisor: filters applied, ready; payload empty */
+	PROTO_GO = 2,    /* supervisor -> init: start the command; payload empty */
+};
+
+/* Send one message. Returns 0 or a negative errno. */
+int proto_send(int sock, uint32_t type, const void *payload, uint32_t len,
+	       const int *fds, size_t nfds);
+
+/* Receive one message. payload must hold PROTO_MAX_PAYLOAD bytes; fds must
+ * hold PROTO_MAX_FDS entries (received fds are O_CLOEXEC). ret_pid, when not
+ * NULL, receives the sender's pid from SCM_CREDENTIALS (0 when absent).
+ * Returns 0, -EPIPE at end of stream, -EBADMSG for a malformed message, or a
+ * negative errno. Refuses (and closes) fds beyond PROTO_MAX_FDS. */
+int proto_recv(int sock, uint32_t *ret_type, void *payload, uint32_t *ret_len,
+	       int *fds, size_t *ret_nfds, pid_t *ret_pid);
+
+#endif

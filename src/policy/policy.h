@@ -1,0 +1,84 @@
+/* config -> policy: one immutable, normalized description of what the sandbox allows, and the pure functions that decide. */
+#ifndef SRT_POLICY_H
+#define SRT_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "policy/domain.h"
+#include "util/util.h"
+
+enum policy_path_kind {
+	POLICY_DENY_READ,
+	POLICY_ALLOW_READ,
+	POLICY_ALLOW_WRITE,
+	POLICY_DENY_WRITE,
+};
+
+/* One path rule, concrete (globs already expanded). */
+struct policy_path_rule {
+	char *path;                  /* absolute, normalized, symlinks in existing parents resolved */
+	enum policy_path_kind kind;
+	bool exists;
+	bool is_dir;                 /* when exists */
+	bool is_symlink;             /* the path itself is a symbolic link */
+	bool mandatory;              /* from the built-in list, not from settings */
+	char *source;                /* "FILE:LINE:COL filesystem.denyRead[0]" or "built-in: ..." */
+	char *pattern;               /* the entry as written when it was a glob; else NULL */
+};
+
+struct policy_domain_rule {
+	struct domain_pattern pattern;
+	char *text;                  /* as written */
+	char *source;
+};
+
+struct policy {
+	struct policy_path_rule *rules;   /* sorted by path, then kind */
+	size_t n_rules;
+	bool tmp_is_host;                 /* /tmp (or a parent) is in allowWrite */
+
+	bool allow_git_config;
+	bool allow_nested_user_namespaces;
+	bool enable_weaker_nested_sandbox;
+	bool allow_all_unix_sockets;
+	int mandatory_deny_search_depth;
+
+	struct policy_domain_rule *allowed_domains;
+	size_t n_allowed_domains;
+	struct policy_domain_rule *denied_domains;
+	size_t n_denied_domains;
+
+	char *bwrap_path;                 /* NULL: search PATH */
+	struct strv settings_files;       /* loaded files (kept unwritable) */
+	struct strv notes;                /* for --debug */
+	struct strv ignored;              /* project allows that were ignored, with reason */
+	struct strv unmatched_globs;      /* glob entries that matched nothing (notes) */
+};
+
+struct policy_env {
+	const char *home;
+	const char *cwd;
+};
+
+/* Build the policy. Expands globs and scans every writable root for the
+ * built-in protected paths (this touches the file system: it is the one
+ * impure step). Errors name the settings file, line, column and key of the
+ * offending entry. *ret is written only on success; free with policy_free. */
+int policy_build(const struct config *cfg, const struct policy_env *env,
+		 struct policy **ret, struct srt_error *err);
+
+void policy_free(struct policy *p);
+
+/* Which rule decides for path (normalized absolute)? The most specific rule
+ * (longest path that contains path) of the matching aspect wins; at equal
+ * length a deny wins. Returns NULL when the default decides (read: allowed,
+ * write: denied). */
+const struct policy_path_rule *policy_read_rule(const struct policy *p, const char *path);
+const struct policy_path_rule *policy_write_rule(const struct policy *p, const char *path);
+
+bool policy_path_readable(const struct policy *p, const char *path);
+bool policy_path_writable(const struct policy *p, const char *path);
+
+#endif

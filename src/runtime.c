@@ -1,0 +1,364 @@
+/* The supervisor's lifecycle: start a sandbox for a command, serve it, and return its exit status. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "linux/bwrap.h"
+#include "linux/mountplan.h"
+#include "linux/placeholder.h"
+#include "linux/proto.h"
+
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+struct supervisor {
+	uv_loop_t loop;
+	uv_poll_t sig_watch;
+	uv_poll_t sock_watch;
+	int sigfd;
+	int sock;
+	bool sock_open;
+	pid_t bwrap_pid;
+	int bwrap_status;
+	bool bwrap_done;
+	pid_t init_pid;
+	int init_pidfd;
+	bool started;        /* the init said hello and got GO */
+	int pending[8];
+	size_t n_pending;
+	struct guardian *guard;
+	bool debug;
+};
+
+char *runtime_helper_path(const char *name)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char *cand = str_printf("%s/%s", exe, name);
+			if (cand && access(cand, F_OK) == 0)
+				return cand;
+			free(cand);
+		}
+	}
+	return str_printf("%s/%s", SRT_LIBEXECDIR, name);
+}
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void deliver(struct supervisor *s, int sig)
+{
+	if (s->init_pidfd >= 0 && syscall(SYS_pidfd_send_signal, s->init_pidfd, sig, NULL, 0) == 0)
+		return;
+	if (s->init_pid > 0)
+		kill(s->init_pid, sig);
+}
+
+static void stop_watching_sock(struct supervisor *s)
+{
+	if (s->sock_open) {
+		uv_poll_stop(&s->sock_watch);
+		s->sock_open = false;
+	}
+}
+
+static void on_sock(uv_poll_t *w, int status, int events)
+{
+	struct supervisor *s = w->data;
+	(void)events;
+	if (status < 0) {
+		stop_watching_sock(s);
+		return;
+	}
+	uint32_t type = 0;
+	static char payload[PROTO_MAX_PAYLOAD];
+	pid_t pid = 0;
+	int r = proto_recv(s->sock, &type, payload, NULL, NULL, NULL, &pid);
+	if (r == -EAGAIN)
+		return;
+	if (r < 0) {
+		/* End of stream: srt-init started the command (and closed its
+		 * end) or died before that. */
+		stop_watching_sock(s);
+		return;
+	}
+	if (type == PROTO_HELLO && !s->started && pid > 0) {
+		s->init_pid = pid;
+		s->init_pidfd = pidfd_open_(pid);
+		if (s->init_pidfd >= 0 && s->guard)
+			guardian_watch(s->guard, s->init_pidfd);
+		/* Signals that came before: they reach the init before GO, so it
+		 * ends without starting the command. */
+		for (size_t i = 0; i < s->n_pending; i++)
+			deliver(s, s->pending[i]);
+		s->n_pending = 0;
+		s->started = proto_send(s->sock, PROTO_GO, NULL, 0, NULL, 0) == 0;
+		if (s->debug)
+			fprintf(stderr, "srt: sandbox init is pid %d; command started\n", (int)pid);
+	}
+}
+
+static void reap(struct supervisor *s)
+{
+	int status;
+	pid_t p;
+	/* Only bwrap: the placeholder guardian is our child too, and
+	 * guardian_finish waits for it. */
+	if (!s->bwrap_done && (p = waitpid(s->bwrap_pid, &status, WNOHANG)) == s->bwrap_pid) {
+		s->bwrap_status = status;
+		s->bwrap_done = true;
+	}
+	if (s->bwrap_done) {
+		uv_poll_stop(&s->sig_watch);
+		stop_watching_sock(s);
+	}
+}
+
+static void on_signal(uv_poll_t *w, int status, int events)
+{
+	struct supervisor *s = w->data;
+	(void)status;
+	(void)events;
+	struct signalfd_siginfo si;
+	while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGCHLD)
+			continue; /* reaped below */
+		/* The terminal sends ^C to the whole foreground process group,
+		 * the command included: forwarding it would deliver it twice. */
+		if (si.ssi_code == SI_KERNEL)
+			continue;
+		if (s->debug)
+			fprintf(stderr, "srt: forwarding signal %d\n", sig);
+		if (s->started || s->init_pid > 0)
+			deliver(s, sig);
+		else if (s->n_pending < sizeof(s->pending) / sizeof(s->pending[0]))
+			s->pending[s->n_pending++] = sig;
+	}
+	reap(s);
+}
+
+static unsigned long ignored_signals(void)
+{
+	unsigned long mask = 0;
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
+		struct sigaction sa;
+		if (sigaction(forwarded[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			mask |= 1ul << forwarded[i];
+	}
+	return mask;
+}
+
+static void print_debug(const struct runtime_run_options *o, const struct mount_plan *plan, const char *bwrap)
+{
+	fprintf(stderr, "srt: bwrap: %s\n", bwrap);
+	for (size_t i = 0; i < o->policy->notes.n; i++)
+		fprintf(stderr, "srt: note: %s\n", o->policy->notes.v[i]);
+	for (size_t i = 0; i < o->policy->unmatched_globs.n; i++)
+		fprintf(stderr, "srt: note: %s\n", o->policy->unmatched_globs.v[i]);
+	mount_plan_print(plan, stderr);
+}
+
+int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt_error *err)
+{
+	const struct policy *p = o->policy;
+	struct mount_plan *plan = NULL;
+	struct guardian guard = { .pid = 0, .sock = -1 };
+	struct supervisor s = { .sigfd = -1, .sock = -1, .init_pidfd = -1, .debug = o->debug };
+	_cleanup_free_ char *bwrap = NULL;
+	_cleanup_free_ char *init_path = NULL;
+	_cleanup_free_ char *empty_path = NULL;
+	int init_fd = -1, args_fd = -1, sv[2] = { -1, -1 };
+	bool loop_ready = false;
+	sigset_t mask, oldmask;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&mask, forwarded[i]);
+	unsigned long ignore_mask = ignored_signals();
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+
+	if ((r = bwrap_find(p->bwrap_path, &bwrap, err)) < 0)
+		goto out;
+	init_path = runtime_helper_path("srt-init");
+	empty_path = runtime_helper_path("srt-empty");
+	if (!init_path || !empty_path) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	init_fd = open(init_path, O_RDONLY | O_CLOEXEC);
+	if (init_fd < 0) {
+		r = srt_error_set(err, -errno, "cannot open srt-init at %s: %s (is srt installed completely?)",
+				  init_path, strerror(errno));
+		goto out;
+	}
+	if (access(empty_path, F_OK) < 0) {
+		r = srt_error_set(err, -errno, "missing %s: %s (is srt installed completely?)", empty_path,
+				  strerror(errno));
+		goto out;
+	}
+
+	if ((r = mount_plan_build(p, &plan, err)) < 0)
+		goto out;
+	if (o->debug)
+		print_debug(o, plan, bwrap);
+	if (p->enable_weaker_nested_sandbox)
+		fprintf(stderr, "srt: warning: enableWeakerNestedSandbox: the sandbox sees the host's /proc "
+				"(every process on this machine, their command lines and environments where "
+				"permissions allow); use it only inside a container that already isolates you\n");
+
+	if ((r = guardian_start(plan, &guard, err)) < 0)
+		goto out;
+	s.guard = &guard;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = srt_error_set(err, -errno, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	int one = 1;
+	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+
+	struct bwrap_launch l = {
+		.empty_file = empty_path,
+		.init_fd = init_fd,
+		.sock_fd = sv[1],
+		.cwd = o->cwd,
+		.shell = o->shell,
+		.ignore_mask = ignore_mask,
+		.allow_unix_sockets = p->allow_all_unix_sockets,
+		.allow_nested_userns = p->allow_nested_user_namespaces,
+		.command = o->command,
+	};
+	if ((r = bwrap_write_args(plan, &l, &args_fd, err)) < 0)
+		goto out;
+
+	s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s.sigfd < 0) {
+		r = srt_error_set(err, -errno, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+
+	char args_num[16];
+	snprintf(args_num, sizeof(args_num), "%d", args_fd);
+	char *bwrap_argv[] = { bwrap, "--args", args_num, NULL };
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = srt_error_set(err, -errno, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		/* bwrap's own process must not die from the terminal's ^C before
+		 * the command had its say: srt-init decides what the command's
+		 * signals look like. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(125);
+		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+			signal(forwarded[i], SIG_IGN);
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+		int keep[] = { init_fd, sv[1], args_fd };
+		for (size_t i = 0; i < 3; i++) {
+			int fl = fcntl(keep[i], F_GETFD);
+			fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC);
+		}
+		execv(bwrap, bwrap_argv);
+		fprintf(stderr, "srt: cannot execute %s: %s\n", bwrap, strerror(errno));
+		_exit(125);
+	}
+	s.bwrap_pid = pid;
+	close(sv[1]);
+	sv[1] = -1;
+	close(args_fd);
+	args_fd = -1;
+	close(init_fd);
+	init_fd = -1;
+	{
+		int bfd = pidfd_open_(pid);
+		if (bfd >= 0) {
+			guardian_watch(&guard, bfd);
+			close(bfd);
+		}
+	}
+
+	s.sock = sv[0];
+	fcntl(s.sock, F_SETFL, fcntl(s.sock, F_GETFL) | O_NONBLOCK);
+	if (uv_loop_init(&s.loop) < 0) {
+		/* Cannot serve the sandbox: end it rather than leave it unserved. */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		r = srt_error_set(err, -ENOMEM, "cannot create the event loop");
+		goto out;
+	}
+	loop_ready = true;
+	s.sig_watch.data = &s;
+	s.sock_watch.data = &s;
+	uv_poll_init(&s.loop, &s.sig_watch, s.sigfd);
+	uv_poll_start(&s.sig_watch, UV_READABLE, on_signal);
+	uv_poll_init(&s.loop, &s.sock_watch, s.sock);
+	uv_poll_start(&s.sock_watch, UV_READABLE | UV_DISCONNECT, on_sock);
+	s.sock_open = true;
+	reap(&s); /* in case bwrap died before the signalfd watch began */
+	while (!s.bwrap_done)
+		uv_run(&s.loop, UV_RUN_ONCE);
+
+	if (!s.started) {
+		const char *hint = bwrap_userns_hint();
+		if (WIFEXITED(s.bwrap_status))
+			r = srt_error_set(err, -ECHILD,
+					  "the sandbox could not be set up (bubblewrap exited with status %d)%s%s",
+					  WEXITSTATUS(s.bwrap_status), hint ? ": " : "", hint ? hint : "");
+		else
+			r = srt_error_set(err, -ECHILD, "the sandbox could not be set up (bubblewrap was killed by signal %d)",
+					  WTERMSIG(s.bwrap_status));
+		goto out;
+	}
+	if (WIFEXITED(s.bwrap_status))
+		*ret_status = WEXITSTATUS(s.bwrap_status);
+	else
+		*ret_status = 128 + WTERMSIG(s.bwrap_status);
+	r = 0;
+out:
+	if (loop_ready) {
+		uv_close((uv_handle_t *)&s.sig_watch, NULL);
+		uv_close((uv_handle_t *)&s.sock_watch, NULL);
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+	}
+	guardian_finish(&guard);
+	if (s.init_pidfd >= 0)
+		close(s.init_pidfd);
+	if (s.sigfd >= 0)
+		close(s.sigfd);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (init_fd >= 0)
+		close(init_fd);
+	if (args_fd >= 0)
+		close(args_fd);
+	mount_plan_free(plan);
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	return r;
+}

@@ -1,0 +1,118 @@
+/* Small shared helpers: error reporting, string vectors. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int srt_error_set(struct srt_error *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+		err->code = code;
+	}
+	return code;
+}
+
+int srt_error_prefix(struct srt_error *err, const char *fmt, ...)
+{
+	if (!err)
+		return -EINVAL;
+	char prefix[512];
+	char old[sizeof(err->message)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->message, sizeof(old));
+	snprintf(err->message, sizeof(err->message), "%.500s: %.*s", prefix, (int)(sizeof(err->message) - 503), old);
+	return err->code;
+}
+
+static int strv_grow(struct strv *s)
+{
+	if (s->n + 1 < s->cap)
+		return 0;
+	size_t cap = s->cap ? s->cap * 2 : 8;
+	char **v = realloc(s->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->v = v;
+	s->cap = cap;
+	return 0;
+}
+
+int strv_push_take(struct strv *s, char *str)
+{
+	if (!str)
+		return -ENOMEM;
+	if (strv_grow(s) < 0) {
+		free(str);
+		return -ENOMEM;
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+	return 0;
+}
+
+int strv_push(struct strv *s, const char *str)
+{
+	return strv_push_take(s, strdup(str));
+}
+
+int strv_pushf(struct strv *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *str = str_vprintf(fmt, ap);
+	va_end(ap);
+	return strv_push_take(s, str);
+}
+
+bool strv_contains(const struct strv *s, const char *str)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], str) == 0)
+			return true;
+	return false;
+}
+
+void strv_clear(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+char *str_vprintf(const char *fmt, va_list ap)
+{
+	char *r = NULL;
+	if (vasprintf(&r, fmt, ap) < 0)
+		return NULL;
+	return r;
+}
+
+char *str_printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *r = str_vprintf(fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool str_has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
