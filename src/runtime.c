@@ -185,8 +185,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	struct supervisor s = { .sigfd = -1, .sock = -1, .init_pidfd = -1, .debug = o->debug };
 	_cleanup_free_ char *bwrap = NULL;
 	_cleanup_free_ char *init_path = NULL;
-	_cleanup_free_ char *empty_path = NULL;
-	int init_fd = -1, args_fd = -1, sv[2] = { -1, -1 };
+	int init_fd = -1, args_fd = -1, plan_fd = -1, sv[2] = { -1, -1 };
 	bool loop_ready = false;
 	sigset_t mask, oldmask;
 	int r;
@@ -201,8 +200,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	if ((r = bwrap_find(p->bwrap_path, &bwrap, err)) < 0)
 		goto out;
 	init_path = runtime_helper_path("srt-init");
-	empty_path = runtime_helper_path("srt-empty");
-	if (!init_path || !empty_path) {
+	if (!init_path) {
 		r = srt_error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -210,11 +208,6 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	if (init_fd < 0) {
 		r = srt_error_set(err, -errno, "cannot open srt-init at %s: %s (is srt installed completely?)",
 				  init_path, strerror(errno));
-		goto out;
-	}
-	if (access(empty_path, F_OK) < 0) {
-		r = srt_error_set(err, -errno, "missing %s: %s (is srt installed completely?)", empty_path,
-				  strerror(errno));
 		goto out;
 	}
 
@@ -238,10 +231,12 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	int one = 1;
 	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 
+	if ((r = bwrap_write_plan(plan, &plan_fd, err)) < 0)
+		goto out;
 	struct bwrap_launch l = {
-		.empty_file = empty_path,
 		.init_fd = init_fd,
 		.sock_fd = sv[1],
+		.plan_fd = plan_fd,
 		.cwd = o->cwd,
 		.shell = o->shell,
 		.ignore_mask = ignore_mask,
@@ -277,8 +272,8 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 			signal(forwarded[i], SIG_IGN);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-		int keep[] = { init_fd, sv[1], args_fd };
-		for (size_t i = 0; i < 3; i++) {
+		int keep[] = { init_fd, sv[1], args_fd, plan_fd };
+		for (size_t i = 0; i < 4; i++) {
 			int fl = fcntl(keep[i], F_GETFD);
 			fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC);
 		}
@@ -293,6 +288,8 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	args_fd = -1;
 	close(init_fd);
 	init_fd = -1;
+	close(plan_fd);
+	plan_fd = -1;
 	{
 		int bfd = pidfd_open_(pid);
 		if (bfd >= 0) {
@@ -358,6 +355,8 @@ out:
 		close(init_fd);
 	if (args_fd >= 0)
 		close(args_fd);
+	if (plan_fd >= 0)
+		close(plan_fd);
 	mount_plan_free(plan);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return r;

@@ -8,6 +8,41 @@
 #include "sandbox_runtime.h"
 #include "util/util.h"
 
+/* Formats. srt's keys and the Elixir port's keys (`sandbox`,
+ * `permissions`) form one schema: no key means one thing in one format and
+ * another in the other, so a file may use either or mix them.
+ *
+ * Keys of our own:
+ *   trustedProjectDirs  array of folders (absolute or ~/...) whose
+ *                       ./.sandbox/settings.json may widen the sandbox.
+ *                       Read from user settings only; a folder counts
+ *                       only exactly (not its subfolders).
+ *
+ * Project files (./.sandbox/settings.json): deny rules always apply.
+ * Rules that widen the sandbox apply only when trusted, else they go to
+ * ignored_allows: allowRead, allowWrite, allowedDomains, allowUnixSockets,
+ * ignoreViolations, bwrapPath, network.httpProxyPort/socksProxyPort (an
+ * external proxy does its own filtering), Elixir allow permissions,
+ * booleans set to their widening value (allow*: true, enable*: true,
+ * strictAllowlist: false, sandbox.enabled: false), and a lower
+ * mandatoryDenySearchDepth. A boolean set to its narrowing value applies.
+ *
+ * Accepted with a note (they tune srt's own machinery or another OS):
+ * ripgrep, socatPath, seccomp, javaAgentJarPath, allowPty,
+ * enableWeakerNetworkIsolation, allowAppleEvents, network.allowMachLookup
+ * (macOS), windows, git, $schema. Refused as "not supported yet" (they promise a
+ * protection we do not give): credentials, network.mitmProxy,
+ * network.tlsTerminate, network.parentProxy, the request-filtering keys
+ * network.filterRequest, allowPlaintextHeaderSet, stripResponseHeaders,
+ * refuseOpaqueTunnels, requireHostMatch, ambiguousRequestTarget, and
+ * filesystem.disabled: true. */
+
+/* Bounds on user-controlled input; exceeding one is an error that says so. */
+#define CONFIG_MAX_FILE_SIZE        (4u * 1024 * 1024) /* bytes per settings file */
+#define CONFIG_MAX_LIST_ENTRIES     65536  /* per list, over all files */
+#define CONFIG_MAX_IGNORE_PATTERNS  4096   /* ignoreViolations command patterns */
+#define CONFIG_MAX_PERMISSION_LEN   8192   /* bytes in one permission string */
+
 /* Where a value came from. file points at a string owned by the config
  * (config->files), never NULL for values read from a file; "<default>" or
  * "<command line>" otherwise. line/column are 1-based, 0 when unknown. */
@@ -49,11 +84,13 @@ struct config_ignore {
 	struct config_list paths;
 };
 
-/* A project allow rule that was dropped because project settings are not
- * trusted; srt check shows these. */
+/* A project rule that was dropped because project settings are not trusted
+ * (or, for trustedProjectDirs, because only user settings may trust);
+ * srt check shows these with their reason. */
 struct config_ignored_allow {
 	char *what;              /* e.g. "filesystem.allowWrite: ./out" */
 	struct config_pos pos;
+	const char *reason;      /* static text: why it was dropped */
 };
 
 struct config {
@@ -110,25 +147,34 @@ void config_init(struct config *cfg);
 
 /* Load the user settings (opts->settings_path or ~/.srt-settings.json; an
  * absent default file means defaults) and then the project file
- * ./.sandbox/settings.json on top. Returns 0, or a negative code with err
- * naming the file, line:column (JSON syntax) or key path (schema), e.g.
- *   "/home/u/s.json:3:14: filesystem.allowwrite: unknown key (did you mean allowWrite?)"
+ * ./.sandbox/settings.json on top (skipped when it is the user file).
+ * Returns 0, or a negative code with err naming the file, line:column
+ * and key path, e.g.
+ *   "/home/u/s.json:3:14: unknown key 'filesystem.allowwrite' (did you mean 'allowWrite'?)"
+ *   "/home/u/s.json:2:3: invalid token near 'tru'"           (jansson's text)
+ *   "/home/u/s.json: cannot open settings file: No such file or directory"
  * On error cfg is left initialised (safe to config_free). */
 int config_load(struct config *cfg, const struct config_load_options *opts, struct srt_error *err);
 
-/* Parse one settings text (either format, detected by its top-level keys)
- * and merge it into cfg. name is the file name used in messages. */
+/* Parse one settings text (either format, or both mixed) and merge it into
+ * cfg: lists append, scalars overwrite. name is the file name used in
+ * messages and is added to cfg->files. For CONFIG_ORIGIN_PROJECT with
+ * trusted false, rules that widen the sandbox go to cfg->ignored_allows.
+ * The text must be a JSON object of at most CONFIG_MAX_FILE_SIZE bytes;
+ * duplicate keys are refused. */
 int config_parse_text(struct config *cfg, const char *name, const char *text, size_t len,
 		      enum config_origin origin, bool trusted, struct srt_error *err);
 
 /* Parse one Elixir permission string such as "Read(~/.ssh)" or
  * "WebFetch(domain:github.com)" from the allow (is_allow) or deny list and
  * add it to cfg. Returns -EINVAL with a message naming the string when it is
- * malformed. */
+ * malformed. pos.key is copied; pos.file must outlive cfg (a string of
+ * cfg->files, or a literal such as "<command line>"). */
 int config_parse_permission(struct config *cfg, const char *perm, bool is_allow,
 			    enum config_origin origin, bool trusted, struct config_pos pos,
 			    struct srt_error *err);
 
+/* Free everything cfg owns and leave it zeroed; NULL is a no-op. */
 void config_free(struct config *cfg);
 
 #endif

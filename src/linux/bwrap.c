@@ -115,11 +115,83 @@ const char *bwrap_userns_hint(void)
 	return NULL;
 }
 
+static int write_all(int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_error *err)
+{
+	struct argbuf b = { 0 };
+	char rec[2] = { 0, 0 };
+	for (size_t i = 0; i < plan->n_ops; i++) {
+		const struct mount_op *op = &plan->ops[i];
+		switch (op->kind) {
+		case MOUNT_BIND_RW: rec[0] = 'w'; break;
+		case MOUNT_BIND_RO:
+		case MOUNT_PLACEHOLDER: rec[0] = 'r'; break;
+		case MOUNT_HIDE_DIR: rec[0] = 'h'; break;
+		case MOUNT_HIDE_FILE: rec[0] = 'f'; break;
+		}
+		/* op byte and path as one NUL-terminated record */
+		char *r = str_printf("%c%s", rec[0], op->path);
+		if (!r) {
+			free(b.data);
+			return srt_error_set(err, -ENOMEM, "out of memory");
+		}
+		arg(&b, r);
+		free(r);
+	}
+	/* Hidden directories become read-only after everything inside them
+	 * was mounted: innermost first. */
+	for (size_t i = plan->n_ops; i-- > 0;)
+		if (plan->ops[i].kind == MOUNT_HIDE_DIR) {
+			char *r = str_printf("R%s", plan->ops[i].path);
+			if (!r) {
+				free(b.data);
+				return srt_error_set(err, -ENOMEM, "out of memory");
+			}
+			arg(&b, r);
+			free(r);
+		}
+	if (b.failed) {
+		free(b.data);
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	int fd = memfd_create("srt-mount-plan", MFD_CLOEXEC);
+	if (fd < 0) {
+		free(b.data);
+		return srt_error_set(err, -errno, "memfd_create: %s", strerror(errno));
+	}
+	int r = write_all(fd, b.data, b.len);
+	free(b.data);
+	if (r < 0) {
+		close(fd);
+		return srt_error_set(err, r, "writing the mount plan: %s", strerror(-r));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l,
 		     int *ret_fd, struct srt_error *err)
 {
 	struct argbuf b = { 0 };
 	char num[32];
+	/* Created first: srt-init must learn its number to close it. */
+	int fd = memfd_create("srt-bwrap-args", MFD_CLOEXEC);
+	if (fd < 0)
+		return srt_error_set(err, -errno, "memfd_create: %s", strerror(errno));
 
 	/* Namespaces: all of them, required (not "-try"): a sandbox without one
 	 * of them is weaker than asked for, so bwrap failing is right. */
@@ -131,7 +203,10 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	arg(&b, "--unshare-cgroup");
 	arg(&b, "--die-with-parent");
 	arg(&b, "--as-pid-1");
+	/* srt-init mounts the plan itself and then drops these for good. */
 	arg2(&b, "--cap-drop", "ALL");
+	arg2(&b, "--cap-add", "CAP_SYS_ADMIN");
+	arg2(&b, "--cap-add", "CAP_SETPCAP");
 
 	arg3(&b, plan->root_writable ? "--bind" : "--ro-bind", "/", "/");
 	arg2(&b, "--dev", "/dev");
@@ -142,39 +217,19 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	if (plan->private_tmp)
 		arg2(&b, "--tmpfs", "/tmp");
 
-	for (size_t i = 0; i < plan->n_ops; i++) {
-		const struct mount_op *op = &plan->ops[i];
-		switch (op->kind) {
-		case MOUNT_BIND_RW:
-			arg3(&b, "--bind", op->path, op->path);
-			break;
-		case MOUNT_BIND_RO:
-		case MOUNT_PLACEHOLDER:
-			arg3(&b, "--ro-bind", op->path, op->path);
-			break;
-		case MOUNT_HIDE_DIR:
-			arg2(&b, "--perms", "0755");
-			arg2(&b, "--tmpfs", op->path);
-			break;
-		case MOUNT_HIDE_FILE:
-			arg3(&b, "--ro-bind", l->empty_file, op->path);
-			break;
-		}
-	}
-	/* Hidden directories become read-only after everything inside them
-	 * was mounted: innermost first. */
-	for (size_t i = plan->n_ops; i-- > 0;)
-		if (plan->ops[i].kind == MOUNT_HIDE_DIR)
-			arg2(&b, "--remount-ro", plan->ops[i].path);
-
-	if (l->cwd)
-		arg2(&b, "--chdir", l->cwd);
-
 	snprintf(num, sizeof(num), "/proc/self/fd/%d", l->init_fd);
 	arg(&b, "--");
 	arg(&b, num);
 	snprintf(num, sizeof(num), "%d", l->sock_fd);
 	arg2(&b, "--sock", num);
+	snprintf(num, sizeof(num), "%d", l->init_fd);
+	arg2(&b, "--close", num);
+	snprintf(num, sizeof(num), "%d", fd);
+	arg2(&b, "--close", num);
+	snprintf(num, sizeof(num), "%d", l->plan_fd);
+	arg2(&b, "--plan", num);
+	if (l->cwd)
+		arg2(&b, "--chdir", l->cwd);
 	snprintf(num, sizeof(num), "%lu", l->ignore_mask);
 	arg2(&b, "--ignore-mask", num);
 	if (l->allow_unix_sockets)
@@ -189,28 +244,15 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 
 	if (b.failed) {
 		free(b.data);
+		close(fd);
 		return srt_error_set(err, b.failed, "out of memory");
 	}
-	int fd = memfd_create("srt-bwrap-args", 0);
-	if (fd < 0) {
-		int e = errno;
-		free(b.data);
-		return srt_error_set(err, -e, "memfd_create: %s", strerror(e));
-	}
-	size_t off = 0;
-	while (off < b.len) {
-		ssize_t n = write(fd, b.data + off, b.len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			free(b.data);
-			close(fd);
-			return srt_error_set(err, -e, "writing bwrap arguments: %s", strerror(e));
-		}
-		off += (size_t)n;
-	}
+	int r = write_all(fd, b.data, b.len);
 	free(b.data);
+	if (r < 0) {
+		close(fd);
+		return srt_error_set(err, r, "writing bwrap arguments: %s", strerror(-r));
+	}
 	lseek(fd, 0, SEEK_SET);
 	*ret_fd = fd;
 	return 0;

@@ -7,9 +7,9 @@
 #include "linux/mountplan.h"
 
 struct bwrap_launch {
-	const char *empty_file;      /* an empty mode-0000 file: the source for hidden files */
 	int init_fd;                 /* srt-init, open in bwrap: executed as /proc/self/fd/N */
 	int sock_fd;                 /* srt-init's end of the socketpair */
+	int plan_fd;                 /* the mount plan for srt-init (bwrap_write_plan) */
 	const char *cwd;
 	bool shell;                  /* command[0] is a -c string */
 	unsigned long ignore_mask;   /* signals the command starts with ignored */
@@ -22,8 +22,12 @@ struct bwrap_launch {
  * Fails with an error that says how to install it. *ret is malloc'd. */
 int bwrap_find(const char *configured, char **ret, struct srt_error *err);
 
+/* Serialize the plan's operations for srt-init into a new memfd
+ * (close-on-exec; the grammar is in init.c). */
+int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_error *err);
+
 /* Write bwrap's arguments (NUL-separated, for --args) into a new memfd and
- * return it rewound in *ret_fd. The fd is not close-on-exec. */
+ * return it rewound in *ret_fd (close-on-exec: the child clears that). */
 int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l,
 		     int *ret_fd, struct srt_error *err);
 

@@ -5,8 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +20,8 @@
 #include "linux/seccomp_filter.h"
 
 /*
- * argv: srt-init [--sock FD] [--ignore-mask N] [--allow-unix-sockets]
+ * argv: srt-init [--sock FD] [--close FD]... [--plan FD] [--chdir DIR]
+ *                [--ignore-mask N] [--allow-unix-sockets]
  *                [--allow-nested-userns] [--shell] -- COMMAND [ARG...]
  *
  * Written by the supervisor, never by a user; anything else is refused.
@@ -37,6 +44,128 @@ static void die(int status, const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fputc('\n', stderr);
 	exit(status);
+}
+
+/*
+ * The mount plan, written by the supervisor into a memfd:
+ *
+ *   plan   := record*
+ *   record := op:u8 path NUL        path absolute, at most PATH_MAX bytes
+ *   op     := 'w' bind onto itself writable | 'r' bind onto itself read-only
+ *           | 'h' hide a directory (empty tmpfs) | 'f' hide a file (empty,
+ *             mode 0000) | 'R' make a hidden directory read-only
+ *
+ * We run it ourselves rather than through bwrap's arguments: bwrap rescans
+ * the mount table for every bind (quadratic: 1,000 binds took 1.9 s here)
+ * and refuses more than 9,000 arguments. Direct syscalls keep thousands of
+ * mounts in milliseconds.
+ */
+#define PLAN_MAX (64u << 20)
+#define EMPTY_FILE "/dev/.srt-empty"
+
+static unsigned long locked_flags(const char *path)
+{
+	/* A remount inside a user namespace must repeat the flags the mount
+	 * came with (nosuid, nodev, ...): the kernel locks them. */
+	struct statvfs sv;
+	unsigned long f = 0;
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+	return f;
+}
+
+static int bind_onto(const char *src, const char *dst, bool ro)
+{
+	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return -1;
+	unsigned long f = MS_REMOUNT | MS_BIND | locked_flags(dst) | (ro ? MS_RDONLY : 0);
+	return mount(NULL, dst, NULL, f, NULL);
+}
+
+static void apply_plan(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < 0 || (unsigned long long)st.st_size > PLAN_MAX)
+		die(125, "srt-init: bad mount plan%s", "");
+	size_t len = (size_t)st.st_size;
+	char *buf = malloc(len + 1);
+	if (!buf)
+		die(125, "srt-init: out of memory%s", "");
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = pread(fd, buf + off, len - off, (off_t)off);
+		if (n <= 0)
+			die(125, "srt-init: cannot read the mount plan%s", "");
+		off += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+
+	bool empty_made = false;
+	for (size_t i = 0; i < len;) {
+		char op = buf[i++];
+		const char *path = buf + i;
+		size_t plen = strnlen(path, len - i);
+		if (plen == len - i || plen == 0 || path[0] != '/')
+			die(125, "srt-init: malformed mount plan%s", "");
+		i += plen + 1;
+		int r;
+		switch (op) {
+		case 'w':
+		case 'r':
+			r = bind_onto(path, path, op == 'r');
+			break;
+		case 'h':
+			r = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
+			break;
+		case 'f':
+			if (!empty_made) {
+				int e = open(EMPTY_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+				if (e < 0)
+					die(125, "srt-init: cannot create " EMPTY_FILE ": %s", strerror(errno));
+				close(e);
+				empty_made = true;
+			}
+			r = bind_onto(EMPTY_FILE, path, true);
+			break;
+		case 'R':
+			r = mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(path), NULL);
+			break;
+		default:
+			die(125, "srt-init: malformed mount plan%s", "");
+			return;
+		}
+		if (r < 0) {
+			fprintf(stderr, "srt: cannot set up the sandbox: mount (%c) %s: %s\n", op, path, strerror(errno));
+			exit(125);
+		}
+	}
+	/* The binds keep the empty file; nobody needs its name any more. */
+	if (empty_made)
+		unlink(EMPTY_FILE);
+	free(buf);
+}
+
+static void drop_capabilities(void)
+{
+	/* The bounding set first (that needs CAP_SETPCAP), so that executing
+	 * a program as uid 0 inside cannot regain anything. */
+	for (int cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			die(125, "srt-init: cannot drop capabilities: %s", strerror(errno));
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		die(125, "srt-init: cannot clear ambient capabilities: %s", strerror(errno));
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		die(125, "srt-init: cannot drop capabilities: %s", strerror(errno));
 }
 
 static int exec_command(char **cmd, bool shell)
@@ -66,6 +195,8 @@ static int exec_command(char **cmd, bool shell)
 int main(int argc, char **argv)
 {
 	int sock = -1;
+	int plan_fd = -1;
+	const char *cwd = NULL;
 	unsigned long ignore_mask = 0;
 	bool shell = false;
 	struct sandbox_seccomp_options sopts = { 0 };
@@ -77,6 +208,15 @@ int main(int argc, char **argv)
 			break;
 		} else if (strcmp(argv[i], "--sock") == 0 && i + 1 < argc) {
 			sock = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--close") == 0 && i + 1 < argc) {
+			/* fds the supervisor handed bwrap for us: not the command's */
+			int fd = atoi(argv[++i]);
+			if (fd > 2)
+				close(fd);
+		} else if (strcmp(argv[i], "--plan") == 0 && i + 1 < argc) {
+			plan_fd = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--chdir") == 0 && i + 1 < argc) {
+			cwd = argv[++i];
 		} else if (strcmp(argv[i], "--ignore-mask") == 0 && i + 1 < argc) {
 			ignore_mask = strtoul(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--allow-unix-sockets") == 0) {
@@ -97,6 +237,15 @@ int main(int argc, char **argv)
 
 	if (getpid() != 1)
 		die(125, "srt-init: must run as PID 1 of a new PID namespace%s", "");
+
+	/* We were executed as /proc/self/fd/N: give ps a real name. */
+	prctl(PR_SET_NAME, "srt-init", 0, 0, 0);
+	if (plan_fd >= 0)
+		apply_plan(plan_fd);
+	/* After the mounts: the old directory may lie under one of them. */
+	if (cwd && chdir(cwd) < 0)
+		die(125, "the current directory %s is not visible inside the sandbox", cwd);
+	drop_capabilities();
 
 	/* Nobody inside may ptrace us or read our memory. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)

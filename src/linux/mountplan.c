@@ -44,7 +44,7 @@ static int nodes_add(struct nodes *ns, const char *path, const struct policy_pat
 static int node_cmp(const void *a, const void *b)
 {
 	const struct node *x = a, *y = b;
-	int c = strcmp(x->path, y->path);
+	int c = path_order(x->path, y->path);
 	if (c)
 		return c;
 	/* rules before anchors at the same path */
@@ -79,10 +79,27 @@ static char *parent_of(const char *path)
 }
 
 /* Paths the sandbox gets fresh from bwrap: host rules there mean nothing. */
-static bool under_special(const struct mount_plan *plan, const char *path)
+static bool under_special(const char *path)
 {
-	return path_is_inside(path, "/proc") || path_is_inside(path, "/dev") ||
-	       (plan->private_tmp && path_is_inside(path, "/tmp"));
+	return path_is_inside(path, "/proc") || path_is_inside(path, "/dev");
+}
+
+/* Does the sandbox see the host's path here? Not inside a hidden folder,
+ * and not inside the private /tmp unless an allow rule brought that part
+ * of the host's /tmp in. */
+static bool visible(const struct policy *p, const struct mount_plan *plan, const char *path)
+{
+	if (!policy_path_readable(p, path))
+		return false;
+	if (!plan->private_tmp || !path_is_inside(path, "/tmp"))
+		return true;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_path_rule *r = &p->rules[i];
+		if ((r->kind == POLICY_ALLOW_READ || r->kind == POLICY_ALLOW_WRITE) && r->exists &&
+		    strcmp(r->path, "/tmp") != 0 && path_is_inside(path, r->path))
+			return true;
+	}
+	return false;
 }
 
 static bool names_protected_dir(const char *path)
@@ -117,7 +134,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_path_rule *rule = &p->rules[i];
-		if (strcmp(rule->path, "/") == 0 || under_special(plan, rule->path))
+		if (strcmp(rule->path, "/") == 0 || under_special(rule->path))
 			continue;
 		if ((r = nodes_add(&ns, rule->path, rule)) < 0)
 			goto oom;
@@ -127,9 +144,10 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		_cleanup_free_ char *dir = parent_of(rule->path);
 		if (!dir)
 			goto oom;
-		while (strcmp(dir, "/") != 0 && policy_path_writable(p, dir)) {
+		while (strcmp(dir, "/") != 0 && policy_path_writable(p, dir) &&
+		       !(plan->private_tmp && strcmp(dir, "/tmp") == 0)) {
 			struct stat st;
-			if (exists_lstat(dir, &st) && S_ISDIR(st.st_mode) && !under_special(plan, dir))
+			if (exists_lstat(dir, &st) && S_ISDIR(st.st_mode) && !under_special(dir))
 				if ((r = nodes_add(&ns, dir, NULL)) < 0)
 					goto oom;
 			char *up = parent_of(dir);
@@ -151,6 +169,8 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		covered = NULL;
 
 		const char *X = nd->path;
+		if (plan->private_tmp && strcmp(X, "/tmp") == 0)
+			continue;
 		const struct policy_path_rule *rr = policy_read_rule(p, X);
 		const struct policy_path_rule *wr = policy_write_rule(p, X);
 		const char *why = nd->rule ? nd->rule->source : (wr ? wr->source : "anchor");
@@ -159,7 +179,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		_cleanup_free_ char *parent = parent_of(X);
 		if (!parent)
 			goto oom;
-		bool Rp = policy_path_readable(p, parent);
+		bool Rp = visible(p, plan, parent);
 		bool Wp = policy_path_writable(p, parent);
 		struct stat st;
 		bool exists = exists_lstat(X, &st);
@@ -185,7 +205,11 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			continue;
 		}
 		if (!Rp) {
-			/* Re-exposed inside a hidden directory. */
+			/* Re-exposed inside a hidden directory or the private /tmp:
+			 * only what an allow rule names. */
+			if (!nd->rule || (nd->rule->kind != POLICY_ALLOW_READ &&
+					  nd->rule->kind != POLICY_ALLOW_WRITE))
+				continue;
 			if (!exists) {
 				strv_pushf(&plan->notes, "%s: %s does not exist; nothing to expose", why, X);
 				continue;

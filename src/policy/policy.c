@@ -191,7 +191,7 @@ static int add_domains(struct builder *b, const struct config_list *list, bool d
 static int rule_cmp(const void *a, const void *b)
 {
 	const struct policy_path_rule *x = a, *y = b;
-	int c = strcmp(x->path, y->path);
+	int c = path_order(x->path, y->path);
 	if (c)
 		return c;
 	return (int)x->kind - (int)y->kind;
@@ -271,6 +271,13 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	struct builder b = { .p = p, .env = env, .err = err };
 	int r;
 
+	/* The Elixir port's sandbox.enabled: false meant "run unsandboxed".
+	 * srt never does that silently. */
+	if (!cfg->enabled) {
+		r = srt_error_set(err, -EINVAL, "sandbox.enabled is false in the settings: srt never runs a "
+				  "command without its sandbox; remove the key, or run the command without srt");
+		goto fail;
+	}
 	p->allow_git_config = cfg->allow_git_config;
 	p->allow_nested_user_namespaces = cfg->allow_nested_user_namespaces;
 	p->enable_weaker_nested_sandbox = cfg->enable_weaker_nested_sandbox;
@@ -285,7 +292,9 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 			goto oom;
 	for (size_t i = 0; i < cfg->n_ignored_allows; i++) {
 		_cleanup_free_ char *src = pos_text(&cfg->ignored_allows[i].pos);
-		if ((r = strv_pushf(&p->ignored, "%s (%s)", cfg->ignored_allows[i].what, src ? src : "?")) < 0)
+		const char *why = cfg->ignored_allows[i].reason;
+		if ((r = strv_pushf(&p->ignored, "%s (%s)%s%s", cfg->ignored_allows[i].what, src ? src : "?",
+				    why ? ": " : "", why ? why : "")) < 0)
 			goto oom;
 	}
 
@@ -304,6 +313,14 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		const struct policy_path_rule *t = decide(p, "/tmp", true);
 		p->tmp_is_host = t && t->kind == POLICY_ALLOW_WRITE;
 	}
+
+	/* The private /tmp hides the host's; when we were started inside it,
+	 * keep the current directory readable there so the command can run. */
+	if (!p->tmp_is_host && path_is_inside(env->cwd, "/tmp") && strcmp(env->cwd, "/tmp") != 0 &&
+	    !decide(p, env->cwd, false))
+		if ((r = add_rule(&b, env->cwd, POLICY_ALLOW_READ, false,
+				  "built-in: the current directory, inside the private /tmp", NULL)) < 0)
+			goto fail;
 
 	/* Every writable root gets the built-in protection; so do the
 	 * settings files that were loaded. */

@@ -116,3 +116,19 @@ bool str_has_suffix(const char *s, const char *suffix)
 	size_t a = strlen(s), b = strlen(suffix);
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
+
+int path_order(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+		if (x != y) {
+			if (x == '/' && y != '\0')
+				return -1;
+			if (y == '/' && x != '\0')
+				return 1;
+			return x < y ? -1 : 1;
+		}
+		if (!x)
+			return 0;
+	}
+}

@@ -39,6 +39,9 @@ char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *str_vprintf(const char *fmt, va_list ap);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
+/* Order paths so that everything below a directory follows it directly:
+ * like strcmp, but '/' sorts before every other character. */
+int path_order(const char *a, const char *b);
 
 /* Cleanup attributes, bubblewrap style. */
 static inline void cleanup_freep(void *p) { free(*(void **)p); }

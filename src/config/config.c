@@ -1,0 +1,1420 @@
+/* Settings files (srt's format and the Elixir port's) -> struct config, with file:line:col for every value. */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "config/jsonpos.h"
+
+/* ------------------------------------------------------------------ */
+/* Schema                                                               */
+
+enum field_kind {
+	F_OBJECT,       /* nested object: sub lists its keys */
+	F_PATHS,        /* array of "path" or {"path": ..., "literal": bool} */
+	F_STRINGS,      /* array of strings (domains, addresses, sockets) */
+	F_BOOL,
+	F_PORT,         /* integer 1..65535 */
+	F_DEPTH,        /* mandatoryDenySearchDepth: integer 1..10 */
+	F_REASONS,      /* deniedDomainReasons: object domain -> non-empty string */
+	F_IGNORE,       /* ignoreViolations: object pattern -> array of strings */
+	F_PERMISSIONS,  /* Elixir permissions.allow / permissions.deny */
+	F_BWRAP,        /* bwrapPath: absolute path */
+	F_TRUSTED_DIRS, /* trustedProjectDirs: user-level only */
+	F_NOTE,         /* tunes the other implementation only: accepted, noted */
+	F_UNSUPPORTED,  /* promises a protection we do not give yet: refused */
+	F_FS_DISABLED,  /* filesystem.disabled: false is fine, true is refused */
+};
+
+/* What a value does to the sandbox, for project files: deny rules always
+ * apply, allow rules only when the project is trusted. */
+enum field_rule {
+	R_NEUTRAL,
+	R_ALLOW,
+	R_DENY,
+};
+
+enum note_type { NT_OBJECT, NT_STRING, NT_BOOL, NT_ARRAY };
+
+struct field {
+	const char *name;
+	enum field_kind kind;
+	enum field_rule rule;
+	size_t offset;            /* of the target inside struct config */
+	bool widening;            /* F_BOOL: the value that widens the sandbox */
+	bool is_allow;            /* F_PERMISSIONS: the allow list */
+	enum note_type note_type; /* F_NOTE: the shape the value must have */
+	const char *text;         /* F_NOTE, F_UNSUPPORTED: why */
+	const struct field *sub;  /* F_OBJECT */
+};
+
+#define AT(member) offsetof(struct config, member)
+
+static const char MACOS_ONLY[] = "macOS only; it has no effect on Linux";
+static const char REQUEST_FILTERING[] = "request filtering";
+
+static const struct field filesystem_fields[] = {
+	{ .name = "denyRead", .kind = F_PATHS, .rule = R_DENY, .offset = AT(deny_read) },
+	{ .name = "allowRead", .kind = F_PATHS, .rule = R_ALLOW, .offset = AT(allow_read) },
+	{ .name = "allowWrite", .kind = F_PATHS, .rule = R_ALLOW, .offset = AT(allow_write) },
+	{ .name = "denyWrite", .kind = F_PATHS, .rule = R_DENY, .offset = AT(deny_write) },
+	{ .name = "allowGitConfig", .kind = F_BOOL, .widening = true, .offset = AT(allow_git_config) },
+	{ .name = "disabled", .kind = F_FS_DISABLED },
+	{ 0 },
+};
+
+static const struct field network_fields[] = {
+	{ .name = "allowedDomains", .kind = F_STRINGS, .rule = R_ALLOW, .offset = AT(network.allowed_domains) },
+	{ .name = "deniedDomains", .kind = F_STRINGS, .rule = R_DENY, .offset = AT(network.denied_domains) },
+	{ .name = "allowUnixSockets", .kind = F_STRINGS, .rule = R_ALLOW, .offset = AT(network.allow_unix_sockets) },
+	{ .name = "deniedResolvedAddresses", .kind = F_STRINGS, .rule = R_DENY,
+	  .offset = AT(network.denied_resolved_addresses) },
+	{ .name = "deniedDomainReasons", .kind = F_REASONS },
+	{ .name = "allowAllUnixSockets", .kind = F_BOOL, .widening = true, .offset = AT(network.allow_all_unix_sockets) },
+	{ .name = "allowLocalBinding", .kind = F_BOOL, .widening = true, .offset = AT(network.allow_local_binding) },
+	{ .name = "strictAllowlist", .kind = F_BOOL, .widening = false, .offset = AT(network.strict_allowlist) },
+	/* An external proxy that "must handle domain filtering" itself: a
+	 * project naming one could route around the allowlist. */
+	{ .name = "httpProxyPort", .kind = F_PORT, .rule = R_ALLOW, .offset = AT(network.http_proxy_port) },
+	{ .name = "socksProxyPort", .kind = F_PORT, .rule = R_ALLOW, .offset = AT(network.socks_proxy_port) },
+	{ .name = "allowMachLookup", .kind = F_NOTE, .note_type = NT_ARRAY, .text = MACOS_ONLY },
+	{ .name = "mitmProxy", .kind = F_UNSUPPORTED, .text = "routing domains through a MITM proxy" },
+	{ .name = "tlsTerminate", .kind = F_UNSUPPORTED, .text = "TLS termination" },
+	{ .name = "parentProxy", .kind = F_UNSUPPORTED, .text = "an upstream proxy" },
+	{ .name = "filterRequest", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
+	{ .name = "allowPlaintextHeaderSet", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
+	{ .name = "stripResponseHeaders", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
+	{ .name = "refuseOpaqueTunnels", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
+	{ .name = "requireHostMatch", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
+	{ .name = "ambiguousRequestTarget", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
+	{ 0 },
+};
+
+/* The Elixir port's "sandbox" object. Its proxy ports are the ports our
+ * own proxies listen on inside the sandbox, not an external proxy. */
+static const struct field elixir_network_fields[] = {
+	{ .name = "httpProxyPort", .kind = F_PORT, .rule = R_NEUTRAL, .offset = AT(network.listen_http_port) },
+	{ .name = "socksProxyPort", .kind = F_PORT, .rule = R_NEUTRAL, .offset = AT(network.listen_socks_port) },
+	{ .name = "allowUnixSockets", .kind = F_STRINGS, .rule = R_ALLOW, .offset = AT(network.allow_unix_sockets) },
+	{ .name = "allowLocalBinding", .kind = F_BOOL, .widening = true, .offset = AT(network.allow_local_binding) },
+	{ 0 },
+};
+
+static const struct field elixir_sandbox_fields[] = {
+	{ .name = "enabled", .kind = F_BOOL, .widening = false, .offset = AT(enabled) },
+	{ .name = "network", .kind = F_OBJECT, .sub = elixir_network_fields },
+	{ 0 },
+};
+
+static const struct field elixir_permission_fields[] = {
+	{ .name = "allow", .kind = F_PERMISSIONS, .is_allow = true },
+	{ .name = "deny", .kind = F_PERMISSIONS, .is_allow = false },
+	{ 0 },
+};
+
+/* Both formats are one schema: no top-level key means one thing in one
+ * format and another thing in the other, so a file may mix them. */
+static const struct field top_fields[] = {
+	{ .name = "filesystem", .kind = F_OBJECT, .sub = filesystem_fields },
+	{ .name = "network", .kind = F_OBJECT, .sub = network_fields },
+	{ .name = "mandatoryDenySearchDepth", .kind = F_DEPTH },
+	{ .name = "allowNestedUserNamespaces", .kind = F_BOOL, .widening = true, .offset = AT(allow_nested_user_namespaces) },
+	{ .name = "enableWeakerNestedSandbox", .kind = F_BOOL, .widening = true, .offset = AT(enable_weaker_nested_sandbox) },
+	{ .name = "ignoreViolations", .kind = F_IGNORE },
+	{ .name = "bwrapPath", .kind = F_BWRAP },
+	{ .name = "trustedProjectDirs", .kind = F_TRUSTED_DIRS },
+	{ .name = "ripgrep", .kind = F_NOTE, .note_type = NT_OBJECT,
+	  .text = "globs are expanded by srt's own directory walk, ripgrep is never run" },
+	{ .name = "socatPath", .kind = F_NOTE, .note_type = NT_STRING, .text = "srt does not use socat" },
+	{ .name = "seccomp", .kind = F_NOTE, .note_type = NT_OBJECT,
+	  .text = "srt builds and applies its seccomp filter itself, with no helper binary" },
+	{ .name = "javaAgentJarPath", .kind = F_NOTE, .note_type = NT_STRING,
+	  .text = "srt does not inject a Java proxy agent" },
+	{ .name = "allowPty", .kind = F_NOTE, .note_type = NT_BOOL, .text = MACOS_ONLY },
+	{ .name = "enableWeakerNetworkIsolation", .kind = F_NOTE, .note_type = NT_BOOL, .text = MACOS_ONLY },
+	{ .name = "allowAppleEvents", .kind = F_NOTE, .note_type = NT_BOOL, .text = MACOS_ONLY },
+	{ .name = "windows", .kind = F_NOTE, .note_type = NT_OBJECT, .text = "Windows only; it has no effect on Linux" },
+	{ .name = "git", .kind = F_NOTE, .note_type = NT_OBJECT,
+	  .text = "git.safeDirectories is not applied yet (it grants no access either way)" },
+	{ .name = "$schema", .kind = F_NOTE, .note_type = NT_STRING, .text = "a hint for editors" },
+	{ .name = "credentials", .kind = F_UNSUPPORTED, .text = "credential denial and masking" },
+	{ .name = "sandbox", .kind = F_OBJECT, .sub = elixir_sandbox_fields },
+	{ .name = "permissions", .kind = F_OBJECT, .sub = elixir_permission_fields },
+	{ 0 },
+};
+
+static const struct field path_entry_fields[] = {
+	{ .name = "path" },
+	{ .name = "literal" },
+	{ 0 },
+};
+
+/* Every object of the schema with its key path, to suggest 'network.allowedDomains'
+ * for an "allowedDomains" written at the top level. */
+static const struct {
+	const char *prefix;
+	const struct field *fields;
+} all_objects[] = {
+	{ "", top_fields },
+	{ "filesystem.", filesystem_fields },
+	{ "network.", network_fields },
+	{ "sandbox.", elixir_sandbox_fields },
+	{ "sandbox.network.", elixir_network_fields },
+	{ "permissions.", elixir_permission_fields },
+};
+
+static const char REASON_UNTRUSTED[] =
+	"project settings are not trusted (pass --trust-project-settings, or list the folder "
+	"in trustedProjectDirs in your user settings)";
+static const char REASON_TRUST_SELF[] = "only user settings can name trusted project folders";
+
+/* ------------------------------------------------------------------ */
+/* Loader state, positions, messages                                    */
+
+#define KEYPATH_MAX 512
+#define KEY_DISPLAY_MAX 64
+
+struct loader {
+	struct config *cfg;
+	const char *file; /* interned in cfg->files */
+	enum config_origin origin;
+	bool trusted;
+	const struct jsonpos *jp;
+	struct srt_error *err;
+	char path[KEYPATH_MAX]; /* key path of the value being read */
+	size_t path_len;
+};
+
+static inline void jsonpos_freep(struct jsonpos **jp)
+{
+	jsonpos_free(*jp);
+}
+
+#define _cleanup_json_ __attribute__((cleanup(json_decrefp))) /* json_decrefp: jansson's */
+#define _cleanup_jsonpos_ __attribute__((cleanup(jsonpos_freep)))
+
+/* Settings come from files other people write (a cloned project): never
+ * let their bytes drive the user's terminal. C0 controls, DEL and UTF-8
+ * encoded C1 controls become '?'. */
+static void sanitize(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+			p[0] = p[1] = '?';
+	}
+}
+
+static int oom(struct srt_error *err)
+{
+	return srt_error_set(err, -ENOMEM, "out of memory");
+}
+
+/* "FILE:LINE:COL: " or "FILE: " (or "" without a file). */
+static void pos_prefix(char *buf, size_t size, const char *file, int line, int column)
+{
+	if (!file)
+		buf[0] = '\0';
+	else if (line > 0)
+		snprintf(buf, size, "%s:%d:%d: ", file, line, column > 0 ? column : 1);
+	else
+		snprintf(buf, size, "%s: ", file);
+}
+
+static int verror_at(struct srt_error *err, int code, const char *file, int line, int column,
+		     const char *fmt, va_list ap)
+{
+	char prefix[512], text[1024];
+	pos_prefix(prefix, sizeof(prefix), file, line, column);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	srt_error_set(err, code, "%s%s", prefix, text);
+	if (err)
+		sanitize(err->message);
+	return code;
+}
+
+static int __attribute__((format(printf, 6, 7)))
+error_at(struct srt_error *err, int code, const char *file, int line, int column, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = verror_at(err, code, file, line, column, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* An error about the value of node n (at_key: about its key). */
+static int __attribute__((format(printf, 5, 6)))
+fail(struct loader *l, jsonpos_node n, bool at_key, int code, const char *fmt, ...)
+{
+	int line, column;
+	if (at_key)
+		jsonpos_key_where(l->jp, n, &line, &column);
+	else
+		jsonpos_where(l->jp, n, &line, &column);
+	va_list ap;
+	va_start(ap, fmt);
+	int r = verror_at(l->err, code, l->file, line, column, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static const char *json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE: return "true";
+	case JSON_FALSE: return "false";
+	case JSON_NULL: return "null";
+	}
+	return "something else";
+}
+
+/* "FILE:L:C: KEY: expected WHAT, found a number" */
+static int type_error(struct loader *l, jsonpos_node n, const json_t *v, const char *what)
+{
+	return fail(l, n, false, -EINVAL, "%s: expected %s, found %s", l->path, what, json_kind(v));
+}
+
+/* The node of member key of object obj. jansson hands keys out in document
+ * order, so the next sibling after the previous one (*cursor) is tried
+ * first: reading an object costs O(keys), not O(keys^2). */
+static jsonpos_node member_node(const struct loader *l, jsonpos_node obj, jsonpos_node *cursor, const char *key)
+{
+	size_t len = strlen(key), klen = 0;
+	jsonpos_node n = *cursor;
+	const char *k = n != JSONPOS_NONE ? jsonpos_key(l->jp, n, &klen) : NULL;
+	if (!k || klen != len || memcmp(k, key, len) != 0)
+		n = jsonpos_member(l->jp, obj, key, len);
+	*cursor = jsonpos_next(l->jp, n);
+	return n;
+}
+
+static void path_set_len(struct loader *l, size_t len)
+{
+	if (len >= sizeof(l->path))
+		len = sizeof(l->path) - 1;
+	l->path_len = len;
+	l->path[len] = '\0';
+}
+
+/* Append a key: ".name", or ["quoted"] when it is not a plain name (see
+ * jsonpos_lookup). Long keys are cut for display. Returns the old length. */
+static size_t path_push_key(struct loader *l, const char *key)
+{
+	size_t saved = l->path_len, len = strlen(key);
+	char seg[KEY_DISPLAY_MAX * 2 + 16];
+	size_t n = 0;
+	if (len <= KEY_DISPLAY_MAX && jsonpos_key_is_name(key, len)) {
+		n = (size_t)snprintf(seg, sizeof(seg), "%s%s", saved ? "." : "", key);
+	} else {
+		size_t show = len;
+		if (show > KEY_DISPLAY_MAX) {
+			show = KEY_DISPLAY_MAX;
+			while (show > 0 && ((unsigned char)key[show] & 0xC0) == 0x80)
+				show--;
+		}
+		seg[n++] = '[';
+		seg[n++] = '"';
+		for (size_t i = 0; i < show; i++) {
+			unsigned char c = (unsigned char)key[i];
+			if (c == '"' || c == '\\')
+				seg[n++] = '\\';
+			seg[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+		}
+		if (show < len)
+			n += (size_t)snprintf(seg + n, sizeof(seg) - n, "...");
+		n += (size_t)snprintf(seg + n, sizeof(seg) - n, "\"]");
+	}
+	size_t room = sizeof(l->path) - 1 - saved;
+	if (n > room)
+		n = room;
+	memcpy(l->path + saved, seg, n);
+	path_set_len(l, saved + n);
+	return saved;
+}
+
+static size_t path_push_index(struct loader *l, size_t i)
+{
+	size_t saved = l->path_len;
+	int n = snprintf(l->path + saved, sizeof(l->path) - saved, "[%zu]", i);
+	path_set_len(l, saved + (n > 0 ? (size_t)n : 0));
+	return saved;
+}
+
+/* The position of node n under the current key path; the key string is
+ * owned by cfg->keys. */
+static int make_pos(struct loader *l, jsonpos_node n, struct config_pos *ret)
+{
+	if (strv_push(&l->cfg->keys, l->path) < 0)
+		return oom(l->err);
+	ret->file = l->file;
+	ret->key = l->cfg->keys.v[l->cfg->keys.n - 1];
+	jsonpos_where(l->jp, n, &ret->line, &ret->column);
+	return 0;
+}
+
+static bool allows_ignored(enum config_origin origin, bool trusted)
+{
+	return origin == CONFIG_ORIGIN_PROJECT && !trusted;
+}
+
+/* Arrays in struct config carry no capacity: they grow to the next power
+ * of two when their length reaches one. */
+static int grow(void **items, size_t n, size_t size)
+{
+	if (n != 0 && (n < 4 || (n & (n - 1)) != 0))
+		return 0;
+	size_t cap = n == 0 ? 4 : n * 2;
+	void *v = realloc(*items, cap * size);
+	if (!v)
+		return -ENOMEM;
+	*items = v;
+	return 0;
+}
+
+static int push_ignored(struct config *cfg, char *what, struct config_pos pos, const char *reason,
+			struct srt_error *err)
+{
+	if (!what)
+		return oom(err);
+	if (cfg->n_ignored_allows >= CONFIG_MAX_LIST_ENTRIES) {
+		free(what);
+		return error_at(err, -E2BIG, pos.file, pos.line, pos.column,
+				"%s: more than %d ignored project rules", pos.key ? pos.key : "", CONFIG_MAX_LIST_ENTRIES);
+	}
+	if (grow((void **)&cfg->ignored_allows, cfg->n_ignored_allows, sizeof(*cfg->ignored_allows)) < 0) {
+		free(what);
+		return oom(err);
+	}
+	sanitize(what);
+	cfg->ignored_allows[cfg->n_ignored_allows++] = (struct config_ignored_allow){
+		.what = what, .pos = pos, .reason = reason,
+	};
+	return 0;
+}
+
+/* Record a dropped project allow; what is "KEY: value" with the key path
+ * cut before its index (key_len bytes of l->path). */
+static int ignore_allow(struct loader *l, jsonpos_node n, size_t key_len, const char *value, const char *reason)
+{
+	struct config_pos pos;
+	int r = make_pos(l, n, &pos);
+	if (r < 0)
+		return r;
+	return push_ignored(l->cfg, str_printf("%.*s: %s", (int)key_len, l->path, value), pos, reason, l->err);
+}
+
+static int list_push(struct config_list *list, const char *value, bool literal,
+		     enum config_origin origin, struct config_pos pos, struct srt_error *err)
+{
+	if (list->n >= CONFIG_MAX_LIST_ENTRIES)
+		return error_at(err, -E2BIG, pos.file, pos.line, pos.column,
+				"%s: too many entries (the limit is %d for one list over all settings files)",
+				pos.key ? pos.key : "", CONFIG_MAX_LIST_ENTRIES);
+	char *copy = strdup(value);
+	if (!copy || grow((void **)&list->items, list->n, sizeof(*list->items)) < 0) {
+		free(copy);
+		return oom(err);
+	}
+	list->items[list->n++] = (struct config_entry){
+		.value = copy, .literal = literal, .origin = origin, .pos = pos,
+	};
+	return 0;
+}
+
+static int add_note(struct loader *l, jsonpos_node n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int add_note(struct loader *l, jsonpos_node n, const char *fmt, ...)
+{
+	int line, column;
+	char prefix[512];
+	jsonpos_key_where(l->jp, n, &line, &column);
+	pos_prefix(prefix, sizeof(prefix), l->file, line, column);
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *text = str_vprintf(fmt, ap);
+	va_end(ap);
+	if (!text)
+		return oom(l->err);
+	char *note = str_printf("%s%s", prefix, text);
+	if (!note)
+		return oom(l->err);
+	sanitize(note);
+	if (strv_push_take(&l->cfg->notes, note) < 0)
+		return oom(l->err);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Suggestions for unknown keys                                         */
+
+/* Equal once case, '_' and '-' are ignored: allowwrite, allow_write. */
+static bool loosely_equal(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a == '_' || *a == '-')
+			a++;
+		while (*b == '_' || *b == '-')
+			b++;
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return false;
+		if (!*a)
+			return true;
+		a++;
+		b++;
+	}
+}
+
+/* Edit distance with transpositions, case-insensitive; both strings are at
+ * most KEY_DISPLAY_MAX bytes (callers check). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[KEY_DISPLAY_MAX + 1][KEY_DISPLAY_MAX + 1];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+			size_t cost = ca != cb;
+			size_t best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < best)
+				best = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The closest of names[0..n) to key, or NULL when none is close. */
+static const char *closest_name(const char *key, const char *const *names, size_t n)
+{
+	size_t klen = strlen(key);
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (loosely_equal(key, names[i]))
+			return names[i];
+	if (klen > KEY_DISPLAY_MAX)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(names[i]);
+		if (len > KEY_DISPLAY_MAX)
+			continue;
+		size_t limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
+		size_t d = edit_distance(key, names[i]);
+		if (d <= limit && d < best_d) {
+			best = names[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+static size_t field_names(const struct field *table, const char **names, size_t max)
+{
+	size_t n = 0;
+	for (; table->name && n < max; table++)
+		names[n++] = table->name;
+	return n;
+}
+
+/* "(did you mean 'allowWrite'?)" for a close key of the same object, or
+ * "(did you mean 'network.allowedDomains'?)" for a key of another one. */
+static void suggestion(const struct field *table, const char *key, char *buf, size_t size)
+{
+	const char *names[64];
+	size_t n = field_names(table, names, ARRAY_SIZE(names));
+	const char *s = closest_name(key, names, n);
+	buf[0] = '\0';
+	if (s) {
+		snprintf(buf, size, " (did you mean '%s'?)", s);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(all_objects); i++) {
+		if (all_objects[i].fields == table)
+			continue;
+		for (const struct field *f = all_objects[i].fields; f->name; f++) {
+			if (loosely_equal(key, f->name)) {
+				snprintf(buf, size, " (did you mean '%s%s'?)", all_objects[i].prefix, f->name);
+				return;
+			}
+		}
+	}
+}
+
+static int unknown_key(struct loader *l, const struct field *table, const char *key, jsonpos_node n)
+{
+	char hint[160];
+	suggestion(table, key, hint, sizeof(hint));
+	return fail(l, n, true, -EINVAL, "unknown key '%s'%s", l->path, hint);
+}
+
+/* ------------------------------------------------------------------ */
+/* Values                                                               */
+
+static int walk_object(struct loader *l, const json_t *obj, jsonpos_node node, const struct field *table);
+
+/* An integer in [min, max]; 3.0 counts as 3, since srt's own reader
+ * (JavaScript numbers) cannot tell them apart. */
+static int get_int(struct loader *l, const json_t *v, jsonpos_node n, long min, long max, long *ret)
+{
+	if (json_is_integer(v)) {
+		json_int_t x = json_integer_value(v);
+		if (x >= min && x <= max) {
+			*ret = (long)x;
+			return 0;
+		}
+		return fail(l, n, false, -EINVAL, "%s: expected an integer from %ld to %ld, found %" JSON_INTEGER_FORMAT,
+			    l->path, min, max, x);
+	}
+	if (json_is_real(v)) {
+		double x = json_real_value(v);
+		if (x >= (double)min && x <= (double)max && x == (double)(long)x) {
+			*ret = (long)x;
+			return 0;
+		}
+		return fail(l, n, false, -EINVAL, "%s: expected an integer from %ld to %ld, found %g",
+			    l->path, min, max, x);
+	}
+	char what[64];
+	snprintf(what, sizeof(what), "an integer from %ld to %ld", min, max);
+	return type_error(l, n, v, what);
+}
+
+static int field_bool(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_boolean(v))
+		return type_error(l, n, v, "true or false");
+	bool b = json_is_true(v);
+	if (b == f->widening && allows_ignored(l->origin, l->trusted))
+		return ignore_allow(l, n, l->path_len, b ? "true" : "false", REASON_UNTRUSTED);
+	*(bool *)((char *)l->cfg + f->offset) = b;
+	return 0;
+}
+
+static int field_port(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	long port;
+	int r = get_int(l, v, n, 1, 65535, &port);
+	if (r < 0)
+		return r;
+	if (f->rule == R_ALLOW && allows_ignored(l->origin, l->trusted)) {
+		char text[24];
+		snprintf(text, sizeof(text), "%ld", port);
+		return ignore_allow(l, n, l->path_len, text, REASON_UNTRUSTED);
+	}
+	*(int *)((char *)l->cfg + f->offset) = (int)port;
+	return 0;
+}
+
+/* A deeper search protects more, so an untrusted project may raise the
+ * depth but not lower it. */
+static int field_depth(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	long depth;
+	int r = get_int(l, v, n, 1, 10, &depth);
+	if (r < 0)
+		return r;
+	if (depth < l->cfg->mandatory_deny_search_depth && allows_ignored(l->origin, l->trusted)) {
+		char text[24];
+		snprintf(text, sizeof(text), "%ld", depth);
+		return ignore_allow(l, n, l->path_len, text, REASON_UNTRUSTED);
+	}
+	l->cfg->mandatory_deny_search_depth = (int)depth;
+	return 0;
+}
+
+/* {"path": "...", "literal": true}: a path that is never read as a glob. */
+static int path_object(struct loader *l, const json_t *e, jsonpos_node n, const char **ret_value, bool *ret_literal)
+{
+	const json_t *pv = NULL, *lv = NULL;
+	jsonpos_node pn = JSONPOS_NONE, ln = JSONPOS_NONE;
+	const char *key;
+	json_t *x;
+	jsonpos_node cursor = jsonpos_first(l->jp, n);
+	json_object_foreach((json_t *)e, key, x) {
+		jsonpos_node kn = member_node(l, n, &cursor, key);
+		if (strcmp(key, "path") == 0) {
+			pv = x;
+			pn = kn;
+		} else if (strcmp(key, "literal") == 0) {
+			lv = x;
+			ln = kn;
+		} else {
+			size_t saved = path_push_key(l, key);
+			int r = unknown_key(l, path_entry_fields, key, kn);
+			path_set_len(l, saved);
+			return r;
+		}
+	}
+	if (!pv)
+		return fail(l, n, false, -EINVAL, "%s: expected {\"path\": ..., \"literal\": true}, \"path\" is missing",
+			    l->path);
+	size_t saved = l->path_len;
+	int r = 0;
+	if (!json_is_string(pv)) {
+		path_push_key(l, "path");
+		r = type_error(l, pn, pv, "a string");
+	} else if (!lv) {
+		r = fail(l, n, false, -EINVAL,
+			 "%s: expected \"literal\": true beside \"path\" (or write the path as a plain string)", l->path);
+	} else if (!json_is_boolean(lv)) {
+		path_push_key(l, "literal");
+		r = type_error(l, ln, lv, "true or false");
+	}
+	path_set_len(l, saved);
+	if (r < 0)
+		return r;
+	*ret_value = json_string_value(pv);
+	*ret_literal = json_is_true(lv);
+	return 0;
+}
+
+/* One element of a list field. base_len is the length of the key path
+ * without the element's index. */
+static int list_entry(struct loader *l, const struct field *f, struct config_list *list, const json_t *e,
+		      jsonpos_node n, size_t base_len)
+{
+	const char *value = NULL;
+	bool literal = false;
+	bool paths = f->kind == F_PATHS || f->kind == F_TRUSTED_DIRS;
+	int r;
+
+	if (json_is_string(e)) {
+		value = json_string_value(e);
+	} else if (f->kind == F_PATHS && json_is_object(e)) {
+		if ((r = path_object(l, e, n, &value, &literal)) < 0)
+			return r;
+	} else {
+		return type_error(l, n, e, f->kind == F_PATHS ? "a string or {\"path\": ...}" : "a string");
+	}
+	if (paths && value[0] == '\0')
+		return fail(l, n, false, -EINVAL, "%s: expected a path, found an empty string", l->path);
+
+	if (f->kind == F_TRUSTED_DIRS) {
+		if (value[0] != '/' && strcmp(value, "~") != 0 && !str_has_prefix(value, "~/"))
+			return fail(l, n, false, -EINVAL,
+				    "%s: expected an absolute path or one starting with ~/, found '%s'", l->path, value);
+		if (l->origin == CONFIG_ORIGIN_PROJECT)
+			return ignore_allow(l, n, base_len, value, REASON_TRUST_SELF);
+	} else if (f->rule == R_ALLOW && allows_ignored(l->origin, l->trusted)) {
+		return ignore_allow(l, n, base_len, value, REASON_UNTRUSTED);
+	}
+
+	struct config_pos pos;
+	if ((r = make_pos(l, n, &pos)) < 0)
+		return r;
+	return list_push(list, value, literal, l->origin, pos, l->err);
+}
+
+static int field_list(struct loader *l, const struct field *f, struct config_list *list, const json_t *v,
+		      jsonpos_node n)
+{
+	if (!json_is_array(v))
+		return type_error(l, n, v, f->kind == F_PATHS ? "an array of paths" : "an array of strings");
+	size_t base_len = l->path_len;
+	jsonpos_node en = jsonpos_first(l->jp, n);
+	for (size_t i = 0; i < json_array_size(v); i++, en = jsonpos_next(l->jp, en)) {
+		path_push_index(l, i);
+		int r = list_entry(l, f, list, json_array_get(v, i), en, base_len);
+		path_set_len(l, base_len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int field_reasons(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	struct config *cfg = l->cfg;
+	if (!json_is_object(v))
+		return type_error(l, n, v, "an object of domain -> reason");
+	const char *domain;
+	json_t *reason;
+	jsonpos_node cursor = jsonpos_first(l->jp, n);
+	json_object_foreach((json_t *)v, domain, reason) {
+		jsonpos_node rn = member_node(l, n, &cursor, domain);
+		size_t saved = path_push_key(l, domain);
+		int r = 0;
+		if (!json_is_string(reason))
+			r = type_error(l, rn, reason, "a string");
+		else if (json_string_length(reason) == 0)
+			r = fail(l, rn, false, -EINVAL, "%s: expected a reason, found an empty string", l->path);
+		else if (cfg->network.n_denied_domain_reasons >= CONFIG_MAX_LIST_ENTRIES)
+			r = fail(l, rn, true, -E2BIG, "%s: too many reasons (the limit is %d)", l->path,
+				 CONFIG_MAX_LIST_ENTRIES);
+		struct config_pos pos;
+		if (r == 0)
+			r = make_pos(l, rn, &pos);
+		path_set_len(l, saved);
+		if (r < 0)
+			return r;
+		if (grow((void **)&cfg->network.denied_domain_reasons, cfg->network.n_denied_domain_reasons,
+			 sizeof(*cfg->network.denied_domain_reasons)) < 0)
+			return oom(l->err);
+		struct config_reason *cr = &cfg->network.denied_domain_reasons[cfg->network.n_denied_domain_reasons];
+		*cr = (struct config_reason){ .domain = strdup(domain), .reason = strdup(json_string_value(reason)),
+					      .pos = pos };
+		cfg->network.n_denied_domain_reasons++;
+		if (!cr->domain || !cr->reason)
+			return oom(l->err);
+	}
+	return 0;
+}
+
+/* ignoreViolations only hides reports, but a project that hides its own
+ * violations from the user widens what goes unseen: it is an allow. */
+static int field_ignore(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	static const struct field paths_field = { .name = "ignoreViolations", .kind = F_STRINGS, .rule = R_ALLOW };
+	struct config *cfg = l->cfg;
+	if (!json_is_object(v))
+		return type_error(l, n, v, "an object of command pattern -> array of paths");
+	const char *pattern;
+	json_t *list;
+	jsonpos_node cursor = jsonpos_first(l->jp, n);
+	json_object_foreach((json_t *)v, pattern, list) {
+		jsonpos_node ln = member_node(l, n, &cursor, pattern);
+		size_t saved = path_push_key(l, pattern);
+		int r = 0;
+		if (!json_is_array(list))
+			r = type_error(l, ln, list, "an array of strings");
+		else if (cfg->n_ignore_violations >= CONFIG_MAX_IGNORE_PATTERNS)
+			r = fail(l, ln, true, -E2BIG, "%s: too many command patterns (the limit is %d)", l->path,
+				 CONFIG_MAX_IGNORE_PATTERNS);
+		else if (allows_ignored(l->origin, l->trusted))
+			r = field_list(l, &paths_field, NULL, list, ln);
+		else if (grow((void **)&cfg->ignore_violations, cfg->n_ignore_violations,
+			      sizeof(*cfg->ignore_violations)) < 0)
+			r = oom(l->err);
+		else {
+			struct config_ignore *ig = &cfg->ignore_violations[cfg->n_ignore_violations];
+			*ig = (struct config_ignore){ .command_pattern = strdup(pattern) };
+			cfg->n_ignore_violations++;
+			if (!ig->command_pattern)
+				r = oom(l->err);
+			else
+				r = field_list(l, &paths_field, &ig->paths, list, ln);
+		}
+		path_set_len(l, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int field_bwrap(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_string(v))
+		return type_error(l, n, v, "an absolute path");
+	const char *path = json_string_value(v);
+	/* Searching PATH or the current folder for it would let whoever can
+	 * write there choose what srt runs outside the sandbox. */
+	if (path[0] != '/')
+		return fail(l, n, false, -EINVAL, "%s: expected an absolute path, found '%s'", l->path, path);
+	if (allows_ignored(l->origin, l->trusted))
+		return ignore_allow(l, n, l->path_len, path, REASON_UNTRUSTED);
+	char *copy = strdup(path);
+	if (!copy)
+		return oom(l->err);
+	free(l->cfg->bwrap_path);
+	l->cfg->bwrap_path = copy;
+	return 0;
+}
+
+static int field_note(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	static const char *const shapes[] = {
+		[NT_OBJECT] = "an object", [NT_STRING] = "a string", [NT_BOOL] = "true or false",
+		[NT_ARRAY] = "an array",
+	};
+	bool ok = (f->note_type == NT_OBJECT && json_is_object(v)) ||
+		  (f->note_type == NT_STRING && json_is_string(v)) ||
+		  (f->note_type == NT_BOOL && json_is_boolean(v)) ||
+		  (f->note_type == NT_ARRAY && json_is_array(v));
+	if (!ok)
+		return type_error(l, n, v, shapes[f->note_type]);
+	return add_note(l, n, "%s: accepted and ignored: %s", l->path, f->text);
+}
+
+static int field_unsupported(struct loader *l, const struct field *f, jsonpos_node n)
+{
+	return fail(l, n, true, -EOPNOTSUPP,
+		    "%s: not supported yet (%s); remove it, nothing it asks for would be enforced",
+		    l->path, f->text);
+}
+
+static int field_fs_disabled(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_boolean(v))
+		return type_error(l, n, v, "true or false");
+	if (json_is_true(v))
+		return fail(l, n, true, -EOPNOTSUPP,
+			    "%s: true is not supported yet; filesystem rules always apply", l->path);
+	return 0;
+}
+
+/* Elixir permission strings. */
+static int field_permissions(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_array(v))
+		return type_error(l, n, v, "an array of permission strings");
+	size_t base_len = l->path_len;
+	jsonpos_node en = jsonpos_first(l->jp, n);
+	for (size_t i = 0; i < json_array_size(v); i++, en = jsonpos_next(l->jp, en)) {
+		const json_t *e = json_array_get(v, i);
+		path_push_index(l, i);
+		int r;
+		struct config_pos pos;
+		if (!json_is_string(e))
+			r = type_error(l, en, e, "a permission string such as \"Read(~/.ssh)\"");
+		else if ((r = make_pos(l, en, &pos)) == 0)
+			r = config_parse_permission(l->cfg, json_string_value(e), f->is_allow, l->origin, l->trusted,
+						    pos, l->err);
+		path_set_len(l, base_len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int apply_field(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	switch (f->kind) {
+	case F_OBJECT:
+		if (!json_is_object(v))
+			return type_error(l, n, v, "an object");
+		return walk_object(l, v, n, f->sub);
+	case F_PATHS:
+	case F_STRINGS:
+		return field_list(l, f, (struct config_list *)((char *)l->cfg + f->offset), v, n);
+	case F_TRUSTED_DIRS:
+		return field_list(l, f, &l->cfg->trusted_project_dirs, v, n);
+	case F_BOOL:
+		return field_bool(l, f, v, n);
+	case F_PORT:
+		return field_port(l, f, v, n);
+	case F_DEPTH:
+		return field_depth(l, v, n);
+	case F_REASONS:
+		return field_reasons(l, v, n);
+	case F_IGNORE:
+		return field_ignore(l, v, n);
+	case F_PERMISSIONS:
+		return field_permissions(l, f, v, n);
+	case F_BWRAP:
+		return field_bwrap(l, v, n);
+	case F_NOTE:
+		return field_note(l, f, v, n);
+	case F_UNSUPPORTED:
+		return field_unsupported(l, f, n);
+	case F_FS_DISABLED:
+		return field_fs_disabled(l, v, n);
+	}
+	return fail(l, n, false, -EINVAL, "%s: internal error: unknown field kind", l->path);
+}
+
+static int walk_object(struct loader *l, const json_t *obj, jsonpos_node node, const struct field *table)
+{
+	const char *key;
+	json_t *v;
+	jsonpos_node cursor = jsonpos_first(l->jp, node);
+	json_object_foreach((json_t *)obj, key, v) {
+		jsonpos_node n = member_node(l, node, &cursor, key);
+		size_t saved = path_push_key(l, key);
+		const struct field *f = table;
+		while (f->name && strcmp(f->name, key) != 0)
+			f++;
+		int r = f->name ? apply_field(l, f, v, n) : unknown_key(l, table, key, n);
+		path_set_len(l, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Permission strings                                                   */
+
+static const char *const permission_kinds[] = { "Read", "Edit", "WebFetch", "UnixSocket" };
+
+/* Show at most this much of a malformed permission in a message. */
+#define PERM_SHOW 200
+
+static int __attribute__((format(printf, 4, 5)))
+perm_error(struct srt_error *err, const struct config_pos *pos, const char *perm, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	size_t len = strlen(perm);
+	return error_at(err, -EINVAL, pos->file, pos->line, pos->column, "%s%smalformed permission \"%.*s%s\": %s",
+			pos->key ? pos->key : "", pos->key ? ": " : "", (int)(len > PERM_SHOW ? PERM_SHOW : len),
+			perm, len > PERM_SHOW ? "..." : "", text);
+}
+
+/* The key path without a trailing "[N]": "permissions.allow[3]" -> "permissions.allow". */
+static size_t key_base_len(const char *key)
+{
+	size_t len = strlen(key);
+	if (len > 0 && key[len - 1] == ']') {
+		const char *open = strrchr(key, '[');
+		if (open && open[1] != '"')
+			return (size_t)(open - key);
+	}
+	return len;
+}
+
+/*   permission = kind "(" argument ")"
+ *   kind       = "Read" / "Edit" / "WebFetch" / "UnixSocket"   (exact case)
+ *   Read, Edit, UnixSocket: argument = 1*CHAR, a path kept as written
+ *   WebFetch:   argument = "domain:" 1*CHAR
+ *                        / "tcp:" host ":" port
+ *   host       = 1*CHAR without ":", or "[" 1*CHAR "]" (IPv6)
+ *   port       = 1*5DIGIT, 1..65535
+ * The argument runs from the first "(" to the final ")", so a path may
+ * hold parentheses. Domains and paths are judged later by the policy. */
+int config_parse_permission(struct config *cfg, const char *perm, bool is_allow, enum config_origin origin,
+			    bool trusted, struct config_pos pos, struct srt_error *err)
+{
+	if (!cfg || !perm)
+		return srt_error_set(err, -EINVAL, "no permission string");
+	/* Callers may pass a key they own: keep a copy the config owns. */
+	if (pos.key && !(cfg->keys.n > 0 && pos.key == cfg->keys.v[cfg->keys.n - 1])) {
+		if (strv_push(&cfg->keys, pos.key) < 0)
+			return oom(err);
+		pos.key = cfg->keys.v[cfg->keys.n - 1];
+	}
+	size_t len = strlen(perm);
+	if (len > CONFIG_MAX_PERMISSION_LEN)
+		return perm_error(err, &pos, perm, "longer than %d bytes", CONFIG_MAX_PERMISSION_LEN);
+	const char *open = strchr(perm, '(');
+	if (!open || len < 2 || perm[len - 1] != ')' || open == perm + len - 1)
+		return perm_error(err, &pos, perm,
+				  "expected Kind(argument): Read(path), Edit(path), WebFetch(domain:NAME), "
+				  "WebFetch(tcp:HOST:PORT) or UnixSocket(path)");
+	size_t kind_len = (size_t)(open - perm);
+	const char *arg = open + 1;
+	size_t arg_len = len - kind_len - 2;
+	if (arg_len == 0)
+		return perm_error(err, &pos, perm, "the argument between the parentheses is empty");
+
+	size_t kind = ARRAY_SIZE(permission_kinds);
+	for (size_t i = 0; i < ARRAY_SIZE(permission_kinds); i++)
+		if (strlen(permission_kinds[i]) == kind_len && memcmp(perm, permission_kinds[i], kind_len) == 0)
+			kind = i;
+	if (kind == ARRAY_SIZE(permission_kinds)) {
+		char name[KEY_DISPLAY_MAX + 1];
+		size_t show = kind_len > KEY_DISPLAY_MAX ? KEY_DISPLAY_MAX : kind_len;
+		memcpy(name, perm, show);
+		name[show] = '\0';
+		const char *s = kind_len <= KEY_DISPLAY_MAX ?
+			closest_name(name, permission_kinds, ARRAY_SIZE(permission_kinds)) : NULL;
+		if (s)
+			return perm_error(err, &pos, perm, "unknown kind '%s' (did you mean '%s'?)", name, s);
+		return perm_error(err, &pos, perm, "unknown kind '%s'%s; expected Read, Edit, WebFetch or UnixSocket",
+				  name, show < kind_len ? "..." : "");
+	}
+
+	_cleanup_free_ char *value = NULL;
+	struct config_list *list = NULL;
+	switch (kind) {
+	case 0: /* Read */
+		list = is_allow ? &cfg->allow_read : &cfg->deny_read;
+		value = strndup(arg, arg_len);
+		break;
+	case 1: /* Edit */
+		list = is_allow ? &cfg->allow_write : &cfg->deny_write;
+		value = strndup(arg, arg_len);
+		break;
+	case 2: /* WebFetch */
+		list = is_allow ? &cfg->network.allowed_domains : &cfg->network.denied_domains;
+		if (arg_len > 7 && memcmp(arg, "domain:", 7) == 0) {
+			value = strndup(arg + 7, arg_len - 7);
+		} else if (arg_len > 4 && memcmp(arg, "tcp:", 4) == 0) {
+			const char *host = arg + 4, *end = arg + arg_len;
+			const char *colon = memrchr(host, ':', (size_t)(end - host));
+			if (!colon || colon == host || colon + 1 == end)
+				return perm_error(err, &pos, perm, "expected WebFetch(tcp:HOST:PORT)");
+			size_t host_len = (size_t)(colon - host);
+			bool bracketed = host[0] == '[' && host[host_len - 1] == ']' && host_len > 2;
+			if (!bracketed && memchr(host, ':', host_len))
+				return perm_error(err, &pos, perm, "an IPv6 host must be written in brackets, e.g. tcp:[::1]:5432");
+			long port = 0;
+			const char *p = colon + 1;
+			for (; p < end && *p >= '0' && *p <= '9' && port <= 65535; p++)
+				port = port * 10 + (*p - '0');
+			if (p != end || port < 1 || port > 65535)
+				return perm_error(err, &pos, perm, "the port must be a number from 1 to 65535");
+			value = strndup(host, (size_t)(end - host));
+		} else {
+			return perm_error(err, &pos, perm, "expected WebFetch(domain:NAME) or WebFetch(tcp:HOST:PORT)");
+		}
+		break;
+	default: /* UnixSocket */
+		if (!is_allow)
+			return error_at(err, -EINVAL, pos.file, pos.line, pos.column,
+					"%s%spermission \"%.*s\": UnixSocket(...) belongs in permissions.allow; unix "
+					"sockets are refused unless allowed", pos.key ? pos.key : "", pos.key ? ": " : "",
+					PERM_SHOW, perm);
+		list = &cfg->network.allow_unix_sockets;
+		value = strndup(arg, arg_len);
+		break;
+	}
+	if (!value)
+		return oom(err);
+	if (!value[0])
+		return perm_error(err, &pos, perm, "the name after the prefix is empty");
+
+	if (is_allow && allows_ignored(origin, trusted)) {
+		const char *key = pos.key ? pos.key : "permissions.allow";
+		return push_ignored(cfg, str_printf("%.*s: %s", (int)key_base_len(key), key, perm), pos,
+				    REASON_UNTRUSTED, err);
+	}
+	return list_push(list, value, false, origin, pos, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Texts and files                                                      */
+
+static const char *intern_file(struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->files.n; i++)
+		if (strcmp(cfg->files.v[i], name) == 0)
+			return cfg->files.v[i];
+	if (strv_push(&cfg->files, name) < 0)
+		return NULL;
+	return cfg->files.v[cfg->files.n - 1];
+}
+
+int config_parse_text(struct config *cfg, const char *name, const char *text, size_t len,
+		      enum config_origin origin, bool trusted, struct srt_error *err)
+{
+	if (!cfg || (!text && len))
+		return srt_error_set(err, -EINVAL, "no settings text");
+	const char *file = intern_file(cfg, name ? name : "<settings>");
+	if (!file)
+		return oom(err);
+	if (len > CONFIG_MAX_FILE_SIZE)
+		return error_at(err, -EFBIG, file, 0, 0, "settings file is larger than %u bytes",
+				(unsigned)CONFIG_MAX_FILE_SIZE);
+	size_t i = 0;
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	if (i == len)
+		return error_at(err, -EINVAL, file, 0, 0, "settings file is empty");
+
+	/* No JSON text holds a NUL byte, and jansson would skip one after a
+	 * number where the position scanner stops: refuse it outright. */
+	const char *nul = memchr(text, '\0', len);
+	if (nul) {
+		int line, column;
+		jsonpos_offset_where(text, (size_t)(nul - text), &line, &column);
+		return error_at(err, -EINVAL, file, line, column, "NUL byte in settings file");
+	}
+
+	/* The scan runs first: it refuses a text over the depth and value
+	 * bounds before jansson builds anything from it. */
+	_cleanup_jsonpos_ struct jsonpos *jp = NULL;
+	struct jsonpos_error perr = { 0 };
+	int scanned = jsonpos_scan(text, len, &jp, &perr);
+	if (scanned == -ENOMEM)
+		return oom(err);
+	if (scanned == -E2BIG)
+		return error_at(err, -E2BIG, file, perr.line, perr.column, "settings too large: %s", perr.message);
+
+	json_error_t jerr;
+	_cleanup_json_ json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return error_at(err, -EINVAL, file, jerr.line, jerr.column, "%s", jerr.text);
+	if (scanned < 0) /* jansson took what the scanner did not: keep failing closed */
+		return error_at(err, -EINVAL, file, perr.line, perr.column, "%s", perr.message);
+
+	struct loader l = { .cfg = cfg, .file = file, .origin = origin, .trusted = trusted, .jp = jp, .err = err };
+	if (!json_is_object(root))
+		return fail(&l, jsonpos_root(jp), false, -EINVAL, "settings must be a JSON object, found %s",
+			    json_kind(root));
+	return walk_object(&l, root, jsonpos_root(jp), top_fields);
+}
+
+/* Read a whole settings file, at most CONFIG_MAX_FILE_SIZE bytes. Returns
+ * -ENOENT (message set) when it does not exist; regular_only refuses
+ * FIFOs and devices (a project file must not make srt block). */
+static int read_file(const char *path, bool regular_only, char **ret_text, size_t *ret_len, struct stat *ret_st,
+		     struct srt_error *err)
+{
+	/* O_NONBLOCK: opening a FIFO planted as a project file must not hang
+	 * srt; it is refused below. It does not change reads of regular files. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (regular_only ? O_NONBLOCK : 0));
+	int e = errno;
+	if (fd < 0)
+		return error_at(err, -e, path, 0, 0, "cannot open settings file: %s", strerror(e));
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		return error_at(err, -e, path, 0, 0, "cannot read settings file: %s", strerror(e));
+	}
+	if (S_ISDIR(st.st_mode))
+		return error_at(err, -EISDIR, path, 0, 0, "is a directory, not a settings file");
+	if (regular_only && !S_ISREG(st.st_mode))
+		return error_at(err, -EINVAL, path, 0, 0, "is not a regular file");
+	if (S_ISREG(st.st_mode) && st.st_size > (off_t)CONFIG_MAX_FILE_SIZE)
+		return error_at(err, -EFBIG, path, 0, 0, "settings file is larger than %u bytes",
+				(unsigned)CONFIG_MAX_FILE_SIZE);
+
+	size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096, len = 0;
+	_cleanup_free_ char *text = malloc(cap);
+	if (!text)
+		return oom(err);
+	for (;;) {
+		if (len == cap) {
+			if (cap > CONFIG_MAX_FILE_SIZE)
+				return error_at(err, -EFBIG, path, 0, 0, "settings file is larger than %u bytes",
+						(unsigned)CONFIG_MAX_FILE_SIZE);
+			size_t ncap = cap * 2 > CONFIG_MAX_FILE_SIZE + 1 ? CONFIG_MAX_FILE_SIZE + 1 : cap * 2;
+			char *t = realloc(text, ncap);
+			if (!t)
+				return oom(err);
+			text = t;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, text + len, cap - len);
+		e = errno;
+		if (n < 0 && e == EINTR)
+			continue;
+		if (n < 0)
+			return error_at(err, -e, path, 0, 0, "cannot read settings file: %s", strerror(e));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*ret_text = steal_pointer(&text);
+	*ret_len = len;
+	*ret_st = st;
+	return 0;
+}
+
+/* Load one file. Returns 1 when it is absent and absent_ok says that is
+ * fine (-ENOENT, and also -ENOTDIR for a project file). */
+static int load_file(struct config *cfg, const char *path, enum config_origin origin, bool trusted,
+		     bool absent_ok, const struct stat *skip_same, struct stat *ret_st, struct srt_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	struct stat st;
+	int r = read_file(path, origin == CONFIG_ORIGIN_PROJECT, &text, &len, &st, err);
+	if (absent_ok && (r == -ENOENT || (r == -ENOTDIR && origin == CONFIG_ORIGIN_PROJECT))) {
+		if (err) {
+			err->code = 0;
+			err->message[0] = '\0';
+		}
+		return 1;
+	}
+	if (r < 0)
+		return r;
+	if (skip_same && st.st_dev == skip_same->st_dev && st.st_ino == skip_same->st_ino)
+		return 1;
+	if (ret_st)
+		*ret_st = st;
+	return config_parse_text(cfg, path, text, len, origin, trusted, err);
+}
+
+/* "a" + "/" + "b" without doubling the slash; b absolute stays b. */
+static char *path_join(const char *a, const char *b)
+{
+	if (b[0] == '/' || !a)
+		return strdup(b);
+	size_t la = strlen(a);
+	return str_printf("%s%s%s", a, la > 0 && a[la - 1] == '/' ? "" : "/", b);
+}
+
+/* Lexical normal form of an absolute path: no "//", ".", "..", or
+ * trailing "/". */
+static char *normalize_lexical(const char *path)
+{
+	size_t len = strlen(path);
+	char *out = malloc(len + 2);
+	if (!out)
+		return NULL;
+	size_t n = 0;
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *start = p;
+		while (*p && *p != '/')
+			p++;
+		size_t seg = (size_t)(p - start);
+		if (seg == 0 || (seg == 1 && start[0] == '.'))
+			continue;
+		if (seg == 2 && start[0] == '.' && start[1] == '.') {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+			continue;
+		}
+		out[n++] = '/';
+		memcpy(out + n, start, seg);
+		n += seg;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return out;
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+	_cleanup_free_ char *na = normalize_lexical(a);
+	_cleanup_free_ char *nb = normalize_lexical(b);
+	if (na && nb && strcmp(na, nb) == 0)
+		return true;
+	_cleanup_free_ char *ra = realpath(a, NULL);
+	_cleanup_free_ char *rb = realpath(b, NULL);
+	return ra && rb && strcmp(ra, rb) == 0;
+}
+
+/* The trustedProjectDirs entry naming cwd, or NULL. Only exact folders
+ * count: trusting a parent would trust every repository cloned under it. */
+static const struct config_entry *trusted_entry(const struct config *cfg, const char *cwd, const char *home)
+{
+	for (size_t i = 0; i < cfg->trusted_project_dirs.n; i++) {
+		const struct config_entry *e = &cfg->trusted_project_dirs.items[i];
+		_cleanup_free_ char *dir = NULL;
+		if (e->value[0] == '~') {
+			if (!home || home[0] != '/')
+				continue;
+			dir = str_printf("%s%s", home, e->value + 1);
+		} else {
+			dir = strdup(e->value);
+		}
+		if (dir && same_dir(dir, cwd))
+			return e;
+	}
+	return NULL;
+}
+
+void config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mandatory_deny_search_depth = 3;
+	cfg->enabled = true;
+}
+
+int config_load(struct config *cfg, const struct config_load_options *opts, struct srt_error *err)
+{
+	if (!cfg || !opts)
+		return srt_error_set(err, -EINVAL, "no settings options");
+	_cleanup_free_ char *cwd_buf = NULL;
+	const char *cwd = opts->cwd;
+	if (!cwd)
+		cwd = cwd_buf = getcwd(NULL, 0);
+
+	struct stat user_st;
+	bool have_user = false;
+	int r;
+	if (opts->settings_path) {
+		if (!opts->settings_path[0])
+			return srt_error_set(err, -EINVAL, "--settings needs a file name");
+		_cleanup_free_ char *path = path_join(cwd, opts->settings_path);
+		if (!path)
+			return oom(err);
+		if ((r = load_file(cfg, path, CONFIG_ORIGIN_USER, true, false, NULL, &user_st, err)) < 0)
+			return r;
+		have_user = true;
+	} else if (opts->home && opts->home[0]) {
+		_cleanup_free_ char *path = path_join(opts->home, ".srt-settings.json");
+		if (!path)
+			return oom(err);
+		if ((r = load_file(cfg, path, CONFIG_ORIGIN_USER, true, true, NULL, &user_st, err)) < 0)
+			return r;
+		have_user = r == 0;
+	}
+
+	if (!cwd)
+		return 0;
+	_cleanup_free_ char *project = path_join(cwd, ".sandbox/settings.json");
+	if (!project)
+		return oom(err);
+	const struct config_entry *why = opts->trust_project_settings ? NULL : trusted_entry(cfg, cwd, opts->home);
+	bool trusted = opts->trust_project_settings || why;
+	r = load_file(cfg, project, CONFIG_ORIGIN_PROJECT, trusted, true, have_user ? &user_st : NULL, NULL, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (opts->trust_project_settings)
+		r = strv_pushf(&cfg->notes, "%s: project settings trusted (--trust-project-settings)", project);
+	else if (why)
+		r = strv_pushf(&cfg->notes, "%s: project settings trusted: the folder is in trustedProjectDirs (%s:%d:%d)",
+			       project, why->pos.file, why->pos.line, why->pos.column);
+	else
+		r = strv_pushf(&cfg->notes, "%s: project settings not trusted: only its deny rules apply", project);
+	if (r < 0)
+		return oom(err);
+	sanitize(cfg->notes.v[cfg->notes.n - 1]);
+	return 0;
+}
+
+static void list_free(struct config_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(list->items[i].value);
+	free(list->items);
+	list->items = NULL;
+	list->n = 0;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	list_free(&cfg->deny_read);
+	list_free(&cfg->allow_read);
+	list_free(&cfg->allow_write);
+	list_free(&cfg->deny_write);
+	list_free(&cfg->network.allowed_domains);
+	list_free(&cfg->network.denied_domains);
+	list_free(&cfg->network.allow_unix_sockets);
+	list_free(&cfg->network.denied_resolved_addresses);
+	for (size_t i = 0; i < cfg->network.n_denied_domain_reasons; i++) {
+		free(cfg->network.denied_domain_reasons[i].domain);
+		free(cfg->network.denied_domain_reasons[i].reason);
+	}
+	free(cfg->network.denied_domain_reasons);
+	for (size_t i = 0; i < cfg->n_ignore_violations; i++) {
+		free(cfg->ignore_violations[i].command_pattern);
+		list_free(&cfg->ignore_violations[i].paths);
+	}
+	free(cfg->ignore_violations);
+	free(cfg->bwrap_path);
+	list_free(&cfg->trusted_project_dirs);
+	for (size_t i = 0; i < cfg->n_ignored_allows; i++)
+		free(cfg->ignored_allows[i].what);
+	free(cfg->ignored_allows);
+	strv_clear(&cfg->files);
+	strv_clear(&cfg->keys);
+	strv_clear(&cfg->notes);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,926 @@
+/* Unit tests for the settings reader: both formats, every error a user can meet, project trust. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "config/jsonpos.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+struct parsed {
+	struct config cfg;
+	struct srt_error err;
+	int r;
+};
+
+static void parse_as(struct parsed *p, const char *text, enum config_origin origin, bool trusted)
+{
+	config_init(&p->cfg);
+	memset(&p->err, 0, sizeof(p->err));
+	p->r = config_parse_text(&p->cfg, "/home/u/.srt-settings.json", text, strlen(text), origin, trusted, &p->err);
+}
+
+static void parse(struct parsed *p, const char *text)
+{
+	parse_as(p, text, CONFIG_ORIGIN_USER, true);
+}
+
+#define assert_contains(haystack, needle)                                                          \
+	do {                                                                                        \
+		const char *h_ = (haystack), *n_ = (needle);                                        \
+		if (!strstr(h_, n_))                                                                \
+			fail_msg("expected \"%s\" in \"%s\"", n_, h_);                              \
+	} while (0)
+
+/* Parse text expecting failure; the message must contain every needle. */
+static void expect_error(const char *text, int code, ...)
+{
+	struct parsed p;
+	parse(&p, text);
+	config_free(&p.cfg); /* before any assert, which would skip it */
+	if (p.r == 0)
+		fail_msg("parsed without error: %s", text);
+	assert_int_equal(p.r, code);
+	assert_int_equal(p.err.code, code);
+	va_list ap;
+	va_start(ap, code);
+	for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;)
+		assert_contains(p.err.message, needle);
+	va_end(ap);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A scratch home and project folder per test. */
+struct dirs {
+	char root[64];
+	char home[128];
+	char project[128];
+	char user_file[192];
+	char project_file[192];
+};
+
+static void make_dirs(struct dirs *d)
+{
+	strcpy(d->root, "/tmp/srt-test-config-XXXXXX");
+	assert_non_null(mkdtemp(d->root));
+	snprintf(d->home, sizeof(d->home), "%s/home", d->root);
+	snprintf(d->project, sizeof(d->project), "%s/proj", d->root);
+	snprintf(d->user_file, sizeof(d->user_file), "%s/.srt-settings.json", d->home);
+	snprintf(d->project_file, sizeof(d->project_file), "%s/.sandbox/settings.json", d->project);
+	assert_int_equal(mkdir(d->home, 0700), 0);
+	assert_int_equal(mkdir(d->project, 0700), 0);
+	char sb[160];
+	snprintf(sb, sizeof(sb), "%s/.sandbox", d->project);
+	assert_int_equal(mkdir(sb, 0700), 0);
+}
+
+static void remove_dirs(struct dirs *d)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->root);
+	assert_int_equal(system(cmd), 0);
+}
+
+static const struct config_entry *find(const struct config_list *list, const char *value)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcmp(list->items[i].value, value) == 0)
+			return &list->items[i];
+	return NULL;
+}
+
+static bool ignored_has(const struct config *cfg, const char *what)
+{
+	for (size_t i = 0; i < cfg->n_ignored_allows; i++)
+		if (strcmp(cfg->ignored_allows[i].what, what) == 0)
+			return true;
+	return false;
+}
+
+static bool notes_have(const struct config *cfg, const char *needle)
+{
+	for (size_t i = 0; i < cfg->notes.n; i++)
+		if (strstr(cfg->notes.v[i], needle))
+			return true;
+	return false;
+}
+
+/* ---- defaults and the srt format -------------------------------------- */
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct config cfg;
+	config_init(&cfg);
+	assert_int_equal(cfg.mandatory_deny_search_depth, 3);
+	assert_true(cfg.enabled);
+	assert_false(cfg.allow_git_config);
+	assert_int_equal(cfg.allow_write.n, 0);
+	assert_null(cfg.bwrap_path);
+	config_free(&cfg);
+	config_free(&cfg); /* twice is harmless */
+	config_free(NULL);
+}
+
+static void test_srt_format_full(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\n"
+		  "  \"filesystem\": {\n"
+		  "    \"denyRead\": [\"~/.ssh\"],\n"
+		  "    \"allowRead\": [\"~/.ssh/known_hosts\"],\n"
+		  "    \"allowWrite\": [\".\", \"/tmp/out\"],\n"
+		  "    \"denyWrite\": [\".env\"],\n"
+		  "    \"allowGitConfig\": true\n"
+		  "  },\n"
+		  "  \"network\": {\n"
+		  "    \"allowedDomains\": [\"github.com\", \"*.npmjs.org:443\"],\n"
+		  "    \"deniedDomains\": [\"evil.com\"],\n"
+		  "    \"allowUnixSockets\": [\"/run/docker.sock\"],\n"
+		  "    \"deniedResolvedAddresses\": [\"10.0.0.0/8\"],\n"
+		  "    \"allowAllUnixSockets\": true,\n"
+		  "    \"allowLocalBinding\": true,\n"
+		  "    \"strictAllowlist\": true,\n"
+		  "    \"httpProxyPort\": 8080,\n"
+		  "    \"socksProxyPort\": 1081,\n"
+		  "    \"deniedDomainReasons\": {\"evil.com\": \"known bad\"}\n"
+		  "  },\n"
+		  "  \"mandatoryDenySearchDepth\": 5,\n"
+		  "  \"allowNestedUserNamespaces\": true,\n"
+		  "  \"enableWeakerNestedSandbox\": true,\n"
+		  "  \"ignoreViolations\": {\"*\": [\"/usr/bin\"], \"git push\": [\"/x\", \"/y\"]},\n"
+		  "  \"bwrapPath\": \"/opt/bwrap\"\n"
+		  "}\n");
+	assert_int_equal(p.r, 0);
+	struct config *c = &p.cfg;
+	assert_string_equal(c->deny_read.items[0].value, "~/.ssh");
+	assert_string_equal(c->allow_read.items[0].value, "~/.ssh/known_hosts");
+	assert_int_equal(c->allow_write.n, 2);
+	assert_string_equal(c->allow_write.items[1].value, "/tmp/out");
+	assert_string_equal(c->deny_write.items[0].value, ".env");
+	assert_true(c->allow_git_config);
+	assert_int_equal(c->network.allowed_domains.n, 2);
+	assert_string_equal(c->network.allowed_domains.items[1].value, "*.npmjs.org:443");
+	assert_string_equal(c->network.denied_domains.items[0].value, "evil.com");
+	assert_string_equal(c->network.allow_unix_sockets.items[0].value, "/run/docker.sock");
+	assert_string_equal(c->network.denied_resolved_addresses.items[0].value, "10.0.0.0/8");
+	assert_true(c->network.allow_all_unix_sockets);
+	assert_true(c->network.allow_local_binding);
+	assert_true(c->network.strict_allowlist);
+	assert_int_equal(c->network.http_proxy_port, 8080);
+	assert_int_equal(c->network.socks_proxy_port, 1081);
+	assert_int_equal(c->network.n_denied_domain_reasons, 1);
+	assert_string_equal(c->network.denied_domain_reasons[0].domain, "evil.com");
+	assert_string_equal(c->network.denied_domain_reasons[0].reason, "known bad");
+	assert_int_equal(c->mandatory_deny_search_depth, 5);
+	assert_true(c->allow_nested_user_namespaces);
+	assert_true(c->enable_weaker_nested_sandbox);
+	assert_int_equal(c->n_ignore_violations, 2);
+	assert_string_equal(c->ignore_violations[1].command_pattern, "git push");
+	assert_int_equal(c->ignore_violations[1].paths.n, 2);
+	assert_string_equal(c->ignore_violations[1].paths.items[1].value, "/y");
+	assert_string_equal(c->bwrap_path, "/opt/bwrap");
+	assert_int_equal(c->files.n, 1);
+	assert_string_equal(c->files.v[0], "/home/u/.srt-settings.json");
+	config_free(c);
+}
+
+static void test_positions_and_origin(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\n"
+		  "  \"filesystem\": {\n"
+		  "    \"allowWrite\": [\".\",\n"
+		  "                   \"/tmp/x\"]\n"
+		  "  },\n"
+		  "  \"network\": {\"allowedDomains\": [\"a.com\", \"b.com\"]}\n"
+		  "}\n");
+	assert_int_equal(p.r, 0);
+	const struct config_entry *e = &p.cfg.allow_write.items[1];
+	assert_string_equal(e->pos.file, "/home/u/.srt-settings.json");
+	assert_int_equal(e->pos.line, 4);
+	assert_int_equal(e->pos.column, 20);
+	assert_string_equal(e->pos.key, "filesystem.allowWrite[1]");
+	assert_int_equal(e->origin, CONFIG_ORIGIN_USER);
+	e = &p.cfg.network.allowed_domains.items[1];
+	assert_int_equal(e->pos.line, 6);
+	assert_int_equal(e->pos.column, 43);
+	assert_string_equal(e->pos.key, "network.allowedDomains[1]");
+	config_free(&p.cfg);
+}
+
+static void test_columns_count_characters(void **state)
+{
+	(void)state;
+	struct parsed p;
+	/* "é" is two bytes and one column, as in jansson's messages. */
+	parse(&p, "{\"filesystem\": {\"denyRead\": [\"\xc3\xa9\", \"/x\"]}}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.deny_read.items[1].pos.column, 35);
+	config_free(&p.cfg);
+}
+
+static void test_literal_paths(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\"filesystem\": {\"denyRead\": [\"/w/*.key\", {\"path\": \"/w/[WIP]\", \"literal\": true},"
+		  " {\"path\": \"/w/plain\", \"literal\": false}]}}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.deny_read.n, 3);
+	assert_false(find(&p.cfg.deny_read, "/w/*.key")->literal);
+	assert_true(find(&p.cfg.deny_read, "/w/[WIP]")->literal);
+	assert_false(find(&p.cfg.deny_read, "/w/plain")->literal);
+	config_free(&p.cfg);
+
+	expect_error("{\"filesystem\": {\"denyRead\": [{\"path\": \"/w\"}]}}", -EINVAL,
+		     "filesystem.denyRead[0]", "\"literal\": true", NULL);
+	expect_error("{\"filesystem\": {\"denyRead\": [{\"path\": 3, \"literal\": true}]}}", -EINVAL,
+		     "filesystem.denyRead[0].path: expected a string, found a number", NULL);
+	expect_error("{\"filesystem\": {\"denyRead\": [{\"path\": \"/w\", \"literal\": \"yes\"}]}}", -EINVAL,
+		     "filesystem.denyRead[0].literal: expected true or false, found a string", NULL);
+	expect_error("{\"filesystem\": {\"denyRead\": [{\"paht\": \"/w\", \"literal\": true}]}}", -EINVAL,
+		     "unknown key 'filesystem.denyRead[0].paht' (did you mean 'path'?)", NULL);
+}
+
+static void test_notes_for_machinery_keys(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\n"
+		  "  \"ripgrep\": {\"command\": \"rg\"},\n"
+		  "  \"socatPath\": \"/usr/bin/socat\",\n"
+		  "  \"seccomp\": {\"applyPath\": \"/x\"},\n"
+		  "  \"javaAgentJarPath\": \"/x.jar\",\n"
+		  "  \"allowPty\": true,\n"
+		  "  \"enableWeakerNetworkIsolation\": false,\n"
+		  "  \"allowAppleEvents\": true,\n"
+		  "  \"network\": {\"allowMachLookup\": [\"com.x.*\"]},\n"
+		  "  \"bwrapPath\": \"/usr/local/bin/bwrap\"\n"
+		  "}\n");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.notes.n, 8);
+	assert_true(notes_have(&p.cfg, "/home/u/.srt-settings.json:2:3: ripgrep: accepted and ignored"));
+	assert_true(notes_have(&p.cfg, "socatPath: accepted and ignored"));
+	assert_true(notes_have(&p.cfg, "seccomp: accepted and ignored"));
+	assert_true(notes_have(&p.cfg, "javaAgentJarPath: accepted and ignored"));
+	assert_true(notes_have(&p.cfg, "allowPty: accepted and ignored: macOS only"));
+	assert_true(notes_have(&p.cfg, "network.allowMachLookup: accepted and ignored: macOS only"));
+	assert_string_equal(p.cfg.bwrap_path, "/usr/local/bin/bwrap");
+	config_free(&p.cfg);
+
+	/* Accepted keys still have a shape. */
+	expect_error("{\"allowPty\": \"yes\"}", -EINVAL, "allowPty: expected true or false, found a string", NULL);
+	expect_error("{\"bwrapPath\": \"bwrap\"}", -EINVAL, "1:15: bwrapPath: expected an absolute path", NULL);
+}
+
+/* ---- the Elixir format ------------------------------------------------ */
+
+static void test_elixir_format(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\n"
+		  "  \"sandbox\": {\n"
+		  "    \"enabled\": true,\n"
+		  "    \"network\": {\"httpProxyPort\": 8888, \"socksProxyPort\": 1080,\n"
+		  "                \"allowUnixSockets\": [\"/var/run/a.sock\"], \"allowLocalBinding\": true}\n"
+		  "  },\n"
+		  "  \"permissions\": {\n"
+		  "    \"allow\": [\"WebFetch(domain:github.com)\", \"Read(.)\", \"Edit(./src)\",\n"
+		  "              \"WebFetch(tcp:localhost:5432)\", \"UnixSocket(/var/run/docker.sock)\",\n"
+		  "              \"Edit(./odd (name))\"],\n"
+		  "    \"deny\": [\"Read(~/.ssh)\", \"Edit(.env)\", \"WebFetch(domain:malicious.com)\",\n"
+		  "             \"WebFetch(tcp:[::1]:22)\"]\n"
+		  "  }\n"
+		  "}\n");
+	assert_int_equal(p.r, 0);
+	struct config *c = &p.cfg;
+	assert_true(c->enabled);
+	assert_int_equal(c->network.listen_http_port, 8888);
+	assert_int_equal(c->network.listen_socks_port, 1080);
+	assert_int_equal(c->network.http_proxy_port, 0);
+	assert_true(c->network.allow_local_binding);
+	assert_non_null(find(&c->network.allowed_domains, "github.com"));
+	assert_non_null(find(&c->network.allowed_domains, "localhost:5432"));
+	assert_non_null(find(&c->allow_read, "."));
+	assert_non_null(find(&c->allow_write, "./src"));
+	assert_non_null(find(&c->allow_write, "./odd (name)"));
+	assert_non_null(find(&c->network.allow_unix_sockets, "/var/run/a.sock"));
+	assert_non_null(find(&c->network.allow_unix_sockets, "/var/run/docker.sock"));
+	assert_non_null(find(&c->deny_read, "~/.ssh"));
+	assert_non_null(find(&c->deny_write, ".env"));
+	assert_non_null(find(&c->network.denied_domains, "malicious.com"));
+	assert_non_null(find(&c->network.denied_domains, "[::1]:22"));
+	const struct config_entry *e = find(&c->deny_read, "~/.ssh");
+	assert_string_equal(e->pos.key, "permissions.deny[0]");
+	assert_int_equal(e->pos.line, 11);
+	assert_int_equal(e->pos.column, 14);
+	config_free(c);
+
+	parse(&p, "{\"sandbox\": {\"enabled\": false}}");
+	assert_int_equal(p.r, 0);
+	assert_false(p.cfg.enabled);
+	config_free(&p.cfg);
+}
+
+static void test_mixed_formats(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\"filesystem\": {\"allowWrite\": [\"/a\"]}, \"permissions\": {\"allow\": [\"Edit(/b)\"]},"
+		  " \"network\": {\"httpProxyPort\": 3000}, \"sandbox\": {\"network\": {\"httpProxyPort\": 3128}}}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.allow_write.n, 2);
+	assert_int_equal(p.cfg.network.http_proxy_port, 3000);
+	assert_int_equal(p.cfg.network.listen_http_port, 3128);
+	config_free(&p.cfg);
+}
+
+static void test_malformed_permissions(void **state)
+{
+	(void)state;
+	expect_error("{\"permissions\": {\"allow\": [\"Read(.)\",\n \"Raed(~/.ssh)\"]}}", -EINVAL,
+		     "/home/u/.srt-settings.json:2:2: permissions.allow[1]: malformed permission \"Raed(~/.ssh)\"",
+		     "(did you mean 'Read'?)", NULL);
+	expect_error("{\"permissions\": {\"deny\": [\"Bash(rm)\"]}}", -EINVAL,
+		     "malformed permission \"Bash(rm)\"", "expected Read, Edit, WebFetch or UnixSocket", NULL);
+	expect_error("{\"permissions\": {\"deny\": [\"Read\"]}}", -EINVAL, "malformed permission \"Read\"", NULL);
+	expect_error("{\"permissions\": {\"deny\": [\"Read()\"]}}", -EINVAL, "malformed permission \"Read()\"", NULL);
+	expect_error("{\"permissions\": {\"deny\": [\"Read(x) \"]}}", -EINVAL, "malformed permission \"Read(x) \"", NULL);
+	expect_error("{\"permissions\": {\"allow\": [\"WebFetch(github.com)\"]}}", -EINVAL,
+		     "WebFetch(domain:NAME) or WebFetch(tcp:HOST:PORT)", NULL);
+	expect_error("{\"permissions\": {\"allow\": [\"WebFetch(domain:)\"]}}", -EINVAL,
+		     "malformed permission \"WebFetch(domain:)\"", NULL);
+	expect_error("{\"permissions\": {\"allow\": [\"WebFetch(tcp:db:0)\"]}}", -EINVAL,
+		     "the port must be a number from 1 to 65535", NULL);
+	expect_error("{\"permissions\": {\"allow\": [\"WebFetch(tcp:db:x)\"]}}", -EINVAL, "port", NULL);
+	expect_error("{\"permissions\": {\"allow\": [\"WebFetch(tcp:::1:22)\"]}}", -EINVAL, "brackets", NULL);
+	expect_error("{\"permissions\": {\"deny\": [\"UnixSocket(/var/run/docker.sock)\"]}}", -EINVAL,
+		     "permissions.deny[0]", "UnixSocket(...) belongs in permissions.allow", NULL);
+	expect_error("{\"permissions\": {\"allow\": [42]}}", -EINVAL,
+		     "permissions.allow[0]: expected a permission string", NULL);
+	expect_error("{\"permissions\": {\"ask\": []}}", -EINVAL, "unknown key 'permissions.ask'", NULL);
+}
+
+static void test_parse_permission_api(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	char key[32];
+	strcpy(key, "permissions.deny[0]");
+	struct config_pos pos = { .file = "<command line>", .key = key };
+	assert_int_equal(config_parse_permission(&cfg, "Read(~/.aws)", false, CONFIG_ORIGIN_USER, true, pos, &err), 0);
+	strcpy(key, "changed");
+	assert_string_equal(cfg.deny_read.items[0].value, "~/.aws");
+	assert_string_equal(cfg.deny_read.items[0].pos.key, "permissions.deny[0]"); /* copied */
+	assert_int_equal(config_parse_permission(&cfg, "Nope", true, CONFIG_ORIGIN_USER, true, pos, &err), -EINVAL);
+	assert_contains(err.message, "<command line>: changed: malformed permission \"Nope\"");
+	config_free(&cfg);
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+static void test_syntax_errors_have_line_and_column(void **state)
+{
+	(void)state;
+	expect_error("{\n  \"filesystem\": {\n    \"allowWrite\": [tru]\n  }\n}\n", -EINVAL,
+		     "/home/u/.srt-settings.json:3:22: invalid token near 'tru'", NULL);
+	expect_error("{\"a\": 1,}", -EINVAL, "/home/u/.srt-settings.json:1:9: string or '}' expected", NULL);
+	expect_error("{\"network\": {}, \"network\": {}}", -EINVAL, "1:25: duplicate object key near '\"network\"'", NULL);
+	/* A control byte in the file is not echoed to the terminal. */
+	expect_error("{\"a\": \x1b[31m}", -EINVAL, "/home/u/.srt-settings.json:1:", NULL);
+	struct parsed p;
+	parse(&p, "{\"a\": \x1b[31m}");
+	assert_null(strchr(p.err.message, '\x1b'));
+	config_free(&p.cfg);
+}
+
+static void test_nul_byte_refused(void **state)
+{
+	(void)state;
+	/* jansson alone would read this as {"a": 10, "b": 1}. */
+	static const char text[] = "{\"a\": 10\0, \"b\": 1}";
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	int r = config_parse_text(&cfg, "s.json", text, sizeof(text) - 1, CONFIG_ORIGIN_USER, true, &err);
+	config_free(&cfg);
+	assert_int_equal(r, -EINVAL);
+	assert_contains(err.message, "s.json:1:9: NUL byte in settings file");
+}
+
+static void test_not_an_object_and_empty(void **state)
+{
+	(void)state;
+	expect_error("[\"/tmp\"]", -EINVAL, "/home/u/.srt-settings.json:1:1: settings must be a JSON object, found an array",
+		     NULL);
+	expect_error("", -EINVAL, "/home/u/.srt-settings.json: settings file is empty", NULL);
+	expect_error(" \n\t\n", -EINVAL, "/home/u/.srt-settings.json: settings file is empty", NULL);
+	expect_error("\"x\"", -EINVAL, "/home/u/.srt-settings.json:", NULL);
+}
+
+static void test_type_errors_name_key_path(void **state)
+{
+	(void)state;
+	expect_error("{\n  \"filesystem\": {\n    \"allowWrite\": [\".\", 7]\n  }\n}", -EINVAL,
+		     "/home/u/.srt-settings.json:3:25: filesystem.allowWrite[1]: expected a string or {\"path\": ...}, "
+		     "found a number", NULL);
+	expect_error("{\"filesystem\": {\"allowWrite\": \"/tmp\"}}", -EINVAL,
+		     "1:31: filesystem.allowWrite: expected an array of paths, found a string", NULL);
+	expect_error("{\"filesystem\": {\"allowWrite\": [\"\"]}}", -EINVAL,
+		     "filesystem.allowWrite[0]: expected a path, found an empty string", NULL);
+	expect_error("{\"filesystem\": []}", -EINVAL, "filesystem: expected an object, found an array", NULL);
+	expect_error("{\"network\": {\"allowedDomains\": [null]}}", -EINVAL,
+		     "network.allowedDomains[0]: expected a string, found null", NULL);
+	expect_error("{\"network\": {\"strictAllowlist\": 1}}", -EINVAL,
+		     "network.strictAllowlist: expected true or false, found a number", NULL);
+	expect_error("{\"network\": {\"httpProxyPort\": 70000}}", -EINVAL,
+		     "network.httpProxyPort: expected an integer from 1 to 65535, found 70000", NULL);
+	expect_error("{\"network\": {\"socksProxyPort\": \"1080\"}}", -EINVAL,
+		     "network.socksProxyPort: expected an integer from 1 to 65535, found a string", NULL);
+	expect_error("{\"mandatoryDenySearchDepth\": 0}", -EINVAL,
+		     "mandatoryDenySearchDepth: expected an integer from 1 to 10, found 0", NULL);
+	expect_error("{\"mandatoryDenySearchDepth\": 2.5}", -EINVAL, "found 2.5", NULL);
+	expect_error("{\"network\": {\"deniedDomainReasons\": {\"x.com\": \"\"}}}", -EINVAL,
+		     "network.deniedDomainReasons[\"x.com\"]: expected a reason, found an empty string", NULL);
+	expect_error("{\"ignoreViolations\": {\"npm test\": \"/x\"}}", -EINVAL,
+		     "ignoreViolations[\"npm test\"]: expected an array of strings, found a string", NULL);
+
+	struct parsed p;
+	parse(&p, "{\"mandatoryDenySearchDepth\": 4.0}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.mandatory_deny_search_depth, 4);
+	config_free(&p.cfg);
+}
+
+static void test_unknown_keys_suggest(void **state)
+{
+	(void)state;
+	expect_error("{\"filesystem\": {\"allowwrite\": []}}", -EINVAL,
+		     "/home/u/.srt-settings.json:1:17: unknown key 'filesystem.allowwrite' (did you mean 'allowWrite'?)",
+		     NULL);
+	expect_error("{\"filesystem\": {\"allow_write\": []}}", -EINVAL, "(did you mean 'allowWrite'?)", NULL);
+	expect_error("{\"filesystem\": {\"alowWirte\": []}}", -EINVAL, "(did you mean 'allowWrite'?)", NULL);
+	expect_error("{\"netwrok\": {}}", -EINVAL, "unknown key 'netwrok' (did you mean 'network'?)", NULL);
+	expect_error("{\"allowedDomains\": []}", -EINVAL,
+		     "unknown key 'allowedDomains' (did you mean 'network.allowedDomains'?)", NULL);
+	expect_error("{\"sandbox\": {\"network\": {\"http_proxy_port\": 1}}}", -EINVAL,
+		     "unknown key 'sandbox.network.http_proxy_port' (did you mean 'httpProxyPort'?)", NULL);
+
+	struct parsed p;
+	parse(&p, "{\"completelyDifferent\": 1}");
+	assert_int_equal(p.r, -EINVAL);
+	assert_contains(p.err.message, "unknown key 'completelyDifferent'");
+	assert_null(strstr(p.err.message, "did you mean"));
+	config_free(&p.cfg);
+}
+
+static void test_unsupported_keys(void **state)
+{
+	(void)state;
+	expect_error("{\n  \"credentials\": {\"files\": []}\n}", -EOPNOTSUPP,
+		     "/home/u/.srt-settings.json:2:3: credentials: not supported yet", NULL);
+	expect_error("{\"network\": {\"tlsTerminate\": {}}}", -EOPNOTSUPP, "network.tlsTerminate: not supported yet", NULL);
+	expect_error("{\"network\": {\"mitmProxy\": {}}}", -EOPNOTSUPP, "network.mitmProxy: not supported yet", NULL);
+	expect_error("{\"network\": {\"parentProxy\": {}}}", -EOPNOTSUPP, "network.parentProxy: not supported yet", NULL);
+	expect_error("{\"network\": {\"filterRequest\": 1}}", -EOPNOTSUPP,
+		     "network.filterRequest: not supported yet (request filtering)", NULL);
+	expect_error("{\"network\": {\"requireHostMatch\": true}}", -EOPNOTSUPP, "not supported yet", NULL);
+	expect_error("{\"filesystem\": {\"disabled\": true}}", -EOPNOTSUPP,
+		     "filesystem.disabled: true is not supported yet", NULL);
+	struct parsed p;
+	parse(&p, "{\"filesystem\": {\"disabled\": false}}");
+	assert_int_equal(p.r, 0);
+	config_free(&p.cfg);
+}
+
+static void test_limits(void **state)
+{
+	(void)state;
+	/* Nesting deeper than the scanner allows. */
+	size_t depth = JSONPOS_MAX_DEPTH + 1;
+	char *deep = malloc(depth * 7 + 8);
+	assert_non_null(deep);
+	char *w = deep;
+	for (size_t i = 0; i < depth; i++)
+		w += sprintf(w, "{\"a\":");
+	*w++ = '1';
+	for (size_t i = 0; i < depth; i++)
+		*w++ = '}';
+	*w = '\0';
+	expect_error(deep, -E2BIG, "settings too large: nested more than 64 levels deep", NULL);
+	free(deep);
+
+	/* One list longer than CONFIG_MAX_LIST_ENTRIES. */
+	size_t n = CONFIG_MAX_LIST_ENTRIES + 1;
+	char *big = malloc(n * 5 + 64);
+	assert_non_null(big);
+	w = big + sprintf(big, "{\"network\": {\"deniedDomains\": [");
+	for (size_t i = 0; i < n; i++)
+		w += sprintf(w, "%s\"a\"", i ? "," : "");
+	strcpy(w, "]}}");
+	expect_error(big, -E2BIG, "network.deniedDomains[65536]: too many entries (the limit is 65536", NULL);
+	free(big);
+
+	/* A text over the size cap is refused before it is parsed. */
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	size_t huge = CONFIG_MAX_FILE_SIZE + 1;
+	char *text = malloc(huge);
+	assert_non_null(text);
+	memset(text, ' ', huge);
+	assert_int_equal(config_parse_text(&cfg, "big.json", text, huge, CONFIG_ORIGIN_USER, true, &err), -EFBIG);
+	assert_contains(err.message, "big.json: settings file is larger than 4194304 bytes");
+	free(text);
+	config_free(&cfg);
+
+	/* A permission string over its cap. */
+	char *perm = malloc(CONFIG_MAX_PERMISSION_LEN + 16);
+	assert_non_null(perm);
+	strcpy(perm, "Read(");
+	memset(perm + 5, 'a', CONFIG_MAX_PERMISSION_LEN);
+	strcpy(perm + 5 + CONFIG_MAX_PERMISSION_LEN, ")");
+	config_init(&cfg);
+	struct config_pos pos = { .file = "x", .key = "permissions.allow[0]" };
+	assert_int_equal(config_parse_permission(&cfg, perm, true, CONFIG_ORIGIN_USER, true, pos, &err), -EINVAL);
+	assert_contains(err.message, "longer than 8192 bytes");
+	free(perm);
+	config_free(&cfg);
+}
+
+/* ---- files and project trust ------------------------------------------ */
+
+static void test_named_file_missing_is_an_error(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .settings_path = "nope.json", .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), -ENOENT);
+	char want[256];
+	snprintf(want, sizeof(want), "%s/nope.json: cannot open settings file: No such file or directory", d.project);
+	assert_contains(err.message, want);
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
+static void test_default_file_absent_means_defaults(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	assert_int_equal(cfg.mandatory_deny_search_depth, 3);
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
+static void test_default_file_present_but_bad(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	struct config cfg;
+	struct srt_error err = { 0 };
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+
+	write_file(d.user_file, "");
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), -EINVAL);
+	char want[256];
+	snprintf(want, sizeof(want), "%s: settings file is empty", d.user_file);
+	assert_contains(err.message, want);
+	config_free(&cfg);
+
+	write_file(d.user_file, "{\"filesystem\": {\n  \"denyRead\": [\"~/.ssh\",]}}");
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2:", d.user_file);
+	assert_contains(err.message, want);
+	config_free(&cfg);
+
+	/* A folder where the file should be is not "absent". */
+	unlink(d.user_file);
+	assert_int_equal(mkdir(d.user_file, 0700), 0);
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), -EISDIR);
+	assert_contains(err.message, "is a directory");
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
+static const char project_text[] =
+	"{\n"
+	"  \"filesystem\": {\"denyRead\": [\"./secrets\"], \"allowWrite\": [\"/\"], \"denyWrite\": [\"./lock\"],\n"
+	"                 \"allowGitConfig\": true},\n"
+	"  \"network\": {\"allowedDomains\": [\"exfil.example\"], \"deniedDomains\": [\"ads.example\"],\n"
+	"              \"strictAllowlist\": true, \"allowAllUnixSockets\": true, \"httpProxyPort\": 9999},\n"
+	"  \"allowNestedUserNamespaces\": true,\n"
+	"  \"bwrapPath\": \"/tmp/evil\",\n"
+	"  \"trustedProjectDirs\": [\"/\"],\n"
+	"  \"permissions\": {\"allow\": [\"Edit(/etc)\"], \"deny\": [\"Read(./keys)\"]}\n"
+	"}\n";
+
+static void test_untrusted_project_only_denies(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	write_file(d.user_file, "{\"filesystem\": {\"allowWrite\": [\".\"]}, \"allowNestedUserNamespaces\": false}");
+	write_file(d.project_file, project_text);
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+
+	/* Deny rules from the project apply. */
+	const struct config_entry *e = find(&cfg.deny_read, "./secrets");
+	assert_non_null(e);
+	assert_int_equal(e->origin, CONFIG_ORIGIN_PROJECT);
+	assert_string_equal(e->pos.file, d.project_file);
+	assert_int_equal(e->pos.line, 2);
+	assert_non_null(find(&cfg.deny_write, "./lock"));
+	assert_non_null(find(&cfg.deny_read, "./keys"));
+	assert_non_null(find(&cfg.network.denied_domains, "ads.example"));
+	assert_true(cfg.network.strict_allowlist);
+
+	/* Allow rules do not; the user's own do. */
+	assert_int_equal(cfg.allow_write.n, 1);
+	assert_string_equal(cfg.allow_write.items[0].value, ".");
+	assert_int_equal(cfg.allow_write.items[0].origin, CONFIG_ORIGIN_USER);
+	assert_int_equal(cfg.network.allowed_domains.n, 0);
+	assert_false(cfg.allow_git_config);
+	assert_false(cfg.network.allow_all_unix_sockets);
+	assert_false(cfg.allow_nested_user_namespaces);
+	assert_int_equal(cfg.network.http_proxy_port, 0);
+	assert_null(cfg.bwrap_path);
+	assert_int_equal(cfg.trusted_project_dirs.n, 0);
+
+	assert_true(ignored_has(&cfg, "filesystem.allowWrite: /"));
+	assert_true(ignored_has(&cfg, "network.allowedDomains: exfil.example"));
+	assert_true(ignored_has(&cfg, "filesystem.allowGitConfig: true"));
+	assert_true(ignored_has(&cfg, "network.allowAllUnixSockets: true"));
+	assert_true(ignored_has(&cfg, "network.httpProxyPort: 9999"));
+	assert_true(ignored_has(&cfg, "allowNestedUserNamespaces: true"));
+	assert_true(ignored_has(&cfg, "bwrapPath: /tmp/evil"));
+	assert_true(ignored_has(&cfg, "trustedProjectDirs: /"));
+	assert_true(ignored_has(&cfg, "permissions.allow: Edit(/etc)"));
+	for (size_t i = 0; i < cfg.n_ignored_allows; i++) {
+		assert_non_null(cfg.ignored_allows[i].reason);
+		assert_string_equal(cfg.ignored_allows[i].pos.file, d.project_file);
+		assert_true(cfg.ignored_allows[i].pos.line > 0);
+	}
+	assert_true(notes_have(&cfg, "project settings not trusted"));
+
+	/* Both files are recorded, so the policy can protect them. */
+	assert_int_equal(cfg.files.n, 2);
+	assert_string_equal(cfg.files.v[0], d.user_file);
+	assert_string_equal(cfg.files.v[1], d.project_file);
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
+static void test_project_trusted_by_option(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	write_file(d.project_file, project_text);
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project, .trust_project_settings = true };
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_non_null(find(&cfg.allow_write, "/"));
+	assert_non_null(find(&cfg.allow_write, "/etc"));
+	assert_non_null(find(&cfg.network.allowed_domains, "exfil.example"));
+	assert_true(cfg.allow_git_config);
+	assert_string_equal(cfg.bwrap_path, "/tmp/evil");
+	/* Even a trusted project cannot trust folders. */
+	assert_true(ignored_has(&cfg, "trustedProjectDirs: /"));
+	assert_int_equal(cfg.n_ignored_allows, 1);
+	assert_true(notes_have(&cfg, "project settings trusted (--trust-project-settings)"));
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
+static void test_project_trusted_by_user_setting(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	char text[512];
+	/* Named with ~, a doubled slash and a trailing slash. */
+	snprintf(text, sizeof(text), "{\"trustedProjectDirs\": [\"/nowhere\", \"~/..//proj/\"]}");
+	write_file(d.user_file, text);
+	write_file(d.project_file, "{\"filesystem\": {\"allowWrite\": [\"./build\"]}}");
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_non_null(find(&cfg.allow_write, "./build"));
+	assert_int_equal(cfg.n_ignored_allows, 0);
+	assert_true(notes_have(&cfg, "the folder is in trustedProjectDirs"));
+	config_free(&cfg);
+
+	/* A parent folder does not trust the projects below it. */
+	snprintf(text, sizeof(text), "{\"trustedProjectDirs\": [\"%s\"]}", d.root);
+	write_file(d.user_file, text);
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_int_equal(cfg.allow_write.n, 0);
+	assert_true(ignored_has(&cfg, "filesystem.allowWrite: ./build"));
+	config_free(&cfg);
+
+	expect_error("{\"trustedProjectDirs\": [\"proj\"]}", -EINVAL,
+		     "trustedProjectDirs[0]: expected an absolute path or one starting with ~/", NULL);
+	remove_dirs(&d);
+}
+
+static void test_project_cannot_lower_depth_but_can_raise(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse_as(&p, "{\"mandatoryDenySearchDepth\": 1}", CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.mandatory_deny_search_depth, 3);
+	assert_true(ignored_has(&p.cfg, "mandatoryDenySearchDepth: 1"));
+	config_free(&p.cfg);
+	parse_as(&p, "{\"mandatoryDenySearchDepth\": 7, \"network\": {\"strictAllowlist\": false}}",
+		 CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.mandatory_deny_search_depth, 7);
+	assert_true(ignored_has(&p.cfg, "network.strictAllowlist: false"));
+	config_free(&p.cfg);
+	/* The Elixir switch that turns the sandbox off is an allow too. */
+	parse_as(&p, "{\"sandbox\": {\"enabled\": false}}", CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_true(p.cfg.enabled);
+	assert_true(ignored_has(&p.cfg, "sandbox.enabled: false"));
+	config_free(&p.cfg);
+}
+
+static void test_project_errors_still_fail(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	write_file(d.project_file, "{\"filesystem\": {\"allowWrite\": [1]}}");
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), -EINVAL);
+	char want[256];
+	snprintf(want, sizeof(want), "%s:1:32: filesystem.allowWrite[0]: expected a string", d.project_file);
+	assert_contains(err.message, want);
+	config_free(&cfg);
+
+	write_file(d.project_file, "{\"credentials\": {}}");
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), -EOPNOTSUPP);
+	assert_contains(err.message, "credentials: not supported yet");
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
+static void test_project_fifo_refused_without_hanging(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	assert_int_equal(mkfifo(d.project_file, 0600), 0);
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+	int r = config_load(&cfg, &o, &err);
+	config_free(&cfg);
+	remove_dirs(&d);
+	assert_int_equal(r, -EINVAL);
+	assert_contains(err.message, "settings.json: is not a regular file");
+}
+
+static void test_settings_file_is_project_file(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	write_file(d.project_file, "{\"filesystem\": {\"allowWrite\": [\"./out\"]}}");
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	/* Named by the user with --settings, the same file is user settings
+	 * and is not read a second time as an untrusted project file. */
+	struct config_load_options o = { .settings_path = ".sandbox/settings.json", .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_int_equal(cfg.allow_write.n, 1);
+	assert_int_equal(cfg.n_ignored_allows, 0);
+	assert_int_equal(cfg.files.n, 1);
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
+/* ---- jsonpos directly ------------------------------------------------- */
+
+static void test_jsonpos_lookup(void **state)
+{
+	(void)state;
+	const char *text = "{\n \"a\": {\"b\": [10, 20, {\"c d\": true}]},\n \"q\\\"k\": null\n}";
+	struct jsonpos *jp = NULL;
+	struct jsonpos_error err;
+	assert_int_equal(jsonpos_scan(text, strlen(text), &jp, &err), 0);
+	int line, col;
+	jsonpos_where(jp, jsonpos_lookup(jp, "a.b[1]"), &line, &col);
+	assert_int_equal(line, 2);
+	assert_int_equal(col, 18);
+	jsonpos_where(jp, jsonpos_lookup(jp, "a.b[2][\"c d\"]"), &line, &col);
+	assert_int_equal(col, 30);
+	jsonpos_key_where(jp, jsonpos_lookup(jp, "[\"q\\\"k\"]"), &line, &col);
+	assert_int_equal(line, 3);
+	assert_int_equal(col, 2);
+	assert_int_equal(jsonpos_lookup(jp, "a.b[3]"), JSONPOS_NONE);
+	assert_int_equal(jsonpos_lookup(jp, "a.x"), JSONPOS_NONE);
+	assert_int_equal(jsonpos_lookup(jp, "a..b"), JSONPOS_NONE);
+	assert_int_equal(jsonpos_lookup(jp, ""), jsonpos_root(jp));
+	jsonpos_free(jp);
+
+	assert_int_equal(jsonpos_scan("{\"a\" 1}", 7, &jp, &err), -EINVAL);
+	assert_int_equal(err.line, 1);
+	assert_int_equal(err.column, 6);
+	assert_int_equal(jsonpos_scan("[1, 2", 5, &jp, &err), -EINVAL);
+	/* Escaped keys are matched decoded. */
+	const char *esc = "{\"\\u00e9t\\u00e9\": 1, \"\\ud83d\\ude00\": 2}";
+	assert_int_equal(jsonpos_scan(esc, strlen(esc), &jp, &err), 0);
+	assert_int_not_equal(jsonpos_member(jp, 0, "\xc3\xa9t\xc3\xa9", 5), JSONPOS_NONE);
+	assert_int_not_equal(jsonpos_member(jp, 0, "\xf0\x9f\x98\x80", 4), JSONPOS_NONE);
+	jsonpos_free(jp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_srt_format_full),
+		cmocka_unit_test(test_positions_and_origin),
+		cmocka_unit_test(test_columns_count_characters),
+		cmocka_unit_test(test_literal_paths),
+		cmocka_unit_test(test_notes_for_machinery_keys),
+		cmocka_unit_test(test_elixir_format),
+		cmocka_unit_test(test_mixed_formats),
+		cmocka_unit_test(test_malformed_permissions),
+		cmocka_unit_test(test_parse_permission_api),
+		cmocka_unit_test(test_syntax_errors_have_line_and_column),
+		cmocka_unit_test(test_nul_byte_refused),
+		cmocka_unit_test(test_not_an_object_and_empty),
+		cmocka_unit_test(test_type_errors_name_key_path),
+		cmocka_unit_test(test_unknown_keys_suggest),
+		cmocka_unit_test(test_unsupported_keys),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_named_file_missing_is_an_error),
+		cmocka_unit_test(test_default_file_absent_means_defaults),
+		cmocka_unit_test(test_default_file_present_but_bad),
+		cmocka_unit_test(test_untrusted_project_only_denies),
+		cmocka_unit_test(test_project_trusted_by_option),
+		cmocka_unit_test(test_project_trusted_by_user_setting),
+		cmocka_unit_test(test_project_cannot_lower_depth_but_can_raise),
+		cmocka_unit_test(test_project_errors_still_fail),
+		cmocka_unit_test(test_project_fifo_refused_without_hanging),
+		cmocka_unit_test(test_settings_file_is_project_file),
+		cmocka_unit_test(test_jsonpos_lookup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
