@@ -187,6 +187,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	_cleanup_free_ char *init_path = NULL;
 	int init_fd = -1, args_fd = -1, plan_fd = -1, sv[2] = { -1, -1 };
 	bool loop_ready = false;
+	struct strv bwrap_argv = { 0 };
 	sigset_t mask, oldmask;
 	int r;
 
@@ -244,7 +245,12 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 		.allow_nested_userns = p->allow_nested_user_namespaces,
 		.command = o->command,
 	};
-	if ((r = bwrap_write_args(plan, &l, &args_fd, err)) < 0)
+	if ((r = strv_push(&bwrap_argv, bwrap)) < 0 || (r = strv_push(&bwrap_argv, "--args")) < 0 ||
+	    (r = strv_push(&bwrap_argv, "")) < 0) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = bwrap_write_args(plan, &l, &args_fd, &bwrap_argv, err)) < 0)
 		goto out;
 
 	s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -255,7 +261,8 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 
 	char args_num[16];
 	snprintf(args_num, sizeof(args_num), "%d", args_fd);
-	char *bwrap_argv[] = { bwrap, "--args", args_num, NULL };
+	free(bwrap_argv.v[2]);
+	bwrap_argv.v[2] = args_num;
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -277,7 +284,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 			int fl = fcntl(keep[i], F_GETFD);
 			fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC);
 		}
-		execv(bwrap, bwrap_argv);
+		execv(bwrap, bwrap_argv.v);
 		fprintf(stderr, "srt: cannot execute %s: %s\n", bwrap, strerror(errno));
 		_exit(125);
 	}
@@ -357,6 +364,9 @@ out:
 		close(args_fd);
 	if (plan_fd >= 0)
 		close(plan_fd);
+	if (bwrap_argv.v && bwrap_argv.n > 2)
+		bwrap_argv.v[2] = NULL; /* points at a stack buffer */
+	strv_clear(&bwrap_argv);
 	mount_plan_free(plan);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return r;

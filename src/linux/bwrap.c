@@ -134,6 +134,10 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 {
 	struct argbuf b = { 0 };
 	char rec[2] = { 0, 0 };
+	/* srt-init mounts the private /tmp after it opened the sources of
+	 * the binds, so host paths below /tmp can still be brought in. */
+	if (plan->private_tmp)
+		arg(&b, "T/tmp");
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		const struct mount_op *op = &plan->ops[i];
 		switch (op->kind) {
@@ -181,11 +185,13 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 	}
 	*ret_fd = fd;
 	return 0;
+#undef TAIL_PUSH
 }
 
 int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l,
-		     int *ret_fd, struct srt_error *err)
+		     int *ret_fd, struct strv *tail, struct srt_error *err)
 {
+#define TAIL_PUSH(x) do { if (strv_push(tail, (x)) < 0) b.failed = -ENOMEM; } while (0)
 	struct argbuf b = { 0 };
 	char num[32];
 	/* Created first: srt-init must learn its number to close it. */
@@ -214,33 +220,42 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 		arg3(&b, "--bind", "/proc", "/proc");
 	else
 		arg2(&b, "--proc", "/proc");
-	if (plan->private_tmp)
-		arg2(&b, "--tmpfs", "/tmp");
+
+	for (size_t i = 0; i < plan->n_ops; i++)
+		if (plan->ops[i].host_rw_root)
+			arg3(&b, "--bind", plan->ops[i].path, plan->ops[i].path);
 
 	snprintf(num, sizeof(num), "/proc/self/fd/%d", l->init_fd);
-	arg(&b, "--");
-	arg(&b, num);
+	TAIL_PUSH("--");
+	TAIL_PUSH(num);
 	snprintf(num, sizeof(num), "%d", l->sock_fd);
-	arg2(&b, "--sock", num);
+	TAIL_PUSH("--sock");
+	TAIL_PUSH(num);
 	snprintf(num, sizeof(num), "%d", l->init_fd);
-	arg2(&b, "--close", num);
+	TAIL_PUSH("--close");
+	TAIL_PUSH(num);
 	snprintf(num, sizeof(num), "%d", fd);
-	arg2(&b, "--close", num);
+	TAIL_PUSH("--close");
+	TAIL_PUSH(num);
 	snprintf(num, sizeof(num), "%d", l->plan_fd);
-	arg2(&b, "--plan", num);
-	if (l->cwd)
-		arg2(&b, "--chdir", l->cwd);
+	TAIL_PUSH("--plan");
+	TAIL_PUSH(num);
+	if (l->cwd) {
+		TAIL_PUSH("--chdir");
+		TAIL_PUSH(l->cwd);
+	}
 	snprintf(num, sizeof(num), "%lu", l->ignore_mask);
-	arg2(&b, "--ignore-mask", num);
+	TAIL_PUSH("--ignore-mask");
+	TAIL_PUSH(num);
 	if (l->allow_unix_sockets)
-		arg(&b, "--allow-unix-sockets");
+		TAIL_PUSH("--allow-unix-sockets");
 	if (l->allow_nested_userns)
-		arg(&b, "--allow-nested-userns");
+		TAIL_PUSH("--allow-nested-userns");
 	if (l->shell)
-		arg(&b, "--shell");
-	arg(&b, "--");
+		TAIL_PUSH("--shell");
+	TAIL_PUSH("--");
 	for (size_t i = 0; l->command[i]; i++)
-		arg(&b, l->command[i]);
+		TAIL_PUSH(l->command[i]);
 
 	if (b.failed) {
 		free(b.data);
@@ -256,4 +271,5 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	lseek(fd, 0, SEEK_SET);
 	*ret_fd = fd;
 	return 0;
+#undef TAIL_PUSH
 }

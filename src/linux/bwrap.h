@@ -26,10 +26,12 @@ int bwrap_find(const char *configured, char **ret, struct srt_error *err);
  * (close-on-exec; the grammar is in init.c). */
 int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_error *err);
 
-/* Write bwrap's arguments (NUL-separated, for --args) into a new memfd and
- * return it rewound in *ret_fd (close-on-exec: the child clears that). */
+/* Write bwrap's options (NUL-separated, for --args) into a new memfd and
+ * return it rewound in *ret_fd (close-on-exec: the child clears that). The
+ * command part (which bwrap wants on its real command line: "--", srt-init
+ * and its arguments, the user's command) is appended to tail. */
 int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l,
-		     int *ret_fd, struct srt_error *err);
+		     int *ret_fd, struct strv *tail, struct srt_error *err);
 
 /* Why bwrap cannot create namespaces here, when we can tell (static text),
  * or NULL. */

@@ -1,5 +1,6 @@
 /* srt-init: PID 1 inside the sandbox. Applies seccomp, greets the supervisor, runs the command, reaps, forwards signals. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,8 +8,10 @@
 #include <string.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -52,7 +55,8 @@ static void die(int status, const char *fmt, const char *arg)
  *   plan   := record*
  *   record := op:u8 path NUL        path absolute, at most PATH_MAX bytes
  *   op     := 'w' bind onto itself writable | 'r' bind onto itself read-only
- *           | 'h' hide a directory (empty tmpfs) | 'f' hide a file (empty,
+ *           | 'h' hide a directory (empty tmpfs) | 'T' a private writable tmpfs
+ *           | 'f' hide a file (empty,
  *             mode 0000) | 'R' make a hidden directory read-only
  *
  * We run it ourselves rather than through bwrap's arguments: bwrap rescans
@@ -88,6 +92,41 @@ static int bind_onto(const char *src, const char *dst, bool ro)
 	return mount(NULL, dst, NULL, f, NULL);
 }
 
+/* Inside a tmpfs (a hidden folder, the private /tmp) the destination of a
+ * re-exposed path does not exist yet: make the mount point. */
+static int make_mount_point(const char *path, bool dir)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0)
+		return 0;
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+	if (len >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, len + 1);
+	for (char *s = tmp + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	if (dir)
+		return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
+	int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+struct plan_op {
+	char op;
+	const char *path;
+	int src;      /* O_PATH fd of the source, opened before any mount */
+};
+
 static void apply_plan(int fd)
 {
 	struct stat st;
@@ -107,22 +146,67 @@ static void apply_plan(int fd)
 	buf[len] = '\0';
 	close(fd);
 
-	bool empty_made = false;
-	for (size_t i = 0; i < len;) {
+	size_t n_ops = 0;
+	for (size_t i = 0; i < len; i++)
+		n_ops += buf[i] == '\0';
+	struct plan_op *ops = calloc(n_ops ? n_ops : 1, sizeof(*ops));
+	if (!ops)
+		die(125, "srt-init: out of memory%s", "");
+	size_t k = 0;
+	for (size_t i = 0; i < len; k++) {
 		char op = buf[i++];
 		const char *path = buf + i;
 		size_t plen = strnlen(path, len - i);
-		if (plen == len - i || plen == 0 || path[0] != '/')
+		if (plen == len - i || plen == 0 || path[0] != '/' || !strchr("wrhfRT", op) || op == '\0')
 			die(125, "srt-init: malformed mount plan%s", "");
 		i += plen + 1;
+		ops[k] = (struct plan_op){ .op = op, .path = path, .src = -1 };
+	}
+	n_ops = k;
+
+	/* Our own mount namespace, owned by the user namespace we hold
+	 * capabilities in (for an unprivileged caller bwrap nests a second
+	 * user namespace, which does not own bwrap's mount namespace). */
+	if (unshare(CLONE_NEWNS) < 0)
+		die(125, "srt-init: cannot create a mount namespace: %s", strerror(errno));
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die(125, "srt-init: cannot make mounts private: %s", strerror(errno));
+
+	/* Sources are opened while the whole host view is still there: a
+	 * path re-exposed inside a hidden folder is covered by the time it is
+	 * bound. bwrap binds from its copy of the old root for the same
+	 * reason. */
+	for (size_t i = 0; i < n_ops; i++) {
+		if (ops[i].op != 'w' && ops[i].op != 'r')
+			continue;
+		ops[i].src = open(ops[i].path, O_PATH | O_CLOEXEC);
+		if (ops[i].src < 0) {
+			fprintf(stderr, "srt: cannot set up the sandbox: %s: %s\n", ops[i].path, strerror(errno));
+			exit(125);
+		}
+	}
+
+	bool empty_made = false;
+	for (size_t i = 0; i < n_ops; i++) {
+		const char *path = ops[i].path;
+		char src[64];
 		int r;
-		switch (op) {
+		switch (ops[i].op) {
 		case 'w':
 		case 'r':
-			r = bind_onto(path, path, op == 'r');
+			if (fstat(ops[i].src, &st) < 0 || make_mount_point(path, S_ISDIR(st.st_mode)) < 0) {
+				r = -1;
+				break;
+			}
+			snprintf(src, sizeof(src), "/proc/self/fd/%d", ops[i].src);
+			r = bind_onto(src, path, ops[i].op == 'r');
+			close(ops[i].src);
 			break;
 		case 'h':
 			r = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
+			break;
+		case 'T':
+			r = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 			break;
 		case 'f':
 			if (!empty_made) {
@@ -132,23 +216,24 @@ static void apply_plan(int fd)
 				close(e);
 				empty_made = true;
 			}
-			r = bind_onto(EMPTY_FILE, path, true);
+			r = make_mount_point(path, false);
+			if (r == 0)
+				r = bind_onto(EMPTY_FILE, path, true);
 			break;
-		case 'R':
+		default: /* 'R' */
 			r = mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(path), NULL);
 			break;
-		default:
-			die(125, "srt-init: malformed mount plan%s", "");
-			return;
 		}
 		if (r < 0) {
-			fprintf(stderr, "srt: cannot set up the sandbox: mount (%c) %s: %s\n", op, path, strerror(errno));
+			fprintf(stderr, "srt: cannot set up the sandbox: mount (%c) %s: %s\n", ops[i].op, path,
+				strerror(errno));
 			exit(125);
 		}
 	}
 	/* The binds keep the empty file; nobody needs its name any more. */
 	if (empty_made)
 		unlink(EMPTY_FILE);
+	free(ops);
 	free(buf);
 }
 
@@ -240,8 +325,18 @@ int main(int argc, char **argv)
 
 	/* We were executed as /proc/self/fd/N: give ps a real name. */
 	prctl(PR_SET_NAME, "srt-init", 0, 0, 0);
+	/* Every bind source stays open until it is mounted: lift the soft
+	 * limit for that, and give the command the limit we were given. */
+	struct rlimit nofile;
+	bool nofile_raised = false;
+	if (plan_fd >= 0 && getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		struct rlimit raised = { nofile.rlim_max, nofile.rlim_max };
+		nofile_raised = setrlimit(RLIMIT_NOFILE, &raised) == 0;
+	}
 	if (plan_fd >= 0)
 		apply_plan(plan_fd);
+	if (nofile_raised)
+		setrlimit(RLIMIT_NOFILE, &nofile);
 	/* After the mounts: the old directory may lie under one of them. */
 	if (cwd && chdir(cwd) < 0)
 		die(125, "the current directory %s is not visible inside the sandbox", cwd);

@@ -264,6 +264,20 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			goto oom;
 	}
 
+	/* A writable mount can only be made from a writable one inside the
+	 * sandbox's user namespace: the roots of writable trees whose parent
+	 * is read-only on the host side are bound by bwrap first. */
+	for (size_t i = 0; i < plan->n_ops; i++) {
+		struct mount_op *op = &plan->ops[i];
+		if (op->kind != MOUNT_BIND_RW)
+			continue;
+		_cleanup_free_ char *parent = parent_of(op->path);
+		if (!parent)
+			goto oom;
+		const struct policy_path_rule *pw = policy_write_rule(p, parent);
+		op->host_rw_root = !pw || pw->kind != POLICY_ALLOW_WRITE;
+	}
+
 	for (size_t i = 0; i < ns.n; i++)
 		free(ns.v[i].path);
 	free(ns.v);

@@ -19,6 +19,7 @@ struct mount_op {
 	enum mount_op_kind kind;
 	char *path;
 	bool placeholder_dir;  /* MOUNT_PLACEHOLDER: create a directory, not a file */
+	bool host_rw_root;     /* MOUNT_BIND_RW of a writable root whose host parent is read-only */
 	const char *why;       /* the source of the deciding rule (owned by the policy) */
 };
 
