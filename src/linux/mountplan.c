@@ -84,6 +84,15 @@ static bool under_special(const char *path)
 	return path_is_inside(path, "/proc") || path_is_inside(path, "/dev");
 }
 
+/* Is the host's path writable in the sandbox's view? Only an allowWrite
+ * rule makes it so: the private /tmp is writable, but it is not the host's
+ * /tmp, and host paths brought into it keep their own rules. */
+static bool host_writable(const struct policy *p, const char *path)
+{
+	const struct policy_path_rule *r = policy_write_rule(p, path);
+	return r && r->kind == POLICY_ALLOW_WRITE;
+}
+
 /* Does the sandbox see the host's path here? Not inside a hidden folder,
  * and not inside the private /tmp unless an allow rule brought that part
  * of the host's /tmp in. */
@@ -130,7 +139,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	plan->private_tmp = !p->tmp_is_host;
 	plan->host_proc = p->enable_weaker_nested_sandbox;
-	plan->root_writable = policy_path_writable(p, "/");
+	plan->root_writable = host_writable(p, "/");
 
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_path_rule *rule = &p->rules[i];
@@ -144,7 +153,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		_cleanup_free_ char *dir = parent_of(rule->path);
 		if (!dir)
 			goto oom;
-		while (strcmp(dir, "/") != 0 && policy_path_writable(p, dir) &&
+		while (strcmp(dir, "/") != 0 && host_writable(p, dir) &&
 		       !(plan->private_tmp && strcmp(dir, "/tmp") == 0)) {
 			struct stat st;
 			if (exists_lstat(dir, &st) && S_ISDIR(st.st_mode) && !under_special(dir))
@@ -175,12 +184,12 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		const struct policy_path_rule *wr = policy_write_rule(p, X);
 		const char *why = nd->rule ? nd->rule->source : (wr ? wr->source : "anchor");
 		bool R = policy_path_readable(p, X);
-		bool W = policy_path_writable(p, X);
+		bool W = host_writable(p, X);
 		_cleanup_free_ char *parent = parent_of(X);
 		if (!parent)
 			goto oom;
 		bool Rp = visible(p, plan, parent);
-		bool Wp = policy_path_writable(p, parent);
+		bool Wp = host_writable(p, parent);
 		struct stat st;
 		bool exists = exists_lstat(X, &st);
 		bool is_dir = exists && S_ISDIR(st.st_mode);

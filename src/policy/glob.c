@@ -4,15 +4,29 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define GLOB_PATH_MAX 4096      /* result paths, with their NUL */
+#define GLOB_MAX_DEPTH 256      /* directories held open at once while walking */
+
+/* ---- matching ------------------------------------------------------------ */
+
+/* One path component: s[0..n), never containing '/'. */
+struct seg {
+	const char *s;
+	size_t n;
+};
+
 bool glob_has_magic(const char *p)
 {
 	for (; *p; p++) {
-		if (*p == '\\' && p[1]) {
+		if (*p == '\\') {
+			if (!p[1])
+				break;
 			p++;
 			continue;
 		}
@@ -22,262 +36,451 @@ bool glob_has_magic(const char *p)
 	return false;
 }
 
-/* Match one character class at *pp against c; advances *pp past ']'.
- * Returns 1 match, 0 no match, -1 malformed (then '[' is literal). */
-static int match_class(const char **pp, char c)
+static bool seg_is_dstar(struct seg g)
 {
-	const char *p = *pp + 1;
-	bool neg = false, ok = false;
-	if (*p == '!' || *p == '^') {
-		neg = true;
-		p++;
-	}
-	bool first = true;
-	while (*p && (first || *p != ']')) {
-		first = false;
-		char lo = *p;
-		if (lo == '\\' && p[1])
-			lo = *++p;
-		char hi = lo;
-		if (p[1] == '-' && p[2] && p[2] != ']') {
-			hi = p[2];
-			p += 2;
-			if (hi == '\\' && p[1])
-				hi = *++p;
-		}
-		if (c >= lo && c <= hi)
-			ok = true;
-		p++;
-	}
-	if (*p != ']')
-		return -1;
-	*pp = p + 1;
-	return (ok != neg) && c != '/';
+	return g.n == 2 && g.s[0] == '*' && g.s[1] == '*';
 }
 
-/* Match one path component against one pattern component (no '/'),
- * with the classic single-star backtracking: linear in practice. */
-static bool match_segment(const char *p, const char *pe, const char *s, const char *se)
+/* Read the component that starts at or after *p (skipping slashes); set
+ * *p past it. False when none is left. */
+static bool next_seg(const char **p, struct seg *ret)
 {
+	const char *s = *p;
+	while (*s == '/')
+		s++;
+	if (!*s)
+		return false;
+	const char *e = s;
+	while (*e && *e != '/')
+		e++;
+	ret->s = s;
+	ret->n = (size_t)(e - s);
+	*p = e;
+	return true;
+}
+
+/* Try the class that starts at pat[i] == '[' against c. Sets *end to the
+ * index just past the closing ']' and returns whether c is in the class;
+ * returns -1 when the class is not closed in this component, in which case
+ * '[' is an ordinary character. */
+static int class_match(struct seg pat, size_t i, unsigned char c, size_t *end)
+{
+	size_t j = i + 1;
+	bool negate = false;
+	if (j < pat.n && (pat.s[j] == '!' || pat.s[j] == '^')) {
+		negate = true;
+		j++;
+	}
+	bool found = false;
+	bool first = true;
+	for (;;) {
+		if (j >= pat.n)
+			return -1;
+		unsigned char lo = (unsigned char)pat.s[j];
+		if (lo == ']' && !first)
+			break;
+		first = false;
+		if (lo == '\\' && j + 1 < pat.n)
+			lo = (unsigned char)pat.s[++j];
+		j++;
+		unsigned char hi = lo;
+		/* "a-z" is a range; a '-' just before ']' is literal. */
+		if (j + 1 < pat.n && pat.s[j] == '-' && pat.s[j + 1] != ']') {
+			j++;
+			hi = (unsigned char)pat.s[j];
+			if (hi == '\\' && j + 1 < pat.n)
+				hi = (unsigned char)pat.s[++j];
+			j++;
+		}
+		if (lo <= c && c <= hi)
+			found = true;
+	}
+	*end = j + 1;
+	return found != negate;
+}
+
+/* Match one pattern token at pat[*pi] against c; advance *pi past it. */
+static bool token_match(struct seg pat, size_t *pi, unsigned char c)
+{
+	size_t i = *pi;
+	unsigned char t = (unsigned char)pat.s[i];
+	if (t == '?') {
+		*pi = i + 1;
+		return true;
+	}
+	if (t == '[') {
+		size_t end;
+		int m = class_match(pat, i, c, &end);
+		if (m >= 0) {
+			*pi = end;
+			return m;
+		}
+		*pi = i + 1;
+		return c == '[';
+	}
+	if (t == '\\' && i + 1 < pat.n) {
+		*pi = i + 2;
+		return c == (unsigned char)pat.s[i + 1];
+	}
+	*pi = i + 1;
+	return c == t;
+}
+
+/* Match one component. Every token but '*' consumes exactly one
+ * character, so remembering only the last '*' is enough: when a later
+ * token fails, letting an earlier '*' take more could only be needed if
+ * the last '*' could not absorb it, and it always can. O(|pat| * |str|). */
+static bool seg_match(struct seg pat, struct seg str)
+{
+	size_t pi = 0, si = 0;
+	size_t star_pi = SIZE_MAX, star_si = 0;
+	while (si < str.n) {
+		if (pi < pat.n && pat.s[pi] == '*') {
+			while (pi < pat.n && pat.s[pi] == '*')
+				pi++;
+			star_pi = pi;
+			star_si = si;
+			continue;
+		}
+		size_t next = pi;
+		if (pi < pat.n && token_match(pat, &next, (unsigned char)str.s[si])) {
+			pi = next;
+			si++;
+			continue;
+		}
+		if (star_pi == SIZE_MAX)
+			return false;
+		pi = star_pi;
+		si = ++star_si;
+	}
+	while (pi < pat.n && pat.s[pi] == '*')
+		pi++;
+	return pi == pat.n;
+}
+
+/* The same two-pointer idea one level up: a "**" component is the star,
+ * every other component consumes exactly one path component. */
+bool glob_match(const char *pattern, const char *path)
+{
+	if (!pattern || !path || (pattern[0] == '/') != (path[0] == '/'))
+		return false;
+	const char *p = pattern, *s = path;
 	const char *star_p = NULL, *star_s = NULL;
-	while (s < se) {
-		if (p < pe && *p == '*') {
-			star_p = ++p;
+	for (;;) {
+		struct seg ps, ss;
+		const char *p_next = p, *s_next = s;
+		bool have_p = next_seg(&p_next, &ps);
+		bool have_s = next_seg(&s_next, &ss);
+		if (have_p && seg_is_dstar(ps)) {
+			star_p = p = p_next;
 			star_s = s;
 			continue;
 		}
-		if (p < pe) {
-			const char *q = p;
-			int m;
-			if (*q == '?') {
-				p++;
-				s++;
-				continue;
+		if (!have_s) {
+			/* Only more "**" can match nothing. */
+			while (have_p && seg_is_dstar(ps)) {
+				p = p_next;
+				have_p = next_seg(&p_next, &ps);
 			}
-			if (*q == '[' && (m = match_class(&q, *s)) >= 0) {
-				if (m && q <= pe) {
-					p = q;
-					s++;
-					continue;
-				}
-			} else {
-				char lit = *q;
-				if (lit == '\\' && q + 1 < pe)
-					lit = *++q;
-				if (lit == *s) {
-					p = q + 1;
-					s++;
-					continue;
-				}
-			}
+			return !have_p;
+		}
+		if (have_p && seg_match(ps, ss)) {
+			p = p_next;
+			s = s_next;
+			continue;
 		}
 		if (!star_p)
 			return false;
+		struct seg skipped;
+		next_seg(&star_s, &skipped); /* the "**" takes one more component */
+		s = star_s;
 		p = star_p;
-		s = ++star_s;
 	}
-	while (p < pe && *p == '*')
-		p++;
-	return p == pe;
 }
 
-/* Split into components: pointers to starts and ends. */
-#define MAX_COMPONENTS 256
+/* ---- expansion ----------------------------------------------------------- */
 
-static int split(const char *s, const char **starts, const char **ends)
-{
-	int n = 0;
-	while (*s) {
-		while (*s == '/')
-			s++;
-		if (!*s)
-			break;
-		if (n == MAX_COMPONENTS)
-			return -1;
-		starts[n] = s;
-		while (*s && *s != '/')
-			s++;
-		ends[n++] = s;
-	}
-	return n;
-}
-
-static bool is_globstar(const char *b, const char *e)
-{
-	return e - b == 2 && b[0] == '*' && b[1] == '*';
-}
-
-bool glob_match(const char *pattern, const char *path)
-{
-	const char *ps[MAX_COMPONENTS], *pe[MAX_COMPONENTS], *ss[MAX_COMPONENTS], *se[MAX_COMPONENTS];
-	int np = split(pattern, ps, pe), ns = split(path, ss, se);
-	if (np < 0 || ns < 0)
-		return false;
-	/* Components with '**' backtracking, the same single-star scheme one
-	 * level up: O(np * ns) segment matches at worst. */
-	int i = 0, j = 0, star_i = -1, star_j = 0;
-	while (j < ns) {
-		if (i < np && is_globstar(ps[i], pe[i])) {
-			star_i = ++i;
-			star_j = j;
-			continue;
-		}
-		if (i < np && match_segment(ps[i], pe[i], ss[j], se[j])) {
-			i++;
-			j++;
-			continue;
-		}
-		if (star_i < 0)
-			return false;
-		i = star_i;
-		j = ++star_j;
-	}
-	while (i < np && is_globstar(ps[i], pe[i]))
-		i++;
-	return i == np;
-}
-
-struct walk {
-	const char *pattern;
-	const char **ps, **pe;
-	int np;
-	size_t visited, matches, max_visited, max_matches;
-	glob_match_cb cb;
-	void *userdata;
-	char path[PATH_MAX];
+struct pcomp {
+	struct seg g;
+	bool dstar;
+	bool magic;
 };
 
-static bool names_literally(const struct walk *w, const char *name)
+struct walk {
+	const struct pcomp *comp;
+	size_t n_comp;
+	size_t max_visited, max_matches;
+	size_t visited, matches;
+	glob_match_cb cb;
+	void *userdata;
+	/* State sets of all open levels, one after the other, as pattern
+	 * component indices: state i means components [0, i) are matched. */
+	uint32_t *states;
+	size_t n_states, cap_states;
+	uint32_t *mark;      /* per index: the stamp of the set that has it */
+	uint32_t stamp;
+	char path[GLOB_PATH_MAX];
+};
+
+static int push_state(struct walk *w, uint32_t i)
 {
-	for (int i = 0; i < w->np; i++)
-		if ((size_t)(w->pe[i] - w->ps[i]) == strlen(name) && strncmp(w->ps[i], name, strlen(name)) == 0)
-			return true;
-	return false;
+	if (w->mark[i] == w->stamp)
+		return 0;
+	if (w->n_states == w->cap_states) {
+		size_t cap = w->cap_states ? w->cap_states * 2 : 64;
+		uint32_t *v = realloc(w->states, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		w->states = v;
+		w->cap_states = cap;
+	}
+	w->mark[i] = w->stamp;
+	w->states[w->n_states++] = i;
+	/* "**" may match zero components: the state after it holds too. */
+	if (i < w->n_comp && w->comp[i].dstar)
+		return push_state(w, i + 1);
+	return 0;
 }
 
-/* Walk the folder at dirfd whose path is w->path[0..len), being at
- * pattern component k (all components before k matched literally or by
- * the walk). Depth-bounded by the pattern unless a '**' is still ahead. */
-static int walk_dir(struct walk *w, int dirfd, size_t len, int depth, bool deep)
+/* Would the walk skip this directory? node_modules and .git/objects are
+ * huge and never what a pattern means unless it names them. */
+static bool is_heavy_dir(const char *parent_name, const char *name)
 {
-	DIR *d = fdopendir(dirfd);
+	return strcmp(name, "node_modules") == 0 ||
+	       (strcmp(name, "objects") == 0 && parent_name && strcmp(parent_name, ".git") == 0);
+}
+
+/* Compute the states after the entry `name` from the set [from, to) into a
+ * new set at the end of w->states. In a heavy directory, only states that
+ * came through a component naming it literally survive. */
+static int step(struct walk *w, size_t from, size_t to, const char *name, bool heavy)
+{
+	struct seg ns = { name, strlen(name) };
+	w->stamp++;
+	if (w->stamp == 0) { /* wrapped: start the stamps over */
+		memset(w->mark, 0, (w->n_comp + 1) * sizeof(*w->mark));
+		w->stamp = 1;
+	}
+	for (size_t k = from; k < to; k++) {
+		uint32_t i = w->states[k];
+		if (i >= w->n_comp)
+			continue;
+		const struct pcomp *c = &w->comp[i];
+		int r = 0;
+		if (c->dstar) {
+			if (!heavy)
+				r = push_state(w, i);
+		} else if (seg_match(c->g, ns) && (!heavy || !c->magic)) {
+			r = push_state(w, i + 1);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int report(struct walk *w, bool is_dir)
+{
+	if (w->matches >= w->max_matches)
+		return -E2BIG;
+	w->matches++;
+	return w->cb(w->path, is_dir, w->userdata);
+}
+
+/* Walk the directory open as fd, whose path is w->path[0..len) and whose
+ * state set is w->states[from, to). Takes ownership of fd. */
+static int walk_dir(struct walk *w, int fd, size_t len, size_t from, size_t to, const char *dir_name,
+		    unsigned depth)
+{
+	DIR *d = fdopendir(fd);
 	if (!d) {
-		close(dirfd);
-		return 0;
+		int e = errno;
+		close(fd);
+		return -e;
 	}
 	int r = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		const char *n = e->d_name;
-		if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			/* A directory that vanished or went bad mid-read is
+			 * treated as read up to here. */
+			break;
+		}
+		const char *name = de->d_name;
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
 			continue;
 		if (++w->visited > w->max_visited) {
 			r = -E2BIG;
 			break;
 		}
-		size_t nlen = strlen(n);
+		size_t nlen = strlen(name);
 		if (len + 1 + nlen >= sizeof(w->path))
+			continue; /* not nameable by a path: no rule could name it either */
+
+		bool heavy = is_heavy_dir(dir_name, name);
+		size_t mark = w->n_states;
+		if ((r = step(w, from, to, name, heavy)) < 0)
+			break;
+		size_t nfrom = mark, nto = w->n_states;
+		if (nfrom == nto)
 			continue;
-		w->path[len] = '/';
-		memcpy(w->path + len + 1, n, nlen + 1);
-		unsigned char t = e->d_type;
-		if (t == DT_UNKNOWN || t == DT_LNK) {
-			struct stat st;
-			if (fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				t = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+
+		bool matched = false, more = false;
+		for (size_t k = nfrom; k < nto; k++) {
+			if (w->states[k] == w->n_comp)
+				matched = true;
+			else
+				more = true;
 		}
-		if (glob_match(w->pattern, w->path)) {
-			if (++w->matches > w->max_matches) {
+
+		unsigned char type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+			if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				w->n_states = mark;
+				continue; /* gone since readdir */
+			}
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+		}
+		bool is_dir = type == DT_DIR;
+
+		w->path[len] = '/';
+		memcpy(w->path + len + 1, name, nlen + 1);
+		size_t clen = len + 1 + nlen;
+		if (matched && (r = report(w, is_dir)) != 0)
+			break;
+		if (more && is_dir) {
+			if (depth + 1 >= GLOB_MAX_DEPTH) {
 				r = -E2BIG;
 				break;
 			}
-			if ((r = w->cb(w->path, t == DT_DIR, w->userdata)))
+			int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd >= 0) {
+				/* The child's name lives in w->path past len;
+				 * it stays there while the child runs. */
+				r = walk_dir(w, cfd, clen, nfrom, nto, w->path + len + 1, depth + 1);
+				if (r != 0)
+					break;
+			} else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+				r = -errno;
 				break;
+			}
+			/* Unreadable or replaced by a non-directory: nothing
+			 * there for us, nor for the sandboxed command. */
 		}
-		bool descend = t == DT_DIR && (deep || depth + 1 < w->np);
-		if (descend && strcmp(n, "node_modules") == 0 && !names_literally(w, n))
-			descend = false;
-		if (descend && strcmp(n, "objects") == 0 && len >= 5 && strcmp(w->path + len - 5, "/.git") == 0 &&
-		    !names_literally(w, "objects"))
-			descend = false;
-		if (descend) {
-			int sub = openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub >= 0 && (r = walk_dir(w, sub, len + 1 + nlen, depth + 1, deep)))
-				break;
-		}
+		w->path[len] = '\0';
+		w->n_states = mark;
 	}
 	w->path[len] = '\0';
 	closedir(d);
 	return r;
 }
 
+/* Remove backslash escapes from a literal component into out. */
+static size_t unescape(char *out, struct seg g)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < g.n; i++) {
+		if (g.s[i] == '\\' && i + 1 < g.n)
+			i++;
+		out[o++] = g.s[i];
+	}
+	return o;
+}
+
 int glob_expand(const char *pattern, const struct glob_walk_limits *limits,
 		glob_match_cb cb, void *userdata)
 {
-	const char *ps[MAX_COMPONENTS], *pe[MAX_COMPONENTS];
-	int np = split(pattern, ps, pe);
-	if (np < 0 || pattern[0] != '/')
+	if (!pattern || pattern[0] != '/' || !cb)
 		return -EINVAL;
-	struct walk w = { .pattern = pattern, .ps = ps, .pe = pe, .cb = cb, .userdata = userdata };
-	w.max_visited = limits && limits->max_visited ? limits->max_visited : 1000000;
-	w.max_matches = limits && limits->max_matches ? limits->max_matches : 100000;
+	size_t plen = strlen(pattern);
+	if (plen >= GLOB_PATH_MAX)
+		return -ENAMETOOLONG;
 
-	/* The longest literal prefix of whole components. */
-	int k = 0;
-	size_t len = 0;
-	w.path[0] = '\0';
-	while (k < np) {
-		char comp[NAME_MAX + 1];
-		size_t n = (size_t)(pe[k] - ps[k]);
-		if (n > NAME_MAX)
-			return 0;
-		memcpy(comp, ps[k], n);
-		comp[n] = '\0';
-		if (glob_has_magic(comp))
-			break;
-		/* unescape */
-		char *o = comp;
-		for (const char *c = comp; *c; c++) {
-			if (*c == '\\' && c[1])
-				c++;
-			*o++ = *c;
+	struct walk w = {
+		.max_visited = limits && limits->max_visited ? limits->max_visited : 1000000,
+		.max_matches = limits && limits->max_matches ? limits->max_matches : 100000,
+		.cb = cb,
+		.userdata = userdata,
+	};
+	struct pcomp *comp = calloc(plen / 2 + 1, sizeof(*comp));
+	if (!comp)
+		return -ENOMEM;
+	size_t n = 0;
+	const char *p = pattern;
+	struct seg g;
+	while (next_seg(&p, &g)) {
+		comp[n].g = g;
+		comp[n].dstar = seg_is_dstar(g);
+		comp[n].magic = false;
+		for (size_t i = 0; i < g.n; i++) {
+			if (g.s[i] == '\\') {
+				i++;
+				continue;
+			}
+			if (g.s[i] == '*' || g.s[i] == '?' || g.s[i] == '[')
+				comp[n].magic = true;
 		}
-		*o = '\0';
-		size_t cl = strlen(comp);
-		if (len + 1 + cl >= sizeof(w.path))
-			return 0;
-		w.path[len] = '/';
-		memcpy(w.path + len + 1, comp, cl + 1);
-		len += 1 + cl;
-		k++;
+		n++;
 	}
-	if (k == np)
-		return 0; /* no magic: nothing to expand */
-	bool deep = false;
-	for (int i = k; i < np; i++)
-		deep |= is_globstar(ps[i], pe[i]);
-	int fd = open(len ? w.path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0; /* nothing there: no matches */
-	return walk_dir(&w, fd, len, k, deep);
+	w.comp = comp;
+	w.n_comp = n;
+
+	/* The walk starts at the longest literal directory prefix. */
+	size_t lit = 0, len = 0;
+	while (lit < n && !comp[lit].magic) {
+		w.path[len++] = '/';
+		len += unescape(w.path + len, comp[lit].g);
+		lit++;
+	}
+	w.path[len] = '\0';
+
+	int r = 0;
+	w.mark = calloc(n + 1, sizeof(*w.mark));
+	if (!w.mark) {
+		r = -ENOMEM;
+		goto out;
+	}
+	w.stamp = 1;
+	if ((r = push_state(&w, (uint32_t)lit)) < 0)
+		goto out;
+
+	bool whole = false, more = false;
+	for (size_t k = 0; k < w.n_states; k++) {
+		if (w.states[k] == n)
+			whole = true;
+		else
+			more = true;
+	}
+	const char *start = len ? w.path : "/";
+	struct stat st;
+	if (whole) {
+		/* Everything was literal (or only "**" is left): the prefix
+		 * itself is the one candidate. */
+		if (lstat(start, &st) == 0 && (r = report(&w, S_ISDIR(st.st_mode))) != 0)
+			goto out;
+	}
+	if (more) {
+		int fd = open(start, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			/* Nothing there, or nothing we (and so the sandboxed
+			 * command, which runs as us) can list. */
+			if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ELOOP)
+				r = 0;
+			else
+				r = -errno;
+			goto out;
+		}
+		const char *last = strrchr(w.path, '/');
+		char last_name[256] = "";
+		if (last && strlen(last + 1) < sizeof(last_name))
+			strcpy(last_name, last + 1);
+		r = walk_dir(&w, fd, len, 0, w.n_states, last_name, 0);
+	}
+out:
+	free(w.states);
+	free(w.mark);
+	free(comp);
+	return r;
 }

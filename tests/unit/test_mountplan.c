@@ -265,6 +265,21 @@ static void test_deny_write_inside_allow_write(void **state)
 	mount_plan_free(plan);
 }
 
+static void test_cwd_in_private_tmp_is_read_only(void **state)
+{
+	(void)state;
+	/* Started from a folder inside /tmp with no rule for it: the private
+	 * /tmp shows it, but writing stays denied like everywhere else. */
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_for("{}", &plan, &err), 0);
+	assert_true(plan->private_tmp);
+	const struct mount_op *cwd = find_op(plan, "");
+	assert_non_null(cwd);
+	assert_int_equal(cwd->kind, MOUNT_BIND_RO);
+	mount_plan_free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +290,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlinked_protected_name_fails_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_marked_placeholder_is_adopted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_write_inside_allow_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cwd_in_private_tmp_is_read_only, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
