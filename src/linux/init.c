@@ -67,28 +67,46 @@ static void die(int status, const char *fmt, const char *arg)
 #define PLAN_MAX (64u << 20)
 #define EMPTY_FILE "/dev/.srt-empty"
 
-static unsigned long locked_flags(const char *path)
+/* A remount inside a user namespace must repeat the flags the mount came
+ * with (nosuid, nodev, ...): the kernel locks them. */
+static unsigned long locked_flags(const struct statvfs *sv)
 {
-	/* A remount inside a user namespace must repeat the flags the mount
-	 * came with (nosuid, nodev, ...): the kernel locks them. */
-	struct statvfs sv;
 	unsigned long f = 0;
-	if (statvfs(path, &sv) < 0)
-		return 0;
-	if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
-	if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
-	if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-	if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
-	if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-	if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+	if (sv->f_flag & ST_NOSUID) f |= MS_NOSUID;
+	if (sv->f_flag & ST_NODEV) f |= MS_NODEV;
+	if (sv->f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+	if (sv->f_flag & ST_NOATIME) f |= MS_NOATIME;
+	if (sv->f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+	if (sv->f_flag & ST_RELATIME) f |= MS_RELATIME;
 	return f;
 }
 
-static int bind_onto(const char *src, const char *dst, bool ro)
+static int remount_ro(const char *path)
 {
-	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
 		return -1;
-	unsigned long f = MS_REMOUNT | MS_BIND | locked_flags(dst) | (ro ? MS_RDONLY : 0);
+	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(&sv), NULL);
+}
+
+static int make_mount_point(const char *path, bool dir);
+
+/* Bind src onto dst; a bind keeps the flags of the mount it came from,
+ * so a remount is needed only when that is not what we want (thousands
+ * of anchors in writable trees need none). */
+static int bind_onto(const char *src, const char *dst, bool ro, bool dir)
+{
+	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		if (errno != ENOENT || make_mount_point(dst, dir) < 0 ||
+		    mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return -1;
+	}
+	struct statvfs sv;
+	if (statvfs(dst, &sv) < 0)
+		return -1;
+	if (!!(sv.f_flag & ST_RDONLY) == ro)
+		return 0;
+	unsigned long f = MS_REMOUNT | MS_BIND | locked_flags(&sv) | (ro ? MS_RDONLY : 0);
 	return mount(NULL, dst, NULL, f, NULL);
 }
 
@@ -194,12 +212,12 @@ static void apply_plan(int fd)
 		switch (ops[i].op) {
 		case 'w':
 		case 'r':
-			if (fstat(ops[i].src, &st) < 0 || make_mount_point(path, S_ISDIR(st.st_mode)) < 0) {
+			if (fstat(ops[i].src, &st) < 0) {
 				r = -1;
 				break;
 			}
 			snprintf(src, sizeof(src), "/proc/self/fd/%d", ops[i].src);
-			r = bind_onto(src, path, ops[i].op == 'r');
+			r = bind_onto(src, path, ops[i].op == 'r', S_ISDIR(st.st_mode));
 			close(ops[i].src);
 			break;
 		case 'h':
@@ -216,12 +234,10 @@ static void apply_plan(int fd)
 				close(e);
 				empty_made = true;
 			}
-			r = make_mount_point(path, false);
-			if (r == 0)
-				r = bind_onto(EMPTY_FILE, path, true);
+			r = bind_onto(EMPTY_FILE, path, true, false);
 			break;
 		default: /* 'R' */
-			r = mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(path), NULL);
+			r = remount_ro(path);
 			break;
 		}
 		if (r < 0) {

@@ -2,6 +2,7 @@
 #include "linux/mountplan.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -49,6 +50,55 @@ static int node_cmp(const void *a, const void *b)
 		return c;
 	/* rules before anchors at the same path */
 	return (x->rule == NULL) - (y->rule == NULL);
+}
+
+/* A set of the anchor paths added so far (indexes into the nodes), so that
+ * climbing from thousands of protected paths stops at the first folder
+ * another climb already took: open addressing, FNV-1a. */
+struct anchor_set {
+	size_t *slots;   /* node index + 1; 0 = empty */
+	size_t cap;      /* a power of two */
+	size_t n;
+};
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Returns 1 when path was already there, 0 after adding it as node idx,
+ * -ENOMEM. */
+static int anchor_set_add(struct anchor_set *a, const struct nodes *ns, const char *path, size_t idx)
+{
+	if ((a->n + 1) * 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		size_t *slots = calloc(cap, sizeof(*slots));
+		if (!slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < a->cap; i++) {
+			if (!a->slots[i])
+				continue;
+			size_t j = fnv1a(ns->v[a->slots[i] - 1].path) & (cap - 1);
+			while (slots[j])
+				j = (j + 1) & (cap - 1);
+			slots[j] = a->slots[i];
+		}
+		free(a->slots);
+		a->slots = slots;
+		a->cap = cap;
+	}
+	size_t j = fnv1a(path) & (a->cap - 1);
+	while (a->slots[j]) {
+		if (strcmp(ns->v[a->slots[j] - 1].path, path) == 0)
+			return 1;
+		j = (j + 1) & (a->cap - 1);
+	}
+	a->slots[j] = idx + 1;
+	a->n++;
+	return 0;
 }
 
 static int plan_add(struct mount_plan *plan, size_t *cap, enum mount_op_kind kind, const char *path,
@@ -102,13 +152,13 @@ static bool visible(const struct policy *p, const struct mount_plan *plan, const
 		return false;
 	if (!plan->private_tmp || !path_is_inside(path, "/tmp"))
 		return true;
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct policy_path_rule *r = &p->rules[i];
-		if ((r->kind == POLICY_ALLOW_READ || r->kind == POLICY_ALLOW_WRITE) && r->exists &&
-		    strcmp(r->path, "/tmp") != 0 && path_is_inside(path, r->path))
-			return true;
-	}
-	return false;
+	/* An allow rule at path or above it, below /tmp itself. */
+	const struct policy_path_rule *r = policy_read_rule(p, path);
+	if (r && (r->kind == POLICY_ALLOW_READ || r->kind == POLICY_ALLOW_WRITE) && r->exists &&
+	    strcmp(r->path, "/tmp") != 0)
+		return true;
+	r = policy_write_rule(p, path);
+	return r && r->kind == POLICY_ALLOW_WRITE && r->exists && strcmp(r->path, "/tmp") != 0;
 }
 
 static bool names_protected_dir(const char *path)
@@ -133,6 +183,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 {
 	struct mount_plan *plan = calloc(1, sizeof(*plan));
 	struct nodes ns = { 0 };
+	struct anchor_set anchors = { 0 };
 	size_t cap = 0;
 	int r = 0;
 	if (!plan)
@@ -156,9 +207,21 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		while (strcmp(dir, "/") != 0 && host_writable(p, dir) &&
 		       !(plan->private_tmp && strcmp(dir, "/tmp") == 0)) {
 			struct stat st;
-			if (exists_lstat(dir, &st) && S_ISDIR(st.st_mode) && !under_special(dir))
+			if (under_special(dir))
+				break;
+			if (exists_lstat(dir, &st) && S_ISDIR(st.st_mode)) {
 				if ((r = nodes_add(&ns, dir, NULL)) < 0)
 					goto oom;
+				r = anchor_set_add(&anchors, &ns, dir, ns.n - 1);
+				if (r < 0)
+					goto oom;
+				if (r == 1) {
+					/* taken before, with everything above it */
+					ns.n--;
+					free(ns.v[ns.n].path);
+					break;
+				}
+			}
 			char *up = parent_of(dir);
 			if (!up)
 				goto oom;
@@ -166,6 +229,8 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			dir = up;
 		}
 	}
+	free(anchors.slots);
+	anchors.slots = NULL;
 	qsort(ns.v, ns.n, sizeof(*ns.v), node_cmp);
 
 	const char *covered = NULL; /* a placeholder or hidden dir covers everything below */
@@ -190,14 +255,19 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			goto oom;
 		bool Rp = visible(p, plan, parent);
 		bool Wp = host_writable(p, parent);
+		/* The policy looked at every rule path already; anchors are
+		 * folders by construction. Only a write-protected path that
+		 * exists needs a fresh look (is it a placeholder?). */
 		struct stat st;
-		bool exists = exists_lstat(X, &st);
-		bool is_dir = exists && S_ISDIR(st.st_mode);
-		bool is_link = exists && S_ISLNK(st.st_mode);
-		if (is_link) {
-			struct stat tst;
-			is_dir = stat(X, &tst) == 0 && S_ISDIR(tst.st_mode);
-		}
+		memset(&st, 0, sizeof(st));
+		bool exists = nd->rule ? nd->rule->exists : true;
+		bool is_dir = nd->rule ? nd->rule->is_dir : true;
+		bool is_link = nd->rule && nd->rule->is_symlink;
+		if (nd->rule && exists && !is_link && nd->rule->kind == POLICY_DENY_WRITE &&
+		    !exists_lstat(X, &st))
+			exists = false;
+		if (exists && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			st.st_mode = is_dir ? S_IFDIR : S_IFREG;
 		(void)rr;
 
 		if (!R) {
@@ -295,6 +365,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 oom:
 	r = srt_error_set(err, -ENOMEM, "out of memory");
 fail:
+	free(anchors.slots);
 	for (size_t i = 0; i < ns.n; i++)
 		free(ns.v[i].path);
 	free(ns.v);

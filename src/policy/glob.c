@@ -244,15 +244,15 @@ static int push_state(struct walk *w, uint32_t i)
 
 /* Would the walk skip this directory? node_modules and .git/objects are
  * huge and never what a pattern means unless it names them. */
-static bool is_heavy_dir(const char *parent_name, const char *name)
+static bool is_heavy_dir(bool parent_is_git, const char *name)
 {
-	return strcmp(name, "node_modules") == 0 ||
-	       (strcmp(name, "objects") == 0 && parent_name && strcmp(parent_name, ".git") == 0);
+	return strcmp(name, "node_modules") == 0 || (parent_is_git && strcmp(name, "objects") == 0);
 }
 
 /* Compute the states after the entry `name` from the set [from, to) into a
- * new set at the end of w->states. In a heavy directory, only states that
- * came through a component naming it literally survive. */
+ * new set at the end of w->states. With heavy, only states that came
+ * through a component naming the entry literally survive: the set to
+ * descend with into a directory we otherwise skip. */
 static int step(struct walk *w, size_t from, size_t to, const char *name, bool heavy)
 {
 	struct seg ns = { name, strlen(name) };
@@ -289,7 +289,7 @@ static int report(struct walk *w, bool is_dir)
 
 /* Walk the directory open as fd, whose path is w->path[0..len) and whose
  * state set is w->states[from, to). Takes ownership of fd. */
-static int walk_dir(struct walk *w, int fd, size_t len, size_t from, size_t to, const char *dir_name,
+static int walk_dir(struct walk *w, int fd, size_t len, size_t from, size_t to, bool is_git,
 		    unsigned depth)
 {
 	DIR *d = fdopendir(fd);
@@ -318,21 +318,24 @@ static int walk_dir(struct walk *w, int fd, size_t len, size_t from, size_t to, 
 		if (len + 1 + nlen >= sizeof(w->path))
 			continue; /* not nameable by a path: no rule could name it either */
 
-		bool heavy = is_heavy_dir(dir_name, name);
 		size_t mark = w->n_states;
-		if ((r = step(w, from, to, name, heavy)) < 0)
+		if ((r = step(w, from, to, name, false)) < 0)
 			break;
-		size_t nfrom = mark, nto = w->n_states;
-		if (nfrom == nto)
+		if (w->n_states == mark)
 			continue;
-
-		bool matched = false, more = false;
-		for (size_t k = nfrom; k < nto; k++) {
-			if (w->states[k] == w->n_comp)
-				matched = true;
-			else
-				more = true;
+		bool matched = w->mark[w->n_comp] == w->stamp;
+		if (is_heavy_dir(is_git, name)) {
+			/* Report it as any entry, but go in only on a
+			 * literal mention. */
+			w->n_states = mark;
+			if ((r = step(w, from, to, name, true)) < 0)
+				break;
 		}
+		size_t nfrom = mark, nto = w->n_states;
+		bool more = false;
+		for (size_t k = nfrom; k < nto; k++)
+			if (w->states[k] != w->n_comp)
+				more = true;
 
 		unsigned char type = de->d_type;
 		if (type == DT_UNKNOWN) {
@@ -357,9 +360,7 @@ static int walk_dir(struct walk *w, int fd, size_t len, size_t from, size_t to, 
 			}
 			int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd >= 0) {
-				/* The child's name lives in w->path past len;
-				 * it stays there while the child runs. */
-				r = walk_dir(w, cfd, clen, nfrom, nto, w->path + len + 1, depth + 1);
+				r = walk_dir(w, cfd, clen, nfrom, nto, strcmp(name, ".git") == 0, depth + 1);
 				if (r != 0)
 					break;
 			} else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
@@ -472,11 +473,8 @@ int glob_expand(const char *pattern, const struct glob_walk_limits *limits,
 				r = -errno;
 			goto out;
 		}
-		const char *last = strrchr(w.path, '/');
-		char last_name[256] = "";
-		if (last && strlen(last + 1) < sizeof(last_name))
-			strcpy(last_name, last + 1);
-		r = walk_dir(&w, fd, len, 0, w.n_states, last_name, 0);
+		const char *last = strrchr(start, '/');
+		r = walk_dir(&w, fd, len, 0, w.n_states, strcmp(last + 1, ".git") == 0, 0);
 	}
 out:
 	free(w.states);

@@ -4,8 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,121 +18,164 @@ const char *const mandatory_deny_dirs[] = {
 	".git/hooks", ".git/config", NULL,
 };
 
+#define SCAN_PATH_MAX 4096
+
 struct scan {
 	int max_depth;
 	bool allow_git_config;
 	mandatory_cb cb;
 	void *userdata;
-	char path[PATH_MAX];
+	char path[SCAN_PATH_MAX];
 };
 
-static bool lexists(int dirfd, const char *name)
+static bool skipped_git_entry(const struct scan *s, const char *entry)
 {
-	struct stat st;
-	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	return s->allow_git_config && strcmp(entry, ".git/config") == 0;
 }
 
-static int report(struct scan *s, size_t len, const char *rel, bool exists)
+static bool lexists(int dirfd, const char *rel)
 {
-	if (len + 1 + strlen(rel) >= sizeof(s->path))
+	struct stat st;
+	return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Call the callback for s->path[0..len) + "/" + rel. Paths that do not
+ * fit are not reported: nothing can name them through a path either. */
+static int emit(struct scan *s, size_t len, const char *rel, bool exists)
+{
+	size_t n = strlen(rel);
+	if (len + 1 + n >= sizeof(s->path))
 		return 0;
-	char save = s->path[len];
 	s->path[len] = '/';
-	strcpy(s->path + len + 1, rel);
+	memcpy(s->path + len + 1, rel, n + 1);
 	int r = s->cb(s->path, exists, s->userdata);
-	s->path[len] = save;
+	s->path[len] = '\0';
 	return r;
 }
 
-/* Report the full list (existing or not) in the folder at s->path[0..len). */
-static int report_all(struct scan *s, int dirfd, size_t len)
+/* Length of the first component of a list entry (".git" for ".git/hooks"),
+ * or 0 when the entry is a single component. */
+static size_t head_len(const char *entry)
+{
+	const char *slash = strchr(entry, '/');
+	return slash ? (size_t)(slash - entry) : 0;
+}
+
+/* The whole list in root, whether each path exists or not: these are the
+ * paths the command could create. */
+static int report_root(struct scan *s, int fd, size_t len)
 {
 	int r;
 	for (size_t i = 0; mandatory_deny_files[i]; i++)
-		if ((r = report(s, len, mandatory_deny_files[i], lexists(dirfd, mandatory_deny_files[i]))))
+		if ((r = emit(s, len, mandatory_deny_files[i], lexists(fd, mandatory_deny_files[i]))) != 0)
 			return r;
 	for (size_t i = 0; mandatory_deny_dirs[i]; i++) {
-		if (s->allow_git_config && strcmp(mandatory_deny_dirs[i], ".git/config") == 0)
+		const char *e = mandatory_deny_dirs[i];
+		if (skipped_git_entry(s, e))
 			continue;
-		if ((r = report(s, len, mandatory_deny_dirs[i], lexists(dirfd, mandatory_deny_dirs[i]))))
+		if ((r = emit(s, len, e, lexists(fd, e))) != 0)
 			return r;
 	}
 	return 0;
 }
 
-static int report_git(struct scan *s, int dirfd, size_t len)
+/* An entry `name` of a directory below root: report it if it is
+ * protected itself, or what it holds if it is the head of two-component
+ * entries (.claude/commands). A ".git" directory makes a repository, whose
+ * git entries are reported whether they exist or not (a hook can be
+ * created); other two-component entries only when they exist. */
+static int report_entry(struct scan *s, int fd, size_t len, const char *name, bool is_dir)
 {
-	int r = report(s, len, ".git/hooks", lexists(dirfd, ".git/hooks"));
-	if (!r && !s->allow_git_config)
-		r = report(s, len, ".git/config", lexists(dirfd, ".git/config"));
-	return r;
-}
-
-static bool is_protected_name(const char *name)
-{
+	int r;
+	if (name[0] != '.')
+		return 0; /* every protected name starts with a dot: the fast path */
 	for (size_t i = 0; mandatory_deny_files[i]; i++)
 		if (strcmp(name, mandatory_deny_files[i]) == 0)
-			return true;
-	for (size_t i = 0; mandatory_deny_dirs[i]; i++)
-		if (!strchr(mandatory_deny_dirs[i], '/') && strcmp(name, mandatory_deny_dirs[i]) == 0)
-			return true;
-	return false;
+			return emit(s, len, name, true);
+	size_t nlen = strlen(name);
+	for (size_t i = 0; mandatory_deny_dirs[i]; i++) {
+		const char *e = mandatory_deny_dirs[i];
+		size_t h = head_len(e);
+		if (h == 0) {
+			if (strcmp(name, e) == 0)
+				return emit(s, len, name, true);
+			continue;
+		}
+		if (!is_dir || h != nlen || memcmp(e, name, h) != 0 || skipped_git_entry(s, e))
+			continue;
+		bool exists = lexists(fd, e);
+		if (exists || strcmp(name, ".git") == 0)
+			if ((r = emit(s, len, e, exists)) != 0)
+				return r;
+	}
+	return 0;
 }
 
-/* Walk the folder open at dirfd (whose path is s->path[0..len)), at the
- * given level (root = 0). Takes ownership of dirfd. */
-static int walk(struct scan *s, int dirfd, size_t len, int level)
+/* Does the walk go into this directory? Not into .git (its protected
+ * parts are reported as entries), node_modules (huge, and srt never looked
+ * there either), or protected folders (covered as a whole). */
+static bool descend_into(const char *name)
 {
-	DIR *d = fdopendir(dirfd);
+	if (strcmp(name, "node_modules") == 0 || strcmp(name, ".git") == 0)
+		return false;
+	if (name[0] == '.')
+		for (size_t i = 0; mandatory_deny_dirs[i]; i++)
+			if (head_len(mandatory_deny_dirs[i]) == 0 && strcmp(name, mandatory_deny_dirs[i]) == 0)
+				return false;
+	return true;
+}
+
+static bool resource_error(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM;
+}
+
+/* Examine the directory open as fd (takes ownership), at `level` below
+ * root, whose path is s->path[0..len). */
+static int scan_dir(struct scan *s, int fd, size_t len, int level)
+{
+	DIR *d = fdopendir(fd);
 	if (!d) {
-		close(dirfd);
-		return 0;
+		int e = errno;
+		close(fd);
+		return resource_error(e) ? -e : 0;
 	}
 	int r = 0;
-	bool has_claude = false;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		const char *n = e->d_name;
-		if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
 			continue;
-		if (level > 0 && is_protected_name(n))
-			if ((r = report(s, len, n, true)))
-				break;
-		if (strcmp(n, ".claude") == 0)
-			has_claude = true;
-		if (level >= s->max_depth)
-			continue;
-		unsigned char t = e->d_type;
-		if (t == DT_UNKNOWN) {
+		unsigned char type = de->d_type;
+		if (type == DT_UNKNOWN) {
 			struct stat st;
-			if (fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
-			t = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
 		}
-		if (t != DT_DIR || strcmp(n, "node_modules") == 0 || strcmp(n, ".git") == 0)
+		bool is_dir = type == DT_DIR;
+		/* Root's list was reported whole, existing or not. */
+		if (level > 0 && (r = report_entry(s, dirfd(d), len, name, is_dir)) != 0)
+			break;
+		if (!is_dir || level >= s->max_depth || !descend_into(name))
 			continue;
-		size_t nlen = strlen(n);
+		size_t nlen = strlen(name);
 		if (len + 1 + nlen >= sizeof(s->path))
 			continue;
-		int sub = openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0)
-			continue;
+		int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd < 0) {
+			if (resource_error(errno)) {
+				r = -errno;
+				break;
+			}
+			continue; /* unreadable, or no longer a directory */
+		}
 		s->path[len] = '/';
-		memcpy(s->path + len + 1, n, nlen + 1);
-		if (lexists(sub, ".git"))
-			r = report_git(s, sub, len + 1 + nlen);
-		if (!r)
-			r = walk(s, sub, len + 1 + nlen, level + 1);
+		memcpy(s->path + len + 1, name, nlen + 1);
+		r = scan_dir(s, cfd, len + 1 + nlen, level + 1);
 		s->path[len] = '\0';
-		if (r)
+		if (r != 0)
 			break;
-	}
-	if (!r && has_claude && level > 0) {
-		/* .claude/commands and .claude/agents below the root */
-		if (lexists(dirfd, ".claude/commands"))
-			r = report(s, len, ".claude/commands", true);
-		if (!r && lexists(dirfd, ".claude/agents"))
-			r = report(s, len, ".claude/agents", true);
 	}
 	closedir(d);
 	return r;
@@ -143,21 +184,31 @@ static int walk(struct scan *s, int dirfd, size_t len, int level)
 int mandatory_scan(const char *root, int max_depth, bool allow_git_config,
 		   mandatory_cb cb, void *userdata)
 {
-	struct scan s = { .max_depth = max_depth, .allow_git_config = allow_git_config,
-			  .cb = cb, .userdata = userdata };
+	if (!root || root[0] != '/' || !cb)
+		return -EINVAL;
 	size_t len = strlen(root);
-	if (len >= sizeof(s.path))
-		return -ENAMETOOLONG;
-	memcpy(s.path, root, len + 1);
+	while (len > 1 && root[len - 1] == '/')
+		len--;
 	if (len == 1)
-		len = 0; /* root "/": children are "/x" */
+		len = 0; /* root "/": children are "/x", not "//x" */
+	struct scan s = {
+		.max_depth = max_depth < 0 ? 0 : max_depth,
+		.allow_git_config = allow_git_config,
+		.cb = cb,
+		.userdata = userdata,
+	};
+	if (len + 1 >= sizeof(s.path))
+		return -ENAMETOOLONG;
+	memcpy(s.path, root, len);
+	s.path[len] = '\0';
+
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int r = report_all(&s, fd, len);
-	if (r) {
+	int r = report_root(&s, fd, len);
+	if (r != 0) {
 		close(fd);
 		return r;
 	}
-	return walk(&s, fd, len, 0);
+	return scan_dir(&s, fd, len, 0);
 }

@@ -12,19 +12,31 @@ extern const char *const mandatory_deny_files[];
  * entries because allowGitConfig lifts it). NULL-terminated. */
 extern const char *const mandatory_deny_dirs[];
 
-/* Report every protected path under root (a normalized absolute directory):
+/* Report every protected path under root (a normalized absolute directory).
+ *
+ * Depth: a directory's level is the number of components between root and
+ * it: root is level 0, root/a level 1, root/a/b level 2. The scan lists the
+ * entries of every directory at levels 0..max_depth and no deeper, so with
+ * max_depth 3 it finds root/a/b/c/.bashrc and root/a/b/c/.git/hooks but not
+ * root/a/b/c/d/.bashrc. (max_depth 0 looks at root alone.)
+ *
  *  - in root itself, every name of both lists whether it exists or not
  *    (.git/config only when !allow_git_config);
- *  - in every directory below root down to max_depth levels (root's
- *    children are level 1) that is a git repository (has a .git
- *    directory): its .git/hooks and (unless allow_git_config) .git/config,
- *    whether they exist or not;
- *  - anywhere down to max_depth, every existing entry whose name (or
- *    two-component tail, like .claude/commands) is in the lists.
- * Does not descend into node_modules, .git, or symlinks. exists tells
- * whether the path is there now. A path is reported once. cb returning
- * non-zero stops the scan and is returned. Returns 0 or a negative errno
- * for root itself (subdirectories that cannot be read are skipped). */
+ *  - in every listed directory below root that is a git repository (has a
+ *    .git directory, not a symlink): its .git/hooks and (unless
+ *    allow_git_config) .git/config, whether they exist or not;
+ *  - in every listed directory below root, every existing entry whose name
+ *    is in the lists, and the existing two-component entries
+ *    (.claude/commands, .claude/agents) of a directory named .claude.
+ * Does not descend into node_modules, .git, the protected folders (.vscode,
+ * .idea, .sandbox: covered whole), or symlinks; a symlink with a protected
+ * name is reported like a file. exists tells whether the path is there now
+ * (lstat). A path is reported once. cb returning non-zero stops the scan and
+ * is returned. Returns 0, -errno when root cannot be opened, or -EMFILE,
+ * -ENFILE, -ENOMEM from anywhere (running out of resources must not silently
+ * leave paths unprotected); subdirectories that cannot be read for other
+ * reasons are skipped. Reads each listed directory once, with no stat per
+ * entry unless the file system gives no d_type. */
 typedef int (*mandatory_cb)(const char *path, bool exists, void *userdata);
 int mandatory_scan(const char *root, int max_depth, bool allow_git_config,
 		   mandatory_cb cb, void *userdata);

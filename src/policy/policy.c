@@ -62,8 +62,8 @@ static char *resolve_existing(const char *path, bool follow_last)
 	return strdup(path);
 }
 
-static int add_rule(struct builder *b, const char *path, enum policy_path_kind kind,
-		    bool mandatory, const char *source, const char *pattern)
+static int add_rule_as(struct builder *b, const char *path, enum policy_path_kind kind,
+		       bool mandatory, bool canonical, const char *source, const char *pattern)
 {
 	struct policy *p = b->p;
 	if (p->n_rules == b->cap) {
@@ -76,8 +76,11 @@ static int add_rule(struct builder *b, const char *path, enum policy_path_kind k
 	}
 	struct policy_path_rule *r = &p->rules[p->n_rules];
 	memset(r, 0, sizeof(*r));
-	/* A protected name that is a link must be judged as the link itself. */
-	r->path = resolve_existing(path, !mandatory && kind != POLICY_DENY_WRITE);
+	/* A protected name that is a link must be judged as the link itself.
+	 * Paths the scan found are canonical already (it walks a resolved
+	 * root without following links): resolving thousands of them again
+	 * would dominate the start-up time in big trees. */
+	r->path = canonical ? strdup(path) : resolve_existing(path, !mandatory && kind != POLICY_DENY_WRITE);
 	r->kind = kind;
 	r->mandatory = mandatory;
 	r->source = strdup(source);
@@ -101,6 +104,12 @@ static int add_rule(struct builder *b, const char *path, enum policy_path_kind k
 	}
 	p->n_rules++;
 	return 0;
+}
+
+static int add_rule(struct builder *b, const char *path, enum policy_path_kind kind,
+		    bool mandatory, const char *source, const char *pattern)
+{
+	return add_rule_as(b, path, kind, mandatory, false, source, pattern);
 }
 
 struct glob_ctx {
@@ -206,7 +215,8 @@ static int on_protected_path(const char *path, bool exists, void *userdata)
 {
 	(void)exists;
 	struct scan_ctx *s = userdata;
-	return add_rule(s->b, path, POLICY_DENY_WRITE, true, "built-in: protected in every writable folder", NULL);
+	return add_rule_as(s->b, path, POLICY_DENY_WRITE, true, true,
+			   "built-in: protected in every writable folder", NULL);
 }
 
 static bool is_write_allowing(const struct policy_path_rule *r)
@@ -214,28 +224,71 @@ static bool is_write_allowing(const struct policy_path_rule *r)
 	return r->kind == POLICY_ALLOW_WRITE;
 }
 
-/* The rule deciding one aspect: most specific wins, deny wins a tie. */
+static bool relevant(const struct policy_path_rule *r, bool write)
+{
+	return write ? (r->kind == POLICY_ALLOW_WRITE || r->kind == POLICY_DENY_WRITE ||
+			r->kind == POLICY_DENY_READ)
+		     : (r->kind == POLICY_DENY_READ || r->kind == POLICY_ALLOW_READ ||
+			r->kind == POLICY_ALLOW_WRITE);
+}
+
+static bool is_deny(const struct policy_path_rule *r)
+{
+	return r->kind == POLICY_DENY_READ || r->kind == POLICY_DENY_WRITE;
+}
+
+/* The rule deciding one aspect: most specific wins, deny wins a tie.
+ * Before the rules are sorted (while building) by a scan; afterwards by
+ * looking up each ancestor of path, longest first, with a binary search:
+ * the mount plan asks this for thousands of paths. */
 static const struct policy_path_rule *decide(const struct policy *p, const char *path, bool write)
 {
-	const struct policy_path_rule *best = NULL;
-	size_t best_len = 0;
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct policy_path_rule *r = &p->rules[i];
-		bool relevant = write ? (r->kind == POLICY_ALLOW_WRITE || r->kind == POLICY_DENY_WRITE ||
-					 r->kind == POLICY_DENY_READ)
-				      : (r->kind == POLICY_DENY_READ || r->kind == POLICY_ALLOW_READ ||
-					 r->kind == POLICY_ALLOW_WRITE);
-		if (!relevant || !path_is_inside(path, r->path))
-			continue;
-		size_t len = strlen(r->path);
-		bool deny = r->kind == POLICY_DENY_READ || r->kind == POLICY_DENY_WRITE;
-		bool best_deny = best && (best->kind == POLICY_DENY_READ || best->kind == POLICY_DENY_WRITE);
-		if (!best || len > best_len || (len == best_len && deny && !best_deny)) {
-			best = r;
-			best_len = len;
+	if (!p->sorted) {
+		const struct policy_path_rule *best = NULL;
+		size_t best_len = 0;
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct policy_path_rule *r = &p->rules[i];
+			if (!relevant(r, write) || !path_is_inside(path, r->path))
+				continue;
+			size_t len = strlen(r->path);
+			if (!best || len > best_len || (len == best_len && is_deny(r) && !is_deny(best))) {
+				best = r;
+				best_len = len;
+			}
 		}
+		return best;
 	}
-	return best;
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+	if (len >= sizeof(buf))
+		return NULL;
+	memcpy(buf, path, len + 1);
+	for (;;) {
+		/* Rules for exactly buf: find the first with that path. */
+		size_t lo = 0, hi = p->n_rules;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (path_order(p->rules[mid].path, buf) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		const struct policy_path_rule *best = NULL;
+		for (size_t i = lo; i < p->n_rules && strcmp(p->rules[i].path, buf) == 0; i++) {
+			const struct policy_path_rule *r = &p->rules[i];
+			if (relevant(r, write) && (!best || (is_deny(r) && !is_deny(best))))
+				best = r;
+		}
+		if (best)
+			return best;
+		if (len == 1)
+			return NULL; /* "/" had no rule */
+		char *slash = strrchr(buf, '/');
+		if (!slash)
+			return NULL;
+		len = slash == buf ? 1 : (size_t)(slash - buf);
+		buf[len] = '\0';
+	}
 }
 
 const struct policy_path_rule *policy_read_rule(const struct policy *p, const char *path)
@@ -362,6 +415,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		p->rules[w++] = p->rules[i];
 	}
 	p->n_rules = w;
+	p->sorted = true;
 
 	*ret = p;
 	return 0;

@@ -37,6 +37,7 @@ struct policy_domain_rule {
 struct policy {
 	struct policy_path_rule *rules;   /* sorted by path, then kind */
 	size_t n_rules;
+	bool sorted;                      /* rules in path_order: lookups by binary search */
 	bool tmp_is_host;                 /* /tmp (or a parent) is in allowWrite */
 
 	bool allow_git_config;
