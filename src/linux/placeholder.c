@@ -22,7 +22,7 @@
 #define MARK_SEC 315532801
 #define MARK_NSEC 271828182
 
-enum { GUARD_RESULT = 10, GUARD_WATCH = 11 };
+enum { GUARD_RESULT = 10, GUARD_WATCH = 11, GUARD_FINISH = 12, GUARD_DONE = 13 };
 
 bool placeholder_is_marked(const struct stat *st)
 {
@@ -108,7 +108,11 @@ static int hold_one(const char *path, bool dir)
 	return -EAGAIN;
 }
 
-static void release_one(struct held *h)
+/* Remove the placeholder if we are its last user. The fd stays open:
+ * closing the last reference to an unlinked inode is what costs time
+ * (ext4 frees it then, about a millisecond each here), and nobody needs
+ * to wait for that. */
+static void remove_one(struct held *h)
 {
 	if (h->fd < 0)
 		return;
@@ -122,7 +126,13 @@ static void release_one(struct held *h)
 				unlink(h->path);
 		}
 	}
-	close(h->fd);
+}
+
+static void release_one(struct held *h)
+{
+	remove_one(h);
+	if (h->fd >= 0)
+		close(h->fd);
 	h->fd = -1;
 }
 
@@ -177,8 +187,10 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 	}
 	send_result(sock, 0, "ok");
 
-	/* Collect what to wait for until srt is gone (end of stream). */
-	for (;;) {
+	/* Collect what to wait for until srt says it is done or is gone
+	 * (end of stream). */
+	bool finish = false;
+	while (!finish) {
 		uint32_t type;
 		static char payload[PROTO_MAX_PAYLOAD];
 		int fds[PROTO_MAX_FDS];
@@ -186,6 +198,8 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 		int r = proto_recv(sock, &type, payload, NULL, fds, &nfds, NULL);
 		if (r == -EPIPE || (r < 0 && r != -EBADMSG))
 			break;
+		if (r == 0 && type == GUARD_FINISH)
+			finish = true;
 		for (size_t j = 0; j < nfds; j++) {
 			if (type == GUARD_WATCH && n_watched < sizeof(watched) / sizeof(watched[0]))
 				watched[n_watched++] = fds[j];
@@ -196,13 +210,18 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 	for (size_t j = 0; j < n_watched; j++)
 		wait_exited(watched[j]);
 	for (size_t j = 0; j < k; j++)
-		release_one(&held[j]);
+		remove_one(&held[j]);
+	if (finish)
+		proto_send(sock, GUARD_DONE, NULL, 0, NULL, 0);
+	/* The slow part (freeing the inodes) after srt has moved on. */
+	for (size_t j = 0; j < k; j++)
+		if (held[j].fd >= 0)
+			close(held[j].fd);
 	_exit(0);
 }
 
 int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt_error *err)
 {
-	g->pid = 0;
 	g->sock = -1;
 	bool any = false;
 	for (size_t i = 0; i < plan->n_ops; i++)
@@ -222,6 +241,12 @@ int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt
 	}
 	if (pid == 0) {
 		close(sv[0]);
+		/* Fork again so that the guardian is nobody's child: it may
+		 * outlive srt's interest in it (closing the inodes), and a
+		 * long-lived caller must not collect zombies. */
+		pid_t g2 = fork();
+		if (g2 != 0)
+			_exit(g2 < 0 ? 1 : 0);
 		/* Out of the terminal's process group: ^C must not stop the
 		 * cleanup; only the end of srt's socket does. */
 		setsid();
@@ -243,8 +268,15 @@ int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt
 		guardian_main(sv[1], plan);
 	}
 	close(sv[1]);
-	g->pid = pid;
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
 	g->sock = sv[0];
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		close(g->sock);
+		g->sock = -1;
+		return srt_error_set(err, -ECHILD, "cannot start the placeholder guardian");
+	}
 
 	uint32_t type = 0, len = 0;
 	static char payload[PROTO_MAX_PAYLOAD + 1];
@@ -273,13 +305,19 @@ int guardian_watch(struct guardian *g, int pidfd)
 
 void guardian_finish(struct guardian *g)
 {
-	if (g->sock >= 0) {
-		close(g->sock);
-		g->sock = -1;
+	if (g->sock < 0)
+		return;
+	/* Ask for the removal and wait for it: when srt returns, no
+	 * placeholder is left. */
+	if (proto_send(g->sock, GUARD_FINISH, NULL, 0, NULL, 0) == 0) {
+		for (;;) {
+			uint32_t type = 0;
+			static char payload[PROTO_MAX_PAYLOAD];
+			int r = proto_recv(g->sock, &type, payload, NULL, NULL, NULL, NULL);
+			if (r < 0 || type == GUARD_DONE)
+				break;
+		}
 	}
-	if (g->pid > 0) {
-		while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		g->pid = 0;
-	}
+	close(g->sock);
+	g->sock = -1;
 }

@@ -24,8 +24,7 @@
 bool placeholder_is_marked(const struct stat *st);
 
 struct guardian {
-	pid_t pid;   /* 0 when no guardian runs */
-	int sock;    /* our end of the socketpair, -1 when none */
+	int sock;    /* our end of the socketpair, -1 when no guardian runs */
 };
 
 /* Fork the guardian, which creates (or adopts) every MOUNT_PLACEHOLDER of
