@@ -287,94 +287,80 @@ static int report(struct walk *w, bool is_dir)
 	return w->cb(w->path, is_dir, w->userdata);
 }
 
-/* Walk the directory open as fd, whose path is w->path[0..len) and whose
- * state set is w->states[from, to). Takes ownership of fd. */
+/* A directory being walked: its fd, its path w->path[0..len), and its
+ * state set w->states[from, to). */
+struct dir_ctx {
+	int fd;
+	size_t len;
+	size_t from, to;
+	bool is_git;
+	unsigned depth;
+};
+
 static int walk_dir(struct walk *w, int fd, size_t len, size_t from, size_t to, bool is_git,
-		    unsigned depth)
+		    unsigned depth);
+
+/* One entry of a directory: match it, report it, go into it. type is a
+ * d_type, DT_UNKNOWN when not known yet (the entry may not even exist when
+ * it was only probed for). Returns 0 to go on. */
+static int visit(struct walk *w, const struct dir_ctx *dc, const char *name, unsigned char type)
 {
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	int r = 0;
-	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			/* A directory that vanished or went bad mid-read is
-			 * treated as read up to here. */
-			break;
-		}
-		const char *name = de->d_name;
-		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-			continue;
-		if (++w->visited > w->max_visited) {
-			r = -E2BIG;
-			break;
-		}
-		size_t nlen = strlen(name);
-		if (len + 1 + nlen >= sizeof(w->path))
-			continue; /* not nameable by a path: no rule could name it either */
+	if (++w->visited > w->max_visited)
+		return -E2BIG;
+	size_t nlen = strlen(name);
+	if (dc->len + 1 + nlen >= sizeof(w->path))
+		return 0; /* not nameable by a path: no rule could name it either */
 
-		size_t mark = w->n_states;
-		if ((r = step(w, from, to, name, false)) < 0)
-			break;
-		if (w->n_states == mark)
-			continue;
-		bool matched = w->mark[w->n_comp] == w->stamp;
-		if (is_heavy_dir(is_git, name)) {
-			/* Report it as any entry, but go in only on a
-			 * literal mention. */
-			w->n_states = mark;
-			if ((r = step(w, from, to, name, true)) < 0)
-				break;
-		}
-		size_t nfrom = mark, nto = w->n_states;
-		bool more = false;
-		for (size_t k = nfrom; k < nto; k++)
-			if (w->states[k] != w->n_comp)
-				more = true;
-
-		unsigned char type = de->d_type;
-		if (type == DT_UNKNOWN) {
-			struct stat st;
-			if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-				w->n_states = mark;
-				continue; /* gone since readdir */
-			}
-			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
-		}
-		bool is_dir = type == DT_DIR;
-
-		w->path[len] = '/';
-		memcpy(w->path + len + 1, name, nlen + 1);
-		size_t clen = len + 1 + nlen;
-		if (matched && (r = report(w, is_dir)) != 0)
-			break;
-		if (more && is_dir) {
-			if (depth + 1 >= GLOB_MAX_DEPTH) {
-				r = -E2BIG;
-				break;
-			}
-			int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (cfd >= 0) {
-				r = walk_dir(w, cfd, clen, nfrom, nto, strcmp(name, ".git") == 0, depth + 1);
-				if (r != 0)
-					break;
-			} else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
-				r = -errno;
-				break;
-			}
-			/* Unreadable or replaced by a non-directory: nothing
-			 * there for us, nor for the sandboxed command. */
-		}
-		w->path[len] = '\0';
+	int r;
+	size_t mark = w->n_states;
+	if ((r = step(w, dc->from, dc->to, name, false)) < 0)
+		return r;
+	if (w->n_states == mark)
+		return 0;
+	bool matched = w->mark[w->n_comp] == w->stamp;
+	if (is_heavy_dir(dc->is_git, name)) {
+		/* Report it as any entry, but go in only on a literal
+		 * mention. */
 		w->n_states = mark;
+		if ((r = step(w, dc->from, dc->to, name, true)) < 0)
+			return r;
+	}
+	size_t nfrom = mark, nto = w->n_states;
+	bool more = false;
+	for (size_t k = nfrom; k < nto; k++)
+		if (w->states[k] != w->n_comp)
+			more = true;
+
+	if (type == DT_UNKNOWN) {
+		struct stat st;
+		if (fstatat(dc->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			w->n_states = mark;
+			return 0; /* not there (any more) */
+		}
+		type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+	}
+	bool is_dir = type == DT_DIR;
+
+	size_t len = dc->len;
+	w->path[len] = '/';
+	memcpy(w->path + len + 1, name, nlen + 1);
+	r = matched ? report(w, is_dir) : 0;
+	if (r == 0 && more && is_dir) {
+		if (dc->depth + 1 >= GLOB_MAX_DEPTH) {
+			r = -E2BIG;
+		} else {
+			int cfd = openat(dc->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd >= 0)
+				r = walk_dir(w, cfd, len + 1 + nlen, nfrom, nto, strcmp(name, ".git") == 0,
+					     dc->depth + 1);
+			else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+				r = -errno;
+			/* Otherwise unreadable or replaced by a non-directory:
+			 * nothing there for us, nor for the sandboxed command. */
+		}
 	}
 	w->path[len] = '\0';
-	closedir(d);
+	w->n_states = mark;
 	return r;
 }
 
@@ -388,6 +374,77 @@ static size_t unescape(char *out, struct seg g)
 		out[o++] = g.s[i];
 	}
 	return o;
+}
+
+/* When every state of a directory wants one literal name next (as in
+ * "/home/<any>/.ssh" below /home), look those names up instead of
+ * listing the directory, which may be big. Returns 1 when this applied
+ * (with the result in *ret), 0 when the directory must be listed. */
+static int probe_literals(struct walk *w, const struct dir_ctx *dc, int *ret)
+{
+	for (size_t k = dc->from; k < dc->to; k++) {
+		uint32_t i = w->states[k];
+		if (i < w->n_comp && (w->comp[i].magic || w->comp[i].g.n > 255))
+			return 0;
+	}
+	char name[256], other[256];
+	for (size_t k = dc->from; k < dc->to; k++) {
+		uint32_t i = w->states[k];
+		if (i >= w->n_comp)
+			continue;
+		size_t n = unescape(name, w->comp[i].g);
+		name[n] = '\0';
+		if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		bool dup = false;
+		for (size_t k2 = dc->from; k2 < k && !dup; k2++) {
+			uint32_t i2 = w->states[k2];
+			if (i2 >= w->n_comp)
+				continue;
+			other[unescape(other, w->comp[i2].g)] = '\0';
+			dup = strcmp(name, other) == 0;
+		}
+		if (dup)
+			continue;
+		int r = visit(w, dc, name, DT_UNKNOWN);
+		if (r != 0) {
+			*ret = r;
+			return 1;
+		}
+	}
+	*ret = 0;
+	return 1;
+}
+
+/* Walk the directory open as fd, whose path is w->path[0..len) and whose
+ * state set is w->states[from, to). Takes ownership of fd. */
+static int walk_dir(struct walk *w, int fd, size_t len, size_t from, size_t to, bool is_git,
+		    unsigned depth)
+{
+	struct dir_ctx dc = { .fd = fd, .len = len, .from = from, .to = to, .is_git = is_git, .depth = depth };
+	int r = 0;
+	if (probe_literals(w, &dc, &r)) {
+		close(fd);
+		return r;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	struct dirent *de;
+	/* A directory that goes bad mid-read counts as read up to there. */
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		if ((r = visit(w, &dc, name, de->d_type)) != 0)
+			break;
+	}
+	w->path[len] = '\0';
+	closedir(d);
+	return r;
 }
 
 int glob_expand(const char *pattern, const struct glob_walk_limits *limits,

@@ -1,0 +1,307 @@
+/* Unit tests for the built-in protected paths and the scan that finds them in a writable folder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/mandatory.h"
+
+static char root[256];
+
+static void mk(const char *rel, bool dir)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	for (char *s = p + strlen(root) + 1; *s; s++) {
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	}
+	if (dir) {
+		assert_true(mkdir(p, 0755) == 0 || errno == EEXIST);
+	} else {
+		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+}
+
+static void ln(const char *target, const char *rel)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	assert_int_equal(symlink(target, p), 0);
+}
+
+static int setup_tree(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/srt-test-mandatory-XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	/* root: a repository with hooks, a .bashrc, no .zshrc */
+	mk(".git/hooks", true);
+	mk(".bashrc", false);
+	/* nested repositories at levels 1..4; only some have hooks */
+	mk("a/.git/hooks", true);
+	mk("a/b/.git", true);
+	mk("a/b/c/.git/hooks", true);
+	mk("a/b/c/.git/config", false);
+	mk("a/b/c/d/.git/hooks", true);
+	/* protected files and folders below the root */
+	mk("a/.zshrc", false);
+	mk("a/b/c/.mcp.json", false);
+	mk("a/b/c/d/.bashrc", false);   /* level 5 entry: too deep for 3 */
+	mk("p/.vscode/.bashrc", false); /* inside a protected folder */
+	mk("p/.claude/commands", true);
+	mk("p/.claude/other", true);
+	mk("p/.idea", false);           /* a file with a folder's name */
+	ln("/nonexistent", "p/.profile"); /* a dangling symlink still counts */
+	/* skipped places */
+	mk("node_modules/pkg/.git/hooks", true);
+	mk("node_modules/.bashrc", false);
+	mk("q/.git", false);            /* a gitfile is not a repository here */
+	ln("a", "lnk");
+	mk("a/.git/sub/.bashrc", false); /* inside .git: not looked at */
+	return 0;
+}
+
+static int teardown_tree(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+struct seen {
+	char *path[256];
+	bool exists[256];
+	size_t n;
+	int stop_after;
+};
+
+static int collect(const char *path, bool exists, void *userdata)
+{
+	struct seen *s = userdata;
+	assert_true(s->n < 256);
+	s->exists[s->n] = exists;
+	s->path[s->n++] = strdup(path);
+	if (s->stop_after > 0 && (int)s->n >= s->stop_after)
+		return 5;
+	return 0;
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->path[i]);
+	s->n = 0;
+}
+
+/* 0 when rel was not reported, else 1 + whether it was said to exist. */
+static int lookup(const struct seen *s, const char *rel)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	int found = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcmp(s->path[i], p) == 0) {
+			if (found)
+				fail_msg("%s reported twice", p);
+			found = 1 + s->exists[i];
+		}
+	}
+	return found;
+}
+
+#define REPORTED_EXISTING(s, rel) assert_int_equal(lookup((s), (rel)), 2)
+#define REPORTED_MISSING(s, rel) assert_int_equal(lookup((s), (rel)), 1)
+#define NOT_REPORTED(s, rel) assert_int_equal(lookup((s), (rel)), 0)
+
+static void scan(int depth, bool allow_git_config, struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(mandatory_scan(root, depth, allow_git_config, collect, s), 0);
+	/* No path twice. */
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t j = i + 1; j < s->n; j++)
+			if (strcmp(s->path[i], s->path[j]) == 0)
+				fail_msg("%s reported twice", s->path[i]);
+}
+
+static void test_lists(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	for (; mandatory_deny_files[n]; n++)
+		;
+	assert_int_equal(n, 9);
+	for (n = 0; mandatory_deny_dirs[n]; n++)
+		;
+	assert_int_equal(n, 7);
+}
+
+static void test_root_gets_every_name(void **state)
+{
+	(void)state;
+	struct seen s;
+	scan(3, false, &s);
+	REPORTED_EXISTING(&s, ".bashrc");
+	REPORTED_MISSING(&s, ".zshrc");
+	REPORTED_MISSING(&s, ".mcp.json");
+	REPORTED_MISSING(&s, ".gitmodules");
+	REPORTED_MISSING(&s, ".vscode");
+	REPORTED_MISSING(&s, ".claude/commands");
+	REPORTED_MISSING(&s, ".claude/agents");
+	REPORTED_MISSING(&s, ".sandbox");
+	REPORTED_EXISTING(&s, ".git/hooks");
+	REPORTED_MISSING(&s, ".git/config");
+	for (size_t i = 0; mandatory_deny_files[i]; i++)
+		assert_true(lookup(&s, mandatory_deny_files[i]));
+	for (size_t i = 0; mandatory_deny_dirs[i]; i++)
+		assert_true(lookup(&s, mandatory_deny_dirs[i]));
+	seen_free(&s);
+
+	scan(3, true, &s);
+	NOT_REPORTED(&s, ".git/config");
+	REPORTED_EXISTING(&s, ".git/hooks");
+	seen_free(&s);
+}
+
+static void test_nested_repositories_by_depth(void **state)
+{
+	(void)state;
+	struct seen s;
+	scan(3, false, &s);
+	REPORTED_EXISTING(&s, "a/.git/hooks");
+	REPORTED_MISSING(&s, "a/.git/config");
+	REPORTED_MISSING(&s, "a/b/.git/hooks");   /* a hook folder could be created */
+	REPORTED_MISSING(&s, "a/b/.git/config");
+	REPORTED_EXISTING(&s, "a/b/c/.git/hooks");
+	REPORTED_EXISTING(&s, "a/b/c/.git/config");
+	NOT_REPORTED(&s, "a/b/c/d/.git/hooks");   /* level 4 > 3 */
+	NOT_REPORTED(&s, "a/b/c/d/.bashrc");
+	seen_free(&s);
+
+	scan(4, false, &s);
+	REPORTED_EXISTING(&s, "a/b/c/d/.git/hooks");
+	REPORTED_EXISTING(&s, "a/b/c/d/.bashrc");
+	seen_free(&s);
+
+	scan(1, false, &s);
+	REPORTED_EXISTING(&s, "a/.git/hooks");
+	REPORTED_EXISTING(&s, "a/.zshrc");
+	NOT_REPORTED(&s, "a/b/.git/hooks");
+	seen_free(&s);
+
+	scan(0, false, &s);
+	NOT_REPORTED(&s, "a/.git/hooks");
+	REPORTED_EXISTING(&s, ".bashrc");
+	seen_free(&s);
+
+	scan(3, true, &s);
+	REPORTED_EXISTING(&s, "a/b/c/.git/hooks");
+	NOT_REPORTED(&s, "a/b/c/.git/config");
+	NOT_REPORTED(&s, "a/.git/config");
+	seen_free(&s);
+}
+
+static void test_existing_entries_below_root(void **state)
+{
+	(void)state;
+	struct seen s;
+	scan(3, false, &s);
+	REPORTED_EXISTING(&s, "a/.zshrc");
+	REPORTED_EXISTING(&s, "a/b/c/.mcp.json");
+	REPORTED_EXISTING(&s, "p/.vscode");
+	NOT_REPORTED(&s, "p/.vscode/.bashrc");   /* covered by .vscode as a whole */
+	REPORTED_EXISTING(&s, "p/.claude/commands");
+	NOT_REPORTED(&s, "p/.claude/agents");    /* missing below the root: not listed */
+	NOT_REPORTED(&s, "p/.claude/other");
+	NOT_REPORTED(&s, "p/.claude");
+	REPORTED_EXISTING(&s, "p/.idea");
+	REPORTED_EXISTING(&s, "p/.profile");
+	NOT_REPORTED(&s, "a/.bashrc");           /* only what exists */
+	seen_free(&s);
+}
+
+static void test_skipped_places(void **state)
+{
+	(void)state;
+	struct seen s;
+	scan(10, false, &s);
+	NOT_REPORTED(&s, "node_modules/pkg/.git/hooks");
+	NOT_REPORTED(&s, "node_modules/.bashrc");
+	NOT_REPORTED(&s, "q/.git/hooks");
+	NOT_REPORTED(&s, "lnk/.git/hooks");
+	NOT_REPORTED(&s, "lnk/.zshrc");
+	NOT_REPORTED(&s, "a/.git/sub/.bashrc");
+	/* Everything reported lies inside the root. */
+	for (size_t i = 0; i < s.n; i++)
+		assert_true(strncmp(s.path[i], root, strlen(root)) == 0 && s.path[i][strlen(root)] == '/');
+	seen_free(&s);
+}
+
+static void test_stop_and_errors(void **state)
+{
+	(void)state;
+	struct seen s;
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 3;
+	assert_int_equal(mandatory_scan(root, 3, false, collect, &s), 5);
+	assert_int_equal(s.n, 3);
+	seen_free(&s);
+
+	/* A stop from inside the walk, after the root's list. */
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 18;
+	assert_int_equal(mandatory_scan(root, 3, false, collect, &s), 5);
+	assert_int_equal(s.n, 18);
+	seen_free(&s);
+
+	char missing[300];
+	snprintf(missing, sizeof(missing), "%s/none", root);
+	assert_int_equal(mandatory_scan(missing, 3, false, collect, &s), -ENOENT);
+	snprintf(missing, sizeof(missing), "%s/.bashrc", root);
+	assert_int_equal(mandatory_scan(missing, 3, false, collect, &s), -ENOTDIR);
+	assert_int_equal(mandatory_scan("relative", 3, false, collect, &s), -EINVAL);
+	assert_int_equal(s.n, 0);
+}
+
+static void test_trailing_slash_root(void **state)
+{
+	(void)state;
+	char with_slash[300];
+	snprintf(with_slash, sizeof(with_slash), "%s/", root);
+	struct seen s;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(mandatory_scan(with_slash, 1, false, collect, &s), 0);
+	REPORTED_EXISTING(&s, ".bashrc"); /* not root + "//.bashrc" */
+	seen_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_root_gets_every_name),
+		cmocka_unit_test(test_nested_repositories_by_depth),
+		cmocka_unit_test(test_existing_entries_below_root),
+		cmocka_unit_test(test_skipped_places),
+		cmocka_unit_test(test_stop_and_errors),
+		cmocka_unit_test(test_trailing_slash_root),
+	};
+	return cmocka_run_group_tests(tests, setup_tree, teardown_tree);
+}
