@@ -231,7 +231,8 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 	}
 	free(anchors.slots);
 	anchors.slots = NULL;
-	qsort(ns.v, ns.n, sizeof(*ns.v), node_cmp);
+	if (ns.n > 1)
+		qsort(ns.v, ns.n, sizeof(*ns.v), node_cmp);
 
 	const char *covered = NULL; /* a placeholder or hidden dir covers everything below */
 	for (size_t i = 0; i < ns.n; i++) {
@@ -329,6 +330,20 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			}
 			bool dir = strcmp(first, X) != 0 || names_protected_dir(X) ||
 				   (exists && S_ISDIR(st.st_mode));
+			/* Inside another run's placeholder folder (read-only, ours
+			 * to share): hold that folder instead of creating in it. */
+			{
+				_cleanup_free_ char *up = parent_of(first);
+				struct stat ust;
+				if (!up)
+					goto oom;
+				if (strcmp(up, "/") != 0 && exists_lstat(up, &ust) && placeholder_is_marked(&ust) &&
+				    S_ISDIR(ust.st_mode)) {
+					free(first);
+					first = steal_pointer(&up);
+					dir = true;
+				}
+			}
 			if ((r = plan_add(plan, &cap, MOUNT_PLACEHOLDER, first, dir, why)) < 0)
 				goto oom;
 			covered = plan->ops[plan->n_ops - 1].path;

@@ -401,7 +401,8 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 			goto oom;
 	}
 
-	qsort(p->rules, p->n_rules, sizeof(*p->rules), rule_cmp);
+	if (p->n_rules > 1)
+		qsort(p->rules, p->n_rules, sizeof(*p->rules), rule_cmp);
 	/* Drop exact duplicates (same path and kind): the first source stays. */
 	size_t w = 0;
 	for (size_t i = 0; i < p->n_rules; i++) {
