@@ -1,0 +1,36 @@
+# Top-level entry points: deps, build, demo, check, bench, install.
+# The real work lives in scripts/ so that each step can be run on its own.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+BUILD_DIR ?= build
+
+.PHONY: deps build demo check bench install clean
+
+# Installs missing Debian packages when root; otherwise prints the exact
+# apt-get line and fails.
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then meson setup $(BUILD_DIR); fi
+	ninja -C $(BUILD_DIR)
+
+demo: build
+	@scripts/demo.sh
+
+# Unit tests, end-to-end tests, the same under ASan+UBSan, a short fuzz run.
+check: build
+	@scripts/check.sh
+
+bench: build
+	bench/startup
+	bench/bigtree
+	bench/rss
+
+install: build
+	meson install -C $(BUILD_DIR)
+
+clean:
+	rm -rf build build-asan build-fuzz
