@@ -108,10 +108,7 @@ static int hold_one(const char *path, bool dir)
 	return -EAGAIN;
 }
 
-/* Remove the placeholder if we are its last user. The fd stays open:
- * closing the last reference to an unlinked inode is what costs time
- * (ext4 frees it then, about a millisecond each here), and nobody needs
- * to wait for that. */
+/* Remove the placeholder if we are its last user. */
 static void remove_one(struct held *h)
 {
 	if (h->fd < 0)
@@ -209,14 +206,16 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 	}
 	for (size_t j = 0; j < n_watched; j++)
 		wait_exited(watched[j]);
+	/* Unlink everything first: the names are what a person sees.
+	 * Closing the last fd of an unlinked inode frees it, which costs far
+	 * more (about 30 us each on ext4 here) than the unlinks. */
 	for (size_t j = 0; j < k; j++)
 		remove_one(&held[j]);
-	if (finish)
-		proto_send(sock, GUARD_DONE, NULL, 0, NULL, 0);
-	/* The slow part (freeing the inodes) after srt has moved on. */
 	for (size_t j = 0; j < k; j++)
 		if (held[j].fd >= 0)
 			close(held[j].fd);
+	if (finish)
+		proto_send(sock, GUARD_DONE, NULL, 0, NULL, 0);
 	_exit(0);
 }
 
@@ -307,14 +306,14 @@ void guardian_finish(struct guardian *g)
 {
 	if (g->sock < 0)
 		return;
-	/* Ask for the removal and wait for it: when srt returns, no
-	 * placeholder is left. */
+	/* Ask for the removal and wait until the guardian is gone (its end
+	 * of the socket closes when it exits): when srt returns, neither a
+	 * placeholder nor a process of ours is left. */
 	if (proto_send(g->sock, GUARD_FINISH, NULL, 0, NULL, 0) == 0) {
 		for (;;) {
 			uint32_t type = 0;
 			static char payload[PROTO_MAX_PAYLOAD];
-			int r = proto_recv(g->sock, &type, payload, NULL, NULL, NULL, NULL);
-			if (r < 0 || type == GUARD_DONE)
+			if (proto_recv(g->sock, &type, payload, NULL, NULL, NULL, NULL) < 0)
 				break;
 		}
 	}

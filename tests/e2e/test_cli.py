@@ -1,0 +1,209 @@
+# The command line: argv handling, options, exit statuses, stdio, srt check.
+import os
+import re
+
+from conftest import PY
+
+
+# --- running a command -------------------------------------------------------
+
+def test_runs_argv_exactly_without_shell(ctx):
+    r = ctx.run(["printf", "%s|", "a b", "", "$HOME", "*", "'q'", ";echo no"])
+    assert r.rc == 0, r
+    assert r.out == "a b||$HOME|*|'q'|;echo no|", r
+
+
+def test_dash_c_runs_string_with_bash(ctx):
+    r = ctx.run(["-c", "echo $((6*7)) ${BASH_VERSION:+bash}; exit 3"])
+    assert r.rc == 3, r
+    assert r.out.split() == ["42", "bash"], r
+
+
+def test_dash_c_extra_words_become_positional(ctx):
+    r = ctx.run(["-c", 'echo "$0|$1|$2"', "name", "one", "-V"])
+    assert r.rc == 0, r
+    assert r.out.strip() == "name|one|-V", r
+
+
+def test_options_after_command_go_to_command(ctx):
+    r = ctx.run(["sh", "-c", 'echo "$0 $1"', "x", "-V"])
+    assert r.rc == 0, r
+    assert r.out.strip() == "x -V", r
+    r = ctx.run(["echo", "-V", "--help", "--settings", "nope", "-d"])
+    assert r.rc == 0, r
+    assert r.out.strip() == "-V --help --settings nope -d", r
+    assert "srt 0" not in r.out
+
+
+def test_double_dash_runs_dash_named_command(ctx):
+    r = ctx.run(["--", "-weird"])
+    assert r.rc == 127, r
+
+
+def test_double_dash_check_is_a_command(ctx):
+    r = ctx.run(["--", "check"])
+    assert r.rc == 127, r
+    assert "settings files" not in r.out, r
+
+
+def test_unknown_option_is_srt_error(ctx):
+    r = ctx.run(["--no-such-option", "echo", "ran"])
+    assert r.rc == 125, r
+    assert "ran" not in r.out
+    assert "no-such-option" in r.err, r
+
+
+def test_version(ctx):
+    for opt in ("-V", "--version"):
+        r = ctx.run([opt])
+        assert r.rc == 0, r
+        assert re.match(r"srt \d+\.\d+\.\d+", r.out), r
+
+
+def test_help_mentions_exit_statuses(ctx):
+    for opt in ("-h", "--help"):
+        r = ctx.run([opt])
+        assert r.rc == 0, r
+        for code in ("125", "126", "127"):
+            assert code in r.out, (code, r)
+        assert "-c" in r.out and "--settings" in r.out, r
+
+
+def test_debug_goes_to_stderr_only(ctx):
+    plain = ctx.run(["echo", "hi"])
+    dbg = ctx.run(["echo", "hi"], opts=["-d"])
+    assert plain.rc == 0 and dbg.rc == 0, (plain, dbg)
+    assert dbg.out == "hi\n", dbg
+    assert dbg.err.strip(), dbg
+    dbg = ctx.run(["echo", "hi"], opts=["--debug"])
+    assert dbg.rc == 0 and dbg.out == "hi\n", dbg
+
+
+def test_debug_does_not_change_sandbox_environment(ctx):
+    plain = ctx.run(["env", "-0"])
+    dbg = ctx.run(["env", "-0"], opts=["--debug"])
+    assert plain.rc == 0 and dbg.rc == 0, (plain, dbg)
+    keys = lambda r: sorted(kv.split("=", 1)[0] for kv in r.out.split("\0") if kv)
+    assert keys(plain) == keys(dbg), (plain, dbg)
+    assert not [k for k in keys(dbg) if "DEBUG" in k.upper()], dbg
+
+
+# --- exit statuses -----------------------------------------------------------
+
+def test_exit_status_of_command(ctx):
+    assert ctx.run(["true"]).rc == 0
+    assert ctx.run(["false"]).rc == 1
+    r = ctx.sh("exit 7")
+    assert r.rc == 7, r
+    r = ctx.sh("exit 255")
+    assert r.rc == 255, r
+
+
+def test_exit_status_killed_by_signal(ctx):
+    r = ctx.sh("kill -TERM $$")
+    assert r.rc == 143, r
+    r = ctx.sh("kill -9 $$")
+    assert r.rc == 137, r
+    r = ctx.py("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    assert r.rc == 128 + 11, r
+
+
+def test_not_found_is_127(ctx):
+    r = ctx.run(["no-such-command-srt-e2e"])
+    assert r.rc == 127, r
+    assert "no-such-command-srt-e2e" in r.err, r
+    r = ctx.run(["/nonexistent/dir/cmd"])
+    assert r.rc == 127, r
+
+
+def test_not_executable_is_126(ctx):
+    ctx.write("script.sh", "#!/bin/sh\necho ran\n", mode=0o644)
+    r = ctx.run(["./script.sh"])
+    assert r.rc == 126, r
+    assert "ran" not in r.out
+    r = ctx.run([ctx.proj])  # a directory
+    assert r.rc == 126, r
+
+
+def test_missing_bwrap_is_125_and_command_not_run(ctx):
+    s = {"bwrapPath": "/nonexistent/bwrap", "filesystem": {"allowWrite": [ctx.proj]}}
+    r = ctx.run(["touch", "marker"], settings=s)
+    assert r.rc == 125, r
+    assert "bwrap" in r.err or "bubblewrap" in r.err, r
+    assert not ctx.exists("marker"), r
+
+
+def test_no_command_is_error(ctx):
+    r = ctx.run([])
+    assert r.rc == 125, r
+
+
+# --- stdio ---------------------------------------------------------------
+
+def test_stdin_stdout_binary_safe(ctx):
+    data = os.urandom(1 << 20)
+    r = ctx.run(["cat"], input=data)
+    assert r.rc == 0, r.err
+    assert len(r.stdout) == len(data)
+    assert r.stdout == data
+
+
+def test_stdout_and_stderr_separate(ctx):
+    r = ctx.sh("echo to-out; echo to-err >&2; printf '\\0\\377' >&2")
+    assert r.rc == 0, r
+    assert r.stdout == b"to-out\n", r
+    assert r.stderr.endswith(b"to-err\n\x00\xff"), r
+    assert b"to-out" not in r.stderr
+
+
+def test_stdin_eof_reaches_command(ctx):
+    r = ctx.run(["wc", "-c"], input=b"x" * 12345)
+    assert r.rc == 0, r
+    assert r.out.strip() == "12345", r
+
+
+# --- srt check ---------------------------------------------------------------
+
+def test_check_prints_rules_with_origin(ctx):
+    w = ctx.mkdir("writable")
+    s = ctx.settings({"filesystem": {"allowWrite": [w], "denyRead": ["~/.ssh"]}})
+    r = ctx.run(["check", "--settings", s])
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    hits = [i for i, l in enumerate(lines) if w in l and s not in l]
+    assert hits, r
+    # The file a rule came from is printed on the rule's line or beside it.
+    assert any(s in " ".join(lines[max(0, i - 1):i + 2]) for i in hits), r
+    assert os.path.join(ctx.home, ".ssh") in r.out, r
+
+
+def test_check_settings_before_subcommand(ctx):
+    s = ctx.settings({"filesystem": {"allowWrite": ["w"]}})
+    r = ctx.run(["check"], settings_file=s)
+    assert r.rc == 0, r
+    assert s in r.out, r
+
+
+def test_check_invalid_settings_is_125(ctx):
+    s = ctx.settings({"filesystem": {"allowWrite": 5}})
+    r = ctx.run(["check", "--settings", s])
+    assert r.rc == 125, r
+    assert s in r.err, r
+
+
+def test_check_defaults(ctx):
+    r = ctx.run(["check"])
+    assert r.rc == 0, r
+    assert r.out.strip(), r
+
+
+def test_check_does_not_run_anything(ctx):
+    r = ctx.run(["check", "touch", "x"])
+    assert r.rc != 0, r
+    assert not ctx.exists("x")
+
+
+def test_python_inside(ctx):
+    # The other tests lean on python3 inside the sandbox.
+    r = ctx.py("print(6*7)")
+    assert r.rc == 0 and r.out == "42\n", r

@@ -1,0 +1,318 @@
+# Settings files: where they are found, both formats, every kind of error, project settings and trust.
+import os
+import re
+
+import pytest
+
+MARK = "command-ran-srt-e2e"
+
+
+def assert_refused(r, *words):
+    """srt failed before running the command, and said why."""
+    assert r.rc == 125, r
+    assert MARK not in r.out, r
+    for w in words:
+        assert w in r.err, (w, r)
+
+
+def run_with_text(ctx, text, name="bad.json"):
+    f = ctx.write(os.path.join(ctx.root, name), text)
+    return f, ctx.run(["echo", MARK], settings_file=f)
+
+
+# --- which file --------------------------------------------------------------
+
+def test_defaults_without_any_file(ctx):
+    r = ctx.run(["echo", MARK])
+    assert r.rc == 0 and MARK in r.out, r
+
+
+def test_home_settings_file_is_used(ctx):
+    w = ctx.mkdir("w")
+    ctx.settings({"filesystem": {"allowWrite": [w]}}, path=os.path.join(ctx.home, ".srt-settings.json"))
+    r = ctx.sh("echo hi > w/f")
+    assert r.rc == 0, r
+    assert ctx.read("w/f") == "hi\n"
+
+
+def test_home_settings_file_invalid_is_error(ctx):
+    f = ctx.settings('{"filesystem": ', path=os.path.join(ctx.home, ".srt-settings.json"))
+    r = ctx.run(["echo", MARK])
+    assert_refused(r, f)
+
+
+def test_named_file_wins_over_home_file(ctx):
+    ctx.mkdir("w")
+    ctx.settings({"filesystem": {"allowWrite": ["w"]}}, path=os.path.join(ctx.home, ".srt-settings.json"))
+    r = ctx.sh("echo hi > w/f", settings={})
+    assert r.rc != 0, r
+    assert not ctx.exists("w/f")
+
+
+# --- file errors -------------------------------------------------------------
+
+def test_missing_file(ctx):
+    f = os.path.join(ctx.root, "nope.json")
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f)
+
+
+def test_file_is_a_directory(ctx):
+    d = ctx.mkdir(os.path.join(ctx.root, "dir.json"))
+    r = ctx.run(["echo", MARK], settings_file=d)
+    assert_refused(r, d)
+
+
+def test_unreadable_file(ctx):
+    if ctx.uid == 0:
+        pytest.skip("root reads any file")
+    f = ctx.settings({})
+    os.chown(f, 0, 0)
+    os.chmod(f, 0o600)
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f)
+
+
+def test_empty_file(ctx):
+    f, r = run_with_text(ctx, "")
+    assert_refused(r, f)
+
+
+def test_whitespace_only_file(ctx):
+    f, r = run_with_text(ctx, "  \n\n")
+    assert_refused(r, f)
+
+
+def test_not_json_names_line_and_column(ctx):
+    f, r = run_with_text(ctx, '{\n  "filesystem": {\n    "allowWrite": [,]\n  }\n}\n')
+    assert_refused(r, f)
+    assert re.search(r":3:\d+|line 3", r.err), r
+
+
+def test_trailing_garbage(ctx):
+    f, r = run_with_text(ctx, '{}\n{}\n')
+    assert_refused(r, f)
+
+
+def test_top_level_not_object(ctx):
+    f, r = run_with_text(ctx, '["filesystem"]')
+    assert_refused(r, f)
+
+
+# --- schema errors -----------------------------------------------------------
+
+@pytest.mark.parametrize("doc,path", [
+    ({"filesystem": {"allowWrite": "src"}}, "filesystem.allowWrite"),
+    ({"filesystem": {"allowWrite": [42]}}, "filesystem.allowWrite"),
+    ({"filesystem": {"denyRead": [{"literal": True}]}}, "filesystem.denyRead"),
+    ({"filesystem": {"allowGitConfig": "yes"}}, "filesystem.allowGitConfig"),
+    ({"filesystem": []}, "filesystem"),
+    ({"network": {"allowedDomains": "x.com"}}, "network.allowedDomains"),
+    ({"mandatoryDenySearchDepth": 0}, "mandatoryDenySearchDepth"),
+    ({"mandatoryDenySearchDepth": 11}, "mandatoryDenySearchDepth"),
+    ({"mandatoryDenySearchDepth": "3"}, "mandatoryDenySearchDepth"),
+    ({"allowNestedUserNamespaces": 1}, "allowNestedUserNamespaces"),
+    ({"permissions": {"allow": "Read(.)"}}, "permissions.allow"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_schema_error_names_key_path(ctx, doc, path):
+    f = ctx.settings(doc)
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f, path)
+
+
+def test_schema_error_has_line(ctx):
+    f, r = run_with_text(ctx, '{\n  "filesystem": {\n    "allowWrite": 7\n  }\n}\n')
+    assert_refused(r, f, "filesystem.allowWrite")
+    assert re.search(r":3:\d+|line 3", r.err), r
+
+
+def test_unknown_key_suggests_close_one(ctx):
+    f = ctx.settings({"filesystem": {"allowwrite": ["."]}})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f, "allowwrite", "allowWrite")
+    assert "did you mean" in r.err.lower(), r
+
+
+def test_unknown_top_level_key(ctx):
+    f = ctx.settings({"fileSystem": {}})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f, "fileSystem")
+
+
+def test_unknown_key_far_from_anything(ctx):
+    f = ctx.settings({"zzzqqq": 1})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f, "zzzqqq")
+
+
+@pytest.mark.parametrize("doc,key", [
+    ({"network": {"mitmProxy": {"socketPath": "/x.sock", "domains": ["a.com"]}}}, "mitmProxy"),
+    ({"network": {"tlsTerminate": True}}, "tlsTerminate"),
+    ({"network": {"parentProxy": {"url": "http://127.0.0.1:9"}}}, "parentProxy"),
+    ({"credentials": {"files": []}}, "credentials"),
+], ids=["mitmProxy", "tlsTerminate", "parentProxy", "credentials"])
+def test_unsupported_protective_keys_refused(ctx, doc, key):
+    f = ctx.settings(doc)
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f, key)
+    assert "support" in r.err.lower(), r
+
+
+def test_tuning_keys_accepted_with_debug_note(ctx):
+    f = ctx.settings({"ripgrep": {"command": "rg", "args": []}})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert r.rc == 0 and MARK in r.out, r
+    r = ctx.run(["echo", MARK], settings_file=f, opts=["--debug"])
+    assert r.rc == 0 and MARK in r.out, r
+    assert "ripgrep" in r.err, r
+
+
+# --- srt's format ------------------------------------------------------------
+
+def test_full_srt_format_accepted(ctx):
+    doc = {
+        "filesystem": {"denyRead": ["~/.ssh"], "allowRead": [], "allowWrite": ["."],
+                       "denyWrite": [".env"], "allowGitConfig": False},
+        "network": {"allowedDomains": ["example.com", "*.example.org"],
+                    "deniedDomains": ["bad.example.com"],
+                    "allowUnixSockets": [], "allowAllUnixSockets": False,
+                    "allowLocalBinding": False},
+        "mandatoryDenySearchDepth": 3,
+        "allowNestedUserNamespaces": False,
+        "enableWeakerNestedSandbox": False,
+        "ignoreViolations": {},
+    }
+    r = ctx.run(["echo", MARK], settings=doc)
+    assert r.rc == 0 and MARK in r.out, r
+
+
+def test_literal_path_entry(ctx):
+    ctx.mkdir("lit[1]")
+    r = ctx.sh("echo hi > 'lit[1]/f'",
+               settings={"filesystem": {"allowWrite": [{"path": "lit[1]", "literal": True}]}})
+    assert r.rc == 0, r
+    assert ctx.read("lit[1]/f") == "hi\n"
+
+
+@pytest.mark.parametrize("entry", ["https://x.com", "*.com", "x.com/path", "exa mple.com", ""])
+def test_bad_domain_entry_named(ctx, entry):
+    f = ctx.settings({"network": {"allowedDomains": ["ok.example.com", entry]}})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f)
+    if entry:
+        assert entry in r.err, r
+
+
+def test_bad_denied_domain_entry(ctx):
+    f = ctx.settings({"network": {"deniedDomains": ["*.com"]}})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f, "*.com")
+
+
+# --- paths -------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry,target", [
+    ("w", "w/f"),
+    ("./w", "w/f"),
+    ("w/**", "w/f"),
+    ("x/../w", "w/f"),
+    ("w//", "w/f"),
+    ("~/hw", "~/hw/f"),
+])
+def test_path_forms(ctx, entry, target):
+    ctx.mkdir("w")
+    ctx.mkdir(os.path.join(ctx.home, "hw"))
+    host = target.replace("~", ctx.home) if target.startswith("~") else ctx.p(target)
+    r = ctx.run(["sh", "-c", 'echo hi > "$1"', "sh", host],
+                settings={"filesystem": {"allowWrite": [entry]}})
+    assert r.rc == 0, r
+    with open(host) as fh:
+        assert fh.read() == "hi\n"
+
+
+# --- the Elixir port's format ------------------------------------------------
+
+def test_elixir_format(ctx):
+    ctx.mkdir("src")
+    ctx.write("src/.env", "SECRET=1\n")
+    ctx.write(os.path.join(ctx.home, ".ssh/id_test"), "PRIVATE-KEY-CONTENT\n")
+    doc = {
+        "sandbox": {"enabled": True, "network": {"httpProxyPort": 8888, "socksProxyPort": 1080}},
+        "permissions": {
+            "allow": ["Edit(./src)", "Read(.)", "WebFetch(domain:github.com)"],
+            "deny": ["Read(~/.ssh)", "Edit(./src/.env)", "WebFetch(domain:malicious.com)"],
+        },
+    }
+    f = ctx.settings(doc)
+    r = ctx.sh("echo ok > src/new", settings_file=f)
+    assert r.rc == 0, r
+    assert ctx.read("src/new") == "ok\n"
+    r = ctx.sh("echo bad >> src/.env", settings_file=f)
+    assert r.rc != 0, r
+    assert ctx.read("src/.env") == "SECRET=1\n"
+    r = ctx.sh("cat ~/.ssh/id_test", settings_file=f)
+    assert "PRIVATE-KEY-CONTENT" not in r.out, r
+    r = ctx.sh("echo no > outside", settings_file=f)
+    assert r.rc != 0, r
+    assert not ctx.exists("outside")
+
+
+@pytest.mark.parametrize("perm", ["Edit(", "Frobnicate(x)", "WebFetch(github.com)"])
+def test_elixir_malformed_permission_named(ctx, perm):
+    f = ctx.settings({"permissions": {"allow": ["Read(.)", perm]}})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert_refused(r, f, perm)
+
+
+def test_elixir_unix_socket_and_tcp_accepted(ctx):
+    f = ctx.settings({"permissions": {"allow": ["UnixSocket(/run/x.sock)",
+                                                 "WebFetch(tcp:localhost:5432)"]}})
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert r.rc == 0 and MARK in r.out, r
+
+
+# --- project settings --------------------------------------------------------
+
+def _project(ctx):
+    ctx.write("secret.txt", "PROJECT-SECRET\n")
+    return ctx.write(".sandbox/settings.json",
+                     '{"filesystem": {"denyRead": ["secret.txt"], "allowWrite": ["."]}}')
+
+
+def test_project_denies_apply_allows_ignored(ctx):
+    pf = _project(ctx)
+    r = ctx.sh("cat secret.txt")
+    assert "PROJECT-SECRET" not in r.out, r
+    r = ctx.sh("echo x > newfile")
+    assert r.rc != 0, r
+    assert not ctx.exists("newfile")
+    r = ctx.run(["check"])
+    assert r.rc == 0, r
+    assert pf in r.out, r
+    assert "ignored" in r.out.lower(), r
+
+
+def test_project_allows_with_trust(ctx):
+    _project(ctx)
+    r = ctx.sh("echo x > newfile; cat secret.txt", opts=["--trust-project-settings"])
+    assert ctx.exists("newfile"), r
+    assert "PROJECT-SECRET" not in r.out, r
+    # The project settings file itself stays protected.
+    r = ctx.sh("echo '{}' > .sandbox/settings.json", opts=["--trust-project-settings"])
+    assert r.rc != 0, r
+    assert "denyRead" in ctx.read(".sandbox/settings.json")
+
+
+def test_project_settings_on_top_of_user_settings(ctx):
+    _project(ctx)
+    ctx.mkdir("w")
+    s = ctx.settings({"filesystem": {"allowWrite": ["w"]}})
+    r = ctx.sh("echo x > w/f; cat secret.txt", settings_file=s)
+    assert ctx.exists("w/f"), r
+    assert "PROJECT-SECRET" not in r.out, r
+
+
+def test_invalid_project_settings_is_error(ctx):
+    pf = ctx.write(".sandbox/settings.json", '{"filesystem": {"denyRead": [}')
+    r = ctx.run(["echo", MARK])
+    assert_refused(r, pf)
