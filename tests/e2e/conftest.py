@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-SRT = os.environ.get("SRT_BIN", "/work/main/build/srt")
+SRT = os.environ.get("SRT_BIN", os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "srt")))
 NOBODY = 65534
 # Not /tmp: the sandbox gets a private /tmp, so a project under the host's
 # /tmp would not be visible inside.
@@ -228,6 +228,10 @@ class Ctx:
     def env(self, extra=None):
         e = {"PATH": PATH, "HOME": self.home, "LANG": "C.UTF-8",
              "USER": self.user, "LOGNAME": self.user, "TERM": "dumb"}
+        # A sanitizer build of srt must see the run's sanitizer options.
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                e[k] = os.environ[k]
         if extra:
             e.update(extra)
         return e
