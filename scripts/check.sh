@@ -79,7 +79,7 @@ asan_common=halt_on_error=1:abort_on_error=0:exitcode=86:detect_leaks=1:strict_s
 # The end-to-end tests may run srt with an environment of their own, without
 # these variables: -fno-sanitize-recover makes every UBSan finding fatal
 # whatever the environment says (ASan errors always are).
-asan_opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=undefined)
+asan_opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dc_args=-fno-sanitize-recover=undefined)
 banner "sanitizer build (build-asan)"
 t0=$SECONDS
 asan_ok=1
