@@ -181,7 +181,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 {
 	const struct policy *p = o->policy;
 	struct mount_plan *plan = NULL;
-	struct guardian guard = { .sock = -1 };
+	struct guardian guard = { .sock = -1, .pid = 0 };
 	struct supervisor s = { .sigfd = -1, .sock = -1, .init_pidfd = -1, .debug = o->debug };
 	_cleanup_free_ char *bwrap = NULL;
 	_cleanup_free_ char *init_path = NULL;

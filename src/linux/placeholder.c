@@ -22,7 +22,7 @@
 #define MARK_SEC 315532801
 #define MARK_NSEC 271828182
 
-enum { GUARD_RESULT = 10, GUARD_WATCH = 11, GUARD_FINISH = 12, GUARD_DONE = 13 };
+enum { GUARD_HOLD = 10, GUARD_WATCH = 11, GUARD_FINISH = 12, GUARD_DONE = 13 };
 
 bool placeholder_is_marked(const struct stat *st)
 {
@@ -125,14 +125,6 @@ static void remove_one(struct held *h)
 	}
 }
 
-static void release_one(struct held *h)
-{
-	remove_one(h);
-	if (h->fd >= 0)
-		close(h->fd);
-	h->fd = -1;
-}
-
 static void wait_exited(int pidfd)
 {
 	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -140,15 +132,12 @@ static void wait_exited(int pidfd)
 		;
 }
 
-static void send_result(int sock, int code, const char *msg)
+/* Take a placeholder no run holds any more: the one we were never handed
+ * because srt died while making them. Only a marked one, and only if
+ * nobody else holds it (see remove_one). */
+static void adopt_by_path(struct held *h)
 {
-	char buf[600];
-	int n = snprintf(buf, sizeof(buf), "%d %s", code, msg);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	proto_send(sock, GUARD_RESULT, buf, (uint32_t)n, NULL, 0);
+	h->fd = open(h->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (h->dir ? O_DIRECTORY : 0));
 }
 
 static void guardian_main(int sock, const struct mount_plan *plan)
@@ -157,58 +146,48 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 	for (size_t i = 0; i < plan->n_ops; i++)
 		if (plan->ops[i].kind == MOUNT_PLACEHOLDER)
 			n++;
-	struct held *held = calloc(n, sizeof(*held));
+	struct held *held = calloc(n ? n : 1, sizeof(*held));
 	int watched[PROTO_MAX_FDS * 4];
 	size_t n_watched = 0;
-	if (!held) {
-		send_result(sock, -ENOMEM, "out of memory");
+	if (!held)
 		_exit(1);
-	}
 	size_t k = 0;
-	for (size_t i = 0; i < plan->n_ops; i++) {
-		const struct mount_op *op = &plan->ops[i];
-		if (op->kind != MOUNT_PLACEHOLDER)
-			continue;
-		held[k] = (struct held){ .path = op->path, .fd = -1, .dir = op->placeholder_dir };
-		int fd = hold_one(op->path, op->placeholder_dir);
-		if (fd < -1) {
-			char msg[512];
-			snprintf(msg, sizeof(msg), "cannot create placeholder %s for %s: %s", op->path, op->why,
-				 strerror(-fd));
-			for (size_t j = 0; j < k; j++)
-				release_one(&held[j]);
-			send_result(sock, fd, msg);
-			_exit(1);
-		}
-		held[k++].fd = fd;
-	}
-	send_result(sock, 0, "ok");
+	for (size_t i = 0; i < plan->n_ops; i++)
+		if (plan->ops[i].kind == MOUNT_PLACEHOLDER)
+			held[k++] = (struct held){ .path = plan->ops[i].path, .fd = -1,
+						   .dir = plan->ops[i].placeholder_dir };
 
-	/* Collect what to wait for until srt says it is done or is gone
-	 * (end of stream). */
+	/* Collect the placeholders' fds (their locks are now ours too) and
+	 * what to wait for, until srt says it is done or is gone. */
 	bool finish = false;
 	while (!finish) {
-		uint32_t type;
-		static char payload[PROTO_MAX_PAYLOAD];
+		uint32_t type, len = 0;
+		static uint32_t payload[PROTO_MAX_PAYLOAD / sizeof(uint32_t)];
 		int fds[PROTO_MAX_FDS];
 		size_t nfds = 0;
-		int r = proto_recv(sock, &type, payload, NULL, fds, &nfds, NULL);
+		int r = proto_recv(sock, &type, payload, &len, fds, &nfds, NULL);
 		if (r == -EPIPE || (r < 0 && r != -EBADMSG))
 			break;
 		if (r == 0 && type == GUARD_FINISH)
 			finish = true;
 		for (size_t j = 0; j < nfds; j++) {
-			if (type == GUARD_WATCH && n_watched < sizeof(watched) / sizeof(watched[0]))
+			if (r == 0 && type == GUARD_WATCH && n_watched < sizeof(watched) / sizeof(watched[0])) {
 				watched[n_watched++] = fds[j];
-			else
+			} else if (r == 0 && type == GUARD_HOLD && (j + 1) * sizeof(uint32_t) <= len &&
+				   payload[j] < k && held[payload[j]].fd < 0) {
+				held[payload[j]].fd = fds[j];
+			} else {
 				close(fds[j]);
+			}
 		}
 	}
 	for (size_t j = 0; j < n_watched; j++)
 		wait_exited(watched[j]);
-	/* Unlink everything first: the names are what a person sees.
-	 * Closing the last fd of an unlinked inode frees it, which costs far
-	 * more (about 30 us each on ext4 here) than the unlinks. */
+	for (size_t j = 0; j < k; j++)
+		if (held[j].fd < 0)
+			adopt_by_path(&held[j]);
+	/* Unlink everything first, then close: the names are what a person
+	 * sees; freeing the unlinked inodes is the slower part. */
 	for (size_t j = 0; j < k; j++)
 		remove_one(&held[j]);
 	for (size_t j = 0; j < k; j++)
@@ -219,15 +198,26 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 	_exit(0);
 }
 
+static int send_held(struct guardian *g, const int *fds, const uint32_t *idx, size_t n)
+{
+	int r = n ? proto_send(g->sock, GUARD_HOLD, idx, (uint32_t)(n * sizeof(*idx)), fds, n) : 0;
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	return r;
+}
+
 int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt_error *err)
 {
 	g->sock = -1;
+	g->pid = 0;
 	bool any = false;
 	for (size_t i = 0; i < plan->n_ops; i++)
 		any |= plan->ops[i].kind == MOUNT_PLACEHOLDER;
 	if (!any)
 		return 0;
 
+	/* The guardian exists before the first placeholder does, so that no
+	 * moment leaves one without somebody to remove it. */
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return srt_error_set(err, -errno, "socketpair: %s", strerror(errno));
@@ -240,12 +230,6 @@ int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		/* Fork again so that the guardian is nobody's child: it may
-		 * outlive srt's interest in it (closing the inodes), and a
-		 * long-lived caller must not collect zombies. */
-		pid_t g2 = fork();
-		if (g2 != 0)
-			_exit(g2 < 0 ? 1 : 0);
 		/* Out of the terminal's process group: ^C must not stop the
 		 * cleanup; only the end of srt's socket does. */
 		setsid();
@@ -260,38 +244,45 @@ int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt
 		for (int fd = 3; fd < s; fd++)
 			close(fd);
 		close_range((unsigned)s + 1, ~0u, 0);
-		sv[1] = s;
 		sigset_t all;
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, NULL);
-		guardian_main(sv[1], plan);
+		guardian_main(s, plan);
 	}
 	close(sv[1]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	g->pid = pid;
 	g->sock = sv[0];
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		close(g->sock);
-		g->sock = -1;
-		return srt_error_set(err, -ECHILD, "cannot start the placeholder guardian");
-	}
 
-	uint32_t type = 0, len = 0;
-	static char payload[PROTO_MAX_PAYLOAD + 1];
-	int r = proto_recv(g->sock, &type, payload, &len, NULL, NULL, NULL);
-	if (r < 0 || type != GUARD_RESULT) {
-		guardian_finish(g);
-		return srt_error_set(err, r < 0 ? r : -EPROTO, "the placeholder guardian failed");
+	/* Make (or adopt) each placeholder with its shared lock, and hand
+	 * the fds over: the open file descriptions, and so the locks, live
+	 * on in the guardian if srt is killed. */
+	int fds[PROTO_MAX_FDS];
+	uint32_t idx[PROTO_MAX_FDS];
+	size_t nb = 0;
+	uint32_t k = 0;
+	for (size_t i = 0; i < plan->n_ops; i++) {
+		const struct mount_op *op = &plan->ops[i];
+		if (op->kind != MOUNT_PLACEHOLDER)
+			continue;
+		int fd = hold_one(op->path, op->placeholder_dir);
+		if (fd < -1) {
+			int code = fd;
+			send_held(g, fds, idx, nb);
+			guardian_finish(g);
+			return srt_error_set(err, code, "cannot create placeholder %s for %s: %s", op->path, op->why,
+					     strerror(-code));
+		}
+		if (fd >= 0) {
+			fds[nb] = fd;
+			idx[nb++] = k;
+		}
+		k++;
+		if (nb == PROTO_MAX_FDS) {
+			send_held(g, fds, idx, nb);
+			nb = 0;
+		}
 	}
-	payload[len] = '\0';
-	int code = atoi(payload);
-	if (code != 0) {
-		const char *msg = strchr(payload, ' ');
-		srt_error_set(err, code, "%s", msg ? msg + 1 : payload);
-		guardian_finish(g);
-		return code;
-	}
+	send_held(g, fds, idx, nb);
 	return 0;
 }
 
@@ -319,4 +310,8 @@ void guardian_finish(struct guardian *g)
 	}
 	close(g->sock);
 	g->sock = -1;
+	if (g->pid > 0)
+		while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	g->pid = 0;
 }

@@ -25,12 +25,14 @@ bool placeholder_is_marked(const struct stat *st);
 
 struct guardian {
 	int sock;    /* our end of the socketpair, -1 when no guardian runs */
+	pid_t pid;   /* the guardian, reaped by guardian_finish */
 };
 
-/* Fork the guardian, which creates (or adopts) every MOUNT_PLACEHOLDER of
- * the plan and holds its lock. Returns 0 when all of them are in place, or a
- * negative errno with err naming the path (the guardian has then removed
- * what it made). Does nothing when the plan has no placeholder. */
+/* Fork the guardian, then create (or adopt) every MOUNT_PLACEHOLDER of the
+ * plan with its shared lock and hand the fds to the guardian. Returns 0
+ * when all of them are in place, or a negative errno with err naming the
+ * path (the guardian has then removed what was made). Does nothing when
+ * the plan has no placeholder. */
 int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt_error *err);
 
 /* Hand the guardian a pidfd to wait for before it cleans up (the sandbox's
