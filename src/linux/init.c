@@ -8,7 +8,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/nsfs.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -139,6 +141,25 @@ static int make_mount_point(const char *path, bool dir)
 	return 0;
 }
 
+/* Does our user namespace own the mount namespace we are in? Then we may
+ * mount here directly (bwrap started by root): a second namespace would
+ * cost a copy of the mount table and its teardown at exit. */
+static bool own_mount_namespace(void)
+{
+	int mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (mnt < 0)
+		return false;
+	int owner = ioctl(mnt, NS_GET_USERNS);
+	close(mnt);
+	if (owner < 0)
+		return false;
+	struct stat a, b;
+	bool same = fstat(owner, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	close(owner);
+	return same;
+}
+
 struct plan_op {
 	char op;
 	const char *path;
@@ -185,10 +206,12 @@ static void apply_plan(int fd)
 	/* Our own mount namespace, owned by the user namespace we hold
 	 * capabilities in (for an unprivileged caller bwrap nests a second
 	 * user namespace, which does not own bwrap's mount namespace). */
-	if (unshare(CLONE_NEWNS) < 0)
-		die(125, "srt-init: cannot create a mount namespace: %s", strerror(errno));
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		die(125, "srt-init: cannot make mounts private: %s", strerror(errno));
+	if (!own_mount_namespace()) {
+		if (unshare(CLONE_NEWNS) < 0)
+			die(125, "srt-init: cannot create a mount namespace: %s", strerror(errno));
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			die(125, "srt-init: cannot make mounts private: %s", strerror(errno));
+	}
 
 	/* Sources are opened while the whole host view is still there: a
 	 * path re-exposed inside a hidden folder is covered by the time it is
