@@ -1,0 +1,31 @@
+/* libFuzzer target: the supervisor <-> srt-init message reader (proto_recv). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "linux/proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int sv[2] = { -1, -1 };
+	if (sv[0] < 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	if (size > 2 * PROTO_MAX_PAYLOAD)
+		return 0;
+	/* One datagram of arbitrary bytes, as a hostile peer would send it. */
+	if (send(sv[1], data, size, MSG_DONTWAIT) != (ssize_t)size)
+		return 0;
+	static char payload[PROTO_MAX_PAYLOAD];
+	uint32_t type = 0, len = 0;
+	int fds[PROTO_MAX_FDS];
+	size_t nfds = 0;
+	pid_t pid = 0;
+	int r = proto_recv(sv[0], &type, payload, &len, fds, &nfds, &pid);
+	if (r == 0 && len > PROTO_MAX_PAYLOAD)
+		abort();
+	if (r == 0)
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+	return 0;
+}
