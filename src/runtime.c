@@ -234,10 +234,15 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 
 	if ((r = bwrap_write_plan(plan, &plan_fd, err)) < 0)
 		goto out;
+	/* In bwrap these four are 3, 4, 5, 6 and nothing else above stderr
+	 * is open: a descriptor srt inherited (a writable file, a socket)
+	 * must not reach the sandbox. */
+	enum { CHILD_INIT_FD = 3, CHILD_SOCK_FD, CHILD_ARGS_FD, CHILD_PLAN_FD };
 	struct bwrap_launch l = {
-		.init_fd = init_fd,
-		.sock_fd = sv[1],
-		.plan_fd = plan_fd,
+		.init_fd = CHILD_INIT_FD,
+		.sock_fd = CHILD_SOCK_FD,
+		.args_fd = CHILD_ARGS_FD,
+		.plan_fd = CHILD_PLAN_FD,
 		.cwd = o->cwd,
 		.shell = o->shell,
 		.ignore_mask = ignore_mask,
@@ -260,7 +265,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	}
 
 	char args_num[16];
-	snprintf(args_num, sizeof(args_num), "%d", args_fd);
+	snprintf(args_num, sizeof(args_num), "%d", CHILD_ARGS_FD);
 	free(bwrap_argv.v[2]);
 	bwrap_argv.v[2] = args_num;
 	pid_t parent = getpid();
@@ -280,10 +285,14 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 			signal(forwarded[i], SIG_IGN);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 		int keep[] = { init_fd, sv[1], args_fd, plan_fd };
-		for (size_t i = 0; i < 4; i++) {
-			int fl = fcntl(keep[i], F_GETFD);
-			fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC);
-		}
+		int high[4];
+		for (size_t i = 0; i < 4; i++)
+			if ((high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 64)) < 0)
+				_exit(125);
+		for (size_t i = 0; i < 4; i++)
+			if (dup2(high[i], CHILD_INIT_FD + (int)i) < 0) /* dup2 clears CLOEXEC */
+				_exit(125);
+		close_range(CHILD_PLAN_FD + 1, ~0u, 0);
 		execv(bwrap, bwrap_argv.v);
 		fprintf(stderr, "srt: cannot execute %s: %s\n", bwrap, strerror(errno));
 		_exit(125);

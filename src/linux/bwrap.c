@@ -140,6 +140,8 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 		arg(&b, "T/tmp");
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		const struct mount_op *op = &plan->ops[i];
+		if (op->unneeded)
+			continue;
 		switch (op->kind) {
 		case MOUNT_BIND_RW: rec[0] = 'w'; break;
 		case MOUNT_BIND_RO:
@@ -234,7 +236,7 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	snprintf(num, sizeof(num), "%d", l->init_fd);
 	TAIL_PUSH("--close");
 	TAIL_PUSH(num);
-	snprintf(num, sizeof(num), "%d", fd);
+	snprintf(num, sizeof(num), "%d", l->args_fd);
 	TAIL_PUSH("--close");
 	TAIL_PUSH(num);
 	snprintf(num, sizeof(num), "%d", l->plan_fd);

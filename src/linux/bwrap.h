@@ -7,8 +7,10 @@
 #include "linux/mountplan.h"
 
 struct bwrap_launch {
-	int init_fd;                 /* srt-init, open in bwrap: executed as /proc/self/fd/N */
+	/* The fd numbers as bwrap will have them (the caller moves them there). */
+	int init_fd;                 /* srt-init: executed as /proc/self/fd/N */
 	int sock_fd;                 /* srt-init's end of the socketpair */
+	int args_fd;                 /* bwrap's --args memfd */
 	int plan_fd;                 /* the mount plan for srt-init (bwrap_write_plan) */
 	const char *cwd;
 	bool shell;                  /* command[0] is a -c string */

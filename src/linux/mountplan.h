@@ -20,6 +20,7 @@ struct mount_op {
 	char *path;
 	bool placeholder_dir;  /* MOUNT_PLACEHOLDER: create a directory, not a file */
 	bool host_rw_root;     /* MOUNT_BIND_RW of a writable root whose host parent is read-only */
+	bool unneeded;         /* MOUNT_PLACEHOLDER the host itself keeps the user from creating */
 	const char *why;       /* the source of the deciding rule (owned by the policy) */
 };
 

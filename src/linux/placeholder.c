@@ -2,6 +2,7 @@
 #include "linux/placeholder.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -198,6 +199,31 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 	_exit(0);
 }
 
+/* The sandbox runs with our uid and no capabilities: where the host
+ * refuses us a new name in a folder we do not own (we cannot chmod it), or
+ * the file system is read-only, the sandbox cannot create it either. */
+static bool host_refuses_creation(const char *path, int err)
+{
+	if (err == -EROFS)
+		return true;
+	if (err != -EACCES && err != -EPERM)
+		return false;
+	char parent[PATH_MAX];
+	size_t len = strlen(path);
+	if (len >= sizeof(parent))
+		return false;
+	memcpy(parent, path, len + 1);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return false;
+	if (slash == parent)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	struct stat st;
+	return stat(parent, &st) == 0 && st.st_uid != geteuid();
+}
+
 static int send_held(struct guardian *g, const int *fds, const uint32_t *idx, size_t n)
 {
 	int r = n ? proto_send(g->sock, GUARD_HOLD, idx, (uint32_t)(n * sizeof(*idx)), fds, n) : 0;
@@ -206,7 +232,7 @@ static int send_held(struct guardian *g, const int *fds, const uint32_t *idx, si
 	return r;
 }
 
-int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt_error *err)
+int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error *err)
 {
 	g->sock = -1;
 	g->pid = 0;
@@ -261,10 +287,15 @@ int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt
 	size_t nb = 0;
 	uint32_t k = 0;
 	for (size_t i = 0; i < plan->n_ops; i++) {
-		const struct mount_op *op = &plan->ops[i];
+		struct mount_op *op = &plan->ops[i];
 		if (op->kind != MOUNT_PLACEHOLDER)
 			continue;
 		int fd = hold_one(op->path, op->placeholder_dir);
+		if (fd < -1 && host_refuses_creation(op->path, fd)) {
+			op->unneeded = true;
+			k++;
+			continue;
+		}
 		if (fd < -1) {
 			int code = fd;
 			send_held(g, fds, idx, nb);

@@ -32,8 +32,11 @@ struct guardian {
  * plan with its shared lock and hand the fds to the guardian. Returns 0
  * when all of them are in place, or a negative errno with err naming the
  * path (the guardian has then removed what was made). Does nothing when
- * the plan has no placeholder. */
-int guardian_start(const struct mount_plan *plan, struct guardian *g, struct srt_error *err);
+ * the plan has no placeholder. A placeholder the host refuses to create in
+ * a folder the user does not own (or on a read-only file system) is not
+ * needed: the sandbox cannot create that path either. It is marked
+ * unneeded in the plan. */
+int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error *err);
 
 /* Hand the guardian a pidfd to wait for before it cleans up (the sandbox's
  * PID 1, or bwrap). The fd stays ours. */
