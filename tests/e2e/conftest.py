@@ -99,6 +99,49 @@ def procs_matching(text):
     return found
 
 
+@pytest.fixture(scope="session", autouse=True)
+def subreaper():
+    """Make the test process a child subreaper: whatever srt leaves behind
+    (a helper that outlives it, a sandbox that escaped --die-with-parent)
+    becomes our child, where stray_children() finds it."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    yield
+
+
+def stray_children(known=()):
+    """Live children of this process other than known PIDs; zombies among
+    them (orphans that ended) are reaped on the way."""
+    me = os.getpid()
+    kids = set()
+    for tid in os.listdir("/proc/%d/task" % me):
+        try:
+            with open("/proc/%d/task/%s/children" % (me, tid)) as f:
+                kids.update(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    live = []
+    for pid in sorted(kids - set(known)):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            continue
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                live.append((pid, f.read().replace(b"\0", b" ").decode("utf-8", "replace")))
+        except OSError:
+            pass
+    return live
+
+
 def wait_until(pred, timeout, step=0.02):
     end = time.monotonic() + timeout
     while True:
@@ -358,6 +401,15 @@ def ctx(user, srt_bin):
     c = Ctx(user, srt_bin)
     yield c
     c.cleanup()
+    # Nothing srt started may outlive it (we are the subreaper of orphans).
+    left = wait_until(lambda: not stray_children(), 2.0) or stray_children()
+    if left is not True:
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        pytest.fail("processes left behind by srt: %r" % (left,))
 
 
 def run_srt(ctx, args, settings=None, **kw):

@@ -207,3 +207,37 @@ def test_python_inside(ctx):
     # The other tests lean on python3 inside the sandbox.
     r = ctx.py("print(6*7)")
     assert r.rc == 0 and r.out == "42\n", r
+
+
+def test_unusable_bwrap_is_125(ctx):
+    for fake in ("/bin/false", "/bin/echo", "/dev/null"):
+        s = {"bwrapPath": fake, "filesystem": {"allowWrite": [ctx.proj]}}
+        r = ctx.run(["touch", "marker"], settings=s)
+        assert r.rc == 125, (fake, r)
+        assert r.err.strip(), r
+        assert not ctx.exists("marker"), r
+
+
+def test_arguments_exact_bytes(ctx):
+    import subprocess
+    long_arg = "x" * 100000
+    odd = b"\xff\xfe-not-utf8"
+    argv = ctx.argv([PY, "-c", "import sys,os; sys.stdout.buffer.write(b'|'.join(os.fsencode(a) for a in sys.argv[1:]))",
+                     long_arg, odd, "tab\there", "nl\nthere"])
+    cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), capture_output=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout == b"|".join([long_arg.encode(), odd, b"tab\there", b"nl\nthere"])
+
+
+def test_broken_pipe_gives_141(ctx):
+    import subprocess
+    p = ctx.start(["yes"])
+    p.stdout.read(4096)
+    p.stdout.close()
+    assert p.wait(timeout=10) == 141
+
+
+def test_environment_passes_through(ctx):
+    r = ctx.run(["sh", "-c", 'echo "$SRT_E2E_VAR|$HOME"'], env={"SRT_E2E_VAR": "a b=c"})
+    assert r.rc == 0, r
+    assert r.out == "a b=c|%s\n" % ctx.home, r

@@ -258,6 +258,17 @@ def test_deny_read_dir_shows_empty_and_refuses_writes(ctx):
     assert ctx.read("hidden/a") == "AAA\n"
 
 
+def test_cwd_denied(ctx):
+    # Working in a denied folder: srt refuses (125), or the folder is empty.
+    ctx.write("secret.txt", "TOP-SECRET\n")
+    for denied in (ctx.proj, ctx.root):
+        r = ctx.sh("ls -A; cat secret.txt; cat %s/secret.txt" % ctx.proj,
+                   settings={"filesystem": {"denyRead": [denied]}})
+        assert "TOP-SECRET" not in r.out and "secret.txt" not in r.out, r
+        if r.rc == 125:
+            assert r.err.strip(), r
+
+
 def test_deny_read_home_dir(ctx):
     ctx.write(os.path.join(ctx.home, ".ssh/id_rsa"), "PRIVATE\n")
     s = {"filesystem": {"denyRead": ["~/.ssh"]}}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import PY, procs_matching, scratch_listing, tree_listing, wait_until
+from conftest import PY, procs_matching, scratch_listing, stray_children, tree_listing, wait_until
 
 PROTECTED_NEW = [".bashrc", ".profile", ".mcp.json", ".vscode/tasks.json", ".idea/x.xml",
                  ".claude/commands/c.md", ".git/hooks/pre-commit", ".git/config"]
@@ -49,8 +49,10 @@ class Snapshot:
     def diff(self):
         tree = self.now_tree()
         scratch = scratch_listing(self.ctx.uid)
+        known = [p.pid for p in self.ctx.procs if p.poll() is None]
         return {"added": sorted(tree - self.tree), "removed": sorted(self.tree - tree),
-                "new scratch": sorted(scratch - self.scratch)}
+                "new scratch": sorted(scratch - self.scratch),
+                "processes left": stray_children(known)}
 
     def clean(self):
         d = self.diff()
@@ -225,3 +227,70 @@ def test_many_concurrent_runs(ctx):
         r = ctx.finish(p, timeout=30)
         assert r.rc == 0 and "BAD" not in r.out, r
     assert snap.clean(), snap.diff()
+
+
+# --- the user's own files are never removed ---------------------------------
+
+def test_user_file_replacing_placeholder_survives(ctx):
+    s = settings(ctx)
+    p = ctx.start(["sh", "-c", "echo ready; exec sleep 30"], settings_file=s)
+    ctx.wait_output(p, "ready")
+    # While the sandbox runs, the user makes real files on the host where
+    # srt may have put placeholders: by replacing, and by writing in place.
+    for name, how in ((".bashrc", "replace"), (".profile", "inplace"), (".mcp.json", "replace")):
+        path = ctx.p(name)
+        if how == "replace" or not os.path.exists(path):
+            if os.path.lexists(path):
+                os.unlink(path)
+            ctx.write(name, "mine %s\n" % name)
+        else:
+            os.chmod(path, 0o644)
+            with open(path, "w") as f:
+                f.write("mine %s\n" % name)
+    os.makedirs(ctx.p(".vscode"), exist_ok=True)
+    try:
+        os.chmod(ctx.p(".vscode"), 0o755)
+    except OSError:
+        pass
+    ctx.write(".vscode/settings.json", "mine\n")
+    p.send_signal(signal.SIGTERM)
+    ctx.finish(p)
+    time.sleep(0.2)
+    for name in (".bashrc", ".profile", ".mcp.json"):
+        assert ctx.exists(name) and ctx.read(name) == "mine %s\n" % name, name
+    assert ctx.read(".vscode/settings.json") == "mine\n"
+
+
+def test_user_empty_file_created_during_run_survives(ctx):
+    # An empty file the user creates is not a placeholder, even if empty.
+    s = settings(ctx)
+    p = ctx.start(["sh", "-c", "echo ready; exec sleep 30"], settings_file=s)
+    ctx.wait_output(p, "ready")
+    if os.path.lexists(ctx.p(".gitmodules")):
+        os.unlink(ctx.p(".gitmodules"))
+    ctx.write(".gitmodules", "")
+    p.send_signal(signal.SIGTERM)
+    ctx.finish(p)
+    time.sleep(0.2)
+    assert ctx.exists(".gitmodules")
+
+
+
+# --- signals while the sandbox is being set up ---------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_signal_during_startup_leaves_nothing(ctx, sig):
+    s = prepare(ctx)
+    snap = Snapshot(ctx)
+    for delay in (0, 0.002, 0.005, 0.01, 0.02, 0.04):
+        t = ctx.token()
+        p = ctx.start(["bash", "-c", "exec -a %s sleep 100" % t], settings_file=s)
+        time.sleep(delay)
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail("srt did not end within 5s after %s at %.3fs" % (sig.name, delay))
+        assert rc != 0, (delay, rc)
+        assert wait_until(lambda: not procs_matching(t), 1.0), (delay, procs_matching(t))
+        assert wait_until(snap.clean, 2.0), (delay, snap.diff())

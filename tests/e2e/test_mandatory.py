@@ -253,3 +253,101 @@ def test_home_settings_file_not_writable(ctx):
     r = ctx.sh("echo '{\"filesystem\": {\"allowWrite\": [\"/\"]}}' > ~/.srt-settings.json")
     assert r.rc != 0, r
     assert "allowWrite" in ctx.read(f) and '"/"' not in ctx.read(f)
+
+
+# --- links and renames onto protected names -----------------------------------
+
+def test_rename_and_link_onto_protected_names(ctx):
+    make_existing(ctx, ctx.proj, [".bashrc"])
+    ctx.write(".git/HEAD", "ref: refs/heads/main\n")
+    r = ctx.sh("echo evil > x; mv x .profile; mv x .bashrc; mkdir h; mv h .git/hooks; "
+               "ln -s x .zshrc; ln .bashrc y && echo evil >> y; "
+               "mkdir -p v && echo evil > v/tasks.json && mv v .vscode; true",
+               settings=allow_proj(ctx))
+    assert r.rc == 0, r
+    assert not ctx.exists(".profile") and not ctx.exists(".zshrc"), r
+    assert not ctx.exists(".git/hooks"), r
+    assert not ctx.exists(".vscode/tasks.json"), r
+    assert ctx.read(".bashrc") == "{}\n", r
+
+
+def test_protected_name_that_is_a_symlink(ctx):
+    # A dotfiles setup: .bashrc is a link to a file in the same writable
+    # folder, or a link to a file that does not exist yet. Either srt
+    # refuses to start, or writing through the protected name fails.
+    ctx.write("dotfiles/bashrc", "orig\n")
+    ctx.symlink("dotfiles/bashrc", ".bashrc")
+    ctx.symlink("profile.real", ".profile")
+    r = ctx.sh("echo evil >> .bashrc; echo evil > .profile; echo ran", settings=allow_proj(ctx))
+    assert ctx.read("dotfiles/bashrc") == "orig\n", r
+    assert not ctx.exists("profile.real"), r
+    if r.rc == 125:
+        assert ".bashrc" in r.err or ".profile" in r.err, r
+        assert "ran" not in r.out, r
+
+
+def test_allow_write_folder_the_user_cannot_write(ctx):
+    # An allowWrite folder where the host already refuses the user (a shared
+    # settings file naming /usr/local, say): nothing there needs protecting,
+    # since the sandbox cannot create files there either. The command runs.
+    if ctx.uid == 0:
+        pytest.skip("root can write everywhere")
+    shared = os.path.join(ctx.root, "shared")
+    os.mkdir(shared, 0o755)  # owned by root
+    s = {"filesystem": {"allowWrite": [shared, ctx.proj]}}
+    r = ctx.run(["sh", "-c", 'echo ran; touch "$1/.bashrc" "$1/f"; touch .bashrc', "sh", shared], settings=s)
+    assert "ran" in r.out, r
+    assert r.rc != 0, r
+    assert os.listdir(shared) == [], r
+    assert not ctx.exists(".bashrc"), r
+
+
+# --- renaming folders above protected paths ----------------------------------
+
+def test_folders_above_protected_paths_cannot_be_renamed(ctx):
+    ctx.mkdir("a/.git")  # nested repository without hooks or config yet
+    ctx.write("w/sub/locked", "orig\n")
+    s = allow_proj(ctx, denyWrite=["w/sub/locked"])
+    r = ctx.sh("mv a b; mv w/sub w/sub2; mv w w2; echo evil >> w/sub2/locked; true", settings=s)
+    assert r.rc == 0, r
+    assert ctx.exists("a/.git") and not ctx.exists("b"), r
+    assert ctx.read("w/sub/locked") == "orig\n", r
+    assert not ctx.exists("w2") and not ctx.exists("w/sub2"), r
+
+
+# --- git worktrees and submodules (.git is a file) ----------------------------
+
+def test_project_that_is_a_git_worktree(ctx):
+    # In a worktree or a submodule checkout, .git is a file naming the real
+    # git folder. srt must still run there, and leave nothing behind.
+    ctx.write(".git", "gitdir: %s\n" % os.path.join(ctx.root, "main/.git/worktrees/proj"))
+    ctx.write("README", "hi\n")
+    before = tree_listing(ctx.proj)
+    r = ctx.sh("echo ran; echo more >> README", settings=allow_proj(ctx))
+    assert r.rc == 0 and "ran" in r.out, r
+    assert ctx.read("README") == "hi\nmore\n"
+    assert tree_listing(ctx.proj) == before
+
+
+def test_submodule_hooks_and_config_protected(ctx):
+    # A submodule is a nested repository whose git folder lives in
+    # .git/modules/NAME: its hooks run when git works in the submodule.
+    ctx.write(".git/HEAD", "ref: refs/heads/main\n")
+    ctx.write(".git/modules/sub/HEAD", "ref: refs/heads/main\n")
+    ctx.write(".git/modules/sub/config", "{}\n")
+    ctx.mkdir(".git/modules/sub/hooks")
+    ctx.write("sub/.git", "gitdir: ../.git/modules/sub\n")
+    ops = [("create", ".git/modules/sub/hooks/pre-commit"), ("append", ".git/modules/sub/config")]
+    res, r = probe(ctx, ops, allow_proj(ctx))
+    assert succeeded(res) == [], r
+    assert not ctx.exists(".git/modules/sub/hooks/pre-commit")
+    assert ctx.read(".git/modules/sub/config") == "{}\n"
+
+
+def test_protected_parent_that_is_a_file(ctx):
+    # .claude exists as a plain file: .claude/commands cannot exist, so
+    # there is nothing to protect beyond the file itself; srt still runs.
+    ctx.write(".claude", "x\n")
+    r = ctx.sh("echo ran", settings=allow_proj(ctx))
+    assert r.rc == 0 and "ran" in r.out, r
+    assert ctx.read(".claude") == "x\n"

@@ -100,3 +100,32 @@ def test_works_with_closed_stdin(ctx):
     cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), stdin=subprocess.DEVNULL,
                         capture_output=True, timeout=30)
     assert cp.returncode == 0 and cp.stdout == b"ok\n", cp
+
+
+def test_inherited_descriptors_do_not_reach_sandbox(ctx):
+    # Only stdin, stdout and stderr pass through: a write descriptor to a
+    # host file that the caller happened to leave open must not let the
+    # sandbox write outside its allowed paths.
+    import subprocess
+    victim = ctx.write(os.path.join(ctx.root, "victim"), "orig\n")
+    fd = os.open(victim, os.O_WRONLY | os.O_APPEND)
+    saved = None
+    try:
+        try:
+            saved = os.dup(9)
+        except OSError:
+            pass
+        os.dup2(fd, 9)
+        argv = ctx.argv(["sh", "-c", "echo pwned >&9; ls /proc/self/fd"])
+        cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), stdin=subprocess.DEVNULL,
+                            capture_output=True, timeout=30, pass_fds=(9,))
+    finally:
+        os.close(fd)
+        if saved is not None:
+            os.dup2(saved, 9)
+            os.close(saved)
+        else:
+            os.close(9)
+    assert ctx.read(victim) == "orig\n", cp
+    fds = sorted(int(x) for x in cp.stdout.split())
+    assert 9 not in fds, cp

@@ -113,6 +113,9 @@ def test_top_level_not_object(ctx):
     ({"mandatoryDenySearchDepth": "3"}, "mandatoryDenySearchDepth"),
     ({"allowNestedUserNamespaces": 1}, "allowNestedUserNamespaces"),
     ({"permissions": {"allow": "Read(.)"}}, "permissions.allow"),
+    ({"network": {"httpProxyPort": 70000}}, "network.httpProxyPort"),
+    ({"network": {"socksProxyPort": -1}}, "network.socksProxyPort"),
+    ({"network": {"strictAllowlist": "yes"}}, "network.strictAllowlist"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_schema_error_names_key_path(ctx, doc, path):
     f = ctx.settings(doc)
@@ -175,12 +178,15 @@ def test_full_srt_format_accepted(ctx):
                        "denyWrite": [".env"], "allowGitConfig": False},
         "network": {"allowedDomains": ["example.com", "*.example.org"],
                     "deniedDomains": ["bad.example.com"],
-                    "allowUnixSockets": [], "allowAllUnixSockets": False,
-                    "allowLocalBinding": False},
+                    "allowUnixSockets": ["/run/x.sock"], "allowAllUnixSockets": False,
+                    "allowLocalBinding": False, "httpProxyPort": 3128, "socksProxyPort": 1080,
+                    "deniedResolvedAddresses": ["10.0.0.0/8"],
+                    "deniedDomainReasons": {"bad.example.com": "blocked by policy"},
+                    "strictAllowlist": True},
         "mandatoryDenySearchDepth": 3,
         "allowNestedUserNamespaces": False,
         "enableWeakerNestedSandbox": False,
-        "ignoreViolations": {},
+        "ignoreViolations": {"*": ["/usr/bin"]},
     }
     r = ctx.run(["echo", MARK], settings=doc)
     assert r.rc == 0 and MARK in r.out, r

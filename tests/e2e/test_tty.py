@@ -120,3 +120,39 @@ def test_terminal_size_visible(pty_run):
     p = pty_run(["stty", "size"])
     p.expect(r"24 80")
     assert p.wait() == 0
+
+
+COUNT_SIGINT = r'''
+import signal, time
+n = 0
+def h(s, f):
+    global n
+    n += 1
+signal.signal(signal.SIGINT, h)
+print("ready", flush=True)
+end = time.time() + 30
+while n == 0 and time.time() < end:
+    time.sleep(0.01)
+time.sleep(0.5)
+print("SIGINTS", n, flush=True)
+'''
+
+
+def test_ctrl_c_delivered_once(pty_run):
+    # ^C on the terminal must reach the command once, not once from the
+    # terminal and again forwarded by srt.
+    p = pty_run([PY, "-c", COUNT_SIGINT])
+    p.expect("ready")
+    time.sleep(0.1)
+    p.send("\x03")
+    m = p.expect(r"SIGINTS (\d+)")
+    assert m.group(1) == b"1", p.all
+    assert p.wait() == 0
+
+
+def test_ctrl_c_ends_foreground_command(pty_run):
+    p = pty_run(["sh", "-c", "echo ready; exec sleep 100"])
+    p.expect("ready")
+    time.sleep(0.1)
+    p.send("\x03")
+    assert p.wait() == 130
