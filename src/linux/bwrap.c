@@ -239,9 +239,7 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	snprintf(num, sizeof(num), "%d", l->args_fd);
 	TAIL_PUSH("--close");
 	TAIL_PUSH(num);
-	snprintf(num, sizeof(num), "%d", l->plan_fd);
-	TAIL_PUSH("--plan");
-	TAIL_PUSH(num);
+	TAIL_PUSH("--plan-from-sock");
 	if (l->cwd) {
 		TAIL_PUSH("--chdir");
 		TAIL_PUSH(l->cwd);

@@ -11,7 +11,6 @@ struct bwrap_launch {
 	int init_fd;                 /* srt-init: executed as /proc/self/fd/N */
 	int sock_fd;                 /* srt-init's end of the socketpair */
 	int args_fd;                 /* bwrap's --args memfd */
-	int plan_fd;                 /* the mount plan for srt-init (bwrap_write_plan) */
 	const char *cwd;
 	bool shell;                  /* command[0] is a -c string */
 	unsigned long ignore_mask;   /* signals the command starts with ignored */

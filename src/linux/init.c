@@ -26,7 +26,7 @@
 #include "linux/seccomp_filter.h"
 
 /*
- * argv: srt-init [--sock FD] [--close FD]... [--plan FD] [--chdir DIR]
+ * argv: srt-init [--sock FD] [--close FD]... [--plan-from-sock] [--chdir DIR]
  *                [--ignore-mask N] [--allow-unix-sockets]
  *                [--allow-nested-userns] [--shell] -- COMMAND [ARG...]
  *
@@ -309,6 +309,7 @@ int main(int argc, char **argv)
 {
 	int sock = -1;
 	int plan_fd = -1;
+	bool plan_from_sock = false;
 	const char *cwd = NULL;
 	unsigned long ignore_mask = 0;
 	bool shell = false;
@@ -326,8 +327,8 @@ int main(int argc, char **argv)
 			int fd = atoi(argv[++i]);
 			if (fd > 2)
 				close(fd);
-		} else if (strcmp(argv[i], "--plan") == 0 && i + 1 < argc) {
-			plan_fd = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--plan-from-sock") == 0) {
+			plan_from_sock = true;
 		} else if (strcmp(argv[i], "--chdir") == 0 && i + 1 < argc) {
 			cwd = argv[++i];
 		} else if (strcmp(argv[i], "--ignore-mask") == 0 && i + 1 < argc) {
@@ -353,6 +354,21 @@ int main(int argc, char **argv)
 
 	/* We were executed as /proc/self/fd/N: give ps a real name. */
 	prctl(PR_SET_NAME, "srt-init", 0, 0, 0);
+	/* The supervisor sends the plan once the placeholders it names exist
+	 * (it made them while bwrap was setting up). */
+	if (plan_from_sock) {
+		uint32_t type = 0;
+		static char payload[PROTO_MAX_PAYLOAD];
+		int fds[PROTO_MAX_FDS];
+		size_t nfds = 0;
+		int r = sock >= 0 ? proto_recv(sock, &type, payload, NULL, fds, &nfds, NULL) : -EBADF;
+		if (r < 0)
+			exit(125); /* the supervisor is gone or failed: run nothing */
+		if (type != PROTO_PLAN || nfds != 1)
+			die(125, "srt-init: expected the mount plan from the supervisor%s", "");
+		plan_fd = fds[0];
+	}
+
 	/* Every bind source stays open until it is mounted: lift the soft
 	 * limit for that, and give the command the limit we were given. */
 	struct rlimit nofile;

@@ -23,6 +23,7 @@
 enum proto_type {
 	PROTO_HELLO = 1, /* init -> supervisor: filters applied, ready; payload empty */
 	PROTO_GO = 2,    /* supervisor -> init: start the command; payload empty */
+	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan, one memfd; payload empty */
 };
 
 /* Send one message. Returns 0 or a negative errno. */
