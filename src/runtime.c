@@ -271,7 +271,12 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 		/* bwrap's own process must not die from the terminal's ^C before
 		 * the command had its say: srt-init decides what the command's
 		 * signals look like. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* No PR_SET_PDEATHSIG here: bwrap arms it itself once its child
+		 * exists (--die-with-parent). Armed earlier, a SIGKILL of srt
+		 * killed bwrap between its clone and its handshake with the
+		 * child, which then waited forever on an eventfd. Until GO the
+		 * sandbox ends on its own when srt is gone: srt-init sees the
+		 * socketpair close. */
 		if (getppid() != parent)
 			_exit(125);
 		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)

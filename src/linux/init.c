@@ -413,6 +413,8 @@ int main(int argc, char **argv)
 
 	if (sock >= 0) {
 		int r = proto_send(sock, PROTO_HELLO, NULL, 0, NULL, 0);
+		if (r == -EPIPE || r == -ECONNRESET)
+			exit(125); /* srt is gone (killed): run nothing, quietly */
 		if (r < 0)
 			die(125, "srt-init: cannot reach the supervisor: %s", strerror(-r));
 		uint32_t type = 0;

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -50,61 +51,92 @@ static bool same_file(int fd, const char *path)
 	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Create or adopt one placeholder and hold a shared lock on it. Returns
- * the fd, or -1 when an ordinary file or directory took the name (then
- * there is nothing of ours to hold, and the mount covers the real thing),
- * or a negative errno below -1. */
-static int hold_one(const char *path, bool dir)
+/* The name a placeholder is made under before it gets its real one: in the
+ * same folder, unique to this srt (its pid) and this placeholder (index). */
+static int temp_name(char *buf, size_t size, const char *path, pid_t owner, size_t index)
 {
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return -EINVAL;
+	int n = snprintf(buf, size, "%.*s/.srt-placeholder.%d.%zu", (int)(slash - path), path, (int)owner, index);
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* Adopt the placeholder at path (made by another run): open it, check the
+ * mark, take the shared lock. Returns the fd, -1 when an ordinary file or
+ * folder has that name, -ENOENT when it vanished, or a negative errno. */
+static int adopt(const char *path, bool dir)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (dir ? O_DIRECTORY : 0));
+	if (fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			return -ELOOP;
+		return -errno;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !placeholder_is_marked(&st)) {
+		close(fd);
+		return -1; /* a real file: not ours */
+	}
+	if (flock(fd, LOCK_SH) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	/* The last user may have removed it between our open and lock. */
+	if (same_file(fd, path))
+		return fd;
+	close(fd);
+	return -ENOENT;
+}
+
+/* Create or adopt one placeholder and hold a shared lock on it. It is made
+ * complete (marked, locked) under a temporary name and then renamed into
+ * place without replacing anything, so a placeholder never exists without
+ * its mark: a SIGKILL at any moment leaves only things the guardian
+ * recognises. Returns the fd, or -1 when an ordinary file or directory
+ * took the name (the mount covers the real thing then), or a negative
+ * errno below -1. */
+static int hold_one(const char *path, bool dir, pid_t owner, size_t index)
+{
+	char tmp[PATH_MAX];
+	int r = temp_name(tmp, sizeof(tmp), path, owner, index);
+	if (r < 0)
+		return r;
 	for (int attempt = 0; attempt < 20; attempt++) {
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			r = adopt(path, dir);
+			if (r == -ENOENT)
+				continue;
+			return r;
+		}
 		int fd;
-		bool created = false;
 		if (dir) {
-			if (mkdir(path, 0555) == 0)
-				created = true;
-			else if (errno != EEXIST)
+			if (mkdir(tmp, 0555) < 0 && errno != EEXIST)
 				return -errno;
-			fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		} else {
-			fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
-			if (fd >= 0)
-				created = true;
-			else if (errno == EEXIST)
-				fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-			else
-				return -errno;
+			unlink(tmp);
+			fd = open(tmp, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
 		}
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue; /* removed under us: try again */
-			if (errno == ELOOP || errno == ENOTDIR)
-				return -ELOOP;
-			return -errno;
-		}
-		if (created) {
-			struct timespec ts[2] = { { MARK_SEC, MARK_NSEC }, { MARK_SEC, MARK_NSEC } };
-			if (futimens(fd, ts) < 0) {
-				int e = errno;
-				close(fd);
-				dir ? rmdir(path) : unlink(path);
-				return -e;
-			}
-		} else {
-			struct stat st;
-			if (fstat(fd, &st) < 0 || !placeholder_is_marked(&st)) {
-				close(fd);
-				return -1; /* a real file: not ours */
-			}
-		}
-		if (flock(fd, LOCK_SH) < 0) {
+		if (fd < 0)
+			return errno == ENOTDIR ? -ENOTDIR : -errno;
+		struct timespec ts[2] = { { MARK_SEC, MARK_NSEC }, { MARK_SEC, MARK_NSEC } };
+		if (futimens(fd, ts) < 0 || flock(fd, LOCK_SH) < 0) {
 			int e = errno;
 			close(fd);
+			dir ? rmdir(tmp) : unlink(tmp);
 			return -e;
 		}
-		/* The last user may have removed it between our open and lock. */
-		if (same_file(fd, path))
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
 			return fd;
+		int e = errno;
 		close(fd);
+		dir ? rmdir(tmp) : unlink(tmp);
+		if (e != EEXIST)
+			return -e;
+		/* Another run was quicker: adopt theirs. */
 	}
 	return -EAGAIN;
 }
@@ -141,7 +173,7 @@ static void adopt_by_path(struct held *h)
 	h->fd = open(h->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (h->dir ? O_DIRECTORY : 0));
 }
 
-static void guardian_main(int sock, const struct mount_plan *plan)
+static void guardian_main(int sock, const struct mount_plan *plan, pid_t owner)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < plan->n_ops; i++)
@@ -184,9 +216,15 @@ static void guardian_main(int sock, const struct mount_plan *plan)
 	}
 	for (size_t j = 0; j < n_watched; j++)
 		wait_exited(watched[j]);
-	for (size_t j = 0; j < k; j++)
+	for (size_t j = 0; j < k; j++) {
+		/* What srt was making when it died: the temporary names are
+		 * ours alone. */
+		char tmp[PATH_MAX];
+		if (temp_name(tmp, sizeof(tmp), held[j].path, owner, j) == 0)
+			held[j].dir ? rmdir(tmp) : unlink(tmp);
 		if (held[j].fd < 0)
 			adopt_by_path(&held[j]);
+	}
 	/* Unlink everything first, then close: the names are what a person
 	 * sees; freeing the unlinked inodes is the slower part. */
 	for (size_t j = 0; j < k; j++)
@@ -247,6 +285,7 @@ int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return srt_error_set(err, -errno, "socketpair: %s", strerror(errno));
+	pid_t owner = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -273,7 +312,7 @@ int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error
 		sigset_t all;
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, NULL);
-		guardian_main(s, plan);
+		guardian_main(s, plan, owner);
 	}
 	close(sv[1]);
 	g->pid = pid;
@@ -290,7 +329,7 @@ int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error
 		struct mount_op *op = &plan->ops[i];
 		if (op->kind != MOUNT_PLACEHOLDER)
 			continue;
-		int fd = hold_one(op->path, op->placeholder_dir);
+		int fd = hold_one(op->path, op->placeholder_dir, owner, k);
 		if (fd < -1 && host_refuses_creation(op->path, fd)) {
 			op->unneeded = true;
 			k++;
