@@ -311,6 +311,8 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			if (exists && !placeholder_is_marked(&st)) {
 				if ((r = plan_add(plan, &cap, MOUNT_BIND_RO, X, false, why)) < 0)
 					goto oom;
+				if (!is_dir)
+					covered = plan->ops[plan->n_ops - 1].path; /* nothing lives below a file */
 				continue;
 			}
 			/* Missing: protect its first missing component (or adopt a
@@ -327,6 +329,29 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 					break;
 				free(first);
 				first = steal_pointer(&up);
+			}
+			/* A file where a folder would have to be (.git in a worktree
+			 * or submodule checkout names the real git folder): nothing
+			 * can appear below it while it stays, so keep it. A link
+			 * there could be turned into anything: refuse. */
+			{
+				_cleanup_free_ char *up = parent_of(first);
+				struct stat ust;
+				if (!up)
+					goto oom;
+				if (strcmp(up, "/") != 0 && exists_lstat(up, &ust) && !S_ISDIR(ust.st_mode)) {
+					if (S_ISLNK(ust.st_mode)) {
+						r = srt_error_set(err, -ELOOP,
+								  "cannot protect %s (%s): %s is a symbolic link inside a "
+								  "writable folder, and a mount cannot cover a link; remove "
+								  "the link or do not allow writing there", X, why, up);
+						goto fail;
+					}
+					if ((r = plan_add(plan, &cap, MOUNT_BIND_RO, up, false, why)) < 0)
+						goto oom;
+					covered = plan->ops[plan->n_ops - 1].path;
+					continue;
+				}
 			}
 			bool dir = strcmp(first, X) != 0 || names_protected_dir(X) ||
 				   (exists && S_ISDIR(st.st_mode));

@@ -79,6 +79,82 @@ static int report_root(struct scan *s, int fd, size_t len)
 	return 0;
 }
 
+static bool resource_error(int e);
+
+/* Submodules keep their git folders in .git/modules/<name>/ (names may
+ * have slashes, and submodules nest there too): each such folder has
+ * hooks and a config that git runs and reads. Walk the tree below the
+ * directory open as fd (taken) at s->path[0..len), bounded in depth. */
+static int report_module_dirs(struct scan *s, int fd, size_t len, int depth)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return resource_error(e) ? -e : 0;
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		size_t nlen = strlen(name);
+		if (len + 1 + nlen >= sizeof(s->path))
+			continue;
+		int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd < 0) {
+			if (resource_error(errno)) {
+				r = -errno;
+				break;
+			}
+			continue;
+		}
+		s->path[len] = '/';
+		memcpy(s->path + len + 1, name, nlen + 1);
+		size_t clen = len + 1 + nlen;
+		if (lexists(cfd, "HEAD")) {
+			/* a git folder */
+			r = emit(s, clen, "hooks", lexists(cfd, "hooks"));
+			if (!r && !s->allow_git_config)
+				r = emit(s, clen, "config", lexists(cfd, "config"));
+			int mfd = -1;
+			if (!r && depth < 8 && (mfd = openat(cfd, "modules", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
+			    clen + 8 < sizeof(s->path)) {
+				memcpy(s->path + clen, "/modules", 9);
+				r = report_module_dirs(s, mfd, clen + 8, depth + 1);
+			} else if (mfd >= 0) {
+				close(mfd);
+			}
+			close(cfd);
+		} else if (depth < 8) {
+			r = report_module_dirs(s, cfd, clen, depth + 1); /* a name with slashes */
+		} else {
+			close(cfd);
+		}
+		s->path[len] = '\0';
+		if (r != 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+/* The submodules of the repository whose work tree is open as fd (not
+ * taken) at s->path[0..len). */
+static int report_submodules(struct scan *s, int fd, size_t len)
+{
+	if (len + sizeof("/.git/modules") >= sizeof(s->path))
+		return 0;
+	int mfd = openat(fd, ".git/modules", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (mfd < 0)
+		return resource_error(errno) ? -errno : 0;
+	memcpy(s->path + len, "/.git/modules", sizeof("/.git/modules"));
+	int r = report_module_dirs(s, mfd, len + sizeof("/.git/modules") - 1, 0);
+	s->path[len] = '\0';
+	return r;
+}
+
 /* An entry `name` of a directory below root: report it if it is
  * protected itself, or what it holds if it is the head of two-component
  * entries (.claude/commands). A ".git" directory makes a repository, whose
@@ -89,6 +165,10 @@ static int report_entry(struct scan *s, int fd, size_t len, const char *name, bo
 	int r;
 	if (name[0] != '.')
 		return 0; /* every protected name starts with a dot: the fast path */
+	/* A .git file points at the repository's git folder elsewhere
+	 * (worktrees, submodules): rewriting it would swap in other hooks. */
+	if (!is_dir && strcmp(name, ".git") == 0)
+		return emit(s, len, name, true);
 	for (size_t i = 0; mandatory_deny_files[i]; i++)
 		if (strcmp(name, mandatory_deny_files[i]) == 0)
 			return emit(s, len, name, true);
@@ -108,6 +188,8 @@ static int report_entry(struct scan *s, int fd, size_t len, const char *name, bo
 			if ((r = emit(s, len, e, exists)) != 0)
 				return r;
 	}
+	if (is_dir && strcmp(name, ".git") == 0)
+		return report_submodules(s, fd, len);
 	return 0;
 }
 
@@ -206,6 +288,8 @@ int mandatory_scan(const char *root, int max_depth, bool allow_git_config,
 	if (fd < 0)
 		return -errno;
 	int r = report_root(&s, fd, len);
+	if (r == 0)
+		r = report_submodules(&s, fd, len);
 	if (r != 0) {
 		close(fd);
 		return r;
