@@ -1241,13 +1241,25 @@ static int load_file(struct config *cfg, const char *path, enum config_origin or
 	return config_parse_text(cfg, path, text, len, origin, trusted, err);
 }
 
-/* "a" + "/" + "b" without doubling the slash; b absolute stays b. */
+/* "a" + "/" + "b" without doubling the slash; b absolute stays b. An
+ * existing file is named by its real path, so that messages and srt check
+ * show /home/u/s.json rather than /home/u/x/../s.json. */
 static char *path_join(const char *a, const char *b)
 {
-	if (b[0] == '/' || !a)
-		return strdup(b);
-	size_t la = strlen(a);
-	return str_printf("%s%s%s", a, la > 0 && a[la - 1] == '/' ? "" : "/", b);
+	char *joined;
+	if (b[0] == '/' || !a) {
+		joined = strdup(b);
+	} else {
+		size_t la = strlen(a);
+		joined = str_printf("%s%s%s", a, la > 0 && a[la - 1] == '/' ? "" : "/", b);
+	}
+	if (!joined)
+		return NULL;
+	char *real = realpath(joined, NULL);
+	if (!real)
+		return joined;
+	free(joined);
+	return real;
 }
 
 /* Lexical normal form of an absolute path: no "//", ".", "..", or
