@@ -292,6 +292,36 @@ static void test_trailing_slash_root(void **state)
 	seen_free(&s);
 }
 
+/* Submodule git folders (.git/modules/<name>, names with slashes, nested
+ * submodules) have hooks and a config too; a .git file (worktree,
+ * submodule checkout) names a git folder elsewhere and is itself kept. */
+static void test_submodules_and_gitfiles(void **state)
+{
+	(void)state;
+	mk(".git/modules/sub/HEAD", false);
+	mk(".git/modules/sub/config", false);
+	mk(".git/modules/libs/foo/HEAD", false);            /* name "libs/foo" */
+	mk(".git/modules/libs/foo/modules/inner/HEAD", false); /* nested submodule */
+	mk(".git/modules/libs/foo/modules/inner/hooks", true);
+	mk("sub/.git", false);                               /* its checkout: a gitfile */
+	struct seen s = { 0 };
+	assert_int_equal(mandatory_scan(root, 3, false, collect, &s), 0);
+	REPORTED_MISSING(&s, ".git/modules/sub/hooks");
+	REPORTED_EXISTING(&s, ".git/modules/sub/config");
+	REPORTED_MISSING(&s, ".git/modules/libs/foo/hooks");
+	REPORTED_MISSING(&s, ".git/modules/libs/foo/config");
+	REPORTED_EXISTING(&s, ".git/modules/libs/foo/modules/inner/hooks");
+	REPORTED_EXISTING(&s, "sub/.git");
+	REPORTED_EXISTING(&s, "q/.git");
+	NOT_REPORTED(&s, ".git/modules/libs/hooks");         /* "libs" is no git folder */
+	seen_free(&s);
+	/* allowGitConfig lifts the configs, not the hooks */
+	assert_int_equal(mandatory_scan(root, 3, true, collect, &s), 0);
+	NOT_REPORTED(&s, ".git/modules/sub/config");
+	REPORTED_MISSING(&s, ".git/modules/sub/hooks");
+	seen_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_skipped_places),
 		cmocka_unit_test(test_stop_and_errors),
 		cmocka_unit_test(test_trailing_slash_root),
+		cmocka_unit_test(test_submodules_and_gitfiles), /* last: it adds to the tree */
 	};
 	return cmocka_run_group_tests(tests, setup_tree, teardown_tree);
 }
