@@ -1,0 +1,124 @@
+/* HTTP/1.x request heads as a forward proxy receives them (RFC 9110, RFC 9112): incremental parser, framing, hop-by-hop headers, chunk-size lines; no I/O. */
+#ifndef SRT_PROXY_HTTP_HEAD_H
+#define SRT_PROXY_HTTP_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/host.h"
+
+/* Limits. A head (request line, fields, final CRLF) over HTTP_HEAD_MAX, a
+ * field line over HTTP_FIELD_LINE_MAX or more than HTTP_FIELDS_MAX fields
+ * is -E2BIG (431); a request line over HTTP_REQUEST_LINE_MAX is
+ * -ENAMETOOLONG (414). Lengths count the line's CRLF. */
+#define HTTP_HEAD_MAX (64 * 1024)
+#define HTTP_REQUEST_LINE_MAX (16 * 1024)
+#define HTTP_FIELD_LINE_MAX (16 * 1024)
+#define HTTP_FIELDS_MAX 100
+#define HTTP_METHOD_MAX 32
+/* A chunk-size line with its extensions and CRLF. */
+#define HTTP_CHUNK_LINE_MAX 4096
+
+/* Bytes of the parsed buffer: buf[off .. off+len). Spans stay valid as
+ * long as the caller's buffer holds the head unchanged. */
+struct http_span {
+	size_t off;
+	size_t len;
+};
+
+struct http_field {
+	struct http_span name;   /* a token, case as sent */
+	struct http_span value;  /* without leading and trailing OWS; may be empty */
+};
+
+enum http_framing {
+	HTTP_BODY_NONE,     /* no body (CONNECT, or neither Content-Length nor Transfer-Encoding) */
+	HTTP_BODY_LENGTH,   /* Content-Length: content_length bytes (may be 0) */
+	HTTP_BODY_CHUNKED,  /* Transfer-Encoding: chunked */
+};
+
+struct http_request {
+	/* Results, meaningful once http_request_parse() returned > 0. */
+	char method[HTTP_METHOD_MAX + 1];  /* NUL-terminated token, case as sent */
+	bool connect;                      /* method is exactly "CONNECT" */
+	struct proxy_host host;            /* the target's host, canonical */
+	uint16_t port;                     /* the target's port; 80 when http:// has none */
+	/* Absolute-form only: the path-abempty and query after the authority,
+	 * as sent; empty or starting with '/' or '?'. The forwarder sends "/"
+	 * first when it does not start with '/' (RFC 9112 section 3.2.1).
+	 * For CONNECT, len is 0. */
+	struct http_span path;
+	int version_minor;                 /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
+	size_t nfields;
+	struct http_field fields[HTTP_FIELDS_MAX];
+	enum http_framing framing;
+	uint64_t content_length;           /* HTTP_BODY_LENGTH only */
+	/* Whether the client wants the connection kept after this exchange:
+	 * HTTP/1.1 unless "Connection: close", HTTP/1.0 only with
+	 * "Connection: keep-alive". */
+	bool keep_alive;
+	size_t head_len;                   /* bytes of the head, final CRLF included */
+
+	/* Parser state between calls; set by http_request_init(). */
+	size_t pos;    /* start of the first line not yet parsed */
+	size_t scan;   /* where the search for that line's LF resumes */
+	bool seen_request_line;
+	bool seen_cl, seen_te, seen_host;
+};
+
+/* Prepare r for a new request head. */
+void http_request_init(struct http_request *r);
+
+/*
+ * Feed the head received so far: buf[0..len), the same bytes as the last
+ * call plus any new ones (the parser resumes where it stopped, so each byte
+ * is looked at about once however the head is split).
+ *   > 0  the head is complete and valid; that many bytes are the head (the
+ *        body or the next request follows); the result fields are filled.
+ *     0  a valid prefix; call again with more bytes.
+ *   < 0  the head can never become valid; answer and close:
+ *          -EBADMSG       malformed or ambiguous            (400)
+ *          -E2BIG         head, field line or field count   (431)
+ *          -ENAMETOOLONG  request line too long             (414)
+ *          -EPROTONOSUPPORT  not HTTP/1.0 or HTTP/1.1       (505)
+ * A bad line is reported as soon as its LF has arrived, and an over-long
+ * line as soon as it is over the limit, so a client cannot park a
+ * connection on a head that is already doomed.
+ * What is refused, and why, is written above the parser in http_head.c.
+ */
+int http_request_parse(struct http_request *r, const char *buf, size_t len);
+
+/* The status code to answer for a negative result of http_request_parse()
+ * or http_chunk_size_parse(): 400, 414, 431 or 505. */
+int http_error_status(int err);
+
+/*
+ * Mark the fields not to forward upstream: drop[i] is set for fields[i]
+ * (drop holds at least r->nfields entries). Dropped: the hop-by-hop fields
+ * Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade; every
+ * field named in Connection; every Proxy-* field (Proxy-Authorization
+ * must not leak upstream); Host, because the forwarder must send the
+ * target's authority as Host (RFC 9112 section 3.2.2) so the upstream sees
+ * the host the policy allowed; and Transfer-Encoding and Content-Length
+ * when reframe is true (the forwarder then writes its own framing).
+ * Returns the number of fields marked.
+ */
+size_t http_fields_to_drop(const struct http_request *r, const char *buf, bool reframe, bool *drop);
+
+/* Case-insensitive comparison of a span of buf with a NUL-terminated name. */
+bool http_span_equal(const char *buf, struct http_span s, const char *name);
+
+/*
+ * A chunk-size line: chunk-size [ chunk-ext ] CRLF (RFC 9112 section 7.1),
+ * in buf[0..len). Extensions are checked and ignored; the forwarder writes
+ * its own size line without them.
+ *   > 0  bytes of the line, CRLF included; *ret_size is the chunk size
+ *        (0 is the last chunk, after which the trailer section follows)
+ *     0  a valid prefix shorter than HTTP_CHUNK_LINE_MAX: call again
+ *   < 0  -EBADMSG (not hex, size over 2^64-1 or over max_size, bad
+ *        extension, bare CR or LF) or -E2BIG (line too long); both 400.
+ */
+int http_chunk_size_parse(const char *buf, size_t len, uint64_t max_size, uint64_t *ret_size);
+
+#endif
