@@ -81,6 +81,31 @@ static int report_root(struct scan *s, int fd, size_t len)
 
 static bool resource_error(int e);
 
+static bool is_dot_entry(const char *name)
+{
+	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* fdopendir failed on fd (taken): running out of resources is an error,
+ * anything else (gone, unreadable) leaves the folder out. */
+static int dir_open_failed(int fd)
+{
+	int e = errno;
+	close(fd);
+	return resource_error(e) ? -e : 0;
+}
+
+/* Open folder name below dirfd without following links; -1 when it
+ * cannot be, with *ret_err set to -errno only for running out of
+ * resources (skipping would leave paths unprotected). */
+static int open_subdir(int dirfd, const char *name, int *ret_err)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && resource_error(errno))
+		*ret_err = -errno;
+	return fd;
+}
+
 /* Submodules keep their git folders in .git/modules/<name>/ (names may
  * have slashes, and submodules nest there too): each such folder has
  * hooks and a config that git runs and reads. Walk the tree below the
@@ -88,26 +113,21 @@ static bool resource_error(int e);
 static int report_module_dirs(struct scan *s, int fd, size_t len, int depth)
 {
 	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return resource_error(e) ? -e : 0;
-	}
+	if (!d)
+		return dir_open_failed(fd);
 	int r = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *name = de->d_name;
-		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+		if (is_dot_entry(name))
 			continue;
 		size_t nlen = strlen(name);
 		if (len + 1 + nlen >= sizeof(s->path))
 			continue;
-		int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int cfd = open_subdir(dirfd(d), name, &r);
 		if (cfd < 0) {
-			if (resource_error(errno)) {
-				r = -errno;
+			if (r < 0)
 				break;
-			}
 			continue;
 		}
 		s->path[len] = '/';
@@ -217,16 +237,13 @@ static bool resource_error(int e)
 static int scan_dir(struct scan *s, int fd, size_t len, int level)
 {
 	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return resource_error(e) ? -e : 0;
-	}
+	if (!d)
+		return dir_open_failed(fd);
 	int r = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *name = de->d_name;
-		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+		if (is_dot_entry(name))
 			continue;
 		unsigned char type = de->d_type;
 		if (type == DT_UNKNOWN) {
@@ -244,12 +261,10 @@ static int scan_dir(struct scan *s, int fd, size_t len, int level)
 		size_t nlen = strlen(name);
 		if (len + 1 + nlen >= sizeof(s->path))
 			continue;
-		int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int cfd = open_subdir(dirfd(d), name, &r);
 		if (cfd < 0) {
-			if (resource_error(errno)) {
-				r = -errno;
+			if (r < 0)
 				break;
-			}
 			continue; /* unreadable, or no longer a directory */
 		}
 		s->path[len] = '/';
