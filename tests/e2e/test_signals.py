@@ -19,7 +19,12 @@ def got(n, f):
     os._exit(0)
 signal.signal(signal.%s, got)
 print("ready", flush=True)
-time.sleep(30)
+# Short sleeps, not one long one: CPython runs a handler only between
+# bytecodes, so a signal taken just before a long sleep() begins would wait
+# for the whole sleep.
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    time.sleep(0.05)
 print("timeout", flush=True)
 sys.exit(3)
 '''
