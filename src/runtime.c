@@ -18,6 +18,7 @@
 #include "linux/bwrap.h"
 #include "linux/mountplan.h"
 #include "linux/placeholder.h"
+#include "linux/seccomp_filter.h"
 #include "linux/proto.h"
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -185,7 +186,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	struct supervisor s = { .sigfd = -1, .sock = -1, .init_pidfd = -1, .debug = o->debug };
 	_cleanup_free_ char *bwrap = NULL;
 	_cleanup_free_ char *init_path = NULL;
-	int init_fd = -1, args_fd = -1, plan_fd = -1, sv[2] = { -1, -1 };
+	int init_fd = -1, args_fd = -1, plan_fd = -1, filter_fd = -1, sv[2] = { -1, -1 };
 	bool loop_ready = false;
 	struct strv bwrap_argv = { 0 };
 	sigset_t mask, oldmask;
@@ -239,8 +240,6 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 		.cwd = o->cwd,
 		.shell = o->shell,
 		.ignore_mask = ignore_mask,
-		.allow_unix_sockets = p->allow_all_unix_sockets,
-		.allow_nested_userns = p->allow_nested_user_namespaces,
 		.command = o->command,
 	};
 	if ((r = strv_push(&bwrap_argv, bwrap)) < 0 || (r = strv_push(&bwrap_argv, "--args")) < 0 ||
@@ -306,9 +305,16 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	/* While bwrap builds the namespaces, make the placeholders (slow on
 	 * some file systems: 0.3 ms each was seen) and then hand srt-init the
 	 * plan; it waits for it before mounting anything. */
-	if ((r = guardian_start(plan, &guard, err)) < 0 ||
+	const struct sandbox_seccomp_options sopts = {
+		.allow_unix_sockets = p->allow_all_unix_sockets,
+		.allow_nested_userns = p->allow_nested_user_namespaces,
+	};
+	char serr[256] = "";
+	if ((r = sandbox_seccomp_export(&sopts, &filter_fd, serr, sizeof(serr))) < 0)
+		srt_error_set(err, r, "%s", serr);
+	if (r < 0 || (r = guardian_start(plan, &guard, err)) < 0 ||
 	    (r = bwrap_write_plan(plan, &plan_fd, err)) < 0 ||
-	    (r = proto_send(sv[0], PROTO_PLAN, NULL, 0, &plan_fd, 1)) < 0) {
+	    (r = proto_send(sv[0], PROTO_PLAN, NULL, 0, (int[]){ plan_fd, filter_fd }, 2)) < 0) {
 		if (r != -ENOMEM && err && !err->code)
 			srt_error_set(err, r, "cannot hand the mount plan to srt-init: %s", strerror(-r));
 		kill(pid, SIGKILL);
@@ -318,6 +324,8 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	}
 	close(plan_fd);
 	plan_fd = -1;
+	close(filter_fd);
+	filter_fd = -1;
 	s.guard = &guard;
 	{
 		int bfd = pidfd_open_(pid);
@@ -386,6 +394,8 @@ out:
 		close(args_fd);
 	if (plan_fd >= 0)
 		close(plan_fd);
+	if (filter_fd >= 0)
+		close(filter_fd);
 	if (bwrap_argv.v && bwrap_argv.n > 2)
 		bwrap_argv.v[2] = NULL; /* points at a stack buffer */
 	strv_clear(&bwrap_argv);

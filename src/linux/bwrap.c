@@ -247,10 +247,6 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	snprintf(num, sizeof(num), "%lu", l->ignore_mask);
 	TAIL_PUSH("--ignore-mask");
 	TAIL_PUSH(num);
-	if (l->allow_unix_sockets)
-		TAIL_PUSH("--allow-unix-sockets");
-	if (l->allow_nested_userns)
-		TAIL_PUSH("--allow-nested-userns");
 	if (l->shell)
 		TAIL_PUSH("--shell");
 	TAIL_PUSH("--");

@@ -14,8 +14,6 @@ struct bwrap_launch {
 	const char *cwd;
 	bool shell;                  /* command[0] is a -c string */
 	unsigned long ignore_mask;   /* signals the command starts with ignored */
-	bool allow_unix_sockets;
-	bool allow_nested_userns;
 	char *const *command;
 };
 

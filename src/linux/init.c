@@ -18,17 +18,20 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "linux/plan_format.h"
 #include "linux/proto.h"
-#include "linux/seccomp_filter.h"
 
 /*
  * argv: srt-init [--sock FD] [--close FD]... [--plan-from-sock] [--chdir DIR]
- *                [--ignore-mask N] [--allow-unix-sockets]
- *                [--allow-nested-userns] [--shell] -- COMMAND [ARG...]
+ *                [--ignore-mask N] [--shell] -- COMMAND [ARG...]
+ *
+ * With --plan-from-sock the first message on the socket is PROTO_PLAN with
+ * two memfds: the mount plan, and the seccomp filter as classic BPF.
  *
  * Written by the supervisor, never by a user; anything else is refused.
  * Exit status: the command's, 128+N when it was killed by signal N, 125
@@ -281,6 +284,28 @@ static void drop_capabilities(void)
 		die(125, "srt-init: cannot drop capabilities: %s", strerror(errno));
 }
 
+/* Load the supervisor's seccomp filter (classic BPF, see
+ * seccomp_filter.h) into ourselves; what we fork inherits it. */
+static void load_filter(int fd)
+{
+	static struct sock_filter insns[BPF_MAXINSNS];
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % (off_t)sizeof(insns[0]) != 0 ||
+	    (unsigned long long)st.st_size > sizeof(insns))
+		die(125, "srt-init: bad seccomp filter%s", "");
+	size_t len = (size_t)st.st_size, off = 0;
+	while (off < len) {
+		ssize_t n = pread(fd, (char *)insns + off, len - off, (off_t)off);
+		if (n <= 0)
+			die(125, "srt-init: cannot read the seccomp filter%s", "");
+		off += (size_t)n;
+	}
+	close(fd);
+	struct sock_fprog prog = { .len = (unsigned short)(len / sizeof(insns[0])), .filter = insns };
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+		die(125, "srt-init: cannot load the seccomp filter: %s", strerror(errno));
+}
+
 static int exec_command(char **cmd, bool shell)
 {
 	if (shell) {
@@ -313,7 +338,7 @@ int main(int argc, char **argv)
 	const char *cwd = NULL;
 	unsigned long ignore_mask = 0;
 	bool shell = false;
-	struct sandbox_seccomp_options sopts = { 0 };
+	int filter_fd = -1;
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -333,10 +358,6 @@ int main(int argc, char **argv)
 			cwd = argv[++i];
 		} else if (strcmp(argv[i], "--ignore-mask") == 0 && i + 1 < argc) {
 			ignore_mask = strtoul(argv[++i], NULL, 10);
-		} else if (strcmp(argv[i], "--allow-unix-sockets") == 0) {
-			sopts.allow_unix_sockets = true;
-		} else if (strcmp(argv[i], "--allow-nested-userns") == 0) {
-			sopts.allow_nested_userns = true;
 		} else if (strcmp(argv[i], "--shell") == 0) {
 			shell = true;
 		} else {
@@ -364,9 +385,10 @@ int main(int argc, char **argv)
 		int r = sock >= 0 ? proto_recv(sock, &type, payload, NULL, fds, &nfds, NULL) : -EBADF;
 		if (r < 0)
 			exit(125); /* the supervisor is gone or failed: run nothing */
-		if (type != PROTO_PLAN || nfds != 1)
-			die(125, "srt-init: expected the mount plan from the supervisor%s", "");
+		if (type != PROTO_PLAN || nfds != 2)
+			die(125, "srt-init: expected the mount plan and seccomp filter from the supervisor%s", "");
 		plan_fd = fds[0];
+		filter_fd = fds[1];
 	}
 
 	/* Every bind source stays open until it is mounted: lift the soft
@@ -407,9 +429,10 @@ int main(int argc, char **argv)
 	sigset_t oldset;
 	sigprocmask(SIG_BLOCK, &set, &oldset);
 
-	char errbuf[256];
-	if (sandbox_seccomp_apply(&sopts, errbuf, sizeof(errbuf)) < 0)
-		die(125, "%s", errbuf);
+	/* Never run the command without the filter. */
+	if (filter_fd < 0)
+		die(125, "srt-init: no seccomp filter was given%s", "");
+	load_filter(filter_fd);
 
 	if (sock >= 0) {
 		int r = proto_send(sock, PROTO_HELLO, NULL, 0, NULL, 0);

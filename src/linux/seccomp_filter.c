@@ -1,13 +1,16 @@
-/* The seccomp filter srt-init applies to itself before it starts the command. */
+/* The seccomp filter of the sandbox, built for srt-init to load. */
 #include "linux/seccomp_filter.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -55,8 +58,9 @@ static void add1(struct rule_ctx *r, int err, const char *name, struct scmp_arg_
 	add(r, err, name, 1, &c);
 }
 
-int sandbox_seccomp_apply(const struct sandbox_seccomp_options *opts, char *errbuf, size_t errlen)
+int sandbox_seccomp_export(const struct sandbox_seccomp_options *opts, int *ret_fd, char *errbuf, size_t errlen)
 {
+	*ret_fd = -1;
 	struct rule_ctx r = { .errbuf = errbuf, .errlen = errlen };
 	r.ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!r.ctx) {
@@ -101,11 +105,29 @@ int sandbox_seccomp_apply(const struct sandbox_seccomp_options *opts, char *errb
 	add1(&r, EPERM, "ioctl", SCMP_A1_32(SCMP_CMP_EQ, TIOCLINUX));
 
 	int rc = r.failed;
+	int fd = -1;
 	if (rc == 0) {
-		rc = seccomp_load(r.ctx);
+		fd = memfd_create("srt-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(errbuf, errlen, "cannot create the seccomp filter: memfd_create: %s", strerror(errno));
+		}
+	}
+	if (rc == 0) {
+		rc = seccomp_export_bpf(r.ctx, fd);
 		if (rc < 0)
-			snprintf(errbuf, errlen, "cannot load seccomp filter: %s", strerror(-rc));
+			snprintf(errbuf, errlen, "cannot export the seccomp filter: %s", strerror(-rc));
+	}
+	if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "cannot seal the seccomp filter: %s", strerror(errno));
 	}
 	seccomp_release(r.ctx);
-	return rc;
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	*ret_fd = fd;
+	return 0;
 }

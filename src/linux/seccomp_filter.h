@@ -1,4 +1,5 @@
-/* The seccomp filter srt-init applies to itself before it starts the command. */
+/* The seccomp filter of the sandbox: built by the supervisor with libseccomp,
+ * loaded by srt-init into itself before it starts the command. */
 #ifndef SRT_LINUX_SECCOMP_H
 #define SRT_LINUX_SECCOMP_H
 
@@ -10,9 +11,12 @@ struct sandbox_seccomp_options {
 	bool allow_nested_userns;    /* allowNestedUserNamespaces */
 };
 
-/* Load the filter into the calling process (it needs no_new_privs set).
- * Returns 0, or a negative errno with a message in errbuf. Every rule is
- * required: a rule that cannot be added is an error, never a gap. */
-int sandbox_seccomp_apply(const struct sandbox_seccomp_options *opts, char *errbuf, size_t errlen);
+/* Build the filter and write it as classic BPF (struct sock_filter
+ * records, as PR_SET_SECCOMP takes them) into a new sealed memfd, returned
+ * in *ret_fd. Returns 0, or a negative errno with a message in errbuf.
+ * Every rule is required: a rule that cannot be added is an error, never
+ * a gap. Built in srt while bwrap sets up the namespaces, so that srt-init
+ * only loads it and needs no libseccomp. */
+int sandbox_seccomp_export(const struct sandbox_seccomp_options *opts, int *ret_fd, char *errbuf, size_t errlen);
 
 #endif
