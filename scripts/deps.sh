@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	bubblewrap libseccomp-dev libjansson-dev libuv1-dev libcmocka-dev
 	meson ninja-build pkg-config gcc clang python3 python3-pytest
-	util-linux procps curl
+	util-linux procps curl git
 )
 
 missing=()

@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -20,6 +24,8 @@
 #include "linux/placeholder.h"
 #include "linux/seccomp_filter.h"
 #include "linux/proto.h"
+#include "policy/netpolicy.h"
+#include "proxy/server.h"
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
@@ -40,7 +46,123 @@ struct supervisor {
 	size_t n_pending;
 	struct guardian *guard;
 	bool debug;
+	struct proxy_server *proxy;
+	struct listen_spec *listens;
+	size_t n_listens;
 };
+
+/* One listener srt-init makes inside the sandbox, and what serves it. */
+struct listen_spec {
+	char addr[64];                  /* "127.0.0.1:3128", "[::1]:5432" */
+	enum proxy_kind kind;
+	struct sockaddr_storage target; /* FORWARD: the host address */
+	socklen_t target_len;
+};
+
+static void loopback_target(struct listen_spec *l, int family, uint16_t port)
+{
+	memset(&l->target, 0, sizeof(l->target));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&l->target;
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		a->sin6_port = htons(port);
+		l->target_len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&l->target;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a->sin_port = htons(port);
+		l->target_len = sizeof(*a);
+	}
+}
+
+/* The listeners of a sandbox: our two proxies (or forwarders to the user's
+ * own proxies on the host), and each host loopback service the policy
+ * allows, on 127.0.0.1 and ::1. */
+static int plan_listeners(const struct runtime_net *n, struct listen_spec **ret, size_t *ret_n,
+			  struct srt_error *err)
+{
+	size_t n_lo = n->policy ? net_policy_loopback_ports(n->policy, NULL, 0) : 0;
+	uint16_t *ports = calloc(n_lo ? n_lo : 1, sizeof(*ports));
+	struct listen_spec *v = calloc(2 + 2 * n_lo, sizeof(*v));
+	if (!ports || !v) {
+		free(ports);
+		free(v);
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	if (n_lo)
+		net_policy_loopback_ports(n->policy, ports, n_lo);
+	size_t k = 0;
+	snprintf(v[k].addr, sizeof(v[k].addr), "127.0.0.1:%u", (unsigned)n->http_port);
+	v[k].kind = n->external_http_port ? PROXY_KIND_FORWARD : PROXY_KIND_HTTP;
+	if (n->external_http_port)
+		loopback_target(&v[k], AF_INET, n->external_http_port);
+	k++;
+	snprintf(v[k].addr, sizeof(v[k].addr), "127.0.0.1:%u", (unsigned)n->socks_port);
+	v[k].kind = n->external_socks_port ? PROXY_KIND_FORWARD : PROXY_KIND_SOCKS;
+	if (n->external_socks_port)
+		loopback_target(&v[k], AF_INET, n->external_socks_port);
+	k++;
+	for (size_t i = 0; i < n_lo; i++) {
+		if (ports[i] == n->http_port || ports[i] == n->socks_port) {
+			int r = srt_error_set(err, -EADDRINUSE,
+					      "network.allowedDomains: the host loopback port %u cannot be reached "
+					      "directly inside the sandbox: srt's %s proxy listens there (choose "
+					      "other proxy ports)", (unsigned)ports[i],
+					      ports[i] == n->http_port ? "HTTP" : "SOCKS5");
+			free(ports);
+			free(v);
+			return r;
+		}
+		snprintf(v[k].addr, sizeof(v[k].addr), "127.0.0.1:%u", (unsigned)ports[i]);
+		v[k].kind = PROXY_KIND_FORWARD;
+		loopback_target(&v[k++], AF_INET, ports[i]);
+		snprintf(v[k].addr, sizeof(v[k].addr), "[::1]:%u", (unsigned)ports[i]);
+		v[k].kind = PROXY_KIND_FORWARD;
+		loopback_target(&v[k++], AF_INET6, ports[i]);
+	}
+	free(ports);
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
+/* The command's environment: where the proxies are, the way tools look
+ * for them. Set in bwrap's process just before it is executed. */
+static void set_proxy_environment(const struct runtime_net *n)
+{
+	char http[64], socks[64];
+	snprintf(http, sizeof(http), "http://127.0.0.1:%u", (unsigned)n->http_port);
+	snprintf(socks, sizeof(socks), "socks5h://127.0.0.1:%u", (unsigned)n->socks_port);
+	static const char *const http_vars[] = { "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
+						  "GRPC_PROXY", "grpc_proxy", "DOCKER_HTTP_PROXY",
+						  "DOCKER_HTTPS_PROXY" };
+	static const char *const socks_vars[] = { "ALL_PROXY", "all_proxy", "FTP_PROXY", "ftp_proxy" };
+	for (size_t i = 0; i < sizeof(http_vars) / sizeof(http_vars[0]); i++)
+		setenv(http_vars[i], http, 1);
+	for (size_t i = 0; i < sizeof(socks_vars) / sizeof(socks_vars[0]); i++)
+		setenv(socks_vars[i], socks, 1);
+	setenv("NO_PROXY", "localhost,127.0.0.1,::1", 1);
+	setenv("no_proxy", "localhost,127.0.0.1,::1", 1);
+	setenv("SANDBOX_RUNTIME", "1", 1);
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)n->http_port);
+	setenv("CLOUDSDK_PROXY_TYPE", "http", 1);
+	setenv("CLOUDSDK_PROXY_ADDRESS", "127.0.0.1", 1);
+	setenv("CLOUDSDK_PROXY_PORT", port, 1);
+	/* ssh (and git over ssh) ignore the variables above: give git an ssh
+	 * whose ProxyCommand is srt's own CONNECT client. The path is quoted
+	 * for ssh's shell; a path with a quote in it is left out. */
+	if (n->self && !strchr(n->self, '\'')) {
+		char *cmd = NULL;
+		if (asprintf(&cmd, "ssh -o ProxyCommand='%s proxy-connect --proxy 127.0.0.1:%u %%h %%p'", n->self,
+			     (unsigned)n->http_port) > 0) {
+			setenv("GIT_SSH_COMMAND", cmd, 1);
+			free(cmd);
+		}
+	}
+}
 
 char *runtime_helper_path(const char *name)
 {
@@ -89,10 +211,12 @@ static void on_sock(uv_poll_t *w, int status, int events)
 		stop_watching_sock(s);
 		return;
 	}
-	uint32_t type = 0;
-	static char payload[PROTO_MAX_PAYLOAD];
+	uint32_t type = 0, len = 0;
+	static uint32_t payload[PROTO_MAX_PAYLOAD / sizeof(uint32_t)];
+	int fds[PROTO_MAX_FDS];
+	size_t nfds = 0;
 	pid_t pid = 0;
-	int r = proto_recv(s->sock, &type, payload, NULL, NULL, NULL, &pid);
+	int r = proto_recv(s->sock, &type, payload, &len, fds, &nfds, &pid);
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
@@ -101,6 +225,23 @@ static void on_sock(uv_poll_t *w, int status, int events)
 		stop_watching_sock(s);
 		return;
 	}
+	if (type == PROTO_LISTEN && !s->started) {
+		/* The listeners srt-init made inside the sandbox: serve them. */
+		for (size_t i = 0; i < nfds; i++) {
+			uint32_t idx = (i + 1) * sizeof(uint32_t) <= len ? payload[i] : UINT32_MAX;
+			if (!s->proxy || idx >= s->n_listens) {
+				close(fds[i]);
+				continue;
+			}
+			const struct listen_spec *l = &s->listens[idx];
+			if (proxy_server_listen(s->proxy, l->kind, fds[i], (const struct sockaddr *)&l->target,
+						l->target_len) < 0 && s->debug)
+				fprintf(stderr, "srt: cannot serve %s\n", l->addr);
+		}
+		return;
+	}
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
 	if (type == PROTO_HELLO && !s->started && pid > 0) {
 		s->init_pid = pid;
 		s->init_pidfd = pidfd_open_(pid);
@@ -189,6 +330,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	int init_fd = -1, args_fd = -1, plan_fd = -1, filter_fd = -1, sv[2] = { -1, -1 };
 	bool loop_ready = false;
 	struct strv bwrap_argv = { 0 };
+	char **listen_addrs = NULL;
 	sigset_t mask, oldmask;
 	int r;
 
@@ -242,6 +384,17 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 		.ignore_mask = ignore_mask,
 		.command = o->command,
 	};
+	if ((r = plan_listeners(&o->net, &s.listens, &s.n_listens, err)) < 0)
+		goto out;
+	listen_addrs = calloc(s.n_listens + 1, sizeof(*listen_addrs));
+	if (!listen_addrs) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < s.n_listens; i++)
+		listen_addrs[i] = s.listens[i].addr;
+	l.listen = listen_addrs;
+	l.n_listen = s.n_listens;
 	if ((r = strv_push(&bwrap_argv, bwrap)) < 0 || (r = strv_push(&bwrap_argv, "--args")) < 0 ||
 	    (r = strv_push(&bwrap_argv, "")) < 0) {
 		r = srt_error_set(err, -ENOMEM, "out of memory");
@@ -290,11 +443,19 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 			if (dup2(high[i], CHILD_INIT_FD + (int)i) < 0) /* dup2 clears CLOEXEC */
 				_exit(125);
 		close_range(CHILD_ARGS_FD + 1, ~0u, 0);
+		set_proxy_environment(&o->net);
 		execv(bwrap, bwrap_argv.v);
 		fprintf(stderr, "srt: cannot execute %s: %s\n", bwrap, strerror(errno));
 		_exit(125);
 	}
 	s.bwrap_pid = pid;
+	/* The proxies need a descriptor or two per connection; the command
+	 * got our limit as it was (bwrap is already forked). */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	close(sv[1]);
 	sv[1] = -1;
 	close(args_fd);
@@ -345,6 +506,16 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 		goto out;
 	}
 	loop_ready = true;
+	if (o->net.policy) {
+		struct proxy_options po = { .policy = o->net.policy, .debug = o->debug };
+		proxy_limits_default(&po.limits);
+		if (proxy_server_new(&s.loop, &po, &s.proxy) < 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			r = srt_error_set(err, -ENOMEM, "cannot start the proxies");
+			goto out;
+		}
+	}
 	s.sig_watch.data = &s;
 	s.sock_watch.data = &s;
 	uv_poll_init(&s.loop, &s.sig_watch, s.sigfd);
@@ -374,6 +545,8 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	r = 0;
 out:
 	if (loop_ready) {
+		proxy_server_close(s.proxy);
+		s.proxy = NULL;
 		uv_close((uv_handle_t *)&s.sig_watch, NULL);
 		uv_close((uv_handle_t *)&s.sock_watch, NULL);
 		uv_run(&s.loop, UV_RUN_DEFAULT);
@@ -400,6 +573,8 @@ out:
 		bwrap_argv.v[2] = NULL; /* points at a stack buffer */
 	strv_clear(&bwrap_argv);
 	mount_plan_free(plan);
+	free(listen_addrs);
+	free(s.listens);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return r;
 }

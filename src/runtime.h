@@ -3,11 +3,25 @@
 #define SRT_RUNTIME_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "policy/policy.h"
 
+struct net_policy;
+
+/* How the sandbox reaches the network. */
+struct runtime_net {
+	const struct net_policy *policy;  /* decides every connection */
+	uint16_t http_port;               /* our HTTP proxy inside the sandbox (3128) */
+	uint16_t socks_port;              /* our SOCKS5 proxy inside the sandbox (1080) */
+	uint16_t external_http_port;      /* srt's httpProxyPort: the user's proxy on the host, or 0 */
+	uint16_t external_socks_port;     /* srt's socksProxyPort, or 0 */
+	const char *self;                 /* this srt, for GIT_SSH_COMMAND's ProxyCommand; may be NULL */
+};
+
 struct runtime_run_options {
 	const struct policy *policy;
+	struct runtime_net net;
 	char *const *command;   /* argv; with shell, command[0] is the -c string */
 	bool shell;
 	bool debug;             /* print the plan and steps on stderr */

@@ -13,4 +13,10 @@
  * Returns the exit status: 0, or 125 when the plan cannot be built. */
 int cli_check_print(const struct config *cfg, const struct policy *p, bool debug, FILE *out);
 
+/* `srt proxy-connect [--proxy ADDR:PORT] HOST PORT` (argv after the word
+ * proxy-connect): open a CONNECT tunnel through the sandbox's HTTP proxy
+ * and relay stdin and stdout through it, for ssh's ProxyCommand. Returns
+ * the exit status. */
+int cli_proxy_connect(int argc, char **argv);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "policy/netpolicy.h"
 #include "policy/policy.h"
 #include "runtime.h"
 
@@ -18,11 +19,13 @@ static const char usage_text[] =
 	"Usage: srt [OPTIONS] [--] COMMAND [ARG...]\n"
 	"       srt [OPTIONS] -c STRING [NAME [ARG...]]\n"
 	"       srt check [--settings FILE] [--debug] [--trust-project-settings]\n"
+	"       srt proxy-connect [--proxy ADDR:PORT] HOST PORT\n"
 	"\n"
 	"Run COMMAND (argv as given, no shell) or STRING (with bash, else sh) in a\n"
 	"sandbox: reads allowed except denyRead paths, writes denied except\n"
 	"allowWrite paths, built-in protection of shell, git and editor config\n"
-	"files, no network, own PID/IPC/UTS/user/cgroup namespaces, seccomp.\n"
+	"files, network only through srt's proxies to allowedDomains, own\n"
+	"PID/IPC/UTS/user/cgroup namespaces, seccomp.\n"
 	"\n"
 	"Options (they end at the first word that is not an option):\n"
 	"  -s, --settings FILE         settings file (default: ~/.srt-settings.json;\n"
@@ -36,6 +39,8 @@ static const char usage_text[] =
 	"\n"
 	"  srt check                   validate the settings and print the effective\n"
 	"                              policy, each rule with the file it came from\n"
+	"  srt proxy-connect HOST PORT open a tunnel through the sandbox's HTTP\n"
+	"                              proxy on stdin/stdout (ssh's ProxyCommand)\n"
 	"\n"
 	"Exit status:\n"
 	"  the command's own status; 128+N when it was killed by signal N;\n"
@@ -149,6 +154,8 @@ int main(int argc, char **argv)
 
 	bool is_check = !o.shell_string && i < argc && strcmp(argv[i], "check") == 0 &&
 			(i == 1 || strcmp(argv[i - 1], "--") != 0);
+	if (!o.shell_string && i == 1 && i < argc && strcmp(argv[i], "proxy-connect") == 0)
+		return cli_proxy_connect(argc - i - 1, argv + i + 1);
 	if (is_check) {
 		i++;
 		r = parse_options(argc, argv, &i, &o, false);
@@ -192,8 +199,26 @@ int main(int argc, char **argv)
 	if (o.shell_string)
 		command[0] = (char *)o.shell_string;
 
+	struct net_policy *net = NULL;
+	struct srt_error nerr = { 0 };
+	if (net_policy_build(policy, &cfg, &net, &nerr) < 0) {
+		policy_free(policy);
+		config_free(&cfg);
+		return fail("%s", nerr.message);
+	}
+	char self[PATH_MAX];
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[sl > 0 ? sl : 0] = '\0';
 	struct runtime_run_options ro = {
 		.policy = policy,
+		.net = {
+			.policy = net,
+			.http_port = (uint16_t)(cfg.network.listen_http_port ? cfg.network.listen_http_port : 3128),
+			.socks_port = (uint16_t)(cfg.network.listen_socks_port ? cfg.network.listen_socks_port : 1080),
+			.external_http_port = (uint16_t)cfg.network.http_proxy_port,
+			.external_socks_port = (uint16_t)cfg.network.socks_proxy_port,
+			.self = sl > 0 ? self : NULL,
+		},
 		.command = command,
 		.shell = o.shell_string != NULL,
 		.debug = o.debug,
@@ -202,6 +227,7 @@ int main(int argc, char **argv)
 	struct srt_error err = { 0 };
 	int status = EXIT_SRT_FAILED;
 	r = runtime_run(&ro, &status, &err);
+	net_policy_free(net);
 	policy_free(policy);
 	config_free(&cfg);
 	if (r < 0)

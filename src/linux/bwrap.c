@@ -240,6 +240,10 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	TAIL_PUSH("--close");
 	TAIL_PUSH(num);
 	TAIL_PUSH("--plan-from-sock");
+	for (size_t i = 0; i < l->n_listen; i++) {
+		TAIL_PUSH("--listen");
+		TAIL_PUSH(l->listen[i]);
+	}
 	if (l->cwd) {
 		TAIL_PUSH("--chdir");
 		TAIL_PUSH(l->cwd);

@@ -15,6 +15,10 @@ struct bwrap_launch {
 	bool shell;                  /* command[0] is a -c string */
 	unsigned long ignore_mask;   /* signals the command starts with ignored */
 	char *const *command;
+	/* Addresses srt-init listens on inside the sandbox, in order:
+	 * "127.0.0.1:3128", "[::1]:5432" (see PROTO_LISTEN). */
+	char *const *listen;
+	size_t n_listen;
 };
 
 /* Find bwrap: the configured path, else "bwrap" in PATH, else /usr/bin/bwrap.

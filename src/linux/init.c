@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/wait.h>
@@ -28,10 +31,14 @@
 
 /*
  * argv: srt-init [--sock FD] [--close FD]... [--plan-from-sock] [--chdir DIR]
- *                [--ignore-mask N] [--shell] -- COMMAND [ARG...]
+ *                [--listen ADDR:PORT]... [--ignore-mask N] [--shell]
+ *                -- COMMAND [ARG...]
  *
  * With --plan-from-sock the first message on the socket is PROTO_PLAN with
  * two memfds: the mount plan, and the seccomp filter as classic BPF.
+ * Each --listen address ("127.0.0.1:3128", "[::1]:5432") becomes a
+ * listening TCP socket in the sandbox's network namespace, handed to the
+ * supervisor (PROTO_LISTEN) before HELLO; we keep none of them.
  *
  * Written by the supervisor, never by a user; anything else is refused.
  * Exit status: the command's, 128+N when it was killed by signal N, 125
@@ -284,6 +291,93 @@ static void drop_capabilities(void)
 		die(125, "srt-init: cannot drop capabilities: %s", strerror(errno));
 }
 
+#define MAX_LISTEN 1024
+
+static void listen_failed(const char *spec, int e)
+{
+	fprintf(stderr, "srt: cannot listen on %s inside the sandbox: %s\n", spec, strerror(e));
+	exit(125);
+}
+
+/* One listening socket at "a.b.c.d:port" or "[v6]:port"; -1 when IPv6 is
+ * not available here (a ::1 listener is a courtesy, not a promise). */
+static int make_listener(const char *spec)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	memset(&ss, 0, sizeof(ss));
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	size_t hl = colon ? (size_t)(colon - spec) : 0;
+	char *end = NULL;
+	unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+	if (!colon || hl == 0 || hl >= sizeof(host) || !end || *end || port == 0 || port > 65535)
+		die(125, "srt-init: bad listening address %s", spec);
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			die(125, "srt-init: bad listening address %s", spec);
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		slen = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			die(125, "srt-init: bad listening address %s", spec);
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		slen = sizeof(*a);
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		if (ss.ss_family == AF_INET6 && errno == EAFNOSUPPORT)
+			return -1;
+		listen_failed(spec, errno);
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0) {
+		int e = errno;
+		close(fd);
+		if (ss.ss_family == AF_INET6 && (e == EADDRNOTAVAIL || e == EAFNOSUPPORT))
+			return -1;
+		listen_failed(spec, e);
+	}
+	if (listen(fd, SOMAXCONN) < 0)
+		listen_failed(spec, errno);
+	return fd;
+}
+
+/* Make every listener, hand them over in batches, keep none. */
+static void send_listeners(int sock, const char *const *addrs, size_t n)
+{
+	int fds[PROTO_MAX_FDS];
+	uint32_t idx[PROTO_MAX_FDS];
+	size_t nb = 0;
+	for (size_t i = 0; i < n; i++) {
+		int fd = make_listener(addrs[i]);
+		if (fd >= 0) {
+			fds[nb] = fd;
+			idx[nb++] = (uint32_t)i;
+		}
+		if (nb == PROTO_MAX_FDS || (i + 1 == n && nb > 0)) {
+			int r = proto_send(sock, PROTO_LISTEN, idx, (uint32_t)(nb * sizeof(idx[0])), fds, nb);
+			if (r == -EPIPE || r == -ECONNRESET)
+				exit(125);
+			if (r < 0)
+				die(125, "srt-init: cannot reach the supervisor: %s", strerror(-r));
+			for (size_t k = 0; k < nb; k++)
+				close(fds[k]);
+			nb = 0;
+		}
+	}
+}
+
 /* Load the supervisor's seccomp filter (classic BPF, see
  * seccomp_filter.h) into ourselves; what we fork inherits it. */
 static void load_filter(int fd)
@@ -339,6 +433,8 @@ int main(int argc, char **argv)
 	unsigned long ignore_mask = 0;
 	bool shell = false;
 	int filter_fd = -1;
+	static const char *listen_addrs[MAX_LISTEN];
+	size_t n_listen = 0;
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -352,6 +448,11 @@ int main(int argc, char **argv)
 			int fd = atoi(argv[++i]);
 			if (fd > 2)
 				close(fd);
+		} else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+			if (n_listen < MAX_LISTEN)
+				listen_addrs[n_listen++] = argv[++i];
+			else
+				die(125, "srt-init: too many listening addresses%s", "");
 		} else if (strcmp(argv[i], "--plan-from-sock") == 0) {
 			plan_from_sock = true;
 		} else if (strcmp(argv[i], "--chdir") == 0 && i + 1 < argc) {
@@ -434,6 +535,8 @@ int main(int argc, char **argv)
 		die(125, "srt-init: no seccomp filter was given%s", "");
 	load_filter(filter_fd);
 
+	if (sock >= 0 && n_listen > 0)
+		send_listeners(sock, listen_addrs, n_listen);
 	if (sock >= 0) {
 		int r = proto_send(sock, PROTO_HELLO, NULL, 0, NULL, 0);
 		if (r == -EPIPE || r == -ECONNRESET)

@@ -23,7 +23,9 @@
 enum proto_type {
 	PROTO_HELLO = 1, /* init -> supervisor: filters applied, ready; payload empty */
 	PROTO_GO = 2,    /* supervisor -> init: start the command; payload empty */
-	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan, one memfd; payload empty */
+	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan and the seccomp filter, two memfds; payload empty */
+	PROTO_LISTEN = 4, /* init -> supervisor, before HELLO: listening sockets made inside the
+			   * sandbox; payload: one u32 per fd, the index of its --listen address */
 };
 
 /* Send one message. Returns 0 or a negative errno. */

@@ -1,4 +1,4 @@
-/* HTTP/1.x request heads as a forward proxy receives them (RFC 9110, RFC 9112): incremental parser, framing, hop-by-hop headers, chunk-size lines; no I/O. */
+/* HTTP/1.x heads as a forward proxy sees them (RFC 9110, RFC 9112): request heads, response heads, trailer sections; incremental parsers, framing, hop-by-hop headers, chunk-size lines; no I/O. */
 #include "proxy/http_head.h"
 
 #include <errno.h>
@@ -47,6 +47,47 @@
  *   - more than one Host field (RFC 9112 section 3.2).
  * Any number of empty lines before the request line are skipped (RFC 9112
  * section 2.2), within the head limit.
+ *
+ * Response heads come from the upstream, which the sandboxed program may
+ * control, and are relayed to a client that reuses the connection, so
+ * where a response ends must not be in doubt either (RFC 9112 sections 4,
+ * 6.3):
+ *
+ *   response-head  = status-line *( field-line CRLF ) CRLF
+ *   status-line    = HTTP-version SP 3DIGIT [ SP reason-phrase ] CRLF
+ *   reason-phrase  = *( HTAB / SP / VCHAR / obs-text )
+ *
+ * The line, field and limit rules are those of requests; besides, refused
+ * with -EBADMSG:
+ *   - an empty line before the status line (a server has no reason to send
+ *     one; it would mean we lost count of the previous body);
+ *   - a status line of another shape, or a status outside 100..599. "HTTP/1.1
+ *     200" without SP and reason is accepted although RFC 9112 requires the
+ *     SP: servers send it, and where the line ends is not in doubt;
+ *   - 101: the proxy never forwards Upgrade, so a switch of protocols
+ *     answers a request it did not send;
+ *   - both Content-Length and Transfer-Encoding, even where the status or
+ *     HEAD means no body: RFC 9112 lets Transfer-Encoding win, but the pair
+ *     is the response-splitting shape and only a broken server sends it;
+ *   - Content-Length values that differ, or one that is not 1*DIGIT or does
+ *     not fit 64 bits, checked even where there is no body. The same value
+ *     repeated, in several fields or as a list ("5, 5"), is accepted as
+ *     that value (RFC 9110 section 8.6): intermediaries produce it, and
+ *     every reader that accepts it reads the same length;
+ *   - Transfer-Encoding in an HTTP/1.0 response (RFC 9112 section 6.1: its
+ *     framing is faulty), without any coding, with a coding that is not a
+ *     token, with quoted parameters (a list split on the commas inside
+ *     them would read other codings), with chunked carrying parameters or
+ *     listed twice (RFC 9112 section 7: at most once, no parameters).
+ * Framing (RFC 9112 section 6.3): the answer to HEAD, 1xx, 204 and 304 have
+ * no body whatever the fields say; otherwise Transfer-Encoding, chunked if
+ * its last coding is chunked, else delimited by close (other codings,
+ * known or not, are relayed as they are); otherwise Content-Length;
+ * otherwise delimited by close.
+ *
+ * Trailer sections (after the last chunk, RFC 9112 section 7.1.2) are
+ * *( field-line CRLF ) CRLF with the same line and field rules; any field
+ * name is accepted, since the proxy drops them.
  */
 
 static bool is_tchar(unsigned char c)
@@ -80,9 +121,40 @@ void http_request_init(struct http_request *r)
 	memset(r, 0, sizeof(*r));
 }
 
+void http_response_init(struct http_response *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
 static bool is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
+}
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Does s[0..n) hold a byte that neither a field value nor a reason phrase
+ * may hold: a control character other than HTAB, or DEL? */
+static bool has_ctl(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* Narrow buf[*s..*e) to leave out leading and trailing OWS. */
+static void trim_ows(const char *buf, size_t *s, size_t *e)
+{
+	while (*s < *e && is_ows(buf[*s]))
+		(*s)++;
+	while (*e > *s && is_ows(buf[*e - 1]))
+		(*e)--;
 }
 
 static int parse_version(const char *v, size_t n, int *minor)
@@ -98,9 +170,11 @@ static int parse_version(const char *v, size_t n, int *minor)
 	return -EBADMSG;
 }
 
-/* The request line without its CRLF: line[0..n) at buffer offset off. */
-static int parse_request_line(struct http_request *r, const char *buf, size_t off, size_t n)
+/* The request line without its CRLF. */
+static int parse_request_line(void *ctx, const char *buf, struct http_span l)
 {
+	struct http_request *r = ctx;
+	size_t off = l.off, n = l.len;
 	const char *line = buf + off;
 	size_t i = 0;
 	while (i < n && is_tchar((unsigned char)line[i]))
@@ -175,34 +249,41 @@ static int parse_content_length(const char *v, size_t n, uint64_t *ret)
 	return 0;
 }
 
-/* A field line without its CRLF: buf[off..off+n), n > 0. */
-static int parse_field_line(struct http_request *r, const char *buf, size_t off, size_t n)
+/*
+ * A field line without its CRLF, line.len > 0, checked and appended to
+ * fields[*nfields] (or only counted when fields is NULL). A line starting
+ * with SP or HTAB (obsolete line folding) fails the token test.
+ */
+static int add_field(const char *buf, struct http_span l, struct http_field *fields, size_t *nfields)
 {
-	const char *line = buf + off;
-	if (line[0] == ' ' || line[0] == '\t')
-		return -EBADMSG;
+	const char *line = buf + l.off;
 	size_t i = 0;
-	while (i < n && is_tchar((unsigned char)line[i]))
+	while (i < l.len && is_tchar((unsigned char)line[i]))
 		i++;
-	if (i == 0 || i >= n || line[i] != ':')
+	if (i == 0 || i >= l.len || line[i] != ':')
 		return -EBADMSG;
-	struct http_span name = { off, i };
-
-	i++;
-	while (i < n && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	size_t v0 = i, vend = i;
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)line[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return -EBADMSG;
-		if (c != ' ' && c != '\t')
-			vend = i + 1;
-	}
-	struct http_span value = { off + v0, vend - v0 };
-
-	if (r->nfields >= HTTP_FIELDS_MAX)
+	if (has_ctl(line + i + 1, l.len - i - 1))
+		return -EBADMSG;
+	if (*nfields >= HTTP_FIELDS_MAX)
 		return -E2BIG;
+	size_t v0 = l.off + i + 1, vend = l.off + l.len;
+	trim_ows(buf, &v0, &vend);
+	if (fields) {
+		fields[*nfields].name = (struct http_span){ l.off, i };
+		fields[*nfields].value = (struct http_span){ v0, vend - v0 };
+	}
+	(*nfields)++;
+	return 0;
+}
+
+static int request_field(void *ctx, const char *buf, struct http_span line)
+{
+	struct http_request *r = ctx;
+	int err = add_field(buf, line, r->fields, &r->nfields);
+	if (err < 0)
+		return err;
+	struct http_span name = r->fields[r->nfields - 1].name;
+	struct http_span value = r->fields[r->nfields - 1].value;
 
 	if (http_span_equal(buf, name, "content-length")) {
 		if (r->seen_cl)
@@ -223,10 +304,6 @@ static int parse_field_line(struct http_request *r, const char *buf, size_t off,
 	}
 	if (r->seen_cl && r->seen_te)
 		return -EBADMSG;
-
-	r->fields[r->nfields].name = name;
-	r->fields[r->nfields].value = value;
-	r->nfields++;
 	return 0;
 }
 
@@ -241,10 +318,7 @@ static bool list_next(const char *buf, size_t *i, size_t end, struct http_span *
 		size_t e = *i;
 		if (*i < end)
 			(*i)++;
-		while (s < e && (buf[s] == ' ' || buf[s] == '\t'))
-			s++;
-		while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t'))
-			e--;
+		trim_ows(buf, &s, &e);
 		if (e > s) {
 			elem->off = s;
 			elem->len = e - s;
@@ -254,8 +328,33 @@ static bool list_next(const char *buf, size_t *i, size_t end, struct http_span *
 	return false;
 }
 
-static int finish_head(struct http_request *r, const char *buf)
+/* Is the option name[0..n) listed in any Connection field? */
+static bool connection_lists(const struct http_field *fields, size_t nfields, const char *buf, const char *name,
+			     size_t n)
 {
+	for (size_t f = 0; f < nfields; f++) {
+		if (!http_span_equal(buf, fields[f].name, "connection"))
+			continue;
+		struct http_span v = fields[f].value, e;
+		size_t i = v.off;
+		while (list_next(buf, &i, v.off + v.len, &e))
+			if (e.len == n && mem_equal_nocase(buf + e.off, name, n))
+				return true;
+	}
+	return false;
+}
+
+/* Whether the sender keeps the connection (RFC 9112 section 9.3). */
+static bool wants_keep_alive(const struct http_field *fields, size_t nfields, const char *buf, int version_minor)
+{
+	if (connection_lists(fields, nfields, buf, "close", 5))
+		return false;
+	return version_minor == 1 || connection_lists(fields, nfields, buf, "keep-alive", 10);
+}
+
+static int request_finish(void *ctx, const char *buf)
+{
+	struct http_request *r = ctx;
 	if (r->seen_te && r->version_minor == 0)
 		return -EBADMSG;
 	if (r->connect && (r->seen_te || (r->seen_cl && r->content_length != 0)))
@@ -268,74 +367,252 @@ static int finish_head(struct http_request *r, const char *buf)
 		r->framing = HTTP_BODY_NONE;
 	if (r->framing != HTTP_BODY_LENGTH)
 		r->content_length = 0;
-
-	bool close = false, keep = false;
-	for (size_t f = 0; f < r->nfields; f++) {
-		if (!http_span_equal(buf, r->fields[f].name, "connection"))
-			continue;
-		struct http_span v = r->fields[f].value, e;
-		size_t i = v.off;
-		while (list_next(buf, &i, v.off + v.len, &e)) {
-			if (http_span_equal(buf, e, "close"))
-				close = true;
-			else if (http_span_equal(buf, e, "keep-alive"))
-				keep = true;
-		}
-	}
-	r->keep_alive = !close && (r->version_minor == 1 || keep);
+	r->keep_alive = wants_keep_alive(r->fields, r->nfields, buf, r->version_minor);
 	return 0;
 }
 
 /* An incomplete line that is already too long, or a head already over the
  * limit, is refused without waiting for its end. */
-static int check_limits(const struct http_request *r, size_t line_len, size_t head_len)
+static int check_limits(size_t line_len, size_t line_max, int line_err, size_t head_len)
 {
-	if (!r->seen_request_line && line_len > HTTP_REQUEST_LINE_MAX)
-		return -ENAMETOOLONG;
-	if (r->seen_request_line && line_len > HTTP_FIELD_LINE_MAX)
-		return -E2BIG;
+	if (line_len > line_max)
+		return line_err;
 	if (head_len > HTTP_HEAD_MAX)
 		return -E2BIG;
 	return 0;
 }
 
+/*
+ * The next line of buf[0..len) at the cursor. Returns 1 with the line,
+ * CRLF left out, in *line and the cursor past it; 0 when its LF has not
+ * arrived (the cursor remembers how far the search went); or -EBADMSG for
+ * a bare LF or CR, line_err for a line over line_max, -E2BIG for a head
+ * over HTTP_HEAD_MAX.
+ */
+static int next_line(struct http_head_cursor *cur, const char *buf, size_t len, size_t line_max, int line_err,
+		     struct http_span *line)
+{
+	const char *lf = len > cur->scan ? memchr(buf + cur->scan, '\n', len - cur->scan) : NULL;
+	if (!lf) {
+		cur->scan = len;
+		return check_limits(len - cur->pos, line_max, line_err, len);
+	}
+	size_t e = (size_t)(lf - buf);
+	int err = check_limits(e + 1 - cur->pos, line_max, line_err, e + 1);
+	if (err < 0)
+		return err;
+	if (e == cur->pos || buf[e - 1] != '\r')
+		return -EBADMSG;
+	size_t n = e - 1 - cur->pos;
+	if (memchr(buf + cur->pos, '\r', n))
+		return -EBADMSG;
+	*line = (struct http_span){ cur->pos, n };
+	cur->pos = cur->scan = e + 1;
+	return 1;
+}
+
+/* What one kind of head is made of; ctx is the parser's struct. */
+struct head_syntax {
+	size_t start_max;   /* the start line's limit, CRLF included */
+	int start_err;      /* the error for a start line over it */
+	bool skip_empty;    /* empty lines before the start line are skipped */
+	int (*start)(void *ctx, const char *buf, struct http_span line);  /* NULL: none */
+	int (*field)(void *ctx, const char *buf, struct http_span line);
+	int (*finish)(void *ctx, const char *buf);                        /* NULL: none */
+};
+
+/* Every head goes through this one loop, so requests, responses and
+ * trailers end at the same place by the same rules. Returns the head's
+ * length, also stored in *head_len, 0 or an error, as
+ * http_request_parse(). */
+static int parse_head(const struct head_syntax *syn, void *ctx, struct http_head_cursor *cur, size_t *head_len,
+		      const char *buf, size_t len)
+{
+	if (len < cur->scan || cur->scan < cur->pos)
+		return -EINVAL;
+	if (!syn->start)
+		cur->seen_start_line = true;
+	for (;;) {
+		struct http_span line;
+		int err = cur->seen_start_line ? next_line(cur, buf, len, HTTP_FIELD_LINE_MAX, -E2BIG, &line)
+					       : next_line(cur, buf, len, syn->start_max, syn->start_err, &line);
+		if (err <= 0)
+			return err;
+		if (!cur->seen_start_line) {
+			if (line.len == 0 && syn->skip_empty)
+				continue;
+			if ((err = syn->start(ctx, buf, line)) < 0)
+				return err;
+			cur->seen_start_line = true;
+		} else if (line.len == 0) {
+			if (syn->finish && (err = syn->finish(ctx, buf)) < 0)
+				return err;
+			*head_len = cur->pos;
+			return (int)cur->pos;
+		} else if ((err = syn->field(ctx, buf, line)) < 0) {
+			return err;
+		}
+	}
+}
+
 int http_request_parse(struct http_request *r, const char *buf, size_t len)
 {
-	if (len < r->scan || r->scan < r->pos)
-		return -EINVAL;
-	for (;;) {
-		const char *lf = len > r->scan ? memchr(buf + r->scan, '\n', len - r->scan) : NULL;
-		if (!lf) {
-			r->scan = len;
-			return check_limits(r, len - r->pos, len);
-		}
-		size_t e = (size_t)(lf - buf);
-		int err = check_limits(r, e + 1 - r->pos, e + 1);
-		if (err < 0)
-			return err;
-		if (e == r->pos || buf[e - 1] != '\r')
-			return -EBADMSG;
-		size_t n = e - 1 - r->pos;
-		if (memchr(buf + r->pos, '\r', n))
-			return -EBADMSG;
+	static const struct head_syntax syn = {
+		.start_max = HTTP_REQUEST_LINE_MAX,
+		.start_err = -ENAMETOOLONG,
+		.skip_empty = true,
+		.start = parse_request_line,
+		.field = request_field,
+		.finish = request_finish,
+	};
+	return parse_head(&syn, r, &r->cur, &r->head_len, buf, len);
+}
 
-		if (!r->seen_request_line) {
-			if (n > 0) {
-				if ((err = parse_request_line(r, buf, r->pos, n)) < 0)
-					return err;
-				r->seen_request_line = true;
-			}
-		} else if (n == 0) {
-			if ((err = finish_head(r, buf)) < 0)
-				return err;
-			r->pos = r->scan = e + 1;
-			r->head_len = e + 1;
-			return (int)r->head_len;
-		} else if ((err = parse_field_line(r, buf, r->pos, n)) < 0) {
-			return err;
-		}
-		r->pos = r->scan = e + 1;
+/* The status line without its CRLF. */
+static int parse_status_line(void *ctx, const char *buf, struct http_span l)
+{
+	struct http_response *r = ctx;
+	const char *line = buf + l.off;
+	const char *sp = memchr(line, ' ', l.len);
+	if (!sp)
+		return -EBADMSG;
+	size_t i = (size_t)(sp - line);
+	int minor = 0;
+	int err = parse_version(line, i, &minor);
+	if (err < 0)
+		return err;
+	i++;
+	if (l.len - i < 3 || !is_digit((unsigned char)line[i]) || !is_digit((unsigned char)line[i + 1]) ||
+	    !is_digit((unsigned char)line[i + 2]))
+		return -EBADMSG;
+	int status = (line[i] - '0') * 100 + (line[i + 1] - '0') * 10 + (line[i + 2] - '0');
+	i += 3;
+	if (i < l.len && line[i] != ' ')
+		return -EBADMSG;
+	if (has_ctl(line + i, l.len - i))
+		return -EBADMSG;
+	if (status < 100 || status > 599 || status == 101)
+		return -EBADMSG;
+	r->status = status;
+	r->version_minor = minor;
+	return 0;
+}
+
+/* A Content-Length value: a list of equal lengths (usually one). */
+static int response_content_length(struct http_response *r, const char *buf, struct http_span v)
+{
+	struct http_span e;
+	size_t i = v.off;
+	bool any = false;
+	while (list_next(buf, &i, v.off + v.len, &e)) {
+		uint64_t x;
+		if (parse_content_length(buf + e.off, e.len, &x) < 0)
+			return -EBADMSG;
+		if (r->seen_cl && x != r->content_length)
+			return -EBADMSG;
+		r->content_length = x;
+		r->seen_cl = true;
+		any = true;
 	}
+	return any ? 0 : -EBADMSG;
+}
+
+/*
+ * A Transfer-Encoding value: transfer-coding *( OWS "," OWS transfer-coding ),
+ * each a token with optional parameters after ';'. Only whether the last
+ * coding is chunked matters; the parameters of other codings are left
+ * alone but for quoted strings.
+ */
+static int response_transfer_encoding(struct http_response *r, const char *buf, struct http_span v)
+{
+	if (r->version_minor == 0)
+		return -EBADMSG;
+	r->seen_te = true;
+	struct http_span e;
+	size_t i = v.off;
+	bool any = false;
+	while (list_next(buf, &i, v.off + v.len, &e)) {
+		const char *c = buf + e.off;
+		size_t k = 0;
+		while (k < e.len && is_tchar((unsigned char)c[k]))
+			k++;
+		if (k == 0)
+			return -EBADMSG;
+		size_t p = k;
+		while (p < e.len && is_ows(c[p]))
+			p++;
+		if (p < e.len && (c[p] != ';' || memchr(c + p, '"', e.len - p)))
+			return -EBADMSG;
+		bool chunked = k == 7 && mem_equal_nocase(c, "chunked", 7);
+		if (chunked && (k < e.len || r->te_chunked))
+			return -EBADMSG;
+		r->te_chunked |= chunked;
+		r->te_last_chunked = chunked;
+		any = true;
+	}
+	return any ? 0 : -EBADMSG;
+}
+
+static int response_field(void *ctx, const char *buf, struct http_span line)
+{
+	struct http_response *r = ctx;
+	int err = add_field(buf, line, r->fields, &r->nfields);
+	if (err < 0)
+		return err;
+	struct http_field f = r->fields[r->nfields - 1];
+	if (http_span_equal(buf, f.name, "content-length"))
+		err = response_content_length(r, buf, f.value);
+	else if (http_span_equal(buf, f.name, "transfer-encoding"))
+		err = response_transfer_encoding(r, buf, f.value);
+	if (err == 0 && r->seen_cl && r->seen_te)
+		err = -EBADMSG;
+	return err;
+}
+
+static int response_finish(void *ctx, const char *buf)
+{
+	struct http_response *r = ctx;
+	if (r->head_request || r->status < 200 || r->status == 204 || r->status == 304)
+		r->framing = HTTP_RESP_NONE;
+	else if (r->seen_te)
+		r->framing = r->te_last_chunked ? HTTP_RESP_CHUNKED : HTTP_RESP_CLOSE;
+	else if (r->seen_cl)
+		r->framing = HTTP_RESP_LENGTH;
+	else
+		r->framing = HTTP_RESP_CLOSE;
+	if (r->framing != HTTP_RESP_LENGTH)
+		r->content_length = 0;
+	r->keep_alive = r->framing != HTTP_RESP_CLOSE &&
+			wants_keep_alive(r->fields, r->nfields, buf, r->version_minor);
+	return 0;
+}
+
+int http_response_parse(struct http_response *r, const char *buf, size_t len, bool request_method_head)
+{
+	/* A status line is held to the field-line limit: a long reason
+	 * phrase is no reason for a separate error. */
+	static const struct head_syntax syn = {
+		.start_max = HTTP_FIELD_LINE_MAX,
+		.start_err = -E2BIG,
+		.start = parse_status_line,
+		.field = response_field,
+		.finish = response_finish,
+	};
+	r->head_request = request_method_head;
+	return parse_head(&syn, r, &r->cur, &r->head_len, buf, len);
+}
+
+static int trailer_field(void *ctx, const char *buf, struct http_span line)
+{
+	return add_field(buf, line, NULL, ctx);
+}
+
+int http_trailer_parse(const char *buf, size_t len)
+{
+	static const struct head_syntax syn = { .field = trailer_field };
+	struct http_head_cursor cur = { 0 };
+	size_t nfields = 0, head_len;
+	return parse_head(&syn, &nfields, &cur, &head_len, buf, len);
 }
 
 int http_error_status(int err)
@@ -355,7 +632,7 @@ int http_error_status(int err)
 static bool name_is_hop_by_hop(const char *buf, struct http_span name)
 {
 	static const char *const hop[] = {
-		"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "host",
+		"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
 	};
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
 		if (http_span_equal(buf, name, hop[i]))
@@ -369,38 +646,36 @@ static bool is_framing(const char *buf, struct http_span name)
 	return http_span_equal(buf, name, "content-length") || http_span_equal(buf, name, "transfer-encoding");
 }
 
-/* Is name listed in any Connection field? */
-static bool named_in_connection(const struct http_request *r, const char *buf, struct http_span name)
-{
-	for (size_t f = 0; f < r->nfields; f++) {
-		if (!http_span_equal(buf, r->fields[f].name, "connection"))
-			continue;
-		struct http_span v = r->fields[f].value, e;
-		size_t i = v.off;
-		while (list_next(buf, &i, v.off + v.len, &e))
-			if (e.len == name.len && mem_equal_nocase(buf + e.off, buf + name.off, e.len))
-				return true;
-	}
-	return false;
-}
-
-size_t http_fields_to_drop(const struct http_request *r, const char *buf, bool reframe, bool *drop)
+/* The drop list of either direction: hop-by-hop fields, fields named in
+ * Connection, Host when drop_host; the framing fields are decided by
+ * drop_framing alone, since a sender that names Content-Length in
+ * Connection must not get its body read as the next message. */
+static size_t mark_drops(const struct http_field *fields, size_t nfields, const char *buf, bool drop_host,
+			 bool drop_framing, bool *drop)
 {
 	size_t count = 0;
-	for (size_t f = 0; f < r->nfields; f++) {
-		struct http_span name = r->fields[f].name;
+	for (size_t f = 0; f < nfields; f++) {
+		struct http_span name = fields[f].name;
 		bool d;
-		/* The framing fields are decided by reframe alone: a client that
-		 * names Content-Length in Connection must not get its body read by
-		 * the upstream as the next request. */
 		if (is_framing(buf, name))
-			d = reframe;
+			d = drop_framing;
 		else
-			d = name_is_hop_by_hop(buf, name) || named_in_connection(r, buf, name);
+			d = name_is_hop_by_hop(buf, name) || (drop_host && http_span_equal(buf, name, "host")) ||
+			    connection_lists(fields, nfields, buf, buf + name.off, name.len);
 		drop[f] = d;
 		count += d;
 	}
 	return count;
+}
+
+size_t http_fields_to_drop(const struct http_request *r, const char *buf, bool reframe, bool *drop)
+{
+	return mark_drops(r->fields, r->nfields, buf, true, reframe, drop);
+}
+
+size_t http_response_fields_to_drop(const struct http_response *r, const char *buf, bool *drop)
+{
+	return mark_drops(r->fields, r->nfields, buf, false, false, drop);
 }
 
 static int chunk_more(size_t len)

@@ -1,4 +1,4 @@
-/* HTTP/1.x request heads as a forward proxy receives them (RFC 9110, RFC 9112): incremental parser, framing, hop-by-hop headers, chunk-size lines; no I/O. */
+/* HTTP/1.x heads as a forward proxy sees them (RFC 9110, RFC 9112): request heads from the client, response heads and trailer sections from the upstream; incremental parsers, framing, hop-by-hop headers, chunk-size lines; no I/O. */
 #ifndef SRT_PROXY_HTTP_HEAD_H
 #define SRT_PROXY_HTTP_HEAD_H
 
@@ -8,9 +8,10 @@
 
 #include "proxy/host.h"
 
-/* Limits. A head (request line, fields, final CRLF) over HTTP_HEAD_MAX, a
- * field line over HTTP_FIELD_LINE_MAX or more than HTTP_FIELDS_MAX fields
- * is -E2BIG (431); a request line over HTTP_REQUEST_LINE_MAX is
+/* Limits. A head (request or status line, fields, final CRLF) or a
+ * trailer section over HTTP_HEAD_MAX, a field line or a status line over
+ * HTTP_FIELD_LINE_MAX or more than HTTP_FIELDS_MAX fields is -E2BIG (431
+ * for a request); a request line over HTTP_REQUEST_LINE_MAX is
  * -ENAMETOOLONG (414). Lengths count the line's CRLF. */
 #define HTTP_HEAD_MAX (64 * 1024)
 #define HTTP_REQUEST_LINE_MAX (16 * 1024)
@@ -38,6 +39,13 @@ enum http_framing {
 	HTTP_BODY_CHUNKED,  /* Transfer-Encoding: chunked */
 };
 
+/* Where a head parser stands between calls (private to http_head.c). */
+struct http_head_cursor {
+	size_t pos;    /* start of the first line not yet parsed */
+	size_t scan;   /* where the search for that line's LF resumes */
+	bool seen_start_line;
+};
+
 struct http_request {
 	/* Results, meaningful once http_request_parse() returned > 0. */
 	char method[HTTP_METHOD_MAX + 1];  /* NUL-terminated token, case as sent */
@@ -61,9 +69,7 @@ struct http_request {
 	size_t head_len;                   /* bytes of the head, final CRLF included */
 
 	/* Parser state between calls; set by http_request_init(). */
-	size_t pos;    /* start of the first line not yet parsed */
-	size_t scan;   /* where the search for that line's LF resumes */
-	bool seen_request_line;
+	struct http_head_cursor cur;
 	bool seen_cl, seen_te, seen_host;
 };
 
@@ -105,6 +111,79 @@ int http_error_status(int err);
  * Returns the number of fields marked.
  */
 size_t http_fields_to_drop(const struct http_request *r, const char *buf, bool reframe, bool *drop);
+
+/* How the body of a response is delimited (RFC 9112 section 6.3). */
+enum http_resp_framing {
+	HTTP_RESP_NONE,     /* no body: 1xx, 204, 304, or the answer to HEAD */
+	HTTP_RESP_LENGTH,   /* Content-Length bytes (may be 0) */
+	HTTP_RESP_CHUNKED,  /* Transfer-Encoding ending in chunked */
+	HTTP_RESP_CLOSE,    /* delimited by the server closing the connection */
+};
+
+struct http_response {
+	/* Results, meaningful once http_response_parse() returned > 0. */
+	int status;                        /* 100..599, never 101 */
+	int version_minor;                 /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
+	size_t nfields;
+	struct http_field fields[HTTP_FIELDS_MAX];
+	enum http_resp_framing framing;
+	uint64_t content_length;           /* HTTP_RESP_LENGTH only, else 0 */
+	/* Whether the server keeps the connection after this response:
+	 * HTTP/1.1 unless "Connection: close", HTTP/1.0 only with
+	 * "Connection: keep-alive"; always false for HTTP_RESP_CLOSE. */
+	bool keep_alive;
+	size_t head_len;                   /* bytes of the head, final CRLF included */
+
+	/* Parser state between calls; set by http_response_init(). */
+	struct http_head_cursor cur;
+	bool head_request;                 /* the last call's request_method_head */
+	bool seen_cl, seen_te;
+	bool te_chunked;                   /* chunked is among the transfer codings */
+	bool te_last_chunked;              /* ... and is the last one so far */
+};
+
+/* Prepare r for a new response head. */
+void http_response_init(struct http_response *r);
+
+/*
+ * Feed the response head received so far from the upstream, with the same
+ * incremental contract as http_request_parse():
+ *   > 0  the head is complete and valid; that many bytes are the head.
+ *        A 1xx (interim) response is a complete head with framing
+ *        HTTP_RESP_NONE: forward it, then parse the next head after it.
+ *     0  a valid prefix; call again with more bytes.
+ *   < 0  -EBADMSG (malformed or ambiguous), -E2BIG (over the limits) or
+ *        -EPROTONOSUPPORT (not HTTP/1.0 or HTTP/1.1): answer 502, close.
+ * request_method_head says the request was HEAD: no body follows whatever
+ * the fields say. Framing per RFC 9112 section 6.3; what is refused, and
+ * why, is written above the parsers in http_head.c.
+ */
+int http_response_parse(struct http_response *r, const char *buf, size_t len, bool request_method_head);
+
+/*
+ * Mark the response fields not to forward to the client: drop[i] is set
+ * for fields[i] (drop holds at least r->nfields entries). Dropped: the
+ * hop-by-hop fields Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+ * Upgrade; every field named in Connection; every Proxy-* field. Never
+ * Content-Length or Transfer-Encoding, even when named in Connection: the
+ * forwarder relays the body as the server framed it, so the client must
+ * see the same framing. Returns the number of fields marked.
+ */
+size_t http_response_fields_to_drop(const struct http_response *r, const char *buf, bool *drop);
+
+/*
+ * The trailer section after a last chunk ("0" chunk-size line), in
+ * buf[0..len): *( field-line CRLF ) CRLF (RFC 9112 section 7.1.2).
+ *   > 0  bytes of the section, its final CRLF included ("\r\n" alone is 2)
+ *     0  a valid prefix no longer than HTTP_HEAD_MAX: call again
+ *   < 0  -EBADMSG (malformed field line, obsolete line folding, bare CR or
+ *        LF) or -E2BIG (over the limits of a head).
+ * The fields are checked, not returned: the proxy drops trailers, since it
+ * does not announce them to the receiver and their fields must not be
+ * merged into the head (RFC 9110 section 6.5.1). Each call scans from
+ * buf[0]: call it when new bytes arrived, not in a loop.
+ */
+int http_trailer_parse(const char *buf, size_t len);
 
 /* Case-insensitive comparison of a span of buf with a NUL-terminated name. */
 bool http_span_equal(const char *buf, struct http_span s, const char *name);

@@ -1,0 +1,1725 @@
+/* The supervisor's proxies: accepts on listeners made inside the sandbox, decides with the network policy, dials, relays. One libuv loop, no threads of its own. */
+#include "proxy/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "policy/netpolicy.h"
+#include "proxy/host.h"
+#include "proxy/http_head.h"
+#include "proxy/sni.h"
+#include "proxy/socks5.h"
+
+/*
+ * Each accepted connection is a `struct conn` with a client side and, once
+ * dialed, an upstream side. Every side reads into its own buffer (taken
+ * from a pool when data arrives, given back when it is drained, so idle
+ * connections hold none). Data read from one side is written to the other
+ * straight from that buffer; while such a write is in flight the side does
+ * not read: that is the back-pressure, and it bounds every connection to
+ * one buffer per direction.
+ *
+ * HTTP requests in absolute form are forwarded one at a time: the head is
+ * rebuilt (hop-by-hop and Proxy-* fields dropped, Host set to the target),
+ * the body re-framed (Content-Length kept, chunked re-encoded without
+ * extensions or trailers), then the response head is parsed so that its
+ * body can be framed the same way and the client connection kept alive.
+ * Each request is decided on its own, even on a kept-alive connection.
+ */
+
+#define MAX_WRITE_BUFS 64
+#define TRAILER_MAX 4096
+
+struct proxy_server;
+struct conn;
+
+struct side {
+	uv_tcp_t tcp;
+	uv_connect_t creq;   /* upstream: the connect request */
+	struct conn *conn;
+	bool detached;       /* an old upstream, closing: its events are ignored */
+	struct proxy_server *srv;
+	bool is_client;
+	bool reading;
+	bool eof;            /* read end of stream */
+	bool shut;           /* our writing half is shut down */
+	bool closing;
+	char *buf;           /* read buffer (pool), or NULL */
+	size_t off, len;     /* unconsumed bytes are buf[off..len) */
+	bool out_busy;       /* a write of this side's data to the other is in flight */
+};
+
+enum conn_state {
+	ST_HTTP_HEAD,       /* reading a request head */
+	ST_SOCKS_GREETING,
+	ST_SOCKS_AUTH,
+	ST_SOCKS_REQUEST,
+	ST_RESOLVING,
+	ST_CONNECTING,
+	ST_HTTP_FORWARD,    /* request body upstream, then the response back */
+	ST_TUNNEL_SNI,      /* tunnel up; the client's first bytes are checked first */
+	ST_TUNNEL,
+	ST_CLOSING,
+};
+
+enum body_phase { BODY_SIZE, BODY_DATA, BODY_DATA_CRLF, BODY_TRAILER, BODY_DONE };
+
+struct body {
+	enum http_resp_framing framing; /* NONE, LENGTH, CHUNKED or CLOSE */
+	uint64_t remaining;             /* LENGTH: bytes left; CHUNKED: of the current chunk */
+	enum body_phase phase;
+};
+
+struct conn {
+	struct proxy_server *srv;
+	struct conn *prev, *next;
+	enum proxy_kind kind;
+	enum conn_state state;
+	struct side client;
+	struct side *up;        /* current upstream, or NULL */
+	uv_timer_t timer;
+	uv_getaddrinfo_t gai;
+	bool gai_busy;
+	bool connect_busy;
+	unsigned handles_open;  /* client, timer, and every upstream not yet closed */
+	struct sockaddr_storage cands[8]; /* addresses to try, in order */
+	size_t n_cands, next_cand;
+	int last_connect_err;
+
+	/* The target of the current request. */
+	struct proxy_host host;
+	uint16_t port;
+	char target[PROXY_HOST_NAME_MAX + 16]; /* "host:port" for messages */
+	char up_target[PROXY_HOST_NAME_MAX + 16]; /* what the open upstream is connected to */
+	bool up_keep;           /* the upstream may carry another request */
+
+	/* HTTP. Parser state lives on the heap only while a head is parsed. */
+	struct http_request *req;
+	struct http_response *resp;
+	bool client_keep;       /* the client wants the connection kept after this exchange */
+	bool head_request;
+	struct body req_body, resp_body;
+	bool req_done, resp_done;
+	bool resp_head_sent;
+	bool close_after_write; /* the answer is queued; close once it is written */
+	int pending_writes;
+
+	/* SOCKS5. */
+	uint8_t socks_method;
+};
+
+struct listener {
+	struct proxy_server *srv;
+	uv_poll_t poll;
+	int fd;
+	enum proxy_kind kind;
+	struct sockaddr_storage target;
+	socklen_t target_len;
+	bool active;
+	struct listener *next;
+};
+
+struct proxy_server {
+	uv_loop_t *loop;
+	struct proxy_options o;
+	struct listener *listeners;
+	struct conn *conns;
+	size_t n_conns;
+	uv_timer_t retry;       /* resumes accepting after running out of fds */
+	bool paused;
+	bool closing;
+	size_t open_handles;    /* listeners and the retry timer not yet closed */
+	char **pool;            /* free buffers */
+	size_t n_pool, cap_pool;
+};
+
+struct wreq {
+	uv_write_t req;
+	struct side *from;      /* whose buffer the data points into, or NULL */
+	struct conn *conn;
+	char *owned;            /* a buffer of ours to free when done, or NULL */
+	size_t consume;         /* bytes of from->buf to mark consumed when done */
+	unsigned nbufs;
+	uv_buf_t bufs[MAX_WRITE_BUFS];
+	char arena[MAX_WRITE_BUFS * 24];
+	size_t arena_used;
+};
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+static void side_start_reading(struct side *s);
+static void server_maybe_free(struct proxy_server *s);
+static void start_accepting(struct proxy_server *s);
+static void on_retry(uv_timer_t *t);
+
+void proxy_limits_default(struct proxy_limits *l)
+{
+	l->head_timeout_ms = 30000;
+	l->idle_timeout_ms = 120000;
+	l->connect_timeout_ms = 30000;
+	l->max_connections = 16384;
+	l->buffer_size = 256 * 1024;
+}
+
+/* --- buffers ------------------------------------------------------------ */
+
+static char *pool_get(struct proxy_server *s)
+{
+	if (s->n_pool > 0)
+		return s->pool[--s->n_pool];
+	return malloc(s->o.limits.buffer_size);
+}
+
+static void pool_put(struct proxy_server *s, char *b)
+{
+	/* Keep a few for reuse (malloc of 256 KiB is an mmap each time);
+	 * give the rest back, so a burst does not pin memory. */
+	if (s->n_pool < 32) {
+		if (s->n_pool == s->cap_pool) {
+			size_t n = s->cap_pool ? s->cap_pool * 2 : 8;
+			char **p = realloc(s->pool, n * sizeof(*p));
+			if (!p) {
+				free(b);
+				return;
+			}
+			s->pool = p;
+			s->cap_pool = n;
+		}
+		s->pool[s->n_pool++] = b;
+		return;
+	}
+	free(b);
+}
+
+/* Drop consumed bytes; give the buffer back when nothing is left. */
+static void side_compact(struct side *sd)
+{
+	if (!sd->buf || sd->out_busy)
+		return;
+	if (sd->off == sd->len) {
+		pool_put(sd->srv, sd->buf);
+		sd->buf = NULL;
+		sd->off = sd->len = 0;
+	} else if (sd->off > 0) {
+		memmove(sd->buf, sd->buf + sd->off, sd->len - sd->off);
+		sd->len -= sd->off;
+		sd->off = 0;
+	}
+}
+
+static size_t side_avail(const struct side *sd)
+{
+	return sd->buf ? sd->len - sd->off : 0;
+}
+
+/* --- logging ------------------------------------------------------------ */
+
+static void debug_log(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void debug_log(struct conn *c, const char *fmt, ...)
+{
+	if (!c->srv->o.debug)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "srt: proxy: %s\n", line);
+}
+
+/* --- writing -------------------------------------------------------------- */
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct conn *c = w->conn;
+	if (w->from) {
+		w->from->off += w->consume;
+		w->from->out_busy = false;
+		side_compact(w->from);
+	}
+	free(w->owned);
+	free(w);
+	c->pending_writes--;
+	if (status == UV_ECANCELED)
+		return; /* a handle of ours is closing */
+	if (status < 0 || c->state == ST_CLOSING) {
+		if (c->state != ST_CLOSING || c->pending_writes == 0)
+			conn_close(c);
+		return;
+	}
+	if (c->close_after_write && c->pending_writes == 0) {
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+static struct wreq *wreq_new(struct conn *c)
+{
+	struct wreq *w = calloc(1, sizeof(*w));
+	if (w)
+		w->conn = c;
+	return w;
+}
+
+static bool wreq_add(struct wreq *w, const char *p, size_t n)
+{
+	if (n == 0)
+		return true;
+	if (w->nbufs == MAX_WRITE_BUFS)
+		return false;
+	w->bufs[w->nbufs++] = uv_buf_init((char *)p, (unsigned)n);
+	return true;
+}
+
+/* Small text (a chunk-size line) copied into the request's arena. */
+static bool wreq_add_copy(struct wreq *w, const char *p, size_t n)
+{
+	if (w->arena_used + n > sizeof(w->arena) || w->nbufs == MAX_WRITE_BUFS)
+		return false;
+	memcpy(w->arena + w->arena_used, p, n);
+	bool ok = wreq_add(w, w->arena + w->arena_used, n);
+	w->arena_used += n;
+	return ok;
+}
+
+/* Send w to side `to`. Tries a direct write first; what the socket does not
+ * take now is queued. Returns false when the connection must be closed. */
+static bool wreq_send(struct wreq *w, struct side *to)
+{
+	struct conn *c = w->conn;
+	if (w->nbufs == 0) {
+		if (w->from) {
+			w->from->off += w->consume;
+			side_compact(w->from);
+		}
+		free(w->owned);
+		free(w);
+		return true;
+	}
+	if (!to || to->closing || to->shut) {
+		free(w->owned);
+		free(w);
+		return false;
+	}
+	int n = uv_try_write((uv_stream_t *)&to->tcp, w->bufs, w->nbufs);
+	size_t total = 0;
+	for (unsigned i = 0; i < w->nbufs; i++)
+		total += w->bufs[i].len;
+	if (n >= 0 && (size_t)n == total) {
+		if (w->from) {
+			w->from->off += w->consume;
+			side_compact(w->from);
+		}
+		free(w->owned);
+		free(w);
+		return true;
+	}
+	if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+		free(w->owned);
+		free(w);
+		return false;
+	}
+	/* Skip what went out already. */
+	size_t skip = n > 0 ? (size_t)n : 0;
+	unsigned first = 0;
+	while (first < w->nbufs && skip >= w->bufs[first].len)
+		skip -= w->bufs[first++].len;
+	w->bufs[first].base += skip;
+	w->bufs[first].len -= (unsigned)skip;
+	if (w->from)
+		w->from->out_busy = true;
+	c->pending_writes++;
+	if (uv_write(&w->req, (uv_stream_t *)&to->tcp, w->bufs + first, w->nbufs - first, on_written) < 0) {
+		c->pending_writes--;
+		if (w->from)
+			w->from->out_busy = false;
+		free(w->owned);
+		free(w);
+		return false;
+	}
+	return true;
+}
+
+/* Send text we own (an answer, a rebuilt head). */
+static bool send_owned(struct conn *c, struct side *to, char *text, size_t len)
+{
+	struct wreq *w = wreq_new(c);
+	if (!w) {
+		free(text);
+		return false;
+	}
+	w->owned = text;
+	wreq_add(w, text, len);
+	return wreq_send(w, to);
+}
+
+/* --- closing -------------------------------------------------------------- */
+
+/* Free the conn once every handle of it is closed and no lookup runs (the
+ * requests embedded in it are then finished too). */
+static void conn_maybe_free(struct conn *c)
+{
+	struct proxy_server *srv = c->srv;
+	if (c->handles_open > 0 || c->gai_busy)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->n_conns--;
+	free(c->req);
+	free(c->resp);
+	free(c);
+	if (srv->paused && !srv->closing)
+		start_accepting(srv);
+	server_maybe_free(srv);
+}
+
+static void on_side_closed(uv_handle_t *h)
+{
+	struct side *sd = h->data;
+	struct conn *c = sd->conn;
+	if (sd->buf) {
+		pool_put(sd->srv, sd->buf);
+		sd->buf = NULL;
+	}
+	if (!sd->is_client) {
+		if (c->up == sd)
+			c->up = NULL;
+		free(sd);
+	}
+	c->handles_open--;
+	conn_maybe_free(c);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	c->handles_open--;
+	conn_maybe_free(c);
+}
+
+static void side_close(struct side *sd)
+{
+	if (sd->closing)
+		return;
+	sd->closing = true;
+	sd->reading = false;
+	uv_close((uv_handle_t *)&sd->tcp, on_side_closed);
+}
+
+/* An upstream we no longer want (a kept-alive one to another host, or one
+ * whose connect failed). */
+static void detach_upstream(struct conn *c)
+{
+	if (!c->up)
+		return;
+	struct side *u = c->up;
+	c->up = NULL;
+	u->detached = true;
+	side_close(u);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->state == ST_CLOSING && c->client.closing)
+		return;
+	c->state = ST_CLOSING;
+	if (c->gai_busy)
+		uv_cancel((uv_req_t *)&c->gai);
+	if (c->up)
+		side_close(c->up);
+	side_close(&c->client);
+	if (!uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+/* Close once what is queued for the client has been written. */
+static void close_when_flushed(struct conn *c)
+{
+	c->close_after_write = true;
+	if (c->pending_writes == 0)
+		conn_close(c);
+}
+
+static void server_maybe_free(struct proxy_server *s)
+{
+	if (s->closing && s->open_handles == 0 && !s->conns) {
+		for (size_t i = 0; i < s->n_pool; i++)
+			free(s->pool[i]);
+		free(s->pool);
+		while (s->listeners) {
+			struct listener *l = s->listeners;
+			s->listeners = l->next;
+			free(l);
+		}
+		free(s);
+	}
+}
+
+/* --- timers --------------------------------------------------------------- */
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	if (c->state == ST_CONNECTING || c->state == ST_RESOLVING) {
+		debug_log(c, "%s: timed out connecting", c->target);
+		if (c->kind == PROXY_KIND_HTTP) {
+			static const char body[] = "srt: the connection timed out\n";
+			char *text = NULL;
+			int n = asprintf(&text, "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+					 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", sizeof(body) - 1, body);
+			if (n > 0 && send_owned(c, &c->client, text, (size_t)n)) {
+				if (c->connect_busy)
+					detach_upstream(c);
+				c->close_after_write = true;
+				if (c->pending_writes == 0)
+					conn_close(c);
+				return;
+			}
+		} else if (c->kind == PROXY_KIND_SOCKS) {
+			uint8_t rep[SOCKS5_REPLY_MAX];
+			int n = socks5_build_reply(rep, sizeof(rep), SOCKS5_REP_TTL_EXPIRED, SOCKS5_ATYP_IPV4, NULL, 0);
+			char *copy = n > 0 ? malloc((size_t)n) : NULL;
+			if (copy) {
+				memcpy(copy, rep, (size_t)n);
+				if (c->connect_busy)
+					detach_upstream(c);
+				if (send_owned(c, &c->client, copy, (size_t)n)) {
+					c->close_after_write = true;
+					if (c->pending_writes == 0)
+						conn_close(c);
+					return;
+				}
+			}
+		}
+	} else {
+		debug_log(c, "closing a connection that sent no complete request in time");
+	}
+	conn_close(c);
+}
+
+static void arm_timer(struct conn *c, unsigned ms)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->timer))
+		uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+static void stop_timer(struct conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->timer))
+		uv_timer_stop(&c->timer);
+}
+
+/* --- answers -------------------------------------------------------------- */
+
+/* Answer an HTTP client with a short text; close afterwards unless keep. */
+static void http_answer(struct conn *c, int status, const char *phrase, const char *proxy_error,
+			const char *text, bool keep)
+{
+	char *out = NULL;
+	size_t tl = strlen(text);
+	int n = asprintf(&out,
+			 "HTTP/1.1 %d %s\r\n%s%s%sContent-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\nConnection: %s\r\n\r\n%s",
+			 status, phrase, proxy_error ? "X-Proxy-Error: " : "", proxy_error ? proxy_error : "",
+			 proxy_error ? "\r\n" : "", tl, keep ? "keep-alive" : "close", text);
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	if (!send_owned(c, &c->client, out, (size_t)n)) {
+		conn_close(c);
+		return;
+	}
+	if (!keep) {
+		c->close_after_write = true;
+		if (c->pending_writes == 0)
+			conn_close(c);
+	}
+}
+
+static const char *status_phrase(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static void socks_reply(struct conn *c, uint8_t rep, const struct sockaddr *bound, bool close_after)
+{
+	uint8_t buf[SOCKS5_REPLY_MAX];
+	int n;
+	if (bound && bound->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)bound;
+		n = socks5_build_reply(buf, sizeof(buf), rep, SOCKS5_ATYP_IPV6, a->sin6_addr.s6_addr, ntohs(a->sin6_port));
+	} else if (bound && bound->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)bound;
+		n = socks5_build_reply(buf, sizeof(buf), rep, SOCKS5_ATYP_IPV4, (const uint8_t *)&a->sin_addr,
+				       ntohs(a->sin_port));
+	} else {
+		n = socks5_build_reply(buf, sizeof(buf), rep, SOCKS5_ATYP_IPV4, NULL, 0);
+	}
+	char *copy = n > 0 ? malloc((size_t)n) : NULL;
+	if (!copy) {
+		conn_close(c);
+		return;
+	}
+	memcpy(copy, buf, (size_t)n);
+	if (!send_owned(c, &c->client, copy, (size_t)n)) {
+		conn_close(c);
+		return;
+	}
+	if (close_after) {
+		c->close_after_write = true;
+		if (c->pending_writes == 0)
+			conn_close(c);
+	}
+}
+
+/* A refusal, in the client's protocol. */
+static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why)
+{
+	if (c->kind == PROXY_KIND_HTTP) {
+		char *text = NULL;
+		if (asprintf(&text, "srt: %s%s%s\n", c->target[0] ? c->target : "", c->target[0] ? ": " : "", why) < 0) {
+			conn_close(c);
+			return;
+		}
+		/* A refused request without a body leaves the connection usable. */
+		bool keep = c->client_keep && c->req && !c->req->connect && c->req->framing == HTTP_BODY_NONE &&
+			    http_status == 403;
+		http_answer(c, http_status, status_phrase(http_status), proxy_error, text, keep);
+		free(text);
+		if (keep) {
+			c->client.off += c->req->head_len;
+			free(c->req);
+			c->req = NULL;
+			c->state = ST_HTTP_HEAD;
+			arm_timer(c, c->srv->o.limits.idle_timeout_ms);
+		}
+	} else if (c->kind == PROXY_KIND_SOCKS) {
+		socks_reply(c, socks_rep, NULL, true);
+	} else {
+		conn_close(c);
+	}
+}
+
+/* --- dialing -------------------------------------------------------------- */
+
+static void try_next_address(struct conn *c);
+static bool send_request_head(struct conn *c);
+
+static void on_connected(uv_connect_t *req, int status)
+{
+	struct side *u = (struct side *)req->handle->data;
+	struct conn *c = u->conn;
+	if (u->detached) /* given up while connecting */
+		return;
+	c->connect_busy = false;
+	if (c->state == ST_CLOSING)
+		return;
+	if (status < 0) {
+		c->last_connect_err = status;
+		detach_upstream(c);
+		try_next_address(c);
+		return;
+	}
+	stop_timer(c);
+	uv_tcp_nodelay(&u->tcp, 1);
+	snprintf(c->up_target, sizeof(c->up_target), "%s", c->target);
+	c->up_keep = true;
+	side_start_reading(u);
+	if (c->kind == PROXY_KIND_HTTP && c->req && c->req->connect) {
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		char *copy = strdup(ok);
+		c->client.off += c->req->head_len;
+		free(c->req);
+		c->req = NULL;
+		c->state = ST_TUNNEL_SNI;
+		if (!copy || !send_owned(c, &c->client, copy, sizeof(ok) - 1)) {
+			conn_close(c);
+			return;
+		}
+	} else if (c->kind == PROXY_KIND_SOCKS) {
+		struct sockaddr_storage local;
+		int len = sizeof(local);
+		bool have = uv_tcp_getsockname(&u->tcp, (struct sockaddr *)&local, &len) == 0;
+		c->state = ST_TUNNEL_SNI;
+		socks_reply(c, SOCKS5_REP_SUCCEEDED, have ? (struct sockaddr *)&local : NULL, false);
+	} else if (c->kind == PROXY_KIND_FORWARD) {
+		c->state = ST_TUNNEL;
+	} else {
+		c->state = ST_HTTP_FORWARD;
+		if (!c->req || !send_request_head(c)) {
+			conn_close(c);
+			return;
+		}
+	}
+	conn_process(c);
+}
+
+static void dial_failed(struct conn *c)
+{
+	int e = c->last_connect_err;
+	const char *why = e == UV_ECONNREFUSED ? "connection refused" :
+			  e == UV_ETIMEDOUT ? "timed out" :
+			  e == UV_ENETUNREACH ? "network unreachable" :
+			  e == UV_EHOSTUNREACH ? "host unreachable" : uv_strerror(e);
+	debug_log(c, "%s: cannot connect: %s", c->target, why);
+	char msg[128];
+	snprintf(msg, sizeof(msg), "cannot connect: %s", why);
+	uint8_t rep = e == UV_ECONNREFUSED ? SOCKS5_REP_CONNECTION_REFUSED :
+		      e == UV_ENETUNREACH ? SOCKS5_REP_NETWORK_UNREACHABLE :
+		      e == UV_ETIMEDOUT ? SOCKS5_REP_TTL_EXPIRED : SOCKS5_REP_HOST_UNREACHABLE;
+	c->client_keep = false;
+	refuse(c, e == UV_ETIMEDOUT ? 504 : 502, rep, NULL, msg);
+}
+
+static void try_next_address(struct conn *c)
+{
+	if (c->next_cand >= c->n_cands) {
+		dial_failed(c);
+		return;
+	}
+	struct side *u = calloc(1, sizeof(*u));
+	if (!u) {
+		conn_close(c);
+		return;
+	}
+	u->conn = c;
+	u->srv = c->srv;
+	if (uv_tcp_init(c->srv->loop, &u->tcp) < 0) {
+		free(u);
+		conn_close(c);
+		return;
+	}
+	c->handles_open++;
+	u->tcp.data = u;
+	c->up = u;
+	c->state = ST_CONNECTING;
+	const struct sockaddr *a = (const struct sockaddr *)&c->cands[c->next_cand++];
+	int r = uv_tcp_connect(&u->creq, &u->tcp, a, on_connected);
+	if (r < 0) {
+		c->last_connect_err = r;
+		detach_upstream(c);
+		try_next_address(c);
+		return;
+	}
+	c->connect_busy = true;
+}
+
+static void start_dial(struct conn *c)
+{
+	c->next_cand = 0;
+	c->last_connect_err = UV_ECONNREFUSED;
+	arm_timer(c, c->srv->o.limits.connect_timeout_ms);
+	try_next_address(c);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct conn *c = req->data;
+	c->gai_busy = false;
+	if (c->state == ST_CLOSING) {
+		uv_freeaddrinfo(res);
+		conn_maybe_free(c); /* it waited for us */
+		return;
+	}
+	if (status < 0) {
+		uv_freeaddrinfo(res);
+		debug_log(c, "%s: name did not resolve", c->target);
+		c->client_keep = false;
+		refuse(c, 502, SOCKS5_REP_HOST_UNREACHABLE, NULL, "cannot connect: the name did not resolve");
+		return;
+	}
+	c->n_cands = 0;
+	const char *refused_class = NULL;
+	for (struct addrinfo *ai = res; ai && c->n_cands < sizeof(c->cands) / sizeof(c->cands[0]); ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		const char *cls = net_policy_guard(c->srv->o.policy, ai->ai_addr, c->port);
+		if (cls) {
+			refused_class = cls;
+			continue;
+		}
+		memcpy(&c->cands[c->n_cands], ai->ai_addr, ai->ai_addrlen);
+		if (ai->ai_family == AF_INET)
+			((struct sockaddr_in *)&c->cands[c->n_cands])->sin_port = htons(c->port);
+		else
+			((struct sockaddr_in6 *)&c->cands[c->n_cands])->sin6_port = htons(c->port);
+		c->n_cands++;
+	}
+	uv_freeaddrinfo(res);
+	if (c->n_cands == 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "denied: the name resolves to a refused address (%s)",
+			 refused_class ? refused_class : "none usable");
+		debug_log(c, "%s: %s", c->target, why);
+		c->client_keep = false;
+		refuse(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-sandbox-runtime", why);
+		return;
+	}
+	start_dial(c);
+}
+
+/* Decide for c->host:c->port, then resolve and dial. */
+static void decide_and_dial(struct conn *c)
+{
+	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
+		 c->host.text, (unsigned)c->port);
+	struct net_decision d;
+	net_policy_decide(c->srv->o.policy, &c->host, c->port, &d);
+	if (d.verdict != NET_ALLOW) {
+		debug_log(c, "%s: denied (%s)", c->target, d.rule);
+		char why[1024];
+		if (d.reason)
+			snprintf(why, sizeof(why), "denied: %s (%s)", d.reason, d.rule);
+		else
+			snprintf(why, sizeof(why), "denied (%s)", d.rule);
+		refuse(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-allowlist", why);
+		return;
+	}
+	debug_log(c, "%s: allowed (%s)", c->target, d.rule);
+	if (c->host.kind == PROXY_HOST_NAME) {
+		struct addrinfo hints;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_ADDRCONFIG;
+		c->gai.data = c;
+		c->state = ST_RESOLVING;
+		arm_timer(c, c->srv->o.limits.connect_timeout_ms);
+		if (uv_getaddrinfo(c->srv->loop, &c->gai, on_resolved, c->host.text, NULL, &hints) < 0) {
+			refuse(c, 502, SOCKS5_REP_GENERAL_FAILURE, NULL, "cannot resolve the name");
+			return;
+		}
+		c->gai_busy = true;
+		return;
+	}
+	/* An IP literal allowed by an IP entry: dialed as it is. */
+	memset(&c->cands[0], 0, sizeof(c->cands[0]));
+	if (c->host.kind == PROXY_HOST_IPV4) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&c->cands[0];
+		a->sin_family = AF_INET;
+		a->sin_port = htons(c->port);
+		inet_pton(AF_INET, c->host.text, &a->sin_addr);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->cands[0];
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(c->port);
+		inet_pton(AF_INET6, c->host.text, &a->sin6_addr);
+	}
+	c->n_cands = 1;
+	start_dial(c);
+}
+
+/* --- tunnels ---------------------------------------------------------------- */
+
+/* Copy what `from` has to `to`. */
+static bool relay(struct conn *c, struct side *from, struct side *to)
+{
+	if (from->out_busy || side_avail(from) == 0)
+		return true;
+	struct wreq *w = wreq_new(c);
+	if (!w)
+		return false;
+	w->from = from;
+	w->consume = side_avail(from);
+	wreq_add(w, from->buf + from->off, w->consume);
+	return wreq_send(w, to);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+/* End of stream from `from`: pass it on once everything was written. */
+static void pass_eof(struct conn *c, struct side *from, struct side *to)
+{
+	(void)c;
+	if (!from->eof || from->out_busy || side_avail(from) > 0 || !to || to->shut || to->closing)
+		return;
+	to->shut = true;
+	/* shutdown() after queued writes; libuv orders it behind them. */
+	uv_shutdown_t *sr = malloc(sizeof(*sr));
+	if (!sr || uv_shutdown(sr, (uv_stream_t *)&to->tcp, on_shutdown) < 0)
+		free(sr);
+}
+
+static void tunnel_process(struct conn *c)
+{
+	struct side *u = c->up;
+	if (!u) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == ST_TUNNEL_SNI && side_avail(&c->client) > 0) {
+		char name[SNI_NAME_MAX + 1];
+		enum sni_status st = sni_read((const uint8_t *)c->client.buf + c->client.off, side_avail(&c->client), name);
+		if (st == SNI_NEED_MORE && side_avail(&c->client) < SNI_PEEK_MAX &&
+		    c->client.len < c->srv->o.limits.buffer_size && !c->client.eof)
+			return; /* keep reading */
+		bool ok = st == SNI_NOT_TLS || st == SNI_NO_SNI ||
+			  (st == SNI_FOUND && sni_matches_host(name, c->host.text));
+		if (!ok) {
+			debug_log(c, "%s: tunnel closed: %s", c->target,
+				  st == SNI_FOUND ? "the TLS server name (SNI) names another host" : sni_status_name(st));
+			conn_close(c);
+			return;
+		}
+		c->state = ST_TUNNEL;
+	} else if (c->state == ST_TUNNEL_SNI && c->client.eof) {
+		c->state = ST_TUNNEL;
+	}
+	if (c->state == ST_TUNNEL && !relay(c, &c->client, u)) {
+		conn_close(c);
+		return;
+	}
+	if (!relay(c, u, &c->client)) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == ST_TUNNEL)
+		pass_eof(c, &c->client, u);
+	pass_eof(c, u, &c->client);
+	if (c->client.eof && u->eof && !c->client.out_busy && !u->out_busy && c->pending_writes == 0 &&
+	    side_avail(&c->client) == 0 && side_avail(u) == 0) {
+		conn_close(c);
+		return;
+	}
+	/* Read again where there is room and nothing in flight. */
+	if (!c->client.out_busy && !c->client.eof)
+		side_start_reading(&c->client);
+	if (!u->out_busy && !u->eof)
+		side_start_reading(u);
+}
+
+/* --- HTTP forwarding -------------------------------------------------------- */
+
+/* Move body bytes from `from` to `to` per b; returns false on a framing
+ * error or a failed write. Sets *done when the body is complete. */
+static bool body_pump(struct conn *c, struct side *from, struct side *to, struct body *b, bool *done)
+{
+	*done = b->framing == HTTP_RESP_NONE || b->phase == BODY_DONE;
+	if (*done || from->out_busy)
+		return true;
+	if (b->framing == HTTP_RESP_LENGTH && b->remaining == 0) {
+		b->phase = BODY_DONE;
+		*done = true;
+		return true;
+	}
+	size_t avail = side_avail(from);
+	if (avail == 0)
+		return true;
+	struct wreq *w = wreq_new(c);
+	if (!w)
+		return false;
+	w->from = from;
+	const char *p = from->buf + from->off;
+	size_t used = 0;
+	if (b->framing == HTTP_RESP_LENGTH || b->framing == HTTP_RESP_CLOSE) {
+		size_t n = avail;
+		if (b->framing == HTTP_RESP_LENGTH && n > b->remaining)
+			n = (size_t)b->remaining;
+		wreq_add(w, p, n);
+		used = n;
+		if (b->framing == HTTP_RESP_LENGTH) {
+			b->remaining -= n;
+			if (b->remaining == 0)
+				b->phase = BODY_DONE;
+		}
+	} else {
+		/* Chunked: re-encode each chunk with a plain size line. Leave
+		 * room for the last chunk's own two buffers. */
+		while (used < avail && b->phase != BODY_DONE && w->nbufs + 4 <= MAX_WRITE_BUFS) {
+			if (b->phase == BODY_SIZE) {
+				uint64_t size = 0;
+				int n = http_chunk_size_parse(p + used, avail - used, UINT64_MAX, &size);
+				if (n < 0) {
+					free(w);
+					return false;
+				}
+				if (n == 0)
+					break;
+				used += (size_t)n;
+				if (size == 0) {
+					b->phase = BODY_TRAILER;
+				} else {
+					char line[24];
+					int ln = snprintf(line, sizeof(line), "%" PRIx64 "\r\n", size);
+					wreq_add_copy(w, line, (size_t)ln);
+					b->remaining = size;
+					b->phase = BODY_DATA;
+				}
+			} else if (b->phase == BODY_DATA) {
+				size_t n = avail - used;
+				if (n > b->remaining)
+					n = (size_t)b->remaining;
+				wreq_add(w, p + used, n);
+				used += n;
+				b->remaining -= n;
+				if (b->remaining == 0)
+					b->phase = BODY_DATA_CRLF;
+			} else if (b->phase == BODY_DATA_CRLF) {
+				if (avail - used < 2)
+					break;
+				if (p[used] != '\r' || p[used + 1] != '\n') {
+					free(w);
+					return false;
+				}
+				used += 2;
+				wreq_add_copy(w, "\r\n", 2);
+				b->phase = BODY_SIZE;
+			} else if (b->phase == BODY_TRAILER) {
+				/* Trailers are dropped: we did not announce them. The
+				 * parser rescans from the start on every call, so the
+				 * section is held to TRAILER_MAX: a peer sending it a
+				 * byte at a time then costs milliseconds, not seconds. */
+				size_t tl = avail - used < TRAILER_MAX ? avail - used : TRAILER_MAX;
+				int n = http_trailer_parse(p + used, tl);
+				if (n < 0 || (n == 0 && tl == TRAILER_MAX)) {
+					free(w);
+					return false;
+				}
+				if (n == 0)
+					break;
+				used += (size_t)n;
+				wreq_add_copy(w, "0\r\n\r\n", 5);
+				b->phase = BODY_DONE;
+			}
+		}
+	}
+	w->consume = used;
+	if (b->phase == BODY_DONE)
+		*done = true;
+	return wreq_send(w, to);
+}
+
+static bool append(char **out, size_t *len, size_t *cap, const char *p, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t nc = (*cap ? *cap * 2 : 1024);
+		while (nc < *len + n)
+			nc *= 2;
+		char *q = realloc(*out, nc);
+		if (!q)
+			return false;
+		*out = q;
+		*cap = nc;
+	}
+	memcpy(*out + *len, p, n);
+	*len += n;
+	return true;
+}
+
+#define APPEND_STR(s) append(&out, &len, &cap, (s), strlen(s))
+#define APPEND_SPAN(sp) append(&out, &len, &cap, base + (sp).off, (sp).len)
+
+/* Send the request head upstream, rebuilt. */
+static bool send_request_head(struct conn *c)
+{
+	struct http_request *r = c->req;
+	const char *base = c->client.buf + c->client.off;
+	bool drop[HTTP_FIELDS_MAX];
+	memset(drop, 0, sizeof(drop));
+	http_fields_to_drop(r, base, true, drop);
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+	char host[PROXY_HOST_NAME_MAX + 16];
+	if (c->port == 80)
+		snprintf(host, sizeof(host), c->host.kind == PROXY_HOST_IPV6 ? "[%s]" : "%s", c->host.text);
+	else
+		snprintf(host, sizeof(host), "%s", c->target);
+	bool ok = APPEND_STR(r->method) && APPEND_STR(" ") &&
+		  ((r->path.len > 0 && base[r->path.off] == '/') || APPEND_STR("/")) && APPEND_SPAN(r->path) &&
+		  APPEND_STR(" HTTP/1.1\r\nHost: ") && APPEND_STR(host) && APPEND_STR("\r\n");
+	for (size_t i = 0; ok && i < r->nfields; i++) {
+		if (drop[i])
+			continue;
+		ok = APPEND_SPAN(r->fields[i].name) && APPEND_STR(": ") && APPEND_SPAN(r->fields[i].value) &&
+		     APPEND_STR("\r\n");
+	}
+	char framing[64] = "";
+	if (r->framing == HTTP_BODY_LENGTH)
+		snprintf(framing, sizeof(framing), "Content-Length: %" PRIu64 "\r\n", r->content_length);
+	else if (r->framing == HTTP_BODY_CHUNKED)
+		snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
+	ok = ok && APPEND_STR(framing) && APPEND_STR("\r\n");
+	if (!ok) {
+		free(out);
+		return false;
+	}
+	c->client.off += r->head_len;
+	c->req_body.framing = r->framing == HTTP_BODY_LENGTH ? HTTP_RESP_LENGTH :
+			      r->framing == HTTP_BODY_CHUNKED ? HTTP_RESP_CHUNKED : HTTP_RESP_NONE;
+	c->req_body.remaining = r->content_length;
+	c->req_body.phase = r->framing == HTTP_BODY_CHUNKED ? BODY_SIZE : BODY_DATA;
+	c->req_done = false;
+	c->resp_done = false;
+	c->resp_head_sent = false;
+	c->head_request = strcmp(r->method, "HEAD") == 0;
+	c->client_keep = r->keep_alive;
+	free(c->req);
+	c->req = NULL;
+	return send_owned(c, c->up, out, len);
+}
+
+/* Send the response head to the client, rebuilt. Returns false on error. */
+static bool send_response_head(struct conn *c, bool interim)
+{
+	struct http_response *r = c->resp;
+	struct side *u = c->up;
+	const char *base = u->buf + u->off;
+	bool drop[HTTP_FIELDS_MAX];
+	memset(drop, 0, sizeof(drop));
+	http_response_fields_to_drop(r, base, drop);
+	const char *eol = memchr(base, '\n', r->head_len);
+	if (!eol)
+		return false;
+	size_t status_len = (size_t)(eol - base) + 1;
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+	bool ok = append(&out, &len, &cap, base, status_len);
+	for (size_t i = 0; ok && i < r->nfields; i++) {
+		if (drop[i])
+			continue;
+		ok = APPEND_SPAN(r->fields[i].name) && APPEND_STR(": ") && APPEND_SPAN(r->fields[i].value) &&
+		     APPEND_STR("\r\n");
+	}
+	if (!interim) {
+		if (r->framing == HTTP_RESP_CLOSE)
+			c->client_keep = false;
+		ok = ok && APPEND_STR(c->client_keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+	}
+	ok = ok && APPEND_STR("\r\n");
+	if (!ok) {
+		free(out);
+		return false;
+	}
+	u->off += r->head_len;
+	return send_owned(c, &c->client, out, len);
+}
+
+static void http_exchange_done(struct conn *c)
+{
+	struct side *u = c->up;
+	bool up_keep = c->resp && c->resp->keep_alive;
+	free(c->resp);
+	c->resp = NULL;
+	if (u && (!up_keep || side_avail(u) > 0 || u->eof))
+		detach_upstream(c); /* extra bytes after a response: do not trust it */
+	else
+		c->up_keep = up_keep;
+	if (!c->client_keep) {
+		close_when_flushed(c);
+		return;
+	}
+	c->state = ST_HTTP_HEAD;
+	arm_timer(c, c->srv->o.limits.idle_timeout_ms);
+	side_compact(&c->client);
+}
+
+static void http_forward_process(struct conn *c)
+{
+	struct side *u = c->up;
+	if (!u) {
+		conn_close(c);
+		return;
+	}
+	bool done;
+	if (!c->req_done) {
+		if (!body_pump(c, &c->client, u, &c->req_body, &done)) {
+			/* A bad chunk in the request body: answer it when no
+			 * response has started yet. */
+			if (!c->resp_head_sent && c->state != ST_CLOSING) {
+				detach_upstream(c);
+				c->client_keep = false;
+				refuse(c, 400, 0, NULL, "malformed request body (bad chunk)");
+			} else {
+				conn_close(c);
+			}
+			return;
+		}
+		if (c->state == ST_CLOSING)
+			return;
+		c->req_done = done;
+		if (!done && c->client.eof) {
+			conn_close(c);
+			return;
+		}
+	}
+	/* The response: its head, then its body. */
+	while (!c->resp_head_sent && side_avail(u) > 0 && !u->out_busy) {
+		if (!c->resp) {
+			c->resp = malloc(sizeof(*c->resp));
+			if (!c->resp) {
+				conn_close(c);
+				return;
+			}
+			http_response_init(c->resp);
+		}
+		int n = http_response_parse(c->resp, u->buf + u->off, side_avail(u), c->head_request);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			debug_log(c, "%s: malformed response from upstream", c->target);
+			free(c->resp);
+			c->resp = NULL;
+			detach_upstream(c);
+			c->client_keep = false;
+			refuse(c, 502, 0, NULL, "the server sent a malformed response");
+			return;
+		}
+		bool interim = c->resp->status >= 100 && c->resp->status < 200;
+		if (!send_response_head(c, interim)) {
+			conn_close(c);
+			return;
+		}
+		if (interim) {
+			free(c->resp);
+			c->resp = NULL;
+			continue;
+		}
+		c->resp_head_sent = true;
+		c->resp_body.framing = c->resp->framing;
+		c->resp_body.remaining = c->resp->content_length;
+		c->resp_body.phase = c->resp->framing == HTTP_RESP_CHUNKED ? BODY_SIZE : BODY_DATA;
+	}
+	if (c->resp_head_sent && !c->resp_done) {
+		if (!body_pump(c, u, &c->client, &c->resp_body, &done)) {
+			conn_close(c);
+			return;
+		}
+		if (c->state == ST_CLOSING)
+			return;
+		if (!done && c->resp_body.framing == HTTP_RESP_CLOSE && u->eof && side_avail(u) == 0 && !u->out_busy)
+			done = true;
+		c->resp_done = done;
+	}
+	if (!c->resp_done && u->eof && side_avail(u) == 0 && !u->out_busy) {
+		/* The server ended before its response did. */
+		if (!c->resp_head_sent) {
+			detach_upstream(c);
+			c->client_keep = false;
+			refuse(c, 502, 0, NULL, "the server closed the connection without a response");
+		} else {
+			conn_close(c);
+		}
+		return;
+	}
+	if (c->req_done && c->resp_done) {
+		http_exchange_done(c);
+		if (c->state == ST_HTTP_HEAD)
+			conn_process(c);
+		return;
+	}
+	if (!c->req_done && !c->client.out_busy && !c->client.eof)
+		side_start_reading(&c->client);
+	if (!u->out_busy && !u->eof)
+		side_start_reading(u);
+}
+
+static void http_head_process(struct conn *c)
+{
+	if (side_avail(&c->client) == 0) {
+		if (c->client.eof)
+			close_when_flushed(c);
+		else
+			side_start_reading(&c->client);
+		return;
+	}
+	if (!c->req) {
+		c->req = malloc(sizeof(*c->req));
+		if (!c->req) {
+			conn_close(c);
+			return;
+		}
+		http_request_init(c->req);
+		arm_timer(c, c->srv->o.limits.head_timeout_ms);
+	}
+	int n = http_request_parse(c->req, c->client.buf + c->client.off, side_avail(&c->client));
+	if (n == 0) {
+		if (c->client.eof)
+			close_when_flushed(c);
+		else
+			side_start_reading(&c->client);
+		return;
+	}
+	if (n < 0) {
+		int status = http_error_status(n);
+		debug_log(c, "malformed request (%d)", status);
+		free(c->req);
+		c->req = NULL;
+		c->target[0] = '\0';
+		c->client_keep = false;
+		refuse(c, status, 0, NULL, status == 431 ? "the request head is too large" :
+					   status == 414 ? "the request target is too long" :
+					   status == 505 ? "only HTTP/1.0 and HTTP/1.1 are spoken here" :
+					   "malformed or ambiguous request");
+		return;
+	}
+	stop_timer(c);
+	c->client_keep = c->req->keep_alive;
+	c->host = c->req->host;
+	c->port = c->req->port;
+	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
+		 c->host.text, (unsigned)c->port);
+	/* Reuse the kept-alive upstream when it goes to the same place. */
+	if (!c->req->connect && c->up && c->up_keep && strcmp(c->up_target, c->target) == 0 && !c->up->eof) {
+		struct net_decision d;
+		net_policy_decide(c->srv->o.policy, &c->host, c->port, &d);
+		if (d.verdict == NET_ALLOW) {
+			debug_log(c, "%s: allowed (%s), kept-alive connection", c->target, d.rule);
+			c->state = ST_HTTP_FORWARD;
+			if (!send_request_head(c)) {
+				conn_close(c);
+				return;
+			}
+			conn_process(c);
+			return;
+		}
+	}
+	detach_upstream(c);
+	decide_and_dial(c);
+}
+
+/* --- SOCKS5 --------------------------------------------------------------- */
+
+static void socks_process(struct conn *c)
+{
+	for (;;) {
+		const uint8_t *p = (const uint8_t *)(c->client.buf ? c->client.buf + c->client.off : "");
+		size_t avail = side_avail(&c->client);
+		uint8_t code = 0;
+		int n = 0;
+		if (avail == 0)
+			break;
+		if (c->state == ST_SOCKS_GREETING) {
+			uint8_t method = 0;
+			n = socks5_parse_greeting(p, avail, &method, &code);
+			if (n > 0) {
+				uint8_t out[2];
+				socks5_build_method(out, sizeof(out), method);
+				char *copy = malloc(2);
+				if (!copy) {
+					conn_close(c);
+					return;
+				}
+				memcpy(copy, out, 2);
+				c->client.off += (size_t)n;
+				if (!send_owned(c, &c->client, copy, 2)) {
+					conn_close(c);
+					return;
+				}
+				if (method == SOCKS5_METHOD_NONE_ACCEPTABLE) {
+					c->close_after_write = true;
+					return;
+				}
+				c->state = method == SOCKS5_METHOD_USERPASS ? ST_SOCKS_AUTH : ST_SOCKS_REQUEST;
+				continue;
+			}
+		} else if (c->state == ST_SOCKS_AUTH) {
+			n = socks5_parse_auth(p, avail, &code);
+			if (n > 0) {
+				uint8_t out[2];
+				socks5_build_auth_status(out, sizeof(out), SOCKS5_AUTH_SUCCESS);
+				char *copy = malloc(2);
+				if (!copy) {
+					conn_close(c);
+					return;
+				}
+				memcpy(copy, out, 2);
+				c->client.off += (size_t)n;
+				if (!send_owned(c, &c->client, copy, 2)) {
+					conn_close(c);
+					return;
+				}
+				c->state = ST_SOCKS_REQUEST;
+				continue;
+			}
+			if (n < 0) {
+				uint8_t out[2];
+				socks5_build_auth_status(out, sizeof(out), SOCKS5_AUTH_FAILURE);
+				char *copy = malloc(2);
+				if (copy) {
+					memcpy(copy, out, 2);
+					send_owned(c, &c->client, copy, 2);
+				}
+				c->close_after_write = true;
+				if (c->pending_writes == 0)
+					conn_close(c);
+				return;
+			}
+		} else if (c->state == ST_SOCKS_REQUEST) {
+			struct socks5_request req;
+			n = socks5_parse_request(p, avail, &req, &code);
+			if (n > 0) {
+				c->client.off += (size_t)n;
+				stop_timer(c);
+				c->port = req.port;
+				const char *why = NULL;
+				int r = 0;
+				if (req.atyp == SOCKS5_ATYP_DOMAIN) {
+					r = proxy_host_canonical(req.host, strlen(req.host), &c->host, &why);
+				} else if (req.atyp == SOCKS5_ATYP_IPV4) {
+					char t[INET_ADDRSTRLEN];
+					inet_ntop(AF_INET, req.ipv4, t, sizeof(t));
+					r = proxy_host_canonical(t, strlen(t), &c->host, &why);
+				} else {
+					char t[INET6_ADDRSTRLEN];
+					inet_ntop(AF_INET6, req.ipv6, t, sizeof(t));
+					r = proxy_host_canonical(t, strlen(t), &c->host, &why);
+				}
+				if (r < 0) {
+					debug_log(c, "SOCKS5 request for a bad host: %s", why);
+					socks_reply(c, SOCKS5_REP_NOT_ALLOWED, NULL, true);
+					return;
+				}
+				decide_and_dial(c);
+				return;
+			}
+		} else {
+			return;
+		}
+		if (n < 0) {
+			debug_log(c, "malformed SOCKS5 message");
+			if (c->state == ST_SOCKS_GREETING) {
+				conn_close(c);
+			} else {
+				socks_reply(c, code ? code : SOCKS5_REP_GENERAL_FAILURE, NULL, true);
+			}
+			return;
+		}
+		break; /* need more */
+	}
+	if (c->client.eof)
+		conn_close(c);
+	else
+		side_start_reading(&c->client);
+}
+
+/* --- the state machine ------------------------------------------------------ */
+
+static void conn_process(struct conn *c)
+{
+	switch (c->state) {
+	case ST_HTTP_HEAD:
+		if (!c->client.out_busy && c->pending_writes == 0)
+			side_compact(&c->client);
+		http_head_process(c);
+		break;
+	case ST_SOCKS_GREETING:
+	case ST_SOCKS_AUTH:
+	case ST_SOCKS_REQUEST:
+		socks_process(c);
+		break;
+	case ST_HTTP_FORWARD:
+		http_forward_process(c);
+		break;
+	case ST_TUNNEL_SNI:
+	case ST_TUNNEL:
+		tunnel_process(c);
+		break;
+	case ST_RESOLVING:
+	case ST_CONNECTING:
+		/* Hold the client's bytes until the upstream exists. */
+		if (c->client.eof && c->kind != PROXY_KIND_HTTP)
+			conn_close(c);
+		break;
+	case ST_CLOSING:
+		break;
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)suggested;
+	struct side *sd = h->data;
+	size_t cap = sd->srv->o.limits.buffer_size;
+	if (!sd->buf) {
+		sd->buf = pool_get(sd->srv);
+		sd->off = sd->len = 0;
+	}
+	if (!sd->buf) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	*buf = uv_buf_init(sd->buf + sd->len, (unsigned)(cap - sd->len));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	struct side *sd = st->data;
+	struct conn *c = sd->conn;
+	if (sd->detached || sd->closing)
+		return;
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		uv_read_stop(st);
+		sd->reading = false;
+		if (sd->buf && sd->off == sd->len && !sd->out_busy)
+			side_compact(sd);
+		if (nread == UV_EOF) {
+			sd->eof = true;
+			conn_process(c);
+			return;
+		}
+		/* A reset or another error: nothing more will flow. */
+		if (!sd->is_client && c->state == ST_HTTP_FORWARD && !c->resp_head_sent) {
+			detach_upstream(c);
+			c->client_keep = false;
+			refuse(c, 502, 0, NULL, "the server reset the connection");
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	sd->len += (size_t)nread;
+	/* Stop when the buffer is full; processing makes room. */
+	if (sd->len == sd->srv->o.limits.buffer_size) {
+		uv_read_stop(st);
+		sd->reading = false;
+	}
+	conn_process(c);
+}
+
+static void side_start_reading(struct side *sd)
+{
+	if (sd->reading || sd->eof || sd->closing || sd->out_busy)
+		return;
+	if (sd->buf && sd->len == sd->srv->o.limits.buffer_size) {
+		side_compact(sd);
+		if (sd->len == sd->srv->o.limits.buffer_size)
+			return;
+	}
+	if (uv_read_start((uv_stream_t *)&sd->tcp, on_alloc, on_read) == 0)
+		sd->reading = true;
+}
+
+/* --- accepting ---------------------------------------------------------------- */
+
+static void accept_one(struct listener *l, int fd)
+{
+	struct proxy_server *s = l->srv;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->srv = s;
+	c->kind = l->kind;
+	c->client.conn = c;
+	c->client.srv = s;
+	c->client.is_client = true;
+	if (uv_tcp_init(s->loop, &c->client.tcp) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->client.tcp.data = &c->client;
+	uv_timer_init(s->loop, &c->timer);
+	c->timer.data = c;
+	c->handles_open = 2;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	if (uv_tcp_open(&c->client.tcp, fd) < 0) {
+		close(fd);
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->client.tcp, 1);
+	switch (l->kind) {
+	case PROXY_KIND_HTTP:
+		c->state = ST_HTTP_HEAD;
+		arm_timer(c, s->o.limits.head_timeout_ms);
+		side_start_reading(&c->client);
+		break;
+	case PROXY_KIND_SOCKS:
+		c->state = ST_SOCKS_GREETING;
+		arm_timer(c, s->o.limits.head_timeout_ms);
+		side_start_reading(&c->client);
+		break;
+	case PROXY_KIND_FORWARD:
+		memcpy(&c->cands[0], &l->target, sizeof(l->target));
+		c->n_cands = 1;
+		if (l->target.ss_family == AF_INET6) {
+			char t[INET6_ADDRSTRLEN];
+			const struct sockaddr_in6 *a = (const void *)&l->target;
+			inet_ntop(AF_INET6, &a->sin6_addr, t, sizeof(t));
+			snprintf(c->target, sizeof(c->target), "[%s]:%u", t, ntohs(a->sin6_port));
+		} else {
+			char t[INET_ADDRSTRLEN];
+			const struct sockaddr_in *a = (const void *)&l->target;
+			inet_ntop(AF_INET, &a->sin_addr, t, sizeof(t));
+			snprintf(c->target, sizeof(c->target), "%s:%u", t, ntohs(a->sin_port));
+		}
+		debug_log(c, "%s: forwarded", c->target);
+		start_dial(c);
+		side_start_reading(&c->client);
+		break;
+	}
+}
+
+static void on_listener(uv_poll_t *p, int status, int events)
+{
+	(void)events;
+	struct listener *l = p->data;
+	struct proxy_server *s = l->srv;
+	if (status < 0)
+		return;
+	while (s->n_conns < s->o.limits.max_connections) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: pause, try again soon or when a
+				 * connection ends. The pending ones wait in the backlog. */
+				s->paused = true;
+				for (struct listener *k = s->listeners; k; k = k->next)
+					if (k->active)
+						uv_poll_stop(&k->poll);
+				uv_timer_start(&s->retry, on_retry, 100, 0);
+			}
+			return;
+		}
+		accept_one(l, fd);
+	}
+	/* At the limit: wait until a connection ends. */
+	s->paused = true;
+	for (struct listener *k = s->listeners; k; k = k->next)
+		if (k->active)
+			uv_poll_stop(&k->poll);
+}
+
+static void start_accepting(struct proxy_server *s)
+{
+	if (s->closing)
+		return;
+	s->paused = false;
+	for (struct listener *k = s->listeners; k; k = k->next)
+		if (k->active)
+			uv_poll_start(&k->poll, UV_READABLE, on_listener);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	start_accepting(t->data);
+}
+
+/* --- the server ------------------------------------------------------------- */
+
+int proxy_server_new(uv_loop_t *loop, const struct proxy_options *o, struct proxy_server **ret)
+{
+	struct proxy_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->o = *o;
+	uv_timer_init(loop, &s->retry);
+	s->retry.data = s;
+	s->open_handles = 1;
+	*ret = s;
+	return 0;
+}
+
+int proxy_server_listen(struct proxy_server *s, enum proxy_kind kind, int fd,
+			const struct sockaddr *target, socklen_t target_len)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	l->srv = s;
+	l->fd = fd;
+	l->kind = kind;
+	if (kind == PROXY_KIND_FORWARD) {
+		if (!target || target_len > sizeof(l->target)) {
+			close(fd);
+			free(l);
+			return -EINVAL;
+		}
+		memcpy(&l->target, target, target_len);
+		l->target_len = target_len;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		close(fd);
+		free(l);
+		return -errno;
+	}
+	if (uv_poll_init(s->loop, &l->poll, fd) < 0) {
+		close(fd);
+		free(l);
+		return -EINVAL;
+	}
+	l->poll.data = l;
+	l->active = true;
+	s->open_handles++;
+	l->next = s->listeners;
+	s->listeners = l;
+	if (!s->paused)
+		uv_poll_start(&l->poll, UV_READABLE, on_listener);
+	return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	close(l->fd);
+	l->srv->open_handles--;
+	server_maybe_free(l->srv);
+}
+
+static void on_retry_closed(uv_handle_t *h)
+{
+	struct proxy_server *s = h->data;
+	s->open_handles--;
+	server_maybe_free(s);
+}
+
+void proxy_server_close(struct proxy_server *s)
+{
+	if (!s || s->closing)
+		return;
+	s->closing = true;
+	for (struct listener *l = s->listeners; l; l = l->next)
+		if (l->active) {
+			l->active = false;
+			uv_close((uv_handle_t *)&l->poll, on_listener_closed);
+		}
+	for (struct conn *c = s->conns; c; c = c->next)
+		conn_close(c);
+	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
+}

@@ -1,0 +1,705 @@
+# Network: the proxies and their environment, allow/deny decisions, the resolved-address guard, host loopback services, HTTP and SOCKS5 details, TLS SNI, DNS, real clients (curl, git, ssh).
+#
+# srt runs in a private mount namespace where the test names (*.test) resolve
+# to loopback (netutil.Net); the servers the requests reach run in this
+# process on 127.0.0.1 (or 127.0.0.2, ::1) with port 0. Nothing here uses an
+# address outside loopback.
+import hashlib
+import os
+import subprocess
+
+import pytest
+
+import netutil
+from netutil import need
+
+HELLO = "hello from good\n"
+
+
+@pytest.fixture
+def net(ctx):
+    n = netutil.Net(ctx)
+    yield n
+    n.close()
+
+
+def settings(*allowed, denied=(), reasons=None, **extra):
+    net = {"allowedDomains": list(allowed)}
+    if denied:
+        net["deniedDomains"] = list(denied)
+    if reasons:
+        net["deniedDomainReasons"] = reasons
+    net.update(extra)
+    return {"network": net}
+
+
+def lo(port, addr="127.0.0.1"):
+    return "%s:%d" % (addr, port)
+
+
+def assert_ok(resp, body=HELLO):
+    assert resp.get("status") == 200, resp
+    if body is not None:
+        assert resp["body"] == body, resp
+
+
+def assert_denied(resp, host, port, error="blocked-by-allowlist"):
+    """A 403 from the proxy that says which rule kind refused, and names the
+    host and port."""
+    assert resp.get("status") == 403, resp
+    assert resp["version"] == "HTTP/1.1", resp
+    assert resp["headers"].get("x-proxy-error") == error, resp
+    if host is not None:
+        assert host in resp["body"], resp
+    assert str(port) in resp["body"], resp
+
+
+# --- the helper itself ---------------------------------------------------------
+
+def test_helper_namespace_resolves_test_names(net):
+    before = open("/etc/hosts", "rb").read()
+    r = net.run(["sh", "-c", "id -u; getent hosts good.test sub.good.test; "
+                 "getent hosts nowhere.test; echo nowhere=$?"], srt=False)
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    assert lines[0] == str(net.ctx.uid), r
+    assert lines[1].split() == ["127.0.0.1", "good.test"], r
+    assert lines[2].split() == ["127.0.0.1", "sub.good.test"], r
+    assert len(lines) == 4 and lines[3] != "nowhere=0", r
+    r = net.run(["getent", "hosts", "good.test"], srt=False, hosts={"good.test": "127.0.0.2"})
+    assert r.out.split() == ["127.0.0.2", "good.test"], r
+    assert open("/etc/hosts", "rb").read() == before
+
+
+# --- inside the sandbox --------------------------------------------------------
+
+def test_proxy_environment(net):
+    env, r = net.py_json("emit(dict(os.environ))", settings=settings("good.test"))
+    http = "http://127.0.0.1:3128"
+    socks = "socks5h://127.0.0.1:1080"
+    want = {"HTTP_PROXY": http, "HTTPS_PROXY": http, "http_proxy": http, "https_proxy": http,
+            "GRPC_PROXY": http, "grpc_proxy": http,
+            "ALL_PROXY": socks, "all_proxy": socks, "FTP_PROXY": socks, "ftp_proxy": socks,
+            "NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
+            "SANDBOX_RUNTIME": "1"}
+    got = {k: env.get(k) for k in want}
+    assert got == want, r
+    assert "ssh" in env.get("GIT_SSH_COMMAND", ""), r
+    assert "ProxyCommand" in env["GIT_SSH_COMMAND"], r
+
+
+# --- settings grammar (checked when the settings load) -------------------------
+
+@pytest.mark.parametrize("key,entry", [
+    ("allowedDomains", "user@good.test"),
+    ("allowedDomains", "good..test"),
+    ("allowedDomains", "*"),
+    ("allowedDomains", "*.test"),
+    ("allowedDomains", "::1"),
+    ("allowedDomains", "good.test:0"),
+    ("deniedDomains", "http://evil.test"),
+    ("deniedDomains", "evil.test/path"),
+])
+def test_bad_entry_refused_when_settings_load(ctx, key, entry):
+    f = ctx.settings({"network": {key: ["good.test", entry]}})
+    r = ctx.run(["echo", "ran"], settings_file=f)
+    assert r.rc == 125, r
+    assert "ran" not in r.out, r
+    assert entry in r.err and f in r.err, r
+
+
+def test_every_entry_form_accepted(ctx):
+    s = settings("good.test", "*.good.test", "GOOD.Test.", "good.test:8080", "localhost",
+                 "localhost:5432", "127.0.0.1", "127.0.0.1:6379", "[::1]", "[::1]:8080",
+                 denied=["*", "evil.test", "*.evil.test"], reasons={"evil.test": "not this one"})
+    r = ctx.run(["echo", "ran"], settings=s)
+    assert r.rc == 0 and r.out == "ran\n", r
+
+
+# --- allow / deny decisions (HTTP proxy, absolute-form GET) ---------------------
+
+def test_allowed_name_and_default_deny(net):
+    o = net.origin("good")
+    p = o.port
+    res, r = net.py_json("P = int(sys.argv[1])\nemit([get('good.test', P), get('other.test', P)])", p,
+                         settings=settings("good.test", lo(p)))
+    assert_ok(res[0])
+    assert_denied(res[1], "other.test", p)
+    assert len(o.requests) == 1, o.requests
+
+
+def test_denied_wins_and_reason_is_shown(net):
+    o = net.origin("good")
+    p = o.port
+    reason = "no bad subdomains in the e2e tests"
+    s = settings("good.test", "*.good.test", "evil.test", lo(p),
+                 denied=["bad.good.test", "evil.test"], reasons={"bad.good.test": reason})
+    res, r = net.py_json("emit([get('sub.good.test', %d), get('bad.good.test', %d), get('evil.test', %d)])"
+                         % (p, p, p), settings=s)
+    assert_ok(res[0])
+    assert_denied(res[1], "bad.good.test", p)
+    assert reason in res[1]["body"], res[1]
+    assert_denied(res[2], "evil.test", p)
+    assert reason not in res[2]["body"], res[2]
+    assert len(o.requests) == 1, o.requests
+
+
+def test_denied_star_denies_everything(net):
+    o = net.origin("good")
+    p = o.port
+    res, r = net.py_json("emit([get('good.test', %d), get('127.0.0.1', %d)])" % (p, p),
+                         settings=settings("good.test", lo(p), denied=["*"]))
+    assert_denied(res[0], "good.test", p)
+    assert_denied(res[1], None, p)
+    assert o.requests == []
+
+
+def test_wildcard_matches_subdomains_not_apex(net):
+    o = net.origin("good")
+    p = o.port
+    res, r = net.py_json("emit([get(h, %d) for h in ('sub.good.test', 'deep.sub.good.test', 'good.test')])" % p,
+                         settings=settings("*.good.test", lo(p)))
+    assert_ok(res[0])
+    assert_ok(res[1])
+    assert_denied(res[2], "good.test", p)
+    assert len(o.requests) == 2, o.requests
+
+
+def test_case_and_trailing_dot_ignored(net):
+    o = net.origin("good")
+    p = o.port
+    s = settings("Good.Test.", "evil.test", lo(p), denied=["EVIL.TEST"])
+    res, r = net.py_json("emit([get(h, %d) for h in ('GOOD.test.', 'good.TEST', 'evil.test.', 'Evil.Test')])" % p,
+                         settings=s)
+    assert_ok(res[0])
+    assert_ok(res[1])
+    assert_denied(res[2], None, p)
+    assert_denied(res[3], None, p)
+    assert len(o.requests) == 2, o.requests
+
+
+def test_entry_with_port_matches_that_port_only(net):
+    o1 = net.origin("good")
+    o2 = net.origin("second")
+    s = settings("good.test:%d" % o1.port, lo(o1.port), lo(o2.port))
+    res, r = net.py_json("emit([get('good.test', %d), get('good.test', %d)])" % (o1.port, o2.port), settings=s)
+    assert_ok(res[0])
+    assert_denied(res[1], "good.test", o2.port)
+    assert o2.requests == []
+
+
+NUMERIC_FORMS = ["127.0.0.1", "127.1", "0x7f.0.0.1", "2130706433", "017700000001", "[::ffff:127.0.0.1]"]
+
+
+def test_numeric_ipv4_forms_are_one_ip_literal(net):
+    o = net.origin("good")
+    p = o.port
+    code = "emit([get(h, %d) for h in %r])" % (p, NUMERIC_FORMS)
+    res, r = net.py_json(code, settings=settings(lo(p)))
+    for form, resp in zip(NUMERIC_FORMS, res):
+        assert resp.get("status") == 200, (form, resp)
+    # Denying the dotted quad denies every spelling of it.
+    res, r = net.py_json(code, settings=settings(lo(p), denied=["127.0.0.1"]))
+    for form, resp in zip(NUMERIC_FORMS, res):
+        assert resp.get("status") == 403, (form, resp)
+        assert resp["headers"].get("x-proxy-error") == "blocked-by-allowlist", (form, resp)
+    assert len(o.requests) == len(NUMERIC_FORMS), o.requests
+
+
+def test_malformed_hosts_refused(net):
+    o = net.origin("good")
+    p = o.port
+    raws = [
+        "GET http://good.test%%2e.evil.test:%d/hello HTTP/1.1\r\nHost: good.test\r\n\r\n" % p,
+        "GET http://good.test@evil.test:%d/hello HTTP/1.1\r\nHost: good.test\r\n\r\n" % p,
+        "GET http://good.test\\evil.test:%d/hello HTTP/1.1\r\nHost: good.test\r\n\r\n" % p,
+        "CONNECT good.test\x01:%d HTTP/1.1\r\nHost: good.test\r\n\r\n" % p,
+        "CONNECT good.test\x00.evil.test:%d HTTP/1.1\r\nHost: good.test\r\n\r\n" % p,
+        "CONNECT good.test%%00:%d HTTP/1.1\r\nHost: good.test\r\n\r\n" % p,
+    ]
+    res, r = net.py_json("emit([http(x.encode('latin-1')) for x in %r])" % raws,
+                         settings=settings("good.test", "*.good.test", "evil.test", lo(p)))
+    for raw, resp in zip(raws, res):
+        assert resp.get("status") == 400, (raw, resp)
+    assert o.connections == 0
+
+
+# --- the resolved-address guard ------------------------------------------------
+
+def test_guard_refuses_allowed_name_that_resolves_to_loopback(net):
+    o = net.origin("good")
+    p = o.port
+    code = ("c, rc = connect('good.test', %d)\n"
+            "s, info = socks('good.test', %d)\n"
+            "emit([get('good.test', %d), rc, info])\n") % (p, p, p)
+    res, r = net.py_json(code, settings=settings("good.test"))
+    get_r, connect_r, socks_r = res
+    assert_denied(get_r, "good.test", p, "blocked-by-sandbox-runtime")
+    assert "loopback" in get_r["body"], get_r
+    assert_denied(connect_r, "good.test", p, "blocked-by-sandbox-runtime")
+    assert socks_r.get("rep") == 0x02, socks_r
+    assert o.connections == 0
+
+
+@pytest.mark.parametrize("entry", ["127.0.0.1:%d", "localhost:%d"])
+def test_guard_lifted_by_loopback_entry_with_port(net, entry):
+    o = net.origin("good")
+    p = o.port
+    res, r = net.py_json("emit(get('good.test', %d))" % p, settings=settings("good.test", entry % p))
+    assert_ok(res)
+
+
+def test_guard_lift_is_for_that_port_only(net):
+    o1 = net.origin("good")
+    o2 = net.origin("good")
+    res, r = net.py_json("emit([get('good.test', %d), get('good.test', %d)])" % (o1.port, o2.port),
+                         settings=settings("good.test", lo(o2.port)))
+    assert_denied(res[0], "good.test", o1.port, "blocked-by-sandbox-runtime")
+    assert_ok(res[1])
+    assert o1.connections == 0
+
+
+# --- host loopback services ----------------------------------------------------
+
+DIRECT = ("import socket\n"
+          "out = {}\n"
+          "for port in PORTS:\n"
+          "    try:\n"
+          "        s = socket.create_connection(('127.0.0.1', port), timeout=10)\n"
+          "        s.sendall(b'direct ping')\n"
+          "        out[str(port)] = s.recv(100).decode()\n"
+          "    except OSError as e:\n"
+          "        out[str(port)] = 'error %s' % e.errno\n"
+          "emit(out)\n")
+
+
+@pytest.mark.parametrize("entry", ["127.0.0.1:%d", "localhost:%d"])
+def test_host_loopback_service_reachable_directly(net, entry):
+    e = net.echo()
+    res, r = net.py_json(DIRECT.replace("PORTS", str([e.port])), settings=settings(entry % e.port))
+    assert res[str(e.port)] == "direct ping", r
+    assert e.connections == 1
+
+
+def test_host_loopback_service_needs_its_entry(net):
+    listed = net.echo()
+    other = net.echo()
+    res, r = net.py_json(DIRECT.replace("PORTS", str([listed.port, other.port])),
+                         settings=settings("good.test", lo(listed.port)))
+    assert res[str(listed.port)] == "direct ping", r
+    assert res[str(other.port)] == "error 111", r  # ECONNREFUSED: the sandbox's own loopback
+    assert other.connections == 0
+
+
+# --- HTTP proxy ----------------------------------------------------------------
+
+def test_connect_tunnel(net):
+    e = net.echo()
+    p = e.port
+    code = ("c, ok = connect('good.test', %d)\n"
+            "ok['echo'] = echo_ok(c) if c and ok['status'] == 200 else None\n"
+            "c2, denied = connect('other.test', %d)\n"
+            "emit([ok, denied])\n") % (p, p)
+    res, r = net.py_json(code, settings=settings("good.test", lo(p)))
+    assert res[0].get("status") == 200 and res[0]["version"] == "HTTP/1.1", res
+    assert res[0]["echo"] is True, res
+    assert_denied(res[1], "other.test", p)
+    assert e.connections == 1
+
+
+def test_keep_alive_each_request_decided_again(net):
+    o = net.origin("good")
+    p = o.port
+    code = ("P = int(sys.argv[1])\n"
+            "c = Conn()\n"
+            "r1 = exchange(c, request('good.test', P))\n"
+            "r2 = exchange(c, request('evil.test', P))\n"
+            "same = r2.get('headers', {}).get('connection', '').lower() != 'close'\n"
+            "if not same:\n"
+            "    c.close(); c = Conn()\n"
+            "r3 = exchange(c, request('good.test', P))\n"
+            "emit([r1, r2, r3, same])\n")
+    res, r = net.py_json(code, p, settings=settings("good.test", "evil.test", lo(p), denied=["evil.test"]))
+    assert_ok(res[0])
+    assert_denied(res[1], "evil.test", p)
+    assert_ok(res[2])
+    assert len(o.requests) == 2, o.requests
+
+
+def test_keep_alive_upstream(net):
+    o = net.origin("good")
+    p = o.port
+    code = ("P = int(sys.argv[1])\n"
+            "c = Conn()\n"
+            "emit([exchange(c, request('good.test', P)),\n"
+            "      exchange(c, request('good.test', P, '/echo', method='POST', body='second'))])\n")
+    res, r = net.py_json(code, p, settings=settings("good.test", lo(p)))
+    assert_ok(res[0])
+    assert_ok(res[1], "second")
+    assert len(o.requests) == 2, o.requests
+    assert o.requests[0]["conn"] == o.requests[1]["conn"], "the proxy opened a new upstream connection for the second request"
+
+
+def test_request_bodies_forwarded(net):
+    o = net.origin("good")
+    p = o.port
+    code = ("import hashlib\n"
+            "P = int(sys.argv[1])\n"
+            "c = Conn()\n"
+            "smuggled = request('evil.test', P)\n"
+            "b1 = b'binary\\x00\\xff\\r\\n' + smuggled\n"
+            "r1 = exchange(c, request('good.test', P, '/echo', method='POST', body=b1))\n"
+            "head = ('POST http://good.test:%d/echo HTTP/1.1\\r\\nHost: good.test:%d\\r\\n'\n"
+            "        'Transfer-Encoding: chunked\\r\\n\\r\\n' % (P, P)).encode()\n"
+            "r2 = exchange(c, head + b'3\\r\\nabc\\r\\n5;ext=1\\r\\ndefgh\\r\\n0\\r\\n\\r\\n')\n"
+            "big = os.urandom(300000)\n"
+            "chunks = b''.join(b'%x\\r\\n' % len(big[i:i+70000]) + big[i:i+70000] + b'\\r\\n' for i in range(0, len(big), 70000))\n"
+            "r3 = exchange(c, head + chunks + b'0\\r\\n\\r\\n')\n"
+            "r4 = exchange(c, request('good.test', P, '/echo', method='POST', body=big))\n"
+            "r5 = exchange(c, request('good.test', P))\n"
+            "def summary(r, want):\n"
+            "    return {'status': r.get('status'), 'same': r.get('body', '').encode('latin-1') == want,\n"
+            "            'len': len(r.get('body', '')), 'error': r.get('error')}\n"
+            "emit([summary(r1, b1), summary(r2, b'abcdefgh'), summary(r3, big), summary(r4, big), r5,\n"
+            "      hashlib.sha256(big).hexdigest(), b1.decode('latin-1')])\n")
+    res, r = net.py_json(code, p, settings=settings("good.test", "evil.test", lo(p)), timeout=90)
+    for summary in res[:4]:
+        assert summary["status"] == 200 and summary["same"], res[:4]
+    assert_ok(res[4])
+    echoes = o.requests_for("/echo")
+    assert [x["body"] for x in echoes[:2]] == [res[6].encode("latin-1"), b"abcdefgh"], echoes[:2]
+    assert [hashlib.sha256(x["body"]).hexdigest() for x in echoes[2:]] == [res[5], res[5]]
+    assert [x["path"] for x in o.requests] == ["/echo"] * 4 + ["/hello"], o.requests
+
+
+def _framing_cases(p):
+    h = "http://good.test:%d" % p
+    host = "Host: good.test:%d\r\n" % p
+    return {
+        "content-length and transfer-encoding":
+            "POST %s/framing-1 HTTP/1.1\r\n%sContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % (h, host),
+        "two different content-lengths":
+            "POST %s/framing-2 HTTP/1.1\r\n%sContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde" % (h, host),
+        "obs-fold":
+            "GET %s/framing-3 HTTP/1.1\r\n%sX-Folded: a\r\n b\r\n\r\n" % (h, host),
+        "bad chunk size":
+            "POST %s/framing-4 HTTP/1.1\r\n%sTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n" % (h, host),
+    }
+
+
+def test_ambiguous_framing_refused_and_new_connection_works(net):
+    o = net.origin("good")
+    p = o.port
+    cases = _framing_cases(p)
+    code = ("out = {}\n"
+            "for name, raw in CASES.items():\n"
+            "    out[name] = http(raw.encode('latin-1'), check_close=True)\n"
+            "out['afterwards'] = get('good.test', %d)\n"
+            "emit(out)\n") % p
+    res, r = net.py_json(code.replace("CASES", repr(cases)), settings=settings("good.test", lo(p)))
+    for name in cases:
+        assert res[name].get("status") == 400, (name, res[name])
+        assert res[name]["closed_after"], (name, res[name])
+    assert_ok(res["afterwards"])
+    assert [x["path"] for x in o.requests] == ["/hello"], o.requests
+
+
+def test_hop_by_hop_and_proxy_headers_not_forwarded(net):
+    o = net.origin("good")
+    p = o.port
+    code = ("raw = ('GET http://good.test:%s/headers HTTP/1.1\\r\\n'\n"
+            "       'Host: other.test\\r\\n'\n"
+            "       'Proxy-Authorization: Basic dXNlcjpzZWNyZXQ=\\r\\n'\n"
+            "       'Proxy-Connection: keep-alive\\r\\n'\n"
+            "       'Connection: X-Drop-Me, Keep-Alive\\r\\n'\n"
+            "       'Keep-Alive: timeout=5\\r\\n'\n"
+            "       'TE: trailers\\r\\n'\n"
+            "       'X-Drop-Me: 1\\r\\n'\n"
+            "       'X-Keep-Me: kept\\r\\n\\r\\n') % sys.argv[1]\n"
+            "emit(http(raw.encode()))\n")
+    res, r = net.py_json(code, p, settings=settings("good.test", lo(p)))
+    assert res.get("status") == 200, res
+    assert len(o.requests) == 1, o.requests
+    got = o.requests[0]["headers"]
+    names = [k.lower() for k, v in got]
+    for gone in ("proxy-authorization", "proxy-connection", "keep-alive", "te", "x-drop-me"):
+        assert gone not in names, (gone, got)
+    assert ["x-keep-me", "kept"] in [[k.lower(), v] for k, v in got], got
+    assert [v for k, v in got if k.lower() == "host"] == ["good.test:%d" % p], got
+
+
+def test_oversized_request_head_refused(net):
+    o = net.origin("good")
+    p = o.port
+    code = ("P = int(sys.argv[1])\n"
+            "head = 'GET http://good.test:%d/big HTTP/1.1\\r\\nHost: good.test:%d\\r\\n' % (P, P)\n"
+            "head += ''.join('X-Filler-%d: %s\\r\\n' % (i, 'a' * 8000) for i in range(9)) + '\\r\\n'\n"
+            "c = Conn()\n"
+            "send_until_answered(c, head.encode())\n"
+            "big = read_response(c)\n"
+            "big['closed_after'] = c.wait_closed()\n"
+            "emit([big, get('good.test', P)])\n")
+    res, r = net.py_json(code, p, settings=settings("good.test", lo(p)))
+    assert res[0].get("status") in (431, 400), res[0]
+    assert res[0]["closed_after"], res[0]
+    assert_ok(res[1])
+    assert [x["path"] for x in o.requests] == ["/hello"], o.requests
+
+
+def test_upstream_failures(net):
+    closed = net.closed_port()
+    code = ("c, rc = connect('good.test', %d)\n"
+            "s1, by_ip = socks('127.0.0.1', %d)\n"
+            "s2, by_name = socks('good.test', %d)\n"
+            "emit([get('nowhere.test', 80), get('good.test', %d), rc, by_ip, by_name])\n") % (closed, closed, closed, closed)
+    res, r = net.py_json(code, settings=settings("good.test", "nowhere.test", lo(closed)))
+    unresolved, refused, connect_refused, socks_ip, socks_name = res
+    assert unresolved.get("status") == 502, unresolved
+    assert refused.get("status") == 502, refused
+    assert connect_refused.get("status") == 502, connect_refused
+    assert socks_ip.get("rep") == 0x05, socks_ip
+    assert socks_name.get("rep") == 0x05, socks_name
+
+
+def test_slow_client_does_not_stall_others(net):
+    o = net.origin("good")
+    p = o.port
+    code = ("P = int(sys.argv[1])\n"
+            "slow = Conn()\n"
+            "slow.send('GET http://good.test:%d/hello HTTP/1.1\\r\\nHost: go' % P)\n"
+            "other = get('good.test', P)\n"
+            "slow.send('od.test:%d\\r\\n\\r\\n' % P)\n"
+            "emit([other, read_response(slow)])\n")
+    res, r = net.py_json(code, p, settings=settings("good.test", lo(p)))
+    assert_ok(res[0])
+    assert_ok(res[1])
+
+
+# --- SOCKS5 --------------------------------------------------------------------
+
+def test_socks_connect_no_auth_and_username_password(net):
+    e = net.echo()
+    p = e.port
+    code = ("out = []\n"
+            "for host, methods in (('good.test', b'\\x00'), ('127.0.0.1', b'\\x02'), ('good.test', b'\\x02\\x00')):\n"
+            "    c, info = socks(host, %d, methods=methods)\n"
+            "    info['echo'] = echo_ok(c) if info.get('rep') == 0 else None\n"
+            "    out.append(info)\n"
+            "emit(out)\n") % p
+    res, r = net.py_json(code, settings=settings("good.test", lo(p)))
+    no_auth, userpass, both = res
+    assert no_auth.get("method") == 0x00 and no_auth.get("rep") == 0 and no_auth["echo"], res
+    assert userpass.get("method") == 0x02 and userpass.get("auth") == 0x00, res
+    assert userpass.get("rep") == 0 and userpass["echo"], res
+    assert both.get("method") in (0x00, 0x02) and both.get("rep") == 0 and both["echo"], res
+    assert e.connections == 3
+
+
+def test_socks_and_connect_ipv6(net):
+    if not netutil.have_ipv6_loopback():
+        pytest.skip("no IPv6 loopback on the host")
+    e6 = net.echo(host="::1")
+    e4 = net.echo()
+    code = ("c, info = socks('::1', %d)\n"
+            "info['echo'] = echo_ok(c) if info.get('rep') == 0 else None\n"
+            "m, mapped = socks('::ffff:127.0.0.1', %d)\n"
+            "mapped['echo'] = echo_ok(m) if mapped.get('rep') == 0 else None\n"
+            "t, tunnel = connect('[::1]', %d)\n"
+            "tunnel['echo'] = echo_ok(t) if tunnel.get('status') == 200 else None\n"
+            "emit([info, mapped, tunnel])\n") % (e6.port, e4.port, e6.port)
+    res, r = net.py_json(code, settings=settings("[::1]:%d" % e6.port, lo(e4.port)))
+    v6, mapped, tunnel = res
+    assert v6.get("rep") == 0 and v6["echo"], res
+    assert mapped.get("rep") == 0 and mapped["echo"], res  # judged as 127.0.0.1
+    assert tunnel.get("status") == 200 and tunnel["echo"], res
+
+
+def test_socks_refusals(net):
+    e = net.echo()
+    p = e.port
+    code = ("P, OTHER = int(sys.argv[1]), int(sys.argv[2])\n"
+            "out = {}\n"
+            "for name, host, cmd in [('denied name', 'evil.test', 1), ('port not allowed', '127.0.0.1', 1),\n"
+            "                        ('bind', 'good.test', 2), ('udp associate', 'good.test', 3),\n"
+            "                        ('nul in name', b'evil.test\\x00.good.test', 1),\n"
+            "                        ('slash in name', b'evil.test/.good.test', 1)]:\n"
+            "    c, info = socks(host, P if name != 'port not allowed' else OTHER, cmd)\n"
+            "    out[name] = info\n"
+            "emit(out)\n")
+    res, r = net.py_json(code, p, net.closed_port(), settings=settings("good.test", "*.good.test", lo(p)))
+    for name in ("denied name", "port not allowed"):
+        assert res[name].get("method") == 0 and res[name].get("rep") == 0x02, (name, res[name])
+    for name in ("bind", "udp associate"):
+        assert res[name].get("method") == 0 and res[name].get("rep") == 0x07, (name, res[name])
+    for name in ("nul in name", "slash in name"):
+        assert res[name].get("method") == 0 and res[name].get("rep") not in (0, None), (name, res[name])
+    assert e.connections == 0
+
+
+# --- TLS SNI on CONNECT tunnels ------------------------------------------------
+
+SNI_NAMES = ["evil.test", "other.test", None, "good.test", "GOOD.Test."]
+
+
+def test_tls_sni_must_name_the_connect_host(net):
+    e = net.echo()
+    p = e.port
+    code = ("out = []\n"
+            "for name in %r:\n"
+            "    c, r = connect('good.test', %d)\n"
+            "    if r.get('status') != 200:\n"
+            "        out.append({'connect': r}); continue\n"
+            "    hello = client_hello(name)\n"
+            "    try:\n"
+            "        c.send(hello)\n"
+            "        back = c.readn(len(hello))\n"
+            "        out.append({'connect': 200, 'echoed': back == hello, 'closed': back == b''})\n"
+            "    except socket.timeout:\n"
+            "        out.append({'connect': 200, 'echoed': False, 'closed': False})\n"
+            "    c.close()\n"
+            "emit(out)\n") % (SNI_NAMES, p)
+    res, r = net.py_json(code, settings=settings("good.test", lo(p)))
+    for name, got in zip(SNI_NAMES, res):
+        assert got["connect"] == 200, (name, got)
+        if name in ("evil.test", "other.test"):
+            assert got["closed"] and not got["echoed"], (name, got)
+        else:
+            assert got["echoed"], (name, got)
+    assert e.wait_idle(), "tunnels still open after srt ended"
+    upstream = e.all_received()
+    assert b"evil.test" not in upstream and b"other.test" not in upstream
+    assert b"good.test" in upstream and b"GOOD.Test." in upstream
+
+
+# --- DNS -----------------------------------------------------------------------
+
+def test_dns_not_reachable_from_inside(net):
+    u = net.udp()
+    try:
+        dns = net.udp(host=net.nameserver, port=53, answer=netutil.dns_answer_loopback)
+    except OSError:
+        dns = None
+    if dns:
+        # Outside srt, in the same namespace, an unknown name resolves through
+        # the fake DNS server: the check below can see a leak.
+        r = net.run(["getent", "hosts", "dnsonly.test"], srt=False)
+        assert r.out.split() == ["127.0.0.1", "dnsonly.test"], r
+        dns.sync()
+        dns.clear()
+    code = ("import subprocess\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "try:\n"
+            "    s.sendto(b'\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04good\\x04test\\x00\\x00\\x01\\x00\\x01', ('127.0.0.1', %d))\n"
+            "    sent = 'sent'\n"
+            "except OSError as e:\n"
+            "    sent = str(e)\n"
+            "g = subprocess.run(['getent', 'hosts', 'dnsonly.test'], capture_output=True, text=True)\n"
+            "emit({'sent': sent, 'getent_rc': g.returncode, 'getent_out': g.stdout})\n") % u.port
+    res, r = net.py_json(code, settings=settings("good.test"))
+    assert res["getent_rc"] != 0 and res["getent_out"] == "", res
+    assert u.sync() == [], "a datagram from inside reached the host's loopback"
+    if dns:
+        assert [d for d in dns.sync() if b"dnsonly" in d] == [], "a lookup from inside reached the host's DNS"
+
+
+# --- real clients --------------------------------------------------------------
+# The origin listens on 127.0.0.2 and good.test resolves to 127.0.0.2: the
+# entry 127.0.0.2:PORT lifts the guard for the proxy, while a client that
+# went around the proxy would not find the origin at the sandbox's
+# 127.0.0.1:PORT (where srt-init forwards to the host's 127.0.0.1:PORT).
+
+ALT = "127.0.0.2"
+
+
+def real_client_setup(net, **kw):
+    o = net.origin("good", host=ALT, **kw)
+    return o, settings("good.test", lo(o.port, ALT)), {"good.test": ALT, "other.test": ALT}
+
+
+def test_curl_through_http_proxy_from_env(net):
+    need("curl")
+    o, s, hosts = real_client_setup(net)
+    r = net.sh('curl -sS --max-time 10 "http://good.test:$1/hello"; echo "rc=$?"; '
+               'curl -sS --max-time 10 -o /dev/null -w "code=%{http_code}\\n" "http://other.test:$1/hello"',
+               o.port, settings=s, hosts=hosts)
+    assert r.out.splitlines()[:2] == ["hello from good", "rc=0"], r
+    assert "code=403" in r.out, r
+    assert len(o.requests) == 1, o.requests
+
+
+def test_curl_connect_tunnel(net):
+    need("curl")
+    o, s, hosts = real_client_setup(net)
+    r = net.sh('curl -sS -p --max-time 10 "http://good.test:$1/hello"; echo "rc=$?"; '
+               'curl -sS -p --max-time 10 "http://other.test:$1/hello"; echo "rc=$?"',
+               o.port, settings=s, hosts=hosts)
+    lines = r.out.splitlines()
+    assert lines[:2] == ["hello from good", "rc=0"], r
+    assert lines[2] != "rc=0" and "403" in r.err, r
+    assert len(o.requests) == 1, o.requests
+
+
+def test_curl_socks5_hostname(net):
+    need("curl")
+    o, s, hosts = real_client_setup(net)
+    r = net.sh('curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 "http://good.test:$1/hello"; echo "rc=$?"; '
+               'curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 "http://other.test:$1/hello"; echo "rc=$?"',
+               o.port, settings=s, hosts=hosts)
+    lines = r.out.splitlines()
+    assert lines[:2] == ["hello from good", "rc=0"], r
+    assert lines[2].startswith("rc=") and lines[2] != "rc=0", r
+    assert len(o.requests) == 1, o.requests
+
+
+def test_upstream_reset_mid_transfer(net):
+    need("curl")
+    o, s, hosts = real_client_setup(net)
+    r = net.sh('curl -sS --max-time 20 -o /dev/null "http://good.test:$1/reset"; echo "reset-rc=$?"; '
+               'curl -sS --max-time 10 "http://good.test:$1/hello"',
+               o.port, settings=s, hosts=hosts)
+    lines = r.out.splitlines()
+    assert lines and lines[0].startswith("reset-rc=") and lines[0] != "reset-rc=0", r
+    assert lines[1:] == ["hello from good"], r
+    assert [x["path"] for x in o.requests] == ["/reset", "/hello"], o.requests
+
+
+def _make_repo(ctx, docroot):
+    env = {"HOME": ctx.home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@good.test",
+           "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@good.test"}
+    src = os.path.join(ctx.root, "gitsrc")
+    os.mkdir(src)
+    with open(os.path.join(src, "README"), "w") as f:
+        f.write("cloned through the proxy\n")
+    for cmd in (["git", "init", "-q", src],
+                ["git", "-C", src, "add", "README"],
+                ["git", "-C", src, "commit", "-qm", "network e2e commit"],
+                ["git", "clone", "-q", "--bare", src, os.path.join(docroot, "repo.git")],
+                ["git", "-C", os.path.join(docroot, "repo.git"), "update-server-info"]):
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+
+
+def test_git_clone_over_dumb_http(net):
+    need("git")
+    docroot = os.path.join(net.ctx.root, "docroot")
+    os.mkdir(docroot)
+    _make_repo(net.ctx, docroot)
+    o, s, hosts = real_client_setup(net, docroot=docroot)
+    r = net.sh('d=$(mktemp -d) && git clone -q "http://good.test:$1/repo.git" "$d/clone" && '
+               'cat "$d/clone/README" && git -C "$d/clone" log --format=%s && rm -rf "$d"',
+               o.port, settings=s, hosts=hosts,
+               env={"GIT_TERMINAL_PROMPT": "0"})
+    assert r.rc == 0, r
+    assert r.out == "cloned through the proxy\nnetwork e2e commit\n", r
+    assert o.requests_for("/repo.git/info/refs"), o.requests
+
+
+def test_git_ssh_command_goes_through_proxy(net):
+    need("git", "ssh")
+    rec = net.line_recorder(host=ALT)
+    s = settings("good.test", lo(rec.port, ALT))
+    r = net.sh('git ls-remote "ssh://git@good.test:$1/repo.git"; echo "rc=$?"', rec.port, settings=s,
+               hosts={"good.test": ALT}, env={"GIT_TERMINAL_PROMPT": "0"})
+    assert rec.wait_idle(), r
+    assert rec.all_received().startswith(b"SSH-2.0-"), (rec.all_received(), r)
+    assert "rc=0" not in r.out, r  # the recorder is no ssh server
