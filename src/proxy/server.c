@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@
 
 #define MAX_WRITE_BUFS 64
 #define TRAILER_MAX 4096
+#define FD_RESERVE 64
 
 struct proxy_server;
 struct conn;
@@ -1646,6 +1648,16 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_options *o, struct prox
 		return -ENOMEM;
 	s->loop = loop;
 	s->o = *o;
+	/* Two descriptors per connection (client and upstream): hold the
+	 * number of connections to what the descriptor limit allows, with a
+	 * reserve for srt itself, so that accepting pauses before a dial can
+	 * fail for want of a descriptor. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+		rlim_t budget = nofile.rlim_cur > 2 * FD_RESERVE ? (nofile.rlim_cur - FD_RESERVE) / 2 : 1;
+		if (budget < s->o.limits.max_connections)
+			s->o.limits.max_connections = (unsigned)budget;
+	}
 	uv_timer_init(loop, &s->retry);
 	s->retry.data = s;
 	s->open_handles = 1;
