@@ -468,16 +468,22 @@ class Net:
         h, r = self._files(hosts)
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", NS_SCRIPT, "sh", h, r] + argv
 
-    def argv(self, args, settings=None, hosts=None, opts=()):
-        return self.wrap(self.ctx.argv(args, settings=settings, opts=opts), hosts)
+    def argv(self, args, settings=None, hosts=None, opts=(), wrapper=()):
+        """wrapper: a command put right in front of srt (after setpriv for
+        nobody), e.g. ["prlimit", "--nofile=120:120"]."""
+        a = self.ctx.argv(args, settings=settings, opts=opts)
+        if wrapper:
+            i = a.index(self.ctx.srt)
+            a[i:i] = list(wrapper)
+        return self.wrap(a, hosts)
 
     # running -------------------------------------------------------------------
     def run(self, args, settings=None, hosts=None, input=None, timeout=60, env=None, opts=(),
-            srt=True):
+            srt=True, wrapper=()):
         """Run srt ARGS (or ARGS alone with srt=False, as the test user) in the
         namespace; return a conftest.Result."""
         if srt:
-            argv = self.argv(args, settings, hosts, opts)
+            argv = self.argv(args, settings, hosts, opts, wrapper)
         else:
             drop = self.ctx.argv([])[:-1]  # setpriv ... for nobody, nothing for root
             argv = self.wrap(drop + list(args), hosts)
@@ -491,8 +497,9 @@ class Net:
             pytest.fail("timed out after %ss: %r\nstdout: %r\nstderr: %r" % (timeout, argv, e.stdout, e.stderr))
         return Result(argv, cp.returncode, cp.stdout, cp.stderr)
 
-    def start(self, args, settings=None, hosts=None, env=None, opts=(), stdin=subprocess.DEVNULL):
-        argv = self.argv(args, settings, hosts, opts)
+    def start(self, args, settings=None, hosts=None, env=None, opts=(), stdin=subprocess.DEVNULL,
+              wrapper=()):
+        argv = self.argv(args, settings, hosts, opts, wrapper)
         proc = subprocess.Popen(argv, cwd=self.ctx.proj, env=self.ctx.env(env), stdin=stdin,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc.buf = b""
