@@ -936,10 +936,15 @@ static void tunnel_process(struct conn *c)
  * their own descriptors) and duplicates of the sockets are watched with
  * uv_poll. Bytes then move with splice() through a pipe per direction,
  * never through user space: on a 2-core machine that moved 1.3-1.5x the
- * bytes of a read()/write() relay. A pipe exists only once its direction
- * carried data. Back-pressure is the pipe: a side is read only while its
- * pipe has room, and its pipe is drained when the other side is writable.
+ * bytes of a read()/write() relay. A pipe exists only while its direction
+ * has bytes in flight, so idle tunnels hold two descriptors, like any
+ * connection; when no pipe can be made (out of descriptors), a small heap
+ * buffer carries the bytes instead. Back-pressure is the pipe: a side is
+ * read only while its pipe has room, and its pipe is drained when the
+ * other side is writable.
  */
+
+#define SPILL_SIZE 65536
 
 #define SPLICE_PIPE_SIZE (1024 * 1024)
 
@@ -950,7 +955,9 @@ struct stunnel {
 	int fd[2];
 	int pipe[2][2];      /* pipe[i]: bytes read from fd[i], to be written to fd[1 - i] */
 	size_t pipe_cap[2];
-	size_t in_pipe[2];
+	size_t in_pipe[2];   /* bytes waiting, in the pipe or in spill */
+	char *spill[2];      /* used instead of a pipe when none can be made */
+	size_t spill_off[2];
 	bool eof[2];         /* fd[i] has no more to read */
 	bool shut[2];        /* fd[i]'s writing half is shut down */
 	bool closing;
@@ -973,6 +980,7 @@ static void on_stunnel_poll_closed(uv_handle_t *h)
 			close(t->pipe[i][0]);
 			close(t->pipe[i][1]);
 		}
+		free(t->spill[i]);
 	}
 	if (t->prev)
 		t->prev->next = t->next;
@@ -996,19 +1004,33 @@ static void stunnel_close(struct stunnel *t)
 		uv_close((uv_handle_t *)&t->poll[i], on_stunnel_poll_closed);
 }
 
-/* Move what pipe i holds to fd[1 - i]. Returns false on a fatal error. */
+/* Move what direction i holds to fd[1 - i]. Returns false on a fatal error. */
 static bool stunnel_flush(struct stunnel *t, int i)
 {
 	while (t->in_pipe[i] > 0) {
-		ssize_t n = splice(t->pipe[i][0], NULL, t->fd[1 - i], NULL, t->in_pipe[i],
+		ssize_t n;
+		if (t->spill[i])
+			n = write(t->fd[1 - i], t->spill[i] + t->spill_off[i], t->in_pipe[i]);
+		else
+			n = splice(t->pipe[i][0], NULL, t->fd[1 - i], NULL, t->in_pipe[i],
 				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n > 0) {
 			t->in_pipe[i] -= (size_t)n;
+			t->spill_off[i] += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		return n < 0 && errno == EAGAIN;
+	}
+	/* Drained: give the pipe (or buffer) back until more comes. */
+	if (t->spill[i]) {
+		free(t->spill[i]);
+		t->spill[i] = NULL;
+	} else if (t->pipe[i][0] >= 0) {
+		close(t->pipe[i][0]);
+		close(t->pipe[i][1]);
+		t->pipe[i][0] = t->pipe[i][1] = -1;
 	}
 	if (t->eof[i] && !t->shut[1 - i]) {
 		t->shut[1 - i] = true;
@@ -1017,16 +1039,37 @@ static bool stunnel_flush(struct stunnel *t, int i)
 	return true;
 }
 
-/* Read from fd[i] into its pipe while there is room. */
+/* Read from fd[i] while there is room. */
 static bool stunnel_fill(struct stunnel *t, int i)
 {
+	if (t->spill[i])
+		return true; /* the buffer is drained first */
 	if (t->pipe[i][0] < 0) {
-		if (pipe2(t->pipe[i], O_NONBLOCK | O_CLOEXEC) < 0) {
+		if (pipe2(t->pipe[i], O_NONBLOCK | O_CLOEXEC) == 0) {
+			int size = fcntl(t->pipe[i][1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE);
+			t->pipe_cap[i] = size > 0 ? (size_t)size : 65536;
+		} else {
 			t->pipe[i][0] = t->pipe[i][1] = -1;
-			return errno == EMFILE || errno == ENFILE; /* try again on the next event */
+			if (errno != EMFILE && errno != ENFILE)
+				return false;
+			ssize_t n;
+			char *buf = malloc(SPILL_SIZE);
+			if (!buf)
+				return false;
+			do
+				n = read(t->fd[i], buf, SPILL_SIZE);
+			while (n < 0 && errno == EINTR);
+			if (n <= 0) {
+				free(buf);
+				if (n == 0)
+					t->eof[i] = true;
+				return n == 0 || errno == EAGAIN;
+			}
+			t->spill[i] = buf;
+			t->spill_off[i] = 0;
+			t->in_pipe[i] = (size_t)n;
+			return true;
 		}
-		int size = fcntl(t->pipe[i][1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE);
-		t->pipe_cap[i] = size > 0 ? (size_t)size : 65536;
 	}
 	while (!t->eof[i] && t->in_pipe[i] < t->pipe_cap[i]) {
 		ssize_t n = splice(t->fd[i], NULL, t->pipe[i][1], NULL, t->pipe_cap[i] - t->in_pipe[i],
@@ -1082,7 +1125,7 @@ static void stunnel_update(struct stunnel *t)
 	}
 	for (int i = 0; i < 2; i++) {
 		int ev = 0;
-		if (!t->eof[i] && (t->pipe[i][0] < 0 || t->in_pipe[i] < t->pipe_cap[i]))
+		if (!t->eof[i] && !t->spill[i] && (t->pipe[i][0] < 0 || t->in_pipe[i] < t->pipe_cap[i]))
 			ev |= UV_READABLE;
 		if (t->in_pipe[1 - i] > 0)
 			ev |= UV_WRITABLE;
@@ -1863,14 +1906,15 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_options *o, struct prox
 		return -ENOMEM;
 	s->loop = loop;
 	s->o = *o;
-	/* Up to four descriptors per connection (client, upstream, and a
-	 * pipe for each direction of a spliced tunnel while data moves):
-	 * hold the number of connections to what the descriptor limit
-	 * allows, with a reserve for srt itself, so that accepting pauses
-	 * before a dial can fail for want of a descriptor. */
+	/* Two descriptors per connection (client and upstream; a spliced
+	 * tunnel's pipes exist only while bytes are in flight, and fall back
+	 * to a buffer when no descriptor is left): hold the number of
+	 * connections to what the descriptor limit allows, with a reserve for
+	 * srt itself and those pipes, so that accepting pauses before a dial
+	 * can fail for want of a descriptor. */
 	struct rlimit nofile;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
-		rlim_t budget = nofile.rlim_cur >= FD_RESERVE + 8 ? (nofile.rlim_cur - FD_RESERVE) / 4 : 1;
+		rlim_t budget = nofile.rlim_cur >= FD_RESERVE + 4 ? (nofile.rlim_cur - FD_RESERVE) / 2 : 1;
 		if (budget < s->o.limits.max_connections)
 			s->o.limits.max_connections = (unsigned)budget;
 	}

@@ -714,7 +714,7 @@ def test_git_ssh_command_goes_through_proxy(net):
 # the xfail test below.)
 
 NOFILE = 160
-FD_CAP = (NOFILE - 64) // 4
+FD_CAP = (NOFILE - 64) // 2
 
 FD_PAUSE = r'''
 import time
@@ -825,7 +825,7 @@ emit([bufs[s].decode('latin-1') for s in conns])
 def test_out_of_descriptors_limit_120_serves_documented_number(net):
     need("prlimit")
     e = net.echo()
-    n = 10  # under the documented (120 - 64) / 4 = 14
+    n = 10  # under the documented (120 - 64) / 2 = 28
     res, r = net.py_json(SMALL_LIMIT, e.port, n, settings=settings(lo(e.port)),
                          wrapper=["prlimit", "--nofile=120:120"])
     answered = [x for x in res if x.startswith("HTTP/1.1 200 ")]
