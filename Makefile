@@ -28,6 +28,7 @@ bench: build
 	bench/startup
 	bench/bigtree
 	bench/rss
+	bench/network
 
 install: build
 	meson install -C $(BUILD_DIR)

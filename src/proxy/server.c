@@ -119,6 +119,8 @@ struct conn {
 
 	/* SOCKS5. */
 	uint8_t socks_method;
+
+	struct bsplice *bs;     /* a response body moving with splice(), or NULL */
 };
 
 struct listener {
@@ -167,6 +169,8 @@ static void start_accepting(struct proxy_server *s);
 static void on_retry(uv_timer_t *t);
 static bool splice_tunnel(struct conn *c);
 static void stunnel_close(struct stunnel *t);
+static void bsplice_close(struct bsplice *bs);
+static bool splice_body(struct conn *c);
 
 void proxy_limits_default(struct proxy_limits *l)
 {
@@ -445,6 +449,8 @@ static void conn_close(struct conn *c)
 	if (c->state == ST_CLOSING && c->client.closing)
 		return;
 	c->state = ST_CLOSING;
+	if (c->bs)
+		bsplice_close(c->bs);
 	if (c->gai_busy)
 		uv_cancel((uv_req_t *)&c->gai);
 	if (c->up)
@@ -1179,6 +1185,166 @@ static bool splice_tunnel(struct conn *c)
 	return true;
 }
 
+/* --- spliced response bodies ------------------------------------------------ */
+
+/*
+ * A long response body with a Content-Length moves the same way as a
+ * tunnel: from duplicates of the two sockets, through a pipe, with
+ * splice(). The conn stays as it is (the upstream stream just does not
+ * read meanwhile) and takes over again when the body is through. Bodies
+ * under SPLICE_BODY_MIN, chunked ones, and any body when no descriptor is
+ * free go through body_pump() instead.
+ */
+
+#define SPLICE_BODY_MIN (256 * 1024)
+
+struct bsplice {
+	struct conn *c;
+	uv_poll_t poll[2];   /* 0: upstream (read), 1: client (write) */
+	int fd[2];
+	int pipe[2];
+	size_t cap, in_pipe;
+	uint64_t to_read;
+	int open_polls;
+	bool closing, failed;
+};
+
+static void on_bsplice_closed(uv_handle_t *h)
+{
+	struct bsplice *bs = h->data;
+	if (--bs->open_polls > 0)
+		return;
+	struct conn *c = bs->c;
+	close(bs->fd[0]);
+	close(bs->fd[1]);
+	close(bs->pipe[0]);
+	close(bs->pipe[1]);
+	bool ok = !bs->failed && bs->to_read == 0 && bs->in_pipe == 0;
+	free(bs);
+	c->bs = NULL;
+	c->handles_open -= 2;
+	if (c->state == ST_CLOSING) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (!ok) {
+		conn_close(c);
+		return;
+	}
+	c->resp_body.remaining = 0;
+	c->resp_body.phase = BODY_DONE;
+	conn_process(c);
+}
+
+static void bsplice_close(struct bsplice *bs)
+{
+	if (bs->closing)
+		return;
+	bs->closing = true;
+	for (int i = 0; i < 2; i++)
+		uv_close((uv_handle_t *)&bs->poll[i], on_bsplice_closed);
+}
+
+static void on_bsplice_poll(uv_poll_t *p, int status, int events)
+{
+	struct bsplice *bs = p->data;
+	(void)events;
+	if (bs->closing)
+		return;
+	if (status < 0)
+		goto fail;
+	/* Read while the body has bytes left and the pipe has room. */
+	while (bs->to_read > 0 && bs->in_pipe < bs->cap) {
+		size_t want = bs->cap - bs->in_pipe;
+		if (want > bs->to_read)
+			want = (size_t)bs->to_read;
+		ssize_t n = splice(bs->fd[0], NULL, bs->pipe[1], NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0) {
+			bs->in_pipe += (size_t)n;
+			bs->to_read -= (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			goto fail; /* the server ended before its body did */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			goto fail;
+		break;
+	}
+	while (bs->in_pipe > 0) {
+		ssize_t n = splice(bs->pipe[0], NULL, bs->fd[1], NULL, bs->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0) {
+			bs->in_pipe -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		goto fail;
+	}
+	if (bs->to_read == 0 && bs->in_pipe == 0) {
+		bsplice_close(bs);
+		return;
+	}
+	if (bs->to_read > 0 && bs->in_pipe < bs->cap)
+		uv_poll_start(&bs->poll[0], UV_READABLE, on_bsplice_poll);
+	else
+		uv_poll_stop(&bs->poll[0]);
+	if (bs->in_pipe > 0)
+		uv_poll_start(&bs->poll[1], UV_WRITABLE, on_bsplice_poll);
+	else
+		uv_poll_stop(&bs->poll[1]);
+	return;
+fail:
+	bs->failed = true;
+	bsplice_close(bs);
+}
+
+/* Start splicing the rest of a Content-Length response body, when it is
+ * long and nothing of it is buffered or being written. */
+static bool splice_body(struct conn *c)
+{
+	struct side *u = c->up;
+	if (!u || !c->req_done || c->resp_body.framing != HTTP_RESP_LENGTH ||
+	    c->resp_body.remaining < SPLICE_BODY_MIN || side_avail(u) || u->out_busy || u->eof ||
+	    c->pending_writes || c->client.shut || c->client.closing || u->closing)
+		return false;
+	uv_os_fd_t ufd, cfd;
+	if (uv_fileno((uv_handle_t *)&u->tcp, &ufd) < 0 || uv_fileno((uv_handle_t *)&c->client.tcp, &cfd) < 0)
+		return false;
+	struct bsplice *bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return false;
+	bs->fd[0] = fcntl(ufd, F_DUPFD_CLOEXEC, 0);
+	bs->fd[1] = bs->fd[0] >= 0 ? fcntl(cfd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (bs->fd[1] < 0 || pipe2(bs->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		if (bs->fd[0] >= 0)
+			close(bs->fd[0]);
+		if (bs->fd[1] >= 0)
+			close(bs->fd[1]);
+		free(bs);
+		return false;
+	}
+	int size = fcntl(bs->pipe[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE);
+	bs->cap = size > 0 ? (size_t)size : 65536;
+	bs->c = c;
+	bs->to_read = c->resp_body.remaining;
+	uv_read_stop((uv_stream_t *)&u->tcp);
+	u->reading = false;
+	side_compact(u);
+	for (int i = 0; i < 2; i++) {
+		uv_poll_init(c->srv->loop, &bs->poll[i], bs->fd[i]);
+		bs->poll[i].data = bs;
+	}
+	bs->open_polls = 2;
+	c->handles_open += 2;
+	c->bs = bs;
+	uv_poll_start(&bs->poll[0], UV_READABLE, on_bsplice_poll);
+	return true;
+}
+
 /* --- HTTP forwarding -------------------------------------------------------- */
 
 /* Move body bytes from `from` to `to` per b; returns false on a framing
@@ -1470,6 +1636,10 @@ static void http_forward_process(struct conn *c)
 		c->resp_body.remaining = c->resp->content_length;
 		c->resp_body.phase = c->resp->framing == HTTP_RESP_CHUNKED ? BODY_SIZE : BODY_DATA;
 	}
+	if (c->bs)
+		return; /* the body moves with splice(); it calls us when done */
+	if (c->resp_head_sent && !c->resp_done && splice_body(c))
+		return;
 	if (c->resp_head_sent && !c->resp_done) {
 		if (!body_pump(c, u, &c->client, &c->resp_body, &done)) {
 			conn_close(c);
