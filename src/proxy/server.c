@@ -1640,6 +1640,15 @@ static void http_forward_process(struct conn *c)
 		return; /* the body moves with splice(); it calls us when done */
 	if (c->resp_head_sent && !c->resp_done && splice_body(c))
 		return;
+	/* A long body ahead: stop reading the upstream, so that what is
+	 * buffered drains and the rest can be spliced. */
+	bool drain_for_splice = c->resp_head_sent && !c->resp_done && c->req_done &&
+				c->resp_body.framing == HTTP_RESP_LENGTH &&
+				c->resp_body.remaining >= SPLICE_BODY_MIN + side_avail(u);
+	if (drain_for_splice && u->reading) {
+		uv_read_stop((uv_stream_t *)&u->tcp);
+		u->reading = false;
+	}
 	if (c->resp_head_sent && !c->resp_done) {
 		if (!body_pump(c, u, &c->client, &c->resp_body, &done)) {
 			conn_close(c);
@@ -1670,7 +1679,14 @@ static void http_forward_process(struct conn *c)
 	}
 	if (!c->req_done && !c->client.out_busy && !c->client.eof)
 		side_start_reading(&c->client);
-	if (!u->out_busy && !u->eof)
+	if (drain_for_splice && !u->out_busy && side_avail(u) == 0 && c->pending_writes == 0) {
+		/* Drained (the last write went out at once): splice now, or
+		 * read on as before when that cannot be set up. */
+		if (splice_body(c))
+			return;
+		drain_for_splice = false;
+	}
+	if (!u->out_busy && !u->eof && !drain_for_splice)
 		side_start_reading(u);
 }
 
