@@ -152,16 +152,13 @@ static void set_proxy_environment(const struct runtime_net *n)
 	setenv("CLOUDSDK_PROXY_ADDRESS", "127.0.0.1", 1);
 	setenv("CLOUDSDK_PROXY_PORT", port, 1);
 	/* ssh (and git over ssh) ignore the variables above: give git an ssh
-	 * whose ProxyCommand is srt's own CONNECT client. The path is quoted
-	 * for ssh's shell; a path with a quote in it is left out. */
-	if (n->self && !strchr(n->self, '\'')) {
-		char *cmd = NULL;
-		if (asprintf(&cmd, "ssh -o ProxyCommand='%s proxy-connect --proxy 127.0.0.1:%u %%h %%p'", n->self,
-			     (unsigned)n->http_port) > 0) {
-			setenv("GIT_SSH_COMMAND", cmd, 1);
-			free(cmd);
-		}
-	}
+	 * whose ProxyCommand is srt's own CONNECT client, which srt-init
+	 * exposes inside the sandbox at /dev/.srt-connect. */
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd),
+		 "ssh -o ProxyCommand='/dev/.srt-connect proxy-connect --proxy 127.0.0.1:%u %%h %%p'",
+		 (unsigned)n->http_port);
+	setenv("GIT_SSH_COMMAND", cmd, 1);
 }
 
 char *runtime_helper_path(const char *name)
@@ -395,6 +392,7 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 		listen_addrs[i] = s.listens[i].addr;
 	l.listen = listen_addrs;
 	l.n_listen = s.n_listens;
+	l.helper = init_path;
 	if ((r = strv_push(&bwrap_argv, bwrap)) < 0 || (r = strv_push(&bwrap_argv, "--args")) < 0 ||
 	    (r = strv_push(&bwrap_argv, "")) < 0) {
 		r = srt_error_set(err, -ENOMEM, "out of memory");

@@ -16,7 +16,6 @@ struct runtime_net {
 	uint16_t socks_port;              /* our SOCKS5 proxy inside the sandbox (1080) */
 	uint16_t external_http_port;      /* srt's httpProxyPort: the user's proxy on the host, or 0 */
 	uint16_t external_socks_port;     /* srt's socksProxyPort, or 0 */
-	const char *self;                 /* this srt, for GIT_SSH_COMMAND's ProxyCommand; may be NULL */
 };
 
 struct runtime_run_options {

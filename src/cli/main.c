@@ -206,9 +206,6 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return fail("%s", nerr.message);
 	}
-	char self[PATH_MAX];
-	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[sl > 0 ? sl : 0] = '\0';
 	struct runtime_run_options ro = {
 		.policy = policy,
 		.net = {
@@ -217,7 +214,6 @@ int main(int argc, char **argv)
 			.socks_port = (uint16_t)(cfg.network.listen_socks_port ? cfg.network.listen_socks_port : 1080),
 			.external_http_port = (uint16_t)cfg.network.http_proxy_port,
 			.external_socks_port = (uint16_t)cfg.network.socks_proxy_port,
-			.self = sl > 0 ? self : NULL,
 		},
 		.command = command,
 		.shell = o.shell_string != NULL,

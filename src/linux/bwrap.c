@@ -244,6 +244,10 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 		TAIL_PUSH("--listen");
 		TAIL_PUSH(l->listen[i]);
 	}
+	if (l->helper) {
+		TAIL_PUSH("--helper");
+		TAIL_PUSH(l->helper);
+	}
 	if (l->cwd) {
 		TAIL_PUSH("--chdir");
 		TAIL_PUSH(l->cwd);

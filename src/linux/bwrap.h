@@ -19,6 +19,7 @@ struct bwrap_launch {
 	 * "127.0.0.1:3128", "[::1]:5432" (see PROTO_LISTEN). */
 	char *const *listen;
 	size_t n_listen;
+	const char *helper;          /* srt-init's path, exposed as /dev/.srt-connect; or NULL */
 };
 
 /* Find bwrap: the configured path, else "bwrap" in PATH, else /usr/bin/bwrap.

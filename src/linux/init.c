@@ -28,10 +28,11 @@
 
 #include "linux/plan_format.h"
 #include "linux/proto.h"
+#include "cli/cli.h"
 
 /*
  * argv: srt-init [--sock FD] [--close FD]... [--plan-from-sock] [--chdir DIR]
- *                [--listen ADDR:PORT]... [--ignore-mask N] [--shell]
+ *                [--listen ADDR:PORT]... [--helper PATH] [--ignore-mask N] [--shell]
  *                -- COMMAND [ARG...]
  *
  * With --plan-from-sock the first message on the socket is PROTO_PLAN with
@@ -72,6 +73,7 @@ static void die(int status, const char *fmt, const char *arg)
  * mounts in milliseconds.
  */
 #define EMPTY_FILE "/dev/.srt-empty"
+#define CONNECT_HELPER "/dev/.srt-connect"
 
 /* A remount inside a user namespace must repeat the flags the mount came
  * with (nosuid, nodev, ...): the kernel locks them. */
@@ -170,7 +172,9 @@ struct plan_op {
 	int src;      /* O_PATH fd of the source, opened before any mount */
 };
 
-static void apply_plan(int fd)
+static void expose_connect_helper(int src);
+
+static void apply_plan(int fd, const char *helper)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || st.st_size < 0 || (unsigned long long)st.st_size > PLAN_MAX_BYTES)
@@ -226,6 +230,11 @@ static void apply_plan(int fd)
 		}
 	}
 
+	/* Opened while the whole host view is there too (and in our mount
+	 * namespace: /proc/self/exe names a mount of srt's, which cannot be
+	 * bound here). */
+	int helper_fd = helper ? open(helper, O_PATH | O_CLOEXEC) : -1;
+
 	bool empty_made = false;
 	for (size_t i = 0; i < n_ops; i++) {
 		const char *path = ops[i].path;
@@ -268,6 +277,8 @@ static void apply_plan(int fd)
 			exit(125);
 		}
 	}
+	if (helper_fd >= 0)
+		expose_connect_helper(helper_fd);
 	/* The binds keep the empty file; nobody needs its name any more. */
 	if (empty_made)
 		unlink(EMPTY_FILE);
@@ -424,8 +435,28 @@ static int exec_command(char **cmd, bool shell)
 	return 126;
 }
 
+/* Our own binary at CONNECT_HELPER inside the sandbox, read-only, so that
+ * ssh's ProxyCommand can run `CONNECT_HELPER proxy-connect HOST PORT`
+ * wherever srt is installed (its own folder may be hidden: a denyRead, or
+ * the private /tmp). */
+static void expose_connect_helper(int src)
+{
+	int fd = open(CONNECT_HELPER, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		die(125, "srt-init: cannot create " CONNECT_HELPER ": %s", strerror(errno));
+	close(fd);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", src);
+	if (bind_onto(path, CONNECT_HELPER, true, false) < 0)
+		die(125, "srt-init: cannot expose " CONNECT_HELPER ": %s", strerror(errno));
+	close(src);
+}
+
 int main(int argc, char **argv)
 {
+	/* Run as ssh's ProxyCommand inside the sandbox (see above). */
+	if (argc >= 2 && strcmp(argv[1], "proxy-connect") == 0)
+		return cli_proxy_connect(argc - 2, argv + 2);
 	int sock = -1;
 	int plan_fd = -1;
 	bool plan_from_sock = false;
@@ -434,6 +465,7 @@ int main(int argc, char **argv)
 	bool shell = false;
 	int filter_fd = -1;
 	static const char *listen_addrs[MAX_LISTEN];
+	const char *helper = NULL;
 	size_t n_listen = 0;
 	int i;
 
@@ -448,6 +480,8 @@ int main(int argc, char **argv)
 			int fd = atoi(argv[++i]);
 			if (fd > 2)
 				close(fd);
+		} else if (strcmp(argv[i], "--helper") == 0 && i + 1 < argc) {
+			helper = argv[++i];
 		} else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
 			if (n_listen < MAX_LISTEN)
 				listen_addrs[n_listen++] = argv[++i];
@@ -501,7 +535,7 @@ int main(int argc, char **argv)
 		nofile_raised = setrlimit(RLIMIT_NOFILE, &raised) == 0;
 	}
 	if (plan_fd >= 0)
-		apply_plan(plan_fd);
+		apply_plan(plan_fd, helper);
 	if (nofile_raised)
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	/* After the mounts: the old directory may lie under one of them. */
