@@ -60,6 +60,7 @@ struct side {
 	char *buf;           /* read buffer (pool), or NULL */
 	size_t off, len;     /* unconsumed bytes are buf[off..len) */
 	bool out_busy;       /* a write of this side's data to the other is in flight */
+	bool closed;         /* its handle is closed; a write in flight still holds buf */
 };
 
 enum conn_state {
@@ -253,7 +254,17 @@ static void on_written(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
 	struct conn *c = w->conn;
-	if (w->from) {
+	if (w->from && w->from->closed) {
+		/* Its side closed while this write was in flight: the buffer
+		 * (and a detached upstream) were left for us to free. */
+		struct side *f = w->from;
+		f->out_busy = false;
+		if (f->buf)
+			pool_put(f->srv, f->buf);
+		f->buf = NULL;
+		if (!f->is_client)
+			free(f);
+	} else if (w->from) {
 		w->from->off += w->consume;
 		w->from->out_busy = false;
 		side_compact(w->from);
@@ -261,8 +272,12 @@ static void on_written(uv_write_t *req, int status)
 	free(w->owned);
 	free(w);
 	c->pending_writes--;
-	if (status == UV_ECANCELED)
-		return; /* a handle of ours is closing */
+	if (status == UV_ECANCELED) {
+		/* A handle of ours is closing; finish what waited for it. */
+		if (c->state != ST_CLOSING && c->close_after_write && c->pending_writes == 0)
+			conn_close(c);
+		return;
+	}
 	if (status < 0 || c->state == ST_CLOSING) {
 		if (c->state != ST_CLOSING || c->pending_writes == 0)
 			conn_close(c);
@@ -403,14 +418,17 @@ static void on_side_closed(uv_handle_t *h)
 {
 	struct side *sd = h->data;
 	struct conn *c = sd->conn;
-	if (sd->buf) {
+	sd->closed = true;
+	/* A write in flight from our buffer frees it (and us) when done. */
+	if (sd->buf && !sd->out_busy) {
 		pool_put(sd->srv, sd->buf);
 		sd->buf = NULL;
 	}
 	if (!sd->is_client) {
 		if (c->up == sd)
 			c->up = NULL;
-		free(sd);
+		if (!sd->out_busy)
+			free(sd);
 	}
 	c->handles_open--;
 	conn_maybe_free(c);
@@ -490,6 +508,8 @@ static void on_timeout(uv_timer_t *t)
 	struct conn *c = t->data;
 	if (c->state == ST_CONNECTING || c->state == ST_RESOLVING) {
 		debug_log(c, "%s: timed out connecting", c->target);
+		if (c->gai_busy)
+			uv_cancel((uv_req_t *)&c->gai);
 		if (c->kind == PROXY_KIND_HTTP) {
 			static const char body[] = "srt: the connection timed out\n";
 			char *text = NULL;
@@ -498,9 +518,10 @@ static void on_timeout(uv_timer_t *t)
 			if (n > 0 && send_owned(c, &c->client, text, (size_t)n)) {
 				if (c->connect_busy)
 					detach_upstream(c);
-				c->close_after_write = true;
 				if (c->pending_writes == 0)
 					conn_close(c);
+				else
+					c->state = ST_CLOSING; /* nothing more happens; close once written */
 				return;
 			}
 		} else if (c->kind == PROXY_KIND_SOCKS) {
@@ -512,9 +533,10 @@ static void on_timeout(uv_timer_t *t)
 				if (c->connect_busy)
 					detach_upstream(c);
 				if (send_owned(c, &c->client, copy, (size_t)n)) {
-					c->close_after_write = true;
 					if (c->pending_writes == 0)
 						conn_close(c);
+					else
+						c->state = ST_CLOSING;
 					return;
 				}
 			}
@@ -624,12 +646,17 @@ static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const cha
 			    http_status == 403;
 		http_answer(c, http_status, status_phrase(http_status), proxy_error, text, keep);
 		free(text);
-		if (keep) {
+		if (keep && c->state != ST_CLOSING) {
 			c->client.off += c->req->head_len;
 			free(c->req);
 			c->req = NULL;
 			c->state = ST_HTTP_HEAD;
 			arm_timer(c, c->srv->o.limits.idle_timeout_ms);
+			/* A pipelined request may already be here. */
+			if (side_avail(&c->client) > 0)
+				conn_process(c);
+			else
+				side_start_reading(&c->client);
 		}
 	} else if (c->kind == PROXY_KIND_SOCKS) {
 		socks_reply(c, socks_rep, NULL, true);
@@ -962,6 +989,7 @@ struct stunnel {
 	int pipe[2][2];      /* pipe[i]: bytes read from fd[i], to be written to fd[1 - i] */
 	size_t pipe_cap[2];
 	size_t in_pipe[2];   /* bytes waiting, in the pipe or in spill */
+	bool full[2];        /* the pipe took no more (slots, not bytes): read after a flush */
 	char *spill[2];      /* used instead of a pipe when none can be made */
 	size_t spill_off[2];
 	bool eof[2];         /* fd[i] has no more to read */
@@ -1023,6 +1051,7 @@ static bool stunnel_flush(struct stunnel *t, int i)
 		if (n > 0) {
 			t->in_pipe[i] -= (size_t)n;
 			t->spill_off[i] += (size_t)n;
+			t->full[i] = false;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -1090,6 +1119,10 @@ static bool stunnel_fill(struct stunnel *t, int i)
 		}
 		if (errno == EINTR)
 			continue;
+		/* EAGAIN with bytes in the pipe may mean the pipe has no slot
+		 * left: wait for a flush rather than spin on a readable socket. */
+		if (errno == EAGAIN && t->in_pipe[i] > 0)
+			t->full[i] = true;
 		return errno == EAGAIN;
 	}
 	return true;
@@ -1131,7 +1164,7 @@ static void stunnel_update(struct stunnel *t)
 	}
 	for (int i = 0; i < 2; i++) {
 		int ev = 0;
-		if (!t->eof[i] && !t->spill[i] && (t->pipe[i][0] < 0 || t->in_pipe[i] < t->pipe_cap[i]))
+		if (!t->eof[i] && !t->spill[i] && !t->full[i] && (t->pipe[i][0] < 0 || t->in_pipe[i] < t->pipe_cap[i]))
 			ev |= UV_READABLE;
 		if (t->in_pipe[1 - i] > 0)
 			ev |= UV_WRITABLE;
@@ -1207,6 +1240,7 @@ struct bsplice {
 	uint64_t to_read;
 	int open_polls;
 	bool closing, failed;
+	bool full;           /* the pipe took no more: read after a flush */
 };
 
 static void on_bsplice_closed(uv_handle_t *h)
@@ -1270,12 +1304,14 @@ static void on_bsplice_poll(uv_poll_t *p, int status, int events)
 			continue;
 		if (errno != EAGAIN)
 			goto fail;
+		bs->full = bs->in_pipe > 0; /* maybe out of pipe slots: see stunnel_fill */
 		break;
 	}
 	while (bs->in_pipe > 0) {
 		ssize_t n = splice(bs->pipe[0], NULL, bs->fd[1], NULL, bs->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n > 0) {
 			bs->in_pipe -= (size_t)n;
+			bs->full = false;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -1288,7 +1324,7 @@ static void on_bsplice_poll(uv_poll_t *p, int status, int events)
 		bsplice_close(bs);
 		return;
 	}
-	if (bs->to_read > 0 && bs->in_pipe < bs->cap)
+	if (bs->to_read > 0 && bs->in_pipe < bs->cap && !bs->full)
 		uv_poll_start(&bs->poll[0], UV_READABLE, on_bsplice_poll);
 	else
 		uv_poll_stop(&bs->poll[0]);
@@ -1671,7 +1707,7 @@ static void http_forward_process(struct conn *c)
 		}
 		return;
 	}
-	if (c->req_done && c->resp_done) {
+	if (c->req_done && c->resp_done && !u->out_busy && !c->client.out_busy) {
 		http_exchange_done(c);
 		if (c->state == ST_HTTP_HEAD)
 			conn_process(c);
@@ -1736,7 +1772,8 @@ static void http_head_process(struct conn *c)
 	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
 		 c->host.text, (unsigned)c->port);
 	/* Reuse the kept-alive upstream when it goes to the same place. */
-	if (!c->req->connect && c->up && c->up_keep && strcmp(c->up_target, c->target) == 0 && !c->up->eof) {
+	if (!c->req->connect && c->up && c->up_keep && strcmp(c->up_target, c->target) == 0 && !c->up->eof &&
+	    side_avail(c->up) == 0) {
 		struct net_decision d;
 		net_policy_decide(c->srv->o.policy, &c->host, c->port, &d);
 		if (d.verdict == NET_ALLOW) {
