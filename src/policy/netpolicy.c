@@ -379,15 +379,6 @@ struct net_policy {
 	size_t n_loopback_ports;
 };
 
-static char *pos_text(const struct config_pos *pos)
-{
-	/* The same shape policy.c gives domain sources and errors. */
-	if (pos->file && pos->line > 0)
-		return str_printf("%s:%d:%d: %s", pos->file, pos->line, pos->column, pos->key ? pos->key : "");
-	if (pos->file)
-		return str_printf("%s: %s", pos->file, pos->key ? pos->key : "");
-	return str_printf("%s", pos->key ? pos->key : "<built-in>");
-}
 
 /* Lower case, without one trailing dot, into buf (size n). False when it
  * does not fit. For comparing deniedDomainReasons keys with entries. */
@@ -595,7 +586,7 @@ static int ranges_build(struct net_policy *np, const struct config *cfg, struct 
 		const char *why = NULL;
 		int r = net_cidr_parse(e->value, &g->cidr, &why);
 		if (r < 0) {
-			_cleanup_free_ char *source = pos_text(&e->pos);
+			_cleanup_free_ char *source = policy_pos_text(&e->pos);
 			if (!source)
 				return srt_error_set(err, -ENOMEM, "out of memory");
 			return srt_error_set(err, r, "%s: invalid address range '%s': %s", source,

@@ -29,7 +29,7 @@ static const char *kind_key(enum policy_path_kind k)
 	return "?";
 }
 
-static char *pos_text(const struct config_pos *pos)
+char *policy_pos_text(const struct config_pos *pos)
 {
 	if (pos->file && pos->line > 0)
 		return str_printf("%s:%d:%d: %s", pos->file, pos->line, pos->column, pos->key ? pos->key : "");
@@ -133,7 +133,7 @@ static int add_list(struct builder *b, const struct config_list *list, enum poli
 {
 	for (size_t i = 0; i < list->n; i++) {
 		const struct config_entry *e = &list->items[i];
-		_cleanup_free_ char *source = pos_text(&e->pos);
+		_cleanup_free_ char *source = policy_pos_text(&e->pos);
 		if (!source)
 			return srt_error_set(b->err, -ENOMEM, "out of memory");
 		const char *why = NULL;
@@ -181,7 +181,7 @@ static int add_domains(struct builder *b, const struct config_list *list, bool d
 	for (size_t i = 0; i < list->n; i++) {
 		const struct config_entry *e = &list->items[i];
 		const char *why = NULL;
-		_cleanup_free_ char *source = pos_text(&e->pos);
+		_cleanup_free_ char *source = policy_pos_text(&e->pos);
 		if (!source)
 			return srt_error_set(b->err, -ENOMEM, "out of memory");
 		int r = domain_pattern_parse(e->value, deny, &v[i].pattern, &why);
@@ -344,7 +344,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		if ((r = strv_push(&p->notes, cfg->notes.v[i])) < 0)
 			goto oom;
 	for (size_t i = 0; i < cfg->n_ignored_allows; i++) {
-		_cleanup_free_ char *src = pos_text(&cfg->ignored_allows[i].pos);
+		_cleanup_free_ char *src = policy_pos_text(&cfg->ignored_allows[i].pos);
 		const char *why = cfg->ignored_allows[i].reason;
 		if ((r = strv_pushf(&p->ignored, "%s (%s)%s%s", cfg->ignored_allows[i].what, src ? src : "?",
 				    why ? ": " : "", why ? why : "")) < 0)

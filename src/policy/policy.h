@@ -72,6 +72,10 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 
 void policy_free(struct policy *p);
 
+/* "FILE:LINE:COL: KEY" for a settings position (the shape of every source
+ * and error that names a rule); malloc'd, NULL when out of memory. */
+char *policy_pos_text(const struct config_pos *pos);
+
 /* Which rule decides for path (normalized absolute)? The most specific rule
  * (longest path that contains path) of the matching aspect wins; at equal
  * length a deny wins. Returns NULL when the default decides (read: allowed,

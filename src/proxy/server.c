@@ -390,6 +390,16 @@ static bool send_owned(struct conn *c, struct side *to, char *text, size_t len)
 	return wreq_send(w, to);
 }
 
+/* Send a few bytes of ours (a SOCKS5 reply), copied. */
+static bool send_copy(struct conn *c, const void *p, size_t n)
+{
+	char *copy = malloc(n);
+	if (!copy)
+		return false;
+	memcpy(copy, p, n);
+	return send_owned(c, &c->client, copy, n);
+}
+
 /* --- closing -------------------------------------------------------------- */
 
 /* Free the conn once every handle of it is closed and no lookup runs (the
@@ -527,12 +537,10 @@ static void on_timeout(uv_timer_t *t)
 		} else if (c->kind == PROXY_KIND_SOCKS) {
 			uint8_t rep[SOCKS5_REPLY_MAX];
 			int n = socks5_build_reply(rep, sizeof(rep), SOCKS5_REP_TTL_EXPIRED, SOCKS5_ATYP_IPV4, NULL, 0);
-			char *copy = n > 0 ? malloc((size_t)n) : NULL;
-			if (copy) {
-				memcpy(copy, rep, (size_t)n);
+			if (n > 0) {
 				if (c->connect_busy)
 					detach_upstream(c);
-				if (send_owned(c, &c->client, copy, (size_t)n)) {
+				if (send_copy(c, rep, (size_t)n)) {
 					if (c->pending_writes == 0)
 						conn_close(c);
 					else
@@ -615,13 +623,7 @@ static void socks_reply(struct conn *c, uint8_t rep, const struct sockaddr *boun
 	} else {
 		n = socks5_build_reply(buf, sizeof(buf), rep, SOCKS5_ATYP_IPV4, NULL, 0);
 	}
-	char *copy = n > 0 ? malloc((size_t)n) : NULL;
-	if (!copy) {
-		conn_close(c);
-		return;
-	}
-	memcpy(copy, buf, (size_t)n);
-	if (!send_owned(c, &c->client, copy, (size_t)n)) {
+	if (n <= 0 || !send_copy(c, buf, (size_t)n)) {
 		conn_close(c);
 		return;
 	}
@@ -1808,14 +1810,8 @@ static void socks_process(struct conn *c)
 			if (n > 0) {
 				uint8_t out[2];
 				socks5_build_method(out, sizeof(out), method);
-				char *copy = malloc(2);
-				if (!copy) {
-					conn_close(c);
-					return;
-				}
-				memcpy(copy, out, 2);
 				c->client.off += (size_t)n;
-				if (!send_owned(c, &c->client, copy, 2)) {
+				if (!send_copy(c, out, 2)) {
 					conn_close(c);
 					return;
 				}
@@ -1831,14 +1827,8 @@ static void socks_process(struct conn *c)
 			if (n > 0) {
 				uint8_t out[2];
 				socks5_build_auth_status(out, sizeof(out), SOCKS5_AUTH_SUCCESS);
-				char *copy = malloc(2);
-				if (!copy) {
-					conn_close(c);
-					return;
-				}
-				memcpy(copy, out, 2);
 				c->client.off += (size_t)n;
-				if (!send_owned(c, &c->client, copy, 2)) {
+				if (!send_copy(c, out, 2)) {
 					conn_close(c);
 					return;
 				}
@@ -1848,11 +1838,7 @@ static void socks_process(struct conn *c)
 			if (n < 0) {
 				uint8_t out[2];
 				socks5_build_auth_status(out, sizeof(out), SOCKS5_AUTH_FAILURE);
-				char *copy = malloc(2);
-				if (copy) {
-					memcpy(copy, out, 2);
-					send_owned(c, &c->client, copy, 2);
-				}
+				send_copy(c, out, 2);
 				c->close_after_write = true;
 				if (c->pending_writes == 0)
 					conn_close(c);
