@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 BUILD_DIR ?= build
 
-.PHONY: deps build demo check bench install clean
+.PHONY: deps build demo check bench install clean examples
 
 # Installs missing Debian packages when root; otherwise prints the exact
 # apt-get line and fails.
@@ -33,5 +33,11 @@ bench: build
 install: build
 	meson install -C $(BUILD_DIR)
 
+# examples/ built against the library of the build tree (see examples/README.md).
+examples: build
+	PKG_CONFIG_PATH=$(CURDIR)/$(BUILD_DIR)/meson-uninstalled \
+		$(MAKE) -C examples LDFLAGS=-Wl,-rpath,$(CURDIR)/$(BUILD_DIR)
+
 clean:
 	rm -rf build build-asan build-fuzz
+	$(MAKE) -C examples clean

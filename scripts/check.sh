@@ -62,9 +62,107 @@ run_e2e() {
 	record "$label" "$p" "$f" "$s" $((SECONDS - t0))
 }
 
+# run_lib BUILD_DIR
+# The library as a user sees it: install BUILD_DIR into a staging folder,
+# compile every tests/lib/*.c (and examples/*.c) against it with
+# pkg-config, run each test as root and as nobody. Each test prints TAP
+# ("1..N", "ok N - ...", "not ok N - ..."); a crash or a missing case counts
+# as a failure. The staging folder is under /var/tmp, 0755, so that nobody
+# can read it; the library finds srt-init relative to its own location, so
+# no variable points at the staged helper.
+run_lib() {
+	local dir=$1 t0=$SECONDS tmp pc pcdir prefix libdir srt_flags jansson_flags src name ex
+	banner "library tests (installed $dir)"
+	tmp=$(mktemp -d /var/tmp/srt-libtest-XXXXXX) || { record "lib" 0 1 0 0; return; }
+	chmod 755 "$tmp"
+	if ! meson install -C "$dir" --destdir "$tmp/stage" --quiet >"$tmp/install.log" 2>&1; then
+		cat "$tmp/install.log" >&2
+		echo "meson install into $tmp/stage failed" >&2
+		record "lib (install)" 0 1 0 $((SECONDS - t0))
+		rm -rf "$tmp"
+		return
+	fi
+	pc=$(find "$tmp/stage" -name sandbox-runtime.pc -print -quit)
+	if [ -z "$pc" ]; then
+		echo "no sandbox-runtime.pc under $tmp/stage" >&2
+		record "lib (install)" 0 1 0 $((SECONDS - t0))
+		rm -rf "$tmp"
+		return
+	fi
+	pcdir=${pc%/*}
+	# The .pc file names the real prefix (/usr/local): point it at the stage.
+	prefix=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=prefix sandbox-runtime)
+	srt_flags=$(PKG_CONFIG_PATH=$pcdir pkg-config "--define-variable=prefix=$tmp/stage$prefix" \
+		--cflags --libs sandbox-runtime)
+	libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config "--define-variable=prefix=$tmp/stage$prefix" \
+		--variable=libdir sandbox-runtime)
+	jansson_flags=$(pkg-config --cflags --libs jansson)
+	echo "pkg-config: $srt_flags"
+
+	local built=() cp=0 cf=0
+	for src in tests/lib/*.c; do
+		name=$(basename "$src" .c)
+		# shellcheck disable=SC2086
+		if cc -Wall -Wextra -o "$tmp/$name" "$src" $srt_flags $jansson_flags -pthread; then
+			built+=("$name")
+		else
+			echo "$src: does not compile against the installed library" >&2
+			cf=$((cf + 1))
+		fi
+	done
+	for src in examples/*.c; do
+		[ -f "$src" ] || continue
+		name=$(basename "$src" .c)
+		# shellcheck disable=SC2086
+		if cc -Wall -Wextra -Werror -o "$tmp/example-$name" "$src" $srt_flags -pthread; then
+			cp=$((cp + 1))
+		else
+			echo "$src: does not compile against the installed library" >&2
+			cf=$((cf + 1))
+		fi
+	done
+	record "lib build" "$cp" "$cf" 0 $((SECONDS - t0))
+
+	local user prefix_cmd log rc planned n_ok n_notok n_skip missing p f s
+	for user in root nobody; do
+		t0=$SECONDS
+		p=0 f=0 s=0
+		prefix_cmd=()
+		[ "$user" = nobody ] && prefix_cmd=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		for name in "${built[@]}"; do
+			log=$tmp/$name.$user.log
+			(cd "$tmp" && "${prefix_cmd[@]}" env LD_LIBRARY_PATH="$libdir" SRT_LIB_TMPDIR=/var/tmp \
+				timeout -k 10 300 "$tmp/$name") >"$log" 2>&1
+			rc=$?
+			planned=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$log" | head -n1)
+			n_ok=$(grep -Ec '^ok [0-9]+' "$log")
+			n_skip=$(grep -Ec '^ok [0-9]+ - # SKIP' "$log")
+			n_notok=$(grep -Ec '^not ok [0-9]+' "$log")
+			missing=$(( ${planned:-0} - n_ok - n_notok ))
+			[ "$missing" -lt 0 ] && missing=0
+			# A crash or a timeout with every case reported still fails once.
+			if [ "$rc" -ne 0 ] && [ "$n_notok" -eq 0 ] && [ "$missing" -eq 0 ]; then
+				missing=1
+			fi
+			p=$((p + n_ok - n_skip))
+			f=$((f + n_notok + missing))
+			s=$((s + n_skip))
+			if [ "$n_notok" -gt 0 ] || [ "$missing" -gt 0 ]; then
+				echo "--- $name as $user: exit $rc, $n_notok failed, $missing missing of ${planned:-?}:"
+				cat "$log"
+			else
+				echo "$name as $user: $((n_ok - n_skip)) passed, $n_skip skipped"
+			fi
+		done
+		record "lib ($user)" "$p" "$f" "$s" $((SECONDS - t0))
+	done
+	rm -rf "$tmp"
+}
+
 # --- normal build (built by `make build`) ---
 run_unit "unit" build
 run_e2e "e2e" "$root/build/srt" "$root/build/e2e-junit.xml"
+run_lib build
 
 # --- sanitizer build ---
 # Every finding fails the run that caused it: UBSan halts at the first one,

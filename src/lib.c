@@ -1,7 +1,904 @@
-/* Entry points of libsandbox_runtime that are not part of a module. */
+/* libsandbox_runtime: the public API (include/sandbox_runtime.h) on top of the runtime, with a thread of its own and a socket that wrapped sandboxes connect back to. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+#include <linux/seccomp.h>
+
+#include "events.h"
+#include "linux/bwrap.h"
+#include "linux/proto.h"
+#include "runtime.h"
 #include "sandbox_runtime.h"
+
+extern char **environ;
 
 const char *srt_version(void)
 {
 	return SRT_VERSION;
+}
+
+/* A sandbox prepared by wrap, waiting for its launcher. */
+struct pending {
+	char token[33];
+	struct sandbox *sb;
+	struct pending *next;
+};
+
+/* A launcher connection that has not said which sandbox it is. */
+struct attaching {
+	struct srt_runtime *o;
+	int fd;
+	uv_poll_t w;
+	struct attaching *next;
+};
+
+struct srt_runtime {
+	struct runtime rt;
+	uv_loop_t loop;
+	uv_async_t wake;
+	pthread_t thread;
+	pthread_mutex_t lock;      /* started, stopping, pending */
+	bool started, stopping, loop_ready;
+	int listen_fd;
+	uv_poll_t listen_watch;
+	char *rundir, *sockpath;
+	struct pending *pending;
+	struct attaching *attaching;
+	bool enabled;
+	/* What reset reloads. */
+	char *src_path, *src_text, *src_name;
+};
+
+/* ---- Creation ----------------------------------------------------------- */
+
+static const char *default_home(void)
+{
+	const char *h = getenv("HOME");
+	if (h && *h == '/')
+		return h;
+	struct passwd *pw = getpwuid(getuid());
+	return pw && pw->pw_dir ? pw->pw_dir : "/";
+}
+
+static bool platform_ok(void);
+
+static int runtime_new(const char *path, const char *text, const char *name, const struct srt_runtime_options *opts,
+		       srt_runtime **ret, struct srt_error *err)
+{
+	if (!ret)
+		return srt_error_set(err, -EINVAL, "no place for the runtime (ret is NULL)");
+	char cwd[PATH_MAX];
+	const char *c = opts && opts->cwd ? opts->cwd : getcwd(cwd, sizeof(cwd));
+	if (!c)
+		return srt_error_set(err, -errno, "cannot determine the current directory: %s", strerror(errno));
+	const char *home = opts && opts->home ? opts->home : default_home();
+	struct settings *s = NULL;
+	const struct settings_source src = { .path = path, .text = text, .name = name, .home = home, .cwd = c };
+	int r = settings_load(&src, &s, err);
+	if (r < 0)
+		return r;
+	srt_runtime *o = calloc(1, sizeof(*o));
+	if (!o) {
+		settings_free_chain(s);
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	if ((r = runtime_init(&o->rt, opts, s, err)) < 0) {
+		settings_free_chain(s);
+		free(o);
+		return r;
+	}
+	o->listen_fd = -1;
+	pthread_mutex_init(&o->lock, NULL);
+	o->rt.home = strdup(home);
+	o->rt.cwd = strdup(c);
+	o->src_path = path ? strdup(path) : NULL;
+	o->src_text = text ? strdup(text) : NULL;
+	o->src_name = name ? strdup(name) : NULL;
+	o->enabled = s->cfg.enabled && platform_ok();
+	if (!o->rt.home || !o->rt.cwd || (path && !o->src_path) || (text && !o->src_text) || (name && !o->src_name)) {
+		srt_runtime_free(o);
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	*ret = o;
+	return 0;
+}
+
+int srt_runtime_new_from_file(const char *path, const struct srt_runtime_options *opts, srt_runtime **ret,
+			      struct srt_error *err)
+{
+	if (!path)
+		return srt_error_set(err, -EINVAL, "no settings file given");
+	return runtime_new(path, NULL, NULL, opts, ret, err);
+}
+
+int srt_runtime_new_from_json(const char *json, const char *name, const struct srt_runtime_options *opts,
+			      srt_runtime **ret, struct srt_error *err)
+{
+	if (!json)
+		return srt_error_set(err, -EINVAL, "no settings text given");
+	return runtime_new(NULL, json, name ? name : "<json>", opts, ret, err);
+}
+
+static int add_list(json_t *obj, const char *key, const char *const *list)
+{
+	if (!list)
+		return 0;
+	json_t *a = json_array();
+	if (!a || json_object_set_new(obj, key, a) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; list[i]; i++)
+		if (json_array_append_new(a, json_string(list[i])) < 0)
+			return -EINVAL; /* not UTF-8 */
+	return 0;
+}
+
+/* The struct becomes settings text in the srt format, so that it is
+ * checked exactly as a file would be, with "<config>" in messages. */
+static char *config_json(const struct srt_config *c, struct srt_error *err)
+{
+	json_t *root = json_object(), *fs = json_object(), *net = json_object();
+	char *text = NULL;
+	if (!root || !fs || !net) {
+		json_decref(fs);
+		json_decref(net);
+		goto out;
+	}
+	json_object_set_new(root, "filesystem", fs);
+	json_object_set_new(root, "network", net);
+	if (add_list(fs, "denyRead", c->deny_read) < 0 || add_list(fs, "allowRead", c->allow_read) < 0 ||
+	    add_list(fs, "allowWrite", c->allow_write) < 0 || add_list(fs, "denyWrite", c->deny_write) < 0 ||
+	    add_list(net, "allowedDomains", c->allowed_domains) < 0 ||
+	    add_list(net, "deniedDomains", c->denied_domains) < 0) {
+		srt_error_set(err, -EINVAL, "<config>: a string is not valid UTF-8");
+		goto out;
+	}
+	if (c->allow_git_config)
+		json_object_set_new(fs, "allowGitConfig", json_true());
+	if (c->allow_all_unix_sockets)
+		json_object_set_new(net, "allowAllUnixSockets", json_true());
+	if (c->allow_local_binding)
+		json_object_set_new(net, "allowLocalBinding", json_true());
+	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (!text)
+		srt_error_set(err, -ENOMEM, "out of memory");
+out:
+	json_decref(root);
+	if (!text && err && !err->code)
+		srt_error_set(err, -ENOMEM, "out of memory");
+	return text;
+}
+
+int srt_runtime_new_from_config(const struct srt_config *cfg, const struct srt_runtime_options *opts,
+				srt_runtime **ret, struct srt_error *err)
+{
+	if (!cfg)
+		return srt_error_set(err, -EINVAL, "no config given");
+	char *text = config_json(cfg, err);
+	if (!text)
+		return err ? err->code : -ENOMEM;
+	int r = runtime_new(NULL, text, "<config>", opts, ret, err);
+	free(text);
+	return r;
+}
+
+/* ---- The runtime's thread ------------------------------------------------- */
+
+static void attaching_free(uv_handle_t *h)
+{
+	struct attaching *a = h->data;
+	if (a->fd >= 0)
+		close(a->fd);
+	free(a);
+}
+
+static void attaching_drop(struct attaching *a)
+{
+	for (struct attaching **pp = &a->o->attaching; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	uv_close((uv_handle_t *)&a->w, attaching_free);
+}
+
+static void sandbox_ended(struct sandbox *sb)
+{
+	sandbox_finish(sb, -1);
+}
+
+static int memfd_of(const char *name, const void *data, size_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fd_write_all(fd, data, len);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The launcher said its token: hand it bwrap's arguments, then serve the
+ * connection as that sandbox's. */
+static void on_attach(uv_poll_t *w, int status, int events)
+{
+	struct attaching *a = w->data;
+	srt_runtime *o = a->o;
+	(void)events;
+	uint32_t type = 0, len = 0;
+	char payload[PROTO_MAX_PAYLOAD + 1];
+	int fds[PROTO_MAX_FDS];
+	size_t nfds = 0;
+	int r = status < 0 ? status : proto_recv(a->fd, &type, payload, &len, fds, &nfds, NULL);
+	if (r == -EAGAIN)
+		return;
+	for (size_t i = 0; r == 0 && i < nfds; i++)
+		close(fds[i]);
+	struct sandbox *sb = NULL;
+	if (r == 0 && type == PROTO_ATTACH && len == 32) {
+		payload[len] = '\0';
+		pthread_mutex_lock(&o->lock);
+		for (struct pending **pp = &o->pending; *pp; pp = &(*pp)->next)
+			if (strcmp((*pp)->token, payload) == 0) {
+				struct pending *p = *pp;
+				*pp = p->next;
+				sb = p->sb;
+				free(p);
+				break;
+			}
+		pthread_mutex_unlock(&o->lock);
+	}
+	if (!sb) {
+		attaching_drop(a); /* closing tells the launcher */
+		return;
+	}
+	int fd = steal_fd(&a->fd);
+	attaching_drop(a);
+
+	/* bwrap is the launcher's process after exec: the guardian waits for it. */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0) {
+		int pfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+		if (pfd >= 0) {
+			guardian_watch(&sb->guard, pfd);
+			close(pfd);
+		}
+	}
+	/* The command line as one NUL-separated memfd. */
+	size_t total = 0;
+	for (size_t i = 0; i < sb->argv.n; i++)
+		total += strlen(sb->argv.v[i]) + 1;
+	char *flat = malloc(total ? total : 1);
+	int argv_fd = -ENOMEM;
+	if (flat) {
+		size_t off = 0;
+		for (size_t i = 0; i < sb->argv.n; i++) {
+			size_t n = strlen(sb->argv.v[i]) + 1;
+			memcpy(flat + off, sb->argv.v[i], n);
+			off += n;
+		}
+		argv_fd = memfd_of("srt-bwrap-argv", flat, total);
+		free(flat);
+	}
+	char *init_path = runtime_helper_path("srt-init");
+	int init_fd = init_path ? open(init_path, O_RDONLY | O_CLOEXEC) : -1;
+	free(init_path);
+	struct srt_error err = { 0 };
+	if (argv_fd < 0 || init_fd < 0 ||
+	    proto_send(fd, PROTO_LAUNCH, NULL, 0, (int[]){ init_fd, sb->args_fd, argv_fd }, 3) < 0 ||
+	    sandbox_attach(sb, fd, &err) < 0) {
+		if (init_fd >= 0)
+			close(init_fd);
+		if (argv_fd >= 0)
+			close(argv_fd);
+		sandbox_free_unstarted(sb);
+		return;
+	}
+	close(init_fd);
+	close(argv_fd);
+	close(sb->args_fd);
+	sb->args_fd = -1;
+	sb->on_end = sandbox_ended;
+	sb->owner = o;
+}
+
+static void on_listen(uv_poll_t *w, int status, int events)
+{
+	srt_runtime *o = w->data;
+	(void)status;
+	(void)events;
+	for (;;) {
+		int fd = accept4(o->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+		struct attaching *a = calloc(1, sizeof(*a));
+		if (!a) {
+			close(fd);
+			continue;
+		}
+		a->o = o;
+		a->fd = fd;
+		a->w.data = a;
+		uv_poll_init(&o->loop, &a->w, fd);
+		uv_poll_start(&a->w, UV_READABLE | UV_DISCONNECT, on_attach);
+		a->next = o->attaching;
+		o->attaching = a;
+	}
+}
+
+static void on_wake(uv_async_t *h)
+{
+	srt_runtime *o = h->data;
+	pthread_mutex_lock(&o->lock);
+	bool stopping = o->stopping;
+	pthread_mutex_unlock(&o->lock);
+	if (!stopping)
+		return;
+	/* End every sandbox still running, and stop serving. */
+	while (o->rt.sandboxes) {
+		struct sandbox *sb = o->rt.sandboxes;
+		if (sb->init_pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, sb->init_pidfd, SIGKILL, NULL, 0);
+		sandbox_finish(sb, -1);
+	}
+	while (o->attaching)
+		attaching_drop(o->attaching);
+	uv_close((uv_handle_t *)&o->listen_watch, NULL);
+	uv_close((uv_handle_t *)&o->wake, NULL);
+}
+
+static void *loop_thread(void *arg)
+{
+	srt_runtime *o = arg;
+	uv_run(&o->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static int make_rundir(srt_runtime *o, struct srt_error *err)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	if (!base || base[0] != '/' || stat(base, &st) < 0 || st.st_uid != getuid() || access(base, W_OK) < 0)
+		base = "/tmp";
+	o->rundir = str_printf("%s/srt-XXXXXX", base);
+	if (!o->rundir || !mkdtemp(o->rundir)) {
+		int e = errno;
+		free(o->rundir);
+		o->rundir = NULL;
+		return srt_error_set(err, -e, "cannot create the runtime folder in %s: %s", base, strerror(e));
+	}
+	o->sockpath = str_printf("%s/sock", o->rundir);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (!o->sockpath || strlen(o->sockpath) >= sizeof(sa.sun_path))
+		return srt_error_set(err, -ENAMETOOLONG, "the runtime folder's path is too long: %s", o->rundir);
+	strcpy(sa.sun_path, o->sockpath);
+	o->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (o->listen_fd < 0 || bind(o->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(o->listen_fd, 64) < 0)
+		return srt_error_set(err, -errno, "cannot listen on %s: %s", o->sockpath, strerror(errno));
+	return 0;
+}
+
+int srt_runtime_start(srt_runtime *o, struct srt_error *err)
+{
+	if (!o)
+		return srt_error_set(err, -EINVAL, "no runtime");
+	pthread_mutex_lock(&o->lock);
+	int r = 0;
+	if (o->started || o->stopping) {
+		r = o->stopping ? srt_error_set(err, -ESHUTDOWN, "the runtime is being freed") : 0;
+		pthread_mutex_unlock(&o->lock);
+		return r;
+	}
+	if ((r = make_rundir(o, err)) < 0)
+		goto out;
+	if (uv_loop_init(&o->loop) < 0) {
+		r = srt_error_set(err, -ENOMEM, "cannot create the event loop");
+		goto out;
+	}
+	o->loop_ready = true;
+	o->rt.loop = &o->loop;
+	o->wake.data = o;
+	uv_async_init(&o->loop, &o->wake, on_wake);
+	o->listen_watch.data = o;
+	uv_poll_init(&o->loop, &o->listen_watch, o->listen_fd);
+	uv_poll_start(&o->listen_watch, UV_READABLE, on_listen);
+	/* The thread must not take the caller's signals (SIGCHLD, SIGINT...). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int e = pthread_create(&o->thread, NULL, loop_thread, o);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		r = srt_error_set(err, -e, "cannot start the runtime's thread: %s", strerror(e));
+		goto out;
+	}
+	o->started = true;
+out:
+	pthread_mutex_unlock(&o->lock);
+	return r;
+}
+
+/* ---- Lifecycle ---------------------------------------------------------------- */
+
+static int reload(srt_runtime *o, const char *path, const char *text, const char *name, struct srt_error *err)
+{
+	if (!o)
+		return srt_error_set(err, -EINVAL, "no runtime");
+	struct settings *s = NULL;
+	const struct settings_source src = { .path = path, .text = text, .name = name, .home = o->rt.home,
+					     .cwd = o->rt.cwd };
+	int r = settings_load(&src, &s, err);
+	if (r < 0)
+		return r;
+	o->enabled = s->cfg.enabled && platform_ok();
+	runtime_replace_settings(&o->rt, s);
+	return 0;
+}
+
+int srt_runtime_reload_file(srt_runtime *o, const char *path, struct srt_error *err)
+{
+	if (!path)
+		return srt_error_set(err, -EINVAL, "no settings file given");
+	return reload(o, path, NULL, NULL, err);
+}
+
+int srt_runtime_reload_json(srt_runtime *o, const char *json, const char *name, struct srt_error *err)
+{
+	if (!json)
+		return srt_error_set(err, -EINVAL, "no settings text given");
+	return reload(o, NULL, json, name ? name : "<json>", err);
+}
+
+int srt_runtime_reload_config(srt_runtime *o, const struct srt_config *cfg, struct srt_error *err)
+{
+	if (!cfg)
+		return srt_error_set(err, -EINVAL, "no config given");
+	char *text = config_json(cfg, err);
+	if (!text)
+		return err ? err->code : -ENOMEM;
+	int r = reload(o, NULL, text, "<config>", err);
+	free(text);
+	return r;
+}
+
+void srt_runtime_reset(srt_runtime *o)
+{
+	if (!o)
+		return;
+	event_hub_unsubscribe_all(&o->rt.hub);
+	event_hub_clear(&o->rt.hub);
+	srt_runtime_set_ask(o, NULL, NULL);
+	struct settings *s = NULL;
+	const struct settings_source src = { .path = o->src_path, .text = o->src_text, .name = o->src_name,
+					     .home = o->rt.home, .cwd = o->rt.cwd };
+	if (settings_load(&src, &s, NULL) == 0)
+		runtime_replace_settings(&o->rt, s);
+	/* The creation state has no violations: the reload's event went to
+	 * no subscriber, so there is nothing else to undo. */
+}
+
+bool srt_sandboxing_enabled(const srt_runtime *o)
+{
+	return o && o->enabled;
+}
+
+void srt_runtime_free(srt_runtime *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->stopping = true;
+	bool started = o->started;
+	pthread_mutex_unlock(&o->lock);
+	if (started) {
+		uv_async_send(&o->wake);
+		pthread_join(o->thread, NULL);
+	}
+	if (o->loop_ready) {
+		uv_run(&o->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&o->loop);
+	}
+	while (o->pending) {
+		struct pending *p = o->pending;
+		o->pending = p->next;
+		sandbox_free_unstarted(p->sb);
+		free(p);
+	}
+	if (o->listen_fd >= 0)
+		close(o->listen_fd);
+	if (o->sockpath)
+		unlink(o->sockpath);
+	if (o->rundir)
+		rmdir(o->rundir);
+	free(o->sockpath);
+	free(o->rundir);
+	free(o->src_path);
+	free(o->src_text);
+	free(o->src_name);
+	runtime_destroy(&o->rt);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+}
+
+/* ---- Sandboxes ------------------------------------------------------------------ */
+
+static int wrap(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
+		char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
+{
+	if (!o || !command || !command[0] || !ret_argv)
+		return srt_error_set(err, -EINVAL, "no runtime or no command");
+	if (!o->enabled)
+		return srt_error_set(err, -ENOTSUP, "sandboxing is not enabled (%s)",
+				     platform_ok() ? "the settings say sandbox.enabled: false"
+						   : "this platform cannot run sandboxes: see srt_platform_info");
+	int r = srt_runtime_start(o, err);
+	if (r < 0)
+		return r;
+	const struct sandbox_spec spec = {
+		.command = command,
+		.shell = shell,
+		.cwd = so && so->cwd ? so->cwd : o->rt.cwd,
+		.allowed_domains = so ? so->allowed_domains : NULL,
+		.init_fd = 3,
+		.sock_fd = 4,
+		.args_fd = 5,
+	};
+	struct sandbox *sb = NULL;
+	if ((r = sandbox_prepare(&o->rt, &spec, &sb, err)) < 0)
+		return r;
+	struct pending *p = calloc(1, sizeof(*p));
+	uint8_t raw[16];
+	if (!p || getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		free(p);
+		sandbox_free_unstarted(sb);
+		return srt_error_set(err, -EIO, "cannot make a token");
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(p->token + 2 * i, 3, "%02x", raw[i]);
+	p->sb = sb;
+	char *init_path = runtime_helper_path("srt-init");
+	char **argv = calloc(5, sizeof(*argv));
+	if (!init_path || !argv || !(argv[0] = init_path) || !(argv[1] = strdup("launch")) ||
+	    !(argv[2] = strdup(o->sockpath)) || !(argv[3] = strdup(p->token))) {
+		if (argv)
+			srt_argv_free(argv);
+		else
+			free(init_path);
+		free(p);
+		sandbox_free_unstarted(sb);
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	uint64_t id = sb->id;
+	pthread_mutex_lock(&o->lock);
+	p->next = o->pending;
+	o->pending = p;
+	pthread_mutex_unlock(&o->lock);
+	*ret_argv = argv;
+	if (ret_id)
+		*ret_id = id;
+	return 0;
+}
+
+int srt_runtime_wrap(srt_runtime *o, const char *const *argv, const struct srt_sandbox_options *so,
+		     char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
+{
+	return wrap(o, (char *const *)argv, false, so, ret_argv, ret_id, err);
+}
+
+int srt_runtime_wrap_shell(srt_runtime *o, const char *command, const struct srt_sandbox_options *so,
+			   char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
+{
+	if (!command)
+		return srt_error_set(err, -EINVAL, "no command");
+	char *const cmd[] = { (char *)command, NULL };
+	return wrap(o, cmd, true, so, ret_argv, ret_id, err);
+}
+
+void srt_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+#define CAPTURE_MAX (64u * 1024 * 1024)
+
+struct capture {
+	char *buf;
+	size_t len, cap;
+};
+
+static void capture_read(int fd, struct capture *c, bool *open_)
+{
+	char tmp[65536];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		*open_ = false;
+		return;
+	}
+	size_t take = (size_t)n;
+	if (c->len + take > CAPTURE_MAX)
+		take = CAPTURE_MAX - c->len;
+	if (c->len + take + 1 > c->cap) {
+		size_t cap = c->cap ? c->cap : 4096;
+		while (cap < c->len + take + 1)
+			cap *= 2;
+		char *b = realloc(c->buf, cap);
+		if (!b)
+			return; /* drop what does not fit */
+		c->buf = b;
+		c->cap = cap;
+	}
+	memcpy(c->buf + c->len, tmp, take);
+	c->len += take;
+}
+
+static int execute(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
+		   struct srt_result *ret, struct srt_error *err)
+{
+	if (!ret)
+		return srt_error_set(err, -EINVAL, "no place for the result");
+	memset(ret, 0, sizeof(*ret));
+	char **argv = NULL;
+	uint64_t id = 0;
+	int r = wrap(o, command, shell, so, &argv, &id, err);
+	if (r < 0)
+		return r;
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	pid_t pid = -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		r = srt_error_set(err, -errno, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	if (e) {
+		pid = -1;
+		r = srt_error_set(err, -e, "cannot run %s: %s", argv[0], strerror(e));
+		goto out;
+	}
+	close(out[1]);
+	close(errp[1]);
+	out[1] = errp[1] = -1;
+	struct capture co = { 0 }, ce = { 0 };
+	bool oo = true, eo = true;
+	while (oo || eo) {
+		struct pollfd p[2] = { { .fd = oo ? out[0] : -1, .events = POLLIN },
+				       { .fd = eo ? errp[0] : -1, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents)
+			capture_read(out[0], &co, &oo);
+		if (p[1].revents)
+			capture_read(errp[0], &ce, &eo);
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	ret->out = co.buf ? co.buf : calloc(1, 1);
+	ret->out_len = co.len;
+	ret->err = ce.buf ? ce.buf : calloc(1, 1);
+	ret->err_len = ce.len;
+	if (ret->out)
+		ret->out[ret->out_len] = '\0';
+	if (ret->err)
+		ret->err[ret->err_len] = '\0';
+	ret->sandbox_id = id;
+	r = 0;
+out:
+	posix_spawn_file_actions_destroy(&fa);
+	for (size_t i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	srt_argv_free(argv);
+	return r;
+}
+
+int srt_runtime_execute(srt_runtime *o, const char *const *argv, const struct srt_sandbox_options *so,
+			struct srt_result *ret, struct srt_error *err)
+{
+	return execute(o, (char *const *)argv, false, so, ret, err);
+}
+
+int srt_runtime_execute_shell(srt_runtime *o, const char *command, const struct srt_sandbox_options *so,
+			      struct srt_result *ret, struct srt_error *err)
+{
+	if (!command)
+		return srt_error_set(err, -EINVAL, "no command");
+	char *const cmd[] = { (char *)command, NULL };
+	return execute(o, cmd, true, so, ret, err);
+}
+
+void srt_result_free(struct srt_result *r)
+{
+	if (!r)
+		return;
+	free(r->out);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- Violations, events, ask ------------------------------------------------------ */
+
+int srt_runtime_violations(srt_runtime *o, enum srt_violation_kind kind, struct srt_violation_list **ret)
+{
+	if (!o || !ret)
+		return -EINVAL;
+	return event_hub_list(&o->rt.hub, kind, ret);
+}
+
+size_t srt_runtime_violation_count(srt_runtime *o)
+{
+	return o ? event_hub_count(&o->rt.hub) : 0;
+}
+
+void srt_runtime_clear_violations(srt_runtime *o)
+{
+	if (o)
+		event_hub_clear(&o->rt.hub);
+}
+
+int srt_runtime_subscribe(srt_runtime *o, srt_event_fn fn, void *data, uint64_t *ret_token)
+{
+	if (!o)
+		return -EINVAL;
+	return event_hub_subscribe(&o->rt.hub, fn, data, ret_token);
+}
+
+int srt_runtime_unsubscribe(srt_runtime *o, uint64_t token)
+{
+	if (!o)
+		return -EINVAL;
+	return event_hub_unsubscribe(&o->rt.hub, token);
+}
+
+void srt_runtime_set_ask(srt_runtime *o, srt_ask_fn fn, void *data)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->rt.lock);
+	o->rt.ask = fn;
+	o->rt.ask_data = data;
+	pthread_mutex_unlock(&o->rt.lock);
+}
+
+/* ---- Platform ---------------------------------------------------------------------- */
+
+/* bwrap --version, first line. */
+static void bwrap_version(char *buf, size_t size)
+{
+	buf[0] = '\0';
+	char *path = NULL;
+	if (bwrap_find(NULL, &path, NULL) < 0)
+		return;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(path);
+		return;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	char *const args[] = { path, "--version", NULL };
+	pid_t pid;
+	int e = posix_spawn(&pid, path, &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (e == 0) {
+		size_t off = 0;
+		ssize_t n;
+		while (off + 1 < size && (n = read(p[0], buf + off, size - 1 - off)) > 0)
+			off += (size_t)n;
+		buf[off] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(p[0]);
+	free(path);
+}
+
+static bool userns_allowed(char *why, size_t size)
+{
+	FILE *f = fopen("/proc/sys/kernel/unprivileged_userns_clone", "r");
+	if (f) {
+		int v = 1;
+		if (fscanf(f, "%d", &v) == 1 && v == 0 && getuid() != 0) {
+			snprintf(why, size, "unprivileged user namespaces are off (kernel.unprivileged_userns_clone=0)\n");
+			fclose(f);
+			return false;
+		}
+		fclose(f);
+	}
+	f = fopen("/proc/sys/user/max_user_namespaces", "r");
+	if (f) {
+		long v = 1;
+		if (fscanf(f, "%ld", &v) == 1 && v == 0) {
+			snprintf(why, size, "user namespaces are off (user.max_user_namespaces=0)\n");
+			fclose(f);
+			return false;
+		}
+		fclose(f);
+	}
+	return true;
+}
+
+int srt_platform_info(struct srt_platform_info *out)
+{
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->platform, sizeof(out->platform), "linux");
+	struct utsname u;
+	if (uname(&u) == 0)
+		snprintf(out->kernel, sizeof(out->kernel), "%.63s", u.release);
+	bwrap_version(out->bwrap, sizeof(out->bwrap));
+	const struct scmp_version *sv = seccomp_version();
+	if (sv)
+		snprintf(out->libseccomp, sizeof(out->libseccomp), "%u.%u.%u", sv->major, sv->minor, sv->micro);
+	snprintf(out->libuv, sizeof(out->libuv), "%s", uv_version_string());
+	snprintf(out->jansson, sizeof(out->jansson), "%s", jansson_version_str());
+	struct seccomp_notif_sizes sz;
+	out->observer_supported = syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) == 0;
+	size_t off = 0;
+	if (!out->bwrap[0])
+		off += (size_t)snprintf(out->missing + off, sizeof(out->missing) - off,
+					"bubblewrap (bwrap) is not installed (Debian: apt install bubblewrap)\n");
+	char why[160] = "";
+	if (!userns_allowed(why, sizeof(why)) && off < sizeof(out->missing))
+		off += (size_t)snprintf(out->missing + off, sizeof(out->missing) - off, "%s", why);
+	char *init = runtime_helper_path("srt-init");
+	if (init && access(init, R_OK) < 0 && off < sizeof(out->missing))
+		off += (size_t)snprintf(out->missing + off, sizeof(out->missing) - off,
+					"srt-init is missing at %s\n", init);
+	free(init);
+	out->supported = off == 0;
+	return 0;
+}
+
+static bool platform_ok(void)
+{
+	struct srt_platform_info pi;
+	return srt_platform_info(&pi) == 0 && pi.supported;
 }

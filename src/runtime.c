@@ -1,19 +1,21 @@
-/* The supervisor's lifecycle: start a sandbox for a command, serve it, and return its exit status. */
+/* The supervisor: one runtime (settings, events, the loop that serves sandboxes) and the sandboxes it starts and serves. */
 #include "runtime.h"
 
+#include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <stdlib.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,43 +23,221 @@
 
 #include "linux/bwrap.h"
 #include "linux/mountplan.h"
+#include "linux/observer.h"
 #include "linux/placeholder.h"
-#include "linux/seccomp_filter.h"
 #include "linux/proto.h"
+#include "linux/seccomp_filter.h"
 #include "policy/netpolicy.h"
-#include "proxy/server.h"
+#include "proxy/extra.h"
 
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+/* ---- Settings ------------------------------------------------------------ */
 
-struct supervisor {
-	uv_loop_t loop;
-	uv_poll_t sig_watch;
-	uv_poll_t sock_watch;
-	int sigfd;
-	int sock;
-	bool sock_open;
-	pid_t bwrap_pid;
-	int bwrap_status;
-	bool bwrap_done;
-	pid_t init_pid;
-	int init_pidfd;
-	bool started;        /* the init said hello and got GO */
-	int pending[8];
-	size_t n_pending;
-	struct guardian *guard;
-	bool debug;
-	struct proxy_server *proxy;
-	struct listen_spec *listens;
-	size_t n_listens;
-};
+static int read_settings_file(const char *path, char **ret, size_t *ret_len, struct srt_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return srt_error_set(err, -errno, "%s: cannot open settings file: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_MAX_FILE_SIZE) {
+		close(fd);
+		return srt_error_set(err, -EINVAL, "%s: not a regular file of at most %u bytes", path,
+				     CONFIG_MAX_FILE_SIZE);
+	}
+	size_t len = (size_t)st.st_size, off = 0;
+	char *buf = malloc(len + 1);
+	if (!buf) {
+		close(fd);
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	while (off < len) {
+		ssize_t n = read(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*ret = buf;
+	*ret_len = off;
+	return 0;
+}
 
-/* One listener srt-init makes inside the sandbox, and what serves it. */
-struct listen_spec {
-	char addr[64];                  /* "127.0.0.1:3128", "[::1]:5432" */
-	enum proxy_kind kind;
-	struct sockaddr_storage target; /* FORWARD: the host address */
-	socklen_t target_len;
-};
+int settings_load(const struct settings_source *src, struct settings **ret, struct srt_error *err)
+{
+	const char *path = src->path, *text = src->text, *name = src->name;
+	const char *home = src->home, *cwd = src->cwd;
+	struct settings *s = calloc(1, sizeof(*s));
+	if (!s)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	config_init(&s->cfg);
+	int r;
+	if (text) {
+		r = config_parse_text(&s->cfg, name ? name : "<json>", text, strlen(text), CONFIG_ORIGIN_USER,
+				      true, err);
+	} else if (path && !src->cli) {
+		/* A library runtime from one file: that file only. */
+		char *buf = NULL;
+		size_t len = 0;
+		char abs[PATH_MAX];
+		const char *shown = realpath(path, abs) ? abs : path;
+		r = read_settings_file(path, &buf, &len, err);
+		if (r == 0)
+			r = config_parse_text(&s->cfg, shown, buf, len, CONFIG_ORIGIN_USER, true, err);
+		free(buf);
+	} else {
+		struct config_load_options lo = {
+			.settings_path = path,
+			.home = home,
+			.cwd = cwd,
+			.trust_project_settings = src->trust_project,
+		};
+		r = config_load(&s->cfg, &lo, err);
+	}
+	if (r == 0 && src->extra)
+		r = config_parse_text(&s->cfg, src->extra_name, src->extra, strlen(src->extra), CONFIG_ORIGIN_USER,
+				      true, err);
+	if (r < 0) {
+		settings_free_chain(s);
+		return r;
+	}
+	struct policy_env env = { .home = home, .cwd = cwd };
+	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
+	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0) {
+		settings_free_chain(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void settings_free_chain(struct settings *s)
+{
+	while (s) {
+		struct settings *older = s->older;
+		net_policy_free(s->net);
+		policy_free(s->policy);
+		config_free(&s->cfg);
+		free(s);
+		s = older;
+	}
+}
+
+int runtime_init(struct runtime *rt, const struct srt_runtime_options *o, struct settings *s,
+		 struct srt_error *err)
+{
+	memset(rt, 0, sizeof(*rt));
+	if (event_hub_init(&rt->hub, o ? o->max_violations : 0) < 0 ||
+	    event_hub_set_ignore(&rt->hub, &s->cfg) < 0) {
+		event_hub_destroy(&rt->hub);
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&rt->lock, NULL);
+	rt->cur = s;
+	rt->observe = o ? o->observe : SRT_OBSERVE_DEFAULT;
+	rt->next_id = 1;
+	return 0;
+}
+
+void runtime_destroy(struct runtime *rt)
+{
+	settings_free_chain(rt->cur);
+	rt->cur = NULL;
+	event_hub_destroy(&rt->hub);
+	pthread_mutex_destroy(&rt->lock);
+	free(rt->home);
+	free(rt->cwd);
+}
+
+struct settings *runtime_settings(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->lock);
+	struct settings *s = rt->cur;
+	pthread_mutex_unlock(&rt->lock);
+	return s;
+}
+
+void runtime_replace_settings(struct runtime *rt, struct settings *s)
+{
+	event_hub_set_ignore(&rt->hub, &s->cfg);
+	pthread_mutex_lock(&rt->lock);
+	s->older = rt->cur;
+	rt->cur = s;
+	pthread_mutex_unlock(&rt->lock);
+	struct srt_event ev = { .type = SRT_EVENT_CONFIG_RELOADED };
+	event_hub_emit(&rt->hub, &ev);
+}
+
+/* ---- Helpers --------------------------------------------------------------- */
+
+static int helper_anchor;
+
+char *runtime_helper_path(const char *name)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char *cand = str_printf("%s/%s", exe, name);
+			if (cand && access(cand, F_OK) == 0)
+				return cand;
+			free(cand);
+		}
+	}
+	/* A program using the library: next to the library in a build tree,
+	 * else <libdir>/../libexec/sandbox-runtime of its install. */
+	Dl_info info;
+	if (dladdr(&helper_anchor, &info) && info.dli_fname && info.dli_fname[0] == '/') {
+		char lib[PATH_MAX];
+		snprintf(lib, sizeof(lib), "%s", info.dli_fname);
+		char *slash = strrchr(lib, '/');
+		if (slash) {
+			*slash = '\0';
+			char *cand = str_printf("%s/%s", lib, name);
+			if (cand && access(cand, F_OK) == 0)
+				return cand;
+			free(cand);
+			const char *tail[] = { "/../libexec/sandbox-runtime/", "/../../libexec/sandbox-runtime/" };
+			for (size_t i = 0; i < ARRAY_SIZE(tail); i++) {
+				cand = str_printf("%s%s%s", lib, tail[i], name);
+				if (cand && access(cand, F_OK) == 0)
+					return cand;
+				free(cand);
+			}
+		}
+	}
+	return str_printf("%s/%s", SRT_LIBEXECDIR, name);
+}
+
+char *command_text(char *const *argv, bool shell)
+{
+	if (shell)
+		return strdup(argv[0]);
+	size_t len = 1;
+	for (size_t i = 0; argv[i]; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (size_t i = 0; argv[i]; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* ---- Listeners and environment -------------------------------------------- */
 
 static void loopback_target(struct listen_spec *l, int family, uint16_t port)
 {
@@ -77,13 +257,26 @@ static void loopback_target(struct listen_spec *l, int family, uint16_t port)
 	}
 }
 
+struct net_ports {
+	uint16_t http_port, socks_port;            /* ours, inside the sandbox */
+	uint16_t external_http, external_socks;    /* the user's own proxies on the host, or 0 */
+};
+
+static void net_ports(const struct config *cfg, struct net_ports *p)
+{
+	p->http_port = (uint16_t)(cfg->network.listen_http_port ? cfg->network.listen_http_port : 3128);
+	p->socks_port = (uint16_t)(cfg->network.listen_socks_port ? cfg->network.listen_socks_port : 1080);
+	p->external_http = (uint16_t)cfg->network.http_proxy_port;
+	p->external_socks = (uint16_t)cfg->network.socks_proxy_port;
+}
+
 /* The listeners of a sandbox: our two proxies (or forwarders to the user's
  * own proxies on the host), and each host loopback service the policy
  * allows, on 127.0.0.1 and ::1. */
-static int plan_listeners(const struct runtime_net *n, struct listen_spec **ret, size_t *ret_n,
-			  struct srt_error *err)
+static int plan_listeners(const struct net_policy *np, const struct net_ports *n, struct listen_spec **ret,
+			  size_t *ret_n, struct srt_error *err)
 {
-	size_t n_lo = n->policy ? net_policy_loopback_ports(n->policy, NULL, 0) : 0;
+	size_t n_lo = np ? net_policy_loopback_ports(np, NULL, 0) : 0;
 	uint16_t *ports = calloc(n_lo ? n_lo : 1, sizeof(*ports));
 	struct listen_spec *v = calloc(2 + 2 * n_lo, sizeof(*v));
 	if (!ports || !v) {
@@ -92,17 +285,17 @@ static int plan_listeners(const struct runtime_net *n, struct listen_spec **ret,
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	}
 	if (n_lo)
-		net_policy_loopback_ports(n->policy, ports, n_lo);
+		net_policy_loopback_ports(np, ports, n_lo);
 	size_t k = 0;
 	snprintf(v[k].addr, sizeof(v[k].addr), "127.0.0.1:%u", (unsigned)n->http_port);
-	v[k].kind = n->external_http_port ? PROXY_KIND_FORWARD : PROXY_KIND_HTTP;
-	if (n->external_http_port)
-		loopback_target(&v[k], AF_INET, n->external_http_port);
+	v[k].kind = n->external_http ? PROXY_KIND_FORWARD : PROXY_KIND_HTTP;
+	if (n->external_http)
+		loopback_target(&v[k], AF_INET, n->external_http);
 	k++;
 	snprintf(v[k].addr, sizeof(v[k].addr), "127.0.0.1:%u", (unsigned)n->socks_port);
-	v[k].kind = n->external_socks_port ? PROXY_KIND_FORWARD : PROXY_KIND_SOCKS;
-	if (n->external_socks_port)
-		loopback_target(&v[k], AF_INET, n->external_socks_port);
+	v[k].kind = n->external_socks ? PROXY_KIND_FORWARD : PROXY_KIND_SOCKS;
+	if (n->external_socks)
+		loopback_target(&v[k], AF_INET, n->external_socks);
 	k++;
 	for (size_t i = 0; i < n_lo; i++) {
 		if (ports[i] == n->http_port || ports[i] == n->socks_port) {
@@ -128,156 +321,608 @@ static int plan_listeners(const struct runtime_net *n, struct listen_spec **ret,
 	return 0;
 }
 
-/* The command's environment: where the proxies are, the way tools look
- * for them. Set in bwrap's process just before it is executed. */
-static void set_proxy_environment(const struct runtime_net *n)
+/* The command's environment: where the proxies are, the way tools look for
+ * them (bwrap --setenv pairs). */
+static int proxy_environment(const struct net_ports *n, struct strv *env)
 {
-	char http[64], socks[64];
+	char http[64], socks[64], port[8], cmd[160];
 	snprintf(http, sizeof(http), "http://127.0.0.1:%u", (unsigned)n->http_port);
 	snprintf(socks, sizeof(socks), "socks5h://127.0.0.1:%u", (unsigned)n->socks_port);
+	snprintf(port, sizeof(port), "%u", (unsigned)n->http_port);
+	/* ssh (and git over ssh) ignore the variables: give git an ssh whose
+	 * ProxyCommand is srt's own CONNECT client, which srt-init exposes
+	 * inside the sandbox at /dev/.srt-connect. */
+	snprintf(cmd, sizeof(cmd),
+		 "ssh -o ProxyCommand='/dev/.srt-connect proxy-connect --proxy 127.0.0.1:%u %%h %%p'",
+		 (unsigned)n->http_port);
 	static const char *const http_vars[] = { "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
 						  "GRPC_PROXY", "grpc_proxy", "DOCKER_HTTP_PROXY",
 						  "DOCKER_HTTPS_PROXY" };
 	static const char *const socks_vars[] = { "ALL_PROXY", "all_proxy", "FTP_PROXY", "ftp_proxy" };
-	for (size_t i = 0; i < sizeof(http_vars) / sizeof(http_vars[0]); i++)
-		setenv(http_vars[i], http, 1);
-	for (size_t i = 0; i < sizeof(socks_vars) / sizeof(socks_vars[0]); i++)
-		setenv(socks_vars[i], socks, 1);
-	setenv("NO_PROXY", "localhost,127.0.0.1,::1", 1);
-	setenv("no_proxy", "localhost,127.0.0.1,::1", 1);
-	setenv("SANDBOX_RUNTIME", "1", 1);
-	char port[8];
-	snprintf(port, sizeof(port), "%u", (unsigned)n->http_port);
-	setenv("CLOUDSDK_PROXY_TYPE", "http", 1);
-	setenv("CLOUDSDK_PROXY_ADDRESS", "127.0.0.1", 1);
-	setenv("CLOUDSDK_PROXY_PORT", port, 1);
-	/* ssh (and git over ssh) ignore the variables above: give git an ssh
-	 * whose ProxyCommand is srt's own CONNECT client, which srt-init
-	 * exposes inside the sandbox at /dev/.srt-connect. */
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd),
-		 "ssh -o ProxyCommand='/dev/.srt-connect proxy-connect --proxy 127.0.0.1:%u %%h %%p'",
-		 (unsigned)n->http_port);
-	setenv("GIT_SSH_COMMAND", cmd, 1);
+	int r = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(http_vars) && r == 0; i++)
+		if ((r = strv_push(env, http_vars[i])) == 0)
+			r = strv_push(env, http);
+	for (size_t i = 0; i < ARRAY_SIZE(socks_vars) && r == 0; i++)
+		if ((r = strv_push(env, socks_vars[i])) == 0)
+			r = strv_push(env, socks);
+	const char *fixed[] = { "NO_PROXY", "localhost,127.0.0.1,::1", "no_proxy", "localhost,127.0.0.1,::1",
+				"SANDBOX_RUNTIME", "1", "CLOUDSDK_PROXY_TYPE", "http",
+				"CLOUDSDK_PROXY_ADDRESS", "127.0.0.1", "CLOUDSDK_PROXY_PORT", port,
+				"GIT_SSH_COMMAND", cmd };
+	for (size_t i = 0; i < ARRAY_SIZE(fixed) && r == 0; i++)
+		r = strv_push(env, fixed[i]);
+	return r;
 }
 
-char *runtime_helper_path(const char *name)
+/* ---- Violations from the proxies and the observer ------------------------- */
+
+static void record(struct sandbox *sb, enum srt_violation_kind kind, enum srt_violation_source src,
+		   const char *op, const char *target, const char *rule, pid_t pid)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			char *cand = str_printf("%s/%s", exe, name);
-			if (cand && access(cand, F_OK) == 0)
-				return cand;
-			free(cand);
+	struct srt_violation v = {
+		.kind = kind,
+		.operation = op,
+		.target = target,
+		.rule = rule,
+		.sandbox_id = sb->id,
+		.command = sb->command,
+		.pid = pid,
+		.source = src,
+	};
+	if (event_hub_violation(&sb->rt->hub, &v))
+		sb->n_violations++;
+}
+
+static const struct net_policy *sb_policy(void *data)
+{
+	struct sandbox *sb = data;
+	return runtime_settings(sb->rt)->net;
+}
+
+static bool sb_ask(void *data, const char *host, uint16_t port, char *reason, size_t reason_size)
+{
+	struct sandbox *sb = data;
+	pthread_mutex_lock(&sb->rt->lock);
+	srt_ask_fn fn = sb->rt->ask;
+	void *fd = sb->rt->ask_data;
+	pthread_mutex_unlock(&sb->rt->lock);
+	if (!fn) {
+		snprintf(reason, reason_size, "no allowedDomains entry matches");
+		return false;
+	}
+	return fn(sb->id, host, port, reason, reason_size, fd);
+}
+
+static void sb_on_event(void *data, const struct proxy_event *pe)
+{
+	struct sandbox *sb = data;
+	struct srt_connection c = {
+		.sandbox_id = sb->id,
+		.allowed = pe->allowed,
+		.host = pe->host,
+		.port = pe->port,
+		.address = pe->address ? pe->address : "",
+		.rule = pe->rule,
+		.via = pe->via,
+		.bytes_up = pe->bytes_up,
+		.bytes_down = pe->bytes_down,
+		.duration_ns = pe->duration_ns,
+	};
+	struct srt_event ev = { .type = SRT_EVENT_CONNECTION, .connection = &c };
+	event_hub_emit(&sb->rt->hub, &ev);
+	if (!pe->allowed) {
+		char target[300];
+		bool v6 = strchr(pe->host, ':') != NULL;
+		snprintf(target, sizeof(target), v6 ? "[%s]:%u" : "%s:%u", pe->host, (unsigned)pe->port);
+		record(sb, SRT_VIOLATION_NETWORK, SRT_SOURCE_PROXY, "connect", target, pe->rule, 0);
+	}
+}
+
+static bool is_loopback(const struct sockaddr *a)
+{
+	if (a->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+	if (a->sa_family == AF_INET6) {
+		const struct in6_addr *x = &((const struct sockaddr_in6 *)a)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(x))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(x) && x->s6_addr[12] == 127;
+	}
+	return false;
+}
+
+/* Does a TCP socket listen at a's address and port in the network
+ * namespace of /proc/<pid> (pid 0: ours)? Reads /proc/PID/net/tcp or tcp6:
+ * "sl local_address rem_address st ...", addresses as the kernel's words
+ * in hex, st 0A for LISTEN. Wildcard listeners count. */
+static bool tcp_listening(pid_t pid, const struct sockaddr *a)
+{
+	bool v6 = a->sa_family == AF_INET6;
+	char path[64];
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/net/tcp%s", (int)pid, v6 ? "6" : "");
+	else
+		snprintf(path, sizeof(path), "/proc/self/net/tcp%s", v6 ? "6" : "");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	uint8_t want[16] = { 0 };
+	unsigned port;
+	size_t alen;
+	if (v6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+		memcpy(want, &x->sin6_addr, 16);
+		port = ntohs(x->sin6_port);
+		alen = 16;
+	} else {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+		memcpy(want, &x->sin_addr, 4);
+		port = ntohs(x->sin_port);
+		alen = 4;
+	}
+	char line[512];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char local[64];
+		unsigned lport, st;
+		if (sscanf(line, " %*[0-9]: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", local, &lport, &st) != 3)
+			continue;
+		if (st != 0x0A || lport != port || strlen(local) != 2 * alen)
+			continue;
+		/* Each 32-bit word is printed as a number: its bytes in
+		 * memory order are the word's little-endian bytes here. */
+		uint8_t got[16];
+		for (size_t w = 0; w < alen / 4; w++) {
+			unsigned long word = strtoul((char[9]){ local[8 * w], local[8 * w + 1], local[8 * w + 2],
+								 local[8 * w + 3], local[8 * w + 4], local[8 * w + 5],
+								 local[8 * w + 6], local[8 * w + 7], 0 }, NULL, 16);
+			uint32_t word32 = (uint32_t)word;
+			memcpy(got + 4 * w, &word32, 4);
+		}
+		static const uint8_t zero[16];
+		found = memcmp(got, want, alen) == 0 || memcmp(got, zero, alen) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static void on_observed(void *data, const struct observed_call *c)
+{
+	struct sandbox *sb = data;
+	switch (c->op) {
+	case OBS_CONNECT: {
+		if (!c->addr || (c->addr->sa_family != AF_INET && c->addr->sa_family != AF_INET6))
+			return;
+		/* Loopback is the sandbox's own: a server inside is fine. A
+		 * port where nothing listens inside but a service of the host
+		 * does is a try to reach the host directly. */
+		bool host_service = false;
+		if (is_loopback(c->addr)) {
+			if (tcp_listening(c->pid, c->addr) || !tcp_listening(0, c->addr))
+				return;
+			host_service = true;
+		}
+		char host[INET6_ADDRSTRLEN] = "?", target[INET6_ADDRSTRLEN + 16];
+		unsigned port;
+		if (c->addr->sa_family == AF_INET) {
+			const struct sockaddr_in *a = (const struct sockaddr_in *)c->addr;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+			snprintf(target, sizeof(target), "%s:%u", host, port);
+		} else {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)c->addr;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+			snprintf(target, sizeof(target), "[%s]:%u", host, port);
+		}
+		char rule[200];
+		if (host_service)
+			snprintf(rule, sizeof(rule), "a service of the host: the sandbox reaches it only when "
+				 "allowedDomains lists %s", target);
+		else
+			snprintf(rule, sizeof(rule), "direct connection: the sandbox reaches the network only "
+				 "through srt's proxies (HTTP_PROXY, ALL_PROXY)");
+		record(sb, SRT_VIOLATION_NETWORK, SRT_SOURCE_OBSERVER, "connect", target, rule, c->pid);
+		return;
+	}
+	case OBS_SOCKET:
+		record(sb, SRT_VIOLATION_UNIX_SOCKET, SRT_SOURCE_OBSERVER, "socket", "AF_UNIX",
+		       "unix sockets are refused (network.allowAllUnixSockets is not set)", c->pid);
+		return;
+	default:
+		break;
+	}
+	if (!c->path)
+		return;
+	struct policy_verdict v = { 0 };
+	if (policy_explain_path(sb->settings->policy, c->path, c->write, &v) < 0)
+		return;
+	if (!v.allowed) {
+		char *rule = v.source ? str_printf("%s (%s)", v.rule, v.source) : NULL;
+		record(sb, c->op == OBS_EXEC ? SRT_VIOLATION_PROCESS : SRT_VIOLATION_FILESYSTEM,
+		       SRT_SOURCE_OBSERVER, c->operation, c->path, rule ? rule : v.rule, c->pid);
+		free(rule);
+	}
+	policy_verdict_clear(&v);
+}
+
+/* ---- Preparing a sandbox ---------------------------------------------------- */
+
+static void sandbox_free(struct sandbox *sb)
+{
+	free(sb->command);
+	free(sb->listens);
+	net_policy_free(sb->extra);
+	strv_clear(&sb->argv);
+	int *fds[] = { &sb->plan_fd, &sb->filter_fd, &sb->notify_fd, &sb->args_fd, &sb->init_pidfd };
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	free(sb);
+}
+
+void sandbox_free_unstarted(struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	guardian_finish(&sb->guard);
+	sandbox_free(sb);
+}
+
+int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
+		    struct srt_error *err)
+{
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	sb->rt = rt;
+	sb->sock = sb->init_pidfd = sb->plan_fd = sb->filter_fd = sb->notify_fd = sb->args_fd = -1;
+	sb->guard = (struct guardian){ .sock = -1, .pid = 0 };
+	sb->exit_status = -1;
+	sb->settings = runtime_settings(rt);
+	pthread_mutex_lock(&rt->lock);
+	sb->id = rt->next_id++;
+	pthread_mutex_unlock(&rt->lock);
+	const struct policy *p = sb->settings->policy;
+	struct mount_plan *plan = NULL;
+	_cleanup_free_ char *bwrap = NULL;
+	_cleanup_free_ char *init_path = NULL;
+	struct strv env = { 0 };
+	char **listen_addrs = NULL;
+	struct net_ports ports;
+	int r;
+
+	net_ports(&sb->settings->cfg, &ports);
+	if (!(sb->command = command_text(spec->command, spec->shell))) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (spec->allowed_domains && spec->allowed_domains[0] &&
+	    (r = net_policy_build_list(spec->allowed_domains, "sandbox options", &sb->extra, err)) < 0)
+		goto fail;
+	if ((r = bwrap_find(p->bwrap_path, &bwrap, err)) < 0)
+		goto fail;
+	if (!(init_path = runtime_helper_path("srt-init"))) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (access(init_path, R_OK) < 0) {
+		r = srt_error_set(err, -errno, "cannot open srt-init at %s: %s (is srt installed completely?)",
+				  init_path, strerror(errno));
+		goto fail;
+	}
+	if ((r = mount_plan_build(p, &plan, err)) < 0)
+		goto fail;
+	if (rt->debug) {
+		fprintf(stderr, "srt: bwrap: %s\n", bwrap);
+		for (size_t i = 0; i < p->notes.n; i++)
+			fprintf(stderr, "srt: note: %s\n", p->notes.v[i]);
+		for (size_t i = 0; i < p->unmatched_globs.n; i++)
+			fprintf(stderr, "srt: note: %s\n", p->unmatched_globs.v[i]);
+		mount_plan_print(plan, stderr);
+	}
+	if (p->enable_weaker_nested_sandbox)
+		fprintf(stderr, "srt: warning: enableWeakerNestedSandbox: the sandbox sees the host's /proc "
+				"(every process on this machine, their command lines and environments where "
+				"permissions allow); use it only inside a container that already isolates you\n");
+	if ((r = plan_listeners(sb->settings->net, &ports, &sb->listens, &sb->n_listens, err)) < 0)
+		goto fail;
+	if (!(listen_addrs = calloc(sb->n_listens + 1, sizeof(*listen_addrs)))) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < sb->n_listens; i++)
+		listen_addrs[i] = sb->listens[i].addr;
+	if (proxy_environment(&ports, &env) < 0) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	struct bwrap_launch l = {
+		.init_fd = spec->init_fd,
+		.sock_fd = spec->sock_fd,
+		.args_fd = spec->args_fd,
+		.cwd = spec->cwd,
+		.shell = spec->shell,
+		.ignore_mask = spec->ignore_mask,
+		.command = spec->command,
+		.listen = listen_addrs,
+		.n_listen = sb->n_listens,
+		.helper = init_path,
+		.setenv = env.v,
+	};
+	char args_num[16];
+	snprintf(args_num, sizeof(args_num), "%d", spec->args_fd);
+	if (strv_push(&sb->argv, bwrap) < 0 || strv_push(&sb->argv, "--args") < 0 ||
+	    strv_push(&sb->argv, args_num) < 0) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = bwrap_write_args(plan, &l, &sb->args_fd, &sb->argv, err)) < 0)
+		goto fail;
+
+	/* The filters: the enforcing one, and the observer's. */
+	const bool observe = rt->observe != SRT_OBSERVE_OFF;
+	const struct sandbox_seccomp_options sopts = {
+		.allow_unix_sockets = p->allow_all_unix_sockets,
+		.allow_nested_userns = p->allow_nested_user_namespaces,
+		.observer_handles_unix = observe && !p->allow_all_unix_sockets,
+	};
+	char serr[256] = "";
+	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0) {
+		srt_error_set(err, r, "%s", serr);
+		goto fail;
+	}
+	if (observe) {
+		const struct sandbox_observe_options oo = {
+			.mode = rt->observe == SRT_OBSERVE_READS ? OBSERVER_READS : OBSERVER_WRITES,
+			.deny_unix_sockets = !p->allow_all_unix_sockets,
+		};
+		if ((r = sandbox_seccomp_export_notify(&oo, &sb->notify_fd, serr, sizeof(serr))) < 0) {
+			srt_error_set(err, r, "%s", serr);
+			goto fail;
 		}
 	}
-	return str_printf("%s/%s", SRT_LIBEXECDIR, name);
+	/* Placeholders (and their guardian) last: they touch the host. */
+	if ((r = guardian_start(plan, &sb->guard, err)) < 0 || (r = bwrap_write_plan(plan, &sb->plan_fd, err)) < 0)
+		goto fail;
+	mount_plan_free(plan);
+	free(listen_addrs);
+	strv_clear(&env);
+	*ret = sb;
+	return 0;
+fail:
+	mount_plan_free(plan);
+	free(listen_addrs);
+	strv_clear(&env);
+	sandbox_free_unstarted(sb);
+	return r;
 }
 
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
+/* ---- Serving a sandbox -------------------------------------------------------- */
 
-static void deliver(struct supervisor *s, int sig)
+static void deliver(struct sandbox *sb, int sig)
 {
-	if (s->init_pidfd >= 0 && syscall(SYS_pidfd_send_signal, s->init_pidfd, sig, NULL, 0) == 0)
+	if (sb->init_pidfd >= 0 && syscall(SYS_pidfd_send_signal, sb->init_pidfd, sig, NULL, 0) == 0)
 		return;
-	if (s->init_pid > 0)
-		kill(s->init_pid, sig);
+	if (sb->init_pid > 0)
+		kill(sb->init_pid, sig);
 }
 
-static void stop_watching_sock(struct supervisor *s)
+static void stop_watching_sock(struct sandbox *sb)
 {
-	if (s->sock_open) {
-		uv_poll_stop(&s->sock_watch);
-		s->sock_open = false;
+	if (sb->sock_open) {
+		uv_poll_stop(&sb->sock_watch);
+		sb->sock_open = false;
+		if (sb->on_end)
+			sb->on_end(sb);
 	}
+}
+
+static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
+{
+	sb->init_pid = pid;
+	sb->init_pidfd = pidfd_open_(pid);
+	if (sb->init_pidfd >= 0)
+		guardian_watch(&sb->guard, sb->init_pidfd);
+	if (notif_fd >= 0 && observer_new(sb->rt->loop, notif_fd, on_observed, sb, &sb->obs) < 0 && sb->rt->debug)
+		fprintf(stderr, "srt: the observer could not start: violations are reported by the proxies only\n");
+	if (sb->obs) {
+		const struct sandbox_observe_options oo = {
+			.mode = sb->rt->observe == SRT_OBSERVE_READS ? OBSERVER_READS : OBSERVER_WRITES,
+			.deny_unix_sockets = !sb->settings->policy->allow_all_unix_sockets,
+		};
+		observer_set_options(sb->obs, &oo);
+	}
+	/* Signals that came before: they reach the init before GO, so it ends
+	 * without starting the command. */
+	for (size_t i = 0; i < sb->n_pending; i++)
+		deliver(sb, sb->pending[i]);
+	sb->n_pending = 0;
+	sb->started = proto_send(sb->sock, PROTO_GO, NULL, 0, NULL, 0) == 0;
+	if (!sb->started)
+		return;
+	sb->start_ns = events_now_ns();
+	struct srt_sandbox_info info = { .id = sb->id, .command = sb->command, .pid = pid, .status = -1 };
+	struct srt_event ev = { .type = SRT_EVENT_SANDBOX_START, .sandbox = &info };
+	event_hub_emit(&sb->rt->hub, &ev);
+	if (sb->rt->debug)
+		fprintf(stderr, "srt: sandbox init is pid %d; command started\n", (int)pid);
 }
 
 static void on_sock(uv_poll_t *w, int status, int events)
 {
-	struct supervisor *s = w->data;
+	struct sandbox *sb = w->data;
 	(void)events;
 	if (status < 0) {
-		stop_watching_sock(s);
+		stop_watching_sock(sb);
 		return;
 	}
 	uint32_t type = 0, len = 0;
-	static uint32_t payload[PROTO_MAX_PAYLOAD / sizeof(uint32_t)];
+	static _Thread_local uint32_t payload[PROTO_MAX_PAYLOAD / sizeof(uint32_t)];
 	int fds[PROTO_MAX_FDS];
 	size_t nfds = 0;
 	pid_t pid = 0;
-	int r = proto_recv(s->sock, &type, payload, &len, fds, &nfds, &pid);
+	int r = proto_recv(sb->sock, &type, payload, &len, fds, &nfds, &pid);
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
-		/* End of stream: srt-init started the command (and closed its
-		 * end) or died before that. */
-		stop_watching_sock(s);
+		/* End of stream: srt-init ended (or died before it started). */
+		stop_watching_sock(sb);
 		return;
 	}
-	if (type == PROTO_LISTEN && !s->started) {
+	if (type == PROTO_LISTEN && !sb->started) {
 		/* The listeners srt-init made inside the sandbox: serve them. */
 		for (size_t i = 0; i < nfds; i++) {
 			uint32_t idx = (i + 1) * sizeof(uint32_t) <= len ? payload[i] : UINT32_MAX;
-			if (!s->proxy || idx >= s->n_listens) {
+			if (!sb->proxy || idx >= sb->n_listens) {
 				close(fds[i]);
 				continue;
 			}
-			const struct listen_spec *l = &s->listens[idx];
-			if (proxy_server_listen(s->proxy, l->kind, fds[i], (const struct sockaddr *)&l->target,
-						l->target_len) < 0 && s->debug)
+			const struct listen_spec *l = &sb->listens[idx];
+			if (proxy_server_listen(sb->proxy, l->kind, fds[i], (const struct sockaddr *)&l->target,
+						l->target_len) < 0 && sb->rt->debug)
 				fprintf(stderr, "srt: cannot serve %s\n", l->addr);
 		}
 		return;
 	}
+	if (type == PROTO_HELLO && !sb->started && pid > 0) {
+		int notif = nfds == 1 ? fds[0] : -1;
+		for (size_t i = notif >= 0 ? 1 : 0; i < nfds; i++)
+			close(fds[i]);
+		on_hello(sb, pid, notif);
+		return;
+	}
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
-	if (type == PROTO_HELLO && !s->started && pid > 0) {
-		s->init_pid = pid;
-		s->init_pidfd = pidfd_open_(pid);
-		if (s->init_pidfd >= 0 && s->guard)
-			guardian_watch(s->guard, s->init_pidfd);
-		/* Signals that came before: they reach the init before GO, so it
-		 * ends without starting the command. */
-		for (size_t i = 0; i < s->n_pending; i++)
-			deliver(s, s->pending[i]);
-		s->n_pending = 0;
-		s->started = proto_send(s->sock, PROTO_GO, NULL, 0, NULL, 0) == 0;
-		if (s->debug)
-			fprintf(stderr, "srt: sandbox init is pid %d; command started\n", (int)pid);
-	}
+	if (type == PROTO_EXIT && sb->started && len >= sizeof(int32_t))
+		sb->exit_status = (int)(int32_t)payload[0];
 }
 
-static void reap(struct supervisor *s)
+int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
+{
+	struct runtime *rt = sb->rt;
+	int fds[3] = { sb->plan_fd, sb->filter_fd, sb->notify_fd };
+	int r = proto_send(sock, PROTO_PLAN, NULL, 0, fds, sb->notify_fd >= 0 ? 3 : 2);
+	if (r < 0) {
+		close(sock);
+		return srt_error_set(err, r, "cannot hand the mount plan to srt-init: %s", strerror(-r));
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	sb->plan_fd = sb->filter_fd = sb->notify_fd = -1;
+	sb->sock = sock;
+	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+	sb->hooks = (struct proxy_hooks){
+		.data = sb,
+		.policy = sb_policy,
+		.extra = sb->extra,
+		.ask = sb_ask,
+		.on_event = sb_on_event,
+	};
+	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks };
+	proxy_limits_default(&po.limits);
+	if (proxy_server_new(rt->loop, &po, &sb->proxy) < 0) {
+		close(sock);
+		sb->sock = -1;
+		return srt_error_set(err, -ENOMEM, "cannot start the proxies");
+	}
+	sb->sock_watch.data = sb;
+	uv_poll_init(rt->loop, &sb->sock_watch, sock);
+	sb->watch_made = true;
+	uv_poll_start(&sb->sock_watch, UV_READABLE | UV_DISCONNECT, on_sock);
+	sb->sock_open = true;
+	sb->next = rt->sandboxes;
+	rt->sandboxes = sb;
+	return 0;
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+	struct sandbox *sb = h->data;
+	sandbox_free(sb);
+}
+
+void sandbox_finish(struct sandbox *sb, int status)
+{
+	struct runtime *rt = sb->rt;
+	if (sb->ended)
+		return;
+	sb->ended = true;
+	for (struct sandbox **pp = &rt->sandboxes; *pp; pp = &(*pp)->next)
+		if (*pp == sb) {
+			*pp = sb->next;
+			break;
+		}
+	sb->on_end = NULL;
+	stop_watching_sock(sb);
+	/* Connections the command's end closed are still to be read: let the
+	 * proxies see them end, so their events come before sandbox.exit. */
+	uv_run(rt->loop, UV_RUN_NOWAIT);
+	if (sb->started) {
+		if (status < 0)
+			status = sb->exit_status;
+		struct srt_sandbox_info info = {
+			.id = sb->id,
+			.command = sb->command,
+			.pid = sb->init_pid,
+			.status = status,
+			.duration_ns = events_now_ns() - sb->start_ns,
+		};
+		struct srt_event ev = { .type = SRT_EVENT_SANDBOX_EXIT, .sandbox = &info };
+		event_hub_emit(&rt->hub, &ev);
+	}
+	if (sb->proxy)
+		proxy_server_close(sb->proxy);
+	sb->proxy = NULL;
+	if (sb->obs)
+		observer_close(sb->obs);
+	sb->obs = NULL;
+	guardian_finish(&sb->guard);
+	if (sb->sock >= 0)
+		close(sb->sock);
+	sb->sock = -1;
+	if (sb->watch_made)
+		uv_close((uv_handle_t *)&sb->sock_watch, on_watch_closed);
+	else
+		sandbox_free(sb);
+}
+
+/* ---- The CLI: one sandbox, this thread's loop, signals forwarded ------------- */
+
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+struct cli_run {
+	struct sandbox *sb;
+	uv_poll_t sig_watch;
+	int sigfd;
+	pid_t bwrap_pid;
+	int bwrap_status;
+	bool bwrap_done;
+};
+
+static void cli_reap(struct cli_run *c)
 {
 	int status;
-	pid_t p;
 	/* Only bwrap: the placeholder guardian is our child too, and
 	 * guardian_finish waits for it. */
-	if (!s->bwrap_done && (p = waitpid(s->bwrap_pid, &status, WNOHANG)) == s->bwrap_pid) {
-		s->bwrap_status = status;
-		s->bwrap_done = true;
+	if (!c->bwrap_done && waitpid(c->bwrap_pid, &status, WNOHANG) == c->bwrap_pid) {
+		c->bwrap_status = status;
+		c->bwrap_done = true;
 	}
-	if (s->bwrap_done) {
-		uv_poll_stop(&s->sig_watch);
-		stop_watching_sock(s);
-	}
+	if (c->bwrap_done)
+		uv_poll_stop(&c->sig_watch);
 }
 
-static void on_signal(uv_poll_t *w, int status, int events)
+static void cli_on_signal(uv_poll_t *w, int status, int events)
 {
-	struct supervisor *s = w->data;
+	struct cli_run *c = w->data;
+	struct sandbox *sb = c->sb;
 	(void)status;
 	(void)events;
 	struct signalfd_siginfo si;
-	while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+	while (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		int sig = (int)si.ssi_signo;
 		if (sig == SIGCHLD)
 			continue; /* reaped below */
@@ -285,20 +930,20 @@ static void on_signal(uv_poll_t *w, int status, int events)
 		 * the command included: forwarding it would deliver it twice. */
 		if (si.ssi_code == SI_KERNEL)
 			continue;
-		if (s->debug)
+		if (sb->rt->debug)
 			fprintf(stderr, "srt: forwarding signal %d\n", sig);
-		if (s->started || s->init_pid > 0)
-			deliver(s, sig);
-		else if (s->n_pending < sizeof(s->pending) / sizeof(s->pending[0]))
-			s->pending[s->n_pending++] = sig;
+		if (sb->started || sb->init_pid > 0)
+			deliver(sb, sig);
+		else if (sb->n_pending < ARRAY_SIZE(sb->pending))
+			sb->pending[sb->n_pending++] = sig;
 	}
-	reap(s);
+	cli_reap(c);
 }
 
 static unsigned long ignored_signals(void)
 {
 	unsigned long mask = 0;
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++) {
 		struct sigaction sa;
 		if (sigaction(forwarded[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
 			mask |= 1ul << forwarded[i];
@@ -306,111 +951,55 @@ static unsigned long ignored_signals(void)
 	return mask;
 }
 
-static void print_debug(const struct runtime_run_options *o, const struct mount_plan *plan, const char *bwrap)
+int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *ret_status, struct srt_error *err)
 {
-	fprintf(stderr, "srt: bwrap: %s\n", bwrap);
-	for (size_t i = 0; i < o->policy->notes.n; i++)
-		fprintf(stderr, "srt: note: %s\n", o->policy->notes.v[i]);
-	for (size_t i = 0; i < o->policy->unmatched_globs.n; i++)
-		fprintf(stderr, "srt: note: %s\n", o->policy->unmatched_globs.v[i]);
-	mount_plan_print(plan, stderr);
-}
-
-int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt_error *err)
-{
-	const struct policy *p = o->policy;
-	struct mount_plan *plan = NULL;
-	struct guardian guard = { .sock = -1, .pid = 0 };
-	struct supervisor s = { .sigfd = -1, .sock = -1, .init_pidfd = -1, .debug = o->debug };
-	_cleanup_free_ char *bwrap = NULL;
+	struct cli_run c = { .sigfd = -1 };
 	_cleanup_free_ char *init_path = NULL;
-	int init_fd = -1, args_fd = -1, plan_fd = -1, filter_fd = -1, sv[2] = { -1, -1 };
-	bool loop_ready = false;
-	struct strv bwrap_argv = { 0 };
-	char **listen_addrs = NULL;
+	int init_fd = -1, sv[2] = { -1, -1 };
 	sigset_t mask, oldmask;
 	int r;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 		sigaddset(&mask, forwarded[i]);
 	unsigned long ignore_mask = ignored_signals();
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 
-	if ((r = bwrap_find(p->bwrap_path, &bwrap, err)) < 0)
+	/* In bwrap these three are 3, 4, 5 and nothing else above stderr
+	 * is open: a descriptor srt inherited (a writable file, a socket)
+	 * must not reach the sandbox. */
+	enum { CHILD_INIT_FD = 3, CHILD_SOCK_FD, CHILD_ARGS_FD };
+	const struct sandbox_spec spec = {
+		.command = o->command,
+		.shell = o->shell,
+		.cwd = o->cwd,
+		.ignore_mask = ignore_mask,
+		.init_fd = CHILD_INIT_FD,
+		.sock_fd = CHILD_SOCK_FD,
+		.args_fd = CHILD_ARGS_FD,
+	};
+	if ((r = sandbox_prepare(rt, &spec, &c.sb, err)) < 0)
 		goto out;
 	init_path = runtime_helper_path("srt-init");
-	if (!init_path) {
-		r = srt_error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	init_fd = open(init_path, O_RDONLY | O_CLOEXEC);
+	init_fd = init_path ? open(init_path, O_RDONLY | O_CLOEXEC) : -1;
 	if (init_fd < 0) {
 		r = srt_error_set(err, -errno, "cannot open srt-init at %s: %s (is srt installed completely?)",
-				  init_path, strerror(errno));
+				  init_path ? init_path : "?", strerror(errno));
 		goto out;
 	}
-
-	if ((r = mount_plan_build(p, &plan, err)) < 0)
-		goto out;
-	if (o->debug)
-		print_debug(o, plan, bwrap);
-	if (p->enable_weaker_nested_sandbox)
-		fprintf(stderr, "srt: warning: enableWeakerNestedSandbox: the sandbox sees the host's /proc "
-				"(every process on this machine, their command lines and environments where "
-				"permissions allow); use it only inside a container that already isolates you\n");
-
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = srt_error_set(err, -errno, "socketpair: %s", strerror(errno));
 		goto out;
 	}
 	int one = 1;
 	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-
-	/* In bwrap these three are 3, 4, 5 and nothing else above stderr
-	 * is open: a descriptor srt inherited (a writable file, a socket)
-	 * must not reach the sandbox. */
-	enum { CHILD_INIT_FD = 3, CHILD_SOCK_FD, CHILD_ARGS_FD };
-	struct bwrap_launch l = {
-		.init_fd = CHILD_INIT_FD,
-		.sock_fd = CHILD_SOCK_FD,
-		.args_fd = CHILD_ARGS_FD,
-		.cwd = o->cwd,
-		.shell = o->shell,
-		.ignore_mask = ignore_mask,
-		.command = o->command,
-	};
-	if ((r = plan_listeners(&o->net, &s.listens, &s.n_listens, err)) < 0)
-		goto out;
-	listen_addrs = calloc(s.n_listens + 1, sizeof(*listen_addrs));
-	if (!listen_addrs) {
-		r = srt_error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < s.n_listens; i++)
-		listen_addrs[i] = s.listens[i].addr;
-	l.listen = listen_addrs;
-	l.n_listen = s.n_listens;
-	l.helper = init_path;
-	if ((r = strv_push(&bwrap_argv, bwrap)) < 0 || (r = strv_push(&bwrap_argv, "--args")) < 0 ||
-	    (r = strv_push(&bwrap_argv, "")) < 0) {
-		r = srt_error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = bwrap_write_args(plan, &l, &args_fd, &bwrap_argv, err)) < 0)
-		goto out;
-
-	s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s.sigfd < 0) {
+	c.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (c.sigfd < 0) {
 		r = srt_error_set(err, -errno, "signalfd: %s", strerror(errno));
 		goto out;
 	}
 
-	char args_num[16];
-	snprintf(args_num, sizeof(args_num), "%d", CHILD_ARGS_FD);
-	free(bwrap_argv.v[2]);
-	bwrap_argv.v[2] = args_num;
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -420,19 +1009,16 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	if (pid == 0) {
 		/* bwrap's own process must not die from the terminal's ^C before
 		 * the command had its say: srt-init decides what the command's
-		 * signals look like. */
-		/* No PR_SET_PDEATHSIG here: bwrap arms it itself once its child
-		 * exists (--die-with-parent). Armed earlier, a SIGKILL of srt
-		 * killed bwrap between its clone and its handshake with the
-		 * child, which then waited forever on an eventfd. Until GO the
-		 * sandbox ends on its own when srt is gone: srt-init sees the
-		 * socketpair close. */
+		 * signals look like. No PR_SET_PDEATHSIG here: bwrap arms it
+		 * itself once its child exists (--die-with-parent); until GO the
+		 * sandbox ends on its own when srt is gone (srt-init sees the
+		 * socketpair close). */
 		if (getppid() != parent)
 			_exit(125);
-		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 			signal(forwarded[i], SIG_IGN);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-		int keep[] = { init_fd, sv[1], args_fd };
+		int keep[] = { init_fd, sv[1], c.sb->args_fd };
 		int high[3];
 		for (size_t i = 0; i < 3; i++)
 			if ((high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 64)) < 0)
@@ -441,12 +1027,11 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 			if (dup2(high[i], CHILD_INIT_FD + (int)i) < 0) /* dup2 clears CLOEXEC */
 				_exit(125);
 		close_range(CHILD_ARGS_FD + 1, ~0u, 0);
-		set_proxy_environment(&o->net);
-		execv(bwrap, bwrap_argv.v);
-		fprintf(stderr, "srt: cannot execute %s: %s\n", bwrap, strerror(errno));
+		execv(c.sb->argv.v[0], c.sb->argv.v);
+		fprintf(stderr, "srt: cannot execute %s: %s\n", c.sb->argv.v[0], strerror(errno));
 		_exit(125);
 	}
-	s.bwrap_pid = pid;
+	c.bwrap_pid = pid;
 	/* The proxies need a descriptor or two per connection; the command
 	 * got our limit as it was (bwrap is already forked). */
 	struct rlimit nofile;
@@ -456,123 +1041,59 @@ int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt
 	}
 	close(sv[1]);
 	sv[1] = -1;
-	close(args_fd);
-	args_fd = -1;
 	close(init_fd);
 	init_fd = -1;
-
-	/* While bwrap builds the namespaces, make the placeholders (slow on
-	 * some file systems: 0.3 ms each was seen) and then hand srt-init the
-	 * plan; it waits for it before mounting anything. */
-	const struct sandbox_seccomp_options sopts = {
-		.allow_unix_sockets = p->allow_all_unix_sockets,
-		.allow_nested_userns = p->allow_nested_user_namespaces,
-	};
-	char serr[256] = "";
-	if ((r = sandbox_seccomp_export(&sopts, &filter_fd, serr, sizeof(serr))) < 0)
-		srt_error_set(err, r, "%s", serr);
-	if (r < 0 || (r = guardian_start(plan, &guard, err)) < 0 ||
-	    (r = bwrap_write_plan(plan, &plan_fd, err)) < 0 ||
-	    (r = proto_send(sv[0], PROTO_PLAN, NULL, 0, (int[]){ plan_fd, filter_fd }, 2)) < 0) {
-		if (r != -ENOMEM && err && !err->code)
-			srt_error_set(err, r, "cannot hand the mount plan to srt-init: %s", strerror(-r));
+	{
+		int bfd = pidfd_open_(pid);
+		if (bfd >= 0) {
+			guardian_watch(&c.sb->guard, bfd);
+			close(bfd);
+		}
+	}
+	r = sandbox_attach(c.sb, steal_fd(&sv[0]), err);
+	if (r < 0) {
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		goto out;
 	}
-	close(plan_fd);
-	plan_fd = -1;
-	close(filter_fd);
-	filter_fd = -1;
-	s.guard = &guard;
-	{
-		int bfd = pidfd_open_(pid);
-		if (bfd >= 0) {
-			guardian_watch(&guard, bfd);
-			close(bfd);
-		}
-	}
+	struct sandbox *sb = c.sb;
+	c.sig_watch.data = &c;
+	uv_poll_init(rt->loop, &c.sig_watch, c.sigfd);
+	uv_poll_start(&c.sig_watch, UV_READABLE, cli_on_signal);
+	cli_reap(&c); /* in case bwrap died before the signalfd watch began */
+	while (!c.bwrap_done)
+		uv_run(rt->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&c.sig_watch, NULL);
 
-	s.sock = sv[0];
-	fcntl(s.sock, F_SETFL, fcntl(s.sock, F_GETFL) | O_NONBLOCK);
-	if (uv_loop_init(&s.loop) < 0) {
-		/* Cannot serve the sandbox: end it rather than leave it unserved. */
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		r = srt_error_set(err, -ENOMEM, "cannot create the event loop");
-		goto out;
-	}
-	loop_ready = true;
-	if (o->net.policy) {
-		struct proxy_options po = { .policy = o->net.policy, .debug = o->debug };
-		proxy_limits_default(&po.limits);
-		if (proxy_server_new(&s.loop, &po, &s.proxy) < 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			r = srt_error_set(err, -ENOMEM, "cannot start the proxies");
-			goto out;
-		}
-	}
-	s.sig_watch.data = &s;
-	s.sock_watch.data = &s;
-	uv_poll_init(&s.loop, &s.sig_watch, s.sigfd);
-	uv_poll_start(&s.sig_watch, UV_READABLE, on_signal);
-	uv_poll_init(&s.loop, &s.sock_watch, s.sock);
-	uv_poll_start(&s.sock_watch, UV_READABLE | UV_DISCONNECT, on_sock);
-	s.sock_open = true;
-	reap(&s); /* in case bwrap died before the signalfd watch began */
-	while (!s.bwrap_done)
-		uv_run(&s.loop, UV_RUN_ONCE);
-
-	if (!s.started) {
+	int status = WIFEXITED(c.bwrap_status) ? WEXITSTATUS(c.bwrap_status) : 128 + WTERMSIG(c.bwrap_status);
+	bool started = sb->started;
+	c.sb = NULL;
+	sandbox_finish(sb, started ? status : -1);
+	uv_run(rt->loop, UV_RUN_DEFAULT);
+	if (!started) {
 		const char *hint = bwrap_userns_hint();
-		if (WIFEXITED(s.bwrap_status))
+		if (WIFEXITED(c.bwrap_status))
 			r = srt_error_set(err, -ECHILD,
 					  "the sandbox could not be set up (bubblewrap exited with status %d)%s%s",
-					  WEXITSTATUS(s.bwrap_status), hint ? ": " : "", hint ? hint : "");
+					  WEXITSTATUS(c.bwrap_status), hint ? ": " : "", hint ? hint : "");
 		else
 			r = srt_error_set(err, -ECHILD, "the sandbox could not be set up (bubblewrap was killed by signal %d)",
-					  WTERMSIG(s.bwrap_status));
+					  WTERMSIG(c.bwrap_status));
 		goto out;
 	}
-	if (WIFEXITED(s.bwrap_status))
-		*ret_status = WEXITSTATUS(s.bwrap_status);
-	else
-		*ret_status = 128 + WTERMSIG(s.bwrap_status);
+	*ret_status = status;
 	r = 0;
 out:
-	if (loop_ready) {
-		proxy_server_close(s.proxy);
-		s.proxy = NULL;
-		uv_close((uv_handle_t *)&s.sig_watch, NULL);
-		uv_close((uv_handle_t *)&s.sock_watch, NULL);
-		uv_run(&s.loop, UV_RUN_DEFAULT);
-		uv_loop_close(&s.loop);
-	}
-	guardian_finish(&guard);
-	if (s.init_pidfd >= 0)
-		close(s.init_pidfd);
-	if (s.sigfd >= 0)
-		close(s.sigfd);
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	if (c.sb)
+		sandbox_free_unstarted(c.sb);
+	if (c.sigfd >= 0)
+		close(c.sigfd);
+	for (size_t i = 0; i < 2; i++)
+		if (sv[i] >= 0)
+			close(sv[i]);
 	if (init_fd >= 0)
 		close(init_fd);
-	if (args_fd >= 0)
-		close(args_fd);
-	if (plan_fd >= 0)
-		close(plan_fd);
-	if (filter_fd >= 0)
-		close(filter_fd);
-	if (bwrap_argv.v && bwrap_argv.n > 2)
-		bwrap_argv.v[2] = NULL; /* points at a stack buffer */
-	strv_clear(&bwrap_argv);
-	mount_plan_free(plan);
-	free(listen_addrs);
-	free(s.listens);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return r;
 }

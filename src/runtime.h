@@ -1,42 +1,154 @@
-/* The supervisor's lifecycle: start a sandbox for a command, serve it, and return its exit status. */
+/* The supervisor: one runtime (settings, events, the loop that serves sandboxes) and the sandboxes it starts and serves. */
 #ifndef SRT_RUNTIME_H
 #define SRT_RUNTIME_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
 
+#include "config/config.h"
+#include "events.h"
+#include "linux/placeholder.h"
 #include "policy/policy.h"
+#include "proxy/server.h"
 
 struct net_policy;
+struct observer;
 
-/* How the sandbox reaches the network. */
-struct runtime_net {
-	const struct net_policy *policy;  /* decides every connection */
-	uint16_t http_port;               /* our HTTP proxy inside the sandbox (3128) */
-	uint16_t socks_port;              /* our SOCKS5 proxy inside the sandbox (1080) */
-	uint16_t external_http_port;      /* srt's httpProxyPort: the user's proxy on the host, or 0 */
-	uint16_t external_socks_port;     /* srt's socksProxyPort, or 0 */
+/* One settings generation: what reload replaces. Kept until the runtime is
+ * freed, since sandboxes and connections in flight may still use it. */
+struct settings {
+	struct config cfg;
+	struct policy *policy;
+	struct net_policy *net;
+	struct settings *older;
 };
 
-struct runtime_run_options {
-	const struct policy *policy;
-	struct runtime_net net;
+struct runtime {
+	uv_loop_t *loop;               /* serves every sandbox (one thread) */
+	struct event_hub hub;
+	pthread_mutex_t lock;          /* cur, ask, next_id */
+	struct settings *cur;
+	enum srt_observe observe;
+	bool debug;
+	char *home, *cwd;
+	srt_ask_fn ask;
+	void *ask_data;
+	uint64_t next_id;
+	struct sandbox *sandboxes;     /* served now (loop thread only) */
+};
+
+/* Load settings into a new generation: text (named name in messages), or
+ * the file path. cli: as srt does, path (NULL: ~/.srt-settings.json) and
+ * then the project file ./.sandbox/settings.json on top; else path alone.
+ * home and cwd expand "~" and relative paths. Returns 0 or a negative errno
+ * with err. */
+struct settings_source {
+	const char *path, *text, *name;
+	const char *home, *cwd;
+	bool cli, trust_project;
+	const char *extra, *extra_name;   /* settings text merged last (srt's own additions) */
+};
+int settings_load(const struct settings_source *src, struct settings **ret, struct srt_error *err);
+void settings_free_chain(struct settings *s);
+
+int runtime_init(struct runtime *rt, const struct srt_runtime_options *o, struct settings *s,
+		 struct srt_error *err);
+void runtime_destroy(struct runtime *rt);
+/* The current settings (the caller holds no lock after; generations live as
+ * long as the runtime). */
+struct settings *runtime_settings(struct runtime *rt);
+/* Install a new generation and tell the subscribers. */
+void runtime_replace_settings(struct runtime *rt, struct settings *s);
+
+/* One listener srt-init makes inside the sandbox, and what serves it. */
+struct listen_spec {
+	char addr[64];                  /* "127.0.0.1:3128", "[::1]:5432" */
+	enum proxy_kind kind;
+	struct sockaddr_storage target; /* FORWARD: the host address */
+	socklen_t target_len;
+};
+
+struct sandbox {
+	struct runtime *rt;
+	struct settings *settings;      /* the generation it started with */
+	uint64_t id;
+	char *command;                  /* as text, for events */
+	struct listen_spec *listens;
+	size_t n_listens;
+	struct net_policy *extra;       /* per-sandbox allowedDomains, or NULL */
+	struct proxy_hooks hooks;
+	struct proxy_server *proxy;
+	struct observer *obs;
+	struct guardian guard;
+	int sock;                       /* to srt-init; -1 before it is attached */
+	uv_poll_t sock_watch;
+	bool sock_open;
+	bool watch_made;
+	pid_t init_pid;
+	int init_pidfd;
+	bool started;                   /* srt-init said hello and got GO */
+	bool ended;
+	int exit_status;                /* from PROTO_EXIT; -1 unknown */
+	int64_t start_ns;
+	size_t n_violations;
+	/* Prepared for launch. */
+	int plan_fd, filter_fd, notify_fd, args_fd;
+	struct strv argv;               /* bwrap's command line */
+	/* The CLI's signal forwarding. */
+	int pending[8];
+	size_t n_pending;
+	void (*on_end)(struct sandbox *sb);   /* srt-init's socket closed */
+	void *owner;
+	struct sandbox *next;
+};
+
+struct sandbox_spec {
 	char *const *command;   /* argv; with shell, command[0] is the -c string */
 	bool shell;
-	bool debug;             /* print the plan and steps on stderr */
+	const char *cwd;
+	unsigned long ignore_mask;
+	const char *const *allowed_domains;   /* per-sandbox extra list */
+	/* The fd numbers bwrap will have them at. */
+	int init_fd, sock_fd, args_fd;
+};
+
+/* Everything for one sandbox that does not need it to run yet: the mount
+ * plan, placeholders (and their guardian), listeners, bwrap's arguments and
+ * the filters. Called on any thread. */
+int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
+		    struct srt_error *err);
+/* Start serving srt-init's socket on the loop (loop thread). Sends the
+ * plan first. */
+int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err);
+/* Stop serving and free (loop thread; the loop must run afterwards for the
+ * close callbacks). Emits sandbox.exit when it had started. */
+void sandbox_finish(struct sandbox *sb, int status);
+void sandbox_free_unstarted(struct sandbox *sb);
+
+struct runtime_run_options {
+	char *const *command;   /* argv; with shell, command[0] is the -c string */
+	bool shell;
 	const char *cwd;
 };
 
-/* Run one command in a sandbox built from the policy and wait for it,
- * forwarding SIGINT, SIGTERM, SIGHUP, SIGQUIT (and SIGUSR1/2). On success
- * *ret_status is the status srt should exit with: the command's own, 128+N
- * when it was killed by signal N, 126/127 when it could not be executed.
- * Returns a negative errno with err filled when the sandbox could not be
- * set up; the command did not run then. */
-int runtime_run(const struct runtime_run_options *o, int *ret_status, struct srt_error *err);
+/* The CLI: run one command in a sandbox of rt (whose loop is this
+ * thread's) and wait for it, forwarding SIGINT, SIGTERM, SIGHUP, SIGQUIT
+ * (and SIGUSR1/2). On success *ret_status is the status srt should exit
+ * with: the command's own, 128+N when it was killed by signal N, 126/127
+ * when it could not be executed. Returns a negative errno with err filled
+ * when the sandbox could not be set up; the command did not run then. */
+int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *ret_status,
+		struct srt_error *err);
 
 /* Where srt's helper files live: the folder of the running srt when it
- * holds them (a build tree), else the install's libexec folder. */
+ * holds them (a build tree), else next to the library, else the install's
+ * libexec folder. */
 char *runtime_helper_path(const char *name);
+
+/* Command text for events: argv joined with spaces. */
+char *command_text(char *const *argv, bool shell);
 
 #endif

@@ -1,5 +1,7 @@
 /* srt's command line: parse options, load settings, run the command in a sandbox, exit with its status. */
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "config/config.h"
 #include "policy/netpolicy.h"
 #include "policy/policy.h"
+#include "events.h"
 #include "runtime.h"
 
 #define EXIT_SRT_FAILED 125
@@ -20,6 +23,8 @@ static const char usage_text[] =
 	"       srt [OPTIONS] -c STRING [NAME [ARG...]]\n"
 	"       srt check [--settings FILE] [--debug] [--trust-project-settings]\n"
 	"       srt proxy-connect [--proxy ADDR:PORT] HOST PORT\n"
+	"       srt explain [--settings FILE] [--trust-project-settings] PATH [--write]\n"
+	"       srt explain [--settings FILE] [--trust-project-settings] HOST[:PORT]\n"
 	"\n"
 	"Run COMMAND (argv as given, no shell) or STRING (with bash, else sh) in a\n"
 	"sandbox: reads allowed except denyRead paths, writes denied except\n"
@@ -34,6 +39,12 @@ static const char usage_text[] =
 	"      --trust-project-settings  let ./.sandbox/settings.json widen the\n"
 	"                              sandbox (its deny rules always apply)\n"
 	"  -d, --debug                 diagnostics on stderr (the plan of mounts)\n"
+	"      --events FILE           append every event (violations, connections,\n"
+	"                              start, exit) to FILE as JSON Lines; - is stderr\n"
+	"  -q, --quiet                 no summary of violations on stderr at the end\n"
+	"      --observe MODE          writes (default): report denied writes, exec,\n"
+	"                              direct connects, unix sockets; reads: also\n"
+	"                              every read (slower); off: proxies only\n"
 	"  -h, --help                  this help\n"
 	"  -V, --version               print the version\n"
 	"\n"
@@ -41,6 +52,12 @@ static const char usage_text[] =
 	"                              policy, each rule with the file it came from\n"
 	"  srt proxy-connect HOST PORT open a tunnel through the sandbox's HTTP\n"
 	"                              proxy on stdin/stdout (ssh's ProxyCommand)\n"
+	"  srt explain PATH [--write]  would the sandbox let a command read (write)\n"
+	"  srt explain HOST[:PORT]     PATH, or connect to HOST (port 443 unless\n"
+	"                              given), and which rule decides; one line:\n"
+	"                              ACCESS TARGET: allowed|denied: RULE (SOURCE)\n"
+	"                              where SOURCE is FILE:LINE:COL: KEY, built-in\n"
+	"                              or default; exit 0 allowed, 1 denied\n"
 	"\n"
 	"Exit status:\n"
 	"  the command's own status; 128+N when it was killed by signal N;\n"
@@ -70,11 +87,27 @@ static const char *home_dir(void)
 /* Options shared by running and `srt check`. */
 struct cli_options {
 	const char *settings;
+	const char *events;
+	bool quiet;
+	enum srt_observe observe;
 	bool debug;
 	bool trust_project;
 	const char *shell_string;
 	bool help, version;
 };
+
+static int parse_observe(const char *v, enum srt_observe *ret)
+{
+	if (strcmp(v, "writes") == 0)
+		*ret = SRT_OBSERVE_DEFAULT;
+	else if (strcmp(v, "reads") == 0)
+		*ret = SRT_OBSERVE_READS;
+	else if (strcmp(v, "off") == 0)
+		*ret = SRT_OBSERVE_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
 
 /* Parse options starting at argv[*i]; stops at the first non-option word
  * (or after "--"). Returns 0, or 125 after printing a usage error. */
@@ -94,6 +127,21 @@ static int parse_options(int argc, char **argv, int *i, struct cli_options *o, b
 			o->settings = argv[++*i];
 		} else if (strncmp(a, "--settings=", 11) == 0) {
 			o->settings = a + 11;
+		} else if (allow_c && (strcmp(a, "--events") == 0 || strcmp(a, "--observe") == 0)) {
+			if (*i + 1 >= argc)
+				return fail("%s needs an argument (see srt --help)", a);
+			const char *v = argv[++*i];
+			if (a[2] == 'e')
+				o->events = v;
+			else if (parse_observe(v, &o->observe) < 0)
+				return fail("--observe takes writes, reads or off, not '%s'", v);
+		} else if (allow_c && strncmp(a, "--events=", 9) == 0) {
+			o->events = a + 9;
+		} else if (allow_c && strncmp(a, "--observe=", 10) == 0) {
+			if (parse_observe(a + 10, &o->observe) < 0)
+				return fail("--observe takes writes, reads or off, not '%s'", a + 10);
+		} else if (allow_c && (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)) {
+			o->quiet = true;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
 			o->debug = true;
 		} else if (strcmp(a, "--trust-project-settings") == 0) {
@@ -136,6 +184,79 @@ static int load_policy(const struct cli_options *o, const char *cwd, struct conf
 	return 0;
 }
 
+/* --events: one JSON object per line, each line in one write(), so that
+ * lines from concurrent runs appending to one file stay whole. */
+struct events_sink {
+	int fd;
+	const char *error;
+	char *path;    /* the file's real path, NULL for stderr */
+};
+
+/* {"filesystem":{"denyWrite":[path]}} */
+static char *protect_json(const char *path)
+{
+	json_t *o = json_pack("{s:{s:[s]}}", "filesystem", "denyWrite", path);
+	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return t;
+}
+
+static int open_events(const char *path, struct events_sink *sink)
+{
+	if (strcmp(path, "-") == 0) {
+		sink->fd = STDERR_FILENO;
+		return 0;
+	}
+	sink->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (sink->fd < 0) {
+		sink->error = strerror(errno);
+		return -1;
+	}
+	char real[PATH_MAX];
+	if (!realpath(path, real) || !(sink->path = strdup(real))) {
+		sink->error = "cannot resolve its path";
+		close(sink->fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void write_event(const struct srt_event *ev, void *data)
+{
+	struct events_sink *sink = data;
+	size_t n = strlen(ev->json);
+	char *line = malloc(n + 1);
+	if (!line)
+		return;
+	memcpy(line, ev->json, n);
+	line[n] = '\n';
+	if (fd_write_all(sink->fd, line, n + 1) < 0 && !sink->error) {
+		sink->error = strerror(errno);
+		fprintf(stderr, "srt: cannot write an event: %s\n", sink->error);
+	}
+	free(line);
+}
+
+#define SUMMARY_LINES 5
+
+/* After the command: how many violations, and the first few. */
+static void print_summary(struct event_hub *hub)
+{
+	struct srt_violation_list *l = NULL;
+	if (event_hub_list(hub, SRT_VIOLATION_ANY, &l) < 0)
+		return;
+	uint64_t total = l->n + l->dropped;
+	if (total > 0) {
+		fprintf(stderr, "srt: %llu violation%s:\n", (unsigned long long)total, total == 1 ? "" : "s");
+		for (size_t k = 0; k < l->n && k < SUMMARY_LINES; k++)
+			fprintf(stderr, "srt:   denied %s %s (%s)\n", l->v[k].operation, l->v[k].target, l->v[k].rule);
+		if (total > SUMMARY_LINES)
+			fprintf(stderr, "srt:   ... and %llu more (all of them with --events FILE)\n",
+				(unsigned long long)(total - SUMMARY_LINES));
+	}
+	srt_violation_list_free(l);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_options o = { 0 };
@@ -156,6 +277,9 @@ int main(int argc, char **argv)
 			(i == 1 || strcmp(argv[i - 1], "--") != 0);
 	if (!o.shell_string && i == 1 && i < argc && strcmp(argv[i], "proxy-connect") == 0)
 		return cli_proxy_connect(argc - i - 1, argv + i + 1);
+	if (!o.shell_string && i < argc && strcmp(argv[i], "explain") == 0 &&
+	    (i == 1 || strcmp(argv[i - 1], "--") != 0))
+		return cli_explain(argc - i - 1, argv + i + 1, o.settings, o.trust_project);
 	if (is_check) {
 		i++;
 		r = parse_options(argc, argv, &i, &o, false);
@@ -176,22 +300,16 @@ int main(int argc, char **argv)
 	if (!getcwd(cwd, sizeof(cwd)))
 		return fail("cannot determine the current directory: %s", strerror(errno));
 
-	struct config cfg;
-	struct policy *policy = NULL;
-	r = load_policy(&o, cwd, &cfg, &policy);
-	if (r) {
-		config_free(&cfg);
-		return r;
-	}
 	if (is_check) {
-		r = cli_check_print(&cfg, policy, o.debug, stdout);
+		struct config cfg;
+		struct policy *policy = NULL;
+		r = load_policy(&o, cwd, &cfg, &policy);
+		if (r == 0)
+			r = cli_check_print(&cfg, policy, o.debug, stdout);
 		policy_free(policy);
 		config_free(&cfg);
 		return r;
 	}
-	if (o.debug)
-		for (size_t k = 0; k < cfg.files.n; k++)
-			fprintf(stderr, "srt: settings: %s\n", cfg.files.v[k]);
 
 	/* The shell string takes the place of argv[0]; arguments after it
 	 * become $0, $1, ... as with sh -c. */
@@ -199,33 +317,66 @@ int main(int argc, char **argv)
 	if (o.shell_string)
 		command[0] = (char *)o.shell_string;
 
-	struct net_policy *net = NULL;
-	struct srt_error nerr = { 0 };
-	if (net_policy_build(policy, &cfg, &net, &nerr) < 0) {
-		policy_free(policy);
-		config_free(&cfg);
-		return fail("%s", nerr.message);
+	struct srt_error err = { 0 };
+	struct events_sink sink = { .fd = -1 };
+	if (o.events && open_events(o.events, &sink) < 0)
+		return fail("cannot open the events file: %s", sink.error);
+	/* The events file is read-only inside, whatever the settings allow:
+	 * the command must not write events of its own. */
+	_cleanup_free_ char *protect = sink.path ? protect_json(sink.path) : NULL;
+	struct settings *settings = NULL;
+	const struct settings_source src = {
+		.path = o.settings,
+		.home = home_dir(),
+		.cwd = cwd,
+		.cli = true,
+		.trust_project = o.trust_project,
+		.extra = protect,
+		.extra_name = "--events",
+	};
+	if (settings_load(&src, &settings, &err) < 0) {
+		if (sink.fd > 2)
+			close(sink.fd);
+		return fail("%s", err.message);
 	}
+	if (o.debug)
+		for (size_t k = 0; k < settings->cfg.files.n; k++)
+			fprintf(stderr, "srt: settings: %s\n", settings->cfg.files.v[k]);
+
+	uv_loop_t loop;
+	struct runtime rt;
+	struct srt_runtime_options rto = { .observe = o.observe };
+	if (uv_loop_init(&loop) < 0) {
+		settings_free_chain(settings);
+		return fail("%s", "cannot create the event loop");
+	}
+	if (runtime_init(&rt, &rto, settings, &err) < 0) {
+		settings_free_chain(settings);
+		uv_loop_close(&loop);
+		return fail("%s", err.message);
+	}
+	rt.loop = &loop;
+	rt.debug = o.debug;
+	/* One sandbox per srt: its id is srt's pid, so that runs appending to
+	 * one events file stay apart. */
+	rt.next_id = (uint64_t)getpid();
+	if (sink.fd >= 0)
+		event_hub_subscribe(&rt.hub, write_event, &sink, NULL);
+
 	struct runtime_run_options ro = {
-		.policy = policy,
-		.net = {
-			.policy = net,
-			.http_port = (uint16_t)(cfg.network.listen_http_port ? cfg.network.listen_http_port : 3128),
-			.socks_port = (uint16_t)(cfg.network.listen_socks_port ? cfg.network.listen_socks_port : 1080),
-			.external_http_port = (uint16_t)cfg.network.http_proxy_port,
-			.external_socks_port = (uint16_t)cfg.network.socks_proxy_port,
-		},
 		.command = command,
 		.shell = o.shell_string != NULL,
-		.debug = o.debug,
 		.cwd = cwd,
 	};
-	struct srt_error err = { 0 };
 	int status = EXIT_SRT_FAILED;
-	r = runtime_run(&ro, &status, &err);
-	net_policy_free(net);
-	policy_free(policy);
-	config_free(&cfg);
+	r = runtime_run(&rt, &ro, &status, &err);
+	if (r == 0 && !o.quiet)
+		print_summary(&rt.hub);
+	runtime_destroy(&rt);
+	uv_loop_close(&loop);
+	if (sink.fd > 2)
+		close(sink.fd);
+	free(sink.path);
 	if (r < 0)
 		return fail("%s", err.message);
 	return status;

@@ -115,21 +115,6 @@ const char *bwrap_userns_hint(void)
 	return NULL;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	size_t off = 0;
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += (size_t)n;
-	}
-	return 0;
-}
-
 int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_error *err)
 {
 	struct argbuf b = { 0 };
@@ -179,7 +164,7 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 		free(b.data);
 		return srt_error_set(err, -errno, "memfd_create: %s", strerror(errno));
 	}
-	int r = write_all(fd, b.data, b.len);
+	int r = fd_write_all(fd, b.data, b.len);
 	free(b.data);
 	if (r < 0) {
 		close(fd);
@@ -226,6 +211,8 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	for (size_t i = 0; i < plan->n_ops; i++)
 		if (plan->ops[i].host_rw_root)
 			arg3(&b, "--bind", plan->ops[i].path, plan->ops[i].path);
+	for (size_t i = 0; l->setenv && l->setenv[i] && l->setenv[i + 1]; i += 2)
+		arg3(&b, "--setenv", l->setenv[i], l->setenv[i + 1]);
 
 	snprintf(num, sizeof(num), "/proc/self/fd/%d", l->init_fd);
 	TAIL_PUSH("--");
@@ -266,7 +253,7 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 		close(fd);
 		return srt_error_set(err, b.failed, "out of memory");
 	}
-	int r = write_all(fd, b.data, b.len);
+	int r = fd_write_all(fd, b.data, b.len);
 	free(b.data);
 	if (r < 0) {
 		close(fd);

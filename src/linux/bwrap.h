@@ -20,6 +20,7 @@ struct bwrap_launch {
 	char *const *listen;
 	size_t n_listen;
 	const char *helper;          /* srt-init's path, exposed as /dev/.srt-connect; or NULL */
+	char *const *setenv;         /* NAME, VALUE, NAME, VALUE, ..., NULL: the command's environment */
 };
 
 /* Find bwrap: the configured path, else "bwrap" in PATH, else /usr/bin/bwrap.

@@ -3,6 +3,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +23,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "linux/launch.h"
 #include "linux/plan_format.h"
 #include "linux/proto.h"
 #include "cli/cli.h"
@@ -389,9 +393,9 @@ static void send_listeners(int sock, const char *const *addrs, size_t n)
 	}
 }
 
-/* Load the supervisor's seccomp filter (classic BPF, see
- * seccomp_filter.h) into ourselves; what we fork inherits it. */
-static void load_filter(int fd)
+/* Read a filter the supervisor built (classic BPF, see seccomp_filter.h)
+ * from its memfd, which is closed. */
+static struct sock_fprog read_filter(int fd)
 {
 	static struct sock_filter insns[BPF_MAXINSNS];
 	struct stat st;
@@ -406,9 +410,89 @@ static void load_filter(int fd)
 		off += (size_t)n;
 	}
 	close(fd);
-	struct sock_fprog prog = { .len = (unsigned short)(len / sizeof(insns[0])), .filter = insns };
+	return (struct sock_fprog){ .len = (unsigned short)(len / sizeof(insns[0])), .filter = insns };
+}
+
+/* Load the supervisor's seccomp filter into ourselves; what we fork
+ * inherits it. */
+static void load_filter(int fd)
+{
+	struct sock_fprog prog = read_filter(fd);
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
 		die(125, "srt-init: cannot load the seccomp filter: %s", strerror(errno));
+}
+
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* socket(AF_UNIX, ...) -> EPERM, as the enforcement filter does without an
+ * observer (it left the rule to the notify filter). Only the low half of
+ * the family counts, as for the kernel. Other architectures are the
+ * enforcement filter's (it kills them). */
+static void refuse_unix_sockets(void)
+{
+#ifdef NATIVE_AUDIT_ARCH
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const unsigned arg0_low = offsetof(struct seccomp_data, args[0]);
+#else
+	const unsigned arg0_low = offsetof(struct seccomp_data, args[0]) + 4;
+#endif
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 0, 5),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0_low),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = (unsigned short)(sizeof(insns) / sizeof(insns[0])), .filter = insns };
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0)
+		return;
+	die(125, "srt-init: cannot refuse Unix sockets: %s", strerror(errno));
+#else
+	die(125, "srt-init: cannot refuse Unix sockets without the observer on this architecture%s", "");
+#endif
+}
+
+/* The observer's notify filter (observer.h). Loaded last, right before
+ * HELLO: a call of ours it traps would wait for an answer, and the
+ * supervisor can answer only once it has the listener. Until GO we only
+ * sendmsg/recvmsg; after GO the command's execve is trapped, and the
+ * supervisor serves it by then. Returns the listener (O_CLOEXEC), or -1
+ * when the kernel refuses one: older than 5.0, or a filter above us has a
+ * listener already (srt inside srt): one per chain. Then there is no
+ * observer, which only reports; but the enforcement filter left
+ * socket(AF_UNIX) to it, so unless Unix sockets are allowed we refuse them
+ * here. */
+static int load_notify_filter(int fd, bool allow_unix)
+{
+	struct sock_fprog prog = read_filter(fd);
+	long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (listener >= 0)
+		return (int)listener;
+	if (!allow_unix)
+		refuse_unix_sockets();
+	return -1;
+}
+
+/* Tell the supervisor the status we are about to exit with (it may be
+ * gone: ignored), then exit. */
+static void __attribute__((noreturn)) exit_reporting(int sock, int status)
+{
+	if (sock >= 0) {
+		/* Never wait for a supervisor that does not read. */
+		int fl = fcntl(sock, F_GETFL);
+		if (fl >= 0)
+			fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+		int32_t st = status;
+		(void)proto_send(sock, PROTO_EXIT, &st, sizeof(st), NULL, 0);
+	}
+	exit(status);
 }
 
 static int exec_command(char **cmd, bool shell)
@@ -457,6 +541,9 @@ int main(int argc, char **argv)
 	/* Run as ssh's ProxyCommand inside the sandbox (see above). */
 	if (argc >= 2 && strcmp(argv[1], "proxy-connect") == 0)
 		return cli_proxy_connect(argc - 2, argv + 2);
+	/* What a program using the library spawns (srt_runtime_wrap). */
+	if (argc >= 2 && strcmp(argv[1], "launch") == 0)
+		return launch_main(argc - 2, argv + 2);
 	int sock = -1;
 	int plan_fd = -1;
 	bool plan_from_sock = false;
@@ -464,6 +551,8 @@ int main(int argc, char **argv)
 	unsigned long ignore_mask = 0;
 	bool shell = false;
 	int filter_fd = -1;
+	int notify_fd = -1;         /* the observer's filter */
+	bool allow_unix = false;    /* PROTO_PLAN_ALLOW_UNIX */
 	static const char *listen_addrs[MAX_LISTEN];
 	const char *helper = NULL;
 	size_t n_listen = 0;
@@ -507,6 +596,9 @@ int main(int argc, char **argv)
 
 	if (getpid() != 1)
 		die(125, "srt-init: must run as PID 1 of a new PID namespace%s", "");
+	/* bwrap passed it without close-on-exec; the command must not get it. */
+	if (sock >= 0)
+		fcntl(sock, F_SETFD, FD_CLOEXEC);
 
 	/* We were executed as /proc/self/fd/N: give ps a real name. */
 	prctl(PR_SET_NAME, "srt-init", 0, 0, 0);
@@ -517,13 +609,21 @@ int main(int argc, char **argv)
 		static char payload[PROTO_MAX_PAYLOAD];
 		int fds[PROTO_MAX_FDS];
 		size_t nfds = 0;
-		int r = sock >= 0 ? proto_recv(sock, &type, payload, NULL, fds, &nfds, NULL) : -EBADF;
+		uint32_t plan_len = 0;
+		int r = sock >= 0 ? proto_recv(sock, &type, payload, &plan_len, fds, &nfds, NULL) : -EBADF;
 		if (r < 0)
 			exit(125); /* the supervisor is gone or failed: run nothing */
-		if (type != PROTO_PLAN || nfds != 2)
+		if (type != PROTO_PLAN || (nfds != 2 && nfds != 3) ||
+		    (plan_len != 0 && plan_len != sizeof(uint32_t)))
 			die(125, "srt-init: expected the mount plan and seccomp filter from the supervisor%s", "");
 		plan_fd = fds[0];
 		filter_fd = fds[1];
+		notify_fd = nfds == 3 ? fds[2] : -1;
+		if (plan_len == sizeof(uint32_t)) {
+			uint32_t flags;
+			memcpy(&flags, payload, sizeof(flags));
+			allow_unix = flags & PROTO_PLAN_ALLOW_UNIX;
+		}
 	}
 
 	/* Every bind source stays open until it is mounted: lift the soft
@@ -572,7 +672,11 @@ int main(int argc, char **argv)
 	if (sock >= 0 && n_listen > 0)
 		send_listeners(sock, listen_addrs, n_listen);
 	if (sock >= 0) {
-		int r = proto_send(sock, PROTO_HELLO, NULL, 0, NULL, 0);
+		/* Nothing of ours may be trapped from here until GO. */
+		int listener = notify_fd >= 0 ? load_notify_filter(notify_fd, allow_unix) : -1;
+		int r = proto_send(sock, PROTO_HELLO, NULL, 0, &listener, listener >= 0 ? 1 : 0);
+		if (listener >= 0)
+			close(listener);
 		if (r == -EPIPE || r == -ECONNRESET)
 			exit(125); /* srt is gone (killed): run nothing, quietly */
 		if (r < 0)
@@ -582,7 +686,8 @@ int main(int argc, char **argv)
 		r = proto_recv(sock, &type, payload, NULL, NULL, NULL, NULL);
 		if (r < 0 || type != PROTO_GO)
 			exit(125); /* the supervisor is gone or refused: run nothing */
-		close(sock);
+		/* sock stays open for PROTO_EXIT; the command does not inherit
+		 * it (close-on-exec, set above). */
 	}
 
 	/* Signals that arrived before the command existed end the sandbox. */
@@ -592,7 +697,7 @@ int main(int argc, char **argv)
 		if (sigismember(&pending, forwarded[k]) &&
 		    (forwarded[k] == SIGINT || forwarded[k] == SIGTERM ||
 		     forwarded[k] == SIGHUP || forwarded[k] == SIGQUIT))
-			exit(128 + forwarded[k]);
+			exit_reporting(sock, 128 + forwarded[k]);
 
 	pid_t child = fork();
 	if (child < 0)
@@ -625,9 +730,9 @@ int main(int argc, char **argv)
 					continue;
 				/* Exiting as PID 1 kills whatever the command left behind. */
 				if (WIFEXITED(status))
-					exit(WEXITSTATUS(status));
+					exit_reporting(sock, WEXITSTATUS(status));
 				if (WIFSIGNALED(status))
-					exit(128 + WTERMSIG(status));
+					exit_reporting(sock, 128 + WTERMSIG(status));
 			}
 			continue;
 		}

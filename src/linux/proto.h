@@ -21,12 +21,27 @@
 #define PROTO_MAX_FDS 8u
 
 enum proto_type {
-	PROTO_HELLO = 1, /* init -> supervisor: filters applied, ready; payload empty */
+	PROTO_HELLO = 1, /* init -> supervisor: filters applied, ready; payload empty; with one fd
+			  * when the observer's notify filter is loaded: its listener
+			  * (none: no observer, e.g. an old kernel or a listener above us) */
 	PROTO_GO = 2,    /* supervisor -> init: start the command; payload empty */
-	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan and the seccomp filter, two memfds; payload empty */
+	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan and the seccomp filter, two memfds,
+			  * and a third, the observer's notify filter, when the observer is on.
+			  * payload: empty, or one u32 of PROTO_PLAN_* flags */
+	PROTO_EXIT = 5,  /* init -> supervisor, when the command has ended, just before srt-init
+			  * exits: payload one i32, the status srt-init exits with */
+	PROTO_ATTACH = 6, /* launcher -> library runtime: payload the one-time token (hex text) */
+	PROTO_LAUNCH = 7, /* library runtime -> launcher: srt-init (O_RDONLY), bwrap's --args memfd,
+			   * and a memfd of bwrap's command line (NUL-separated, argv[0] its path) */
 	PROTO_LISTEN = 4, /* init -> supervisor, before HELLO: listening sockets made inside the
 			   * sandbox; payload: one u32 per fd, the index of its --listen address */
 };
+
+/* PROTO_PLAN flags. Without a flags word, none is set. */
+/* network.allowAllUnixSockets: when the notify filter cannot be loaded,
+ * srt-init does not refuse socket(AF_UNIX) itself (see
+ * sandbox_seccomp_options.observer_handles_unix). */
+#define PROTO_PLAN_ALLOW_UNIX 1u
 
 /* Send one message. Returns 0 or a negative errno. */
 int proto_send(int sock, uint32_t type, const void *payload, uint32_t len,

@@ -1,10 +1,12 @@
 /* The seccomp filter of the sandbox, built for srt-init to load. */
 #include "linux/seccomp_filter.h"
+#include "linux/observer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <seccomp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -24,6 +26,14 @@
 #define NS_FLAGS_CLONE (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
 			CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
 #define NS_FLAGS_UNSHARE (NS_FLAGS_CLONE | CLONE_NEWTIME)
+
+/* socket()'s family and ioctl()'s request are 32-bit in the kernel, which
+ * ignores the upper half of the register. libseccomp's SCMP_CMP_EQ (its
+ * _32 macros too) also requires the upper half to be 0, so
+ * socket(AF_UNIX | 1ul << 32, ...) slipped past such a rule: compare the
+ * low half only. */
+#define LOW32_EQ(arg, value) \
+	((struct scmp_arg_cmp){ (arg), SCMP_CMP_MASKED_EQ, 0xffffffffULL, (uint32_t)(value) })
 
 struct rule_ctx {
 	scmp_filter_ctx ctx;
@@ -58,6 +68,30 @@ static void add1(struct rule_ctx *r, int err, const char *name, struct scmp_arg_
 	add(r, err, name, 1, &c);
 }
 
+/* Write ctx as classic BPF into a new sealed memfd. */
+static int export_sealed(scmp_filter_ctx ctx, const char *name, int *ret_fd, char *errbuf, size_t errlen)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(errbuf, errlen, "cannot create the seccomp filter: memfd_create: %s", strerror(e));
+		return -e;
+	}
+	int rc = seccomp_export_bpf(ctx, fd);
+	if (rc < 0)
+		snprintf(errbuf, errlen, "cannot export the seccomp filter: %s", strerror(-rc));
+	if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "cannot seal the seccomp filter: %s", strerror(errno));
+	}
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 int sandbox_seccomp_export(const struct sandbox_seccomp_options *opts, int *ret_fd, char *errbuf, size_t errlen)
 {
 	*ret_fd = -1;
@@ -68,9 +102,9 @@ int sandbox_seccomp_export(const struct sandbox_seccomp_options *opts, int *ret_
 		return -ENOMEM;
 	}
 
-	if (!opts->allow_unix_sockets)
-		add1(&r, EPERM, "socket", SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX));
-	add1(&r, EPERM, "socket", SCMP_A0_32(SCMP_CMP_EQ, AF_VSOCK));
+	if (!opts->allow_unix_sockets && !opts->observer_handles_unix)
+		add1(&r, EPERM, "socket", LOW32_EQ(0, AF_UNIX));
+	add1(&r, EPERM, "socket", LOW32_EQ(0, AF_VSOCK));
 
 	add0(&r, EPERM, "io_uring_setup");
 	add0(&r, EPERM, "io_uring_enter");
@@ -98,36 +132,67 @@ int sandbox_seccomp_export(const struct sandbox_seccomp_options *opts, int *ret_
 			add0(&r, EPERM, mount_calls[i]);
 	}
 
-	/* socket()'s family and ioctl()'s request are 32-bit in the kernel:
-	 * the _32 comparisons look only at the low half, so setting high bits
-	 * cannot slip past a rule. */
-	add1(&r, EPERM, "ioctl", SCMP_A1_32(SCMP_CMP_EQ, TIOCSTI));
-	add1(&r, EPERM, "ioctl", SCMP_A1_32(SCMP_CMP_EQ, TIOCLINUX));
+	add1(&r, EPERM, "ioctl", LOW32_EQ(1, TIOCSTI));
+	add1(&r, EPERM, "ioctl", LOW32_EQ(1, TIOCLINUX));
 
 	int rc = r.failed;
-	int fd = -1;
-	if (rc == 0) {
-		fd = memfd_create("srt-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-		if (fd < 0) {
-			rc = -errno;
-			snprintf(errbuf, errlen, "cannot create the seccomp filter: memfd_create: %s", strerror(errno));
+	if (rc == 0)
+		rc = export_sealed(r.ctx, "srt-seccomp", ret_fd, errbuf, errlen);
+	seccomp_release(r.ctx);
+	return rc;
+}
+
+int sandbox_seccomp_export_notify(const struct sandbox_observe_options *o, int *ret_fd, char *errbuf, size_t errlen)
+{
+	*ret_fd = -1;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx) {
+		snprintf(errbuf, errlen, "seccomp_init failed");
+		return -ENOMEM;
+	}
+	/* Other architectures: not ours to report; the enforcement filter
+	 * kills them. */
+	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
+	if (rc < 0)
+		snprintf(errbuf, errlen, "cannot build the notify filter: %s", strerror(-rc));
+	size_t n = 0;
+	const struct observer_syscall *t = observer_syscall_table(&n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int nr = observer_syscall_nr(&t[i]);
+		if (nr < 0)
+			continue; /* not on this architecture */
+		switch (t[i].trap) {
+		case OBS_TRAP_ALWAYS:
+			rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 0, NULL);
+			break;
+		case OBS_TRAP_OPEN_FLAGS:
+			if (o->mode == OBSERVER_READS) {
+				rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 0, NULL);
+				break;
+			}
+			/* One rule per bit: rules of a call are alternatives. */
+			for (unsigned bit = 1; bit && rc == 0; bit <<= 1) {
+				if (!(OBSERVER_OPEN_WRITE_FLAGS & bit))
+					continue;
+				struct scmp_arg_cmp c = { (unsigned)t[i].arg, SCMP_CMP_MASKED_EQ, bit, bit };
+				rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 1, &c);
+			}
+			break;
+		case OBS_TRAP_UNIX_SOCKET:
+			if (o->deny_unix_sockets) {
+				struct scmp_arg_cmp c = LOW32_EQ((unsigned)t[i].arg, AF_UNIX);
+				rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 1, &c);
+			}
+			break;
+		}
+		if (rc < 0) {
+			if (rc == -EINVAL || rc == -EOPNOTSUPP)
+				rc = -EOPNOTSUPP; /* libseccomp or the kernel has no NOTIFY */
+			snprintf(errbuf, errlen, "cannot add the notify rule for %s: %s", t[i].name, strerror(-rc));
 		}
 	}
-	if (rc == 0) {
-		rc = seccomp_export_bpf(r.ctx, fd);
-		if (rc < 0)
-			snprintf(errbuf, errlen, "cannot export the seccomp filter: %s", strerror(-rc));
-	}
-	if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		rc = -errno;
-		snprintf(errbuf, errlen, "cannot seal the seccomp filter: %s", strerror(errno));
-	}
-	seccomp_release(r.ctx);
-	if (rc < 0) {
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	*ret_fd = fd;
-	return 0;
+	if (rc == 0)
+		rc = export_sealed(ctx, "srt-seccomp-notify", ret_fd, errbuf, errlen);
+	seccomp_release(ctx);
+	return rc;
 }

@@ -9,6 +9,13 @@
 struct sandbox_seccomp_options {
 	bool allow_unix_sockets;     /* network.allowAllUnixSockets */
 	bool allow_nested_userns;    /* allowNestedUserNamespaces */
+	/* The observer's notify filter traps socket(AF_UNIX) and always
+	 * refuses it: leave the AF_UNIX rule out here, or its ERRNO would
+	 * hide the call from the observer (ERRNO takes precedence over
+	 * USER_NOTIF). Only with a notify filter built with
+	 * deny_unix_sockets; srt-init refuses AF_UNIX itself when that
+	 * filter cannot be loaded. */
+	bool observer_handles_unix;
 };
 
 /* Build the filter and write it as classic BPF (struct sock_filter

@@ -774,7 +774,8 @@ static const struct np_rule *side_match(const struct np_side *s, const struct pr
 void net_policy_decide(const struct net_policy *np, const struct proxy_host *host, uint16_t port,
 		       struct net_decision *out)
 {
-	*out = (struct net_decision){ .verdict = NET_DENY, .rule = "no allowedDomains entry matches" };
+	*out = (struct net_decision){ .verdict = NET_DENY, .rule = "no allowedDomains entry matches",
+				      .by_default = true };
 	if (!np || !host)
 		return;
 

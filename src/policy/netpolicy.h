@@ -37,6 +37,11 @@ struct net_decision {
 	const char *rule_source;  /* "FILE:LINE:COL network.deniedDomains[2]", or NULL */
 	/* deniedDomainReasons text for the deny entry that matched, else NULL. */
 	const char *reason;
+	/* True when no entry of either list matched: the default deny (rule
+	 * "no allowedDomains entry matches", rule_source NULL). A caller that
+	 * may widen the policy (a per-sandbox list, asking someone) does so
+	 * only then: an explicit deniedDomains match is never overridden. */
+	bool by_default;
 };
 
 /* Build. cfg supplies deniedDomainReasons and deniedResolvedAddresses

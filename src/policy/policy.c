@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "linux/placeholder.h"
 #include "policy/glob.h"
 #include "policy/mandatory.h"
 #include "policy/path.h"
@@ -63,7 +64,8 @@ static char *resolve_existing(const char *path, bool follow_last)
 }
 
 static int add_rule_as(struct builder *b, const char *path, enum policy_path_kind kind,
-		       bool mandatory, bool canonical, const char *source, const char *pattern)
+		       bool mandatory, bool canonical, const char *source, const char *pattern,
+		       const char *text)
 {
 	struct policy *p = b->p;
 	if (p->n_rules == b->cap) {
@@ -85,10 +87,12 @@ static int add_rule_as(struct builder *b, const char *path, enum policy_path_kin
 	r->mandatory = mandatory;
 	r->source = strdup(source);
 	r->pattern = pattern ? strdup(pattern) : NULL;
-	if (!r->path || !r->source || (pattern && !r->pattern)) {
+	r->text = text ? strdup(text) : NULL;
+	if (!r->path || !r->source || (pattern && !r->pattern) || (text && !r->text)) {
 		free(r->path);
 		free(r->source);
 		free(r->pattern);
+		free(r->text);
 		return srt_error_set(b->err, -ENOMEM, "out of memory");
 	}
 	struct stat st;
@@ -107,9 +111,9 @@ static int add_rule_as(struct builder *b, const char *path, enum policy_path_kin
 }
 
 static int add_rule(struct builder *b, const char *path, enum policy_path_kind kind,
-		    bool mandatory, const char *source, const char *pattern)
+		    bool mandatory, const char *source, const char *pattern, const char *text)
 {
-	return add_rule_as(b, path, kind, mandatory, false, source, pattern);
+	return add_rule_as(b, path, kind, mandatory, false, source, pattern, text);
 }
 
 struct glob_ctx {
@@ -125,7 +129,7 @@ static int glob_cb(const char *path, bool is_dir, void *userdata)
 	(void)is_dir;
 	struct glob_ctx *g = userdata;
 	g->matches++;
-	int r = add_rule(g->b, path, g->kind, false, g->source, g->pattern);
+	int r = add_rule(g->b, path, g->kind, false, g->source, g->pattern, g->pattern);
 	return r < 0 ? r : 0;
 }
 
@@ -162,7 +166,7 @@ static int add_list(struct builder *b, const struct config_list *list, enum poli
 					   source, kind_key(kind), e->value);
 			continue;
 		}
-		int r = add_rule(b, norm, kind, false, source, NULL);
+		int r = add_rule(b, norm, kind, false, source, NULL, e->value);
 		if (r < 0)
 			return r;
 	}
@@ -216,7 +220,7 @@ static int on_protected_path(const char *path, bool exists, void *userdata)
 	(void)exists;
 	struct scan_ctx *s = userdata;
 	return add_rule_as(s->b, path, POLICY_DENY_WRITE, true, true,
-			   "built-in: protected in every writable folder", NULL);
+			   "built-in: protected in every writable folder", NULL, NULL);
 }
 
 static bool is_write_allowing(const struct policy_path_rule *r)
@@ -315,6 +319,461 @@ bool policy_path_writable(const struct policy *p, const char *path)
 	return is_write_allowing(r);
 }
 
+char *policy_resolve_path(const char *path, bool follow_last)
+{
+	return resolve_existing(path, follow_last);
+}
+
+/* ------------------------------------------------------------------ */
+/* Explaining one access: what the mount plan makes of the policy      */
+/* ------------------------------------------------------------------ */
+
+/* Everything below mirrors linux/mountplan.c (mount_plan_build): which
+ * rule paths become mounts, which of them cover what lies below, and where
+ * a missing protected path is held. Change both together; the end-to-end
+ * tests in tests/e2e/test_explain.py compare the two. */
+
+static bool host_writable(const struct policy *p, const char *path)
+{
+	const struct policy_path_rule *r = policy_write_rule(p, path);
+	return r && r->kind == POLICY_ALLOW_WRITE;
+}
+
+/* mountplan.c's visible(): does the sandbox see the host's path here? */
+static bool plan_visible(const struct policy *p, const char *path)
+{
+	if (!policy_path_readable(p, path))
+		return false;
+	if (p->tmp_is_host || !path_is_inside(path, "/tmp"))
+		return true;
+	const struct policy_path_rule *r = policy_read_rule(p, path);
+	if (r && (r->kind == POLICY_ALLOW_READ || r->kind == POLICY_ALLOW_WRITE) && r->exists &&
+	    strcmp(r->path, "/tmp") != 0)
+		return true;
+	r = policy_write_rule(p, path);
+	return r && r->kind == POLICY_ALLOW_WRITE && r->exists && strcmp(r->path, "/tmp") != 0;
+}
+
+static bool under_special(const char *path)
+{
+	return path_is_inside(path, "/proc") || path_is_inside(path, "/dev");
+}
+
+/* The rules whose path is dir or lies below it: [*begin, *end). Before the
+ * rules are sorted, all of them (callers check each). */
+static void rules_below(const struct policy *p, const char *dir, size_t *begin, size_t *end)
+{
+	if (!p->sorted) {
+		*begin = 0;
+		*end = p->n_rules;
+		return;
+	}
+	size_t lo = 0, hi = p->n_rules;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (path_order(p->rules[mid].path, dir) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* path_order puts everything below dir right after it. */
+	size_t e = lo;
+	while (e < p->n_rules && path_is_inside(p->rules[e].path, dir))
+		e++;
+	*begin = lo;
+	*end = e;
+}
+
+/* buf holds PATH_MAX bytes; a parent too long for it (no such path can
+ * exist) is taken as "/". */
+static void parent_into(const char *path, char *buf)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= PATH_MAX) {
+		strcpy(buf, "/");
+		return;
+	}
+	memcpy(buf, path, (size_t)(slash - path));
+	buf[slash - path] = '\0';
+}
+
+enum view_kind {
+	VIEW_ROOT,         /* the host's / (read-only unless allowWrite "/") */
+	VIEW_PRIVATE_TMP,  /* the sandbox's own /tmp */
+	VIEW_BIND,         /* a rule path bound onto itself, read-only or writable */
+	VIEW_HIDDEN,       /* a denyRead folder (empty, read-only) or file */
+	VIEW_PROTECTED,    /* a write-protected path: read-only bind or placeholder */
+	VIEW_HELD,         /* a missing folder (or a file) held read-only for a protected path below it */
+};
+
+struct view {
+	enum view_kind kind;
+	bool readable, writable;
+	const struct policy_path_rule *rule;  /* what made the view; NULL for the root */
+	char held[PATH_MAX];                  /* VIEW_HELD: the path held */
+	bool held_missing;
+};
+
+/* Would mount_plan_build protect rule path x (a denyWrite inside a
+ * writable folder)? */
+static bool is_protect_node(const struct policy *p, const struct policy_path_rule *r)
+{
+	if (r->kind != POLICY_DENY_WRITE || strcmp(r->path, "/") == 0 || under_special(r->path))
+		return false;
+	if (!p->tmp_is_host && strcmp(r->path, "/tmp") == 0)
+		return false;
+	char parent[PATH_MAX];
+	parent_into(r->path, parent);
+	return policy_path_readable(p, r->path) && !host_writable(p, r->path) &&
+	       plan_visible(p, parent) && host_writable(p, parent);
+}
+
+/* The node at path a (the rules whose path is exactly a), as
+ * mount_plan_build handles it. Updates *v when the node makes a mount;
+ * returns true when that mount covers everything below a. */
+static bool eval_node(const struct policy *p, const char *a, struct view *v)
+{
+	size_t b, e;
+	rules_below(p, a, &b, &e);
+	const struct policy_path_rule *first = NULL;
+	for (size_t i = b; i < e; i++)
+		if (strcmp(p->rules[i].path, a) == 0 && (!first || p->rules[i].kind < first->kind))
+			first = &p->rules[i];
+	if (!first)
+		return false;
+	bool exists = first->exists, is_dir = first->is_dir, is_link = first->is_symlink;
+	char parent[PATH_MAX];
+	parent_into(a, parent);
+	bool R = policy_path_readable(p, a), W = host_writable(p, a);
+	bool Rp = plan_visible(p, parent), Wp = host_writable(p, parent);
+
+	if (!R) {
+		if (!exists || !Rp)
+			return false; /* nothing to hide, or hidden already */
+		*v = (struct view){ .kind = VIEW_HIDDEN, .rule = policy_read_rule(p, a) };
+		return !is_dir;
+	}
+	if (!Rp) {
+		/* Inside a hidden folder or the private /tmp: only what an allow
+		 * rule names, when it exists. */
+		if ((first->kind != POLICY_ALLOW_READ && first->kind != POLICY_ALLOW_WRITE) || !exists)
+			return false;
+		*v = (struct view){ .kind = VIEW_BIND, .readable = true, .writable = W, .rule = first };
+		return false;
+	}
+	if (W == Wp)
+		return false;
+	if (!W) {
+		*v = (struct view){ .kind = VIEW_PROTECTED, .readable = true, .rule = policy_write_rule(p, a) };
+		struct stat st;
+		if (is_link)
+			return true; /* the plan refuses this: nothing runs */
+		if (exists && lstat(a, &st) == 0 && !placeholder_is_marked(&st))
+			return !S_ISDIR(st.st_mode);
+		return true; /* a placeholder covers it */
+	}
+	if (!exists)
+		return false; /* stays unwritable */
+	*v = (struct view){ .kind = VIEW_BIND, .readable = true, .writable = true, .rule = policy_write_rule(p, a) };
+	return false;
+}
+
+/* A protected path below a that mount_plan_build would hold by a
+ * read-only mount at a: a is the first missing folder on its way (or a
+ * placeholder), or a file where a folder of its path would be. */
+static const struct policy_path_rule *held_at(const struct policy *p, const char *a)
+{
+	size_t b, e;
+	rules_below(p, a, &b, &e);
+	for (size_t i = b; i < e; i++) {
+		const struct policy_path_rule *r = &p->rules[i];
+		if (strcmp(r->path, a) != 0 && path_is_inside(r->path, a) && is_protect_node(p, r))
+			return r;
+	}
+	return NULL;
+}
+
+static const char *kind_text(enum policy_path_kind k)
+{
+	return kind_key(k);
+}
+
+static const struct {
+	const char *name;
+	const char *what;
+} protected_names[] = {
+	{ ".git/hooks", "git hooks" },
+	{ ".git/config", "git repository configuration" },
+	{ ".claude/commands", "agent commands" },
+	{ ".claude/agents", "agent definitions" },
+	{ ".vscode", "editor settings" },
+	{ ".idea", "editor settings" },
+	{ ".sandbox", "project sandbox settings" },
+	{ ".bashrc", "shell startup file" },
+	{ ".bash_profile", "shell startup file" },
+	{ ".zshrc", "shell startup file" },
+	{ ".zprofile", "shell startup file" },
+	{ ".profile", "shell startup file" },
+	{ ".gitconfig", "git configuration" },
+	{ ".gitmodules", "git submodules" },
+	{ ".ripgreprc", "ripgrep configuration" },
+	{ ".mcp.json", "MCP servers" },
+};
+
+/* "denyRead: ~/.ssh", "built-in protection: .bashrc (shell startup file)" */
+static char *rule_text(const struct policy_path_rule *r)
+{
+	if (!str_has_prefix(r->source, "built-in"))
+		return str_printf("%s: %s", kind_text(r->kind), r->text ? r->text : r->path);
+	if (strstr(r->source, "settings file"))
+		return str_printf("built-in protection: settings file srt loaded");
+	if (r->mandatory) {
+		size_t pl = strlen(r->path);
+		for (size_t i = 0; i < ARRAY_SIZE(protected_names); i++) {
+			size_t nl = strlen(protected_names[i].name);
+			if (pl > nl && r->path[pl - nl - 1] == '/' &&
+			    strcmp(r->path + pl - nl, protected_names[i].name) == 0)
+				return str_printf("built-in protection: %s (%s)", protected_names[i].name,
+						  protected_names[i].what);
+		}
+		return str_printf("built-in protection: %s", r->path);
+	}
+	if (strstr(r->source, "current directory"))
+		return str_printf("the current folder (the host's, inside the private /tmp)");
+	return str_printf("%s", r->source);
+}
+
+static char *source_text(const struct policy_path_rule *r)
+{
+	if (!r)
+		return NULL;
+	return strdup(str_has_prefix(r->source, "built-in") ? "built-in" : r->source);
+}
+
+/* One line, whatever the paths and entries held: control characters
+ * (a newline in a file name could forge a line of a report) become \xNN,
+ * and so does a backslash, so that the text reads back unambiguously.
+ * Takes s; NULL when out of memory. */
+static char *one_line(char *s)
+{
+	if (!s)
+		return NULL;
+	size_t extra = 0;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c < 0x20 || *c == 0x7f || *c == '\\')
+			extra += 3;
+	if (extra == 0)
+		return s;
+	char *r = malloc(strlen(s) + extra + 1);
+	if (r) {
+		char *w = r;
+		for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+			if (*c < 0x20 || *c == 0x7f || *c == '\\')
+				w += sprintf(w, "\\x%02x", *c);
+			else
+				*w++ = (char)*c;
+		}
+		*w = '\0';
+	}
+	free(s);
+	return r;
+}
+
+static int verdict_set(struct policy_verdict *out, bool allowed, char *rule, char *source, bool want_source)
+{
+	rule = one_line(rule);
+	source = one_line(source);
+	if (!rule || (want_source && !source)) {
+		free(rule);
+		free(source);
+		return -ENOMEM;
+	}
+	*out = (struct policy_verdict){ .allowed = allowed, .rule = rule, .source = source };
+	return 0;
+}
+
+static int verdict_builtin(struct policy_verdict *out, bool allowed, char *rule)
+{
+	return verdict_set(out, allowed, rule, strdup("built-in"), true);
+}
+
+/* /dev: bwrap's --dev, a fresh tmpfs with the basic devices; rules there
+ * mean nothing. */
+static int explain_dev(const char *path, bool write, struct policy_verdict *out)
+{
+	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	const char *rest = path + 4; /* after "/dev" */
+	if (*rest == '\0')
+		return verdict_builtin(out, true, str_printf("the sandbox's own /dev (not the host's)"));
+	rest++;
+	for (size_t i = 0; i < ARRAY_SIZE(devices); i++)
+		if (strcmp(rest, devices[i]) == 0)
+			return verdict_builtin(out, true, str_printf("the sandbox's own device %s", path));
+	if (strcmp(rest, ".srt-connect") == 0)
+		return verdict_builtin(out, !write, str_printf("srt's proxy-connect helper (read-only)"));
+	if (path_is_inside(path, "/dev/shm"))
+		return verdict_builtin(out, true, str_printf("the sandbox's own /dev/shm (not the host's)"));
+	if (path_is_inside(path, "/dev/pts") || strcmp(rest, "ptmx") == 0)
+		return verdict_builtin(out, true, str_printf("the sandbox's own terminals (/dev/pts)"));
+	if (path_is_inside(path, "/dev/fd") || strcmp(rest, "stdin") == 0 || strcmp(rest, "stdout") == 0 ||
+	    strcmp(rest, "stderr") == 0)
+		return verdict_builtin(out, true, str_printf("the process's own file descriptors (%s)", path));
+	if (write)
+		return verdict_builtin(out, true,
+				       str_printf("the sandbox's own /dev (a fresh tmpfs; the host's devices are not there)"));
+	return verdict_builtin(out, false,
+			       str_printf("not in the sandbox's own /dev (the host's devices are not there)"));
+}
+
+/* /proc: a fresh proc for the sandbox's PID namespace (or the host's with
+ * enableWeakerNestedSandbox); rules there mean nothing. */
+static int explain_proc(const struct policy *p, const char *path, bool write, struct policy_verdict *out)
+{
+	const char *which = p->enable_weaker_nested_sandbox ? "the host's /proc (enableWeakerNestedSandbox)"
+							    : "the sandbox's own /proc";
+	if (!write)
+		return verdict_builtin(out, true, str_printf("%s", which));
+	const char *rest = path + 5; /* after "/proc" */
+	if (*rest == '/') {
+		rest++;
+		size_t n = strcspn(rest, "/");
+		bool pid = n > 0;
+		for (size_t i = 0; i < n; i++)
+			pid = pid && rest[i] >= '0' && rest[i] <= '9';
+		if (pid || (n == 4 && strncmp(rest, "self", 4) == 0) ||
+		    (n == 11 && strncmp(rest, "thread-self", 11) == 0))
+			return verdict_builtin(out, true,
+					       str_printf("%s: a process's own entries (the kernel's permissions apply)", which));
+	}
+	return verdict_builtin(out, false, str_printf("%s: kernel settings are not the sandbox's to change", which));
+}
+
+/* mount_plan_build takes a path inside a hidden folder as hidden already;
+ * but a denyRead "/" hides nothing. */
+static bool inside_root_deny(const struct policy *p, const struct policy_path_rule *r)
+{
+	char parent[PATH_MAX];
+	if (r->kind != POLICY_DENY_READ || strlen(r->path) >= sizeof(parent))
+		return false;
+	parent_into(r->path, parent);
+	const struct policy_path_rule *up = policy_read_rule(p, parent);
+	return up && up->kind == POLICY_DENY_READ && strcmp(up->path, "/") == 0;
+}
+
+int policy_explain_path(const struct policy *p, const char *path, bool write, struct policy_verdict *out)
+{
+	*out = (struct policy_verdict){ 0 };
+	size_t len = path ? strlen(path) : 0;
+	if (!p || len == 0 || path[0] != '/' || len >= PATH_MAX)
+		return -EINVAL;
+	if (path_is_inside(path, "/dev"))
+		return explain_dev(path, write, out);
+	if (path_is_inside(path, "/proc"))
+		return explain_proc(p, path, write, out);
+
+	/* Walk from / down to path, as the mounts are made: parents first. */
+	struct view v = { .kind = VIEW_ROOT, .readable = true, .writable = host_writable(p, "/") };
+	char a[PATH_MAX];
+	bool parent_real_dir = true;
+	for (size_t i = 0; i < len;) {
+		size_t j = i + 1;
+		while (j < len && path[j] != '/')
+			j++;
+		memcpy(a, path, j);
+		a[j] = '\0';
+		i = j;
+		if (!p->tmp_is_host && strcmp(a, "/tmp") == 0) {
+			v = (struct view){ .kind = VIEW_PRIVATE_TMP, .readable = true, .writable = true };
+			parent_real_dir = true;
+			continue;
+		}
+		if (eval_node(p, a, &v))
+			break;
+		struct stat st;
+		bool ex = lstat(a, &st) == 0;
+		bool marked = ex && placeholder_is_marked(&st);
+		bool absent = !ex || marked;
+		if ((absent && parent_real_dir) || (ex && !marked && !S_ISDIR(st.st_mode))) {
+			const struct policy_path_rule *x = held_at(p, a);
+			if (x) {
+				v = (struct view){ .kind = VIEW_HELD, .readable = true, .rule = x,
+						   .held_missing = absent };
+				memcpy(v.held, a, j + 1);
+				break;
+			}
+		}
+		parent_real_dir = ex && !marked && S_ISDIR(st.st_mode);
+	}
+
+	bool pol = write ? policy_path_writable(p, path) : policy_path_readable(p, path);
+	const struct policy_path_rule *pr = write ? policy_write_rule(p, path) : policy_read_rule(p, path);
+	bool allowed = write ? v.writable : v.readable;
+	/* A denied path that does not exist, in a read-only view: nothing can
+	 * appear there to be read. */
+	if (!write && allowed && !v.writable && !pol && pr && !pr->exists)
+		allowed = false;
+
+	if (v.kind == VIEW_PRIVATE_TMP)
+		return verdict_builtin(out, allowed, str_printf("private /tmp (not the host's)"));
+	if (allowed == pol) {
+		if (!pr)
+			return verdict_set(out, allowed,
+					   str_printf(write ? "no allowWrite entry covers %s" : "no denyRead entry covers %s",
+						      path), NULL, false);
+		return verdict_set(out, allowed, rule_text(pr), source_text(pr), true);
+	}
+	/* The mounts do something else than the deciding rule alone says. */
+	if (v.kind == VIEW_HELD) {
+		_cleanup_free_ char *t = rule_text(v.rule);
+		if (!t)
+			return -ENOMEM;
+		return verdict_set(out, allowed,
+				   str_printf(v.held_missing ? "%s: srt holds the missing %s read-only"
+							     : "%s: srt holds %s read-only", t, v.held),
+				   source_text(v.rule), true);
+	}
+	if (pr) {
+		_cleanup_free_ char *t = rule_text(pr);
+		if (!t)
+			return -ENOMEM;
+		char *why;
+		if (strcmp(pr->path, "/") == 0)
+			why = str_printf("%s has no effect: srt applies no rule to / itself", t);
+		else if (!pr->exists)
+			why = str_printf("%s has no effect: %s does not exist", t, pr->path);
+		else if (inside_root_deny(p, pr))
+			why = str_printf("%s has no effect: it lies inside denyRead: /, which srt does not apply", t);
+		else if (v.rule) {
+			_cleanup_free_ char *vt = rule_text(v.rule);
+			why = vt ? str_printf("%s has no effect here: %s decides", t, vt) : NULL;
+		} else
+			why = str_printf("%s has no effect here", t);
+		return verdict_set(out, allowed, why, source_text(pr), true);
+	}
+	if (v.rule) {
+		_cleanup_free_ char *t = rule_text(v.rule);
+		if (!t)
+			return -ENOMEM;
+		/* The host's folder brought into the private /tmp read-only. */
+		return verdict_set(out, allowed,
+				   str_printf("%s%s", t, v.kind == VIEW_BIND && !v.writable ? ", read-only" : ""),
+				   source_text(v.rule), true);
+	}
+	return verdict_set(out, allowed,
+			   str_printf(write ? "no allowWrite entry covers %s" : "no denyRead entry covers %s", path),
+			   NULL, false);
+}
+
+void policy_verdict_clear(struct policy_verdict *v)
+{
+	if (!v)
+		return;
+	free(v->rule);
+	free(v->source);
+	v->rule = NULL;
+	v->source = NULL;
+}
+
 int policy_build(const struct config *cfg, const struct policy_env *env,
 		 struct policy **ret, struct srt_error *err)
 {
@@ -372,7 +831,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	if (!p->tmp_is_host && path_is_inside(env->cwd, "/tmp") && strcmp(env->cwd, "/tmp") != 0 &&
 	    !decide(p, env->cwd, false))
 		if ((r = add_rule(&b, env->cwd, POLICY_ALLOW_READ, false,
-				  "built-in: the current directory, inside the private /tmp", NULL)) < 0)
+				  "built-in: the current directory, inside the private /tmp", NULL, NULL)) < 0)
 			goto fail;
 
 	/* Every writable root gets the built-in protection; so do the
@@ -395,7 +854,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	}
 	for (size_t i = 0; i < cfg->files.n; i++) {
 		if ((r = add_rule(&b, cfg->files.v[i], POLICY_DENY_WRITE, true,
-				  "built-in: settings file srt loaded", NULL)) < 0)
+				  "built-in: settings file srt loaded", NULL, NULL)) < 0)
 			goto fail;
 		if ((r = strv_push(&p->settings_files, cfg->files.v[i])) < 0)
 			goto oom;
@@ -411,6 +870,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 			free(p->rules[i].path);
 			free(p->rules[i].source);
 			free(p->rules[i].pattern);
+			free(p->rules[i].text);
 			continue;
 		}
 		p->rules[w++] = p->rules[i];
@@ -435,6 +895,7 @@ void policy_free(struct policy *p)
 		free(p->rules[i].path);
 		free(p->rules[i].source);
 		free(p->rules[i].pattern);
+		free(p->rules[i].text);
 	}
 	free(p->rules);
 	for (size_t i = 0; i < p->n_allowed_domains; i++) {

@@ -26,6 +26,8 @@ struct policy_path_rule {
 	bool mandatory;              /* from the built-in list, not from settings */
 	char *source;                /* "FILE:LINE:COL filesystem.denyRead[0]" or "built-in: ..." */
 	char *pattern;               /* the entry as written when it was a glob; else NULL */
+	char *text;                  /* the entry as written in the settings ("~/.ssh", "./out");
+				      * NULL for built-in rules */
 };
 
 struct policy_domain_rule {
@@ -85,5 +87,43 @@ const struct policy_path_rule *policy_write_rule(const struct policy *p, const c
 
 bool policy_path_readable(const struct policy *p, const char *path);
 bool policy_path_writable(const struct policy *p, const char *path);
+
+/* What the sandbox does with one access, and what decided it. */
+struct policy_verdict {
+	bool allowed;
+	/* malloc'd, one line, as a user would say it:
+	 *   "no allowWrite entry covers /etc/foo"      (the default; source NULL)
+	 *   "denyRead: ~/.ssh"  "allowWrite: ."         (settings entries as written)
+	 *   "built-in protection: .bashrc (shell startup file)"
+	 *   "private /tmp (not the host's)"  "the sandbox's own device /dev/null"
+	 *   "allowWrite: ./out has no effect: /srv/p/out does not exist"
+	 * When the sandbox's mounts do something else than the rule alone
+	 * would say (a rule whose path does not exist, a protection that holds
+	 * a missing folder read-only, ...), the text says so. */
+	char *rule;
+	/* malloc'd: "FILE:LINE:COL: filesystem.allowWrite[0]" (the source of
+	 * the settings entry, as policy_path_rule.source has it), "built-in",
+	 * or NULL when the default decided. */
+	char *source;
+};
+
+/* Would the sandbox let a process read (write false) or write, create or
+ * delete (write true) this absolute, normalized path (symbolic links
+ * already resolved, see policy_resolve_path)? Agrees with what the mount
+ * plan (linux/mountplan.c) really makes of the policy, including what no
+ * rule names: the fresh /dev and /proc, the private /tmp, hidden folders,
+ * built-in protections inside writable folders and the read-only
+ * placeholders that hold missing protected paths, rules whose paths do not
+ * exist. Looks at the file system (lstat of the path's folders) like the
+ * plan does. *out is filled on success; free it with policy_verdict_clear.
+ * Returns 0, -EINVAL when path is not absolute, or -ENOMEM. */
+int policy_explain_path(const struct policy *p, const char *path, bool write, struct policy_verdict *out);
+void policy_verdict_clear(struct policy_verdict *v);
+
+/* Resolve symbolic links in the existing part of an absolute normalized
+ * path as policy_build does for allow rules (the missing tail is kept as
+ * written; with follow_last false the last component is not resolved).
+ * malloc'd; NULL when out of memory. */
+char *policy_resolve_path(const char *path, bool follow_last);
 
 #endif

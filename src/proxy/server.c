@@ -68,6 +68,7 @@ enum conn_state {
 	ST_SOCKS_GREETING,
 	ST_SOCKS_AUTH,
 	ST_SOCKS_REQUEST,
+	ST_ASKING,          /* the ask hook runs on the thread pool */
 	ST_RESOLVING,
 	ST_CONNECTING,
 	ST_HTTP_FORWARD,    /* request body upstream, then the response back */
@@ -83,6 +84,22 @@ struct body {
 	uint64_t remaining;             /* LENGTH: bytes left; CHUNKED: of the current chunk */
 	enum body_phase phase;
 };
+
+/* The record of an allowed connection (or kept-alive HTTP request) whose
+ * event is sent when it ends; see proxy_hooks.on_event. */
+struct evrec {
+	bool pending;
+	const char *via;
+	char host[sizeof(((struct proxy_host *)0)->text)];
+	uint16_t port;
+	char address[INET6_ADDRSTRLEN];
+	char *rule;             /* malloc'd */
+	const char *error;      /* static, or valid until the event is sent */
+	uint64_t up, down;
+	uint64_t start;         /* uv_hrtime() */
+};
+
+struct ask_work;
 
 struct conn {
 	struct proxy_server *srv;
@@ -121,6 +138,18 @@ struct conn {
 	/* SOCKS5. */
 	uint8_t socks_method;
 
+	/* Decisions and events. */
+	const struct net_policy *np; /* the policy of the current decision (also guards) */
+	bool by_extra;          /* the extra list allowed it */
+	const char *via;
+	uint64_t req_start;     /* accept, or the start of a kept-alive request's head */
+	unsigned n_heads;
+	char up_address[INET6_ADDRSTRLEN]; /* the open upstream's address */
+	const struct net_policy *up_np; /* the policy its address was guarded with */
+	bool up_by_extra;
+	struct evrec ev;
+	struct ask_work *ask;   /* a running ask, or NULL */
+
 	struct bsplice *bs;     /* a response body moving with splice(), or NULL */
 };
 
@@ -155,6 +184,7 @@ struct wreq {
 	struct side *from;      /* whose buffer the data points into, or NULL */
 	struct conn *conn;
 	char *owned;            /* a buffer of ours to free when done, or NULL */
+	bool payload;           /* counts toward the event's bytes */
 	size_t consume;         /* bytes of from->buf to mark consumed when done */
 	unsigned nbufs;
 	uv_buf_t bufs[MAX_WRITE_BUFS];
@@ -172,6 +202,7 @@ static bool splice_tunnel(struct conn *c);
 static void stunnel_close(struct stunnel *t);
 static void bsplice_close(struct bsplice *bs);
 static bool splice_body(struct conn *c);
+static void ask_cancel(struct ask_work *w);
 
 void proxy_limits_default(struct proxy_limits *l)
 {
@@ -246,6 +277,111 @@ static void debug_log(struct conn *c, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "srt: proxy: %s\n", line);
+}
+
+/* --- events --------------------------------------------------------------- */
+
+static bool ev_wanted(const struct proxy_server *s)
+{
+	return s->o.hooks && s->o.hooks->on_event;
+}
+
+static void ev_send(struct proxy_server *s, const struct evrec *r, bool allowed, const char *rule, bool bytes)
+{
+	const struct proxy_hooks *h = s->o.hooks;
+	if (!h || !h->on_event)
+		return;
+	struct proxy_event e = {
+		.allowed = allowed,
+		.host = r->host,
+		.port = r->port,
+		.address = r->address,
+		.rule = rule ? rule : r->rule ? r->rule : "",
+		.via = r->via ? r->via : "",
+		.error = allowed ? r->error : NULL,
+		.bytes_up = bytes ? r->up : 0,
+		.bytes_down = bytes ? r->down : 0,
+		.duration_ns = (int64_t)(uv_hrtime() - r->start),
+	};
+	h->on_event(h->data, &e);
+}
+
+static void evrec_clear(struct evrec *r)
+{
+	free(r->rule);
+	r->rule = NULL;
+	r->pending = false;
+	r->error = NULL;
+}
+
+static void evrec_fill(struct conn *c, struct evrec *r)
+{
+	r->via = c->via;
+	snprintf(r->host, sizeof(r->host), "%s", c->host.text);
+	r->port = c->port;
+	r->address[0] = '\0';
+	r->error = NULL;
+	r->up = r->down = 0;
+	r->start = c->req_start;
+}
+
+/* Send the event of an allowed request that ended, if one is pending. */
+static void ev_end(struct conn *c)
+{
+	if (!c->ev.pending)
+		return;
+	c->ev.pending = false;
+	ev_send(c->srv, &c->ev, true, NULL, true);
+	evrec_clear(&c->ev);
+}
+
+/* An allowed request: its event is sent when it ends. Takes rule
+ * (malloc'd; NULL when out of memory). */
+static void ev_begin(struct conn *c, char *rule)
+{
+	ev_end(c);
+	if (!ev_wanted(c->srv)) {
+		free(rule);
+		return;
+	}
+	evrec_fill(c, &c->ev);
+	c->ev.rule = rule;
+	c->ev.pending = true;
+}
+
+/* A refusal: one event with allowed=false, sent before the refusal is
+ * written. A request that had been allowed (then refused by the guard or
+ * the SNI check) gives its record, which is dropped; keep_bytes keeps its
+ * counts. */
+static void ev_refuse(struct conn *c, const char *rule, bool keep_bytes)
+{
+	if (c->ev.pending) {
+		c->ev.pending = false;
+		ev_send(c->srv, &c->ev, false, rule, keep_bytes);
+		evrec_clear(&c->ev);
+		return;
+	}
+	if (!ev_wanted(c->srv))
+		return;
+	struct evrec r;
+	memset(&r, 0, sizeof(r));
+	evrec_fill(c, &r);
+	ev_send(c->srv, &r, false, rule, false);
+}
+
+/* "RULE (SOURCE)", malloc'd. */
+static char *rule_text(const struct net_decision *d)
+{
+	return d->rule_source ? str_printf("%s (%s)", d->rule, d->rule_source) : strdup(d->rule);
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)size);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)size);
 }
 
 /* --- writing -------------------------------------------------------------- */
@@ -342,6 +478,13 @@ static bool wreq_send(struct wreq *w, struct side *to)
 	size_t total = 0;
 	for (unsigned i = 0; i < w->nbufs; i++)
 		total += w->bufs[i].len;
+	/* Payload bytes count when they are handed over (now or queued). */
+	if (w->payload && (n >= 0 || n == UV_EAGAIN || n == UV_ENOSYS)) {
+		if (to == &c->client)
+			c->ev.down += total;
+		else
+			c->ev.up += total;
+	}
 	if (n >= 0 && (size_t)n == total) {
 		if (w->from) {
 			w->from->off += w->consume;
@@ -377,8 +520,9 @@ static bool wreq_send(struct wreq *w, struct side *to)
 	return true;
 }
 
-/* Send text we own (an answer, a rebuilt head). */
-static bool send_owned(struct conn *c, struct side *to, char *text, size_t len)
+/* Send text we own (an answer, a rebuilt head); payload: count it toward
+ * the event's bytes. */
+static bool send_owned_as(struct conn *c, struct side *to, char *text, size_t len, bool payload)
 {
 	struct wreq *w = wreq_new(c);
 	if (!w) {
@@ -386,8 +530,14 @@ static bool send_owned(struct conn *c, struct side *to, char *text, size_t len)
 		return false;
 	}
 	w->owned = text;
+	w->payload = payload;
 	wreq_add(w, text, len);
 	return wreq_send(w, to);
+}
+
+static bool send_owned(struct conn *c, struct side *to, char *text, size_t len)
+{
+	return send_owned_as(c, to, text, len, false);
 }
 
 /* Send a few bytes of ours (a SOCKS5 reply), copied. */
@@ -407,7 +557,7 @@ static bool send_copy(struct conn *c, const void *p, size_t n)
 static void conn_maybe_free(struct conn *c)
 {
 	struct proxy_server *srv = c->srv;
-	if (c->handles_open > 0 || c->gai_busy)
+	if (c->handles_open > 0 || c->gai_busy || c->ask)
 		return;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -418,6 +568,7 @@ static void conn_maybe_free(struct conn *c)
 	srv->n_conns--;
 	free(c->req);
 	free(c->resp);
+	evrec_clear(&c->ev);
 	free(c);
 	if (srv->paused && !srv->closing)
 		start_accepting(srv);
@@ -476,11 +627,16 @@ static void conn_close(struct conn *c)
 {
 	if (c->state == ST_CLOSING && c->client.closing)
 		return;
+	if (c->ev.pending && !c->ev.error && (c->state == ST_RESOLVING || c->state == ST_CONNECTING))
+		c->ev.error = "closed before the connection was made";
+	ev_end(c);
 	c->state = ST_CLOSING;
 	if (c->bs)
 		bsplice_close(c->bs);
 	if (c->gai_busy)
 		uv_cancel((uv_req_t *)&c->gai);
+	if (c->ask)
+		ask_cancel(c->ask); /* when it has not started; else it finishes first */
 	if (c->up)
 		side_close(c->up);
 	side_close(&c->client);
@@ -518,6 +674,9 @@ static void on_timeout(uv_timer_t *t)
 	struct conn *c = t->data;
 	if (c->state == ST_CONNECTING || c->state == ST_RESOLVING) {
 		debug_log(c, "%s: timed out connecting", c->target);
+		if (!c->ev.error)
+			c->ev.error = "timed out";
+		ev_end(c);
 		if (c->gai_busy)
 			uv_cancel((uv_req_t *)&c->gai);
 		if (c->kind == PROXY_KIND_HTTP) {
@@ -634,9 +793,16 @@ static void socks_reply(struct conn *c, uint8_t rep, const struct sockaddr *boun
 	}
 }
 
-/* A refusal, in the client's protocol. */
+/* A refusal, in the client's protocol. A request that was allowed ends
+ * here (an upstream failure): its event is sent, with the error. Policy
+ * refusals send theirs with ev_refuse() first. */
 static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why)
 {
+	if (c->ev.pending) {
+		if (!c->ev.error)
+			c->ev.error = why;
+		ev_end(c);
+	}
 	if (c->kind == PROXY_KIND_HTTP) {
 		char *text = NULL;
 		if (asprintf(&text, "srt: %s%s%s\n", c->target[0] ? c->target : "", c->target[0] ? ": " : "", why) < 0) {
@@ -690,6 +856,9 @@ static void on_connected(uv_connect_t *req, int status)
 	stop_timer(c);
 	uv_tcp_nodelay(&u->tcp, 1);
 	snprintf(c->up_target, sizeof(c->up_target), "%s", c->target);
+	snprintf(c->up_address, sizeof(c->up_address), "%s", c->ev.address);
+	c->up_np = c->np;
+	c->up_by_extra = c->by_extra;
 	c->up_keep = true;
 	side_start_reading(u);
 	if (c->kind == PROXY_KIND_HTTP && c->req && c->req->connect) {
@@ -729,6 +898,7 @@ static void dial_failed(struct conn *c)
 			  e == UV_ENETUNREACH ? "network unreachable" :
 			  e == UV_EHOSTUNREACH ? "host unreachable" : uv_strerror(e);
 	debug_log(c, "%s: cannot connect: %s", c->target, why);
+	c->ev.error = why;
 	char msg[128];
 	snprintf(msg, sizeof(msg), "cannot connect: %s", why);
 	uint8_t rep = e == UV_ECONNREFUSED ? SOCKS5_REP_CONNECTION_REFUSED :
@@ -760,6 +930,7 @@ static void try_next_address(struct conn *c)
 	u->tcp.data = u;
 	c->up = u;
 	c->state = ST_CONNECTING;
+	addr_text(&c->cands[c->next_cand], c->ev.address, sizeof(c->ev.address));
 	const struct sockaddr *a = (const struct sockaddr *)&c->cands[c->next_cand++];
 	int r = uv_tcp_connect(&u->creq, &u->tcp, a, on_connected);
 	if (r < 0) {
@@ -779,6 +950,20 @@ static void start_dial(struct conn *c)
 	try_next_address(c);
 }
 
+/* The guard for an address of c's request: the policy that decided; for a
+ * request the extra list allowed, an IP or localhost entry of that list
+ * also lifts the generic classes (never the policy's own refusals: its
+ * deniedDomains IP literals and deniedResolvedAddresses). */
+static const char *conn_guard(struct conn *c, const struct sockaddr *addr)
+{
+	const char *cls = net_policy_guard(c->np, addr, c->port);
+	const struct proxy_hooks *h = c->srv->o.hooks;
+	if (cls && c->by_extra && h && h->extra && strcmp(cls, "deniedDomains IP literal") != 0 &&
+	    strncmp(cls, "deniedResolvedAddresses", 23) != 0 && !net_policy_guard(h->extra, addr, c->port))
+		return NULL;
+	return cls;
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
 	struct conn *c = req->data;
@@ -792,16 +977,24 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		uv_freeaddrinfo(res);
 		debug_log(c, "%s: name did not resolve", c->target);
 		c->client_keep = false;
+		c->ev.error = "name did not resolve";
 		refuse(c, 502, SOCKS5_REP_HOST_UNREACHABLE, NULL, "cannot connect: the name did not resolve");
 		return;
 	}
 	c->n_cands = 0;
 	const char *refused_class = NULL;
+	char refused_addr[INET6_ADDRSTRLEN] = "";
 	for (struct addrinfo *ai = res; ai && c->n_cands < sizeof(c->cands) / sizeof(c->cands[0]); ai = ai->ai_next) {
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
-		const char *cls = net_policy_guard(c->srv->o.policy, ai->ai_addr, c->port);
+		const char *cls = conn_guard(c, ai->ai_addr);
 		if (cls) {
+			if (!refused_class) {
+				struct sockaddr_storage ss;
+				memset(&ss, 0, sizeof(ss));
+				memcpy(&ss, ai->ai_addr, ai->ai_addrlen <= sizeof(ss) ? ai->ai_addrlen : sizeof(ss));
+				addr_text(&ss, refused_addr, sizeof(refused_addr));
+			}
 			refused_class = cls;
 			continue;
 		}
@@ -818,6 +1011,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		snprintf(why, sizeof(why), "denied: the name resolves to a refused address (%s)",
 			 refused_class ? refused_class : "none usable");
 		debug_log(c, "%s: %s", c->target, why);
+		char rule[256];
+		if (refused_class)
+			snprintf(rule, sizeof(rule), "resolved address %s is %s", refused_addr, refused_class);
+		else
+			snprintf(rule, sizeof(rule), "the name resolves to no usable address");
+		ev_refuse(c, rule, false);
 		c->client_keep = false;
 		refuse(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-sandbox-runtime", why);
 		return;
@@ -825,24 +1024,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	start_dial(c);
 }
 
-/* Decide for c->host:c->port, then resolve and dial. */
-static void decide_and_dial(struct conn *c)
+/* An allowed request: resolve (names) and dial. */
+static void dial_allowed(struct conn *c)
 {
-	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
-		 c->host.text, (unsigned)c->port);
-	struct net_decision d;
-	net_policy_decide(c->srv->o.policy, &c->host, c->port, &d);
-	if (d.verdict != NET_ALLOW) {
-		debug_log(c, "%s: denied (%s)", c->target, d.rule);
-		char why[1024];
-		if (d.reason)
-			snprintf(why, sizeof(why), "denied: %s (%s)", d.reason, d.rule);
-		else
-			snprintf(why, sizeof(why), "denied (%s)", d.rule);
-		refuse(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-allowlist", why);
-		return;
-	}
-	debug_log(c, "%s: allowed (%s)", c->target, d.rule);
 	if (c->host.kind == PROXY_HOST_NAME) {
 		struct addrinfo hints;
 		memset(&hints, 0, sizeof(hints));
@@ -876,6 +1060,187 @@ static void decide_and_dial(struct conn *c)
 	start_dial(c);
 }
 
+/* --- deciding --------------------------------------------------------------- */
+
+enum decide_result {
+	DECIDE_ALLOW,
+	DECIDE_DENY,
+	DECIDE_ASK,
+};
+
+/* Was d the default deny (no deniedDomains and no allowedDomains entry
+ * matched)? */
+static bool decision_by_default(const struct net_decision *d)
+{
+	return d->verdict == NET_DENY && d->by_default;
+}
+
+static const char *conn_via(const struct conn *c)
+{
+	switch (c->kind) {
+	case PROXY_KIND_SOCKS: return "socks5";
+	case PROXY_KIND_FORWARD: return "forward";
+	case PROXY_KIND_HTTP: break;
+	}
+	return c->req && !c->req->connect ? "http" : "connect";
+}
+
+/* Decide for c->host:c->port with the current policy; on its default deny,
+ * with the extra list, then (when there is an ask hook) by asking. */
+static enum decide_result conn_decide(struct conn *c, struct net_decision *d)
+{
+	struct proxy_server *s = c->srv;
+	const struct proxy_hooks *h = s->o.hooks;
+	c->np = h && h->policy ? h->policy(h->data) : s->o.policy;
+	c->by_extra = false;
+	c->via = conn_via(c);
+	net_policy_decide(c->np, &c->host, c->port, d);
+	if (d->verdict == NET_ALLOW)
+		return DECIDE_ALLOW;
+	if (!decision_by_default(d))
+		return DECIDE_DENY;
+	if (h && h->extra) {
+		struct net_decision e;
+		net_policy_decide(h->extra, &c->host, c->port, &e);
+		if (e.verdict == NET_ALLOW) {
+			*d = e;
+			c->by_extra = true;
+			return DECIDE_ALLOW;
+		}
+	}
+	return h && h->ask ? DECIDE_ASK : DECIDE_DENY;
+}
+
+static void deny(struct conn *c, const char *rule, const char *rule_source, const char *reason)
+{
+	debug_log(c, "%s: denied (%s)", c->target, rule);
+	char *text = rule_source ? str_printf("%s (%s)", rule, rule_source) : NULL;
+	ev_refuse(c, text ? text : rule, false);
+	free(text);
+	char why[1024];
+	if (reason)
+		snprintf(why, sizeof(why), "denied: %s (%s)", reason, rule);
+	else
+		snprintf(why, sizeof(why), "denied (%s)", rule);
+	refuse(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-allowlist", why);
+}
+
+/* --- asking ----------------------------------------------------------------- */
+
+/* The ask hook runs on libuv's thread pool with copies of what it needs;
+ * the conn waits for it (conn_maybe_free checks c->ask), also when its
+ * client has gone. */
+struct ask_work {
+	uv_work_t req;
+	struct conn *c;
+	const struct proxy_hooks *hooks;
+	char host[sizeof(((struct proxy_host *)0)->text)];
+	uint16_t port;
+	const char *default_rule; /* the default deny's rule (owned by the policy) */
+	bool allowed;
+	char reason[512];
+};
+
+static void ask_run(uv_work_t *req)
+{
+	struct ask_work *w = req->data;
+	w->reason[0] = '\0';
+	w->allowed = w->hooks->ask(w->hooks->data, w->host, w->port, w->reason, sizeof(w->reason));
+	w->reason[sizeof(w->reason) - 1] = '\0';
+}
+
+static void ask_cancel(struct ask_work *w)
+{
+	uv_cancel((uv_req_t *)&w->req);
+}
+
+static void ask_done(uv_work_t *req, int status)
+{
+	struct ask_work *w = req->data;
+	struct conn *c = w->c;
+	c->ask = NULL;
+	if (c->state == ST_CLOSING) {
+		free(w);
+		conn_maybe_free(c); /* it waited for us */
+		return;
+	}
+	if (status == 0 && w->allowed) {
+		free(w);
+		debug_log(c, "%s: allowed (asked: allowed)", c->target);
+		ev_begin(c, strdup("asked: allowed"));
+		dial_allowed(c);
+		return;
+	}
+	/* An answer that is the default deny's own rule (from a caller with
+	 * no one to ask) leaves the default deny as it was. */
+	if (status == 0 && strcmp(w->reason, w->default_rule) == 0) {
+		const char *rule = w->default_rule;
+		free(w);
+		deny(c, rule, NULL, NULL);
+		return;
+	}
+	/* Strip control characters: the reason goes into a message. */
+	for (char *p = w->reason; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	char rule[sizeof(w->reason) + 16];
+	snprintf(rule, sizeof(rule), "asked: %s", status < 0 ? "not asked" : w->reason[0] ? w->reason : "denied");
+	free(w);
+	deny(c, rule, NULL, NULL);
+}
+
+static void start_ask(struct conn *c, const struct net_decision *d)
+{
+	struct ask_work *w = calloc(1, sizeof(*w));
+	if (!w) {
+		conn_close(c);
+		return;
+	}
+	w->req.data = w;
+	w->c = c;
+	w->hooks = c->srv->o.hooks;
+	snprintf(w->host, sizeof(w->host), "%s", c->host.text);
+	w->port = c->port;
+	w->default_rule = d->rule;
+	/* No timeout while the answer is awaited. */
+	stop_timer(c);
+	c->state = ST_ASKING;
+	if (uv_queue_work(c->srv->loop, &w->req, ask_run, ask_done) < 0) {
+		free(w);
+		deny(c, "asked: cannot ask", NULL, NULL);
+		return;
+	}
+	c->ask = w;
+}
+
+/* Act on a decision made by conn_decide. */
+static void decided(struct conn *c, enum decide_result r, const struct net_decision *d)
+{
+	switch (r) {
+	case DECIDE_ALLOW:
+		debug_log(c, "%s: allowed (%s)", c->target, d->rule);
+		ev_begin(c, rule_text(d));
+		dial_allowed(c);
+		return;
+	case DECIDE_ASK:
+		start_ask(c, d);
+		return;
+	case DECIDE_DENY:
+		deny(c, d->rule, d->rule_source, d->reason);
+		return;
+	}
+}
+
+/* Decide for c->host:c->port, then resolve and dial. */
+static void decide_and_dial(struct conn *c)
+{
+	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
+		 c->host.text, (unsigned)c->port);
+	struct net_decision d;
+	enum decide_result r = conn_decide(c, &d);
+	decided(c, r, &d);
+}
+
 /* --- tunnels ---------------------------------------------------------------- */
 
 /* Copy what `from` has to `to`. */
@@ -887,6 +1252,7 @@ static bool relay(struct conn *c, struct side *from, struct side *to)
 	if (!w)
 		return false;
 	w->from = from;
+	w->payload = true;
 	w->consume = side_avail(from);
 	wreq_add(w, from->buf + from->off, w->consume);
 	return wreq_send(w, to);
@@ -929,6 +1295,13 @@ static void tunnel_process(struct conn *c)
 		if (!ok) {
 			debug_log(c, "%s: tunnel closed: %s", c->target,
 				  st == SNI_FOUND ? "the TLS server name (SNI) names another host" : sni_status_name(st));
+			char rule[SNI_NAME_MAX + 96];
+			if (st == SNI_FOUND)
+				snprintf(rule, sizeof(rule), "SNI mismatch: the TLS server name (SNI) names another host (%s)",
+					 name);
+			else
+				snprintf(rule, sizeof(rule), "SNI check failed: %s", sni_status_name(st));
+			ev_refuse(c, rule, true);
 			conn_close(c);
 			return;
 		}
@@ -1000,6 +1373,7 @@ struct stunnel {
 	int open_polls;
 	bool debug;
 	char target[PROXY_HOST_NAME_MAX + 16];
+	struct evrec ev;     /* the conn's, moved here */
 };
 
 static void stunnel_update(struct stunnel *t);
@@ -1010,6 +1384,11 @@ static void on_stunnel_poll_closed(uv_handle_t *h)
 	if (--t->open_polls > 0)
 		return;
 	struct proxy_server *srv = t->srv;
+	if (t->ev.pending) {
+		t->ev.pending = false;
+		ev_send(srv, &t->ev, true, NULL, true);
+	}
+	evrec_clear(&t->ev);
 	for (int i = 0; i < 2; i++) {
 		close(t->fd[i]);
 		if (t->pipe[i][0] >= 0) {
@@ -1054,6 +1433,10 @@ static bool stunnel_flush(struct stunnel *t, int i)
 			t->in_pipe[i] -= (size_t)n;
 			t->spill_off[i] += (size_t)n;
 			t->full[i] = false;
+			if (i == 0)
+				t->ev.up += (uint64_t)n;
+			else
+				t->ev.down += (uint64_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -1209,6 +1592,10 @@ static bool splice_tunnel(struct conn *c)
 	t->srv = c->srv;
 	t->debug = c->srv->o.debug;
 	memcpy(t->target, c->target, sizeof(t->target));
+	/* The event goes with the bytes: sent when the tunnel ends. */
+	t->ev = c->ev;
+	c->ev.pending = false;
+	c->ev.rule = NULL;
 	struct proxy_server *srv = c->srv;
 	t->next = srv->tunnels;
 	if (srv->tunnels)
@@ -1313,6 +1700,7 @@ static void on_bsplice_poll(uv_poll_t *p, int status, int events)
 		ssize_t n = splice(bs->pipe[0], NULL, bs->fd[1], NULL, bs->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n > 0) {
 			bs->in_pipe -= (size_t)n;
+			bs->c->ev.down += (uint64_t)n;
 			bs->full = false;
 			continue;
 		}
@@ -1404,6 +1792,7 @@ static bool body_pump(struct conn *c, struct side *from, struct side *to, struct
 	if (!w)
 		return false;
 	w->from = from;
+	w->payload = true;
 	const char *p = from->buf + from->off;
 	size_t used = 0;
 	if (b->framing == HTTP_RESP_LENGTH || b->framing == HTTP_RESP_CLOSE) {
@@ -1550,7 +1939,7 @@ static bool send_request_head(struct conn *c)
 	c->client_keep = r->keep_alive;
 	free(c->req);
 	c->req = NULL;
-	return send_owned(c, c->up, out, len);
+	return send_owned_as(c, c->up, out, len, true);
 }
 
 /* Send the response head to the client, rebuilt. Returns false on error. */
@@ -1586,12 +1975,13 @@ static bool send_response_head(struct conn *c, bool interim)
 		return false;
 	}
 	u->off += r->head_len;
-	return send_owned(c, &c->client, out, len);
+	return send_owned_as(c, &c->client, out, len, true);
 }
 
 static void http_exchange_done(struct conn *c)
 {
 	struct side *u = c->up;
+	ev_end(c);
 	bool up_keep = c->resp && c->resp->keep_alive;
 	free(c->resp);
 	c->resp = NULL;
@@ -1744,6 +2134,8 @@ static void http_head_process(struct conn *c)
 			return;
 		}
 		http_request_init(c->req);
+		if (c->n_heads++ > 0)
+			c->req_start = uv_hrtime();
 		arm_timer(c, c->srv->o.limits.head_timeout_ms);
 	}
 	int n = http_request_parse(c->req, c->client.buf + c->client.off, side_avail(&c->client));
@@ -1773,24 +2165,25 @@ static void http_head_process(struct conn *c)
 	c->port = c->req->port;
 	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
 		 c->host.text, (unsigned)c->port);
-	/* Reuse the kept-alive upstream when it goes to the same place. */
-	if (!c->req->connect && c->up && c->up_keep && strcmp(c->up_target, c->target) == 0 && !c->up->eof &&
-	    side_avail(c->up) == 0) {
-		struct net_decision d;
-		net_policy_decide(c->srv->o.policy, &c->host, c->port, &d);
-		if (d.verdict == NET_ALLOW) {
-			debug_log(c, "%s: allowed (%s), kept-alive connection", c->target, d.rule);
-			c->state = ST_HTTP_FORWARD;
-			if (!send_request_head(c)) {
-				conn_close(c);
-				return;
-			}
-			conn_process(c);
+	struct net_decision d;
+	enum decide_result r = conn_decide(c, &d);
+	/* Reuse the kept-alive upstream when it goes to the same place and
+	 * was dialed under the same decision (not before a reload). */
+	if (r == DECIDE_ALLOW && !c->req->connect && c->up && c->up_keep && strcmp(c->up_target, c->target) == 0 &&
+	    !c->up->eof && side_avail(c->up) == 0 && c->up_np == c->np && c->up_by_extra == c->by_extra) {
+		debug_log(c, "%s: allowed (%s), kept-alive connection", c->target, d.rule);
+		ev_begin(c, rule_text(&d));
+		snprintf(c->ev.address, sizeof(c->ev.address), "%s", c->up_address);
+		c->state = ST_HTTP_FORWARD;
+		if (!send_request_head(c)) {
+			conn_close(c);
 			return;
 		}
+		conn_process(c);
+		return;
 	}
 	detach_upstream(c);
-	decide_and_dial(c);
+	decided(c, r, &d);
 }
 
 /* --- SOCKS5 --------------------------------------------------------------- */
@@ -1914,6 +2307,7 @@ static void conn_process(struct conn *c)
 	case ST_TUNNEL:
 		tunnel_process(c);
 		break;
+	case ST_ASKING:
 	case ST_RESOLVING:
 	case ST_CONNECTING:
 		/* Hold the client's bytes until the upstream exists. */
@@ -2004,6 +2398,7 @@ static void accept_one(struct listener *l, int fd)
 	}
 	c->srv = s;
 	c->kind = l->kind;
+	c->req_start = uv_hrtime();
 	c->client.conn = c;
 	c->client.srv = s;
 	c->client.is_client = true;
@@ -2053,6 +2448,12 @@ static void accept_one(struct listener *l, int fd)
 			snprintf(c->target, sizeof(c->target), "%s:%u", t, ntohs(a->sin_port));
 		}
 		debug_log(c, "%s: forwarded", c->target);
+		c->port = l->target.ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)&l->target)->sin6_port) :
+							    ntohs(((const struct sockaddr_in *)&l->target)->sin_port);
+		c->host.kind = l->target.ss_family == AF_INET6 ? PROXY_HOST_IPV6 : PROXY_HOST_IPV4;
+		addr_text(&l->target, c->host.text, sizeof(c->host.text));
+		c->via = "forward";
+		ev_begin(c, strdup("forwarded"));
 		start_dial(c);
 		side_start_reading(&c->client);
 		break;

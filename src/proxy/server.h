@@ -28,10 +28,67 @@ struct proxy_limits {
 
 void proxy_limits_default(struct proxy_limits *l);
 
+/* One connection (or one request of a kept-alive HTTP connection): refused,
+ * or ended after it was allowed. Every pointer is valid only during the
+ * on_event call. */
+struct proxy_event {
+	bool allowed;
+	const char *host;       /* canonical host as asked ("example.com", "127.0.0.1", "::1") */
+	uint16_t port;
+	const char *address;    /* numeric address dialed (the last one tried when the dial
+				 * failed), "" when none */
+	/* What decided: net_decision.rule, plus " (SOURCE)" when it has a
+	 * rule_source (for the extra list: "allowedDomains: x (ORIGIN:
+	 * allowedDomains[I])"); "asked: allowed" / "asked: REASON"; or, for
+	 * refusals after an allow, "resolved address 127.0.0.1 is loopback"
+	 * (the guard) and "SNI mismatch: the TLS server name (SNI) names
+	 * another host (NAME)" or "SNI check failed: malformed ClientHello"
+	 * (the SNI check). FORWARD listeners: "forwarded". */
+	const char *rule;
+	const char *via;        /* "http" (absolute-form), "connect", "socks5", "forward" */
+	const char *error;      /* allowed, but it failed: "connection refused", "timed out",
+				 * "name did not resolve", ...; NULL when fine */
+	uint64_t bytes_up;      /* payload bytes sandbox -> server (0 for refusals) */
+	uint64_t bytes_down;    /* payload bytes server -> sandbox (0 for refusals, except
+				 * SNI ones: what the server sent before the check) */
+	int64_t duration_ns;    /* accept (or the start of a kept-alive request's head) to end */
+};
+
+struct proxy_hooks {
+	void *data;
+	/* The policy to decide with, called at each decision on the loop
+	 * thread; the same policy also guards that request's resolved
+	 * addresses. A reload makes it return another one; the caller keeps
+	 * old policies alive until the server is freed. NULL: use
+	 * proxy_options.policy. */
+	const struct net_policy *(*policy)(void *data);
+	/* An extra allow list for this server only (one sandbox), e.g. from
+	 * net_policy_build_list: consulted when the policy's decision is the
+	 * default deny (no deniedDomains and no allowedDomains entry matched).
+	 * May be NULL. Must outlive the server. */
+	const struct net_policy *extra;
+	/* When non-NULL and the decision is still the default deny: run on
+	 * libuv's thread pool while the connection waits (no timeout applies).
+	 * Return true to allow (rule "asked: allowed"); false to deny, with a
+	 * NUL-terminated reason in reason[0..reason_size): rule "asked:
+	 * REASON" ("asked: denied" when left empty). A reason equal to the
+	 * default deny's rule ("no allowedDomains entry matches": nobody to
+	 * ask) leaves the default deny exactly as without an ask hook (rule,
+	 * 403 body, debug line). May block for long; a
+	 * connection whose client leaves meanwhile is freed only after the
+	 * call has returned, and proxy_server_close waits for running calls. */
+	bool (*ask)(void *data, const char *host, uint16_t port, char *reason, size_t reason_size);
+	/* On the loop thread, for every refused connection or request
+	 * (allowed=false, before the refusal is written) and for every allowed
+	 * one when it ends, with its byte counts. May be NULL. */
+	void (*on_event)(void *data, const struct proxy_event *ev);
+};
+
 struct proxy_options {
 	const struct net_policy *policy; /* must outlive the server */
 	struct proxy_limits limits;
 	bool debug;                      /* one line per decision on stderr */
+	const struct proxy_hooks *hooks; /* may be NULL; must outlive the server */
 };
 
 struct proxy_server;

@@ -43,6 +43,9 @@ bool str_has_suffix(const char *s, const char *suffix);
  * like strcmp, but '/' sorts before every other character. */
 int path_order(const char *a, const char *b);
 
+/* write() all of data, retrying on EINTR. Returns 0 or a negative errno. */
+int fd_write_all(int fd, const void *data, size_t len);
+
 /* Cleanup attributes, bubblewrap style. */
 static inline void cleanup_freep(void *p) { free(*(void **)p); }
 static inline void cleanup_closep(int *fd) { if (*fd >= 0) close(*fd); }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "policy/netpolicy.h"
 #include "policy/policy.h"
+#include "proxy/host.h"
 
 static char root[256];
 
@@ -178,6 +181,266 @@ static void test_allow_write_glob_is_refused(void **state)
 	assert_non_null(strstr(err.message, "allowWrite"));
 }
 
+
+/* ---- policy_explain_path ------------------------------------------------ */
+
+/* Outside /tmp: the private /tmp would change what the sandbox sees. */
+static int setup_vartmp(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/var/tmp/srt-test-explain-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	return 0;
+}
+
+static void mkpath(const char *rel, bool dir)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (dir)
+		assert_int_equal(mkdir(path, 0755), 0);
+	else
+		close(open(path, O_CREAT | O_WRONLY, 0644));
+}
+
+static struct policy *build_fmt(const char *fmt)
+{
+	/* fmt's %s are all the root */
+	char json[2048];
+	snprintf(json, sizeof(json), fmt, root, root, root, root, root, root);
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	int r = build(json, &p, &err);
+	if (r < 0)
+		fail_msg("build: %s", err.message);
+	return p;
+}
+
+/* Explain root-relative (or absolute) path; check the verdict, that the
+ * rule contains want_rule and the source want_source (NULL: the default). */
+static void expect(const struct policy *p, const char *rel, bool write, bool allowed, const char *want_rule,
+		   const char *want_source)
+{
+	char path[512];
+	if (rel[0] == '/')
+		snprintf(path, sizeof(path), "%s", rel);
+	else
+		snprintf(path, sizeof(path), "%s/%s", root, rel);
+	struct policy_verdict v;
+	assert_int_equal(policy_explain_path(p, path, write, &v), 0);
+	if (v.allowed != allowed || !strstr(v.rule, want_rule) ||
+	    (want_source ? !v.source || !strstr(v.source, want_source) : v.source != NULL))
+		fail_msg("%s %s: got %s: %s (%s); want %s: ...%s... (%s)", write ? "write" : "read", path,
+			 v.allowed ? "allowed" : "denied", v.rule, v.source ? v.source : "default",
+			 allowed ? "allowed" : "denied", want_rule, want_source ? want_source : "default");
+	assert_null(strchr(v.rule, '\n'));
+	policy_verdict_clear(&v);
+	assert_null(v.rule);
+}
+
+static void test_explain_defaults(void **state)
+{
+	(void)state;
+	struct policy *p = build_fmt("{}");
+	expect(p, "/etc/passwd", true, false, "no allowWrite entry covers /etc/passwd", NULL);
+	expect(p, "/etc/passwd", false, true, "no denyRead entry covers /etc/passwd", NULL);
+	expect(p, "/", true, false, "no allowWrite entry covers /", NULL);
+	expect(p, "/tmp", true, true, "private /tmp (not the host's)", "built-in");
+	expect(p, "/tmp/a/b", true, true, "private /tmp (not the host's)", "built-in");
+	expect(p, "/tmp/a/b", false, true, "private /tmp", "built-in");
+	/* The settings file srt loaded is protected wherever it is. */
+	expect(p, "/etc/test-settings.json", true, false, "built-in protection: settings file", "built-in");
+	struct policy_verdict v;
+	assert_int_equal(policy_explain_path(p, "relative/path", false, &v), -EINVAL);
+	assert_int_equal(policy_explain_path(p, "", true, &v), -EINVAL);
+	policy_free(p);
+}
+
+static void test_explain_dev_and_proc(void **state)
+{
+	(void)state;
+	/* Rules about /dev and /proc mean nothing there: they are the sandbox's own. */
+	struct policy *p = build_fmt("{\"filesystem\": {\"denyWrite\": [\"/dev/null\"], \"denyRead\": [\"/proc/self\"]}}");
+	expect(p, "/dev/null", true, true, "the sandbox's own device /dev/null", "built-in");
+	expect(p, "/dev/tty", true, true, "device /dev/tty", "built-in");
+	expect(p, "/dev/shm/x", true, true, "/dev/shm", "built-in");
+	expect(p, "/dev/pts/0", true, true, "terminals", "built-in");
+	expect(p, "/dev/sda", false, false, "not in the sandbox's own /dev", "built-in");
+	expect(p, "/dev/sda", true, true, "the host's devices are not there", "built-in");
+	expect(p, "/dev/.srt-connect", true, false, "proxy-connect helper", "built-in");
+	expect(p, "/dev/.srt-connect", false, true, "proxy-connect helper", "built-in");
+	expect(p, "/dev", false, true, "the sandbox's own /dev", "built-in");
+	expect(p, "/proc/self/status", false, true, "the sandbox's own /proc", "built-in");
+	expect(p, "/proc/self/comm", true, true, "a process's own entries", "built-in");
+	expect(p, "/proc/1/comm", true, true, "a process's own entries", "built-in");
+	expect(p, "/proc/sys/kernel/core_pattern", true, false, "kernel settings", "built-in");
+	expect(p, "/proc/12x/comm", true, false, "kernel settings", "built-in");
+	policy_free(p);
+	p = build_fmt("{\"enableWeakerNestedSandbox\": true}");
+	expect(p, "/proc/1/status", false, true, "the host's /proc (enableWeakerNestedSandbox)", "built-in");
+	policy_free(p);
+}
+
+static void test_explain_allow_write(void **state)
+{
+	(void)state;
+	mkpath("out", true);
+	mkpath("out/sub", true);
+	mkpath("out/frozen", true);
+	mkpath("out/locked.txt", false);
+	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"./out\"],\n"
+				     "  \"denyWrite\": [\"./out/frozen\", \"./out/locked.txt\", \"./out/later\"]}}");
+	expect(p, "out/sub/new.txt", true, true, "allowWrite: ./out", "/etc/test-settings.json:1:");
+	expect(p, "out/sub/new.txt", true, true, "allowWrite: ./out", "filesystem.allowWrite[0]");
+	expect(p, "out", true, true, "allowWrite: ./out", "filesystem.allowWrite[0]");
+	expect(p, "other.txt", true, false, "no allowWrite entry covers", NULL);
+	/* denyWrite inside allowWrite: existing folder, existing file, missing path. */
+	expect(p, "out/frozen/x", true, false, "denyWrite: ./out/frozen", "/etc/test-settings.json:2:");
+	expect(p, "out/frozen/x", true, false, "denyWrite: ./out/frozen", "filesystem.denyWrite[0]");
+	expect(p, "out/frozen", false, true, "allowWrite: ./out", "filesystem.allowWrite[0]");
+	expect(p, "out/locked.txt", true, false, "denyWrite: ./out/locked.txt", "filesystem.denyWrite[1]");
+	expect(p, "out/later", true, false, "denyWrite: ./out/later", "filesystem.denyWrite[2]");
+	expect(p, "out/later/deeper", true, false, "denyWrite: ./out/later", "filesystem.denyWrite[2]");
+	policy_free(p);
+}
+
+static void test_explain_deny_read_and_allow_read(void **state)
+{
+	(void)state;
+	mkpath("secret", true);
+	mkpath("secret/pub", true);
+	mkpath("secret/pub/inner", true);
+	mkpath("key.pem", false);
+	struct policy *p = build_fmt("{\"filesystem\": {\n"
+				     "\"denyRead\": [\"./secret\", \"./key.pem\", \"./secret/pub/inner\", \"./nothere\"],\n"
+				     "\"allowRead\": [\"./secret/pub\"]}}");
+	expect(p, "secret/id_rsa", false, false, "denyRead: ./secret", "filesystem.denyRead[0]");
+	expect(p, "secret", false, false, "denyRead: ./secret", "/etc/test-settings.json:2:");
+	expect(p, "secret/id_rsa", true, false, "denyRead: ./secret", "filesystem.denyRead[0]");
+	expect(p, "key.pem", false, false, "denyRead: ./key.pem", "filesystem.denyRead[1]");
+	expect(p, "key.pem", true, false, "denyRead: ./key.pem", "filesystem.denyRead[1]");
+	expect(p, "secret/pub/known_hosts", false, true, "allowRead: ./secret/pub", "filesystem.allowRead[0]");
+	expect(p, "secret/pub/known_hosts", true, false, "denyRead: ./secret", "filesystem.denyRead[0]");
+	expect(p, "secret/pub/inner/x", false, false, "denyRead: ./secret/pub/inner", "filesystem.denyRead[2]");
+	/* Missing, in a read-only place: nothing can appear there. */
+	expect(p, "nothere", false, false, "denyRead: ./nothere", "filesystem.denyRead[3]");
+	expect(p, "elsewhere", false, true, "no denyRead entry covers", NULL);
+	policy_free(p);
+}
+
+static void test_explain_builtin_protection(void **state)
+{
+	(void)state;
+	mkpath("proj", true);
+	mkpath("proj/.vscode", true);
+	mkpath("repo", true);
+	mkpath("repo/.git", true);
+	mkpath("wt", true);
+	mkpath("wt/.git", false); /* a worktree: .git is a file */
+	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"%s/proj\", \"%s/repo\", \"%s/wt\"]}}");
+	expect(p, "proj/.bashrc", true, false, "built-in protection: .bashrc (shell startup file)", "built-in");
+	expect(p, "proj/.bashrc", false, true, "allowWrite: ", "filesystem.allowWrite[0]");
+	expect(p, "proj/.vscode/settings.json", true, false, "built-in protection: .vscode (editor settings)",
+	       "built-in");
+	expect(p, "proj/.git/hooks/pre-commit", true, false, "built-in protection: .git/hooks (git hooks)",
+	       "built-in");
+	/* .git does not exist: its placeholder holds the whole folder. */
+	expect(p, "proj/.git/objects/ab", true, false, "srt holds the missing", "built-in");
+	expect(p, "proj/.git", true, false, ".git/", "built-in");
+	expect(p, "proj/src/main.c", true, true, "allowWrite: ", "filesystem.allowWrite[0]");
+	/* An existing .git: only the protected parts. */
+	expect(p, "repo/.git/objects/ab", true, true, "allowWrite: ", "filesystem.allowWrite[1]");
+	expect(p, "repo/.git/config", true, false, "built-in protection: .git/config", "built-in");
+	/* A .git file: held read-only itself. */
+	expect(p, "wt/.git", true, false, "srt holds", "built-in");
+	expect(p, "wt/other", true, true, "allowWrite: ", "filesystem.allowWrite[2]");
+	policy_free(p);
+
+	p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"%s/repo\"], \"allowGitConfig\": true}}");
+	expect(p, "repo/.git/config", true, true, "allowWrite: ", "filesystem.allowWrite[0]");
+	policy_free(p);
+}
+
+static void test_explain_rules_without_effect(void **state)
+{
+	(void)state;
+	mkpath("w", true);
+	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"./out\", \"./w\"],"
+				     " \"denyRead\": [\"./w/secret\"]}}");
+	/* allowWrite of a missing folder: srt creates nothing. */
+	expect(p, "out/x", true, false, "allowWrite: ./out has no effect", "filesystem.allowWrite[0]");
+	expect(p, "out/x", true, false, "does not exist", "filesystem.allowWrite[0]");
+	/* denyRead of a missing path in a writable folder: nothing hides it. */
+	expect(p, "w/secret", false, true, "denyRead: ./w/secret has no effect", "filesystem.denyRead[0]");
+	expect(p, "w/secret", true, true, "denyRead: ./w/secret has no effect", "filesystem.denyRead[0]");
+	policy_free(p);
+}
+
+static void test_explain_private_tmp(void **state)
+{
+	(void)state;
+	/* root is in /tmp here. */
+	mkpath("proj", true);
+	mkpath("ro", true);
+	mkpath("ro/f", false);
+	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"%s/proj\"], \"allowRead\": [\"%s/ro\"],"
+				     " \"denyWrite\": [\"/tmp/foo\"]}}");
+	expect(p, "proj/a", true, true, "allowWrite: ", "filesystem.allowWrite[0]");
+	expect(p, "proj/.bashrc", true, false, "built-in protection: .bashrc", "built-in");
+	expect(p, "ro/f", false, true, "allowRead: ", "filesystem.allowRead[0]");
+	/* the current folder (root) was brought in read-only first */
+	expect(p, "ro/f", true, false, ", read-only", "built-in");
+	/* Everything else in /tmp is the sandbox's own, whatever the rules say. */
+	expect(p, "/tmp/foo", true, true, "private /tmp (not the host's)", "built-in");
+	expect(p, "/tmp/elsewhere/x", true, true, "private /tmp", "built-in");
+	policy_free(p);
+
+	p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"/tmp\"]}}");
+	expect(p, "/tmp/x", true, true, "allowWrite: /tmp", "filesystem.allowWrite[0]");
+	expect(p, "/tmp/.bashrc", true, false, "built-in protection: .bashrc", "built-in");
+	policy_free(p);
+}
+
+static void test_explain_cwd_in_private_tmp(void **state)
+{
+	(void)state;
+	/* build() runs with root (in /tmp) as the current folder. */
+	struct policy *p = build_fmt("{}");
+	expect(p, "file", false, true, "the current folder", "built-in");
+	expect(p, "file", true, false, "the current folder (the host's, inside the private /tmp), read-only",
+	       "built-in");
+	policy_free(p);
+}
+
+static void test_net_decision_by_default(void **state)
+{
+	(void)state;
+	struct policy *p = build_fmt("{\"network\": {\"allowedDomains\": [\"good.test\"], \"deniedDomains\": [\"evil.test\"]}}");
+	struct config cfg;
+	config_init(&cfg);
+	struct net_policy *np = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(net_policy_build(p, &cfg, &np, &err), 0);
+	struct proxy_host h;
+	struct net_decision d;
+	assert_int_equal(proxy_host_canonical("other.test", 10, &h, NULL), 0);
+	net_policy_decide(np, &h, 443, &d);
+	assert_int_equal(d.verdict, NET_DENY);
+	assert_true(d.by_default);
+	assert_null(d.rule_source);
+	assert_int_equal(proxy_host_canonical("evil.test", 9, &h, NULL), 0);
+	net_policy_decide(np, &h, 443, &d);
+	assert_int_equal(d.verdict, NET_DENY);
+	assert_false(d.by_default);
+	assert_int_equal(proxy_host_canonical("good.test", 9, &h, NULL), 0);
+	net_policy_decide(np, &h, 443, &d);
+	assert_int_equal(d.verdict, NET_ALLOW);
+	assert_false(d.by_default);
+	net_policy_free(np);
+	config_free(&cfg);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,6 +452,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_glob_expands_existing_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_domain_names_its_position, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allow_write_glob_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_defaults, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_dev_and_proc, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_allow_write, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_deny_read_and_allow_read, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_builtin_protection, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_rules_without_effect, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_private_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_cwd_in_private_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_decision_by_default, setup_vartmp, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

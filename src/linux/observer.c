@@ -1,0 +1,659 @@
+/* The violation observer: serves the seccomp notification listener that
+ * srt-init hands over, decodes each trapped call and reports it. */
+#include "linux/observer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef AT_REMOVEDIR
+#define AT_REMOVEDIR 0x200
+#endif
+#ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
+#endif
+
+/* Calls newer than libseccomp 2.5.4's tables carry their number: since
+ * Linux 5.1 new calls have one number on every architecture but alpha. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define NR_FCHMODAT2 452
+#define NR_SETXATTRAT 463
+#define NR_REMOVEXATTRAT 466
+#else
+#define NR_FCHMODAT2 (-1)
+#define NR_SETXATTRAT (-1)
+#define NR_REMOVEXATTRAT (-1)
+#endif
+
+enum decode {
+	DEC_OPEN,       /* dirfd, path, flags (open flags in a register) */
+	DEC_CREAT,      /* path: always a create */
+	DEC_OPENAT2,    /* dirfd, path, flags = the struct open_how argument, its size follows */
+	DEC_PATH,       /* dirfd, path; flags: AT_* flags (AT_EMPTY_PATH: the dirfd itself) */
+	DEC_PATH_NULL,  /* like DEC_PATH, and a NULL path means the dirfd itself (utimensat) */
+	DEC_UNLINKAT,   /* dirfd, path, flags with AT_REMOVEDIR */
+	DEC_TWO,        /* dirfd, path, dirfd2, path2: both reported */
+	DEC_CONNECT,    /* fd, address, length */
+	DEC_SOCKET,     /* family */
+};
+
+#define ALWAYS OBS_TRAP_ALWAYS, 0
+#define P(name, nr, decode, op, dirfd, path, flags) \
+	{ name, nr, ALWAYS, decode, op, dirfd, path, -1, -1, flags }
+
+static const struct observer_syscall table[] = {
+	{ "open", -1, OBS_TRAP_OPEN_FLAGS, 1, DEC_OPEN, OBS_WRITE, -1, 0, -1, -1, 1 },
+	{ "openat", -1, OBS_TRAP_OPEN_FLAGS, 2, DEC_OPEN, OBS_WRITE, 0, 1, -1, -1, 2 },
+	{ "openat2", -1, ALWAYS, DEC_OPENAT2, OBS_WRITE, 0, 1, -1, -1, 2 },
+	P("creat", -1, DEC_CREAT, OBS_CREATE, -1, 0, -1),
+	P("unlink", -1, DEC_PATH, OBS_UNLINK, -1, 0, -1),
+	P("unlinkat", -1, DEC_UNLINKAT, OBS_UNLINK, 0, 1, 2),
+	{ "rename", -1, ALWAYS, DEC_TWO, OBS_RENAME, -1, 0, -1, 1, -1 },
+	{ "renameat", -1, ALWAYS, DEC_TWO, OBS_RENAME, 0, 1, 2, 3, -1 },
+	{ "renameat2", -1, ALWAYS, DEC_TWO, OBS_RENAME, 0, 1, 2, 3, -1 },
+	P("mkdir", -1, DEC_PATH, OBS_MKDIR, -1, 0, -1),
+	P("mkdirat", -1, DEC_PATH, OBS_MKDIR, 0, 1, -1),
+	P("rmdir", -1, DEC_PATH, OBS_RMDIR, -1, 0, -1),
+	P("link", -1, DEC_PATH, OBS_LINK, -1, 1, -1),
+	P("linkat", -1, DEC_PATH, OBS_LINK, 2, 3, -1),
+	P("symlink", -1, DEC_PATH, OBS_SYMLINK, -1, 1, -1),
+	P("symlinkat", -1, DEC_PATH, OBS_SYMLINK, 1, 2, -1),
+	P("truncate", -1, DEC_PATH, OBS_TRUNCATE, -1, 0, -1),
+	P("chmod", -1, DEC_PATH, OBS_CHMOD, -1, 0, -1),
+	P("fchmodat", -1, DEC_PATH, OBS_CHMOD, 0, 1, -1),
+	P("fchmodat2", NR_FCHMODAT2, DEC_PATH, OBS_CHMOD, 0, 1, 3),
+	P("chown", -1, DEC_PATH, OBS_CHOWN, -1, 0, -1),
+	P("lchown", -1, DEC_PATH, OBS_CHOWN, -1, 0, -1),
+	P("fchownat", -1, DEC_PATH, OBS_CHOWN, 0, 1, 4),
+	P("utime", -1, DEC_PATH, OBS_UTIMES, -1, 0, -1),
+	P("utimes", -1, DEC_PATH, OBS_UTIMES, -1, 0, -1),
+	P("utimensat", -1, DEC_PATH_NULL, OBS_UTIMES, 0, 1, 3),
+	P("futimesat", -1, DEC_PATH_NULL, OBS_UTIMES, 0, 1, -1),
+	P("mknod", -1, DEC_PATH, OBS_MKNOD, -1, 0, -1),
+	P("mknodat", -1, DEC_PATH, OBS_MKNOD, 0, 1, -1),
+	P("setxattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("lsetxattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("removexattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("lremovexattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("setxattrat", NR_SETXATTRAT, DEC_PATH, OBS_XATTR, 0, 1, 2),
+	P("removexattrat", NR_REMOVEXATTRAT, DEC_PATH, OBS_XATTR, 0, 1, 2),
+	P("execve", -1, DEC_PATH, OBS_EXEC, -1, 0, -1),
+	P("execveat", -1, DEC_PATH, OBS_EXEC, 0, 1, 4),
+	P("connect", -1, DEC_CONNECT, OBS_CONNECT, -1, -1, -1),
+	{ "socket", -1, OBS_TRAP_UNIX_SOCKET, 0, DEC_SOCKET, OBS_SOCKET, -1, -1, -1, -1, -1 },
+};
+#undef P
+#undef ALWAYS
+
+#define TABLE_N (sizeof(table) / sizeof(table[0]))
+
+const struct observer_syscall *observer_syscall_table(size_t *n)
+{
+	*n = TABLE_N;
+	return table;
+}
+
+int observer_syscall_nr(const struct observer_syscall *s)
+{
+	int nr = seccomp_syscall_resolve_name(s->name);
+	if (nr == __NR_SCMP_ERROR)
+		return s->fallback_nr >= 0 ? s->fallback_nr : -1;
+	/* Negative: a pseudo number, the call does not exist here. */
+	return nr >= 0 ? nr : -1;
+}
+
+struct observer_syscalls {
+	int nr[TABLE_N];
+	uint32_t arch;
+	int socket_nr;
+};
+
+static struct observer_syscalls native;
+static pthread_once_t native_once = PTHREAD_ONCE_INIT;
+
+static void resolve_native(void)
+{
+	native.socket_nr = -1;
+	for (size_t i = 0; i < TABLE_N; i++) {
+		native.nr[i] = observer_syscall_nr(&table[i]);
+		if (table[i].decode == DEC_SOCKET)
+			native.socket_nr = native.nr[i];
+	}
+	native.arch = seccomp_arch_native();
+}
+
+const struct observer_syscalls *observer_syscalls_native(void)
+{
+	pthread_once(&native_once, resolve_native);
+	return &native;
+}
+
+static const char *const op_names[] = {
+	[OBS_READ] = "read", [OBS_WRITE] = "write", [OBS_CREATE] = "create", [OBS_UNLINK] = "unlink",
+	[OBS_RENAME] = "rename", [OBS_MKDIR] = "mkdir", [OBS_RMDIR] = "rmdir", [OBS_LINK] = "link",
+	[OBS_SYMLINK] = "symlink", [OBS_TRUNCATE] = "truncate", [OBS_CHMOD] = "chmod",
+	[OBS_CHOWN] = "chown", [OBS_UTIMES] = "utimes", [OBS_MKNOD] = "mknod", [OBS_XATTR] = "setxattr",
+	[OBS_EXEC] = "exec", [OBS_CONNECT] = "connect", [OBS_SOCKET] = "socket",
+};
+
+const char *observed_op_name(enum observed_op op)
+{
+	if ((size_t)op < sizeof(op_names) / sizeof(op_names[0]) && op_names[op])
+		return op_names[op];
+	return "unknown";
+}
+
+/* ---- Paths ---------------------------------------------------------------- */
+
+/* Append the components of s to out (n bytes used, "/" at least). */
+static bool push_components(const char *s, char *out, size_t *n, size_t cap)
+{
+	while (*s) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		const char *e = s;
+		while (*e && *e != '/')
+			e++;
+		size_t len = (size_t)(e - s);
+		if (len == 1 && s[0] == '.') {
+			/* nothing */
+		} else if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (*n > 1 && out[*n - 1] != '/')
+				(*n)--;
+			if (*n > 1)
+				(*n)--;
+		} else {
+			size_t sep = *n > 1 ? 1 : 0;
+			if (*n + sep + len + 1 > cap)
+				return false;
+			if (sep)
+				out[(*n)++] = '/';
+			memcpy(out + *n, s, len);
+			*n += len;
+		}
+		s = e;
+	}
+	return true;
+}
+
+ssize_t observer_normalize(const char *base, const char *rel, char *out, size_t outlen)
+{
+	if (outlen < 2)
+		return -1;
+	size_t n = 1;
+	out[0] = '/';
+	if (rel[0] != '/') {
+		if (!base || base[0] != '/' || !push_components(base, out, &n, outlen))
+			return -1;
+	}
+	if (!push_components(rel, out, &n, outlen))
+		return -1;
+	out[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* ---- Decoding ------------------------------------------------------------- */
+
+static uint64_t untag(uint64_t addr)
+{
+#ifdef __aarch64__
+	/* The tagged address ABI: the kernel ignores the top byte. */
+	addr &= 0x00ffffffffffffffULL;
+#endif
+	return addr;
+}
+
+/* The NUL-terminated string at addr, at most PATH_MAX bytes with its NUL
+ * (the kernel's limit). Most paths are short: read to the end of the page
+ * first, the rest only when needed. */
+static int read_string(const struct observer_source *src, uint64_t addr, char *buf)
+{
+	addr = untag(addr);
+	if (!addr)
+		return -1;
+	size_t first = 4096 - (size_t)(addr & 4095);
+	if (first > 256)
+		first = 256;
+	size_t got = 0;
+	while (got < PATH_MAX) {
+		size_t want = got == 0 ? first : PATH_MAX - got;
+		ssize_t n = src->read_mem(src->data, addr + got, buf + got, want);
+		if (n <= 0 || (size_t)n > want)
+			return -1;
+		void *nul = memchr(buf + got, '\0', (size_t)n);
+		if (nul)
+			return 0;
+		got += (size_t)n;
+	}
+	return -1;
+}
+
+static int as_int(uint64_t v)
+{
+	return (int)(uint32_t)v;
+}
+
+/* The path of dirfd (AT_FDCWD: the working directory), normalized into out. */
+static ssize_t fd_path(const struct observer_source *src, struct observer_scratch *s, int dirfd, char *out)
+{
+	if (dirfd < 0 && dirfd != AT_FDCWD)
+		return -1;
+	ssize_t n = src->fd_path(src->data, dirfd, s->base, sizeof(s->base) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(s->base))
+		return -1;
+	s->base[n] = '\0';
+	if (s->base[0] != '/')
+		return -1; /* pipe:[...], anon_inode:...: not a path */
+	return observer_normalize(s->base, "", out, PATH_MAX + 1);
+}
+
+/* The absolute path of (dirfd, path at addr) into out. empty: AT_EMPTY_PATH
+ * was given; null_fd: a NULL path means dirfd itself. */
+static ssize_t resolve(const struct observer_source *src, struct observer_scratch *s, int dirfd, uint64_t addr,
+		       bool empty, bool null_fd, char *out)
+{
+	if (untag(addr) == 0) {
+		if (!null_fd || dirfd == AT_FDCWD)
+			return -1;
+		return fd_path(src, s, dirfd, out);
+	}
+	if (read_string(src, addr, s->tmp) < 0)
+		return -1;
+	if (s->tmp[0] == '\0')
+		return empty ? fd_path(src, s, dirfd, out) : -1;
+	if (s->tmp[0] == '/')
+		return observer_normalize("/", s->tmp, out, PATH_MAX + 1);
+	if (dirfd < 0 && dirfd != AT_FDCWD)
+		return -1;
+	ssize_t n = src->fd_path(src->data, dirfd, s->base, sizeof(s->base) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(s->base))
+		return -1;
+	s->base[n] = '\0';
+	if (s->base[0] != '/')
+		return -1;
+	return observer_normalize(s->base, s->tmp, out, PATH_MAX + 1);
+}
+
+/* What an open with these flags does; false: a read not to be reported. */
+static bool open_op(uint64_t flags, enum observer_mode mode, enum observed_op *op)
+{
+	if (flags & O_PATH)
+		*op = OBS_READ; /* O_PATH ignores the other flags */
+	else if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+		*op = OBS_CREATE;
+	else if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+		*op = OBS_WRITE;
+	else
+		*op = OBS_READ;
+	return *op != OBS_READ || mode == OBSERVER_READS;
+}
+
+static void fill(struct observed_call *c, const struct observer_syscall *e, enum observed_op op, const char *path)
+{
+	c->op = op;
+	c->operation = observed_op_name(op);
+	c->write = op != OBS_READ && op != OBS_EXEC && op != OBS_CONNECT && op != OBS_SOCKET;
+	c->path = path;
+	c->syscall = e->name;
+}
+
+int observer_decode(const struct observer_syscalls *sc, enum observer_mode mode, int nr,
+		    const uint64_t args[6], const struct observer_source *src, struct observer_scratch *s,
+		    struct observed_call out[OBSERVER_MAX_CALLS])
+{
+	const struct observer_syscall *e = NULL;
+	if (nr < 0)
+		return 0;
+	for (size_t i = 0; i < TABLE_N; i++) {
+		if (sc->nr[i] == nr) {
+			e = &table[i];
+			break;
+		}
+	}
+	if (!e)
+		return 0;
+	memset(out, 0, sizeof(*out) * OBSERVER_MAX_CALLS);
+	int dirfd = e->dirfd >= 0 ? as_int(args[(int)e->dirfd]) : AT_FDCWD;
+	uint64_t path = e->path >= 0 ? args[(int)e->path] : 0;
+	uint64_t flags = e->flags >= 0 ? args[(int)e->flags] : 0;
+	enum observed_op op = e->op;
+
+	switch (e->decode) {
+	case DEC_OPEN:
+		if (!open_op((uint32_t)flags, mode, &op))
+			return 0;
+		if (resolve(src, s, dirfd, path, false, false, s->path[0]) < 0)
+			return 0;
+		break;
+	case DEC_CREAT:
+		if (resolve(src, s, dirfd, path, false, false, s->path[0]) < 0)
+			return 0;
+		break;
+	case DEC_OPENAT2: {
+		struct open_how how;
+		uint64_t size = args[3];
+		/* The kernel refuses a smaller struct; a larger one starts
+		 * with ours. */
+		if (size < sizeof(how) || size > 4096)
+			return 0;
+		memset(&how, 0, sizeof(how));
+		ssize_t n = src->read_mem(src->data, untag(flags), &how, sizeof(how));
+		if (n != (ssize_t)sizeof(how))
+			return 0;
+		if (!open_op(how.flags, mode, &op))
+			return 0;
+		if (resolve(src, s, dirfd, path, false, false, s->path[0]) < 0)
+			return 0;
+		break;
+	}
+	case DEC_PATH:
+	case DEC_PATH_NULL:
+		if (resolve(src, s, dirfd, path, e->flags >= 0 && (flags & AT_EMPTY_PATH),
+			    e->decode == DEC_PATH_NULL, s->path[0]) < 0)
+			return 0;
+		break;
+	case DEC_UNLINKAT:
+		if (flags & AT_REMOVEDIR)
+			op = OBS_RMDIR;
+		if (resolve(src, s, dirfd, path, false, false, s->path[0]) < 0)
+			return 0;
+		break;
+	case DEC_TWO: {
+		int dirfd2 = e->dirfd2 >= 0 ? as_int(args[(int)e->dirfd2]) : AT_FDCWD;
+		int k = 0;
+		if (resolve(src, s, dirfd, path, false, false, s->path[0]) >= 0)
+			fill(&out[k++], e, op, s->path[0]);
+		if (resolve(src, s, dirfd2, args[(int)e->path2], false, false, s->path[1]) >= 0)
+			fill(&out[k++], e, op, s->path[1]);
+		return k;
+	}
+	case DEC_CONNECT: {
+		uint64_t addr = untag(args[1]);
+		uint32_t len = (uint32_t)args[2];
+		if (!addr || len < sizeof(sa_family_t))
+			return 0;
+		size_t want = len < sizeof(s->addr) ? len : sizeof(s->addr);
+		memset(&s->addr, 0, sizeof(s->addr));
+		ssize_t n = src->read_mem(src->data, addr, &s->addr, want);
+		if (n < (ssize_t)sizeof(sa_family_t) || (size_t)n > want)
+			return 0;
+		if (s->addr.ss_family == AF_INET && (size_t)n >= sizeof(struct sockaddr_in))
+			out[0].addr_len = sizeof(struct sockaddr_in);
+		else if (s->addr.ss_family == AF_INET6 && n >= 24) /* SIN6_LEN_RFC2133: no scope id */
+			out[0].addr_len = sizeof(struct sockaddr_in6);
+		else
+			return 0;
+		fill(&out[0], e, op, NULL);
+		out[0].addr = (const struct sockaddr *)&s->addr;
+		return 1;
+	}
+	case DEC_SOCKET:
+		if (as_int(args[0]) != AF_UNIX)
+			return 0;
+		fill(&out[0], e, op, NULL);
+		out[0].domain = AF_UNIX;
+		return 1;
+	default:
+		return 0;
+	}
+	fill(&out[0], e, op, s->path[0]);
+	return 1;
+}
+
+/* ---- Kernel support ------------------------------------------------------- */
+
+bool observer_supported(void)
+{
+	/* Flags are checked before the (NULL) program is read: EFAULT means
+	 * the kernel knows them. TSYNC_ESRCH came in 5.7, after CONTINUE
+	 * (5.5); NEW_LISTENER (5.0) says user notification is there. */
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			 SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC_ESRCH, NULL);
+	return r < 0 && errno == EFAULT;
+}
+
+/* ---- Serving the listener ------------------------------------------------- */
+
+struct observer {
+	uv_poll_t poll;
+	int fd;
+	bool polling;
+	observer_fn fn;
+	void *data;
+	enum observer_mode mode;
+	const struct observer_syscalls *sc;
+	struct seccomp_notif *req;
+	size_t req_size;
+	struct seccomp_notif_resp *resp;
+	size_t resp_size;
+	struct observer_scratch scratch;
+	struct observed_call calls[OBSERVER_MAX_CALLS];
+};
+
+/* The caller's memory and fds, through /proc. */
+struct live_source {
+	pid_t pid;
+	int mem;
+};
+
+static ssize_t live_read_mem(void *data, uint64_t addr, void *buf, size_t len)
+{
+	struct live_source *l = data;
+	if (addr > (uint64_t)INT64_MAX - len)
+		return -1;
+	if (l->mem < 0) {
+		char p[48];
+		snprintf(p, sizeof(p), "/proc/%d/mem", (int)l->pid);
+		l->mem = open(p, O_RDONLY | O_CLOEXEC);
+		if (l->mem < 0)
+			return -1;
+	}
+	ssize_t n;
+	do
+		n = pread(l->mem, buf, len, (off_t)addr);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static ssize_t live_fd_path(void *data, int fd, char *buf, size_t len)
+{
+	struct live_source *l = data;
+	char p[64];
+	if (fd == AT_FDCWD)
+		snprintf(p, sizeof(p), "/proc/%d/cwd", (int)l->pid);
+	else
+		snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)l->pid, fd);
+	return readlink(p, buf, len);
+}
+
+static void stop_polling(struct observer *o)
+{
+	if (o->polling) {
+		uv_poll_stop(&o->poll);
+		o->polling = false;
+	}
+}
+
+static void answer(struct observer *o, uint64_t id, bool refuse)
+{
+	memset(o->resp, 0, o->resp_size);
+	o->resp->id = id;
+	if (refuse) {
+		o->resp->error = -EPERM;
+	} else {
+		o->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	}
+	if (ioctl(o->fd, SECCOMP_IOCTL_NOTIF_SEND, o->resp) == 0 || refuse)
+		return;
+	/* ENOENT: the caller is gone (killed, or its call interrupted).
+	 * EINVAL: a kernel without CONTINUE (observer_supported said no, and
+	 * we were started anyway): fail the call rather than leave it
+	 * waiting for ever. */
+	if (errno == EINVAL) {
+		memset(o->resp, 0, o->resp_size);
+		o->resp->id = id;
+		o->resp->error = -ENOSYS;
+		(void)ioctl(o->fd, SECCOMP_IOCTL_NOTIF_SEND, o->resp);
+	}
+}
+
+/* Receive, decode, answer, report one notification. */
+static void handle_one(struct observer *o)
+{
+	memset(o->req, 0, o->req_size);
+	if (ioctl(o->fd, SECCOMP_IOCTL_NOTIF_RECV, o->req) < 0)
+		return; /* ENOENT: the caller was killed meanwhile; EINTR */
+	const struct seccomp_notif *r = o->req;
+	bool native_arch = r->data.arch == o->sc->arch;
+	/* The filter traps socket() only for AF_UNIX when Unix sockets are
+	 * denied: every socket() that reaches us is refused, whatever else
+	 * happens below. */
+	bool refuse = native_arch && o->sc->socket_nr >= 0 && r->data.nr == o->sc->socket_nr;
+	int n = 0;
+	if (native_arch && r->pid > 0 && o->fn) {
+		struct live_source l = { .pid = (pid_t)r->pid, .mem = -1 };
+		struct observer_source src = { .data = &l, .read_mem = live_read_mem, .fd_path = live_fd_path };
+		uint64_t args[6];
+		for (int i = 0; i < 6; i++)
+			args[i] = r->data.args[i];
+		n = observer_decode(o->sc, o->mode, r->data.nr, args, &src, &o->scratch, o->calls);
+		if (l.mem >= 0)
+			close(l.mem);
+		/* What we read is the caller's only if the caller is still
+		 * waiting in this call: otherwise its pid may be another
+		 * process's by now. */
+		uint64_t id = r->id;
+		if (n > 0 && ioctl(o->fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
+			n = 0;
+	}
+	pid_t pid = (pid_t)r->pid;
+	/* Answer first: what we report is copied already, and the caller
+	 * should not wait for the report. */
+	answer(o, r->id, refuse);
+	for (int i = 0; i < n; i++) {
+		o->calls[i].pid = pid;
+		o->fn(o->data, &o->calls[i]);
+	}
+}
+
+static void on_poll(uv_poll_t *w, int status, int events)
+{
+	struct observer *o = w->data;
+	(void)events;
+	if (status < 0) {
+		stop_polling(o);
+		return;
+	}
+	/* RECV blocks when nothing is pending, whatever O_NONBLOCK says, and
+	 * libuv reports a hang-up as readable: ask poll() before each one. A
+	 * few per wake-up, so that a busy sandbox does not starve the loop. */
+	for (int k = 0; k < 64 && o->polling; k++) {
+		struct pollfd p = { .fd = o->fd, .events = POLLIN };
+		int r = poll(&p, 1, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (p.revents & POLLIN) {
+			handle_one(o);
+			continue;
+		}
+		if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+			stop_polling(o); /* no process uses the filter any more */
+		break;
+	}
+}
+
+int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, void *data, struct observer **ret)
+{
+	*ret = NULL;
+	if (notif_fd < 0)
+		return -EBADF;
+	struct observer *o = calloc(1, sizeof(*o));
+	if (!o) {
+		close(notif_fd);
+		return -ENOMEM;
+	}
+	o->fd = notif_fd;
+	o->fn = fn;
+	o->data = data;
+	o->mode = OBSERVER_WRITES;
+	o->sc = observer_syscalls_native();
+	/* The kernel's structs may be larger than our headers' (and RECV
+	 * wants its buffer zeroed). */
+	struct seccomp_notif_sizes sizes = { 0 };
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0)
+		memset(&sizes, 0, sizeof(sizes));
+	o->req_size = sizes.seccomp_notif > sizeof(*o->req) ? sizes.seccomp_notif : sizeof(*o->req);
+	o->resp_size = sizes.seccomp_notif_resp > sizeof(*o->resp) ? sizes.seccomp_notif_resp : sizeof(*o->resp);
+	o->req = calloc(1, o->req_size);
+	o->resp = calloc(1, o->resp_size);
+	int r = 0;
+	if (!o->req || !o->resp)
+		r = -ENOMEM;
+	if (r == 0) {
+		int fl = fcntl(notif_fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(notif_fd, F_SETFL, fl | O_NONBLOCK);
+		r = uv_poll_init(loop, &o->poll, notif_fd);
+	}
+	if (r < 0) {
+		free(o->req);
+		free(o->resp);
+		close(notif_fd);
+		free(o);
+		return r;
+	}
+	o->poll.data = o;
+	r = uv_poll_start(&o->poll, UV_READABLE, on_poll);
+	o->polling = r == 0;
+	*ret = o;
+	if (r < 0) {
+		observer_close(o);
+		*ret = NULL;
+		return r;
+	}
+	return 0;
+}
+
+void observer_set_options(struct observer *o, const struct sandbox_observe_options *opts)
+{
+	if (o && opts)
+		o->mode = opts->mode;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct observer *o = h->data;
+	close(o->fd);
+	free(o->req);
+	free(o->resp);
+	free(o);
+}
+
+void observer_close(struct observer *o)
+{
+	if (!o)
+		return;
+	stop_polling(o);
+	uv_close((uv_handle_t *)&o->poll, on_closed);
+}

@@ -1,0 +1,159 @@
+/* The violation store: lists by kind, count, clear, and the bound
+ * (max_violations keeps the newest N and counts the dropped ones). */
+#include "common.h"
+
+static size_t list_n(srt_runtime *rt, enum srt_violation_kind kind, bool *only_kind, uint64_t *dropped)
+{
+	struct srt_violation_list *l = NULL;
+	if (srt_runtime_violations(rt, kind, &l) != 0 || !l) {
+		*only_kind = false;
+		return SIZE_MAX;
+	}
+	size_t n = l->n;
+	*only_kind = true;
+	for (size_t i = 0; i < l->n; i++)
+		if (kind != SRT_VIOLATION_ANY && l->v[i].kind != kind)
+			*only_kind = false;
+	if (dropped)
+		*dropped = l->dropped;
+	srt_violation_list_free(l);
+	return n;
+}
+
+int main(void)
+{
+	struct tree t;
+	struct srt_error e;
+	struct srt_result res;
+	srt_runtime *rt = NULL;
+	int r;
+	char cmd[4096];
+
+	plan(22);
+	tree_make(&t);
+	struct srt_runtime_options o = tree_options(&t);
+	const char *const aw[] = { ".", NULL };
+	const char *const dd[] = { "blocked.test", NULL };
+	struct srt_config cfg = { 0 };
+	cfg.allow_write = aw;
+	cfg.denied_domains = dd;
+	memset(&e, 0, sizeof(e));
+	r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
+	if (r < 0) {
+		diag_err("srt_runtime_new_from_config", r, &e);
+		printf("Bail out! no runtime\n");
+		return 1;
+	}
+	ok(srt_runtime_violation_count(rt) == 0, "a new runtime has no violations");
+
+	/* one violation of each kind we can cause hermetically */
+	snprintf(cmd, sizeof(cmd),
+		 "echo > '%s/fs-denied' 2>/dev/null; "
+		 /* Not curl: glibc's nscd probe in its resolver makes AF_UNIX
+		  * sockets, which are violations too. */
+		 "/usr/bin/python3 -c 'import socket; s = socket.create_connection((\"127.0.0.1\", 3128)); "
+		 "s.sendall(b\"GET http://blocked.test/ HTTP/1.1\\r\\nHost: blocked.test\\r\\n\\r\\n\"); s.recv(4096)'; "
+		 "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX)' 2>/dev/null; "
+		 "exit 0", t.ro);
+	memset(&res, 0, sizeof(res));
+	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
+	if (!ok(r == 0 && res.status == 0, "the command ran"))
+		diag_err("srt_runtime_execute_shell", r, &e);
+	uint64_t id = r == 0 ? res.sandbox_id : 0;
+	if (r == 0)
+		srt_result_free(&res);
+	char target[600];
+	snprintf(target, sizeof(target), "%s/fs-denied", t.ro);
+	find_violation(rt, SRT_VIOLATION_FILESYSTEM, id, target, 2000, NULL);
+	find_violation(rt, SRT_VIOLATION_NETWORK, id, "blocked.test:80", 2000, NULL);
+	find_violation(rt, SRT_VIOLATION_UNIX_SOCKET, id, NULL, 2000, NULL);
+
+	bool only;
+	uint64_t dropped = 99;
+	size_t n_any = list_n(rt, SRT_VIOLATION_ANY, &only, &dropped);
+	ok(n_any != SIZE_MAX && n_any >= 3, "ANY lists every violation (%zu)", n_any);
+	ok(dropped == 0, "nothing dropped (%llu)", (unsigned long long)dropped);
+	size_t n_fs = list_n(rt, SRT_VIOLATION_FILESYSTEM, &only, NULL);
+	ok(n_fs == 1 && only, "FILESYSTEM lists the write only (%zu)", n_fs);
+	size_t n_net = list_n(rt, SRT_VIOLATION_NETWORK, &only, NULL);
+	ok(n_net == 1 && only, "NETWORK lists the connection only (%zu)", n_net);
+	size_t n_unix = list_n(rt, SRT_VIOLATION_UNIX_SOCKET, &only, NULL);
+	ok(n_unix == 1 && only, "UNIX_SOCKET lists the AF_UNIX socket only (%zu)", n_unix);
+	size_t n_proc = list_n(rt, SRT_VIOLATION_PROCESS, &only, NULL);
+	ok(n_proc == 0, "PROCESS lists nothing (%zu)", n_proc);
+	ok(srt_runtime_violation_count(rt) == n_any, "violation_count equals the ANY list (%zu, %zu)",
+	   srt_runtime_violation_count(rt), n_any);
+	if (n_any != 3 || n_fs != 1 || n_net != 1 || n_unix != 1)
+		dump_violations(rt);
+
+	struct srt_violation_list *l = NULL;
+	bool ordered = srt_runtime_violations(rt, SRT_VIOLATION_ANY, &l) == 0 && l && l->n > 0;
+	for (size_t i = 0; ordered && i < l->n; i++) {
+		if (l->v[i].seq == 0 || (i > 0 && l->v[i].seq <= l->v[i - 1].seq) ||
+		    (i > 0 && l->v[i].time_ns < l->v[i - 1].time_ns) || l->v[i].sandbox_id != id)
+			ordered = false;
+	}
+	ok(ordered, "oldest first: seq and time increase, every one is the sandbox's");
+	bool unix_ok = false;
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->v[i].kind == SRT_VIOLATION_UNIX_SOCKET)
+			unix_ok = l->v[i].operation && strcmp(l->v[i].operation, "socket") == 0 &&
+				  l->v[i].source == SRT_SOURCE_OBSERVER;
+	ok(unix_ok, "the AF_UNIX violation: operation \"socket\", source observer");
+	srt_violation_list_free(l);
+
+	/* the list is a copy: clearing does not touch it */
+	l = NULL;
+	srt_runtime_violations(rt, SRT_VIOLATION_ANY, &l);
+	srt_runtime_clear_violations(rt);
+	ok(l && l->n == n_any && l->v[0].target && l->v[0].target[0], "a list stays valid after clear (%zu entries)",
+	   l ? l->n : 0);
+	srt_violation_list_free(l);
+	ok(srt_runtime_violation_count(rt) == 0, "clear: count 0");
+	n_any = list_n(rt, SRT_VIOLATION_ANY, &only, &dropped);
+	ok(n_any == 0, "clear: empty list (%zu)", n_any);
+	srt_runtime_free(rt);
+
+	/* the bound: keep 3, drop the 2 oldest */
+	rt = NULL;
+	o.max_violations = 3;
+	memset(&e, 0, sizeof(e));
+	r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
+	if (!ok(r == 0, "a runtime with max_violations 3")) {
+		diag_err("srt_runtime_new_from_config", r, &e);
+		skip(7, "no runtime");
+		goto out;
+	}
+	snprintf(cmd, sizeof(cmd), "for i in 1 2 3 4 5; do echo > '%s/f'$i; done 2>/dev/null; exit 0", t.ro);
+	memset(&res, 0, sizeof(res));
+	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
+	ok(r == 0 && res.status == 0, "5 denied writes ran");
+	if (r == 0)
+		srt_result_free(&res);
+	snprintf(target, sizeof(target), "%s/f5", t.ro);
+	find_violation(rt, SRT_VIOLATION_FILESYSTEM, 0, target, 2000, NULL);
+	l = NULL;
+	r = srt_runtime_violations(rt, SRT_VIOLATION_ANY, &l);
+	ok(r == 0 && l && l->n == 3, "3 stored (%zu)", l ? l->n : 0);
+	ok(l && l->dropped == 2, "2 dropped (%llu)", l ? (unsigned long long)l->dropped : 0ULL);
+	bool newest = l && l->n == 3;
+	for (size_t i = 0; newest && i < 3; i++) {
+		snprintf(target, sizeof(target), "%s/f%zu", t.ro, i + 3);
+		newest = l->v[i].target && strcmp(l->v[i].target, target) == 0;
+	}
+	ok(newest, "the newest three are kept, oldest first (f3, f4, f5)");
+	ok(l && l->n == 3 && l->v[0].seq == 3 && l->v[2].seq == 5, "their seq are 3..5 (%llu..%llu)",
+	   l && l->n ? (unsigned long long)l->v[0].seq : 0ULL, l && l->n ? (unsigned long long)l->v[l->n - 1].seq : 0ULL);
+	if (!newest || !l || l->n != 3 || l->dropped != 2)
+		dump_violations(rt);
+	srt_violation_list_free(l);
+	ok(srt_runtime_violation_count(rt) == 3, "count 3 (%zu)", srt_runtime_violation_count(rt));
+	srt_runtime_reset(rt);
+	n_any = list_n(rt, SRT_VIOLATION_ANY, &only, &dropped);
+	ok(n_any == 0 && dropped == 0, "reset clears the store and the dropped count (%zu, %llu)", n_any,
+	   (unsigned long long)dropped);
+out:
+	srt_runtime_free(rt);
+	tree_remove(&t);
+	return done_testing();
+}

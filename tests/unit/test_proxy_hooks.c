@@ -1,0 +1,1196 @@
+/* Unit tests for the proxy's hooks: events, per-sandbox allow lists, the policy hook (reload) and the ask callback, with a proxy_server on a libuv loop in a thread, upstreams and clients on 127.0.0.1. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "policy/netpolicy.h"
+#include "policy/policy.h"
+#include "proxy/extra.h"
+#include "proxy/server.h"
+
+#define SETTINGS "/etc/test-proxy.json"
+#define WAIT_MS 10000
+
+/* --- policies ----------------------------------------------------------- */
+
+static struct net_policy *build_policy(const char *json)
+{
+	struct config cfg;
+	config_init(&cfg);
+	struct policy *p = NULL;
+	struct net_policy *np = NULL;
+	struct srt_error err = { 0 };
+	int r = config_parse_text(&cfg, SETTINGS, json, strlen(json), CONFIG_ORIGIN_USER, true, &err);
+	if (r == 0) {
+		struct policy_env env = { .home = "/home/u", .cwd = "/" };
+		r = policy_build(&cfg, &env, &p, &err);
+	}
+	if (r == 0)
+		r = net_policy_build(p, &cfg, &np, &err);
+	policy_free(p);
+	config_free(&cfg);
+	if (r != 0)
+		fail_msg("policy build failed: %s", err.message);
+	return np;
+}
+
+static struct net_policy *build_list(const char *const *list)
+{
+	struct net_policy *np = NULL;
+	struct srt_error err = { 0 };
+	if (net_policy_build_list(list, "sandbox test", &np, &err) != 0)
+		fail_msg("list build failed: %s", err.message);
+	return np;
+}
+
+/* --- the proxy on its loop thread ---------------------------------------- */
+
+struct rec {
+	bool allowed;
+	char host[256];
+	uint16_t port;
+	char address[64];
+	char rule[1024];
+	char via[16];
+	bool has_error;
+	char error[128];
+	uint64_t up, down;
+	int64_t duration_ns;
+};
+
+static struct fx {
+	uv_loop_t loop;
+	uv_async_t stop;
+	pthread_t thread;
+	pthread_t loop_tid;
+	struct proxy_server *srv;
+	struct proxy_hooks hooks;
+	int http_port, socks_port, forward_port;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct rec ev[64];
+	int n_ev;
+	bool wrong_thread;      /* on_event or policy off the loop thread, or ask on it */
+
+	const struct net_policy *current; /* what the policy hook returns (atomic) */
+	int policy_calls;
+
+	/* ask */
+	bool ask_answer;
+	char ask_reason[128];
+	int ask_delay_ms;
+	int n_asked;            /* calls that returned */
+	char asked_host[256];
+	uint16_t asked_port;
+} F;
+
+static void on_event(void *data, const struct proxy_event *e)
+{
+	struct fx *f = data;
+	pthread_mutex_lock(&f->mu);
+	if (!pthread_equal(pthread_self(), f->loop_tid))
+		f->wrong_thread = true;
+	if (f->n_ev < (int)(sizeof(f->ev) / sizeof(f->ev[0]))) {
+		struct rec *r = &f->ev[f->n_ev++];
+		memset(r, 0, sizeof(*r));
+		r->allowed = e->allowed;
+		snprintf(r->host, sizeof(r->host), "%s", e->host ? e->host : "(null)");
+		r->port = e->port;
+		snprintf(r->address, sizeof(r->address), "%s", e->address ? e->address : "(null)");
+		snprintf(r->rule, sizeof(r->rule), "%s", e->rule ? e->rule : "(null)");
+		snprintf(r->via, sizeof(r->via), "%s", e->via ? e->via : "(null)");
+		r->has_error = e->error != NULL;
+		snprintf(r->error, sizeof(r->error), "%s", e->error ? e->error : "");
+		r->up = e->bytes_up;
+		r->down = e->bytes_down;
+		r->duration_ns = e->duration_ns;
+	}
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static const struct net_policy *policy_hook(void *data)
+{
+	struct fx *f = data;
+	if (!pthread_equal(pthread_self(), f->loop_tid))
+		f->wrong_thread = true;
+	__atomic_add_fetch(&f->policy_calls, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&f->current, __ATOMIC_SEQ_CST);
+}
+
+static bool ask_hook(void *data, const char *host, uint16_t port, char *reason, size_t reason_size)
+{
+	struct fx *f = data;
+	if (pthread_equal(pthread_self(), f->loop_tid))
+		f->wrong_thread = true;
+	pthread_mutex_lock(&f->mu);
+	int delay = f->ask_delay_ms;
+	bool answer = f->ask_answer;
+	snprintf(f->asked_host, sizeof(f->asked_host), "%s", host);
+	f->asked_port = port;
+	if (!answer)
+		snprintf(reason, reason_size, "%s", f->ask_reason);
+	pthread_mutex_unlock(&f->mu);
+	if (delay > 0)
+		usleep((useconds_t)delay * 1000);
+	pthread_mutex_lock(&f->mu);
+	f->n_asked++;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return answer;
+}
+
+static void on_stop(uv_async_t *a)
+{
+	struct fx *f = a->data;
+	proxy_server_close(f->srv);
+	uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+	struct fx *f = arg;
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static int listen_on(const char *addr, int *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, addr, &a.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	socklen_t len = sizeof(a);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+enum { USE_POLICY_HOOK = 1, USE_ASK = 2, NO_HOOKS = 4 };
+
+/* When not 0, fx_start adds a FORWARD listener to 127.0.0.1 at this port. */
+static int forward_to;
+
+/* Start a proxy deciding with np (through the policy hook when asked to),
+ * with an optional extra list. */
+static void fx_start(const struct net_policy *np, const struct net_policy *extra, int flags, unsigned head_timeout_ms)
+{
+	struct fx *f = &F;
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	f->current = np;
+	f->hooks = (struct proxy_hooks){
+		.data = f,
+		.policy = (flags & USE_POLICY_HOOK) ? policy_hook : NULL,
+		.extra = extra,
+		.ask = (flags & USE_ASK) ? ask_hook : NULL,
+		.on_event = on_event,
+	};
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	struct proxy_options o = { .policy = np, .hooks = (flags & NO_HOOKS) ? NULL : &f->hooks };
+	proxy_limits_default(&o.limits);
+	if (head_timeout_ms)
+		o.limits.head_timeout_ms = head_timeout_ms;
+	o.limits.connect_timeout_ms = 5000;
+	assert_int_equal(proxy_server_new(&f->loop, &o, &f->srv), 0);
+	int fd = listen_on("127.0.0.1", &f->http_port);
+	assert_int_equal(proxy_server_listen(f->srv, PROXY_KIND_HTTP, fd, NULL, 0), 0);
+	fd = listen_on("127.0.0.1", &f->socks_port);
+	assert_int_equal(proxy_server_listen(f->srv, PROXY_KIND_SOCKS, fd, NULL, 0), 0);
+	if (forward_to) {
+		struct sockaddr_in t = { .sin_family = AF_INET, .sin_port = htons((uint16_t)forward_to) };
+		inet_pton(AF_INET, "127.0.0.1", &t.sin_addr);
+		fd = listen_on("127.0.0.1", &f->forward_port);
+		assert_int_equal(proxy_server_listen(f->srv, PROXY_KIND_FORWARD, fd, (struct sockaddr *)&t, sizeof(t)), 0);
+		forward_to = 0;
+	}
+	uv_async_init(&f->loop, &f->stop, on_stop);
+	f->stop.data = f;
+	assert_int_equal(pthread_create(&f->thread, NULL, loop_main, f), 0);
+	f->loop_tid = f->thread;
+}
+
+static void fx_stop(void)
+{
+	struct fx *f = &F;
+	uv_async_send(&f->stop);
+	pthread_join(f->thread, NULL);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	assert_false(f->wrong_thread);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+}
+
+/* Wait until n events have arrived; returns how many there are. */
+static int wait_events(int n)
+{
+	struct fx *f = &F;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&f->mu);
+	while (f->n_ev < n && pthread_cond_timedwait(&f->cv, &f->mu, &dl) == 0)
+		;
+	int got = f->n_ev;
+	pthread_mutex_unlock(&f->mu);
+	return got;
+}
+
+static void wait_asked(int n)
+{
+	struct fx *f = &F;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&f->mu);
+	while (f->n_asked < n && pthread_cond_timedwait(&f->cv, &f->mu, &dl) == 0)
+		;
+	int got = f->n_asked;
+	pthread_mutex_unlock(&f->mu);
+	assert_int_equal(got, n);
+}
+
+static struct rec event_at(int i)
+{
+	pthread_mutex_lock(&F.mu);
+	struct rec r = F.ev[i];
+	pthread_mutex_unlock(&F.mu);
+	return r;
+}
+
+static int event_count(void)
+{
+	pthread_mutex_lock(&F.mu);
+	int n = F.n_ev;
+	pthread_mutex_unlock(&F.mu);
+	return n;
+}
+
+/* --- upstream servers ----------------------------------------------------- */
+
+enum up_mode {
+	UP_ECHO_N,  /* read n bytes, check them, write n bytes, close */
+	UP_HTTP,    /* answer every request head with a fixed response until EOF */
+	UP_DRAIN,   /* read until EOF */
+};
+
+struct upstream {
+	int lfd;
+	int port;
+	pthread_t th;
+	enum up_mode mode;
+	size_t n;
+	int accepts;            /* connections to serve, one after another */
+	/* results */
+	size_t got;
+	bool data_ok;
+	size_t req_bytes[8];    /* UP_HTTP: bytes of each request received */
+	int n_reqs;
+};
+
+static uint8_t pattern(size_t i, unsigned seed)
+{
+	return (uint8_t)((i * 7 + seed) & 0xff);
+}
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		c += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static void set_timeouts(int fd)
+{
+	struct timeval tv = { .tv_sec = WAIT_MS / 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static void *upstream_main(void *arg)
+{
+	struct upstream *u = arg;
+	for (int k = 0; k < u->accepts; k++) {
+		int fd = accept4(u->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return NULL;
+		set_timeouts(fd);
+		if (u->mode == UP_ECHO_N) {
+			u->data_ok = true;
+			char buf[65536];
+			while (u->got < u->n) {
+				size_t want = u->n - u->got < sizeof(buf) ? u->n - u->got : sizeof(buf);
+				ssize_t r = recv(fd, buf, want, 0);
+				if (r <= 0)
+					break;
+				for (ssize_t i = 0; i < r; i++)
+					if ((uint8_t)buf[i] != pattern(u->got + (size_t)i, 1))
+						u->data_ok = false;
+				u->got += (size_t)r;
+			}
+			for (size_t off = 0; off < u->n;) {
+				size_t chunk = u->n - off < sizeof(buf) ? u->n - off : sizeof(buf);
+				for (size_t i = 0; i < chunk; i++)
+					buf[i] = (char)pattern(off + i, 2);
+				if (!write_all(fd, buf, chunk))
+					break;
+				off += chunk;
+			}
+		} else if (u->mode == UP_HTTP) {
+			char buf[8192];
+			size_t have = 0;
+			for (;;) {
+				char *end = have ? memmem(buf, have, "\r\n\r\n", 4) : NULL;
+				if (!end) {
+					ssize_t r = recv(fd, buf + have, sizeof(buf) - have, 0);
+					if (r <= 0)
+						break;
+					have += (size_t)r;
+					continue;
+				}
+				size_t len = (size_t)(end - buf) + 4;
+				if (u->n_reqs < 8)
+					u->req_bytes[u->n_reqs] = len;
+				u->n_reqs++;
+				memmove(buf, buf + len, have - len);
+				have -= len;
+				static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+				if (!write_all(fd, resp, sizeof(resp) - 1))
+					break;
+			}
+		} else {
+			char buf[4096];
+			while (recv(fd, buf, sizeof(buf), 0) > 0)
+				;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void upstream_start(struct upstream *u, const char *addr, enum up_mode mode, size_t n, int accepts)
+{
+	memset(u, 0, sizeof(*u));
+	u->lfd = listen_on(addr, &u->port);
+	u->mode = mode;
+	u->n = n;
+	u->accepts = accepts;
+	assert_int_equal(pthread_create(&u->th, NULL, upstream_main, u), 0);
+}
+
+static void upstream_join(struct upstream *u)
+{
+	pthread_join(u->th, NULL);
+	close(u->lfd);
+}
+
+/* --- clients -------------------------------------------------------------- */
+
+static int connect_to(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	set_timeouts(fd);
+	return fd;
+}
+
+/* Read one HTTP response (head and Content-Length body) into out (NUL-
+ * terminated); returns its status, or -1. *total gets the bytes read. */
+static int read_response(int fd, char *out, size_t size, size_t *total)
+{
+	size_t have = 0;
+	char *end = NULL;
+	while (!(end = have ? memmem(out, have, "\r\n\r\n", 4) : NULL)) {
+		if (have + 1 >= size)
+			return -1;
+		ssize_t r = recv(fd, out + have, 1, 0); /* byte by byte: leave the rest in the socket */
+		if (r <= 0)
+			return -1;
+		have += (size_t)r;
+	}
+	out[have] = '\0';
+	size_t body = 0;
+	const char *cl = strcasestr(out, "\r\nContent-Length:");
+	if (cl)
+		body = strtoul(cl + 17, NULL, 10);
+	if (have + body + 1 > size)
+		return -1;
+	while (body > 0) {
+		ssize_t r = recv(fd, out + have, body, 0);
+		if (r <= 0)
+			return -1;
+		have += (size_t)r;
+		body -= (size_t)r;
+	}
+	out[have] = '\0';
+	if (total)
+		*total = have;
+	int status = -1;
+	sscanf(out, "HTTP/1.%*d %d", &status);
+	return status;
+}
+
+static int http_connect(int fd, const char *authority, char *resp, size_t size)
+{
+	char req[512];
+	int n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", authority, authority);
+	assert_true(write_all(fd, req, (size_t)n));
+	return read_response(fd, resp, size, NULL);
+}
+
+static bool read_n(int fd, void *p, size_t n)
+{
+	char *c = p;
+	while (n > 0) {
+		ssize_t r = recv(fd, c, n, 0);
+		if (r <= 0)
+			return false;
+		c += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* SOCKS5 CONNECT to an IPv4 address or a name; returns the reply code, or
+ * -1 when the exchange broke. */
+static int socks_connect(int fd, const char *host, uint16_t port)
+{
+	uint8_t greet[] = { 5, 1, 0 };
+	assert_true(write_all(fd, greet, sizeof(greet)));
+	uint8_t m[2];
+	if (!read_n(fd, m, 2) || m[0] != 5 || m[1] != 0)
+		return -1;
+	uint8_t req[300];
+	size_t n = 0;
+	req[n++] = 5;
+	req[n++] = 1;
+	req[n++] = 0;
+	struct in_addr a4;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		req[n++] = 1;
+		memcpy(req + n, &a4, 4);
+		n += 4;
+	} else {
+		size_t l = strlen(host);
+		req[n++] = 3;
+		req[n++] = (uint8_t)l;
+		memcpy(req + n, host, l);
+		n += l;
+	}
+	req[n++] = (uint8_t)(port >> 8);
+	req[n++] = (uint8_t)port;
+	assert_true(write_all(fd, req, n));
+	uint8_t rep[10];
+	if (!read_n(fd, rep, 10) || rep[0] != 5)
+		return -1;
+	return rep[1];
+}
+
+/* Send n pattern bytes, read n back and check them, then wait for EOF. */
+static void exchange_n(int fd, size_t n)
+{
+	char buf[65536];
+	for (size_t off = 0; off < n;) {
+		size_t chunk = n - off < sizeof(buf) ? n - off : sizeof(buf);
+		for (size_t i = 0; i < chunk; i++)
+			buf[i] = (char)pattern(off + i, 1);
+		assert_true(write_all(fd, buf, chunk));
+		off += chunk;
+	}
+	size_t got = 0;
+	bool ok = true;
+	for (;;) {
+		ssize_t r = recv(fd, buf, sizeof(buf), 0);
+		if (r <= 0)
+			break;
+		for (ssize_t i = 0; i < r; i++)
+			if ((uint8_t)buf[i] != pattern(got + (size_t)i, 2))
+				ok = false;
+		got += (size_t)r;
+	}
+	assert_int_equal(got, n);
+	assert_true(ok);
+}
+
+static void assert_prefix(const char *s, const char *prefix)
+{
+	if (strncmp(s, prefix, strlen(prefix)) != 0)
+		fail_msg("'%s' does not start with '%s'", s, prefix);
+}
+
+static void assert_contains(const char *s, const char *part)
+{
+	if (!strstr(s, part))
+		fail_msg("'%s' does not contain '%s'", s, part);
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+#define ALLOW_LOOPBACK_IP "{\"network\": {\"allowedDomains\": [\"127.0.0.1\"], \"deniedDomains\": [\"evil.test\"]," \
+			  " \"deniedDomainReasons\": {\"evil.test\": \"no evil\"}}}"
+
+/* CONNECT to an allowed upstream, N bytes each way; then a denial. */
+static void test_connect_events(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy(ALLOW_LOOPBACK_IP);
+	fx_start(np, NULL, 0, 0);
+	const size_t N = 3 * 1024 * 1024 + 17;
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, N, 1);
+
+	int fd = connect_to(F.http_port);
+	char resp[4096], auth[64];
+	snprintf(auth, sizeof(auth), "127.0.0.1:%d", u.port);
+	assert_int_equal(http_connect(fd, auth, resp, sizeof(resp)), 200);
+	exchange_n(fd, N);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(u.got, N);
+	assert_true(u.data_ok);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_true(e.allowed);
+	assert_string_equal(e.host, "127.0.0.1");
+	assert_int_equal(e.port, u.port);
+	assert_string_equal(e.address, "127.0.0.1");
+	assert_string_equal(e.via, "connect");
+	assert_false(e.has_error);
+	assert_int_equal(e.up, N);
+	assert_int_equal(e.down, N);
+	assert_true(e.duration_ns > 0);
+	assert_prefix(e.rule, "allowedDomains: 127.0.0.1 (" SETTINGS ":");
+	assert_contains(e.rule, "network.allowedDomains[0])");
+
+	/* A denied name: 403 with the reason, one refused event. */
+	fd = connect_to(F.http_port);
+	assert_int_equal(http_connect(fd, "evil.test:443", resp, sizeof(resp)), 403);
+	assert_contains(resp, "X-Proxy-Error: blocked-by-allowlist");
+	assert_contains(resp, "no evil");
+	close(fd);
+	assert_int_equal(wait_events(2), 2);
+	e = event_at(1);
+	assert_false(e.allowed);
+	assert_string_equal(e.host, "evil.test");
+	assert_int_equal(e.port, 443);
+	assert_string_equal(e.address, "");
+	assert_string_equal(e.via, "connect");
+	assert_int_equal(e.up, 0);
+	assert_int_equal(e.down, 0);
+	assert_prefix(e.rule, "deniedDomains: evil.test (" SETTINGS ":");
+
+	/* The default deny, without extra list or ask. */
+	fd = connect_to(F.http_port);
+	assert_int_equal(http_connect(fd, "nowhere.test:80", resp, sizeof(resp)), 403);
+	close(fd);
+	assert_int_equal(wait_events(3), 3);
+	e = event_at(2);
+	assert_false(e.allowed);
+	assert_string_equal(e.rule, "no allowedDomains entry matches");
+
+	/* Allowed, but nothing listens: allowed=true with the error. */
+	int dead_port;
+	int dead = listen_on("127.0.0.1", &dead_port);
+	close(dead);
+	fd = connect_to(F.http_port);
+	snprintf(auth, sizeof(auth), "127.0.0.1:%d", dead_port);
+	assert_int_equal(http_connect(fd, auth, resp, sizeof(resp)), 502);
+	close(fd);
+	assert_int_equal(wait_events(4), 4);
+	e = event_at(3);
+	assert_true(e.allowed);
+	assert_true(e.has_error);
+	assert_string_equal(e.error, "connection refused");
+	assert_string_equal(e.address, "127.0.0.1");
+	assert_prefix(e.rule, "allowedDomains: 127.0.0.1");
+
+	fx_stop();
+	assert_int_equal(event_count(), 4);
+	net_policy_free(np);
+}
+
+/* SOCKS5: an allowed IPv4 CONNECT with bytes both ways, a denial (0x02). */
+static void test_socks_events(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy(ALLOW_LOOPBACK_IP);
+	fx_start(np, NULL, 0, 0);
+	const size_t N = 100000;
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, N, 1);
+	int fd = connect_to(F.socks_port);
+	assert_int_equal(socks_connect(fd, "127.0.0.1", (uint16_t)u.port), 0);
+	exchange_n(fd, N);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_true(e.allowed);
+	assert_string_equal(e.via, "socks5");
+	assert_string_equal(e.host, "127.0.0.1");
+	assert_string_equal(e.address, "127.0.0.1");
+	assert_int_equal(e.up, N);
+	assert_int_equal(e.down, N);
+
+	fd = connect_to(F.socks_port);
+	assert_int_equal(socks_connect(fd, "evil.test", 443), 2);
+	close(fd);
+	assert_int_equal(wait_events(2), 2);
+	e = event_at(1);
+	assert_false(e.allowed);
+	assert_string_equal(e.via, "socks5");
+	assert_string_equal(e.host, "evil.test");
+	assert_prefix(e.rule, "deniedDomains: evil.test");
+	fx_stop();
+	assert_int_equal(event_count(), 2);
+	net_policy_free(np);
+}
+
+/* Absolute-form requests on one kept-alive connection: one event per
+ * request, each decided again. */
+static void test_http_keepalive_events(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy(ALLOW_LOOPBACK_IP);
+	fx_start(np, NULL, 0, 0);
+	struct upstream u;
+	/* Two upstream connections: the denied request in between drops the
+	 * kept-alive one. */
+	upstream_start(&u, "127.0.0.1", UP_HTTP, 0, 2);
+	int fd = connect_to(F.http_port);
+	char req[512], resp[4096];
+	size_t got[4];
+	for (int i = 0; i < 4; i++) {
+		const char *host = i == 1 ? "evil.test" : "127.0.0.1";
+		int n = i == 1 ? snprintf(req, sizeof(req), "GET http://evil.test/x HTTP/1.1\r\nHost: evil.test\r\n\r\n") :
+				 snprintf(req, sizeof(req), "GET http://%s:%d/r%d HTTP/1.1\r\nHost: %s\r\n\r\n", host,
+					  u.port, i, host);
+		assert_true(write_all(fd, req, (size_t)n));
+		assert_int_equal(read_response(fd, resp, sizeof(resp), &got[i]), i == 1 ? 403 : 200);
+	}
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(u.n_reqs, 3);
+	assert_int_equal(wait_events(4), 4);
+	struct rec e0 = event_at(0), e1 = event_at(1), e2 = event_at(2), e3 = event_at(3);
+	assert_true(e0.allowed);
+	assert_string_equal(e0.via, "http");
+	assert_string_equal(e0.address, "127.0.0.1");
+	assert_int_equal(e0.up, u.req_bytes[0]);
+	assert_int_equal(e0.down, got[0]);
+	assert_false(e1.allowed);
+	assert_string_equal(e1.via, "http");
+	assert_string_equal(e1.host, "evil.test");
+	assert_int_equal(e1.port, 80);
+	assert_true(e2.allowed);
+	assert_string_equal(e2.address, "127.0.0.1");
+	assert_int_equal(e2.up, u.req_bytes[1]);
+	assert_int_equal(e2.down, got[2]);
+	/* The fourth went over the kept-alive upstream of the third. */
+	assert_true(e3.allowed);
+	assert_string_equal(e3.address, "127.0.0.1");
+	assert_int_equal(e3.up, u.req_bytes[2]);
+	assert_int_equal(e3.down, got[3]);
+	fx_stop();
+	assert_int_equal(event_count(), 4);
+	net_policy_free(np);
+}
+
+/* The extra list allows what the policy leaves to its default deny, but
+ * not what the policy denies. */
+static void test_extra_list(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy("{\"network\": {\"allowedDomains\": [\"127.0.0.1\"],"
+					     " \"deniedDomains\": [\"evil.test\"]}}");
+	static const char *const list[] = { "127.0.0.2", "evil.test", NULL };
+	struct net_policy *extra = build_list(list);
+	fx_start(np, extra, 0, 0);
+	struct upstream u;
+	upstream_start(&u, "127.0.0.2", UP_ECHO_N, 1000, 1);
+	int fd = connect_to(F.http_port);
+	char resp[4096], auth[64];
+	snprintf(auth, sizeof(auth), "127.0.0.2:%d", u.port);
+	assert_int_equal(http_connect(fd, auth, resp, sizeof(resp)), 200);
+	exchange_n(fd, 1000);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_true(e.allowed);
+	assert_string_equal(e.host, "127.0.0.2");
+	assert_string_equal(e.address, "127.0.0.2");
+	assert_string_equal(e.rule, "allowedDomains: 127.0.0.2 (sandbox test: allowedDomains[0])");
+	assert_int_equal(e.up, 1000);
+	assert_int_equal(e.down, 1000);
+
+	fd = connect_to(F.http_port);
+	assert_int_equal(http_connect(fd, "evil.test:443", resp, sizeof(resp)), 403);
+	close(fd);
+	assert_int_equal(wait_events(2), 2);
+	e = event_at(1);
+	assert_false(e.allowed);
+	assert_prefix(e.rule, "deniedDomains: evil.test");
+	fx_stop();
+	net_policy_free(extra);
+	net_policy_free(np);
+}
+
+static bool localhost_resolves(void)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	if (getaddrinfo("localhost", NULL, &hints, &res) != 0)
+		return false;
+	freeaddrinfo(res);
+	return true;
+}
+
+/* A name allowed by the extra list: its localhost entry lifts the guard;
+ * the policy's own deniedResolvedAddresses still refuse (the guard's
+ * refusal is the event). */
+static void test_extra_guard(void **state)
+{
+	(void)state;
+	if (!localhost_resolves())
+		skip();
+	static const char *const list[] = { "localhost", NULL };
+	struct net_policy *extra = build_list(list);
+	struct net_policy *np = build_policy("{\"network\": {\"allowedDomains\": [\"example.com\"]}}");
+	fx_start(np, extra, 0, 0);
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 10, 1);
+	int fd = connect_to(F.socks_port);
+	assert_int_equal(socks_connect(fd, "localhost", (uint16_t)u.port), 0);
+	exchange_n(fd, 10);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_true(e.allowed);
+	assert_string_equal(e.host, "localhost");
+	assert_string_equal(e.address, "127.0.0.1");
+	assert_string_equal(e.rule, "allowedDomains: localhost (sandbox test: allowedDomains[0])");
+	fx_stop();
+	net_policy_free(np);
+
+	np = build_policy("{\"network\": {\"allowedDomains\": [\"example.com\"],"
+			  " \"deniedResolvedAddresses\": [\"127.0.0.0/8\", \"::1\"]}}");
+	fx_start(np, extra, 0, 0);
+	fd = connect_to(F.http_port);
+	char resp[4096];
+	assert_int_equal(http_connect(fd, "localhost:9", resp, sizeof(resp)), 403);
+	assert_contains(resp, "X-Proxy-Error: blocked-by-sandbox-runtime");
+	close(fd);
+	assert_int_equal(wait_events(1), 1);
+	e = event_at(0);
+	assert_false(e.allowed);
+	assert_string_equal(e.host, "localhost");
+	assert_string_equal(e.address, "");
+	assert_prefix(e.rule, "resolved address ");
+	assert_contains(e.rule, " is deniedResolvedAddresses ");
+	fx_stop();
+	assert_int_equal(event_count(), 1);
+	net_policy_free(np);
+	net_policy_free(extra);
+}
+
+/* The policy hook: a reload between two connections is seen by the second. */
+static void test_reload(void **state)
+{
+	(void)state;
+	struct net_policy *a = build_policy(ALLOW_LOOPBACK_IP);
+	struct net_policy *b = build_policy("{\"network\": {\"deniedDomains\": [\"127.0.0.1\"]}}");
+	fx_start(NULL, NULL, USE_POLICY_HOOK, 0);
+	__atomic_store_n(&F.current, a, __ATOMIC_SEQ_CST);
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 10, 1);
+	int fd = connect_to(F.socks_port);
+	assert_int_equal(socks_connect(fd, "127.0.0.1", (uint16_t)u.port), 0);
+	exchange_n(fd, 10);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	assert_true(event_at(0).allowed);
+
+	__atomic_store_n(&F.current, b, __ATOMIC_SEQ_CST);
+	fd = connect_to(F.socks_port);
+	assert_int_equal(socks_connect(fd, "127.0.0.1", 9), 2);
+	close(fd);
+	assert_int_equal(wait_events(2), 2);
+	struct rec e = event_at(1);
+	assert_false(e.allowed);
+	assert_prefix(e.rule, "deniedDomains: 127.0.0.1");
+	assert_true(__atomic_load_n(&F.policy_calls, __ATOMIC_SEQ_CST) >= 2);
+	fx_stop();
+	net_policy_free(a);
+	net_policy_free(b);
+}
+
+/* Ask: a denial with its reason, an allowance, and an answer that takes
+ * longer than the head timeout. */
+static void test_ask(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy("{\"network\": {\"deniedDomains\": [\"evil.test\"]}}");
+	fx_start(np, NULL, USE_ASK, 100);
+	F.ask_answer = false;
+	snprintf(F.ask_reason, sizeof(F.ask_reason), "the user said no");
+	int fd = connect_to(F.http_port);
+	char resp[4096], auth[64];
+	assert_int_equal(http_connect(fd, "asked.test:443", resp, sizeof(resp)), 403);
+	assert_contains(resp, "the user said no");
+	close(fd);
+	wait_asked(1);
+	assert_string_equal(F.asked_host, "asked.test");
+	assert_int_equal(F.asked_port, 443);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_false(e.allowed);
+	assert_string_equal(e.rule, "asked: the user said no");
+	assert_string_equal(e.host, "asked.test");
+
+	/* Denied by the policy: not asked. */
+	fd = connect_to(F.http_port);
+	assert_int_equal(http_connect(fd, "evil.test:443", resp, sizeof(resp)), 403);
+	close(fd);
+	assert_int_equal(wait_events(2), 2);
+	assert_prefix(event_at(1).rule, "deniedDomains: evil.test");
+	assert_int_equal(F.n_asked, 1);
+
+	/* Allowed after 400 ms, past the 100 ms head timeout. */
+	pthread_mutex_lock(&F.mu);
+	F.ask_answer = true;
+	F.ask_delay_ms = 400;
+	pthread_mutex_unlock(&F.mu);
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 5000, 1);
+	fd = connect_to(F.http_port);
+	snprintf(auth, sizeof(auth), "127.0.0.1:%d", u.port);
+	assert_int_equal(http_connect(fd, auth, resp, sizeof(resp)), 200);
+	exchange_n(fd, 5000);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(3), 3);
+	e = event_at(2);
+	assert_true(e.allowed);
+	assert_string_equal(e.rule, "asked: allowed");
+	assert_string_equal(e.address, "127.0.0.1");
+	assert_int_equal(e.up, 5000);
+	assert_int_equal(e.down, 5000);
+	assert_true(e.duration_ns >= 400 * 1000000LL);
+
+	/* The same over SOCKS5, denied: reply 0x02. */
+	pthread_mutex_lock(&F.mu);
+	F.ask_answer = false;
+	F.ask_delay_ms = 0;
+	F.ask_reason[0] = '\0';
+	pthread_mutex_unlock(&F.mu);
+	fd = connect_to(F.socks_port);
+	assert_int_equal(socks_connect(fd, "asked.test", 80), 2);
+	close(fd);
+	assert_int_equal(wait_events(4), 4);
+	e = event_at(3);
+	assert_false(e.allowed);
+	assert_string_equal(e.via, "socks5");
+	assert_string_equal(e.rule, "asked: denied");
+
+	/* An answer with the default rule's text: the default deny as it is. */
+	pthread_mutex_lock(&F.mu);
+	snprintf(F.ask_reason, sizeof(F.ask_reason), "no allowedDomains entry matches");
+	pthread_mutex_unlock(&F.mu);
+	fd = connect_to(F.http_port);
+	assert_int_equal(http_connect(fd, "asked.test:443", resp, sizeof(resp)), 403);
+	assert_contains(resp, "srt: asked.test:443: denied (no allowedDomains entry matches)\n");
+	close(fd);
+	assert_int_equal(wait_events(5), 5);
+	e = event_at(4);
+	assert_false(e.allowed);
+	assert_string_equal(e.rule, "no allowedDomains entry matches");
+	fx_stop();
+	assert_int_equal(event_count(), 5);
+	net_policy_free(np);
+}
+
+/* Clients that leave while the ask runs (reset, and a SOCKS5 client's
+ * EOF), and a server closed while an ask runs: nothing is freed under the
+ * work, and the server serves on. */
+static void test_ask_client_leaves(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy(ALLOW_LOOPBACK_IP);
+	fx_start(np, NULL, USE_ASK, 50);
+	pthread_mutex_lock(&F.mu);
+	F.ask_answer = true;
+	F.ask_delay_ms = 300;
+	pthread_mutex_unlock(&F.mu);
+
+	int fd = connect_to(F.http_port);
+	const char req[] = "CONNECT asked.test:443 HTTP/1.1\r\nHost: asked.test:443\r\n\r\n";
+	assert_true(write_all(fd, req, sizeof(req) - 1));
+	usleep(50 * 1000);
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd); /* a reset */
+
+	fd = connect_to(F.socks_port);
+	uint8_t greet[] = { 5, 1, 0 };
+	assert_true(write_all(fd, greet, sizeof(greet)));
+	uint8_t m[2];
+	assert_true(read_n(fd, m, 2));
+	uint8_t sreq[] = { 5, 1, 0, 3, 10, 'a', 's', 'k', 'e', 'd', '.', 't', 'e', 's', 't', 0, 80 };
+	assert_true(write_all(fd, sreq, sizeof(sreq)));
+	usleep(50 * 1000);
+	shutdown(fd, SHUT_WR); /* EOF */
+	usleep(20 * 1000);
+	close(fd);
+
+	wait_asked(2);
+	usleep(100 * 1000); /* let the loop run the completions */
+	assert_int_equal(event_count(), 0);
+
+	/* Still serving. */
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 10, 1);
+	fd = connect_to(F.socks_port);
+	assert_int_equal(socks_connect(fd, "127.0.0.1", (uint16_t)u.port), 0);
+	exchange_n(fd, 10);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	assert_true(event_at(0).allowed);
+
+	/* Close the server while an ask runs. */
+	fd = connect_to(F.http_port);
+	assert_true(write_all(fd, req, sizeof(req) - 1));
+	usleep(50 * 1000);
+	fx_stop();
+	assert_int_equal(F.n_asked, 3);
+	close(fd);
+	net_policy_free(np);
+}
+
+/* A TLS ClientHello whose SNI names another host: the tunnel closes, and
+ * the allowed connection is reported as refused. */
+static size_t build_hello(uint8_t *b, const char *sni)
+{
+	size_t n = 0, l = strlen(sni);
+	uint8_t *rec_len, *hs_len, *ext_len;
+	b[n++] = 0x16;
+	b[n++] = 3;
+	b[n++] = 1;
+	rec_len = b + n;
+	n += 2;
+	b[n++] = 1;
+	hs_len = b + n;
+	n += 3;
+	b[n++] = 3;
+	b[n++] = 3;
+	memset(b + n, 0xA5, 32);
+	n += 32;
+	b[n++] = 0;        /* session id */
+	b[n++] = 0;
+	b[n++] = 2;
+	b[n++] = 0x13;
+	b[n++] = 0x01;     /* one suite */
+	b[n++] = 1;
+	b[n++] = 0;        /* null compression */
+	ext_len = b + n;
+	n += 2;
+	size_t ext_start = n;
+	b[n++] = 0;
+	b[n++] = 0;        /* server_name */
+	b[n++] = (uint8_t)((l + 5) >> 8);
+	b[n++] = (uint8_t)(l + 5);
+	b[n++] = (uint8_t)((l + 3) >> 8);
+	b[n++] = (uint8_t)(l + 3);
+	b[n++] = 0;
+	b[n++] = (uint8_t)(l >> 8);
+	b[n++] = (uint8_t)l;
+	memcpy(b + n, sni, l);
+	n += l;
+	size_t e = n - ext_start, h = n - (size_t)(hs_len - b) - 3, r = n - (size_t)(rec_len - b) - 2;
+	ext_len[0] = (uint8_t)(e >> 8);
+	ext_len[1] = (uint8_t)e;
+	hs_len[0] = 0;
+	hs_len[1] = (uint8_t)(h >> 8);
+	hs_len[2] = (uint8_t)h;
+	rec_len[0] = (uint8_t)(r >> 8);
+	rec_len[1] = (uint8_t)r;
+	return n;
+}
+
+static void test_sni_mismatch(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy(ALLOW_LOOPBACK_IP);
+	fx_start(np, NULL, 0, 0);
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_DRAIN, 0, 1);
+	int fd = connect_to(F.http_port);
+	char resp[4096], auth[64];
+	snprintf(auth, sizeof(auth), "127.0.0.1:%d", u.port);
+	assert_int_equal(http_connect(fd, auth, resp, sizeof(resp)), 200);
+	uint8_t hello[512];
+	size_t n = build_hello(hello, "evil.test");
+	assert_true(write_all(fd, hello, n));
+	char c;
+	assert_true(recv(fd, &c, 1, 0) <= 0); /* closed */
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_false(e.allowed);
+	assert_string_equal(e.via, "connect");
+	assert_string_equal(e.host, "127.0.0.1");
+	assert_string_equal(e.rule, "SNI mismatch: the TLS server name (SNI) names another host (evil.test)");
+	assert_int_equal(e.up, 0);
+	fx_stop();
+	assert_int_equal(event_count(), 1);
+	net_policy_free(np);
+}
+
+/* A FORWARD listener (a host loopback service): no decision, one event. */
+static void test_forward(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy(ALLOW_LOOPBACK_IP);
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 70000, 1);
+	forward_to = u.port;
+	fx_start(np, NULL, 0, 0);
+	int fd = connect_to(F.forward_port);
+	exchange_n(fd, 70000);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_true(e.allowed);
+	assert_string_equal(e.via, "forward");
+	assert_string_equal(e.rule, "forwarded");
+	assert_string_equal(e.host, "127.0.0.1");
+	assert_int_equal(e.port, u.port);
+	assert_string_equal(e.address, "127.0.0.1");
+	assert_int_equal(e.up, 70000);
+	assert_int_equal(e.down, 70000);
+	fx_stop();
+	net_policy_free(np);
+}
+
+/* No hooks at all: the proxy works as before. */
+static void test_no_hooks(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy(ALLOW_LOOPBACK_IP);
+	fx_start(np, NULL, NO_HOOKS, 0);
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 1000, 1);
+	int fd = connect_to(F.http_port);
+	char resp[4096], auth[64];
+	snprintf(auth, sizeof(auth), "127.0.0.1:%d", u.port);
+	assert_int_equal(http_connect(fd, auth, resp, sizeof(resp)), 200);
+	exchange_n(fd, 1000);
+	close(fd);
+	upstream_join(&u);
+	fd = connect_to(F.http_port);
+	assert_int_equal(http_connect(fd, "evil.test:443", resp, sizeof(resp)), 403);
+	close(fd);
+	fx_stop();
+	assert_int_equal(event_count(), 0);
+	net_policy_free(np);
+}
+
+static void test_build_list(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "good.test", "https://bad.test", NULL };
+	struct net_policy *np = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(net_policy_build_list(bad, "sandbox x", &np, &err), -EINVAL);
+	assert_null(np);
+	assert_prefix(err.message, "sandbox x: allowedDomains[1]: invalid domain 'https://bad.test': ");
+	memset(&err, 0, sizeof(err));
+
+	static const char *const star[] = { "*", NULL };
+	assert_int_equal(net_policy_build_list(star, "sandbox x", &np, &err), -EINVAL);
+	memset(&err, 0, sizeof(err));
+
+	static const char *const good[] = { "*.example.com", "api.test:443", "[::1]:8080", NULL };
+	assert_int_equal(net_policy_build_list(good, "s", &np, &err), 0);
+	struct proxy_host h;
+	const char *why;
+	struct net_decision d;
+	assert_int_equal(proxy_host_canonical("a.example.com", 13, &h, &why), 0);
+	net_policy_decide(np, &h, 443, &d);
+	assert_int_equal(d.verdict, NET_ALLOW);
+	assert_string_equal(d.rule, "allowedDomains: *.example.com");
+	assert_string_equal(d.rule_source, "s: allowedDomains[0]");
+	assert_int_equal(proxy_host_canonical("api.test", 8, &h, &why), 0);
+	net_policy_decide(np, &h, 80, &d);
+	assert_int_equal(d.verdict, NET_DENY);
+	assert_null(d.rule_source);
+	uint16_t ports[4];
+	assert_int_equal(net_policy_loopback_ports(np, ports, 4), 1);
+	assert_int_equal(ports[0], 8080);
+	net_policy_free(np);
+
+	np = NULL;
+	assert_int_equal(net_policy_build_list(NULL, NULL, &np, &err), 0);
+	assert_non_null(np);
+	net_policy_free(np);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build_list),
+		cmocka_unit_test(test_connect_events),
+		cmocka_unit_test(test_socks_events),
+		cmocka_unit_test(test_http_keepalive_events),
+		cmocka_unit_test(test_extra_list),
+		cmocka_unit_test(test_extra_guard),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_ask),
+		cmocka_unit_test(test_ask_client_leaves),
+		cmocka_unit_test(test_sni_mismatch),
+		cmocka_unit_test(test_forward),
+		cmocka_unit_test(test_no_hooks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
