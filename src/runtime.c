@@ -357,9 +357,41 @@ static int proxy_environment(const struct net_ports *n, struct strv *env)
 
 /* ---- Violations from the proxies and the observer ------------------------- */
 
+/* Has this sandbox reported kind/op/target before? A program retrying a
+ * refused call (or every lookup of a user trying nscd's unix socket) is one
+ * violation, not hundreds. Remembers up to SEEN_MAX distinct ones. */
+#define SEEN_MAX 4096
+
+static bool seen_before(struct sandbox *sb, enum srt_violation_kind kind, const char *op, const char *target)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+	for (const char *p = op; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull;
+	for (const char *p = target; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	for (size_t i = 0; i < sb->n_seen; i++)
+		if (sb->seen[i] == h)
+			return true;
+	if (sb->n_seen < SEEN_MAX) {
+		if (sb->n_seen == sb->cap_seen) {
+			size_t cap = sb->cap_seen ? 2 * sb->cap_seen : 16;
+			uint64_t *v = realloc(sb->seen, cap * sizeof(*v));
+			if (!v)
+				return false;
+			sb->seen = v;
+			sb->cap_seen = cap;
+		}
+		sb->seen[sb->n_seen++] = h;
+	}
+	return false;
+}
+
 static void record(struct sandbox *sb, enum srt_violation_kind kind, enum srt_violation_source src,
 		   const char *op, const char *target, const char *rule, pid_t pid)
 {
+	if (seen_before(sb, kind, op, target))
+		return;
 	struct srt_violation v = {
 		.kind = kind,
 		.operation = op,
@@ -528,7 +560,8 @@ static void on_observed(void *data, const struct observed_call *c)
 	}
 	case OBS_SOCKET:
 		record(sb, SRT_VIOLATION_UNIX_SOCKET, SRT_SOURCE_OBSERVER, "socket", "AF_UNIX",
-		       "unix sockets are refused (network.allowAllUnixSockets is not set)", c->pid);
+		       "network.allowAllUnixSockets is not set (user and group lookups try nscd this "
+		       "way first and go on without it)", c->pid);
 		return;
 	default:
 		break;
@@ -552,6 +585,7 @@ static void on_observed(void *data, const struct observed_call *c)
 static void sandbox_free(struct sandbox *sb)
 {
 	free(sb->command);
+	free(sb->seen);
 	free(sb->listens);
 	net_policy_free(sb->extra);
 	strv_clear(&sb->argv);

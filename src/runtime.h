@@ -94,6 +94,8 @@ struct sandbox {
 	int exit_status;                /* from PROTO_EXIT; -1 unknown */
 	int64_t start_ns;
 	size_t n_violations;
+	uint64_t *seen;                 /* hashes of the violations reported */
+	size_t n_seen, cap_seen;
 	/* Prepared for launch. */
 	int plan_fd, filter_fd, notify_fd, args_fd;
 	struct strv argv;               /* bwrap's command line */

@@ -149,7 +149,7 @@ int main(void)
 	memset(&e, 0, sizeof(e));
 	rt = NULL;
 	r = srt_runtime_new_from_config(&bad, &o, &rt, &e);
-	ok(r < 0 && !rt && e.code == r && strncmp(e.message, "<config>: filesystem.allowWrite[1]", 35) == 0,
+	ok(r < 0 && !rt && e.code == r && strncmp(e.message, "<config>: filesystem.allowWrite[1]", 34) == 0,
 	   "empty allowWrite entry: \"<config>: filesystem.allowWrite[1]...\" (%d): \"%s\"", r, e.message);
 
 	const char *const bad_ad[] = { "http://x.com/", NULL };
@@ -158,7 +158,7 @@ int main(void)
 	memset(&e, 0, sizeof(e));
 	rt = NULL;
 	r = srt_runtime_new_from_config(&bad2, &o, &rt, &e);
-	ok(r < 0 && !rt && strncmp(e.message, "<config>: network.allowedDomains[0]", 36) == 0,
+	ok(r < 0 && !rt && strncmp(e.message, "<config>: network.allowedDomains[0]", 35) == 0,
 	   "a URL in allowedDomains: \"<config>: network.allowedDomains[0]...\" (%d): \"%s\"", r, e.message);
 
 	const char *const bad_dd[] = { "*.com", NULL };
@@ -167,7 +167,7 @@ int main(void)
 	memset(&e, 0, sizeof(e));
 	rt = NULL;
 	r = srt_runtime_new_from_config(&bad3, &o, &rt, &e);
-	ok(r < 0 && !rt && strncmp(e.message, "<config>: network.deniedDomains[0]", 35) == 0,
+	ok(r < 0 && !rt && strncmp(e.message, "<config>: network.deniedDomains[0]", 34) == 0,
 	   "\"*.com\" in deniedDomains: names network.deniedDomains[0] (%d): \"%s\"", r, e.message);
 
 	/* NULL arguments */

@@ -90,7 +90,7 @@ int main(void)
 	   "execute(argv) passes arguments untouched (out \"%s\")", r == 0 && res.out ? res.out : "");
 	if (r == 0)
 		srt_result_free(&res);
-	const char *const argv2[] = { "srt-lib-no-such-command", NULL };
+	const char *const argv2[] = { "/nonexistent/srt-lib-no-such-command", NULL };
 	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute(rt, argv2, NULL, &res, &e);
 	ok(r == 0 && res.status == 127, "a missing command -> status 127 (r %d, status %d)", r, r == 0 ? res.status : -1);
