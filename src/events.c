@@ -399,7 +399,7 @@ char *event_to_json(const struct srt_event *ev)
 			json_object_set_new(o, "duration_ms", json_real((double)s->duration_ns / 1e6));
 		}
 	}
-	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 	json_decref(o);
 	return text;
 }

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 #include <linux/seccomp.h>
@@ -65,6 +66,10 @@ struct srt_runtime {
 	struct pending *pending;
 	struct attaching *attaching;
 	bool enabled;
+	/* Sandboxes finished lately, for execute to wait on (under lock). */
+	pthread_cond_t done_cond;
+	uint64_t done[64];
+	size_t n_done;
 	/* What reset reloads. */
 	char *src_path, *src_text, *src_name;
 };
@@ -109,6 +114,7 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	}
 	o->listen_fd = -1;
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->done_cond, NULL);
 	o->rt.home = strdup(home);
 	o->rt.cwd = strdup(c);
 	o->src_path = path ? strdup(path) : NULL;
@@ -223,7 +229,44 @@ static void attaching_drop(struct attaching *a)
 
 static void sandbox_ended(struct sandbox *sb)
 {
-	sandbox_finish(sb, -1);
+	srt_runtime *o = sb->owner;
+	uint64_t id = sb->id;
+	sandbox_finish(sb, -1); /* the placeholders are gone when it returns */
+	pthread_mutex_lock(&o->lock);
+	o->done[o->n_done++ % ARRAY_SIZE(o->done)] = id;
+	pthread_cond_broadcast(&o->done_cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+/* After the sandbox's process ended: wait until the runtime has finished
+ * it too (events sent, placeholders removed), so that the next sandbox
+ * does not meet this one's leftovers. A sandbox that never connected is
+ * dropped here. */
+static void wait_finished(srt_runtime *o, uint64_t id)
+{
+	struct sandbox *unstarted = NULL;
+	pthread_mutex_lock(&o->lock);
+	for (struct pending **pp = &o->pending; *pp; pp = &(*pp)->next)
+		if ((*pp)->sb->id == id) {
+			struct pending *p = *pp;
+			*pp = p->next;
+			unstarted = p->sb;
+			free(p);
+			break;
+		}
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	while (!unstarted) {
+		bool found = false;
+		size_t n = o->n_done < ARRAY_SIZE(o->done) ? o->n_done : ARRAY_SIZE(o->done);
+		for (size_t i = 0; i < n && !found; i++)
+			found = o->done[i] == id;
+		if (found || pthread_cond_timedwait(&o->done_cond, &o->lock, &deadline) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&o->lock);
+	sandbox_free_unstarted(unstarted);
 }
 
 static int memfd_of(const char *name, const void *data, size_t len)
@@ -541,6 +584,7 @@ void srt_runtime_free(srt_runtime *o)
 	free(o->src_text);
 	free(o->src_name);
 	runtime_destroy(&o->rt);
+	pthread_cond_destroy(&o->done_cond);
 	pthread_mutex_destroy(&o->lock);
 	free(o);
 }
@@ -688,6 +732,7 @@ static int execute(srt_runtime *o, char *const *command, bool shell, const struc
 	if (e) {
 		pid = -1;
 		r = srt_error_set(err, -e, "cannot run %s: %s", argv[0], strerror(e));
+		wait_finished(o, id); /* drops the prepared sandbox */
 		goto out;
 	}
 	close(out[1]);
@@ -711,6 +756,7 @@ static int execute(srt_runtime *o, char *const *command, bool shell, const struc
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	wait_finished(o, id);
 	ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	ret->out = co.buf ? co.buf : calloc(1, 1);
 	ret->out_len = co.len;

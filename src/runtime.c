@@ -102,6 +102,12 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 		settings_free_chain(s);
 		return r;
 	}
+	/* A library runtime with sandbox.enabled: false exists, and refuses
+	 * to start sandboxes (srt refuses the settings: policy_build). */
+	if (!src->cli && !s->cfg.enabled) {
+		*ret = s;
+		return 0;
+	}
 	struct policy_env env = { .home = home, .cwd = cwd };
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
 	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0) {
@@ -173,42 +179,46 @@ void runtime_replace_settings(struct runtime *rt, struct settings *s)
 
 static int helper_anchor;
 
+/* name in folder dir, when it exists there. */
+static char *helper_in(const char *dir, const char *tail, const char *name)
+{
+	char *cand = str_printf("%s%s%s", dir, tail, name);
+	if (cand && access(cand, F_OK) == 0)
+		return cand;
+	free(cand);
+	return NULL;
+}
+
 char *runtime_helper_path(const char *name)
 {
-	char exe[PATH_MAX];
+	char exe[PATH_MAX], self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			char *cand = str_printf("%s/%s", exe, name);
-			if (cand && access(cand, F_OK) == 0)
-				return cand;
-			free(cand);
-		}
-	}
-	/* A program using the library: next to the library in a build tree,
-	 * else <libdir>/../libexec/sandbox-runtime of its install. */
+	exe[n > 0 ? n : 0] = '\0';
+	/* In the library (a program of someone else's): only next to the
+	 * library, in a build tree, or <libdir>/../libexec/sandbox-runtime of
+	 * its install; never the program's own folder. */
 	Dl_info info;
-	if (dladdr(&helper_anchor, &info) && info.dli_fname && info.dli_fname[0] == '/') {
-		char lib[PATH_MAX];
-		snprintf(lib, sizeof(lib), "%s", info.dli_fname);
-		char *slash = strrchr(lib, '/');
+	if (dladdr(&helper_anchor, &info) && info.dli_fname && info.dli_fname[0] == '/' &&
+	    realpath(info.dli_fname, self) && strcmp(self, exe) != 0) {
+		char *slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			char *cand = str_printf("%s/%s", lib, name);
-			if (cand && access(cand, F_OK) == 0)
-				return cand;
-			free(cand);
-			const char *tail[] = { "/../libexec/sandbox-runtime/", "/../../libexec/sandbox-runtime/" };
+			const char *tail[] = { "/", "/../libexec/sandbox-runtime/", "/../../libexec/sandbox-runtime/" };
 			for (size_t i = 0; i < ARRAY_SIZE(tail); i++) {
-				cand = str_printf("%s%s%s", lib, tail[i], name);
-				if (cand && access(cand, F_OK) == 0)
-					return cand;
-				free(cand);
+				char *c = helper_in(self, tail[i], name);
+				if (c)
+					return c;
 			}
 		}
+		return str_printf("%s/%s", SRT_LIBEXECDIR, name);
+	}
+	/* srt: its own folder when it holds them (a build tree). */
+	char *slash = exe[0] ? strrchr(exe, '/') : NULL;
+	if (slash) {
+		*slash = '\0';
+		char *c = helper_in(exe, "/", name);
+		if (c)
+			return c;
 	}
 	return str_printf("%s/%s", SRT_LIBEXECDIR, name);
 }
@@ -409,7 +419,10 @@ static void record(struct sandbox *sb, enum srt_violation_kind kind, enum srt_vi
 static const struct net_policy *sb_policy(void *data)
 {
 	struct sandbox *sb = data;
-	return runtime_settings(sb->rt)->net;
+	const struct net_policy *np = runtime_settings(sb->rt)->net;
+	/* Settings reloaded to sandbox.enabled: false keep the lists the
+	 * sandbox started with. */
+	return np ? np : sb->settings->net;
 }
 
 static bool sb_ask(void *data, const char *host, uint16_t port, char *reason, size_t reason_size)
@@ -615,6 +628,10 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 	sb->guard = (struct guardian){ .sock = -1, .pid = 0 };
 	sb->exit_status = -1;
 	sb->settings = runtime_settings(rt);
+	if (!sb->settings->policy) {
+		free(sb);
+		return srt_error_set(err, -ENOTSUP, "sandboxing is not enabled (the settings say sandbox.enabled: false)");
+	}
 	pthread_mutex_lock(&rt->lock);
 	sb->id = rt->next_id++;
 	pthread_mutex_unlock(&rt->lock);

@@ -223,7 +223,7 @@ static void pos_prefix(char *buf, size_t size, const char *file, int line, int c
 {
 	if (!file)
 		buf[0] = '\0';
-	else if (line > 0)
+	else if (line > 0 && strcmp(file, CONFIG_NAME_BUILT) != 0)
 		snprintf(buf, size, "%s:%d:%d: ", file, line, column > 0 ? column : 1);
 	else
 		snprintf(buf, size, "%s: ", file);

@@ -46,6 +46,10 @@
 /* Where a value came from. file points at a string owned by the config
  * (config->files), never NULL for values read from a file; "<default>" or
  * "<command line>" otherwise. line/column are 1-based, 0 when unknown. */
+/* The name of settings built in code (struct srt_config): their text is
+ * generated, so positions in it name the key only, never a line. */
+#define CONFIG_NAME_BUILT "<config>"
+
 struct config_pos {
 	const char *file;
 	int line;

@@ -285,7 +285,6 @@ int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return srt_error_set(err, -errno, "socketpair: %s", strerror(errno));
-	pid_t owner = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -312,8 +311,11 @@ int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error
 		sigset_t all;
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, NULL);
-		guardian_main(s, plan, owner);
+		/* Temporary names carry the guardian's pid: unique to this
+		 * sandbox, also among the sandboxes of one library process. */
+		guardian_main(s, plan, getpid());
 	}
+	pid_t owner = pid;
 	close(sv[1]);
 	g->pid = pid;
 	g->sock = sv[0];

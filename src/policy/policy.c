@@ -32,7 +32,7 @@ static const char *kind_key(enum policy_path_kind k)
 
 char *policy_pos_text(const struct config_pos *pos)
 {
-	if (pos->file && pos->line > 0)
+	if (pos->file && pos->line > 0 && strcmp(pos->file, CONFIG_NAME_BUILT) != 0)
 		return str_printf("%s:%d:%d: %s", pos->file, pos->line, pos->column, pos->key ? pos->key : "");
 	if (pos->file)
 		return str_printf("%s: %s", pos->file, pos->key ? pos->key : "");
