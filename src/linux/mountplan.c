@@ -48,8 +48,18 @@ static int node_cmp(const void *a, const void *b)
 	int c = path_order(x->path, y->path);
 	if (c)
 		return c;
-	/* rules before anchors at the same path */
-	return (x->rule == NULL) - (y->rule == NULL);
+	/* Rules before anchors at the same path, and the rules in the order
+	 * of their kind (denyRead, allowRead, allowWrite, denyWrite): the
+	 * first node at a path is what the plan looks at, so that it never
+	 * depends on the order qsort leaves equal items in. The explanation
+	 * (policy_explain_path) takes the same rule. */
+	if ((x->rule == NULL) != (y->rule == NULL))
+		return (x->rule == NULL) - (y->rule == NULL);
+	if (!x->rule)
+		return 0; /* two anchors: only one is kept */
+	if (x->rule->kind != y->rule->kind)
+		return (int)x->rule->kind - (int)y->rule->kind;
+	return strcmp(x->rule->source, y->rule->source);
 }
 
 /* A set of the anchor paths added so far (indexes into the nodes), so that
@@ -179,6 +189,66 @@ static bool exists_lstat(const char *path, struct stat *st)
 	return lstat(path, st) == 0;
 }
 
+/* Hold the missing protected path X for the run, so that nothing can
+ * appear there: its first missing component gets a placeholder (a folder
+ * when X lies below it; for X itself a folder when self_dir), or another
+ * run's placeholder folder above it is held, or a file standing where a
+ * folder of X's path would have to be is bound read-only. *covered is the
+ * held path (nothing below it needs a mount); *self tells whether the
+ * placeholder is X itself. Returns 0 or a negative errno, err set. */
+static int hold_missing(struct mount_plan *plan, size_t *cap, const char *X, bool self_dir, const char *why,
+			const char **covered, bool *self, struct srt_error *err)
+{
+	int r;
+	*self = false;
+	_cleanup_free_ char *first = strdup(X);
+	if (!first)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	for (;;) {
+		_cleanup_free_ char *up = parent_of(first);
+		struct stat ust;
+		if (!up)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+		if (strcmp(up, "/") == 0 || exists_lstat(up, &ust))
+			break;
+		free(first);
+		first = steal_pointer(&up);
+	}
+	_cleanup_free_ char *up = parent_of(first);
+	struct stat ust;
+	if (!up)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	bool up_exists = strcmp(up, "/") != 0 && exists_lstat(up, &ust);
+	/* A file where a folder would have to be (.git in a worktree or
+	 * submodule checkout names the real git folder): nothing can appear
+	 * below it while it stays, so keep it. A link there could be turned
+	 * into anything: refuse. */
+	if (up_exists && !S_ISDIR(ust.st_mode)) {
+		if (S_ISLNK(ust.st_mode))
+			return srt_error_set(err, -ELOOP,
+					     "cannot protect %s (%s): %s is a symbolic link inside a "
+					     "writable folder, and a mount cannot cover a link; remove "
+					     "the link or do not allow writing there", X, why, up);
+		if ((r = plan_add(plan, cap, MOUNT_BIND_RO, up, false, why)) < 0)
+			return srt_error_set(err, r, "out of memory");
+		*covered = plan->ops[plan->n_ops - 1].path;
+		return 0;
+	}
+	bool dir = strcmp(first, X) != 0 || self_dir;
+	/* Inside another run's placeholder folder (read-only, ours to
+	 * share): hold that folder instead of creating in it. */
+	if (up_exists && placeholder_is_marked(&ust)) {
+		free(first);
+		first = steal_pointer(&up);
+		dir = true;
+	}
+	if ((r = plan_add(plan, cap, MOUNT_PLACEHOLDER, first, dir, why)) < 0)
+		return srt_error_set(err, r, "out of memory");
+	*covered = plan->ops[plan->n_ops - 1].path;
+	*self = strcmp(first, X) == 0;
+	return 0;
+}
+
 int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt_error *err)
 {
 	struct mount_plan *plan = calloc(1, sizeof(*plan));
@@ -194,12 +264,22 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_path_rule *rule = &p->rules[i];
+		/* Everything would be hidden, the command too (policy_build
+		 * refuses this): never a plan that hides nothing instead. */
+		if (rule->kind == POLICY_DENY_READ && strcmp(rule->path, "/") == 0) {
+			r = srt_error_set(err, -EINVAL, "%s: denyRead / would hide the whole file system, "
+					  "including the command", rule->source);
+			goto fail;
+		}
 		if (strcmp(rule->path, "/") == 0 || under_special(rule->path))
 			continue;
 		if ((r = nodes_add(&ns, rule->path, rule)) < 0)
 			goto oom;
-		/* Anchors for write protection inside a writable folder. */
-		if (rule->kind != POLICY_DENY_WRITE)
+		/* Anchors for protection inside a writable folder: the folders
+		 * above a protected (or hidden) path cannot be renamed, so the
+		 * path cannot be carried away and made anew unprotected, and a
+		 * placeholder stays where the guardian will look for it. */
+		if (rule->kind != POLICY_DENY_WRITE && rule->kind != POLICY_DENY_READ)
 			continue;
 		_cleanup_free_ char *dir = parent_of(rule->path);
 		if (!dir)
@@ -248,6 +328,9 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			continue;
 		const struct policy_path_rule *rr = policy_read_rule(p, X);
 		const struct policy_path_rule *wr = policy_write_rule(p, X);
+		/* The rule the view comes from: what hides it, what protects
+		 * it, else the first rule at the path (an allow rule when there
+		 * is one: see node_cmp). */
 		const char *why = nd->rule ? nd->rule->source : (wr ? wr->source : "anchor");
 		bool R = policy_path_readable(p, X);
 		bool W = host_writable(p, X);
@@ -257,21 +340,47 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		bool Rp = visible(p, plan, parent);
 		bool Wp = host_writable(p, parent);
 		/* The policy looked at every rule path already; anchors are
-		 * folders by construction. Only a write-protected path that
-		 * exists needs a fresh look (is it a placeholder?). */
+		 * folders by construction. Only a protected path that exists
+		 * needs a fresh look (is it a placeholder?). */
 		struct stat st;
 		memset(&st, 0, sizeof(st));
 		bool exists = nd->rule ? nd->rule->exists : true;
 		bool is_dir = nd->rule ? nd->rule->is_dir : true;
 		bool is_link = nd->rule && nd->rule->is_symlink;
-		if (nd->rule && exists && !is_link && nd->rule->kind == POLICY_DENY_WRITE &&
-		    !exists_lstat(X, &st))
-			exists = false;
-		if (exists && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-			st.st_mode = is_dir ? S_IFDIR : S_IFREG;
-		(void)rr;
-
 		if (!R) {
+			if (rr)
+				why = rr->source;
+			/* Rp && !R: a denyRead at X itself. In a writable
+			 * folder the command could create X and read it, or
+			 * read what appears there: hold it like a missing
+			 * write-protected path, and hide the placeholder. */
+			if (Rp && Wp) {
+				if (is_link) {
+					r = srt_error_set(err, -ELOOP,
+							  "cannot hide %s (%s): it is a symbolic link inside a writable "
+							  "folder, and a mount cannot cover a link; remove the link or do "
+							  "not allow writing to %s", X, why, parent);
+					goto fail;
+				}
+				bool marked = false;
+				if (exists && !exists_lstat(X, &st))
+					exists = false;
+				else if (exists)
+					marked = placeholder_is_marked(&st);
+				if (!exists || marked) {
+					bool self;
+					if ((r = hold_missing(plan, &cap, X, marked && S_ISDIR(st.st_mode), why, &covered,
+							      &self, err)) < 0)
+						goto fail;
+					/* A placeholder file is empty but readable: cover it
+					 * with one nobody may open. An empty read-only
+					 * placeholder folder shows nothing already. */
+					if (self && !plan->ops[plan->n_ops - 1].placeholder_dir &&
+					    (r = plan_add(plan, &cap, MOUNT_HIDE_FILE, X, false, why)) < 0)
+						goto oom;
+					continue;
+				}
+			}
 			if (!exists || !Rp)
 				continue; /* nothing to hide, or already hidden */
 			if (is_dir) {
@@ -302,12 +411,18 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			continue; /* the view already is what the rule asks */
 		if (!W && Wp) {
 			/* Write protection inside a writable folder. */
+			if (wr)
+				why = wr->source;
 			if (is_link)
 				{ r = srt_error_set(err, -ELOOP,
 						   "cannot protect %s (%s): it is a symbolic link inside a writable "
 						   "folder, and a mount cannot cover a link; remove the link or do "
 						   "not allow writing to %s", X, why, parent);
 				goto fail; }
+			if (exists && !exists_lstat(X, &st))
+				exists = false;
+			if (exists && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+				st.st_mode = is_dir ? S_IFDIR : S_IFREG;
 			if (exists && !placeholder_is_marked(&st)) {
 				if ((r = plan_add(plan, &cap, MOUNT_BIND_RO, X, false, why)) < 0)
 					goto oom;
@@ -317,61 +432,10 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			}
 			/* Missing: protect its first missing component (or adopt a
 			 * placeholder another run made). */
-			_cleanup_free_ char *first = strdup(X);
-			if (!first)
-				goto oom;
-			for (;;) {
-				_cleanup_free_ char *up = parent_of(first);
-				struct stat ust;
-				if (!up)
-					goto oom;
-				if (strcmp(up, "/") == 0 || exists_lstat(up, &ust))
-					break;
-				free(first);
-				first = steal_pointer(&up);
-			}
-			/* A file where a folder would have to be (.git in a worktree
-			 * or submodule checkout names the real git folder): nothing
-			 * can appear below it while it stays, so keep it. A link
-			 * there could be turned into anything: refuse. */
-			{
-				_cleanup_free_ char *up = parent_of(first);
-				struct stat ust;
-				if (!up)
-					goto oom;
-				if (strcmp(up, "/") != 0 && exists_lstat(up, &ust) && !S_ISDIR(ust.st_mode)) {
-					if (S_ISLNK(ust.st_mode)) {
-						r = srt_error_set(err, -ELOOP,
-								  "cannot protect %s (%s): %s is a symbolic link inside a "
-								  "writable folder, and a mount cannot cover a link; remove "
-								  "the link or do not allow writing there", X, why, up);
-						goto fail;
-					}
-					if ((r = plan_add(plan, &cap, MOUNT_BIND_RO, up, false, why)) < 0)
-						goto oom;
-					covered = plan->ops[plan->n_ops - 1].path;
-					continue;
-				}
-			}
-			bool dir = strcmp(first, X) != 0 || names_protected_dir(X) ||
-				   (exists && S_ISDIR(st.st_mode));
-			/* Inside another run's placeholder folder (read-only, ours
-			 * to share): hold that folder instead of creating in it. */
-			{
-				_cleanup_free_ char *up = parent_of(first);
-				struct stat ust;
-				if (!up)
-					goto oom;
-				if (strcmp(up, "/") != 0 && exists_lstat(up, &ust) && placeholder_is_marked(&ust) &&
-				    S_ISDIR(ust.st_mode)) {
-					free(first);
-					first = steal_pointer(&up);
-					dir = true;
-				}
-			}
-			if ((r = plan_add(plan, &cap, MOUNT_PLACEHOLDER, first, dir, why)) < 0)
-				goto oom;
-			covered = plan->ops[plan->n_ops - 1].path;
+			bool self;
+			if ((r = hold_missing(plan, &cap, X, names_protected_dir(X) || (exists && S_ISDIR(st.st_mode)),
+					      why, &covered, &self, err)) < 0)
+				goto fail;
 			continue;
 		}
 		if (!exists) {

@@ -332,10 +332,25 @@ int guardian_start(struct mount_plan *plan, struct guardian *g, struct srt_error
 		if (op->kind != MOUNT_PLACEHOLDER)
 			continue;
 		int fd = hold_one(op->path, op->placeholder_dir, owner, k);
+		/* A placeholder file for a denyRead comes with a hidden file on
+		 * top (mountplan.c): it must fit what is really there now. */
+		struct mount_op *hide = i + 1 < plan->n_ops && plan->ops[i + 1].kind == MOUNT_HIDE_FILE &&
+					strcmp(plan->ops[i + 1].path, op->path) == 0 ? &plan->ops[i + 1] : NULL;
 		if (fd < -1 && host_refuses_creation(op->path, fd)) {
 			op->unneeded = true;
+			if (hide)
+				hide->unneeded = true; /* nothing there, nothing can appear */
 			k++;
 			continue;
+		}
+		if (hide) {
+			struct stat st;
+			bool dir = fd >= 0 ? fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)
+					   : stat(op->path, &st) == 0 && S_ISDIR(st.st_mode);
+			if (dir && fd >= 0)
+				hide->unneeded = true; /* another run's empty folder: shows nothing */
+			else if (dir)
+				hide->kind = MOUNT_HIDE_DIR; /* a real folder took the name */
 		}
 		if (fd < -1) {
 			int code = fd;

@@ -95,6 +95,21 @@ static int add_rule_as(struct builder *b, const char *path, enum policy_path_kin
 		free(r->text);
 		return srt_error_set(b->err, -ENOMEM, "out of memory");
 	}
+	/* A sandbox cannot hide the whole file system: the command itself
+	 * must stay readable. Refused rather than ignored, so that no other
+	 * denyRead entry is taken as covered by it. */
+	if (kind == POLICY_DENY_READ && strcmp(r->path, "/") == 0) {
+		const char *as = text ? text : path;
+		int e = srt_error_set(b->err, -EINVAL,
+				      "%s: denyRead '%s'%s would hide the whole file system, including the command; "
+				      "list the folders to hide, and allowRead what the command needs",
+				      source, as, strcmp(as, "/") == 0 ? "" : " (that is /)");
+		free(r->path);
+		free(r->source);
+		free(r->pattern);
+		free(r->text);
+		return e;
+	}
 	struct stat st;
 	if (lstat(r->path, &st) == 0) {
 		r->exists = true;
@@ -207,7 +222,14 @@ static int rule_cmp(const void *a, const void *b)
 	int c = path_order(x->path, y->path);
 	if (c)
 		return c;
-	return (int)x->kind - (int)y->kind;
+	if (x->kind != y->kind)
+		return (int)x->kind - (int)y->kind;
+	/* Duplicates (one is dropped below): whatever qsort does, keep the
+	 * settings entry rather than the built-in rule, then the first by
+	 * source. */
+	if (x->mandatory != y->mandatory)
+		return (int)x->mandatory - (int)y->mandatory;
+	return strcmp(x->source, y->source);
 }
 
 struct scan_ctx {
@@ -241,6 +263,17 @@ static bool is_deny(const struct policy_path_rule *r)
 	return r->kind == POLICY_DENY_READ || r->kind == POLICY_DENY_WRITE;
 }
 
+/* Of two relevant rules with the same path, does r decide rather than
+ * best? A deny wins; then the lower kind (the order of enum
+ * policy_path_kind, which is also the order of the rules at one path in
+ * the sorted policy): the answer never depends on the order of the rules. */
+static bool decides_before(const struct policy_path_rule *r, const struct policy_path_rule *best)
+{
+	if (is_deny(r) != is_deny(best))
+		return is_deny(r);
+	return r->kind < best->kind;
+}
+
 /* The rule deciding one aspect: most specific wins, deny wins a tie.
  * Before the rules are sorted (while building) by a scan; afterwards by
  * looking up each ancestor of path, longest first, with a binary search:
@@ -255,7 +288,7 @@ static const struct policy_path_rule *decide(const struct policy *p, const char 
 			if (!relevant(r, write) || !path_is_inside(path, r->path))
 				continue;
 			size_t len = strlen(r->path);
-			if (!best || len > best_len || (len == best_len && is_deny(r) && !is_deny(best))) {
+			if (!best || len > best_len || (len == best_len && decides_before(r, best))) {
 				best = r;
 				best_len = len;
 			}
@@ -280,7 +313,7 @@ static const struct policy_path_rule *decide(const struct policy *p, const char 
 		const struct policy_path_rule *best = NULL;
 		for (size_t i = lo; i < p->n_rules && strcmp(p->rules[i].path, buf) == 0; i++) {
 			const struct policy_path_rule *r = &p->rules[i];
-			if (relevant(r, write) && (!best || (is_deny(r) && !is_deny(best))))
+			if (relevant(r, write) && (!best || decides_before(r, best)))
 				best = r;
 		}
 		if (best)
@@ -414,18 +447,30 @@ struct view {
 	bool held_missing;
 };
 
-/* Would mount_plan_build protect rule path x (a denyWrite inside a
- * writable folder)? */
+/* Would mount_plan_build protect rule path x when it is missing (a
+ * denyWrite, or a denyRead, inside a writable folder)? */
 static bool is_protect_node(const struct policy *p, const struct policy_path_rule *r)
 {
-	if (r->kind != POLICY_DENY_WRITE || strcmp(r->path, "/") == 0 || under_special(r->path))
+	if ((r->kind != POLICY_DENY_WRITE && r->kind != POLICY_DENY_READ) || strcmp(r->path, "/") == 0 ||
+	    under_special(r->path))
 		return false;
 	if (!p->tmp_is_host && strcmp(r->path, "/tmp") == 0)
 		return false;
 	char parent[PATH_MAX];
 	parent_into(r->path, parent);
-	return policy_path_readable(p, r->path) && !host_writable(p, r->path) &&
-	       plan_visible(p, parent) && host_writable(p, parent);
+	if (!plan_visible(p, parent) || !host_writable(p, parent))
+		return false;
+	if (r->kind == POLICY_DENY_READ)
+		return !policy_path_readable(p, r->path);
+	return policy_path_readable(p, r->path) && !host_writable(p, r->path);
+}
+
+/* A placeholder another run made (marked), or nothing: mount_plan_build
+ * holds such a protected path with a placeholder of this run. */
+static bool missing_or_placeholder(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) < 0 || placeholder_is_marked(&st);
 }
 
 /* The node at path a (the rules whose path is exactly a), as
@@ -448,6 +493,17 @@ static bool eval_node(const struct policy *p, const char *a, struct view *v)
 	bool Rp = plan_visible(p, parent), Wp = host_writable(p, parent);
 
 	if (!R) {
+		if (Rp && Wp) {
+			/* In a writable folder: a missing path is held by a
+			 * placeholder (hidden too when it is a file; an empty
+			 * read-only folder shows nothing), so that the command
+			 * can neither create it nor read what appears there.
+			 * A link there: the plan refuses, nothing runs. */
+			if (is_link || !exists || missing_or_placeholder(a)) {
+				*v = (struct view){ .kind = VIEW_HIDDEN, .rule = policy_read_rule(p, a) };
+				return true;
+			}
+		}
 		if (!exists || !Rp)
 			return false; /* nothing to hide, or hidden already */
 		*v = (struct view){ .kind = VIEW_HIDDEN, .rule = policy_read_rule(p, a) };
@@ -648,18 +704,6 @@ static int explain_proc(const struct policy *p, const char *path, bool write, st
 	return verdict_builtin(out, false, str_printf("%s: kernel settings are not the sandbox's to change", which));
 }
 
-/* mount_plan_build takes a path inside a hidden folder as hidden already;
- * but a denyRead "/" hides nothing. */
-static bool inside_root_deny(const struct policy *p, const struct policy_path_rule *r)
-{
-	char parent[PATH_MAX];
-	if (r->kind != POLICY_DENY_READ || strlen(r->path) >= sizeof(parent))
-		return false;
-	parent_into(r->path, parent);
-	const struct policy_path_rule *up = policy_read_rule(p, parent);
-	return up && up->kind == POLICY_DENY_READ && strcmp(up->path, "/") == 0;
-}
-
 int policy_explain_path(const struct policy *p, const char *path, bool write, struct policy_verdict *out)
 {
 	*out = (struct policy_verdict){ 0 };
@@ -741,8 +785,6 @@ int policy_explain_path(const struct policy *p, const char *path, bool write, st
 			why = str_printf("%s has no effect: srt applies no rule to / itself", t);
 		else if (!pr->exists)
 			why = str_printf("%s has no effect: %s does not exist", t, pr->path);
-		else if (inside_root_deny(p, pr))
-			why = str_printf("%s has no effect: it lies inside denyRead: /, which srt does not apply", t);
 		else if (v.rule) {
 			_cleanup_free_ char *vt = rule_text(v.rule);
 			why = vt ? str_printf("%s has no effect here: %s decides", t, vt) : NULL;

@@ -178,28 +178,81 @@ def test_explain_agrees_in_private_tmp_and_hidden_home(ctx):
     check_agreement(ctx, settings, probes)
 
 
-def test_explain_agrees_with_deny_read_root(ctx):
-    """denyRead "/" with allowRead for the system: explain must say what the
-    mounts do (today srt applies no rule to / itself, see the next test)."""
+# denyRead "/" would hide the command itself: srt refuses such settings
+# (exit 125, naming the entry) rather than run with a rule it cannot apply
+# or with the other denyRead entries switched off.
+ROOT_DENY_SETTINGS = """{
+  "filesystem": {
+    "denyRead": ["./sec", "/"],
+    "allowRead": ["/usr", "/etc", "/bin", "/lib", "/lib64"]
+  }
+}
+"""
+
+
+def test_explain_refuses_deny_read_root(ctx):
     ctx.write("sec/k", "TOPSECRET\n")
     ctx.write("readme.txt", "hello\n")
-    settings = ctx.settings({"filesystem": {"denyRead": ["/", "./sec"],
-                                            "allowRead": ["/usr", "/etc", "/bin", "/lib", "/lib64"]}})
-    check_agreement(ctx, settings, [("r", "sec/k"), ("r", "readme.txt"), ("r", "/etc/passwd"),
-                                    ("w", "readme.txt")])
+    settings = ctx.settings(ROOT_DENY_SETTINGS)
+    for args in (["sec/k"], ["readme.txt"], ["/etc/passwd"], ["readme.txt", "--write"]):
+        r = explain(ctx, settings, *args)
+        assert r.rc == 125, r
+        assert r.out == "", r
+        assert "%s:%s: filesystem.denyRead[1]: denyRead '/' would hide the whole file system" % (
+            settings, pos(ROOT_DENY_SETTINGS, '"/"')) in r.err, r
 
 
-@pytest.mark.xfail(reason="mountplan.c applies no denyRead \"/\", and then takes every path inside it "
-                          "as hidden already: inner denyRead entries are not enforced (see report)",
-                   strict=False)
 def test_deny_read_root_keeps_inner_denies(ctx):
+    """The reviewer's case: denyRead ["/", "./sec"] once printed sec/k.
+    Now nothing runs, and the error says which entry and what to do."""
     ctx.write("sec/k", "TOPSECRET\n")
-    settings = ctx.settings({"filesystem": {"denyRead": ["/", "./sec"],
-                                            "allowRead": ["/usr", "/etc", "/bin", "/lib", "/lib64"]}})
+    settings = ctx.settings(ROOT_DENY_SETTINGS)
     r = ctx.run(["cat", "sec/k"], settings_file=settings)
-    assert "TOPSECRET" not in r.out, r
-    r = explain(ctx, settings, "sec/k")
-    assert r.rc == 1, r
+    assert r.rc == 125, r
+    assert "TOPSECRET" not in r.out + r.err, r
+    want = "%s:%s: filesystem.denyRead[1]: denyRead '/' would hide the whole file system, including " \
+           "the command; list the folders to hide, and allowRead what the command needs" % (
+               settings, pos(ROOT_DENY_SETTINGS, '"/"'))
+    assert want in r.err, r
+    r = ctx.run(["check"], settings_file=settings)
+    assert r.rc == 125, r
+    assert want in r.err, r
+
+
+# A denyRead path that does not exist yet, inside a writable folder: srt
+# holds a placeholder there (read-only, unreadable) so that the command can
+# neither create it nor read what appears there.
+MISSING_DENY_SETTINGS = """{
+  "filesystem": {
+    "allowWrite": ["./w"],
+    "denyRead": ["./w/later.key", "./w/new/deep/secret"]
+  }
+}
+"""
+
+
+def test_explain_agrees_on_missing_deny_read_in_writable_folder(ctx):
+    ctx.mkdir("w")
+    settings = ctx.settings(MISSING_DENY_SETTINGS)
+    probes = [
+        ("w", "w/later.key"),
+        ("r", "w/later.key"),
+        ("w", "w/new/deep/secret"),
+        ("r", "w/new/deep/secret"),
+        ("w", "w/new/x"),
+        ("w", "w/other"),
+        ("r", "w/other"),
+    ]
+    said = check_agreement(ctx, settings, probes)
+    key = "denyRead: ./w/later.key (%s:%s: filesystem.denyRead[0])" % (
+        settings, pos(MISSING_DENY_SETTINGS, '"./w/later.key"'))
+    assert said[("r", "w/later.key")].endswith("denied: " + key), said
+    assert said[("w", "w/later.key")].endswith("denied: " + key), said
+    assert "denied: denyRead: ./w/new/deep/secret: srt holds the missing %s read-only" % ctx.p("w/new") in \
+        said[("w", "w/new/x")], said
+    assert "denied: denyRead: ./w/new/deep/secret (" in said[("r", "w/new/deep/secret")], said
+    assert not ctx.exists("w/later.key") and not ctx.exists("w/new")
+    assert ctx.exists("w/other")
 
 
 def test_explain_proc_sys_agrees(ctx):

@@ -1,6 +1,7 @@
 # Filesystem rules: default read-only view, private /tmp, allowWrite/denyWrite, denyRead/allowRead, globs, symlinks, many mounts.
 import os
 import socket
+import subprocess
 import time
 
 from conftest import PY
@@ -292,6 +293,58 @@ def test_allow_read_inside_denied(ctx):
 def test_deny_read_nonexistent_is_fine(ctx):
     r = ctx.run(["echo", "ok"], settings={"filesystem": {"denyRead": ["no/such/path"]}})
     assert r.rc == 0 and r.out == "ok\n", r
+
+
+def test_deny_read_missing_path_in_writable_folder(ctx):
+    # Not there yet, in a folder the command may write: it can neither
+    # create the path nor read it back, and nothing stays behind.
+    ctx.mkdir("w")
+    s = {"filesystem": {"allowWrite": ["."], "denyRead": ["w/later.key", "new/deep/secret"]}}
+    r = ctx.sh("echo TOPSECRET1 > w/later.key; cat w/later.key; "
+               "mkdir -p new/deep; echo TOPSECRET2 > new/deep/secret; cat new/deep/secret; "
+               "rm -rf w/later.key new; mv w/later.key w/moved; mv w w2; "
+               "echo fine > w/other && cat w/other", settings=s)
+    assert "TOPSECRET" not in r.out, r
+    assert r.out.endswith("fine\n"), r
+    assert sorted(os.listdir(ctx.proj)) == ["w"], r
+    assert os.listdir(ctx.p("w")) == ["other"], r
+
+
+def test_deny_read_missing_path_written_by_host_during_run(ctx):
+    # What the host puts there while the sandbox runs stays hidden inside,
+    # and is the user's afterwards (never removed as a placeholder).
+    ctx.mkdir("w")
+    s = {"filesystem": {"allowWrite": ["w"], "denyRead": ["w/token"]}}
+    p = ctx.start(["sh", "-c", "echo ready; read x; cat w/token; echo done"], settings=s,
+                  stdin=subprocess.PIPE)
+    ctx.wait_output(p, "ready")
+    assert ctx.exists("w/token")  # the placeholder
+    fd = os.open(ctx.p("w/token"), os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"HOST-SECRET\n")
+    os.close(fd)
+    p.stdin.write(b"go\n")
+    p.stdin.close()
+    p.stdin = None
+    r = ctx.finish(p)
+    assert "done" in r.out, r
+    assert "HOST-SECRET" not in r.out, r
+    assert ctx.read("w/token") == "HOST-SECRET\n"
+
+
+def test_deny_read_root_is_refused(ctx):
+    # "/" however written: as "/", as "/..", through a link to it.
+    ctx.write("sec/k", "TOPSECRET\n")
+    ctx.symlink("/", "rootlink")
+    for entry in ("/", "/..", "./rootlink", "./root*"):
+        text = '{"filesystem": {"allowWrite": ["."], "denyRead": ["./sec", "%s"]}}' % entry
+        settings = ctx.settings(text)
+        r = ctx.sh("touch ran; cat sec/k", settings_file=settings)
+        assert r.rc == 125, r
+        assert "TOPSECRET" not in r.out, r
+        assert "%s:1:%d: filesystem.denyRead[1]: denyRead '%s'" % (
+            settings, text.index('"%s"' % entry) + 1, entry) in r.err, r
+        assert "would hide the whole file system" in r.err, r
+        assert not ctx.exists("ran")
 
 
 # --- globs -------------------------------------------------------------------

@@ -19,7 +19,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	static const char json[] =
 		"{\"filesystem\": {\"allowWrite\": [\"/srt-fuzz-none/w\", \"/tmp/srt-fuzz-none\"],"
 		" \"denyWrite\": [\"/srt-fuzz-none/w/frozen\"],"
-		" \"denyRead\": [\"/srt-fuzz-none/w/secret\", \"/\", \"/etc/shadow\"],"
+		" \"denyRead\": [\"/srt-fuzz-none/w/secret\", \"/etc/shadow\"],"
 		" \"allowRead\": [\"/srt-fuzz-none/w/secret/pub\", \"/usr\"]}}";
 	struct config cfg;
 	struct srt_error err = { 0 };

@@ -280,6 +280,218 @@ static void test_cwd_in_private_tmp_is_read_only(void **state)
 	mount_plan_free(plan);
 }
 
+static void test_deny_read_missing_in_writable_folder(void **state)
+{
+	(void)state;
+	mkdirp("w");
+	mkdirp("ro");
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], "
+				  "\"denyRead\": [\"ROOT/w/later.key\", \"ROOT/w/new/deep/secret\", \"ROOT/ro/missing\"]}}",
+				  &plan, &err), 0);
+	/* The path itself: a placeholder file, then hidden. */
+	const struct mount_op *ph = find_op(plan, "w/later.key");
+	assert_non_null(ph);
+	assert_int_equal(ph->kind, MOUNT_PLACEHOLDER);
+	assert_false(ph->placeholder_dir);
+	size_t i = op_index(plan, ph);
+	assert_true(i + 1 < plan->n_ops);
+	assert_int_equal(plan->ops[i + 1].kind, MOUNT_HIDE_FILE);
+	assert_string_equal(plan->ops[i + 1].path, ph->path);
+	/* Its first missing folder: an empty placeholder folder, read-only. */
+	const struct mount_op *nw = find_op(plan, "w/new");
+	assert_non_null(nw);
+	assert_int_equal(nw->kind, MOUNT_PLACEHOLDER);
+	assert_true(nw->placeholder_dir);
+	assert_null(find_op(plan, "w/new/deep/secret"));
+	/* The writable folder is mounted before what it holds. */
+	assert_int_equal(find_op(plan, "w")->kind, MOUNT_BIND_RW);
+	assert_true(op_index(plan, find_op(plan, "w")) < i);
+	/* Where nothing can be created, nothing needs holding. */
+	assert_null(find_op(plan, "ro/missing"));
+	mount_plan_free(plan);
+
+	/* Another run's placeholder there: adopted (held), and hidden. */
+	mkfile("w/later.key");
+	char p[512];
+	snprintf(p, sizeof(p), "%s/w/later.key", root);
+	struct timespec ts[2] = { { 315532801, 271828182 }, { 315532801, 271828182 } };
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], \"denyRead\": [\"ROOT/w/later.key\"]}}",
+				  &plan, &err), 0);
+	ph = find_op(plan, "w/later.key");
+	assert_non_null(ph);
+	assert_int_equal(ph->kind, MOUNT_PLACEHOLDER);
+	assert_int_equal(plan->ops[op_index(plan, ph) + 1].kind, MOUNT_HIDE_FILE);
+	mount_plan_free(plan);
+
+	/* A real file there: hidden as usual. */
+	assert_int_equal(unlink(p), 0);
+	mkfile("w/later.key");
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], \"denyRead\": [\"ROOT/w/later.key\"]}}",
+				  &plan, &err), 0);
+	assert_int_equal(find_op(plan, "w/later.key")->kind, MOUNT_HIDE_FILE);
+	mount_plan_free(plan);
+}
+
+static void test_deny_read_dangling_link_in_writable_folder_fails_closed(void **state)
+{
+	(void)state;
+	mkdirp("w");
+	char target[512], link[512];
+	snprintf(target, sizeof(target), "%s/nowhere", root);
+	snprintf(link, sizeof(link), "%s/w/secret", root);
+	assert_int_equal(symlink(target, link), 0);
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	int r = plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], \"denyRead\": [\"ROOT/w/secret\"]}}",
+			 &plan, &err);
+	assert_true(r < 0);
+	assert_non_null(strstr(err.message, "w/secret"));
+	assert_non_null(strstr(err.message, "symbolic link"));
+}
+
+/* A policy built by hand, so that rules sharing a path can come in any
+ * order (policy_build sorts them by kind; the plan must not depend on it). */
+static struct policy_path_rule hand_rule(const char *rel, enum policy_path_kind kind, bool exists, bool is_dir,
+					 const char *source)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s%s%s", root, *rel ? "/" : "", rel);
+	return (struct policy_path_rule){ .path = strdup(p), .kind = kind, .exists = exists, .is_dir = is_dir,
+					  .source = strdup(source) };
+}
+
+/* The plan as one string: every op with its kind, path, flags and reason. */
+static char *plan_text(const struct mount_plan *plan)
+{
+	size_t cap = 64, len = 0;
+	char *s = malloc(cap);
+	assert_non_null(s);
+	s[0] = '\0';
+	for (size_t i = 0; i < plan->n_ops; i++) {
+		const struct mount_op *op = &plan->ops[i];
+		char line[1200];
+		int n = snprintf(line, sizeof(line), "%d %s %d %s\n", (int)op->kind, op->path, op->placeholder_dir,
+				 op->why);
+		assert_true(n > 0 && (size_t)n < sizeof(line));
+		while (len + (size_t)n + 1 > cap) {
+			cap *= 2;
+			s = realloc(s, cap);
+			assert_non_null(s);
+		}
+		memcpy(s + len, line, (size_t)n + 1);
+		len += (size_t)n;
+	}
+	return s;
+}
+
+static void test_rules_on_one_path_in_any_order(void **state)
+{
+	(void)state;
+	mkdirp("d/x");       /* a hidden folder, and a folder in it */
+	mkdirp("w/f");       /* a writable folder, and a folder in it */
+	/* Two groups of rules sharing a path, each in every order:
+	 *   d/x: allowRead, allowWrite, denyWrite inside denyRead d: the
+	 *        allowRead brings it back, read-only (the denyWrite decides
+	 *        writing);
+	 *   w/f: denyRead, allowRead, denyWrite inside allowWrite w: hidden
+	 *        (deny wins a tie), and the denyRead says why. */
+	static const enum policy_path_kind gx[3] = { POLICY_ALLOW_READ, POLICY_ALLOW_WRITE, POLICY_DENY_WRITE };
+	static const enum policy_path_kind gf[3] = { POLICY_DENY_READ, POLICY_ALLOW_READ, POLICY_DENY_WRITE };
+	static const char *const names[] = { "denyRead", "allowRead", "allowWrite", "denyWrite" };
+	static const int perms[6][3] = { { 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 }, { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 } };
+	char *first = NULL;
+	for (int a = 0; a < 6; a++) {
+		for (int b = 0; b < 6; b++) {
+			struct policy_path_rule rules[8];
+			size_t n = 0;
+			/* In path order, as the policy keeps them; only the order
+			 * among equal paths changes. */
+			rules[n++] = hand_rule("d", POLICY_DENY_READ, true, true, "denyRead d");
+			for (int k = 0; k < 3; k++) {
+				char src[64];
+				snprintf(src, sizeof(src), "%s d/x", names[gx[perms[a][k]]]);
+				rules[n++] = hand_rule("d/x", gx[perms[a][k]], true, true, src);
+			}
+			rules[n++] = hand_rule("w", POLICY_ALLOW_WRITE, true, true, "allowWrite w");
+			for (int k = 0; k < 3; k++) {
+				char src[64];
+				snprintf(src, sizeof(src), "%s w/f", names[gf[perms[b][k]]]);
+				rules[n++] = hand_rule("w/f", gf[perms[b][k]], true, true, src);
+			}
+			struct policy p = { .rules = rules, .n_rules = n, .sorted = true, .tmp_is_host = true };
+			struct mount_plan *plan = NULL;
+			struct srt_error err = { 0 };
+			assert_int_equal(mount_plan_build(&p, &plan, &err), 0);
+
+			const struct mount_op *x = find_op(plan, "d/x");
+			if (!x || x->kind != MOUNT_BIND_RO || strcmp(x->why, "allowRead d/x") != 0)
+				fail_msg("order %d/%d: d/x is %s (%s)", a, b, x ? "not a read-only bind" : "not mounted",
+					 x ? x->why : "");
+			const struct mount_op *f = find_op(plan, "w/f");
+			if (!f || f->kind != MOUNT_HIDE_DIR || strcmp(f->why, "denyRead w/f") != 0)
+				fail_msg("order %d/%d: w/f is %s (%s)", a, b, f ? "not hidden" : "not mounted",
+					 f ? f->why : "");
+			/* policy_explain_path agrees, whatever the order. */
+			struct policy_verdict v;
+			char path[512];
+			snprintf(path, sizeof(path), "%s/d/x/y", root);
+			assert_int_equal(policy_explain_path(&p, path, false, &v), 0);
+			if (!v.allowed || !strstr(v.rule, "allowRead: "))
+				fail_msg("order %d/%d: read d/x/y: %s", a, b, v.rule);
+			policy_verdict_clear(&v);
+			assert_int_equal(policy_explain_path(&p, path, true, &v), 0);
+			assert_false(v.allowed);
+			policy_verdict_clear(&v);
+			snprintf(path, sizeof(path), "%s/w/f/y", root);
+			assert_int_equal(policy_explain_path(&p, path, false, &v), 0);
+			if (v.allowed || !strstr(v.rule, "denyRead: "))
+				fail_msg("order %d/%d: read w/f/y: %s", a, b, v.rule);
+			policy_verdict_clear(&v);
+
+			char *text = plan_text(plan);
+			if (!first)
+				first = text;
+			else {
+				if (strcmp(first, text) != 0)
+					fail_msg("order %d/%d gives another plan:\n%s\nthan:\n%s", a, b, text, first);
+				free(text);
+			}
+			mount_plan_free(plan);
+			for (size_t i = 0; i < n; i++) {
+				free(rules[i].path);
+				free(rules[i].source);
+			}
+		}
+	}
+	free(first);
+}
+
+static void test_deny_read_root_fails_closed(void **state)
+{
+	(void)state;
+	/* policy_build refuses denyRead "/" (see test_policy.c); a policy
+	 * that has one anyway must not become a plan that hides nothing. */
+	mkdirp("sec");
+	struct policy_path_rule rules[2];
+	rules[0] = (struct policy_path_rule){ .path = strdup("/"), .kind = POLICY_DENY_READ, .exists = true,
+					      .is_dir = true, .source = strdup("denyRead /") };
+	rules[1] = hand_rule("sec", POLICY_DENY_READ, true, true, "denyRead sec");
+	struct policy p = { .rules = rules, .n_rules = 2, .sorted = true, .tmp_is_host = true };
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_true(mount_plan_build(&p, &plan, &err) < 0);
+	assert_null(plan);
+	assert_non_null(strstr(err.message, "denyRead /"));
+	assert_non_null(strstr(err.message, "whole file system"));
+	for (size_t i = 0; i < 2; i++) {
+		free(rules[i].path);
+		free(rules[i].source);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +503,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_marked_placeholder_is_adopted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_write_inside_allow_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cwd_in_private_tmp_is_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_read_missing_in_writable_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_read_dangling_link_in_writable_folder_fails_closed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rules_on_one_path_in_any_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_read_root_fails_closed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

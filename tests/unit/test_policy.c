@@ -370,9 +370,57 @@ static void test_explain_rules_without_effect(void **state)
 	/* allowWrite of a missing folder: srt creates nothing. */
 	expect(p, "out/x", true, false, "allowWrite: ./out has no effect", "filesystem.allowWrite[0]");
 	expect(p, "out/x", true, false, "does not exist", "filesystem.allowWrite[0]");
-	/* denyRead of a missing path in a writable folder: nothing hides it. */
-	expect(p, "w/secret", false, true, "denyRead: ./w/secret has no effect", "filesystem.denyRead[0]");
-	expect(p, "w/secret", true, true, "denyRead: ./w/secret has no effect", "filesystem.denyRead[0]");
+	policy_free(p);
+}
+
+static void test_explain_missing_deny_read_in_writable_folder(void **state)
+{
+	(void)state;
+	mkpath("w", true);
+	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"./w\"],"
+				     " \"denyRead\": [\"./w/secret\", \"./w/new/deep/key\"]}}");
+	/* A placeholder holds it: the command can neither read nor create it. */
+	expect(p, "w/secret", false, false, "denyRead: ./w/secret", "filesystem.denyRead[0]");
+	expect(p, "w/secret", true, false, "denyRead: ./w/secret", "filesystem.denyRead[0]");
+	expect(p, "w/secret/x", true, false, "denyRead: ./w/secret", "filesystem.denyRead[0]");
+	/* Its first missing folder is held read-only (and empty). */
+	expect(p, "w/new/x", true, false, "srt holds the missing", "filesystem.denyRead[1]");
+	expect(p, "w/new/deep/key", false, false, "denyRead: ./w/new/deep/key", "filesystem.denyRead[1]");
+	expect(p, "w/new/deep/key", true, false, "denyRead: ./w/new/deep/key", "filesystem.denyRead[1]");
+	expect(p, "w/other", true, true, "allowWrite: ./w", "filesystem.allowWrite[0]");
+	policy_free(p);
+}
+
+static void test_deny_read_root_is_refused(void **state)
+{
+	(void)state;
+	static const char *const entries[] = { "/", "/..", "//", "/tmp/.." };
+	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+		char json[256];
+		snprintf(json, sizeof(json), "{\"filesystem\": {\"denyRead\": [\"/home/u/.ssh\",\n  \"%s\"]}}",
+			 entries[i]);
+		struct policy *p = NULL;
+		struct srt_error err = { 0 };
+		int r = build(json, &p, &err);
+		assert_int_equal(r, -EINVAL);
+		assert_null(p);
+		char want[256];
+		snprintf(want, sizeof(want), "/etc/test-settings.json:2:3: filesystem.denyRead[1]: denyRead '%s'",
+			 entries[i]);
+		if (!strstr(err.message, want) || !strstr(err.message, "would hide the whole file system"))
+			fail_msg("%s: %s", entries[i], err.message);
+	}
+	/* Through a link to it. */
+	char link[300], json[600];
+	snprintf(link, sizeof(link), "%s/rootlink", root);
+	assert_int_equal(symlink("/", link), 0);
+	snprintf(json, sizeof(json), "{\"filesystem\": {\"denyRead\": [\"%s\"]}}", link);
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(build(json, &p, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "would hide the whole file system"));
+	/* Other rules about "/" stay accepted. */
+	assert_int_equal(build("{\"filesystem\": {\"allowRead\": [\"/\"], \"denyWrite\": [\"/\"]}}", &p, &err), 0);
 	policy_free(p);
 }
 
@@ -458,6 +506,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_explain_deny_read_and_allow_read, setup_vartmp, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_builtin_protection, setup_vartmp, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_rules_without_effect, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_missing_deny_read_in_writable_folder, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_read_root_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_private_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_cwd_in_private_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_decision_by_default, setup_vartmp, teardown),
