@@ -200,6 +200,7 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	arg2(&b, "--cap-drop", "ALL");
 	arg2(&b, "--cap-add", "CAP_SYS_ADMIN");
 	arg2(&b, "--cap-add", "CAP_SETPCAP");
+	arg2(&b, "--cap-add", "CAP_NET_BIND_SERVICE"); /* listeners on ports below 1024 */
 
 	arg3(&b, plan->root_writable ? "--bind" : "--ro-bind", "/", "/");
 	arg2(&b, "--dev", "/dev");

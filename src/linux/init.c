@@ -177,6 +177,7 @@ struct plan_op {
 };
 
 static void expose_connect_helper(int src);
+static void protect_proc(void);
 
 static void apply_plan(int fd, const char *helper)
 {
@@ -283,11 +284,28 @@ static void apply_plan(int fd, const char *helper)
 	}
 	if (helper_fd >= 0)
 		expose_connect_helper(helper_fd);
+	protect_proc();
 	/* The binds keep the empty file; nobody needs its name any more. */
 	if (empty_made)
 		unlink(EMPTY_FILE);
 	free(ops);
 	free(buf);
+}
+
+/* The kernel's knobs under /proc: read-only, whatever bwrap did. A
+ * sandbox run by root maps uid 0 to the host's root, and the permission
+ * bits of /proc/sys (core_pattern, sysrq) would let it write them. */
+static void protect_proc(void)
+{
+	static const char *const knobs[] = { "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus" };
+	for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		struct stat st;
+		struct statvfs sv;
+		if (lstat(knobs[i], &st) < 0 || (statvfs(knobs[i], &sv) == 0 && (sv.f_flag & ST_RDONLY)))
+			continue;
+		if (bind_onto(knobs[i], knobs[i], true, S_ISDIR(st.st_mode)) < 0)
+			die(125, "srt-init: cannot make %s read-only", knobs[i]);
+	}
 }
 
 static void drop_capabilities(void)
@@ -358,6 +376,10 @@ static int make_listener(const char *spec)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, slen) < 0) {
 		int e = errno;
+		if (e == EACCES && port < 1024)
+			die(125, "cannot listen on %s inside the sandbox: a port below 1024 needs srt to run as "
+				 "root (the sandbox of another user holds no capability in its network namespace)",
+			    spec);
 		close(fd);
 		if (ss.ss_family == AF_INET6 && (e == EADDRNOTAVAIL || e == EAFNOSUPPORT))
 			return -1;
@@ -634,6 +656,10 @@ int main(int argc, char **argv)
 		struct rlimit raised = { nofile.rlim_max, nofile.rlim_max };
 		nofile_raised = setrlimit(RLIMIT_NOFILE, &raised) == 0;
 	}
+	/* The listeners while srt-init holds its capabilities: a port below
+	 * 1024 needs CAP_NET_BIND_SERVICE (which a root srt's sandbox has). */
+	if (sock >= 0 && n_listen > 0)
+		send_listeners(sock, listen_addrs, n_listen);
 	if (plan_fd >= 0)
 		apply_plan(plan_fd, helper);
 	if (nofile_raised)
@@ -669,8 +695,6 @@ int main(int argc, char **argv)
 		die(125, "srt-init: no seccomp filter was given%s", "");
 	load_filter(filter_fd);
 
-	if (sock >= 0 && n_listen > 0)
-		send_listeners(sock, listen_addrs, n_listen);
 	if (sock >= 0) {
 		/* Nothing of ours may be trapped from here until GO. */
 		int listener = notify_fd >= 0 ? load_notify_filter(notify_fd, allow_unix) : -1;

@@ -282,6 +282,47 @@ def test_host_loopback_service_reachable_directly(net, entry):
     assert e.connections == 1
 
 
+def test_host_loopback_service_on_a_privileged_port(net):
+    """A port below 1024: srt-init makes its listener while it still may
+    (as root); another user's srt refuses with a reason."""
+    import threading
+    srv = None
+    for port in range(1023, 900, -1):
+        srv = socket.socket()
+        try:
+            srv.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            srv.close()
+            srv = None
+    if srv is None:
+        pytest.skip("no free loopback port below 1024")
+    srv.listen(4)
+
+    def serve():
+        try:
+            c, _ = srv.accept()
+            c.sendall(c.recv(100))
+            c.close()
+        except OSError:
+            pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        if net.ctx.uid != 0:
+            # Another user's sandbox has no capability in its network
+            # namespace: srt refuses rather than run without the service.
+            r = net.py("print('ran')", settings=settings(lo(port)))
+            assert r.rc == 125 and "ran" not in r.out, r
+            assert "below 1024 needs srt to run as root" in r.err, r
+            return
+        res, r = net.py_json(DIRECT.replace("PORTS", str([port])), settings=settings(lo(port)))
+    finally:
+        srv.close()
+    assert r.rc == 0, r
+    assert res[str(port)] == "direct ping", r
+
+
 def test_host_loopback_service_needs_its_entry(net):
     listed = net.echo()
     other = net.echo()
