@@ -230,8 +230,8 @@ static uint64_t untag(uint64_t addr)
 }
 
 /* The NUL-terminated string at addr, at most PATH_MAX bytes with its NUL
- * (the kernel's limit). Most paths are short: read to the end of the page
- * first, the rest only when needed. */
+ * (the kernel's limit). Most paths are short: 256 bytes first, the rest
+ * only when needed, 4 KiB-aligned pieces that never cross a page. */
 static int read_string(const struct observer_source *src, uint64_t addr, char *buf)
 {
 	addr = untag(addr);
@@ -612,7 +612,7 @@ int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, void *data, stru
 	o->fd = notif_fd;
 	o->fn = fn;
 	o->data = data;
-	o->mode = OBSERVER_WRITES;
+	o->mode = OBSERVER_READS; /* everything trapped, until told */
 	o->sc = observer_syscalls_native();
 	/* The kernel's structs may be larger than our headers' (and RECV
 	 * wants its buffer zeroed). */

@@ -91,16 +91,18 @@ struct observer;
 
 /* Serve the listener notif_fd (owned from now on, also on error) on loop:
  * each notification is read, answered (CONTINUE; EPERM for socket), then
- * reported to fn, on the loop's thread. Mode OBSERVER_WRITES until
- * observer_set_options says otherwise. Returns 0 or a negative errno.
+ * reported to fn, on the loop's thread. Until observer_set_options says
+ * the mode, every call the filter traps is reported, read-only opens
+ * included. Returns 0 or a negative errno.
  *
  * Keep it open while the sandbox lives: once the listener is closed, the
  * kernel fails every trapped call with ENOSYS. It stops polling by itself
  * when the last process under the filter is gone. */
 int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, void *data, struct observer **ret);
 
-/* The options the notify filter was built with: mode READS delivers
- * read-only opens (openat2's flags are only known after reading them). */
+/* The options the notify filter was built with. Mode WRITES drops the
+ * read-only opens that reach the observer anyway (openat2 is trapped
+ * always: its flags are in memory); mode READS delivers them. */
 void observer_set_options(struct observer *o, const struct sandbox_observe_options *opts);
 
 /* Stop, close the listener; frees itself once the loop has run the close
