@@ -27,6 +27,7 @@
 
 #include "events.h"
 #include "linux/bwrap.h"
+#include "linux/observer.h"
 #include "linux/proto.h"
 #include "runtime.h"
 #include "sandbox_runtime.h"
@@ -925,8 +926,7 @@ int srt_platform_info(struct srt_platform_info *out)
 		snprintf(out->libseccomp, sizeof(out->libseccomp), "%u.%u.%u", sv->major, sv->minor, sv->micro);
 	snprintf(out->libuv, sizeof(out->libuv), "%s", uv_version_string());
 	snprintf(out->jansson, sizeof(out->jansson), "%s", jansson_version_str());
-	struct seccomp_notif_sizes sz;
-	out->observer_supported = syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) == 0;
+	out->observer_supported = observer_supported();
 	size_t off = 0;
 	if (!out->bwrap[0])
 		off += (size_t)snprintf(out->missing + off, sizeof(out->missing) - off,

@@ -581,6 +581,11 @@ static void on_observed(void *data, const struct observed_call *c)
 	}
 	if (!c->path)
 		return;
+	/* The common case, allowed by a rule: no look at the host's file
+	 * system (policy_explain_path's walk) for it. */
+	const struct policy *p = sb->settings->policy;
+	if (c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path))
+		return;
 	struct policy_verdict v = { 0 };
 	if (policy_explain_path(sb->settings->policy, c->path, c->write, &v) < 0)
 		return;
@@ -712,27 +717,31 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 	if ((r = bwrap_write_args(plan, &l, &sb->args_fd, &sb->argv, err)) < 0)
 		goto fail;
 
-	/* The filters: the enforcing one, and the observer's. */
-	const bool observe = rt->observe != SRT_OBSERVE_OFF;
-	const struct sandbox_seccomp_options sopts = {
-		.allow_unix_sockets = p->allow_all_unix_sockets,
-		.allow_nested_userns = p->allow_nested_user_namespaces,
-		.observer_handles_unix = observe && !p->allow_all_unix_sockets,
-	};
+	/* The filters: the observer's (when this kernel can run it), and
+	 * the enforcing one, which leaves AF_UNIX sockets to the observer
+	 * when that refuses (and reports) them. */
 	char serr[256] = "";
-	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0) {
-		srt_error_set(err, r, "%s", serr);
-		goto fail;
-	}
+	bool observe = rt->observe != SRT_OBSERVE_OFF && observer_supported();
 	if (observe) {
 		const struct sandbox_observe_options oo = {
 			.mode = rt->observe == SRT_OBSERVE_READS ? OBSERVER_READS : OBSERVER_WRITES,
 			.deny_unix_sockets = !p->allow_all_unix_sockets,
 		};
-		if ((r = sandbox_seccomp_export_notify(&oo, &sb->notify_fd, serr, sizeof(serr))) < 0) {
-			srt_error_set(err, r, "%s", serr);
-			goto fail;
+		if (sandbox_seccomp_export_notify(&oo, &sb->notify_fd, serr, sizeof(serr)) < 0) {
+			/* Only reports are lost: run without the observer. */
+			if (rt->debug)
+				fprintf(stderr, "srt: no observer: %s\n", serr);
+			observe = false;
 		}
+	}
+	const struct sandbox_seccomp_options sopts = {
+		.allow_unix_sockets = p->allow_all_unix_sockets,
+		.allow_nested_userns = p->allow_nested_user_namespaces,
+		.observer_handles_unix = observe && !p->allow_all_unix_sockets,
+	};
+	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0) {
+		srt_error_set(err, r, "%s", serr);
+		goto fail;
 	}
 	/* Placeholders (and their guardian) last: they touch the host. */
 	if ((r = guardian_start(plan, &sb->guard, err)) < 0 || (r = bwrap_write_plan(plan, &sb->plan_fd, err)) < 0)
@@ -854,7 +863,10 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 {
 	struct runtime *rt = sb->rt;
 	int fds[3] = { sb->plan_fd, sb->filter_fd, sb->notify_fd };
-	int r = proto_send(sock, PROTO_PLAN, NULL, 0, fds, sb->notify_fd >= 0 ? 3 : 2);
+	/* Whether srt-init may leave AF_UNIX alone should its notify filter
+	 * not load (srt inside srt): the enforcing filter's own choice. */
+	uint32_t flags = sb->settings->policy->allow_all_unix_sockets ? PROTO_PLAN_ALLOW_UNIX : 0;
+	int r = proto_send(sock, PROTO_PLAN, &flags, sizeof(flags), fds, sb->notify_fd >= 0 ? 3 : 2);
 	if (r < 0) {
 		close(sock);
 		return srt_error_set(err, r, "cannot hand the mount plan to srt-init: %s", strerror(-r));
