@@ -600,6 +600,11 @@ static void on_observed(void *data, const struct observed_call *c)
 
 /* ---- Preparing a sandbox ---------------------------------------------------- */
 
+static enum observer_mode observer_mode_of(enum srt_observe o)
+{
+	return o == SRT_OBSERVE_READS ? OBSERVER_READS : o == SRT_OBSERVE_WRITES ? OBSERVER_WRITES : OBSERVER_BASIC;
+}
+
 static void sandbox_free(struct sandbox *sb)
 {
 	free(sb->command);
@@ -724,7 +729,7 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 	bool observe = rt->observe != SRT_OBSERVE_OFF && observer_supported();
 	if (observe) {
 		const struct sandbox_observe_options oo = {
-			.mode = rt->observe == SRT_OBSERVE_READS ? OBSERVER_READS : OBSERVER_WRITES,
+			.mode = observer_mode_of(rt->observe),
 			.deny_unix_sockets = !p->allow_all_unix_sockets,
 		};
 		if (sandbox_seccomp_export_notify(&oo, &sb->notify_fd, serr, sizeof(serr)) < 0) {
@@ -789,7 +794,7 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
 		fprintf(stderr, "srt: the observer could not start: violations are reported by the proxies only\n");
 	if (sb->obs) {
 		const struct sandbox_observe_options oo = {
-			.mode = sb->rt->observe == SRT_OBSERVE_READS ? OBSERVER_READS : OBSERVER_WRITES,
+			.mode = observer_mode_of(sb->rt->observe),
 			.deny_unix_sockets = !sb->settings->policy->allow_all_unix_sockets,
 		};
 		observer_set_options(sb->obs, &oo);

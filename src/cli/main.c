@@ -42,9 +42,12 @@ static const char usage_text[] =
 	"      --events FILE           append every event (violations, connections,\n"
 	"                              start, exit) to FILE as JSON Lines; - is stderr\n"
 	"  -q, --quiet                 no summary of violations on stderr at the end\n"
-	"      --observe MODE          writes (default): report denied writes, exec,\n"
-	"                              direct connects, unix sockets; reads: also\n"
-	"                              every read (slower); off: proxies only\n"
+	"      --observe MODE          what is reported besides refused connections:\n"
+	"                              basic (default): exec of hidden programs,\n"
+	"                              direct connects, unix sockets; writes: also\n"
+	"                              refused writes; reads: also reads of hidden\n"
+	"                              paths (both slow down file-heavy commands);\n"
+	"                              off: the proxies' reports only\n"
 	"  -h, --help                  this help\n"
 	"  -V, --version               print the version\n"
 	"\n"
@@ -98,8 +101,10 @@ struct cli_options {
 
 static int parse_observe(const char *v, enum srt_observe *ret)
 {
-	if (strcmp(v, "writes") == 0)
+	if (strcmp(v, "basic") == 0)
 		*ret = SRT_OBSERVE_DEFAULT;
+	else if (strcmp(v, "writes") == 0)
+		*ret = SRT_OBSERVE_WRITES;
 	else if (strcmp(v, "reads") == 0)
 		*ret = SRT_OBSERVE_READS;
 	else if (strcmp(v, "off") == 0)
@@ -134,12 +139,12 @@ static int parse_options(int argc, char **argv, int *i, struct cli_options *o, b
 			if (a[2] == 'e')
 				o->events = v;
 			else if (parse_observe(v, &o->observe) < 0)
-				return fail("--observe takes writes, reads or off, not '%s'", v);
+				return fail("--observe takes basic, writes, reads or off, not '%s'", v);
 		} else if (allow_c && strncmp(a, "--events=", 9) == 0) {
 			o->events = a + 9;
 		} else if (allow_c && strncmp(a, "--observe=", 10) == 0) {
 			if (parse_observe(a + 10, &o->observe) < 0)
-				return fail("--observe takes writes, reads or off, not '%s'", a + 10);
+				return fail("--observe takes basic, writes, reads or off, not '%s'", a + 10);
 		} else if (allow_c && (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)) {
 			o->quiet = true;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {

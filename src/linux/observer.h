@@ -23,6 +23,8 @@
 enum observer_mode {
 	OBSERVER_WRITES = 0, /* writes, exec, connect, (denied) AF_UNIX sockets */
 	OBSERVER_READS = 1,  /* the above and read-only opens */
+	OBSERVER_BASIC = 2,  /* exec, connect, (denied) AF_UNIX sockets: calls rare
+			      * enough to cost nothing measurable */
 };
 
 struct sandbox_observe_options {

@@ -163,9 +163,13 @@ int sandbox_seccomp_export_notify(const struct sandbox_observe_options *o, int *
 			continue; /* not on this architecture */
 		switch (t[i].trap) {
 		case OBS_TRAP_ALWAYS:
+			if (o->mode == OBSERVER_BASIC && t[i].op != OBS_EXEC && t[i].op != OBS_CONNECT)
+				break;
 			rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 0, NULL);
 			break;
 		case OBS_TRAP_OPEN_FLAGS:
+			if (o->mode == OBSERVER_BASIC)
+				break;
 			if (o->mode == OBSERVER_READS) {
 				rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 0, NULL);
 				break;

@@ -41,6 +41,9 @@ def violations(evs, kind=None):
 NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
+WRITES = ["--observe", "writes"]
+
+
 def run_ev(ctx, args, settings, opts=(), runner=None, **kw):
     """Run srt with --events into a fresh file outside the project; return
     (result, events)."""
@@ -54,7 +57,7 @@ def run_ev(ctx, args, settings, opts=(), runner=None, **kw):
 # --- the observer: file system ---------------------------------------------------
 
 def test_denied_write_is_reported_in_events_and_summary(ctx):
-    r, evs = run_ev(ctx, ["sh", "-c", "echo x > denied.txt; echo done"], {})
+    r, evs = run_ev(ctx, ["sh", "-c", "echo x > denied.txt; echo done"], {}, opts=WRITES)
     assert r.rc == 0 and "done" in r.out, r
     target = os.path.join(ctx.proj, "denied.txt")
     v = [e for e in violations(evs, "filesystem") if e["target"] == target]
@@ -73,14 +76,14 @@ def test_denied_write_is_reported_in_events_and_summary(ctx):
 def test_allowed_write_is_not_a_violation(ctx):
     ctx.mkdir("out")
     r, evs = run_ev(ctx, ["sh", "-c", "echo x > out/ok.txt && mkdir out/d && rm out/ok.txt"],
-                    {"filesystem": {"allowWrite": ["./out"]}})
+                    {"filesystem": {"allowWrite": ["./out"]}}, opts=WRITES)
     assert r.rc == 0, r
     assert violations(evs) == [], evs
     assert "violation" not in r.err, r
 
 
 def test_quiet_suppresses_the_summary_not_the_events(ctx):
-    r, evs = run_ev(ctx, ["sh", "-c", "(echo > nope) 2>/dev/null; true"], {}, opts=["--quiet"])
+    r, evs = run_ev(ctx, ["sh", "-c", "(echo > nope) 2>/dev/null; true"], {}, opts=["--quiet"] + WRITES)
     assert r.rc == 0, r
     assert len(violations(evs, "filesystem")) == 1, evs
     assert "violation" not in r.err, r
@@ -91,7 +94,7 @@ def test_each_write_operation_is_named(ctx):
     ctx.mkdir("d")
     script = ("rm -f f; mv f g; mkdir nd; rmdir d; ln -s f l; chmod 600 f; truncate -s 0 f; "
               "ln f h; touch -m f; true")
-    r, evs = run_ev(ctx, ["sh", "-c", script], {}, opts=["-q"])
+    r, evs = run_ev(ctx, ["sh", "-c", script], {}, opts=["-q"] + WRITES)
     ops = {(e["operation"], os.path.basename(e["target"])) for e in violations(evs, "filesystem")}
     for want in [("unlink", "f"), ("rename", "f"), ("mkdir", "nd"), ("rmdir", "d"), ("symlink", "l"),
                  ("chmod", "f"), ("link", "h"), ("utimes", "f")]:
@@ -106,7 +109,7 @@ def test_relative_paths_resolve_against_cwd_and_dirfd(ctx):
             "try: open('a.txt', 'w')\nexcept OSError: pass\n"
             "fd = os.open('/etc', os.O_RDONLY)\n"
             "try: os.open('b.txt', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)\nexcept OSError: pass\n")
-    r, evs = run_ev(ctx, [PY, "-c", code], {}, opts=["-q"])
+    r, evs = run_ev(ctx, [PY, "-c", code], {}, opts=["-q"] + WRITES)
     targets = {e["target"] for e in violations(evs, "filesystem")}
     assert os.path.join(ctx.proj, "sub", "a.txt") in targets, evs
     assert "/etc/b.txt" in targets, evs
@@ -132,6 +135,16 @@ def test_exec_of_hidden_program_is_a_process_violation(ctx):
     assert "ran" not in r.out, r
     v = violations(evs, "process")
     assert [(e["operation"], e["target"]) for e in v] == [("exec", tool)], evs
+
+
+def test_default_observes_exec_not_writes(ctx):
+    """Writes cost a round trip each (bench/observer): reported only with
+    --observe writes; exec is observed by default."""
+    tool = ctx.write(os.path.join(ctx.home, "tools", "tool"), "#!/bin/sh\necho ran\n", mode=0o755)
+    r, evs = run_ev(ctx, ["sh", "-c", "(echo > nope) 2>/dev/null; %s; true" % tool],
+                    {"filesystem": {"denyRead": ["~/tools"]}})
+    assert [(e["kind"], e["target"]) for e in violations(evs)] == [("process", tool)], evs
+    assert "srt: 1 violation:" in r.err and "denied exec %s" % tool in r.err, r
 
 
 def test_observer_off_reports_nothing_from_the_observer(ctx):
@@ -235,7 +248,7 @@ def test_start_and_exit_events(ctx):
 
 
 def test_events_to_stderr_and_appending(ctx):
-    r = ctx.run(["sh", "-c", "(echo > x) 2>/dev/null; true"], opts=["--events", "-", "-q"])
+    r = ctx.run(["sh", "-c", "(echo > x) 2>/dev/null; true"], opts=["--events", "-", "-q"] + WRITES)
     lines = [json.loads(l) for l in r.err.splitlines() if l.startswith("{")]
     assert [e["event"] for e in lines] == ["sandbox.start", "violation", "sandbox.exit"], r
     path = os.path.join(ctx.root, "ev.jsonl")
@@ -255,12 +268,13 @@ def test_events_file_that_cannot_be_opened(ctx):
 
 def test_ignore_violations(ctx):
     s = {"ignoreViolations": {"*": ["ignored-"], "special": ["other"]}}
-    r, evs = run_ev(ctx, ["sh", "-c", "for f in ignored-1 other-1 kept-1; do (echo > $f) 2>/dev/null; done; true"], s)
+    r, evs = run_ev(ctx, ["sh", "-c", "for f in ignored-1 other-1 kept-1; do (echo > $f) 2>/dev/null; done; true"], s,
+                    opts=WRITES)
     targets = sorted(os.path.basename(e["target"]) for e in violations(evs))
     assert targets == ["kept-1", "other-1"], evs
     assert "srt: 2 violations:" in r.err, r
     r, evs = run_ev(ctx, ["sh", "-c", "for f in other-2 kept-2; do (echo > $f) 2>/dev/null; done; echo special"], s,
-                    opts=["-q"])
+                    opts=["-q"] + WRITES)
     targets = sorted(os.path.basename(e["target"]) for e in violations(evs))
     assert targets == ["kept-2"], evs
 
@@ -277,7 +291,7 @@ def test_command_cannot_forge_events(ctx):
                        "rule": "forged", "command": "other", "pid": 1, "source": "proxy"})
     script = "echo '%s' >> %s; echo '%s'; echo '%s' >&2; true" % (fake, path, fake, fake)
     r = ctx.run(["sh", "-c", script], settings={"filesystem": {"allowWrite": ["./out"]}},
-                opts=["--events", path, "-q"])
+                opts=["--events", path, "-q"] + WRITES)
     evs = events_of(ctx, path)
     assert not any(e.get("target") == "forged:1" for e in evs), evs
     v = violations(evs, "filesystem")

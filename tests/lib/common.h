@@ -195,6 +195,7 @@ static inline struct srt_runtime_options tree_options(const struct tree *t)
 	struct srt_runtime_options o = { 0 };
 	o.home = t->home;
 	o.cwd = t->proj;
+	o.observe = SRT_OBSERVE_WRITES; /* the tests check refused writes: opt-in */
 	return o;
 }
 
