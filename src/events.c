@@ -58,12 +58,8 @@ int event_hub_init(struct event_hub *h, size_t capacity)
 	h->ring = calloc(h->cap, sizeof(*h->ring));
 	if (!h->ring)
 		return -ENOMEM;
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&h->dispatch, &a);
-	pthread_mutexattr_destroy(&a);
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->idle, NULL);
 	h->next_token = 1;
 	return 0;
 }
@@ -106,11 +102,14 @@ void event_hub_destroy(struct event_hub *h)
 	ring_clear(h);
 	free(h->ring);
 	h->ring = NULL;
-	free(h->subs);
-	h->subs = NULL;
+	while (h->subs) {
+		struct event_sub *x = h->subs;
+		h->subs = x->next;
+		free(x);
+	}
 	free_ignore(h);
 	pthread_mutex_destroy(&h->lock);
-	pthread_mutex_destroy(&h->dispatch);
+	pthread_cond_destroy(&h->idle);
 }
 
 int event_hub_set_ignore(struct event_hub *h, const struct config *cfg)
@@ -159,31 +158,46 @@ static bool ignored(const struct event_hub *h, const struct srt_violation *v)
 	return false;
 }
 
-/* Call every subscriber. The list is copied so that a callback may
- * subscribe or unsubscribe; dispatch is recursive so that a callback may
- * cause an event itself (a reload). */
+/* The subscriber whose callback this thread is running, to let it
+ * unsubscribe itself without waiting for itself. */
+static _Thread_local const struct event_sub *in_callback;
+
+/* Call every subscriber, with no lock held: a callback may call back into
+ * the runtime (subscribe, unsubscribe, reload, run a sandbox). Each
+ * subscriber's busy count keeps it alive while its callback runs. */
 static void dispatch(struct event_hub *h, const struct srt_event *ev)
 {
-	pthread_mutex_lock(&h->dispatch);
 	pthread_mutex_lock(&h->lock);
-	size_t n = h->n_subs;
-	struct event_sub *copy = n ? malloc(n * sizeof(*copy)) : NULL;
-	if (copy)
-		memcpy(copy, h->subs, n * sizeof(*copy));
-	pthread_mutex_unlock(&h->lock);
-	for (size_t i = 0; copy && i < n; i++) {
-		/* Skip subscribers removed by an earlier callback of this event. */
-		bool live = false;
-		pthread_mutex_lock(&h->lock);
-		for (size_t k = 0; k < h->n_subs; k++)
-			if (h->subs[k].token == copy[i].token)
-				live = true;
-		pthread_mutex_unlock(&h->lock);
-		if (live)
-			copy[i].fn(ev, copy[i].data);
+	size_t n = 0;
+	for (struct event_sub *x = h->subs; x; x = x->next)
+		n++;
+	struct event_sub **v = n ? malloc(n * sizeof(*v)) : NULL;
+	n = 0;
+	for (struct event_sub *x = h->subs; v && x; x = x->next) {
+		x->busy++;
+		v[n++] = x;
 	}
-	free(copy);
-	pthread_mutex_unlock(&h->dispatch);
+	pthread_mutex_unlock(&h->lock);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&h->lock);
+		bool live = !v[i]->removed;
+		pthread_mutex_unlock(&h->lock);
+		if (live) {
+			const struct event_sub *outer = in_callback;
+			in_callback = v[i];
+			v[i]->fn(ev, v[i]->data);
+			in_callback = outer;
+		}
+		pthread_mutex_lock(&h->lock);
+		if (--v[i]->busy == 0 && v[i]->removed) {
+			if (v[i]->waited)
+				pthread_cond_broadcast(&h->idle);
+			else
+				free(v[i]);
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	free(v);
 }
 
 bool event_hub_violation(struct event_hub *h, const struct srt_violation *v)
@@ -237,29 +251,50 @@ int event_hub_subscribe(struct event_hub *h, srt_event_fn fn, void *data, uint64
 {
 	if (!fn)
 		return -EINVAL;
-	pthread_mutex_lock(&h->lock);
-	struct event_sub *s = realloc(h->subs, (h->n_subs + 1) * sizeof(*s));
-	if (!s) {
-		pthread_mutex_unlock(&h->lock);
+	struct event_sub *x = calloc(1, sizeof(*x));
+	if (!x)
 		return -ENOMEM;
-	}
-	h->subs = s;
-	uint64_t token = h->next_token++;
-	s[h->n_subs++] = (struct event_sub){ .token = token, .fn = fn, .data = data };
+	x->fn = fn;
+	x->data = data;
+	pthread_mutex_lock(&h->lock);
+	x->token = h->next_token++;
+	/* At the end: subscribers are called in the order they came. */
+	struct event_sub **pp = &h->subs;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = x;
 	pthread_mutex_unlock(&h->lock);
 	if (ret_token)
-		*ret_token = token;
+		*ret_token = x->token;
 	return 0;
+}
+
+/* Under h->lock: take x out of the list; wait for its running callbacks
+ * unless this thread is in one of them. */
+static void remove_sub(struct event_hub *h, struct event_sub **pp)
+{
+	struct event_sub *x = *pp;
+	*pp = x->next;
+	x->removed = true;
+	if (x->busy == 0) {
+		free(x);
+		return;
+	}
+	if (in_callback == x)
+		return; /* freed when its callback returns */
+	x->waited = true;
+	while (x->busy > 0)
+		pthread_cond_wait(&h->idle, &h->lock);
+	free(x);
 }
 
 int event_hub_unsubscribe(struct event_hub *h, uint64_t token)
 {
 	int r = -ENOENT;
 	pthread_mutex_lock(&h->lock);
-	for (size_t i = 0; i < h->n_subs; i++)
-		if (h->subs[i].token == token) {
-			memmove(&h->subs[i], &h->subs[i + 1], (h->n_subs - i - 1) * sizeof(h->subs[0]));
-			h->n_subs--;
+	for (struct event_sub **pp = &h->subs; *pp; pp = &(*pp)->next)
+		if ((*pp)->token == token) {
+			remove_sub(h, pp);
 			r = 0;
 			break;
 		}
@@ -270,7 +305,16 @@ int event_hub_unsubscribe(struct event_hub *h, uint64_t token)
 void event_hub_unsubscribe_all(struct event_hub *h)
 {
 	pthread_mutex_lock(&h->lock);
-	h->n_subs = 0;
+	while (h->subs)
+		remove_sub(h, &h->subs);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void event_hub_reset(struct event_hub *h)
+{
+	pthread_mutex_lock(&h->lock);
+	ring_clear(h);
+	h->seq = 0;
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -341,9 +385,19 @@ static json_t *time_text(int64_t ns)
 	return json_string(buf);
 }
 
+/* A JSON string for text the sandbox may have chosen (a path): invalid
+ * UTF-8 bytes become "\\xNN" rather than the field going missing. */
 static json_t *str_or_null(const char *s)
 {
-	return s ? json_string(s) : json_null();
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *e = str_escape_invalid(s, false);
+	j = e ? json_string(e) : NULL;
+	free(e);
+	return j ? j : json_string("");
 }
 
 static const char *event_name(enum srt_event_type t)

@@ -18,6 +18,10 @@ struct event_sub {
 	uint64_t token;
 	srt_event_fn fn;
 	void *data;
+	unsigned busy;             /* callbacks of it running now */
+	bool removed;              /* unsubscribed: freed when busy drops to 0 */
+	bool waited;               /* an unsubscribe waits for busy 0, and frees it */
+	struct event_sub *next;
 };
 
 /* ignoreViolations, copied out of the settings: a violation whose command
@@ -31,12 +35,11 @@ struct ignore_rule {
 
 struct event_hub {
 	pthread_mutex_t lock;          /* the ring, the subscriber list, the ignore rules */
-	pthread_mutex_t dispatch;      /* recursive: held while callbacks run */
+	pthread_cond_t idle;           /* a removed subscriber's last callback ended */
 	struct srt_violation *ring;    /* owned strings in each */
 	size_t cap, start, n;
 	uint64_t dropped, seq;
-	struct event_sub *subs;
-	size_t n_subs;
+	struct event_sub *subs;        /* live ones */
 	uint64_t next_token;
 	struct ignore_rule *ignore;
 	size_t n_ignore;
@@ -57,9 +60,16 @@ bool event_hub_violation(struct event_hub *h, const struct srt_violation *v);
  * ev->time_ns are filled here. */
 void event_hub_emit(struct event_hub *h, struct srt_event *ev);
 
+/* Subscribers are called on the thread that caused the event, with no
+ * lock held. Unsubscribing waits until running callbacks of that
+ * subscriber have returned, except when called from one of them (then the
+ * subscriber is freed when it returns). */
 int event_hub_subscribe(struct event_hub *h, srt_event_fn fn, void *data, uint64_t *ret_token);
 int event_hub_unsubscribe(struct event_hub *h, uint64_t token);
 void event_hub_unsubscribe_all(struct event_hub *h);
+
+/* Back to a new hub's state: no violations, dropped 0, seq from 1. */
+void event_hub_reset(struct event_hub *h);
 
 int event_hub_list(struct event_hub *h, enum srt_violation_kind kind, struct srt_violation_list **ret);
 size_t event_hub_count(struct event_hub *h);

@@ -369,30 +369,33 @@ static int proxy_environment(const struct net_ports *n, struct strv *env)
 
 /* Has this sandbox reported kind/op/target before? A program retrying a
  * refused call (or every lookup of a user trying nscd's unix socket) is one
- * violation, not hundreds. Remembers up to SEEN_MAX distinct ones. */
+ * violation, not hundreds. Remembers up to SEEN_MAX distinct ones, by
+ * their text (a hash alone could be made to collide by the sandbox, to
+ * hide a later report behind an earlier one); past that, repeats are
+ * reported again (the store's bound and dropped count apply). */
 #define SEEN_MAX 4096
 
 static bool seen_before(struct sandbox *sb, enum srt_violation_kind kind, const char *op, const char *target)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
-	for (const char *p = op; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h = (h ^ 0xff) * 1099511628211ull;
-	for (const char *p = target; *p; p++)
+	_cleanup_free_ char *key = str_printf("%d %s %s", (int)kind, op, target);
+	if (!key)
+		return false;
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = key; *p; p++)
 		h = (h ^ (uint8_t)*p) * 1099511628211ull;
 	for (size_t i = 0; i < sb->n_seen; i++)
-		if (sb->seen[i] == h)
+		if (sb->seen[i].hash == h && strcmp(sb->seen[i].key, key) == 0)
 			return true;
 	if (sb->n_seen < SEEN_MAX) {
 		if (sb->n_seen == sb->cap_seen) {
 			size_t cap = sb->cap_seen ? 2 * sb->cap_seen : 16;
-			uint64_t *v = realloc(sb->seen, cap * sizeof(*v));
+			struct seen *v = realloc(sb->seen, cap * sizeof(*v));
 			if (!v)
 				return false;
 			sb->seen = v;
 			sb->cap_seen = cap;
 		}
-		sb->seen[sb->n_seen++] = h;
+		sb->seen[sb->n_seen++] = (struct seen){ .hash = h, .key = steal_pointer(&key) };
 	}
 	return false;
 }
@@ -608,6 +611,8 @@ static enum observer_mode observer_mode_of(enum srt_observe o)
 static void sandbox_free(struct sandbox *sb)
 {
 	free(sb->command);
+	for (size_t i = 0; i < sb->n_seen; i++)
+		free(sb->seen[i].key);
 	free(sb->seen);
 	free(sb->listens);
 	net_policy_free(sb->extra);
@@ -864,6 +869,8 @@ static void on_sock(uv_poll_t *w, int status, int events)
 		sb->exit_status = (int)(int32_t)payload[0];
 }
 
+static void on_proxy_closed(void *data);
+
 int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 {
 	struct runtime *rt = sb->rt;
@@ -888,6 +895,7 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		.extra = sb->extra,
 		.ask = sb_ask,
 		.on_event = sb_on_event,
+		.on_closed = on_proxy_closed,
 	};
 	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks };
 	proxy_limits_default(&po.limits);
@@ -906,10 +914,38 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 	return 0;
 }
 
+/* A finished sandbox lives on until its socket watch and its proxy are
+ * closed (the proxy's connections report on their way out, into sb's
+ * hooks); then sandbox.exit, which so comes after every other event of
+ * the sandbox, and the owner's on_freed. */
+static void sandbox_unref(struct sandbox *sb)
+{
+	if (--sb->refs > 0)
+		return;
+	if (sb->started) {
+		struct srt_sandbox_info info = {
+			.id = sb->id,
+			.command = sb->command,
+			.pid = sb->init_pid,
+			.status = sb->final_status,
+			.duration_ns = sb->end_ns - sb->start_ns,
+		};
+		struct srt_event ev = { .type = SRT_EVENT_SANDBOX_EXIT, .sandbox = &info };
+		event_hub_emit(&sb->rt->hub, &ev);
+	}
+	if (sb->on_freed)
+		sb->on_freed(sb);
+	sandbox_free(sb);
+}
+
 static void on_watch_closed(uv_handle_t *h)
 {
-	struct sandbox *sb = h->data;
-	sandbox_free(sb);
+	sandbox_unref(h->data);
+}
+
+static void on_proxy_closed(void *data)
+{
+	sandbox_unref(data);
 }
 
 void sandbox_finish(struct sandbox *sb, int status)
@@ -918,6 +954,8 @@ void sandbox_finish(struct sandbox *sb, int status)
 	if (sb->ended)
 		return;
 	sb->ended = true;
+	sb->end_ns = events_now_ns();
+	sb->final_status = status >= 0 ? status : sb->exit_status;
 	for (struct sandbox **pp = &rt->sandboxes; *pp; pp = &(*pp)->next)
 		if (*pp == sb) {
 			*pp = sb->next;
@@ -925,25 +963,7 @@ void sandbox_finish(struct sandbox *sb, int status)
 		}
 	sb->on_end = NULL;
 	stop_watching_sock(sb);
-	/* Connections the command's end closed are still to be read: let the
-	 * proxies see them end, so their events come before sandbox.exit. */
-	uv_run(rt->loop, UV_RUN_NOWAIT);
-	if (sb->started) {
-		if (status < 0)
-			status = sb->exit_status;
-		struct srt_sandbox_info info = {
-			.id = sb->id,
-			.command = sb->command,
-			.pid = sb->init_pid,
-			.status = status,
-			.duration_ns = events_now_ns() - sb->start_ns,
-		};
-		struct srt_event ev = { .type = SRT_EVENT_SANDBOX_EXIT, .sandbox = &info };
-		event_hub_emit(&rt->hub, &ev);
-	}
-	if (sb->proxy)
-		proxy_server_close(sb->proxy);
-	sb->proxy = NULL;
+	sb->refs = 1;
 	if (sb->obs)
 		observer_close(sb->obs);
 	sb->obs = NULL;
@@ -951,10 +971,16 @@ void sandbox_finish(struct sandbox *sb, int status)
 	if (sb->sock >= 0)
 		close(sb->sock);
 	sb->sock = -1;
-	if (sb->watch_made)
+	if (sb->watch_made) {
+		sb->refs++;
 		uv_close((uv_handle_t *)&sb->sock_watch, on_watch_closed);
-	else
-		sandbox_free(sb);
+	}
+	if (sb->proxy) {
+		sb->refs++;
+		proxy_server_close(sb->proxy);
+		sb->proxy = NULL;
+	}
+	sandbox_unref(sb);
 }
 
 /* ---- The CLI: one sandbox, this thread's loop, signals forwarded ------------- */

@@ -94,7 +94,10 @@ struct sandbox {
 	int exit_status;                /* from PROTO_EXIT; -1 unknown */
 	int64_t start_ns;
 	size_t n_violations;
-	uint64_t *seen;                 /* hashes of the violations reported */
+	struct seen {                   /* the violations reported */
+		uint64_t hash;
+		char *key;
+	} *seen;
 	size_t n_seen, cap_seen;
 	/* Prepared for launch. */
 	int plan_fd, filter_fd, notify_fd, args_fd;
@@ -103,7 +106,13 @@ struct sandbox {
 	int pending[8];
 	size_t n_pending;
 	void (*on_end)(struct sandbox *sb);   /* srt-init's socket closed */
+	/* On the loop thread, right before sb is freed, after sandbox.exit
+	 * (sandbox_finish starts that; it completes once the proxy is closed). */
+	void (*on_freed)(struct sandbox *sb);
 	void *owner;
+	int refs;                       /* after sandbox_finish: what still holds sb */
+	int final_status;
+	int64_t end_ns;
 	struct sandbox *next;
 };
 
@@ -126,7 +135,8 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
  * plan first. */
 int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err);
 /* Stop serving and free (loop thread; the loop must run afterwards for the
- * close callbacks). Emits sandbox.exit when it had started. */
+ * close callbacks, which emit sandbox.exit when it had started and free
+ * it). status: as srt(1), or -1 for what srt-init said (PROTO_EXIT). */
 void sandbox_finish(struct sandbox *sb, int status);
 void sandbox_free_unstarted(struct sandbox *sb);
 

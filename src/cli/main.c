@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -200,7 +201,8 @@ struct events_sink {
 /* {"filesystem":{"denyWrite":[path]}} */
 static char *protect_json(const char *path)
 {
-	json_t *o = json_pack("{s:{s:[s]}}", "filesystem", "denyWrite", path);
+	/* literal: a name with * ? [ in it is that name, not a glob */
+	json_t *o = json_pack("{s:{s:[{s:s,s:b}]}}", "filesystem", "denyWrite", "path", path, "literal", 1);
 	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return t;
@@ -208,7 +210,9 @@ static char *protect_json(const char *path)
 
 static int open_events(const char *path, struct events_sink *sink)
 {
-	if (strcmp(path, "-") == 0) {
+	/* As shells do for redirections: reopening a pipe or a terminal by
+	 * /dev/stderr can be refused to another user. */
+	if (strcmp(path, "-") == 0 || strcmp(path, "/dev/stderr") == 0 || strcmp(path, "/dev/fd/2") == 0) {
 		sink->fd = STDERR_FILENO;
 		return 0;
 	}
@@ -217,10 +221,19 @@ static int open_events(const char *path, struct events_sink *sink)
 		sink->error = strerror(errno);
 		return -1;
 	}
-	char real[PATH_MAX];
-	if (!realpath(path, real) || !(sink->path = strdup(real))) {
+	/* A regular file is made read-only inside the sandbox; a pipe, a
+	 * terminal or /dev/stderr needs nothing. The name comes from the open
+	 * file, not from path again. */
+	struct stat st;
+	if (fstat(sink->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	char link[64], real[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", sink->fd);
+	ssize_t n = readlink(link, real, sizeof(real) - 1);
+	if (n <= 0 || real[0] != '/' || !(sink->path = strndup(real, (size_t)n))) {
 		sink->error = "cannot resolve its path";
 		close(sink->fd);
+		sink->fd = -1;
 		return -1;
 	}
 	return 0;
@@ -253,8 +266,13 @@ static void print_summary(struct event_hub *hub)
 	uint64_t total = l->n + l->dropped;
 	if (total > 0) {
 		fprintf(stderr, "srt: %llu violation%s:\n", (unsigned long long)total, total == 1 ? "" : "s");
-		for (size_t k = 0; k < l->n && k < SUMMARY_LINES; k++)
-			fprintf(stderr, "srt:   denied %s %s (%s)\n", l->v[k].operation, l->v[k].target, l->v[k].rule);
+		for (size_t k = 0; k < l->n && k < SUMMARY_LINES; k++) {
+			/* Paths are the sandbox's choice: no escape sequences to
+			 * the terminal. */
+			_cleanup_free_ char *t = str_escape_invalid(l->v[k].target, true);
+			_cleanup_free_ char *r = str_escape_invalid(l->v[k].rule, true);
+			fprintf(stderr, "srt:   denied %s %s (%s)\n", l->v[k].operation, t ? t : "?", r ? r : "?");
+		}
 		if (total > SUMMARY_LINES)
 			fprintf(stderr, "srt:   ... and %llu more (all of them with --events FILE)\n",
 				(unsigned long long)(total - SUMMARY_LINES));

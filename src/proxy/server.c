@@ -655,6 +655,9 @@ static void close_when_flushed(struct conn *c)
 static void server_maybe_free(struct proxy_server *s)
 {
 	if (s->closing && s->open_handles == 0 && !s->conns && !s->tunnels) {
+		const struct proxy_hooks *h = s->o.hooks;
+		if (h && h->on_closed)
+			h->on_closed(h->data);
 		for (size_t i = 0; i < s->n_pool; i++)
 			free(s->pool[i]);
 		free(s->pool);

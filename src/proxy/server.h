@@ -82,6 +82,11 @@ struct proxy_hooks {
 	 * (allowed=false, before the refusal is written) and for every allowed
 	 * one when it ends, with its byte counts. May be NULL. */
 	void (*on_event)(void *data, const struct proxy_event *ev);
+	/* After proxy_server_close: on the loop thread, once every connection,
+	 * tunnel and ask call is gone (their on_event calls made), right
+	 * before the server frees itself; the hooks are not used after it.
+	 * May be NULL. */
+	void (*on_closed)(void *data);
 };
 
 struct proxy_options {

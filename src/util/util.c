@@ -148,3 +148,61 @@ int fd_write_all(int fd, const void *data, size_t len)
 	}
 	return 0;
 }
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. Refuses
+ * overlong forms, surrogates and code points above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	unsigned cp;
+	if (c < 0x80)
+		return 1;
+	if ((c >> 5) == 0x6) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if ((c >> 4) == 0xe) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if ((c >> 3) == 0x1e) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t k = 1; k < len; k++) {
+		if ((s[k] >> 6) != 0x2)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	static const unsigned min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+char *str_escape_invalid(const char *s, bool controls)
+{
+	size_t n = strlen(s);
+	char *out = malloc(4 * n + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		const unsigned char *p = (const unsigned char *)s + i;
+		size_t len = utf8_len(p, n - i);
+		bool ctl = len == 1 && (p[0] < 0x20 || p[0] == 0x7f);
+		if (len == 0 || (controls && ctl)) {
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", p[0]);
+			i++;
+			continue;
+		}
+		memcpy(out + o, p, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -43,6 +43,12 @@ bool str_has_suffix(const char *s, const char *suffix);
  * like strcmp, but '/' sorts before every other character. */
 int path_order(const char *a, const char *b);
 
+/* s with every byte that is not part of valid UTF-8 (and, with controls,
+ * every control character) written as \xNN: for text a sandbox chose
+ * (paths) on its way to a terminal or into JSON. malloc'd; NULL when out
+ * of memory. */
+char *str_escape_invalid(const char *s, bool controls);
+
 /* write() all of data, retrying on EINTR. Returns 0 or a negative errno. */
 int fd_write_all(int fd, const void *data, size_t len);
 

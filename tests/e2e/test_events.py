@@ -298,3 +298,32 @@ def test_command_cannot_forge_events(ctx):
     assert [e["target"] for e in v] == [path], evs
     assert "events" in v[0]["rule"] or "--events" in v[0]["rule"], v
     assert all(e["sandbox"] == evs[0]["sandbox"] for e in evs), evs
+
+
+def test_events_file_with_glob_characters_is_protected(ctx):
+    """A name with [ ] * ? is that file, not a pattern: still read-only."""
+    ctx.mkdir("out")
+    path = os.path.join(ctx.proj, "out", "ev[1]*.jsonl")
+    script = "echo '{\"event\":\"forged\"}' >> 'out/ev[1]*.jsonl'; true"
+    r = ctx.run(["sh", "-c", script], settings={"filesystem": {"allowWrite": ["./out"]}},
+                opts=["--events", path, "-q"])
+    evs = events_of(ctx, path)
+    assert [e["event"] for e in evs] == ["sandbox.start", "sandbox.exit"], evs
+    assert "Read-only file system" in r.err, r
+
+
+def test_events_to_dev_stderr_pipe(ctx):
+    r = ctx.run(["true"], opts=["--events", "/dev/stderr"])
+    assert r.rc == 0, r
+    assert [json.loads(l)["event"] for l in r.err.splitlines()] == ["sandbox.start", "sandbox.exit"], r
+
+
+def test_invalid_utf8_path_keeps_every_field(ctx):
+    r, evs = run_ev(ctx, ["sh", "-c", "(echo > \"$(printf 'bad\\377name')\") 2>/dev/null; true"], {},
+                    opts=WRITES)
+    v = violations(evs, "filesystem")
+    assert len(v) == 1, evs
+    assert v[0]["target"] == os.path.join(ctx.proj, "bad\\xffname"), v
+    assert "\\xff" in v[0]["rule"], v
+    # the summary shows no raw control or invalid bytes either
+    assert b"\xff" not in r.stderr, r
