@@ -166,8 +166,13 @@ struct settings *runtime_settings(struct runtime *rt)
 
 void runtime_replace_settings(struct runtime *rt, struct settings *s)
 {
-	event_hub_set_ignore(&rt->hub, &s->cfg);
+	/* One critical section: two reloads at once must not pair one's
+	 * ignore rules with the other's settings. (Generations are kept
+	 * until the runtime is freed: a sandbox or a connection may still
+	 * use an older one.) */
 	pthread_mutex_lock(&rt->lock);
+	if (event_hub_set_ignore(&rt->hub, &s->cfg) < 0)
+		fprintf(stderr, "srt: out of memory: ignoreViolations of the new settings not applied\n");
 	s->older = rt->cur;
 	rt->cur = s;
 	pthread_mutex_unlock(&rt->lock);
