@@ -616,6 +616,10 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 	struct sandbox *sb = NULL;
 	if ((r = sandbox_prepare(&o->rt, &spec, &sb, err)) < 0)
 		return r;
+	if ((r = sandbox_prepare_finish(sb, err)) < 0) {
+		sandbox_free_unstarted(sb);
+		return r;
+	}
 	struct pending *p = calloc(1, sizeof(*p));
 	uint8_t raw[16];
 	if (!p || getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {

@@ -616,6 +616,7 @@ static enum observer_mode observer_mode_of(enum srt_observe o)
 static void sandbox_free(struct sandbox *sb)
 {
 	free(sb->command);
+	mount_plan_free(sb->plan);
 	for (size_t i = 0; i < sb->n_seen; i++)
 		free(sb->seen[i].key);
 	free(sb->seen);
@@ -732,6 +733,24 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 	if ((r = bwrap_write_args(plan, &l, &sb->args_fd, &sb->argv, err)) < 0)
 		goto fail;
 
+	sb->plan = steal_pointer(&plan);
+	free(listen_addrs);
+	strv_clear(&env);
+	*ret = sb;
+	return 0;
+fail:
+	mount_plan_free(plan);
+	free(listen_addrs);
+	strv_clear(&env);
+	sandbox_free_unstarted(sb);
+	return r;
+}
+
+int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err)
+{
+	struct runtime *rt = sb->rt;
+	const struct policy *p = sb->settings->policy;
+	int r;
 	/* The filters: the observer's (when this kernel can run it), and
 	 * the enforcing one, which leaves AF_UNIX sockets to the observer
 	 * when that refuses (and reports) them. */
@@ -754,24 +773,15 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 		.allow_nested_userns = p->allow_nested_user_namespaces,
 		.observer_handles_unix = observe && !p->allow_all_unix_sockets,
 	};
-	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0) {
-		srt_error_set(err, r, "%s", serr);
-		goto fail;
-	}
+	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0)
+		return srt_error_set(err, r, "%s", serr);
 	/* Placeholders (and their guardian) last: they touch the host. */
-	if ((r = guardian_start(plan, &sb->guard, err)) < 0 || (r = bwrap_write_plan(plan, &sb->plan_fd, err)) < 0)
-		goto fail;
-	mount_plan_free(plan);
-	free(listen_addrs);
-	strv_clear(&env);
-	*ret = sb;
+	if ((r = guardian_start(sb->plan, &sb->guard, err)) < 0 ||
+	    (r = bwrap_write_plan(sb->plan, &sb->plan_fd, err)) < 0)
+		return r;
+	mount_plan_free(sb->plan);
+	sb->plan = NULL;
 	return 0;
-fail:
-	mount_plan_free(plan);
-	free(listen_addrs);
-	strv_clear(&env);
-	sandbox_free_unstarted(sb);
-	return r;
 }
 
 /* ---- Serving a sandbox -------------------------------------------------------- */
@@ -1142,6 +1152,15 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 	sv[1] = -1;
 	close(init_fd);
 	init_fd = -1;
+	/* While bwrap builds the namespaces: the filters, the placeholders
+	 * (slow on some file systems: 0.3 ms each was seen), the plan.
+	 * srt-init waits for the plan before it mounts anything. */
+	if ((r = sandbox_prepare_finish(c.sb, err)) < 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		goto out;
+	}
 	{
 		int bfd = pidfd_open_(pid);
 		if (bfd >= 0) {

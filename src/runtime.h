@@ -16,6 +16,7 @@
 
 struct net_policy;
 struct observer;
+struct mount_plan;
 
 /* One settings generation: what reload replaces. Kept until the runtime is
  * freed, since sandboxes and connections in flight may still use it. */
@@ -100,6 +101,7 @@ struct sandbox {
 	} *seen;
 	size_t n_seen, cap_seen;
 	/* Prepared for launch. */
+	struct mount_plan *plan;        /* until sandbox_prepare_finish */
 	int plan_fd, filter_fd, notify_fd, args_fd;
 	struct strv argv;               /* bwrap's command line */
 	/* The CLI's signal forwarding. */
@@ -126,11 +128,13 @@ struct sandbox_spec {
 	int init_fd, sock_fd, args_fd;
 };
 
-/* Everything for one sandbox that does not need it to run yet: the mount
- * plan, placeholders (and their guardian), listeners, bwrap's arguments and
- * the filters. Called on any thread. */
+/* Everything for one sandbox that does not need it to run yet, in two
+ * steps (the CLI runs the second while bwrap starts): the mount plan,
+ * listeners and bwrap's arguments; then the filters, the placeholders (and
+ * their guardian) and the plan for srt-init. Called on any thread. */
 int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 		    struct srt_error *err);
+int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err);
 /* Start serving srt-init's socket on the loop (loop thread). Sends the
  * plan first. */
 int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err);
