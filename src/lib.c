@@ -39,40 +39,59 @@ const char *srt_version(void)
 	return SRT_VERSION;
 }
 
-/* A sandbox prepared by wrap, waiting for its launcher. */
+/* A sandbox prepared by wrap, waiting for its launcher (on o->pending);
+ * then, once a launcher said its token, until the runtime freed the
+ * sandbox (on o->live, sb NULL). */
 struct pending {
 	char token[33];
+	uint64_t id;
 	struct sandbox *sb;
+	bool waited;               /* execute's: wait_finished frees it */
+	bool done;                 /* live: the sandbox was freed, with status */
+	int status;                /* as srt(1), from srt-init; -1 unknown */
 	struct pending *next;
 };
 
-/* A launcher connection that has not said which sandbox it is. */
+/* A launcher connection that has not said which sandbox it is: a poll and
+ * a timeout, freed when both are closed. */
 struct attaching {
 	struct srt_runtime *o;
 	int fd;
 	uv_poll_t w;
+	uv_timer_t timeout;
+	int handles;               /* open handles */
 	struct attaching *next;
 };
+
+/* Unattached connections at most, and how long each may stay silent. */
+#define ATTACHING_MAX 32
+#define ATTACHING_TIMEOUT_MS 10000
+/* After accept failed for want of descriptors: when to try again. */
+#define LISTEN_RETRY_MS 100
 
 struct srt_runtime {
 	struct runtime rt;
 	uv_loop_t loop;
 	uv_async_t wake;
+	uv_timer_t listen_retry;
 	pthread_t thread;
-	pthread_mutex_t lock;      /* started, stopping, pending */
+	pthread_mutex_t lock;      /* started, stopping, thread, pending, live, platform */
 	bool started, stopping, loop_ready;
 	int listen_fd;
 	uv_poll_t listen_watch;
 	char *rundir, *sockpath;
 	struct pending *pending;
-	struct attaching *attaching;
-	bool enabled;
-	/* Sandboxes finished lately, for execute to wait on (under lock). */
-	pthread_cond_t done_cond;
-	uint64_t done[64];
-	size_t n_done;
-	/* What reset reloads. */
+	struct pending *live;      /* attached, not yet freed: what execute waits on */
+	struct attaching *attaching;   /* loop thread only */
+	size_t n_attaching;
+	/* The platform can run sandboxes (as of the last load of settings);
+	 * with the current settings' sandbox.enabled, srt_sandboxing_enabled. */
+	bool platform;
+	pthread_cond_t done_cond;  /* a sandbox left live */
+	/* What reset reloads, and what every generation gets on top: the
+	 * runtime folder hidden. */
 	char *src_path, *src_text, *src_name;
+	char *extra;
 };
 
 /* ---- Creation ----------------------------------------------------------- */
@@ -88,6 +107,91 @@ static const char *default_home(void)
 
 static bool platform_ok(void);
 
+/* The runtime folder, made when the runtime is: $XDG_RUNTIME_DIR/srt-XXXXXX
+ * (or /tmp/srt-XXXXXX), 0700, for the socket launchers connect to. Every
+ * generation of settings hides it in the sandboxes (o->extra): they run as
+ * the same user, and reads are allowed by default. */
+static int make_rundir_in(srt_runtime *o, const char *base)
+{
+	struct sockaddr_un sa;
+	char *dir = str_printf("%s/srt-XXXXXX", base);
+	if (!dir)
+		return -ENOMEM;
+	if (!mkdtemp(dir)) {
+		int e = errno;
+		free(dir);
+		return -e;
+	}
+	char real[PATH_MAX];
+	o->rundir = realpath(dir, real) ? strdup(real) : NULL;
+	o->sockpath = o->rundir ? str_printf("%s/sock", o->rundir) : NULL;
+	/* literal: the name is that name, not a glob; jansson escapes it. */
+	json_t *x = o->rundir ? json_pack("{s:{s:[{s:s,s:b}]}}", "filesystem", "denyRead", "path", o->rundir,
+					  "literal", 1)
+			      : NULL;
+	o->extra = x ? json_dumps(x, JSON_COMPACT) : NULL;
+	json_decref(x);
+	int r = 0;
+	if (!o->rundir || !o->sockpath)
+		r = -ENOMEM;
+	else if (strlen(o->sockpath) >= sizeof(sa.sun_path))
+		r = -ENAMETOOLONG;
+	else if (!o->extra)
+		r = -EILSEQ; /* not UTF-8 */
+	if (r < 0) {
+		rmdir(dir);
+		free(o->rundir);
+		free(o->sockpath);
+		free(o->extra);
+		o->rundir = o->sockpath = o->extra = NULL;
+	}
+	free(dir);
+	return r;
+}
+
+static int make_rundir(srt_runtime *o, struct srt_error *err)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	if (base && base[0] == '/' && stat(base, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+	    access(base, W_OK) == 0 && make_rundir_in(o, base) == 0)
+		return 0;
+	int r = make_rundir_in(o, "/tmp");
+	if (r < 0)
+		return srt_error_set(err, r, "cannot create the runtime folder in /tmp: %s", strerror(-r));
+	return 0;
+}
+
+/* A generation of settings from the runtime's source, or from the given
+ * one, with the runtime folder hidden. */
+static int load_settings(srt_runtime *o, const char *path, const char *text, const char *name, const char *home,
+			 const char *cwd, struct settings **ret, struct srt_error *err)
+{
+	const struct settings_source src = { .path = path, .text = text, .name = name, .home = home, .cwd = cwd,
+					     .extra = o->extra, .extra_name = "runtime folder" };
+	return settings_load(&src, ret, err);
+}
+
+/* Install a generation; whether sandboxes can run follows it. */
+static void install_settings(srt_runtime *o, struct settings *s)
+{
+	bool platform = platform_ok();
+	pthread_mutex_lock(&o->lock);
+	o->platform = platform;
+	pthread_mutex_unlock(&o->lock);
+	runtime_replace_settings(&o->rt, s);
+}
+
+static bool sandboxing_enabled(srt_runtime *o, bool *platform)
+{
+	pthread_mutex_lock(&o->lock);
+	bool p = o->platform;
+	pthread_mutex_unlock(&o->lock);
+	if (platform)
+		*platform = p;
+	return p && runtime_settings(&o->rt)->cfg.enabled;
+}
+
 static int runtime_new(const char *path, const char *text, const char *name, const struct srt_runtime_options *opts,
 		       srt_runtime **ret, struct srt_error *err)
 {
@@ -98,22 +202,25 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	if (!c)
 		return srt_error_set(err, -errno, "cannot determine the current directory: %s", strerror(errno));
 	const char *home = opts && opts->home ? opts->home : default_home();
-	struct settings *s = NULL;
-	const struct settings_source src = { .path = path, .text = text, .name = name, .home = home, .cwd = c };
-	int r = settings_load(&src, &s, err);
-	if (r < 0)
-		return r;
 	srt_runtime *o = calloc(1, sizeof(*o));
-	if (!o) {
-		settings_free_chain(s);
+	if (!o)
 		return srt_error_set(err, -ENOMEM, "out of memory");
-	}
-	if ((r = runtime_init(&o->rt, opts, s, err)) < 0) {
+	o->listen_fd = -1;
+	struct settings *s = NULL;
+	int r = make_rundir(o, err);
+	if (r == 0)
+		r = load_settings(o, path, text, name, home, c, &s, err);
+	if (r == 0 && (r = runtime_init(&o->rt, opts, s, err)) < 0)
 		settings_free_chain(s);
+	if (r < 0) {
+		if (o->rundir)
+			rmdir(o->rundir);
+		free(o->rundir);
+		free(o->sockpath);
+		free(o->extra);
 		free(o);
 		return r;
 	}
-	o->listen_fd = -1;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->done_cond, NULL);
 	o->rt.home = strdup(home);
@@ -121,7 +228,7 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	o->src_path = path ? strdup(path) : NULL;
 	o->src_text = text ? strdup(text) : NULL;
 	o->src_name = name ? strdup(name) : NULL;
-	o->enabled = s->cfg.enabled && platform_ok();
+	o->platform = platform_ok();
 	if (!o->rt.home || !o->rt.cwd || (path && !o->src_path) || (text && !o->src_text) || (name && !o->src_name)) {
 		srt_runtime_free(o);
 		return srt_error_set(err, -ENOMEM, "out of memory");
@@ -210,9 +317,11 @@ int srt_runtime_new_from_config(const struct srt_config *cfg, const struct srt_r
 
 /* ---- The runtime's thread ------------------------------------------------- */
 
-static void attaching_free(uv_handle_t *h)
+static void attaching_closed(uv_handle_t *h)
 {
 	struct attaching *a = h->data;
+	if (--a->handles > 0)
+		return;
 	if (a->fd >= 0)
 		close(a->fd);
 	free(a);
@@ -223,51 +332,89 @@ static void attaching_drop(struct attaching *a)
 	for (struct attaching **pp = &a->o->attaching; *pp; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
+			a->o->n_attaching--;
 			break;
 		}
-	uv_close((uv_handle_t *)&a->w, attaching_free);
+	uv_close((uv_handle_t *)&a->w, attaching_closed);
+	uv_close((uv_handle_t *)&a->timeout, attaching_closed);
 }
 
-static void sandbox_ended(struct sandbox *sb)
+/* A sandbox that a launcher attached to is gone (freed, or dropped before
+ * it was served), status as srt-init reported it (-1: unknown): execute
+ * waiting on it may go on. */
+static void live_done(srt_runtime *o, uint64_t id, int status)
 {
-	srt_runtime *o = sb->owner;
-	uint64_t id = sb->id;
-	sandbox_finish(sb, -1); /* the placeholders are gone when it returns */
 	pthread_mutex_lock(&o->lock);
-	o->done[o->n_done++ % ARRAY_SIZE(o->done)] = id;
+	for (struct pending **pp = &o->live; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id) {
+			struct pending *p = *pp;
+			if (p->waited) {
+				p->done = true;
+				p->status = status;
+			} else {
+				*pp = p->next;
+				free(p);
+			}
+			break;
+		}
 	pthread_cond_broadcast(&o->done_cond);
 	pthread_mutex_unlock(&o->lock);
 }
 
+/* srt-init's socket closed: finish the sandbox (the placeholders are gone
+ * when sandbox_finish returns; sandbox.exit comes once its proxy closed). */
+static void sandbox_ended(struct sandbox *sb)
+{
+	sandbox_finish(sb, -1);
+}
+
+static void sandbox_freed(struct sandbox *sb)
+{
+	live_done(sb->owner, sb->id, sb->final_status);
+}
+
 /* After the sandbox's process ended: wait until the runtime has finished
- * it too (events sent, placeholders removed), so that the next sandbox
- * does not meet this one's leftovers. A sandbox that never connected is
- * dropped here. */
-static void wait_finished(srt_runtime *o, uint64_t id)
+ * it too (events sent, placeholders removed, proxy closed), so that the
+ * next sandbox does not meet this one's leftovers. A sandbox that never
+ * connected is dropped here. Returns the status srt-init reported, or -1. */
+static int wait_finished(srt_runtime *o, uint64_t id)
 {
 	struct sandbox *unstarted = NULL;
+	int status = -1;
 	pthread_mutex_lock(&o->lock);
 	for (struct pending **pp = &o->pending; *pp; pp = &(*pp)->next)
-		if ((*pp)->sb->id == id) {
+		if ((*pp)->id == id) {
 			struct pending *p = *pp;
 			*pp = p->next;
 			unstarted = p->sb;
 			free(p);
 			break;
 		}
+	/* A bound, should the runtime never finish it (it always should). */
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += 10;
 	while (!unstarted) {
-		bool found = false;
-		size_t n = o->n_done < ARRAY_SIZE(o->done) ? o->n_done : ARRAY_SIZE(o->done);
-		for (size_t i = 0; i < n && !found; i++)
-			found = o->done[i] == id;
-		if (found || pthread_cond_timedwait(&o->done_cond, &o->lock, &deadline) != 0)
+		struct pending **pp = &o->live;
+		while (*pp && (*pp)->id != id)
+			pp = &(*pp)->next;
+		struct pending *p = *pp;
+		if (!p)
 			break;
+		if (p->done) {
+			status = p->status;
+			*pp = p->next;
+			free(p);
+			break;
+		}
+		if (pthread_cond_timedwait(&o->done_cond, &o->lock, &deadline) == ETIMEDOUT) {
+			p->waited = false; /* live_done frees it */
+			break;
+		}
 	}
 	pthread_mutex_unlock(&o->lock);
 	sandbox_free_unstarted(unstarted);
+	return status;
 }
 
 static int memfd_of(const char *name, const void *data, size_t len)
@@ -300,15 +447,20 @@ static void on_attach(uv_poll_t *w, int status, int events)
 	for (size_t i = 0; r == 0 && i < nfds; i++)
 		close(fds[i]);
 	struct sandbox *sb = NULL;
+	uint64_t id = 0;
 	if (r == 0 && type == PROTO_ATTACH && len == 32) {
 		payload[len] = '\0';
 		pthread_mutex_lock(&o->lock);
 		for (struct pending **pp = &o->pending; *pp; pp = &(*pp)->next)
 			if (strcmp((*pp)->token, payload) == 0) {
+				/* From now on execute waits for it to be freed. */
 				struct pending *p = *pp;
 				*pp = p->next;
 				sb = p->sb;
-				free(p);
+				id = p->id;
+				p->sb = NULL;
+				p->next = o->live;
+				o->live = p;
 				break;
 			}
 		pthread_mutex_unlock(&o->lock);
@@ -349,23 +501,42 @@ static void on_attach(uv_poll_t *w, int status, int events)
 	char *init_path = runtime_helper_path("srt-init");
 	int init_fd = init_path ? open(init_path, O_RDONLY | O_CLOEXEC) : -1;
 	free(init_path);
+	bool launched = argv_fd >= 0 && init_fd >= 0 &&
+			proto_send(fd, PROTO_LAUNCH, NULL, 0, (int[]){ init_fd, sb->args_fd, argv_fd }, 3) == 0;
+	if (init_fd >= 0)
+		close(init_fd);
+	if (argv_fd >= 0)
+		close(argv_fd);
 	struct srt_error err = { 0 };
-	if (argv_fd < 0 || init_fd < 0 ||
-	    proto_send(fd, PROTO_LAUNCH, NULL, 0, (int[]){ init_fd, sb->args_fd, argv_fd }, 3) < 0 ||
-	    sandbox_attach(sb, fd, &err) < 0) {
-		if (init_fd >= 0)
-			close(init_fd);
-		if (argv_fd >= 0)
-			close(argv_fd);
+	sb->owner = o;
+	sb->on_end = sandbox_ended;
+	sb->on_freed = sandbox_freed;
+	if (!launched) {
+		close(fd); /* the launcher fails (125) rather than wait */
 		sandbox_free_unstarted(sb);
+		live_done(o, id, -1);
 		return;
 	}
-	close(init_fd);
-	close(argv_fd);
 	close(sb->args_fd);
 	sb->args_fd = -1;
-	sb->on_end = sandbox_ended;
-	sb->owner = o;
+	if (sandbox_attach(sb, fd, &err) < 0) { /* it closed fd */
+		sandbox_free_unstarted(sb);
+		live_done(o, id, -1);
+	}
+}
+
+static void on_attach_timeout(uv_timer_t *t)
+{
+	attaching_drop(t->data);
+}
+
+static void on_listen(uv_poll_t *w, int status, int events);
+
+static void on_listen_retry(uv_timer_t *t)
+{
+	srt_runtime *o = t->data;
+	if (uv_poll_start(&o->listen_watch, UV_READABLE, on_listen) < 0)
+		uv_timer_start(&o->listen_retry, on_listen_retry, LISTEN_RETRY_MS, 0);
 }
 
 static void on_listen(uv_poll_t *w, int status, int events)
@@ -375,22 +546,46 @@ static void on_listen(uv_poll_t *w, int status, int events)
 	(void)events;
 	for (;;) {
 		int fd = accept4(o->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* Out of descriptors (EMFILE, ENFILE) or memory:
+				 * the listener stays readable, so polling it again
+				 * now would spin. Try again in a moment. */
+				uv_poll_stop(&o->listen_watch);
+				uv_timer_start(&o->listen_retry, on_listen_retry, LISTEN_RETRY_MS, 0);
+			}
 			return;
-		int one = 1;
+		}
+		/* Launchers run as this user; the folder is 0700 anyway. */
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != getuid() ||
+		    o->n_attaching >= ATTACHING_MAX) {
+			close(fd);
+			continue;
+		}
+		int one = 1; /* srt-init's messages carry its pid */
 		setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 		struct attaching *a = calloc(1, sizeof(*a));
-		if (!a) {
+		if (!a || uv_poll_init(&o->loop, &a->w, fd) < 0) {
+			free(a);
 			close(fd);
 			continue;
 		}
 		a->o = o;
 		a->fd = fd;
 		a->w.data = a;
-		uv_poll_init(&o->loop, &a->w, fd);
-		uv_poll_start(&a->w, UV_READABLE | UV_DISCONNECT, on_attach);
+		a->timeout.data = a;
+		uv_timer_init(&o->loop, &a->timeout);
+		a->handles = 2;
 		a->next = o->attaching;
 		o->attaching = a;
+		o->n_attaching++;
+		if (uv_poll_start(&a->w, UV_READABLE | UV_DISCONNECT, on_attach) < 0 ||
+		    uv_timer_start(&a->timeout, on_attach_timeout, ATTACHING_TIMEOUT_MS, 0) < 0)
+			attaching_drop(a);
 	}
 }
 
@@ -412,6 +607,7 @@ static void on_wake(uv_async_t *h)
 	while (o->attaching)
 		attaching_drop(o->attaching);
 	uv_close((uv_handle_t *)&o->listen_watch, NULL);
+	uv_close((uv_handle_t *)&o->listen_retry, NULL);
 	uv_close((uv_handle_t *)&o->wake, NULL);
 }
 
@@ -422,28 +618,22 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
-static int make_rundir(srt_runtime *o, struct srt_error *err)
+/* The socket launchers connect to, in the runtime folder. */
+static int make_socket(srt_runtime *o, struct srt_error *err)
 {
-	const char *base = getenv("XDG_RUNTIME_DIR");
-	struct stat st;
-	if (!base || base[0] != '/' || stat(base, &st) < 0 || st.st_uid != getuid() || access(base, W_OK) < 0)
-		base = "/tmp";
-	o->rundir = str_printf("%s/srt-XXXXXX", base);
-	if (!o->rundir || !mkdtemp(o->rundir)) {
-		int e = errno;
-		free(o->rundir);
-		o->rundir = NULL;
-		return srt_error_set(err, -e, "cannot create the runtime folder in %s: %s", base, strerror(e));
-	}
-	o->sockpath = str_printf("%s/sock", o->rundir);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (!o->sockpath || strlen(o->sockpath) >= sizeof(sa.sun_path))
-		return srt_error_set(err, -ENAMETOOLONG, "the runtime folder's path is too long: %s", o->rundir);
-	strcpy(sa.sun_path, o->sockpath);
+	strcpy(sa.sun_path, o->sockpath); /* its length was checked when the folder was made */
+	unlink(o->sockpath);
 	o->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (o->listen_fd < 0 || bind(o->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(o->listen_fd, 64) < 0)
-		return srt_error_set(err, -errno, "cannot listen on %s: %s", o->sockpath, strerror(errno));
+	    listen(o->listen_fd, 64) < 0) {
+		int e = errno;
+		if (o->listen_fd >= 0)
+			close(o->listen_fd);
+		o->listen_fd = -1;
+		unlink(o->sockpath);
+		return srt_error_set(err, -e, "cannot listen on %s: %s", o->sockpath, strerror(e));
+	}
 	return 0;
 }
 
@@ -458,30 +648,61 @@ int srt_runtime_start(srt_runtime *o, struct srt_error *err)
 		pthread_mutex_unlock(&o->lock);
 		return r;
 	}
-	if ((r = make_rundir(o, err)) < 0)
+	if ((r = make_socket(o, err)) < 0)
 		goto out;
 	if (uv_loop_init(&o->loop) < 0) {
 		r = srt_error_set(err, -ENOMEM, "cannot create the event loop");
-		goto out;
+		goto fail_socket;
 	}
-	o->loop_ready = true;
-	o->rt.loop = &o->loop;
 	o->wake.data = o;
-	uv_async_init(&o->loop, &o->wake, on_wake);
 	o->listen_watch.data = o;
-	uv_poll_init(&o->loop, &o->listen_watch, o->listen_fd);
-	uv_poll_start(&o->listen_watch, UV_READABLE, on_listen);
+	o->listen_retry.data = o;
+	int e;
+	if ((e = uv_async_init(&o->loop, &o->wake, on_wake)) < 0) {
+		r = srt_error_set(err, e, "cannot create the event loop: %s", uv_strerror(e));
+		goto fail_loop;
+	}
+	uv_timer_init(&o->loop, &o->listen_retry);
+	if ((e = uv_poll_init(&o->loop, &o->listen_watch, o->listen_fd)) < 0) {
+		r = srt_error_set(err, e, "cannot watch %s: %s", o->sockpath, uv_strerror(e));
+		uv_close((uv_handle_t *)&o->wake, NULL);
+		uv_close((uv_handle_t *)&o->listen_retry, NULL);
+		goto fail_handles;
+	}
+	if ((e = uv_poll_start(&o->listen_watch, UV_READABLE, on_listen)) < 0) {
+		r = srt_error_set(err, e, "cannot watch %s: %s", o->sockpath, uv_strerror(e));
+		goto fail_close;
+	}
+	o->rt.loop = &o->loop;
 	/* The thread must not take the caller's signals (SIGCHLD, SIGINT...). */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(&o->thread, NULL, loop_thread, o);
+	e = pthread_create(&o->thread, NULL, loop_thread, o);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e) {
 		r = srt_error_set(err, -e, "cannot start the runtime's thread: %s", strerror(e));
-		goto out;
+		o->rt.loop = NULL;
+		goto fail_close;
 	}
+	o->loop_ready = true;
 	o->started = true;
+	goto out;
+
+	/* Back to the state before the call, so that a later call can try
+	 * again and srt_runtime_free finds nothing half made. */
+fail_close:
+	uv_close((uv_handle_t *)&o->wake, NULL);
+	uv_close((uv_handle_t *)&o->listen_retry, NULL);
+	uv_close((uv_handle_t *)&o->listen_watch, NULL);
+fail_handles:
+	uv_run(&o->loop, UV_RUN_DEFAULT); /* the close callbacks */
+fail_loop:
+	uv_loop_close(&o->loop);
+fail_socket:
+	close(o->listen_fd);
+	o->listen_fd = -1;
+	unlink(o->sockpath);
 out:
 	pthread_mutex_unlock(&o->lock);
 	return r;
@@ -494,13 +715,10 @@ static int reload(srt_runtime *o, const char *path, const char *text, const char
 	if (!o)
 		return srt_error_set(err, -EINVAL, "no runtime");
 	struct settings *s = NULL;
-	const struct settings_source src = { .path = path, .text = text, .name = name, .home = o->rt.home,
-					     .cwd = o->rt.cwd };
-	int r = settings_load(&src, &s, err);
+	int r = load_settings(o, path, text, name, o->rt.home, o->rt.cwd, &s, err);
 	if (r < 0)
 		return r;
-	o->enabled = s->cfg.enabled && platform_ok();
-	runtime_replace_settings(&o->rt, s);
+	install_settings(o, s);
 	return 0;
 }
 
@@ -535,20 +753,21 @@ void srt_runtime_reset(srt_runtime *o)
 	if (!o)
 		return;
 	event_hub_unsubscribe_all(&o->rt.hub);
-	event_hub_clear(&o->rt.hub);
 	srt_runtime_set_ask(o, NULL, NULL);
+	/* The settings of creation, loaded again from their source (a file is
+	 * read again). Should that fail now (the file is gone or broken), the
+	 * current settings stay. The reload's event goes to no subscriber. */
 	struct settings *s = NULL;
-	const struct settings_source src = { .path = o->src_path, .text = o->src_text, .name = o->src_name,
-					     .home = o->rt.home, .cwd = o->rt.cwd };
-	if (settings_load(&src, &s, NULL) == 0)
-		runtime_replace_settings(&o->rt, s);
-	/* The creation state has no violations: the reload's event went to
-	 * no subscriber, so there is nothing else to undo. */
+	if (load_settings(o, o->src_path, o->src_text, o->src_name, o->rt.home, o->rt.cwd, &s, NULL) == 0)
+		install_settings(o, s);
+	/* Last: nothing recorded before this stays, and seq starts at 1. */
+	event_hub_reset(&o->rt.hub);
 }
 
 bool srt_sandboxing_enabled(const srt_runtime *o)
 {
-	return o && o->enabled;
+	/* Only the locks inside change. */
+	return o && sandboxing_enabled((srt_runtime *)o, NULL);
 }
 
 void srt_runtime_free(srt_runtime *o)
@@ -573,6 +792,11 @@ void srt_runtime_free(srt_runtime *o)
 		sandbox_free_unstarted(p->sb);
 		free(p);
 	}
+	while (o->live) { /* their sandboxes were freed above, with the loop */
+		struct pending *p = o->live;
+		o->live = p->next;
+		free(p);
+	}
 	if (o->listen_fd >= 0)
 		close(o->listen_fd);
 	if (o->sockpath)
@@ -584,6 +808,7 @@ void srt_runtime_free(srt_runtime *o)
 	free(o->src_path);
 	free(o->src_text);
 	free(o->src_name);
+	free(o->extra);
 	runtime_destroy(&o->rt);
 	pthread_cond_destroy(&o->done_cond);
 	pthread_mutex_destroy(&o->lock);
@@ -592,15 +817,25 @@ void srt_runtime_free(srt_runtime *o)
 
 /* ---- Sandboxes ------------------------------------------------------------------ */
 
-static int wrap(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
+static int wrap(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so, bool waited,
 		char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
 {
 	if (!o || !command || !command[0] || !ret_argv)
 		return srt_error_set(err, -EINVAL, "no runtime or no command");
-	if (!o->enabled)
+	bool platform = false;
+	if (!sandboxing_enabled(o, &platform))
 		return srt_error_set(err, -ENOTSUP, "sandboxing is not enabled (%s)",
-				     platform_ok() ? "the settings say sandbox.enabled: false"
-						   : "this platform cannot run sandboxes: see srt_platform_info");
+				     platform ? "the settings say sandbox.enabled: false"
+					      : "this platform cannot run sandboxes: see srt_platform_info");
+	/* The runtime's thread (an event callback) would wait for itself:
+	 * it is the one that serves the launcher. */
+	pthread_mutex_lock(&o->lock);
+	bool self = o->started && pthread_equal(pthread_self(), o->thread);
+	pthread_mutex_unlock(&o->lock);
+	if (self)
+		return srt_error_set(err, -EDEADLK,
+				     "called on the runtime's own thread (from an event callback): the sandbox "
+				     "could never start; call from another thread");
 	int r = srt_runtime_start(o, err);
 	if (r < 0)
 		return r;
@@ -630,6 +865,8 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(p->token + 2 * i, 3, "%02x", raw[i]);
 	p->sb = sb;
+	p->id = sb->id;
+	p->waited = waited;
 	char *init_path = runtime_helper_path("srt-init");
 	char **argv = calloc(5, sizeof(*argv));
 	if (!init_path || !argv || !(argv[0] = init_path) || !(argv[1] = strdup("launch")) ||
@@ -656,7 +893,7 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 int srt_runtime_wrap(srt_runtime *o, const char *const *argv, const struct srt_sandbox_options *so,
 		     char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
 {
-	return wrap(o, (char *const *)argv, false, so, ret_argv, ret_id, err);
+	return wrap(o, (char *const *)argv, false, so, false, ret_argv, ret_id, err);
 }
 
 int srt_runtime_wrap_shell(srt_runtime *o, const char *command, const struct srt_sandbox_options *so,
@@ -665,7 +902,7 @@ int srt_runtime_wrap_shell(srt_runtime *o, const char *command, const struct srt
 	if (!command)
 		return srt_error_set(err, -EINVAL, "no command");
 	char *const cmd[] = { (char *)command, NULL };
-	return wrap(o, cmd, true, so, ret_argv, ret_id, err);
+	return wrap(o, cmd, true, so, false, ret_argv, ret_id, err);
 }
 
 void srt_argv_free(char **argv)
@@ -711,6 +948,49 @@ static void capture_read(int fd, struct capture *c, bool *open_)
 	c->len += take;
 }
 
+/* The signals bwrap (and srt-init after it) must get with their default
+ * action, whatever the host program ignores: SIGCHLD above all, or bwrap
+ * never learns that its child ended. */
+static const int default_signals[] = { SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE };
+
+/* Run argv (the launcher) with stdin, stdout, stderr from fds. Returns
+ * the pid or a negative errno. */
+static pid_t spawn_wrapped(char *const *argv, const int fds[3])
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	for (int i = 0; i < 3; i++)
+		posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+	sigset_t dfl, none;
+	sigemptyset(&dfl);
+	sigemptyset(&none);
+	for (size_t i = 0; i < ARRAY_SIZE(default_signals); i++)
+		sigaddset(&dfl, default_signals[i]);
+	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	pid_t pid = -1;
+	int e = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return e ? -e : pid;
+}
+
+/* fd, or a copy of it above 2 (the original closed): the child moves it
+ * to 0, 1 or 2, which must not overwrite another. */
+static int fd_above_stdio(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return d;
+}
+
 static int execute(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
 		   struct srt_result *ret, struct srt_error *err)
 {
@@ -719,31 +999,28 @@ static int execute(srt_runtime *o, char *const *command, bool shell, const struc
 	memset(ret, 0, sizeof(*ret));
 	char **argv = NULL;
 	uint64_t id = 0;
-	int r = wrap(o, command, shell, so, &argv, &id, err);
+	int r = wrap(o, command, shell, so, true, &argv, &id, err);
 	if (r < 0)
 		return r;
-	int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	pid_t pid = -1;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-		r = srt_error_set(err, -errno, "pipe: %s", strerror(errno));
-		goto out;
-	}
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	if (e) {
-		pid = -1;
-		r = srt_error_set(err, -e, "cannot run %s: %s", argv[0], strerror(e));
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, null_fd = -1;
+	struct capture co = { 0 }, ce = { 0 };
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+	    (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 || (null_fd = fd_above_stdio(null_fd)) < 0 ||
+	    (out[1] = fd_above_stdio(out[1])) < 0 || (errp[1] = fd_above_stdio(errp[1])) < 0) {
+		r = srt_error_set(err, -errno, "cannot make the pipes: %s", strerror(errno));
 		wait_finished(o, id); /* drops the prepared sandbox */
 		goto out;
 	}
+	pid_t pid = spawn_wrapped(argv, (int[]){ null_fd, out[1], errp[1] });
+	if (pid < 0) {
+		r = srt_error_set(err, pid, "cannot run %s: %s", argv[0], strerror(-pid));
+		wait_finished(o, id);
+		goto out;
+	}
+	close(null_fd);
 	close(out[1]);
 	close(errp[1]);
-	out[1] = errp[1] = -1;
-	struct capture co = { 0 }, ce = { 0 };
+	null_fd = out[1] = errp[1] = -1;
 	bool oo = true, eo = true;
 	while (oo || eo) {
 		struct pollfd p[2] = { { .fd = oo ? out[0] : -1, .events = POLLIN },
@@ -759,14 +1036,30 @@ static int execute(srt_runtime *o, char *const *command, bool shell, const struc
 			capture_read(errp[0], &ce, &eo);
 	}
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	pid_t w;
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
-	wait_finished(o, id);
-	ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	int we = errno;
+	int reported = wait_finished(o, id);
+	if (w == pid) {
+		ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	} else if (we == ECHILD && reported >= 0) {
+		/* The host took the status (it ignores SIGCHLD, or reaps every
+		 * child): srt-init's report is the same number. */
+		ret->status = reported;
+	} else {
+		r = srt_error_set(err, w < 0 ? -we : -ECHILD,
+				  "cannot learn the sandbox's status (pid %d): %s%s", (int)pid, strerror(w < 0 ? we : ECHILD),
+				  we == ECHILD ? " (the program ignores SIGCHLD or reaps every child, and srt-init "
+						 "reported none)"
+					       : "");
+		goto out;
+	}
 	ret->out = co.buf ? co.buf : calloc(1, 1);
 	ret->out_len = co.len;
 	ret->err = ce.buf ? ce.buf : calloc(1, 1);
 	ret->err_len = ce.len;
+	co.buf = ce.buf = NULL;
 	if (ret->out)
 		ret->out[ret->out_len] = '\0';
 	if (ret->err)
@@ -774,13 +1067,16 @@ static int execute(srt_runtime *o, char *const *command, bool shell, const struc
 	ret->sandbox_id = id;
 	r = 0;
 out:
-	posix_spawn_file_actions_destroy(&fa);
+	free(co.buf);
+	free(ce.buf);
 	for (size_t i = 0; i < 2; i++) {
 		if (out[i] >= 0)
 			close(out[i]);
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
+	if (null_fd >= 0)
+		close(null_fd);
 	srt_argv_free(argv);
 	return r;
 }

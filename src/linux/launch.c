@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,15 @@ int launch_main(int argc, char **argv)
 		if (dup2(high[i], 3 + (int)i) < 0)
 			return fail("dup2", errno);
 	close_range(6, ~0u, 0);
+	/* Whoever spawned us may ignore or block signals (a program that
+	 * ignores SIGCHLD, a shell's background job): bwrap needs SIGCHLD to
+	 * learn that its child ended, and the sandbox must be stoppable. */
+	static const int dfl[] = { SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE };
+	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+		signal(dfl[i], SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(args[0], args);
 	return fail(args[0], errno);
 }
