@@ -126,9 +126,11 @@ int srt_runtime_reload_file(srt_runtime *rt, const char *path, struct srt_error 
 int srt_runtime_reload_json(srt_runtime *rt, const char *json, const char *name, struct srt_error *err);
 int srt_runtime_reload_config(srt_runtime *rt, const struct srt_config *cfg, struct srt_error *err);
 
-/* Back to the state after creation: clears the violations (and the dropped
- * count), removes every subscriber and the ask callback. Sandboxes still
- * running keep being served. */
+/* Back to the state after creation: clears the violations (the dropped
+ * count too; seq starts again at 1), removes every subscriber and the ask
+ * callback, and loads the creation settings again (a file is re-read; when
+ * that fails the current settings stay). Sandboxes still running keep
+ * being served. */
 void srt_runtime_reset(srt_runtime *rt);
 
 /* Whether sandboxes of this runtime are really sandboxed: the platform is
@@ -156,9 +158,13 @@ struct srt_sandbox_options {
  * the stdin/stdout/stderr you want. It connects back to the runtime over a
  * unix socket in the runtime's private folder, with a one-time token: the
  * runtime serves it (proxies, observer) and attributes its connections and
- * violations to *ret_id. Its exit status is the command's (srt(1)).
- * *ret_argv is the caller's: free with srt_argv_free. A prepared argv that
- * is never run expires when the runtime is freed. */
+ * violations to *ret_id. Its exit status is the command's (srt(1)). It
+ * resets SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
+ * SIGPIPE to their default action and unblocks all signals before the
+ * sandbox starts. *ret_argv is the caller's: free with srt_argv_free. A
+ * prepared argv that is never run expires when the runtime is freed.
+ * -EDEADLK on the runtime's own thread (in an event callback): call it
+ * from another thread. */
 int srt_runtime_wrap(srt_runtime *rt, const char *const *argv, const struct srt_sandbox_options *o,
 		     char ***ret_argv, uint64_t *ret_id, struct srt_error *err);
 int srt_runtime_wrap_shell(srt_runtime *rt, const char *command, const struct srt_sandbox_options *o,
@@ -177,7 +183,12 @@ struct srt_result {
 /* Run a command in a sandbox with stdin from /dev/null, wait for it and
  * capture its output (at most 64 MiB of each; more is discarded). Returns 0
  * when the command ran, whatever its status; a negative errno when no
- * sandbox could be started. Free with srt_result_free. */
+ * sandbox could be started, -EDEADLK on the runtime's own thread (in an
+ * event callback: the sandbox could never start; call it from another
+ * thread). The sandbox gets default signal actions and no blocked signal,
+ * whatever the program ignores or blocks. A program that ignores SIGCHLD
+ * or reaps every child itself gets the status the sandbox's init reported
+ * (-ECHILD when there is none). Free with srt_result_free. */
 int srt_runtime_execute(srt_runtime *rt, const char *const *argv, const struct srt_sandbox_options *o,
 			struct srt_result *ret, struct srt_error *err);
 int srt_runtime_execute_shell(srt_runtime *rt, const char *command, const struct srt_sandbox_options *o,

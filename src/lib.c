@@ -107,14 +107,27 @@ static const char *default_home(void)
 
 static bool platform_ok(void);
 
-/* The runtime folder, made when the runtime is: $XDG_RUNTIME_DIR/srt-XXXXXX
- * (or /tmp/srt-XXXXXX), 0700, for the socket launchers connect to. Every
- * generation of settings hides it in the sandboxes (o->extra): they run as
- * the same user, and reads are allowed by default. */
-static int make_rundir_in(srt_runtime *o, const char *base)
+/* The runtime folder, made when the runtime is, for the socket launchers
+ * connect to: $XDG_RUNTIME_DIR/srt/XXXXXX, or /tmp/srt-UID/XXXXXX, 0700.
+ * Sandboxes run as the same user and may read by default: every generation
+ * of settings hides the parent folder (o->extra), so that a sandbox sees
+ * neither this runtime's folder nor that of another runtime of the user,
+ * made before or after it. */
+static int make_rundir_in(srt_runtime *o, const char *parent, bool shared)
 {
 	struct sockaddr_un sa;
-	char *dir = str_printf("%s/srt-XXXXXX", base);
+	if (shared) {
+		/* Ours alone, or not used: in /tmp another user could have
+		 * made it first. */
+		struct stat st;
+		if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		if (lstat(parent, &st) < 0)
+			return -errno;
+		if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
+			return -EPERM;
+	}
+	char *dir = str_printf(shared ? "%s/XXXXXX" : "%s/srt-XXXXXX", parent);
 	if (!dir)
 		return -ENOMEM;
 	if (!mkdtemp(dir)) {
@@ -125,19 +138,22 @@ static int make_rundir_in(srt_runtime *o, const char *base)
 	char real[PATH_MAX];
 	o->rundir = realpath(dir, real) ? strdup(real) : NULL;
 	o->sockpath = o->rundir ? str_printf("%s/sock", o->rundir) : NULL;
+	char *hide = NULL;
+	if (o->rundir)
+		hide = shared ? strndup(o->rundir, (size_t)(strrchr(o->rundir, '/') - o->rundir)) : strdup(o->rundir);
 	/* literal: the name is that name, not a glob; jansson escapes it. */
-	json_t *x = o->rundir ? json_pack("{s:{s:[{s:s,s:b}]}}", "filesystem", "denyRead", "path", o->rundir,
-					  "literal", 1)
-			      : NULL;
+	json_t *x = hide ? json_pack("{s:{s:[{s:s,s:b}]}}", "filesystem", "denyRead", "path", hide, "literal", 1)
+			 : NULL;
 	o->extra = x ? json_dumps(x, JSON_COMPACT) : NULL;
 	json_decref(x);
 	int r = 0;
-	if (!o->rundir || !o->sockpath)
+	if (!o->rundir || !o->sockpath || !hide)
 		r = -ENOMEM;
 	else if (strlen(o->sockpath) >= sizeof(sa.sun_path))
 		r = -ENAMETOOLONG;
 	else if (!o->extra)
 		r = -EILSEQ; /* not UTF-8 */
+	free(hide);
 	if (r < 0) {
 		rmdir(dir);
 		free(o->rundir);
@@ -154,9 +170,18 @@ static int make_rundir(srt_runtime *o, struct srt_error *err)
 	const char *base = getenv("XDG_RUNTIME_DIR");
 	struct stat st;
 	if (base && base[0] == '/' && stat(base, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
-	    access(base, W_OK) == 0 && make_rundir_in(o, base) == 0)
-		return 0;
-	int r = make_rundir_in(o, "/tmp");
+	    access(base, W_OK) == 0) {
+		char *parent = str_printf("%s/srt", base);
+		int r = parent ? make_rundir_in(o, parent, true) : -ENOMEM;
+		free(parent);
+		if (r == 0)
+			return 0;
+	}
+	char parent[64];
+	snprintf(parent, sizeof(parent), "/tmp/srt-%u", (unsigned)getuid());
+	int r = make_rundir_in(o, parent, true);
+	if (r < 0) /* /tmp/srt-UID is not ours: a folder of its own, hidden alone */
+		r = make_rundir_in(o, "/tmp", false);
 	if (r < 0)
 		return srt_error_set(err, r, "cannot create the runtime folder in /tmp: %s", strerror(-r));
 	return 0;

@@ -110,14 +110,16 @@ static bool has(const struct srt_result *r, const char *s)
 	return r->out && strstr(r->out, s);
 }
 
-/* What a sandbox sees of the runtime folder, and of a socket beside it. */
-static bool probe(srt_runtime *rt, const char *rundir, const char *other, struct srt_result *res)
+/* What a sandbox sees of the runtime folder, of another runtime's socket
+ * and of a socket beside them. */
+static bool probe(srt_runtime *rt, const char *rundir, const char *sock2, const char *other, struct srt_result *res)
 {
-	char cmd[2048];
+	char cmd[4096];
 	struct srt_error e;
 	snprintf(cmd, sizeof(cmd),
-		 "ls -A '%s' 2>&1; test -S '%s/sock' && echo SOCK-VISIBLE; test -S '%s' && echo OTHER-VISIBLE; exit 0",
-		 rundir, rundir, other);
+		 "ls -A '%s' 2>&1; test -S '%s/sock' && echo SOCK-VISIBLE; test -S '%s' && echo SOCK2-VISIBLE; "
+		 "test -S '%s' && echo OTHER-VISIBLE; exit 0",
+		 rundir, rundir, sock2, other);
 	memset(&e, 0, sizeof(e));
 	memset(res, 0, sizeof(*res));
 	int r = srt_runtime_execute_shell(rt, cmd, NULL, res, &e);
@@ -138,7 +140,7 @@ int main(void)
 
 	alarm(240);
 	signal(SIGPIPE, SIG_IGN);
-	plan(19);
+	plan(21);
 	tree_make(&t);
 	char xdg[400], other[500], rundir[1024] = "", sock[1100];
 	snprintf(xdg, sizeof(xdg), "%s/xdg", t.root);
@@ -156,6 +158,14 @@ int main(void)
 		die("bind other.sock");
 
 	struct srt_runtime_options o = tree_options(&t);
+	/* A runtime started and freed first: what libuv keeps for the whole
+	 * process (its signal lock pipe) exists before descriptors are
+	 * counted below. */
+	srt_runtime *warm = NULL;
+	if (srt_runtime_new_from_json("{}", NULL, &o, &warm, NULL) == 0 && srt_runtime_start(warm, NULL) == 0)
+		srt_runtime_free(warm);
+	else
+		printf("Bail out! no warm-up runtime\n");
 	const char *const aw[] = { ".", NULL };
 	struct srt_config cfg = { 0 };
 	cfg.allow_write = aw;
@@ -169,18 +179,21 @@ int main(void)
 	}
 
 	/* Made at creation, in $XDG_RUNTIME_DIR, 0700. */
-	DIR *d = opendir(xdg);
+	char parent[500];
+	snprintf(parent, sizeof(parent), "%s/srt", xdg);
+	DIR *d = opendir(parent);
 	int n_dirs = 0;
 	for (struct dirent *de; d && (de = readdir(d));)
-		if (strncmp(de->d_name, "srt-", 4) == 0) {
-			snprintf(rundir, sizeof(rundir), "%s/%s", xdg, de->d_name);
+		if (de->d_name[0] != '.') {
+			snprintf(rundir, sizeof(rundir), "%s/%s", parent, de->d_name);
 			n_dirs++;
 		}
 	if (d)
 		closedir(d);
-	struct stat st;
-	ok(n_dirs == 1 && stat(rundir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
-	   "the runtime folder exists after creation, 0700, in $XDG_RUNTIME_DIR (%s)", rundir);
+	struct stat st, pst;
+	ok(n_dirs == 1 && stat(rundir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700 &&
+	   stat(parent, &pst) == 0 && (pst.st_mode & 07777) == 0700,
+	   "the runtime folder exists after creation, 0700, in $XDG_RUNTIME_DIR/srt, 0700 (%s)", rundir);
 	snprintf(sock, sizeof(sock), "%s/sock", rundir[0] ? rundir : "/nonexistent");
 
 	/* A start that fails leaves nothing behind, and can be retried: a
@@ -193,6 +206,26 @@ int main(void)
 	ok(blocked && r < 0 && e.message[0], "start fails when the socket cannot be made (%d: %s)", r, e.message);
 	ok(fds_after == fds_before, "and leaves no descriptor open (%d, then %d)", fds_before, fds_after);
 	rmdir(sock);
+	/* No thread for the loop (RLIMIT_NPROC; root is not bound by it):
+	 * the loop's handles are closed again, so that free does not wait
+	 * on them. */
+	if (getuid() != 0) {
+		struct rlimit old_np, np;
+		getrlimit(RLIMIT_NPROC, &old_np);
+		np = old_np;
+		np.rlim_cur = 0;
+		fds_before = count_fds();
+		bool lowered = setrlimit(RLIMIT_NPROC, &np) == 0;
+		memset(&e, 0, sizeof(e));
+		r = srt_runtime_start(rt, &e);
+		setrlimit(RLIMIT_NPROC, &old_np);
+		fds_after = count_fds();
+		ok(lowered && r < 0 && fds_after == fds_before,
+		   "start fails without a thread and leaves no descriptor (%d: %s; %d, then %d)", r, e.message,
+		   fds_before, fds_after);
+	} else {
+		skip(1, "root is not bound by RLIMIT_NPROC");
+	}
 	memset(&e, 0, sizeof(e));
 	r = srt_runtime_start(rt, &e);
 	if (!ok(r == 0, "start again succeeds"))
@@ -217,12 +250,23 @@ int main(void)
 	ok(strcmp(made, real) == 0, "the launcher's socket is in that folder (%s)", real);
 	srt_argv_free(argv);
 
+	/* A second runtime, made after the first: its folder too. */
+	srt_runtime *rt2 = NULL;
+	char sock2[1100] = "";
+	argv = NULL;
+	if (srt_runtime_new_from_json("{}", NULL, &o, &rt2, NULL) == 0 &&
+	    srt_runtime_wrap_shell(rt2, "true", NULL, &argv, NULL, NULL) == 0)
+		snprintf(sock2, sizeof(sock2), "%s", argv[2]);
+	srt_argv_free(argv);
+
 	/* Hidden inside: the folder looks empty, the socket is not there; a
 	 * socket beside it is. */
-	bool ran = probe(rt, real, other, &res);
+	bool ran = probe(rt, real, sock2, other, &res);
 	ok(ran && !has(&res, "sock") && !has(&res, "SOCK-VISIBLE"), "a sandbox does not see the runtime's socket");
+	ok(ran && sock2[0] && access(sock2, F_OK) == 0 && !has(&res, "SOCK2-VISIBLE"),
+	   "nor that of another runtime made after it (%s)", sock2);
 	ok(ran && has(&res, "OTHER-VISIBLE"), "but sees another socket in $XDG_RUNTIME_DIR (the probe works)");
-	if (ran && (has(&res, "SOCK-VISIBLE") || !has(&res, "OTHER-VISIBLE")))
+	if (ran && (has(&res, "SOCK-VISIBLE") || has(&res, "SOCK2-VISIBLE") || !has(&res, "OTHER-VISIBLE")))
 		diag_result(&res);
 	if (ran)
 		srt_result_free(&res);
@@ -236,13 +280,16 @@ int main(void)
 	r = srt_runtime_reload_json(rt, json, "reload", &e);
 	if (r < 0)
 		diag_err("srt_runtime_reload_json", r, &e);
-	ran = r == 0 && probe(rt, real, other, &res);
-	ok(ran && !has(&res, "SOCK-VISIBLE") && has(&res, "OTHER-VISIBLE"), "hidden after reload too");
+	ran = r == 0 && probe(rt, real, sock2, other, &res);
+	ok(ran && !has(&res, "SOCK-VISIBLE") && !has(&res, "SOCK2-VISIBLE") && has(&res, "OTHER-VISIBLE"),
+	   "hidden after reload too");
 	if (ran)
 		srt_result_free(&res);
 	srt_runtime_reset(rt);
-	ran = probe(rt, real, other, &res);
-	ok(ran && !has(&res, "SOCK-VISIBLE") && has(&res, "OTHER-VISIBLE"), "hidden after reset too");
+	ran = probe(rt, real, sock2, other, &res);
+	ok(ran && !has(&res, "SOCK-VISIBLE") && !has(&res, "SOCK2-VISIBLE") && has(&res, "OTHER-VISIBLE"),
+	   "hidden after reset too");
+	srt_runtime_free(rt2);
 	if (ran)
 		srt_result_free(&res);
 
@@ -342,7 +389,8 @@ int main(void)
 	 * folders are opened up for the case, since their mode would stop
 	 * the connect before the runtime sees it.) */
 	if (getuid() == 0) {
-		bool opened = chmod(xdg, 0711) == 0 && chmod(real, 0711) == 0 && chmod(sock, 0777) == 0;
+		bool opened = chmod(xdg, 0711) == 0 && chmod(parent, 0711) == 0 && chmod(real, 0711) == 0 &&
+			      chmod(sock, 0777) == 0;
 		pid_t pid = fork();
 		if (pid == 0) {
 			if (setgid(65534) < 0 || setuid(65534) < 0)
@@ -355,6 +403,7 @@ int main(void)
 		int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
 		chmod(sock, 0755);
 		chmod(real, 0700);
+		chmod(parent, 0700);
 		chmod(xdg, 0700);
 		ok(opened && code == 0, "another user's connection is closed at once (%d)", code);
 	} else {
@@ -371,10 +420,10 @@ int main(void)
 	rt = NULL;
 	memset(&e, 0, sizeof(e));
 	r = srt_runtime_new_from_json("{\"filesystem\":{\"allowWrite\":3}}", NULL, &o, &rt, &e);
-	d = opendir(xdg);
+	d = opendir(parent);
 	n_dirs = 0;
 	for (struct dirent *de; d && (de = readdir(d));)
-		n_dirs += strncmp(de->d_name, "srt-", 4) == 0;
+		n_dirs += de->d_name[0] != '.';
 	if (d)
 		closedir(d);
 	ok(r < 0 && !rt && n_dirs == 0, "a runtime refused at creation leaves no folder (%d, %d left)", r, n_dirs);

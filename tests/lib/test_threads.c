@@ -31,7 +31,7 @@ static void *work(void *arg)
 		int r = srt_runtime_execute_shell(w->rt, cmd, NULL, &res, &e);
 		if (r < 0) {
 			w->failures++;
-			snprintf(w->msg, sizeof(w->msg), "execute_shell %d-%d: %d %s", w->index, k, r, e.message);
+			snprintf(w->msg, sizeof(w->msg), "execute_shell %d-%d: %d %.400s", w->index, k, r, e.message);
 			continue;
 		}
 		w->ids[k] = res.sandbox_id;
