@@ -88,7 +88,8 @@ static enum sni_status sni_read_server_name(struct sni_span *ext, char *ret_name
 	}
 	if (!name)
 		return SNI_NO_SNI;
-	if (name_len == 0 || name_len > SNI_NAME_MAX)
+	/* "." alone names no host (the root, trailing dot stripped). */
+	if (name_len == 0 || name_len > SNI_NAME_MAX || (name_len == 1 && name[0] == '.'))
 		return SNI_MALFORMED;
 	for (size_t i = 0; i < name_len; i++)
 		if (name[i] <= 0x20 || name[i] == 0x7f)
