@@ -96,15 +96,6 @@ struct srt_runtime {
 
 /* ---- Creation ----------------------------------------------------------- */
 
-static const char *default_home(void)
-{
-	const char *h = getenv("HOME");
-	if (h && *h == '/')
-		return h;
-	struct passwd *pw = getpwuid(getuid());
-	return pw && pw->pw_dir ? pw->pw_dir : "/";
-}
-
 static bool platform_ok(void);
 
 /* The runtime folder, made when the runtime is, for the socket launchers
@@ -226,7 +217,7 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	const char *c = opts && opts->cwd ? opts->cwd : getcwd(cwd, sizeof(cwd));
 	if (!c)
 		return srt_error_set(err, -errno, "cannot determine the current directory: %s", strerror(errno));
-	const char *home = opts && opts->home ? opts->home : default_home();
+	const char *home = opts && opts->home ? opts->home : runtime_home_dir();
 	srt_runtime *o = calloc(1, sizeof(*o));
 	if (!o)
 		return srt_error_set(err, -ENOMEM, "out of memory");

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -226,6 +227,15 @@ char *runtime_helper_path(const char *name)
 			return c;
 	}
 	return str_printf("%s/%s", SRT_LIBEXECDIR, name);
+}
+
+const char *runtime_home_dir(void)
+{
+	const char *h = getenv("HOME");
+	if (h && *h == '/')
+		return h;
+	struct passwd *pw = getpwuid(getuid());
+	return pw && pw->pw_dir ? pw->pw_dir : "/";
 }
 
 char *command_text(char *const *argv, bool shell)

@@ -164,6 +164,10 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
  * libexec folder. */
 char *runtime_helper_path(const char *name);
 
+/* $HOME when it is absolute, else the user's home from the password
+ * database, else "/". */
+const char *runtime_home_dir(void);
+
 /* Command text for events: argv joined with spaces. */
 char *command_text(char *const *argv, bool shell);
 

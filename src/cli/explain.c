@@ -14,6 +14,7 @@
 
 #include "linux/mountplan.h"
 #include "policy/netpolicy.h"
+#include "runtime.h"
 #include "policy/path.h"
 
 #define EXIT_ALLOWED 0
@@ -137,15 +138,6 @@ static void put_text(const char *s)
 		else
 			putchar(*c);
 	}
-}
-
-static const char *home_dir(void)
-{
-	const char *h = getenv("HOME");
-	if (h && *h == '/')
-		return h;
-	struct passwd *pw = getpwuid(getuid());
-	return pw && pw->pw_dir ? pw->pw_dir : "/";
 }
 
 static int explain_path(const struct policy *p, const char *arg, bool write, const char *home, const char *cwd)
@@ -301,7 +293,7 @@ int cli_explain(int argc, char **argv, const char *settings, bool trust_project)
 		what.kind = CLI_EXPLAIN_PATH;
 	}
 
-	const char *home = home_dir();
+	const char *home = runtime_home_dir();
 	struct config cfg;
 	struct srt_error err = { 0 };
 	struct config_load_options lo = {

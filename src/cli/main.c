@@ -79,15 +79,6 @@ static int fail(const char *fmt, const char *arg)
 	return EXIT_SRT_FAILED;
 }
 
-static const char *home_dir(void)
-{
-	const char *h = getenv("HOME");
-	if (h && *h == '/')
-		return h;
-	struct passwd *pw = getpwuid(getuid());
-	return pw && pw->pw_dir ? pw->pw_dir : "/";
-}
-
 /* Options shared by running and `srt check`. */
 struct cli_options {
 	const char *settings;
@@ -174,7 +165,7 @@ static int load_policy(const struct cli_options *o, const char *cwd, struct conf
 		       struct policy **ret)
 {
 	struct srt_error err = { 0 };
-	const char *home = home_dir();
+	const char *home = runtime_home_dir();
 	struct config_load_options lo = {
 		.settings_path = o->settings,
 		.home = home,
@@ -350,7 +341,7 @@ int main(int argc, char **argv)
 	struct settings *settings = NULL;
 	const struct settings_source src = {
 		.path = o.settings,
-		.home = home_dir(),
+		.home = runtime_home_dir(),
 		.cwd = cwd,
 		.cli = true,
 		.trust_project = o.trust_project,
