@@ -80,6 +80,8 @@ struct observed_call {
 				      * included: the caller decides) */
 	socklen_t addr_len;
 	int domain;              /* OBS_SOCKET: AF_UNIX */
+	bool libc_probe;         /* OBS_SOCKET: the C library's own try at nscd, not
+				  * the program's (see observer_libc_probe) */
 	pid_t pid;               /* the calling thread's id in the supervisor's pid namespace
 				  * (the process id for a single-threaded caller) */
 	const char *syscall;     /* the system call's name ("openat", "renameat2", ...) */
@@ -177,6 +179,36 @@ struct observer_scratch {
 int observer_decode(const struct observer_syscalls *sc, enum observer_mode mode, int nr,
 		    const uint64_t args[6], const struct observer_source *src, struct observer_scratch *s,
 		    struct observed_call out[OBSERVER_MAX_CALLS]);
+
+/* ---- The C library's own AF_UNIX probe --------------------------------------
+ *
+ * glibc looks up users and groups (getpwuid, getgrnam: bash without $SHELL,
+ * ls -l, id, ssh, git...) by asking nscd first: socket(AF_UNIX,
+ * SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, 0), then a connect() to
+ * /var/run/nscd/socket, and it goes on with /etc/passwd when either fails.
+ * Refused, it is no loss; reported, it would be a violation in nearly every
+ * sandbox. The observer marks the call libc_probe when, on x86-64, it has
+ * exactly those arguments and both the syscall instruction and the address
+ * it returns to (the top of the stack: libc's socket() is a stub without a
+ * frame) lie in libc's own code, as /proc/PID/syscall and /proc/PID/maps
+ * show them. A program's own socket() returns into the program (or libuv,
+ * or Python), whatever flags it passes, and stays a violation. The call is
+ * refused either way. */
+
+/* /proc/PID/syscall of a task blocked in a call: "NR A0 .. A5 SP PC".
+ * Returns 0 and fills the three, or -1 (another form, "running", "-1 SP
+ * PC", garbage). s is NUL-terminated. */
+int observer_parse_syscall_line(const char *s, long *nr, uint64_t *sp, uint64_t *pc);
+
+/* One line of /proc/PID/maps: "START-END PERMS OFFSET DEV INODE [PATH]".
+ * Returns 0 with the range, whether it is executable, and the path (a
+ * pointer into line, without the newline; "" for none) in path/path_len,
+ * or -1. */
+int observer_parse_maps_line(const char *line, uint64_t *start, uint64_t *end, bool *exec,
+			     const char **path, size_t *path_len);
+
+/* Whether path names the C library: basename libc.so.6 or libc-2.*.so. */
+bool observer_is_libc(const char *path, size_t len);
 
 /* Join base (absolute) and rel (when rel is relative) and normalize
  * lexically into out. Returns the length, or -1 when base is not absolute

@@ -174,6 +174,33 @@ def test_unix_socket_creation_is_refused_and_reported(ctx):
     assert violations(evs, "unix_socket") == [], evs
 
 
+def test_glibc_nscd_probe_is_no_violation(ctx):
+    # User and group lookups (bash without $SHELL, id, ls -l) make glibc
+    # try nscd's unix socket first: refused, but not the command's doing,
+    # so neither an event nor a summary line.
+    script = "id -un >/dev/null; id -gn >/dev/null; ls -l / >/dev/null; echo done"
+    r, evs = run_ev(ctx, ["bash", "-c", script], {})
+    assert r.rc == 0 and r.out == "done\n", r
+    assert violations(evs) == [], evs
+    assert r.err == "", r  # no summary
+    # without --events too, and through srt -c (bash, no $SHELL here)
+    r = ctx.run(["-c", script])
+    assert r.rc == 0 and r.out == "done\n" and r.err == "", r
+
+
+def test_program_socket_with_glibc_arguments_is_reported(ctx):
+    # The same arguments as glibc's probe, from the program itself: a
+    # violation. Python adds SOCK_CLOEXEC, as glibc does.
+    code = ("import socket\n"
+            "try:\n socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)\n"
+            "except OSError as e:\n print('refused', e.errno)\n")
+    r, evs = run_ev(ctx, [PY, "-c", code], {})
+    assert "refused 1" in r.out, r
+    v = violations(evs, "unix_socket")
+    assert len(v) == 1 and v[0]["target"] == "AF_UNIX", evs
+    assert "srt: 1 violation:" in r.err and "denied socket AF_UNIX" in r.err, r
+
+
 def test_direct_connect_to_a_host_service_is_reported(ctx):
     host_srv = socket.socket()
     host_srv.bind(("127.0.0.1", 0))

@@ -49,8 +49,6 @@ int main(void)
 	/* one violation of each kind we can cause hermetically */
 	snprintf(cmd, sizeof(cmd),
 		 "echo > '%s/fs-denied' 2>/dev/null; "
-		 /* Not curl: glibc's nscd probe in its resolver makes AF_UNIX
-		  * sockets, which are violations too. */
 		 "/usr/bin/python3 -c 'import socket; s = socket.create_connection((\"127.0.0.1\", 3128)); "
 		 "s.sendall(b\"GET http://blocked.test/ HTTP/1.1\\r\\nHost: blocked.test\\r\\n\\r\\n\"); s.recv(4096)'; "
 		 "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX)' 2>/dev/null; "

@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -45,6 +47,7 @@ struct seen {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	int domain;
+	bool libc_probe;
 	pid_t pid;
 };
 
@@ -77,6 +80,7 @@ static void on_call(void *data, const struct observed_call *c)
 		s->addr_len = c->addr_len;
 	}
 	s->domain = c->domain;
+	s->libc_probe = c->libc_probe;
 	s->pid = c->pid;
 }
 
@@ -459,6 +463,100 @@ static void unix_refused_by_observer(void **state)
 	assert_int_equal(count_op(&r, OBS_SOCKET), 2);
 }
 
+/* glibc's nscd probe against the program's own calls with the same
+ * arguments: only the former is marked. */
+static int probe_libc_probe(void)
+{
+	int fail = 0;
+	/* glibc asks nscd first (socket(AF_UNIX, STREAM|CLOEXEC|NONBLOCK)),
+	 * refused, then reads /etc/passwd and /etc/group. */
+	(void)getpwuid(0);
+	(void)getgrgid(0);
+	if (socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) >= 0 || errno != EPERM)
+		fail |= 1;
+	if (syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) >= 0 || errno != EPERM)
+		fail |= 2;
+	return fail;
+}
+
+static void libc_probe_marked(void **state)
+{
+	(void)state;
+	struct sandbox_observe_options o = { .mode = OBSERVER_BASIC, .deny_unix_sockets = true };
+	struct sandbox_seccomp_options e = { .observer_handles_unix = true };
+	struct run r;
+	pid_t pid;
+	assert_int_equal(observe_child(&o, &e, probe_libc_probe, &r, &pid), 0);
+	size_t probes = 0, own = 0;
+	for (size_t i = 0; i < r.n; i++) {
+		if (r.seen[i].op != OBS_SOCKET)
+			continue;
+		assert_int_equal(r.seen[i].domain, AF_UNIX);
+		if (r.seen[i].libc_probe)
+			probes++;
+		else
+			own++;
+	}
+	/* the two calls of the program's own */
+	assert_int_equal(own, 2);
+#if defined(__x86_64__)
+	/* getpwuid and getgrgid: glibc tries at least once (twice per
+	 * lookup, glibc 2.36) */
+	assert_true(probes >= 1);
+#else
+	assert_int_equal(probes, 0);
+#endif
+}
+
+static void procfs_parsers(void **state)
+{
+	(void)state;
+	long nr;
+	uint64_t sp, pc;
+	assert_int_equal(observer_parse_syscall_line("41 0x1 0x80801 0x0 0x7f 0x0 0x0 0x7ffd1000 0x7f0010adc7\n",
+						     &nr, &sp, &pc), 0);
+	assert_int_equal(nr, 41);
+	assert_int_equal(sp, 0x7ffd1000);
+	assert_int_equal(pc, 0x7f0010adc7);
+	assert_int_equal(observer_parse_syscall_line("running\n", &nr, &sp, &pc), -1);
+	assert_int_equal(observer_parse_syscall_line("-1 0x7ffd1000 0x7f0010adc7\n", &nr, &sp, &pc), -1);
+	assert_int_equal(observer_parse_syscall_line("41 0x1 0x2 0x3 0x4 0x5 0x6 0x7\n", &nr, &sp, &pc), -1);
+	assert_int_equal(observer_parse_syscall_line("41 0x1 0x2 0x3 0x4 0x5 0x6 0x7 0x8 0x9\n", &nr, &sp, &pc), -1);
+	assert_int_equal(observer_parse_syscall_line("41 0x1 0x2 0x3 0x4 0x5 0x6 0x7 0x1ffffffffffffffff\n", &nr,
+						     &sp, &pc), -1);
+
+	uint64_t a, b;
+	bool x;
+	const char *path;
+	size_t len;
+	const char *l1 = "7f3a1c028000-7f3a1c17d000 r-xp 00028000 08:01 1835060                    "
+			 "/usr/lib/x86_64-linux-gnu/libc.so.6\n";
+	assert_int_equal(observer_parse_maps_line(l1, &a, &b, &x, &path, &len), 0);
+	assert_int_equal(a, 0x7f3a1c028000);
+	assert_int_equal(b, 0x7f3a1c17d000);
+	assert_true(x);
+	assert_int_equal(len, strlen("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+	assert_true(observer_is_libc(path, len));
+	const char *l2 = "7ffd1000-7ffd2000 rw-p 00000000 00:00 0                          [stack]\n";
+	assert_int_equal(observer_parse_maps_line(l2, &a, &b, &x, &path, &len), 0);
+	assert_false(x);
+	assert_false(observer_is_libc(path, len));
+	/* no path at all */
+	assert_int_equal(observer_parse_maps_line("1000-2000 r-xp 00000000 00:00 0\n", &a, &b, &x, &path, &len), 0);
+	assert_int_equal(len, 0);
+	assert_false(observer_is_libc(path, len));
+	assert_int_equal(observer_parse_maps_line("2000-1000 r-xp 00000000 00:00 0\n", &a, &b, &x, &path, &len), -1);
+	assert_int_equal(observer_parse_maps_line("1000-2000 r-x 00000000 00:00 0\n", &a, &b, &x, &path, &len), -1);
+	assert_int_equal(observer_parse_maps_line("", &a, &b, &x, &path, &len), -1);
+
+	const char *libc[] = { "/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6", "/lib/libc-2.31.so" };
+	for (size_t i = 0; i < sizeof(libc) / sizeof(libc[0]); i++)
+		assert_true(observer_is_libc(libc[i], strlen(libc[i])));
+	const char *other[] = { "/tmp/libc.so.6x", "/usr/lib/libcrypt.so.1", "/lib/libc-2.so", "libc.so.6/x", "" };
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		assert_false(observer_is_libc(other[i], strlen(other[i])));
+}
+
 /* ---- The enforcement filter alone ------------------------------------------ */
 
 static int in_filtered_child(const struct sandbox_seccomp_options *o, int (*probe)(void))
@@ -698,6 +796,8 @@ int main(void)
 		cmocka_unit_test(reports_reads),
 		cmocka_unit_test(openat2_in_writes_mode),
 		cmocka_unit_test(unix_refused_by_observer),
+		cmocka_unit_test(libc_probe_marked),
+		cmocka_unit_test(procfs_parsers),
 	};
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
