@@ -105,6 +105,22 @@ static inline void diag_err(const char *call, int r, const struct srt_error *e)
 	diag("%s returned %d (%s): %s", call, r, r < 0 ? strerror(-r) : "-", e->message);
 }
 
+/* A runtime made from cfg and o; a test program that cannot have one
+ * bails out (TAP "Bail out!", exit 1). */
+static inline srt_runtime *runtime_new_or_bail(const struct srt_config *cfg, const struct srt_runtime_options *o)
+{
+	struct srt_error e;
+	srt_runtime *rt = NULL;
+	memset(&e, 0, sizeof(e));
+	int r = srt_runtime_new_from_config(cfg, o, &rt, &e);
+	if (r < 0) {
+		diag_err("srt_runtime_new_from_config", r, &e);
+		printf("Bail out! no runtime\n");
+		exit(1);
+	}
+	return rt;
+}
+
 static inline void diag_result(const struct srt_result *r)
 {
 	diag("status %d, sandbox %llu\nstdout: %.*s\nstderr: %.*s", r->status, (unsigned long long)r->sandbox_id,

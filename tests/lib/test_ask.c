@@ -62,10 +62,8 @@ static bool has(const struct srt_result *res, const char *s)
 int main(void)
 {
 	struct tree t;
-	struct srt_error e;
 	struct srt_result res;
 	srt_runtime *rt = NULL;
-	int r;
 	char url[256];
 
 	plan(17);
@@ -77,13 +75,7 @@ int main(void)
 	const char *const dd[] = { "blocked.test", NULL };
 	struct srt_config cfg = { 0 };
 	cfg.denied_domains = dd;
-	memset(&e, 0, sizeof(e));
-	r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
-	if (r < 0) {
-		diag_err("srt_runtime_new_from_config", r, &e);
-		printf("Bail out! no runtime\n");
-		return 1;
-	}
+	rt = runtime_new_or_bail(&cfg, &o);
 	struct asker a = { .allow = false };
 	pthread_mutex_init(&a.lock, NULL);
 	srt_runtime_set_ask(rt, ask_fn, &a);

@@ -27,7 +27,6 @@ static void *run_job(void *arg)
 int main(void)
 {
 	struct tree t;
-	struct srt_error e;
 	srt_runtime *rt = NULL;
 
 	plan(7);
@@ -36,13 +35,7 @@ int main(void)
 	const char *const dd[] = { "blocked.test", NULL };
 	struct srt_config cfg = { 0 };
 	cfg.denied_domains = dd;
-	memset(&e, 0, sizeof(e));
-	int r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
-	if (r < 0) {
-		diag_err("srt_runtime_new_from_config", r, &e);
-		printf("Bail out! no runtime\n");
-		return 1;
-	}
+	rt = runtime_new_or_bail(&cfg, &o);
 	struct recorder rec;
 	recorder_init(&rec);
 	srt_runtime_subscribe(rt, recorder_fn, &rec, NULL);

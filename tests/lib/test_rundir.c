@@ -170,13 +170,7 @@ int main(void)
 	struct srt_config cfg = { 0 };
 	cfg.allow_write = aw;
 	cfg.allow_all_unix_sockets = true;
-	memset(&e, 0, sizeof(e));
-	r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
-	if (r < 0) {
-		diag_err("srt_runtime_new_from_config", r, &e);
-		printf("Bail out! no runtime\n");
-		return 1;
-	}
+	rt = runtime_new_or_bail(&cfg, &o);
 
 	/* Made at creation, in $XDG_RUNTIME_DIR, 0700. */
 	char parent[500];

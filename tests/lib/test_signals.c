@@ -85,13 +85,7 @@ int main(void)
 	const char *const aw[] = { ".", NULL };
 	struct srt_config cfg = { 0 };
 	cfg.allow_write = aw;
-	memset(&e, 0, sizeof(e));
-	r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
-	if (r < 0) {
-		diag_err("srt_runtime_new_from_config", r, &e);
-		printf("Bail out! no runtime\n");
-		return 1;
-	}
+	rt = runtime_new_or_bail(&cfg, &o);
 	g_rt = rt;
 
 	/* SIGCHLD ignored: children are reaped by the kernel, and bwrap

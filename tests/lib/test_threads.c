@@ -97,9 +97,7 @@ static void *churn(void *arg)
 int main(void)
 {
 	struct tree t;
-	struct srt_error e;
 	srt_runtime *rt = NULL;
-	int r;
 
 	plan(7);
 	tree_make(&t);
@@ -107,13 +105,7 @@ int main(void)
 	const char *const aw[] = { ".", NULL };
 	struct srt_config cfg = { 0 };
 	cfg.allow_write = aw;
-	memset(&e, 0, sizeof(e));
-	r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
-	if (r < 0) {
-		diag_err("srt_runtime_new_from_config", r, &e);
-		printf("Bail out! no runtime\n");
-		return 1;
-	}
+	rt = runtime_new_or_bail(&cfg, &o);
 	struct recorder all;
 	recorder_init(&all);
 	srt_runtime_subscribe(rt, recorder_fn, &all, NULL);

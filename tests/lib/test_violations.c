@@ -37,13 +37,7 @@ int main(void)
 	struct srt_config cfg = { 0 };
 	cfg.allow_write = aw;
 	cfg.denied_domains = dd;
-	memset(&e, 0, sizeof(e));
-	r = srt_runtime_new_from_config(&cfg, &o, &rt, &e);
-	if (r < 0) {
-		diag_err("srt_runtime_new_from_config", r, &e);
-		printf("Bail out! no runtime\n");
-		return 1;
-	}
+	rt = runtime_new_or_bail(&cfg, &o);
 	ok(srt_runtime_violation_count(rt) == 0, "a new runtime has no violations");
 
 	/* one violation of each kind we can cause hermetically */
