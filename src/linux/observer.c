@@ -261,8 +261,9 @@ static int as_int(uint64_t v)
 	return (int)(uint32_t)v;
 }
 
-/* The path of dirfd (AT_FDCWD: the working directory), normalized into out. */
-static ssize_t fd_path(const struct observer_source *src, struct observer_scratch *s, int dirfd, char *out)
+/* The path of dirfd (AT_FDCWD: the working directory) into s->base.
+ * Returns 0, or -1 when it is no path. */
+static int read_base(const struct observer_source *src, struct observer_scratch *s, int dirfd)
 {
 	if (dirfd < 0 && dirfd != AT_FDCWD)
 		return -1;
@@ -270,8 +271,14 @@ static ssize_t fd_path(const struct observer_source *src, struct observer_scratc
 	if (n <= 0 || (size_t)n >= sizeof(s->base))
 		return -1;
 	s->base[n] = '\0';
-	if (s->base[0] != '/')
-		return -1; /* pipe:[...], anon_inode:...: not a path */
+	return s->base[0] == '/' ? 0 : -1; /* pipe:[...], anon_inode:...: not a path */
+}
+
+/* The path of dirfd, normalized into out. */
+static ssize_t fd_path(const struct observer_source *src, struct observer_scratch *s, int dirfd, char *out)
+{
+	if (read_base(src, s, dirfd) < 0)
+		return -1;
 	return observer_normalize(s->base, "", out, PATH_MAX + 1);
 }
 
@@ -291,13 +298,7 @@ static ssize_t resolve(const struct observer_source *src, struct observer_scratc
 		return empty ? fd_path(src, s, dirfd, out) : -1;
 	if (s->tmp[0] == '/')
 		return observer_normalize("/", s->tmp, out, PATH_MAX + 1);
-	if (dirfd < 0 && dirfd != AT_FDCWD)
-		return -1;
-	ssize_t n = src->fd_path(src->data, dirfd, s->base, sizeof(s->base) - 1);
-	if (n <= 0 || (size_t)n >= sizeof(s->base))
-		return -1;
-	s->base[n] = '\0';
-	if (s->base[0] != '/')
+	if (read_base(src, s, dirfd) < 0)
 		return -1;
 	return observer_normalize(s->base, s->tmp, out, PATH_MAX + 1);
 }
