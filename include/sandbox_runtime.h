@@ -258,6 +258,11 @@ struct srt_connection {
 	uint64_t bytes_up;             /* sandbox -> server */
 	uint64_t bytes_down;
 	int64_t duration_ns;
+	/* NULL / 0 when they do not apply (see docs/events.md). */
+	const char *error;             /* allowed, but it failed: "connection refused", "reset by the client", ... */
+	const char *closed_by;         /* "client", "server", "srt"; NULL: a kept-alive request that completed */
+	const char *timeout;           /* the network.timeouts key that ended it: "connect", "response", "tunnelIdle" */
+	uint64_t bytes_missing;        /* of a Content-Length response body, the bytes that never came */
 };
 
 struct srt_sandbox_info {

@@ -443,6 +443,10 @@ char *event_to_json(const struct srt_event *ev)
 		json_object_set_new(o, "bytes_up", json_integer((json_int_t)c->bytes_up));
 		json_object_set_new(o, "bytes_down", json_integer((json_int_t)c->bytes_down));
 		json_object_set_new(o, "duration_ms", json_real((double)c->duration_ns / 1e6));
+		json_object_set_new(o, "error", str_or_null(c->error));
+		json_object_set_new(o, "closed_by", str_or_null(c->closed_by));
+		json_object_set_new(o, "timeout", str_or_null(c->timeout));
+		json_object_set_new(o, "bytes_missing", json_integer((json_int_t)c->bytes_missing));
 	} else if ((ev->type == SRT_EVENT_SANDBOX_START || ev->type == SRT_EVENT_SANDBOX_EXIT) && ev->sandbox) {
 		const struct srt_sandbox_info *s = ev->sandbox;
 		json_object_set_new(o, "sandbox", json_integer((json_int_t)s->id));

@@ -9,9 +9,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,6 +45,13 @@
 #define MAX_WRITE_BUFS 64
 #define TRAILER_MAX 4096
 #define FD_RESERVE 64
+/* Free buffers kept for reuse while connections come and go (4 MiB at the
+ * default size); all of them go back to the system once it is quiet. */
+#define POOL_KEEP 16
+#define TRIM_QUIET_MS 1000
+/* Connections freed since the last trim that make a malloc_trim() worth
+ * its walk over the heap. */
+#define TRIM_MIN_FREED 64
 
 struct proxy_server;
 struct conn;
@@ -55,6 +65,7 @@ struct side {
 	bool is_client;
 	bool reading;
 	bool eof;            /* read end of stream */
+	bool reset;          /* ... because of a reset or another error */
 	bool shut;           /* our writing half is shut down */
 	bool closing;
 	char *buf;           /* read buffer (pool), or NULL */
@@ -95,6 +106,9 @@ struct evrec {
 	char address[INET6_ADDRSTRLEN];
 	char *rule;             /* malloc'd */
 	const char *error;      /* static, or valid until the event is sent */
+	const char *closed_by;  /* static: "client", "server", "srt", or NULL */
+	const char *timeout;    /* static: the network.timeouts key, or NULL */
+	uint64_t missing;       /* Content-Length body bytes not passed on */
 	uint64_t up, down;
 	uint64_t start;         /* uv_hrtime() */
 };
@@ -151,6 +165,7 @@ struct conn {
 	struct ask_work *ask;   /* a running ask, or NULL */
 
 	struct bsplice *bs;     /* a response body moving with splice(), or NULL */
+	uint64_t last_active;   /* uv_now() when a byte last moved, for the idle timeouts */
 };
 
 struct listener {
@@ -175,8 +190,12 @@ struct proxy_server {
 	bool paused;
 	bool closing;
 	size_t open_handles;    /* listeners and the retry timer not yet closed */
-	char **pool;            /* free buffers */
-	size_t n_pool, cap_pool;
+	char *pool[POOL_KEEP];  /* free buffers, mmap'd */
+	size_t n_pool;
+	uv_timer_t trim;        /* gives memory back once a burst is over */
+	uint64_t churn;         /* buffers and connections taken or given back */
+	uint64_t churn_seen;    /* churn at the trim timer's last look */
+	uint64_t freed;         /* connections freed since the last trim */
 };
 
 struct wreq {
@@ -209,38 +228,84 @@ void proxy_limits_default(struct proxy_limits *l)
 	l->head_timeout_ms = 30000;
 	l->idle_timeout_ms = 120000;
 	l->connect_timeout_ms = 30000;
+	l->response_timeout_ms = 300000;
+	l->tunnel_idle_timeout_ms = 600000;
 	l->max_connections = 16384;
 	l->buffer_size = 256 * 1024;
 }
 
 /* --- buffers ------------------------------------------------------------ */
 
+/*
+ * Buffers are mapped, not malloc'd: glibc serves a 256 KiB malloc from its
+ * heap once such a block has been freed (the mmap threshold moves up), and
+ * a heap keeps what it took. After a burst of 5,000 connections srt's
+ * resident memory then stayed about 40 MB higher, burst after burst. A
+ * mapping goes back whole when it is unmapped. The connections' own small
+ * structures do live on the heap: when a burst is over (no connection
+ * came or went for TRIM_QUIET_MS), the free pages of the heap go back
+ * too (malloc_trim: it only returns memory nobody uses, so it is safe in
+ * a library's host process).
+ */
+static void trim_arm(struct proxy_server *s);
+
 static char *pool_get(struct proxy_server *s)
 {
+	s->churn++;
 	if (s->n_pool > 0)
 		return s->pool[--s->n_pool];
-	return malloc(s->o.limits.buffer_size);
+	void *p = mmap(NULL, s->o.limits.buffer_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
 }
 
 static void pool_put(struct proxy_server *s, char *b)
 {
-	/* Keep a few for reuse (malloc of 256 KiB is an mmap each time);
-	 * give the rest back, so a burst does not pin memory. */
-	if (s->n_pool < 32) {
-		if (s->n_pool == s->cap_pool) {
-			size_t n = s->cap_pool ? s->cap_pool * 2 : 8;
-			char **p = realloc(s->pool, n * sizeof(*p));
-			if (!p) {
-				free(b);
-				return;
-			}
-			s->pool = p;
-			s->cap_pool = n;
-		}
+	s->churn++;
+	if (s->n_pool < POOL_KEEP && !s->closing) {
 		s->pool[s->n_pool++] = b;
+		trim_arm(s);
 		return;
 	}
-	free(b);
+	munmap(b, s->o.limits.buffer_size);
+}
+
+static void pool_release(struct proxy_server *s)
+{
+	while (s->n_pool > 0)
+		munmap(s->pool[--s->n_pool], s->o.limits.buffer_size);
+}
+
+static void on_trim(uv_timer_t *t)
+{
+	struct proxy_server *s = t->data;
+	if (s->churn != s->churn_seen) {
+		/* Still busy: look again later. */
+		s->churn_seen = s->churn;
+		uv_timer_start(&s->trim, on_trim, TRIM_QUIET_MS, 0);
+		return;
+	}
+	pool_release(s);
+	if (s->freed >= TRIM_MIN_FREED)
+		malloc_trim(0);
+	s->freed = 0;
+}
+
+/* Something to give back later: look once things are quiet. */
+static void trim_arm(struct proxy_server *s)
+{
+	if (s->closing || uv_is_active((uv_handle_t *)&s->trim))
+		return;
+	s->churn_seen = s->churn;
+	uv_timer_start(&s->trim, on_trim, TRIM_QUIET_MS, 0);
+}
+
+/* A connection or tunnel was freed. */
+static void trim_note_freed(struct proxy_server *s)
+{
+	s->churn++;
+	s->freed++;
+	if (s->freed >= TRIM_MIN_FREED)
+		trim_arm(s);
 }
 
 /* Drop consumed bytes; give the buffer back when nothing is left. */
@@ -299,6 +364,9 @@ static void ev_send(struct proxy_server *s, const struct evrec *r, bool allowed,
 		.rule = rule ? rule : r->rule ? r->rule : "",
 		.via = r->via ? r->via : "",
 		.error = allowed ? r->error : NULL,
+		.closed_by = allowed ? r->closed_by : NULL,
+		.timeout = allowed ? r->timeout : NULL,
+		.bytes_missing = allowed ? r->missing : 0,
 		.bytes_up = bytes ? r->up : 0,
 		.bytes_down = bytes ? r->down : 0,
 		.duration_ns = (int64_t)(uv_hrtime() - r->start),
@@ -312,6 +380,9 @@ static void evrec_clear(struct evrec *r)
 	r->rule = NULL;
 	r->pending = false;
 	r->error = NULL;
+	r->closed_by = NULL;
+	r->timeout = NULL;
+	r->missing = 0;
 }
 
 static void evrec_fill(struct conn *c, struct evrec *r)
@@ -321,8 +392,54 @@ static void evrec_fill(struct conn *c, struct evrec *r)
 	r->port = c->port;
 	r->address[0] = '\0';
 	r->error = NULL;
+	r->closed_by = NULL;
+	r->timeout = NULL;
+	r->missing = 0;
 	r->up = r->down = 0;
 	r->start = c->req_start;
+}
+
+/* Who ended an allowed connection first, and why; what comes after (the
+ * other side closing in turn) does not overwrite it. */
+static void evrec_ended(struct evrec *r, const char *who, const char *error)
+{
+	if (!r->closed_by)
+		r->closed_by = who;
+	if (error && !r->error)
+		r->error = error;
+}
+
+static const char *side_name(bool is_client)
+{
+	return is_client ? "client" : "server";
+}
+
+/* What a failed read or write on a socket says about its peer. */
+static const char *peer_error(bool is_client, int uv_err)
+{
+	/* uv_poll reports a socket's POLLERR (a reset) as UV_EBADF. */
+	if (uv_err == UV_ECONNRESET || uv_err == UV_EPIPE || uv_err == UV_EBADF)
+		return is_client ? "reset by the client" : "reset by the server";
+	if (uv_err == UV_ETIMEDOUT)
+		return is_client ? "the client's connection timed out" : "the server's connection timed out";
+	return uv_strerror(uv_err);
+}
+
+/* A write to a peer that had gone raised SIGPIPE. srt ignores it; a
+ * library runtime's thread blocks every signal, so there it stays
+ * pending on that thread: take it, so that it never reaches anybody. */
+static void sigpipe_consume(int uv_err)
+{
+	if (uv_err != UV_EPIPE)
+		return;
+	sigset_t pending;
+	if (sigpending(&pending) < 0 || !sigismember(&pending, SIGPIPE))
+		return;
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, SIGPIPE);
+	const struct timespec now = { 0, 0 };
+	sigtimedwait(&one, NULL, &now);
 }
 
 /* Send the event of an allowed request that ended, if one is pending. */
@@ -390,6 +507,11 @@ static void on_written(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
 	struct conn *c = w->conn;
+	if (status < 0 && status != UV_ECANCELED) {
+		const struct side *to = req->handle->data;
+		sigpipe_consume(status);
+		evrec_ended(&c->ev, side_name(to->is_client), peer_error(to->is_client, status));
+	}
 	if (w->from && w->from->closed) {
 		/* Its side closed while this write was in flight: the buffer
 		 * (and a detached upstream) were left for us to free. */
@@ -408,6 +530,8 @@ static void on_written(uv_write_t *req, int status)
 	free(w->owned);
 	free(w);
 	c->pending_writes--;
+	if (status >= 0)
+		c->last_active = uv_now(c->srv->loop);
 	if (status == UV_ECANCELED) {
 		/* A handle of ours is closing; finish what waited for it. */
 		if (c->state != ST_CLOSING && c->close_after_write && c->pending_writes == 0)
@@ -495,6 +619,8 @@ static bool wreq_send(struct wreq *w, struct side *to)
 		return true;
 	}
 	if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+		sigpipe_consume(n);
+		evrec_ended(&c->ev, side_name(to->is_client), peer_error(to->is_client, n));
 		free(w->owned);
 		free(w);
 		return false;
@@ -570,6 +696,7 @@ static void conn_maybe_free(struct conn *c)
 	free(c->resp);
 	evrec_clear(&c->ev);
 	free(c);
+	trim_note_freed(srv);
 	if (srv->paused && !srv->closing)
 		start_accepting(srv);
 	server_maybe_free(srv);
@@ -627,8 +754,15 @@ static void conn_close(struct conn *c)
 {
 	if (c->state == ST_CLOSING && c->client.closing)
 		return;
-	if (c->ev.pending && !c->ev.error && (c->state == ST_RESOLVING || c->state == ST_CONNECTING))
+	if (c->ev.pending && !c->ev.error && (c->state == ST_RESOLVING || c->state == ST_CONNECTING)) {
 		c->ev.error = "closed before the connection was made";
+		evrec_ended(&c->ev, "client", NULL);
+	}
+	/* A Content-Length body cut short: what was not passed on. */
+	if (c->ev.pending && c->resp_head_sent && !c->resp_done && c->resp_body.framing == HTTP_RESP_LENGTH)
+		c->ev.missing = c->resp_body.remaining;
+	if (c->ev.pending && !c->ev.closed_by)
+		c->ev.closed_by = "srt";
 	ev_end(c);
 	c->state = ST_CLOSING;
 	if (c->bs)
@@ -658,9 +792,7 @@ static void server_maybe_free(struct proxy_server *s)
 		const struct proxy_hooks *h = s->o.hooks;
 		if (h && h->on_closed)
 			h->on_closed(h->data);
-		for (size_t i = 0; i < s->n_pool; i++)
-			free(s->pool[i]);
-		free(s->pool);
+		pool_release(s);
 		while (s->listeners) {
 			struct listener *l = s->listeners;
 			s->listeners = l->next;
@@ -672,10 +804,54 @@ static void server_maybe_free(struct proxy_server *s)
 
 /* --- timers --------------------------------------------------------------- */
 
+static void arm_timer(struct conn *c, unsigned ms);
+static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why);
+
+/* The idle timeouts of an exchange under way (response, tunnelIdle):
+ * armed once, re-armed for what is left while bytes move. Returns true
+ * when time is up. */
+static bool idle_expired(struct conn *c, unsigned limit)
+{
+	uint64_t idle = uv_now(c->srv->loop) - c->last_active;
+	if (idle < limit) {
+		arm_timer(c, (unsigned)(limit - idle));
+		return false;
+	}
+	return true;
+}
+
 static void on_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
+	const struct proxy_limits *lim = &c->srv->o.limits;
+	if (c->state == ST_HTTP_FORWARD) {
+		if (!idle_expired(c, lim->response_timeout_ms))
+			return;
+		debug_log(c, "%s: nothing from the server for %u ms", c->target, lim->response_timeout_ms);
+		c->ev.timeout = "response";
+		evrec_ended(&c->ev, "srt", "timed out");
+		if (!c->resp_head_sent && !c->bs) {
+			/* No response yet: say so, like a dial that timed out. */
+			detach_upstream(c);
+			c->client_keep = false;
+			refuse(c, 504, 0, NULL, "no response from the server in time");
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	if (c->state == ST_TUNNEL || c->state == ST_TUNNEL_SNI) {
+		if (!idle_expired(c, lim->tunnel_idle_timeout_ms))
+			return;
+		debug_log(c, "%s: tunnel closed after %u ms without traffic", c->target, lim->tunnel_idle_timeout_ms);
+		c->ev.timeout = "tunnelIdle";
+		evrec_ended(&c->ev, "srt", "timed out");
+		conn_close(c);
+		return;
+	}
 	if (c->state == ST_CONNECTING || c->state == ST_RESOLVING) {
+		c->ev.timeout = "connect";
+		evrec_ended(&c->ev, "srt", NULL);
 		debug_log(c, "%s: timed out connecting", c->target);
 		if (!c->ev.error)
 			c->ev.error = "timed out";
@@ -727,6 +903,16 @@ static void stop_timer(struct conn *c)
 {
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_timer_stop(&c->timer);
+}
+
+/* Start an idle timeout (0: none) for an exchange that begins now. */
+static void arm_idle_timer(struct conn *c, unsigned ms)
+{
+	c->last_active = uv_now(c->srv->loop);
+	if (ms)
+		arm_timer(c, ms);
+	else
+		stop_timer(c);
 }
 
 /* --- answers -------------------------------------------------------------- */
@@ -802,8 +988,7 @@ static void socks_reply(struct conn *c, uint8_t rep, const struct sockaddr *boun
 static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why)
 {
 	if (c->ev.pending) {
-		if (!c->ev.error)
-			c->ev.error = why;
+		evrec_ended(&c->ev, "srt", why);
 		ev_end(c);
 	}
 	if (c->kind == PROXY_KIND_HTTP) {
@@ -857,6 +1042,8 @@ static void on_connected(uv_connect_t *req, int status)
 		return;
 	}
 	stop_timer(c);
+	if (c->kind != PROXY_KIND_HTTP || (c->req && c->req->connect))
+		arm_idle_timer(c, c->srv->o.limits.tunnel_idle_timeout_ms);
 	uv_tcp_nodelay(&u->tcp, 1);
 	snprintf(c->up_target, sizeof(c->up_target), "%s", c->target);
 	snprintf(c->up_address, sizeof(c->up_address), "%s", c->ev.address);
@@ -902,6 +1089,7 @@ static void dial_failed(struct conn *c)
 			  e == UV_EHOSTUNREACH ? "host unreachable" : uv_strerror(e);
 	debug_log(c, "%s: cannot connect: %s", c->target, why);
 	c->ev.error = why;
+	c->ev.closed_by = e == UV_ECONNREFUSED ? "server" : "srt";
 	char msg[128];
 	snprintf(msg, sizeof(msg), "cannot connect: %s", why);
 	uint8_t rep = e == UV_ECONNREFUSED ? SOCKS5_REP_CONNECTION_REFUSED :
@@ -1373,8 +1561,10 @@ struct stunnel {
 	bool eof[2];         /* fd[i] has no more to read */
 	bool shut[2];        /* fd[i]'s writing half is shut down */
 	bool closing;
-	int open_polls;
+	int open_polls;      /* the two polls and the timer */
 	bool debug;
+	uv_timer_t timer;    /* tunnelIdle */
+	uint64_t last_active; /* uv_now() when a byte last moved */
 	char target[PROXY_HOST_NAME_MAX + 16];
 	struct evrec ev;     /* the conn's, moved here */
 };
@@ -1388,6 +1578,7 @@ static void on_stunnel_poll_closed(uv_handle_t *h)
 		return;
 	struct proxy_server *srv = t->srv;
 	if (t->ev.pending) {
+		evrec_ended(&t->ev, "srt", NULL); /* the server closed it: the sandbox ended */
 		t->ev.pending = false;
 		ev_send(srv, &t->ev, true, NULL, true);
 	}
@@ -1408,6 +1599,7 @@ static void on_stunnel_poll_closed(uv_handle_t *h)
 		t->next->prev = t->prev;
 	srv->n_conns--;
 	free(t);
+	trim_note_freed(srv);
 	if (srv->paused && !srv->closing)
 		start_accepting(srv);
 	server_maybe_free(srv);
@@ -1420,6 +1612,26 @@ static void stunnel_close(struct stunnel *t)
 	t->closing = true;
 	for (int i = 0; i < 2; i++)
 		uv_close((uv_handle_t *)&t->poll[i], on_stunnel_poll_closed);
+	uv_close((uv_handle_t *)&t->timer, on_stunnel_poll_closed);
+}
+
+/* No byte either way for tunnelIdle: close. The timer is armed once and
+ * re-armed for what is left when bytes moved meanwhile. */
+static void on_stunnel_timer(uv_timer_t *tm)
+{
+	struct stunnel *t = tm->data;
+	uint64_t limit = t->srv->o.limits.tunnel_idle_timeout_ms;
+	uint64_t idle = uv_now(t->srv->loop) - t->last_active;
+	if (idle < limit) {
+		uv_timer_start(&t->timer, on_stunnel_timer, limit - idle, 0);
+		return;
+	}
+	if (t->debug)
+		fprintf(stderr, "srt: proxy: %s: tunnel closed after %u ms without traffic\n", t->target,
+			t->srv->o.limits.tunnel_idle_timeout_ms);
+	t->ev.timeout = "tunnelIdle";
+	evrec_ended(&t->ev, "srt", "timed out");
+	stunnel_close(t);
 }
 
 /* Move what direction i holds to fd[1 - i]. Returns false on a fatal error. */
@@ -1444,7 +1656,12 @@ static bool stunnel_flush(struct stunnel *t, int i)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		return n < 0 && errno == EAGAIN;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		int e = n < 0 ? -errno : UV_EPIPE;
+		sigpipe_consume(e);
+		evrec_ended(&t->ev, side_name(i == 1), peer_error(i == 1, e));
+		return false;
 	}
 	/* Drained: give the pipe (or buffer) back until more comes. */
 	if (t->spill[i]) {
@@ -1484,9 +1701,15 @@ static bool stunnel_fill(struct stunnel *t, int i)
 			while (n < 0 && errno == EINTR);
 			if (n <= 0) {
 				free(buf);
-				if (n == 0)
+				if (n == 0) {
 					t->eof[i] = true;
-				return n == 0 || errno == EAGAIN;
+					evrec_ended(&t->ev, side_name(i == 0), NULL);
+					return true;
+				}
+				if (errno == EAGAIN)
+					return true;
+				evrec_ended(&t->ev, side_name(i == 0), peer_error(i == 0, -errno));
+				return false;
 			}
 			t->spill[i] = buf;
 			t->spill_off[i] = 0;
@@ -1503,6 +1726,7 @@ static bool stunnel_fill(struct stunnel *t, int i)
 		}
 		if (n == 0) {
 			t->eof[i] = true;
+			evrec_ended(&t->ev, side_name(i == 0), NULL);
 			break;
 		}
 		if (errno == EINTR)
@@ -1511,6 +1735,8 @@ static bool stunnel_fill(struct stunnel *t, int i)
 		 * left: wait for a flush rather than spin on a readable socket. */
 		if (errno == EAGAIN && t->in_pipe[i] > 0)
 			t->full[i] = true;
+		if (errno != EAGAIN)
+			evrec_ended(&t->ev, side_name(i == 0), peer_error(i == 0, -errno));
 		return errno == EAGAIN;
 	}
 	return true;
@@ -1523,9 +1749,11 @@ static void on_stunnel_poll(uv_poll_t *p, int status, int events)
 	if (t->closing)
 		return;
 	if (status < 0) {
+		evrec_ended(&t->ev, side_name(i == 0), peer_error(i == 0, status));
 		stunnel_close(t);
 		return;
 	}
+	t->last_active = uv_now(t->srv->loop);
 	/* fd[i] writable: drain what the other side sent. */
 	if ((events & UV_WRITABLE) && !stunnel_flush(t, 1 - i)) {
 		stunnel_close(t);
@@ -1591,9 +1819,14 @@ static bool splice_tunnel(struct conn *c)
 		uv_poll_init(c->srv->loop, &t->poll[i], t->fd[i]);
 		t->poll[i].data = t;
 	}
-	t->open_polls = 2;
+	uv_timer_init(c->srv->loop, &t->timer);
+	t->timer.data = t;
+	t->open_polls = 3;
 	t->srv = c->srv;
 	t->debug = c->srv->o.debug;
+	t->last_active = c->last_active;
+	if (c->srv->o.limits.tunnel_idle_timeout_ms)
+		on_stunnel_timer(&t->timer); /* arms it for what is left */
 	memcpy(t->target, c->target, sizeof(t->target));
 	/* The event goes with the bytes: sent when the tunnel ends. */
 	t->ev = c->ev;
@@ -1633,6 +1866,7 @@ struct bsplice {
 	int open_polls;
 	bool closing, failed;
 	bool full;           /* the pipe took no more: read after a flush */
+	bool up_eof;         /* the server ended early: pass on what the pipe holds, then fail */
 };
 
 static void on_bsplice_closed(uv_handle_t *h)
@@ -1646,6 +1880,7 @@ static void on_bsplice_closed(uv_handle_t *h)
 	close(bs->pipe[0]);
 	close(bs->pipe[1]);
 	bool ok = !bs->failed && bs->to_read == 0 && bs->in_pipe == 0;
+	c->resp_body.remaining = bs->to_read + bs->in_pipe;
 	free(bs);
 	c->bs = NULL;
 	c->handles_open -= 2;
@@ -1674,13 +1909,16 @@ static void bsplice_close(struct bsplice *bs)
 static void on_bsplice_poll(uv_poll_t *p, int status, int events)
 {
 	struct bsplice *bs = p->data;
+	struct conn *c = bs->c;
 	(void)events;
 	if (bs->closing)
 		return;
-	if (status < 0)
+	if (status < 0) {
+		evrec_ended(&c->ev, side_name(p == &bs->poll[1]), peer_error(p == &bs->poll[1], status));
 		goto fail;
+	}
 	/* Read while the body has bytes left and the pipe has room. */
-	while (bs->to_read > 0 && bs->in_pipe < bs->cap) {
+	while (bs->to_read > 0 && !bs->up_eof && bs->in_pipe < bs->cap) {
 		size_t want = bs->cap - bs->in_pipe;
 		if (want > bs->to_read)
 			want = (size_t)bs->to_read;
@@ -1688,22 +1926,28 @@ static void on_bsplice_poll(uv_poll_t *p, int status, int events)
 		if (n > 0) {
 			bs->in_pipe += (size_t)n;
 			bs->to_read -= (uint64_t)n;
+			c->last_active = uv_now(c->srv->loop);
 			continue;
 		}
-		if (n == 0)
-			goto fail; /* the server ended before its body did */
-		if (errno == EINTR)
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (errno != EAGAIN)
-			goto fail;
-		bs->full = bs->in_pipe > 0; /* maybe out of pipe slots: see stunnel_fill */
-		break;
+		if (n < 0 && errno == EAGAIN) {
+			bs->full = bs->in_pipe > 0; /* maybe out of pipe slots: see stunnel_fill */
+			break;
+		}
+		/* The server ended (or reset) before its body did: what it
+		 * sent is still passed on, the client then sees the body cut
+		 * short, as it would without srt. */
+		evrec_ended(&c->ev, "server", n == 0 ? "the server closed before the end of the body" :
+						  peer_error(false, -errno));
+		bs->up_eof = true;
 	}
 	while (bs->in_pipe > 0) {
 		ssize_t n = splice(bs->pipe[0], NULL, bs->fd[1], NULL, bs->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n > 0) {
 			bs->in_pipe -= (size_t)n;
-			bs->c->ev.down += (uint64_t)n;
+			c->ev.down += (uint64_t)n;
+			c->last_active = uv_now(c->srv->loop);
 			bs->full = false;
 			continue;
 		}
@@ -1711,13 +1955,17 @@ static void on_bsplice_poll(uv_poll_t *p, int status, int events)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
+		int e = n < 0 ? -errno : UV_EPIPE;
+		sigpipe_consume(e);
+		evrec_ended(&c->ev, "client", peer_error(true, e));
 		goto fail;
 	}
-	if (bs->to_read == 0 && bs->in_pipe == 0) {
+	if ((bs->to_read == 0 || bs->up_eof) && bs->in_pipe == 0) {
+		bs->failed = bs->up_eof;
 		bsplice_close(bs);
 		return;
 	}
-	if (bs->to_read > 0 && bs->in_pipe < bs->cap && !bs->full)
+	if (bs->to_read > 0 && !bs->up_eof && bs->in_pipe < bs->cap && !bs->full)
 		uv_poll_start(&bs->poll[0], UV_READABLE, on_bsplice_poll);
 	else
 		uv_poll_stop(&bs->poll[0]);
@@ -1942,6 +2190,7 @@ static bool send_request_head(struct conn *c)
 	c->client_keep = r->keep_alive;
 	free(c->req);
 	c->req = NULL;
+	arm_idle_timer(c, c->srv->o.limits.response_timeout_ms);
 	return send_owned_as(c, c->up, out, len, true);
 }
 
@@ -1984,6 +2233,8 @@ static bool send_response_head(struct conn *c, bool interim)
 static void http_exchange_done(struct conn *c)
 {
 	struct side *u = c->up;
+	/* Passed on whole: whoever closed afterwards ended nothing. */
+	c->ev.closed_by = NULL;
 	ev_end(c);
 	bool up_keep = c->resp && c->resp->keep_alive;
 	free(c->resp);
@@ -2087,7 +2338,10 @@ static void http_forward_process(struct conn *c)
 		}
 		if (c->state == ST_CLOSING)
 			return;
-		if (!done && c->resp_body.framing == HTTP_RESP_CLOSE && u->eof && side_avail(u) == 0 && !u->out_busy)
+		/* A body that ends with the connection ends with a clean end of
+		 * stream only: a reset cut it. */
+		if (!done && c->resp_body.framing == HTTP_RESP_CLOSE && u->eof && !u->reset && side_avail(u) == 0 &&
+		    !u->out_busy)
 			done = true;
 		c->resp_done = done;
 	}
@@ -2354,6 +2608,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			side_compact(sd);
 		if (nread == UV_EOF) {
 			sd->eof = true;
+			evrec_ended(&c->ev, side_name(sd->is_client), NULL);
 			conn_process(c);
 			return;
 		}
@@ -2364,10 +2619,21 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			refuse(c, 502, 0, NULL, "the server reset the connection");
 			return;
 		}
+		evrec_ended(&c->ev, side_name(sd->is_client), peer_error(sd->is_client, (int)nread));
+		if (!sd->is_client && c->state == ST_HTTP_FORWARD) {
+			sd->reset = true;
+			/* Mid-body: what the server sent before it is still
+			 * passed on, as its end of stream would be; the client
+			 * then sees the body cut short. */
+			sd->eof = true;
+			conn_process(c);
+			return;
+		}
 		conn_close(c);
 		return;
 	}
 	sd->len += (size_t)nread;
+	c->last_active = uv_now(sd->srv->loop);
 	/* Stop when the buffer is full; processing makes room. */
 	if (sd->len == sd->srv->o.limits.buffer_size) {
 		uv_read_stop(st);
@@ -2533,7 +2799,10 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_options *o, struct prox
 	}
 	uv_timer_init(loop, &s->retry);
 	s->retry.data = s;
-	s->open_handles = 1;
+	uv_timer_init(loop, &s->trim);
+	s->trim.data = s;
+	uv_unref((uv_handle_t *)&s->trim);
+	s->open_handles = 2;
 	*ret = s;
 	return 0;
 }
@@ -2609,4 +2878,5 @@ void proxy_server_close(struct proxy_server *s)
 	for (struct stunnel *t = s->tunnels; t; t = t->next)
 		stunnel_close(t);
 	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
+	uv_close((uv_handle_t *)&s->trim, on_retry_closed);
 }

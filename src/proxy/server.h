@@ -22,6 +22,13 @@ struct proxy_limits {
 	unsigned head_timeout_ms;    /* to send a request head (or the SOCKS5 exchange): 30 s */
 	unsigned idle_timeout_ms;    /* a kept-alive HTTP connection between requests: 120 s */
 	unsigned connect_timeout_ms; /* to connect upstream, all addresses together: 30 s */
+	/* An absolute-form HTTP request with nothing moving either way for
+	 * this long: 504 before the response head, the connection cut after
+	 * it. 0: never. 300 s. */
+	unsigned response_timeout_ms;
+	/* A tunnel (CONNECT, SOCKS5, forward) with no byte either way for this
+	 * long is closed. 0: never. 600 s. */
+	unsigned tunnel_idle_timeout_ms;
 	unsigned max_connections;    /* per server (one server per sandbox): 16384 */
 	size_t buffer_size;          /* per direction, only while data moves: 256 KiB */
 };
@@ -47,7 +54,19 @@ struct proxy_event {
 	const char *rule;
 	const char *via;        /* "http" (absolute-form), "connect", "socks5", "forward" */
 	const char *error;      /* allowed, but it failed: "connection refused", "timed out",
-				 * "name did not resolve", ...; NULL when fine */
+				 * "name did not resolve", "reset by the client", ...; NULL
+				 * when fine */
+	/* Who ended an allowed connection: "client", "server" (end of
+	 * stream or reset from that side first), "srt" (a timeout, a framing
+	 * error, a failed dial); NULL for a kept-alive HTTP request that
+	 * completed with the connection still open, and for refusals. */
+	const char *closed_by;
+	/* The timeout that ended it: "connect", "response", "tunnelIdle"
+	 * (the names of network.timeouts' keys), or NULL. */
+	const char *timeout;
+	/* Bytes of a Content-Length response body that never came (the server
+	 * closed early, or the connection was cut): 0 when it was whole. */
+	uint64_t bytes_missing;
 	uint64_t bytes_up;      /* payload bytes sandbox -> server (0 for refusals) */
 	uint64_t bytes_down;    /* payload bytes server -> sandbox (0 for refusals, except
 				 * SNI ones: what the server sent before the check) */
