@@ -471,6 +471,10 @@ static void sb_on_event(void *data, const struct proxy_event *pe)
 		.bytes_up = pe->bytes_up,
 		.bytes_down = pe->bytes_down,
 		.duration_ns = pe->duration_ns,
+		.error = pe->error,
+		.closed_by = pe->closed_by,
+		.timeout = pe->timeout,
+		.bytes_missing = pe->bytes_missing,
 	};
 	struct srt_event ev = { .type = SRT_EVENT_CONNECTION, .connection = &c };
 	event_hub_emit(&sb->rt->hub, &ev);
@@ -927,6 +931,22 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 	};
 	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks };
 	proxy_limits_default(&po.limits);
+	/* network.timeouts of the generation the sandbox started with: a
+	 * reload changes the rules of running sandboxes, not their proxies. */
+	const struct config *cfg = &sb->settings->cfg;
+	const struct {
+		const struct config_timeout *from;
+		unsigned *to;
+	} timeouts[] = {
+		{ &cfg->network.timeouts.request_head, &po.limits.head_timeout_ms },
+		{ &cfg->network.timeouts.connect, &po.limits.connect_timeout_ms },
+		{ &cfg->network.timeouts.keep_alive_idle, &po.limits.idle_timeout_ms },
+		{ &cfg->network.timeouts.response, &po.limits.response_timeout_ms },
+		{ &cfg->network.timeouts.tunnel_idle, &po.limits.tunnel_idle_timeout_ms },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(timeouts); i++)
+		if (timeouts[i].from->set)
+			*timeouts[i].to = timeouts[i].from->ms;
 	if (proxy_server_new(rt->loop, &po, &sb->proxy) < 0) {
 		close(sock);
 		sb->sock = -1;
@@ -1087,6 +1107,13 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 		sigaddset(&mask, forwarded[i]);
 	unsigned long ignore_mask = ignored_signals();
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	/* A client in the sandbox that hangs up while the proxy writes to it
+	 * must end that connection, not srt: every write and splice then
+	 * fails with EPIPE instead. bwrap (and so the command) gets the
+	 * disposition srt was started with. */
+	struct sigaction pipe_ign = { .sa_handler = SIG_IGN }, pipe_old;
+	sigemptyset(&pipe_ign.sa_mask);
+	sigaction(SIGPIPE, &pipe_ign, &pipe_old);
 
 	/* In bwrap these three are 3, 4, 5 and nothing else above stderr
 	 * is open: a descriptor srt inherited (a writable file, a socket)
@@ -1139,6 +1166,7 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 			_exit(125);
 		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 			signal(forwarded[i], SIG_IGN);
+		sigaction(SIGPIPE, &pipe_old, NULL);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 		int keep[] = { init_fd, sv[1], c.sb->args_fd };
 		int high[3];
@@ -1225,6 +1253,7 @@ out:
 			close(sv[i]);
 	if (init_fd >= 0)
 		close(init_fd);
+	sigaction(SIGPIPE, &pipe_old, NULL);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return r;
 }

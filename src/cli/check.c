@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "linux/mountplan.h"
+#include "proxy/server.h"
 
 static const char *kind_text(enum policy_path_kind k)
 {
@@ -29,6 +30,26 @@ static void print_rules(const struct policy *p, FILE *out, bool mandatory)
 	}
 }
 
+/* One line per network.timeouts key: the value the proxies will use, and
+ * the file that set it or "default". */
+static void print_timeout(FILE *out, const char *key, const struct config_timeout *t, unsigned default_ms)
+{
+	unsigned ms = t->set ? t->ms : default_ms;
+	char value[32];
+	if (ms == 0)
+		snprintf(value, sizeof(value), "never");
+	else if (ms % 1000 == 0)
+		snprintf(value, sizeof(value), "%u s", ms / 1000);
+	else if (ms % 100 == 0)
+		snprintf(value, sizeof(value), "%u.%u s", ms / 1000, ms % 1000 / 100);
+	else if (ms % 10 == 0)
+		snprintf(value, sizeof(value), "%u.%02u s", ms / 1000, ms % 1000 / 10);
+	else
+		snprintf(value, sizeof(value), "%u.%03u s", ms / 1000, ms % 1000);
+	_cleanup_free_ char *source = t->set ? policy_pos_text(&t->pos) : NULL;
+	fprintf(out, "  timeout %-13s %-10s <- %s\n", key, value, source ? source : "default");
+}
+
 int cli_check_print(const struct config *cfg, const struct policy *p, bool debug, FILE *out)
 {
 	fprintf(out, "settings files:\n");
@@ -50,6 +71,13 @@ int cli_check_print(const struct config *cfg, const struct policy *p, bool debug
 		fprintf(out, "  allowed domain %s  <- %s\n", p->allowed_domains[i].text, p->allowed_domains[i].source);
 	for (size_t i = 0; i < p->n_denied_domains; i++)
 		fprintf(out, "  denied domain  %s  <- %s\n", p->denied_domains[i].text, p->denied_domains[i].source);
+	struct proxy_limits lim;
+	proxy_limits_default(&lim);
+	print_timeout(out, "requestHead", &cfg->network.timeouts.request_head, lim.head_timeout_ms);
+	print_timeout(out, "connect", &cfg->network.timeouts.connect, lim.connect_timeout_ms);
+	print_timeout(out, "keepAliveIdle", &cfg->network.timeouts.keep_alive_idle, lim.idle_timeout_ms);
+	print_timeout(out, "response", &cfg->network.timeouts.response, lim.response_timeout_ms);
+	print_timeout(out, "tunnelIdle", &cfg->network.timeouts.tunnel_idle, lim.tunnel_idle_timeout_ms);
 
 	fprintf(out, "\nprocess: own user, PID, IPC, UTS, network and cgroup namespaces; seccomp:\n");
 	fprintf(out, "  new unix sockets %s; nested namespaces and mounts %s\n",

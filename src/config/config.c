@@ -23,6 +23,7 @@ enum field_kind {
 	F_BOOL,
 	F_PORT,         /* integer 1..65535 */
 	F_DEPTH,        /* mandatoryDenySearchDepth: integer 1..10 */
+	F_SECONDS,      /* network.timeouts.*: seconds, kept as ms */
 	F_REASONS,      /* deniedDomainReasons: object domain -> non-empty string */
 	F_IGNORE,       /* ignoreViolations: object pattern -> array of strings */
 	F_PERMISSIONS,  /* Elixir permissions.allow / permissions.deny */
@@ -51,6 +52,7 @@ struct field {
 	bool widening;            /* F_BOOL: the value that widens the sandbox */
 	bool is_allow;            /* F_PERMISSIONS: the allow list */
 	enum note_type note_type; /* F_NOTE: the shape the value must have */
+	bool zero_never;          /* F_SECONDS: 0 is accepted and means never */
 	const char *text;         /* F_NOTE, F_UNSUPPORTED: why */
 	const struct field *sub;  /* F_OBJECT */
 };
@@ -70,6 +72,22 @@ static const struct field filesystem_fields[] = {
 	{ 0 },
 };
 
+/* Neutral: how long the proxies wait changes no rule of the sandbox. A
+ * wait that holds a connection slot (a client sending its head, a dial)
+ * cannot be turned off. */
+#define TIMEOUT(key, member, never) \
+	{ .name = key, .kind = F_SECONDS, .rule = R_NEUTRAL, .zero_never = never, \
+	  .offset = AT(network.timeouts.member) }
+static const struct field timeout_fields[] = {
+	TIMEOUT("requestHead", request_head, false),
+	TIMEOUT("connect", connect, false),
+	TIMEOUT("keepAliveIdle", keep_alive_idle, true),
+	TIMEOUT("response", response, true),
+	TIMEOUT("tunnelIdle", tunnel_idle, true),
+	{ 0 },
+};
+#undef TIMEOUT
+
 static const struct field network_fields[] = {
 	{ .name = "allowedDomains", .kind = F_STRINGS, .rule = R_ALLOW, .offset = AT(network.allowed_domains) },
 	{ .name = "deniedDomains", .kind = F_STRINGS, .rule = R_DENY, .offset = AT(network.denied_domains) },
@@ -84,6 +102,7 @@ static const struct field network_fields[] = {
 	 * project naming one could route around the allowlist. */
 	{ .name = "httpProxyPort", .kind = F_PORT, .rule = R_ALLOW, .offset = AT(network.http_proxy_port) },
 	{ .name = "socksProxyPort", .kind = F_PORT, .rule = R_ALLOW, .offset = AT(network.socks_proxy_port) },
+	{ .name = "timeouts", .kind = F_OBJECT, .sub = timeout_fields },
 	{ .name = "allowMachLookup", .kind = F_NOTE, .note_type = NT_ARRAY, .text = MACOS_ONLY },
 	{ .name = "mitmProxy", .kind = F_UNSUPPORTED, .text = "routing domains through a MITM proxy" },
 	{ .name = "tlsTerminate", .kind = F_UNSUPPORTED, .text = "TLS termination" },
@@ -165,6 +184,7 @@ static const struct {
 	{ "", top_fields },
 	{ "filesystem.", filesystem_fields },
 	{ "network.", network_fields },
+	{ "network.timeouts.", timeout_fields },
 	{ "sandbox.", elixir_sandbox_fields },
 	{ "sandbox.network.", elixir_network_fields },
 	{ "permissions.", elixir_permission_fields },
@@ -644,6 +664,45 @@ static int field_depth(struct loader *l, const json_t *v, jsonpos_node n)
 	return 0;
 }
 
+/* A number of seconds (3, 0.5, 2.5e1), kept as whole milliseconds,
+ * rounded to the nearest. 0 means never where f->zero_never, and is
+ * refused elsewhere, as is a positive value that rounds to 0 ms. A later
+ * file overwrites an earlier one, key by key, as for every scalar. */
+static int field_seconds(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	char range[80];
+	snprintf(range, sizeof(range), f->zero_never ? "from 0 (never) to %d" : "more than 0 and at most %d",
+		 CONFIG_MAX_TIMEOUT_S);
+	if (!json_is_number(v)) {
+		char what[128];
+		snprintf(what, sizeof(what), "a number of seconds %s", range);
+		return type_error(l, n, v, what);
+	}
+	double x = json_number_value(v);
+	/* An integer is compared as written, so that a huge one is not
+	 * rounded into range on its way to double. */
+	bool in_range = json_is_integer(v) ?
+		json_integer_value(v) >= 0 && json_integer_value(v) <= CONFIG_MAX_TIMEOUT_S :
+		x >= 0 && x <= CONFIG_MAX_TIMEOUT_S;
+	if (!in_range || (x == 0 && !f->zero_never)) {
+		if (json_is_integer(v))
+			return fail(l, n, false, -EINVAL, "%s: expected a number of seconds %s, found %" JSON_INTEGER_FORMAT,
+				    l->path, range, json_integer_value(v));
+		return fail(l, n, false, -EINVAL, "%s: expected a number of seconds %s, found %.15g", l->path, range, x);
+	}
+	unsigned ms = (unsigned)(x * 1000.0 + 0.5);
+	if (ms == 0 && x > 0)
+		return fail(l, n, false, -EINVAL, "%s: %.15g seconds is less than a millisecond; expected %s0.001 or more",
+			    l->path, x, f->zero_never ? "0 (never) or " : "");
+	struct config_timeout *t = (struct config_timeout *)((char *)l->cfg + f->offset);
+	struct config_pos pos;
+	int r = make_pos(l, n, &pos);
+	if (r < 0)
+		return r;
+	*t = (struct config_timeout){ .set = true, .ms = ms, .pos = pos };
+	return 0;
+}
+
 /* {"path": "...", "literal": true}: a path that is never read as a glob. */
 static int path_object(struct loader *l, const json_t *e, jsonpos_node n, const char **ret_value, bool *ret_literal)
 {
@@ -916,6 +975,8 @@ static int apply_field(struct loader *l, const struct field *f, const json_t *v,
 		return field_port(l, f, v, n);
 	case F_DEPTH:
 		return field_depth(l, v, n);
+	case F_SECONDS:
+		return field_seconds(l, f, v, n);
 	case F_REASONS:
 		return field_reasons(l, v, n);
 	case F_IGNORE:

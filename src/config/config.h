@@ -17,6 +17,11 @@
  *                       ./.sandbox/settings.json may widen the sandbox.
  *                       Read from user settings only; a folder counts
  *                       only exactly (not its subfolders).
+ *   network.timeouts    object of seconds (numbers, fractions allowed) for
+ *                       the proxies: requestHead, connect (more than 0),
+ *                       keepAliveIdle, response, tunnelIdle (0: never);
+ *                       at most CONFIG_MAX_TIMEOUT_S. Neutral: a project
+ *                       file sets them like a user file does.
  *
  * Project files (./.sandbox/settings.json): deny rules always apply.
  * Rules that widen the sandbox apply only when trusted, else they go to
@@ -42,6 +47,7 @@
 #define CONFIG_MAX_LIST_ENTRIES     65536  /* per list, over all files */
 #define CONFIG_MAX_IGNORE_PATTERNS  4096   /* ignoreViolations command patterns */
 #define CONFIG_MAX_PERMISSION_LEN   8192   /* bytes in one permission string */
+#define CONFIG_MAX_TIMEOUT_S        604800 /* a week: network.timeouts.* */
 
 /* Where a value came from. file points at a string owned by the config
  * (config->files), never NULL for values read from a file; "<default>" or
@@ -80,6 +86,14 @@ struct config_list {
 struct config_reason {
 	char *domain;
 	char *reason;
+	struct config_pos pos;
+};
+
+/* One key of network.timeouts. Unset keys leave the proxies' own default
+ * (proxy_limits_default), which config does not know. */
+struct config_timeout {
+	bool set;
+	unsigned ms;             /* rounded to the nearest ms; 0: never */
 	struct config_pos pos;
 };
 
@@ -122,6 +136,13 @@ struct config {
 		/* Elixir format: ports our own proxies listen on inside the sandbox. */
 		int listen_http_port;  /* 0 when unset */
 		int listen_socks_port; /* 0 when unset */
+		struct {
+			struct config_timeout request_head;    /* requestHead: > 0 */
+			struct config_timeout connect;         /* connect: > 0 */
+			struct config_timeout keep_alive_idle; /* keepAliveIdle: 0 = never */
+			struct config_timeout response;        /* response: 0 = never */
+			struct config_timeout tunnel_idle;     /* tunnelIdle: 0 = never */
+		} timeouts;
 	} network;
 
 	struct config_ignore *ignore_violations;

@@ -893,10 +893,15 @@ static void on_timeout(uv_timer_t *t)
 	conn_close(c);
 }
 
+/* ms 0: no timeout (keepAliveIdle, response and tunnelIdle may be 0). */
 static void arm_timer(struct conn *c, unsigned ms)
 {
-	if (!uv_is_closing((uv_handle_t *)&c->timer))
+	if (uv_is_closing((uv_handle_t *)&c->timer))
+		return;
+	if (ms)
 		uv_timer_start(&c->timer, on_timeout, ms, 0);
+	else
+		uv_timer_stop(&c->timer);
 }
 
 static void stop_timer(struct conn *c)
@@ -909,10 +914,7 @@ static void stop_timer(struct conn *c)
 static void arm_idle_timer(struct conn *c, unsigned ms)
 {
 	c->last_active = uv_now(c->srv->loop);
-	if (ms)
-		arm_timer(c, ms);
-	else
-		stop_timer(c);
+	arm_timer(c, ms);
 }
 
 /* --- answers -------------------------------------------------------------- */

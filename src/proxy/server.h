@@ -20,7 +20,7 @@ enum proxy_kind {
 /* Defaults in proxy_limits_default(); documented in docs/network.md. */
 struct proxy_limits {
 	unsigned head_timeout_ms;    /* to send a request head (or the SOCKS5 exchange): 30 s */
-	unsigned idle_timeout_ms;    /* a kept-alive HTTP connection between requests: 120 s */
+	unsigned idle_timeout_ms;    /* a kept-alive HTTP connection between requests: 120 s; 0: never */
 	unsigned connect_timeout_ms; /* to connect upstream, all addresses together: 30 s */
 	/* An absolute-form HTTP request with nothing moving either way for
 	 * this long: 504 before the response head, the connection cut after

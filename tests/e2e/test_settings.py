@@ -170,6 +170,84 @@ def test_tuning_keys_accepted_with_debug_note(ctx):
     assert "ripgrep" in r.err, r
 
 
+# --- network.timeouts ----------------------------------------------------------
+
+@pytest.mark.parametrize("value,col,words", [
+    ("0", 18, ["more than 0", "found 0"]),
+    ("-5", 18, ["found -5"]),
+    ("604801", 18, ["at most 604800", "found 604801"]),
+    ('"30"', 18, ["found a string"]),
+    ("true", 18, ["found true"]),
+    ("0.0001", 18, ["less than a millisecond"]),
+], ids=["zero", "negative", "too-large", "string", "bool", "below-1ms"])
+def test_bad_timeout_names_file_line_column_and_key(ctx, value, col, words):
+    text = '{\n  "network": {\n    "timeouts": {\n      "connect": %s\n    }\n  }\n}\n' % value
+    f, r = run_with_text(ctx, text)
+    assert_refused(r, "%s:4:%d: network.timeouts.connect: " % (f, col), *words)
+
+
+def test_unknown_timeout_key_suggests(ctx):
+    f, r = run_with_text(ctx, '{"network": {"timeouts": {"conect": 5}}}')
+    assert_refused(r, "%s:1:27: unknown key 'network.timeouts.conect'" % f, "did you mean 'connect'")
+
+
+def test_timeouts_accepted_and_shown_by_check(ctx):
+    doc = {"network": {"timeouts": {"requestHead": 0.5, "connect": 10, "keepAliveIdle": 0,
+                                    "response": 0, "tunnelIdle": 1.25}}}
+    f = ctx.settings(doc)
+    r = ctx.run(["echo", MARK], settings_file=f)
+    assert r.rc == 0 and MARK in r.out, r
+    r = ctx.run(["check"], settings_file=f)
+    assert r.rc == 0, r
+    lines = {l.split()[1]: l for l in r.out.splitlines() if l.strip().startswith("timeout ")}
+    assert "0.5 s" in lines["requestHead"] and f in lines["requestHead"], r
+    assert "10 s" in lines["connect"], r
+    assert "never" in lines["keepAliveIdle"] and "never" in lines["response"], r
+    assert "1.25 s" in lines["tunnelIdle"] and "network.timeouts.tunnelIdle" in lines["tunnelIdle"], r
+
+
+def test_check_shows_default_timeouts(ctx):
+    r = ctx.run(["check"], settings={})
+    assert r.rc == 0, r
+    assert re.search(r"timeout requestHead +30 s +<- default", r.out), r
+    assert re.search(r"timeout tunnelIdle +600 s +<- default", r.out), r
+
+
+def test_request_head_timeout_reaches_the_proxy(ctx):
+    """A client that sends nothing is let go after requestHead, not the
+    default 30 s."""
+    code = ("import socket, time\n"
+            "s = socket.create_connection(('127.0.0.1', 3128))\n"
+            "s.settimeout(20)\n"
+            "t = time.monotonic()\n"
+            "while s.recv(4096):\n"
+            "    pass\n"
+            "print('closed after %.2f' % (time.monotonic() - t))\n")
+    r = ctx.py(code, settings={"network": {"timeouts": {"requestHead": 0.5}}})
+    assert r.rc == 0, r
+    m = re.search(r"closed after ([0-9.]+)", r.out)
+    assert m and 0.3 <= float(m.group(1)) < 10, r
+
+
+def test_project_timeouts_apply_untrusted_and_win(ctx):
+    """Timeouts widen nothing: an untrusted project sets them, and its value
+    wins over the user file's (it is read second)."""
+    pf = ctx.write(".sandbox/settings.json", '{"network": {"timeouts": {"connect": 7}}}')
+    s = ctx.settings({"network": {"timeouts": {"connect": 3, "response": 9}}},
+                     path=os.path.join(ctx.home, ".srt-settings.json"))
+    r = ctx.run(["check"])
+    assert r.rc == 0, r
+    assert re.search(r"timeout connect +7 s +<- %s:1:38: network\.timeouts\.connect" % re.escape(pf), r.out), r
+    assert re.search(r"timeout response +9 s +<- %s:" % re.escape(s), r.out), r
+    assert "ignored project settings" not in r.out, r
+
+
+def test_bad_project_timeout_is_error(ctx):
+    pf = ctx.write(".sandbox/settings.json", '{"network": {"timeouts": {"requestHead": 0}}}')
+    r = ctx.run(["echo", MARK])
+    assert_refused(r, "%s:1:42: network.timeouts.requestHead" % pf)
+
+
 # --- srt's format ------------------------------------------------------------
 
 def test_full_srt_format_accepted(ctx):

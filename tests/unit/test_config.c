@@ -134,6 +134,8 @@ static void test_defaults(void **state)
 	assert_false(cfg.allow_git_config);
 	assert_int_equal(cfg.allow_write.n, 0);
 	assert_null(cfg.bwrap_path);
+	assert_false(cfg.network.timeouts.request_head.set);
+	assert_false(cfg.network.timeouts.tunnel_idle.set);
 	config_free(&cfg);
 	config_free(&cfg); /* twice is harmless */
 	config_free(NULL);
@@ -514,6 +516,180 @@ static void test_unsupported_keys(void **state)
 	parse(&p, "{\"filesystem\": {\"disabled\": false}}");
 	assert_int_equal(p.r, 0);
 	config_free(&p.cfg);
+}
+
+/* ---- network.timeouts ------------------------------------------------- */
+
+static void test_timeouts_accepted(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\n"
+		  "  \"network\": {\n"
+		  "    \"timeouts\": {\n"
+		  "      \"requestHead\": 30,\n"
+		  "      \"connect\": 2.5,\n"
+		  "      \"keepAliveIdle\": 120.0,\n"
+		  "      \"response\": 0.5,\n"
+		  "      \"tunnelIdle\": 6e2\n"
+		  "    }\n"
+		  "  }\n"
+		  "}\n");
+	assert_int_equal(p.r, 0);
+	const struct config_timeout *t = &p.cfg.network.timeouts.request_head;
+	assert_true(t->set);
+	assert_int_equal(t->ms, 30000);
+	assert_string_equal(t->pos.file, "/home/u/.srt-settings.json");
+	assert_int_equal(t->pos.line, 4);
+	assert_int_equal(t->pos.column, 22);
+	assert_string_equal(t->pos.key, "network.timeouts.requestHead");
+	assert_int_equal(p.cfg.network.timeouts.connect.ms, 2500);
+	assert_int_equal(p.cfg.network.timeouts.connect.pos.line, 5);
+	assert_string_equal(p.cfg.network.timeouts.connect.pos.key, "network.timeouts.connect");
+	assert_int_equal(p.cfg.network.timeouts.keep_alive_idle.ms, 120000);
+	assert_int_equal(p.cfg.network.timeouts.response.ms, 500);
+	assert_int_equal(p.cfg.network.timeouts.tunnel_idle.ms, 600000);
+	assert_string_equal(p.cfg.network.timeouts.tunnel_idle.pos.key, "network.timeouts.tunnelIdle");
+	config_free(&p.cfg);
+
+	/* Every key is optional; an empty object changes nothing. */
+	parse(&p, "{\"network\": {\"timeouts\": {}}}");
+	assert_int_equal(p.r, 0);
+	assert_false(p.cfg.network.timeouts.request_head.set);
+	assert_false(p.cfg.network.timeouts.connect.set);
+	assert_false(p.cfg.network.timeouts.response.set);
+	config_free(&p.cfg);
+
+	/* Rounded to the nearest millisecond; the bounds themselves are fine. */
+	parse(&p, "{\"network\": {\"timeouts\": {\"requestHead\": 0.001, \"connect\": 0.0014, "
+		  "\"keepAliveIdle\": 1.2346, \"response\": 604800, \"tunnelIdle\": 604800.0}}}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.network.timeouts.request_head.ms, 1);
+	assert_int_equal(p.cfg.network.timeouts.connect.ms, 1);
+	assert_int_equal(p.cfg.network.timeouts.keep_alive_idle.ms, 1235);
+	assert_int_equal(p.cfg.network.timeouts.response.ms, 604800000);
+	assert_int_equal(p.cfg.network.timeouts.tunnel_idle.ms, 604800000);
+	config_free(&p.cfg);
+
+	/* 0 is "never" where a wait holds no slot, and is set, not unset. */
+	parse(&p, "{\"network\": {\"timeouts\": {\"keepAliveIdle\": 0, \"response\": 0.0, \"tunnelIdle\": 0}}}");
+	assert_int_equal(p.r, 0);
+	assert_true(p.cfg.network.timeouts.keep_alive_idle.set);
+	assert_int_equal(p.cfg.network.timeouts.keep_alive_idle.ms, 0);
+	assert_true(p.cfg.network.timeouts.response.set);
+	assert_int_equal(p.cfg.network.timeouts.response.ms, 0);
+	assert_true(p.cfg.network.timeouts.tunnel_idle.set);
+	assert_int_equal(p.cfg.network.timeouts.tunnel_idle.ms, 0);
+	config_free(&p.cfg);
+
+	/* A later text overwrites key by key, as for every scalar. */
+	config_init(&p.cfg);
+	memset(&p.err, 0, sizeof(p.err));
+	const char *first = "{\"network\": {\"timeouts\": {\"connect\": 10, \"response\": 20}}}";
+	const char *second = "{\"network\": {\"timeouts\": {\"connect\": 5}}}";
+	assert_int_equal(config_parse_text(&p.cfg, "/a.json", first, strlen(first), CONFIG_ORIGIN_USER, true, &p.err), 0);
+	assert_int_equal(config_parse_text(&p.cfg, "/b.json", second, strlen(second), CONFIG_ORIGIN_USER, true, &p.err), 0);
+	assert_int_equal(p.cfg.network.timeouts.connect.ms, 5000);
+	assert_string_equal(p.cfg.network.timeouts.connect.pos.file, "/b.json");
+	assert_int_equal(p.cfg.network.timeouts.response.ms, 20000);
+	assert_string_equal(p.cfg.network.timeouts.response.pos.file, "/a.json");
+	config_free(&p.cfg);
+}
+
+/* {"network": {"timeouts": {"KEY": VALUE}}}: the error names the value's
+ * position (column 31 + the key's length) and the key path. */
+static void expect_timeout_error(const char *key, const char *value, const char *what)
+{
+	char text[256], want[512];
+	snprintf(text, sizeof(text), "{\"network\": {\"timeouts\": {\"%s\": %s}}}", key, value);
+	snprintf(want, sizeof(want), "/home/u/.srt-settings.json:1:%zu: network.timeouts.%s: %s", 31 + strlen(key), key,
+		 what);
+	struct parsed p;
+	parse(&p, text);
+	config_free(&p.cfg);
+	assert_int_equal(p.r, -EINVAL);
+	assert_string_equal(p.err.message, want);
+}
+
+static void test_timeouts_refused(void **state)
+{
+	(void)state;
+	static const char positive[] = "expected a number of seconds more than 0 and at most 604800";
+	static const char never[] = "expected a number of seconds from 0 (never) to 604800";
+	char what[160];
+#define WHAT(range, found) (snprintf(what, sizeof(what), "%s, found %s", range, found), what)
+	/* A client sending its head and a dial hold a slot: never "never". */
+	expect_timeout_error("requestHead", "0", WHAT(positive, "0"));
+	expect_timeout_error("connect", "0", WHAT(positive, "0"));
+	expect_timeout_error("connect", "0.0", WHAT(positive, "0"));
+	expect_timeout_error("connect", "-0.0", WHAT(positive, "-0"));
+	expect_timeout_error("requestHead", "-1", WHAT(positive, "-1"));
+	expect_timeout_error("response", "-0.5", WHAT(never, "-0.5"));
+	expect_timeout_error("keepAliveIdle", "-3", WHAT(never, "-3"));
+	/* Above a week, however written. */
+	expect_timeout_error("tunnelIdle", "604801", WHAT(never, "604801"));
+	expect_timeout_error("tunnelIdle", "604800.5", WHAT(never, "604800.5"));
+	expect_timeout_error("connect", "1e300", WHAT(positive, "1e+300"));
+	expect_timeout_error("connect", "9223372036854775807", WHAT(positive, "9223372036854775807"));
+	/* Not a number. */
+	expect_timeout_error("connect", "\"30\"", WHAT(positive, "a string"));
+	expect_timeout_error("connect", "true", WHAT(positive, "true"));
+	expect_timeout_error("response", "null", WHAT(never, "null"));
+	expect_timeout_error("tunnelIdle", "[600]", WHAT(never, "an array"));
+	expect_timeout_error("keepAliveIdle", "{}", WHAT(never, "an object"));
+#undef WHAT
+	/* Positive but nothing once rounded to milliseconds. */
+	expect_timeout_error("connect", "0.0004",
+			     "0.0004 seconds is less than a millisecond; expected 0.001 or more");
+	expect_timeout_error("response", "1e-4",
+			     "0.0001 seconds is less than a millisecond; expected 0 (never) or 0.001 or more");
+
+	expect_error("{\"network\": {\"timeouts\": 30}}", -EINVAL,
+		     "/home/u/.srt-settings.json:1:26: network.timeouts: expected an object, found a number", NULL);
+	expect_error("{\"network\": {\"timeouts\": {\"conect\": 1}}}", -EINVAL,
+		     "/home/u/.srt-settings.json:1:27: unknown key 'network.timeouts.conect' (did you mean 'connect'?)",
+		     NULL);
+	expect_error("{\"network\": {\"timeouts\": {\"tunnel_idle\": 1}}}", -EINVAL,
+		     "unknown key 'network.timeouts.tunnel_idle' (did you mean 'tunnelIdle'?)", NULL);
+	expect_error("{\"network\": {\"timeouts\": {\"idle\": 1}}}", -EINVAL,
+		     "unknown key 'network.timeouts.idle'", NULL);
+	expect_error("{\"network\": {\"connect\": 5}}", -EINVAL,
+		     "unknown key 'network.connect' (did you mean 'network.timeouts.connect'?)", NULL);
+	expect_error("{\"timeouts\": {}}", -EINVAL, "unknown key 'timeouts' (did you mean 'network.timeouts'?)", NULL);
+}
+
+/* Timeouts tune srt's own proxies and widen nothing: an untrusted project
+ * sets them, and, loaded after the user file, wins where both do. */
+static void test_timeouts_from_project(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	write_file(d.user_file, "{\"network\": {\"timeouts\": {\"connect\": 10, \"response\": 20}}}");
+	write_file(d.project_file, "{\"network\": {\"timeouts\": {\"connect\": 5, \"tunnelIdle\": 0}}}");
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_int_equal(cfg.n_ignored_allows, 0);
+	assert_int_equal(cfg.network.timeouts.connect.ms, 5000);
+	assert_string_equal(cfg.network.timeouts.connect.pos.file, d.project_file);
+	assert_int_equal(cfg.network.timeouts.response.ms, 20000);
+	assert_string_equal(cfg.network.timeouts.response.pos.file, d.user_file);
+	assert_true(cfg.network.timeouts.tunnel_idle.set);
+	assert_int_equal(cfg.network.timeouts.tunnel_idle.ms, 0);
+	assert_false(cfg.network.timeouts.request_head.set);
+	config_free(&cfg);
+
+	/* A bad value in a project file is an error like any other. */
+	write_file(d.project_file, "{\"network\": {\"timeouts\": {\"connect\": 0}}}");
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), -EINVAL);
+	assert_contains(err.message, d.project_file);
+	assert_contains(err.message, ":1:38: network.timeouts.connect: expected a number of seconds");
+	config_free(&cfg);
+	remove_dirs(&d);
 }
 
 static void test_limits(void **state)
@@ -909,6 +1085,9 @@ int main(void)
 		cmocka_unit_test(test_type_errors_name_key_path),
 		cmocka_unit_test(test_unknown_keys_suggest),
 		cmocka_unit_test(test_unsupported_keys),
+		cmocka_unit_test(test_timeouts_accepted),
+		cmocka_unit_test(test_timeouts_refused),
+		cmocka_unit_test(test_timeouts_from_project),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_named_file_missing_is_an_error),
 		cmocka_unit_test(test_default_file_absent_means_defaults),
