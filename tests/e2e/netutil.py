@@ -805,3 +805,408 @@ def client_hello(server_name):
         pass
     return outgoing.read()
 '''
+
+
+# --- faults: servers that send fast, stop short, stall or trickle --------------
+# For the tests of how the proxies end connections (test_proxy_faults.py).
+# Bodies are slices of one endless byte stream, pattern(n, offset), that both
+# this process and the scripts inside the sandbox can make: a byte lost,
+# doubled or moved changes the SHA-256 of what arrived.
+
+import hashlib  # noqa: E402
+import time  # noqa: E402
+
+# Defined once as text: run here, and written into the sandbox's module.
+PATTERN_SRC = r'''
+def _pattern_block():
+    import hashlib
+    out = b"".join(hashlib.sha256(b"srt-e2e-pattern-%d" % i).digest() for i in range(2048))
+    return out[:65521]  # a prime length: no alignment with reads of 2^k bytes
+
+
+PATTERN_BLOCK = _pattern_block()
+
+
+def pattern(n, offset=0):
+    """Bytes offset .. offset+n of the test stream."""
+    size = len(PATTERN_BLOCK)
+    start = offset % size
+    reps = (start + n) // size + 1
+    return (PATTERN_BLOCK * reps)[start:start + n]
+'''
+
+exec(PATTERN_SRC)
+
+_pattern_cache = {}
+_pattern_cache_lock = threading.Lock()
+
+
+def pattern_cached(n):
+    """pattern(n), kept for the next caller (servers send the same sizes
+    again and again)."""
+    with _pattern_cache_lock:
+        data = _pattern_cache.get(n)
+        if data is None:
+            data = pattern(n)  # noqa: F821 (defined by PATTERN_SRC)
+            _pattern_cache[n] = data
+        return data
+
+
+def pattern_sha256(n):
+    return hashlib.sha256(pattern_cached(n)).hexdigest()
+
+
+class _HeadReader(Server):
+    """A server of HTTP/1.1 requests (absolute or origin form, no request
+    bodies) that calls respond(conn, index, method, path) for each; respond
+    returns False to end the connection."""
+
+    def handle(self, conn, index):
+        conn.settimeout(30)
+        f = conn.makefile("rb")
+        try:
+            while True:
+                line = f.readline(70000)
+                if not line:
+                    return
+                if line in (b"\r\n", b"\n"):
+                    continue
+                with self.lock:
+                    self.received[index] += line
+                while True:
+                    h = f.readline(70000)
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                try:
+                    method, target, _ = line.decode("latin-1").split(" ", 2)
+                except ValueError:
+                    return
+                path = target
+                if path.startswith("http://"):
+                    slash = path.find("/", len("http://"))
+                    path = "/" if slash < 0 else path[slash:]
+                if not self.respond(conn, index, method, path):
+                    return
+        finally:
+            f.close()  # else the socket stays open after conn.close()
+
+    def respond(self, conn, index, method, path):
+        raise NotImplementedError
+
+
+class BodyServer(_HeadReader):
+    """Sends bodies as fast as the connection takes them, keep-alive:
+      /body/N   200, Content-Length N, the bytes pattern(N)
+      /hello    200 "hello\\n"
+    Records the requests' paths in .paths."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.paths = []
+        super().__init__(host)
+
+    def respond(self, conn, index, method, path):
+        with self.lock:
+            self.paths.append(path)
+        if path.startswith("/body/"):
+            body = pattern_cached(int(path[len("/body/"):]))
+        elif path == "/hello":
+            body = b"hello\n"
+        else:
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            return True
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        conn.sendall(memoryview(body))
+        return True
+
+
+class CutBodyServer(_HeadReader):
+    """Announces a body and closes (FIN) before the end of it:
+      /cut/ANNOUNCED/SENT/PIECES   200 with Content-Length ANNOUNCED, then
+                                   pattern(SENT) in PIECES writes 5 ms apart
+                                   (1: head and body in one write), then
+                                   shutdown(SHUT_WR) and close.
+      /stream/SENT/PIECES          no head at all (for tunnels): the bytes,
+                                   then the same close.
+    .cuts lists (connection, announced, sent) as each was sent."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.cuts = []
+        super().__init__(host)
+
+    def respond(self, conn, index, method, path):
+        parts = path.strip("/").split("/")
+        if parts[0] == "cut":
+            announced, sent, pieces = int(parts[1]), int(parts[2]), int(parts[3])
+            head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    b"Content-Length: %d\r\n\r\n" % announced)
+        else:
+            announced, sent, pieces = None, int(parts[1]), int(parts[2])
+            head = b""
+        body = pattern_cached(sent)
+        if pieces <= 1:
+            conn.sendall(head + body)
+        else:
+            if head:
+                conn.sendall(head)
+            step = -(-sent // pieces)
+            for i in range(0, sent, step):
+                time.sleep(0.005)
+                conn.sendall(memoryview(body)[i:i + step])
+        conn.shutdown(socket.SHUT_WR)  # a FIN now, whatever else holds the socket
+        with self.lock:
+            self.cuts.append((index, announced, sent))
+        return False
+
+
+class SilentServer(Server):
+    """Reads a request head and never answers: the connection stays open
+    until the peer closes it (or the server stops). .heads counts the heads
+    that arrived."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.heads = 0
+        super().__init__(host)
+
+    def handle(self, conn, index):
+        counted = False
+        while True:
+            data = self.recv(conn, index)
+            if not data:
+                return
+            if not counted and b"\r\n\r\n" in self.received[index]:
+                counted = True
+                with self.lock:
+                    self.heads += 1
+
+
+class PacedHTTPServer(_HeadReader):
+    """Answers late and slowly, keep-alive:
+      /paced/HEAD_MS/N/EVERY_MS   the head after HEAD_MS ms, announcing N
+                                  bytes of pattern(N), then one byte every
+                                  EVERY_MS ms (all at once when 0)."""
+
+    def respond(self, conn, index, method, path):
+        parts = path.strip("/").split("/")
+        if parts[0] != "paced":
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            return True
+        head_ms, n, every_ms = int(parts[1]), int(parts[2]), int(parts[3])
+        body = pattern_cached(n)
+        time.sleep(head_ms / 1000.0)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: %d\r\n\r\n" % n)
+        if every_ms == 0:
+            conn.sendall(body)
+            return True
+        for i in range(n):
+            time.sleep(every_ms / 1000.0)
+            conn.sendall(body[i:i + 1])
+        return True
+
+
+class PacedLineServer(Server):
+    """A tunnel's far end for traffic in one direction at a time. Bytes
+    collect into lines; a line "tick N MS" makes it send "." N times, MS ms
+    apart, then "end\\n"; any other line is answered with "alive\\n"."""
+
+    def handle(self, conn, index):
+        conn.settimeout(30)
+        buf = b""
+        while True:
+            data = self.recv(conn, index)
+            if not data:
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                words = line.split()
+                if len(words) == 3 and words[0] == b"tick":
+                    for _ in range(int(words[1])):
+                        time.sleep(int(words[2]) / 1000.0)
+                        conn.sendall(b".")
+                    conn.sendall(b"end\n")
+                else:
+                    conn.sendall(b"alive\n")
+
+
+def install_inside_module(net, name, text):
+    """Write a module next to srtnet for the scripts inside the sandbox
+    (import NAME after net.py's prelude)."""
+    net.ctx.write(os.path.join(net.libdir, name + ".py"), text)
+
+
+# The client side of the fault tests, written into the sandbox as
+# srtfaults.py (python stdlib only). PROTOS are the ways a transfer goes:
+# the HTTP proxy in absolute form, a CONNECT tunnel, a SOCKS5 tunnel, and a
+# direct connection to a host loopback service the settings list.
+FAULTS_INSIDE_LIB = PATTERN_SRC + r'''
+
+import hashlib, select, socket, struct, time
+
+HTTP_PROXY = ("127.0.0.1", 3128)
+SOCKS_PROXY = ("127.0.0.1", 1080)
+PROTOS = ("http", "connect", "socks5", "direct")
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_head(s, buf=b""):
+    """Read an HTTP head; returns (head, bytes after it)."""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise EOFError("closed before the end of a head, after %r" % buf[:300])
+        buf += d
+    i = buf.index(b"\r\n\r\n") + 4
+    return buf[:i], buf[i:]
+
+
+def head_status(head):
+    return int(head.split(b" ", 2)[1])
+
+
+def head_length(head):
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return None
+
+
+def recvn(s, n):
+    out = b""
+    while len(out) < n:
+        d = s.recv(n - len(out))
+        if not d:
+            raise EOFError("closed after %d of %d bytes" % (len(out), n))
+        out += d
+    return out
+
+
+def open_tunnel(proto, port, host="127.0.0.1", timeout=10):
+    """A socket that reaches host:port through proto (connect, socks5 or
+    direct), set up and ready for the far end's protocol."""
+    if proto == "direct":
+        return socket.create_connection((host, port), timeout=timeout)
+    if proto == "connect":
+        s = socket.create_connection(HTTP_PROXY, timeout=timeout)
+        s.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port))
+        head, rest = read_head(s)
+        if head_status(head) != 200 or rest:
+            s.close()
+            raise OSError("CONNECT answered %r" % head)
+        return s
+    if proto == "socks5":
+        s = socket.create_connection(SOCKS_PROXY, timeout=timeout)
+        s.sendall(b"\x05\x01\x00")
+        if recvn(s, 2) != b"\x05\x00":
+            s.close()
+            raise OSError("SOCKS5 greeting refused")
+        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack(">H", port))
+        reply = recvn(s, 4)
+        recvn(s, {1: 4, 4: 16}.get(reply[3], 0) + 2)
+        if reply[1] != 0:
+            s.close()
+            raise OSError("SOCKS5 reply %d" % reply[1])
+        return s
+    raise ValueError(proto)
+
+
+def open_get(proto, port, path, host="127.0.0.1", timeout=10):
+    """A socket on which GET path from host:port has been sent through
+    proto: http (absolute form to the HTTP proxy) or a tunnel."""
+    if proto == "http":
+        s = socket.create_connection(HTTP_PROXY, timeout=timeout)
+        s.sendall(b"GET http://%s:%d%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n"
+                  % (host.encode(), port, path.encode(), host.encode(), port))
+        return s
+    s = open_tunnel(proto, port, host, timeout)
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (path.encode(), host.encode(), port))
+    return s
+
+
+def drop(s, how):
+    """End a connection in the middle of a transfer: "rst" resets it
+    (SO_LINGER 0); "fin" takes what already arrived and closes it (a FIN;
+    what still comes is then answered with a reset by the kernel)."""
+    if how == "rst":
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    else:
+        s.setblocking(False)
+        try:
+            while s.recv(1 << 20):
+                pass
+        except OSError:
+            pass
+    s.close()
+
+
+def abort_download(proto, port, how, size=4 << 20, take=64 << 10, host="127.0.0.1"):
+    """Start a download of size bytes, read about take bytes of it, drop
+    the connection. Returns how many body bytes came (raises on a failed
+    start)."""
+    s = open_get(proto, port, "/body/%d" % size, host)
+    try:
+        head, got = read_head(s)
+        if head_status(head) != 200:
+            raise OSError("answered %r" % head)
+        n = len(got)
+        while n < take:
+            d = s.recv(65536)
+            if not d:
+                raise EOFError("closed after %d body bytes" % n)
+            n += len(d)
+    except BaseException:
+        s.close()
+        raise
+    drop(s, how)
+    return n
+
+
+def download(proto, port, size, host="127.0.0.1", pace=None, timeout=10):
+    """GET /body/size through proto, read all of it. pace, when given, is
+    called after each MiB (it may sleep). Returns {"status", "length",
+    "sha256", "error"} of the body."""
+    out = {"status": None, "length": 0, "sha256": None, "error": None}
+    h = hashlib.sha256()
+    s = None
+    n = 0
+    try:
+        s = open_get(proto, port, "/body/%d" % size, host, timeout)
+        head, got = read_head(s)
+        out["status"] = head_status(head)
+        want = head_length(head)
+        if want is None:
+            raise OSError("no Content-Length in %r" % head)
+        h.update(got)
+        n = len(got)
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        mark = 1 << 20
+        while n < want:
+            k = s.recv_into(view, min(len(buf), want - n))
+            if not k:
+                raise EOFError("closed after %d of %d bytes" % (n, want))
+            h.update(view[:k])
+            n += k
+            if pace and n >= mark:
+                mark += 1 << 20
+                pace(n)
+        out["length"] = n
+    except (OSError, EOFError, ValueError) as e:
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        out["length"] = n
+    finally:
+        if s is not None:
+            s.close()
+    out["sha256"] = h.hexdigest()
+    return out
+
+
+def full_ok(res, size):
+    return res["status"] == 200 and res["length"] == size and res["sha256"] == sha(pattern(size)) \
+        and res["error"] is None
+'''
