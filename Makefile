@@ -29,6 +29,8 @@ bench: build
 	bench/bigtree
 	bench/rss
 	bench/network
+	bench/bursts
+	bench/soak --seconds 60
 
 install: build
 	meson install -C $(BUILD_DIR)

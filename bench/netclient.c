@@ -30,8 +30,25 @@
  * few failures are described on stderr. Raises its RLIMIT_NOFILE soft limit
  * to the hard limit; stops with status 1 when that is below COUNT + 64.
  *
- * Built by bench/network with `cc -O2 -pthread`; not part of the project
- * build. */
+ *   netclient bursts MODE PORT ORIGIN_PORT COUNT BURSTS BIG INFLIGHT [SOCKS_PORT]
+ *
+ * bursts (bench/bursts): BURSTS times, opens COUNT connections as hold
+ * does, but at most INFLIGHT being set up at a time, each asking for one
+ * response and reading all of it: odd-numbered connections GET /bytes/BIG
+ * (every byte checked to be 'x'), the others GET /small. MODE may also be socks
+ * (PORT is a SOCKS5 proxy: no authentication, CONNECT to 127.0.0.1:
+ * ORIGIN_PORT, then the GET) or mix (connection i uses connect, proxy and
+ * socks in turn; PORT is the HTTP proxy, SOCKS_PORT the SOCKS5 one).
+ * Protocol on stdin/stdout: prints "ready", waits for a line on stdin;
+ * then per burst prints "burst K OK FAILED SECONDS BODY_BYTES" once every
+ * connection is idle or failed (failed: refused, closed, wrong answer, or
+ * no answer within 120 s), closes them all, prints "closed K" and waits
+ * for a line on stdin before the next burst. End of file on stdin ends it
+ * early; "done" comes last. The first few failures are described on
+ * stderr. Raises RLIMIT_NOFILE as hold does.
+ *
+ * Built by bench/network and bench/bursts with `cc -O2 -pthread`; not part
+ * of the project build. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +65,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "nofile.h"
 
 enum mode { DIRECT, PROXY, CONNECT };
 
@@ -410,8 +429,376 @@ static int cmd_hold(long count, double hold_seconds)
 	return 0;
 }
 
+/* ---- bursts ---- */
+
+enum bmode { B_DIRECT, B_PROXY, B_CONNECT, B_SOCKS };
+enum bstate { B_CONNECTING, B_GREET_SENT, B_SOCKS_SENT, B_TUNNEL_SENT, B_HEAD, B_BODY, B_IDLE, B_FAILED };
+
+struct bc {
+	int fd;
+	uint8_t mode, state;
+	bool big;
+	uint16_t len;
+	uint64_t body_left;
+	char buf[512];
+};
+
+static unsigned b_origin;
+static unsigned long long b_big;
+static struct sockaddr_in b_socks;
+static long b_failed, b_idle, b_reported;
+static uint64_t b_bytes;
+static char b_scratch[65536];
+
+static void bc_fail(struct bc *c, const char *what)
+{
+	if (b_reported++ < 5)
+		fprintf(stderr, "netclient: connection failed: %s\n", what);
+	close(c->fd);
+	c->fd = -1;
+	c->state = B_FAILED;
+	b_failed++;
+}
+
+static bool bc_send(struct bc *c, const char *p, size_t len)
+{
+	ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+	if (w != (ssize_t)len) {
+		bc_fail(c, w < 0 ? strerror(errno) : "short send");
+		return false;
+	}
+	c->len = 0;
+	return true;
+}
+
+static bool bc_send_get(struct bc *c)
+{
+	char req[256], prefix[40] = "", path[40];
+	if (c->mode == B_PROXY)
+		snprintf(prefix, sizeof prefix, "http://127.0.0.1:%u", b_origin);
+	if (c->big)
+		snprintf(path, sizeof path, "/bytes/%llu", b_big);
+	else
+		snprintf(path, sizeof path, "/small");
+	int n = snprintf(req, sizeof req, "GET %s%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", prefix, path,
+	                 b_origin);
+	c->state = B_HEAD;
+	return bc_send(c, req, (size_t)n);
+}
+
+static bool bc_start(struct bc *c, long idx, enum bmode mode)
+{
+	c->mode = (uint8_t)mode;
+	c->big = idx % 2 == 1;
+	c->len = 0;
+	c->body_left = 0;
+	c->state = B_CONNECTING;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		bc_fail(c, strerror(errno));
+		return false;
+	}
+	const struct sockaddr_in *to = mode == B_SOCKS ? &b_socks : &target;
+	if (connect(c->fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
+		bc_fail(c, strerror(errno));
+		return false;
+	}
+	struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)idx};
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		bc_fail(c, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Body bytes [p, p+n) of connection c; false when it failed. */
+static bool bc_body(struct bc *c, const char *p, size_t n)
+{
+	if (n > c->body_left) {
+		bc_fail(c, "more bytes than the Content-Length");
+		return false;
+	}
+	if (c->big) {
+		for (size_t k = 0; k < n; k++)
+			if (p[k] != 'x') {
+				bc_fail(c, "unexpected body byte");
+				return false;
+			}
+	}
+	c->body_left -= n;
+	b_bytes += n;
+	return true;
+}
+
+/* Advances one connection; returns true when it left the set-up phase
+ * (idle or failed). */
+static bool bc_event(struct bc *c, long idx, uint32_t events)
+{
+	if (c->state == B_CONNECTING) {
+		int err = 0;
+		socklen_t el = sizeof err;
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		if (err) {
+			bc_fail(c, strerror(err));
+			return true;
+		}
+		if (!(events & EPOLLOUT))
+			return false;
+		bool ok;
+		if (c->mode == B_SOCKS) {
+			ok = bc_send(c, "\x05\x01\x00", 3);
+			c->state = B_GREET_SENT;
+		} else if (c->mode == B_CONNECT) {
+			ok = bc_send(c, connect_req, connect_len);
+			c->state = B_TUNNEL_SENT;
+		} else {
+			ok = bc_send_get(c);
+		}
+		if (!ok)
+			return true;
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)idx};
+		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+		return false;
+	}
+	if (c->state == B_BODY) {
+		ssize_t n = recv(c->fd, b_scratch, sizeof b_scratch, 0);
+		if (n < 0 && errno == EAGAIN)
+			return false;
+		if (n <= 0) {
+			bc_fail(c, n == 0 ? "closed in the body" : strerror(errno));
+			return true;
+		}
+		if (!bc_body(c, b_scratch, (size_t)n))
+			return true;
+		if (c->body_left == 0) {
+			c->state = B_IDLE;
+			b_idle++;
+			return true;
+		}
+		return false;
+	}
+	ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+	if (n < 0 && errno == EAGAIN)
+		return false;
+	if (n <= 0) {
+		bc_fail(c, n == 0 ? "closed before the answer" : strerror(errno));
+		return true;
+	}
+	c->len += (uint16_t)n;
+	if (c->state == B_GREET_SENT) {
+		if (c->len < 2)
+			return false;
+		if (c->len != 2 || c->buf[0] != 5 || c->buf[1] != 0) {
+			bc_fail(c, "SOCKS5 greeting refused");
+			return true;
+		}
+		unsigned char req[10] = {5, 1, 0, 1, 127, 0, 0, 1, (unsigned char)(b_origin >> 8),
+		                         (unsigned char)b_origin};
+		if (!bc_send(c, (const char *)req, sizeof req))
+			return true;
+		c->state = B_SOCKS_SENT;
+		return false;
+	}
+	if (c->state == B_SOCKS_SENT) {
+		if (c->len < 5)
+			return false;
+		const unsigned char *r = (const unsigned char *)c->buf;
+		size_t want = r[3] == 1 ? 10 : r[3] == 4 ? 22 : r[3] == 3 ? 7u + r[4] : 0;
+		if (r[0] != 5 || r[1] != 0 || want == 0) {
+			char msg[64];
+			snprintf(msg, sizeof msg, "SOCKS5 CONNECT answered %u", r[1]);
+			bc_fail(c, msg);
+			return true;
+		}
+		if (c->len < want)
+			return false;
+		if (c->len != want) {
+			bc_fail(c, "bytes after the SOCKS5 answer");
+			return true;
+		}
+		return !bc_send_get(c);
+	}
+	int status;
+	long clen;
+	long head = parse_head(c->buf, c->len, &status, &clen);
+	if (head == 0) {
+		if (c->len == sizeof c->buf) {
+			bc_fail(c, "response head too long");
+			return true;
+		}
+		return false;
+	}
+	if (head < 0 || status != 200) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%s answered: %.50s", c->state == B_TUNNEL_SENT ? "CONNECT" : "GET",
+		         c->buf);
+		for (char *p = msg; *p; p++)
+			if (*p == '\r' || *p == '\n')
+				*p = ' ';
+		bc_fail(c, msg);
+		return true;
+	}
+	if (c->state == B_TUNNEL_SENT) {
+		if (head != c->len) {
+			bc_fail(c, "bytes after the CONNECT answer");
+			return true;
+		}
+		return !bc_send_get(c);
+	}
+	long want = c->big ? (long)b_big : 3;
+	if (clen != want) {
+		bc_fail(c, "unexpected Content-Length");
+		return true;
+	}
+	if (!c->big) {
+		if (c->len < head + clen)
+			return false;
+		if (c->len != head + clen || memcmp(c->buf + head, "ok\n", 3) != 0) {
+			bc_fail(c, "unexpected body");
+			return true;
+		}
+		b_bytes += 3;
+		c->state = B_IDLE;
+		b_idle++;
+		return true;
+	}
+	c->body_left = (uint64_t)clen;
+	if (!bc_body(c, c->buf + head, (size_t)(c->len - head)))
+		return true;
+	if (c->body_left == 0) {
+		c->state = B_IDLE;
+		b_idle++;
+		return true;
+	}
+	c->state = B_BODY;
+	return false;
+}
+
+static bool wait_line(void)
+{
+	char line[64];
+	return fgets(line, sizeof line, stdin) != NULL;
+}
+
+static int cmd_bursts(const char *mode_name, long count, long bursts, long max_inflight)
+{
+	enum bmode fixed = B_CONNECT;
+	bool mix = false;
+	if (!strcmp(mode_name, "direct"))
+		fixed = B_DIRECT;
+	else if (!strcmp(mode_name, "proxy"))
+		fixed = B_PROXY;
+	else if (!strcmp(mode_name, "connect"))
+		fixed = B_CONNECT;
+	else if (!strcmp(mode_name, "socks"))
+		fixed = B_SOCKS;
+	else if (!strcmp(mode_name, "mix"))
+		mix = true;
+	else {
+		fprintf(stderr, "netclient: unknown mode %s\n", mode_name);
+		return 2;
+	}
+	raise_nofile();
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)count + 64) {
+		fprintf(stderr, "netclient: RLIMIT_NOFILE is %llu, too low for %ld connections\n",
+		        (unsigned long long)rl.rlim_cur, count);
+		return 1;
+	}
+	struct bc *cs = calloc((size_t)count, sizeof *cs);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!cs || ep < 0)
+		return 1;
+	printf("ready\n");
+	fflush(stdout);
+	if (!wait_line())
+		return 0;
+	static const enum bmode turn[3] = {B_CONNECT, B_PROXY, B_SOCKS};
+	const double burst_limit = 120.0;
+	struct epoll_event evs[256];
+	for (long k = 1; k <= bursts; k++) {
+		b_failed = b_idle = 0;
+		b_bytes = 0;
+		double t0 = now();
+		long next = 0, inflight = 0;
+		while (next < count || inflight > 0) {
+			while (next < count && inflight < max_inflight) {
+				if (bc_start(&cs[next], next, mix ? turn[next % 3] : fixed))
+					inflight++;
+				next++;
+			}
+			if (now() - t0 > burst_limit) {
+				for (long i = 0; i < next; i++)
+					if (cs[i].state != B_IDLE && cs[i].state != B_FAILED)
+						bc_fail(&cs[i], "no answer within 120 s");
+				for (long i = next; i < count; i++) {  /* not even tried */
+					cs[i].fd = -1;
+					cs[i].state = B_FAILED;
+					b_failed++;
+				}
+				break;
+			}
+			int n = epoll_wait(ep, evs, 256, 1000);
+			for (int e = 0; e < n; e++) {
+				long idx = (long)evs[e].data.u64;
+				struct bc *c = &cs[idx];
+				if (c->state == B_IDLE || c->state == B_FAILED)
+					continue;
+				if (bc_event(c, idx, evs[e].events))
+					inflight--;
+			}
+		}
+		printf("burst %ld %ld %ld %.3f %llu\n", k, b_idle, b_failed, now() - t0,
+		       (unsigned long long)b_bytes);
+		fflush(stdout);
+		for (long i = 0; i < count; i++)
+			if (cs[i].fd >= 0) {
+				close(cs[i].fd);
+				cs[i].fd = -1;
+			}
+		printf("closed %ld\n", k);
+		fflush(stdout);
+		if (!wait_line())
+			break;
+	}
+	printf("done\n");
+	fflush(stdout);
+	free(cs);
+	close(ep);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "bursts")) {
+		if (argc < 9 || argc > 10) {
+			fprintf(stderr, "usage: netclient bursts MODE PORT ORIGIN_PORT COUNT BURSTS BIG INFLIGHT [SOCKS_PORT]\n"
+			                "MODE: direct, proxy, connect, socks, or mix (SOCKS_PORT needed)\n");
+			return 2;
+		}
+		mode = CONNECT;
+		target = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3])),
+		                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		b_origin = (unsigned)atoi(argv[4]);
+		long count = atol(argv[5]), bursts = atol(argv[6]);
+		b_big = strtoull(argv[7], NULL, 10);
+		long inflight = atol(argv[8]);
+		if (count <= 0 || bursts <= 0 || b_big == 0 || inflight <= 0) {
+			fprintf(stderr, "netclient: COUNT, BURSTS, BIG and INFLIGHT must be positive\n");
+			return 2;
+		}
+		bool mix = !strcmp(argv[2], "mix");
+		if (mix && argc != 10) {
+			fprintf(stderr, "netclient: mode mix needs SOCKS_PORT\n");
+			return 2;
+		}
+		b_socks = target;
+		if (mix)
+			b_socks.sin_port = htons((uint16_t)atoi(argv[9]));
+		build_requests(b_origin, false);
+		return cmd_bursts(argv[2], count, bursts, inflight);
+	}
 	if (argc < 6 || argc > 7 || (strcmp(argv[1], "seq") && strcmp(argv[1], "hold")) ||
 	    (argc == 7 && strcmp(argv[1], "hold"))) {
 		fprintf(stderr, "usage: netclient seq  MODE PORT ORIGIN_PORT COUNT\n"

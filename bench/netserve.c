@@ -7,6 +7,11 @@
  *
  *   GET /bytes/N   200, N bytes of body ('x'), sent with sendfile(2) from a
  *                  16 MiB memfd, so a large body costs no copy in user space
+ *   GET /pattern/N 200, N bytes of body where byte i is i % 251, also with
+ *                  sendfile(2) (from a second memfd, made at the first such
+ *                  request), so a client can check every byte cheaply: a
+ *                  lost, repeated or misplaced piece shows (251 is prime,
+ *                  so no power-of-two shift keeps the pattern)
  *   GET /small     200, a 3-byte body ("ok\n")
  *   anything else  404
  *
@@ -42,6 +47,8 @@
 #include "nofile.h"
 
 #define BODY_FILE_SIZE (16u << 20)  /* memfd size; bodies cycle over it */
+#define PATTERN_PERIOD 251u
+#define PATTERN_FILE_SIZE (PATTERN_PERIOD * 65536u)  /* whole periods: cycles seamlessly */
 #define MAX_HEAD 16384              /* longest request head accepted */
 #define READ_CHUNK 65536
 
@@ -52,6 +59,7 @@ struct conn {
 	uint16_t out_len, out_off;
 	uint64_t body_left;  /* bytes of /bytes/N body still to send */
 	uint64_t body_sent;
+	bool pattern;        /* the body comes from the pattern memfd */
 	char *pend;          /* unparsed input, only when some is left over */
 	uint32_t pend_len, pend_cap;
 	char out[192];       /* status line + headers (+ small body) */
@@ -59,6 +67,7 @@ struct conn {
 
 static int ep;
 static int body_fd;
+static int pattern_fd = -1;  /* made at the first GET /pattern/N */
 static struct conn **conns;
 static size_t nconns_max;
 /* input: a kept partial head (<= MAX_HEAD) + one read (<= READ_CHUNK) */
@@ -68,6 +77,21 @@ static void die(const char *what)
 {
 	fprintf(stderr, "netserve: %s: %s\n", what, strerror(errno));
 	exit(1);
+}
+
+/* The /pattern/N body source: byte i is i % PATTERN_PERIOD. */
+static int make_pattern_file(void)
+{
+	int fd = memfd_create("netserve-pattern", MFD_CLOEXEC);
+	if (fd < 0)
+		die("memfd_create");
+	static char chunk[PATTERN_PERIOD * 4096];
+	for (size_t i = 0; i < sizeof chunk; i++)
+		chunk[i] = (char)(i % PATTERN_PERIOD);
+	for (size_t off = 0; off < PATTERN_FILE_SIZE; off += sizeof chunk)
+		if (pwrite(fd, chunk, sizeof chunk, (off_t)off) != (ssize_t)sizeof chunk)
+			die("write memfd");
+	return fd;
 }
 
 static void set_events(struct conn *c, uint32_t events)
@@ -133,10 +157,20 @@ static void start_response(struct conn *c, const char *p, const char *end)
 	int n;
 	c->body_left = 0;
 	c->body_sent = 0;
-	if (tlen > 7 && memcmp(target, "/bytes/", 7) == 0) {
+	c->pattern = false;
+	size_t plen = 0;  /* length of the "/bytes/" or "/pattern/" prefix */
+	if (tlen > 7 && memcmp(target, "/bytes/", 7) == 0)
+		plen = 7;
+	else if (tlen > 9 && memcmp(target, "/pattern/", 9) == 0) {
+		plen = 9;
+		c->pattern = true;
+		if (pattern_fd < 0)
+			pattern_fd = make_pattern_file();
+	}
+	if (plen) {
 		char num[24];
-		size_t l = tlen - 7 < sizeof num - 1 ? tlen - 7 : sizeof num - 1;
-		memcpy(num, target + 7, l);
+		size_t l = tlen - plen < sizeof num - 1 ? tlen - plen : sizeof num - 1;
+		memcpy(num, target + plen, l);
 		num[l] = 0;
 		unsigned long long len = strtoull(num, NULL, 10);
 		n = snprintf(c->out, sizeof c->out,
@@ -168,12 +202,14 @@ static int send_some(struct conn *c)
 			return errno == EAGAIN ? 0 : -1;
 		c->out_off += (uint16_t)w;
 	}
+	int src = c->pattern ? pattern_fd : body_fd;
+	uint64_t src_size = c->pattern ? PATTERN_FILE_SIZE : BODY_FILE_SIZE;
 	while (c->body_left) {
-		off_t off = (off_t)(c->body_sent % BODY_FILE_SIZE);
-		size_t want = BODY_FILE_SIZE - (size_t)off;
+		off_t off = (off_t)(c->body_sent % src_size);
+		size_t want = (size_t)(src_size - (uint64_t)off);
 		if (want > c->body_left)
 			want = (size_t)c->body_left;
-		ssize_t w = sendfile(c->fd, body_fd, &off, want);
+		ssize_t w = sendfile(c->fd, src, &off, want);
 		if (w < 0)
 			return errno == EAGAIN ? 0 : -1;
 		if (w == 0)

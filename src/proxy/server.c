@@ -48,7 +48,7 @@
 /* Free buffers kept for reuse while connections come and go (4 MiB at the
  * default size); all of them go back to the system once it is quiet. */
 #define POOL_KEEP 16
-#define TRIM_QUIET_MS 1000
+#define TRIM_QUIET_MS 500
 /* Connections freed since the last trim that make a malloc_trim() worth
  * its walk over the heap. */
 #define TRIM_MIN_FREED 64
