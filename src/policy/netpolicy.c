@@ -647,6 +647,25 @@ static int host_addrs_build(struct net_policy *np, struct srt_error *err)
 	return 0;
 }
 
+/* Is a host loopback service at port refused by a deniedDomains entry
+ * (`*`, `localhost`, `127.0.0.1`...)? Its listener inside the sandbox
+ * would reach it with no proxy in between, so the deny must win here. */
+static bool loopback_port_denied(const struct net_policy *np, uint16_t port)
+{
+	static const char *const names[] = { "localhost", "127.0.0.1", "::1" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct proxy_host h;
+		const char *why;
+		struct net_decision d;
+		if (proxy_host_canonical(names[i], strlen(names[i]), &h, &why) < 0)
+			continue;
+		net_policy_decide(np, &h, port, &d);
+		if (d.verdict == NET_DENY && !d.by_default)
+			return true;
+	}
+	return false;
+}
+
 /* The "localhost" lift and the host loopback services, from allowedDomains. */
 static int loopback_build(struct net_policy *np, const struct policy *p)
 {
@@ -670,7 +689,7 @@ static int loopback_build(struct net_policy *np, const struct policy *p)
 			struct np_addr a;
 			loopback = addr_from_text(d->host, &a) && is_loopback(&a);
 		}
-		if (loopback && d->port != 0)
+		if (loopback && d->port != 0 && !loopback_port_denied(np, (uint16_t)d->port))
 			np->loopback_ports[np->n_loopback_ports++] = (uint16_t)d->port;
 	}
 	np->n_localhost_ports = sort_unique_u16(np->localhost_ports, np->n_localhost_ports);

@@ -333,6 +333,21 @@ def test_host_loopback_service_needs_its_entry(net):
     assert other.connections == 0
 
 
+@pytest.mark.parametrize("deny", ["*", "localhost", "127.0.0.1"])
+def test_host_loopback_service_refused_by_denied_domains(net, deny):
+    """Nothing stands between the sandbox and a host loopback service: a
+    deniedDomains entry that refuses it must keep it out, as srt explain
+    says."""
+    e = net.echo()
+    res, r = net.py_json(DIRECT.replace("PORTS", str([e.port])),
+                         settings=settings("localhost:%d" % e.port, denied=[deny]))
+    assert res[str(e.port)] == "error 111", r  # ECONNREFUSED: the sandbox's own loopback
+    assert e.connections == 0
+    host = "localhost" if deny == "*" else deny
+    x = net.ctx.run(["explain", "%s:%d" % (host, e.port)], settings=settings("localhost:%d" % e.port, denied=[deny]))
+    assert x.rc == 1 and "denied" in x.out, x
+
+
 # --- HTTP proxy ----------------------------------------------------------------
 
 def test_connect_tunnel(net):

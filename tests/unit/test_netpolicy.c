@@ -602,6 +602,33 @@ static void test_loopback_ports(void **state)
 	net_policy_free(np);
 }
 
+/* A host loopback service is reached with no proxy in between: a
+ * deniedDomains entry that refuses it (`*`, the name, the address, with or
+ * without its port) must keep its listener out of the sandbox. */
+static void test_loopback_ports_denied(void **state)
+{
+	(void)state;
+	static const char *const denies[] = { "*", "localhost", "127.0.0.1", "[::1]", "localhost:5432",
+					      "127.0.0.1:5432" };
+	for (size_t i = 0; i < sizeof(denies) / sizeof(denies[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+			 "{\"network\": {\"allowedDomains\": [\"localhost:5432\", \"127.0.0.1:6379\"],"
+			 " \"deniedDomains\": [\"%s\"]}}", denies[i]);
+		struct net_policy *np = build(text);
+		uint16_t ports[4] = { 0 };
+		size_t n = net_policy_loopback_ports(np, ports, 4);
+		if (strchr(denies[i], ':') && denies[i][0] != '[') {
+			/* Only that port is refused. */
+			assert_int_equal(n, 1);
+			assert_int_equal(ports[0], 6379);
+		} else {
+			assert_int_equal(n, 0);
+		}
+		net_policy_free(np);
+	}
+}
+
 static void expect_cidr(const char *text, int family, const char *addr, unsigned prefix)
 {
 	struct net_cidr c;
@@ -788,6 +815,7 @@ int main(void)
 		cmocka_unit_test(test_guard_user_refusals),
 		cmocka_unit_test(test_guard_host_addresses),
 		cmocka_unit_test(test_loopback_ports),
+		cmocka_unit_test(test_loopback_ports_denied),
 		cmocka_unit_test(test_cidr_parse),
 		cmocka_unit_test(test_cidr_contains),
 		cmocka_unit_test(test_bad_range_names_its_position),
