@@ -554,6 +554,18 @@ static bool tcp_listening(pid_t pid, const struct sockaddr *a)
 	return found;
 }
 
+/* On the broker's thread: is c worth a look on the loop's? A path the
+ * sandbox's own (unchanging) policy allows is not; the other kinds are
+ * judged there. */
+static bool observed_keep(void *data, const struct observed_call *c)
+{
+	const struct sandbox *sb = data;
+	if (c->op == OBS_CONNECT || c->op == OBS_SOCKET || !c->path)
+		return true;
+	const struct policy *p = sb->settings->policy;
+	return !(c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path));
+}
+
 static void on_observed(void *data, const struct observed_call *c)
 {
 	struct sandbox *sb = data;
@@ -827,7 +839,7 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
 	sb->init_pidfd = pidfd_open_(pid);
 	if (sb->init_pidfd >= 0)
 		guardian_watch(&sb->guard, sb->init_pidfd);
-	if (notif_fd >= 0 && observer_new(sb->rt->loop, notif_fd, on_observed, sb, &sb->obs) < 0 && sb->rt->debug)
+	if (notif_fd >= 0 && observer_new(sb->rt->loop, notif_fd, on_observed, observed_keep, sb, &sb->obs) < 0 && sb->rt->debug)
 		fprintf(stderr, "srt: the observer could not start: violations are reported by the proxies only\n");
 	if (sb->obs) {
 		const struct sandbox_observe_options oo = {

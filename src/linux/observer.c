@@ -1,19 +1,19 @@
-/* The violation observer: serves the seccomp notification listener that
- * srt-init hands over, decodes each trapped call and reports it. */
+/* The violation observer: decodes each call that srt-init's notification
+ * filter traps (served by the broker's thread) and reports it. */
 #include "linux/observer.h"
+
+#include "linux/broker.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -26,12 +26,6 @@
 #endif
 #ifndef AT_REMOVEDIR
 #define AT_REMOVEDIR 0x200
-#endif
-#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
-#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
-#endif
-#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
 #endif
 #ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
@@ -542,19 +536,24 @@ bool observer_is_libc(const char *path, size_t len)
 /* ---- Serving the listener ------------------------------------------------- */
 
 struct observer {
-	uv_poll_t poll;
-	int fd;
-	bool polling;
+	struct broker *broker;
 	observer_fn fn;
+	observer_keep_fn keep;
 	void *data;
-	enum observer_mode mode;
+	int mode;               /* enum observer_mode; set on the loop's thread, read on the broker's */
 	const struct observer_syscalls *sc;
-	struct seccomp_notif *req;
-	size_t req_size;
-	struct seccomp_notif_resp *resp;
-	size_t resp_size;
+	/* The broker thread's own: */
 	struct observer_scratch scratch;
 	struct observed_call calls[OBSERVER_MAX_CALLS];
+};
+
+/* A report on its way from the broker's thread to the loop's: the call,
+ * with copies of what its pointers point at. */
+struct report {
+	struct broker_item item; /* first */
+	struct observed_call call;
+	struct sockaddr_storage addr;
+	char path[];
 };
 
 /* The caller's memory and fds, through /proc. */
@@ -661,104 +660,67 @@ static bool libc_probe(struct live_source *l, int nr, const uint64_t args[6])
 }
 #endif
 
-static void stop_polling(struct observer *o)
+/* On the broker's thread: decode, answer, and post what to report. */
+static void on_notif(void *data, struct broker *b, const struct broker_notif *n, struct broker_reply *reply)
 {
-	if (o->polling) {
-		uv_poll_stop(&o->poll);
-		o->polling = false;
-	}
-}
-
-static void answer(struct observer *o, uint64_t id, bool refuse)
-{
-	memset(o->resp, 0, o->resp_size);
-	o->resp->id = id;
-	if (refuse) {
-		o->resp->error = -EPERM;
-	} else {
-		o->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-	}
-	if (ioctl(o->fd, SECCOMP_IOCTL_NOTIF_SEND, o->resp) == 0 || refuse)
-		return;
-	/* ENOENT: the caller is gone (killed, or its call interrupted).
-	 * EINVAL: a kernel without CONTINUE (observer_supported said no, and
-	 * we were started anyway): fail the call rather than leave it
-	 * waiting for ever. */
-	if (errno == EINVAL) {
-		memset(o->resp, 0, o->resp_size);
-		o->resp->id = id;
-		o->resp->error = -ENOSYS;
-		(void)ioctl(o->fd, SECCOMP_IOCTL_NOTIF_SEND, o->resp);
-	}
-}
-
-/* Receive, decode, answer, report one notification. */
-static void handle_one(struct observer *o)
-{
-	memset(o->req, 0, o->req_size);
-	if (ioctl(o->fd, SECCOMP_IOCTL_NOTIF_RECV, o->req) < 0)
-		return; /* ENOENT: the caller was killed meanwhile; EINTR */
-	const struct seccomp_notif *r = o->req;
-	bool native_arch = r->data.arch == o->sc->arch;
+	struct observer *o = data;
+	bool native_arch = n->arch == o->sc->arch;
 	/* The filter traps socket() only for AF_UNIX when Unix sockets are
 	 * denied: every socket() that reaches us is refused, whatever else
 	 * happens below. */
-	bool refuse = native_arch && o->sc->socket_nr >= 0 && r->data.nr == o->sc->socket_nr;
-	int n = 0;
-	if (native_arch && r->pid > 0 && o->fn) {
-		struct live_source l = { .pid = (pid_t)r->pid, .mem = -1 };
-		struct observer_source src = { .data = &l, .read_mem = live_read_mem, .fd_path = live_fd_path };
-		uint64_t args[6];
-		for (int i = 0; i < 6; i++)
-			args[i] = r->data.args[i];
-		n = observer_decode(o->sc, o->mode, r->data.nr, args, &src, &o->scratch, o->calls);
-		if (n == 1 && o->calls[0].op == OBS_SOCKET)
-			o->calls[0].libc_probe = libc_probe(&l, r->data.nr, args);
-		if (l.mem >= 0)
-			close(l.mem);
-		/* What we read is the caller's only if the caller is still
-		 * waiting in this call: otherwise its pid may be another
-		 * process's by now. */
-		uint64_t id = r->id;
-		if (n > 0 && ioctl(o->fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
-			n = 0;
-	}
-	pid_t pid = (pid_t)r->pid;
-	/* Answer first: what we report is copied already, and the caller
-	 * should not wait for the report. */
-	answer(o, r->id, refuse);
-	for (int i = 0; i < n; i++) {
-		o->calls[i].pid = pid;
-		o->fn(o->data, &o->calls[i]);
+	if (native_arch && o->sc->socket_nr >= 0 && n->nr == o->sc->socket_nr)
+		reply->error = EPERM;
+	if (!native_arch || n->pid <= 0 || !o->fn)
+		return;
+	struct live_source l = { .pid = n->pid, .mem = -1 };
+	struct observer_source src = { .data = &l, .read_mem = live_read_mem, .fd_path = live_fd_path };
+	uint64_t args[6];
+	memcpy(args, n->args, sizeof(args));
+	enum observer_mode mode = (enum observer_mode)__atomic_load_n(&o->mode, __ATOMIC_RELAXED);
+	int k = observer_decode(o->sc, mode, n->nr, args, &src, &o->scratch, o->calls);
+	if (k == 1 && o->calls[0].op == OBS_SOCKET)
+		o->calls[0].libc_probe = libc_probe(&l, n->nr, args);
+	if (l.mem >= 0)
+		close(l.mem);
+	/* What we read is the caller's only if the caller is still waiting in
+	 * this call: otherwise its pid may be another process's by now. */
+	if (k <= 0 || !broker_id_valid(b, n->id))
+		return;
+	for (int i = 0; i < k; i++) {
+		const struct observed_call *c = &o->calls[i];
+		if (o->keep && !o->keep(o->data, c))
+			continue;
+		size_t plen = c->path ? strlen(c->path) + 1 : 0;
+		struct report *r = malloc(sizeof(*r) + plen);
+		if (!r)
+			return; /* a report lost; the answer is not */
+		r->call = *c;
+		r->call.pid = n->pid;
+		if (c->path) {
+			memcpy(r->path, c->path, plen);
+			r->call.path = r->path;
+		}
+		if (c->addr) {
+			size_t alen = c->addr_len <= sizeof(r->addr) ? c->addr_len : sizeof(r->addr);
+			memset(&r->addr, 0, sizeof(r->addr));
+			memcpy(&r->addr, c->addr, alen);
+			r->call.addr = (const struct sockaddr *)&r->addr;
+		}
+		broker_post(b, &r->item);
 	}
 }
 
-static void on_poll(uv_poll_t *w, int status, int events)
+/* On the loop's thread. */
+static void on_report(void *data, struct broker_item *item)
 {
-	struct observer *o = w->data;
-	(void)events;
-	if (status < 0) {
-		stop_polling(o);
-		return;
-	}
-	/* RECV blocks when nothing is pending, whatever O_NONBLOCK says, and
-	 * libuv reports a hang-up as readable: ask poll() first. One per
-	 * wake-up: the loop comes back at once (level-triggered) when more
-	 * are pending, and serves the rest of the loop in between. */
-	struct pollfd p = { .fd = o->fd, .events = POLLIN };
-	int r;
-	do
-		r = poll(&p, 1, 0);
-	while (r < 0 && errno == EINTR);
-	if (r <= 0)
-		return;
-	if (p.revents & POLLIN)
-		handle_one(o);
-	else if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
-		stop_polling(o); /* no process uses the filter any more */
+	struct observer *o = data;
+	struct report *r = (struct report *)item;
+	o->fn(o->data, &r->call);
+	free(r);
 }
 
-int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, void *data, struct observer **ret)
+int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
+		 struct observer **ret)
 {
 	*ret = NULL;
 	if (notif_fd < 0)
@@ -768,70 +730,32 @@ int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, void *data, stru
 		close(notif_fd);
 		return -ENOMEM;
 	}
-	o->fd = notif_fd;
 	o->fn = fn;
+	o->keep = keep;
 	o->data = data;
 	o->mode = OBSERVER_READS; /* everything trapped, until told */
 	o->sc = observer_syscalls_native();
-	/* The kernel's structs may be larger than our headers' (and RECV
-	 * wants its buffer zeroed). */
-	struct seccomp_notif_sizes sizes = { 0 };
-	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0)
-		memset(&sizes, 0, sizeof(sizes));
-	o->req_size = sizes.seccomp_notif > sizeof(*o->req) ? sizes.seccomp_notif : sizeof(*o->req);
-	o->resp_size = sizes.seccomp_notif_resp > sizeof(*o->resp) ? sizes.seccomp_notif_resp : sizeof(*o->resp);
-	o->req = calloc(1, o->req_size);
-	o->resp = calloc(1, o->resp_size);
-	int r = 0;
-	if (!o->req || !o->resp)
-		r = -ENOMEM;
-	if (r == 0) {
-		/* Linux 6.6: wake the caller and us on the current CPU, as for
-		 * a synchronous call: a trapped call costs half as much. */
-		(void)ioctl(notif_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
-		int fl = fcntl(notif_fd, F_GETFL);
-		if (fl >= 0)
-			fcntl(notif_fd, F_SETFL, fl | O_NONBLOCK);
-		r = uv_poll_init(loop, &o->poll, notif_fd);
-	}
+	int r = broker_new(loop, notif_fd, on_notif, on_report, o, &o->broker);
 	if (r < 0) {
-		free(o->req);
-		free(o->resp);
-		close(notif_fd);
 		free(o);
 		return r;
 	}
-	o->poll.data = o;
-	r = uv_poll_start(&o->poll, UV_READABLE, on_poll);
-	o->polling = r == 0;
 	*ret = o;
-	if (r < 0) {
-		observer_close(o);
-		*ret = NULL;
-		return r;
-	}
 	return 0;
 }
 
 void observer_set_options(struct observer *o, const struct sandbox_observe_options *opts)
 {
 	if (o && opts)
-		o->mode = opts->mode;
-}
-
-static void on_closed(uv_handle_t *h)
-{
-	struct observer *o = h->data;
-	close(o->fd);
-	free(o->req);
-	free(o->resp);
-	free(o);
+		__atomic_store_n(&o->mode, (int)opts->mode, __ATOMIC_RELAXED);
 }
 
 void observer_close(struct observer *o)
 {
 	if (!o)
 		return;
-	stop_polling(o);
-	uv_close((uv_handle_t *)&o->poll, on_closed);
+	/* Waits for the thread and delivers what it posted: the observer
+	 * is not used after this. */
+	broker_close(o->broker);
+	free(o);
 }

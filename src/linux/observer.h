@@ -89,28 +89,37 @@ struct observed_call {
 
 typedef void (*observer_fn)(void *data, const struct observed_call *c);
 
+/* Called on the broker's thread with each decoded call before it is
+ * reported: false drops it there (a call the policy plainly allows), so
+ * that the loop's thread is not woken for it. Must be a pure function of
+ * data that stays unchanged while the observer lives. */
+typedef bool (*observer_keep_fn)(void *data, const struct observed_call *c);
+
 const char *observed_op_name(enum observed_op op);
 
 struct observer;
 
-/* Serve the listener notif_fd (owned from now on, also on error) on loop:
- * each notification is read, answered (CONTINUE; EPERM for socket), then
- * reported to fn, on the loop's thread. Until observer_set_options says
+/* Serve the listener notif_fd (owned from now on, also on error) with a
+ * broker (linux/broker.h): each notification is read and answered on the
+ * broker's thread (CONTINUE; EPERM for socket), then reported to fn on the
+ * loop's thread, unless keep (may be NULL) drops it. Until observer_set_options says
  * the mode, every call the filter traps is reported, read-only opens
  * included. Returns 0 or a negative errno.
  *
  * Keep it open while the sandbox lives: once the listener is closed, the
- * kernel fails every trapped call with ENOSYS. It stops polling by itself
+ * kernel fails every trapped call with ENOSYS. Its thread stops by itself
  * when the last process under the filter is gone. */
-int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, void *data, struct observer **ret);
+int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
+		 struct observer **ret);
 
 /* The options the notify filter was built with. Mode WRITES drops the
  * read-only opens that reach the observer anyway (openat2 is trapped
  * always: its flags are in memory); mode READS delivers them. */
 void observer_set_options(struct observer *o, const struct sandbox_observe_options *opts);
 
-/* Stop, close the listener; frees itself once the loop has run the close
- * callbacks. NULL is ignored. */
+/* Stop (waiting for the broker's thread), report what it read, close the
+ * listener. On the loop's thread; the observer is freed at once, the
+ * broker once the loop has run the close callbacks. NULL is ignored. */
 void observer_close(struct observer *o);
 
 /* ---- Decoding, exposed for the unit test and the fuzzer ----------------- */

@@ -169,7 +169,7 @@ static int observe_child(const struct sandbox_observe_options *oopts, const stru
 	assert_int_equal(uv_loop_init(&loop), 0);
 	struct observer *o = NULL;
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(observer_new(&loop, fds[0], on_call, r, &o), 0);
+	assert_int_equal(observer_new(&loop, fds[0], on_call, NULL, r, &o), 0);
 	observer_set_options(o, oopts);
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	assert_true(pidfd >= 0);

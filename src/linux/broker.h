@@ -1,0 +1,76 @@
+/* The syscall broker: one thread per sandbox that serves the seccomp
+ * user-notification listener srt-init hands over, answers each trapped call,
+ * and passes what it learned to the event loop.
+ *
+ * Why a thread of its own: a trapped call waits until it is answered, so
+ * the answer must not queue behind the proxies' work on the event loop,
+ * and the kernel's synchronous wake-up (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+ * only pays when the thread that answers is the one waiting on the
+ * listener itself, not an epoll set. See docs/internals/linux-sandbox.md,
+ * "The broker". */
+#ifndef SRT_LINUX_BROKER_H
+#define SRT_LINUX_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+struct broker;
+
+/* One trapped call, as the kernel reported it. */
+struct broker_notif {
+	uint64_t id;
+	pid_t pid;         /* the calling thread, in the supervisor's pid namespace; 0: unknown */
+	int nr;
+	uint32_t arch;
+	uint64_t args[6];
+};
+
+/* How to answer it. The zero value is CONTINUE: the kernel carries on with
+ * the call as the caller made it. That is only right where nothing the
+ * caller can still change (its memory, the file system) decides the
+ * answer; see DESIGN.md, "The syscall broker". */
+struct broker_reply {
+	int error;         /* > 0: fail the call with this errno */
+	bool value;        /* true: the call returns val (it was carried out by the supervisor) */
+	int64_t val;
+};
+
+/* Called on the broker's thread for every trapped call; fills *reply
+ * (zeroed before). Must not block for long: the caller waits. */
+typedef void (*broker_handle_fn)(void *data, struct broker *b, const struct broker_notif *n,
+				 struct broker_reply *reply);
+
+/* A report for the event loop: embed this first in a struct of yours,
+ * allocated on the broker's thread and handed over with broker_post. */
+struct broker_item {
+	struct broker_item *next;
+};
+
+/* Called on the loop's thread with each posted item, in order; it owns the
+ * item from then on. */
+typedef void (*broker_deliver_fn)(void *data, struct broker_item *item);
+
+/* Serve notif_fd (owned from now on, also on error) on a new thread.
+ * Returns 0 or a negative errno. Must be called on the loop's thread. */
+int broker_new(uv_loop_t *loop, int notif_fd, broker_handle_fn handle, broker_deliver_fn deliver, void *data,
+	       struct broker **ret);
+
+/* From the broker's thread (the handle callback): queue item for deliver
+ * on the loop's thread. */
+void broker_post(struct broker *b, struct broker_item *item);
+
+/* From the handle callback: is the call still waiting for its answer? What
+ * was read from the caller (its memory, /proc/PID/...) is the caller's
+ * only if so: otherwise its pid may be another process's by now. */
+bool broker_id_valid(struct broker *b, uint64_t id);
+
+/* Stop the thread and wait for it, deliver what it posted, close the
+ * listener; the broker frees itself once the loop has run the close
+ * callbacks. On the loop's thread; NULL is ignored. Once the listener is
+ * closed, the kernel fails every trapped call with ENOSYS: close it when
+ * the sandbox has ended. */
+void broker_close(struct broker *b);
+
+#endif
