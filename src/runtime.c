@@ -1243,7 +1243,8 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 	sandbox_finish(sb, started ? status : -1);
 	uv_run(rt->loop, UV_RUN_DEFAULT);
 	if (!started) {
-		const char *hint = bwrap_userns_hint();
+		const struct policy *hp = runtime_settings(rt)->policy;
+		const char *hint = bwrap_userns_hint(hp && hp->enable_weaker_nested_sandbox);
 		if (WIFEXITED(c.bwrap_status))
 			r = srt_error_set(err, -ECHILD,
 					  "the sandbox could not be set up (bubblewrap exited with status %d)%s%s",

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "linux/mountplan.h"
+#include "policy/domain.h"
+#include "policy/netpolicy.h"
 #include "proxy/server.h"
 
 static const char *kind_text(enum policy_path_kind k)
@@ -50,6 +52,107 @@ static void print_timeout(FILE *out, const char *key, const struct config_timeou
 	fprintf(out, "  timeout %-13s %-10s <- %s\n", key, value, source ? source : "default");
 }
 
+/* One of the two proxy listeners inside the sandbox: srt's own, or a
+ * forwarder to the user's proxy on the host (httpProxyPort,
+ * socksProxyPort), which then decides alone. */
+static void print_proxy(FILE *out, const char *label, int listen_port, int default_port, int host_port,
+			const char *host_key, bool reaches_any)
+{
+	fprintf(out, "  %-14s 127.0.0.1:%d inside: ", label, listen_port ? listen_port : default_port);
+	if (host_port)
+		fprintf(out, "yours, forwarded to the host's 127.0.0.1:%d (your proxy decides; the domain lists "
+			     "do not apply)  <- %s\n", host_port, host_key);
+	else
+		fprintf(out, "srt's, %s\n", reaches_any ? "to the allowed domains only" : "refuses every host");
+}
+
+/* The allowedDomains entry that opens a host loopback port: localhost,
+ * 127.x.y.z or [::1] with that port (as net_policy_loopback_ports finds
+ * them); its source, or NULL. */
+static const char *loopback_source(const struct policy *p, uint16_t port)
+{
+	for (size_t i = 0; i < p->n_allowed_domains; i++) {
+		const struct domain_pattern *d = &p->allowed_domains[i].pattern;
+		if (d->port != port || !d->host)
+			continue;
+		if ((d->kind == DOMAIN_NAME && strcmp(d->host, "localhost") == 0) ||
+		    (d->kind == DOMAIN_IPV4 && strncmp(d->host, "127.", 4) == 0) ||
+		    (d->kind == DOMAIN_IPV6 && strcmp(d->host, "::1") == 0))
+			return p->allowed_domains[i].source;
+	}
+	return NULL;
+}
+
+/* The network section. Its heading says "none" only when nothing outside
+ * the sandbox can be reached: no allowed domain that a deniedDomains "*"
+ * leaves standing, no host loopback port, no proxy of the user's. */
+static int print_network(const struct config *cfg, const struct policy *p, FILE *out)
+{
+	struct net_policy *np = NULL;
+	struct srt_error err = { 0 };
+	if (net_policy_build(p, cfg, &np, &err) < 0) {
+		fprintf(stderr, "srt: %s\n", err.message);
+		return 125;
+	}
+	size_t n_lo = net_policy_loopback_ports(np, NULL, 0);
+	uint16_t lo[64];
+	size_t n_lo_shown = net_policy_loopback_ports(np, lo, sizeof(lo) / sizeof(lo[0]));
+	if (n_lo_shown > sizeof(lo) / sizeof(lo[0]))
+		n_lo_shown = sizeof(lo) / sizeof(lo[0]);
+	net_policy_free(np);
+
+	const char *deny_all = NULL;
+	for (size_t i = 0; i < p->n_denied_domains && !deny_all; i++)
+		if (p->denied_domains[i].pattern.kind == DOMAIN_ANY && p->denied_domains[i].pattern.port == 0)
+			deny_all = p->denied_domains[i].source;
+	bool domains = p->n_allowed_domains > 0 && !deny_all;
+	int http_host = cfg->network.http_proxy_port, socks_host = cfg->network.socks_proxy_port;
+	bool srt_proxy = !http_host || !socks_host;
+	bool reaches = (domains && srt_proxy) || n_lo > 0 || http_host || socks_host;
+
+	if (reaches)
+		fprintf(out, "\nnetwork: only as listed below (the sandbox's one interface is its own loopback):\n");
+	else
+		fprintf(out, "\nnetwork: none (the sandbox's one interface is its own loopback, and nothing is allowed)\n");
+	print_proxy(out, "HTTP proxy", cfg->network.listen_http_port, 3128, http_host, "network.httpProxyPort",
+		    domains);
+	print_proxy(out, "SOCKS5 proxy", cfg->network.listen_socks_port, 1080, socks_host,
+		    "network.socksProxyPort", domains);
+	for (size_t i = 0; i < p->n_allowed_domains; i++)
+		fprintf(out, "  allowed domain %s%s  <- %s\n", p->allowed_domains[i].text,
+			deny_all ? " (refused anyway: deniedDomains \"*\")"
+			: !srt_proxy ? " (unused by the proxies: both are yours)" : "",
+			p->allowed_domains[i].source);
+	for (size_t i = 0; i < p->n_denied_domains; i++)
+		fprintf(out, "  denied domain  %s  <- %s\n", p->denied_domains[i].text, p->denied_domains[i].source);
+	/* The listeners for these forward every connection to the host's
+	 * loopback; a port a deniedDomains entry refuses has none. */
+	for (size_t i = 0; i < n_lo_shown; i++) {
+		const char *src = loopback_source(p, lo[i]);
+		fprintf(out, "  host port      %u: 127.0.0.1:%u and [::1]:%u inside are the host's  <- %s\n",
+			(unsigned)lo[i], (unsigned)lo[i], (unsigned)lo[i], src ? src : "network.allowedDomains");
+	}
+	if (n_lo > n_lo_shown)
+		fprintf(out, "  host port      ... and %zu more\n", n_lo - n_lo_shown);
+	const struct config_list *addrs = &cfg->network.denied_resolved_addresses;
+	for (size_t i = 0; i < addrs->n; i++) {
+		_cleanup_free_ char *src = policy_pos_text(&addrs->items[i].pos);
+		fprintf(out, "  denied address %s  <- %s\n", addrs->items[i].value, src ? src : "?");
+	}
+	/* Listed, but the seccomp filter refuses every new unix socket unless
+	 * allowAllUnixSockets: saying nothing would suggest they work. */
+	const struct config_list *socks = &cfg->network.allow_unix_sockets;
+	for (size_t i = 0; i < socks->n; i++) {
+		_cleanup_free_ char *src = policy_pos_text(&socks->items[i].pos);
+		fprintf(out, "  unix socket    %s: %s  <- %s\n", socks->items[i].value,
+			p->allow_all_unix_sockets ? "allowed (as every unix socket: network.allowAllUnixSockets)"
+						  : "still refused (allowUnixSockets is not enforced yet; "
+						    "network.allowAllUnixSockets allows all)",
+			src ? src : "?");
+	}
+	return 0;
+}
+
 int cli_check_print(const struct config *cfg, const struct policy *p, bool debug, FILE *out)
 {
 	fprintf(out, "settings files:\n");
@@ -66,11 +169,9 @@ int cli_check_print(const struct config *cfg, const struct policy *p, bool debug
 	print_rules(p, out, true);
 	fprintf(out, "  .git/config is %s\n", p->allow_git_config ? "writable (allowGitConfig)" : "protected");
 
-	fprintf(out, "\nnetwork: none (the sandbox has only its own loopback)\n");
-	for (size_t i = 0; i < p->n_allowed_domains; i++)
-		fprintf(out, "  allowed domain %s  <- %s\n", p->allowed_domains[i].text, p->allowed_domains[i].source);
-	for (size_t i = 0; i < p->n_denied_domains; i++)
-		fprintf(out, "  denied domain  %s  <- %s\n", p->denied_domains[i].text, p->denied_domains[i].source);
+	int r = print_network(cfg, p, out);
+	if (r)
+		return r;
 	struct proxy_limits lim;
 	proxy_limits_default(&lim);
 	print_timeout(out, "requestHead", &cfg->network.timeouts.request_head, lim.head_timeout_ms);

@@ -35,10 +35,11 @@ static const char usage_text[] =
 	"\n"
 	"Options (they end at the first word that is not an option):\n"
 	"  -s, --settings FILE         settings file (default: ~/.srt-settings.json;\n"
-	"                              ./.sandbox/settings.json is read on top)\n"
+	"                              the project's .sandbox/settings.json, found\n"
+	"                              upwards as git finds .git, is read on top)\n"
 	"  -c STRING                   run STRING with bash (or sh)\n"
-	"      --trust-project-settings  let ./.sandbox/settings.json widen the\n"
-	"                              sandbox (its deny rules always apply)\n"
+	"      --trust-project-settings  let the project's .sandbox/settings.json\n"
+	"                              widen the sandbox (its deny rules always apply)\n"
 	"  -d, --debug                 diagnostics on stderr (the plan of mounts)\n"
 	"      --events FILE           append every event (violations, connections,\n"
 	"                              start, exit) to FILE as JSON Lines; - is stderr\n"
@@ -181,6 +182,21 @@ static int load_policy(const struct cli_options *o, const char *cwd, struct conf
 	return 0;
 }
 
+/* Before the command runs: a project file that was not used (its deny
+ * rules are lost, so even --quiet says it), and the project allows that
+ * were ignored (the sandbox is only narrower than the file asked: --quiet
+ * drops it, srt check lists them). */
+static void print_settings_notes(const struct config *cfg, bool quiet)
+{
+	for (size_t k = 0; k < cfg->warnings.n; k++)
+		fprintf(stderr, "srt: %s\n", cfg->warnings.v[k]);
+	struct strv lines = { 0 };
+	if (!quiet && config_ignored_allows_summary(cfg, &lines) == 0)
+		for (size_t k = 0; k < lines.n; k++)
+			fprintf(stderr, "srt: %s\n", lines.v[k]);
+	strv_clear(&lines);
+}
+
 /* --events: one JSON object per line, each line in one write(), so that
  * lines from concurrent runs appending to one file stay whole. */
 struct events_sink {
@@ -246,27 +262,82 @@ static void write_event(const struct srt_event *ev, void *data)
 	free(line);
 }
 
-#define SUMMARY_LINES 5
+/* The summary shows up to this many violations of each kind: a refused
+ * connection is never hidden behind a screenful of refused writes. */
+#define SUMMARY_PER_KIND 3
 
-/* After the command: how many violations, and the first few. */
-static void print_summary(struct event_hub *hub)
+/* Network first: a refused host is what a user most often acts on (one
+ * allowedDomains entry). Then filesystem, the most numerous, then the
+ * rarer two. Kinds this build does not know go last, as "other". */
+static const struct {
+	enum srt_violation_kind kind;
+	const char *name;
+} summary_kinds[] = {
+	{ SRT_VIOLATION_NETWORK, "network" },
+	{ SRT_VIOLATION_FILESYSTEM, "filesystem" },
+	{ SRT_VIOLATION_UNIX_SOCKET, "unix_socket" },
+	{ SRT_VIOLATION_PROCESS, "process" },
+	{ SRT_VIOLATION_ANY, "other" },
+};
+#define N_SUMMARY_KINDS (sizeof(summary_kinds) / sizeof(summary_kinds[0]))
+
+static size_t summary_group(enum srt_violation_kind k)
+{
+	for (size_t g = 0; g + 1 < N_SUMMARY_KINDS; g++)
+		if (summary_kinds[g].kind == k)
+			return g;
+	return N_SUMMARY_KINDS - 1;
+}
+
+/* After the command: how many violations, and the first few of each kind
+ * (oldest first), each line labelled with its kind. events_path: where
+ * --events writes (the real path of a file), or NULL; events: whether
+ * --events was given at all. */
+static void print_summary(struct event_hub *hub, const char *events_path, bool events)
 {
 	struct srt_violation_list *l = NULL;
 	if (event_hub_list(hub, SRT_VIOLATION_ANY, &l) < 0)
 		return;
 	uint64_t total = l->n + l->dropped;
-	if (total > 0) {
-		fprintf(stderr, "srt: %llu violation%s:\n", (unsigned long long)total, total == 1 ? "" : "s");
-		for (size_t k = 0; k < l->n && k < SUMMARY_LINES; k++) {
+	if (total == 0) {
+		srt_violation_list_free(l);
+		return;
+	}
+	size_t count[N_SUMMARY_KINDS] = { 0 };
+	for (size_t k = 0; k < l->n; k++)
+		count[summary_group(l->v[k].kind)]++;
+	bool hidden = l->dropped > 0;
+	fprintf(stderr, "srt: %llu violation%s:\n", (unsigned long long)total, total == 1 ? "" : "s");
+	for (size_t g = 0; g < N_SUMMARY_KINDS; g++) {
+		size_t shown = 0;
+		for (size_t k = 0; k < l->n && shown < SUMMARY_PER_KIND; k++) {
+			if (summary_group(l->v[k].kind) != g)
+				continue;
 			/* Paths are the sandbox's choice: no escape sequences to
 			 * the terminal. */
 			_cleanup_free_ char *t = str_escape_invalid(l->v[k].target, true);
 			_cleanup_free_ char *r = str_escape_invalid(l->v[k].rule, true);
-			fprintf(stderr, "srt:   denied %s %s (%s)\n", l->v[k].operation, t ? t : "?", r ? r : "?");
+			fprintf(stderr, "srt:   %-11s  denied %s %s (%s)\n", summary_kinds[g].name, l->v[k].operation,
+				t ? t : "?", r ? r : "?");
+			shown++;
 		}
-		if (total > SUMMARY_LINES)
-			fprintf(stderr, "srt:   ... and %llu more (all of them with --events FILE)\n",
-				(unsigned long long)(total - SUMMARY_LINES));
+		if (count[g] > shown) {
+			fprintf(stderr, "srt:   %-11s  ... and %zu more\n", summary_kinds[g].name, count[g] - shown);
+			hidden = true;
+		}
+	}
+	/* The store keeps the newest; what it let go is gone from the list,
+	 * kind and all. */
+	if (l->dropped)
+		fprintf(stderr, "srt:   ... and %llu older ones no longer kept\n", (unsigned long long)l->dropped);
+	if (hidden) {
+		_cleanup_free_ char *where = events_path ? str_escape_invalid(events_path, true) : NULL;
+		if (where)
+			fprintf(stderr, "srt: all of them are in %s\n", where);
+		else if (events)
+			fprintf(stderr, "srt: all of them are in the --events output\n");
+		else
+			fprintf(stderr, "srt: all of them with --events FILE\n");
 	}
 	srt_violation_list_free(l);
 }
@@ -356,6 +427,7 @@ int main(int argc, char **argv)
 	if (o.debug)
 		for (size_t k = 0; k < settings->cfg.files.n; k++)
 			fprintf(stderr, "srt: settings: %s\n", settings->cfg.files.v[k]);
+	print_settings_notes(&settings->cfg, o.quiet);
 
 	uv_loop_t loop;
 	struct runtime rt;
@@ -385,7 +457,7 @@ int main(int argc, char **argv)
 	int status = EXIT_SRT_FAILED;
 	r = runtime_run(&rt, &ro, &status, &err);
 	if (r == 0 && !o.quiet)
-		print_summary(&rt.hub);
+		print_summary(&rt.hub, sink.path, sink.fd >= 0);
 	runtime_destroy(&rt);
 	uv_loop_close(&loop);
 	if (sink.fd > 2)

@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -405,8 +407,10 @@ static int grow(void **items, size_t n, size_t size)
 	return 0;
 }
 
-static int push_ignored(struct config *cfg, char *what, struct config_pos pos, const char *reason,
-			struct srt_error *err)
+/* what is "KEY: value"; the value starts at value_at. quoted: the value
+ * is a string of the file (shown in quotes), not true/false or a number. */
+static int push_ignored(struct config *cfg, char *what, size_t value_at, bool quoted, struct config_pos pos,
+			const char *reason, struct srt_error *err)
 {
 	if (!what)
 		return oom(err);
@@ -421,20 +425,23 @@ static int push_ignored(struct config *cfg, char *what, struct config_pos pos, c
 	}
 	sanitize(what);
 	cfg->ignored_allows[cfg->n_ignored_allows++] = (struct config_ignored_allow){
-		.what = what, .pos = pos, .reason = reason,
+		.what = what, .value = what + (value_at <= strlen(what) ? value_at : strlen(what)),
+		.quoted = quoted, .pos = pos, .reason = reason,
 	};
 	return 0;
 }
 
 /* Record a dropped project allow; what is "KEY: value" with the key path
  * cut before its index (key_len bytes of l->path). */
-static int ignore_allow(struct loader *l, jsonpos_node n, size_t key_len, const char *value, const char *reason)
+static int ignore_allow(struct loader *l, jsonpos_node n, size_t key_len, const char *value, bool quoted,
+			const char *reason)
 {
 	struct config_pos pos;
 	int r = make_pos(l, n, &pos);
 	if (r < 0)
 		return r;
-	return push_ignored(l->cfg, str_printf("%.*s: %s", (int)key_len, l->path, value), pos, reason, l->err);
+	return push_ignored(l->cfg, str_printf("%.*s: %s", (int)key_len, l->path, value), key_len + 2, quoted, pos,
+			    reason, l->err);
 }
 
 static int list_push(struct config_list *list, const char *value, bool literal,
@@ -627,7 +634,7 @@ static int field_bool(struct loader *l, const struct field *f, const json_t *v, 
 		return type_error(l, n, v, "true or false");
 	bool b = json_is_true(v);
 	if (b == f->widening && allows_ignored(l->origin, l->trusted))
-		return ignore_allow(l, n, l->path_len, b ? "true" : "false", REASON_UNTRUSTED);
+		return ignore_allow(l, n, l->path_len, b ? "true" : "false", false, REASON_UNTRUSTED);
 	*(bool *)((char *)l->cfg + f->offset) = b;
 	return 0;
 }
@@ -641,7 +648,7 @@ static int field_port(struct loader *l, const struct field *f, const json_t *v, 
 	if (f->rule == R_ALLOW && allows_ignored(l->origin, l->trusted)) {
 		char text[24];
 		snprintf(text, sizeof(text), "%ld", port);
-		return ignore_allow(l, n, l->path_len, text, REASON_UNTRUSTED);
+		return ignore_allow(l, n, l->path_len, text, false, REASON_UNTRUSTED);
 	}
 	*(int *)((char *)l->cfg + f->offset) = (int)port;
 	return 0;
@@ -658,7 +665,7 @@ static int field_depth(struct loader *l, const json_t *v, jsonpos_node n)
 	if (depth < l->cfg->mandatory_deny_search_depth && allows_ignored(l->origin, l->trusted)) {
 		char text[24];
 		snprintf(text, sizeof(text), "%ld", depth);
-		return ignore_allow(l, n, l->path_len, text, REASON_UNTRUSTED);
+		return ignore_allow(l, n, l->path_len, text, false, REASON_UNTRUSTED);
 	}
 	l->cfg->mandatory_deny_search_depth = (int)depth;
 	return 0;
@@ -775,9 +782,9 @@ static int list_entry(struct loader *l, const struct field *f, struct config_lis
 			return fail(l, n, false, -EINVAL,
 				    "%s: expected an absolute path or one starting with ~/, found '%s'", l->path, value);
 		if (l->origin == CONFIG_ORIGIN_PROJECT)
-			return ignore_allow(l, n, base_len, value, REASON_TRUST_SELF);
+			return ignore_allow(l, n, base_len, value, true, REASON_TRUST_SELF);
 	} else if (f->rule == R_ALLOW && allows_ignored(l->origin, l->trusted)) {
-		return ignore_allow(l, n, base_len, value, REASON_UNTRUSTED);
+		return ignore_allow(l, n, base_len, value, true, REASON_UNTRUSTED);
 	}
 
 	struct config_pos pos;
@@ -892,7 +899,7 @@ static int field_bwrap(struct loader *l, const json_t *v, jsonpos_node n)
 	if (path[0] != '/')
 		return fail(l, n, false, -EINVAL, "%s: expected an absolute path, found '%s'", l->path, path);
 	if (allows_ignored(l->origin, l->trusted))
-		return ignore_allow(l, n, l->path_len, path, REASON_UNTRUSTED);
+		return ignore_allow(l, n, l->path_len, path, true, REASON_UNTRUSTED);
 	char *copy = strdup(path);
 	if (!copy)
 		return oom(l->err);
@@ -1151,8 +1158,8 @@ int config_parse_permission(struct config *cfg, const char *perm, bool is_allow,
 
 	if (is_allow && allows_ignored(origin, trusted)) {
 		const char *key = pos.key ? pos.key : "permissions.allow";
-		return push_ignored(cfg, str_printf("%.*s: %s", (int)key_base_len(key), key, perm), pos,
-				    REASON_UNTRUSTED, err);
+		return push_ignored(cfg, str_printf("%.*s: %s", (int)key_base_len(key), key, perm),
+				    key_base_len(key) + 2, true, pos, REASON_UNTRUSTED, err);
 	}
 	return list_push(list, value, false, origin, pos, err);
 }
@@ -1323,6 +1330,14 @@ static char *path_join(const char *a, const char *b)
 	return real;
 }
 
+/* Keep the name a loaded file was reached by (a + "/" + b, links not
+ * resolved), for policy to check the links on the way. */
+static int note_file_name(struct config *cfg, const char *a, const char *b)
+{
+	_cleanup_free_ char *n = b[0] == '/' || !a ? strdup(b) : str_printf("%s/%s", a, b);
+	return n ? strv_push(&cfg->file_names, n) : -ENOMEM;
+}
+
 /* Lexical normal form of an absolute path: no "//", ".", "..", or
  * trailing "/". */
 static char *normalize_lexical(const char *path)
@@ -1370,9 +1385,11 @@ static bool same_dir(const char *a, const char *b)
 	return ra && rb && strcmp(ra, rb) == 0;
 }
 
-/* The trustedProjectDirs entry naming cwd, or NULL. Only exact folders
- * count: trusting a parent would trust every repository cloned under it. */
-static const struct config_entry *trusted_entry(const struct config *cfg, const char *cwd, const char *home)
+/* The trustedProjectDirs entry naming the project folder, or NULL. Only
+ * exact folders count: trusting a parent would trust every repository
+ * cloned under it. */
+static const struct config_entry *trusted_entry(const struct config *cfg, const char *project_dir,
+						const char *home)
 {
 	for (size_t i = 0; i < cfg->trusted_project_dirs.n; i++) {
 		const struct config_entry *e = &cfg->trusted_project_dirs.items[i];
@@ -1384,10 +1401,155 @@ static const struct config_entry *trusted_entry(const struct config *cfg, const 
 		} else {
 			dir = strdup(e->value);
 		}
-		if (dir && same_dir(dir, cwd))
+		if (dir && same_dir(dir, project_dir))
 			return e;
 	}
 	return NULL;
+}
+
+/* "dir/name" for an absolute, normalized dir ("/" included). */
+static char *child_path(const char *dir, const char *name)
+{
+	return str_printf("%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", name);
+}
+
+/* The project folder for cwd, as git finds .git: the nearest folder from
+ * cwd up that has .sandbox/settings.json, looking no higher than the first
+ * folder with a .git entry (the repository root), top, or "/". Returns 1
+ * with *ret (caller frees), 0 when there is none, -ENOMEM. Something there
+ * that cannot be examined (EACCES, a loop) counts as found, so that
+ * reading it says what is wrong rather than a project file being passed
+ * over in silence. */
+static int find_project_dir(const char *cwd, const char *top, char **ret)
+{
+	*ret = NULL;
+	/* The physical folder, as getcwd() gives it and as git walks. */
+	_cleanup_free_ char *dir = realpath(cwd, NULL);
+	if (!dir && cwd[0] != '/')
+		return 0;
+	if (!dir && !(dir = normalize_lexical(cwd)))
+		return -ENOMEM;
+	_cleanup_free_ char *top_dir = NULL;
+	if (top && !(top_dir = realpath(top, NULL)) && top[0] == '/' && !(top_dir = normalize_lexical(top)))
+		return -ENOMEM;
+	for (;;) {
+		_cleanup_free_ char *file = child_path(dir, ".sandbox/settings.json");
+		_cleanup_free_ char *git = child_path(dir, ".git");
+		if (!file || !git)
+			return -ENOMEM;
+		struct stat st;
+		if (lstat(file, &st) == 0 || (errno != ENOENT && errno != ENOTDIR)) {
+			*ret = steal_pointer(&dir);
+			return 1;
+		}
+		if (lstat(git, &st) == 0 || strcmp(dir, "/") == 0 || (top_dir && strcmp(dir, top_dir) == 0))
+			return 0;
+		char *slash = strrchr(dir, '/');
+		slash[slash == dir ? 1 : 0] = '\0';
+	}
+}
+
+/* Only the running user's files and root's (who can change what srt runs
+ * anyway) may be project settings. */
+static bool owner_ok(uid_t owner)
+{
+	return owner == geteuid() || owner == 0;
+}
+
+/* NULL when path, and what it links to, belong to the user or root;
+ * otherwise why not (caller frees). Paths that cannot be examined pass:
+ * reading the file reports them. */
+static char *foreign_owner(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return NULL;
+	if (!owner_ok(st.st_uid))
+		return str_printf("%s belongs to uid %u", path, (unsigned)st.st_uid);
+	if (S_ISLNK(st.st_mode) && stat(path, &st) == 0 && !owner_ok(st.st_uid))
+		return str_printf("%s links to a file of uid %u", path, (unsigned)st.st_uid);
+	return NULL;
+}
+
+/* Another user's project file is not read: it would apply to everybody
+ * working below its folder (/tmp/.sandbox/settings.json), and, broken, make
+ * srt refuse to run for all of them. Its deny rules are lost, so the user
+ * is told on every run. */
+static int skip_foreign(struct config *cfg, const char *project, const char *why, struct srt_error *err)
+{
+	_cleanup_free_ char *text = str_printf("ignored the project settings %s: %s (project settings are used "
+					       "only when they are yours or root's)", project, why);
+	if (!text)
+		return oom(err);
+	sanitize(text);
+	if (strv_push(&cfg->warnings, text) < 0 || strv_push(&cfg->notes, text) < 0)
+		return oom(err);
+	return 1;
+}
+
+/* Load .sandbox/settings.json of dir, named project (its real path) in
+ * the settings' messages, and by its own name when skipped. Returns 1 when
+ * it is absent, is the user settings file (skip_same) or is not the
+ * user's (see skip_foreign), 0 when loaded, or a negative code. */
+static int load_project(struct config *cfg, const char *dir, const char *project, bool trusted,
+			const struct stat *skip_same, struct srt_error *err)
+{
+	_cleanup_free_ char *sandbox_dir = child_path(dir, ".sandbox");
+	_cleanup_free_ char *name = child_path(dir, ".sandbox/settings.json");
+	if (!sandbox_dir || !name)
+		return oom(err);
+	struct stat st;
+	if (skip_same && stat(name, &st) == 0 && st.st_dev == skip_same->st_dev && st.st_ino == skip_same->st_ino)
+		return 1;
+	/* By name, links included: an attacker's link to a file of the
+	 * user's must not make that file project settings. */
+	_cleanup_free_ char *why = foreign_owner(sandbox_dir);
+	if (!why)
+		why = foreign_owner(name);
+	if (why)
+		return skip_foreign(cfg, name, why, err);
+
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = read_file(name, true, &text, &len, &st, err);
+	if (r == -ENOENT || r == -ENOTDIR) {
+		if (err) {
+			err->code = 0;
+			err->message[0] = '\0';
+		}
+		return 1;
+	}
+	if (r < 0)
+		return r;
+	/* Again on what was read: the names may have changed since. */
+	if (!owner_ok(st.st_uid)) {
+		_cleanup_free_ char *whose = str_printf("it belongs to uid %u", (unsigned)st.st_uid);
+		return whose ? skip_foreign(cfg, name, whose, err) : oom(err);
+	}
+	return config_parse_text(cfg, project, text, len, CONFIG_ORIGIN_PROJECT, trusted, err);
+}
+
+/* Policy joins relative paths to cwd. The relative paths of a project file
+ * found above cwd mean its own folder, so they are made absolute here. */
+static int anchor_project_paths(struct config_list *list, const char *dir)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		struct config_entry *e = &list->items[i];
+		if (e->origin != CONFIG_ORIGIN_PROJECT || e->value[0] == '/' || e->value[0] == '~')
+			continue;
+		const char *rel = e->value;
+		while (rel[0] == '.' && (rel[1] == '/' || rel[1] == '\0')) {
+			rel += 1;
+			while (*rel == '/')
+				rel++;
+		}
+		char *abs = rel[0] ? child_path(dir, rel) : strdup(dir);
+		if (!abs)
+			return -ENOMEM;
+		free(e->value);
+		e->value = abs;
+	}
+	return 0;
 }
 
 void config_init(struct config *cfg)
@@ -1417,6 +1579,8 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 			return oom(err);
 		if ((r = load_file(cfg, path, CONFIG_ORIGIN_USER, true, false, NULL, &user_st, err)) < 0)
 			return r;
+		if (note_file_name(cfg, cwd, opts->settings_path) < 0)
+			return oom(err);
 		have_user = true;
 	} else if (opts->home && opts->home[0]) {
 		_cleanup_free_ char *path = path_join(opts->home, ".srt-settings.json");
@@ -1425,18 +1589,35 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 		if ((r = load_file(cfg, path, CONFIG_ORIGIN_USER, true, true, NULL, &user_st, err)) < 0)
 			return r;
 		have_user = r == 0;
+		if (have_user && note_file_name(cfg, opts->home, ".srt-settings.json") < 0)
+			return oom(err);
 	}
 
 	if (!cwd)
 		return 0;
-	_cleanup_free_ char *project = path_join(cwd, ".sandbox/settings.json");
+	_cleanup_free_ char *dir = NULL;
+	if ((r = find_project_dir(cwd, opts->project_search_top, &dir)) <= 0)
+		return r < 0 ? oom(err) : 0;
+	_cleanup_free_ char *project = path_join(dir, ".sandbox/settings.json");
 	if (!project)
 		return oom(err);
-	const struct config_entry *why = opts->trust_project_settings ? NULL : trusted_entry(cfg, cwd, opts->home);
+	const struct config_entry *why = opts->trust_project_settings ? NULL : trusted_entry(cfg, dir, opts->home);
 	bool trusted = opts->trust_project_settings || why;
-	r = load_file(cfg, project, CONFIG_ORIGIN_PROJECT, trusted, true, have_user ? &user_st : NULL, NULL, err);
+	r = load_project(cfg, dir, project, trusted, have_user ? &user_st : NULL, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	if (note_file_name(cfg, dir, ".sandbox/settings.json") < 0)
+		return oom(err);
+	bool above = !same_dir(dir, cwd);
+	if (above && ((r = anchor_project_paths(&cfg->deny_read, dir)) < 0 ||
+		      (r = anchor_project_paths(&cfg->allow_read, dir)) < 0 ||
+		      (r = anchor_project_paths(&cfg->allow_write, dir)) < 0 ||
+		      (r = anchor_project_paths(&cfg->deny_write, dir)) < 0 ||
+		      (r = anchor_project_paths(&cfg->network.allow_unix_sockets, dir)) < 0))
+		return oom(err);
+	if (above && strv_pushf(&cfg->notes, "%s: found above the current folder: its relative paths are relative to %s",
+				project, dir) < 0)
+		return oom(err);
 	if (opts->trust_project_settings)
 		r = strv_pushf(&cfg->notes, "%s: project settings trusted (--trust-project-settings)", project);
 	else if (why)
@@ -1446,8 +1627,65 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 		r = strv_pushf(&cfg->notes, "%s: project settings not trusted: only its deny rules apply", project);
 	if (r < 0)
 		return oom(err);
-	sanitize(cfg->notes.v[cfg->notes.n - 1]);
+	/* They name folders whoever made the project chose. */
+	for (size_t i = 0; i < cfg->notes.n; i++)
+		sanitize(cfg->notes.v[i]);
 	return 0;
+}
+
+/* One line of config_ignored_allows_summary: the rules dropped for reason. */
+#define SUMMARY_NAMED 3      /* rules named; srt check lists them all */
+#define SUMMARY_VALUE_MAX 60 /* bytes of a value shown */
+
+static int summary_line(const struct config *cfg, const char *reason, const char *what, const char *whose,
+			const char *advice, struct strv *lines)
+{
+	size_t n = 0, named = 0;
+	const char *file = NULL;
+	for (size_t i = 0; i < cfg->n_ignored_allows; i++)
+		if (cfg->ignored_allows[i].reason == reason && n++ == 0)
+			file = cfg->ignored_allows[i].pos.file;
+	if (n == 0)
+		return 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "ignored %zu %s%s of the %sproject settings %s: ", n, what, n == 1 ? "" : "s", whose,
+		file ? file : "?");
+	for (size_t i = 0; i < cfg->n_ignored_allows && named < SUMMARY_NAMED; i++) {
+		const struct config_ignored_allow *a = &cfg->ignored_allows[i];
+		if (a->reason != reason)
+			continue;
+		const char *v = a->value ? a->value : "";
+		size_t vl = strlen(v), shown = vl;
+		if (shown > SUMMARY_VALUE_MAX) {
+			shown = SUMMARY_VALUE_MAX;
+			while (shown > 0 && ((unsigned char)v[shown] & 0xC0) == 0x80) /* not inside a character */
+				shown--;
+		}
+		fprintf(f, "%s%s %s%.*s%s%s", named ? ", " : "", a->pos.key ? a->pos.key : "?", a->quoted ? "\"" : "",
+			(int)shown, v, shown < vl ? "..." : "", a->quoted ? "\"" : "");
+		named++;
+	}
+	if (n > named)
+		fprintf(f, " and %zu more", n - named);
+	fprintf(f, " (%s%s)", advice, n > named ? "; srt check lists them all" : "");
+	if (fclose(f) != 0 || !buf) {
+		free(buf);
+		return -ENOMEM;
+	}
+	return strv_push_take(lines, buf) < 0 ? -ENOMEM : 0;
+}
+
+int config_ignored_allows_summary(const struct config *cfg, struct strv *lines)
+{
+	int r = summary_line(cfg, REASON_UNTRUSTED, "allow rule", "untrusted ",
+			     "trust the project with --trust-project-settings or trustedProjectDirs", lines);
+	if (r == 0)
+		r = summary_line(cfg, REASON_TRUST_SELF, "rule", "", REASON_TRUST_SELF, lines);
+	return r;
 }
 
 static void list_free(struct config_list *list)
@@ -1487,7 +1725,9 @@ void config_free(struct config *cfg)
 		free(cfg->ignored_allows[i].what);
 	free(cfg->ignored_allows);
 	strv_clear(&cfg->files);
+	strv_clear(&cfg->file_names);
 	strv_clear(&cfg->keys);
 	strv_clear(&cfg->notes);
+	strv_clear(&cfg->warnings);
 	memset(cfg, 0, sizeof(*cfg));
 }

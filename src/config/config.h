@@ -13,8 +13,8 @@
  * another in the other, so a file may use either or mix them.
  *
  * Keys of our own:
- *   trustedProjectDirs  array of folders (absolute or ~/...) whose
- *                       ./.sandbox/settings.json may widen the sandbox.
+ *   trustedProjectDirs  array of project folders (absolute or ~/...)
+ *                       whose .sandbox/settings.json may widen the sandbox.
  *                       Read from user settings only; a folder counts
  *                       only exactly (not its subfolders).
  *   network.timeouts    object of seconds (numbers, fractions allowed) for
@@ -23,7 +23,7 @@
  *                       at most CONFIG_MAX_TIMEOUT_S. Neutral: a project
  *                       file sets them like a user file does.
  *
- * Project files (./.sandbox/settings.json): deny rules always apply.
+ * Project files (.sandbox/settings.json, see config_load): deny rules always apply.
  * Rules that widen the sandbox apply only when trusted, else they go to
  * ignored_allows: allowRead, allowWrite, allowedDomains, allowUnixSockets,
  * ignoreViolations, bwrapPath, network.httpProxyPort/socksProxyPort (an
@@ -66,11 +66,13 @@ struct config_pos {
 enum config_origin {
 	CONFIG_ORIGIN_DEFAULT = 0,
 	CONFIG_ORIGIN_USER,    /* --settings FILE or ~/.srt-settings.json */
-	CONFIG_ORIGIN_PROJECT, /* ./.sandbox/settings.json */
+	CONFIG_ORIGIN_PROJECT, /* .sandbox/settings.json of the project (see config_load) */
 };
 
 /* One entry of a string list (paths, domains, CIDRs, ...). Raw text as the
- * user wrote it: config does not expand ~ or validate domains; policy does. */
+ * user wrote it: config does not expand ~ or validate domains; policy does.
+ * The one exception: a relative path of a project file found above cwd is
+ * joined to its project folder (see config_load). */
 struct config_entry {
 	char *value;
 	bool literal;            /* {"path": ..., "literal": true}: no glob */
@@ -107,6 +109,8 @@ struct config_ignore {
  * srt check shows these with their reason. */
 struct config_ignored_allow {
 	char *what;              /* e.g. "filesystem.allowWrite: ./out" */
+	const char *value;       /* points into what: "./out" */
+	bool quoted;             /* value is a string of the file, not true/false or a number */
 	struct config_pos pos;
 	const char *reason;      /* static text: why it was dropped */
 };
@@ -154,8 +158,11 @@ struct config {
 	bool enabled;                 /* Elixir sandbox.enabled / srt has none: true */
 
 	struct strv files;            /* absolute paths of every settings file loaded; owns pos.file strings */
+	struct strv file_names;       /* the files loaded from paths, as named (symbolic links not
+				       * resolved): policy checks the links on the way */
 	struct strv keys;             /* owns pos.key strings */
 	struct strv notes;            /* accepted-but-ignored keys, shown under --debug */
+	struct strv warnings;         /* said on stderr at every run: a project file that was not used */
 	struct config_ignored_allow *ignored_allows;
 	size_t n_ignored_allows;
 };
@@ -163,16 +170,35 @@ struct config {
 struct config_load_options {
 	const char *settings_path;     /* --settings FILE, or NULL for the default */
 	const char *home;              /* $HOME, for the default path */
-	const char *cwd;               /* for ./.sandbox/settings.json */
+	const char *cwd;               /* where the search for .sandbox/settings.json starts */
 	bool trust_project_settings;   /* --trust-project-settings */
+	const char *project_search_top; /* highest folder searched; NULL: "/" (tests stay in a scratch tree) */
 };
 
 /* Initialise cfg with the built-in defaults. */
 void config_init(struct config *cfg);
 
 /* Load the user settings (opts->settings_path or ~/.srt-settings.json; an
- * absent default file means defaults) and then the project file
- * ./.sandbox/settings.json on top (skipped when it is the user file).
+ * absent default file means defaults) and then the project file on top
+ * (skipped when it is the user file).
+ *
+ * The project file is found as git finds .git: .sandbox/settings.json in
+ * cwd or the nearest folder above it that has one, looking no higher than
+ * the root of the git repository cwd is in (the first folder, cwd
+ * included, with a .git entry, file or folder), nor than
+ * opts->project_search_top or "/". The walk crosses file system
+ * boundaries: missing a project file loses its deny rules, and its allows
+ * need trust anyway. The folder holding .sandbox/ is the project folder:
+ * trustedProjectDirs must name it, and relative paths of the file are
+ * relative to it (entries are rewritten to absolute paths when it is not
+ * cwd, because policy joins relative paths to cwd).
+ *
+ * A project file is used only when .sandbox, the file, and what they link
+ * to belong to the running user or to root: anyone may create
+ * /tmp/.sandbox/settings.json, and a broken one there would stop srt for
+ * everybody working below /tmp. Another user's file is skipped with a
+ * line in cfg->warnings (and cfg->notes), and the search ends there.
+ *
  * Returns 0, or a negative code with err naming the file, line:column
  * and key path, e.g.
  *   "/home/u/s.json:3:14: unknown key 'filesystem.allowwrite' (did you mean 'allowWrite'?)"
@@ -198,6 +224,14 @@ int config_parse_text(struct config *cfg, const char *name, const char *text, si
 int config_parse_permission(struct config *cfg, const char *perm, bool is_allow,
 			    enum config_origin origin, bool trusted, struct config_pos pos,
 			    struct srt_error *err);
+
+/* What srt says on stderr at run time about project rules it ignored: at
+ * most two lines (no "srt: " prefix, no newline) appended to lines, one for
+ * allows dropped because the project is not trusted, one for project
+ * entries that only user settings may give (trustedProjectDirs). Each
+ * names the file and the first few rules with their key and value.
+ * Returns 0 or -ENOMEM. */
+int config_ignored_allows_summary(const struct config *cfg, struct strv *lines);
 
 /* Free everything cfg owns and leave it zeroed; NULL is a no-op. */
 void config_free(struct config *cfg);

@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Arguments accumulate in memory and go out in one write. */
@@ -100,8 +103,95 @@ static int read_int_file(const char *path)
 	return atoi(buf);
 }
 
-const char *bwrap_userns_hint(void)
+/* Whether this process runs in an srt sandbox: an ancestor is srt-init.
+ * The command cannot rename its ancestors (a task's comm is written only
+ * by its own threads), and the walk up the parents also works when /proc
+ * is the host's (enableWeakerNestedSandbox), where PID 1 is not srt-init.
+ * A process that names itself srt-init only changes a message. */
+static bool inside_srt_sandbox(void)
 {
+	/* From /proc/self, not getppid(): the host's /proc numbers processes
+	 * in the host's PID namespace, not in ours. */
+	int pid = 0;
+	for (int depth = 0; depth < 64; depth++) {
+		char path[64], buf[512];
+		if (depth == 0)
+			snprintf(path, sizeof(path), "/proc/self/stat");
+		else if (pid > 0)
+			snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		else
+			return false;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return false;
+		buf[n] = '\0';
+		/* "PID (COMM) STATE PPID ...": COMM may hold spaces and ')' */
+		char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
+		if (!open_paren || !close_paren || close_paren < open_paren)
+			return false;
+		if (close_paren - open_paren - 1 == 8 && memcmp(open_paren + 1, "srt-init", 8) == 0)
+			return true;
+		char state;
+		if (sscanf(close_paren + 1, " %c %d", &state, &pid) != 2)
+			return false;
+	}
+	return false;
+}
+
+/* What stops a nested sandbox, tried in a child that ends at once
+ * (unshare of a user namespace needs a single-threaded caller, and must
+ * not change srt itself), in the order bwrap and srt-init meet them:
+ * 1 when the outer sandbox refuses new user namespaces, 2 when one can be
+ * made but our uid cannot be mapped into it (root in the outer sandbox:
+ * mapping uid 0 needs CAP_SETFCAP, which the outer sandbox dropped), 0
+ * when both work, -1 when the test itself failed. */
+static int nested_sandbox_probe(void)
+{
+	char map[64];
+	int len = snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)geteuid(), (unsigned)geteuid());
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(1);
+		int fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, map, (size_t)len) != len)
+			_exit(2);
+		_exit(0);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) <= 2 ? WEXITSTATUS(status) : -1;
+}
+
+const char *bwrap_userns_hint(bool host_proc)
+{
+	if (inside_srt_sandbox()) {
+		int probe = nested_sandbox_probe();
+		if (probe == 1)
+			return "srt is running inside an srt sandbox, which refuses nested user namespaces; "
+			       "to run srt in it, set \"allowNestedUserNamespaces\": true in the outer srt's settings";
+		if (probe == 2)
+			return "srt is running as root inside an srt sandbox, which holds no capabilities, "
+			       "so uid 0 cannot be mapped into a nested sandbox; run the outer srt as an "
+			       "ordinary user";
+		/* Every srt sandbox has read-only mounts over parts of its /proc
+		 * (/proc/sys, /proc/bus, ...): the kernel refuses a fresh /proc
+		 * in a user namespace whose only /proc view has such locked
+		 * mounts on it. */
+		if (probe == 0 && !host_proc)
+			return "srt is running inside an srt sandbox, where a fresh /proc cannot be mounted; "
+			       "set \"enableWeakerNestedSandbox\": true in the inner srt's settings "
+			       "(the inner sandbox then shares the outer one's /proc)";
+		return NULL;
+	}
 	if (read_int_file("/proc/sys/user/max_user_namespaces") == 0)
 		return "user namespaces are disabled (user.max_user_namespaces = 0); "
 		       "enable them with: sysctl -w user.max_user_namespaces=15000";

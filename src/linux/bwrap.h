@@ -38,8 +38,11 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l,
 		     int *ret_fd, struct strv *tail, struct srt_error *err);
 
-/* Why bwrap cannot create namespaces here, when we can tell (static text),
- * or NULL. */
-const char *bwrap_userns_hint(void);
+/* Why bwrap could not build the sandbox, when we can tell (static text),
+ * or NULL: the kernel's settings, or, when srt itself runs in an srt
+ * sandbox, what stops a nested one and which setting lifts it. host_proc:
+ * the failed sandbox was to bind the host's /proc (enableWeakerNestedSandbox)
+ * rather than mount a fresh one. Forks a short-lived child to test. */
+const char *bwrap_userns_hint(bool host_proc);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -306,6 +307,41 @@ static void protect_proc(void)
 		if (bind_onto(knobs[i], knobs[i], true, S_ISDIR(st.st_mode)) < 0)
 			die(125, "srt-init: cannot make %s read-only", knobs[i]);
 	}
+	/* /proc/keys is not per namespace: it lists every key the reader's
+	 * uid may view, the caller's too (serial, description, owner), even
+	 * though the sandbox cannot reach them (see
+	 * join_own_session_keyring). Empty it, as container runtimes do. */
+	struct stat st;
+	if (lstat("/proc/keys", &st) == 0 && bind_onto("/dev/null", "/proc/keys", true, false) < 0)
+		die(125, "srt-init: cannot hide /proc/keys: %s", strerror(errno));
+}
+
+/*
+ * A session keyring of the sandbox's own, which the command inherits and
+ * which goes away with the last process holding it. Otherwise the command
+ * shares the caller's: the seccomp filter refuses every keyring call the
+ * command makes, but the kernel still searches the session keyring on its
+ * behalf (request_key from NFS, CIFS, AFS, fscrypt v1 keys). Joined before
+ * that filter is loaded, since it refuses keyctl to us as well.
+ */
+static void join_own_session_keyring(void)
+{
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) >= 0)
+		return;
+	int e = errno;
+	/* A kernel built without keys: there is no keyring to share. EPERM:
+	 * a seccomp filter above us (an outer srt sandbox, a container's
+	 * default profile) refuses keyring calls to everything below it,
+	 * and the keyring we keep is that sandbox's or container's, not the
+	 * user's: srt must still run there. */
+	if (e == ENOSYS || e == EPERM)
+		return;
+	/* Any other failure (a full key quota) would leave the command in
+	 * the caller's session keyring: run nothing. */
+	if (e == EDQUOT)
+		die(125, "srt-init: cannot create the sandbox's session keyring: the user's key quota is full "
+			 "(/proc/sys/kernel/keys)%s", "");
+	die(125, "srt-init: cannot create the sandbox's session keyring: %s", strerror(e));
 }
 
 static void drop_capabilities(void)
@@ -693,6 +729,7 @@ int main(int argc, char **argv)
 	/* Never run the command without the filter. */
 	if (filter_fd < 0)
 		die(125, "srt-init: no seccomp filter was given%s", "");
+	join_own_session_keyring();
 	load_filter(filter_fd);
 
 	if (sock >= 0) {

@@ -135,6 +135,14 @@ int sandbox_seccomp_export(const struct sandbox_seccomp_options *opts, int *ret_
 	add1(&r, EPERM, "ioctl", LOW32_EQ(1, TIOCSTI));
 	add1(&r, EPERM, "ioctl", LOW32_EQ(1, TIOCLINUX));
 
+	/* Keyrings are not namespaced: by serial, or through the user,
+	 * user-session and persistent keyrings, the command could read and
+	 * add the caller's keys, and they would outlive it. srt-init joins a
+	 * session keyring of the sandbox's own before loading this. */
+	add0(&r, EPERM, "add_key");
+	add0(&r, EPERM, "request_key");
+	add0(&r, EPERM, "keyctl");
+
 	int rc = r.failed;
 	if (rc == 0)
 		rc = export_sealed(r.ctx, "srt-seccomp", ret_fd, errbuf, errlen);

@@ -61,18 +61,42 @@ static size_t head_len(const char *entry)
 	return slash ? (size_t)(slash - entry) : 0;
 }
 
+static bool is_link_at(int dirfd, const char *rel)
+{
+	struct stat st;
+	return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
 /* The whole list in root, whether each path exists or not: these are the
- * paths the command could create. */
+ * paths the command could create. When the head of a two-component entry
+ * is a link (.git -> elsewhere), the link itself is reported, once: a path
+ * through it would be judged where the link points today, and the caller
+ * decides what the link protects (mandatory_scan_link_target). */
 static int report_root(struct scan *s, int fd, size_t len)
 {
 	int r;
 	for (size_t i = 0; mandatory_deny_files[i]; i++)
 		if ((r = emit(s, len, mandatory_deny_files[i], lexists(fd, mandatory_deny_files[i]))) != 0)
 			return r;
+	char last_head[32] = "";
 	for (size_t i = 0; mandatory_deny_dirs[i]; i++) {
 		const char *e = mandatory_deny_dirs[i];
 		if (skipped_git_entry(s, e))
 			continue;
+		size_t h = head_len(e);
+		if (h > 0 && h < sizeof(last_head)) {
+			char head[sizeof(last_head)];
+			memcpy(head, e, h);
+			head[h] = '\0';
+			if (strcmp(head, last_head) == 0)
+				continue; /* the link was reported for the entry before */
+			if (is_link_at(fd, head)) {
+				memcpy(last_head, head, h + 1);
+				if ((r = emit(s, len, head, true)) != 0)
+					return r;
+				continue;
+			}
+		}
 		if ((r = emit(s, len, e, lexists(fd, e))) != 0)
 			return r;
 	}
@@ -189,6 +213,10 @@ static int report_entry(struct scan *s, int fd, size_t len, const char *name, bo
 	 * (worktrees, submodules): rewriting it would swap in other hooks. */
 	if (!is_dir && strcmp(name, ".git") == 0)
 		return emit(s, len, name, true);
+	/* Likewise a link standing for the head of a two-component entry
+	 * (.claude -> elsewhere): what it protects is decided where it leads. */
+	if (!is_dir && strcmp(name, ".claude") == 0)
+		return is_link_at(fd, name) ? emit(s, len, name, true) : 0;
 	for (size_t i = 0; mandatory_deny_files[i]; i++)
 		if (strcmp(name, mandatory_deny_files[i]) == 0)
 			return emit(s, len, name, true);
@@ -303,11 +331,64 @@ int mandatory_scan(const char *root, int max_depth, bool allow_git_config,
 	if (fd < 0)
 		return -errno;
 	int r = report_root(&s, fd, len);
-	if (r == 0)
+	/* Through a .git link the submodules belong to the link's target. */
+	if (r == 0 && !is_link_at(fd, ".git"))
 		r = report_submodules(&s, fd, len);
 	if (r != 0) {
 		close(fd);
 		return r;
 	}
 	return scan_dir(&s, fd, len, 0);
+}
+
+int mandatory_scan_link_target(const char *name, const char *target, bool allow_git_config,
+			       mandatory_cb cb, void *userdata)
+{
+	if (!name || !target || target[0] != '/' || !cb)
+		return -EINVAL;
+	bool git = strcmp(name, ".git") == 0, claude = strcmp(name, ".claude") == 0;
+	if (!git && !claude) {
+		struct stat st;
+		return cb(target, lstat(target, &st) == 0, userdata);
+	}
+	size_t len = strlen(target);
+	while (len > 1 && target[len - 1] == '/')
+		len--;
+	if (len == 1)
+		len = 0;
+	struct scan s = { .allow_git_config = allow_git_config, .cb = cb, .userdata = userdata };
+	if (len + 1 >= sizeof(s.path))
+		return -ENAMETOOLONG;
+	memcpy(s.path, target, len);
+	s.path[len] = '\0';
+
+	/* Missing, or a file (a .git file naming a git folder elsewhere): the
+	 * entries are reported as missing, and whoever holds them holds what
+	 * stands in their way. */
+	int fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && resource_error(errno))
+		return -errno;
+	int r;
+	if (claude) {
+		r = emit(&s, len, "commands", fd >= 0 && lexists(fd, "commands"));
+		if (r == 0)
+			r = emit(&s, len, "agents", fd >= 0 && lexists(fd, "agents"));
+	} else {
+		r = emit(&s, len, "hooks", fd >= 0 && lexists(fd, "hooks"));
+		if (r == 0 && !allow_git_config)
+			r = emit(&s, len, "config", fd >= 0 && lexists(fd, "config"));
+		if (r == 0 && fd >= 0 && len + sizeof("/modules") < sizeof(s.path)) {
+			int mfd = openat(fd, "modules", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (mfd >= 0) {
+				memcpy(s.path + len, "/modules", sizeof("/modules"));
+				r = report_module_dirs(&s, mfd, len + sizeof("/modules") - 1, 0);
+				s.path[len] = '\0';
+			} else if (resource_error(errno)) {
+				r = -errno;
+			}
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
 }

@@ -21,7 +21,8 @@ extern const char *const mandatory_deny_dirs[];
  * root/a/b/c/d/.bashrc. (max_depth 0 looks at root alone.)
  *
  *  - in root itself, every name of both lists whether it exists or not
- *    (.git/config only when !allow_git_config);
+ *    (.git/config only when !allow_git_config); when .git or .claude in
+ *    root is a symbolic link, that link instead of the entries below it;
  *  - in every listed directory below root that is a git repository (has a
  *    .git directory, not a symlink): its .git/hooks and (unless
  *    allow_git_config) .git/config, whether they exist or not;
@@ -30,8 +31,9 @@ extern const char *const mandatory_deny_dirs[];
  *    (.claude/commands, .claude/agents) of a directory named .claude.
  * Does not descend into node_modules, .git, the protected folders (.vscode,
  * .idea, .sandbox: covered whole), or symlinks; a symlink with a protected
- * name is reported like a file. exists tells whether the path is there now
- * (lstat). A path is reported once. cb returning non-zero stops the scan and
+ * name (.claude and .git included) is reported like a file, and what it
+ * protects is for mandatory_scan_link_target to say. exists tells whether
+ * the path is there now (lstat). A path is reported once. cb returning non-zero stops the scan and
  * is returned. Returns 0, -errno when root cannot be opened, or -EMFILE,
  * -ENFILE, -ENOMEM from anywhere (running out of resources must not silently
  * leave paths unprotected); subdirectories that cannot be read for other
@@ -40,5 +42,17 @@ extern const char *const mandatory_deny_dirs[];
 typedef int (*mandatory_cb)(const char *path, bool exists, void *userdata);
 int mandatory_scan(const char *root, int max_depth, bool allow_git_config,
 		   mandatory_cb cb, void *userdata);
+
+/* A path the scan reported turned out to be a symbolic link named name
+ * (".git", ".bashrc", "hooks", ...) that leads to target (normalized
+ * absolute, every link on the way followed; it may not exist). Report what
+ * must be protected there, as for the name itself: for ".git" the git
+ * folder's hooks and (unless allow_git_config) config, existing or not,
+ * and those of its submodules under modules/; for ".claude" its commands
+ * and agents, existing or not; for any other name target itself. Same
+ * callback contract and errors as mandatory_scan; -EINVAL for a relative
+ * target. */
+int mandatory_scan_link_target(const char *name, const char *target, bool allow_git_config,
+			       mandatory_cb cb, void *userdata);
 
 #endif

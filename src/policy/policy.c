@@ -6,17 +6,28 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "linux/placeholder.h"
 #include "policy/glob.h"
 #include "policy/mandatory.h"
 #include "policy/path.h"
 
+/* An allowWrite entry as the sandbox will get it: a place where an
+ * earlier sandbox could have made or changed links. */
+struct write_root {
+	char *path;    /* resolved, as the rule's path */
+	char *text;    /* the entry as written */
+	char *source;  /* "FILE:LINE:COL: filesystem.allowWrite[0]" */
+};
+
 struct builder {
 	struct policy *p;
 	size_t cap;
 	const struct policy_env *env;
 	struct srt_error *err;
+	struct write_root *roots;
+	size_t n_roots;
 };
 
 static const char *kind_key(enum policy_path_kind k)
@@ -61,6 +72,220 @@ static char *resolve_existing(const char *path, bool follow_last)
 			return str_printf("%s%s", strcmp(buf, "/") == 0 ? "" : buf, path + (slash - tmp));
 	}
 	return strdup(path);
+}
+
+/* As many links as the kernel follows for one path (MAXSYMLINKS). */
+#define LINKS_MAX 40
+
+/* Called for every symbolic link met: link is its path (the folders above
+ * it resolved), target its text. Non-zero stops the walk. */
+typedef int (*link_met_cb)(const char *link, const char *target, void *userdata);
+
+/* Resolve an absolute path as the kernel does when creating it: every
+ * symbolic link met is followed, the last component's and dangling ones
+ * too; the missing tail is kept ("." and ".." folded). Unlike realpath it
+ * names each link on the way, which is what the checks below need, and it
+ * says where a dangling link would lead. *ret (unless NULL) gets the path
+ * reached, malloc'd. Returns 0, -ELOOP (more than LINKS_MAX links),
+ * -ENAMETOOLONG, -ENOMEM, or what cb returned. */
+static int walk_links(const char *path, link_met_cb cb, void *userdata, char **ret)
+{
+	char cur[PATH_MAX]; /* resolved so far, no link in it; "" is "/" */
+	size_t clen = 0;
+	cur[0] = '\0';
+	char *rest = strdup(path);
+	if (!rest)
+		return -ENOMEM;
+	const char *p = rest;
+	bool missing = false;
+	int links = 0, r = 0;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *start = p;
+		while (*p && *p != '/')
+			p++;
+		size_t n = (size_t)(p - start);
+		if (n == 1 && start[0] == '.')
+			continue;
+		if (n == 2 && start[0] == '.' && start[1] == '.') {
+			/* cur holds no link: its parent is the real one */
+			while (clen > 0 && cur[clen - 1] != '/')
+				clen--;
+			if (clen > 0)
+				clen--;
+			cur[clen] = '\0';
+			continue;
+		}
+		if (clen + 1 + n >= sizeof(cur)) {
+			r = -ENAMETOOLONG;
+			goto out;
+		}
+		cur[clen] = '/';
+		memcpy(cur + clen + 1, start, n);
+		size_t nlen = clen + 1 + n;
+		cur[nlen] = '\0';
+		struct stat st;
+		/* Below a missing folder nothing exists; a path that cannot be
+		 * examined cannot be created through either. */
+		if (!missing && lstat(cur, &st) < 0)
+			missing = true;
+		if (missing || !S_ISLNK(st.st_mode)) {
+			clen = nlen;
+			continue;
+		}
+		if (++links > LINKS_MAX) {
+			r = -ELOOP;
+			goto out;
+		}
+		char target[PATH_MAX];
+		ssize_t t = readlink(cur, target, sizeof(target) - 1);
+		if (t <= 0) { /* gone meanwhile, or empty: nothing to follow */
+			missing = true;
+			clen = nlen;
+			continue;
+		}
+		target[t] = '\0';
+		if (cb && (r = cb(cur, target, userdata)) != 0)
+			goto out;
+		cur[clen] = '\0';
+		if (target[0] == '/') {
+			clen = 0;
+			cur[0] = '\0';
+		}
+		char *next = str_printf("%s/%s", target, p);
+		if (!next) {
+			r = -ENOMEM;
+			goto out;
+		}
+		free(rest);
+		rest = next;
+		p = rest;
+		if (strlen(rest) >= 2 * PATH_MAX) {
+			r = -ENAMETOOLONG;
+			goto out;
+		}
+	}
+	if (ret && !(*ret = strdup(clen ? cur : "/")))
+		r = -ENOMEM;
+out:
+	free(rest);
+	return r;
+}
+
+static void parent_into(const char *path, char *buf);
+
+/* The writable root that holds the folder of path (so that a sandbox
+ * could make or replace path there), or NULL. */
+static const struct write_root *root_holding(const struct builder *b, const char *path)
+{
+	char parent[PATH_MAX];
+	parent_into(path, parent);
+	for (size_t i = 0; i < b->n_roots; i++)
+		if (path_is_inside(parent, b->roots[i].path))
+			return &b->roots[i];
+	return NULL;
+}
+
+/* The first link met in a writable folder, for the messages. */
+struct link_check {
+	const struct builder *b;
+	const struct write_root *root;
+	char *link;
+	char *target;
+};
+
+static int link_in_writable(const char *link, const char *target, void *userdata)
+{
+	struct link_check *c = userdata;
+	const struct write_root *w = root_holding(c->b, link);
+	if (!w)
+		return 0;
+	c->root = w;
+	c->link = strdup(link);
+	c->target = strdup(target);
+	return c->link && c->target ? 1 : -ENOMEM;
+}
+
+static void link_check_clear(struct link_check *c)
+{
+	free(c->link);
+	free(c->target);
+	c->link = c->target = NULL;
+}
+
+/* A settings path entry (normalized, before links are resolved) must not
+ * lead through a link that a sandbox could have made or changed: with
+ * allowWrite [".", "./dist"], a command that makes dist -> /etc would have
+ * the next run make /etc writable; a link that moves a deny entry drops a
+ * protection just as silently, so deny entries are refused too (a mount
+ * cannot cover the link itself, so there is no safe way to keep both). */
+static int check_entry_links(struct builder *b, const char *path, enum policy_path_kind kind,
+			     const char *source, const char *text)
+{
+	if (b->n_roots == 0)
+		return 0;
+	struct link_check c = { .b = b };
+	int r = walk_links(path, link_in_writable, &c, NULL);
+	if (r == -ENOMEM) {
+		link_check_clear(&c);
+		return srt_error_set(b->err, -ENOMEM, "out of memory");
+	}
+	if (r != 1)
+		return 0; /* no such link (a loop outside the writable folders is no sandbox's doing) */
+	_cleanup_free_ char *reached = NULL;
+	if (walk_links(path, NULL, NULL, &reached) == -ENOMEM) {
+		link_check_clear(&c);
+		return srt_error_set(b->err, -ENOMEM, "out of memory");
+	}
+	char parent[PATH_MAX];
+	parent_into(c.link, parent);
+	r = srt_error_set(b->err, -ELOOP,
+			  "%s: %s '%s' leads through the symbolic link %s (-> %s), which lies in the writable "
+			  "folder %s (allowWrite '%s', %s): a sandboxed command could have made or changed "
+			  "that link to point this entry elsewhere. Remove the link, or write the path it "
+			  "leads to%s%s%s in the settings instead",
+			  source, kind_key(kind), text ? text : path, c.link, c.target, parent, c.root->text,
+			  c.root->source, reached ? " (" : "", reached ? reached : "", reached ? ")" : "");
+	link_check_clear(&c);
+	return r;
+}
+
+/* A settings file reached through a link that a sandbox can repoint would
+ * let the sandbox choose the settings of the next run. The file itself is
+ * kept read-only (policy_build); a mount cannot cover a link, so such a
+ * link is refused. */
+static int check_settings_file_links(struct builder *b, const char *name)
+{
+	if (name[0] != '/')
+		return srt_error_set(b->err, -EINVAL, "settings file %s: cannot check the links on its way: "
+				     "not an absolute path", name);
+	if (b->n_roots == 0)
+		return 0;
+	struct link_check c = { .b = b };
+	int r = walk_links(name, link_in_writable, &c, NULL);
+	if (r == 0)
+		return 0;
+	if (r == 1) {
+		char parent[PATH_MAX];
+		parent_into(c.link, parent);
+		r = srt_error_set(b->err, -ELOOP,
+				  "settings file %s is reached through the symbolic link %s (-> %s), which lies in "
+				  "the writable folder %s (allowWrite '%s', %s): a sandboxed command could repoint "
+				  "it and choose the settings of the next run. Replace the link with the file it "
+				  "leads to, or keep the settings outside the folders the sandbox may write",
+				  name, c.link, c.target, parent, c.root->text, c.root->source);
+		link_check_clear(&c);
+		return r;
+	}
+	link_check_clear(&c);
+	if (r == -ENOMEM)
+		return srt_error_set(b->err, -ENOMEM, "out of memory");
+	/* It was read a moment ago: its path changed since. */
+	return srt_error_set(b->err, r, "settings file %s: cannot check the links on its way: %s", name,
+			     strerror(-r));
 }
 
 static int add_rule_as(struct builder *b, const char *path, enum policy_path_kind kind,
@@ -131,6 +356,25 @@ static int add_rule(struct builder *b, const char *path, enum policy_path_kind k
 	return add_rule_as(b, path, kind, mandatory, false, source, pattern, text);
 }
 
+/* A settings entry: added, then checked for links a sandbox could have
+ * planted on its way (after adding, so that a refusal add_rule makes, such
+ * as denyRead "/", is the one reported). */
+static int add_rule_checked(struct builder *b, const char *path, enum policy_path_kind kind,
+			    const char *source, const char *pattern, const char *text)
+{
+	int r = add_rule(b, path, kind, false, source, pattern, text);
+	if (r < 0)
+		return r;
+	if ((r = check_entry_links(b, path, kind, source, text)) < 0) {
+		struct policy_path_rule *last = &b->p->rules[--b->p->n_rules];
+		free(last->path);
+		free(last->source);
+		free(last->pattern);
+		free(last->text);
+	}
+	return r;
+}
+
 struct glob_ctx {
 	struct builder *b;
 	enum policy_path_kind kind;
@@ -144,7 +388,7 @@ static int glob_cb(const char *path, bool is_dir, void *userdata)
 	(void)is_dir;
 	struct glob_ctx *g = userdata;
 	g->matches++;
-	int r = add_rule(g->b, path, g->kind, false, g->source, g->pattern, g->pattern);
+	int r = add_rule_checked(g->b, path, g->kind, g->source, g->pattern, g->pattern);
 	return r < 0 ? r : 0;
 }
 
@@ -181,11 +425,55 @@ static int add_list(struct builder *b, const struct config_list *list, enum poli
 					   source, kind_key(kind), e->value);
 			continue;
 		}
-		int r = add_rule(b, norm, kind, false, source, NULL, e->value);
+		int r = add_rule_checked(b, norm, kind, source, NULL, e->value);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+/* The allowWrite entries resolved as add_list will resolve them, before
+ * any list is added: every entry is checked against all of them. Entries
+ * add_list will refuse are left out here. */
+static int collect_write_roots(struct builder *b, const struct config_list *list)
+{
+	if (list->n == 0)
+		return 0;
+	b->roots = calloc(list->n, sizeof(*b->roots));
+	if (!b->roots)
+		return srt_error_set(b->err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < list->n; i++) {
+		const struct config_entry *e = &list->items[i];
+		const char *why = NULL;
+		_cleanup_free_ char *norm = path_normalize(e->value, b->env->home, b->env->cwd, &why);
+		if (!norm) {
+			if (!why)
+				return srt_error_set(b->err, -ENOMEM, "out of memory");
+			continue;
+		}
+		if (!e->literal && glob_has_magic(norm))
+			continue;
+		struct write_root *w = &b->roots[b->n_roots];
+		w->path = resolve_existing(norm, true);
+		w->text = strdup(e->value);
+		w->source = policy_pos_text(&e->pos);
+		b->n_roots++;
+		if (!w->path || !w->text || !w->source)
+			return srt_error_set(b->err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static void builder_clear(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_roots; i++) {
+		free(b->roots[i].path);
+		free(b->roots[i].text);
+		free(b->roots[i].source);
+	}
+	free(b->roots);
+	b->roots = NULL;
+	b->n_roots = 0;
 }
 
 static int add_domains(struct builder *b, const struct config_list *list, bool deny,
@@ -232,17 +520,72 @@ static int rule_cmp(const void *a, const void *b)
 	return strcmp(x->source, y->source);
 }
 
+#define SOURCE_BUILTIN_PROTECTED "built-in: protected in every writable folder"
+/* The tail of the source of a protection that a link's name asked for:
+ * rule_text shows it. */
+#define SOURCE_LINK_LEADS " (where the link "
+
 struct scan_ctx {
 	struct builder *b;
 	const char *root;
+	const char *source;  /* of the rules this scan adds */
+	int link_depth;      /* links followed to get here */
 };
+
+static const struct policy_path_rule *decide(const struct policy *p, const char *path, bool write);
+
+static int on_protected_path(const char *path, bool exists, void *userdata);
+
+/* A protected name that is a symbolic link. A mount cannot cover a link,
+ * and refusing to run would let anyone who can make such a link (in a
+ * shared writable /tmp, anybody) stop srt: protect what it leads to
+ * instead, as the name itself would be, when that lies where this run can
+ * write (elsewhere it is read-only already). A dangling link leads to a
+ * missing path, held like any missing protected path. The link itself can
+ * still be repointed by the command (docs/internals/linux-sandbox.md). */
+static int protect_link_target(struct scan_ctx *s, const char *link)
+{
+	/* Only .git and .claude lead to more names, which are never .git or
+	 * .claude, and a target is never a link: two levels end every chain
+	 * unless the links change under us. Then the link itself is the rule,
+	 * which the mount plan refuses: fail closed. */
+	if (s->link_depth >= 2)
+		return add_rule_as(s->b, link, POLICY_DENY_WRITE, true, true, s->source, NULL, NULL);
+	_cleanup_free_ char *target = NULL;
+	int r = walk_links(link, NULL, NULL, &target);
+	if (r == -ENOMEM)
+		return srt_error_set(s->b->err, -ENOMEM, "out of memory");
+	if (r < 0)
+		return strv_pushf(&s->b->p->notes, "%s is a symbolic link that leads nowhere (%s): "
+				  "nothing can be written through it", link, strerror(-r)) < 0
+			       ? srt_error_set(s->b->err, -ENOMEM, "out of memory") : 0;
+	const struct policy_path_rule *w = decide(s->b->p, target, true);
+	if (!w || w->kind != POLICY_ALLOW_WRITE)
+		return 0;
+	_cleanup_free_ char *source = str_printf("%s" SOURCE_LINK_LEADS "%s leads)", SOURCE_BUILTIN_PROTECTED, link);
+	if (!source)
+		return srt_error_set(s->b->err, -ENOMEM, "out of memory");
+	struct scan_ctx sub = { .b = s->b, .root = s->root, .source = source, .link_depth = s->link_depth + 1 };
+	return mandatory_scan_link_target(strrchr(link, '/') + 1, target, s->b->p->allow_git_config,
+					  on_protected_path, &sub);
+}
 
 static int on_protected_path(const char *path, bool exists, void *userdata)
 {
-	(void)exists;
 	struct scan_ctx *s = userdata;
-	return add_rule_as(s->b, path, POLICY_DENY_WRITE, true, true,
-			   "built-in: protected in every writable folder", NULL, NULL);
+	struct stat st;
+	if (exists && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		/* The command runs as this user: every link it made is this
+		 * user's. Another user's link (a shared /tmp) is that user's
+		 * doing, and following it would let them make a folder of
+		 * ours read-only. */
+		if (st.st_uid != geteuid() && st.st_uid != 0)
+			return strv_pushf(&s->b->p->notes, "%s: a symbolic link of uid %u's: not followed", path,
+					  (unsigned)st.st_uid) < 0
+				       ? srt_error_set(s->b->err, -ENOMEM, "out of memory") : 0;
+		return protect_link_target(s, path);
+	}
+	return add_rule_as(s->b, path, POLICY_DENY_WRITE, true, true, s->source, NULL, NULL);
 }
 
 static bool is_write_allowing(const struct policy_path_rule *r)
@@ -584,6 +927,9 @@ static char *rule_text(const struct policy_path_rule *r)
 	if (strstr(r->source, "settings file"))
 		return str_printf("built-in protection: settings file srt loaded");
 	if (r->mandatory) {
+		const char *via = strstr(r->source, SOURCE_LINK_LEADS);
+		if (via)
+			return str_printf("built-in protection: %s%s", r->path, via);
 		size_t pl = strlen(r->path);
 		for (size_t i = 0; i < ARRAY_SIZE(protected_names); i++) {
 			size_t nl = strlen(protected_names[i].name);
@@ -852,7 +1198,8 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 			goto oom;
 	}
 
-	if ((r = add_list(&b, &cfg->deny_read, POLICY_DENY_READ)) < 0 ||
+	if ((r = collect_write_roots(&b, &cfg->allow_write)) < 0 ||
+	    (r = add_list(&b, &cfg->deny_read, POLICY_DENY_READ)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_read, POLICY_ALLOW_READ)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_write, POLICY_ALLOW_WRITE)) < 0 ||
 	    (r = add_list(&b, &cfg->deny_write, POLICY_DENY_WRITE)) < 0)
@@ -886,7 +1233,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		_cleanup_free_ char *root = strdup(w->path);
 		if (!root)
 			goto oom;
-		struct scan_ctx s = { .b = &b, .root = root };
+		struct scan_ctx s = { .b = &b, .root = root, .source = SOURCE_BUILTIN_PROTECTED };
 		r = mandatory_scan(root, p->mandatory_deny_search_depth, p->allow_git_config, on_protected_path, &s);
 		if (r < 0) {
 			if (!err || !err->code)
@@ -901,6 +1248,9 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		if ((r = strv_push(&p->settings_files, cfg->files.v[i])) < 0)
 			goto oom;
 	}
+	for (size_t i = 0; i < cfg->file_names.n; i++)
+		if ((r = check_settings_file_links(&b, cfg->file_names.v[i])) < 0)
+			goto fail;
 
 	if (p->n_rules > 1)
 		qsort(p->rules, p->n_rules, sizeof(*p->rules), rule_cmp);
@@ -920,11 +1270,13 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	p->n_rules = w;
 	p->sorted = true;
 
+	builder_clear(&b);
 	*ret = p;
 	return 0;
 oom:
 	r = srt_error_set(err, -ENOMEM, "out of memory");
 fail:
+	builder_clear(&b);
 	policy_free(p);
 	return r;
 }

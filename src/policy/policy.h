@@ -68,7 +68,11 @@ struct policy_env {
 /* Build the policy. Expands globs and scans every writable root for the
  * built-in protected paths (this touches the file system: it is the one
  * impure step). Errors name the settings file, line, column and key of the
- * offending entry. *ret is written only on success; free with policy_free. */
+ * offending entry. Symbolic links a sandbox could have planted (lying in a
+ * folder inside an allowWrite entry) are refused on the way of a path entry
+ * or of a settings file (cfg->file_names): -ELOOP. A protected name that is
+ * a link is no error: what it leads to is protected when writable. *ret is
+ * written only on success; free with policy_free. */
 int policy_build(const struct config *cfg, const struct policy_env *env,
 		 struct policy **ret, struct srt_error *err);
 

@@ -243,3 +243,97 @@ def test_environment_passes_through(ctx):
     r = ctx.run(["sh", "-c", 'echo "$SRT_E2E_VAR|$HOME"'], env={"SRT_E2E_VAR": "a b=c"})
     assert r.rc == 0, r
     assert r.out == "a b=c|%s\n" % ctx.home, r
+
+
+# --- srt check: the network section ------------------------------------------
+
+def network_section(out):
+    lines = out.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("network"))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
+    return lines[start:end]
+
+
+def test_check_network_none_only_when_nothing_is_allowed(ctx):
+    for settings in ({}, {"network": {"deniedDomains": ["evil.test"]}},
+                     {"network": {"allowedDomains": ["good.test"], "deniedDomains": ["*"]}}):
+        r = ctx.run(["check"], settings=settings)
+        assert r.rc == 0, r
+        sec = network_section(r.out)
+        assert sec[0].startswith("network: none"), (settings, sec)
+        assert any(re.match(r"  HTTP proxy +127\.0\.0\.1:3128 inside: srt's, refuses every host$", l) for l in sec), sec
+        # timeouts stay in the section
+        assert any(re.match(r"  timeout requestHead +30 s +<- default", l) for l in sec), sec
+    assert any("allowed domain good.test (refused anyway: deniedDomains \"*\")" in l for l in sec), sec
+
+
+def test_check_network_lists_what_is_reachable(ctx):
+    s = ctx.settings({"network": {"allowedDomains": ["good.test", "localhost:5432"],
+                                  "deniedDomains": ["evil.test"],
+                                  "deniedResolvedAddresses": ["10.0.0.0/8"],
+                                  "allowUnixSockets": ["/run/x.sock"]}})
+    r = ctx.run(["check", "--settings", s])
+    assert r.rc == 0, r
+    sec = network_section(r.out)
+    text = "\n".join(sec)
+    assert "none" not in sec[0], sec
+    assert sec[0].startswith("network: only as listed below"), sec
+    assert re.search(r"  HTTP proxy +127\.0\.0\.1:3128 inside: srt's, to the allowed domains only", text), sec
+    assert re.search(r"  SOCKS5 proxy +127\.0\.0\.1:1080 inside: srt's, to the allowed domains only", text), sec
+    assert re.search(r"  allowed domain good\.test  <- %s:\d+:\d+: network\.allowedDomains\[0\]" % re.escape(s), text), sec
+    assert re.search(r"  denied domain  evil\.test  <- ", text), sec
+    assert re.search(r"  host port +5432: 127\.0\.0\.1:5432 and \[::1\]:5432 inside are the host's  <- %s:\d+:\d+: "
+                     r"network\.allowedDomains\[1\]" % re.escape(s), text), sec
+    assert re.search(r"  denied address 10\.0\.0\.0/8  <- %s" % re.escape(s), text), sec
+    assert re.search(r"  unix socket +/run/x\.sock: still refused", text), sec
+    assert re.search(r"  timeout tunnelIdle +600 s +<- default", text), sec
+
+
+def test_check_network_own_proxies_and_host_ports_count_as_reachable(ctx):
+    r = ctx.run(["check"], settings={"network": {"httpProxyPort": 8888}})
+    sec = network_section(r.out)
+    assert r.rc == 0 and sec[0].startswith("network: only as listed below"), r
+    assert any(re.match(r"  HTTP proxy +127\.0\.0\.1:3128 inside: yours, forwarded to the host's 127\.0\.0\.1:8888", l)
+               for l in sec), sec
+    assert any(re.match(r"  SOCKS5 proxy +127\.0\.0\.1:1080 inside: srt's, refuses every host$", l) for l in sec), sec
+    # a host loopback port is reachable inside, unless deniedDomains refuses it
+    r = ctx.run(["check"], settings={"network": {"allowedDomains": ["127.0.0.1:5432"]}})
+    sec = network_section(r.out)
+    assert r.rc == 0 and sec[0].startswith("network: only as listed below"), r
+    assert any(l.startswith("  host port      5432: ") for l in sec), sec
+    r = ctx.run(["check"], settings={"network": {"allowedDomains": ["127.0.0.1:5432"], "deniedDomains": ["*"]}})
+    sec = network_section(r.out)
+    assert r.rc == 0 and sec[0].startswith("network: none"), r
+    assert not any(l.startswith("  host port") for l in sec), sec
+
+
+# --- srt inside srt ----------------------------------------------------------
+
+def test_srt_inside_srt_says_which_setting_nesting_needs(ctx):
+    inner = "%s -c 'echo inner ran'" % ctx.srt
+    r = ctx.run(["-c", inner])
+    assert r.rc == 125, r
+    assert "inner ran" not in r.out, r
+    assert "srt is running inside an srt sandbox, which refuses nested user namespaces" in r.err, r
+    assert '"allowNestedUserNamespaces": true in the outer srt\'s settings' in r.err, r
+
+
+def test_srt_inside_srt_with_nested_user_namespaces(ctx):
+    outer = ctx.settings({"allowNestedUserNamespaces": True})
+    inner_settings = ctx.settings({"enableWeakerNestedSandbox": True})
+    r = ctx.run(["-c", "%s -c 'echo inner ran'" % ctx.srt], settings_file=outer)
+    assert r.rc == 125 and "inner ran" not in r.out, r
+    assert "refuses nested user namespaces" not in r.err, r
+    if ctx.user == "root":
+        # The outer sandbox holds no capabilities: uid 0 cannot be mapped.
+        assert "srt is running as root inside an srt sandbox" in r.err, r
+        assert "run the outer srt as an ordinary user" in r.err, r
+        return
+    # A fresh /proc cannot be mounted under the outer sandbox's /proc...
+    assert "where a fresh /proc cannot be mounted" in r.err, r
+    assert '"enableWeakerNestedSandbox": true in the inner srt\'s settings' in r.err, r
+    # ...and with the outer one's /proc the inner sandbox runs.
+    r = ctx.run(["-c", "%s --settings %s -c 'echo inner ran; touch x'" % (ctx.srt, inner_settings)],
+                settings_file=outer)
+    assert r.rc == 1 and r.out == "inner ran\n", r
+    assert not ctx.exists("x"), r

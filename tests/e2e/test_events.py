@@ -354,3 +354,67 @@ def test_invalid_utf8_path_keeps_every_field(ctx):
     assert "\\xff" in v[0]["rule"], v
     # the summary shows no raw control or invalid bytes either
     assert b"\xff" not in r.stderr, r
+
+
+# --- the summary ---------------------------------------------------------------------------
+
+SUMMARY_CODE = r"""
+import os, socket
+for i in range(1, 6):
+    try:
+        open('denied-%d' % i, 'w')
+    except OSError:
+        pass
+r = get('evil.test', 80)
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+except OSError:
+    pass
+emit(r.get('status'))
+"""
+
+
+def summary_lines(err):
+    return [l for l in err.splitlines() if l.startswith("srt:")]
+
+
+def test_summary_groups_by_kind_network_first(net):
+    """Five refused writes come first, then a refused host: the summary
+    still shows the host, first, and says how many of each kind it left
+    out."""
+    import re
+    ctx = net.ctx
+    path = os.path.join(ctx.root, "ev-%s.jsonl" % ctx.token())
+    prelude = "import sys\nsys.path.insert(0, %r)\nfrom srtnet import *\n" % net.libdir
+    s = {"network": {"deniedDomains": ["evil.test"]}}
+    r = net.run([PY, "-c", prelude + SUMMARY_CODE], settings=s, opts=["--events", path] + WRITES, env=NOPYC)
+    assert r.rc == 0 and "403" in r.out, r
+    evs = events_of(ctx, path)
+    assert [e["kind"] for e in violations(evs)] == ["filesystem"] * 5 + ["network", "unix_socket"], evs
+    lines = summary_lines(r.err)
+    p = os.path.join(ctx.proj, "denied-")
+    assert lines[0] == "srt: 7 violations:", r
+    assert lines[1].startswith("srt:   network      denied connect evil.test:80 (deniedDomains: evil.test"), r
+    for i, l in enumerate(lines[2:5], 1):
+        assert re.match(r"srt:   filesystem   denied (create|write) %s%d \(" % (re.escape(p), i), l), r
+    assert lines[5] == "srt:   filesystem   ... and 2 more", r
+    assert lines[6] == "srt:   unix_socket  denied socket AF_UNIX (network.allowAllUnixSockets is not set)", r
+    assert lines[7] == "srt: all of them are in %s" % path, r
+    assert len(lines) == 8, r
+
+
+def test_summary_without_events_file_says_how_to_see_all(ctx):
+    script = "for i in 1 2 3 4; do (echo > d$i) 2>/dev/null; done; true"
+    r = ctx.run(["sh", "-c", script], opts=WRITES)
+    lines = summary_lines(r.err)
+    assert lines[0] == "srt: 4 violations:", r
+    assert [l.split()[1] for l in lines[1:4]] == ["filesystem"] * 3, r
+    assert lines[4:] == ["srt:   filesystem   ... and 1 more", "srt: all of them with --events FILE"], r
+    # nothing left out: no pointer to the rest
+    r = ctx.run(["sh", "-c", "(echo > d1) 2>/dev/null; true"], opts=WRITES)
+    lines = summary_lines(r.err)
+    assert lines[0] == "srt: 1 violation:" and len(lines) == 2, r
+    assert lines[1].startswith("srt:   filesystem   denied "), r
+    # --quiet: no summary at all
+    r = ctx.run(["sh", "-c", script], opts=WRITES + ["-q"])
+    assert summary_lines(r.err) == [], r

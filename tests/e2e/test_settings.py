@@ -400,3 +400,125 @@ def test_invalid_project_settings_is_error(ctx):
     pf = ctx.write(".sandbox/settings.json", '{"filesystem": {"denyRead": [}')
     r = ctx.run(["echo", MARK])
     assert_refused(r, pf)
+
+
+# --- finding the project file ------------------------------------------------
+
+import json  # noqa: E402 (for the tests below)
+
+
+def _repo_with_project(ctx, doc):
+    """The project folder as a git repository root holding .sandbox/settings.json,
+    and a working folder two levels below it."""
+    ctx.mkdir(".git")
+    ctx.write("secret.txt", "PROJECT-SECRET\n")
+    pf = ctx.write(".sandbox/settings.json", doc if isinstance(doc, str) else json.dumps(doc))
+    return pf, ctx.mkdir("sub/dir")
+
+
+def test_project_file_found_from_a_subfolder(ctx):
+    pf, sub = _repo_with_project(ctx, {"filesystem": {"denyRead": ["./secret.txt"]}})
+    for target in ("../../secret.txt", ctx.p("secret.txt")):
+        r = ctx.run(["cat", target], cwd=sub)
+        assert r.rc != 0 and "PROJECT-SECRET" not in r.out, r
+    # srt check and srt explain find the same file.
+    r = ctx.run(["check"], cwd=sub)
+    assert r.rc == 0 and pf in r.out, r
+    r = ctx.run(["explain", "../../secret.txt"], cwd=sub)
+    assert r.rc == 1, r
+    assert "read %s: denied: denyRead: %s" % (ctx.p("secret.txt"), ctx.p("secret.txt")) in r.out, r
+    assert "%s:1:" % pf in r.out, r
+
+
+def test_project_file_above_the_repository_root_is_not_used(ctx):
+    ctx.write("secret.txt", "PROJECT-SECRET\n")
+    ctx.write(os.path.join(ctx.root, ".sandbox/settings.json"),
+              json.dumps({"filesystem": {"denyRead": [ctx.p("secret.txt")]}}))
+    sub = ctx.mkdir("sub")
+    # No .git below it: the search goes up and finds it.
+    r = ctx.run(["cat", ctx.p("secret.txt")], cwd=sub)
+    assert "PROJECT-SECRET" not in r.out, r
+    # proj is a repository: the search stops at its root.
+    ctx.mkdir(".git")
+    r = ctx.run(["cat", ctx.p("secret.txt")], cwd=sub)
+    assert r.rc == 0 and "PROJECT-SECRET" in r.out, r
+    r = ctx.run(["check"], cwd=sub)
+    assert r.rc == 0 and ".sandbox" not in r.out.split("\n\n")[0], r
+
+
+def test_project_relative_paths_mean_the_project_folder(ctx):
+    pf, sub = _repo_with_project(ctx, {"filesystem": {"allowWrite": ["./build"]}})
+    ctx.mkdir("build")
+    ctx.mkdir("sub/dir/build")
+    r = ctx.sh("echo x > %s/f; echo y > build/f" % ctx.p("build"), cwd=sub, opts=["--trust-project-settings"])
+    assert ctx.read("build/f") == "x\n", r
+    assert not ctx.exists("sub/dir/build/f"), r
+
+
+def test_project_trusted_dirs_name_the_project_folder(ctx):
+    pf, sub = _repo_with_project(ctx, {"filesystem": {"allowWrite": ["."]}})
+    ctx.settings({"trustedProjectDirs": [ctx.proj]}, path=os.path.join(ctx.home, ".srt-settings.json"))
+    r = ctx.sh("echo x > %s" % ctx.p("made"), cwd=sub)
+    assert r.rc == 0 and ctx.exists("made"), r
+    assert "ignored" not in r.err, r
+    # Trusting the working folder below does not trust the project.
+    ctx.settings({"trustedProjectDirs": [sub]}, path=os.path.join(ctx.home, ".srt-settings.json"))
+    r = ctx.sh("echo x > %s" % ctx.p("made2"), cwd=sub)
+    assert r.rc != 0 and not ctx.exists("made2"), r
+
+
+def test_ignored_project_allows_named_on_stderr(ctx):
+    pf, sub = _repo_with_project(ctx, {"filesystem": {"allowWrite": ["./build"]},
+                                       "network": {"deniedDomains": ["y.example"],
+                                                   "allowedDomains": ["a.example", "x.com"]}})
+    line = ("srt: ignored 3 allow rules of the untrusted project settings %s: "
+            "filesystem.allowWrite[0] \"./build\", network.allowedDomains[0] \"a.example\", "
+            "network.allowedDomains[1] \"x.com\" "
+            "(trust the project with --trust-project-settings or trustedProjectDirs)\n" % pf)
+    for cwd in (ctx.proj, sub):
+        r = ctx.run(["echo", MARK], cwd=cwd)
+        assert r.rc == 0 and MARK in r.out, r
+        assert r.err.count(line) == 1, r
+    # --quiet drops it; so does trust, which leaves nothing ignored.
+    r = ctx.run(["echo", MARK], cwd=sub, opts=["--quiet"])
+    assert r.rc == 0 and "ignored" not in r.err, r
+    r = ctx.run(["echo", MARK], cwd=sub, opts=["--trust-project-settings"])
+    assert r.rc == 0 and "ignored" not in r.err, r
+
+
+def test_many_ignored_project_allows_are_counted(ctx):
+    doc = {"network": {"allowedDomains": ["d%d.example" % i for i in range(7)]}}
+    pf = ctx.write(".sandbox/settings.json", json.dumps(doc))
+    r = ctx.run(["echo", MARK])
+    assert r.rc == 0, r
+    lines = [l for l in r.err.splitlines() if "ignored" in l]
+    assert len(lines) == 1, r
+    assert lines[0].startswith("srt: ignored 7 allow rules of the untrusted project settings %s: " % pf), r
+    assert "\"d2.example\" and 4 more (trust the project" in lines[0], r
+    assert "d3.example" not in lines[0], r
+
+
+def test_project_file_of_another_user_is_ignored(ctx):
+    other = 65534 if ctx.uid == 0 else 4242
+    # Broken, so that using it would stop srt: it is not the user's to break.
+    pf, sub = _repo_with_project(ctx, '{"filesystem": {"denyRead": [}')
+    os.chown(pf, other, other)
+    for opts in ((), ("--quiet",)):
+        r = ctx.run(["cat", ctx.p("secret.txt")], cwd=sub, opts=opts)
+        assert r.rc == 0 and "PROJECT-SECRET" in r.out, r
+        assert ("srt: ignored the project settings %s: %s belongs to uid %d" % (pf, pf, other)) in r.err, r
+    # The same for a .sandbox folder of someone else's.
+    os.chown(pf, ctx.uid, ctx.uid)
+    os.chown(os.path.dirname(pf), other, other)
+    r = ctx.run(["echo", MARK], cwd=sub)
+    assert r.rc == 0 and MARK in r.out, r
+    assert "belongs to uid %d" % other in r.err, r
+
+
+def test_project_file_of_root_is_used(ctx):
+    pf, sub = _repo_with_project(ctx, {"filesystem": {"denyRead": ["./secret.txt"]}})
+    os.chown(pf, 0, 0)
+    os.chown(os.path.dirname(pf), 0, 0)
+    r = ctx.run(["cat", ctx.p("secret.txt")], cwd=sub)
+    assert r.rc != 0 and "PROJECT-SECRET" not in r.out, r
+    assert "ignored" not in r.err, r

@@ -1066,6 +1066,376 @@ static void test_jsonpos_lookup(void **state)
 	jsonpos_free(jp);
 }
 
+/* ---- finding the project file ----------------------------------------- */
+
+/* A scratch tree for the search: paths are relative to its real root, and
+ * the search never looks above that root. */
+struct tree {
+	char root[256];
+	char home[300];
+};
+
+static void tree_path(const struct tree *t, const char *rel, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s%s", t->root, rel[0] ? "/" : "", rel);
+}
+
+static void tree_mkdir(const struct tree *t, const char *rel)
+{
+	char path[512];
+	tree_path(t, rel, path, sizeof(path));
+	for (char *p = path + strlen(t->root) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	mkdir(path, 0700);
+}
+
+static void tree_write(const struct tree *t, const char *rel, const char *text)
+{
+	char path[512], dir[512];
+	tree_path(t, rel, path, sizeof(path));
+	snprintf(dir, sizeof(dir), "%s", rel);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		tree_mkdir(t, dir);
+	}
+	write_file(path, text);
+}
+
+static void tree_make(struct tree *t)
+{
+	char tmpl[] = "/tmp/srt-test-walk-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	/* The real path: the search walks the physical folders. */
+	assert_non_null(realpath(tmpl, t->root));
+	snprintf(t->home, sizeof(t->home), "%s/home", t->root);
+	assert_int_equal(mkdir(t->home, 0700), 0);
+}
+
+static void tree_remove(const struct tree *t)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->root);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* config_load from cwd (relative to the tree), searching no higher than
+ * the tree's root. */
+static int tree_load(const struct tree *t, const char *cwd_rel, bool trust, struct config *cfg,
+		     struct srt_error *err)
+{
+	char cwd[512];
+	tree_path(t, cwd_rel, cwd, sizeof(cwd));
+	struct config_load_options o = { .home = t->home, .cwd = cwd, .trust_project_settings = trust,
+					 .project_search_top = t->root };
+	config_init(cfg);
+	memset(err, 0, sizeof(*err));
+	return config_load(cfg, &o, err);
+}
+
+static void test_project_found_above_cwd(void **state)
+{
+	(void)state;
+	struct tree t;
+	tree_make(&t);
+	tree_mkdir(&t, "repo/.git");
+	tree_mkdir(&t, "repo/sub/dir");
+	tree_write(&t, "repo/.sandbox/settings.json",
+		   "{\"filesystem\": {\"denyRead\": [\"./secret\", \".\", \"~/.aws\", \"/etc/shadow\"],\n"
+		   "                \"denyWrite\": [\"lock\", {\"path\": \"./a[1]\", \"literal\": true}],\n"
+		   "                \"allowWrite\": [\"./build\"]},\n"
+		   " \"permissions\": {\"deny\": [\"Read(../outside)\"]}}");
+	char repo[512], file[512], want[600];
+	tree_path(&t, "repo", repo, sizeof(repo));
+	tree_path(&t, "repo/.sandbox/settings.json", file, sizeof(file));
+
+	struct config cfg;
+	struct srt_error err;
+	assert_int_equal(tree_load(&t, "repo/sub/dir", false, &cfg, &err), 0);
+	assert_int_equal(cfg.files.n, 1);
+	assert_string_equal(cfg.files.v[0], file);
+	/* Relative paths mean the project folder, not the working folder. */
+	snprintf(want, sizeof(want), "%s/secret", repo);
+	const struct config_entry *e = find(&cfg.deny_read, want);
+	assert_non_null(e);
+	assert_string_equal(e->pos.file, file);
+	assert_int_equal(e->pos.line, 1);
+	assert_non_null(find(&cfg.deny_read, repo));
+	assert_non_null(find(&cfg.deny_read, "~/.aws"));
+	assert_non_null(find(&cfg.deny_read, "/etc/shadow"));
+	snprintf(want, sizeof(want), "%s/../outside", repo);
+	assert_non_null(find(&cfg.deny_read, want));
+	snprintf(want, sizeof(want), "%s/lock", repo);
+	assert_non_null(find(&cfg.deny_write, want));
+	snprintf(want, sizeof(want), "%s/a[1]", repo);
+	e = find(&cfg.deny_write, want);
+	assert_non_null(e);
+	assert_true(e->literal);
+	/* Ignored allows keep the text as written. */
+	assert_int_equal(cfg.allow_write.n, 0);
+	assert_true(ignored_has(&cfg, "filesystem.allowWrite: ./build"));
+	assert_true(notes_have(&cfg, "found above the current folder"));
+	assert_int_equal(cfg.warnings.n, 0);
+	config_free(&cfg);
+
+	/* In the project folder itself, entries stay as written. */
+	assert_int_equal(tree_load(&t, "repo", false, &cfg, &err), 0);
+	assert_non_null(find(&cfg.deny_read, "./secret"));
+	assert_false(notes_have(&cfg, "found above the current folder"));
+	config_free(&cfg);
+	tree_remove(&t);
+}
+
+static void test_project_search_stops_at_repository_root(void **state)
+{
+	(void)state;
+	struct tree t;
+	tree_make(&t);
+	/* A .sandbox above the repository root belongs to something else. */
+	tree_write(&t, ".sandbox/settings.json", "{\"filesystem\": {\"denyRead\": [\"/above\"]}}");
+	tree_mkdir(&t, "repo/.git");
+	tree_mkdir(&t, "repo/a/b");
+	struct config cfg;
+	struct srt_error err;
+	assert_int_equal(tree_load(&t, "repo/a/b", false, &cfg, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	assert_int_equal(cfg.deny_read.n, 0);
+	config_free(&cfg);
+
+	/* A .git file (a worktree, a submodule) marks a root too. */
+	tree_mkdir(&t, "wt/a");
+	tree_write(&t, "wt/.git", "gitdir: /nowhere\n");
+	assert_int_equal(tree_load(&t, "wt/a", false, &cfg, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	config_free(&cfg);
+
+	/* The repository root's own file is found, from the root too. */
+	tree_write(&t, "repo/.sandbox/settings.json", "{\"filesystem\": {\"denyRead\": [\"/inside\"]}}");
+	assert_int_equal(tree_load(&t, "repo/a/b", false, &cfg, &err), 0);
+	assert_non_null(find(&cfg.deny_read, "/inside"));
+	assert_null(find(&cfg.deny_read, "/above"));
+	config_free(&cfg);
+	assert_int_equal(tree_load(&t, "repo", false, &cfg, &err), 0);
+	assert_non_null(find(&cfg.deny_read, "/inside"));
+	config_free(&cfg);
+
+	/* A .sandbox folder without settings.json does not stop the search. */
+	tree_mkdir(&t, "repo/a/.sandbox");
+	assert_int_equal(tree_load(&t, "repo/a/b", false, &cfg, &err), 0);
+	assert_non_null(find(&cfg.deny_read, "/inside"));
+	config_free(&cfg);
+
+	/* The nearest file wins; files further up are not merged in. */
+	tree_write(&t, "repo/a/.sandbox/settings.json", "{\"filesystem\": {\"denyRead\": [\"/nearest\"]}}");
+	assert_int_equal(tree_load(&t, "repo/a/b", false, &cfg, &err), 0);
+	assert_non_null(find(&cfg.deny_read, "/nearest"));
+	assert_null(find(&cfg.deny_read, "/inside"));
+	assert_int_equal(cfg.files.n, 1);
+	config_free(&cfg);
+	tree_remove(&t);
+}
+
+static void test_project_search_without_git_goes_to_the_top(void **state)
+{
+	(void)state;
+	struct tree t;
+	tree_make(&t);
+	tree_mkdir(&t, "x/y/z");
+	struct config cfg;
+	struct srt_error err;
+	/* Nothing anywhere up to the top: no project settings. */
+	assert_int_equal(tree_load(&t, "x/y/z", false, &cfg, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	config_free(&cfg);
+
+	/* No .git: the search goes on up to the top, which is searched too. */
+	tree_write(&t, ".sandbox/settings.json", "{\"filesystem\": {\"denyRead\": [\"s\"]}}");
+	assert_int_equal(tree_load(&t, "x/y/z", false, &cfg, &err), 0);
+	char want[600];
+	snprintf(want, sizeof(want), "%s/s", t.root);
+	assert_non_null(find(&cfg.deny_read, want));
+	config_free(&cfg);
+
+	/* Nothing above the top is looked at. */
+	char top[512], cwd[512];
+	tree_path(&t, "x", top, sizeof(top));
+	tree_path(&t, "x/y/z", cwd, sizeof(cwd));
+	struct config_load_options o = { .home = t.home, .cwd = cwd, .project_search_top = top };
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	config_free(&cfg);
+
+	/* A broken file found this way is an error like one in cwd. */
+	tree_write(&t, ".sandbox/settings.json", "{\"filesystem\": {\"denyRead\": [}");
+	assert_int_equal(tree_load(&t, "x/y/z", false, &cfg, &err), -EINVAL);
+	assert_contains(err.message, "/.sandbox/settings.json:1:");
+	config_free(&cfg);
+	tree_remove(&t);
+}
+
+/* Trust names the folder that holds .sandbox/, not the working folder. */
+static void test_project_trust_names_the_project_folder(void **state)
+{
+	(void)state;
+	struct tree t;
+	tree_make(&t);
+	tree_mkdir(&t, "repo/.git");
+	tree_mkdir(&t, "repo/sub");
+	tree_write(&t, "repo/.sandbox/settings.json", "{\"filesystem\": {\"allowWrite\": [\"./build\"]}}");
+	char repo[512], sub[512], text[1200], want[600];
+	tree_path(&t, "repo", repo, sizeof(repo));
+	tree_path(&t, "repo/sub", sub, sizeof(sub));
+	snprintf(want, sizeof(want), "%s/build", repo);
+
+	struct config cfg;
+	struct srt_error err;
+	snprintf(text, sizeof(text), "{\"trustedProjectDirs\": [\"%s\"]}", repo);
+	tree_write(&t, "home/.srt-settings.json", text);
+	assert_int_equal(tree_load(&t, "repo/sub", false, &cfg, &err), 0);
+	assert_non_null(find(&cfg.allow_write, want));
+	assert_int_equal(cfg.n_ignored_allows, 0);
+	assert_true(notes_have(&cfg, "the folder is in trustedProjectDirs"));
+	config_free(&cfg);
+
+	/* Trusting the working folder below it trusts nothing. */
+	snprintf(text, sizeof(text), "{\"trustedProjectDirs\": [\"%s\"]}", sub);
+	tree_write(&t, "home/.srt-settings.json", text);
+	assert_int_equal(tree_load(&t, "repo/sub", false, &cfg, &err), 0);
+	assert_int_equal(cfg.allow_write.n, 0);
+	assert_true(ignored_has(&cfg, "filesystem.allowWrite: ./build"));
+	config_free(&cfg);
+
+	/* --trust-project-settings: the file found, wherever it is. */
+	assert_int_equal(tree_load(&t, "repo/sub", true, &cfg, &err), 0);
+	assert_non_null(find(&cfg.allow_write, want));
+	config_free(&cfg);
+	tree_remove(&t);
+}
+
+/* Another user's project file is skipped with a warning, broken or not;
+ * root's is used. Needs root to make files of other users. */
+static void test_project_of_another_user_is_skipped(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	struct tree t;
+	tree_make(&t);
+	tree_mkdir(&t, "x/y");
+	tree_write(&t, ".sandbox/settings.json", "{\"filesystem\": {\"denyRead\": [}");
+	char sb[512], file[512], link[512];
+	tree_path(&t, ".sandbox", sb, sizeof(sb));
+	tree_path(&t, ".sandbox/settings.json", file, sizeof(file));
+	tree_path(&t, ".sandbox/link.json", link, sizeof(link));
+	struct config cfg;
+	struct srt_error err;
+
+	/* The folder .sandbox is someone else's. */
+	assert_int_equal(chown(sb, 65534, 65534), 0);
+	assert_int_equal(tree_load(&t, "x/y", false, &cfg, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	assert_int_equal(cfg.warnings.n, 1);
+	assert_contains(cfg.warnings.v[0], "ignored the project settings ");
+	assert_contains(cfg.warnings.v[0], "/.sandbox belongs to uid 65534");
+	assert_true(notes_have(&cfg, "belongs to uid 65534"));
+	config_free(&cfg);
+	assert_int_equal(chown(sb, 0, 0), 0);
+
+	/* The file is. */
+	assert_int_equal(chown(file, 65534, 65534), 0);
+	assert_int_equal(tree_load(&t, "x/y", false, &cfg, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	assert_int_equal(cfg.warnings.n, 1);
+	assert_contains(cfg.warnings.v[0], "/.sandbox/settings.json belongs to uid 65534");
+	config_free(&cfg);
+
+	/* A link of someone else's to a file of root's. */
+	assert_int_equal(rename(file, link), 0);
+	assert_int_equal(chown(link, 0, 0), 0);
+	assert_int_equal(symlink("link.json", file), 0);
+	assert_int_equal(lchown(file, 65534, 65534), 0);
+	assert_int_equal(tree_load(&t, "x/y", false, &cfg, &err), 0);
+	assert_int_equal(cfg.files.n, 0);
+	assert_int_equal(cfg.warnings.n, 1);
+	config_free(&cfg);
+
+	/* root's own link and file: used, and here broken. */
+	assert_int_equal(lchown(file, 0, 0), 0);
+	assert_int_equal(tree_load(&t, "x/y", false, &cfg, &err), -EINVAL);
+	assert_int_equal(cfg.warnings.n, 0);
+	config_free(&cfg);
+	tree_remove(&t);
+}
+
+static void test_ignored_allows_summary(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct srt_error err = { 0 };
+	struct strv lines = { 0 };
+	const char *name = "/p/.sandbox/settings.json";
+	const char *two = "{\"filesystem\": {\"allowWrite\": [\"./build\"]},\n"
+			  " \"network\": {\"allowedDomains\": [\"a.example\", \"x.com\"], \"deniedDomains\": [\"y\"]}}";
+
+	/* Trusted or user settings: nothing to say. */
+	config_init(&cfg);
+	assert_int_equal(config_parse_text(&cfg, name, two, strlen(two), CONFIG_ORIGIN_PROJECT, true, &err), 0);
+	assert_int_equal(config_ignored_allows_summary(&cfg, &lines), 0);
+	assert_int_equal(lines.n, 0);
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(config_parse_text(&cfg, name, two, strlen(two), CONFIG_ORIGIN_PROJECT, false, &err), 0);
+	assert_int_equal(config_ignored_allows_summary(&cfg, &lines), 0);
+	assert_int_equal(lines.n, 1);
+	assert_string_equal(lines.v[0],
+			    "ignored 3 allow rules of the untrusted project settings /p/.sandbox/settings.json: "
+			    "filesystem.allowWrite[0] \"./build\", network.allowedDomains[0] \"a.example\", "
+			    "network.allowedDomains[1] \"x.com\" (trust the project with --trust-project-settings "
+			    "or trustedProjectDirs)");
+	strv_clear(&lines);
+	config_free(&cfg);
+
+	/* Many: the first three and a count; a second line for what no
+	 * project file may set. */
+	const char *many = "{\"allowNestedUserNamespaces\": true, \"mandatoryDenySearchDepth\": 1,\n"
+			   " \"trustedProjectDirs\": [\"/\"],\n"
+			   " \"network\": {\"allowedDomains\": [\"a\", \"b\", "
+			   "\"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"]}}";
+	config_init(&cfg);
+	assert_int_equal(config_parse_text(&cfg, name, many, strlen(many), CONFIG_ORIGIN_PROJECT, false, &err), 0);
+	assert_int_equal(config_ignored_allows_summary(&cfg, &lines), 0);
+	assert_int_equal(lines.n, 2);
+	assert_string_equal(lines.v[0],
+			    "ignored 5 allow rules of the untrusted project settings /p/.sandbox/settings.json: "
+			    "allowNestedUserNamespaces true, mandatoryDenySearchDepth 1, network.allowedDomains[0] \"a\" "
+			    "and 2 more (trust the project with --trust-project-settings or trustedProjectDirs; "
+			    "srt check lists them all)");
+	assert_string_equal(lines.v[1],
+			    "ignored 1 rule of the project settings /p/.sandbox/settings.json: trustedProjectDirs[0] \"/\" "
+			    "(only user settings can name trusted project folders)");
+	strv_clear(&lines);
+	config_free(&cfg);
+
+	/* A long value is cut; bytes that would drive a terminal are not shown. */
+	const char *odd = "{\"filesystem\": {\"allowWrite\": [\"/a\\u001b[2Jb\", "
+			  "\"/dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd\"]}}";
+	config_init(&cfg);
+	assert_int_equal(config_parse_text(&cfg, name, odd, strlen(odd), CONFIG_ORIGIN_PROJECT, false, &err), 0);
+	assert_int_equal(config_ignored_allows_summary(&cfg, &lines), 0);
+	assert_int_equal(lines.n, 1);
+	assert_contains(lines.v[0], "filesystem.allowWrite[0] \"/a?[2Jb\"");
+	assert_contains(lines.v[0], "filesystem.allowWrite[1] \"/ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd...\"");
+	strv_clear(&lines);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1100,6 +1470,12 @@ int main(void)
 		cmocka_unit_test(test_project_fifo_refused_without_hanging),
 		cmocka_unit_test(test_settings_file_is_project_file),
 		cmocka_unit_test(test_jsonpos_lookup),
+		cmocka_unit_test(test_project_found_above_cwd),
+		cmocka_unit_test(test_project_search_stops_at_repository_root),
+		cmocka_unit_test(test_project_search_without_git_goes_to_the_top),
+		cmocka_unit_test(test_project_trust_names_the_project_folder),
+		cmocka_unit_test(test_project_of_another_user_is_skipped),
+		cmocka_unit_test(test_ignored_allows_summary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

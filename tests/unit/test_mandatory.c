@@ -322,6 +322,118 @@ static void test_submodules_and_gitfiles(void **state)
 	seen_free(&s);
 }
 
+/* Run the rest of a test in a fresh folder below the shared tree: root
+ * names it until root_leave. */
+static char saved_root[256];
+
+static void root_enter(const char *name)
+{
+	memcpy(saved_root, root, sizeof(root));
+	char sub[512];
+	int n = snprintf(sub, sizeof(sub), "%s/%s", saved_root, name);
+	assert_true(n > 0 && (size_t)n < sizeof(root));
+	assert_int_equal(mkdir(sub, 0755), 0);
+	memcpy(root, sub, (size_t)n + 1);
+}
+
+static void root_leave(void)
+{
+	memcpy(root, saved_root, sizeof(root));
+}
+
+static void test_links_with_protected_names(void **state)
+{
+	(void)state;
+	root_enter("links");
+	mk("realgit/hooks", true);
+	mk("realgit/modules/sub/HEAD", false);
+	ln("realgit", ".git");               /* the head of .git/hooks, .git/config */
+	ln("elsewhere", ".claude");          /* dangling */
+	ln("/etc/hostname", ".bashrc");
+	mk("a/b", true);
+	ln("../../realgit", "a/.git");       /* below root: reported as a name */
+	ln("x", "a/.claude");
+	ln("y", "a/b/.vscode");
+	struct seen s = { 0 };
+	assert_int_equal(mandatory_scan(root, 3, false, collect, &s), 0);
+	/* The links, not paths through them: the caller judges where they lead. */
+	REPORTED_EXISTING(&s, ".git");
+	NOT_REPORTED(&s, ".git/hooks");
+	NOT_REPORTED(&s, ".git/config");
+	NOT_REPORTED(&s, ".git/modules/sub/hooks");
+	REPORTED_EXISTING(&s, ".claude");
+	NOT_REPORTED(&s, ".claude/commands");
+	NOT_REPORTED(&s, ".claude/agents");
+	REPORTED_EXISTING(&s, ".bashrc");
+	REPORTED_EXISTING(&s, "a/.git");
+	REPORTED_EXISTING(&s, "a/.claude");
+	REPORTED_EXISTING(&s, "a/b/.vscode");
+	seen_free(&s);
+	/* With allowGitConfig the .git link is still reported, once. */
+	assert_int_equal(mandatory_scan(root, 3, true, collect, &s), 0);
+	REPORTED_EXISTING(&s, ".git");
+	seen_free(&s);
+	root_leave();
+}
+
+static void test_link_target(void **state)
+{
+	(void)state;
+	root_enter("targets");
+	mk("g/hooks", true);
+	mk("g/modules/sub/HEAD", false);
+	mk("g/modules/sub/config", false);
+	mk("c/commands", true);
+	mk("gitfile", false);
+	char t[512];
+	struct seen s = { 0 };
+
+	snprintf(t, sizeof(t), "%s/g", root);
+	assert_int_equal(mandatory_scan_link_target(".git", t, false, collect, &s), 0);
+	REPORTED_EXISTING(&s, "g/hooks");
+	REPORTED_MISSING(&s, "g/config");
+	REPORTED_MISSING(&s, "g/modules/sub/hooks");
+	REPORTED_EXISTING(&s, "g/modules/sub/config");
+	assert_int_equal(s.n, 4);
+	seen_free(&s);
+	assert_int_equal(mandatory_scan_link_target(".git", t, true, collect, &s), 0);
+	REPORTED_EXISTING(&s, "g/hooks");
+	NOT_REPORTED(&s, "g/config");
+	seen_free(&s);
+
+	/* Missing, or a file: the entries, as missing paths. */
+	snprintf(t, sizeof(t), "%s/nothing", root);
+	assert_int_equal(mandatory_scan_link_target(".git", t, false, collect, &s), 0);
+	REPORTED_MISSING(&s, "nothing/hooks");
+	REPORTED_MISSING(&s, "nothing/config");
+	seen_free(&s);
+	snprintf(t, sizeof(t), "%s/gitfile", root);
+	assert_int_equal(mandatory_scan_link_target(".git", t, false, collect, &s), 0);
+	REPORTED_MISSING(&s, "gitfile/hooks");
+	seen_free(&s);
+
+	snprintf(t, sizeof(t), "%s/c/", root);
+	assert_int_equal(mandatory_scan_link_target(".claude", t, false, collect, &s), 0);
+	REPORTED_EXISTING(&s, "c/commands");
+	REPORTED_MISSING(&s, "c/agents");
+	assert_int_equal(s.n, 2);
+	seen_free(&s);
+
+	/* Any other name: the target itself. */
+	snprintf(t, sizeof(t), "%s/c", root);
+	assert_int_equal(mandatory_scan_link_target(".vscode", t, false, collect, &s), 0);
+	REPORTED_EXISTING(&s, "c");
+	seen_free(&s);
+	snprintf(t, sizeof(t), "%s/dangling", root);
+	assert_int_equal(mandatory_scan_link_target("hooks", t, false, collect, &s), 0);
+	REPORTED_MISSING(&s, "dangling");
+	assert_int_equal(s.n, 1);
+	seen_free(&s);
+
+	assert_int_equal(mandatory_scan_link_target(".git", "relative", false, collect, &s), -EINVAL);
+	root_leave();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +444,8 @@ int main(void)
 		cmocka_unit_test(test_skipped_places),
 		cmocka_unit_test(test_stop_and_errors),
 		cmocka_unit_test(test_trailing_slash_root),
+		cmocka_unit_test(test_links_with_protected_names),
+		cmocka_unit_test(test_link_target),
 		cmocka_unit_test(test_submodules_and_gitfiles), /* last: it adds to the tree */
 	};
 	return cmocka_run_group_tests(tests, setup_tree, teardown_tree);

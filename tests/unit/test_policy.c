@@ -489,6 +489,232 @@ static void test_net_decision_by_default(void **state)
 	policy_free(p);
 }
 
+/* ---- symbolic links a sandbox could have planted ------------------------ */
+
+static void lnpath(const char *target, const char *rel)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+/* Build from settings text with every %s replaced by the root; returns
+ * the result of policy_build, err filled. file_name: when not NULL, the
+ * settings are taken as loaded from a file of that name (as config_load
+ * records it), real_name being its resolved path. */
+static int build_named(const char *fmt, const char *file_name, const char *real_name, struct policy **ret,
+		       struct srt_error *err)
+{
+	char json[2048];
+	snprintf(json, sizeof(json), fmt, root, root, root, root, root, root);
+	struct config cfg;
+	config_init(&cfg);
+	int r = config_parse_text(&cfg, real_name ? real_name : "/etc/test-settings.json", json, strlen(json),
+				  CONFIG_ORIGIN_USER, true, err);
+	if (r == 0 && file_name)
+		assert_int_equal(strv_push(&cfg.file_names, file_name), 0);
+	if (r == 0) {
+		struct policy_env env = { .home = "/home/u", .cwd = root };
+		r = policy_build(&cfg, &env, ret, err);
+	}
+	config_free(&cfg);
+	return r;
+}
+
+static bool writable_at(const struct policy *p, const char *rel)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	return policy_path_writable(p, path);
+}
+
+static bool readable_at(const struct policy *p, const char *rel)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	return policy_path_readable(p, path);
+}
+
+static void test_allow_write_through_planted_link_is_refused(void **state)
+{
+	(void)state;
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	char want[600];
+	lnpath("/etc", "dist");
+	int r = build_named("{\"filesystem\": {\"allowWrite\": [\".\", \"./dist\"]}}", NULL, NULL, &p, &err);
+	assert_int_equal(r, -ELOOP);
+	/* the entry, with file, line, column and key; the link, where it
+	 * points, the writable folder it lies in, and what to do */
+	assert_non_null(strstr(err.message, "/etc/test-settings.json:1:"));
+	assert_non_null(strstr(err.message, "filesystem.allowWrite[1]: allowWrite './dist'"));
+	snprintf(want, sizeof(want), "symbolic link %s/dist (-> /etc)", root);
+	assert_non_null(strstr(err.message, want));
+	snprintf(want, sizeof(want), "writable folder %s (allowWrite '.'", root);
+	assert_non_null(strstr(err.message, want));
+	assert_non_null(strstr(err.message, "Remove the link"));
+
+	/* A dangling link is no better: it leads where a write would land. */
+	lnpath("missing/sub", "dangling");
+	memset(&err, 0, sizeof(err));
+	r = build_named("{\"filesystem\": {\"allowWrite\": [\"%s\", \"%s/dangling/x\"]}}", NULL, NULL, &p, &err);
+	assert_int_equal(r, -ELOOP);
+	assert_non_null(strstr(err.message, "dangling (-> missing/sub)"));
+}
+
+static void test_allow_write_link_outside_writable_folders_is_fine(void **state)
+{
+	(void)state;
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	mkpath("real", true);
+	lnpath("real", "alias");
+	/* /home/u/proj -> /data/proj with /home/u not writable */
+	assert_int_equal(build_named("{\"filesystem\": {\"allowWrite\": [\"%s/alias\"]}}", NULL, NULL, &p, &err), 0);
+	assert_true(writable_at(p, "real/x"));
+	policy_free(p);
+	/* The same through another writable folder than the one the link is in. */
+	mkpath("w", true);
+	assert_int_equal(build_named("{\"filesystem\": {\"allowWrite\": [\"%s/w\", \"%s/alias/sub\"]}}", NULL, NULL,
+				     &p, &err), 0);
+	policy_free(p);
+	/* A link reached through such an alias, but lying in a writable
+	 * folder, is refused all the same. */
+	lnpath("/etc", "real/dist");
+	int r = build_named("{\"filesystem\": {\"allowWrite\": [\"%s/alias\", \"%s/alias/dist\"]}}", NULL, NULL,
+			    &p, &err);
+	assert_int_equal(r, -ELOOP);
+	assert_non_null(strstr(err.message, "real/dist (-> /etc)"));
+}
+
+static void test_deny_entries_through_planted_link_are_refused(void **state)
+{
+	(void)state;
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	mkpath("proj", true);
+	mkpath("secrets", true);
+	mkpath("secrets/k", false);
+	lnpath("../secrets", "proj/sec");
+	lnpath("../secrets/k", "proj/a.key");
+	static const char *const cases[] = {
+		"{\"filesystem\": {\"allowWrite\": [\"%s/proj\"], \"denyRead\": [\"%s/proj/sec\"]}}",
+		"{\"filesystem\": {\"allowWrite\": [\"%s/proj\"], \"denyWrite\": [\"%s/proj/sec\"]}}",
+		"{\"filesystem\": {\"allowWrite\": [\"%s/proj\"], \"allowRead\": [\"%s/proj/sec\"]}}",
+		"{\"filesystem\": {\"allowWrite\": [\"%s/proj\"], \"denyRead\": [\"%s/proj/*.key\"]}}",
+	};
+	static const char *const keys[] = { "denyRead[0]: denyRead", "denyWrite[0]: denyWrite",
+					    "allowRead[0]: allowRead", "denyRead[0]: denyRead '" };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		int r = build_named(cases[i], NULL, NULL, &p, &err);
+		assert_int_equal(r, -ELOOP);
+		assert_non_null(strstr(err.message, keys[i]));
+		assert_non_null(strstr(err.message, "symbolic link"));
+	}
+	/* With nothing writable, nothing could have planted the link. */
+	assert_int_equal(build_named("{\"filesystem\": {\"denyRead\": [\"%s/proj/sec\"]}}", NULL, NULL, &p, &err), 0);
+	assert_false(readable_at(p, "secrets/k"));
+	policy_free(p);
+}
+
+static void test_protected_name_links_protect_their_targets(void **state)
+{
+	(void)state;
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	mkpath("proj", true);
+	mkpath("proj/realgit", true);
+	mkpath("proj/realgit/hooks", true);
+	mkpath("proj/cl", true);
+	mkpath("proj/sub", true);
+	lnpath("realgit", "proj/.git");
+	lnpath("nowhere", "proj/.vscode");
+	lnpath("/etc/hostname", "proj/.bashrc");
+	lnpath("../cl", "proj/sub/.claude");
+	lnpath("loop", "proj/loop");
+	lnpath("loop", "proj/.zshrc");
+	/* another user's link (a shared /tmp): not followed */
+	lnpath("foreign", "proj/.idea");
+	char idea[512];
+	snprintf(idea, sizeof(idea), "%s/proj/.idea", root);
+	bool chowned = geteuid() == 0 && lchown(idea, 12345, 12345) == 0;
+	/* srt runs */
+	int r = build_named("{\"filesystem\": {\"allowWrite\": [\"%s/proj\"]}}", NULL, NULL, &p, &err);
+	if (r < 0)
+		fail_msg("build: %s", err.message);
+	/* .git -> realgit: realgit's hooks and config, as for a real .git */
+	assert_false(writable_at(p, "proj/realgit/hooks/pre-commit"));
+	assert_false(writable_at(p, "proj/realgit/config"));
+	assert_true(writable_at(p, "proj/realgit/HEAD"));
+	/* a dangling .vscode: where it leads is held */
+	assert_false(writable_at(p, "proj/nowhere"));
+	assert_false(writable_at(p, "proj/nowhere/tasks.json"));
+	/* .claude below the root */
+	assert_false(writable_at(p, "proj/cl/commands/x.md"));
+	assert_false(writable_at(p, "proj/cl/agents/x.md"));
+	assert_true(writable_at(p, "proj/cl/other"));
+	assert_true(writable_at(p, "proj/foreign") == chowned);
+	/* outside every writable folder: nothing to add; no rule is a link */
+	assert_null(policy_write_rule(p, "/etc/hostname"));
+	for (size_t i = 0; i < p->n_rules; i++)
+		assert_false(p->rules[i].is_symlink);
+	/* explain names the link */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/proj/realgit/hooks/pre-commit", root);
+	struct policy_verdict v;
+	assert_int_equal(policy_explain_path(p, path, true, &v), 0);
+	assert_false(v.allowed);
+	assert_non_null(strstr(v.rule, "built-in protection"));
+	assert_non_null(strstr(v.rule, "/proj/.git leads"));
+	policy_verdict_clear(&v);
+	policy_free(p);
+
+	/* allowGitConfig lifts the config the link leads to, not the hooks */
+	assert_int_equal(build_named("{\"filesystem\": {\"allowWrite\": [\"%s/proj\"], \"allowGitConfig\": true}}",
+				     NULL, NULL, &p, &err), 0);
+	assert_true(writable_at(p, "proj/realgit/config"));
+	assert_false(writable_at(p, "proj/realgit/hooks/pre-commit"));
+	policy_free(p);
+}
+
+static void test_settings_file_links(void **state)
+{
+	(void)state;
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	char name[512], real[512];
+	mkpath("home", true);
+	mkpath("home/dotfiles", true);
+	mkpath("home/dotfiles/srt.json", false);
+	mkpath("home/plain.json", false);
+	lnpath("dotfiles/srt.json", "home/.srt-settings.json");
+	lnpath("home/dotfiles/srt.json", "outlink.json");
+	snprintf(real, sizeof(real), "%s/home/dotfiles/srt.json", root);
+	const char *json = "{\"filesystem\": {\"allowWrite\": [\"%s/home\"]}}";
+
+	/* A link in a writable folder: the sandbox could repoint it. */
+	snprintf(name, sizeof(name), "%s/home/.srt-settings.json", root);
+	int r = build_named(json, name, real, &p, &err);
+	assert_int_equal(r, -ELOOP);
+	assert_non_null(strstr(err.message, "settings file"));
+	assert_non_null(strstr(err.message, ".srt-settings.json (-> dotfiles/srt.json)"));
+	assert_non_null(strstr(err.message, "Replace the link"));
+
+	/* A link outside: fine, and the file it leads to is read-only. */
+	snprintf(name, sizeof(name), "%s/outlink.json", root);
+	assert_int_equal(build_named(json, name, real, &p, &err), 0);
+	assert_false(writable_at(p, "home/dotfiles/srt.json"));
+	assert_true(writable_at(p, "home/dotfiles/other.json"));
+	policy_free(p);
+
+	/* A plain file in a writable folder is read-only. */
+	snprintf(name, sizeof(name), "%s/home/plain.json", root);
+	assert_int_equal(build_named(json, name, name, &p, &err), 0);
+	assert_false(writable_at(p, "home/plain.json"));
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,6 +737,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_explain_private_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_cwd_in_private_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_decision_by_default, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_write_through_planted_link_is_refused, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_write_link_outside_writable_folders_is_fine, setup_vartmp,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deny_entries_through_planted_link_are_refused, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_protected_name_links_protect_their_targets, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_settings_file_links, setup_vartmp, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,37 @@ static int probe_io_uring(void)
 	return syscall(SYS_io_uring_setup, 1, NULL) < 0 && errno == EPERM ? 0 : 1;
 }
 
+/* Keyrings are not namespaced: every way in is refused, whatever the
+ * kernel would have said (ENOSYS without key support). */
+static int probe_keyrings(void)
+{
+	errno = 0;
+	if (syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* @s */, 0) >= 0 || errno != EPERM)
+		return 1;
+	errno = 0;
+	if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) >= 0 || errno != EPERM)
+		return 2;
+	errno = 0;
+	if (syscall(SYS_add_key, "user", "srt-test", "x", (size_t)1, -4 /* @u */) >= 0 || errno != EPERM)
+		return 3;
+	errno = 0;
+	if (syscall(SYS_request_key, "user", "srt-test", NULL, 0) >= 0 || errno != EPERM)
+		return 4;
+	return 0;
+}
+
+/* Calls near the refused ones still go through. */
+static int probe_unrelated(void)
+{
+	if (syscall(SYS_getppid) <= 0)
+		return 1;
+	char c;
+	int fds[2];
+	if (pipe(fds) < 0 || write(fds[1], "k", 1) != 1 || read(fds[0], &c, 1) != 1 || c != 'k')
+		return 2;
+	return 0;
+}
+
 static void refuses_by_default(void **state)
 {
 	(void)state;
@@ -100,6 +131,8 @@ static void refuses_by_default(void **state)
 	assert_int_equal(in_filtered_child(&o, probe_tiocsti), 0);
 	assert_int_equal(in_filtered_child(&o, probe_io_uring), 0);
 	assert_int_equal(in_filtered_child(&o, probe_inet), 0);
+	assert_int_equal(in_filtered_child(&o, probe_keyrings), 0);
+	assert_int_equal(in_filtered_child(&o, probe_unrelated), 0);
 }
 
 static void options_lift_their_rules(void **state)
@@ -108,6 +141,9 @@ static void options_lift_their_rules(void **state)
 	struct sandbox_seccomp_options o = { .allow_unix_sockets = true };
 	assert_int_equal(in_filtered_child(&o, probe_unix_allowed), 0);
 	assert_int_equal(in_filtered_child(&o, probe_clone3), 0);
+	/* No option lifts the keyring rules. */
+	struct sandbox_seccomp_options all = { .allow_unix_sockets = true, .allow_nested_userns = true };
+	assert_int_equal(in_filtered_child(&all, probe_keyrings), 0);
 }
 
 static void export_is_sealed(void **state)
