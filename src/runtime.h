@@ -43,7 +43,8 @@ struct runtime {
 
 /* Load settings into a new generation: text (named name in messages), or
  * the file path. cli: as srt does, path (NULL: ~/.srt-settings.json) and
- * then the project file ./.sandbox/settings.json on top; else path alone.
+ * then the project's .sandbox/settings.json (found upwards from cwd, see
+ * config_load) on top; else path alone.
  * home and cwd expand "~" and relative paths. Returns 0 or a negative errno
  * with err. */
 struct settings_source {
