@@ -2,6 +2,7 @@
 #include "runtime.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,141 @@
 #include "linux/seccomp_filter.h"
 #include "policy/netpolicy.h"
 #include "proxy/extra.h"
+
+/* ---- The descriptor limit -------------------------------------------------- */
+
+/*
+ * What srt needs below RLIMIT_NOFILE to start a sandbox and serve it, so
+ * that a limit too low is refused before anything runs, in words that name
+ * it, instead of failing on the way: bwrap hangs, listeners or the
+ * observer's descriptor are lost from a truncated SCM_RIGHTS message, srt
+ * reports a "Broken pipe". Counted from the code, and checked by
+ * tests/e2e/test_limits.py: the number srt asks for is where it works.
+ */
+enum {
+	NOFILE_LOOP = 6,       /* libuv's loop: epoll, two pipes, an eventfd */
+	NOFILE_PRE_FORK = 5,   /* bwrap's arguments, srt-init, the socketpair, the signalfd */
+	NOFILE_RUN = 4,        /* srt-init's socket, the signalfd, the observer's listener, srt-init's pidfd */
+	NOFILE_CONNECTION = 4, /* one proxied connection: the client, a name lookup's files and sockets */
+	NOFILE_BWRAP = 9,      /* bwrap with the 3 descriptors it gets (measured: at 8 it hangs) */
+	NOFILE_INIT = 7,       /* srt-init: stdio, its socket, the plan, the two filters */
+	NOFILE_GUARDIAN = 6,   /* the placeholders' guardian: stdio, its socket, two pidfds */
+};
+
+/* Open descriptors below limit. A low limit, where it matters, is probed
+ * number by number (listing /proc/self/fd takes a descriptor, which may be
+ * the one missing); a high one from the listing. */
+static unsigned nofile_used(rlim_t limit)
+{
+	unsigned n = 0;
+	if (limit <= 4096) {
+		for (int fd = 0; fd < (int)limit; fd++)
+			if (fcntl(fd, F_GETFD) >= 0)
+				n++;
+		return n;
+	}
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		char *end;
+		unsigned long fd = strtoul(e->d_name, &end, 10);
+		if (e->d_name[0] != '.' && *end == '\0' && fd < limit && (int)fd != dirfd(d))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+struct nofile_demand {
+	unsigned used;         /* open as runtime_run begins: stdio, the loop, --events, inherited ones */
+	size_t listeners;      /* handed over by srt-init */
+	size_t bind_sources;   /* srt-init holds them all at once */
+	size_t placeholders;   /* each held by the guardian */
+};
+
+/* What the mount plan adds to d. */
+static void nofile_plan_demand(const struct mount_plan *plan, struct nofile_demand *d)
+{
+	for (size_t i = 0; i < plan->n_ops; i++) {
+		enum mount_op_kind k = plan->ops[i].kind;
+		d->bind_sources += k == MOUNT_BIND_RW || k == MOUNT_BIND_RO || k == MOUNT_PLACEHOLDER;
+		d->placeholders += k == MOUNT_PLACEHOLDER;
+	}
+}
+
+/* The lowest hard RLIMIT_NOFILE that serves d: srt runs at the hard
+ * limit, srt-init raises its soft one to it for the listeners and mounts,
+ * and the guardian is forked by srt. */
+static size_t nofile_needed(const struct nofile_demand *d)
+{
+	size_t batch_ph = d->placeholders < PROTO_MAX_FDS ? d->placeholders : PROTO_MAX_FDS;
+	size_t batch_l = d->listeners < PROTO_MAX_FDS ? d->listeners : PROTO_MAX_FDS;
+	/* srt: before the fork; then, with srt-init's socket, the signalfd
+	 * and the two filters, either the guardian's socket and a batch of
+	 * placeholders (or the other end and the new guardian's two in its
+	 * copy of our table), or the plan and bwrap's pidfd; serving, with
+	 * room for one connection. */
+	size_t need = d->used + NOFILE_PRE_FORK;
+	size_t prepare = d->used + 4 + (d->placeholders ? 1 + (batch_ph > 3 ? batch_ph : 3) : 2);
+	size_t run = d->used + NOFILE_RUN + (d->placeholders ? 1 : 0) + d->listeners + NOFILE_CONNECTION;
+	/* srt-init: a batch of listeners with the plan still open; then every
+	 * bind source, the connect helper and a file to mount. */
+	size_t init_listen = NOFILE_INIT + batch_l, init_plan = NOFILE_INIT - 1 + d->bind_sources + 2;
+	size_t guardian = d->placeholders ? NOFILE_GUARDIAN + d->placeholders : 0;
+	const size_t each[] = { prepare, run, init_listen, init_plan, guardian };
+	for (size_t i = 0; i < ARRAY_SIZE(each); i++)
+		if (each[i] > need)
+			need = each[i];
+	return need;
+}
+
+/* Refuse a limit rl below what d needs: the hard one below
+ * nofile_needed(d), or the soft one, where bwrap and srt-init start (and
+ * the command stays), below soft_needed or what they need. With the hard
+ * limit too low the number asked for is for both at once, as `ulimit -n`
+ * sets them. */
+static int nofile_check(const struct nofile_demand *d, const struct rlimit *rl, size_t soft_needed,
+			struct srt_error *err)
+{
+	if (soft_needed < NOFILE_BWRAP)
+		soft_needed = NOFILE_BWRAP;
+	size_t hard_needed = nofile_needed(d);
+	if (rl->rlim_max >= hard_needed && rl->rlim_cur >= soft_needed) /* RLIM_INFINITY is the largest */
+		return 0;
+	unsigned long long cur = rl->rlim_cur, max = rl->rlim_max;
+	if (cur == max)
+		return srt_error_set(err, -EMFILE,
+				     "the open-file limit (RLIMIT_NOFILE) is %llu; srt needs at least %zu: "
+				     "raise it (ulimit -n %zu)", cur, hard_needed, hard_needed);
+	if (max >= hard_needed)
+		return srt_error_set(err, -EMFILE,
+				     "the open-file limit (RLIMIT_NOFILE) is %llu (hard limit %llu); srt needs at "
+				     "least %zu: raise it (ulimit -Sn %zu)", cur, max, soft_needed, soft_needed);
+	size_t need = hard_needed > soft_needed ? hard_needed : soft_needed;
+	return srt_error_set(err, -EMFILE,
+			     "the open-file limit (RLIMIT_NOFILE) is %llu (hard limit %llu); srt needs at least "
+			     "%zu: raise it (ulimit -n %zu)", cur, max, need, need);
+}
+
+/* A descriptor srt could not have during start-up: say which limit, not
+ * only what failed. Returns r. */
+static int nofile_explain(struct srt_error *err, int r)
+{
+	if (!err || (r != -EMFILE && r != -ENFILE) || strstr(err->message, "RLIMIT_NOFILE"))
+		return r;
+	char old[sizeof(err->message)];
+	memcpy(old, err->message, sizeof(old));
+	struct rlimit rl;
+	if (r == -ENFILE)
+		snprintf(err->message, sizeof(err->message), "%.*s (the system's table of open files is full: "
+			 "fs.file-max)", (int)sizeof(err->message) - 64, old);
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		snprintf(err->message, sizeof(err->message), "%.*s (out of descriptors: the open-file limit, "
+			 "RLIMIT_NOFILE, is %llu)", (int)sizeof(err->message) - 96, old,
+			 (unsigned long long)rl.rlim_cur);
+	return r;
+}
 
 /* ---- Settings ------------------------------------------------------------ */
 
@@ -101,7 +237,7 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 				      true, err);
 	if (r < 0) {
 		settings_free_chain(s);
-		return r;
+		return nofile_explain(err, r);
 	}
 	/* A library runtime with sandbox.enabled: false exists, and refuses
 	 * to start sandboxes (srt refuses the settings: policy_build). */
@@ -113,7 +249,27 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
 	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0) {
 		settings_free_chain(s);
-		return r;
+		return nofile_explain(err, r);
+	}
+	/* srt makes its loop next, at the soft limit (libuv aborts when it
+	 * cannot). The mount plan is made later (runtime_run looks again
+	 * then); made here too only to ask for the right number at once. */
+	struct rlimit rl;
+	if (src->cli && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		struct nofile_demand d = {
+			.used = nofile_used(rl.rlim_max) + NOFILE_LOOP,
+			.listeners = 2 + 2 * net_policy_loopback_ports(s->net, NULL, 0),
+		};
+		size_t soft_needed = nofile_used(rl.rlim_cur) + NOFILE_LOOP;
+		struct mount_plan *plan = NULL;
+		if (nofile_check(&d, &rl, soft_needed, NULL) < 0 && mount_plan_build(s->policy, &plan, NULL) == 0) {
+			nofile_plan_demand(plan, &d);
+			mount_plan_free(plan);
+		}
+		if ((r = nofile_check(&d, &rl, soft_needed, err)) < 0) {
+			settings_free_chain(s);
+			return r;
+		}
 	}
 	*ret = s;
 	return 0;
@@ -260,6 +416,41 @@ char *command_text(char *const *argv, bool shell)
 static int pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* In a child about to execute bwrap: keep[i] becomes first + i (without
+ * close-on-exec) and nothing else above stderr stays open. Everything
+ * else is closed before the moves, so that their temporary copies find
+ * room just above first + n at any descriptor limit bwrap itself can run
+ * with (a fixed high number, 64 say, is out of reach below it). At most 8
+ * kept. Returns 0 or a negative errno. */
+static int place_child_fds(const int *keep, size_t n, int first)
+{
+	int tmp[8];
+	if (n > ARRAY_SIZE(tmp))
+		return -EINVAL;
+	for (unsigned from = 3;;) {
+		unsigned next = ~0u;
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= 0 && (unsigned)keep[i] >= from && (unsigned)keep[i] < next)
+				next = (unsigned)keep[i];
+		if (next == ~0u) {
+			close_range(from, ~0u, 0);
+			break;
+		}
+		if (next > from)
+			close_range(from, next - 1, 0);
+		from = next + 1;
+	}
+	/* Copies above the targets first: a target may hold a later source. */
+	for (size_t i = 0; i < n; i++)
+		if ((tmp[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, first + (int)n)) < 0)
+			return -errno;
+	for (size_t i = 0; i < n; i++)
+		if (dup2(tmp[i], first + (int)i) < 0) /* dup2 clears close-on-exec */
+			return -errno;
+	close_range((unsigned)first + (unsigned)n, ~0u, 0);
+	return 0;
 }
 
 /* ---- Listeners and environment -------------------------------------------- */
@@ -1126,6 +1317,16 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 	struct sigaction pipe_ign = { .sa_handler = SIG_IGN }, pipe_old;
 	sigemptyset(&pipe_ign.sa_mask);
 	sigaction(SIGPIPE, &pipe_ign, &pipe_old);
+	/* srt runs at the hard descriptor limit (the proxies need a descriptor
+	 * or two per connection); bwrap, and so the command, gets back the
+	 * limit srt was started with. */
+	struct rlimit started_nofile = { RLIM_INFINITY, RLIM_INFINITY };
+	bool nofile_raised = false;
+	if (getrlimit(RLIMIT_NOFILE, &started_nofile) == 0 && started_nofile.rlim_cur < started_nofile.rlim_max) {
+		struct rlimit raised = { started_nofile.rlim_max, started_nofile.rlim_max };
+		nofile_raised = setrlimit(RLIMIT_NOFILE, &raised) == 0;
+	}
+	unsigned nofile_in_use = nofile_used(started_nofile.rlim_max);
 
 	/* In bwrap these three are 3, 4, 5 and nothing else above stderr
 	 * is open: a descriptor srt inherited (a writable file, a socket)
@@ -1141,6 +1342,11 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 		.args_fd = CHILD_ARGS_FD,
 	};
 	if ((r = sandbox_prepare(rt, &spec, &c.sb, err)) < 0)
+		goto out;
+	/* Before anything runs or is made on the host. */
+	struct nofile_demand demand = { .used = nofile_in_use, .listeners = c.sb->n_listens };
+	nofile_plan_demand(c.sb->plan, &demand);
+	if ((r = nofile_check(&demand, &started_nofile, 0, err)) < 0)
 		goto out;
 	init_path = runtime_helper_path("srt-init");
 	init_fd = init_path ? open(init_path, O_RDONLY | O_CLOEXEC) : -1;
@@ -1180,31 +1386,27 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 			signal(forwarded[i], SIG_IGN);
 		sigaction(SIGPIPE, &pipe_old, NULL);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-		int keep[] = { init_fd, sv[1], c.sb->args_fd };
-		int high[3];
-		for (size_t i = 0; i < 3; i++)
-			if ((high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 64)) < 0)
-				_exit(125);
-		for (size_t i = 0; i < 3; i++)
-			if (dup2(high[i], CHILD_INIT_FD + (int)i) < 0) /* dup2 clears CLOEXEC */
-				_exit(125);
-		close_range(CHILD_ARGS_FD + 1, ~0u, 0);
+		const int keep[] = { init_fd, sv[1], c.sb->args_fd };
+		int e = place_child_fds(keep, ARRAY_SIZE(keep), CHILD_INIT_FD);
+		if (e < 0) {
+			fprintf(stderr, "srt: cannot hand descriptors to bubblewrap: %s%s\n", strerror(-e),
+				e == -EMFILE ? " (the open-file limit, RLIMIT_NOFILE, is too low)" : "");
+			_exit(125);
+		}
+		if (nofile_raised)
+			setrlimit(RLIMIT_NOFILE, &started_nofile);
 		execv(c.sb->argv.v[0], c.sb->argv.v);
 		fprintf(stderr, "srt: cannot execute %s: %s\n", c.sb->argv.v[0], strerror(errno));
 		_exit(125);
 	}
 	c.bwrap_pid = pid;
-	/* The proxies need a descriptor or two per connection; the command
-	 * got our limit as it was (bwrap is already forked). */
-	struct rlimit nofile;
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-		nofile.rlim_cur = nofile.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &nofile);
-	}
 	close(sv[1]);
 	sv[1] = -1;
 	close(init_fd);
 	init_fd = -1;
+	/* bwrap's alone: one descriptor fewer for the run. */
+	close(c.sb->args_fd);
+	c.sb->args_fd = -1;
 	/* While bwrap builds the namespaces: the filters, the placeholders
 	 * (slow on some file systems: 0.3 ms each was seen), the plan.
 	 * srt-init waits for the plan before it mounts anything. */
@@ -1268,5 +1470,5 @@ out:
 		close(init_fd);
 	sigaction(SIGPIPE, &pipe_old, NULL);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
-	return r;
+	return nofile_explain(err, r);
 }
