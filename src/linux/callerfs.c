@@ -1,0 +1,162 @@
+/* Paths resolved as a trapped caller sees them: its root, its working directory or dirfd, the kernel's own walk. */
+#include "linux/callerfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int openat2_(int dirfd, const char *path, const struct open_how *how)
+{
+	int fd;
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : fd;
+}
+
+int callerfs_open_root(pid_t pid)
+{
+	char p[48];
+	snprintf(p, sizeof(p), "/proc/%d/root", (int)pid);
+	int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int callerfs_open_dirfd(pid_t pid, int dirfd)
+{
+	char p[64];
+	if (dirfd == AT_FDCWD)
+		snprintf(p, sizeof(p), "/proc/%d/cwd", (int)pid);
+	else if (dirfd >= 0)
+		snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)pid, dirfd);
+	else
+		return -EBADF;
+	/* Following this magic link is the point: it is the caller's own
+	 * descriptor, reopened as a path. O_DIRECTORY: a dirfd that is a
+	 * file fails here as the caller's call would. */
+	int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT && dirfd != AT_FDCWD ? -EBADF : -errno;
+	return fd;
+}
+
+ssize_t callerfs_fd_path(int fd, char *buf, size_t len)
+{
+	char p[48];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (len == 0)
+		return -ENAMETOOLONG;
+	ssize_t n = readlink(p, buf, len);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= len)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	/* A folder removed since: its name is no path any more. */
+	if (n >= 10 && strcmp(buf + n - 10, " (deleted)") == 0)
+		return -ENOENT;
+	if (buf[0] != '/')
+		return -ENOENT; /* "pipe:[..]", "anon_inode:..": not a place */
+	return n;
+}
+
+/* Open folder dir (relative to base, or absolute) in the caller's view. */
+static int open_folder(int root, int base, const char *dir, bool absolute)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_NO_MAGICLINKS | (absolute ? RESOLVE_IN_ROOT : RESOLVE_BENEATH),
+	};
+	if (absolute)
+		return openat2_(root, dir, &how);
+	if (base < 0)
+		return -EBADF;
+	/* Most relative paths stay below their base: one walk from it. */
+	int fd = openat2_(base, dir, &how);
+	if (fd != -EXDEV)
+		return fd;
+	/* ".." above the base, or an absolute link on the way: walk again
+	 * from the caller's root, behind the base's path. The base may have
+	 * been renamed between the two (the caller's own race): what is
+	 * checked and changed is then the folder found here, never another. */
+	char full[PATH_MAX], rootp[PATH_MAX];
+	ssize_t n = callerfs_fd_path(base, full, sizeof(full));
+	if (n < 0)
+		return (int)n;
+	/* Both paths are as the supervisor sees them. A sandbox's root is a
+	 * mount the supervisor cannot reach, which it sees as "/"; a root it
+	 * can reach (a chroot) is a prefix to take off. */
+	ssize_t r = callerfs_fd_path(root, rootp, sizeof(rootp));
+	if (r < 0)
+		return (int)r;
+	size_t skip = 0;
+	if (r > 1) {
+		if ((size_t)n < (size_t)r || memcmp(full, rootp, (size_t)r) != 0 ||
+		    (full[r] != '/' && full[r] != '\0'))
+			return -EXDEV; /* a working directory outside the caller's root */
+		skip = (size_t)r;
+	}
+	size_t blen = (size_t)n - skip;
+	if (blen + 1 + strlen(dir) + 1 > sizeof(full))
+		return -ENAMETOOLONG;
+	memmove(full, full + skip, blen);
+	full[blen] = '/';
+	strcpy(full + blen + 1, dir);
+	how.resolve = RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT;
+	return openat2_(root, full, &how);
+}
+
+int callerfs_resolve(int root, int base, const char *path, struct caller_target *ret)
+{
+	ret->parent = -1;
+	ret->name[0] = '\0';
+	ret->trailing_slash = false;
+	size_t len = strnlen(path, PATH_MAX);
+	if (len == 0)
+		return -ENOENT;
+	if (len >= PATH_MAX)
+		return -ENAMETOOLONG;
+	char buf[PATH_MAX];
+	memcpy(buf, path, len + 1);
+	bool absolute = buf[0] == '/';
+	while (len > 1 && buf[len - 1] == '/') {
+		buf[--len] = '\0';
+		ret->trailing_slash = true;
+	}
+	/* Split off the final component. */
+	char *slash = strrchr(buf, '/');
+	const char *dir, *name;
+	if (!slash) {
+		dir = ".";
+		name = buf;
+	} else if (slash == buf) {
+		dir = "/";
+		name = buf + 1;
+	} else {
+		*slash = '\0';
+		dir = buf;
+		name = slash + 1;
+	}
+	/* "/", ".", "..", "a/..": the path names a folder, with no name in
+	 * it to create or remove; the folder itself is the answer. */
+	if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		if (slash && slash != buf)
+			*slash = '/';
+		dir = buf;
+		name = "";
+	}
+	size_t nlen = strlen(name);
+	if (nlen > NAME_MAX)
+		return -ENAMETOOLONG;
+	int fd = open_folder(root, base, dir, absolute);
+	if (fd < 0)
+		return fd;
+	ret->parent = fd;
+	memcpy(ret->name, name, nlen + 1);
+	return 0;
+}
