@@ -309,8 +309,24 @@ def test_check_network_own_proxies_and_host_ports_count_as_reachable(ctx):
 
 # --- srt inside srt ----------------------------------------------------------
 
+def inner_srt(ctx):
+    """srt for the sandbox to run: copies of srt and its helpers in the
+    test's folder, since the build folder may be under /tmp, which the
+    sandbox replaces with a private one."""
+    import shutil
+    d = os.path.join(ctx.root, "inner-bin")
+    os.mkdir(d)
+    os.chmod(d, 0o755)
+    src = os.path.dirname(os.path.realpath(ctx.srt))
+    for name in ("srt", "srt-init", "srt-empty"):
+        p = os.path.join(src, name)
+        if os.path.exists(p):
+            shutil.copy2(p, os.path.join(d, name))
+    return os.path.join(d, "srt")
+
+
 def test_srt_inside_srt_says_which_setting_nesting_needs(ctx):
-    inner = "%s -c 'echo inner ran'" % ctx.srt
+    inner = "%s -c 'echo inner ran'" % inner_srt(ctx)
     r = ctx.run(["-c", inner])
     assert r.rc == 125, r
     assert "inner ran" not in r.out, r
@@ -321,7 +337,8 @@ def test_srt_inside_srt_says_which_setting_nesting_needs(ctx):
 def test_srt_inside_srt_with_nested_user_namespaces(ctx):
     outer = ctx.settings({"allowNestedUserNamespaces": True})
     inner_settings = ctx.settings({"enableWeakerNestedSandbox": True})
-    r = ctx.run(["-c", "%s -c 'echo inner ran'" % ctx.srt], settings_file=outer)
+    srt = inner_srt(ctx)
+    r = ctx.run(["-c", "%s -c 'echo inner ran'" % srt], settings_file=outer)
     assert r.rc == 125 and "inner ran" not in r.out, r
     assert "refuses nested user namespaces" not in r.err, r
     if ctx.user == "root":
@@ -333,7 +350,7 @@ def test_srt_inside_srt_with_nested_user_namespaces(ctx):
     assert "where a fresh /proc cannot be mounted" in r.err, r
     assert '"enableWeakerNestedSandbox": true in the inner srt\'s settings' in r.err, r
     # ...and with the outer one's /proc the inner sandbox runs.
-    r = ctx.run(["-c", "%s --settings %s -c 'echo inner ran; touch x'" % (ctx.srt, inner_settings)],
+    r = ctx.run(["-c", "%s --settings %s -c 'echo inner ran; touch x'" % (srt, inner_settings)],
                 settings_file=outer)
     assert r.rc == 1 and r.out == "inner ran\n", r
     assert not ctx.exists("x"), r
