@@ -418,41 +418,6 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* In a child about to execute bwrap: keep[i] becomes first + i (without
- * close-on-exec) and nothing else above stderr stays open. Everything
- * else is closed before the moves, so that their temporary copies find
- * room just above first + n at any descriptor limit bwrap itself can run
- * with (a fixed high number, 64 say, is out of reach below it). At most 8
- * kept. Returns 0 or a negative errno. */
-static int place_child_fds(const int *keep, size_t n, int first)
-{
-	int tmp[8];
-	if (n > ARRAY_SIZE(tmp))
-		return -EINVAL;
-	for (unsigned from = 3;;) {
-		unsigned next = ~0u;
-		for (size_t i = 0; i < n; i++)
-			if (keep[i] >= 0 && (unsigned)keep[i] >= from && (unsigned)keep[i] < next)
-				next = (unsigned)keep[i];
-		if (next == ~0u) {
-			close_range(from, ~0u, 0);
-			break;
-		}
-		if (next > from)
-			close_range(from, next - 1, 0);
-		from = next + 1;
-	}
-	/* Copies above the targets first: a target may hold a later source. */
-	for (size_t i = 0; i < n; i++)
-		if ((tmp[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, first + (int)n)) < 0)
-			return -errno;
-	for (size_t i = 0; i < n; i++)
-		if (dup2(tmp[i], first + (int)i) < 0) /* dup2 clears close-on-exec */
-			return -errno;
-	close_range((unsigned)first + (unsigned)n, ~0u, 0);
-	return 0;
-}
-
 /* ---- Listeners and environment -------------------------------------------- */
 
 static void loopback_target(struct listen_spec *l, int family, uint16_t port)
@@ -1387,7 +1352,7 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 		sigaction(SIGPIPE, &pipe_old, NULL);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 		const int keep[] = { init_fd, sv[1], c.sb->args_fd };
-		int e = place_child_fds(keep, ARRAY_SIZE(keep), CHILD_INIT_FD);
+		int e = fd_place(keep, ARRAY_SIZE(keep), CHILD_INIT_FD);
 		if (e < 0) {
 			fprintf(stderr, "srt: cannot hand descriptors to bubblewrap: %s%s\n", strerror(-e),
 				e == -EMFILE ? " (the open-file limit, RLIMIT_NOFILE, is too low)" : "");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "linux/proto.h"
+#include "util/util.h"
 
 #define LAUNCH_MAX_ARGV (64u * 1024 * 1024)
 
@@ -85,33 +86,11 @@ int launch_main(int argc, char **argv)
 	close(fds[2]);
 
 	/* fd 3: srt-init, 4: the connection, 5: the --args memfd, nothing
-	 * else above stderr. The rest is closed first, so that the copies
-	 * made on the way find room just above 5 at any descriptor limit
-	 * bwrap itself can run with (not at a fixed 64, which a low limit
-	 * puts out of reach). */
+	 * else above stderr. */
 	int keep[] = { fds[0], sock, fds[1] };
-	for (unsigned from = 3;;) {
-		unsigned next = ~0u;
-		for (size_t i = 0; i < 3; i++)
-			if ((unsigned)keep[i] >= from && (unsigned)keep[i] < next)
-				next = (unsigned)keep[i];
-		if (next == ~0u) {
-			close_range(from, ~0u, 0);
-			break;
-		}
-		if (next > from)
-			close_range(from, next - 1, 0);
-		from = next + 1;
-	}
-	int moved[3];
-	for (size_t i = 0; i < 3; i++)
-		if ((moved[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 6)) < 0)
-			return fail(errno == EMFILE ? "fcntl (the open-file limit, RLIMIT_NOFILE, is too low)" : "fcntl",
-				    errno);
-	for (size_t i = 0; i < 3; i++)
-		if (dup2(moved[i], 3 + (int)i) < 0)
-			return fail("dup2", errno);
-	close_range(6, ~0u, 0);
+	int e = fd_place(keep, 3, 3);
+	if (e < 0)
+		return fail(e == -EMFILE ? "fcntl (the open-file limit, RLIMIT_NOFILE, is too low)" : "fcntl", -e);
 	/* Whoever spawned us may ignore or block signals (a program that
 	 * ignores SIGCHLD, a shell's background job): bwrap needs SIGCHLD to
 	 * learn that its child ended, and the sandbox must be stoppable. */

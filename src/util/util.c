@@ -2,8 +2,10 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int srt_error_set(struct srt_error *err, int code, const char *fmt, ...)
 {
@@ -205,4 +207,33 @@ char *str_escape_invalid(const char *s, bool controls)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+int fd_place(const int *keep, size_t n, int first)
+{
+	int tmp[8];
+	if (n > sizeof(tmp) / sizeof(tmp[0]))
+		return -EINVAL;
+	for (unsigned from = 3;;) {
+		unsigned next = ~0u;
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= 0 && (unsigned)keep[i] >= from && (unsigned)keep[i] < next)
+				next = (unsigned)keep[i];
+		if (next == ~0u) {
+			close_range(from, ~0u, 0);
+			break;
+		}
+		if (next > from)
+			close_range(from, next - 1, 0);
+		from = next + 1;
+	}
+	/* Copies above the targets first: a target may hold a later source. */
+	for (size_t i = 0; i < n; i++)
+		if ((tmp[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, first + (int)n)) < 0)
+			return -errno;
+	for (size_t i = 0; i < n; i++)
+		if (dup2(tmp[i], first + (int)i) < 0) /* dup2 clears close-on-exec */
+			return -errno;
+	close_range((unsigned)first + (unsigned)n, ~0u, 0);
+	return 0;
 }

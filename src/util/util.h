@@ -52,6 +52,15 @@ char *str_escape_invalid(const char *s, bool controls);
 /* write() all of data, retrying on EINTR. Returns 0 or a negative errno. */
 int fd_write_all(int fd, const void *data, size_t len);
 
+/* In a child about to execute something (bwrap): keep[i] becomes first + i
+ * (without close-on-exec) and nothing else above stderr stays open.
+ * Everything else is closed before the moves, so that their temporary
+ * copies find room just above first + n at any descriptor limit the
+ * program itself can run with (a fixed high number, 64 say, is out of
+ * reach below it). At most 8 kept. Returns 0 or a negative errno
+ * (-EMFILE: the descriptor limit is too low). */
+int fd_place(const int *keep, size_t n, int first);
+
 /* Cleanup attributes, bubblewrap style. */
 static inline void cleanup_freep(void *p) { free(*(void **)p); }
 static inline void cleanup_closep(int *fd) { if (*fd >= 0) close(*fd); }
