@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "linux/bwrap.h"
+#include "linux/callerfs.h"
 #include "linux/mountplan.h"
 #include "linux/observer.h"
 #include "linux/placeholder.h"
@@ -710,6 +711,23 @@ static bool tcp_listening(pid_t pid, const struct sockaddr *a)
 	return found;
 }
 
+/* Does path exist (as anything, links not followed) in pid's view? */
+static bool caller_path_exists(pid_t pid, const char *path)
+{
+	int root = callerfs_open_root(pid);
+	if (root < 0)
+		return false;
+	struct caller_target t;
+	bool there = false;
+	if (callerfs_resolve(root, -1, path, &t) == 0) {
+		struct stat st;
+		there = t.name[0] == '\0' || fstatat(t.parent, t.name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		close(t.parent);
+	}
+	close(root);
+	return there;
+}
+
 /* On the broker's thread: is c worth a look on the loop's? A path the
  * sandbox's own (unchanging) policy allows is not; the other kinds are
  * judged there. */
@@ -719,7 +737,29 @@ static bool observed_keep(void *data, const struct observed_call *c)
 	if (c->op == OBS_CONNECT || c->op == OBS_SOCKET || !c->path)
 		return true;
 	const struct policy *p = sb->settings->policy;
-	return !(c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path));
+	if (c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path))
+		return false;
+	if (c->pid <= 0)
+		return true;
+	switch (c->op) {
+	case OBS_MKDIR:
+		/* A name that is there fails with EEXIST, read-only or not
+		 * (mkdir -p of /usr/lib): nothing was refused. */
+		return !caller_path_exists(c->pid, c->path);
+	case OBS_WRITE:
+	case OBS_UNLINK:
+	case OBS_RMDIR:
+	case OBS_TRUNCATE:
+	case OBS_CHMOD:
+	case OBS_CHOWN:
+	case OBS_UTIMES:
+	case OBS_XATTR:
+		/* On a name that is not there: ENOENT (touch tries utimes
+		 * after its create failed), nothing was refused. */
+		return caller_path_exists(c->pid, c->path);
+	default:
+		return true;
+	}
 }
 
 static void on_observed(void *data, const struct observed_call *c)

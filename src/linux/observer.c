@@ -687,7 +687,8 @@ static void on_notif(void *data, struct broker *b, const struct broker_notif *n,
 	if (k <= 0 || !broker_id_valid(b, n->id))
 		return;
 	for (int i = 0; i < k; i++) {
-		const struct observed_call *c = &o->calls[i];
+		struct observed_call *c = &o->calls[i];
+		c->pid = n->pid;
 		if (o->keep && !o->keep(o->data, c))
 			continue;
 		size_t plen = c->path ? strlen(c->path) + 1 : 0;

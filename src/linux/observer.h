@@ -90,9 +90,11 @@ struct observed_call {
 typedef void (*observer_fn)(void *data, const struct observed_call *c);
 
 /* Called on the broker's thread with each decoded call before it is
- * reported: false drops it there (a call the policy plainly allows), so
- * that the loop's thread is not woken for it. Must be a pure function of
- * data that stays unchanged while the observer lives. */
+ * reported, while the caller still waits in the call (so what it looks at
+ * in the caller's file system is as the call will find it): false drops
+ * it there (a call the policy plainly allows), so that the loop's thread
+ * is not woken for it. data must stay unchanged while the observer
+ * lives. */
 typedef bool (*observer_keep_fn)(void *data, const struct observed_call *c);
 
 const char *observed_op_name(enum observed_op op);

@@ -102,6 +102,19 @@ def test_each_write_operation_is_named(ctx):
     assert any(op in (("truncate", "f"), ("write", "f"), ("create", "f")) for op in ops), sorted(ops)
 
 
+def test_calls_that_fail_on_their_own_are_no_violation(ctx):
+    """mkdir -p of folders that exist (EEXIST, read-only or not), and
+    utimes, chmod, unlink, truncate of names that do not (ENOENT): nothing
+    was refused, so nothing is reported; the real refusals still are."""
+    ctx.write("there", "x")
+    script = ("mkdir -p /usr/lib /etc %s; mkdir there; rm -f nothere; chmod 600 nothere; "
+              "truncate -c -s 0 /etc/nothere-srt; touch -c /etc/nothere-srt; mkdir newdir; true" % ctx.proj)
+    r, evs = run_ev(ctx, ["sh", "-c", script], {}, opts=["-q"] + WRITES)
+    assert r.rc == 0, r
+    got = sorted((e["operation"], e["target"]) for e in violations(evs, "filesystem"))
+    assert got == [("mkdir", os.path.join(ctx.proj, "newdir"))], got
+
+
 def test_relative_paths_resolve_against_cwd_and_dirfd(ctx):
     ctx.mkdir("sub")
     code = ("import os\n"
