@@ -246,7 +246,7 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 		*ret = s;
 		return 0;
 	}
-	struct policy_env env = { .home = home, .cwd = cwd };
+	struct policy_env env = { .home = home, .cwd = cwd, .create_missing_writable = true };
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
 	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0) {
 		settings_free_chain(s);

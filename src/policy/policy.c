@@ -2,10 +2,13 @@
 #include "policy/policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "linux/placeholder.h"
@@ -1050,6 +1053,17 @@ static int explain_proc(const struct policy *p, const char *path, bool write, st
 	return verdict_builtin(out, false, str_printf("%s: kernel settings are not the sandbox's to change", which));
 }
 
+/* Is the folder holding path there, as a folder (links followed)? */
+static bool parent_is_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || !slash[1])
+		return false;
+	_cleanup_free_ char *parent = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+	struct stat st;
+	return parent && stat(parent, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int policy_explain_path(const struct policy *p, const char *path, bool write, struct policy_verdict *out)
 {
 	*out = (struct policy_verdict){ 0 };
@@ -1129,7 +1143,14 @@ int policy_explain_path(const struct policy *p, const char *path, bool write, st
 		char *why;
 		if (strcmp(pr->path, "/") == 0)
 			why = str_printf("%s has no effect: srt applies no rule to / itself", t);
-		else if (!pr->exists)
+		else if (!pr->exists && pr->kind == POLICY_ALLOW_WRITE && !pr->mandatory && !pr->pattern &&
+			 parent_is_dir(pr->path)) {
+			/* Made when a command runs (create_missing_writable). */
+			return verdict_set(out, true,
+					   str_printf("%s: %s does not exist yet; srt creates it when a command runs",
+						      t, pr->path),
+					   source_text(pr), true);
+		} else if (!pr->exists)
 			why = str_printf("%s has no effect: %s does not exist", t, pr->path);
 		else if (v.rule) {
 			_cleanup_free_ char *vt = rule_text(v.rule);
@@ -1160,6 +1181,44 @@ void policy_verdict_clear(struct policy_verdict *v)
 	free(v->source);
 	v->rule = NULL;
 	v->source = NULL;
+}
+
+/* allowWrite folders that do not exist yet, whose parent does: made now,
+ * so that the command can use them (~/.cache/tool on a fresh machine).
+ * The parent is opened with no link followed anywhere on its path (it was
+ * resolved already): another sandbox writing there meanwhile cannot turn
+ * it into a link and have the folder made elsewhere. A folder that cannot
+ * be made stays read-only, as before, with a note. */
+static int create_missing_writable(struct builder *b)
+{
+	struct policy *p = b->p;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		struct policy_path_rule *w = &p->rules[i];
+		if (w->kind != POLICY_ALLOW_WRITE || w->mandatory || w->exists || w->pattern)
+			continue;
+		const char *slash = strrchr(w->path, '/');
+		if (!slash || !slash[1])
+			continue;
+		_cleanup_free_ char *parent = slash == w->path ? strdup("/") : strndup(w->path, (size_t)(slash - w->path));
+		if (!parent)
+			return srt_error_set(b->err, -ENOMEM, "out of memory");
+		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+		int pfd = (int)syscall(SYS_openat2, AT_FDCWD, parent, &how, sizeof(how));
+		if (pfd < 0)
+			continue; /* no parent (or not a plain one): nothing to make */
+		int e = mkdirat(pfd, slash + 1, 0777) < 0 ? errno : 0;
+		close(pfd);
+		if (e == 0) {
+			w->exists = w->is_dir = true;
+			if (strv_pushf(&p->notes, "%s: created %s (it did not exist)", w->source, w->path) < 0)
+				return srt_error_set(b->err, -ENOMEM, "out of memory");
+		} else if (e != EEXIST &&
+			   strv_pushf(&p->notes, "%s: cannot create %s: %s; it stays unwritable", w->source, w->path,
+				      strerror(e)) < 0) {
+			return srt_error_set(b->err, -ENOMEM, "out of memory");
+		}
+	}
+	return 0;
 }
 
 int policy_build(const struct config *cfg, const struct policy_env *env,
@@ -1223,6 +1282,14 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 				  "built-in: the current directory, inside the private /tmp", NULL, NULL)) < 0)
 			goto fail;
 
+	/* Links on the way to the settings files first: nothing is created
+	 * for a run that is then refused. */
+	for (size_t i = 0; i < cfg->file_names.n; i++)
+		if ((r = check_settings_file_links(&b, cfg->file_names.v[i])) < 0)
+			goto fail;
+	if (env->create_missing_writable && (r = create_missing_writable(&b)) < 0)
+		goto fail;
+
 	/* Every writable root gets the built-in protection; so do the
 	 * settings files that were loaded. */
 	size_t n_user = p->n_rules;
@@ -1248,10 +1315,6 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		if ((r = strv_push(&p->settings_files, cfg->files.v[i])) < 0)
 			goto oom;
 	}
-	for (size_t i = 0; i < cfg->file_names.n; i++)
-		if ((r = check_settings_file_links(&b, cfg->file_names.v[i])) < 0)
-			goto fail;
-
 	if (p->n_rules > 1)
 		qsort(p->rules, p->n_rules, sizeof(*p->rules), rule_cmp);
 	/* Drop exact duplicates (same path and kind): the first source stays. */

@@ -63,6 +63,10 @@ struct policy {
 struct policy_env {
 	const char *home;
 	const char *cwd;
+	/* A sandbox is about to run: an allowWrite folder that does not exist
+	 * yet is created when its parent does (srt check and srt explain only
+	 * look). */
+	bool create_missing_writable;
 };
 
 /* Build the policy. Expands globs and scans every writable root for the

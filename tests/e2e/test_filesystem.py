@@ -146,6 +146,28 @@ def test_allow_write_dir_outside_project(ctx):
     assert ctx.read(os.path.join(other, "f")) == "hi\n"
 
 
+def test_missing_allow_write_folder_is_created_when_its_parent_exists(ctx):
+    """~/.cache/tool on a fresh machine: made for the run, so that the
+    command can use it; said under --debug. A folder whose parent is
+    missing too is not made (and stays unwritable); srt check and srt
+    explain make nothing."""
+    s = {"filesystem": {"allowWrite": ["./build", "./a/b"]}}
+    c = ctx.run(["check"], settings=s)
+    assert c.rc == 0 and not ctx.exists("build"), c
+    e = ctx.run(["explain", "--write", ctx.p("build/x")], settings=s)
+    assert not ctx.exists("build"), e
+    r = ctx.sh("echo out > build/x && cat build/x; mkdir -p a/b 2>/dev/null || echo a-refused", settings=s,
+               opts=["--debug"])
+    assert r.rc == 0 and "out" in r.out and "a-refused" in r.out, r
+    assert ctx.read("build/x") == "out\n"
+    assert os.path.isdir(ctx.p("build")) and not os.path.islink(ctx.p("build"))
+    assert not ctx.exists("a"), r
+    assert "created %s (it did not exist)" % ctx.p("build") in r.err, r
+    # The next run finds it there and says nothing about it.
+    r = ctx.sh("cat build/x", settings=s, opts=["--debug"])
+    assert r.rc == 0 and r.out == "out\n" and "created" not in r.err, r
+
+
 def test_allow_write_single_file(ctx):
     ctx.write("only.txt", "orig\n")
     r = ctx.sh("echo more >> only.txt; echo x > other.txt",

@@ -29,8 +29,9 @@ def test_allow_write_through_link_planted_by_earlier_run(ctx):
     before = tree_listing(etc)
     text = '{"filesystem": {"allowWrite": [".", "./dist"]}}'
     s = ctx.settings(text)
-    # First run: ./dist does not exist yet; the command makes it a link.
-    r = ctx.run(["ln", "-s", etc, "dist"], settings_file=s)
+    # First run: srt makes the missing ./dist; the command moves it away
+    # and puts a link in its place.
+    r = ctx.run(["sh", "-c", 'mv dist dist.old && ln -s "$1" dist', "sh", etc], settings_file=s)
     assert r.rc == 0, r
     assert os.path.islink(ctx.p("dist"))
     # Second run: refused before anything runs, naming the entry, the

@@ -365,11 +365,18 @@ static void test_explain_rules_without_effect(void **state)
 {
 	(void)state;
 	mkpath("w", true);
-	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"./out\", \"./w\"],"
+	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"./out\", \"./w\", \"./none/out\"],"
 				     " \"denyRead\": [\"./w/secret\"]}}");
-	/* allowWrite of a missing folder: srt creates nothing. */
-	expect(p, "out/x", true, false, "allowWrite: ./out has no effect", "filesystem.allowWrite[0]");
-	expect(p, "out/x", true, false, "does not exist", "filesystem.allowWrite[0]");
+	/* allowWrite of a missing folder whose parent is there: made when a
+	 * command runs (explain makes nothing). */
+	expect(p, "out/x", true, true, "does not exist yet; srt creates it when a command runs",
+	       "filesystem.allowWrite[0]");
+	char made[512];
+	snprintf(made, sizeof(made), "%s/out", root);
+	assert_int_equal(access(made, F_OK), -1);
+	/* Its parent missing too: no effect. */
+	expect(p, "none/out/x", true, false, "allowWrite: ./none/out has no effect", "filesystem.allowWrite[2]");
+	expect(p, "none/out/x", true, false, "does not exist", "filesystem.allowWrite[2]");
 	policy_free(p);
 }
 
