@@ -20,6 +20,9 @@
 #ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 #define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
 #endif
+#ifndef SECCOMP_ADDFD_FLAG_SEND
+#define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
+#endif
 
 struct broker {
 	int fd;                 /* the listener */
@@ -80,7 +83,8 @@ static void serve_one(struct broker *b)
 		n.args[i] = q->data.args[i];
 	struct broker_reply r = { 0 };
 	b->handle(b->data, b, &n, &r);
-	send_reply(b, n.id, &r);
+	if (!r.sent)
+		send_reply(b, n.id, &r);
 }
 
 static void *broker_main(void *arg)
@@ -149,6 +153,21 @@ void broker_post(struct broker *b, struct broker_item *item)
 	b->tail = item;
 	pthread_mutex_unlock(&b->lock);
 	uv_async_send(&b->async);
+}
+
+int broker_addfd(struct broker *b, uint64_t id, int fd, bool cloexec)
+{
+	struct seccomp_notif_addfd a = {
+		.id = id,
+		.flags = SECCOMP_ADDFD_FLAG_SEND,
+		.srcfd = (uint32_t)fd,
+		.newfd_flags = cloexec ? O_CLOEXEC : 0,
+	};
+	int r;
+	do
+		r = ioctl(b->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
 }
 
 bool broker_id_valid(struct broker *b, uint64_t id)

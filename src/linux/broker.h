@@ -35,6 +35,7 @@ struct broker_reply {
 	int error;         /* > 0: fail the call with this errno */
 	bool value;        /* true: the call returns val (it was carried out by the supervisor) */
 	int64_t val;
+	bool sent;         /* answered already (broker_addfd): nothing more to send */
 };
 
 /* Called on the broker's thread for every trapped call; fills *reply
@@ -65,6 +66,14 @@ void broker_post(struct broker *b, struct broker_item *item);
  * was read from the caller (its memory, /proc/PID/...) is the caller's
  * only if so: otherwise its pid may be another process's by now. */
 bool broker_id_valid(struct broker *b, uint64_t id);
+
+/* From the handle callback: install fd (the broker's, still its own
+ * afterwards) in the caller as the result of its call, which this answers
+ * at once (SECCOMP_ADDFD_FLAG_SEND, Linux 5.14): the caller's call returns
+ * the new descriptor's number, close-on-exec when cloexec. Returns that
+ * number, or a negative errno (then the call is not answered yet; set
+ * reply->error). Set reply->sent after a success. */
+int broker_addfd(struct broker *b, uint64_t id, int fd, bool cloexec);
 
 /* Stop the thread and wait for it, deliver what it posted, close the
  * listener; the broker frees itself once the loop has run the close

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,4 +161,137 @@ int callerfs_resolve(int root, int base, const char *path, struct caller_target 
 	ret->parent = fd;
 	memcpy(ret->name, name, nlen + 1);
 	return 0;
+}
+
+/* ---- Carrying a call out for the caller ------------------------------------ */
+
+int callerfs_thread_take_caller_rights(void)
+{
+	/* A file-system context of this thread's own: its umask (and cwd)
+	 * are then its alone. */
+	if (unshare(CLONE_FS) < 0)
+		return -errno;
+	/* Every capability of this thread, gone: capset on pid 0 changes the
+	 * calling thread only. */
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return -errno;
+	return 0;
+}
+
+int callerfs_umask(pid_t pid, mode_t *ret)
+{
+	char p[48], buf[4096];
+	snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	int e = n < 0 ? -errno : 0;
+	close(fd);
+	if (e)
+		return e;
+	buf[n] = '\0';
+	/* "Umask:\t0022" comes early (Linux 4.7 and later). */
+	const char *u = strstr(buf, "\nUmask:");
+	if (!u)
+		return -ENOENT;
+	u += 7;
+	while (*u == ' ' || *u == '\t')
+		u++;
+	unsigned v = 0;
+	int digits = 0;
+	for (; *u >= '0' && *u <= '7' && digits < 5; u++, digits++)
+		v = v * 8 + (unsigned)(*u - '0');
+	if (digits == 0 || v > 0777)
+		return -EINVAL;
+	*ret = (mode_t)v;
+	return 0;
+}
+
+/* Run one creating call under the caller's umask: this thread's alone
+ * (callerfs_thread_take_caller_rights). */
+#define WITH_UMASK(um, expr)                                   \
+	({                                                     \
+		mode_t old_ = umask(um);                       \
+		__typeof__(expr) r_ = (expr);                  \
+		int e_ = errno;                                \
+		umask(old_);                                   \
+		errno = e_;                                    \
+		r_;                                            \
+	})
+
+int callerfs_openat(const struct caller_target *t, int flags, mode_t mode, mode_t um)
+{
+	if (t->parent < 0)
+		return -EBADF;
+	const char *name = t->name[0] ? t->name : ".";
+	int f = (flags | O_NOCTTY | O_CLOEXEC) & ~O_PATH;
+	bool wants_block = !(flags & O_NONBLOCK);
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		f |= O_NONBLOCK; /* never wait here: a FIFO with no reader */
+	int fd = WITH_UMASK(um, openat(t->parent, name, f, mode));
+	if (fd < 0)
+		return errno == ENXIO && (f & O_NONBLOCK) && wants_block ? -EAGAIN : -errno;
+	if (wants_block && (f & O_NONBLOCK)) {
+		/* The file status flags belong to the open file the caller
+		 * gets: give back the blocking it asked for. */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+	}
+	return fd;
+}
+
+int callerfs_mkdirat(const struct caller_target *t, mode_t mode, mode_t um)
+{
+	if (t->parent < 0)
+		return -EBADF;
+	if (!t->name[0])
+		return -EEXIST; /* "/", ".", "..": there */
+	return WITH_UMASK(um, mkdirat(t->parent, t->name, mode)) < 0 ? -errno : 0;
+}
+
+int callerfs_mknodat(const struct caller_target *t, mode_t mode, dev_t dev, mode_t um)
+{
+	if (t->parent < 0)
+		return -EBADF;
+	if (!t->name[0])
+		return -EEXIST;
+	return WITH_UMASK(um, mknodat(t->parent, t->name, mode, dev)) < 0 ? -errno : 0;
+}
+
+int callerfs_symlinkat(const char *target, const struct caller_target *t)
+{
+	if (t->parent < 0)
+		return -EBADF;
+	if (!t->name[0])
+		return -EEXIST;
+	return symlinkat(target, t->parent, t->name) < 0 ? -errno : 0;
+}
+
+int callerfs_unlinkat(const struct caller_target *t, int flags)
+{
+	if (t->parent < 0)
+		return -EBADF;
+	if (!t->name[0])
+		return (flags & AT_REMOVEDIR) ? -EBUSY : -EISDIR; /* what rmdir("/") and unlink(".") give */
+	return unlinkat(t->parent, t->name, flags) < 0 ? -errno : 0;
+}
+
+int callerfs_renameat2(const struct caller_target *from, const struct caller_target *to, unsigned flags)
+{
+	if (from->parent < 0 || to->parent < 0)
+		return -EBADF;
+	if (!from->name[0] || !to->name[0])
+		return -EBUSY; /* renaming "/", "." or "..": the kernel's answer */
+	return renameat2(from->parent, from->name, to->parent, to->name, flags) < 0 ? -errno : 0;
 }

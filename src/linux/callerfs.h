@@ -60,4 +60,47 @@ int callerfs_resolve(int root, int base, const char *path, struct caller_target 
  * -ENAMETOOLONG). */
 ssize_t callerfs_fd_path(int fd, char *buf, size_t len);
 
+/* ---- Carrying a call out for the caller ------------------------------------
+ *
+ * What the broker does in the caller's place must be what the kernel would
+ * have done for the caller, no more: the same rights and the same umask.
+ * The broker's thread takes them once, for good (it does nothing else):
+ * it gives up every capability of its own (a root srt holds them all; the
+ * command holds none) and gets a file-system context of its own (CLONE_FS),
+ * so that setting the caller's umask for a call touches no other thread.
+ * The credentials (uid, gids) are the supervisor's, which the command
+ * shares: bwrap maps the user to the same ids. */
+
+/* On the broker's thread, once, before it carries anything out. Returns 0
+ * or a negative errno (then it must carry nothing out). */
+int callerfs_thread_take_caller_rights(void);
+
+/* The umask of process pid (/proc/PID/status, "Umask:"), or a negative
+ * errno. */
+int callerfs_umask(pid_t pid, mode_t *ret);
+
+/* openat(parent, name, flags, mode) for the caller, with its umask: the new
+ * descriptor (in the broker's table, close-on-exec whatever flags say: the
+ * caller's own close-on-exec goes with the hand-over) or a negative errno.
+ * O_NOCTTY is added: a terminal must not become the broker's (a session
+ * leader without a terminal that opens one without O_NOCTTY gets no
+ * controlling terminal this way: a known difference). An open for writing
+ * of a FIFO with no reader would wait: it is tried without waiting and
+ * -EAGAIN says so (the broker may then wait for it on a thread of its
+ * own); the descriptor of one that worked keeps the caller's O_NONBLOCK
+ * choice. */
+int callerfs_openat(const struct caller_target *t, int flags, mode_t mode, mode_t umask);
+
+/* mkdirat, mknodat, symlinkat for the caller, with its umask (the broker's
+ * thread holds no capability, so a device node fails with EPERM as it
+ * would for the caller). 0 or a negative errno. */
+int callerfs_mkdirat(const struct caller_target *t, mode_t mode, mode_t umask);
+int callerfs_mknodat(const struct caller_target *t, mode_t mode, dev_t dev, mode_t umask);
+int callerfs_symlinkat(const char *target, const struct caller_target *t);
+
+/* unlinkat (flags: AT_REMOVEDIR) and renameat2 (flags: RENAME_NOREPLACE,
+ * RENAME_EXCHANGE) on resolved targets. 0 or a negative errno. */
+int callerfs_unlinkat(const struct caller_target *t, int flags);
+int callerfs_renameat2(const struct caller_target *from, const struct caller_target *to, unsigned flags);
+
 #endif
