@@ -67,6 +67,32 @@ ssize_t callerfs_fd_path(int fd, char *buf, size_t len)
 	return n;
 }
 
+/* The caller's view of fd's path: fd's path as the supervisor sees it, less
+ * the caller's root when the supervisor can reach that root (a chroot);
+ * a sandbox's root is a mount the supervisor cannot reach and sees as "/".
+ * Into buf; its length or a negative errno. */
+static ssize_t caller_view_path(int root, int fd, char *buf, size_t len)
+{
+	char rootp[PATH_MAX];
+	ssize_t n = callerfs_fd_path(fd, buf, len);
+	if (n < 0)
+		return n;
+	ssize_t r = callerfs_fd_path(root, rootp, sizeof(rootp));
+	if (r < 0)
+		return r;
+	if (r == 1)
+		return n;
+	if (n < r || memcmp(buf, rootp, (size_t)r) != 0 || (buf[r] != '/' && buf[r] != '\0'))
+		return -EXDEV; /* outside the caller's root */
+	if (n == r) {
+		buf[0] = '/';
+		buf[1] = '\0';
+		return 1;
+	}
+	memmove(buf, buf + r, (size_t)(n - r) + 1);
+	return n - r;
+}
+
 /* Open folder dir (relative to base, or absolute) in the caller's view. */
 static int open_folder(int root, int base, const char *dir, bool absolute)
 {
@@ -86,27 +112,13 @@ static int open_folder(int root, int base, const char *dir, bool absolute)
 	 * from the caller's root, behind the base's path. The base may have
 	 * been renamed between the two (the caller's own race): what is
 	 * checked and changed is then the folder found here, never another. */
-	char full[PATH_MAX], rootp[PATH_MAX];
-	ssize_t n = callerfs_fd_path(base, full, sizeof(full));
+	char full[PATH_MAX];
+	ssize_t n = caller_view_path(root, base, full, sizeof(full));
 	if (n < 0)
 		return (int)n;
-	/* Both paths are as the supervisor sees them. A sandbox's root is a
-	 * mount the supervisor cannot reach, which it sees as "/"; a root it
-	 * can reach (a chroot) is a prefix to take off. */
-	ssize_t r = callerfs_fd_path(root, rootp, sizeof(rootp));
-	if (r < 0)
-		return (int)r;
-	size_t skip = 0;
-	if (r > 1) {
-		if ((size_t)n < (size_t)r || memcmp(full, rootp, (size_t)r) != 0 ||
-		    (full[r] != '/' && full[r] != '\0'))
-			return -EXDEV; /* a working directory outside the caller's root */
-		skip = (size_t)r;
-	}
-	size_t blen = (size_t)n - skip;
+	size_t blen = (size_t)n;
 	if (blen + 1 + strlen(dir) + 1 > sizeof(full))
 		return -ENAMETOOLONG;
-	memmove(full, full + skip, blen);
 	full[blen] = '/';
 	strcpy(full + blen + 1, dir);
 	how.resolve = RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT;
@@ -294,4 +306,49 @@ int callerfs_renameat2(const struct caller_target *from, const struct caller_tar
 	if (!from->name[0] || !to->name[0])
 		return -EBUSY; /* renaming "/", "." or "..": the kernel's answer */
 	return renameat2(from->parent, from->name, to->parent, to->name, flags) < 0 ? -errno : 0;
+}
+
+int callerfs_open_object(int root, const struct caller_target *t, bool follow)
+{
+	if (t->parent < 0)
+		return -EBADF;
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW),
+		.resolve = RESOLVE_NO_MAGICLINKS,
+	};
+	if (!t->name[0])
+		return openat2_(t->parent, ".", &how);
+	/* Not a link, or not to be followed: the name in its folder. */
+	struct stat st;
+	if (fstatat(t->parent, t->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!follow || !S_ISLNK(st.st_mode))
+		return openat2_(t->parent, t->name, &how);
+	/* A link to follow: from the caller's root, behind its folder's
+	 * path, so that an absolute target starts there and ".." stops
+	 * there (the kernel's walk, not ours). */
+	char full[PATH_MAX];
+	ssize_t n = caller_view_path(root, t->parent, full, sizeof(full));
+	if (n < 0)
+		return (int)n;
+	size_t nl = strlen(t->name);
+	if ((size_t)n + 1 + nl + 1 > sizeof(full))
+		return -ENAMETOOLONG;
+	full[n] = '/';
+	memcpy(full + n + 1, t->name, nl + 1);
+	how.resolve |= RESOLVE_IN_ROOT;
+	return openat2_(root, full, &how);
+}
+
+int callerfs_linkat(int from, const struct caller_target *to)
+{
+	if (from < 0 || to->parent < 0)
+		return -EBADF;
+	if (!to->name[0])
+		return -EEXIST;
+	/* The object itself, through its descriptor: linkat's AT_EMPTY_PATH
+	 * wants a capability the caller lacks, the /proc form does not. */
+	char p[48];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", from);
+	return linkat(AT_FDCWD, p, to->parent, to->name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }

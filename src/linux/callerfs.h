@@ -55,6 +55,15 @@ struct caller_target {
  * -ENAMETOOLONG, -ELOOP, -EACCES as the kernel says. */
 int callerfs_resolve(int root, int base, const char *path, struct caller_target *ret);
 
+/* The object a resolved target names, as an O_PATH descriptor: for the
+ * calls that act on what a path leads to (truncate, chmod, chown, utimes,
+ * setxattr, link with AT_SYMLINK_FOLLOW), so that the rules judge a link
+ * where it lands and the call changes exactly that. follow: follow a link
+ * in the final component too (an absolute one starts again at the
+ * caller's root). Returns the fd or a negative errno (-ENOENT, -ELOOP for
+ * a magic link or too many links). */
+int callerfs_open_object(int root, const struct caller_target *t, bool follow);
+
 /* The path of fd as the caller sees it (the caller's root is "/"), into
  * buf: its length, or a negative errno (-ENOENT for a deleted folder,
  * -ENAMETOOLONG). */
@@ -102,5 +111,10 @@ int callerfs_symlinkat(const char *target, const struct caller_target *t);
  * RENAME_EXCHANGE) on resolved targets. 0 or a negative errno. */
 int callerfs_unlinkat(const struct caller_target *t, int flags);
 int callerfs_renameat2(const struct caller_target *from, const struct caller_target *to, unsigned flags);
+
+/* linkat for the caller: a new name to for the object from (an
+ * O_PATH descriptor from callerfs_open_object, so that what is linked is
+ * what the rules judged). 0 or a negative errno. */
+int callerfs_linkat(int from, const struct caller_target *to);
 
 #endif

@@ -275,6 +275,76 @@ static void test_fd_path(void **state)
 	close(p[1]);
 }
 
+static int object(const char *path, bool follow)
+{
+	struct caller_target t;
+	int r = callerfs_resolve(root_fd, cwd_fd, path, &t);
+	if (r < 0)
+		return r;
+	int fd = callerfs_open_object(root_fd, &t, follow);
+	close(t.parent);
+	return fd;
+}
+
+static void test_objects_judged_where_they_land(void **state)
+{
+	(void)state;
+	/* An absolute link lands in the caller's root, not the supervisor's. */
+	int fd = object("/a/abs", true);
+	assert_true(fd >= 0);
+	assert_is(fd, "a/b");
+	close(fd);
+	fd = object("rel", true);
+	assert_true(fd >= 0);
+	assert_is(fd, "a/b/c");
+	close(fd);
+	/* ".." in a link stops at the caller's root. */
+	fd = object("up", true);
+	assert_true(fd >= 0);
+	assert_is(fd, "");
+	close(fd);
+	/* Not followed: the link itself. */
+	fd = object("abs", false);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstatat(fd, "", &st, AT_EMPTY_PATH), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	close(fd);
+	fd = object("/file", true);
+	assert_true(fd >= 0);
+	assert_is(fd, "file");
+	close(fd);
+	fd = object(".", true);
+	assert_true(fd >= 0);
+	assert_is(fd, "a");
+	close(fd);
+	assert_int_equal(object("missing", true), -ENOENT);
+	/* /a/fd leads to /proc/self/fd, which the caller's root (the tree)
+	 * does not have: followed there, not into the supervisor's /proc. */
+	assert_int_equal(object("/a/fd", true), -ENOENT);
+}
+
+static void test_link_names_the_object(void **state)
+{
+	(void)state;
+	int from = object("/file", true);
+	assert_true(from >= 0);
+	struct caller_target to;
+	assert_int_equal(callerfs_resolve(root_fd, cwd_fd, "b/hard", &to), 0);
+	assert_int_equal(callerfs_linkat(from, &to), 0);
+	assert_int_equal(callerfs_linkat(from, &to), -EEXIST);
+	close(to.parent);
+	close(from);
+	char a[PATH_MAX + 256], b[PATH_MAX + 256];
+	snprintf(a, sizeof(a), "%s/file", tree);
+	snprintf(b, sizeof(b), "%s/a/b/hard", tree);
+	struct stat sa, sb;
+	assert_int_equal(stat(a, &sa), 0);
+	assert_int_equal(lstat(b, &sb), 0);
+	assert_int_equal(sa.st_ino, sb.st_ino);
+	assert_int_equal(sa.st_nlink, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +356,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_magic_links_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirfd_that_is_no_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_objects_judged_where_they_land, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_names_the_object, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
