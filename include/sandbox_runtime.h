@@ -33,8 +33,10 @@ extern "C" {
 
 /* Every fallible function returns 0 or a negative errno-style code and, when
  * given a non-NULL struct srt_error, fills it with a message that names the
- * file, line, column or key the problem came from. There is no global error
- * state. */
+ * file, line, column or key the problem came from, or the argument and its
+ * value ("srt_runtime_options.observe is 42: ..."). On success the function
+ * clears it (code 0, message ""). There is no global error state. Which
+ * codes each function returns: sandbox_runtime(3), ERRORS. */
 struct srt_error {
 	int code;           /* the same negative code the function returned */
 	char message[1024]; /* NUL-terminated, human readable */
@@ -58,8 +60,8 @@ struct srt_platform_info {
 				     * line ("" when supported) */
 };
 
-/* Fill *out. Returns 0 (the answer is in out->supported), or a negative
- * errno when out is NULL. Runs bwrap --version once. */
+/* Fill *out. Returns 0 (the answer is in out->supported), or -EINVAL when
+ * out is NULL. Runs bwrap --version once. */
 int srt_platform_info(struct srt_platform_info *out);
 
 /* ---- Settings built in code --------------------------------------------- */
@@ -87,20 +89,24 @@ typedef struct srt_runtime srt_runtime;
 /* What the observer reports besides the proxies (docs/events.md). Each
  * trapped call costs a round trip to the runtime's thread (about 10-20
  * microseconds): the default traps only calls rare enough for that not to
- * show; writes and reads are opt-in (bench/observer measures them). */
+ * show; writes and reads are opt-in (bench/observer measures them). Any
+ * other value is refused with -EINVAL. */
 enum srt_observe {
 	SRT_OBSERVE_DEFAULT = 0, /* exec of hidden programs, direct connects, AF_UNIX sockets */
 	SRT_OBSERVE_OFF = 1,     /* no observer: only the proxies report */
-	SRT_OBSERVE_READS = 2,   /* writes, and every read-only open too */
-	SRT_OBSERVE_WRITES = 3,  /* the default, and every write-intent call */
+	SRT_OBSERVE_READS = 2,   /* what WRITES reports, and read-only opens of hidden
+				  * (denyRead) paths; traps every open */
+	SRT_OBSERVE_WRITES = 3,  /* what DEFAULT reports, and refused writes; traps
+				  * every write-intent call */
 };
 
 struct srt_runtime_options {
 	size_t max_violations;   /* the store keeps the newest N; 0: 1000 */
 	enum srt_observe observe;
-	const char *home;        /* for "~" in settings; NULL: $HOME */
+	const char *home;        /* for "~" in settings, absolute; NULL: $HOME */
 	const char *cwd;         /* for relative paths in settings and the
-				  * sandboxes' default folder; NULL: getcwd() */
+				  * sandboxes' default folder: an absolute path
+				  * to a folder; NULL: getcwd() */
 };
 
 /* Create a runtime from a settings file (either format), from settings
@@ -118,10 +124,13 @@ int srt_runtime_new_from_config(const struct srt_config *cfg, const struct srt_r
  * execute call it when needed; calling it twice is harmless. */
 int srt_runtime_start(srt_runtime *rt, struct srt_error *err);
 
-/* Replace the settings. Network lists apply from the next connection, in
- * sandboxes already running too; file-system rules apply to sandboxes
- * started after the call. On error the old settings stay. Emits
- * SRT_EVENT_CONFIG_RELOADED. */
+/* Replace the settings. In sandboxes already running, each new connection
+ * is decided by the new network lists (allowedDomains, deniedDomains, with
+ * the sandbox's own extra entries) and the new ignoreViolations apply to
+ * reports; everything else stays as the sandbox started: mounts, seccomp
+ * filter, what the observer refuses, listeners and proxy timeouts. The new
+ * settings apply whole to sandboxes started after the call. On error the
+ * old settings stay. Emits SRT_EVENT_CONFIG_RELOADED. */
 int srt_runtime_reload_file(srt_runtime *rt, const char *path, struct srt_error *err);
 int srt_runtime_reload_json(srt_runtime *rt, const char *json, const char *name, struct srt_error *err);
 int srt_runtime_reload_config(srt_runtime *rt, const struct srt_config *cfg, struct srt_error *err);
@@ -149,7 +158,9 @@ struct srt_sandbox_options {
 	/* Extra allowedDomains entries for this sandbox only, on top of the
 	 * runtime's settings (its deniedDomains still win). NULL-terminated. */
 	const char *const *allowed_domains;
-	const char *cwd;          /* the command's folder; NULL: the runtime's */
+	const char *cwd;          /* the command's folder, an absolute path that
+				   * must exist when the call is made (-EINVAL,
+				   * -ENOENT, -ENOTDIR); NULL: the runtime's */
 };
 
 /* Prepare a sandbox for a command (argv: NULL-terminated; shell: one
@@ -158,7 +169,8 @@ struct srt_sandbox_options {
  * the stdin/stdout/stderr you want. It connects back to the runtime over a
  * unix socket in the runtime's private folder, with a one-time token: the
  * runtime serves it (proxies, observer) and attributes its connections and
- * violations to *ret_id. Its exit status is the command's (srt(1)). It
+ * violations to *ret_id (ret_id may be NULL; *ret_argv and *ret_id are
+ * written only on success). Its exit status is the command's (srt(1)). It
  * resets SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
  * SIGPIPE to their default action and unblocks all signals before the
  * sandbox starts. *ret_argv is the caller's: free with srt_argv_free. A
@@ -181,10 +193,12 @@ struct srt_result {
 };
 
 /* Run a command in a sandbox with stdin from /dev/null, wait for it and
- * capture its output (at most 64 MiB of each; more is discarded). Returns 0
- * when the command ran, whatever its status; a negative errno when no
- * sandbox could be started, -EDEADLK on the runtime's own thread (in an
- * event callback: the sandbox could never start; call it from another
+ * capture its output (at most 64 MiB of each; more is discarded). *ret is
+ * zeroed first, so srt_result_free on it is harmless even after a failure.
+ * Returns 0 when the command ran, whatever its status; a negative errno
+ * when no sandbox could be started (a command folder that does not exist
+ * is -ENOENT, not status 125), -EDEADLK on the runtime's own thread (in
+ * an event callback: the sandbox could never start; call it from another
  * thread). The sandbox gets default signal actions and no blocked signal,
  * whatever the program ignores or blocks. A program that ignores SIGCHLD
  * or reaps every child itself gets the status the sandbox's init reported
@@ -231,7 +245,9 @@ struct srt_violation_list {
 };
 
 /* A copy of the stored violations of one kind (SRT_VIOLATION_ANY: all).
- * Free with srt_violation_list_free. */
+ * -EINVAL (there is no struct srt_error here) when rt or ret is NULL or
+ * kind is not a value of the enum. Each distinct refusal (kind, operation,
+ * target) is recorded once per sandbox. Free with srt_violation_list_free. */
 int srt_runtime_violations(srt_runtime *rt, enum srt_violation_kind kind, struct srt_violation_list **ret);
 void srt_violation_list_free(struct srt_violation_list *l);
 size_t srt_runtime_violation_count(srt_runtime *rt);   /* stored now */

@@ -39,6 +39,101 @@ const char *srt_version(void)
 	return SRT_VERSION;
 }
 
+/* ---- Arguments and errors ------------------------------------------------ */
+
+/* A caller reusing one struct srt_error must never read an old message as
+ * the answer to a call that succeeded: every public function taking one
+ * clears it on entry and again on success. */
+static void error_clear(struct srt_error *err)
+{
+	if (err) {
+		err->code = 0;
+		err->message[0] = '\0';
+	}
+}
+
+/* The end of a public call: cleared on success; on failure the code is r,
+ * with a message even when the step that failed left none. */
+static int error_done(struct srt_error *err, int r, const char *fn)
+{
+	if (r >= 0) {
+		error_clear(err);
+		return r;
+	}
+	if (err) {
+		if (!err->message[0])
+			srt_error_set(err, r, "%s: %s", fn, strerror(-r));
+		err->code = r;
+	}
+	return r;
+}
+
+/* Values outside the enums are refused rather than read as the default:
+ * an observe of 42 is a caller's bug, not a wish for the default. */
+static bool observe_valid(enum srt_observe v)
+{
+	switch (v) {
+	case SRT_OBSERVE_DEFAULT:
+	case SRT_OBSERVE_OFF:
+	case SRT_OBSERVE_READS:
+	case SRT_OBSERVE_WRITES:
+		return true;
+	}
+	return false;
+}
+
+static bool violation_kind_valid(enum srt_violation_kind k)
+{
+	switch (k) {
+	case SRT_VIOLATION_ANY:
+	case SRT_VIOLATION_FILESYSTEM:
+	case SRT_VIOLATION_NETWORK:
+	case SRT_VIOLATION_UNIX_SOCKET:
+	case SRT_VIOLATION_PROCESS:
+		return true;
+	}
+	return false;
+}
+
+/* A folder argument (what names it in the message): absolute, since a
+ * relative one would silently depend on the caller's current folder at
+ * some later moment, and a folder now, so that a sandbox is not started
+ * only for its command to fail with status 125. */
+static int check_folder(const char *what, const char *path, struct srt_error *err)
+{
+	if (path[0] != '/')
+		return srt_error_set(err, -EINVAL, "%s is \"%s\": not an absolute path", what, path);
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int e = errno;
+		return srt_error_set(err, -e, "%s is \"%s\": %s", what, path, strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return srt_error_set(err, -ENOTDIR, "%s is \"%s\": not a folder", what, path);
+	return 0;
+}
+
+/* What every srt_runtime_new_* checks before any work. */
+static int check_new_args(const struct srt_runtime_options *opts, srt_runtime **ret, struct srt_error *err)
+{
+	if (!ret)
+		return srt_error_set(err, -EINVAL, "ret is NULL");
+	if (!opts)
+		return 0;
+	if (!observe_valid(opts->observe))
+		return srt_error_set(err, -EINVAL,
+				     "srt_runtime_options.observe is %d: not an enum srt_observe value "
+				     "(SRT_OBSERVE_DEFAULT, SRT_OBSERVE_OFF, SRT_OBSERVE_READS, SRT_OBSERVE_WRITES)",
+				     (int)opts->observe);
+	/* home need not exist ("~/.ssh" in denyRead is fine without one). */
+	if (opts->home && opts->home[0] != '/')
+		return srt_error_set(err, -EINVAL, "srt_runtime_options.home is \"%s\": not an absolute path",
+				     opts->home);
+	if (opts->cwd)
+		return check_folder("srt_runtime_options.cwd", opts->cwd, err);
+	return 0;
+}
+
 /* A sandbox prepared by wrap, waiting for its launcher (on o->pending);
  * then, once a launcher said its token, until the runtime freed the
  * sandbox (on o->live, sb NULL). */
@@ -256,17 +351,21 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 int srt_runtime_new_from_file(const char *path, const struct srt_runtime_options *opts, srt_runtime **ret,
 			      struct srt_error *err)
 {
-	if (!path)
-		return srt_error_set(err, -EINVAL, "no settings file given");
-	return runtime_new(path, NULL, NULL, opts, ret, err);
+	error_clear(err);
+	int r = path ? check_new_args(opts, ret, err) : srt_error_set(err, -EINVAL, "path is NULL");
+	if (r == 0)
+		r = runtime_new(path, NULL, NULL, opts, ret, err);
+	return error_done(err, r, "srt_runtime_new_from_file");
 }
 
 int srt_runtime_new_from_json(const char *json, const char *name, const struct srt_runtime_options *opts,
 			      srt_runtime **ret, struct srt_error *err)
 {
-	if (!json)
-		return srt_error_set(err, -EINVAL, "no settings text given");
-	return runtime_new(NULL, json, name ? name : "<json>", opts, ret, err);
+	error_clear(err);
+	int r = json ? check_new_args(opts, ret, err) : srt_error_set(err, -EINVAL, "json is NULL");
+	if (r == 0)
+		r = runtime_new(NULL, json, name ? name : "<json>", opts, ret, err);
+	return error_done(err, r, "srt_runtime_new_from_json");
 }
 
 static int add_list(json_t *obj, const char *key, const char *const *list)
@@ -283,11 +382,12 @@ static int add_list(json_t *obj, const char *key, const char *const *list)
 }
 
 /* The struct becomes settings text in the srt format, so that it is
- * checked exactly as a file would be, with "<config>" in messages. */
-static char *config_json(const struct srt_config *c, struct srt_error *err)
+ * checked exactly as a file would be, with "<config>" in messages. The
+ * code is returned, not read back from err, which may be NULL. */
+static int config_json(const struct srt_config *c, char **ret, struct srt_error *err)
 {
 	json_t *root = json_object(), *fs = json_object(), *net = json_object();
-	char *text = NULL;
+	int r = -ENOMEM;
 	if (!root || !fs || !net) {
 		json_decref(fs);
 		json_decref(net);
@@ -299,8 +399,8 @@ static char *config_json(const struct srt_config *c, struct srt_error *err)
 	    add_list(fs, "allowWrite", c->allow_write) < 0 || add_list(fs, "denyWrite", c->deny_write) < 0 ||
 	    add_list(net, "allowedDomains", c->allowed_domains) < 0 ||
 	    add_list(net, "deniedDomains", c->denied_domains) < 0) {
-		srt_error_set(err, -EINVAL, "<config>: a string is not valid UTF-8");
-		goto out;
+		json_decref(root);
+		return srt_error_set(err, -EINVAL, "<config>: a string is not valid UTF-8");
 	}
 	if (c->allow_git_config)
 		json_object_set_new(fs, "allowGitConfig", json_true());
@@ -308,27 +408,25 @@ static char *config_json(const struct srt_config *c, struct srt_error *err)
 		json_object_set_new(net, "allowAllUnixSockets", json_true());
 	if (c->allow_local_binding)
 		json_object_set_new(net, "allowLocalBinding", json_true());
-	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-	if (!text)
-		srt_error_set(err, -ENOMEM, "out of memory");
+	if ((*ret = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER)))
+		r = 0;
 out:
 	json_decref(root);
-	if (!text && err && !err->code)
-		srt_error_set(err, -ENOMEM, "out of memory");
-	return text;
+	return r < 0 ? srt_error_set(err, r, "out of memory") : 0;
 }
 
 int srt_runtime_new_from_config(const struct srt_config *cfg, const struct srt_runtime_options *opts,
 				srt_runtime **ret, struct srt_error *err)
 {
-	if (!cfg)
-		return srt_error_set(err, -EINVAL, "no config given");
-	char *text = config_json(cfg, err);
-	if (!text)
-		return err ? err->code : -ENOMEM;
-	int r = runtime_new(NULL, text, "<config>", opts, ret, err);
+	error_clear(err);
+	char *text = NULL;
+	int r = cfg ? check_new_args(opts, ret, err) : srt_error_set(err, -EINVAL, "cfg is NULL");
+	if (r == 0)
+		r = config_json(cfg, &text, err);
+	if (r == 0)
+		r = runtime_new(NULL, text, "<config>", opts, ret, err);
 	free(text);
-	return r;
+	return error_done(err, r, "srt_runtime_new_from_config");
 }
 
 /* ---- The runtime's thread ------------------------------------------------- */
@@ -488,7 +586,8 @@ static void on_attach(uv_poll_t *w, int status, int events)
 	int fd = steal_fd(&a->fd);
 	attaching_drop(a);
 
-	/* bwrap is the launcher's process after exec: the guardian waits for it. */
+	/* The launcher stays bwrap's parent until bwrap ends: the guardian
+	 * waits for it. */
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0) {
@@ -655,8 +754,9 @@ static int make_socket(srt_runtime *o, struct srt_error *err)
 
 int srt_runtime_start(srt_runtime *o, struct srt_error *err)
 {
+	error_clear(err);
 	if (!o)
-		return srt_error_set(err, -EINVAL, "no runtime");
+		return srt_error_set(err, -EINVAL, "rt is NULL");
 	pthread_mutex_lock(&o->lock);
 	int r = 0;
 	if (o->started || o->stopping) {
@@ -728,8 +828,6 @@ out:
 
 static int reload(srt_runtime *o, const char *path, const char *text, const char *name, struct srt_error *err)
 {
-	if (!o)
-		return srt_error_set(err, -EINVAL, "no runtime");
 	struct settings *s = NULL;
 	int r = load_settings(o, path, text, name, o->rt.home, o->rt.cwd, &s, err);
 	if (r < 0)
@@ -740,28 +838,43 @@ static int reload(srt_runtime *o, const char *path, const char *text, const char
 
 int srt_runtime_reload_file(srt_runtime *o, const char *path, struct srt_error *err)
 {
-	if (!path)
-		return srt_error_set(err, -EINVAL, "no settings file given");
-	return reload(o, path, NULL, NULL, err);
+	error_clear(err);
+	int r;
+	if (!o)
+		r = srt_error_set(err, -EINVAL, "rt is NULL");
+	else if (!path)
+		r = srt_error_set(err, -EINVAL, "path is NULL");
+	else
+		r = reload(o, path, NULL, NULL, err);
+	return error_done(err, r, "srt_runtime_reload_file");
 }
 
 int srt_runtime_reload_json(srt_runtime *o, const char *json, const char *name, struct srt_error *err)
 {
-	if (!json)
-		return srt_error_set(err, -EINVAL, "no settings text given");
-	return reload(o, NULL, json, name ? name : "<json>", err);
+	error_clear(err);
+	int r;
+	if (!o)
+		r = srt_error_set(err, -EINVAL, "rt is NULL");
+	else if (!json)
+		r = srt_error_set(err, -EINVAL, "json is NULL");
+	else
+		r = reload(o, NULL, json, name ? name : "<json>", err);
+	return error_done(err, r, "srt_runtime_reload_json");
 }
 
 int srt_runtime_reload_config(srt_runtime *o, const struct srt_config *cfg, struct srt_error *err)
 {
-	if (!cfg)
-		return srt_error_set(err, -EINVAL, "no config given");
-	char *text = config_json(cfg, err);
-	if (!text)
-		return err ? err->code : -ENOMEM;
-	int r = reload(o, NULL, text, "<config>", err);
+	error_clear(err);
+	char *text = NULL;
+	int r;
+	if (!o)
+		r = srt_error_set(err, -EINVAL, "rt is NULL");
+	else if (!cfg)
+		r = srt_error_set(err, -EINVAL, "cfg is NULL");
+	else if ((r = config_json(cfg, &text, err)) == 0)
+		r = reload(o, NULL, text, "<config>", err);
 	free(text);
-	return r;
+	return error_done(err, r, "srt_runtime_reload_config");
 }
 
 void srt_runtime_reset(srt_runtime *o)
@@ -829,6 +942,26 @@ void srt_runtime_free(srt_runtime *o)
 	pthread_cond_destroy(&o->done_cond);
 	pthread_mutex_destroy(&o->lock);
 	free(o);
+}
+
+/* What wrap and execute check before a sandbox is prepared: argv (or, for
+ * the _shell forms, command) and the folder the command will run in, which
+ * must still be there: the runtime's folder may have been removed since the
+ * runtime was made. */
+static int check_sandbox_args(const srt_runtime *o, const char *const *argv, const char *command, bool shell,
+			      const struct srt_sandbox_options *so, struct srt_error *err)
+{
+	if (!o)
+		return srt_error_set(err, -EINVAL, "rt is NULL");
+	if (shell && !command)
+		return srt_error_set(err, -EINVAL, "command is NULL");
+	if (!shell && !argv)
+		return srt_error_set(err, -EINVAL, "argv is NULL");
+	if (!shell && !argv[0])
+		return srt_error_set(err, -EINVAL, "argv is empty (argv[0] is NULL)");
+	if (so && so->cwd)
+		return check_folder("srt_sandbox_options.cwd", so->cwd, err);
+	return check_folder("the runtime's cwd", o->rt.cwd, err);
 }
 
 /* ---- Sandboxes ------------------------------------------------------------------ */
@@ -909,16 +1042,27 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 int srt_runtime_wrap(srt_runtime *o, const char *const *argv, const struct srt_sandbox_options *so,
 		     char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
 {
-	return wrap(o, (char *const *)argv, false, so, false, ret_argv, ret_id, err);
+	error_clear(err);
+	int r = check_sandbox_args(o, argv, NULL, false, so, err);
+	if (r == 0 && !ret_argv)
+		r = srt_error_set(err, -EINVAL, "ret_argv is NULL");
+	if (r == 0)
+		r = wrap(o, (char *const *)argv, false, so, false, ret_argv, ret_id, err);
+	return error_done(err, r, "srt_runtime_wrap");
 }
 
 int srt_runtime_wrap_shell(srt_runtime *o, const char *command, const struct srt_sandbox_options *so,
 			   char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
 {
-	if (!command)
-		return srt_error_set(err, -EINVAL, "no command");
-	char *const cmd[] = { (char *)command, NULL };
-	return wrap(o, cmd, true, so, false, ret_argv, ret_id, err);
+	error_clear(err);
+	int r = check_sandbox_args(o, NULL, command, true, so, err);
+	if (r == 0 && !ret_argv)
+		r = srt_error_set(err, -EINVAL, "ret_argv is NULL");
+	if (r == 0) {
+		char *const cmd[] = { (char *)command, NULL };
+		r = wrap(o, cmd, true, so, false, ret_argv, ret_id, err);
+	}
+	return error_done(err, r, "srt_runtime_wrap_shell");
 }
 
 void srt_argv_free(char **argv)
@@ -1097,19 +1241,36 @@ out:
 	return r;
 }
 
+/* *ret is zeroed first, whatever fails next: srt_result_free on it is then
+ * always harmless. */
 int srt_runtime_execute(srt_runtime *o, const char *const *argv, const struct srt_sandbox_options *so,
 			struct srt_result *ret, struct srt_error *err)
 {
-	return execute(o, (char *const *)argv, false, so, ret, err);
+	error_clear(err);
+	if (ret)
+		memset(ret, 0, sizeof(*ret));
+	int r = check_sandbox_args(o, argv, NULL, false, so, err);
+	if (r == 0 && !ret)
+		r = srt_error_set(err, -EINVAL, "ret is NULL");
+	if (r == 0)
+		r = execute(o, (char *const *)argv, false, so, ret, err);
+	return error_done(err, r, "srt_runtime_execute");
 }
 
 int srt_runtime_execute_shell(srt_runtime *o, const char *command, const struct srt_sandbox_options *so,
 			      struct srt_result *ret, struct srt_error *err)
 {
-	if (!command)
-		return srt_error_set(err, -EINVAL, "no command");
-	char *const cmd[] = { (char *)command, NULL };
-	return execute(o, cmd, true, so, ret, err);
+	error_clear(err);
+	if (ret)
+		memset(ret, 0, sizeof(*ret));
+	int r = check_sandbox_args(o, NULL, command, true, so, err);
+	if (r == 0 && !ret)
+		r = srt_error_set(err, -EINVAL, "ret is NULL");
+	if (r == 0) {
+		char *const cmd[] = { (char *)command, NULL };
+		r = execute(o, cmd, true, so, ret, err);
+	}
+	return error_done(err, r, "srt_runtime_execute_shell");
 }
 
 void srt_result_free(struct srt_result *r)
@@ -1123,9 +1284,10 @@ void srt_result_free(struct srt_result *r)
 
 /* ---- Violations, events, ask ------------------------------------------------------ */
 
+/* No struct srt_error here: a bad argument is -EINVAL alone. */
 int srt_runtime_violations(srt_runtime *o, enum srt_violation_kind kind, struct srt_violation_list **ret)
 {
-	if (!o || !ret)
+	if (!o || !ret || !violation_kind_valid(kind))
 		return -EINVAL;
 	return event_hub_list(&o->rt.hub, kind, ret);
 }

@@ -1,15 +1,20 @@
-/* srt-init launch: what a program using the library spawns. Connects to the runtime, receives bwrap's arguments and executes bwrap. */
+/* srt-init launch: what a program using the library spawns. Connects to the runtime, receives bwrap's arguments, runs bwrap and stays its parent until it ends. */
 #include "linux/launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "linux/proto.h"
@@ -23,11 +28,75 @@ static int fail(const char *what, int e)
 	return 125;
 }
 
+/* Signals the caller may send to end the sandbox: passed on to bwrap, so
+ * that it ends the way it always did and we report the same status. */
+static const int passed_on[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+/* End as bwrap ended: its exit code, or death by the same signal. */
+static void __attribute__((noreturn)) exit_like(int status)
+{
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+	/* bwrap's core, if any, is the one that matters. */
+	struct rlimit none = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &none);
+	signal(sig, SIG_DFL);
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	raise(sig);
+	_exit(128 + sig);
+}
+
+/*
+ * Parent of bwrap until it ends. bwrap's --die-with-parent ties bwrap to
+ * its parent *thread* (PR_SET_PDEATHSIG fires when the thread that forked
+ * it exits, not its process): were bwrap the process the caller spawned,
+ * the sandbox would die with the caller's thread that spawned it. We are
+ * single-threaded, so bwrap dies with us and only with us, and we stay
+ * until the runtime is gone: when the process that owns the runtime exits
+ * or is killed (runtime_pidfd), or every end of the runtime's side of the
+ * connection is closed (sock: srt_runtime_free, an execve of the host,
+ * or no pidfd here), we die, and the parent-death signals take bwrap and
+ * the sandbox's PID 1 with us. We do not SIGKILL bwrap ourselves: between
+ * its clone and its go-ahead to the child, the child would wait forever;
+ * our death reaches bwrap only once it armed the signal, after which it
+ * hands over at once, and a bwrap that did not arm it yet finds the
+ * runtime gone when srt-init asks for its plan, and ends by itself.
+ */
+static void __attribute__((noreturn)) supervise(pid_t child, int sfd, int sock, int runtime_pidfd)
+{
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = sock, .events = 0 }, /* hang-up only: the data is srt-init's */
+			{ .fd = runtime_pidfd, .events = POLLIN },
+		};
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			kill(getpid(), SIGKILL); /* blind from now on: as if the runtime were gone */
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (si.ssi_signo != SIGCHLD) {
+				kill(child, (int)si.ssi_signo);
+				continue;
+			}
+			int status;
+			if (waitpid(child, &status, WNOHANG) == child)
+				exit_like(status);
+		}
+		if (p[1].revents || p[2].revents)
+			kill(getpid(), SIGKILL);
+	}
+}
+
 /*
  * argv: SOCKET TOKEN. The connection becomes srt-init's socket to the
  * supervisor (fd 4 in bwrap), the runtime's first message after LAUNCH (the
  * mount plan) waits in it for srt-init; srt-init is fd 3 and bwrap's --args
- * memfd fd 5, as the runtime wrote them into bwrap's arguments.
+ * memfd fd 5, as the runtime wrote them into bwrap's arguments. We keep the
+ * connection too, to learn when the runtime is gone (see supervise).
  */
 int launch_main(int argc, char **argv)
 {
@@ -42,6 +111,16 @@ int launch_main(int argc, char **argv)
 		return fail("socket", errno);
 	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return fail("the runtime is gone", errno);
+	/* The process that owns the runtime: the one that listens (the
+	 * kernel says which, whoever spawned us). Opened before the runtime
+	 * answers, so that its answer proves the pid was not reused. Without
+	 * it (a kernel before 5.3, or a pid we cannot see) the connection
+	 * alone tells us when the runtime is gone. */
+	struct ucred cred = { 0 };
+	socklen_t cl = sizeof(cred);
+	int runtime_pidfd = -1;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0)
+		runtime_pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
 	size_t tlen = strlen(argv[1]);
 	if (tlen > PROTO_MAX_PAYLOAD)
 		return fail("bad token", 0);
@@ -86,20 +165,46 @@ int launch_main(int argc, char **argv)
 	close(fds[2]);
 
 	/* fd 3: srt-init, 4: the connection, 5: the --args memfd, nothing
-	 * else above stderr. */
-	int keep[] = { fds[0], sock, fds[1] };
-	int e = fd_place(keep, 3, 3);
+	 * else above stderr in bwrap; 6, ours alone: the runtime's pidfd. */
+	int keep[] = { fds[0], sock, fds[1], runtime_pidfd };
+	int e = fd_place(keep, runtime_pidfd >= 0 ? 4 : 3, 3);
 	if (e < 0)
 		return fail(e == -EMFILE ? "fcntl (the open-file limit, RLIMIT_NOFILE, is too low)" : "fcntl", -e);
+	if (runtime_pidfd >= 0) {
+		runtime_pidfd = 6;
+		fcntl(runtime_pidfd, F_SETFD, FD_CLOEXEC);
+	}
 	/* Whoever spawned us may ignore or block signals (a program that
 	 * ignores SIGCHLD, a shell's background job): bwrap needs SIGCHLD to
 	 * learn that its child ended, and the sandbox must be stoppable. */
 	static const int dfl[] = { SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE };
 	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
 		signal(dfl[i], SIG_DFL);
-	sigset_t none;
+	/* Ours arrive through a signalfd; blocked from before the fork, so
+	 * that none sent meanwhile is lost. */
+	sigset_t none, mine;
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execv(args[0], args);
-	return fail(args[0], errno);
+	sigemptyset(&mine);
+	sigaddset(&mine, SIGCHLD);
+	for (size_t i = 0; i < sizeof(passed_on) / sizeof(passed_on[0]); i++)
+		sigaddset(&mine, passed_on[i]);
+	sigprocmask(SIG_SETMASK, &mine, NULL);
+	int sfd = signalfd(-1, &mine, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		return fail("signalfd", errno);
+	pid_t child = fork();
+	if (child < 0)
+		return fail("fork", errno);
+	if (child == 0) {
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(args[0], args);
+		_exit(fail(args[0], errno));
+	}
+	/* srt-init, the --args memfd and the command line are bwrap's alone. */
+	free(args);
+	free(buf);
+	close(3);
+	close(5);
+	fcntl(4, F_SETFD, FD_CLOEXEC);
+	supervise(child, sfd, 4, runtime_pidfd);
 }
