@@ -1060,6 +1060,45 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
 		fprintf(stderr, "srt: sandbox init is pid %d; command started\n", (int)pid);
 }
 
+/* The sandbox runtime_run (srt's own run) serves on this thread: the one
+ * whose report on the private /tmp srt prints (unless --quiet). */
+static _Thread_local const struct sandbox *cli_sandbox;
+static _Thread_local bool cli_quiet;
+
+/* srt-init's report on the private /tmp after the status in PROTO_EXIT
+ * (layout: MOUNT_TMP_REPORT_HEAD): why it fell back to an empty tmpfs (for
+ * --debug), and which files of the host's /tmp the command changed in its
+ * own copy. The names come from the host's /tmp, where anyone may choose
+ * them: escaped for the terminal. */
+static void print_tmp_report(const struct sandbox *sb, const char *p, uint32_t len)
+{
+	uint32_t head[2];
+	if (len < MOUNT_TMP_REPORT_HEAD)
+		return;
+	memcpy(head, p + sizeof(int32_t), sizeof(head));
+	if (head[0] && sb->rt->debug)
+		fprintf(stderr, "srt: note: the private /tmp is an empty tmpfs, without the host's /tmp beneath: "
+			"overlayfs could not be mounted there (%s%s)\n", strerror((int)head[0]),
+			head[0] == EPERM && geteuid() == 0 ? "; run by root, srt-init would need CAP_DAC_OVERRIDE" : "");
+	if (!head[1] || sb != cli_sandbox || cli_quiet)
+		return;
+	fprintf(stderr, "srt: the command changed %u file%s of the host's /tmp inside its private /tmp "
+		"(changes are not kept):", head[1], head[1] == 1 ? "" : "s");
+	uint32_t shown = 0;
+	for (const char *q = p + MOUNT_TMP_REPORT_HEAD, *end = p + len; q < end && shown < head[1];) {
+		size_t l = strnlen(q, (size_t)(end - q));
+		if (l == (size_t)(end - q))
+			break;
+		_cleanup_free_ char *e = str_escape_invalid(q, true);
+		fprintf(stderr, "%s %s", shown ? "," : "", e ? e : "?");
+		shown++;
+		q += l + 1;
+	}
+	if (shown < head[1])
+		fprintf(stderr, "%s and %u more", shown ? "," : "", head[1] - shown);
+	fputc('\n', stderr);
+}
+
 static void on_sock(uv_poll_t *w, int status, int events)
 {
 	struct sandbox *sb = w->data;
@@ -1105,8 +1144,10 @@ static void on_sock(uv_poll_t *w, int status, int events)
 	}
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
-	if (type == PROTO_EXIT && sb->started && len >= sizeof(int32_t))
+	if (type == PROTO_EXIT && sb->started && len >= sizeof(int32_t)) {
 		sb->exit_status = (int)(int32_t)payload[0];
+		print_tmp_report(sb, (const char *)payload, len);
+	}
 }
 
 static void on_proxy_closed(void *data);
@@ -1436,6 +1477,8 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 		goto out;
 	}
 	struct sandbox *sb = c.sb;
+	cli_sandbox = sb;
+	cli_quiet = o->quiet;
 	c.sig_watch.data = &c;
 	uv_poll_init(rt->loop, &c.sig_watch, c.sigfd);
 	uv_poll_start(&c.sig_watch, UV_READABLE, cli_on_signal);
@@ -1449,6 +1492,7 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 	c.sb = NULL;
 	sandbox_finish(sb, started ? status : -1);
 	uv_run(rt->loop, UV_RUN_DEFAULT);
+	cli_sandbox = NULL;
 	if (!started) {
 		const struct policy *hp = runtime_settings(rt)->policy;
 		const char *hint = bwrap_userns_hint(hp && hp->enable_weaker_nested_sandbox);

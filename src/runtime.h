@@ -149,6 +149,7 @@ struct runtime_run_options {
 	char *const *command;   /* argv; with shell, command[0] is the -c string */
 	bool shell;
 	const char *cwd;
+	bool quiet;             /* --quiet: no word about the private /tmp's changes */
 };
 
 /* The CLI: run one command in a sandbox of rt (whose loop is this

@@ -163,7 +163,10 @@ int cli_check_print(const struct config *cfg, const struct policy *p, bool debug
 
 	fprintf(out, "\nfilesystem (reads allowed and writes denied unless a rule says otherwise;\n"
 		     "the most specific rule decides, deny wins a tie):\n");
-	fprintf(out, "  /tmp is %s\n", p->tmp_is_host ? "the host's /tmp (allowWrite)" : "private to the sandbox");
+	fprintf(out, "  /tmp is %s\n",
+		p->tmp_is_host ? "the host's /tmp (allowWrite)"
+			       : "private to the sandbox (the host's /tmp read-only beneath it where overlayfs "
+				 "can be mounted)");
 	print_rules(p, out, false);
 	fprintf(out, "\nbuilt-in protection (never writable):\n");
 	print_rules(p, out, true);

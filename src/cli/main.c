@@ -453,6 +453,7 @@ int main(int argc, char **argv)
 		.command = command,
 		.shell = o.shell_string != NULL,
 		.cwd = cwd,
+		.quiet = o.quiet,
 	};
 	int status = EXIT_SRT_FAILED;
 	r = runtime_run(&rt, &ro, &status, &err);

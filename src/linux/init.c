@@ -1,4 +1,5 @@
 /* srt-init: PID 1 inside the sandbox. Applies seccomp, greets the supervisor, runs the command, reaps, forwards signals. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -28,9 +29,11 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "linux/launch.h"
+#include "linux/mountplan.h"
 #include "linux/plan_format.h"
 #include "linux/proto.h"
 #include "cli/cli.h"
@@ -171,6 +174,212 @@ static bool own_mount_namespace(void)
 	return same;
 }
 
+/*
+ * The private /tmp (op 'T'): an overlay with the host's /tmp as its
+ * read-only lower layer and its upper layer and work dir on a fresh tmpfs.
+ * What the command writes there (new files, changes, deletions as
+ * whiteouts) stays in that tmpfs and goes with the sandbox; the host's
+ * /tmp is never written.
+ *
+ * Every user can set user.* attributes on their own files in the host's
+ * /tmp, so nothing there may steer the overlay:
+ *   userxattr              the overlay's own attributes are user.overlay.*
+ *                          (trusted.* is out of reach in a user namespace);
+ *                          it also turns off the next two unless asked for
+ *   redirect_dir=nofollow  no redirect is made, none in the lower layer is
+ *                          followed (one could name another lower path)
+ *   metacopy=off           copy-up copies the data too; no lower attribute
+ *                          can make a file take its data from elsewhere
+ *   index=off, nfs_export=off
+ *                          no index of lower inodes, no file handles decoded
+ *   xino=off               inode numbers as the layers have them
+ *
+ * Whose credentials: overlayfs does its own work in the upper layer
+ * (copy-up, whiteouts) with the credentials of whoever created it, in a
+ * work dir of mode 0, so the creator needs CAP_DAC_OVERRIDE. When bwrap
+ * gave srt-init none, a child creates the overlay in a user namespace of
+ * its own that maps only the user's uid and gid: it holds every
+ * capability there, and a capability reaches only files whose owner and
+ * group both have an id in that namespace, i.e. the user's own files, of
+ * which the user is the owner anyway (in the sandbox's user namespace,
+ * with CAP_DAC_OVERRIDE from bwrap, the reach is the same: it maps the
+ * user alone). uid 0 cannot be mapped so without CAP_SETFCAP: srt run by
+ * root then falls back to the empty tmpfs. Files of other users (root's,
+ * for an ordinary user) are reached by their permission bits alone, as
+ * the command would; the command's own permission is checked first, on
+ * the lower file's owner and mode, and the kernel (6.2 and later) refuses
+ * to copy up a file whose owner has no id there. The child hands the
+ * overlay over as a detached mount, which srt-init moves onto /tmp; its
+ * staging tmpfs is mounted in the child's mount namespace only, so
+ * nothing in the sandbox reaches the upper layer but through the overlay.
+ */
+#define TMP_STAGE "/dev/.srt-tmp"
+
+static const char *const tmp_overlay_options[][2] = {
+	{ "userxattr", NULL },
+	{ "redirect_dir", "nofollow" },
+	{ "metacopy", "off" },
+	{ "index", "off" },
+	{ "nfs_export", "off" },
+	{ "xino", "off" },
+};
+
+static char tmp_path[PATH_MAX];     /* where 'T' mounted, "" before */
+static dev_t tmp_dev;               /* its file system, for on_private_tmp() */
+static int tmp_lower_fd = -1;       /* the host's /tmp (O_PATH), with the overlay */
+static int tmp_upper_fd = -1;       /* the overlay's upper layer (O_PATH), detached */
+static uint32_t tmp_fallback_errno; /* why an empty tmpfs replaced the overlay */
+
+static int write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t len = (ssize_t)strlen(text), n = write(fd, text, (size_t)len);
+	int e = errno;
+	close(fd);
+	errno = n < 0 ? e : EIO;
+	return n == len ? 0 : -1;
+}
+
+static bool has_effective_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	return syscall(SYS_capget, &hdr, data) == 0 && (data[cap / 32].effective & (1u << (cap % 32)));
+}
+
+/* What the child (see above) hands back: it shares our memory and our
+ * descriptor table, and we wait until it has exited. */
+struct tmp_overlay_job {
+	const char *path;
+	bool own_userns;  /* the child is in a user namespace of its own */
+	uid_t uid;
+	gid_t gid;
+	int mnt;      /* the overlay, detached */
+	int upper;    /* its upper layer, O_PATH */
+	int err;
+};
+
+/* Runs in a mount namespace of its own (and a user namespace, see
+ * own_userns), on a stack of its own, with our memory: system calls and
+ * snprintf only. */
+static int tmp_overlay_child(void *arg)
+{
+	struct tmp_overlay_job *j = arg;
+	char map[64];
+	int fs = -1;
+	if (j->own_userns) {
+		if (write_text("/proc/self/setgroups", "deny") < 0)
+			goto fail;
+		snprintf(map, sizeof(map), "%u %u 1", (unsigned)j->uid, (unsigned)j->uid);
+		if (write_text("/proc/self/uid_map", map) < 0)
+			goto fail;
+		snprintf(map, sizeof(map), "%u %u 1", (unsigned)j->gid, (unsigned)j->gid);
+		if (write_text("/proc/self/gid_map", map) < 0)
+			goto fail;
+	}
+	if (mount("tmpfs", TMP_STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
+		goto fail;
+	/* The upper layer's root is the overlay's root: /tmp's mode. */
+	if (mkdir(TMP_STAGE "/upper", 0700) < 0 || chmod(TMP_STAGE "/upper", 01777) < 0 ||
+	    mkdir(TMP_STAGE "/work", 0700) < 0)
+		goto fail;
+	fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", j->path, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", TMP_STAGE "/upper", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "workdir", TMP_STAGE "/work", 0) < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(tmp_overlay_options) / sizeof(tmp_overlay_options[0]); i++) {
+		const char *k = tmp_overlay_options[i][0], *v = tmp_overlay_options[i][1];
+		if (fsconfig(fs, v ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, k, v, 0) < 0)
+			goto fail;
+	}
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto fail;
+	j->mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (j->mnt < 0)
+		goto fail;
+	j->upper = open(TMP_STAGE "/upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	close(fs);
+	_exit(0);
+fail:
+	j->err = errno ? errno : EIO;
+	if (fs >= 0)
+		close(fs);
+	_exit(1);
+}
+
+/* Returns 0, or an errno when no overlay could be mounted: the caller then
+ * mounts the empty tmpfs of old, which shows less and lets nothing more be
+ * written. */
+static int mount_tmp_overlay(const char *path)
+{
+	/* Option values end at ',' (and lowerdir's layers at ':'). */
+	if (strpbrk(path, ",:\\"))
+		return EINVAL;
+	/* Holding CAP_DAC_OVERRIDE ourselves, the child needs no user
+	 * namespace. Without it, uid 0 cannot be mapped into one: that
+	 * takes CAP_SETFCAP. */
+	struct tmp_overlay_job job = { .path = path, .own_userns = !has_effective_cap(CAP_DAC_OVERRIDE),
+				       .uid = geteuid(), .gid = getegid(), .mnt = -1, .upper = -1 };
+	if (job.own_userns && job.uid == 0)
+		return EPERM;
+	int lower = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (lower < 0)
+		return errno;
+	if (mkdir(TMP_STAGE, 0700) < 0) {
+		int e = errno;
+		close(lower);
+		return e;
+	}
+	/* Like vfork: no copy of our memory, and we go on as soon as the
+	 * child has exited its memory, before its namespaces are torn down
+	 * (which takes longer than all of its work); PID 1's loop reaps it. */
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	pid_t pid = clone(tmp_overlay_child, stack + sizeof(stack),
+			  CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWNS | (job.own_userns ? CLONE_NEWUSER : 0) |
+			  SIGCHLD, &job);
+	int e = pid < 0 ? errno : job.mnt < 0 ? (job.err ? job.err : EIO) : 0;
+	if (!e && move_mount(job.mnt, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		e = errno;
+	if (!e && job.upper >= 0) {
+		/* For the report at exit; without them there is just no report. */
+		tmp_upper_fd = steal_fd(&job.upper);
+		tmp_lower_fd = steal_fd(&lower);
+	}
+	if (job.mnt >= 0)
+		close(job.mnt);
+	if (job.upper >= 0)
+		close(job.upper);
+	if (lower >= 0)
+		close(lower);
+	rmdir(TMP_STAGE);
+	return e;
+}
+
+/* Is path inside the private /tmp, on its own file system (not on a host
+ * path bound into it)? Its deepest existing folder tells. */
+static bool on_private_tmp(const char *path)
+{
+	size_t tl = strlen(tmp_path), len = strlen(path);
+	if (!tl || len >= PATH_MAX || strncmp(path, tmp_path, tl) != 0 || path[tl] != '/')
+		return false;
+	char dir[PATH_MAX];
+	memcpy(dir, path, len + 1);
+	struct stat st;
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+		if (!slash || (size_t)(slash - dir) < tl)
+			return false;
+		*slash = '\0';
+		if (lstat(dir, &st) == 0)
+			return S_ISDIR(st.st_mode) && st.st_dev == tmp_dev;
+	}
+}
+
 struct plan_op {
 	char op;
 	const char *path;
@@ -241,6 +450,18 @@ static void apply_plan(int fd, const char *helper)
 	 * bound here). */
 	int helper_fd = helper ? open(helper, O_PATH | O_CLOEXEC) : -1;
 
+	/* A plan that hides the private /tmp itself (denyRead /tmp) wants it
+	 * without the host's beneath: the empty tmpfs, writable as ever,
+	 * rather than the overlay made unreadable and read-only. */
+	const char *tmp_op_path = NULL;
+	bool tmp_empty = false;
+	for (size_t i = 0; i < n_ops; i++)
+		if (ops[i].op == 'T')
+			tmp_op_path = ops[i].path;
+	for (size_t i = 0; i < n_ops && tmp_op_path; i++)
+		if (ops[i].op == 'h' && strcmp(ops[i].path, tmp_op_path) == 0)
+			tmp_empty = true;
+
 	bool empty_made = false;
 	for (size_t i = 0; i < n_ops; i++) {
 		const char *path = ops[i].path;
@@ -258,10 +479,29 @@ static void apply_plan(int fd, const char *helper)
 			close(ops[i].src);
 			break;
 		case 'h':
+			if (tmp_empty && strcmp(path, tmp_op_path) == 0) {
+				r = 0; /* the empty private /tmp is that already */
+				break;
+			}
 			r = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
+			/* In the private /tmp, a folder of the host's may be gone
+			 * since the plan was made, and the empty fallback has none:
+			 * a mount point made there is the sandbox's own. */
+			if (r < 0 && errno == ENOENT && on_private_tmp(path) && make_mount_point(path, true) == 0)
+				r = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
 			break;
 		case 'T':
-			r = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+			r = -1;
+			if (!tmp_empty && strlen(path) < sizeof(tmp_path)) {
+				tmp_fallback_errno = (uint32_t)mount_tmp_overlay(path);
+				r = tmp_fallback_errno ? -1 : 0;
+			}
+			if (r < 0)
+				r = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+			if (r == 0 && stat(path, &st) == 0) {
+				strcpy(tmp_path, path);
+				tmp_dev = st.st_dev;
+			}
 			break;
 		case 'f':
 			if (!empty_made) {
@@ -274,7 +514,7 @@ static void apply_plan(int fd, const char *helper)
 			r = bind_onto(EMPTY_FILE, path, true, false);
 			break;
 		default: /* 'R' */
-			r = remount_ro(path);
+			r = tmp_empty && strcmp(path, tmp_op_path) == 0 ? 0 : remount_ro(path);
 			break;
 		}
 		if (r < 0) {
@@ -538,8 +778,86 @@ static int load_notify_filter(int fd, bool allow_unix)
 	return -1;
 }
 
-/* Tell the supervisor the status we are about to exit with (it may be
- * gone: ignored), then exit. */
+/* The host's /tmp entries the command changed or deleted in its private
+ * /tmp: what the upper layer holds that the host's /tmp has too. A walk
+ * of the upper layer that descends only into folders both have, and
+ * looks at no more than this many entries (it runs while srt waits). */
+#define TMP_REPORT_MAX_ENTRIES 10000
+#define TMP_REPORT_MAX_DEPTH 32
+
+struct tmp_report {
+	char *buf;        /* the payload's room for paths */
+	size_t len, cap;
+	uint32_t n;       /* found, listed or not */
+	size_t seen;
+};
+
+static void tmp_report_add(struct tmp_report *t, const char *rel, const char *name)
+{
+	t->n++;
+	int n = snprintf(t->buf + t->len, t->cap - t->len, "%s%s/%s", tmp_path, rel, name);
+	if (n >= 0 && (size_t)n < t->cap - t->len)
+		t->len += (size_t)n + 1;
+	else
+		t->cap = t->len; /* full: later paths are only counted */
+}
+
+/* upper: a folder of the upper layer (consumed); lower: the same folder
+ * of the host's /tmp; rel: its path below /tmp ("" or "/a/b"). */
+static void tmp_walk(int upper, int lower, char *rel, size_t rel_len, int depth, struct tmp_report *t)
+{
+	DIR *d = fdopendir(upper);
+	if (!d) {
+		close(upper);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) && t->seen < TMP_REPORT_MAX_ENTRIES) {
+		const char *name = de->d_name;
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		t->seen++;
+		struct stat ust, lst;
+		if (fstatat(lower, name, &lst, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* the command's own */
+		if (fstatat(dirfd(d), name, &ust, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		/* A folder both have is a copy made to hold a change inside
+		 * (look there), unless it is opaque: the host's was deleted
+		 * and this one made in its place. A whiteout (a character
+		 * device 0:0) is a deletion; anything else replaced the host's. */
+		if (S_ISDIR(ust.st_mode) && S_ISDIR(lst.st_mode)) {
+			int sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				continue;
+			char opaque = 0;
+			if (fgetxattr(sub, "user.overlay.opaque", &opaque, 1) == 1 && opaque == 'y') {
+				close(sub);
+				tmp_report_add(t, rel, name);
+				continue;
+			}
+			size_t nl = strlen(name);
+			int lsub = depth < TMP_REPORT_MAX_DEPTH && rel_len + 1 + nl < PATH_MAX ?
+				   openat(lower, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+			if (lsub < 0) {
+				close(sub);
+				continue;
+			}
+			rel[rel_len] = '/';
+			memcpy(rel + rel_len + 1, name, nl + 1);
+			tmp_walk(sub, lsub, rel, rel_len + 1 + nl, depth + 1, t);
+			rel[rel_len] = '\0';
+			close(lsub);
+			continue;
+		}
+		tmp_report_add(t, rel, name);
+	}
+	closedir(d);
+}
+
+/* Tell the supervisor the status we are about to exit with, and what
+ * became of the private /tmp (the layout: MOUNT_TMP_REPORT_HEAD), then
+ * exit. The supervisor may be gone: ignored. */
 static void __attribute__((noreturn)) exit_reporting(int sock, int status)
 {
 	if (sock >= 0) {
@@ -547,8 +865,26 @@ static void __attribute__((noreturn)) exit_reporting(int sock, int status)
 		int fl = fcntl(sock, F_GETFL);
 		if (fl >= 0)
 			fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+		static char msg[PROTO_MAX_PAYLOAD];
 		int32_t st = status;
-		(void)proto_send(sock, PROTO_EXIT, &st, sizeof(st), NULL, 0);
+		uint32_t head[2] = { tmp_fallback_errno, 0 };
+		_Static_assert(sizeof(st) + sizeof(head) == MOUNT_TMP_REPORT_HEAD, "PROTO_EXIT's /tmp report");
+		struct tmp_report t = { .buf = msg + MOUNT_TMP_REPORT_HEAD,
+					.cap = sizeof(msg) - MOUNT_TMP_REPORT_HEAD };
+		if (tmp_upper_fd >= 0) {
+			/* What the command left behind dies with us anyway;
+			 * now, so that the upper layer holds still. */
+			kill(-1, SIGKILL);
+			int upper = openat(tmp_upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			static char rel[PATH_MAX];
+			rel[0] = '\0';
+			if (upper >= 0)
+				tmp_walk(upper, tmp_lower_fd, rel, 0, 0, &t);
+			head[1] = t.n;
+		}
+		memcpy(msg, &st, sizeof(st));
+		memcpy(msg + sizeof(st), head, sizeof(head));
+		(void)proto_send(sock, PROTO_EXIT, msg, (uint32_t)(MOUNT_TMP_REPORT_HEAD + t.len), NULL, 0);
 	}
 	exit(status);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "linux/placeholder.h"
 #include "policy/mandatory.h"
@@ -153,9 +154,10 @@ static bool host_writable(const struct policy *p, const char *path)
 	return r && r->kind == POLICY_ALLOW_WRITE;
 }
 
-/* Does the sandbox see the host's path here? Not inside a hidden folder,
- * and not inside the private /tmp unless an allow rule brought that part
- * of the host's /tmp in. */
+/* Does the sandbox see the host's path itself here? Not inside a hidden
+ * folder, and not inside the private /tmp unless an allow rule brought
+ * that part of the host's /tmp in (what the overlay shows beneath the
+ * private /tmp is a view of it, not the path: see shown()). */
 static bool visible(const struct policy *p, const struct mount_plan *plan, const char *path)
 {
 	if (!policy_path_readable(p, path))
@@ -169,6 +171,15 @@ static bool visible(const struct policy *p, const struct mount_plan *plan, const
 		return true;
 	r = policy_write_rule(p, path);
 	return r && r->kind == POLICY_ALLOW_WRITE && r->exists && strcmp(r->path, "/tmp") != 0;
+}
+
+/* Can the sandbox read what the host has at path, as itself or through
+ * the private /tmp's overlay? Then a denyRead there needs a mount. */
+static bool shown(const struct policy *p, const struct mount_plan *plan, const char *path)
+{
+	if (plan->tmp_overlay && path_is_inside(path, "/tmp"))
+		return policy_path_readable(p, path);
+	return visible(p, plan, path);
 }
 
 static bool names_protected_dir(const char *path)
@@ -259,6 +270,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 	if (!plan)
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	plan->private_tmp = !p->tmp_is_host;
+	plan->tmp_overlay = plan->private_tmp && policy_path_readable(p, "/tmp");
 	plan->host_proc = p->enable_weaker_nested_sandbox;
 	plan->root_writable = host_writable(p, "/");
 
@@ -313,6 +325,17 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 	anchors.slots = NULL;
 	if (ns.n > 1)
 		qsort(ns.v, ns.n, sizeof(*ns.v), node_cmp);
+
+	/* denyRead /tmp: nothing of the host's /tmp may show through the
+	 * private one. srt-init takes a hidden /tmp to mean its private
+	 * /tmp without the host's beneath (an empty tmpfs, writable as
+	 * ever): hiding it again would only make it unwritable. First, so
+	 * that what is re-exposed inside comes after it. */
+	if (plan->private_tmp && !plan->tmp_overlay) {
+		const struct policy_path_rule *t = policy_read_rule(p, "/tmp");
+		if ((r = plan_add(plan, &cap, MOUNT_HIDE_DIR, "/tmp", true, t ? t->source : "denyRead")) < 0)
+			goto oom;
+	}
 
 	const char *covered = NULL; /* a placeholder or hidden dir covers everything below */
 	for (size_t i = 0; i < ns.n; i++) {
@@ -381,8 +404,21 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 					continue;
 				}
 			}
-			if (!exists || !Rp)
+			if (!exists || !shown(p, plan, parent))
 				continue; /* nothing to hide, or already hidden */
+			/* A link in the host's /tmp that another user made (the
+			 * sticky /tmp keeps it theirs): a mount cannot cover the
+			 * link, only what it leads to when srt-init mounts, which
+			 * its owner may change by then (a dangling link would
+			 * stop the run). What it leads to keeps its own rules;
+			 * only the link's text shows. */
+			if (is_link && plan->tmp_overlay && path_is_inside(X, "/tmp") && !Rp &&
+			    exists_lstat(X, &st) && st.st_uid != geteuid() && st.st_uid != 0) {
+				strv_pushf(&plan->notes, "%s: %s is a symbolic link of uid %u in the host's /tmp; "
+					   "a mount cannot cover it: what it leads to keeps its own rules", why, X,
+					   (unsigned)st.st_uid);
+				continue;
+			}
 			if (is_dir) {
 				if ((r = plan_add(plan, &cap, MOUNT_HIDE_DIR, X, true, why)) < 0)
 					goto oom;
@@ -503,7 +539,9 @@ void mount_plan_print(const struct mount_plan *plan, FILE *out)
 	fprintf(out, "  %-12s /proc%s\n", plan->host_proc ? "host" : "fresh",
 		plan->host_proc ? " (enableWeakerNestedSandbox)" : "");
 	if (plan->private_tmp)
-		fprintf(out, "  %-12s /tmp\n", "private");
+		fprintf(out, "  %-12s /tmp%s\n", "private",
+			plan->tmp_overlay ? " (over the host's /tmp, read-only beneath; empty where overlayfs cannot be mounted)"
+					  : " (empty)");
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		const struct mount_op *op = &plan->ops[i];
 		fprintf(out, "  %-12s %s%s  <- %s\n", names[op->kind], op->path,

@@ -28,10 +28,24 @@ struct mount_plan {
 	struct mount_op *ops;  /* in execution order, parents before children */
 	size_t n_ops;
 	bool root_writable;    /* allowWrite "/" */
-	bool private_tmp;      /* a fresh tmpfs on /tmp */
+	bool private_tmp;      /* /tmp is the sandbox's own, not the host's (see tmp_overlay) */
+	bool tmp_overlay;      /* private_tmp shows the host's /tmp read-only beneath it (an
+				* overlay whose upper layer is a fresh tmpfs); false: an empty
+				* tmpfs (denyRead /tmp). srt-init falls back to the empty tmpfs
+				* where overlayfs cannot be mounted. */
 	bool host_proc;        /* enableWeakerNestedSandbox: bind the host /proc */
 	struct strv notes;     /* rules that need no mount, and why (for --debug) */
 };
+
+/* srt-init's report on the private /tmp, after the i32 status in
+ * PROTO_EXIT's payload (native byte order; an older srt-init sends the
+ * status alone):
+ *   u32  errno of the overlay mount when the private /tmp fell back to an
+ *        empty tmpfs, else 0
+ *   u32  how many entries of the host's /tmp the command changed or
+ *        deleted in its private /tmp (its own copies: the host's stay)
+ *   then as many of their paths as fit, each NUL-terminated */
+#define MOUNT_TMP_REPORT_HEAD (3 * 4u)
 
 /* Build the plan. Fails closed: a protected path that cannot be protected
  * (a symbolic link in a writable folder: a mount cannot cover a link) is an

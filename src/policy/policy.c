@@ -1117,8 +1117,15 @@ int policy_explain_path(const struct policy *p, const char *path, bool write, st
 	if (!write && allowed && !v.writable && !pol && pr && !pr->exists)
 		allowed = false;
 
-	if (v.kind == VIEW_PRIVATE_TMP)
-		return verdict_builtin(out, allowed, str_printf("private /tmp (not the host's)"));
+	if (v.kind == VIEW_PRIVATE_TMP) {
+		/* The host's /tmp shows beneath the private one (read-only, an
+		 * overlay), and denyRead still hides what it names there. */
+		if (!write && !pol && pr && pr->kind == POLICY_DENY_READ)
+			return verdict_set(out, false, rule_text(pr), source_text(pr), true);
+		return verdict_builtin(out, allowed,
+				       str_printf("private /tmp (the host's /tmp read-only beneath it; what the "
+						  "command writes there stays in the sandbox)"));
+	}
 	if (allowed == pol) {
 		if (!pr)
 			return verdict_set(out, allowed,

@@ -103,7 +103,7 @@ struct policy_verdict {
 	 *   "no allowWrite entry covers /etc/foo"      (the default; source NULL)
 	 *   "denyRead: ~/.ssh"  "allowWrite: ."         (settings entries as written)
 	 *   "built-in protection: .bashrc (shell startup file)"
-	 *   "private /tmp (not the host's)"  "the sandbox's own device /dev/null"
+	 *   "private /tmp (the host's /tmp read-only beneath it; ...)"  "the sandbox's own device /dev/null"
 	 *   "allowWrite: ./out has no effect: /srv/p/out does not exist"
 	 * When the sandbox's mounts do something else than the rule alone
 	 * would say (a rule whose path does not exist, a protection that holds

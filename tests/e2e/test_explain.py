@@ -153,7 +153,7 @@ def test_explain_agrees_with_sandbox(ctx):
     # A few of the reasons, as the user reads them.
     assert "denied: denyWrite: ./out/frozen (" in said[("w", "out/frozen/x")]
     assert "built-in protection: .bashrc (shell startup file) (built-in)" in said[("w", "out/.bashrc")]
-    assert "private /tmp (not the host's) (built-in)" in said[("w", "/tmp/%s" % t)]
+    assert "private /tmp (the host's /tmp read-only beneath it" in said[("w", "/tmp/%s" % t)]
     assert "does not exist yet; srt creates it when a command runs" in said[("w", "missing/x")]
     assert "srt holds the missing %s read-only" % ctx.p("out/.git") in said[("w", "out/.git/HEAD")]
 
@@ -345,7 +345,8 @@ def test_private_tmp(ctx):
     settings = project(ctx)
     r = explain(ctx, settings, "/tmp/x/y", "--write")
     assert r.rc == 0, r
-    assert r.out == "write /tmp/x/y: allowed: private /tmp (not the host's) (built-in)\n", r
+    assert r.out == ("write /tmp/x/y: allowed: private /tmp (the host's /tmp read-only beneath it; what the "
+                     "command writes there stays in the sandbox) (built-in)\n"), r
     r = ctx.run(["explain", "/tmp/x", "--write"], settings=({"filesystem": {"allowWrite": ["/tmp"]}}))
     assert r.rc == 0, r
     assert "allowed: allowWrite: /tmp (" in r.out, r

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "linux/bwrap.h"
 #include "linux/mountplan.h"
+#include "linux/plan_format.h"
 #include "linux/placeholder.h"
 #include "policy/policy.h"
 
@@ -497,6 +499,214 @@ static void test_deny_read_root_fails_closed(void **state)
 	}
 }
 
+/* The private /tmp: the host's /tmp shows beneath it, read-only, so the
+ * rules about paths in the host's /tmp need mounts again. The temp dir is
+ * inside /tmp; cwd "/" keeps the built-in rule for the current directory
+ * out of the way. */
+static int plan_in(const char *json_tmpl, const char *cwd, struct mount_plan **ret, struct srt_error *err)
+{
+	char json[4096];
+	const char *s = json_tmpl;
+	char *o = json;
+	while (*s) {
+		if (strncmp(s, "ROOT", 4) == 0) {
+			o += sprintf(o, "%s", root);
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+	struct config cfg;
+	config_init(&cfg);
+	int r = config_parse_text(&cfg, "test.json", json, strlen(json), CONFIG_ORIGIN_USER, true, err);
+	if (r < 0) {
+		config_free(&cfg);
+		return r;
+	}
+	struct policy_env env = { .home = root, .cwd = cwd };
+	struct policy *p = NULL;
+	r = policy_build(&cfg, &env, &p, err);
+	config_free(&cfg);
+	if (r < 0)
+		return r;
+	r = mount_plan_build(p, ret, err);
+	policy_free(p);
+	return r;
+}
+
+static bool has_note(const struct mount_plan *plan, const char *text)
+{
+	for (size_t i = 0; i < plan->notes.n; i++)
+		if (strstr(plan->notes.v[i], text))
+			return true;
+	return false;
+}
+
+static void test_private_tmp_shows_the_hosts(void **state)
+{
+	(void)state;
+	mkdirp("sub");
+	mkfile("sub/f");
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_in("{}", "/", &plan, &err), 0);
+	assert_true(plan->private_tmp);
+	assert_true(plan->tmp_overlay);
+	/* Nothing in the host's /tmp needs a mount to be seen. */
+	for (size_t i = 0; i < plan->n_ops; i++)
+		assert_false(strncmp(plan->ops[i].path, "/tmp/", 5) == 0);
+	mount_plan_free(plan);
+
+	/* allowWrite "/tmp" is the host's /tmp itself, as ever. */
+	assert_int_equal(plan_in("{\"filesystem\": {\"allowWrite\": [\"/tmp\"]}}", "/", &plan, &err), 0);
+	assert_false(plan->private_tmp);
+	assert_false(plan->tmp_overlay);
+	mount_plan_free(plan);
+}
+
+static void test_deny_read_in_private_tmp_is_hidden(void **state)
+{
+	(void)state;
+	mkdirp("secret/open");
+	mkfile("key.pem");
+	mkfile("other");
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_in("{\"filesystem\": {\"denyRead\": [\"ROOT/secret\", \"ROOT/key.pem\", \"ROOT/missing\"], "
+				 "\"allowRead\": [\"ROOT/secret/open\"]}}", "/", &plan, &err), 0);
+	assert_true(plan->tmp_overlay);
+	const struct mount_op *s = find_op(plan, "secret");
+	assert_non_null(s);
+	assert_int_equal(s->kind, MOUNT_HIDE_DIR);
+	const struct mount_op *k = find_op(plan, "key.pem");
+	assert_non_null(k);
+	assert_int_equal(k->kind, MOUNT_HIDE_FILE);
+	/* Brought back inside the hidden folder: the host's, read-only. */
+	const struct mount_op *o = find_op(plan, "secret/open");
+	assert_non_null(o);
+	assert_int_equal(o->kind, MOUNT_BIND_RO);
+	assert_true(op_index(plan, s) < op_index(plan, o));
+	/* Missing: nothing to hide. */
+	assert_null(find_op(plan, "missing"));
+	assert_null(find_op(plan, "other"));
+	mount_plan_free(plan);
+}
+
+static void test_allow_rules_in_private_tmp(void **state)
+{
+	(void)state;
+	mkdirp("proj/secret");
+	mkdirp("ro");
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_in("{\"filesystem\": {\"allowWrite\": [\"ROOT/proj\"], \"denyRead\": [\"ROOT/proj/secret\"], "
+				 "\"allowRead\": [\"ROOT/ro\"]}}", "/", &plan, &err), 0);
+	assert_true(plan->tmp_overlay);
+	/* allowWrite: the host's folder, writable, bound over the overlay
+	 * (from bwrap's copy of the host tree: its parent is not writable). */
+	const struct mount_op *w = find_op(plan, "proj");
+	assert_non_null(w);
+	assert_int_equal(w->kind, MOUNT_BIND_RW);
+	assert_true(w->host_rw_root);
+	const struct mount_op *h = find_op(plan, "proj/secret");
+	assert_non_null(h);
+	assert_int_equal(h->kind, MOUNT_HIDE_DIR);
+	assert_true(op_index(plan, w) < op_index(plan, h));
+	/* allowRead: the host's folder itself, read-only, as in the empty
+	 * /tmp that srt-init falls back to where overlayfs cannot be had. */
+	const struct mount_op *r = find_op(plan, "ro");
+	assert_non_null(r);
+	assert_int_equal(r->kind, MOUNT_BIND_RO);
+	mount_plan_free(plan);
+}
+
+static void test_deny_read_tmp_keeps_it_empty(void **state)
+{
+	(void)state;
+	mkdirp("pub");
+	mkfile("secret");
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_in("{\"filesystem\": {\"denyRead\": [\"/tmp\", \"ROOT/secret\"], \"allowRead\": [\"ROOT/pub\"]}}",
+				 "/", &plan, &err), 0);
+	assert_true(plan->private_tmp);
+	assert_false(plan->tmp_overlay);
+	/* First of all: srt-init reads a hidden /tmp as "no host's /tmp
+	 * beneath", and what is brought back comes after it. */
+	assert_true(plan->n_ops > 0);
+	assert_int_equal(plan->ops[0].kind, MOUNT_HIDE_DIR);
+	assert_string_equal(plan->ops[0].path, "/tmp");
+	assert_null(find_op(plan, "secret"));
+	const struct mount_op *pub = find_op(plan, "pub");
+	assert_non_null(pub);
+	assert_int_equal(pub->kind, MOUNT_BIND_RO);
+	mount_plan_free(plan);
+}
+
+/* A link in the host's /tmp that another user made and that leads nowhere
+ * (the policy follows the others): a mount cannot cover the link, and
+ * would follow it wherever its owner points it by the time srt-init
+ * mounts (a dangling one would stop the run). What it leads to keeps its
+ * own rules. One of the user's own is followed, as anywhere else. */
+static void test_deny_read_of_others_link_in_private_tmp(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	mkfile("target");
+	char target[512], theirs[512], mine[512];
+	snprintf(target, sizeof(target), "%s/target", root);
+	snprintf(theirs, sizeof(theirs), "%s/theirs", root);
+	snprintf(mine, sizeof(mine), "%s/mine", root);
+	assert_int_equal(symlink("/nonexistent/srt-test", theirs), 0);
+	assert_int_equal(lchown(theirs, 65534, 65534), 0);
+	assert_int_equal(symlink(target, mine), 0);
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_in("{\"filesystem\": {\"denyRead\": [\"ROOT/theirs\", \"ROOT/mine\"]}}", "/", &plan, &err), 0);
+	assert_null(find_op(plan, "theirs"));
+	assert_true(has_note(plan, "is a symbolic link of uid 65534 in the host's /tmp"));
+	const struct mount_op *m = find_op(plan, "target");
+	assert_non_null(m);
+	assert_int_equal(m->kind, MOUNT_HIDE_FILE);
+	mount_plan_free(plan);
+}
+
+/* The plan's text form: the private /tmp first, then the operations on
+ * paths inside it, so that the overlay is there when the rules apply. */
+static void test_private_tmp_comes_first_in_the_plan_text(void **state)
+{
+	(void)state;
+	mkdirp("secret");
+	mkdirp("proj");
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_in("{\"filesystem\": {\"denyRead\": [\"ROOT/secret\"], \"allowWrite\": [\"ROOT/proj\"]}}",
+				 "/", &plan, &err), 0);
+	int fd = -1;
+	assert_int_equal(bwrap_write_plan(plan, &fd, &err), 0);
+	char buf[8192];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	assert_true(n > 0);
+	struct plan_record recs[64];
+	long k = plan_parse(buf, (size_t)n, recs, 64);
+	assert_true(k > 2);
+	assert_int_equal(recs[0].op, 'T');
+	assert_string_equal(recs[0].path, "/tmp");
+	bool hid = false, bound = false;
+	for (long i = 1; i < k; i++) {
+		assert_int_not_equal(recs[i].op, 'T');
+		if (recs[i].op == 'h' && strstr(recs[i].path, "/secret"))
+			hid = true;
+		if (recs[i].op == 'w' && strstr(recs[i].path, "/proj"))
+			bound = true;
+	}
+	assert_true(hid && bound);
+	mount_plan_free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +723,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rules_on_one_path_in_any_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_read_root_fails_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_private_tmp_shows_the_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_read_in_private_tmp_is_hidden, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_rules_in_private_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_read_tmp_keeps_it_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_read_of_others_link_in_private_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_private_tmp_comes_first_in_the_plan_text, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

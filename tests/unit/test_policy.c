@@ -245,14 +245,20 @@ static void test_explain_defaults(void **state)
 	expect(p, "/etc/passwd", true, false, "no allowWrite entry covers /etc/passwd", NULL);
 	expect(p, "/etc/passwd", false, true, "no denyRead entry covers /etc/passwd", NULL);
 	expect(p, "/", true, false, "no allowWrite entry covers /", NULL);
-	expect(p, "/tmp", true, true, "private /tmp (not the host's)", "built-in");
-	expect(p, "/tmp/a/b", true, true, "private /tmp (not the host's)", "built-in");
+	expect(p, "/tmp", true, true, "private /tmp (the host's /tmp read-only beneath it", "built-in");
+	expect(p, "/tmp/a/b", true, true, "private /tmp (the host's /tmp read-only beneath it", "built-in");
 	expect(p, "/tmp/a/b", false, true, "private /tmp", "built-in");
 	/* The settings file srt loaded is protected wherever it is. */
 	expect(p, "/etc/test-settings.json", true, false, "built-in protection: settings file", "built-in");
 	struct policy_verdict v;
 	assert_int_equal(policy_explain_path(p, "relative/path", false, &v), -EINVAL);
 	assert_int_equal(policy_explain_path(p, "", true, &v), -EINVAL);
+	policy_free(p);
+	/* The host's /tmp shows beneath the private one: a denyRead there
+	 * still hides what it names. */
+	p = build_fmt("{\"filesystem\": {\"denyRead\": [\"/tmp/srt-test-secret\"]}}");
+	expect(p, "/tmp/srt-test-secret", false, false, "denyRead: /tmp/srt-test-secret", "filesystem.denyRead[0]");
+	expect(p, "/tmp/srt-test-other", false, true, "private /tmp", "built-in");
 	policy_free(p);
 }
 
@@ -446,7 +452,7 @@ static void test_explain_private_tmp(void **state)
 	/* the current folder (root) was brought in read-only first */
 	expect(p, "ro/f", true, false, ", read-only", "built-in");
 	/* Everything else in /tmp is the sandbox's own, whatever the rules say. */
-	expect(p, "/tmp/foo", true, true, "private /tmp (not the host's)", "built-in");
+	expect(p, "/tmp/foo", true, true, "private /tmp (the host's /tmp read-only beneath it", "built-in");
 	expect(p, "/tmp/elsewhere/x", true, true, "private /tmp", "built-in");
 	policy_free(p);
 
