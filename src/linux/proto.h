@@ -29,7 +29,8 @@ enum proto_type {
 			  * and a third, the observer's notify filter, when the observer is on.
 			  * payload: empty, or one u32 of PROTO_PLAN_* flags */
 	PROTO_EXIT = 5,  /* init -> supervisor, when the command has ended, just before srt-init
-			  * exits: payload one i32, the status srt-init exits with */
+			  * exits: payload one i32, the status srt-init exits with, then the
+			  * private /tmp's report (MOUNT_TMP_REPORT_HEAD, linux/mountplan.h) */
 	PROTO_ATTACH = 6, /* launcher -> library runtime: payload the one-time token (hex text) */
 	PROTO_LAUNCH = 7, /* library runtime -> launcher: srt-init (O_RDONLY), bwrap's --args memfd,
 			   * and a memfd of bwrap's command line (NUL-separated, argv[0] its path) */
