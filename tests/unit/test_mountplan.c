@@ -59,8 +59,9 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Build a plan from settings JSON in which "ROOT" stands for the temp dir. */
-static int plan_for(const char *json_tmpl, struct mount_plan **ret, struct srt_error *err)
+/* Build a plan from settings JSON in which "ROOT" stands for the temp dir,
+ * for a command started in cwd. */
+static int plan_in(const char *json_tmpl, const char *cwd, struct mount_plan **ret, struct srt_error *err)
 {
 	char json[4096];
 	const char *s = json_tmpl;
@@ -81,7 +82,7 @@ static int plan_for(const char *json_tmpl, struct mount_plan **ret, struct srt_e
 		config_free(&cfg);
 		return r;
 	}
-	struct policy_env env = { .home = root, .cwd = root };
+	struct policy_env env = { .home = root, .cwd = cwd };
 	struct policy *p = NULL;
 	r = policy_build(&cfg, &env, &p, err);
 	config_free(&cfg);
@@ -90,6 +91,12 @@ static int plan_for(const char *json_tmpl, struct mount_plan **ret, struct srt_e
 	r = mount_plan_build(p, ret, err);
 	policy_free(p);
 	return r;
+}
+
+/* The same, started in the temp dir. */
+static int plan_for(const char *json_tmpl, struct mount_plan **ret, struct srt_error *err)
+{
+	return plan_in(json_tmpl, root, ret, err);
 }
 
 static const struct mount_op *find_op(const struct mount_plan *plan, const char *rel)
@@ -502,39 +509,7 @@ static void test_deny_read_root_fails_closed(void **state)
 /* The private /tmp: the host's /tmp shows beneath it, read-only, so the
  * rules about paths in the host's /tmp need mounts again. The temp dir is
  * inside /tmp; cwd "/" keeps the built-in rule for the current directory
- * out of the way. */
-static int plan_in(const char *json_tmpl, const char *cwd, struct mount_plan **ret, struct srt_error *err)
-{
-	char json[4096];
-	const char *s = json_tmpl;
-	char *o = json;
-	while (*s) {
-		if (strncmp(s, "ROOT", 4) == 0) {
-			o += sprintf(o, "%s", root);
-			s += 4;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = '\0';
-	struct config cfg;
-	config_init(&cfg);
-	int r = config_parse_text(&cfg, "test.json", json, strlen(json), CONFIG_ORIGIN_USER, true, err);
-	if (r < 0) {
-		config_free(&cfg);
-		return r;
-	}
-	struct policy_env env = { .home = root, .cwd = cwd };
-	struct policy *p = NULL;
-	r = policy_build(&cfg, &env, &p, err);
-	config_free(&cfg);
-	if (r < 0)
-		return r;
-	r = mount_plan_build(p, ret, err);
-	policy_free(p);
-	return r;
-}
-
+ * out of the way (plan_in). */
 static bool has_note(const struct mount_plan *plan, const char *text)
 {
 	for (size_t i = 0; i < plan->notes.n; i++)
