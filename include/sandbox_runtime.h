@@ -7,11 +7,12 @@
  * an argv the runtime prepared (srt_runtime_wrap).
  *
  * Threads: every function may be called from any thread, concurrently,
- * except srt_runtime_free, which must be the last call on a runtime.
+ * except srt_runtime_free, which must be the last call on a runtime (it
+ * cancels executions running on other threads and waits for them).
  * Callbacks (events, ask) run on the runtime's threads, never while a lock
- * of the runtime is held: they may call any function here except
- * srt_runtime_free, srt_runtime_reset and srt_runtime_unsubscribe of
- * themselves (those wait for running callbacks to end).
+ * of the runtime is held: they may call any function here except reload
+ * (-EDEADLK there), reset (does nothing there) and free (deferred there:
+ * see srt_runtime_free).
  *
  * Ownership: strings and arrays passed in are copied before the function
  * returns, unless said otherwise. What a function hands back is the
@@ -130,7 +131,8 @@ int srt_runtime_start(srt_runtime *rt, struct srt_error *err);
  * reports; everything else stays as the sandbox started: mounts, seccomp
  * filter, what the observer refuses, listeners and proxy timeouts. The new
  * settings apply whole to sandboxes started after the call. On error the
- * old settings stay. Emits SRT_EVENT_CONFIG_RELOADED. */
+ * old settings stay. Emits SRT_EVENT_CONFIG_RELOADED. -EDEADLK from a
+ * callback of the runtime (event or ask): reload from another thread. */
 int srt_runtime_reload_file(srt_runtime *rt, const char *path, struct srt_error *err);
 int srt_runtime_reload_json(srt_runtime *rt, const char *json, const char *name, struct srt_error *err);
 int srt_runtime_reload_config(srt_runtime *rt, const struct srt_config *cfg, struct srt_error *err);
@@ -139,7 +141,7 @@ int srt_runtime_reload_config(srt_runtime *rt, const struct srt_config *cfg, str
  * count too; seq starts again at 1), removes every subscriber and the ask
  * callback, and loads the creation settings again (a file is re-read; when
  * that fails the current settings stay). Sandboxes still running keep
- * being served. */
+ * being served. From a callback of the runtime it does nothing. */
 void srt_runtime_reset(srt_runtime *rt);
 
 /* Whether sandboxes of this runtime are really sandboxed: the platform is
@@ -149,7 +151,10 @@ bool srt_sandboxing_enabled(const srt_runtime *rt);
 
 /* Stop serving: ends every sandbox still running (SIGKILL), closes the
  * proxies, joins the thread, removes the runtime folder, frees everything.
- * NULL is a no-op. */
+ * NULL is a no-op. Executions running on other threads return -ECANCELED
+ * before anything is freed. From a callback of the runtime (event or ask)
+ * it returns at once: the runtime stops, and frees itself on a thread of
+ * its own once the callback has returned; do not use it after that. */
 void srt_runtime_free(srt_runtime *rt);
 
 /* ---- Sandboxes ---------------------------------------------------------- */
@@ -199,7 +204,8 @@ struct srt_result {
  * when no sandbox could be started (a command folder that does not exist
  * is -ENOENT, not status 125), -EDEADLK on the runtime's own thread (in
  * an event callback: the sandbox could never start; call it from another
- * thread). The sandbox gets default signal actions and no blocked signal,
+ * thread), -ECANCELED when srt_runtime_free ended the sandbox while it
+ * ran (*ret then holds no result). The sandbox gets default signal actions and no blocked signal,
  * whatever the program ignores or blocks. A program that ignores SIGCHLD
  * or reaps every child itself gets the status the sandbox's init reported
  * (-ECHILD when there is none). Free with srt_result_free. */
@@ -309,8 +315,11 @@ int srt_runtime_unsubscribe(srt_runtime *rt, uint64_t token);
 /* ---- Asking about undecided hosts ---------------------------------------- */
 
 /* Called for a connection no rule decides (neither allowedDomains nor
- * deniedDomains matches), on a worker thread; the connection waits for the
- * answer (it may block, for example to ask a person). Return true to allow.
+ * deniedDomains matches), on a thread of the runtime's own (never one that
+ * resolves names or serves other sandboxes; up to 64 calls at once, more
+ * wait their turn); the connection waits for the answer (it may block, for
+ * example to ask a person, up to the ask timeout: see
+ * srt_runtime_set_ask_timeout). Return true to allow.
  * To deny with a reason the client sees (in the 403 body), write it to
  * reason (NUL-terminated, at most reason_size bytes). Not called when
  * deniedDomains matches. Answers are not remembered. */
@@ -319,6 +328,38 @@ typedef bool (*srt_ask_fn)(uint64_t sandbox_id, const char *host, uint16_t port,
 
 /* Set (fn NULL: remove) the ask callback. */
 void srt_runtime_set_ask(srt_runtime *rt, srt_ask_fn fn, void *data);
+
+/* A question waiting for its answer: see srt_ask_async_fn. */
+struct srt_ask_request;
+
+/* The asynchronous form of srt_ask_fn, for answers that take a while (a
+ * person): called for the same connections, on the runtime's own thread,
+ * which serves every sandbox: it must return at once. The connection
+ * waits for srt_ask_reply(req, ...), which may come from any thread, at
+ * any time, also from inside the callback. A pending question holds no
+ * thread. host is valid during the call only. */
+typedef void (*srt_ask_async_fn)(struct srt_ask_request *req, uint64_t sandbox_id, const char *host,
+				 uint16_t port, void *data);
+
+/* Set (fn NULL: remove) an asynchronous ask callback. A runtime has one
+ * ask callback: this replaces one set with srt_runtime_set_ask, and
+ * srt_runtime_set_ask (also with NULL) replaces this one. Questions
+ * already asked keep waiting for their answers. -EINVAL when rt is NULL. */
+int srt_runtime_set_ask_async(srt_runtime *rt, srt_ask_async_fn fn, void *data);
+
+/* Answer req: allow, or deny with reason (may be NULL; the client sees it
+ * in the 403 body, as with srt_ask_fn). Call it exactly once for every
+ * request, from any thread, also when the connection went away meanwhile
+ * (the client left, the question timed out, the runtime was freed): the
+ * answer is then dropped. It frees req. -EINVAL when req is NULL. */
+int srt_ask_reply(struct srt_ask_request *req, bool allow, const char *reason);
+
+/* How long a question (either callback) may wait for its answer, in
+ * milliseconds, 1 to 604800000 (a week; -EINVAL otherwise or when rt is
+ * NULL); 60000 until set. Past it the connection is denied with rule
+ * "asked: no answer in time"; a late answer is dropped. Applies to
+ * questions asked after the call. */
+int srt_runtime_set_ask_timeout(srt_runtime *rt, unsigned timeout_ms);
 
 #ifdef __cplusplus
 }

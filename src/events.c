@@ -161,6 +161,14 @@ static bool ignored(const struct event_hub *h, const struct srt_violation *v)
 /* The subscriber whose callback this thread is running, to let it
  * unsubscribe itself without waiting for itself. */
 static _Thread_local const struct event_sub *in_callback;
+/* The hub whose callback this thread is running: calls that would wait for
+ * that callback, or free what it runs on, refuse there. */
+static _Thread_local const struct event_hub *in_hub;
+
+bool event_hub_in_callback(const struct event_hub *h)
+{
+	return in_hub == h;
+}
 
 /* Call every subscriber, with no lock held: a callback may call back into
  * the runtime (subscribe, unsubscribe, reload, run a sandbox). Each
@@ -184,9 +192,12 @@ static void dispatch(struct event_hub *h, const struct srt_event *ev)
 		pthread_mutex_unlock(&h->lock);
 		if (live) {
 			const struct event_sub *outer = in_callback;
+			const struct event_hub *outer_hub = in_hub;
 			in_callback = v[i];
+			in_hub = h;
 			v[i]->fn(ev, v[i]->data);
 			in_callback = outer;
+			in_hub = outer_hub;
 		}
 		pthread_mutex_lock(&h->lock);
 		if (--v[i]->busy == 0 && v[i]->removed) {

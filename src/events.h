@@ -59,6 +59,8 @@ bool event_hub_violation(struct event_hub *h, const struct srt_violation *v);
 /* Send an event (not a violation) to the subscribers; ev->json and
  * ev->time_ns are filled here. */
 void event_hub_emit(struct event_hub *h, struct srt_event *ev);
+/* Whether this thread is inside a callback that h dispatched. */
+bool event_hub_in_callback(const struct event_hub *h);
 
 /* Subscribers are called on the thread that caused the event, with no
  * lock held. Unsubscribing waits until running callbacks of that

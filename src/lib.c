@@ -183,6 +183,10 @@ struct srt_runtime {
 	 * with the current settings' sandbox.enabled, srt_sandboxing_enabled. */
 	bool platform;
 	pthread_cond_t done_cond;  /* a sandbox left live */
+	/* Public calls in progress that srt_runtime_free must outlive
+	 * (call_enter); free waits on calls_cond for them to leave. */
+	unsigned calls;
+	pthread_cond_t calls_cond;
 	/* What reset reloads, and what every generation gets on top: the
 	 * runtime folder hidden. */
 	char *src_path, *src_text, *src_name;
@@ -334,6 +338,7 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	}
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->done_cond, NULL);
+	pthread_cond_init(&o->calls_cond, NULL);
 	o->rt.home = strdup(home);
 	o->rt.cwd = strdup(c);
 	o->src_path = path ? strdup(path) : NULL;
@@ -826,14 +831,69 @@ out:
 
 /* ---- Lifecycle ---------------------------------------------------------------- */
 
+/* Whether this thread runs one of the runtime's callbacks: the loop's
+ * thread (event callbacks), an ask callback, or an event dispatched on the
+ * thread of a call (CONFIG_RELOADED). Freeing there would free what the
+ * callback's caller still uses, and waiting there (for the loop, for
+ * callbacks to end) would wait for this very thread. */
+static bool in_callback(srt_runtime *o)
+{
+	pthread_mutex_lock(&o->lock);
+	bool self = o->started && pthread_equal(pthread_self(), o->thread);
+	pthread_mutex_unlock(&o->lock);
+	return self || runtime_in_callback(&o->rt);
+}
+
+/* A public call that may still be running on another thread when
+ * srt_runtime_free is called (execute blocks for as long as its command
+ * runs): free cancels what it waits for, then waits for every such call to
+ * leave before it frees anything. Once free has begun, none may enter
+ * (-ESHUTDOWN, as srt_runtime_start says). */
+static int call_enter(srt_runtime *o, struct srt_error *err)
+{
+	pthread_mutex_lock(&o->lock);
+	bool stopping = o->stopping;
+	if (!stopping)
+		o->calls++;
+	pthread_mutex_unlock(&o->lock);
+	return stopping ? srt_error_set(err, -ESHUTDOWN, "srt_runtime_free has begun on another thread") : 0;
+}
+
+/* Whether free began while the call ran. */
+static bool call_cancelled(srt_runtime *o)
+{
+	pthread_mutex_lock(&o->lock);
+	bool stopping = o->stopping;
+	pthread_mutex_unlock(&o->lock);
+	return stopping;
+}
+
+/* The last touch of o by a call that entered: free may release it as soon
+ * as the lock is let go. */
+static void call_leave(srt_runtime *o)
+{
+	pthread_mutex_lock(&o->lock);
+	if (--o->calls == 0)
+		pthread_cond_broadcast(&o->calls_cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
 static int reload(srt_runtime *o, const char *path, const char *text, const char *name, struct srt_error *err)
 {
-	struct settings *s = NULL;
-	int r = load_settings(o, path, text, name, o->rt.home, o->rt.cwd, &s, err);
+	/* The new settings' CONFIG_RELOADED would be dispatched from inside
+	 * a dispatch, and a free requested meanwhile could not wait for it. */
+	if (in_callback(o))
+		return srt_error_set(err, -EDEADLK,
+				     "called from a callback of this runtime (event or ask): reload from another thread");
+	int r = call_enter(o, err);
 	if (r < 0)
 		return r;
-	install_settings(o, s);
-	return 0;
+	struct settings *s = NULL;
+	r = load_settings(o, path, text, name, o->rt.home, o->rt.cwd, &s, err);
+	if (r == 0)
+		install_settings(o, s);
+	call_leave(o);
+	return r;
 }
 
 int srt_runtime_reload_file(srt_runtime *o, const char *path, struct srt_error *err)
@@ -879,10 +939,16 @@ int srt_runtime_reload_config(srt_runtime *o, const struct srt_config *cfg, stru
 
 void srt_runtime_reset(srt_runtime *o)
 {
-	if (!o)
+	/* In a callback, removing the subscribers would wait for the
+	 * callbacks of this very dispatch, which run after this one on this
+	 * thread: refused, as reload is (there is no code to return). */
+	if (!o || in_callback(o) || call_enter(o, NULL) < 0)
 		return;
 	event_hub_unsubscribe_all(&o->rt.hub);
 	srt_runtime_set_ask(o, NULL, NULL);
+	pthread_mutex_lock(&o->rt.lock);
+	o->rt.ask_timeout_ms = 0; /* the default again */
+	pthread_mutex_unlock(&o->rt.lock);
 	/* The settings of creation, loaded again from their source (a file is
 	 * read again). Should that fail now (the file is gone or broken), the
 	 * current settings stay. The reload's event goes to no subscriber. */
@@ -891,6 +957,7 @@ void srt_runtime_reset(srt_runtime *o)
 		install_settings(o, s);
 	/* Last: nothing recorded before this stays, and seq starts at 1. */
 	event_hub_reset(&o->rt.hub);
+	call_leave(o);
 }
 
 bool srt_sandboxing_enabled(const srt_runtime *o)
@@ -899,22 +966,34 @@ bool srt_sandboxing_enabled(const srt_runtime *o)
 	return o && sandboxing_enabled((srt_runtime *)o, NULL);
 }
 
-void srt_runtime_free(srt_runtime *o)
+/* The rest of srt_runtime_free, once stopping is set and the loop told:
+ * on the caller's thread, or on a thread of its own when free was called
+ * from a callback. */
+static void free_finish(srt_runtime *o)
 {
-	if (!o)
-		return;
 	pthread_mutex_lock(&o->lock);
-	o->stopping = true;
 	bool started = o->started;
 	pthread_mutex_unlock(&o->lock);
-	if (started) {
-		uv_async_send(&o->wake);
+	if (started)
 		pthread_join(o->thread, NULL);
-	}
 	if (o->loop_ready) {
 		uv_run(&o->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&o->loop);
 	}
+	/* A launcher still queued on the socket fails now rather than wait
+	 * for an answer that will never come: the execute that spawned it
+	 * can end. */
+	if (o->listen_fd >= 0)
+		close(o->listen_fd);
+	o->listen_fd = -1;
+	if (o->sockpath)
+		unlink(o->sockpath);
+	/* Their sandboxes are gone: they return -ECANCELED, and no longer
+	 * touch o once they have left. */
+	pthread_mutex_lock(&o->lock);
+	while (o->calls > 0)
+		pthread_cond_wait(&o->calls_cond, &o->lock);
+	pthread_mutex_unlock(&o->lock);
 	while (o->pending) {
 		struct pending *p = o->pending;
 		o->pending = p->next;
@@ -926,10 +1005,6 @@ void srt_runtime_free(srt_runtime *o)
 		o->live = p->next;
 		free(p);
 	}
-	if (o->listen_fd >= 0)
-		close(o->listen_fd);
-	if (o->sockpath)
-		unlink(o->sockpath);
 	if (o->rundir)
 		rmdir(o->rundir);
 	free(o->sockpath);
@@ -940,8 +1015,54 @@ void srt_runtime_free(srt_runtime *o)
 	free(o->extra);
 	runtime_destroy(&o->rt);
 	pthread_cond_destroy(&o->done_cond);
+	pthread_cond_destroy(&o->calls_cond);
 	pthread_mutex_destroy(&o->lock);
 	free(o);
+}
+
+static void *free_thread(void *arg)
+{
+	free_finish(arg);
+	return NULL;
+}
+
+void srt_runtime_free(srt_runtime *o)
+{
+	if (!o)
+		return;
+	bool deferred = in_callback(o);
+	pthread_mutex_lock(&o->lock);
+	bool first = !o->stopping;
+	o->stopping = true;
+	bool started = o->started;
+	pthread_mutex_unlock(&o->lock);
+	/* A callback run by a free in progress (a sandbox's exit) asking for
+	 * it again: that free finishes the job. */
+	if (!first)
+		return;
+	/* From now on no call enters, and the loop ends every sandbox: the
+	 * executions in progress return. */
+	if (started)
+		uv_async_send(&o->wake);
+	if (!deferred) {
+		free_finish(o);
+		return;
+	}
+	/* In a callback, this thread is one the rest waits for (the loop's,
+	 * or an ask the loop waits for, or a call that dispatched the event):
+	 * another thread finishes once the callback has returned. Should no
+	 * thread start, the runtime stays stopped and is never freed: a leak
+	 * rather than memory freed under a running callback. */
+	pthread_attr_t at;
+	pthread_t t;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_create(&t, &at, free_thread, o);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&at);
 }
 
 /* What wrap and execute check before a sandbox is prepared: argv (or, for
@@ -1039,6 +1160,27 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 	return 0;
 }
 
+static int execute(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
+		   struct srt_result *ret, struct srt_error *err);
+
+/* wrap and execute, counted (call_enter) so that a free on another thread
+ * waits for them. */
+static int sandbox_call(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
+			bool run, struct srt_result *ret, char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
+{
+	int r = call_enter(o, err);
+	if (r < 0)
+		return r;
+	r = run ? execute(o, command, shell, so, ret, err) : wrap(o, command, shell, so, false, ret_argv, ret_id, err);
+	/* The sandbox was ended by free, whatever status it reported. */
+	if (run && call_cancelled(o)) {
+		srt_result_free(ret);
+		r = srt_error_set(err, -ECANCELED, "the runtime was freed (srt_runtime_free): the sandbox was ended");
+	}
+	call_leave(o);
+	return r;
+}
+
 int srt_runtime_wrap(srt_runtime *o, const char *const *argv, const struct srt_sandbox_options *so,
 		     char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
 {
@@ -1047,7 +1189,7 @@ int srt_runtime_wrap(srt_runtime *o, const char *const *argv, const struct srt_s
 	if (r == 0 && !ret_argv)
 		r = srt_error_set(err, -EINVAL, "ret_argv is NULL");
 	if (r == 0)
-		r = wrap(o, (char *const *)argv, false, so, false, ret_argv, ret_id, err);
+		r = sandbox_call(o, (char *const *)argv, false, so, false, NULL, ret_argv, ret_id, err);
 	return error_done(err, r, "srt_runtime_wrap");
 }
 
@@ -1060,7 +1202,7 @@ int srt_runtime_wrap_shell(srt_runtime *o, const char *command, const struct srt
 		r = srt_error_set(err, -EINVAL, "ret_argv is NULL");
 	if (r == 0) {
 		char *const cmd[] = { (char *)command, NULL };
-		r = wrap(o, cmd, true, so, false, ret_argv, ret_id, err);
+		r = sandbox_call(o, cmd, true, so, false, NULL, ret_argv, ret_id, err);
 	}
 	return error_done(err, r, "srt_runtime_wrap_shell");
 }
@@ -1253,7 +1395,7 @@ int srt_runtime_execute(srt_runtime *o, const char *const *argv, const struct sr
 	if (r == 0 && !ret)
 		r = srt_error_set(err, -EINVAL, "ret is NULL");
 	if (r == 0)
-		r = execute(o, (char *const *)argv, false, so, ret, err);
+		r = sandbox_call(o, (char *const *)argv, false, so, true, ret, NULL, NULL, err);
 	return error_done(err, r, "srt_runtime_execute");
 }
 
@@ -1268,7 +1410,7 @@ int srt_runtime_execute_shell(srt_runtime *o, const char *command, const struct 
 		r = srt_error_set(err, -EINVAL, "ret is NULL");
 	if (r == 0) {
 		char *const cmd[] = { (char *)command, NULL };
-		r = execute(o, cmd, true, so, ret, err);
+		r = sandbox_call(o, cmd, true, so, true, ret, NULL, NULL, err);
 	}
 	return error_done(err, r, "srt_runtime_execute_shell");
 }
@@ -1323,8 +1465,41 @@ void srt_runtime_set_ask(srt_runtime *o, srt_ask_fn fn, void *data)
 		return;
 	pthread_mutex_lock(&o->rt.lock);
 	o->rt.ask = fn;
+	o->rt.ask_async = NULL;
 	o->rt.ask_data = data;
 	pthread_mutex_unlock(&o->rt.lock);
+}
+
+int srt_runtime_set_ask_async(srt_runtime *o, srt_ask_async_fn fn, void *data)
+{
+	if (!o)
+		return -EINVAL;
+	pthread_mutex_lock(&o->rt.lock);
+	o->rt.ask = NULL;
+	o->rt.ask_async = fn;
+	o->rt.ask_data = data;
+	pthread_mutex_unlock(&o->rt.lock);
+	return 0;
+}
+
+/* A request is the proxy's question itself: it lives until answered,
+ * whatever happens to its connection or the runtime. */
+int srt_ask_reply(struct srt_ask_request *req, bool allow, const char *reason)
+{
+	if (!req)
+		return -EINVAL;
+	proxy_ask_answer((struct proxy_ask *)req, allow, reason);
+	return 0;
+}
+
+int srt_runtime_set_ask_timeout(srt_runtime *o, unsigned timeout_ms)
+{
+	if (!o || timeout_ms == 0 || timeout_ms > 604800000u)
+		return -EINVAL;
+	pthread_mutex_lock(&o->rt.lock);
+	o->rt.ask_timeout_ms = timeout_ms;
+	pthread_mutex_unlock(&o->rt.lock);
+	return 0;
 }
 
 /* ---- Platform ---------------------------------------------------------------------- */

@@ -600,6 +600,17 @@ static const struct net_policy *sb_policy(void *data)
 	return np ? np : sb->settings->net;
 }
 
+/* The runtime whose blocking ask callback this thread (one of the proxy's
+ * ask threads) is running: a call that waits for that runtime's loop or
+ * its sandboxes must refuse there. */
+static _Thread_local const struct runtime *asking;
+
+bool runtime_in_callback(const struct runtime *rt)
+{
+	return asking == rt || event_hub_in_callback(&rt->hub);
+}
+
+/* A blocking srt_ask_fn, on a thread of the proxy's (proxy_hooks.ask). */
 static bool sb_ask(void *data, const char *host, uint16_t port, char *reason, size_t reason_size)
 {
 	struct sandbox *sb = data;
@@ -611,7 +622,41 @@ static bool sb_ask(void *data, const char *host, uint16_t port, char *reason, si
 		snprintf(reason, reason_size, "no allowedDomains entry matches");
 		return false;
 	}
-	return fn(sb->id, host, port, reason, reason_size, fd);
+	const struct runtime *outer = asking;
+	asking = sb->rt;
+	bool allow = fn(sb->id, host, port, reason, reason_size, fd);
+	asking = outer;
+	return allow;
+}
+
+/* On the loop thread: an srt_ask_async_fn takes the question itself (the
+ * request is the proxy's question: srt_ask_reply answers it); a blocking
+ * one is left to sb_ask; with neither, nobody is asked. */
+static bool sb_ask_async(void *data, struct proxy_ask *q, const char *host, uint16_t port)
+{
+	struct sandbox *sb = data;
+	pthread_mutex_lock(&sb->rt->lock);
+	srt_ask_async_fn afn = sb->rt->ask_async;
+	bool blocking = sb->rt->ask != NULL;
+	void *fd = sb->rt->ask_data;
+	pthread_mutex_unlock(&sb->rt->lock);
+	if (afn) {
+		afn((struct srt_ask_request *)q, sb->id, host, port, fd);
+		return true;
+	}
+	if (blocking)
+		return false;
+	proxy_ask_answer(q, false, "no allowedDomains entry matches");
+	return true;
+}
+
+static unsigned sb_ask_timeout(void *data)
+{
+	struct sandbox *sb = data;
+	pthread_mutex_lock(&sb->rt->lock);
+	unsigned ms = sb->rt->ask_timeout_ms;
+	pthread_mutex_unlock(&sb->rt->lock);
+	return ms;
 }
 
 static void sb_on_event(void *data, const struct proxy_event *pe)
@@ -1174,7 +1219,9 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		.data = sb,
 		.policy = sb_policy,
 		.extra = sb->extra,
+		.ask_async = sb_ask_async,
 		.ask = sb_ask,
+		.ask_timeout = sb_ask_timeout,
 		.on_event = sb_on_event,
 		.on_closed = on_proxy_closed,
 	};

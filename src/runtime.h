@@ -35,8 +35,10 @@ struct runtime {
 	enum srt_observe observe;
 	bool debug;
 	char *home, *cwd;
-	srt_ask_fn ask;
+	srt_ask_fn ask;                /* at most one of ask, ask_async is set */
+	srt_ask_async_fn ask_async;
 	void *ask_data;
+	unsigned ask_timeout_ms;       /* 0: PROXY_ASK_TIMEOUT_MS */
 	uint64_t next_id;
 	struct sandbox *sandboxes;     /* served now (loop thread only) */
 };
@@ -64,6 +66,8 @@ void runtime_destroy(struct runtime *rt);
 struct settings *runtime_settings(struct runtime *rt);
 /* Install a new generation and tell the subscribers. */
 void runtime_replace_settings(struct runtime *rt, struct settings *s);
+/* Whether this thread is inside one of rt's callbacks (an event, ask). */
+bool runtime_in_callback(const struct runtime *rt);
 
 /* One listener srt-init makes inside the sandbox, and what serves it. */
 struct listen_spec {

@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ enum conn_state {
 	ST_SOCKS_GREETING,
 	ST_SOCKS_AUTH,
 	ST_SOCKS_REQUEST,
-	ST_ASKING,          /* the ask hook runs on the thread pool */
+	ST_ASKING,          /* a question waits for its answer (struct proxy_ask) */
 	ST_RESOLVING,
 	ST_CONNECTING,
 	ST_HTTP_FORWARD,    /* request body upstream, then the response back */
@@ -113,7 +114,6 @@ struct evrec {
 	uint64_t start;         /* uv_hrtime() */
 };
 
-struct ask_work;
 
 struct conn {
 	struct proxy_server *srv;
@@ -162,7 +162,7 @@ struct conn {
 	const struct net_policy *up_np; /* the policy its address was guarded with */
 	bool up_by_extra;
 	struct evrec ev;
-	struct ask_work *ask;   /* a running ask, or NULL */
+	struct proxy_ask *ask;  /* the question it waits on, or NULL */
 
 	struct bsplice *bs;     /* a response body moving with splice(), or NULL */
 	uint64_t last_active;   /* uv_now() when a byte last moved, for the idle timeouts */
@@ -196,6 +196,14 @@ struct proxy_server {
 	uint64_t churn;         /* buffers and connections taken or given back */
 	uint64_t churn_seen;    /* churn at the trim timer's last look */
 	uint64_t freed;         /* connections freed since the last trim */
+	/* Answers reach the loop through ask_wake; ask_done (under ask_lock)
+	 * holds them until it runs. n_asks: questions whose answer this
+	 * server still awaits (loop thread); it holds ask_wake referenced so
+	 * that the loop keeps running for them. */
+	uv_async_t ask_wake;
+	struct proxy_ask *ask_done;
+	size_t n_asks;
+	bool ask_wake_closing;
 };
 
 struct wreq {
@@ -221,7 +229,8 @@ static bool splice_tunnel(struct conn *c);
 static void stunnel_close(struct stunnel *t);
 static void bsplice_close(struct bsplice *bs);
 static bool splice_body(struct conn *c);
-static void ask_cancel(struct ask_work *w);
+static void ask_detach(struct conn *c);
+static void ask_wake_close(struct proxy_server *s);
 
 void proxy_limits_default(struct proxy_limits *l)
 {
@@ -769,8 +778,7 @@ static void conn_close(struct conn *c)
 		bsplice_close(c->bs);
 	if (c->gai_busy)
 		uv_cancel((uv_req_t *)&c->gai);
-	if (c->ask)
-		ask_cancel(c->ask); /* when it has not started; else it finishes first */
+	ask_detach(c); /* its answer, when it comes, is dropped */
 	if (c->up)
 		side_close(c->up);
 	side_close(&c->client);
@@ -788,6 +796,8 @@ static void close_when_flushed(struct conn *c)
 
 static void server_maybe_free(struct proxy_server *s)
 {
+	if (s->closing && !s->conns && !s->tunnels && s->n_asks == 0)
+		ask_wake_close(s);
 	if (s->closing && s->open_handles == 0 && !s->conns && !s->tunnels) {
 		const struct proxy_hooks *h = s->o.hooks;
 		if (h && h->on_closed)
@@ -805,6 +815,7 @@ static void server_maybe_free(struct proxy_server *s)
 /* --- timers --------------------------------------------------------------- */
 
 static void arm_timer(struct conn *c, unsigned ms);
+static void deny(struct conn *c, const char *rule, const char *rule_source, const char *reason);
 static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why);
 
 /* The idle timeouts of an exchange under way (response, tunnelIdle):
@@ -824,6 +835,11 @@ static void on_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	const struct proxy_limits *lim = &c->srv->o.limits;
+	if (c->state == ST_ASKING) {
+		ask_detach(c);
+		deny(c, "asked: no answer in time", NULL, NULL);
+		return;
+	}
 	if (c->state == ST_HTTP_FORWARD) {
 		if (!idle_expired(c, lim->response_timeout_ms))
 			return;
@@ -1301,7 +1317,7 @@ static enum decide_result conn_decide(struct conn *c, struct net_decision *d)
 			return DECIDE_ALLOW;
 		}
 	}
-	return h && h->ask ? DECIDE_ASK : DECIDE_DENY;
+	return h && (h->ask || h->ask_async) ? DECIDE_ASK : DECIDE_DENY;
 }
 
 static void deny(struct conn *c, const char *rule, const char *rule_source, const char *reason)
@@ -1320,45 +1336,168 @@ static void deny(struct conn *c, const char *rule, const char *rule_source, cons
 
 /* --- asking ----------------------------------------------------------------- */
 
-/* The ask hook runs on libuv's thread pool with copies of what it needs;
- * the conn waits for it (conn_maybe_free checks c->ask), also when its
- * client has gone. */
-struct ask_work {
-	uv_work_t req;
-	struct conn *c;
+/*
+ * A question has two holders: the conn that waits (loop thread) and
+ * whoever answers it (a thread of ours running the blocking hook, or the
+ * party the asynchronous hook handed it to). The answer travels to the
+ * loop through srv->ask_done and srv->ask_wake, so a pending question
+ * holds no thread of libuv's pool: name lookups never queue behind it.
+ *
+ * A conn stops waiting when its client leaves, at the ask timeout or when
+ * the server closes. An asynchronous question is then given up (srv
+ * NULL): its answerer frees it, whenever it answers. A blocking one keeps
+ * the server, since the hook runs with hooks->data: the server frees
+ * itself only after the call has returned.
+ *
+ * One lock for every server: it guards a few pointer moves, never a call.
+ */
+static pthread_mutex_t ask_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct proxy_ask {
+	/* Loop thread only. */
+	struct conn *c;             /* who waits, NULL once nobody does */
+	const char *default_rule;   /* the default deny's rule (owned by the policy) */
+	/* Under ask_lock. */
+	struct proxy_server *srv;   /* where the answer goes; NULL: the answerer frees it */
+	bool answered;
+	bool blocking;              /* for the blocking hook, on a thread of ours */
+	bool started;               /* blocking: a thread took it */
+	struct proxy_ask *next;     /* in srv->ask_done or in the blocking queue */
+	bool allowed;
+	char reason[512];
+	/* Fixed at creation. */
 	const struct proxy_hooks *hooks;
 	char host[sizeof(((struct proxy_host *)0)->text)];
 	uint16_t port;
-	const char *default_rule; /* the default deny's rule (owned by the policy) */
-	bool allowed;
-	char reason[512];
 };
 
-static void ask_run(uv_work_t *req)
+/* Blocking questions wait here for one of at most ASK_THREADS threads
+ * (under ask_lock): each may block for as long as a person takes, so
+ * they get threads of their own, made when needed and gone when idle. */
+enum { ASK_THREADS = 64 };
+static struct proxy_ask *ask_queue, *ask_queue_tail;
+static unsigned ask_threads;
+
+/* The loop stays alive while answers are awaited, not longer. */
+static void ask_count(struct proxy_server *s, int delta)
 {
-	struct ask_work *w = req->data;
-	w->reason[0] = '\0';
-	w->allowed = w->hooks->ask(w->hooks->data, w->host, w->port, w->reason, sizeof(w->reason));
-	w->reason[sizeof(w->reason) - 1] = '\0';
+	size_t before = s->n_asks;
+	s->n_asks += (size_t)(ssize_t)delta;
+	if (before == 0 && s->n_asks > 0)
+		uv_ref((uv_handle_t *)&s->ask_wake);
+	else if (before > 0 && s->n_asks == 0)
+		uv_unref((uv_handle_t *)&s->ask_wake);
 }
 
-static void ask_cancel(struct ask_work *w)
+void proxy_ask_answer(struct proxy_ask *q, bool allow, const char *reason)
 {
-	uv_cancel((uv_req_t *)&w->req);
-}
-
-static void ask_done(uv_work_t *req, int status)
-{
-	struct ask_work *w = req->data;
-	struct conn *c = w->c;
-	c->ask = NULL;
-	if (c->state == ST_CLOSING) {
-		free(w);
-		conn_maybe_free(c); /* it waited for us */
+	if (!q)
 		return;
+	pthread_mutex_lock(&ask_lock);
+	struct proxy_server *srv = q->srv;
+	if (srv) {
+		q->answered = true;
+		q->allowed = allow;
+		snprintf(q->reason, sizeof(q->reason), "%s", !allow && reason ? reason : "");
+		q->next = srv->ask_done;
+		srv->ask_done = q;
+		uv_async_send(&srv->ask_wake);
 	}
-	if (status == 0 && w->allowed) {
-		free(w);
+	pthread_mutex_unlock(&ask_lock);
+	if (!srv)
+		free(q);
+}
+
+static void *ask_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&ask_lock);
+	while (ask_queue) {
+		struct proxy_ask *q = ask_queue;
+		ask_queue = q->next;
+		if (!ask_queue)
+			ask_queue_tail = NULL;
+		q->next = NULL;
+		q->started = true;
+		pthread_mutex_unlock(&ask_lock);
+		char reason[sizeof(q->reason)] = "";
+		bool allowed = q->hooks->ask(q->hooks->data, q->host, q->port, reason, sizeof(reason));
+		reason[sizeof(reason) - 1] = '\0';
+		proxy_ask_answer(q, allowed, reason);
+		pthread_mutex_lock(&ask_lock);
+	}
+	ask_threads--;
+	pthread_mutex_unlock(&ask_lock);
+	return NULL;
+}
+
+/* Queue a blocking question; false when no thread can run it. */
+static bool ask_enqueue(struct proxy_ask *q)
+{
+	bool ok = true;
+	pthread_mutex_lock(&ask_lock);
+	q->blocking = true;
+	if (ask_queue_tail)
+		ask_queue_tail->next = q;
+	else
+		ask_queue = q;
+	ask_queue_tail = q;
+	if (ask_threads < ASK_THREADS) {
+		pthread_attr_t at;
+		pthread_t t;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, ask_thread, NULL) == 0)
+			ask_threads++;
+		else if (ask_threads == 0)
+			ok = false; /* nobody would ever take it */
+		pthread_attr_destroy(&at);
+	}
+	pthread_mutex_unlock(&ask_lock);
+	return ok;
+}
+
+/* The conn stops waiting for its question (loop thread). */
+static void ask_detach(struct conn *c)
+{
+	struct proxy_ask *q = c->ask;
+	if (!q)
+		return;
+	struct proxy_server *srv = c->srv;
+	c->ask = NULL;
+	q->c = NULL;
+	bool unqueued = false, handed_over = false;
+	pthread_mutex_lock(&ask_lock);
+	if (q->blocking && !q->started) {
+		/* Not begun: nobody needs to be asked any more. */
+		struct proxy_ask **p = &ask_queue, *prev = NULL;
+		while (*p && *p != q) {
+			prev = *p;
+			p = &(*p)->next;
+		}
+		if (*p) {
+			*p = q->next;
+			if (ask_queue_tail == q)
+				ask_queue_tail = prev;
+			unqueued = true;
+		}
+	} else if (!q->blocking && !q->answered) {
+		q->srv = NULL;
+		handed_over = true;
+	}
+	pthread_mutex_unlock(&ask_lock);
+	/* Otherwise the answer is on its way (or running): on_ask_wake
+	 * frees it. */
+	if (unqueued)
+		free(q);
+	if (unqueued || handed_over)
+		ask_count(srv, -1);
+}
+
+/* Act on the answer to c's question. */
+static void ask_answered(struct conn *c, struct proxy_ask *q)
+{
+	if (q->allowed) {
 		debug_log(c, "%s: allowed (asked: allowed)", c->target);
 		ev_begin(c, strdup("asked: allowed"));
 		dial_allowed(c);
@@ -1366,44 +1505,97 @@ static void ask_done(uv_work_t *req, int status)
 	}
 	/* An answer that is the default deny's own rule (from a caller with
 	 * no one to ask) leaves the default deny as it was. */
-	if (status == 0 && strcmp(w->reason, w->default_rule) == 0) {
-		const char *rule = w->default_rule;
-		free(w);
-		deny(c, rule, NULL, NULL);
+	if (strcmp(q->reason, q->default_rule) == 0) {
+		deny(c, q->default_rule, NULL, NULL);
 		return;
 	}
 	/* Strip control characters: the reason goes into a message. */
-	for (char *p = w->reason; *p; p++)
+	for (char *p = q->reason; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
-	char rule[sizeof(w->reason) + 16];
-	snprintf(rule, sizeof(rule), "asked: %s", status < 0 ? "not asked" : w->reason[0] ? w->reason : "denied");
-	free(w);
+	char rule[sizeof(q->reason) + 16];
+	snprintf(rule, sizeof(rule), "asked: %s", q->reason[0] ? q->reason : "denied");
 	deny(c, rule, NULL, NULL);
+}
+
+static void on_ask_wake(uv_async_t *a)
+{
+	struct proxy_server *srv = a->data;
+	pthread_mutex_lock(&ask_lock);
+	struct proxy_ask *list = srv->ask_done;
+	srv->ask_done = NULL;
+	pthread_mutex_unlock(&ask_lock);
+	/* In the order they were answered. */
+	struct proxy_ask *fifo = NULL;
+	while (list) {
+		struct proxy_ask *n = list->next;
+		list->next = fifo;
+		fifo = list;
+		list = n;
+	}
+	while (fifo) {
+		struct proxy_ask *q = fifo;
+		fifo = q->next;
+		ask_count(srv, -1);
+		struct conn *c = q->c;
+		if (c && c->state == ST_ASKING) {
+			c->ask = NULL;
+			stop_timer(c);
+			ask_answered(c, q);
+		}
+		free(q);
+	}
+	server_maybe_free(srv);
+}
+
+static void on_ask_wake_closed(uv_handle_t *h)
+{
+	struct proxy_server *s = h->data;
+	s->open_handles--;
+	server_maybe_free(s);
+}
+
+/* Once no answer is awaited any more (every conn gone, no blocking call
+ * running): nothing can be sent to ask_wake after this. */
+static void ask_wake_close(struct proxy_server *s)
+{
+	if (s->ask_wake_closing)
+		return;
+	s->ask_wake_closing = true;
+	uv_close((uv_handle_t *)&s->ask_wake, on_ask_wake_closed);
 }
 
 static void start_ask(struct conn *c, const struct net_decision *d)
 {
-	struct ask_work *w = calloc(1, sizeof(*w));
-	if (!w) {
+	struct proxy_server *srv = c->srv;
+	const struct proxy_hooks *h = srv->o.hooks;
+	struct proxy_ask *q = calloc(1, sizeof(*q));
+	if (!q) {
 		conn_close(c);
 		return;
 	}
-	w->req.data = w;
-	w->c = c;
-	w->hooks = c->srv->o.hooks;
-	snprintf(w->host, sizeof(w->host), "%s", c->host.text);
-	w->port = c->port;
-	w->default_rule = d->rule;
-	/* No timeout while the answer is awaited. */
-	stop_timer(c);
+	q->c = c;
+	q->default_rule = d->rule;
+	q->srv = srv;
+	q->hooks = h;
+	snprintf(q->host, sizeof(q->host), "%s", c->host.text);
+	q->port = c->port;
+	c->ask = q;
 	c->state = ST_ASKING;
-	if (uv_queue_work(c->srv->loop, &w->req, ask_run, ask_done) < 0) {
-		free(w);
-		deny(c, "asked: cannot ask", NULL, NULL);
+	ask_count(srv, 1);
+	unsigned ms = h->ask_timeout ? h->ask_timeout(h->data) : 0;
+	arm_timer(c, ms ? ms : PROXY_ASK_TIMEOUT_MS);
+	if (h->ask_async && h->ask_async(h->data, q, q->host, q->port))
+		return;
+	if (!h->ask) {
+		/* Nobody to ask: the default deny, as without an ask hook. */
+		proxy_ask_answer(q, false, d->rule);
 		return;
 	}
-	c->ask = w;
+	if (!ask_enqueue(q)) {
+		ask_detach(c);
+		deny(c, "asked: cannot ask", NULL, NULL);
+	}
 }
 
 /* Act on a decision made by conn_decide. */
@@ -2804,7 +2996,10 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_options *o, struct prox
 	uv_timer_init(loop, &s->trim);
 	s->trim.data = s;
 	uv_unref((uv_handle_t *)&s->trim);
-	s->open_handles = 2;
+	uv_async_init(loop, &s->ask_wake, on_ask_wake);
+	s->ask_wake.data = s;
+	uv_unref((uv_handle_t *)&s->ask_wake);
+	s->open_handles = 3;
 	*ret = s;
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* The supervisor's proxies: accepts on listeners made inside the sandbox, decides with the network policy, dials, relays. One libuv loop, no threads of its own. */
+/* The supervisor's proxies: accepts on listeners made inside the sandbox, decides with the network policy, dials, relays. One libuv loop; its only threads run blocking ask hooks. */
 #ifndef SRT_PROXY_SERVER_H
 #define SRT_PROXY_SERVER_H
 
@@ -9,6 +9,11 @@
 #include <uv.h>
 
 struct net_policy;
+struct proxy_ask;
+
+/* How long a question waits for its answer unless proxy_hooks.ask_timeout
+ * says otherwise. */
+#define PROXY_ASK_TIMEOUT_MS 60000u
 
 enum proxy_kind {
 	PROXY_KIND_HTTP,    /* HTTP/1.1 forward proxy: CONNECT and absolute-form http:// */
@@ -86,23 +91,38 @@ struct proxy_hooks {
 	 * default deny (no deniedDomains and no allowedDomains entry matched).
 	 * May be NULL. Must outlive the server. */
 	const struct net_policy *extra;
-	/* When non-NULL and the decision is still the default deny: run on
-	 * libuv's thread pool while the connection waits (no timeout applies).
-	 * Return true to allow (rule "asked: allowed"); false to deny, with a
-	 * NUL-terminated reason in reason[0..reason_size): rule "asked:
-	 * REASON" ("asked: denied" when left empty). A reason equal to the
-	 * default deny's rule ("no allowedDomains entry matches": nobody to
-	 * ask) leaves the default deny exactly as without an ask hook (rule,
-	 * 403 body, debug line). May block for long; a
-	 * connection whose client leaves meanwhile is freed only after the
-	 * call has returned, and proxy_server_close waits for running calls. */
+	/* Asking, when the decision is still the default deny: the connection
+	 * waits for an answer, for at most ask_timeout (then it is denied
+	 * with rule "asked: no answer in time"). Allowed: rule "asked:
+	 * allowed"; denied with a reason: "asked: REASON" ("asked: denied"
+	 * when empty). A reason equal to the default deny's rule ("no
+	 * allowedDomains entry matches": nobody to ask) leaves the default
+	 * deny exactly as without asking (rule, 403 body, debug line).
+	 *
+	 * ask_async is tried first, on the loop thread; it must return at
+	 * once. Returning true takes q: answer it exactly once with
+	 * proxy_ask_answer, from any thread, at any time, also after the
+	 * connection or the server went away (the answer then only frees
+	 * q). host is valid during the call. Returning false leaves the
+	 * question to ask. May be NULL. */
+	bool (*ask_async)(void *data, struct proxy_ask *q, const char *host, uint16_t port);
+	/* Blocking: runs on a thread of the proxy's own (never libuv's pool,
+	 * which resolves names), at most 64 at a time, the others queued.
+	 * Return true to allow; false to deny, with a NUL-terminated reason
+	 * in reason[0..reason_size). A call that has begun is waited for: its
+	 * answer is dropped when the connection went away meanwhile, and the
+	 * server frees itself (on_closed) only after it has returned. May be
+	 * NULL: without either hook nobody is asked. */
 	bool (*ask)(void *data, const char *host, uint16_t port, char *reason, size_t reason_size);
+	/* Milliseconds a question may wait, read on the loop thread when it
+	 * is asked; NULL or 0: PROXY_ASK_TIMEOUT_MS. */
+	unsigned (*ask_timeout)(void *data);
 	/* On the loop thread, for every refused connection or request
 	 * (allowed=false, before the refusal is written) and for every allowed
 	 * one when it ends, with its byte counts. May be NULL. */
 	void (*on_event)(void *data, const struct proxy_event *ev);
 	/* After proxy_server_close: on the loop thread, once every connection,
-	 * tunnel and ask call is gone (their on_event calls made), right
+	 * tunnel and blocking ask call is gone (their on_event calls made), right
 	 * before the server frees itself; the hooks are not used after it.
 	 * May be NULL. */
 	void (*on_closed)(void *data);
@@ -130,5 +150,10 @@ int proxy_server_listen(struct proxy_server *s, enum proxy_kind kind, int fd,
 /* Close every listener and connection. The server frees itself once the
  * loop has run the close callbacks (uv_run until it returns). */
 void proxy_server_close(struct proxy_server *s);
+
+/* Answer a question handed over by proxy_hooks.ask_async: exactly once,
+ * from any thread. reason (may be NULL) is used only when allow is false.
+ * Frees q, at once or on the loop thread. */
+void proxy_ask_answer(struct proxy_ask *q, bool allow, const char *reason);
 
 #endif

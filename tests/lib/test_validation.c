@@ -401,8 +401,27 @@ static int p_unsubscribe_enoent(struct ctx *c, struct srt_error *e, const char *
 	return srt_runtime_unsubscribe(c->rt, tok); /* already ended */
 }
 
+static int p_set_ask_async_einval(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)c, (void)e, (void)skip;
+	return srt_runtime_set_ask_async(NULL, NULL, NULL);
+}
+
+static int p_ask_reply_einval(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)c, (void)e, (void)skip;
+	return srt_ask_reply(NULL, true, NULL);
+}
+
+static int p_set_ask_timeout_einval(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)e, (void)skip;
+	return srt_runtime_set_ask_timeout(c->rt, 0);
+}
+
 #define NO_ENOMEM "out of memory cannot be caused from here"
-#define RACING_FREE "only a call racing srt_runtime_free, which the API forbids"
+#define RACING_FREE "only a call that begins while srt_runtime_free runs"
+#define MISUSE "provoked by tests/lib/test_misuse.c"
 
 /* The manual's ERRORS, one row per function and code. err: the function
  * takes a struct srt_error, which must then carry the code and a message. */
@@ -441,10 +460,16 @@ static const struct documented {
 	{ "srt_runtime_reload_file", "ENOTDIR", ENOTDIR, true, p_reload_file_enotdir, "a path through a file" },
 	{ "srt_runtime_reload_file", "EACCES", EACCES, true, p_reload_file_eacces, "the file is of mode 0" },
 	{ "srt_runtime_reload_file", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_reload_file", "EDEADLK", EDEADLK, true, NULL, MISUSE },
+	{ "srt_runtime_reload_file", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
 	{ "srt_runtime_reload_json", "EINVAL", EINVAL, true, p_reload_json_einval, "an unknown key" },
 	{ "srt_runtime_reload_json", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_reload_json", "EDEADLK", EDEADLK, true, NULL, MISUSE },
+	{ "srt_runtime_reload_json", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
 	{ "srt_runtime_reload_config", "EINVAL", EINVAL, true, p_reload_config_einval, "a bad domain" },
 	{ "srt_runtime_reload_config", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_reload_config", "EDEADLK", EDEADLK, true, NULL, MISUSE },
+	{ "srt_runtime_reload_config", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
 
 	{ "srt_runtime_wrap", "EINVAL", EINVAL, true, p_wrap_einval, "a relative o->cwd" },
 	{ "srt_runtime_wrap", "ENOENT", ENOENT, true, p_wrap_enoent, "o->cwd does not exist" },
@@ -469,6 +494,7 @@ static const struct documented {
 	{ "srt_runtime_execute", "ENOTSUP", ENOTSUP, true, p_execute_enotsup, "sandbox.enabled: false" },
 	{ "srt_runtime_execute", "EDEADLK", EDEADLK, true, p_execute_edeadlk, "in an event callback" },
 	{ "srt_runtime_execute", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
+	{ "srt_runtime_execute", "ECANCELED", ECANCELED, true, NULL, MISUSE },
 	{ "srt_runtime_execute", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
 	{ "srt_runtime_execute_shell", "EINVAL", EINVAL, true, p_execute_shell_einval, "a relative o->cwd" },
 	{ "srt_runtime_execute_shell", "ENOENT", ENOENT, true, p_execute_shell_enoent, "o->cwd does not exist" },
@@ -477,6 +503,7 @@ static const struct documented {
 	{ "srt_runtime_execute_shell", "ENOTSUP", ENOTSUP, true, p_execute_shell_enotsup, "sandbox.enabled: false" },
 	{ "srt_runtime_execute_shell", "EDEADLK", EDEADLK, true, p_execute_shell_edeadlk, "in an event callback" },
 	{ "srt_runtime_execute_shell", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
+	{ "srt_runtime_execute_shell", "ECANCELED", ECANCELED, true, NULL, MISUSE },
 	{ "srt_runtime_execute_shell", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
 	{ "srt_runtime_execute", "ECHILD", ECHILD, true, p_execute_echild, "SIGCHLD ignored, bwrapPath false" },
 	{ "srt_runtime_execute_shell", "ECHILD", ECHILD, true, p_execute_shell_echild, "SIGCHLD ignored, bwrapPath false" },
@@ -487,6 +514,9 @@ static const struct documented {
 	{ "srt_runtime_subscribe", "ENOMEM", ENOMEM, false, NULL, NO_ENOMEM },
 	{ "srt_runtime_unsubscribe", "EINVAL", EINVAL, false, p_unsubscribe_einval, "rt is NULL" },
 	{ "srt_runtime_unsubscribe", "ENOENT", ENOENT, false, p_unsubscribe_enoent, "a token already ended" },
+	{ "srt_runtime_set_ask_async", "EINVAL", EINVAL, false, p_set_ask_async_einval, "rt is NULL" },
+	{ "srt_ask_reply", "EINVAL", EINVAL, false, p_ask_reply_einval, "req is NULL" },
+	{ "srt_runtime_set_ask_timeout", "EINVAL", EINVAL, false, p_set_ask_timeout_einval, "timeout_ms is 0" },
 };
 
 #define N_DOCUMENTED ((int)(sizeof(documented) / sizeof(documented[0])))

@@ -1176,6 +1176,218 @@ static void test_build_list(void **state)
 	net_policy_free(np);
 }
 
+/* --- asynchronous asking -------------------------------------------------- */
+
+/* Questions handed over by the ask_async hook, answered by the test. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct proxy_ask *q[16];
+	char host[16][256];
+	uint16_t port[16];
+	int n;
+	bool off_loop;          /* the hook ran off the loop thread */
+} AQ = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static bool ask_async_hook(void *data, struct proxy_ask *q, const char *host, uint16_t port)
+{
+	struct fx *f = data;
+	pthread_mutex_lock(&AQ.mu);
+	if (!pthread_equal(pthread_self(), f->loop_tid))
+		AQ.off_loop = true;
+	if (AQ.n < 16) {
+		AQ.q[AQ.n] = q;
+		snprintf(AQ.host[AQ.n], sizeof(AQ.host[0]), "%s", host);
+		AQ.port[AQ.n] = port;
+		AQ.n++;
+	}
+	pthread_cond_broadcast(&AQ.cv);
+	pthread_mutex_unlock(&AQ.mu);
+	return true;
+}
+
+static unsigned short_timeout(void *data)
+{
+	(void)data;
+	return 200;
+}
+
+static void aq_reset(void)
+{
+	pthread_mutex_lock(&AQ.mu);
+	AQ.n = 0;
+	AQ.off_loop = false;
+	pthread_mutex_unlock(&AQ.mu);
+}
+
+/* Wait for question i and take it. */
+static struct proxy_ask *aq_wait(int i)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&AQ.mu);
+	while (AQ.n <= i && pthread_cond_timedwait(&AQ.cv, &AQ.mu, &dl) == 0)
+		;
+	struct proxy_ask *q = AQ.n > i ? AQ.q[i] : NULL;
+	pthread_mutex_unlock(&AQ.mu);
+	assert_non_null(q);
+	return q;
+}
+
+struct later {
+	struct proxy_ask *q;
+	bool allow;
+	const char *reason;
+	int delay_ms;
+};
+
+static void *answer_later(void *arg)
+{
+	struct later *l = arg;
+	usleep((useconds_t)l->delay_ms * 1000);
+	proxy_ask_answer(l->q, l->allow, l->reason);
+	return NULL;
+}
+
+/* Asked on the loop thread, answered later from another thread: allowed
+ * (past the head timeout), denied with a reason. Lookups and other
+ * connections go on meanwhile. */
+static void test_ask_async(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy("{\"network\": {\"deniedDomains\": [\"evil.test\"]}}");
+	fx_start(np, NULL, 0, 100);
+	aq_reset();
+	F.hooks.ask_async = ask_async_hook;
+
+	struct upstream u;
+	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 3000, 1);
+	int fd = connect_to(F.http_port);
+	char resp[4096], auth[64];
+	snprintf(auth, sizeof(auth), "127.0.0.1:%d", u.port);
+	char req[256];
+	int n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", auth, auth);
+	assert_true(write_all(fd, req, (size_t)n));
+	struct later l = { .q = aq_wait(0), .allow = true, .delay_ms = 300 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, answer_later, &l), 0);
+	size_t total = 0;
+	assert_int_equal(read_response(fd, resp, sizeof(resp), &total), 200);
+	pthread_join(t, NULL);
+	exchange_n(fd, 3000);
+	close(fd);
+	upstream_join(&u);
+	assert_int_equal(wait_events(1), 1);
+	struct rec e = event_at(0);
+	assert_true(e.allowed);
+	assert_string_equal(e.rule, "asked: allowed");
+	assert_true(e.duration_ns >= 300 * 1000000LL);
+	assert_string_equal(AQ.host[0], "127.0.0.1");
+	assert_int_equal(AQ.port[0], u.port);
+
+	/* Denied with a reason, over SOCKS5; a second question waits
+	 * meanwhile and is denied over HTTP. */
+	int fd1 = connect_to(F.socks_port);
+	uint8_t greet[] = { 5, 1, 0 }, m[2];
+	assert_true(write_all(fd1, greet, sizeof(greet)));
+	assert_true(read_n(fd1, m, 2));
+	uint8_t sreq[] = { 5, 1, 0, 3, 10, 'a', 's', 'k', 'e', 'd', '.', 't', 'e', 's', 't', 0, 80 };
+	assert_true(write_all(fd1, sreq, sizeof(sreq)));
+	struct proxy_ask *q1 = aq_wait(1);
+	int fd2 = connect_to(F.http_port);
+	const char creq[] = "CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n";
+	assert_true(write_all(fd2, creq, sizeof(creq) - 1));
+	struct proxy_ask *q2 = aq_wait(2);
+	assert_string_equal(AQ.host[2], "other.test");
+	proxy_ask_answer(q2, false, "the user said no");
+	assert_int_equal(read_response(fd2, resp, sizeof(resp), &total), 403);
+	assert_contains(resp, "the user said no");
+	close(fd2);
+	proxy_ask_answer(q1, false, NULL);
+	uint8_t rep[10];
+	assert_true(read_n(fd1, rep, sizeof(rep)));
+	assert_int_equal(rep[1], 2);
+	close(fd1);
+	assert_int_equal(wait_events(3), 3);
+	assert_string_equal(event_at(1).rule, "asked: the user said no");
+	assert_string_equal(event_at(2).rule, "asked: denied");
+	fx_stop();
+	assert_false(AQ.off_loop);
+	net_policy_free(np);
+}
+
+/* A client that leaves while asked, a question nobody answers (the
+ * timeout denies it), a blocking hook past the timeout, and a server
+ * closed with a question pending: nothing hangs, late answers are
+ * dropped safely. */
+static void test_ask_async_gone(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy("{\"network\": {\"deniedDomains\": [\"evil.test\"]}}");
+	fx_start(np, NULL, USE_ASK, 100);
+	aq_reset();
+	F.hooks.ask_async = ask_async_hook;
+	F.hooks.ask_timeout = short_timeout;
+
+	/* The client leaves (a reset); the answer comes afterwards. */
+	int fd = connect_to(F.http_port);
+	const char req[] = "CONNECT asked.test:443 HTTP/1.1\r\nHost: asked.test:443\r\n\r\n";
+	assert_true(write_all(fd, req, sizeof(req) - 1));
+	struct proxy_ask *q0 = aq_wait(0);
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	usleep(50 * 1000);
+	proxy_ask_answer(q0, true, NULL);
+	usleep(50 * 1000);
+	assert_int_equal(event_count(), 0);
+
+	/* Nobody answers: denied after 200 ms; a late answer is dropped. */
+	uint64_t t0 = uv_hrtime();
+	fd = connect_to(F.http_port);
+	char resp[4096];
+	assert_int_equal(http_connect(fd, "asked.test:443", resp, sizeof(resp)), 403);
+	uint64_t took = (uv_hrtime() - t0) / 1000000;
+	assert_true(took >= 190 && took < 5000);
+	assert_contains(resp, "asked: no answer in time");
+	close(fd);
+	assert_int_equal(wait_events(1), 1);
+	assert_false(event_at(0).allowed);
+	assert_string_equal(event_at(0).rule, "asked: no answer in time");
+	proxy_ask_answer(aq_wait(1), true, NULL);
+
+	/* The blocking hook past the timeout: denied at 200 ms, its late
+	 * answer dropped. */
+	F.hooks.ask_async = NULL;
+	pthread_mutex_lock(&F.mu);
+	F.ask_answer = true;
+	F.ask_delay_ms = 500;
+	pthread_mutex_unlock(&F.mu);
+	fd = connect_to(F.http_port);
+	assert_int_equal(http_connect(fd, "asked.test:443", resp, sizeof(resp)), 403);
+	assert_contains(resp, "asked: no answer in time");
+	close(fd);
+	wait_asked(1);
+	usleep(50 * 1000);
+	assert_int_equal(event_count(), 2);
+
+	/* Close the server with an asynchronous question pending: it closes
+	 * without an answer, and the answer after it only frees. */
+	F.hooks.ask_async = ask_async_hook;
+	F.hooks.ask_timeout = NULL; /* 60 s: the close, not the timeout, ends it */
+	fd = connect_to(F.http_port);
+	assert_true(write_all(fd, req, sizeof(req) - 1));
+	struct proxy_ask *q2 = aq_wait(2);
+	t0 = uv_hrtime();
+	fx_stop();
+	assert_true((uv_hrtime() - t0) / 1000000 < 5000);
+	proxy_ask_answer(q2, false, "late");
+	close(fd);
+	assert_false(AQ.off_loop);
+	net_policy_free(np);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1191,6 +1403,8 @@ int main(void)
 		cmocka_unit_test(test_sni_mismatch),
 		cmocka_unit_test(test_forward),
 		cmocka_unit_test(test_no_hooks),
+		cmocka_unit_test(test_ask_async),
+		cmocka_unit_test(test_ask_async_gone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
