@@ -149,6 +149,15 @@ void srt_runtime_reset(srt_runtime *rt);
  * wrap and execute refuse with -ENOTSUP rather than run unsandboxed. */
 bool srt_sandboxing_enabled(const srt_runtime *rt);
 
+/* The settings in force now (the latest reload), as one JSON object: every
+ * file-system rule and allowed or denied domain with its origin
+ * ("FILE:LINE:COL: filesystem.allowWrite[0]", "built-in: ..."), the proxy
+ * timeouts ("default" when not set), the observe mode and the notes; what
+ * srt check prints. The shape: sandbox_runtime(3), EFFECTIVE SETTINGS.
+ * *ret_json is written only on success and is the caller's: free it with
+ * free(). -EINVAL when rt or ret_json is NULL, -ENOMEM. */
+int srt_runtime_config_json(srt_runtime *rt, char **ret_json, struct srt_error *err);
+
 /* Stop serving: ends every sandbox still running (SIGKILL), closes the
  * proxies, joins the thread, removes the runtime folder, frees everything.
  * NULL is a no-op. Executions running on other threads return -ECANCELED

@@ -31,6 +31,7 @@
 #include "linux/proto.h"
 #include "runtime.h"
 #include "sandbox_runtime.h"
+#include "settings_json.h"
 
 extern char **environ;
 
@@ -958,6 +959,25 @@ void srt_runtime_reset(srt_runtime *o)
 	/* Last: nothing recorded before this stays, and seq starts at 1. */
 	event_hub_reset(&o->rt.hub);
 	call_leave(o);
+}
+
+int srt_runtime_config_json(srt_runtime *o, char **ret_json, struct srt_error *err)
+{
+	error_clear(err);
+	int r;
+	if (!o)
+		r = srt_error_set(err, -EINVAL, "rt is NULL");
+	else if (!ret_json)
+		r = srt_error_set(err, -EINVAL, "ret_json is NULL");
+	else if ((r = call_enter(o, err)) == 0) {
+		/* runtime_settings takes the runtime's lock; the generation
+		 * it returns stays valid after a concurrent reload, since
+		 * generations are kept until the runtime is freed (which
+		 * waits for this call: call_enter). */
+		r = settings_json(runtime_settings(&o->rt), o->rt.observe, ret_json);
+		call_leave(o);
+	}
+	return error_done(err, r, "srt_runtime_config_json");
 }
 
 bool srt_sandboxing_enabled(const srt_runtime *o)

@@ -401,6 +401,12 @@ static int p_unsubscribe_enoent(struct ctx *c, struct srt_error *e, const char *
 	return srt_runtime_unsubscribe(c->rt, tok); /* already ended */
 }
 
+static int p_config_json_einval(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)c, (void)skip;
+	return srt_runtime_config_json(NULL, NULL, e);
+}
+
 static int p_set_ask_async_einval(struct ctx *c, struct srt_error *e, const char **skip)
 {
 	(void)c, (void)e, (void)skip;
@@ -470,6 +476,10 @@ static const struct documented {
 	{ "srt_runtime_reload_config", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
 	{ "srt_runtime_reload_config", "EDEADLK", EDEADLK, true, NULL, MISUSE },
 	{ "srt_runtime_reload_config", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
+
+	{ "srt_runtime_config_json", "EINVAL", EINVAL, true, p_config_json_einval, "rt is NULL" },
+	{ "srt_runtime_config_json", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_config_json", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
 
 	{ "srt_runtime_wrap", "EINVAL", EINVAL, true, p_wrap_einval, "a relative o->cwd" },
 	{ "srt_runtime_wrap", "ENOENT", ENOENT, true, p_wrap_enoent, "o->cwd does not exist" },
