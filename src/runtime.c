@@ -1117,30 +1117,26 @@ static _Thread_local bool cli_quiet;
  * them: escaped for the terminal. */
 static void print_tmp_report(const struct sandbox *sb, const char *p, uint32_t len)
 {
-	uint32_t head[2];
-	if (len < MOUNT_TMP_REPORT_HEAD)
+	struct mount_tmp_report t;
+	if (mount_tmp_report_read(p, len, &t) < 0)
 		return;
-	memcpy(head, p + sizeof(int32_t), sizeof(head));
-	if (head[0] && sb->rt->debug)
+	if (t.fallback_errno && sb->rt->debug)
 		fprintf(stderr, "srt: note: the private /tmp is an empty tmpfs, without the host's /tmp beneath: "
-			"overlayfs could not be mounted there (%s%s)\n", strerror((int)head[0]),
-			head[0] == EPERM && geteuid() == 0 ? "; run by root, srt-init would need CAP_DAC_OVERRIDE" : "");
-	if (!head[1] || sb != cli_sandbox || cli_quiet)
+			"overlayfs could not be mounted there (%s%s)\n", strerror((int)t.fallback_errno),
+			t.fallback_errno == EPERM && geteuid() == 0 ? "; run by root, srt-init would need CAP_DAC_OVERRIDE"
+								     : "");
+	if (!t.changed || sb != cli_sandbox || cli_quiet)
 		return;
 	fprintf(stderr, "srt: the command changed %u file%s of the host's /tmp inside its private /tmp "
-		"(changes are not kept):", head[1], head[1] == 1 ? "" : "s");
+		"(changes are not kept):", t.changed, t.changed == 1 ? "" : "s");
 	uint32_t shown = 0;
-	for (const char *q = p + MOUNT_TMP_REPORT_HEAD, *end = p + len; q < end && shown < head[1];) {
-		size_t l = strnlen(q, (size_t)(end - q));
-		if (l == (size_t)(end - q))
-			break;
+	size_t off = 0;
+	for (const char *q; shown < t.changed && (q = mount_tmp_report_next(&t, &off)); shown++) {
 		_cleanup_free_ char *e = str_escape_invalid(q, true);
 		fprintf(stderr, "%s %s", shown ? "," : "", e ? e : "?");
-		shown++;
-		q += l + 1;
 	}
-	if (shown < head[1])
-		fprintf(stderr, "%s and %u more", shown ? "," : "", head[1] - shown);
+	if (shown < t.changed)
+		fprintf(stderr, "%s and %u more", shown ? "," : "", t.changed - shown);
 	fputc('\n', stderr);
 }
 

@@ -209,8 +209,15 @@ int callerfs_umask(pid_t pid, mode_t *ret)
 	if (e)
 		return e;
 	buf[n] = '\0';
-	/* "Umask:\t0022" comes early (Linux 4.7 and later). */
-	const char *u = strstr(buf, "\nUmask:");
+	return callerfs_parse_umask(buf, ret);
+}
+
+int callerfs_parse_umask(const char *status, mode_t *ret)
+{
+	/* "Umask:\t0022" comes early (Linux 4.7 and later), on a line of its
+	 * own: the one field before it that the caller chooses, Name, has its
+	 * newlines escaped by the kernel. */
+	const char *u = strstr(status, "\nUmask:");
 	if (!u)
 		return -ENOENT;
 	u += 7;
@@ -220,7 +227,8 @@ int callerfs_umask(pid_t pid, mode_t *ret)
 	int digits = 0;
 	for (; *u >= '0' && *u <= '7' && digits < 5; u++, digits++)
 		v = v * 8 + (unsigned)(*u - '0');
-	if (digits == 0 || v > 0777)
+	/* The whole field, and nothing else on its line. */
+	if (digits == 0 || v > 0777 || (*u != '\n' && *u != '\0'))
 		return -EINVAL;
 	*ret = (mode_t)v;
 	return 0;

@@ -88,6 +88,10 @@ int callerfs_thread_take_caller_rights(void);
  * errno. */
 int callerfs_umask(pid_t pid, mode_t *ret);
 
+/* The same from a /proc/PID/status text (NUL-terminated): 0, -ENOENT (no
+ * Umask line), -EINVAL (not an octal mode). */
+int callerfs_parse_umask(const char *status, mode_t *ret);
+
 /* openat(parent, name, flags, mode) for the caller, with its umask: the new
  * descriptor (in the broker's table, close-on-exec whatever flags say: the
  * caller's own close-on-exec goes with the hand-over) or a negative errno.

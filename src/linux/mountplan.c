@@ -550,3 +550,28 @@ void mount_plan_print(const struct mount_plan *plan, FILE *out)
 	for (size_t i = 0; i < plan->notes.n; i++)
 		fprintf(out, "  note: %s\n", plan->notes.v[i]);
 }
+
+int mount_tmp_report_read(const void *payload, size_t len, struct mount_tmp_report *ret)
+{
+	if (!payload || len < MOUNT_TMP_REPORT_HEAD)
+		return -EINVAL;
+	const char *p = payload;
+	memcpy(&ret->fallback_errno, p + 4, 4);
+	memcpy(&ret->changed, p + 8, 4);
+	ret->names = p + MOUNT_TMP_REPORT_HEAD;
+	ret->names_len = len - MOUNT_TMP_REPORT_HEAD;
+	return 0;
+}
+
+const char *mount_tmp_report_next(const struct mount_tmp_report *r, size_t *off)
+{
+	if (*off >= r->names_len)
+		return NULL;
+	const char *q = r->names + *off;
+	size_t left = r->names_len - *off;
+	size_t l = strnlen(q, left);
+	if (l == left)
+		return NULL;
+	*off += l + 1;
+	return q;
+}

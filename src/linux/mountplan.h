@@ -3,6 +3,7 @@
 #define SRT_LINUX_MOUNTPLAN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "policy/policy.h"
@@ -46,6 +47,24 @@ struct mount_plan {
  *        deleted in its private /tmp (its own copies: the host's stay)
  *   then as many of their paths as fit, each NUL-terminated */
 #define MOUNT_TMP_REPORT_HEAD (3 * 4u)
+
+/* The report, read from a PROTO_EXIT payload of len bytes: srt-init runs
+ * inside the sandbox, and the names come from the host's /tmp, where
+ * anyone chooses them, so every length is checked here. */
+struct mount_tmp_report {
+	uint32_t fallback_errno;
+	uint32_t changed;
+	const char *names;      /* inside the payload */
+	size_t names_len;
+};
+
+/* 0, or -EINVAL when the payload is too short to hold a report (an older
+ * srt-init's status alone). */
+int mount_tmp_report_read(const void *payload, size_t len, struct mount_tmp_report *ret);
+
+/* The next NUL-terminated name from *off (start at 0), or NULL at the end
+ * (a name cut off by the payload's end is not returned). */
+const char *mount_tmp_report_next(const struct mount_tmp_report *r, size_t *off);
 
 /* Build the plan. Fails closed: a protected path that cannot be protected
  * (a symbolic link in a writable folder: a mount cannot cover a link) is an

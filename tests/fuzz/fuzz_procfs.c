@@ -1,6 +1,7 @@
 /* libFuzzer target: the observer's readers of /proc/PID/syscall and
  * /proc/PID/maps lines (observer_parse_syscall_line,
- * observer_parse_maps_line, observer_is_libc). The kernel writes those
+ * observer_parse_maps_line, observer_is_libc), and the broker's reader
+ * of /proc/PID/status's umask (callerfs_parse_umask). The kernel writes those
  * files, but a maps line ends with the path of a mapped file, which the
  * sandboxed program names.
  *
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "linux/callerfs.h"
 #include "linux/observer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -36,6 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)observer_is_libc(path, plen);
 	}
 	(void)observer_is_libc(line, n);
+	mode_t um = 01000;
+	int ur = callerfs_parse_umask(line, &um);
+	if ((ur == 0 && um > 0777) || (ur != 0 && um != 01000))
+		abort();
 	free(line);
 	return 0;
 }

@@ -1,9 +1,11 @@
-/* libFuzzer target: the supervisor <-> srt-init message reader (proto_recv). */
+/* libFuzzer target: the supervisor <-> srt-init message reader (proto_recv), and the private /tmp's report in a PROTO_EXIT payload. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "linux/mountplan.h"
 #include "linux/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -27,5 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0)
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
+	/* Whatever srt-init (inside the sandbox) puts after its status. */
+	struct mount_tmp_report t;
+	if (mount_tmp_report_read(data, size, &t) == 0) {
+		size_t off = 0, seen = 0;
+		for (const char *q; (q = mount_tmp_report_next(&t, &off)); seen++)
+			if (q < t.names || q + strlen(q) >= t.names + t.names_len || off > t.names_len)
+				abort();
+		if (seen > t.names_len)
+			abort();
+	}
 	return 0;
 }

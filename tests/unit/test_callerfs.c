@@ -345,6 +345,26 @@ static void test_link_names_the_object(void **state)
 	assert_int_equal(sa.st_nlink, 2);
 }
 
+static void test_umask_parsed_from_status(void **state)
+{
+	(void)state;
+	mode_t m = 0;
+	assert_int_equal(callerfs_parse_umask("Name:\tsh\nUmask:\t0027\nState:\tS\n", &m), 0);
+	assert_int_equal(m, 027);
+	assert_int_equal(callerfs_parse_umask("Name:\tx\nUmask: 0\n", &m), 0);
+	assert_int_equal(m, 0);
+	/* A name that says Umask is not the field (Name starts the text). */
+	assert_int_equal(callerfs_parse_umask("Umask:\t0000\n", &m), -ENOENT);
+	assert_int_equal(callerfs_parse_umask("Name:\tx\nUmask:\t0999\n", &m), -EINVAL);
+	assert_int_equal(callerfs_parse_umask("Name:\tx\nUmask:\t7777\n", &m), -EINVAL);
+	assert_int_equal(callerfs_parse_umask("Name:\tx\n", &m), -ENOENT);
+	/* The live one: this process's own. */
+	mode_t old = umask(023);
+	assert_int_equal(callerfs_umask(getpid(), &m), 0);
+	umask(old);
+	assert_int_equal(m, 023);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fd_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_objects_judged_where_they_land, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_names_the_object, setup, teardown),
+		cmocka_unit_test(test_umask_parsed_from_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -682,9 +682,32 @@ static void test_private_tmp_comes_first_in_the_plan_text(void **state)
 	mount_plan_free(plan);
 }
 
+static void test_tmp_report_read_checks_every_length(void **state)
+{
+	(void)state;
+	char p[64];
+	int32_t status = 3;
+	uint32_t err = 0, changed = 3;
+	memcpy(p, &status, 4);
+	memcpy(p + 4, &err, 4);
+	memcpy(p + 8, &changed, 4);
+	memcpy(p + 12, "/tmp/a\0/tmp/b\0/tmp/cut", 22); /* no NUL after the last */
+	struct mount_tmp_report t;
+	assert_int_equal(mount_tmp_report_read(p, 8, &t), -EINVAL); /* the status alone */
+	assert_int_equal(mount_tmp_report_read(p, 12 + 22, &t), 0);
+	assert_int_equal(t.changed, 3);
+	size_t off = 0;
+	assert_string_equal(mount_tmp_report_next(&t, &off), "/tmp/a");
+	assert_string_equal(mount_tmp_report_next(&t, &off), "/tmp/b");
+	/* Cut off by the payload's end: not returned. */
+	assert_null(mount_tmp_report_next(&t, &off));
+	assert_null(mount_tmp_report_next(&t, &off));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tmp_report_read_checks_every_length),
 		cmocka_unit_test_setup_teardown(test_writable_root_protects_missing_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_repo_gets_anchor_and_ro_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allow_git_config, setup, teardown),
