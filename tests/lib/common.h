@@ -21,6 +21,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -141,6 +142,43 @@ static inline void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
+}
+
+/* How many processes other than this one have token in their command
+ * line (/proc/PID/cmdline); the first one found goes to sample when given.
+ * -1 when /proc cannot be read. */
+static inline int processes_with_token(const char *token, char *sample, size_t size)
+{
+	int n = 0;
+	if (sample && size)
+		sample[0] = '\0';
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' || atoi(de->d_name) == getpid())
+			continue;
+		char path[300], buf[8192];
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue; /* gone, or a zombie */
+		for (ssize_t i = 0; i < len; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[len] = '\0';
+		if (!strstr(buf, token))
+			continue;
+		if (n++ == 0 && sample)
+			snprintf(sample, size, "pid %s: %.300s", de->d_name, buf);
+	}
+	closedir(d);
+	return n;
 }
 
 /* ---- temporary trees ------------------------------------------------------ */

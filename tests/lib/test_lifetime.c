@@ -169,49 +169,13 @@ static void *execute_then_exit(void *arg)
 
 /* ---- finding processes by a token in their command line --------------------- */
 
-/* How many processes have token in their command line; the first one found
- * goes to sample. */
-static int count_token(const char *token, char *sample, size_t size)
-{
-	int n = 0;
-	if (sample && size)
-		sample[0] = '\0';
-	DIR *d = opendir("/proc");
-	if (!d)
-		return -1;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		char path[300], buf[8192];
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue; /* gone, or a zombie */
-		for (ssize_t i = 0; i < len; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (!strstr(buf, token))
-			continue;
-		if (n++ == 0 && sample)
-			snprintf(sample, size, "pid %s: %.300s", de->d_name, buf);
-	}
-	closedir(d);
-	return n;
-}
-
 /* Wait up to timeout_ms until no process carries token. Returns how many
  * are left, and in *ms how long it took. */
 static int wait_token_gone(const char *token, int timeout_ms, int64_t *ms, char *sample, size_t size)
 {
 	int64_t t0 = now_ms();
 	int n;
-	while ((n = count_token(token, sample, size)) > 0 && now_ms() - t0 < timeout_ms)
+	while ((n = processes_with_token(token, sample, size)) > 0 && now_ms() - t0 < timeout_ms)
 		sleep_ms(20);
 	*ms = now_ms() - t0;
 	return n;
@@ -286,7 +250,7 @@ static bool host_start(const struct srt_config *cfg, const struct srt_runtime_op
  * of the test may stay behind. */
 static void kill_token(const char *token)
 {
-	for (int i = 0; i < 50 && count_token(token, NULL, 0) > 0; i++) {
+	for (int i = 0; i < 50 && processes_with_token(token, NULL, 0) > 0; i++) {
 		DIR *d = opendir("/proc");
 		struct dirent *de;
 		while (d && (de = readdir(d))) {
@@ -459,7 +423,7 @@ int main(void)
 	snprintf(xdg, sizeof(xdg), "%s/%s", t.root, token);
 	pid_t host;
 	bool ready = host_start(&cfg, &o, xdg, token, false, &host);
-	int running = count_token(token, sample, sizeof(sample));
+	int running = processes_with_token(token, sample, sizeof(sample));
 	ok(ready && running >= 2 * HOST_SANDBOXES, "the host runs %d sandboxes (%d processes carry the token)",
 	   HOST_SANDBOXES, running);
 	kill(host, SIGKILL);

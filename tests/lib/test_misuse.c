@@ -39,36 +39,6 @@ static bool rundirs_gone(int ms)
 	return rundirs() == 0;
 }
 
-/* Processes whose command line holds token, this one aside. */
-static int processes_with(const char *token)
-{
-	DIR *d = opendir("/proc");
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] < '1' || e->d_name[0] > '9' || atoi(e->d_name) == getpid())
-			continue;
-		char path[300], buf[4096];
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		for (ssize_t i = 0; i < len; i++)
-			if (!buf[i])
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (strstr(buf, token))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
 
 /* ---- from an event callback ---------------------------------------------- */
 
@@ -306,7 +276,7 @@ static void free_while_executing(const struct tree *t)
 	}
 	int64_t end = now_ms() + 20000;
 	int seen;
-	while ((seen = processes_with(token)) < 3 && now_ms() < end)
+	while ((seen = processes_with_token(token, NULL, 0)) < 3 && now_ms() < end)
 		sleep_ms(50);
 	ok(seen >= 3, "three sandboxes run (%d processes with the token)", seen);
 	int64_t t0 = now_ms();
@@ -328,7 +298,7 @@ static void free_while_executing(const struct tree *t)
 	ok(last <= freed, "they returned before free did (%lld ms before)", (long long)(freed - last));
 	end = now_ms() + 3000;
 	int left;
-	while ((left = processes_with(token)) != 0 && now_ms() < end)
+	while ((left = processes_with_token(token, NULL, 0)) != 0 && now_ms() < end)
 		sleep_ms(50);
 	ok(left == 0, "no process of the sandboxes is left (%d)", left);
 	ok(rundirs() == 0, "the runtime folder is gone");
