@@ -279,3 +279,33 @@ def test_host_unix_socket_shows_but_does_not_connect_through_the_overlay(ctx, ho
         conn.close()
     finally:
         srv.close()
+
+
+def test_overlay_attributes_planted_in_host_tmp_steer_nothing(ctx, host_tmp):
+    """Anybody can set user.* attributes on their own files in /tmp. The
+    overlay's own (user.overlay.*, with userxattr) planted on the lower
+    layer must not redirect a folder or give a file another file's data:
+    a folder shows its own entries, a file planted with metacopy and a
+    redirect is refused (EPERM) rather than read from elsewhere, and the
+    host's files stay as they were."""
+    need_overlay(ctx)
+    a = host_tmp.mkdir("steer-a")
+    b = host_tmp.mkdir("steer-b")
+    fa, ga, fb = os.path.join(a, "f"), os.path.join(a, "g"), os.path.join(b, "f")
+    for p, text in ((fa, "a's own\n"), (ga, "g's own\n"), (fb, "b's\n")):
+        with open(p, "w") as fh:
+            fh.write(text)
+        os.lchown(p, ctx.uid, ctx.uid)
+    try:
+        os.setxattr(a, "user.overlay.redirect", ("/" + os.path.basename(b)).encode())
+        os.setxattr(fa, "user.overlay.metacopy", b"")
+        os.setxattr(fa, "user.overlay.redirect", ("/%s/f" % os.path.basename(b)).encode())
+    except OSError as e:
+        pytest.skip("the host's /tmp takes no user.* attributes here: %s" % e)
+    r = ctx.run(["sh", "-c", 'ls "$1"; cat "$1/g"; cat "$1/f"; echo rc=$?', "sh", a])
+    assert "b's" not in r.out, r
+    assert r.out.startswith("f\ng\ng's own\n"), r  # a's own entries, a's own data
+    assert r.out.endswith("rc=1\n") and "Operation not permitted" in r.err, r
+    for p, text in ((fa, "a's own\n"), (ga, "g's own\n"), (fb, "b's\n")):
+        with open(p) as fh:
+            assert fh.read() == text
