@@ -481,8 +481,8 @@ static void live_done(srt_runtime *o, uint64_t id, int status)
 	pthread_mutex_unlock(&o->lock);
 }
 
-/* srt-init's socket closed: finish the sandbox (the placeholders are gone
- * when sandbox_finish returns; sandbox.exit comes once its proxy closed). */
+/* srt-init's socket closed: finish the sandbox (sandbox.exit comes once
+ * its proxy closed). */
 static void sandbox_ended(struct sandbox *sb)
 {
 	sandbox_finish(sb, -1);
@@ -494,7 +494,7 @@ static void sandbox_freed(struct sandbox *sb)
 }
 
 /* After the sandbox's process ended: wait until the runtime has finished
- * it too (events sent, placeholders removed, proxy closed), so that the
+ * it too (events sent, proxy closed), so that the
  * next sandbox does not meet this one's leftovers. A sandbox that never
  * connected is dropped here. Returns the status srt-init reported, or -1. */
 static int wait_finished(srt_runtime *o, uint64_t id)
@@ -592,17 +592,6 @@ static void on_attach(uv_poll_t *w, int status, int events)
 	int fd = steal_fd(&a->fd);
 	attaching_drop(a);
 
-	/* The launcher stays bwrap's parent until bwrap ends: the guardian
-	 * waits for it. */
-	struct ucred cred;
-	socklen_t cl = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0) {
-		int pfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
-		if (pfd >= 0) {
-			guardian_watch(&sb->guard, pfd);
-			close(pfd);
-		}
-	}
 	/* The command line as one NUL-separated memfd. */
 	size_t total = 0;
 	for (size_t i = 0; i < sb->argv.n; i++)

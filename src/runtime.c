@@ -27,7 +27,7 @@
 #include "linux/callerfs.h"
 #include "linux/mountplan.h"
 #include "linux/observer.h"
-#include "linux/placeholder.h"
+#include "linux/writeguard.h"
 #include "linux/proto.h"
 #include "linux/seccomp_filter.h"
 #include "policy/netpolicy.h"
@@ -50,7 +50,8 @@ enum {
 	NOFILE_CONNECTION = 4, /* one proxied connection: the client, a name lookup's files and sockets */
 	NOFILE_BWRAP = 9,      /* bwrap with the 3 descriptors it gets (measured: at 8 it hangs) */
 	NOFILE_INIT = 7,       /* srt-init: stdio, its socket, the plan, the two filters */
-	NOFILE_GUARDIAN = 6,   /* the placeholders' guardian: stdio, its socket, two pidfds */
+	NOFILE_GUARD = 4,      /* the write guard, while it serves a call: the caller's root, a
+				* folder, the object, a working directory */
 };
 
 /* Open descriptors below limit. A low limit, where it matters, is probed
@@ -82,7 +83,6 @@ struct nofile_demand {
 	unsigned used;         /* open as runtime_run begins: stdio, the loop, --events, inherited ones */
 	size_t listeners;      /* handed over by srt-init */
 	size_t bind_sources;   /* srt-init holds them all at once */
-	size_t placeholders;   /* each held by the guardian */
 };
 
 /* What the mount plan adds to d. */
@@ -90,31 +90,25 @@ static void nofile_plan_demand(const struct mount_plan *plan, struct nofile_dema
 {
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		enum mount_op_kind k = plan->ops[i].kind;
-		d->bind_sources += k == MOUNT_BIND_RW || k == MOUNT_BIND_RO || k == MOUNT_PLACEHOLDER;
-		d->placeholders += k == MOUNT_PLACEHOLDER;
+		d->bind_sources += k == MOUNT_BIND_RW || k == MOUNT_BIND_RO;
 	}
 }
 
 /* The lowest hard RLIMIT_NOFILE that serves d: srt runs at the hard
- * limit, srt-init raises its soft one to it for the listeners and mounts,
- * and the guardian is forked by srt. */
+ * limit, srt-init raises its soft one to it for the listeners and mounts. */
 static size_t nofile_needed(const struct nofile_demand *d)
 {
-	size_t batch_ph = d->placeholders < PROTO_MAX_FDS ? d->placeholders : PROTO_MAX_FDS;
 	size_t batch_l = d->listeners < PROTO_MAX_FDS ? d->listeners : PROTO_MAX_FDS;
 	/* srt: before the fork; then, with srt-init's socket, the signalfd
-	 * and the two filters, either the guardian's socket and a batch of
-	 * placeholders (or the other end and the new guardian's two in its
-	 * copy of our table), or the plan and bwrap's pidfd; serving, with
-	 * room for one connection. */
+	 * and the two filters, the plan and bwrap's pidfd; serving, with
+	 * room for one connection and the write guard's call. */
 	size_t need = d->used + NOFILE_PRE_FORK;
-	size_t prepare = d->used + 4 + (d->placeholders ? 1 + (batch_ph > 3 ? batch_ph : 3) : 2);
-	size_t run = d->used + NOFILE_RUN + (d->placeholders ? 1 : 0) + d->listeners + NOFILE_CONNECTION;
+	size_t prepare = d->used + 4 + 2;
+	size_t run = d->used + NOFILE_RUN + d->listeners + NOFILE_CONNECTION + NOFILE_GUARD;
 	/* srt-init: a batch of listeners with the plan still open; then every
 	 * bind source, the connect helper and a file to mount. */
 	size_t init_listen = NOFILE_INIT + batch_l, init_plan = NOFILE_INIT - 1 + d->bind_sources + 2;
-	size_t guardian = d->placeholders ? NOFILE_GUARDIAN + d->placeholders : 0;
-	const size_t each[] = { prepare, run, init_listen, init_plan, guardian };
+	const size_t each[] = { prepare, run, init_listen, init_plan };
 	for (size_t i = 0; i < ARRAY_SIZE(each); i++)
 		if (each[i] > need)
 			need = each[i];
@@ -779,6 +773,8 @@ static bool caller_path_exists(pid_t pid, const char *path)
 static bool observed_keep(void *data, const struct observed_call *c)
 {
 	const struct sandbox *sb = data;
+	if (c->guarded)
+		return true;
 	if (c->op == OBS_CONNECT || c->op == OBS_SOCKET || !c->path)
 		return true;
 	const struct policy *p = sb->settings->policy;
@@ -859,6 +855,11 @@ static void on_observed(void *data, const struct observed_call *c)
 	}
 	if (!c->path)
 		return;
+	/* Refused by the write guard: its rule says why. */
+	if (c->guarded && c->rule) {
+		record(sb, SRT_VIOLATION_FILESYSTEM, SRT_SOURCE_OBSERVER, c->operation, c->path, c->rule, c->pid);
+		return;
+	}
 	/* The common case, allowed by a rule: no look at the host's file
 	 * system (policy_explain_path's walk) for it. */
 	const struct policy *p = sb->settings->policy;
@@ -904,7 +905,6 @@ void sandbox_free_unstarted(struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	guardian_finish(&sb->guard);
 	sandbox_free(sb);
 }
 
@@ -916,7 +916,6 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	sb->rt = rt;
 	sb->sock = sb->init_pidfd = sb->plan_fd = sb->filter_fd = sb->notify_fd = sb->args_fd = -1;
-	sb->guard = (struct guardian){ .sock = -1, .pid = 0 };
 	sb->exit_status = -1;
 	sb->settings = runtime_settings(rt);
 	if (!sb->settings->policy) {
@@ -1016,6 +1015,27 @@ fail:
 	return r;
 }
 
+/* Does the sandbox write anywhere the host keeps? Then the write guard
+ * must serve it: writable folders hold what the host runs later. The
+ * private /tmp alone needs none (everything there is the sandbox's, and
+ * gone with it). */
+static bool guard_needed(const struct policy *p)
+{
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_path_rule *r = &p->rules[i];
+		if (r->kind == POLICY_ALLOW_WRITE && r->exists)
+			return true;
+	}
+	return false;
+}
+
+/* SRT_WRITE_GUARD=off: for benchmarks that measure the guard's cost. */
+static bool guard_disabled_by_env(void)
+{
+	const char *v = getenv("SRT_WRITE_GUARD");
+	return v && strcmp(v, "off") == 0;
+}
+
 int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err)
 {
 	struct runtime *rt = sb->rt;
@@ -1025,13 +1045,29 @@ int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err)
 	 * the enforcing one, which leaves AF_UNIX sockets to the observer
 	 * when that refuses (and reports) them. */
 	char serr[256] = "";
-	bool observe = rt->observe != SRT_OBSERVE_OFF && observer_supported();
+	sb->guard_on = guard_needed(p);
+	if (sb->guard_on && guard_disabled_by_env()) {
+		fprintf(stderr, "srt: SRT_WRITE_GUARD=off: the write guard is off; the sandbox can write git's "
+			"config and hooks and start-up files in its writable folders (for benchmarks only)\n");
+		sb->guard_on = false;
+	}
+	bool observe = (rt->observe != SRT_OBSERVE_OFF || sb->guard_on) && observer_supported();
+	if (sb->guard_on && !observe)
+		return srt_error_set(err, -ENOTSUP,
+				     "the write guard needs seccomp user notification with descriptor hand-over "
+				     "(Linux 5.14 or later), which this system does not offer: srt does not run a "
+				     "command with writable folders unguarded");
 	if (observe) {
+		enum observer_mode mode = observer_mode_of(rt->observe);
+		if (sb->guard_on && mode == OBSERVER_BASIC)
+			mode = OBSERVER_WRITES;
 		const struct sandbox_observe_options oo = {
-			.mode = observer_mode_of(rt->observe),
+			.mode = mode,
 			.deny_unix_sockets = !p->allow_all_unix_sockets,
 		};
 		if (sandbox_seccomp_export_notify(&oo, &sb->notify_fd, serr, sizeof(serr)) < 0) {
+			if (sb->guard_on)
+				return srt_error_set(err, -ENOTSUP, "the write guard cannot start: %s", serr);
 			/* Only reports are lost: run without the observer. */
 			if (rt->debug)
 				fprintf(stderr, "srt: no observer: %s\n", serr);
@@ -1045,9 +1081,7 @@ int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err)
 	};
 	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0)
 		return srt_error_set(err, r, "%s", serr);
-	/* Placeholders (and their guardian) last: they touch the host. */
-	if ((r = guardian_start(sb->plan, &sb->guard, err)) < 0 ||
-	    (r = bwrap_write_plan(sb->plan, &sb->plan_fd, err)) < 0)
+	if ((r = bwrap_write_plan(sb->plan, &sb->plan_fd, err)) < 0)
 		return r;
 	mount_plan_free(sb->plan);
 	sb->plan = NULL;
@@ -1078,16 +1112,29 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
 {
 	sb->init_pid = pid;
 	sb->init_pidfd = pidfd_open_(pid);
-	if (sb->init_pidfd >= 0)
-		guardian_watch(&sb->guard, sb->init_pidfd);
 	if (notif_fd >= 0 && observer_new(sb->rt->loop, notif_fd, on_observed, observed_keep, sb, &sb->obs) < 0 && sb->rt->debug)
 		fprintf(stderr, "srt: the observer could not start: violations are reported by the proxies only\n");
 	if (sb->obs) {
+		enum observer_mode mode = observer_mode_of(sb->rt->observe);
+		if (sb->guard_on && mode == OBSERVER_BASIC)
+			mode = OBSERVER_WRITES;
 		const struct sandbox_observe_options oo = {
-			.mode = observer_mode_of(sb->rt->observe),
+			.mode = mode,
 			.deny_unix_sockets = !sb->settings->policy->allow_all_unix_sockets,
 		};
 		observer_set_options(sb->obs, &oo);
+	}
+	if (sb->guard_on) {
+		struct wguard *g = NULL;
+		const char *home = sb->rt->home ? sb->rt->home : runtime_home_dir();
+		const struct wguard_options go = { .policy = sb->settings->policy, .home = home };
+		if (!sb->obs || wguard_new(&go, &g) < 0) {
+			/* Fail closed: the command never starts unguarded. */
+			fprintf(stderr, "srt: the write guard could not start; the command does not run\n");
+			deliver(sb, SIGKILL);
+			return;
+		}
+		observer_set_guard(sb->obs, g);
 	}
 	/* Signals that came before: they reach the init before GO, so it ends
 	 * without starting the command. */
@@ -1307,7 +1354,6 @@ void sandbox_finish(struct sandbox *sb, int status)
 	if (sb->obs)
 		observer_close(sb->obs);
 	sb->obs = NULL;
-	guardian_finish(&sb->guard);
 	if (sb->sock >= 0)
 		close(sb->sock);
 	sb->sock = -1;
@@ -1339,8 +1385,7 @@ struct cli_run {
 static void cli_reap(struct cli_run *c)
 {
 	int status;
-	/* Only bwrap: the placeholder guardian is our child too, and
-	 * guardian_finish waits for it. */
+	/* Only bwrap. */
 	if (!c->bwrap_done && waitpid(c->bwrap_pid, &status, WNOHANG) == c->bwrap_pid) {
 		c->bwrap_status = status;
 		c->bwrap_done = true;
@@ -1496,21 +1541,13 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 	/* bwrap's alone: one descriptor fewer for the run. */
 	close(c.sb->args_fd);
 	c.sb->args_fd = -1;
-	/* While bwrap builds the namespaces: the filters, the placeholders
-	 * (slow on some file systems: 0.3 ms each was seen), the plan.
+	/* While bwrap builds the namespaces: the filters, the plan.
 	 * srt-init waits for the plan before it mounts anything. */
 	if ((r = sandbox_prepare_finish(c.sb, err)) < 0) {
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		goto out;
-	}
-	{
-		int bfd = pidfd_open_(pid);
-		if (bfd >= 0) {
-			guardian_watch(&c.sb->guard, bfd);
-			close(bfd);
-		}
 	}
 	r = sandbox_attach(c.sb, steal_fd(&sv[0]), err);
 	if (r < 0) {

@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "events.h"
-#include "linux/placeholder.h"
+#include "linux/mountplan.h"
 #include "policy/policy.h"
 #include "proxy/server.h"
 
@@ -88,7 +88,6 @@ struct sandbox {
 	struct proxy_hooks hooks;
 	struct proxy_server *proxy;
 	struct observer *obs;
-	struct guardian guard;
 	int sock;                       /* to srt-init; -1 before it is attached */
 	uv_poll_t sock_watch;
 	bool sock_open;
@@ -96,6 +95,7 @@ struct sandbox {
 	pid_t init_pid;
 	int init_pidfd;
 	bool started;                   /* srt-init said hello and got GO */
+	bool guard_on;                  /* the write guard serves this sandbox */
 	bool ended;
 	int exit_status;                /* from PROTO_EXIT; -1 unknown */
 	int64_t start_ns;

@@ -119,6 +119,7 @@ int settings_json(const struct settings *s, enum srt_observe observe, char **ret
 	 * rule is in force, and the lists say so by being empty. */
 	if (set(fs, "tmpIsHost", json_boolean(p && p->tmp_is_host)) < 0 ||
 	    set(fs, "allowGitConfig", json_boolean(p && p->allow_git_config)) < 0 ||
+	    set(fs, "allowNewRepositories", json_boolean(p && p->allow_new_repositories)) < 0 ||
 	    set(fs, "rules", path_rules(p)) < 0 ||
 	    set(net, "allowedDomains", domain_rules(p ? p->allowed_domains : NULL, p ? p->n_allowed_domains : 0)) < 0 ||
 	    set(net, "deniedDomains", domain_rules(p ? p->denied_domains : NULL, p ? p->n_denied_domains : 0)) < 0 ||

@@ -70,6 +70,7 @@ static const struct field filesystem_fields[] = {
 	{ .name = "allowWrite", .kind = F_PATHS, .rule = R_ALLOW, .offset = AT(allow_write) },
 	{ .name = "denyWrite", .kind = F_PATHS, .rule = R_DENY, .offset = AT(deny_write) },
 	{ .name = "allowGitConfig", .kind = F_BOOL, .widening = true, .offset = AT(allow_git_config) },
+	{ .name = "allowNewRepositories", .kind = F_BOOL, .widening = true, .offset = AT(allow_new_repositories) },
 	{ .name = "disabled", .kind = F_FS_DISABLED },
 	{ 0 },
 };

@@ -121,6 +121,7 @@ struct config {
 	struct config_list allow_write;
 	struct config_list deny_write;
 	bool allow_git_config;
+	bool allow_new_repositories;         /* filesystem.allowNewRepositories */
 	int mandatory_deny_search_depth;     /* 1..10, default 3 */
 	bool allow_nested_user_namespaces;
 	bool enable_weaker_nested_sandbox;

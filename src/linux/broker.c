@@ -155,6 +155,11 @@ void broker_post(struct broker *b, struct broker_item *item)
 	uv_async_send(&b->async);
 }
 
+int broker_listener(struct broker *b)
+{
+	return b->fd;
+}
+
 int broker_addfd(struct broker *b, uint64_t id, int fd, bool cloexec)
 {
 	struct seccomp_notif_addfd a = {

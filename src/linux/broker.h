@@ -75,6 +75,10 @@ bool broker_id_valid(struct broker *b, uint64_t id);
  * reply->error). Set reply->sent after a success. */
 int broker_addfd(struct broker *b, uint64_t id, int fd, bool cloexec);
 
+/* The listener, for a thread that answers a call later (it dups it: the
+ * broker may be gone by then). */
+int broker_listener(struct broker *b);
+
 /* Stop the thread and wait for it, deliver what it posted, close the
  * listener; the broker frees itself once the loop has run the close
  * callbacks. On the loop's thread; NULL is ignored. Once the listener is

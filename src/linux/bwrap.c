@@ -215,12 +215,9 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 		arg(&b, "T/tmp");
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		const struct mount_op *op = &plan->ops[i];
-		if (op->unneeded)
-			continue;
 		switch (op->kind) {
 		case MOUNT_BIND_RW: rec[0] = 'w'; break;
-		case MOUNT_BIND_RO:
-		case MOUNT_PLACEHOLDER: rec[0] = 'r'; break;
+		case MOUNT_BIND_RO: rec[0] = 'r'; break;
 		case MOUNT_HIDE_DIR: rec[0] = 'h'; break;
 		case MOUNT_HIDE_FILE: rec[0] = 'f'; break;
 		}

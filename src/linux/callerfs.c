@@ -248,14 +248,20 @@ int callerfs_parse_umask(const char *status, mode_t *ret)
 
 int callerfs_openat(const struct caller_target *t, int flags, mode_t mode, mode_t um)
 {
+	return callerfs_openat_typed(t, flags, mode, um, true);
+}
+
+int callerfs_openat_typed(const struct caller_target *t, int flags, mode_t mode, mode_t um, bool maybe_fifo)
+{
 	if (t->parent < 0)
 		return -EBADF;
 	const char *name = t->name[0] ? t->name : ".";
 	int f = (flags | O_NOCTTY | O_CLOEXEC) & ~O_PATH;
 	bool wants_block = !(flags & O_NONBLOCK);
-	if ((flags & O_ACCMODE) == O_WRONLY)
+	if (maybe_fifo && (flags & O_ACCMODE) == O_WRONLY)
 		f |= O_NONBLOCK; /* never wait here: a FIFO with no reader */
-	int fd = WITH_UMASK(um, openat(t->parent, name, f, mode));
+	/* The umask matters only when a file is made. */
+	int fd = (flags & O_CREAT) ? WITH_UMASK(um, openat(t->parent, name, f, mode)) : openat(t->parent, name, f, mode);
 	if (fd < 0)
 		return errno == ENXIO && (f & O_NONBLOCK) && wants_block ? -EAGAIN : -errno;
 	if (wants_block && (f & O_NONBLOCK)) {

@@ -7,18 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "linux/placeholder.h"
 #include "policy/mandatory.h"
 #include "policy/path.h"
 
-/* A node is a path where the view may change: every rule path, and every
- * directory between a writable root and a write-protected path inside it
- * (an "anchor": mounting it onto itself makes it a mount point, which
- * cannot be renamed or removed, so the protected path cannot be moved
- * away and recreated unprotected). */
+/* A node is a path where the view may change: every rule path. (The
+ * folders above a protected path inside a writable folder are the write
+ * guard's to keep: it refuses renaming them away.) */
 struct node {
 	char *path;
-	const struct policy_path_rule *rule; /* NULL for anchors */
+	const struct policy_path_rule *rule;
 };
 
 struct nodes {
@@ -49,67 +46,14 @@ static int node_cmp(const void *a, const void *b)
 	int c = path_order(x->path, y->path);
 	if (c)
 		return c;
-	/* Rules before anchors at the same path, and the rules in the order
+	/* The rules at one path in the order
 	 * of their kind (denyRead, allowRead, allowWrite, denyWrite): the
 	 * first node at a path is what the plan looks at, so that it never
 	 * depends on the order qsort leaves equal items in. The explanation
 	 * (policy_explain_path) takes the same rule. */
-	if ((x->rule == NULL) != (y->rule == NULL))
-		return (x->rule == NULL) - (y->rule == NULL);
-	if (!x->rule)
-		return 0; /* two anchors: only one is kept */
 	if (x->rule->kind != y->rule->kind)
 		return (int)x->rule->kind - (int)y->rule->kind;
 	return strcmp(x->rule->source, y->rule->source);
-}
-
-/* A set of the anchor paths added so far (indexes into the nodes), so that
- * climbing from thousands of protected paths stops at the first folder
- * another climb already took: open addressing, FNV-1a. */
-struct anchor_set {
-	size_t *slots;   /* node index + 1; 0 = empty */
-	size_t cap;      /* a power of two */
-	size_t n;
-};
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-/* Returns 1 when path was already there, 0 after adding it as node idx,
- * -ENOMEM. */
-static int anchor_set_add(struct anchor_set *a, const struct nodes *ns, const char *path, size_t idx)
-{
-	if ((a->n + 1) * 2 > a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 256;
-		size_t *slots = calloc(cap, sizeof(*slots));
-		if (!slots)
-			return -ENOMEM;
-		for (size_t i = 0; i < a->cap; i++) {
-			if (!a->slots[i])
-				continue;
-			size_t j = fnv1a(ns->v[a->slots[i] - 1].path) & (cap - 1);
-			while (slots[j])
-				j = (j + 1) & (cap - 1);
-			slots[j] = a->slots[i];
-		}
-		free(a->slots);
-		a->slots = slots;
-		a->cap = cap;
-	}
-	size_t j = fnv1a(path) & (a->cap - 1);
-	while (a->slots[j]) {
-		if (strcmp(ns->v[a->slots[j] - 1].path, path) == 0)
-			return 1;
-		j = (j + 1) & (a->cap - 1);
-	}
-	a->slots[j] = idx + 1;
-	a->n++;
-	return 0;
 }
 
 static int plan_add(struct mount_plan *plan, size_t *cap, enum mount_op_kind kind, const char *path,
@@ -123,11 +67,12 @@ static int plan_add(struct mount_plan *plan, size_t *cap, enum mount_op_kind kin
 		plan->ops = v;
 		*cap = c;
 	}
+	(void)dir;
 	char *copy = strdup(path);
 	if (!copy)
 		return -ENOMEM;
 	plan->ops[plan->n_ops++] = (struct mount_op){ .kind = kind, .path = copy,
-						      .placeholder_dir = dir, .why = why };
+						      .why = why };
 	return 0;
 }
 
@@ -182,81 +127,22 @@ static bool shown(const struct policy *p, const struct mount_plan *plan, const c
 	return visible(p, plan, path);
 }
 
-static bool names_protected_dir(const char *path)
-{
-	for (size_t i = 0; mandatory_deny_dirs[i]; i++) {
-		const char *d = mandatory_deny_dirs[i];
-		if (strcmp(d, ".git/config") == 0)
-			continue;
-		size_t pl = strlen(path), dl = strlen(d);
-		if (pl > dl && path[pl - dl - 1] == '/' && strcmp(path + pl - dl, d) == 0)
-			return true;
-	}
-	return false;
-}
-
 static bool exists_lstat(const char *path, struct stat *st)
 {
 	return lstat(path, st) == 0;
 }
 
-/* Hold the missing protected path X for the run, so that nothing can
- * appear there: its first missing component gets a placeholder (a folder
- * when X lies below it; for X itself a folder when self_dir), or another
- * run's placeholder folder above it is held, or a file standing where a
- * folder of X's path would have to be is bound read-only. *covered is the
- * held path (nothing below it needs a mount); *self tells whether the
- * placeholder is X itself. Returns 0 or a negative errno, err set. */
-static int hold_missing(struct mount_plan *plan, size_t *cap, const char *X, bool self_dir, const char *why,
-			const char **covered, bool *self, struct srt_error *err)
+/* The missing protected path X: no mount can cover a name that is not
+ * there, and srt puts nothing in the user's folders for it. The write
+ * guard refuses its creation, and the creation of anything that would
+ * lead to it (a link or a renamed folder on its way), at the time of the
+ * call (see policy/guard.h and linux/writeguard.h). */
+static int hold_missing(struct mount_plan *plan, const char *X, const char *why)
 {
-	int r;
-	*self = false;
-	_cleanup_free_ char *first = strdup(X);
-	if (!first)
-		return srt_error_set(err, -ENOMEM, "out of memory");
-	for (;;) {
-		_cleanup_free_ char *up = parent_of(first);
-		struct stat ust;
-		if (!up)
-			return srt_error_set(err, -ENOMEM, "out of memory");
-		if (strcmp(up, "/") == 0 || exists_lstat(up, &ust))
-			break;
-		free(first);
-		first = steal_pointer(&up);
-	}
-	_cleanup_free_ char *up = parent_of(first);
-	struct stat ust;
-	if (!up)
-		return srt_error_set(err, -ENOMEM, "out of memory");
-	bool up_exists = strcmp(up, "/") != 0 && exists_lstat(up, &ust);
-	/* A file where a folder would have to be (.git in a worktree or
-	 * submodule checkout names the real git folder): nothing can appear
-	 * below it while it stays, so keep it. A link there could be turned
-	 * into anything: refuse. */
-	if (up_exists && !S_ISDIR(ust.st_mode)) {
-		if (S_ISLNK(ust.st_mode))
-			return srt_error_set(err, -ELOOP,
-					     "cannot protect %s (%s): %s is a symbolic link inside a "
-					     "writable folder, and a mount cannot cover a link; remove "
-					     "the link or do not allow writing there", X, why, up);
-		if ((r = plan_add(plan, cap, MOUNT_BIND_RO, up, false, why)) < 0)
-			return srt_error_set(err, r, "out of memory");
-		*covered = plan->ops[plan->n_ops - 1].path;
-		return 0;
-	}
-	bool dir = strcmp(first, X) != 0 || self_dir;
-	/* Inside another run's placeholder folder (read-only, ours to
-	 * share): hold that folder instead of creating in it. */
-	if (up_exists && placeholder_is_marked(&ust)) {
-		free(first);
-		first = steal_pointer(&up);
-		dir = true;
-	}
-	if ((r = plan_add(plan, cap, MOUNT_PLACEHOLDER, first, dir, why)) < 0)
-		return srt_error_set(err, r, "out of memory");
-	*covered = plan->ops[plan->n_ops - 1].path;
-	*self = strcmp(first, X) == 0;
+	plan->guarded_missing++;
+	if (plan->guarded_missing <= 64 &&
+	    strv_pushf(&plan->notes, "%s: %s does not exist; the write guard refuses its creation", why, X) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -264,7 +150,6 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 {
 	struct mount_plan *plan = calloc(1, sizeof(*plan));
 	struct nodes ns = { 0 };
-	struct anchor_set anchors = { 0 };
 	size_t cap = 0;
 	int r = 0;
 	if (!plan)
@@ -287,42 +172,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			continue;
 		if ((r = nodes_add(&ns, rule->path, rule)) < 0)
 			goto oom;
-		/* Anchors for protection inside a writable folder: the folders
-		 * above a protected (or hidden) path cannot be renamed, so the
-		 * path cannot be carried away and made anew unprotected, and a
-		 * placeholder stays where the guardian will look for it. */
-		if (rule->kind != POLICY_DENY_WRITE && rule->kind != POLICY_DENY_READ)
-			continue;
-		_cleanup_free_ char *dir = parent_of(rule->path);
-		if (!dir)
-			goto oom;
-		while (strcmp(dir, "/") != 0 && host_writable(p, dir) &&
-		       !(plan->private_tmp && strcmp(dir, "/tmp") == 0)) {
-			struct stat st;
-			if (under_special(dir))
-				break;
-			if (exists_lstat(dir, &st) && S_ISDIR(st.st_mode)) {
-				if ((r = nodes_add(&ns, dir, NULL)) < 0)
-					goto oom;
-				r = anchor_set_add(&anchors, &ns, dir, ns.n - 1);
-				if (r < 0)
-					goto oom;
-				if (r == 1) {
-					/* taken before, with everything above it */
-					ns.n--;
-					free(ns.v[ns.n].path);
-					break;
-				}
-			}
-			char *up = parent_of(dir);
-			if (!up)
-				goto oom;
-			free(dir);
-			dir = up;
-		}
 	}
-	free(anchors.slots);
-	anchors.slots = NULL;
 	if (ns.n > 1)
 		qsort(ns.v, ns.n, sizeof(*ns.v), node_cmp);
 
@@ -337,7 +187,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			goto oom;
 	}
 
-	const char *covered = NULL; /* a placeholder or hidden dir covers everything below */
+	const char *covered = NULL; /* a hidden dir or a file covers everything below */
 	for (size_t i = 0; i < ns.n; i++) {
 		const struct node *nd = &ns.v[i];
 		if (i > 0 && strcmp(ns.v[i - 1].path, nd->path) == 0)
@@ -354,7 +204,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 		/* The rule the view comes from: what hides it, what protects
 		 * it, else the first rule at the path (an allow rule when there
 		 * is one: see node_cmp). */
-		const char *why = nd->rule ? nd->rule->source : (wr ? wr->source : "anchor");
+		const char *why = nd->rule->source;
 		bool R = policy_path_readable(p, X);
 		bool W = host_writable(p, X);
 		_cleanup_free_ char *parent = parent_of(X);
@@ -362,21 +212,20 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			goto oom;
 		bool Rp = visible(p, plan, parent);
 		bool Wp = host_writable(p, parent);
-		/* The policy looked at every rule path already; anchors are
-		 * folders by construction. Only a protected path that exists
-		 * needs a fresh look (is it a placeholder?). */
+		/* The policy looked at every rule path already; a protected
+		 * path that exists gets a fresh look (is it still there?). */
 		struct stat st;
 		memset(&st, 0, sizeof(st));
-		bool exists = nd->rule ? nd->rule->exists : true;
-		bool is_dir = nd->rule ? nd->rule->is_dir : true;
-		bool is_link = nd->rule && nd->rule->is_symlink;
+		bool exists = nd->rule->exists;
+		bool is_dir = nd->rule->is_dir;
+		bool is_link = nd->rule->is_symlink;
 		if (!R) {
 			if (rr)
 				why = rr->source;
 			/* Rp && !R: a denyRead at X itself. In a writable
 			 * folder the command could create X and read it, or
-			 * read what appears there: hold it like a missing
-			 * write-protected path, and hide the placeholder. */
+			 * read what appears there: the guard refuses its
+			 * creation, like a missing write-protected path. */
 			if (Rp && Wp) {
 				if (is_link) {
 					r = srt_error_set(err, -ELOOP,
@@ -385,21 +234,10 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 							  "not allow writing to %s", X, why, parent);
 					goto fail;
 				}
-				bool marked = false;
 				if (exists && !exists_lstat(X, &st))
 					exists = false;
-				else if (exists)
-					marked = placeholder_is_marked(&st);
-				if (!exists || marked) {
-					bool self;
-					if ((r = hold_missing(plan, &cap, X, marked && S_ISDIR(st.st_mode), why, &covered,
-							      &self, err)) < 0)
-						goto fail;
-					/* A placeholder file is empty but readable: cover it
-					 * with one nobody may open. An empty read-only
-					 * placeholder folder shows nothing already. */
-					if (self && !plan->ops[plan->n_ops - 1].placeholder_dir &&
-					    (r = plan_add(plan, &cap, MOUNT_HIDE_FILE, X, false, why)) < 0)
+				if (!exists) {
+					if ((r = hold_missing(plan, X, why)) < 0)
 						goto oom;
 					continue;
 				}
@@ -449,29 +287,27 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 			/* Write protection inside a writable folder. */
 			if (wr)
 				why = wr->source;
-			if (is_link)
-				{ r = srt_error_set(err, -ELOOP,
-						   "cannot protect %s (%s): it is a symbolic link inside a writable "
-						   "folder, and a mount cannot cover a link; remove the link or do "
-						   "not allow writing to %s", X, why, parent);
-				goto fail; }
+			if (is_link) {
+				/* No mount covers a link; the guard refuses
+				 * replacing it and writing through it. */
+				plan->guarded_missing++;
+				strv_pushf(&plan->notes, "%s: %s is a symbolic link; the write guard refuses "
+					   "replacing it and writing through it", why, X);
+				continue;
+			}
 			if (exists && !exists_lstat(X, &st))
 				exists = false;
 			if (exists && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 				st.st_mode = is_dir ? S_IFDIR : S_IFREG;
-			if (exists && !placeholder_is_marked(&st)) {
+			if (exists) {
 				if ((r = plan_add(plan, &cap, MOUNT_BIND_RO, X, false, why)) < 0)
 					goto oom;
 				if (!is_dir)
 					covered = plan->ops[plan->n_ops - 1].path; /* nothing lives below a file */
 				continue;
 			}
-			/* Missing: protect its first missing component (or adopt a
-			 * placeholder another run made). */
-			bool self;
-			if ((r = hold_missing(plan, &cap, X, names_protected_dir(X) || (exists && S_ISDIR(st.st_mode)),
-					      why, &covered, &self, err)) < 0)
-				goto fail;
+			if ((r = hold_missing(plan, X, why)) < 0)
+				goto oom;
 			continue;
 		}
 		if (!exists) {
@@ -505,7 +341,6 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 oom:
 	r = srt_error_set(err, -ENOMEM, "out of memory");
 fail:
-	free(anchors.slots);
 	for (size_t i = 0; i < ns.n; i++)
 		free(ns.v[i].path);
 	free(ns.v);
@@ -531,7 +366,6 @@ void mount_plan_print(const struct mount_plan *plan, FILE *out)
 		[MOUNT_BIND_RO] = "read-only",
 		[MOUNT_HIDE_DIR] = "hidden dir",
 		[MOUNT_HIDE_FILE] = "hidden file",
-		[MOUNT_PLACEHOLDER] = "placeholder",
 	};
 	fprintf(out, "mount plan:\n");
 	fprintf(out, "  %-12s /%s\n", plan->root_writable ? "writable" : "read-only", "");
@@ -544,8 +378,7 @@ void mount_plan_print(const struct mount_plan *plan, FILE *out)
 					  : " (empty)");
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		const struct mount_op *op = &plan->ops[i];
-		fprintf(out, "  %-12s %s%s  <- %s\n", names[op->kind], op->path,
-			op->kind == MOUNT_PLACEHOLDER ? (op->placeholder_dir ? "/" : "") : "", op->why);
+		fprintf(out, "  %-12s %s  <- %s\n", names[op->kind], op->path, op->why);
 	}
 	for (size_t i = 0; i < plan->notes.n; i++)
 		fprintf(out, "  note: %s\n", plan->notes.v[i]);

@@ -13,15 +13,12 @@ enum mount_op_kind {
 	MOUNT_BIND_RO,         /* --ro-bind P P */
 	MOUNT_HIDE_DIR,        /* --tmpfs P, then --remount-ro P after everything below it */
 	MOUNT_HIDE_FILE,       /* --ro-bind EMPTY P: an empty file nobody may open */
-	MOUNT_PLACEHOLDER,     /* P is created on the host for the run (file or dir), then --ro-bind P P */
 };
 
 struct mount_op {
 	enum mount_op_kind kind;
 	char *path;
-	bool placeholder_dir;  /* MOUNT_PLACEHOLDER: create a directory, not a file */
 	bool host_rw_root;     /* MOUNT_BIND_RW of a writable root whose host parent is read-only */
-	bool unneeded;         /* MOUNT_PLACEHOLDER the host itself keeps the user from creating */
 	const char *why;       /* the source of the deciding rule (owned by the policy) */
 };
 
@@ -36,6 +33,8 @@ struct mount_plan {
 				* where overlayfs cannot be mounted. */
 	bool host_proc;        /* enableWeakerNestedSandbox: bind the host /proc */
 	struct strv notes;     /* rules that need no mount, and why (for --debug) */
+	size_t guarded_missing; /* protected paths inside writable folders that no mount
+				 * covers (missing, or links): the write guard's alone */
 };
 
 /* srt-init's report on the private /tmp, after the i32 status in

@@ -3,6 +3,7 @@
 #include "linux/observer.h"
 
 #include "linux/broker.h"
+#include "linux/writeguard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,62 +44,51 @@
 #define NR_REMOVEXATTRAT (-1)
 #endif
 
-enum decode {
-	DEC_OPEN,       /* dirfd, path, flags (open flags in a register) */
-	DEC_CREAT,      /* path: always a create */
-	DEC_OPENAT2,    /* dirfd, path, flags = the struct open_how argument, its size follows */
-	DEC_PATH,       /* dirfd, path; flags: AT_* flags (AT_EMPTY_PATH: the dirfd itself) */
-	DEC_PATH_NULL,  /* like DEC_PATH, and a NULL path means the dirfd itself (utimensat) */
-	DEC_UNLINKAT,   /* dirfd, path, flags with AT_REMOVEDIR */
-	DEC_TWO,        /* dirfd, path, dirfd2, path2: both reported */
-	DEC_CONNECT,    /* fd, address, length */
-	DEC_SOCKET,     /* family */
-};
 
 #define ALWAYS OBS_TRAP_ALWAYS, 0
 #define P(name, nr, decode, op, dirfd, path, flags) \
 	{ name, nr, ALWAYS, decode, op, dirfd, path, -1, -1, flags }
 
 static const struct observer_syscall table[] = {
-	{ "open", -1, OBS_TRAP_OPEN_FLAGS, 1, DEC_OPEN, OBS_WRITE, -1, 0, -1, -1, 1 },
-	{ "openat", -1, OBS_TRAP_OPEN_FLAGS, 2, DEC_OPEN, OBS_WRITE, 0, 1, -1, -1, 2 },
-	{ "openat2", -1, ALWAYS, DEC_OPENAT2, OBS_WRITE, 0, 1, -1, -1, 2 },
-	P("creat", -1, DEC_CREAT, OBS_CREATE, -1, 0, -1),
-	P("unlink", -1, DEC_PATH, OBS_UNLINK, -1, 0, -1),
-	P("unlinkat", -1, DEC_UNLINKAT, OBS_UNLINK, 0, 1, 2),
-	{ "rename", -1, ALWAYS, DEC_TWO, OBS_RENAME, -1, 0, -1, 1, -1 },
-	{ "renameat", -1, ALWAYS, DEC_TWO, OBS_RENAME, 0, 1, 2, 3, -1 },
-	{ "renameat2", -1, ALWAYS, DEC_TWO, OBS_RENAME, 0, 1, 2, 3, -1 },
-	P("mkdir", -1, DEC_PATH, OBS_MKDIR, -1, 0, -1),
-	P("mkdirat", -1, DEC_PATH, OBS_MKDIR, 0, 1, -1),
-	P("rmdir", -1, DEC_PATH, OBS_RMDIR, -1, 0, -1),
-	P("link", -1, DEC_PATH, OBS_LINK, -1, 1, -1),
-	P("linkat", -1, DEC_PATH, OBS_LINK, 2, 3, -1),
-	P("symlink", -1, DEC_PATH, OBS_SYMLINK, -1, 1, -1),
-	P("symlinkat", -1, DEC_PATH, OBS_SYMLINK, 1, 2, -1),
-	P("truncate", -1, DEC_PATH, OBS_TRUNCATE, -1, 0, -1),
-	P("chmod", -1, DEC_PATH, OBS_CHMOD, -1, 0, -1),
-	P("fchmodat", -1, DEC_PATH, OBS_CHMOD, 0, 1, -1),
-	P("fchmodat2", NR_FCHMODAT2, DEC_PATH, OBS_CHMOD, 0, 1, 3),
-	P("chown", -1, DEC_PATH, OBS_CHOWN, -1, 0, -1),
-	P("lchown", -1, DEC_PATH, OBS_CHOWN, -1, 0, -1),
-	P("fchownat", -1, DEC_PATH, OBS_CHOWN, 0, 1, 4),
-	P("utime", -1, DEC_PATH, OBS_UTIMES, -1, 0, -1),
-	P("utimes", -1, DEC_PATH, OBS_UTIMES, -1, 0, -1),
-	P("utimensat", -1, DEC_PATH_NULL, OBS_UTIMES, 0, 1, 3),
-	P("futimesat", -1, DEC_PATH_NULL, OBS_UTIMES, 0, 1, -1),
-	P("mknod", -1, DEC_PATH, OBS_MKNOD, -1, 0, -1),
-	P("mknodat", -1, DEC_PATH, OBS_MKNOD, 0, 1, -1),
-	P("setxattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
-	P("lsetxattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
-	P("removexattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
-	P("lremovexattr", -1, DEC_PATH, OBS_XATTR, -1, 0, -1),
-	P("setxattrat", NR_SETXATTRAT, DEC_PATH, OBS_XATTR, 0, 1, 2),
-	P("removexattrat", NR_REMOVEXATTRAT, DEC_PATH, OBS_XATTR, 0, 1, 2),
-	P("execve", -1, DEC_PATH, OBS_EXEC, -1, 0, -1),
-	P("execveat", -1, DEC_PATH, OBS_EXEC, 0, 1, 4),
-	P("connect", -1, DEC_CONNECT, OBS_CONNECT, -1, -1, -1),
-	{ "socket", -1, OBS_TRAP_UNIX_SOCKET, 0, DEC_SOCKET, OBS_SOCKET, -1, -1, -1, -1, -1 },
+	{ "open", -1, OBS_TRAP_OPEN_FLAGS, 1, OBS_DEC_OPEN, OBS_WRITE, -1, 0, -1, -1, 1 },
+	{ "openat", -1, OBS_TRAP_OPEN_FLAGS, 2, OBS_DEC_OPEN, OBS_WRITE, 0, 1, -1, -1, 2 },
+	{ "openat2", -1, ALWAYS, OBS_DEC_OPENAT2, OBS_WRITE, 0, 1, -1, -1, 2 },
+	P("creat", -1, OBS_DEC_CREAT, OBS_CREATE, -1, 0, -1),
+	P("unlink", -1, OBS_DEC_PATH, OBS_UNLINK, -1, 0, -1),
+	P("unlinkat", -1, OBS_DEC_UNLINKAT, OBS_UNLINK, 0, 1, 2),
+	{ "rename", -1, ALWAYS, OBS_DEC_TWO, OBS_RENAME, -1, 0, -1, 1, -1 },
+	{ "renameat", -1, ALWAYS, OBS_DEC_TWO, OBS_RENAME, 0, 1, 2, 3, -1 },
+	{ "renameat2", -1, ALWAYS, OBS_DEC_TWO, OBS_RENAME, 0, 1, 2, 3, -1 },
+	P("mkdir", -1, OBS_DEC_PATH, OBS_MKDIR, -1, 0, -1),
+	P("mkdirat", -1, OBS_DEC_PATH, OBS_MKDIR, 0, 1, -1),
+	P("rmdir", -1, OBS_DEC_PATH, OBS_RMDIR, -1, 0, -1),
+	P("link", -1, OBS_DEC_PATH, OBS_LINK, -1, 1, -1),
+	P("linkat", -1, OBS_DEC_PATH, OBS_LINK, 2, 3, -1),
+	P("symlink", -1, OBS_DEC_PATH, OBS_SYMLINK, -1, 1, -1),
+	P("symlinkat", -1, OBS_DEC_PATH, OBS_SYMLINK, 1, 2, -1),
+	P("truncate", -1, OBS_DEC_PATH, OBS_TRUNCATE, -1, 0, -1),
+	P("chmod", -1, OBS_DEC_PATH, OBS_CHMOD, -1, 0, -1),
+	P("fchmodat", -1, OBS_DEC_PATH, OBS_CHMOD, 0, 1, -1),
+	P("fchmodat2", NR_FCHMODAT2, OBS_DEC_PATH, OBS_CHMOD, 0, 1, 3),
+	P("chown", -1, OBS_DEC_PATH, OBS_CHOWN, -1, 0, -1),
+	P("lchown", -1, OBS_DEC_PATH, OBS_CHOWN, -1, 0, -1),
+	P("fchownat", -1, OBS_DEC_PATH, OBS_CHOWN, 0, 1, 4),
+	P("utime", -1, OBS_DEC_PATH, OBS_UTIMES, -1, 0, -1),
+	P("utimes", -1, OBS_DEC_PATH, OBS_UTIMES, -1, 0, -1),
+	P("utimensat", -1, OBS_DEC_PATH_NULL, OBS_UTIMES, 0, 1, 3),
+	P("futimesat", -1, OBS_DEC_PATH_NULL, OBS_UTIMES, 0, 1, -1),
+	P("mknod", -1, OBS_DEC_PATH, OBS_MKNOD, -1, 0, -1),
+	P("mknodat", -1, OBS_DEC_PATH, OBS_MKNOD, 0, 1, -1),
+	P("setxattr", -1, OBS_DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("lsetxattr", -1, OBS_DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("removexattr", -1, OBS_DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("lremovexattr", -1, OBS_DEC_PATH, OBS_XATTR, -1, 0, -1),
+	P("setxattrat", NR_SETXATTRAT, OBS_DEC_PATH, OBS_XATTR, 0, 1, 2),
+	P("removexattrat", NR_REMOVEXATTRAT, OBS_DEC_PATH, OBS_XATTR, 0, 1, 2),
+	P("execve", -1, OBS_DEC_PATH, OBS_EXEC, -1, 0, -1),
+	P("execveat", -1, OBS_DEC_PATH, OBS_EXEC, 0, 1, 4),
+	P("connect", -1, OBS_DEC_CONNECT, OBS_CONNECT, -1, -1, -1),
+	{ "socket", -1, OBS_TRAP_UNIX_SOCKET, 0, OBS_DEC_SOCKET, OBS_SOCKET, -1, -1, -1, -1, -1 },
 };
 #undef P
 #undef ALWAYS
@@ -134,10 +124,18 @@ static void resolve_native(void)
 	native.socket_nr = -1;
 	for (size_t i = 0; i < TABLE_N; i++) {
 		native.nr[i] = observer_syscall_nr(&table[i]);
-		if (table[i].decode == DEC_SOCKET)
+		if (table[i].decode == OBS_DEC_SOCKET)
 			native.socket_nr = native.nr[i];
 	}
 	native.arch = seccomp_arch_native();
+}
+
+const struct observer_syscall *observer_syscall_lookup(const struct observer_syscalls *sc, int nr)
+{
+	for (size_t i = 0; i < TABLE_N; i++)
+		if (sc->nr[i] == nr && nr >= 0)
+			return &table[i];
+	return NULL;
 }
 
 const struct observer_syscalls *observer_syscalls_native(void)
@@ -342,17 +340,17 @@ int observer_decode(const struct observer_syscalls *sc, enum observer_mode mode,
 	enum observed_op op = e->op;
 
 	switch (e->decode) {
-	case DEC_OPEN:
+	case OBS_DEC_OPEN:
 		if (!open_op((uint32_t)flags, mode, &op))
 			return 0;
 		if (resolve(src, s, dirfd, path, false, false, s->path[0]) < 0)
 			return 0;
 		break;
-	case DEC_CREAT:
+	case OBS_DEC_CREAT:
 		if (resolve(src, s, dirfd, path, false, false, s->path[0]) < 0)
 			return 0;
 		break;
-	case DEC_OPENAT2: {
+	case OBS_DEC_OPENAT2: {
 		struct open_how how;
 		uint64_t size = args[3];
 		/* The kernel refuses a smaller struct; a larger one starts
@@ -369,19 +367,19 @@ int observer_decode(const struct observer_syscalls *sc, enum observer_mode mode,
 			return 0;
 		break;
 	}
-	case DEC_PATH:
-	case DEC_PATH_NULL:
+	case OBS_DEC_PATH:
+	case OBS_DEC_PATH_NULL:
 		if (resolve(src, s, dirfd, path, e->flags >= 0 && (flags & AT_EMPTY_PATH),
-			    e->decode == DEC_PATH_NULL, s->path[0]) < 0)
+			    e->decode == OBS_DEC_PATH_NULL, s->path[0]) < 0)
 			return 0;
 		break;
-	case DEC_UNLINKAT:
+	case OBS_DEC_UNLINKAT:
 		if (flags & AT_REMOVEDIR)
 			op = OBS_RMDIR;
 		if (resolve(src, s, dirfd, path, false, false, s->path[0]) < 0)
 			return 0;
 		break;
-	case DEC_TWO: {
+	case OBS_DEC_TWO: {
 		int dirfd2 = e->dirfd2 >= 0 ? as_int(args[(int)e->dirfd2]) : AT_FDCWD;
 		int k = 0;
 		if (resolve(src, s, dirfd, path, false, false, s->path[0]) >= 0)
@@ -390,7 +388,7 @@ int observer_decode(const struct observer_syscalls *sc, enum observer_mode mode,
 			fill(&out[k++], e, op, s->path[1]);
 		return k;
 	}
-	case DEC_CONNECT: {
+	case OBS_DEC_CONNECT: {
 		uint64_t addr = untag(args[1]);
 		uint32_t len = (uint32_t)args[2];
 		if (!addr || len < sizeof(sa_family_t))
@@ -410,7 +408,7 @@ int observer_decode(const struct observer_syscalls *sc, enum observer_mode mode,
 		out[0].addr = (const struct sockaddr *)&s->addr;
 		return 1;
 	}
-	case DEC_SOCKET:
+	case OBS_DEC_SOCKET:
 		if (as_int(args[0]) != AF_UNIX)
 			return 0;
 		fill(&out[0], e, op, NULL);
@@ -545,6 +543,8 @@ struct observer {
 	/* The broker thread's own: */
 	struct observer_scratch scratch;
 	struct observed_call calls[OBSERVER_MAX_CALLS];
+	struct wguard *guard;
+	struct wguard_result gres;
 };
 
 /* A report on its way from the broker's thread to the loop's: the call,
@@ -553,6 +553,7 @@ struct report {
 	struct broker_item item; /* first */
 	struct observed_call call;
 	struct sockaddr_storage addr;
+	char *rule;
 	char path[];
 };
 
@@ -660,6 +661,34 @@ static bool libc_probe(struct live_source *l, int nr, const uint64_t args[6])
 }
 #endif
 
+/* A call the guard answered, refused: report it. */
+static void post_guarded(struct observer *o, struct broker *b, const struct broker_notif *n,
+			 const struct wguard_result *res)
+{
+	size_t plen = strlen(res->path) + 1;
+	struct report *r = calloc(1, sizeof(*r) + plen);
+	if (!r)
+		return;
+	memcpy(r->path, res->path, plen);
+	if (res->rule && !(r->rule = strdup(res->rule))) {
+		free(r);
+		return;
+	}
+	r->call = (struct observed_call){
+		.op = res->op,
+		.operation = observed_op_name(res->op),
+		.write = true,
+		.path = r->path,
+		.pid = n->pid,
+		.syscall = res->syscall,
+		.guarded = true,
+		.result = res->error,
+		.rule = r->rule,
+	};
+	(void)o;
+	broker_post(b, &r->item);
+}
+
 /* On the broker's thread: decode, answer, and post what to report. */
 static void on_notif(void *data, struct broker *b, const struct broker_notif *n, struct broker_reply *reply)
 {
@@ -672,6 +701,19 @@ static void on_notif(void *data, struct broker *b, const struct broker_notif *n,
 		reply->error = EPERM;
 	if (!native_arch || n->pid <= 0 || !o->fn)
 		return;
+	struct wguard *guard = __atomic_load_n(&o->guard, __ATOMIC_ACQUIRE);
+	if (guard && native_arch && n->pid > 0) {
+		const struct observer_syscall *e = observer_syscall_lookup(o->sc, n->nr);
+		if (e && wguard_wants(e, n->args, n->pid)) {
+			struct wguard_result *res = &o->gres;
+			wguard_handle(guard, b, n, e, reply, res);
+			if (res->handled) {
+				if (res->rule || res->error == EROFS || res->error == EACCES || res->error == EPERM)
+					post_guarded(o, b, n, res);
+				return;
+			}
+		}
+	}
 	struct live_source l = { .pid = n->pid, .mem = -1 };
 	struct observer_source src = { .data = &l, .read_mem = live_read_mem, .fd_path = live_fd_path };
 	uint64_t args[6];
@@ -695,6 +737,7 @@ static void on_notif(void *data, struct broker *b, const struct broker_notif *n,
 		struct report *r = malloc(sizeof(*r) + plen);
 		if (!r)
 			return; /* a report lost; the answer is not */
+		r->rule = NULL;
 		r->call = *c;
 		r->call.pid = n->pid;
 		if (c->path) {
@@ -717,6 +760,7 @@ static void on_report(void *data, struct broker_item *item)
 	struct observer *o = data;
 	struct report *r = (struct report *)item;
 	o->fn(o->data, &r->call);
+	free(r->rule);
 	free(r);
 }
 
@@ -751,6 +795,15 @@ void observer_set_options(struct observer *o, const struct sandbox_observe_optio
 		__atomic_store_n(&o->mode, (int)opts->mode, __ATOMIC_RELAXED);
 }
 
+void observer_set_guard(struct observer *o, struct wguard *g)
+{
+	if (!o) {
+		wguard_free(g);
+		return;
+	}
+	__atomic_store_n(&o->guard, g, __ATOMIC_RELEASE);
+}
+
 void observer_close(struct observer *o)
 {
 	if (!o)
@@ -758,5 +811,6 @@ void observer_close(struct observer *o)
 	/* Waits for the thread and delivers what it posted: the observer
 	 * is not used after this. */
 	broker_close(o->broker);
+	wguard_free(o->guard);
 	free(o);
 }

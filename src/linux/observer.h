@@ -85,6 +85,10 @@ struct observed_call {
 	pid_t pid;               /* the calling thread's id in the supervisor's pid namespace
 				  * (the process id for a single-threaded caller) */
 	const char *syscall;     /* the system call's name ("openat", "renameat2", ...) */
+	/* Set when the write guard answered the call: */
+	bool guarded;            /* result is what the call returned */
+	int result;              /* the errno it got (0: success) */
+	const char *rule;        /* the guard refused it, and why; NULL: the kernel decided */
 };
 
 typedef void (*observer_fn)(void *data, const struct observed_call *c);
@@ -113,6 +117,13 @@ struct observer;
  * when the last process under the filter is gone. */
 int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
 		 struct observer **ret);
+
+/* Enforce the write guard (linux/writeguard.h, owned from now on) on the
+ * calls it wants: judged and carried out on the broker's thread, reported
+ * when refused (by the guard, or by the kernel with EROFS, EACCES or
+ * EPERM). Call before the sandbox's command starts. */
+struct wguard;
+void observer_set_guard(struct observer *o, struct wguard *g);
 
 /* The options the notify filter was built with. Mode WRITES drops the
  * read-only opens that reach the observer anyway (openat2 is trapped
@@ -153,6 +164,19 @@ enum observer_trap {
  * O_WRONLY or O_RDWR. */
 #define OBSERVER_OPEN_WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
 
+/* How a trapped call's arguments are read. */
+enum observer_decode_kind {
+	OBS_DEC_OPEN,       /* dirfd, path, flags (open flags in a register) */
+	OBS_DEC_CREAT,      /* path: always a create */
+	OBS_DEC_OPENAT2,    /* dirfd, path, flags = the struct open_how argument, its size follows */
+	OBS_DEC_PATH,       /* dirfd, path; flags: AT_* flags (AT_EMPTY_PATH: the dirfd itself) */
+	OBS_DEC_PATH_NULL,  /* like OBS_DEC_PATH, and a NULL path means the dirfd itself (utimensat) */
+	OBS_DEC_UNLINKAT,   /* dirfd, path, flags with AT_REMOVEDIR */
+	OBS_DEC_TWO,        /* dirfd, path, dirfd2, path2: both reported */
+	OBS_DEC_CONNECT,    /* fd, address, length */
+	OBS_DEC_SOCKET,     /* family */
+};
+
 struct observer_syscall {
 	const char *name;       /* libseccomp's name */
 	int fallback_nr;        /* when libseccomp does not know the name; -1: none */
@@ -175,6 +199,9 @@ int observer_syscall_nr(const struct observer_syscall *s);
 /* The table resolved for the native architecture, once. */
 struct observer_syscalls;
 const struct observer_syscalls *observer_syscalls_native(void);
+
+/* The table's entry for native call nr, or NULL. */
+const struct observer_syscall *observer_syscall_lookup(const struct observer_syscalls *sc, int nr);
 
 #define OBSERVER_MAX_CALLS 2
 

@@ -11,8 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "linux/placeholder.h"
 #include "policy/glob.h"
+#include "policy/guard.h"
 #include "policy/mandatory.h"
 #include "policy/path.h"
 
@@ -733,11 +733,6 @@ static bool plan_visible(const struct policy *p, const char *path)
 	return r && r->kind == POLICY_ALLOW_WRITE && r->exists && strcmp(r->path, "/tmp") != 0;
 }
 
-static bool under_special(const char *path)
-{
-	return path_is_inside(path, "/proc") || path_is_inside(path, "/dev");
-}
-
 /* The rules whose path is dir or lies below it: [*begin, *end). Before the
  * rules are sorted, all of them (callers check each). */
 static void rules_below(const struct policy *p, const char *dir, size_t *begin, size_t *end)
@@ -781,42 +776,19 @@ enum view_kind {
 	VIEW_PRIVATE_TMP,  /* the sandbox's own /tmp */
 	VIEW_BIND,         /* a rule path bound onto itself, read-only or writable */
 	VIEW_HIDDEN,       /* a denyRead folder (empty, read-only) or file */
-	VIEW_PROTECTED,    /* a write-protected path: read-only bind or placeholder */
-	VIEW_HELD,         /* a missing folder (or a file) held read-only for a protected path below it */
+	VIEW_PROTECTED,    /* a write-protected path: read-only bind, or the write guard's */
 };
 
 struct view {
 	enum view_kind kind;
 	bool readable, writable;
 	const struct policy_path_rule *rule;  /* what made the view; NULL for the root */
-	char held[PATH_MAX];                  /* VIEW_HELD: the path held */
-	bool held_missing;
 };
 
-/* Would mount_plan_build protect rule path x when it is missing (a
- * denyWrite, or a denyRead, inside a writable folder)? */
-static bool is_protect_node(const struct policy *p, const struct policy_path_rule *r)
-{
-	if ((r->kind != POLICY_DENY_WRITE && r->kind != POLICY_DENY_READ) || strcmp(r->path, "/") == 0 ||
-	    under_special(r->path))
-		return false;
-	if (!p->tmp_is_host && strcmp(r->path, "/tmp") == 0)
-		return false;
-	char parent[PATH_MAX];
-	parent_into(r->path, parent);
-	if (!plan_visible(p, parent) || !host_writable(p, parent))
-		return false;
-	if (r->kind == POLICY_DENY_READ)
-		return !policy_path_readable(p, r->path);
-	return policy_path_readable(p, r->path) && !host_writable(p, r->path);
-}
-
-/* A placeholder another run made (marked), or nothing: mount_plan_build
- * holds such a protected path with a placeholder of this run. */
-static bool missing_or_placeholder(const char *path)
+static bool missing(const char *path)
 {
 	struct stat st;
-	return lstat(path, &st) < 0 || placeholder_is_marked(&st);
+	return lstat(path, &st) < 0;
 }
 
 /* The node at path a (the rules whose path is exactly a), as
@@ -840,12 +812,11 @@ static bool eval_node(const struct policy *p, const char *a, struct view *v)
 
 	if (!R) {
 		if (Rp && Wp) {
-			/* In a writable folder: a missing path is held by a
-			 * placeholder (hidden too when it is a file; an empty
-			 * read-only folder shows nothing), so that the command
-			 * can neither create it nor read what appears there.
-			 * A link there: the plan refuses, nothing runs. */
-			if (is_link || !exists || missing_or_placeholder(a)) {
+			/* In a writable folder: the write guard refuses
+			 * creating a missing path, so the command can neither
+			 * create it nor read what appears there. A link
+			 * there: the plan refuses, nothing runs. */
+			if (is_link || !exists || missing(a)) {
 				*v = (struct view){ .kind = VIEW_HIDDEN, .rule = policy_read_rule(p, a) };
 				return true;
 			}
@@ -869,30 +840,15 @@ static bool eval_node(const struct policy *p, const char *a, struct view *v)
 		*v = (struct view){ .kind = VIEW_PROTECTED, .readable = true, .rule = policy_write_rule(p, a) };
 		struct stat st;
 		if (is_link)
-			return true; /* the plan refuses this: nothing runs */
-		if (exists && lstat(a, &st) == 0 && !placeholder_is_marked(&st))
+			return true; /* the guard refuses writing through it */
+		if (exists && lstat(a, &st) == 0)
 			return !S_ISDIR(st.st_mode);
-		return true; /* a placeholder covers it */
+		return true; /* the guard refuses its creation */
 	}
 	if (!exists)
 		return false; /* stays unwritable */
 	*v = (struct view){ .kind = VIEW_BIND, .readable = true, .writable = true, .rule = policy_write_rule(p, a) };
 	return false;
-}
-
-/* A protected path below a that mount_plan_build would hold by a
- * read-only mount at a: a is the first missing folder on its way (or a
- * placeholder), or a file where a folder of its path would be. */
-static const struct policy_path_rule *held_at(const struct policy *p, const char *a)
-{
-	size_t b, e;
-	rules_below(p, a, &b, &e);
-	for (size_t i = b; i < e; i++) {
-		const struct policy_path_rule *r = &p->rules[i];
-		if (strcmp(r->path, a) != 0 && path_is_inside(r->path, a) && is_protect_node(p, r))
-			return r;
-	}
-	return NULL;
 }
 
 static const char *kind_text(enum policy_path_kind k)
@@ -1064,7 +1020,132 @@ static bool parent_is_dir(const char *path)
 	return parent && stat(parent, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static int explain_mounts(const struct policy *p, const char *path, bool write, struct policy_verdict *out);
+
+/* The write guard's facts, from the host's file system: a writable
+ * folder is the same path inside and out. */
+static unsigned host_facts(void *data, const char *path, unsigned want)
+{
+	const struct policy *p = data;
+	unsigned f = 0;
+	char q[PATH_MAX + 16];
+	struct stat st;
+	static const struct { const char *name; unsigned fact; bool dir; } marks[] = {
+		{ "HEAD", GUARD_FACT_HAS_HEAD, false },
+		{ "objects", GUARD_FACT_HAS_OBJECTS, true },
+		{ "refs", GUARD_FACT_HAS_REFS, true },
+		{ "commondir", GUARD_FACT_HAS_COMMONDIR, false },
+	};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(q, sizeof(q), "%s/%s", strcmp(path, "/") == 0 ? "" : path, marks[i].name);
+		if (lstat(q, &st) == 0 && (!marks[i].dir || S_ISDIR(st.st_mode)))
+			f |= marks[i].fact;
+	}
+	if ((f & GUARD_FACT_HAS_HEAD) &&
+	    ((f & GUARD_FACT_HAS_COMMONDIR) || ((f & GUARD_FACT_HAS_OBJECTS) && (f & GUARD_FACT_HAS_REFS))))
+		f |= GUARD_FACT_GIT_DIR;
+	if (want & GUARD_FACT_HOLDS_PROTECTED) {
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct policy_path_rule *r = &p->rules[i];
+			if ((r->kind == POLICY_DENY_WRITE || r->kind == POLICY_DENY_READ) && strcmp(r->path, path) != 0 &&
+			    path_is_inside(r->path, path))
+				f |= GUARD_FACT_HOLDS_PROTECTED;
+		}
+		if (p->home && path_is_inside(p->home, path))
+			f |= GUARD_FACT_HOLDS_PROTECTED;
+	}
+	return f & want;
+}
+
 int policy_explain_path(const struct policy *p, const char *path, bool write, struct policy_verdict *out)
+{
+	int r = explain_mounts(p, path, write, out);
+	if (r < 0 || !write || !out->allowed || path_is_inside(path, "/dev") || path_is_inside(path, "/proc"))
+		return r;
+	/* Allowed by the mounts: the write guard has the last word inside a
+	 * writable folder. */
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash || !slash[1] || strlen(slash + 1) > NAME_MAX)
+		return r;
+	size_t pl = slash == path ? 1 : (size_t)(slash - path);
+	memcpy(parent, path, pl);
+	parent[pl] = '\0';
+	const struct policy_path_rule *wr = policy_write_rule(p, parent);
+	if (!wr || wr->kind != POLICY_ALLOW_WRITE || !path_is_inside(parent, wr->path))
+		return r;
+	struct stat st;
+	enum guard_type type = GUARD_TYPE_NONE;
+	if (lstat(path, &st) == 0)
+		type = S_ISREG(st.st_mode) ? GUARD_TYPE_FILE : S_ISDIR(st.st_mode) ? GUARD_TYPE_DIR
+			: S_ISLNK(st.st_mode) ? GUARD_TYPE_SYMLINK : GUARD_TYPE_OTHER;
+	char home[PATH_MAX];
+	const char *h = NULL;
+	if (p->home && strlen(p->home) < sizeof(home)) {
+		strcpy(home, p->home);
+		size_t n = strlen(home);
+		while (n > 1 && home[n - 1] == '/')
+			home[--n] = '\0';
+		h = home;
+	}
+	struct guard_request req = {
+		.op = type == GUARD_TYPE_NONE ? GUARD_OP_CREATE : GUARD_OP_WRITE,
+		.parent = parent,
+		.name = slash + 1,
+		.type = type,
+		.root = wr->path,
+		.home = h,
+		.allow_git_config = p->allow_git_config,
+		.allow_new_repositories = p->allow_new_repositories,
+		.facts = host_facts,
+		.facts_data = (void *)p,
+	};
+	struct guard_verdict v;
+	/* Folders on the way that do not exist yet must be made first:
+	 * each mkdir is a question of its own (mkdir .git is a new
+	 * repository, whatever goes in it). */
+	char way[PATH_MAX];
+	strcpy(way, parent);
+	size_t first_missing = strlen(way);
+	while (first_missing > 1 && lstat(way, &st) < 0 && path_is_inside(way, wr->path) &&
+	       strcmp(way, wr->path) != 0) {
+		char *sl = strrchr(way, '/');
+		first_missing = (size_t)(sl - way);
+		*sl = '\0';
+		if (!way[0])
+			strcpy(way, "/");
+	}
+	for (size_t i = first_missing; i < pl; ) {
+		/* way = parent[0..i): make parent[0..next) */
+		size_t next = i + 1;
+		while (next < pl && parent[next] != '/')
+			next++;
+		char up[PATH_MAX], name[NAME_MAX + 1];
+		memcpy(up, parent, i ? i : 1);
+		up[i ? i : 1] = '\0';
+		size_t nl = next - i - 1;
+		if (nl == 0 || nl > NAME_MAX)
+			break;
+		memcpy(name, parent + i + 1, nl);
+		name[nl] = '\0';
+		struct guard_request mk = req;
+		mk.op = GUARD_OP_MKDIR;
+		mk.parent = up;
+		mk.name = name;
+		mk.type = GUARD_TYPE_NONE;
+		if (guard_decide(&mk, &v) == 0 && v.error && v.error != EEXIST) {
+			policy_verdict_clear(out);
+			return verdict_set(out, false, str_printf("%s", v.rule), strdup("built-in: the write guard"), true);
+		}
+		i = next;
+	}
+	if (guard_decide(&req, &v) < 0 || !v.error)
+		return r;
+	policy_verdict_clear(out);
+	return verdict_set(out, false, str_printf("%s", v.rule), strdup("built-in: the write guard"), true);
+}
+
+static int explain_mounts(const struct policy *p, const char *path, bool write, struct policy_verdict *out)
 {
 	*out = (struct policy_verdict){ 0 };
 	size_t len = path ? strlen(path) : 0;
@@ -1078,7 +1159,6 @@ int policy_explain_path(const struct policy *p, const char *path, bool write, st
 	/* Walk from / down to path, as the mounts are made: parents first. */
 	struct view v = { .kind = VIEW_ROOT, .readable = true, .writable = host_writable(p, "/") };
 	char a[PATH_MAX];
-	bool parent_real_dir = true;
 	for (size_t i = 0; i < len;) {
 		size_t j = i + 1;
 		while (j < len && path[j] != '/')
@@ -1088,25 +1168,10 @@ int policy_explain_path(const struct policy *p, const char *path, bool write, st
 		i = j;
 		if (!p->tmp_is_host && strcmp(a, "/tmp") == 0) {
 			v = (struct view){ .kind = VIEW_PRIVATE_TMP, .readable = true, .writable = true };
-			parent_real_dir = true;
 			continue;
 		}
 		if (eval_node(p, a, &v))
 			break;
-		struct stat st;
-		bool ex = lstat(a, &st) == 0;
-		bool marked = ex && placeholder_is_marked(&st);
-		bool absent = !ex || marked;
-		if ((absent && parent_real_dir) || (ex && !marked && !S_ISDIR(st.st_mode))) {
-			const struct policy_path_rule *x = held_at(p, a);
-			if (x) {
-				v = (struct view){ .kind = VIEW_HELD, .readable = true, .rule = x,
-						   .held_missing = absent };
-				memcpy(v.held, a, j + 1);
-				break;
-			}
-		}
-		parent_real_dir = ex && !marked && S_ISDIR(st.st_mode);
 	}
 
 	bool pol = write ? policy_path_writable(p, path) : policy_path_readable(p, path);
@@ -1134,15 +1199,6 @@ int policy_explain_path(const struct policy *p, const char *path, bool write, st
 		return verdict_set(out, allowed, rule_text(pr), source_text(pr), true);
 	}
 	/* The mounts do something else than the deciding rule alone says. */
-	if (v.kind == VIEW_HELD) {
-		_cleanup_free_ char *t = rule_text(v.rule);
-		if (!t)
-			return -ENOMEM;
-		return verdict_set(out, allowed,
-				   str_printf(v.held_missing ? "%s: srt holds the missing %s read-only"
-							     : "%s: srt holds %s read-only", t, v.held),
-				   source_text(v.rule), true);
-	}
 	if (pr) {
 		_cleanup_free_ char *t = rule_text(pr);
 		if (!t)
@@ -1245,10 +1301,21 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		goto fail;
 	}
 	p->allow_git_config = cfg->allow_git_config;
+	p->allow_new_repositories = cfg->allow_new_repositories;
+	if (env->home && env->home[0] == '/' && !(p->home = strdup(env->home))) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	p->allow_nested_user_namespaces = cfg->allow_nested_user_namespaces;
 	p->enable_weaker_nested_sandbox = cfg->enable_weaker_nested_sandbox;
 	p->allow_all_unix_sockets = cfg->network.allow_all_unix_sockets;
 	p->mandatory_deny_search_depth = cfg->mandatory_deny_search_depth;
+	if (cfg->mandatory_deny_search_depth != 3 &&
+	    strv_pushf(&p->notes, "mandatoryDenySearchDepth (%d) no longer limits anything: the write guard "
+		       "protects the built-in names at every depth", cfg->mandatory_deny_search_depth) < 0) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (cfg->bwrap_path && !(p->bwrap_path = strdup(cfg->bwrap_path))) {
 		r = srt_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
@@ -1308,7 +1375,9 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 		if (!root)
 			goto oom;
 		struct scan_ctx s = { .b = &b, .root = root, .source = SOURCE_BUILTIN_PROTECTED };
-		r = mandatory_scan(root, p->mandatory_deny_search_depth, p->allow_git_config, on_protected_path, &s);
+		/* The writable root itself only: deeper, the write guard decides
+		 * each call (no walk of the tree, no depth limit). */
+		r = mandatory_scan(root, 0, p->allow_git_config, on_protected_path, &s);
 		if (r < 0) {
 			if (!err || !err->code)
 				srt_error_set(err, r, "cannot scan writable folder %s: %s", root, strerror(-r));
@@ -1375,6 +1444,7 @@ void policy_free(struct policy *p)
 	}
 	free(p->denied_domains);
 	free(p->bwrap_path);
+	free(p->home);
 	strv_clear(&p->settings_files);
 	strv_clear(&p->notes);
 	strv_clear(&p->ignored);

@@ -43,6 +43,7 @@ struct policy {
 	bool tmp_is_host;                 /* /tmp (or a parent) is in allowWrite */
 
 	bool allow_git_config;
+	bool allow_new_repositories;
 	bool allow_nested_user_namespaces;
 	bool enable_weaker_nested_sandbox;
 	bool allow_all_unix_sockets;
@@ -54,6 +55,8 @@ struct policy {
 	size_t n_denied_domains;
 
 	char *bwrap_path;                 /* NULL: search PATH */
+	char *home;                       /* $HOME the rules were built with (the write guard's
+					   * home list); NULL: none */
 	struct strv settings_files;       /* loaded files (kept unwritable) */
 	struct strv notes;                /* for --debug */
 	struct strv ignored;              /* project allows that were ignored, with reason */

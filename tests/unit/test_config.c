@@ -132,6 +132,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.mandatory_deny_search_depth, 3);
 	assert_true(cfg.enabled);
 	assert_false(cfg.allow_git_config);
+	assert_false(cfg.allow_new_repositories);
 	assert_int_equal(cfg.allow_write.n, 0);
 	assert_null(cfg.bwrap_path);
 	assert_false(cfg.network.timeouts.request_head.set);
@@ -151,7 +152,8 @@ static void test_srt_format_full(void **state)
 		  "    \"allowRead\": [\"~/.ssh/known_hosts\"],\n"
 		  "    \"allowWrite\": [\".\", \"/tmp/out\"],\n"
 		  "    \"denyWrite\": [\".env\"],\n"
-		  "    \"allowGitConfig\": true\n"
+		  "    \"allowGitConfig\": true,\n"
+		  "    \"allowNewRepositories\": true\n"
 		  "  },\n"
 		  "  \"network\": {\n"
 		  "    \"allowedDomains\": [\"github.com\", \"*.npmjs.org:443\"],\n"
@@ -179,6 +181,7 @@ static void test_srt_format_full(void **state)
 	assert_string_equal(c->allow_write.items[1].value, "/tmp/out");
 	assert_string_equal(c->deny_write.items[0].value, ".env");
 	assert_true(c->allow_git_config);
+	assert_true(c->allow_new_repositories);
 	assert_int_equal(c->network.allowed_domains.n, 2);
 	assert_string_equal(c->network.allowed_domains.items[1].value, "*.npmjs.org:443");
 	assert_string_equal(c->network.denied_domains.items[0].value, "evil.com");
@@ -946,6 +949,28 @@ static void test_project_trusted_by_user_setting(void **state)
 	remove_dirs(&d);
 }
 
+/* filesystem.allowNewRepositories widens the sandbox: a boolean, and
+ * from untrusted project settings ignored like every allow. */
+static void test_allow_new_repositories(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\"filesystem\": {\"allowNewRepositories\": false}}");
+	assert_int_equal(p.r, 0);
+	assert_false(p.cfg.allow_new_repositories);
+	config_free(&p.cfg);
+	parse_as(&p, "{\"filesystem\": {\"allowNewRepositories\": true}}", CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_false(p.cfg.allow_new_repositories);
+	assert_true(ignored_has(&p.cfg, "filesystem.allowNewRepositories: true"));
+	config_free(&p.cfg);
+	parse_as(&p, "{\"filesystem\": {\"allowNewRepositories\": true}}", CONFIG_ORIGIN_PROJECT, true);
+	assert_int_equal(p.r, 0);
+	assert_true(p.cfg.allow_new_repositories);
+	config_free(&p.cfg);
+	expect_error("{\"filesystem\": {\"allowNewRepositories\": 1}}", -EINVAL, "allowNewRepositories", NULL);
+}
+
 static void test_project_cannot_lower_depth_but_can_raise(void **state)
 {
 	(void)state;
@@ -1465,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_untrusted_project_only_denies),
 		cmocka_unit_test(test_project_trusted_by_option),
 		cmocka_unit_test(test_project_trusted_by_user_setting),
+		cmocka_unit_test(test_allow_new_repositories),
 		cmocka_unit_test(test_project_cannot_lower_depth_but_can_raise),
 		cmocka_unit_test(test_project_errors_still_fail),
 		cmocka_unit_test(test_project_fifo_refused_without_hanging),

@@ -16,7 +16,6 @@
 #include "linux/bwrap.h"
 #include "linux/mountplan.h"
 #include "linux/plan_format.h"
-#include "linux/placeholder.h"
 #include "policy/policy.h"
 
 static char root[256];
@@ -114,6 +113,31 @@ static size_t op_index(const struct mount_plan *plan, const struct mount_op *op)
 	return (size_t)(op - plan->ops);
 }
 
+/* Has the plan a note for path rel (under the temp dir) that says text? */
+static bool has_note_for(const struct mount_plan *plan, const char *rel, const char *text)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s ", root, rel);
+	for (size_t i = 0; i < plan->notes.n; i++)
+		if (strstr(plan->notes.v[i], p) && strstr(plan->notes.v[i], text))
+			return true;
+	return false;
+}
+
+#define GUARDED " does not exist; the write guard refuses its creation"
+
+/* The ops on paths strictly below the temp dir. */
+static size_t ops_below_root(const struct mount_plan *plan)
+{
+	size_t n = 0, len = strlen(root);
+	for (size_t i = 0; i < plan->n_ops; i++)
+		if (strncmp(plan->ops[i].path, root, len) == 0 && plan->ops[i].path[len] == '/')
+			n++;
+	return n;
+}
+
+/* A missing protected name in a writable folder: no mount (srt puts
+ * nothing in the user's folder), a note, and the write guard's to refuse. */
 static void test_writable_root_protects_missing_names(void **state)
 {
 	(void)state;
@@ -125,60 +149,77 @@ static void test_writable_root_protects_missing_names(void **state)
 	assert_non_null(w);
 	assert_int_equal(w->kind, MOUNT_BIND_RW);
 
-	const struct mount_op *b = find_op(plan, ".bashrc");
-	assert_non_null(b);
-	assert_int_equal(b->kind, MOUNT_PLACEHOLDER);
-	assert_false(b->placeholder_dir);
-	assert_true(op_index(plan, w) < op_index(plan, b));
-
-	const struct mount_op *v = find_op(plan, ".vscode");
-	assert_non_null(v);
-	assert_int_equal(v->kind, MOUNT_PLACEHOLDER);
-	assert_true(v->placeholder_dir);
-
-	/* .claude/commands and .claude/agents: their first missing part. */
-	const struct mount_op *c = find_op(plan, ".claude");
-	assert_non_null(c);
-	assert_true(c->placeholder_dir);
-	assert_null(find_op(plan, ".claude/commands"));
-
-	/* No repository yet: .git itself is held so hooks cannot appear. */
-	const struct mount_op *g = find_op(plan, ".git");
-	assert_non_null(g);
-	assert_int_equal(g->kind, MOUNT_PLACEHOLDER);
+	/* Nothing below the writable root is mounted: no placeholder for the
+	 * missing names, no anchor on the folders on their way. */
+	assert_int_equal(ops_below_root(plan), 0);
+	static const char *const missing[] = {
+		".bashrc", ".bash_profile", ".zshrc", ".zprofile", ".profile", ".gitconfig", ".gitmodules",
+		".ripgreprc", ".mcp.json", ".vscode", ".idea", ".claude/commands", ".claude/agents", ".sandbox",
+		".git/hooks", ".git/config",
+	};
+	for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+		assert_null(find_op(plan, missing[i]));
+		if (!has_note_for(plan, missing[i], GUARDED))
+			fail_msg("no note for the missing %s", missing[i]);
+	}
+	/* Nor for the folders on the way to the two-component names. */
+	assert_null(find_op(plan, ".claude"));
+	assert_null(find_op(plan, ".git"));
+	assert_int_equal(plan->guarded_missing, sizeof(missing) / sizeof(missing[0]));
 	assert_true(plan->private_tmp);
+	mount_plan_free(plan);
+
+	/* allowGitConfig: .git/config is not protected, so not guarded. */
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT\"], \"allowGitConfig\": true}}",
+				  &plan, &err), 0);
+	assert_false(has_note_for(plan, ".git/config", GUARDED));
+	assert_true(has_note_for(plan, ".git/hooks", GUARDED));
+	assert_int_equal(plan->guarded_missing, sizeof(missing) / sizeof(missing[0]) - 1);
 	mount_plan_free(plan);
 }
 
-static void test_existing_repo_gets_anchor_and_ro_hooks(void **state)
+/* Existing protected paths are still read-only binds, inside the writable
+ * root and after it; the folders above them get no anchor; a repository
+ * below the root is not looked for at all (the write guard protects its
+ * hooks and config at every depth). */
+static void test_existing_repo_gets_ro_hooks_and_no_anchors(void **state)
 {
 	(void)state;
 	mkdirp(".git/hooks");
 	mkfile(".git/config");
 	mkfile(".bashrc");
 	mkdirp("sub/.git/hooks");
+	mkfile("sub/.bashrc");
 	struct mount_plan *plan = NULL;
 	struct srt_error err = { 0 };
 	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT\"]}}", &plan, &err), 0);
 
-	const struct mount_op *git = find_op(plan, ".git");
-	assert_non_null(git);
-	assert_int_equal(git->kind, MOUNT_BIND_RW); /* anchor: cannot be renamed */
+	const struct mount_op *w = find_op(plan, "");
+	assert_non_null(w);
+	assert_int_equal(w->kind, MOUNT_BIND_RW);
+	assert_null(find_op(plan, ".git")); /* no anchor */
 	const struct mount_op *hooks = find_op(plan, ".git/hooks");
 	assert_non_null(hooks);
 	assert_int_equal(hooks->kind, MOUNT_BIND_RO);
-	assert_true(op_index(plan, git) < op_index(plan, hooks));
+	assert_true(op_index(plan, w) < op_index(plan, hooks));
 	const struct mount_op *cfg = find_op(plan, ".git/config");
 	assert_non_null(cfg);
 	assert_int_equal(cfg->kind, MOUNT_BIND_RO);
 	const struct mount_op *rc = find_op(plan, ".bashrc");
 	assert_non_null(rc);
 	assert_int_equal(rc->kind, MOUNT_BIND_RO);
+	assert_true(op_index(plan, w) < op_index(plan, rc));
+	assert_false(has_note_for(plan, ".bashrc", GUARDED));
+	assert_false(has_note_for(plan, ".git/hooks", GUARDED));
 
-	/* The nested repository: anchors sub and sub/.git, hooks read-only. */
-	assert_non_null(find_op(plan, "sub"));
-	assert_int_equal(find_op(plan, "sub")->kind, MOUNT_BIND_RW);
-	assert_int_equal(find_op(plan, "sub/.git/hooks")->kind, MOUNT_BIND_RO);
+	/* The nested repository: neither anchored nor bound (depth 0). */
+	assert_null(find_op(plan, "sub"));
+	assert_null(find_op(plan, "sub/.git"));
+	assert_null(find_op(plan, "sub/.git/hooks"));
+	assert_null(find_op(plan, "sub/.bashrc"));
+	assert_int_equal(ops_below_root(plan), 3);
+	/* 16 names, of which .bashrc, .git/hooks and .git/config exist. */
+	assert_int_equal(plan->guarded_missing, 13);
 	mount_plan_free(plan);
 }
 
@@ -226,7 +267,8 @@ static void test_deny_read_and_allow_read(void **state)
 
 /* A protected name that is a link (planted by anybody: another user in a
  * shared /tmp, or an earlier sandbox) does not stop srt: what it points to
- * is protected instead; a dangling one's missing target is held. */
+ * is protected instead; a dangling one's missing target is the write
+ * guard's, like any missing protected path. */
 static void test_symlinked_protected_name_protects_its_target(void **state)
 {
 	(void)state;
@@ -237,30 +279,20 @@ static void test_symlinked_protected_name_protects_its_target(void **state)
 	struct mount_plan *plan = NULL;
 	struct srt_error err = { 0 };
 	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT\"]}}", &plan, &err), 0);
+	assert_null(find_op(plan, "elsewhere"));
+	assert_null(find_op(plan, ".bashrc"));
+	assert_true(has_note_for(plan, "elsewhere", GUARDED));
+	assert_int_equal(ops_below_root(plan), 0);
+	mount_plan_free(plan);
+
+	/* The target exists: it is bound read-only, the link is not. */
+	mkfile("elsewhere");
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT\"]}}", &plan, &err), 0);
 	const struct mount_op *t = find_op(plan, "elsewhere");
 	assert_non_null(t);
-	assert_int_equal(t->kind, MOUNT_PLACEHOLDER);
+	assert_int_equal(t->kind, MOUNT_BIND_RO);
 	assert_null(find_op(plan, ".bashrc"));
-	mount_plan_free(plan);
-}
-
-static void test_marked_placeholder_is_adopted(void **state)
-{
-	(void)state;
-	mkfile(".zshrc");
-	char p[512];
-	snprintf(p, sizeof(p), "%s/.zshrc", root);
-	struct timespec ts[2] = { { 315532801, 271828182 }, { 315532801, 271828182 } };
-	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
-	struct stat st;
-	assert_int_equal(lstat(p, &st), 0);
-	assert_true(placeholder_is_marked(&st));
-	struct mount_plan *plan = NULL;
-	struct srt_error err = { 0 };
-	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT\"]}}", &plan, &err), 0);
-	/* Another run's placeholder: held (and locked) like our own, so that
-	 * run's cleanup cannot pull it from under us. */
-	assert_int_equal(find_op(plan, ".zshrc")->kind, MOUNT_PLACEHOLDER);
+	assert_false(has_note_for(plan, "elsewhere", GUARDED));
 	mount_plan_free(plan);
 }
 
@@ -304,48 +336,76 @@ static void test_deny_read_missing_in_writable_folder(void **state)
 	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], "
 				  "\"denyRead\": [\"ROOT/w/later.key\", \"ROOT/w/new/deep/secret\", \"ROOT/ro/missing\"]}}",
 				  &plan, &err), 0);
-	/* The path itself: a placeholder file, then hidden. */
-	const struct mount_op *ph = find_op(plan, "w/later.key");
-	assert_non_null(ph);
-	assert_int_equal(ph->kind, MOUNT_PLACEHOLDER);
-	assert_false(ph->placeholder_dir);
-	size_t i = op_index(plan, ph);
-	assert_true(i + 1 < plan->n_ops);
-	assert_int_equal(plan->ops[i + 1].kind, MOUNT_HIDE_FILE);
-	assert_string_equal(plan->ops[i + 1].path, ph->path);
-	/* Its first missing folder: an empty placeholder folder, read-only. */
-	const struct mount_op *nw = find_op(plan, "w/new");
-	assert_non_null(nw);
-	assert_int_equal(nw->kind, MOUNT_PLACEHOLDER);
-	assert_true(nw->placeholder_dir);
+	/* The path itself: no mount, the write guard refuses its creation. */
+	assert_null(find_op(plan, "w/later.key"));
+	assert_true(has_note_for(plan, "w/later.key", GUARDED));
+	assert_true(has_note_for(plan, "w/later.key", "filesystem.denyRead"));
+	/* Nor the first missing folder on its way: no placeholder folder. */
+	assert_null(find_op(plan, "w/new"));
+	assert_null(find_op(plan, "w/new/deep"));
 	assert_null(find_op(plan, "w/new/deep/secret"));
-	/* The writable folder is mounted before what it holds. */
+	assert_true(has_note_for(plan, "w/new/deep/secret", GUARDED));
+	/* The writable folder is mounted, and nothing inside it. */
 	assert_int_equal(find_op(plan, "w")->kind, MOUNT_BIND_RW);
-	assert_true(op_index(plan, find_op(plan, "w")) < i);
-	/* Where nothing can be created, nothing needs holding. */
+	/* Where nothing can be created, nothing needs guarding. */
 	assert_null(find_op(plan, "ro/missing"));
+	assert_false(has_note_for(plan, "ro/missing", GUARDED));
+	/* The two in w, and the built-in names of the writable root w. */
+	assert_true(plan->guarded_missing >= 2);
+	size_t with_w = plan->guarded_missing;
 	mount_plan_free(plan);
-
-	/* Another run's placeholder there: adopted (held), and hidden. */
-	mkfile("w/later.key");
-	char p[512];
-	snprintf(p, sizeof(p), "%s/w/later.key", root);
-	struct timespec ts[2] = { { 315532801, 271828182 }, { 315532801, 271828182 } };
-	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
-	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], \"denyRead\": [\"ROOT/w/later.key\"]}}",
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], \"denyRead\": [\"ROOT/ro/missing\"]}}",
 				  &plan, &err), 0);
-	ph = find_op(plan, "w/later.key");
-	assert_non_null(ph);
-	assert_int_equal(ph->kind, MOUNT_PLACEHOLDER);
-	assert_int_equal(plan->ops[op_index(plan, ph) + 1].kind, MOUNT_HIDE_FILE);
+	assert_int_equal(plan->guarded_missing + 2, with_w);
 	mount_plan_free(plan);
 
-	/* A real file there: hidden as usual. */
-	assert_int_equal(unlink(p), 0);
+	/* A real file there: hidden as usual, no note. */
 	mkfile("w/later.key");
 	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], \"denyRead\": [\"ROOT/w/later.key\"]}}",
 				  &plan, &err), 0);
 	assert_int_equal(find_op(plan, "w/later.key")->kind, MOUNT_HIDE_FILE);
+	assert_true(op_index(plan, find_op(plan, "w")) < op_index(plan, find_op(plan, "w/later.key")));
+	assert_false(has_note_for(plan, "w/later.key", GUARDED));
+	mount_plan_free(plan);
+}
+
+/* A missing denyWrite path in a writable folder: no mount either. */
+static void test_deny_write_missing_in_writable_folder(void **state)
+{
+	(void)state;
+	mkdirp("w");
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], "
+				  "\"denyWrite\": [\"ROOT/w/later.txt\", \"ROOT/w/a/b\"]}}",
+				  &plan, &err), 0);
+	assert_int_equal(find_op(plan, "w")->kind, MOUNT_BIND_RW);
+	assert_null(find_op(plan, "w/later.txt"));
+	assert_null(find_op(plan, "w/a"));
+	assert_null(find_op(plan, "w/a/b"));
+	assert_true(has_note_for(plan, "w/later.txt", GUARDED));
+	assert_true(has_note_for(plan, "w/a/b", GUARDED));
+	assert_true(has_note_for(plan, "w/a/b", "filesystem.denyWrite"));
+	mount_plan_free(plan);
+
+	/* Once they exist: read-only binds, after the writable folder. */
+	mkfile("w/later.txt");
+	mkdirp("w/a/b");
+	assert_int_equal(plan_for("{\"filesystem\": {\"allowWrite\": [\"ROOT/w\"], "
+				  "\"denyWrite\": [\"ROOT/w/later.txt\", \"ROOT/w/a/b\"]}}",
+				  &plan, &err), 0);
+	const struct mount_op *w = find_op(plan, "w");
+	const struct mount_op *f = find_op(plan, "w/later.txt");
+	const struct mount_op *d = find_op(plan, "w/a/b");
+	assert_non_null(f);
+	assert_non_null(d);
+	assert_int_equal(f->kind, MOUNT_BIND_RO);
+	assert_int_equal(d->kind, MOUNT_BIND_RO);
+	assert_true(op_index(plan, w) < op_index(plan, f));
+	assert_true(op_index(plan, w) < op_index(plan, d));
+	assert_null(find_op(plan, "w/a")); /* no anchor */
+	assert_false(has_note_for(plan, "w/later.txt", GUARDED));
+	assert_false(has_note_for(plan, "w/a/b", GUARDED));
 	mount_plan_free(plan);
 }
 
@@ -377,6 +437,46 @@ static struct policy_path_rule hand_rule(const char *rel, enum policy_path_kind 
 					  .source = strdup(source) };
 }
 
+/* A write-protected path that is a link inside a writable folder: a mount
+ * cannot cover a link, and the write guard refuses replacing it and
+ * writing through it, so the plan is made (unlike a denyRead there). The
+ * policy refuses such a settings entry; a hand-made policy has one. */
+static void test_deny_write_link_in_writable_folder_is_guarded(void **state)
+{
+	(void)state;
+	mkdirp("w");
+	mkfile("target");
+	char target[512], link[512];
+	snprintf(target, sizeof(target), "%s/target", root);
+	snprintf(link, sizeof(link), "%s/w/link", root);
+	assert_int_equal(symlink(target, link), 0);
+	struct policy_path_rule rules[2];
+	rules[0] = hand_rule("w", POLICY_ALLOW_WRITE, true, true, "allowWrite w");
+	rules[1] = hand_rule("w/link", POLICY_DENY_WRITE, true, false, "denyWrite w/link");
+	rules[1].is_symlink = true;
+	struct policy p = { .rules = rules, .n_rules = 2, .sorted = true, .tmp_is_host = true };
+	struct mount_plan *plan = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(mount_plan_build(&p, &plan, &err), 0);
+	assert_int_equal(find_op(plan, "w")->kind, MOUNT_BIND_RW);
+	assert_null(find_op(plan, "w/link"));
+	assert_true(has_note_for(plan, "w/link", "is a symbolic link; the write guard refuses"));
+	assert_true(has_note_for(plan, "w/link", "denyWrite w/link"));
+	assert_int_equal(plan->guarded_missing, 1);
+	mount_plan_free(plan);
+
+	/* A denyRead on the same link still fails closed. */
+	rules[1].kind = POLICY_DENY_READ;
+	plan = NULL;
+	assert_true(mount_plan_build(&p, &plan, &err) < 0);
+	assert_null(plan);
+	assert_non_null(strstr(err.message, "symbolic link"));
+	for (size_t i = 0; i < 2; i++) {
+		free(rules[i].path);
+		free(rules[i].source);
+	}
+}
+
 /* The plan as one string: every op with its kind, path, flags and reason. */
 static char *plan_text(const struct mount_plan *plan)
 {
@@ -387,7 +487,7 @@ static char *plan_text(const struct mount_plan *plan)
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		const struct mount_op *op = &plan->ops[i];
 		char line[1200];
-		int n = snprintf(line, sizeof(line), "%d %s %d %s\n", (int)op->kind, op->path, op->placeholder_dir,
+		int n = snprintf(line, sizeof(line), "%d %s %d %s\n", (int)op->kind, op->path, op->host_rw_root,
 				 op->why);
 		assert_true(n > 0 && (size_t)n < sizeof(line));
 		while (len + (size_t)n + 1 > cap) {
@@ -709,16 +809,17 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tmp_report_read_checks_every_length),
 		cmocka_unit_test_setup_teardown(test_writable_root_protects_missing_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_existing_repo_gets_anchor_and_ro_hooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing_repo_gets_ro_hooks_and_no_anchors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allow_git_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_read_and_allow_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinked_protected_name_protects_its_target, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_marked_placeholder_is_adopted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_write_inside_allow_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cwd_in_private_tmp_is_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_read_missing_in_writable_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_write_missing_in_writable_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_read_dangling_link_in_writable_folder_fails_closed, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_deny_write_link_in_writable_folder_is_guarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules_on_one_path_in_any_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_read_root_fails_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_tmp_shows_the_hosts, setup, teardown),

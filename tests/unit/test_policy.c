@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "policy/netpolicy.h"
+#include "policy/path.h"
 #include "policy/policy.h"
 #include "proxy/host.h"
 
@@ -136,6 +137,73 @@ static void test_writable_root_gets_builtin_protection(void **state)
 	snprintf(path, sizeof(path), "%s/.bashrc", root);
 	const struct policy_path_rule *r = policy_write_rule(p, path);
 	assert_true(r->mandatory);
+	policy_free(p);
+}
+
+static bool has_policy_note(const struct policy *p, const char *text)
+{
+	for (size_t i = 0; i < p->notes.n; i++)
+		if (strstr(p->notes.v[i], text))
+			return true;
+	return false;
+}
+
+/* The writable root alone is scanned for the built-in names: below it the
+ * write guard protects them at every depth when a command runs, so the
+ * policy has no rule there, whatever mandatoryDenySearchDepth says. */
+static void test_builtin_scan_looks_at_the_root_only(void **state)
+{
+	(void)state;
+	char path[300];
+	static const char *const dirs[] = { "sub", "sub/.git", "sub/.git/hooks", "a", "a/b", "a/b/.vscode" };
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	snprintf(path, sizeof(path), "%s/sub/.bashrc", root);
+	close(open(path, O_CREAT | O_WRONLY, 0644));
+	static const char *const depths[] = { "", ", \"mandatoryDenySearchDepth\": 10" };
+	for (size_t d = 0; d < 2; d++) {
+		struct policy *p = NULL;
+		struct srt_error err = { 0 };
+		char json[512];
+		snprintf(json, sizeof(json), "{\"filesystem\": {\"allowWrite\": [\"%s\"]}%s}", root, depths[d]);
+		assert_int_equal(build(json, &p, &err), 0);
+		/* The root's names, missing or not. */
+		snprintf(path, sizeof(path), "%s/.bashrc", root);
+		assert_false(policy_path_writable(p, path));
+		snprintf(path, sizeof(path), "%s/.git/hooks", root);
+		assert_false(policy_path_writable(p, path));
+		/* Nothing below: no rule in sub or a. */
+		char sub[300], a[300];
+		snprintf(sub, sizeof(sub), "%s/sub", root);
+		snprintf(a, sizeof(a), "%s/a", root);
+		for (size_t i = 0; i < p->n_rules; i++)
+			if (path_is_inside(p->rules[i].path, sub) || path_is_inside(p->rules[i].path, a))
+				fail_msg("a rule below the root: %s (%s)", p->rules[i].path, p->rules[i].source);
+		snprintf(path, sizeof(path), "%s/sub/.git/hooks/pre-commit", root);
+		const struct policy_path_rule *r = policy_write_rule(p, path);
+		assert_non_null(r);
+		assert_int_equal(r->kind, POLICY_ALLOW_WRITE);
+		/* The setting is accepted, and said to do nothing. */
+		assert_int_equal(p->mandatory_deny_search_depth, d ? 10 : 3);
+		assert_true(has_policy_note(p, "mandatoryDenySearchDepth (10) no longer limits anything") == (d == 1));
+		assert_false(has_policy_note(p, "mandatoryDenySearchDepth (3)"));
+		policy_free(p);
+	}
+}
+
+static void test_allow_new_repositories_reaches_the_policy(void **state)
+{
+	(void)state;
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(build("{}", &p, &err), 0);
+	assert_false(p->allow_new_repositories);
+	policy_free(p);
+	assert_int_equal(build("{\"filesystem\": {\"allowNewRepositories\": true}}", &p, &err), 0);
+	assert_true(p->allow_new_repositories);
+	assert_false(p->allow_git_config);
 	policy_free(p);
 }
 
@@ -350,15 +418,19 @@ static void test_explain_builtin_protection(void **state)
 	       "built-in");
 	expect(p, "proj/.git/hooks/pre-commit", true, false, "built-in protection: .git/hooks (git hooks)",
 	       "built-in");
-	/* .git does not exist: its placeholder holds the whole folder. */
-	expect(p, "proj/.git/objects/ab", true, false, "srt holds the missing", "built-in");
-	expect(p, "proj/.git", true, false, ".git/", "built-in");
+	/* .git does not exist: its protected parts are still named (nothing
+	 * is mounted for them: the write guard refuses creating them, and
+	 * creating .git itself, at run time; see test_guard.c). */
+	expect(p, "proj/.git/hooks", true, false, "built-in protection: .git/hooks (git hooks)", "built-in");
+	expect(p, "proj/.git/config", true, false, "built-in protection: .git/config", "built-in");
 	expect(p, "proj/src/main.c", true, true, "allowWrite: ", "filesystem.allowWrite[0]");
 	/* An existing .git: only the protected parts. */
 	expect(p, "repo/.git/objects/ab", true, true, "allowWrite: ", "filesystem.allowWrite[1]");
 	expect(p, "repo/.git/config", true, false, "built-in protection: .git/config", "built-in");
-	/* A .git file: held read-only itself. */
-	expect(p, "wt/.git", true, false, "srt holds", "built-in");
+	/* A .git file: no folder below it, no mount; the write guard refuses
+	 * rewriting it at run time (test_guard.c). What would be below it
+	 * stays named. */
+	expect(p, "wt/.git/hooks/post-checkout", true, false, "built-in protection: .git/hooks", "built-in");
 	expect(p, "wt/other", true, true, "allowWrite: ", "filesystem.allowWrite[2]");
 	policy_free(p);
 
@@ -392,12 +464,16 @@ static void test_explain_missing_deny_read_in_writable_folder(void **state)
 	mkpath("w", true);
 	struct policy *p = build_fmt("{\"filesystem\": {\"allowWrite\": [\"./w\"],"
 				     " \"denyRead\": [\"./w/secret\", \"./w/new/deep/key\"]}}");
-	/* A placeholder holds it: the command can neither read nor create it. */
+	/* Missing: the write guard refuses its creation, so the command can
+	 * neither read nor create it. */
 	expect(p, "w/secret", false, false, "denyRead: ./w/secret", "filesystem.denyRead[0]");
 	expect(p, "w/secret", true, false, "denyRead: ./w/secret", "filesystem.denyRead[0]");
 	expect(p, "w/secret/x", true, false, "denyRead: ./w/secret", "filesystem.denyRead[0]");
-	/* Its first missing folder is held read-only (and empty). */
-	expect(p, "w/new/x", true, false, "srt holds the missing", "filesystem.denyRead[1]");
+	/* The missing folders on its way are not held: the command may make
+	 * them and write beside the denied path (the guard refuses moving
+	 * them away or making them links once they hold it). */
+	expect(p, "w/new/x", true, true, "allowWrite: ./w", "filesystem.allowWrite[0]");
+	expect(p, "w/new/deep/other", true, true, "allowWrite: ./w", "filesystem.allowWrite[0]");
 	expect(p, "w/new/deep/key", false, false, "denyRead: ./w/new/deep/key", "filesystem.denyRead[1]");
 	expect(p, "w/new/deep/key", true, false, "denyRead: ./w/new/deep/key", "filesystem.denyRead[1]");
 	expect(p, "w/other", true, true, "allowWrite: ./w", "filesystem.allowWrite[0]");
@@ -644,7 +720,7 @@ static void test_protected_name_links_protect_their_targets(void **state)
 	lnpath("realgit", "proj/.git");
 	lnpath("nowhere", "proj/.vscode");
 	lnpath("/etc/hostname", "proj/.bashrc");
-	lnpath("../cl", "proj/sub/.claude");
+	lnpath("cl", "proj/.claude");
 	lnpath("loop", "proj/loop");
 	lnpath("loop", "proj/.zshrc");
 	/* another user's link (a shared /tmp): not followed */
@@ -663,7 +739,7 @@ static void test_protected_name_links_protect_their_targets(void **state)
 	/* a dangling .vscode: where it leads is held */
 	assert_false(writable_at(p, "proj/nowhere"));
 	assert_false(writable_at(p, "proj/nowhere/tasks.json"));
-	/* .claude below the root */
+	/* .claude -> cl: cl's commands and agents, as for a real .claude */
 	assert_false(writable_at(p, "proj/cl/commands/x.md"));
 	assert_false(writable_at(p, "proj/cl/agents/x.md"));
 	assert_true(writable_at(p, "proj/cl/other"));
@@ -736,6 +812,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tie_goes_to_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_and_home_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writable_root_gets_builtin_protection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_builtin_scan_looks_at_the_root_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_new_repositories_reaches_the_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_glob_expands_existing_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_domain_names_its_position, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allow_write_glob_is_refused, setup, teardown),
