@@ -171,6 +171,15 @@ int cli_check_print(const struct config *cfg, const struct policy *p, bool debug
 	fprintf(out, "\nbuilt-in protection (never writable):\n");
 	print_rules(p, out, true);
 	fprintf(out, "  .git/config is %s\n", p->allow_git_config ? "writable (allowGitConfig)" : "protected");
+	fprintf(out, "  write guard: git folders at any depth keep only git's everyday files writable; "
+		     "protected names at every depth;\n  new repositories %s\n",
+		p->allow_new_repositories ? "allowed (allowNewRepositories: a repository the command creates "
+					    "holds the config and hooks it wrote)"
+					  : "refused (allowNewRepositories is not set)");
+	if (p->home && policy_path_writable(p, p->home))
+		fprintf(out, "  warning: the home folder %s is writable: its start-up files (~/.ssh, ~/.config/git, "
+			     "~/.local/bin, shell rc files...) are protected by the write guard, everything else in "
+			     "it is the command's to change\n", p->home);
 
 	int r = print_network(cfg, p, out);
 	if (r)

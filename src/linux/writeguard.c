@@ -91,6 +91,11 @@ struct wguard {
 struct tgt {
 	struct caller_target t;
 	char ppath[PATH_MAX];   /* the folder, as the caller sees it */
+	/* The path as the caller wrote it, normalized but its links not
+	 * followed, when it differs: a link on the way (sub/.claude ->
+	 * elsewhere) must not take the name out of the rules' sight. */
+	bool has_lex;
+	char lex[PATH_MAX];
 	enum guard_type type;
 	struct stat st;         /* when type != NONE */
 };
@@ -554,6 +559,23 @@ static void judge_at(struct wguard *w, enum guard_op op, const struct tgt *x, st
 	w->cur_fd = x->t.parent;
 	judge(w, op, x->ppath, x->t.name, x->type, j);
 	w->cur_fd = -1;
+	if (j->error || !x->has_lex)
+		return;
+	/* Judged again as written: either refusing refuses. */
+	char lp[PATH_MAX];
+	strcpy(lp, x->lex);
+	char *slash = strrchr(lp, '/');
+	if (!slash || !slash[1] || strlen(slash + 1) > NAME_MAX)
+		return;
+	char name[NAME_MAX + 1];
+	strcpy(name, slash + 1);
+	if (slash == lp)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (strcmp(lp, x->ppath) == 0 && strcmp(name, x->t.name) == 0)
+		return;
+	judge(w, op, lp, name, x->type, j);
 }
 
 static bool marker_name(const char *name)
@@ -602,6 +624,7 @@ static int resolve(struct wguard *w, pid_t pid, int dirfd, const char *path, boo
 	int base = -1;
 	int r;
 	const char *rest = NULL;
+	x->has_lex = false;
 	if (strncmp(path, "/proc/self/", 11) == 0)
 		rest = path + 11;
 	else if (strncmp(path, "/proc/thread-self/", 18) == 0)
@@ -635,6 +658,16 @@ static int resolve(struct wguard *w, pid_t pid, int dirfd, const char *path, boo
 			x->t.trailing_slash = false;
 			r = 0;
 		} else {
+			if (path[0] == '/')
+				x->has_lex = observer_normalize("/", path, x->lex, sizeof(x->lex)) > 0;
+			else {
+				char bp[PATH_MAX];
+				ssize_t bn = callerfs_fd_path(base, bp, sizeof(bp) - 1);
+				if (bn > 0) {
+					bp[bn] = '\0';
+					x->has_lex = observer_normalize(bp, path, x->lex, sizeof(x->lex)) > 0;
+				}
+			}
 			r = callerfs_resolve(w->root, base, path, &x->t);
 			if (base >= 0)
 				close(base);
