@@ -257,6 +257,10 @@ int callerfs_openat_typed(const struct caller_target *t, int flags, mode_t mode,
 		return -EBADF;
 	const char *name = t->name[0] ? t->name : ".";
 	int f = (flags | O_NOCTTY | O_CLOEXEC) & ~O_PATH;
+	/* The final name is not followed: whoever judged it followed its links
+	 * already, and one swapped in since must not lead elsewhere (an
+	 * absolute link would start at the supervisor's root). */
+	f |= O_NOFOLLOW;
 	bool wants_block = !(flags & O_NONBLOCK);
 	if (maybe_fifo && (flags & O_ACCMODE) == O_WRONLY)
 		f |= O_NONBLOCK; /* never wait here: a FIFO with no reader */

@@ -95,7 +95,9 @@ int callerfs_parse_umask(const char *status, mode_t *ret);
 /* openat(parent, name, flags, mode) for the caller, with its umask: the new
  * descriptor (in the broker's table, close-on-exec whatever flags say: the
  * caller's own close-on-exec goes with the hand-over) or a negative errno.
- * O_NOCTTY is added: a terminal must not become the broker's (a session
+ * O_NOFOLLOW is added: the final name is opened as judged, never a
+ * link swapped in since (an absolute one would start at the supervisor's
+ * root). O_NOCTTY is added: a terminal must not become the broker's (a session
  * leader without a terminal that opens one without O_NOCTTY gets no
  * controlling terminal this way: a known difference). An open for writing
  * of a FIFO with no reader would wait: it is tried without waiting and

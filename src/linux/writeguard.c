@@ -793,7 +793,8 @@ static void *fifo_wait_main(void *arg)
 		uint64_t id = fw->id;
 		if (ioctl(fw->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
 			break; /* the caller gave up (a signal) or is gone */
-		int fd = openat(fw->folder, fw->name, fw->flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		/* O_NOFOLLOW: a link swapped in while waiting leads nowhere. */
+		int fd = openat(fw->folder, fw->name, fw->flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd >= 0) {
 			if (!(fw->flags & O_NONBLOCK)) {
 				int fl = fcntl(fd, F_GETFL);
@@ -975,7 +976,7 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		}
 		caller_umask(n->pid, &um);
 		mode_t old = umask(um);
-		int fd = openat(x.t.parent, x.t.name[0] ? x.t.name : ".", flags | O_NOCTTY | O_CLOEXEC, mode);
+		int fd = openat(x.t.parent, x.t.name[0] ? x.t.name : ".", flags | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW, mode);
 		int e = errno;
 		umask(old);
 		tgt_close(&x);
