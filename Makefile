@@ -27,6 +27,7 @@ check: build
 bench: build
 	bench/startup
 	bench/bigtree
+	bench/guard
 	bench/rss
 	bench/network
 	bench/bursts

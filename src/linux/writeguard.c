@@ -335,9 +335,9 @@ static unsigned facts_of(void *data, const char *path, unsigned want)
 				cf |= GUARD_FACT_HAS_HEAD;
 			if (entry_exists(w->cur_fd, "commondir", false))
 				cf |= GUARD_FACT_HAS_COMMONDIR;
-			if (entry_exists(w->cur_fd, "objects", true))
+			if (entry_exists(w->cur_fd, "objects", false))
 				cf |= GUARD_FACT_HAS_OBJECTS;
-			if (entry_exists(w->cur_fd, "refs", true))
+			if (entry_exists(w->cur_fd, "refs", false))
 				cf |= GUARD_FACT_HAS_REFS;
 			if ((cf & GUARD_FACT_HAS_HEAD) && ((cf & GUARD_FACT_HAS_COMMONDIR) ||
 							   ((cf & GUARD_FACT_HAS_OBJECTS) && (cf & GUARD_FACT_HAS_REFS))))
@@ -376,9 +376,9 @@ static unsigned facts_of(void *data, const char *path, unsigned want)
 		if (head || (want & (GUARD_FACT_HAS_OBJECTS | GUARD_FACT_HAS_REFS | GUARD_FACT_HAS_COMMONDIR))) {
 			if (entry_exists(fd, "commondir", false))
 				f |= GUARD_FACT_HAS_COMMONDIR;
-			if (entry_exists(fd, "objects", true))
+			if (entry_exists(fd, "objects", false))
 				f |= GUARD_FACT_HAS_OBJECTS;
-			if (entry_exists(fd, "refs", true))
+			if (entry_exists(fd, "refs", false))
 				f |= GUARD_FACT_HAS_REFS;
 		}
 		if (head && ((f & GUARD_FACT_HAS_COMMONDIR) ||
@@ -474,8 +474,17 @@ static void judge(struct wguard *w, enum guard_op op, const char *ppath, const c
 		j->error = ENAMETOOLONG;
 		return;
 	}
-	const struct policy_path_rule *wr = policy_write_rule(p, ppath);
-	bool in_root = wr && wr->kind == POLICY_ALLOW_WRITE;
+	/* The writable folder that holds the parent, even where a deny rule
+	 * inside it decides (.git/hooks): the guard answers EACCES there
+	 * with the rule, before the read-only mount's EROFS. */
+	const struct policy_path_rule *wr = NULL;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_path_rule *c = &p->rules[i];
+		if (c->kind == POLICY_ALLOW_WRITE && c->exists && path_is_inside(ppath, c->path) &&
+		    (!wr || strlen(c->path) > strlen(wr->path)))
+			wr = c;
+	}
+	bool in_root = wr != NULL;
 	bool private_tmp = !in_root && !p->tmp_is_host && path_is_inside(ppath, "/tmp");
 	if (!in_root && !private_tmp)
 		return; /* read-only there: the kernel refuses what needs writing */

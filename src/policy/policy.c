@@ -1032,8 +1032,8 @@ static unsigned host_facts(void *data, const char *path, unsigned want)
 	struct stat st;
 	static const struct { const char *name; unsigned fact; bool dir; } marks[] = {
 		{ "HEAD", GUARD_FACT_HAS_HEAD, false },
-		{ "objects", GUARD_FACT_HAS_OBJECTS, true },
-		{ "refs", GUARD_FACT_HAS_REFS, true },
+		{ "objects", GUARD_FACT_HAS_OBJECTS, false },
+		{ "refs", GUARD_FACT_HAS_REFS, false },
 		{ "commondir", GUARD_FACT_HAS_COMMONDIR, false },
 	};
 	for (size_t i = 0; i < 4; i++) {

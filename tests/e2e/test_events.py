@@ -341,15 +341,20 @@ def test_command_cannot_forge_events(ctx):
 
 
 def test_events_file_with_glob_characters_is_protected(ctx):
-    """A name with [ ] * ? is that file, not a pattern: still read-only."""
+    """A name with [ ] * ? is that file, not a pattern: still protected."""
     ctx.mkdir("out")
     path = os.path.join(ctx.proj, "out", "ev[1]*.jsonl")
     script = "echo '{\"event\":\"forged\"}' >> 'out/ev[1]*.jsonl'; true"
     r = ctx.run(["sh", "-c", script], settings={"filesystem": {"allowWrite": ["./out"]}},
                 opts=["--events", path, "-q"])
     evs = events_of(ctx, path)
-    assert [e["event"] for e in evs] == ["sandbox.start", "sandbox.exit"], evs
-    assert "Read-only file system" in r.err, r
+    # Only srt's own lines: the forged one was refused, and reported.
+    assert [e["event"] for e in evs] == ["sandbox.start", "violation", "sandbox.exit"], evs
+    assert all(e.get("sandbox") == evs[0]["sandbox"] for e in evs), evs
+    v = evs[1]
+    assert (v["kind"], v["operation"], v["target"]) == ("filesystem", "write", path), v
+    assert path in v["rule"] and "--events" in v["rule"], v
+    assert "Permission denied" in r.err or "Read-only file system" in r.err, r
 
 
 def test_events_to_dev_stderr_pipe(ctx):

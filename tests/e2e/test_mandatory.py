@@ -1,6 +1,7 @@
 # Built-in protection of shell, git, editor and agent config inside every writable root, existing or not.
 import json
 import os
+import stat
 
 import pytest
 
@@ -73,6 +74,21 @@ def assert_unchanged(ctx, base, paths):
         assert ctx.read(os.path.join(base, rel)) == "{}\n", rel
 
 
+# The folders on the way to a protected path (.claude for .claude/commands)
+# may be created with mkdir: an empty folder holds nothing.
+ANCESTORS = {".claude"}
+
+
+def assert_only_empty_ancestors_added(ctx, before, r):
+    """Nothing changed in the project but for empty folders the command
+    itself may make on the way to protected paths."""
+    after = tree_listing(ctx.proj)
+    assert before - after == set(), r
+    for rel, kind in after - before:
+        assert rel in ANCESTORS and kind == stat.S_IFDIR, (rel, r)
+        assert os.listdir(ctx.p(rel)) == [], (rel, r)
+
+
 # --- existing files ----------------------------------------------------------
 
 def test_existing_protected_files_not_writable(ctx):
@@ -87,12 +103,18 @@ def test_ordinary_files_stay_writable(ctx):
     make_existing(ctx)
     ctx.write("README", "orig\n")
     ctx.write("src/main.c", "int main;\n")
+    # In a git folder, git's everyday files (COMMIT_EDITMSG, refs) are
+    # ordinary; a name no everyday git command writes (description) is not.
     ops = [("append", "README"), ("create", "new.txt"), ("create", "src/new/deep.txt"),
-           ("truncate", "src/main.c"), ("create", ".git/description"), ("create", ".env")]
+           ("truncate", "src/main.c"), ("create", ".git/COMMIT_EDITMSG"),
+           ("create", ".git/refs/heads/topic"), ("create", ".env"), ("create", ".git/description")]
     res, r = probe(ctx, ops, allow_proj(ctx))
-    assert succeeded(res) == sorted(k for k in res), r
+    assert succeeded(res) == sorted(k for k in res if k != "create .git/description"), r
+    assert res["create .git/description"] == "Permission denied", r
+    assert not ctx.exists(".git/description"), r
     assert ctx.read("README") == "orig\npwned\n"
     assert ctx.read("src/new/deep.txt") == "pwned\n"
+    assert ctx.read(".git/COMMIT_EDITMSG") == "pwned\n"
 
 
 # --- files that do not exist yet ---------------------------------------------
@@ -103,7 +125,7 @@ def test_protected_files_cannot_be_created(ctx):
     ops = [("create", p) for p in ALL]
     res, r = probe(ctx, ops, allow_proj(ctx))
     assert succeeded(res) == [], r
-    assert tree_listing(ctx.proj) == before, r
+    assert_only_empty_ancestors_added(ctx, before, r)
 
 
 def test_protected_dirs_cannot_be_created(ctx):
@@ -113,7 +135,7 @@ def test_protected_dirs_cannot_be_created(ctx):
     res, r = probe(ctx, ops, allow_proj(ctx))
     assert succeeded(res) == [], r
     assert not ctx.exists(".vscode/tasks.json")
-    assert tree_listing(ctx.proj) == before, r
+    assert_only_empty_ancestors_added(ctx, before, r)
 
 
 def test_git_hooks_cannot_be_planted_without_repo(ctx):
@@ -305,14 +327,23 @@ def test_allow_write_folder_the_user_cannot_write(ctx):
 # --- renaming folders above protected paths ----------------------------------
 
 def test_folders_above_protected_paths_cannot_be_renamed(ctx):
-    ctx.mkdir("a/.git")  # nested repository without hooks or config yet
+    # A folder holding a denyWrite path cannot be renamed: the path would
+    # be writable under its new name.
     ctx.write("w/sub/locked", "orig\n")
+    # A folder holding a nested repository without hooks or config yet may
+    # be moved (the .git name is protected wherever it goes, and no new
+    # .git can take its place), but nothing can be planted in the .git at
+    # its new place either.
+    ctx.mkdir("a/.git")
     s = allow_proj(ctx, denyWrite=["w/sub/locked"])
-    r = ctx.sh("mv a b; mv w/sub w/sub2; mv w w2; echo evil >> w/sub2/locked; true", settings=s)
+    r = ctx.sh("mv a b; mv w/sub w/sub2; mv w w2; echo evil >> w/sub2/locked; "
+               "mkdir -p b/.git/hooks a/.git/hooks; echo evil > b/.git/hooks/pre-commit; "
+               "echo evil > b/.git/config; echo evil > a/.git/config; mkdir a; mkdir a/.git; true", settings=s)
     assert r.rc == 0, r
-    assert ctx.exists("a/.git") and not ctx.exists("b"), r
     assert ctx.read("w/sub/locked") == "orig\n", r
     assert not ctx.exists("w2") and not ctx.exists("w/sub2"), r
+    assert os.listdir(ctx.p("b/.git")) == [], r
+    assert not ctx.exists("a/.git"), r
 
 
 # --- git worktrees and submodules (.git is a file) ----------------------------

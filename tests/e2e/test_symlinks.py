@@ -29,13 +29,21 @@ def test_allow_write_through_link_planted_by_earlier_run(ctx):
     before = tree_listing(etc)
     text = '{"filesystem": {"allowWrite": [".", "./dist"]}}'
     s = ctx.settings(text)
-    # First run: srt makes the missing ./dist; the command moves it away
-    # and puts a link in its place.
-    r = ctx.run(["sh", "-c", 'mv dist dist.old && ln -s "$1" dist', "sh", etc], settings_file=s)
+    # A run with these settings: srt makes the missing ./dist, a writable
+    # folder of its own, which the command can neither move away nor
+    # replace with a link, however it goes about it.
+    r = ctx.run(["sh", "-c", 'mv dist dist.old; ln -s "$1" x; mv x dist; '
+                 'rmdir dist; ln -s "$1" dist; mv x dist; true', "sh", etc], settings_file=s)
     assert r.rc == 0, r
-    assert os.path.islink(ctx.p("dist"))
-    # Second run: refused before anything runs, naming the entry, the
-    # link, where it points and what to do.
+    assert not os.path.islink(ctx.p("dist")), r
+    assert tree_listing(etc) == before
+    # A run with settings that did not name ./dist (or the user) can
+    # plant the link.
+    r = ctx.run(["sh", "-c", 'rm -rf dist && ln -s "$1" dist', "sh", etc],
+                settings={"filesystem": {"allowWrite": ["."]}})
+    assert r.rc == 0 and os.path.islink(ctx.p("dist")), r
+    # The next run with the first settings: refused before anything runs,
+    # naming the entry, the link, where it points and what to do.
     r = ctx.sh("echo pwned > dist/passwd; echo pwned > dist/new; echo %s" % MARK, settings_file=s)
     refused(r, "%s:1:%d: filesystem.allowWrite[1]: allowWrite './dist'" % (s, text.index('"./dist"') + 1),
             "symbolic link %s (-> %s)" % (ctx.p("dist"), etc),
@@ -179,26 +187,59 @@ def test_protected_name_links_do_not_stop_srt(ctx):
     assert os.readlink(ctx.p(".git")) == "elsewhere" and os.readlink(ctx.p(".vscode")) == "nowhere"
 
 
+def git_would_use(d):
+    """Would git take folder d for a git folder? What git's own
+    is_git_directory looks at: HEAD, and commondir or objects and refs it
+    can search (links followed)."""
+    if not os.path.isfile(os.path.join(d, "HEAD")):
+        return False
+    if os.path.exists(os.path.join(d, "commondir")):
+        return True
+    return all(os.access(os.path.join(d, n), os.X_OK) for n in ("objects", "refs"))
+
+
 def test_protected_name_links_below_the_root_and_elsewhere(ctx):
     # A nested repository's .git link into another writable folder, a
     # .bashrc link to a file outside every writable folder, a dangling
-    # .git: srt runs, and nothing can be written where they lead.
+    # .git: srt runs, and nothing can be written where they lead, by the
+    # link's name or by the real one.
     gitdirs = ctx.mkdir(os.path.join(ctx.root, "gitdirs"))
-    hook = ctx.write(os.path.join(gitdirs, "g", "hooks", "post-checkout"), "orig\n")
+    g = os.path.join(gitdirs, "g")
+    hook = ctx.write(os.path.join(g, "hooks", "post-checkout"), "orig\n")
+    config = ctx.write(os.path.join(g, "config"), "[core]\n")
+    ctx.write(os.path.join(g, "HEAD"), "ref: refs/heads/main\n")
+    ctx.mkdir(os.path.join(g, "objects"))
+    ctx.mkdir(os.path.join(g, "refs"))
     ctx.mkdir("sub")
-    ctx.symlink(os.path.join(gitdirs, "g"), "sub/.git")
+    ctx.symlink(g, "sub/.git")
+    # no repository (yet) behind a .git link: writing through the link is
+    # still writing .git/hooks
+    h = os.path.join(gitdirs, "h")
+    hook2 = ctx.write(os.path.join(h, "hooks", "post-checkout"), "orig\n")
+    ctx.mkdir("sub2")
+    ctx.symlink(h, "sub2/.git")
     outside = ctx.write(os.path.join(ctx.root, "bashrc"), "orig\n")
     ctx.symlink(outside, ".bashrc")
     ctx.mkdir("other")
     ctx.symlink("gitdir", "other/.git")
     s = {"filesystem": {"allowWrite": [".", gitdirs]}}
-    r = ctx.sh('echo evil > sub/.git/hooks/post-checkout; echo evil > "%s/g/hooks/pre-push"; '
-               'echo evil >> .bashrc; mkdir -p other/gitdir/hooks; echo %s' % (gitdirs, MARK), settings=s)
+    r = ctx.sh('echo evil > sub/.git/hooks/post-checkout; echo evil > "%s/hooks/post-checkout"; '
+               'echo evil > "%s/hooks/pre-push"; echo evil >> sub/.git/config; echo evil >> "%s/config"; '
+               'echo evil > sub2/.git/hooks/post-checkout; echo evil > sub2/.git/hooks/pre-push; '
+               'echo evil > sub2/.git/config; echo evil >> .bashrc; '
+               # the dangling .git's target: a folder may be made there (git
+               # takes it for no repository), never one git would use
+               'mkdir -p other/gitdir/hooks; echo evil > other/gitdir/hooks/post-checkout; '
+               'mkdir other/gitdir/objects other/gitdir/refs; echo "ref: refs/heads/main" > other/gitdir/HEAD; '
+               'echo %s' % (g, g, g, MARK), settings=s)
     assert r.rc == 0 and MARK in r.out, r
     assert ctx.read(hook) == "orig\n"
-    assert not os.path.exists(os.path.join(gitdirs, "g", "hooks", "pre-push")), r
+    assert ctx.read(config) == "[core]\n"
+    assert not os.path.exists(os.path.join(g, "hooks", "pre-push")), r
+    assert ctx.read(hook2) == "orig\n"
+    assert sorted(os.listdir(h)) == ["hooks"] and os.listdir(os.path.join(h, "hooks")) == ["post-checkout"], r
     assert ctx.read(outside) == "orig\n"
-    assert not ctx.exists("other/gitdir"), r
+    assert not git_would_use(ctx.p("other/.git")), r
     r = ctx.run(["check"], settings=s)
     assert r.rc == 0, r
 

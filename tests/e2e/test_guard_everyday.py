@@ -1,0 +1,142 @@
+# Everyday work inside a project under the write guard: git, tar, make and mkdir -p go through as on the host, and nothing is reported.
+import os
+import tarfile
+
+from test_guard import GIT_ID, fs_settings, git_out, host, repo, template  # noqa: F401 (template: fixture)
+
+
+def run(ctx, script, **kw):
+    """script in the sandbox (allowWrite ["."]); it must succeed and be reported as nothing."""
+    r = ctx.sh("set -e\n" + script, settings=fs_settings(**kw), env=GIT_ID)
+    assert r.rc == 0, r
+    assert "violation" not in r.err and "Permission denied" not in r.err, r
+    return r
+
+
+def dirty(ctx, template):
+    """A repository with a staged, a modified and an untracked file."""
+    repo(ctx, template)
+    ctx.write("staged.txt", "s\n")
+    host(ctx, ["git", "add", "staged.txt"])
+    ctx.write("README", "changed\n")
+    ctx.write("untracked.txt", "u\n")
+
+
+def test_git_status_same_inside_and_outside(ctx, template):
+    dirty(ctx, template)
+    rc, outside = host(ctx, ["git", "status"])
+    assert rc == 0, outside
+    r = run(ctx, "git status")
+    assert r.out == outside, (outside, r)
+    r = run(ctx, "git status --porcelain=v2 --branch")
+    assert r.out.strip() == git_out(ctx, "status", "--porcelain=v2", "--branch"), r
+
+
+def test_git_add_and_commit(ctx, template):
+    dirty(ctx, template)
+    run(ctx, "git add -A && git commit -q -m inside && git commit -q --amend -m inside-amended")
+    assert git_out(ctx, "log", "-1", "--format=%s") == "inside-amended"
+    assert git_out(ctx, "status", "--porcelain") == ""
+    assert git_out(ctx, "show", "HEAD:untracked.txt") == "u"
+
+
+def test_git_branch_checkout_merge(ctx, template):
+    repo(ctx, template)
+    run(ctx, """git checkout -q -b topic; echo t > t.txt; git add t.txt; git commit -q -m topic
+        git checkout -q main; echo m > m.txt; git add m.txt; git commit -q -m mainline
+        git merge -q --no-edit topic; git branch -q old topic; git switch -q -c other; git switch -q main""")
+    assert git_out(ctx, "log", "-1", "--format=%s %p").startswith("Merge branch 'topic'")
+    assert set(git_out(ctx, "branch", "--format=%(refname:short)").split()) == {"main", "topic", "old", "other"}
+
+
+def test_git_delete_branch_and_tag(ctx, template):
+    # Deleting a ref rewrites packed-refs (through packed-refs.new in git 2.39).
+    repo(ctx, template)
+    for args in (["branch", "packed"], ["tag", "packed-tag"], ["pack-refs", "--all"],
+                 ["branch", "loose"], ["tag", "loose-tag"]):
+        git_out(ctx, *args)
+    run(ctx, "git branch -d packed loose; git tag -d packed-tag loose-tag")
+    assert git_out(ctx, "branch", "--format=%(refname:short)") == "main"
+    assert git_out(ctx, "tag") == ""
+
+
+def test_git_rebase(ctx, template):
+    repo(ctx, template)
+    run(ctx, """git checkout -q -b topic HEAD~1; echo t > t.txt; git add t.txt; git commit -q -m on-topic
+        git rebase -q main; git checkout -q main; git merge -q --ff-only topic
+        git checkout -q -b t2 HEAD~2; echo u > u.txt; git add u.txt; git commit -q -m u
+        git rebase -q --onto main HEAD~1; git revert --no-edit HEAD >/dev/null
+        git checkout -q -b t3 HEAD~2; git cherry-pick t2~1 >/dev/null""")
+    subjects = git_out(ctx, "log", "--format=%s", "topic").split("\n")
+    assert subjects[:3] == ["on-topic", "second", "first"], subjects
+    assert not ctx.exists(".git/rebase-merge") and not ctx.exists(".git/rebase-apply")
+
+
+def test_git_stash(ctx, template):
+    dirty(ctx, template)
+    run(ctx, """git stash -q; test -z "$(git status --porcelain --untracked-files=no)"
+        git stash list | grep -q 'stash@{0}'; git stash pop -q; git stash -q -u; git stash drop -q
+        echo again >> README; git stash -q; git stash apply -q; git stash clear""")
+    assert git_out(ctx, "stash", "list") == ""
+    assert ctx.read("README") == "hello\nmore\nagain\n"
+
+
+def test_git_fetch_and_pull(ctx, template):
+    repo(ctx, template)
+    git_out(ctx, "checkout", "-q", "-b", "feature")
+    ctx.write("f.txt", "f\n")
+    git_out(ctx, "add", "f.txt")
+    git_out(ctx, "commit", "-q", "-m", "feature")
+    git_out(ctx, "push", "-q", "origin", "feature")
+    git_out(ctx, "checkout", "-q", "main")
+    git_out(ctx, "branch", "-q", "-D", "feature")
+    run(ctx, "git fetch -q origin; git pull -q --no-rebase origin feature; git fetch -q --prune origin")
+    assert git_out(ctx, "log", "-1", "--format=%s") == "feature"
+    assert ctx.exists(".git/FETCH_HEAD")
+
+
+def test_git_gc(ctx, template):
+    repo(ctx, template)
+    git_out(ctx, "branch", "b")
+    run(ctx, "git gc -q --prune=now; git repack -q -a -d; git count-objects -v >/dev/null; git fsck --no-progress")
+    assert git_out(ctx, "rev-list", "--count", "b") == "2"
+
+
+def test_tar_extract_into_project(ctx):
+    src = os.path.join(ctx.root, "src")
+    for rel, data in (("pkg/README", "r\n"), ("pkg/src/a.c", "int a;\n"), ("pkg/bin/run", "#!/bin/sh\n")):
+        ctx.write(os.path.join(src, rel), data, mode=0o755 if "bin" in rel else 0o644)
+    archive = os.path.join(ctx.root, "a.tar.gz")
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(os.path.join(src, "pkg"), arcname="pkg")
+    os.chmod(archive, 0o644)
+    run(ctx, 'tar xzf "%s"; tar xzf "%s" -C pkg; ls pkg/pkg/src/a.c' % (archive, archive))
+    assert ctx.read("pkg/src/a.c") == "int a;\n"
+    assert os.stat(ctx.p("pkg/bin/run")).st_mode & 0o777 == 0o755
+
+
+def test_make(ctx):
+    ctx.write("Makefile", "all: build/out.txt\n"
+              "build/out.txt: in.txt\n\tmkdir -p build\n\tcp in.txt $@\n\ttouch -r in.txt $@\n"
+              "clean:\n\trm -rf build\n")
+    ctx.write("in.txt", "data\n")
+    run(ctx, "make -s; make -s clean; make -s; make -s")
+    assert ctx.read("build/out.txt") == "data\n"
+
+
+def test_mkdir_p_of_existing_folders_reports_nothing(ctx, template):
+    repo(ctx, template)
+    for d in ("src/a", ".vscode", ".claude/commands", "node_modules/x/.idea"):
+        ctx.mkdir(d)
+    r = run(ctx, "mkdir -p src/a .git .git/refs/heads .git/objects .git/hooks .vscode .claude/commands "
+                 "node_modules/x/.idea .; install -d src .git")
+    assert r.err == "", r
+
+
+def test_everyday_leaves_the_host_repository_healthy(ctx, template):
+    repo(ctx, template)
+    run(ctx, "echo x >> README; git commit -q -am x; git checkout -q -b b; git checkout -q main")
+    rc, out = host(ctx, ["git", "fsck", "--no-progress", "--strict"])
+    assert rc == 0 and out == "", out
+    rc, out = host(ctx, ["git", "status", "--porcelain", "--ignored"])
+    assert rc == 0 and out == "", out
