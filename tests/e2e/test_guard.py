@@ -206,10 +206,6 @@ def denied(r):
     assert "violation" in r.err, r
 
 
-def snapshot(ctx, rel):
-    return ctx.read(rel) if ctx.exists(rel) else None
-
-
 def listing(ctx, rel):
     return tree_listing(ctx.p(rel))
 
@@ -286,7 +282,7 @@ def test_hard_link_to_git_config(ctx, template):
 
 # --- hooks ------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason='write guard gap (issue 9 open): see the closing note')
+@pytest.mark.xfail(strict=True, reason="write guard gap (issue 9 open): see the closing note")
 def test_hooks_planted(ctx, template):
     repo(ctx, template)
     before = listing(ctx, ".git/hooks")
