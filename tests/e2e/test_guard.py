@@ -282,7 +282,6 @@ def test_hard_link_to_git_config(ctx, template):
 
 # --- hooks ------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="write guard gap (issue 9 open): see the closing note")
 def test_hooks_planted(ctx, template):
     repo(ctx, template)
     before = listing(ctx, ".git/hooks")
