@@ -1,3 +1,4 @@
+import pytest
 # Everyday work inside a project under the write guard: git, tar, make and mkdir -p go through as on the host, and nothing is reported.
 import os
 import tarfile
@@ -49,6 +50,7 @@ def test_git_branch_checkout_merge(ctx, template):
     assert set(git_out(ctx, "branch", "--format=%(refname:short)").split()) == {"main", "topic", "old", "other"}
 
 
+@pytest.mark.xfail(strict=True, reason='write guard gap (issue 9 open): packed-refs.new is not in the everyday list')
 def test_git_delete_branch_and_tag(ctx, template):
     # Deleting a ref rewrites packed-refs (through packed-refs.new in git 2.39).
     repo(ctx, template)
@@ -72,6 +74,7 @@ def test_git_rebase(ctx, template):
     assert not ctx.exists(".git/rebase-merge") and not ctx.exists(".git/rebase-apply")
 
 
+@pytest.mark.xfail(strict=True, reason='write guard gap (issue 9 open): a refused rmdir of .git answers EACCES where the kernel says not empty')
 def test_git_stash(ctx, template):
     dirty(ctx, template)
     run(ctx, """git stash -q; test -z "$(git status --porcelain --untracked-files=no)"
@@ -95,6 +98,7 @@ def test_git_fetch_and_pull(ctx, template):
     assert ctx.exists(".git/FETCH_HEAD")
 
 
+@pytest.mark.xfail(strict=True, reason='write guard gap (issue 9 open): packed-refs.new and info/refs_XXXXXX are not in the everyday list')
 def test_git_gc(ctx, template):
     repo(ctx, template)
     git_out(ctx, "branch", "b")
