@@ -1043,6 +1043,29 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 	give_fd(b, n, fd, flags, reply, res);
 }
 
+/* Is the folder name in dfd empty (or not one we can read: then "no",
+ * and the refusal stands)? */
+static bool dir_empty(int dfd, const char *name)
+{
+	int d = openat(dfd, name[0] ? name : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d < 0)
+		return true;
+	DIR *dir = fdopendir(d);
+	if (!dir) {
+		close(d);
+		return true;
+	}
+	bool empty = true;
+	struct dirent *e;
+	while ((e = readdir(dir)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			empty = false;
+			break;
+		}
+	closedir(dir);
+	return empty;
+}
+
 /* Judge a name call: resolve without following, judge op. Returns 0 with x
  * filled (the caller closes it), or non-zero after answering. */
 static int prepare_name(struct wguard *w, const struct broker_notif *n, int dirfd, const char *path, enum guard_op op,
@@ -1057,8 +1080,31 @@ static int prepare_name(struct wguard *w, const struct broker_notif *n, int dirf
 		return 1;
 	}
 	path_of(x, res);
+	/* Calls that change nothing whatever the rules say get the kernel's
+	 * answer, unreported (git removes names that may not be there, and
+	 * tries rmdir up to the git folder after deleting a ref). A name
+	 * that is not there is answered from what was seen: carrying the
+	 * call out could meet one made since, unjudged. */
+	int nothing = 0;
+	if (x->type == GUARD_TYPE_NONE && x->t.name[0] &&
+	    (op == GUARD_OP_UNLINK || op == GUARD_OP_RMDIR || op == GUARD_OP_RENAME_FROM))
+		nothing = -ENOENT;
+	else if (op == GUARD_OP_UNLINK && x->type == GUARD_TYPE_DIR)
+		nothing = -EISDIR;
+	else if (op == GUARD_OP_RMDIR && x->type != GUARD_TYPE_DIR && x->type != GUARD_TYPE_NONE)
+		nothing = -ENOTDIR;
+	if (nothing) {
+		tgt_close(x);
+		set_result(reply, res, nothing);
+		return 1;
+	}
 	judge_at(w, op, x, j);
 	if (j->error) {
+		if (op == GUARD_OP_RMDIR && j->error == EACCES && !dir_empty(x->t.parent, x->t.name)) {
+			tgt_close(x);
+			set_result(reply, res, -ENOTEMPTY);
+			return 1;
+		}
 		tgt_close(x);
 		refuse(reply, res, j);
 		return 1;

@@ -50,6 +50,9 @@ static const char R_GIT_EXCLUDE[] =
 static const char R_GIT_ATTRIBUTES[] =
 	"protected: .git/info/attributes (selects filter and diff drivers for paths; no everyday git command writes it)";
 static const char R_GIT_GRAFTS[] = "protected: .git/info/grafts (rewrites ancestry unseen)";
+static const char R_GIT_REPLACE[] =
+	"protected: .git/refs/replace (replacement objects rewrite history unseen, like grafts; no everyday git command "
+	"writes them)";
 static const char R_GIT_INFO[] = "protected: .git/info (only info/refs and info/sparse-checkout are git's everyday work)";
 static const char R_GIT_ALTERNATES[] =
 	"protected: .git/objects/info/alternates (points object lookups at another store; no everyday git command writes it)";
@@ -373,7 +376,7 @@ static bool git_top_file(const char *s, size_t n)
 		"HEAD", "AUTO_MERGE", "COMMIT_EDITMSG", "MERGE_MSG", "MERGE_MODE", "MERGE_RR", "MERGE_AUTOSTASH",
 		"SQUASH_MSG", "TAG_EDITMSG", "NOTES_EDITMSG", "NOTES_MERGE_PARTIAL", "NOTES_MERGE_REF",
 		"EDIT_DESCRIPTION", "GITGUI_MSG", "GITGUI_BCK", "packed-refs", "shallow", "gc.pid", "gc.log",
-		"gitk.cache", "index",
+		"gitk.cache", "index", "packed-refs.new",
 	};
 	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
 		if (eq(s, n, exact[i]))
@@ -574,6 +577,8 @@ static const char *git_rule(struct decision *d, struct git_ctx g)
 		d->allowed = R_GIT_EVERYDAY;
 		return NULL;
 	}
+	if (eq(c0, n0, "refs") && ci_eq(c1, n1, "replace") && !op_removes(op))
+		return R_GIT_REPLACE;
 	if (git_area(c0, n0)) {
 		d->allowed = R_GIT_EVERYDAY;
 		return NULL;
@@ -583,6 +588,12 @@ static const char *git_rule(struct decision *d, struct git_ctx g)
 		if (eq(c0, n0, "info") && m == 2) {
 			lock_of(c1, n1, &stem);
 			if (eq(c1, stem, "refs") || eq(c1, stem, "sparse-checkout")) {
+				d->allowed = R_GIT_EVERYDAY;
+				return NULL;
+			}
+			/* git update-server-info (run by git gc) writes
+			 * info/refs through a temporary refs_XXXXXX. */
+			if (n1 == 11 && memcmp(c1, "refs_", 5) == 0) {
 				d->allowed = R_GIT_EVERYDAY;
 				return NULL;
 			}

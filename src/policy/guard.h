@@ -203,8 +203,10 @@
  * link would send the tool's reads elsewhere), not chmod'ed. Beyond those,
  * a git folder (GUARD_FACT_GIT_DIR on the folder being moved: a bare
  * repository, the folder a .git file names) and a folder that the caller
- * knows holds a protected path or a git folder (GUARD_FACT_HOLDS_PROTECTED,
- * from its scan at start) cannot be renamed away either: with
+ * knows holds a protected path or a git folder (GUARD_FACT_HOLDS_PROTECTED:
+ * the supervisor answers it from the sandbox's own deny rules, $HOME,
+ * and, with allowNewRepositories, a bounded look for a .git below) cannot
+ * be renamed away either: with
  * allowNewRepositories a new repository could otherwise take the old one's
  * place under its old name.
  *
@@ -274,7 +276,10 @@ enum {
 	GUARD_FACT_HAS_REFS = 1u << 4,
 	GUARD_FACT_HAS_COMMONDIR = 1u << 5,
 	/* The folder holds, at some depth, a git folder or a protected path
-	 * the caller knows of (its scan at start). */
+	 * the caller knows of (a deny rule of the sandbox, $HOME below it,
+	 * a .git found by a bounded look). Names protected at every depth
+	 * need no answer: they stay protected wherever they are moved, and
+	 * none can be made anew where they were. */
 	GUARD_FACT_HOLDS_PROTECTED = 1u << 6,
 };
 

