@@ -795,6 +795,24 @@ void observer_set_options(struct observer *o, const struct sandbox_observe_optio
 		__atomic_store_n(&o->mode, (int)opts->mode, __ATOMIC_RELAXED);
 }
 
+/* On the loop's thread, from wguard_finish. */
+static void report_finish(void *data, const char *path, const char *rule)
+{
+	struct observer *o = data;
+	struct observed_call c = {
+		.op = OBS_WRITE,
+		.operation = observed_op_name(OBS_WRITE),
+		.write = true,
+		.path = path,
+		.syscall = "write",
+		.guarded = true,
+		.result = EACCES,
+		.rule = rule,
+	};
+	if (o->fn)
+		o->fn(o->data, &c);
+}
+
 void observer_set_guard(struct observer *o, struct wguard *g)
 {
 	if (!o) {
@@ -811,6 +829,7 @@ void observer_close(struct observer *o)
 	/* Waits for the thread and delivers what it posted: the observer
 	 * is not used after this. */
 	broker_close(o->broker);
+	wguard_finish(o->guard, report_finish, o);
 	wguard_free(o->guard);
 	free(o);
 }

@@ -53,6 +53,15 @@ struct ino_key {
 	ino_t ino;
 };
 
+/* A rebase todo the sandbox wrote, and what it held before. */
+#define TODO_MAX (1u << 20)
+#define TODOS_MAX 64
+struct todo_rec {
+	char *path;                /* as the sandbox sees it: the host's own path in a writable folder */
+	char *before;
+	size_t before_len;
+};
+
 struct cached_facts {
 	char *path;
 	unsigned facts;
@@ -83,6 +92,8 @@ struct wguard {
 	bool rights_failed;
 	struct ino_key *new_repos;
 	size_t n_new, cap_new;
+	struct todo_rec *todos;    /* rebase todos written in this run */
+	size_t n_todos;
 	struct cached_facts cache[CACHE_MAX];
 	size_t n_cache;
 };
@@ -139,6 +150,11 @@ void wguard_free(struct wguard *w)
 	for (size_t i = 0; i < w->n_cache; i++)
 		free(w->cache[i].path);
 	free(w->new_repos);
+	for (size_t i = 0; i < w->n_todos; i++) {
+		free(w->todos[i].path);
+		free(w->todos[i].before);
+	}
+	free(w->todos);
 	free(w->home);
 	free(w);
 }
@@ -431,6 +447,7 @@ struct judged {
 	const char *rule;          /* refused: why */
 	char rule_buf[512];
 	enum guard_new_repo new_repo;
+	bool check_todo;           /* a rebase todo: its content is checked */
 	bool exclusive_exists;     /* EEXIST: nothing was refused */
 };
 
@@ -452,6 +469,7 @@ static void judge(struct wguard *w, enum guard_op op, const char *ppath, const c
 	j->error = 0;
 	j->rule = NULL;
 	j->new_repo = GUARD_NEW_REPO_NONE;
+	j->check_todo = false;
 	j->exclusive_exists = false;
 	const struct policy *p = w->p;
 	/* The folder itself ("/", "."): ask about it by its own name. */
@@ -559,6 +577,7 @@ static void judge(struct wguard *w, enum guard_op op, const char *ppath, const c
 		return;
 	}
 	j->new_repo = v.new_repo;
+	j->check_todo = v.check_todo;
 }
 
 /* judge() on a resolved target: the facts of its folder come from its
@@ -584,7 +603,13 @@ static void judge_at(struct wguard *w, enum guard_op op, const struct tgt *x, st
 		*slash = '\0';
 	if (strcmp(lp, x->ppath) == 0 && strcmp(name, x->t.name) == 0)
 		return;
+	enum guard_new_repo nr = j->new_repo;
+	bool todo = j->check_todo;
 	judge(w, op, lp, name, x->type, j);
+	if (!j->error) {
+		j->new_repo = nr; /* what is made is the resolved one */
+		j->check_todo = j->check_todo || todo;
+	}
 }
 
 static bool marker_name(const char *name)
@@ -925,6 +950,63 @@ static void record_new_repo(struct wguard *w, const struct tgt *x, enum guard_ne
 		new_repo_add(w, &st);
 }
 
+/* Read up to TODO_MAX bytes of name in dfd (no link followed): a malloc'd
+ * buffer (NULL and *len 0 when it is not there or unreadable). */
+static char *read_small(int dfd, const char *name, size_t *len)
+{
+	*len = 0;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NULL;
+	}
+	char *buf = malloc(TODO_MAX + 1);
+	size_t got = 0;
+	while (buf && got < TODO_MAX) {
+		ssize_t k = read(fd, buf + got, TODO_MAX - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	if (buf)
+		buf[got] = '\0';
+	*len = got;
+	return buf;
+}
+
+/* Remember the todo x names, with what it holds now (before this run
+ * first changes it). Only todos of the host's folders: the private /tmp
+ * goes with the sandbox. */
+static const struct todo_rec *todo_note(struct wguard *w, const struct tgt *x)
+{
+	char full[PATH_MAX];
+	if (snprintf(full, sizeof(full), "%s/%s", strcmp(x->ppath, "/") == 0 ? "" : x->ppath, x->t.name) >=
+	    (int)sizeof(full))
+		return NULL;
+	for (size_t i = 0; i < w->n_todos; i++)
+		if (strcmp(w->todos[i].path, full) == 0)
+			return &w->todos[i];
+	if (w->n_todos == TODOS_MAX)
+		return NULL;
+	if (w->n_todos == 0 && !(w->todos = calloc(TODOS_MAX, sizeof(*w->todos))))
+		return NULL;
+	struct todo_rec *t = &w->todos[w->n_todos];
+	if (!(t->path = strdup(full)))
+		return NULL;
+	t->before = read_small(x->t.parent, x->t.name, &t->before_len);
+	w->n_todos++;
+	return t;
+}
+
+static const char R_TODO_EXEC[] =
+	"protected: an exec line in the rebase todo (git rebase --continue would run it as a shell command)";
+
 /* open, openat, openat2, creat. */
 static void do_open(struct wguard *w, struct broker *b, const struct broker_notif *n, const char *path, int dirfd,
 		    int flags, mode_t mode, struct broker_reply *reply, struct wguard_result *res)
@@ -1010,6 +1092,8 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		refuse(reply, res, &j);
 		return;
 	}
+	if (j.check_todo)
+		(void)todo_note(w, &x); /* its content is checked when the sandbox ends */
 	if (op == GUARD_OP_CREATE)
 		caller_umask(n->pid, &um);
 	else
@@ -1479,6 +1563,24 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 			*res = res2;
 			return;
 		}
+		if (j.check_todo) {
+			/* git writes the todo to a .lock and renames it into
+			 * place: what comes in must add no exec line. */
+			const struct todo_rec *t = exchange ? NULL : todo_note(w, &y);
+			size_t len;
+			char *in = t ? read_small(x.t.parent, x.t.name, &len) : NULL;
+			bool bad = !in || guard_todo_exec_line(in, len, t->before, t->before_len) > 0;
+			free(in);
+			if (bad) {
+				j.error = EACCES;
+				j.rule = R_TODO_EXEC;
+				tgt_close(&x);
+				tgt_close(&y);
+				*res = res2;
+				refuse(reply, res, &j);
+				return;
+			}
+		}
 		if (exchange) {
 			judge_at(w, GUARD_OP_RENAME_TO, &x, &j);
 			if (!j.error)
@@ -1591,5 +1693,87 @@ void wguard_handle(struct wguard *w, struct broker *b, const struct broker_notif
 		break;
 	default:
 		break;
+	}
+}
+
+/* Neutralize exec lines the run added: each becomes a comment. Returns
+ * the new content (malloc'd) or NULL when nothing had to change. */
+static char *comment_out(const char *cur, size_t len, const struct todo_rec *t, size_t *ret_len, size_t *count)
+{
+	char *buf = malloc(len + 1);
+	if (!buf)
+		return NULL;
+	memcpy(buf, cur, len);
+	buf[len] = '\0';
+	size_t blen = len;
+	*count = 0;
+	for (size_t line; (line = guard_todo_exec_line(buf, blen, t->before, t->before_len)) > 0 && *count < 4096;) {
+		/* The start of line number `line`. */
+		size_t off = 0;
+		for (size_t k = 1; k < line && off < blen; off++)
+			if (buf[off] == '\n')
+				k++;
+		static const char mark[] = "# srt: refused: ";
+		size_t ml = sizeof(mark) - 1;
+		char *nb = realloc(buf, blen + ml + 1);
+		if (!nb) {
+			free(buf);
+			return NULL;
+		}
+		buf = nb;
+		memmove(buf + off + ml, buf + off, blen - off + 1);
+		memcpy(buf + off, mark, ml);
+		blen += ml;
+		(*count)++;
+	}
+	if (*count == 0) {
+		free(buf);
+		return NULL;
+	}
+	*ret_len = blen;
+	return buf;
+}
+
+void wguard_finish(struct wguard *w, void (*report)(void *data, const char *path, const char *rule), void *data)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n_todos; i++) {
+		const struct todo_rec *t = &w->todos[i];
+		/* The sandbox is gone: the todo is at the same path on the host
+		 * (a writable folder is bound where it is). */
+		char dir[PATH_MAX];
+		strcpy(dir, t->path);
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			continue;
+		*slash = '\0';
+		int dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		size_t len, nlen, count;
+		char *cur = read_small(dfd, slash + 1, &len);
+		char *fixed = cur ? comment_out(cur, len, t, &nlen, &count) : NULL;
+		if (fixed) {
+			int fd = openat(dfd, slash + 1, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+			size_t done = 0;
+			while (fd >= 0 && done < nlen) {
+				ssize_t k = write(fd, fixed + done, nlen - done);
+				if (k < 0 && errno == EINTR)
+					continue;
+				if (k <= 0)
+					break;
+				done += (size_t)k;
+			}
+			if (fd >= 0)
+				close(fd);
+			if (report)
+				report(data, t->path,
+				       "protected: an exec line the command added to the rebase todo (git rebase "
+				       "--continue would run it); srt turned it into a comment");
+		}
+		free(fixed);
+		free(cur);
+		close(dfd);
 	}
 }

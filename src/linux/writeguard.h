@@ -55,6 +55,12 @@ bool wguard_wants(const struct observer_syscall *e, const uint64_t args[6], pid_
 void wguard_handle(struct wguard *w, struct broker *b, const struct broker_notif *n,
 		   const struct observer_syscall *e, struct broker_reply *reply, struct wguard_result *res);
 
+/* Once the sandbox's processes are gone (on the loop's thread): check the
+ * rebase todos the command wrote, through descriptors the guard could not
+ * watch, and turn every exec line the run added into a comment, calling
+ * report for each file changed. */
+void wguard_finish(struct wguard *w, void (*report)(void *data, const char *path, const char *rule), void *data);
+
 /* ---- Exposed for the unit test and the fuzzer ------------------------------ */
 
 /* The caller's descriptor number that a magic-link path names:

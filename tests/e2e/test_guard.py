@@ -493,7 +493,6 @@ def test_git_everyday_work_in_git_folder_is_allowed(ctx, template):
     assert listing(ctx, ".git/hooks") == hooks
 
 
-@pytest.mark.xfail(strict=True, reason='write guard gap (issue 9 open): the rebase todo exec-line check is not wired yet')
 def test_rebase_todo_exec_line(ctx, template):
     # A rebase stopped at "edit": the todo is writable, but an exec line in it
     # would run when the user continues the rebase on the host.
@@ -504,6 +503,11 @@ def test_rebase_todo_exec_line(ctx, template):
         printf 'x %s\n' "$E" >> $T''')
     assert r.rc != 3, r  # the rebase stopped as planned
     assert ctx.exists(".git/rebase-merge"), r
+    # The rename carrying an exec line in was refused; the line appended
+    # in place was turned into a comment once the sandbox ended.
+    assert "rebase todo" in r.err and "Permission denied" in r.err, r
+    todo = ctx.read(".git/rebase-merge/git-rebase-todo")
+    assert "# srt: refused: x " in todo, todo
     rc, out = host(ctx, ["git", "rebase", "--continue"])
     assert not os.path.lexists(mark(ctx)), (out, r)
 
