@@ -1052,7 +1052,7 @@ int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err)
 		sb->guard_on = false;
 	}
 	bool observe = (rt->observe != SRT_OBSERVE_OFF || sb->guard_on) && observer_supported();
-	if (sb->guard_on && !observe)
+	if (sb->guard_on && (!observe || !wguard_supported()))
 		return srt_error_set(err, -ENOTSUP,
 				     "the write guard needs seccomp user notification with descriptor hand-over "
 				     "(Linux 5.14 or later), which this system does not offer: srt does not run a "

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,6 +160,28 @@ void wguard_free(struct wguard *w)
 	free(w);
 }
 
+bool wguard_release_at_least(const char *release, int major, int minor)
+{
+	char *end;
+	long a = strtol(release, &end, 10);
+	if (end == release || *end != '.')
+		return false;
+	const char *m = end + 1;
+	long b = strtol(m, &end, 10);
+	if (end == m)
+		return false;
+	return a > major || (a == major && b >= minor);
+}
+
+bool wguard_supported(void)
+{
+	/* Descriptors handed back with SECCOMP_ADDFD_FLAG_SEND: Linux 5.14.
+	 * The kernel offers no probe for it that loads nothing, so its
+	 * release says. */
+	struct utsname u;
+	return observer_supported() && uname(&u) == 0 && wguard_release_at_least(u.release, 5, 14);
+}
+
 int wguard_magic_fd(const char *path)
 {
 	static const char *const std[] = { "/dev/stdin", "/dev/stdout", "/dev/stderr" };
@@ -273,18 +296,25 @@ static bool entry_exists(int dfd, const char *name, bool want_dir)
 	return !want_dir || S_ISDIR(st.st_mode);
 }
 
+/* The entries of folder name in dfd ("" for dfd itself), or NULL. */
+static DIR *open_listing(int dfd, const char *name)
+{
+	int d = openat(dfd, name[0] ? name : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d < 0)
+		return NULL;
+	DIR *dir = fdopendir(d);
+	if (!dir)
+		close(d);
+	return dir;
+}
+
 /* Does the folder fd hold, within a few levels, a .git (bounded: past the
  * bound, answer yes)? */
 static bool holds_git(int fd, int depth, size_t *budget)
 {
-	int d = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d < 0)
+	DIR *dir = open_listing(fd, "");
+	if (!dir)
 		return true;
-	DIR *dir = fdopendir(d);
-	if (!dir) {
-		close(d);
-		return true;
-	}
 	bool found = false;
 	struct dirent *e;
 	while (!found && (e = readdir(dir))) {
@@ -1127,18 +1157,13 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 	give_fd(b, n, fd, flags, reply, res);
 }
 
-/* Is the folder name in dfd empty (or not one we can read: then "no",
- * and the refusal stands)? */
+/* Is the folder name in dfd empty? One that cannot be read counts as
+ * empty: then the guard's refusal stands. */
 static bool dir_empty(int dfd, const char *name)
 {
-	int d = openat(dfd, name[0] ? name : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (d < 0)
+	DIR *dir = open_listing(dfd, name);
+	if (!dir)
 		return true;
-	DIR *dir = fdopendir(d);
-	if (!dir) {
-		close(d);
-		return true;
-	}
 	bool empty = true;
 	struct dirent *e;
 	while ((e = readdir(dir)))
@@ -1273,6 +1298,45 @@ static int read_times(pid_t pid, const char *sys, uint64_t addr, struct timespec
 	return 0;
 }
 
+/* What (dirfd, path) of the caller leads to, as our O_PATH descriptor,
+ * following a final link when follow (each link's name judged with op).
+ * Returns the descriptor, or a negative errno after answering the call
+ * (refused: with the rule). */
+static int open_target_object(struct wguard *w, const struct broker_notif *n, int dirfd, const char *path,
+			      bool follow, enum guard_op op, struct judged *j, struct broker_reply *reply,
+			      struct wguard_result *res)
+{
+	struct tgt x;
+	int magic;
+	int r = resolve(w, n->pid, dirfd, path, follow, op, &x, &magic, j);
+	if (r < 0) {
+		snprintf(res->path, sizeof(res->path), "%s", path);
+		if (j->rule && -r == j->error)
+			refuse(reply, res, j);
+		else
+			set_result(reply, res, r);
+		return r;
+	}
+	int obj;
+	if (magic >= 0)
+		obj = open_magic(n->pid, magic);
+	else if (x.type == GUARD_TYPE_NONE)
+		obj = -ENOENT;
+	else {
+		struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC };
+		obj = (int)syscall(SYS_openat2, x.t.parent, x.t.name[0] ? x.t.name : ".", &how, sizeof(how));
+		if (obj < 0)
+			obj = -errno;
+	}
+	if (magic < 0) {
+		path_of(&x, res);
+		tgt_close(&x);
+	}
+	if (obj < 0)
+		set_result(reply, res, obj);
+	return obj;
+}
+
 /* truncate, chmod, chown, utimes, xattr: on what the path leads to. */
 static void do_attr(struct wguard *w, const struct broker_notif *n, const struct observer_syscall *e,
 		    struct broker_reply *reply, struct wguard_result *res)
@@ -1315,38 +1379,8 @@ static void do_attr(struct wguard *w, const struct broker_notif *n, const struct
 			set_result(reply, res, obj == -ENOENT ? -EBADF : obj);
 			return;
 		}
-	} else {
-		struct tgt x;
-		int magic;
-		int r = resolve(w, n->pid, dirfd, path, !nofollow, op, &x, &magic, &j);
-		if (r < 0) {
-			snprintf(res->path, sizeof(res->path), "%s", path);
-			if (j.rule && -r == j.error)
-				refuse(reply, res, &j);
-			else
-				set_result(reply, res, r);
-			return;
-		}
-		if (magic >= 0)
-			obj = open_magic(n->pid, magic);
-		else {
-			if (x.type == GUARD_TYPE_NONE) {
-				path_of(&x, res);
-				tgt_close(&x);
-				set_result(reply, res, -ENOENT);
-				return;
-			}
-			struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC };
-			obj = (int)syscall(SYS_openat2, x.t.parent, x.t.name[0] ? x.t.name : ".", &how, sizeof(how));
-			if (obj < 0)
-				obj = -errno;
-			tgt_close(&x);
-		}
-		if (obj < 0) {
-			set_result(reply, res, obj);
-			return;
-		}
-	}
+	} else if ((obj = open_target_object(w, n, dirfd, path, !nofollow, op, &j, reply, res)) < 0)
+		return;
 	(void)callerfs_fd_path(obj, res->path, sizeof(res->path) - 1);
 	judge_object(w, obj, op, &j);
 	if (j.error) {
@@ -1615,34 +1649,9 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 			set_result(reply, res, -ENOENT); /* needs CAP_DAC_READ_SEARCH, which it lacks */
 			return;
 		}
-		int magic;
-		int r = resolve(w, n->pid, d1, from, (flags & AT_SYMLINK_FOLLOW) != 0, GUARD_OP_LINK_FROM, &y, &magic, &j);
-		if (r < 0) {
-			if (j.rule && -r == j.error) {
-				snprintf(res->path, sizeof(res->path), "%s", from);
-				refuse(reply, res, &j);
-			} else
-				set_result(reply, res, r);
+		if ((obj = open_target_object(w, n, d1, from, (flags & AT_SYMLINK_FOLLOW) != 0, GUARD_OP_LINK_FROM, &j,
+					      reply, res)) < 0)
 			return;
-		}
-		if (magic >= 0)
-			obj = open_magic(n->pid, magic);
-		else {
-			if (y.type == GUARD_TYPE_NONE) {
-				tgt_close(&y);
-				set_result(reply, res, -ENOENT);
-				return;
-			}
-			struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC };
-			obj = (int)syscall(SYS_openat2, y.t.parent, y.t.name[0] ? y.t.name : ".", &how, sizeof(how));
-			if (obj < 0)
-				obj = -errno;
-			tgt_close(&y);
-		}
-		if (obj < 0) {
-			set_result(reply, res, obj);
-			return;
-		}
 		judge_object(w, obj, GUARD_OP_LINK_FROM, &j);
 		if (j.error) {
 			(void)callerfs_fd_path(obj, res->path, sizeof(res->path) - 1);
@@ -1654,7 +1663,7 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 			close(obj);
 			return;
 		}
-		r = callerfs_linkat(obj, &x.t);
+		int r = callerfs_linkat(obj, &x.t);
 		if (r == 0 && j.new_repo)
 			record_new_repo(w, &x, j.new_repo);
 		close(obj);

@@ -28,6 +28,10 @@ struct wguard_options {
 	const char *home;             /* $HOME as the sandbox sees it; NULL: none */
 };
 
+/* Can this kernel run the guard: user notification (observer_supported)
+ * and descriptors handed back with the answer (Linux 5.14)? */
+bool wguard_supported(void);
+
 /* Returns 0 or a negative errno. */
 int wguard_new(const struct wguard_options *o, struct wguard **ret);
 void wguard_free(struct wguard *w);
@@ -62,6 +66,9 @@ void wguard_handle(struct wguard *w, struct broker *b, const struct broker_notif
 void wguard_finish(struct wguard *w, void (*report)(void *data, const char *path, const char *rule), void *data);
 
 /* ---- Exposed for the unit test and the fuzzer ------------------------------ */
+
+/* Is the kernel release text ("6.1.0-18-amd64") major.minor or later? */
+bool wguard_release_at_least(const char *release, int major, int minor);
 
 /* The caller's descriptor number that a magic-link path names:
  * /proc/self/fd/N, /proc/thread-self/fd/N, /dev/fd/N, /dev/stdin,

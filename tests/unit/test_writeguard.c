@@ -186,6 +186,23 @@ static void test_against_a_reference(void **state)
 	}
 }
 
+static void test_kernel_release(void **state)
+{
+	(void)state;
+	assert_true(wguard_release_at_least("5.14.0", 5, 14));
+	assert_true(wguard_release_at_least("5.15.0-91-generic", 5, 14));
+	assert_true(wguard_release_at_least("6.1.0-18-amd64", 5, 14));
+	assert_true(wguard_release_at_least("6.18.44-fc-v1300", 5, 14));
+	assert_false(wguard_release_at_least("5.13.19", 5, 14));
+	assert_false(wguard_release_at_least("5.4.0-150-generic", 5, 14));
+	assert_false(wguard_release_at_least("4.19.0", 5, 14));
+	/* Not a release: the refusing side. */
+	assert_false(wguard_release_at_least("", 5, 14));
+	assert_false(wguard_release_at_least("six.one", 5, 14));
+	assert_false(wguard_release_at_least("6", 5, 14));
+	assert_false(wguard_release_at_least("6.", 5, 14));
+}
+
 static void test_new_and_free(void **state)
 {
 	(void)state;
@@ -214,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_numbers_out_of_range),
 		cmocka_unit_test(test_near_misses),
 		cmocka_unit_test(test_against_a_reference),
+		cmocka_unit_test(test_kernel_release),
 		cmocka_unit_test(test_new_and_free),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
