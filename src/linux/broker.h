@@ -30,7 +30,7 @@ struct broker_notif {
 /* How to answer it. The zero value is CONTINUE: the kernel carries on with
  * the call as the caller made it. That is only right where nothing the
  * caller can still change (its memory, the file system) decides the
- * answer; see DESIGN.md, "The syscall broker". */
+ * answer; see docs/internals/linux-sandbox.md, "The write guard". */
 struct broker_reply {
 	int error;         /* > 0: fail the call with this errno */
 	bool value;        /* true: the call returns val (it was carried out by the supervisor) */

@@ -8,8 +8,8 @@
  * symlink or rename a folder on the way). Resolving the parent folder to a
  * descriptor pins what the rules are checked on; the call is then carried
  * out on that descriptor with the final name (mkdirat, openat, renameat2,
- * ...), so what was checked is what is changed. See DESIGN.md, "The
- * syscall broker". */
+ * ...), so what was checked is what is changed. See
+ * docs/internals/linux-sandbox.md, "The write guard". */
 #ifndef SRT_LINUX_CALLERFS_H
 #define SRT_LINUX_CALLERFS_H
 

@@ -8,9 +8,8 @@
  * kernel would read the path from the caller's memory again and walk it
  * again, after the check; the caller's other threads can change the string
  * or swap a link in between. What is judged here is a folder descriptor
- * and a name, and the call is made on that descriptor (see DESIGN.md, "The
- * syscall broker", and docs/internals/linux-sandbox.md, "The write
- * guard"). */
+ * and a name, and the call is made on that descriptor (see
+ * docs/internals/linux-sandbox.md, "The write guard"). */
 #ifndef SRT_LINUX_WRITEGUARD_H
 #define SRT_LINUX_WRITEGUARD_H
 
