@@ -135,6 +135,27 @@ def test_make(ctx):
     assert ctx.read("build/out.txt") == "data\n"
 
 
+def test_npm_install_of_local_packages(ctx):
+    # npm writes node_modules (renames, links for bin/), package.json and
+    # package-lock.json; its cache goes to the private /tmp. A package with
+    # a bin entry gets its link in node_modules/.bin.
+    lib = os.path.join(ctx.root, "libs", "left-pad-local")
+    ctx.write(os.path.join(lib, "package.json"),
+              '{"name": "left-pad-local", "version": "1.0.0", "bin": {"lpl": "cli.js"}}\n')
+    ctx.write(os.path.join(lib, "index.js"), "module.exports = (s, n) => s.padStart(n);\n")
+    ctx.write(os.path.join(lib, "cli.js"), "#!/usr/bin/env node\nconsole.log('lpl');\n", mode=0o755)
+    for d in (os.path.join(ctx.root, "libs"), lib):
+        os.chmod(d, 0o755)
+    ctx.write("package.json", '{"name": "proj", "version": "0.0.1"}\n')
+    run(ctx, 'export npm_config_cache=/tmp/npm-cache npm_config_update_notifier=false\n'
+             'npm install --offline --no-audit --no-fund --install-links "%s" >/dev/null\n'
+             'node -e "console.log(require(\'left-pad-local\')(\'x\', 3))" | grep -qx "  x"\n'
+             'test -x node_modules/.bin/lpl' % lib)
+    assert ctx.exists("node_modules/left-pad-local/index.js")
+    assert ctx.exists("package-lock.json")
+    assert "left-pad-local" in ctx.read("package.json")
+
+
 def test_mkdir_p_of_existing_folders_reports_nothing(ctx, template):
     repo(ctx, template)
     for d in ("src/a", ".vscode", ".claude/commands", "node_modules/x/.idea"):
