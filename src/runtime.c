@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -1373,6 +1376,85 @@ void sandbox_finish(struct sandbox *sb, int status)
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
+struct bwrap_child {
+	pid_t parent;
+	const sigset_t *oldmask;
+	const struct sigaction *pipe_old;
+	int keep[3];
+	int first;
+	bool nofile_raised;
+	const struct rlimit *nofile;
+	char *const *argv;
+};
+
+/* "srt: WHAT WHAT2: strerror(e)SUFFIX" and exit 125. */
+static void child_fail(const char *what, const char *what2, int e, const char *suffix)
+{
+	/* No stdio: the child shares srt's memory until it executes. */
+	const char *es = strerror(e);
+	struct iovec v[7] = {
+		{ (void *)"srt: ", 5 }, { (void *)what, strlen(what) }, { (void *)what2, strlen(what2) },
+		{ (void *)": ", 2 }, { (void *)es, strlen(es) }, { (void *)suffix, strlen(suffix) }, { (void *)"\n", 1 },
+	};
+	(void)writev(STDERR_FILENO, v, 7);
+	_exit(125);
+}
+
+/* In the child, until execv: only system calls, no allocation, no stdio. */
+static int bwrap_child_main(void *arg)
+{
+	const struct bwrap_child *bc = arg;
+	/* bwrap's own process must not die from the terminal's ^C before
+	 * the command had its say: srt-init decides what the command's
+	 * signals look like. No PR_SET_PDEATHSIG here: bwrap arms it
+	 * itself once its child exists (--die-with-parent); until GO the
+	 * sandbox ends on its own when srt is gone (srt-init sees the
+	 * socketpair close). */
+	if (getppid() != bc->parent)
+		_exit(125);
+	/* Every handler of srt's back to the default: one must never run in
+	 * this child, on srt's memory. */
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP || syscall(SYS_rt_sigaction, sig, NULL, &sa, _NSIG / 8) < 0)
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+			signal(sig, SIG_DFL);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+		signal(forwarded[i], SIG_IGN);
+	sigaction(SIGPIPE, bc->pipe_old, NULL);
+	int e = fd_place(bc->keep, 3, bc->first);
+	if (e < 0)
+		child_fail("cannot hand descriptors to bubblewrap", "", -e,
+			   e == -EMFILE ? " (the open-file limit, RLIMIT_NOFILE, is too low)" : "");
+	if (bc->nofile_raised)
+		setrlimit(RLIMIT_NOFILE, bc->nofile);
+	sigprocmask(SIG_SETMASK, bc->oldmask, NULL);
+	execv(bc->argv[0], bc->argv);
+	child_fail("cannot execute ", bc->argv[0], errno, "");
+	return 125;
+}
+
+/* Start bwrap: its pid, or a negative errno. */
+static pid_t spawn_bwrap(struct bwrap_child *bc)
+{
+	const size_t stack_size = 64 * 1024;
+	void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	/* No signal handler may run in the child before it resets them. */
+	sigset_t all, saved;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	pid_t pid = clone(bwrap_child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, bc);
+	int e = errno;
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	munmap(stack, stack_size);
+	return pid < 0 ? -e : pid;
+}
+
+
 struct cli_run {
 	struct sandbox *sb;
 	uv_poll_t sig_watch;
@@ -1501,37 +1583,23 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 		goto out;
 	}
 
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	/* bwrap starts in a child that shares our memory until it executes
+	 * (CLONE_VM | CLONE_VFORK, as posix_spawn does): a fork would copy
+	 * our page tables first, the dearest part of srt's start-up. */
+	struct bwrap_child bc = {
+		.parent = getpid(),
+		.oldmask = &oldmask,
+		.pipe_old = &pipe_old,
+		.keep = { init_fd, sv[1], c.sb->args_fd },
+		.first = CHILD_INIT_FD,
+		.nofile_raised = nofile_raised,
+		.nofile = &started_nofile,
+		.argv = c.sb->argv.v,
+	};
+	pid_t pid = spawn_bwrap(&bc);
 	if (pid < 0) {
-		r = srt_error_set(err, -errno, "fork: %s", strerror(errno));
+		r = srt_error_set(err, pid, "cannot start bubblewrap: %s", strerror(-pid));
 		goto out;
-	}
-	if (pid == 0) {
-		/* bwrap's own process must not die from the terminal's ^C before
-		 * the command had its say: srt-init decides what the command's
-		 * signals look like. No PR_SET_PDEATHSIG here: bwrap arms it
-		 * itself once its child exists (--die-with-parent); until GO the
-		 * sandbox ends on its own when srt is gone (srt-init sees the
-		 * socketpair close). */
-		if (getppid() != parent)
-			_exit(125);
-		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-			signal(forwarded[i], SIG_IGN);
-		sigaction(SIGPIPE, &pipe_old, NULL);
-		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-		const int keep[] = { init_fd, sv[1], c.sb->args_fd };
-		int e = fd_place(keep, ARRAY_SIZE(keep), CHILD_INIT_FD);
-		if (e < 0) {
-			fprintf(stderr, "srt: cannot hand descriptors to bubblewrap: %s%s\n", strerror(-e),
-				e == -EMFILE ? " (the open-file limit, RLIMIT_NOFILE, is too low)" : "");
-			_exit(125);
-		}
-		if (nofile_raised)
-			setrlimit(RLIMIT_NOFILE, &started_nofile);
-		execv(c.sb->argv.v[0], c.sb->argv.v);
-		fprintf(stderr, "srt: cannot execute %s: %s\n", c.sb->argv.v[0], strerror(errno));
-		_exit(125);
 	}
 	c.bwrap_pid = pid;
 	close(sv[1]);
