@@ -85,6 +85,12 @@ static const struct observer_syscall table[] = {
 	P("lremovexattr", -1, OBS_DEC_PATH, OBS_XATTR, -1, 0, -1),
 	P("setxattrat", NR_SETXATTRAT, OBS_DEC_PATH, OBS_XATTR, 0, 1, 2),
 	P("removexattrat", NR_REMOVEXATTRAT, OBS_DEC_PATH, OBS_XATTR, 0, 1, 2),
+	/* On a descriptor: what it names (a file opened for reading can
+	 * still have its mode, owner and attributes changed). */
+	P("fchmod", -1, OBS_DEC_PATH_NULL, OBS_CHMOD, 0, -1, -1),
+	P("fchown", -1, OBS_DEC_PATH_NULL, OBS_CHOWN, 0, -1, -1),
+	P("fsetxattr", -1, OBS_DEC_PATH_NULL, OBS_XATTR, 0, -1, -1),
+	P("fremovexattr", -1, OBS_DEC_PATH_NULL, OBS_XATTR, 0, -1, -1),
 	P("execve", -1, OBS_DEC_PATH, OBS_EXEC, -1, 0, -1),
 	P("execveat", -1, OBS_DEC_PATH, OBS_EXEC, 0, 1, 4),
 	P("connect", -1, OBS_DEC_CONNECT, OBS_CONNECT, -1, -1, -1),

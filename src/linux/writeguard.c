@@ -87,6 +87,9 @@ struct wguard {
 	 * descriptor, not from its path walked again. */
 	int cur_fd;
 	const char *cur_path;
+	/* Judging a path as written: a link on its way (which the judgement
+	 * of the resolved path covered) is no reason to refuse here. */
+	bool lexical;
 	char *home;
 	int root;              /* the caller's root, O_PATH; -1 until the first call */
 	bool rights_taken;
@@ -402,7 +405,7 @@ static unsigned facts_of(void *data, const char *path, unsigned want)
 	int fd = (int)syscall(SYS_openat2, w->root, rel, &how, sizeof(how));
 	if (fd < 0) {
 		/* Nothing there: no git folder, nothing in it. */
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT || errno == ENOTDIR || (errno == ELOOP && w->lexical))
 			return 0;
 		return refusing & want;
 	}
@@ -635,7 +638,9 @@ static void judge_at(struct wguard *w, enum guard_op op, const struct tgt *x, st
 		return;
 	enum guard_new_repo nr = j->new_repo;
 	bool todo = j->check_todo;
+	w->lexical = true;
 	judge(w, op, lp, name, x->type, j);
+	w->lexical = false;
 	if (!j->error) {
 		j->new_repo = nr; /* what is made is the resolved one */
 		j->check_todo = j->check_todo || todo;
@@ -1359,8 +1364,8 @@ static void do_attr(struct wguard *w, const struct broker_notif *n, const struct
 	int obj = -1;
 	const char *path = NULL;
 	bool empty = false;
-	if (e->decode == OBS_DEC_PATH_NULL && !n->args[(int)e->path])
-		empty = true;
+	if (e->decode == OBS_DEC_PATH_NULL && (e->path < 0 || !n->args[(int)e->path]))
+		empty = true; /* the descriptor itself (fchmod, utimensat(fd, NULL)) */
 	else {
 		path = arg_path(n->pid, n->args, e->path, buf, &err);
 		if (!path) {
@@ -1394,7 +1399,7 @@ static void do_attr(struct wguard *w, const struct broker_notif *n, const struct
 	bool is_link = fstat(obj, &st) == 0 && S_ISLNK(st.st_mode);
 	int r = 0;
 	const uint64_t *a = n->args;
-	int k = e->path; /* the arguments after the path */
+	int k = e->path >= 0 ? e->path : e->dirfd; /* the arguments after the path or descriptor */
 	switch (e->op) {
 	case OBS_TRUNCATE:
 		r = truncate(p, (off_t)a[k + 1]) < 0 ? -errno : 0;

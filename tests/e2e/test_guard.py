@@ -294,6 +294,31 @@ def test_hooks_planted(ctx, template):
     user_works_in(ctx)
 
 
+def test_disabled_hook_enabled_through_a_descriptor(ctx, template):
+    # A hook the user keeps disabled (not executable) in a nested
+    # repository, below the read-only mounts at the top: opened for
+    # reading (allowed), then made executable or given attributes through
+    # the descriptor.
+    repo(ctx, template)
+    sub = repo(ctx, template, "a/b/sub")
+    hook = "a/b/sub/.git/hooks/pre-commit"
+    ctx.write(hook, "#!/bin/sh\ntouch %s\nexit 0\n" % mark(ctx), mode=0o644)
+    code = ("import os\n"
+            "fd = os.open(%r, os.O_RDONLY)\n"
+            "for f in (lambda: os.fchmod(fd, 0o755), lambda: os.setxattr(fd, 'user.x', b'1'),\n"
+            "          lambda: os.removexattr(fd, 'user.y')):\n"
+            "    try:\n"
+            "        f()\n"
+            "    except OSError as e:\n"
+            "        print(e, file=__import__('sys').stderr)\n") % hook
+    ctx.write("fd_attack.py", code)
+    r = attack(ctx, "python3 fd_attack.py")
+    assert os.stat(ctx.p(hook)).st_mode & 0o111 == 0, r
+    assert r.err.count("[Errno 13] Permission denied") == 3, r
+    denied(r)
+    user_works_in(ctx, sub)
+
+
 def test_hooks_folder_renamed_away_and_recreated(ctx, template):
     repo(ctx, template)
     before = listing(ctx, ".git/hooks")
