@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import stat
+import struct
 import subprocess
 import time
 
@@ -290,3 +291,59 @@ def test_signal_during_startup_leaves_nothing(ctx, sig):
         assert rc != 0, (delay, rc)
         assert wait_until(lambda: not procs_matching(t), 1.0), (delay, procs_matching(t))
         assert wait_until(snap.clean, 2.0), (delay, snap.diff())
+
+
+# --- not even for a moment: an inotify watch on the project -------------------
+
+class _Inotify:
+    """A minimal inotify reader (ctypes): the names created, moved in or
+    removed in the watched folders."""
+    IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO = 0x100, 0x200, 0x40, 0x80
+
+    def __init__(self, folders):
+        import ctypes
+        import ctypes.util
+        self.libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0
+        self.wd = {}
+        mask = self.IN_CREATE | self.IN_DELETE | self.IN_MOVED_FROM | self.IN_MOVED_TO
+        for f in folders:
+            wd = self.libc.inotify_add_watch(self.fd, f.encode(), mask)
+            assert wd >= 0, f
+            self.wd[wd] = f
+
+    def events(self):
+        out = []
+        while True:
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return out
+            i = 0
+            while i < len(buf):
+                wd, mask, _cookie, n = struct.unpack_from("iIII", buf, i)
+                name = buf[i + 16:i + 16 + n].split(b"\0", 1)[0].decode(errors="replace")
+                out.append((self.wd.get(wd, "?"), name, mask))
+                i += 16 + n
+
+    def close(self):
+        os.close(self.fd)
+
+
+def test_inotify_sees_no_entry_of_srts_in_the_project(ctx):
+    # Every entry that appears in the project or its .git while sandboxes
+    # start, run and end (even one made and removed at once) is reported by
+    # inotify; a command that writes nothing must leave none.
+    prepare(ctx)
+    os.makedirs(ctx.p(".git"), exist_ok=True)
+    s = ctx.settings({"filesystem": {"allowWrite": [ctx.proj], "denyWrite": ["later.txt"],
+                                     "denyRead": ["not-yet-there"]}})
+    w = _Inotify([ctx.proj, ctx.p(".git")])
+    try:
+        for _ in range(3):
+            r = ctx.run(["true"], settings_file=s)
+            assert r.rc == 0, r
+        assert w.events() == []
+    finally:
+        w.close()
