@@ -248,11 +248,6 @@ int callerfs_parse_umask(const char *status, mode_t *ret)
 
 int callerfs_openat(const struct caller_target *t, int flags, mode_t mode, mode_t um)
 {
-	return callerfs_openat_typed(t, flags, mode, um, true);
-}
-
-int callerfs_openat_typed(const struct caller_target *t, int flags, mode_t mode, mode_t um, bool maybe_fifo)
-{
 	if (t->parent < 0)
 		return -EBADF;
 	const char *name = t->name[0] ? t->name : ".";
@@ -262,21 +257,21 @@ int callerfs_openat_typed(const struct caller_target *t, int flags, mode_t mode,
 	 * absolute link would start at the supervisor's root). */
 	f |= O_NOFOLLOW;
 	bool wants_block = !(flags & O_NONBLOCK);
-	if (maybe_fifo && (flags & O_ACCMODE) == O_WRONLY)
-		f |= O_NONBLOCK; /* never wait here: a FIFO with no reader */
+	/* Never wait here: a FIFO with no reader (whatever the name was
+	 * when it was looked at: it may have been swapped for one since). */
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		f |= O_NONBLOCK;
 	/* The umask matters only when a file is made. */
 	int fd = (flags & O_CREAT) ? WITH_UMASK(um, openat(t->parent, name, f, mode)) : openat(t->parent, name, f, mode);
 	if (fd < 0)
 		return errno == ENXIO && (f & O_NONBLOCK) && wants_block ? -EAGAIN : -errno;
-	if (wants_block && (f & O_NONBLOCK)) {
-		/* The file status flags belong to the open file the caller
-		 * gets: give back the blocking it asked for. */
-		int fl = fcntl(fd, F_GETFL);
-		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-			int e = -errno;
-			close(fd);
-			return e;
-		}
+	/* The file status flags belong to the open file the caller gets:
+	 * give back the blocking it asked for (F_SETFL takes only the
+	 * status flags of what it is given). */
+	if (wants_block && (f & O_NONBLOCK) && fcntl(fd, F_SETFL, f & ~O_NONBLOCK) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
 	}
 	return fd;
 }

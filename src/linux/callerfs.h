@@ -106,10 +106,6 @@ int callerfs_parse_umask(const char *status, mode_t *ret);
  * choice. */
 int callerfs_openat(const struct caller_target *t, int flags, mode_t mode, mode_t umask);
 
-/* The same, when the caller knows the name is no FIFO (maybe_fifo false:
- * a regular file, a folder, or nothing yet; then no O_NONBLOCK round). */
-int callerfs_openat_typed(const struct caller_target *t, int flags, mode_t mode, mode_t umask, bool maybe_fifo);
-
 /* mkdirat, mknodat, symlinkat for the caller, with its umask (the broker's
  * thread holds no capability, so a device node fails with EPERM as it
  * would for the caller). 0 or a negative errno. */

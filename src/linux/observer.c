@@ -710,7 +710,7 @@ static void on_notif(void *data, struct broker *b, const struct broker_notif *n,
 	struct wguard *guard = __atomic_load_n(&o->guard, __ATOMIC_ACQUIRE);
 	if (guard && native_arch && n->pid > 0) {
 		const struct observer_syscall *e = observer_syscall_lookup(o->sc, n->nr);
-		if (e && wguard_wants(e, n->args, n->pid)) {
+		if (e && wguard_wants(e, n->args)) {
 			struct wguard_result *res = &o->gres;
 			wguard_handle(guard, b, n, e, reply, res);
 			if (res->handled) {

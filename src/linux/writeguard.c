@@ -54,11 +54,15 @@ struct ino_key {
 	ino_t ino;
 };
 
-/* A rebase todo the sandbox wrote, and what it held before. */
-#define TODO_MAX (1u << 20)
+/* A file of checked content (a rebase todo, a merge strategy, packed
+ * refs) the sandbox wrote, and what it held before. */
+#define CONTENT_MAX (64u << 20)
 #define TODOS_MAX 64
 struct todo_rec {
-	char *path;                /* as the sandbox sees it: the host's own path in a writable folder */
+	char *path;                /* as the sandbox sees it, for the report */
+	int folder;                /* O_PATH: the folder it is in, held from the first write */
+	char *name;
+	enum guard_content kind;
 	char *before;
 	size_t before_len;
 };
@@ -90,6 +94,11 @@ struct wguard {
 	/* Judging a path as written: a link on its way (which the judgement
 	 * of the resolved path covered) is no reason to refuse here. */
 	bool lexical;
+	/* The call being served: what was opened under /proc/PID is the
+	 * caller's only while it still waits in this call (a process id can
+	 * be another process's by then). */
+	struct broker *cur_b;
+	uint64_t cur_id;
 	char *home;
 	int root;              /* the caller's root, O_PATH; -1 until the first call */
 	bool rights_taken;
@@ -156,7 +165,10 @@ void wguard_free(struct wguard *w)
 	free(w->new_repos);
 	for (size_t i = 0; i < w->n_todos; i++) {
 		free(w->todos[i].path);
+		free(w->todos[i].name);
 		free(w->todos[i].before);
+		if (w->todos[i].folder >= 0)
+			close(w->todos[i].folder);
 	}
 	free(w->todos);
 	free(w->home);
@@ -480,7 +492,7 @@ struct judged {
 	const char *rule;          /* refused: why */
 	char rule_buf[512];
 	enum guard_new_repo new_repo;
-	bool check_todo;           /* a rebase todo: its content is checked */
+	enum guard_content content; /* its content is checked (guard_content_bad_line) */
 	bool exclusive_exists;     /* EEXIST: nothing was refused */
 };
 
@@ -502,7 +514,7 @@ static void judge(struct wguard *w, enum guard_op op, const char *ppath, const c
 	j->error = 0;
 	j->rule = NULL;
 	j->new_repo = GUARD_NEW_REPO_NONE;
-	j->check_todo = false;
+	j->content = GUARD_CONTENT_NONE;
 	j->exclusive_exists = false;
 	const struct policy *p = w->p;
 	/* The folder itself ("/", "."): ask about it by its own name. */
@@ -610,7 +622,7 @@ static void judge(struct wguard *w, enum guard_op op, const char *ppath, const c
 		return;
 	}
 	j->new_repo = v.new_repo;
-	j->check_todo = v.check_todo;
+	j->content = v.content;
 }
 
 /* judge() on a resolved target: the facts of its folder come from its
@@ -637,13 +649,14 @@ static void judge_at(struct wguard *w, enum guard_op op, const struct tgt *x, st
 	if (strcmp(lp, x->ppath) == 0 && strcmp(name, x->t.name) == 0)
 		return;
 	enum guard_new_repo nr = j->new_repo;
-	bool todo = j->check_todo;
+	enum guard_content content = j->content;
 	w->lexical = true;
 	judge(w, op, lp, name, x->type, j);
 	w->lexical = false;
 	if (!j->error) {
 		j->new_repo = nr; /* what is made is the resolved one */
-		j->check_todo = j->check_todo || todo;
+		if (!j->content)
+			j->content = content;
 	}
 }
 
@@ -655,6 +668,11 @@ static bool marker_name(const char *name)
 
 /* ---- Resolving ------------------------------------------------------------- */
 
+static bool caller_still_waits(struct wguard *w)
+{
+	return !w->cur_b || broker_id_valid(w->cur_b, w->cur_id);
+}
+
 static int ensure_root(struct wguard *w, pid_t pid)
 {
 	if (w->root >= 0)
@@ -662,6 +680,10 @@ static int ensure_root(struct wguard *w, pid_t pid)
 	int fd = callerfs_open_root(pid);
 	if (fd < 0)
 		return fd;
+	if (!caller_still_waits(w)) {
+		close(fd);
+		return -ESRCH;
+	}
 	w->root = fd;
 	return 0;
 }
@@ -701,21 +723,61 @@ static int resolve(struct wguard *w, pid_t pid, int dirfd, const char *path, boo
 	if (rest) {
 		/* The caller's own /proc entries: "self" would name the
 		 * supervisor in the caller's /proc. The same entries in ours,
-		 * by the calling thread's id; what they lead to is judged by
-		 * its own path below. */
-		char host[PATH_MAX];
-		if (snprintf(host, sizeof(host), "/proc/%d/%s", (int)pid, rest) >= (int)sizeof(host))
+		 * under the calling thread's own folder and never above it: no
+		 * "." or "..", no link of any kind on the way (what they lead
+		 * to is the caller's, and judged where the guard meets it). */
+		char dir[PATH_MAX];
+		size_t rl = strlen(rest);
+		if (rl == 0 || rl >= sizeof(dir))
+			return rl ? -ENAMETOOLONG : -ENOENT;
+		memcpy(dir, rest, rl + 1);
+		for (char *c = dir, *e; *c; c = e + (*e != '\0')) {
+			e = strchr(c, '/');
+			if (!e)
+				e = c + strlen(c);
+			size_t cl = (size_t)(e - c);
+			if (cl == 0 || (cl == 1 && c[0] == '.') || (cl == 2 && c[0] == '.' && c[1] == '.'))
+				return -EACCES;
+		}
+		char *slash = strrchr(dir, '/');
+		const char *name = slash ? slash + 1 : dir;
+		if (strlen(name) > NAME_MAX)
 			return -ENAMETOOLONG;
-		int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (proc < 0)
+		char own[48];
+		snprintf(own, sizeof(own), "/proc/%d", (int)pid);
+		int piddir = open(own, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (piddir < 0)
 			return -errno;
-		r = callerfs_resolve(proc, proc, host + 6, &x->t);
-		close(proc);
+		if (!caller_still_waits(w)) {
+			close(piddir);
+			return -ESRCH;
+		}
+		int folder = piddir;
+		if (slash) {
+			*slash = '\0';
+			struct open_how how = {
+				.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+			};
+			folder = (int)syscall(SYS_openat2, piddir, dir, &how, sizeof(how));
+			int e = errno;
+			close(piddir);
+			if (folder < 0)
+				return -e;
+		}
+		x->t.parent = folder;
+		strcpy(x->t.name, name);
+		x->t.trailing_slash = false;
+		r = 0;
 	} else {
 		if (path[0] != '/') {
 			base = callerfs_open_dirfd(pid, dirfd);
 			if (base < 0)
 				return base;
+			if (!caller_still_waits(w)) {
+				close(base);
+				return -ESRCH;
+			}
 		}
 		size_t pl = strlen(path);
 		if (base >= 0 && !strchr(path, '/') && strcmp(path, ".") != 0 && strcmp(path, "..") != 0 &&
@@ -784,12 +846,18 @@ static int resolve(struct wguard *w, pid_t pid, int dirfd, const char *path, boo
 }
 
 /* The caller's descriptor fdnum as our own O_PATH descriptor. */
-static int open_magic(pid_t pid, int fdnum)
+static int open_magic(struct wguard *w, pid_t pid, int fdnum)
 {
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)pid, fdnum);
 	int fd = open(p, O_PATH | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	if (!caller_still_waits(w)) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
 }
 
 /* Judge op on what obj (an O_PATH descriptor) is, by its current path. */
@@ -848,11 +916,16 @@ static int caller_umask(pid_t pid, mode_t *um)
  * of its own, so that the broker serves the sandbox's other calls. */
 struct fifo_wait {
 	int listener;
-	int folder;
+	int folder;                /* the FIFO's folder; or, name empty, the FIFO itself (O_PATH) */
 	char name[NAME_MAX + 1];
 	int flags;
 	uint64_t id;
 };
+
+/* Waiting FIFO openers, at most FIFO_WAITERS at once (each holds a thread
+ * and two descriptors of srt's). */
+#define FIFO_WAITERS 64
+static int fifo_waiters;
 
 static void *fifo_wait_main(void *arg)
 {
@@ -863,7 +936,14 @@ static void *fifo_wait_main(void *arg)
 		if (ioctl(fw->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
 			break; /* the caller gave up (a signal) or is gone */
 		/* O_NOFOLLOW: a link swapped in while waiting leads nowhere. */
-		int fd = openat(fw->folder, fw->name, fw->flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+		int fd;
+		if (fw->name[0])
+			fd = openat(fw->folder, fw->name, fw->flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+		else {
+			char p[64];
+			snprintf(p, sizeof(p), "/proc/self/fd/%d", fw->folder);
+			fd = open(p, fw->flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		}
 		if (fd >= 0) {
 			if (!(fw->flags & O_NONBLOCK)) {
 				int fl = fcntl(fd, F_GETFL);
@@ -892,16 +972,24 @@ out:
 	close(fw->listener);
 	close(fw->folder);
 	free(fw);
+	__atomic_sub_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 
-static int fifo_wait_start(struct broker *b, uint64_t id, const struct tgt *x, int flags)
+/* folder and name as in struct fifo_wait. */
+static int fifo_wait_start(struct broker *b, uint64_t id, int folder, const char *name, int flags)
 {
+	if (__atomic_add_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED) > FIFO_WAITERS) {
+		__atomic_sub_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED);
+		return -EAGAIN;
+	}
 	struct fifo_wait *fw = calloc(1, sizeof(*fw));
-	if (!fw)
+	if (!fw) {
+		__atomic_sub_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED);
 		return -ENOMEM;
+	}
 	fw->listener = fcntl(broker_listener(b), F_DUPFD_CLOEXEC, 3);
-	fw->folder = fcntl(x->t.parent, F_DUPFD_CLOEXEC, 3);
+	fw->folder = fcntl(folder, F_DUPFD_CLOEXEC, 3);
 	if (fw->listener < 0 || fw->folder < 0) {
 		int e = -errno;
 		if (fw->listener >= 0)
@@ -909,9 +997,10 @@ static int fifo_wait_start(struct broker *b, uint64_t id, const struct tgt *x, i
 		if (fw->folder >= 0)
 			close(fw->folder);
 		free(fw);
+		__atomic_sub_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED);
 		return e;
 	}
-	strcpy(fw->name, x->t.name);
+	snprintf(fw->name, sizeof(fw->name), "%s", name);
 	fw->flags = flags;
 	fw->id = id;
 	pthread_attr_t at;
@@ -924,6 +1013,7 @@ static int fifo_wait_start(struct broker *b, uint64_t id, const struct tgt *x, i
 		close(fw->listener);
 		close(fw->folder);
 		free(fw);
+		__atomic_sub_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED);
 		return -r;
 	}
 	return 0;
@@ -985,11 +1075,13 @@ static void record_new_repo(struct wguard *w, const struct tgt *x, enum guard_ne
 		new_repo_add(w, &st);
 }
 
-/* Read up to TODO_MAX bytes of name in dfd (no link followed): a malloc'd
- * buffer (NULL and *len 0 when it is not there or unreadable). */
-static char *read_small(int dfd, const char *name, size_t *len)
+/* The content of name in dfd (no link followed), up to CONTENT_MAX
+ * bytes: a malloc'd, NUL-terminated buffer, or NULL (*len 0) when it is
+ * not there or not a regular file. *whole: false when it was longer. */
+static char *read_content(int dfd, const char *name, size_t *len, bool *whole)
 {
 	*len = 0;
+	*whole = true;
 	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
@@ -998,15 +1090,20 @@ static char *read_small(int dfd, const char *name, size_t *len)
 		close(fd);
 		return NULL;
 	}
-	char *buf = malloc(TODO_MAX + 1);
+	size_t cap = st.st_size < (off_t)CONTENT_MAX ? (size_t)st.st_size + 4096 : CONTENT_MAX;
+	char *buf = malloc(cap + 1);
 	size_t got = 0;
-	while (buf && got < TODO_MAX) {
-		ssize_t k = read(fd, buf + got, TODO_MAX - got);
+	while (buf && got < cap) {
+		ssize_t k = read(fd, buf + got, cap - got);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
 			break;
 		got += (size_t)k;
+	}
+	if (buf && got == cap) {
+		char c;
+		*whole = read(fd, &c, 1) == 0;
 	}
 	close(fd);
 	if (buf)
@@ -1015,32 +1112,79 @@ static char *read_small(int dfd, const char *name, size_t *len)
 	return buf;
 }
 
-/* Remember the todo x names, with what it holds now (before this run
- * first changes it). Only todos of the host's folders: the private /tmp
- * goes with the sandbox. */
-static const struct todo_rec *todo_note(struct wguard *w, const struct tgt *x)
+/* Remember the checked file x names, with what it holds now (before this
+ * run first changes it), and a descriptor of its folder to look at it
+ * again at the end (never its path: the sandbox could have put a link on
+ * the way by then). */
+static const struct todo_rec *todo_note(struct wguard *w, const struct tgt *x, enum guard_content kind)
 {
-	char full[PATH_MAX];
-	if (snprintf(full, sizeof(full), "%s/%s", strcmp(x->ppath, "/") == 0 ? "" : x->ppath, x->t.name) >=
-	    (int)sizeof(full))
+	struct stat fst;
+	if (fstat(x->t.parent, &fst) < 0)
 		return NULL;
-	for (size_t i = 0; i < w->n_todos; i++)
-		if (strcmp(w->todos[i].path, full) == 0)
+	for (size_t i = 0; i < w->n_todos; i++) {
+		struct stat o;
+		if (strcmp(w->todos[i].name, x->t.name) == 0 && fstat(w->todos[i].folder, &o) == 0 &&
+		    o.st_dev == fst.st_dev && o.st_ino == fst.st_ino)
 			return &w->todos[i];
+	}
 	if (w->n_todos == TODOS_MAX)
 		return NULL;
 	if (w->n_todos == 0 && !(w->todos = calloc(TODOS_MAX, sizeof(*w->todos))))
 		return NULL;
 	struct todo_rec *t = &w->todos[w->n_todos];
-	if (!(t->path = strdup(full)))
+	char full[PATH_MAX];
+	snprintf(full, sizeof(full), "%.2000s/%.255s", strcmp(x->ppath, "/") == 0 ? "" : x->ppath, x->t.name);
+	t->path = strdup(full);
+	t->name = strdup(x->t.name);
+	t->folder = fcntl(x->t.parent, F_DUPFD_CLOEXEC, 3);
+	if (!t->path || !t->name || t->folder < 0) {
+		free(t->path);
+		free(t->name);
+		if (t->folder >= 0)
+			close(t->folder);
+		memset(t, 0, sizeof(*t));
 		return NULL;
-	t->before = read_small(x->t.parent, x->t.name, &t->before_len);
+	}
+	t->kind = kind;
+	bool whole;
+	t->before = read_content(x->t.parent, x->t.name, &t->before_len, &whole);
+	if (!whole) {
+		/* Too long to know: nothing in it counts as the user's. */
+		free(t->before);
+		t->before = NULL;
+		t->before_len = 0;
+	}
 	w->n_todos++;
 	return t;
 }
 
-static const char R_TODO_EXEC[] =
-	"protected: an exec line in the rebase todo (git rebase --continue would run it as a shell command)";
+static const char *content_rule(enum guard_content kind)
+{
+	switch (kind) {
+	case GUARD_CONTENT_TODO:
+		return "protected: an exec line in the rebase todo (git rebase --continue would run it as a shell "
+		       "command)";
+	case GUARD_CONTENT_STRATEGY:
+	case GUARD_CONTENT_SEQ_OPTS:
+		return "protected: a merge strategy that is not git's own (git would run it as a program at "
+		       "--continue)";
+	case GUARD_CONTENT_PACKED_REFS:
+		return "protected: a refs/replace/ entry in packed-refs (it swaps objects unseen, as info/grafts would)";
+	default:
+		return "protected: a git file whose content the write guard checks";
+	}
+}
+
+/* "name/": the name must be a folder; the kernel's answer when it is not
+ * (0: go on). */
+static int trailing_slash_error(const struct tgt *x, enum guard_op op)
+{
+	if (!x->t.trailing_slash || x->type == GUARD_TYPE_DIR || op == GUARD_OP_MKDIR || op == GUARD_OP_RMDIR)
+		return 0;
+	if (x->type == GUARD_TYPE_NONE)
+		return op == GUARD_OP_CREATE ? -EISDIR : -ENOENT;
+	return -ENOTDIR;
+}
 
 /* open, openat, openat2, creat. */
 static void do_open(struct wguard *w, struct broker *b, const struct broker_notif *n, const char *path, int dirfd,
@@ -1064,7 +1208,7 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		return;
 	}
 	if (magic >= 0) {
-		int obj = open_magic(n->pid, magic);
+		int obj = open_magic(w, n->pid, magic);
 		if (obj < 0) {
 			set_result(reply, res, obj);
 			return;
@@ -1078,10 +1222,31 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		}
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", obj);
-		int fd = open(p, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_TMPFILE)) | O_NOCTTY | O_CLOEXEC);
+		int of = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_TMPFILE)) | O_NOCTTY | O_CLOEXEC;
+		bool wants_block = !(flags & O_NONBLOCK);
+		/* Never wait here (a FIFO with no reader): on a thread of its
+		 * own instead. */
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			of |= O_NONBLOCK;
+		int fd = open(p, of);
 		int e = errno;
+		if (fd < 0 && e == ENXIO && (of & O_NONBLOCK) && wants_block) {
+			int r = fifo_wait_start(b, n->id, obj, "", flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_TMPFILE));
+			close(obj);
+			if (r < 0)
+				set_result(reply, res, r);
+			else
+				reply->sent = true;
+			return;
+		}
 		close(obj);
 		if (fd < 0) {
+			set_result(reply, res, -e);
+			return;
+		}
+		if (wants_block && (of & O_NONBLOCK) && fcntl(fd, F_SETFL, of & ~O_NONBLOCK) < 0) {
+			e = errno;
+			close(fd);
 			set_result(reply, res, -e);
 			return;
 		}
@@ -1113,6 +1278,11 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		give_fd(b, n, fd, flags, reply, res);
 		return;
 	}
+	if ((r = trailing_slash_error(&x, (flags & O_CREAT) ? GUARD_OP_CREATE : GUARD_OP_WRITE)) < 0) {
+		tgt_close(&x);
+		set_result(reply, res, r);
+		return;
+	}
 	enum guard_op op = (flags & O_CREAT) && x.type == GUARD_TYPE_NONE ? GUARD_OP_CREATE
 		: (flags & O_TRUNC) && !(flags & O_ACCMODE) ? GUARD_OP_TRUNCATE
 							 : GUARD_OP_WRITE;
@@ -1127,22 +1297,25 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		refuse(reply, res, &j);
 		return;
 	}
-	if (j.check_todo)
-		(void)todo_note(w, &x); /* its content is checked when the sandbox ends */
+	if (j.content && !todo_note(w, &x, j.content)) {
+		/* Its content could not be checked at the end: refuse. */
+		tgt_close(&x);
+		j.error = EACCES;
+		j.rule = content_rule(j.content);
+		refuse(reply, res, &j);
+		return;
+	}
 	if (op == GUARD_OP_CREATE)
 		caller_umask(n->pid, &um);
 	else
 		um = 0;
-	/* Only a FIFO can make an open wait; a link was followed above, so
-	 * the type seen is the file's. */
-	bool maybe_fifo = x.type != GUARD_TYPE_FILE && x.type != GUARD_TYPE_DIR;
 	/* O_CREAT on a file that is there opens it: no umask to apply. (Gone
 	 * by now, it is not made again: ENOENT, the caller's own race.) */
 	if (x.type == GUARD_TYPE_FILE && !(flags & O_EXCL))
 		flags &= ~O_CREAT;
-	int fd = callerfs_openat_typed(&x.t, flags, mode, um, maybe_fifo);
+	int fd = callerfs_openat(&x.t, flags, mode, um);
 	if (fd == -EAGAIN) {
-		r = fifo_wait_start(b, n->id, &x, flags);
+		r = fifo_wait_start(b, n->id, x.t.parent, x.t.name, flags);
 		tgt_close(&x);
 		if (r < 0)
 			set_result(reply, res, r);
@@ -1199,8 +1372,10 @@ static int prepare_name(struct wguard *w, const struct broker_notif *n, int dirf
 	 * tries rmdir up to the git folder after deleting a ref). A name
 	 * that is not there is answered from what was seen: carrying the
 	 * call out could meet one made since, unjudged. */
-	int nothing = 0;
-	if (x->type == GUARD_TYPE_NONE && x->t.name[0] &&
+	int nothing = trailing_slash_error(x, op);
+	if (nothing)
+		;
+	else if (x->type == GUARD_TYPE_NONE && x->t.name[0] &&
 	    (op == GUARD_OP_UNLINK || op == GUARD_OP_RMDIR || op == GUARD_OP_RENAME_FROM))
 		nothing = -ENOENT;
 	else if (op == GUARD_OP_UNLINK && x->type == GUARD_TYPE_DIR)
@@ -1239,7 +1414,7 @@ static int arg_dirfd(const struct observer_syscall *e, const uint64_t args[6])
 	return e->dirfd >= 0 ? as_int(args[(int)e->dirfd]) : AT_FDCWD;
 }
 
-bool wguard_wants(const struct observer_syscall *e, const uint64_t args[6], pid_t pid)
+bool wguard_wants(const struct observer_syscall *e, const uint64_t args[6])
 {
 	switch (e->op) {
 	case OBS_EXEC:
@@ -1250,17 +1425,20 @@ bool wguard_wants(const struct observer_syscall *e, const uint64_t args[6], pid_
 	default:
 		break;
 	}
-	if (e->decode == OBS_DEC_OPEN && e->op == OBS_WRITE && e->flags >= 0)
-		return (as_int(args[(int)e->flags]) & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
-	if (e->decode == OBS_DEC_OPENAT2) {
-		size_t sz = (size_t)args[3];
-		if (sz < sizeof(uint64_t) || pid <= 0)
-			return true; /* the guard answers: EINVAL or EFAULT */
-		uint64_t fl = 0;
-		if (read_mem(pid, args[2], &fl, sizeof(fl)) != (ssize_t)sizeof(fl))
-			return true;
+	if (e->decode == OBS_DEC_OPEN && e->op == OBS_WRITE && e->flags >= 0) {
+		int fl = as_int(args[(int)e->flags]);
+		/* O_PATH makes the kernel ignore every other flag: no file is
+		 * made or written (the flags are in a register: no race). */
+		if (fl & O_PATH)
+			return false;
 		return (fl & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
 	}
+	/* openat2's flags are in the caller's memory, where another thread
+	 * can change them after a look: every openat2 is the guard's, and
+	 * answered ENOSYS (the C library and programs fall back to openat,
+	 * whose flags are in a register). */
+	if (e->decode == OBS_DEC_OPENAT2)
+		return true;
 	return true;
 }
 
@@ -1324,7 +1502,7 @@ static int open_target_object(struct wguard *w, const struct broker_notif *n, in
 	}
 	int obj;
 	if (magic >= 0)
-		obj = open_magic(n->pid, magic);
+		obj = open_magic(w, n->pid, magic);
 	else if (x.type == GUARD_TYPE_NONE)
 		obj = -ENOENT;
 	else {
@@ -1379,7 +1557,7 @@ static void do_attr(struct wguard *w, const struct broker_notif *n, const struct
 	}
 	struct judged j = { 0 };
 	if (empty) {
-		obj = open_magic(n->pid, dirfd);
+		obj = open_magic(w, n->pid, dirfd);
 		if (obj < 0) {
 			set_result(reply, res, obj == -ENOENT ? -EBADF : obj);
 			return;
@@ -1500,25 +1678,9 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 		if (e->op == OBS_CREATE) { /* creat */
 			flags = O_CREAT | O_WRONLY | O_TRUNC;
 			mode = (mode_t)a[1];
-		} else if (strcmp(e->name, "openat2") == 0) {
-			struct open_how how = { 0 };
-			size_t sz = (size_t)a[3];
-			if (sz < sizeof(how)) {
-				set_result(reply, res, -EINVAL);
-				return;
-			}
-			if (read_mem(n->pid, a[2], &how, sizeof(how)) != (ssize_t)sizeof(how)) {
-				set_result(reply, res, -EFAULT);
-				return;
-			}
-			/* Resolution flags ask for a walk of their own: the C
-			 * library and its users fall back to openat. */
-			if (how.resolve || (how.flags >> 32)) {
-				set_result(reply, res, how.resolve ? -ENOSYS : -EINVAL);
-				return;
-			}
-			flags = (int)how.flags;
-			mode = (mode_t)how.mode;
+		} else if (e->decode == OBS_DEC_OPENAT2) {
+			set_result(reply, res, -ENOSYS);
+			return;
 		} else {
 			flags = as_int(a[(int)e->flags]);
 			mode = (mode_t)a[e->flags + 1];
@@ -1592,6 +1754,12 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 		}
 		unsigned flags = strcmp(e->name, "renameat2") == 0 ? (unsigned)a[4] : 0;
 		bool exchange = flags & RENAME_EXCHANGE;
+		/* RENAME_WHITEOUT leaves a device node behind, which no rule
+		 * judged: only the flags the rules know. */
+		if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+			set_result(reply, res, -EINVAL);
+			return;
+		}
 		if (prepare_name(w, n, arg_dirfd(e, a), from, GUARD_OP_RENAME_FROM, &x, &j, reply, res))
 			return;
 		int d2 = e->dirfd2 >= 0 ? as_int(a[(int)e->dirfd2]) : AT_FDCWD;
@@ -1602,17 +1770,19 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 			*res = res2;
 			return;
 		}
-		if (j.check_todo) {
-			/* git writes the todo to a .lock and renames it into
-			 * place: what comes in must add no exec line. */
-			const struct todo_rec *t = exchange ? NULL : todo_note(w, &y);
+		if (j.content) {
+			/* git writes these to a .lock (or .new) and renames it
+			 * into place: what comes in must pass the check. */
+			enum guard_content kind = j.content;
+			const struct todo_rec *t = exchange ? NULL : todo_note(w, &y, kind);
 			size_t len;
-			char *in = t ? read_small(x.t.parent, x.t.name, &len) : NULL;
-			bool bad = !in || guard_todo_exec_line(in, len, t->before, t->before_len) > 0;
+			bool whole = false;
+			char *in = t ? read_content(x.t.parent, x.t.name, &len, &whole) : NULL;
+			bool bad = !in || !whole || guard_content_bad_line(kind, in, len, t->before, t->before_len) > 0;
 			free(in);
 			if (bad) {
 				j.error = EACCES;
-				j.rule = R_TODO_EXEC;
+				j.rule = content_rule(kind);
 				tgt_close(&x);
 				tgt_close(&y);
 				*res = res2;
@@ -1692,7 +1862,10 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 void wguard_handle(struct wguard *w, struct broker *b, const struct broker_notif *n,
 		   const struct observer_syscall *e, struct broker_reply *reply, struct wguard_result *res)
 {
+	w->cur_b = b;
+	w->cur_id = n->id;
 	handle(w, b, n, e, reply, res);
+	w->cur_b = NULL;
 	/* Names came or went: the git facts known by identity may have
 	 * changed (after the call, so that nothing learnt before it stays). */
 	switch (e->op) {
@@ -1710,9 +1883,11 @@ void wguard_handle(struct wguard *w, struct broker *b, const struct broker_notif
 	}
 }
 
-/* Neutralize exec lines the run added: each becomes a comment. Returns
- * the new content (malloc'd) or NULL when nothing had to change. */
-static char *comment_out(const char *cur, size_t len, const struct todo_rec *t, size_t *ret_len, size_t *count)
+/* Neutralize what the run added that the check refuses: a line of a todo
+ * or of sequencer/opts becomes a comment; a strategy or packed-refs line
+ * goes (neither format has comments there). Returns the new content
+ * (malloc'd) or NULL when nothing had to change. */
+static char *neutralize(const char *cur, size_t len, const struct todo_rec *t, size_t *ret_len, size_t *count)
 {
 	char *buf = malloc(len + 1);
 	if (!buf)
@@ -1721,23 +1896,32 @@ static char *comment_out(const char *cur, size_t len, const struct todo_rec *t, 
 	buf[len] = '\0';
 	size_t blen = len;
 	*count = 0;
-	for (size_t line; (line = guard_todo_exec_line(buf, blen, t->before, t->before_len)) > 0 && *count < 4096;) {
-		/* The start of line number `line`. */
+	bool comment = t->kind == GUARD_CONTENT_TODO || t->kind == GUARD_CONTENT_SEQ_OPTS;
+	for (size_t line; (line = guard_content_bad_line(t->kind, buf, blen, t->before, t->before_len)) > 0 &&
+			  *count < 4096;) {
+		/* The start and end of line number `line`. */
 		size_t off = 0;
 		for (size_t k = 1; k < line && off < blen; off++)
 			if (buf[off] == '\n')
 				k++;
-		static const char mark[] = "# srt: refused: ";
-		size_t ml = sizeof(mark) - 1;
-		char *nb = realloc(buf, blen + ml + 1);
-		if (!nb) {
-			free(buf);
-			return NULL;
+		if (comment) {
+			static const char mark[] = "# srt: refused: ";
+			size_t ml = sizeof(mark) - 1;
+			char *nb = realloc(buf, blen + ml + 1);
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			memmove(buf + off + ml, buf + off, blen - off + 1);
+			memcpy(buf + off, mark, ml);
+			blen += ml;
+		} else {
+			const char *nl = memchr(buf + off, '\n', blen - off);
+			size_t end = nl ? (size_t)(nl - buf) + 1 : blen;
+			memmove(buf + off, buf + end, blen - end + 1);
+			blen -= end - off;
 		}
-		buf = nb;
-		memmove(buf + off + ml, buf + off, blen - off + 1);
-		memcpy(buf + off, mark, ml);
-		blen += ml;
 		(*count)++;
 	}
 	if (*count == 0) {
@@ -1754,22 +1938,18 @@ void wguard_finish(struct wguard *w, void (*report)(void *data, const char *path
 		return;
 	for (size_t i = 0; i < w->n_todos; i++) {
 		const struct todo_rec *t = &w->todos[i];
-		/* The sandbox is gone: the todo is at the same path on the host
-		 * (a writable folder is bound where it is). */
-		char dir[PATH_MAX];
-		strcpy(dir, t->path);
-		char *slash = strrchr(dir, '/');
-		if (!slash)
-			continue;
-		*slash = '\0';
-		int dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			continue;
-		size_t len, nlen, count;
-		char *cur = read_small(dfd, slash + 1, &len);
-		char *fixed = cur ? comment_out(cur, len, t, &nlen, &count) : NULL;
+		/* The sandbox is gone: the file is looked at through the
+		 * folder held since its first write, wherever that folder is
+		 * now, and its name with no link followed. */
+		size_t len, nlen = 0, count = 0;
+		bool whole;
+		char *cur = read_content(t->folder, t->name, &len, &whole);
+		char *fixed = cur && whole ? neutralize(cur, len, t, &nlen, &count) : NULL;
 		if (fixed) {
-			int fd = openat(dfd, slash + 1, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+			/* The same file, rewritten in place (its descriptor
+			 * reaches the host's folder even with the sandbox's
+			 * mounts gone). */
+			int fd = openat(t->folder, t->name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 			size_t done = 0;
 			while (fd >= 0 && done < nlen) {
 				ssize_t k = write(fd, fixed + done, nlen - done);
@@ -1783,11 +1963,21 @@ void wguard_finish(struct wguard *w, void (*report)(void *data, const char *path
 				close(fd);
 			if (report)
 				report(data, t->path,
-				       "protected: an exec line the command added to the rebase todo (git rebase "
-				       "--continue would run it); srt turned it into a comment");
-		}
+				       t->kind == GUARD_CONTENT_TODO
+					       ? "protected: an exec line the command added to the rebase todo (git rebase "
+						 "--continue would run it); srt turned it into a comment"
+					       : t->kind == GUARD_CONTENT_SEQ_OPTS
+					       ? "protected: a merge strategy the command put in sequencer/opts (git would "
+						 "run it at --continue); srt turned it into a comment"
+					       : t->kind == GUARD_CONTENT_STRATEGY
+					       ? "protected: a merge strategy the command wrote (git would run it at "
+						 "--continue); srt removed it"
+					       : "protected: a refs/replace/ entry the command put in packed-refs; srt "
+						 "removed it");
+		} else if (cur && !whole && report)
+			report(data, t->path, "protected: a git file whose content the write guard checks grew past 64 MiB; "
+					      "srt could not check it");
 		free(fixed);
 		free(cur);
-		close(dfd);
 	}
 }

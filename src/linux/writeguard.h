@@ -50,7 +50,7 @@ struct wguard_result {
 /* Is this call one for the guard: a trapped file call that changes a name
  * or a file (an open for writing, not one for reading)? e: the table
  * entry of the call (observer_syscall_lookup). */
-bool wguard_wants(const struct observer_syscall *e, const uint64_t args[6], pid_t pid);
+bool wguard_wants(const struct observer_syscall *e, const uint64_t args[6]);
 
 /* Judge and carry out the call (on the broker's thread). Fills *res;
  * res->handled false: the guard had nothing to do with it (reply

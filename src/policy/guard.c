@@ -35,6 +35,10 @@ static const char R_HOLDS[] = "protected: the folder holds a git folder or prote
 
 static const char R_GIT_EVERYDAY[] = "git's everyday work (objects, refs, logs, index, HEAD, state of a command in progress)";
 static const char R_GIT_TODO[] = "git's everyday work: the rebase todo (its content is checked for exec lines)";
+static const char R_GIT_CONTENT[] =
+	"git's everyday work: a file whose content is checked (a merge strategy, packed refs)";
+static const char R_GIT_CONTENT_LINK[] =
+	"protected: a git file whose content is checked cannot be hard-linked (a second name would change it unchecked)";
 static const char R_GIT_TODO_LINK[] =
 	"protected: the rebase todo cannot be hard-linked (a second name would change it unchecked)";
 static const char R_GIT_CONFIG[] =
@@ -302,6 +306,7 @@ struct decision {
 	const char *allowed;  /* the last rule that allowed explicitly */
 	enum guard_new_repo new_repo;
 	bool check_todo;
+	enum guard_content content;
 };
 
 /* A protected path or ancestor: what may be done to it. */
@@ -484,6 +489,17 @@ static const char *git_new_repo(struct decision *d, const struct git_ctx *g, con
 
 /* Family 2: the target is components first..n-1 inside a git folder that
  * existed before the run. Returns the refusing rule or NULL. */
+/* A file whose content the caller checks (enum guard_content). */
+static const char *git_content(struct decision *d, enum guard_op op, enum guard_content kind)
+{
+	if (op == GUARD_OP_LINK_TO || op == GUARD_OP_LINK_FROM)
+		return R_GIT_CONTENT_LINK;
+	if (op_creates(op) || op == GUARD_OP_WRITE || op == GUARD_OP_TRUNCATE)
+		d->content = kind;
+	d->allowed = R_GIT_CONTENT;
+	return NULL;
+}
+
 static const char *git_rule(struct decision *d, struct git_ctx g)
 {
 	const struct target *t = g.t;
@@ -513,6 +529,8 @@ static const char *git_rule(struct decision *d, struct git_ctx g)
 			}
 			return R_GIT_MARKERS;
 		}
+		if (eq(c0, n0, "packed-refs"))
+			return git_content(d, op, GUARD_CONTENT_PACKED_REFS);
 		if (git_top_file(c0, n0) || (lock_of(c0, n0, &stem) && stem > 0 && git_top_file(c0, stem))) {
 			d->allowed = R_GIT_EVERYDAY;
 			return NULL;
@@ -569,14 +587,20 @@ static const char *git_rule(struct decision *d, struct git_ctx g)
 		if (todo) {
 			if (op == GUARD_OP_LINK_TO || op == GUARD_OP_LINK_FROM)
 				return R_GIT_TODO_LINK;
-			if (op_creates(op) || op == GUARD_OP_WRITE || op == GUARD_OP_TRUNCATE)
+			if (op_creates(op) || op == GUARD_OP_WRITE || op == GUARD_OP_TRUNCATE) {
 				d->check_todo = true;
+				d->content = GUARD_CONTENT_TODO;
+			}
 			d->allowed = R_GIT_TODO;
 			return NULL;
 		}
+		if (m == 2 && ci_eq(c1, n1, eq(c0, n0, "sequencer") ? "opts" : "strategy"))
+			return git_content(d, op, eq(c0, n0, "sequencer") ? GUARD_CONTENT_SEQ_OPTS : GUARD_CONTENT_STRATEGY);
 		d->allowed = R_GIT_EVERYDAY;
 		return NULL;
 	}
+	if (eq(c0, n0, "rebase-apply") && m == 2 && ci_eq(c1, n1, "strategy"))
+		return git_content(d, op, GUARD_CONTENT_STRATEGY);
 	if (eq(c0, n0, "refs") && ci_eq(c1, n1, "replace") && !op_removes(op))
 		return R_GIT_REPLACE;
 	if (git_area(c0, n0)) {
@@ -876,6 +900,7 @@ int guard_decide(const struct guard_request *req, struct guard_verdict *ret_verd
 		v.rule = d.allowed;
 		v.new_repo = d.new_repo;
 		v.check_todo = d.check_todo;
+		v.content = d.content;
 	}
 	*ret_verdict = v;
 	return 0;
@@ -950,6 +975,103 @@ size_t guard_todo_exec_line(const char *todo, size_t len, const char *before, si
 			if (!known_cmd)
 				return line;
 		}
+		i = e + 1;
+	}
+	return 0;
+}
+
+/* ---- other checked content ------------------------------------------------ */
+
+static bool builtin_strategy(const char *s, size_t n)
+{
+	static const char *const names[] = { "ort", "recursive", "resolve", "octopus", "ours", "subtree" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (eq(s, n, names[i]))
+			return true;
+	return false;
+}
+
+/* Is line [p, p+n) byte for byte a line of before? */
+static bool line_in(const char *p, size_t n, const char *before, size_t before_len)
+{
+	if (!before)
+		return false;
+	for (size_t i = 0; i < before_len;) {
+		const char *nl = memchr(before + i, '\n', before_len - i);
+		size_t e = nl ? (size_t)(nl - before) : before_len;
+		if (e - i == n && memcmp(before + i, p, n) == 0)
+			return true;
+		i = e + 1;
+	}
+	return false;
+}
+
+static bool space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* One line of the file: refused? */
+static bool bad_line(enum guard_content kind, const char *p, size_t n, size_t line)
+{
+	switch (kind) {
+	case GUARD_CONTENT_STRATEGY: {
+		/* git reads the first line, without its end. */
+		if (line > 1)
+			return false;
+		while (n > 0 && space(p[n - 1]))
+			n--;
+		return n > 0 && !builtin_strategy(p, n);
+	}
+	case GUARD_CONTENT_SEQ_OPTS: {
+		size_t i = 0;
+		while (i < n && space(p[i]))
+			i++;
+		size_t k = i;
+		while (k < n && p[k] != '=' && !space(p[k]))
+			k++;
+		if (!ci_eq(p + i, k - i, "strategy"))
+			return false;
+		while (k < n && space(p[k]))
+			k++;
+		if (k < n && p[k] == '=')
+			k++;
+		while (k < n && space(p[k]))
+			k++;
+		size_t e = n;
+		while (e > k && space(p[e - 1]))
+			e--;
+		/* Anything but a bare name of git's own (quotes, escapes,
+		 * comments, an empty value) is refused: the safe side. */
+		return !builtin_strategy(p + k, e - k);
+	}
+	case GUARD_CONTENT_PACKED_REFS: {
+		static const char needle[] = "refs/replace/";
+		size_t nl = sizeof(needle) - 1;
+		for (size_t i = 0; i + nl <= n; i++)
+			if (memcmp(p + i, needle, nl) == 0)
+				return true;
+		return false;
+	}
+	default:
+		return false;
+	}
+}
+
+size_t guard_content_bad_line(enum guard_content kind, const char *content, size_t len, const char *before,
+			      size_t before_len)
+{
+	if (kind == GUARD_CONTENT_TODO)
+		return guard_todo_exec_line(content, len, before, before_len);
+	if (kind == GUARD_CONTENT_NONE || !content)
+		return 0;
+	size_t line = 0;
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(content + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - content) : len;
+		line++;
+		if (bad_line(kind, content + i, e - i, line) && !line_in(content + i, e - i, before, before_len))
+			return line;
 		i = e + 1;
 	}
 	return 0;

@@ -316,6 +316,25 @@ struct guard_request {
 	void *facts_data;
 };
 
+/* Files inside a git folder that git's everyday work writes, but whose
+ * content can make the host run code or rewrite history later. */
+enum guard_content {
+	GUARD_CONTENT_NONE,
+	/* rebase-merge/git-rebase-todo, sequencer/todo: an exec line runs a
+	 * shell command at git rebase --continue. */
+	GUARD_CONTENT_TODO,
+	/* rebase-merge/strategy (and rebase-apply's): git runs
+	 * git-merge-<strategy>, and a strategy with a '/' is a path to a
+	 * program. Only git's own strategies: ort, recursive, resolve,
+	 * octopus, ours, subtree. */
+	GUARD_CONTENT_STRATEGY,
+	/* sequencer/opts (git config syntax): its strategy key, the same. */
+	GUARD_CONTENT_SEQ_OPTS,
+	/* packed-refs: a refs/replace/ line swaps objects unseen, as
+	 * info/grafts would. */
+	GUARD_CONTENT_PACKED_REFS,
+};
+
 struct guard_verdict {
 	/* 0: allowed. Refused: EACCES; or EEXIST when the call creates a name
 	 * exclusively (mkdir, mknod, symlink, link) and the name exists: what
@@ -334,6 +353,9 @@ struct guard_verdict {
 	 * before carrying out a rename or link onto it, and again when the
 	 * sandbox has ended. */
 	bool check_todo;
+	/* The file's content decides (check_todo included): see
+	 * guard_content_bad_line. GUARD_CONTENT_NONE: it does not. */
+	enum guard_content content;
 };
 
 /* Decide one call. Returns 0 and fills *ret_verdict (written only on
@@ -381,5 +403,15 @@ extern const char *const guard_todo_files[];
  * byte for byte one of before's is not reported. Only the first 256
  * distinct commands of before count. */
 size_t guard_todo_exec_line(const char *todo, size_t len, const char *before, size_t before_len);
+
+/* The 1-based number of the first line of content (len bytes) of a file
+ * of the given kind that the rules refuse, or 0: an exec line
+ * (GUARD_CONTENT_TODO, as guard_todo_exec_line), a strategy that is not
+ * one of git's own (STRATEGY: the first line; SEQ_OPTS: every line whose
+ * key is strategy, any case, quoted or not), a refs/replace/ line
+ * (PACKED_REFS). A line that is byte for byte in before (what the file
+ * held when the sandbox first wrote it, or NULL) is not refused. */
+size_t guard_content_bad_line(enum guard_content kind, const char *content, size_t len, const char *before,
+			      size_t before_len);
 
 #endif

@@ -9,6 +9,7 @@
 # sandbox cannot reach. To see that a test can fail, run it with SRT_BIN set
 # to a stand-in that runs the command without a sandbox.
 import hashlib
+import errno
 import os
 import select
 import shutil
@@ -997,3 +998,130 @@ def test_protected_name_links_do_not_stop_srt(ctx, kind):
     assert r.rc == 7 and "ran" in r.out, r
     for n, t in links:
         assert os.readlink(ctx.p(n)) == t
+
+
+# --- what a review found: each must hold -----------------------------------------
+
+def test_rebase_strategy_and_sequencer_opts(ctx, template):
+    # git runs git-merge-<strategy> at --continue, and a strategy with a '/'
+    # is a path: a program the command planted in the work tree.
+    repo(ctx, template)
+    ctx.write("git-merge-x/keep", "")
+    r = attack(ctx, r'''GIT_SEQUENCE_EDITOR='sed -i 1s/^pick/edit/' git rebase -q -i HEAD~1
+        test -d .git/rebase-merge || exit 3
+        cp "$E" evil; chmod 755 evil
+        echo "x/../evil" > .git/rebase-merge/strategy
+        echo "x/../evil" > s.tmp; mv s.tmp .git/rebase-merge/strategy
+        mkdir -p .git/sequencer; printf '[options]\n\tstrategy = x/../evil\n' > .git/sequencer/opts''')
+    assert r.rc != 3, r
+    assert "merge strategy" in r.err, r
+    # What was written in place is gone once the sandbox ended.
+    if ctx.exists(".git/rebase-merge/strategy"):
+        assert "evil" not in ctx.read(".git/rebase-merge/strategy"), r
+    if ctx.exists(".git/sequencer/opts"):
+        assert "# srt: refused:" in ctx.read(".git/sequencer/opts"), r
+    host(ctx, ["git", "rebase", "--continue"])
+    assert not os.path.lexists(mark(ctx)), r
+
+
+def test_replace_refs_in_packed_refs(ctx, template):
+    # A refs/replace/ entry swaps objects unseen (as info/grafts would),
+    # written as a loose ref or into packed-refs.
+    repo(ctx, template)
+    before = git_out(ctx, "log", "--format=%s")
+    r = attack(ctx, r'''A=$(git rev-parse HEAD); B=$(git rev-parse HEAD~1)
+        git replace "$A" "$B"
+        printf '%s refs/replace/%s\n' "$B" "$A" >> .git/packed-refs
+        cp .git/packed-refs p.new 2>/dev/null || : ; printf '%s refs/replace/%s\n' "$B" "$A" >> p.new
+        mv p.new .git/packed-refs''')
+    assert git_out(ctx, "log", "--format=%s") == before, r
+    assert "refs/replace" not in (ctx.read(".git/packed-refs") if ctx.exists(".git/packed-refs") else ""), r
+    denied(r)
+
+
+def test_supervisors_own_proc_is_out_of_reach(ctx):
+    # /proc/self/.. would lead from the caller's own /proc entries to the
+    # supervisor's; an O_CREAT makes a read go through the guard.
+    ctx.write("probe.py", (
+        "import os\n"
+        "for p in ('/proc/self/../self/maps', '/proc/self/../self/mem', '/proc/thread-self/../../self/environ',\n"
+        "          '/proc/self/./comm', '/proc/self/fd/../maps'):\n"
+        "    try:\n"
+        "        fd = os.open(p, os.O_RDWR | os.O_CREAT)\n"
+        "        print('OPENED', p, os.read(fd, 64))\n"
+        "    except OSError as e:\n"
+        "        print('refused', p, e.strerror)\n"
+        "fd = os.open('/proc/self/comm', os.O_WRONLY)\n"
+        "os.write(fd, b'renamed')\n"
+        "print('comm', open('/proc/self/comm').read().strip())\n"))
+    r = ctx.run(["python3", "probe.py"], settings=fs_settings())
+    assert r.rc == 0, r
+    assert "OPENED" not in r.out, r
+    assert "comm renamed" in r.out, r
+
+
+def test_openat2_is_answered_enosys(ctx, template):
+    # openat2 keeps its flags in memory, where another thread can change
+    # them after a look: every openat2 gets ENOSYS, and nothing is made.
+    repo(ctx, template, "sub")
+    ctx.write("o2.py", (
+        "import ctypes, os, struct\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "how = struct.pack('QQQ', os.O_WRONLY | os.O_CREAT, 0o644, 0)\n"
+        "buf = ctypes.create_string_buffer(how)\n"
+        "for p in (b'sub/.zshrc', b'sub/.git/hooks/post-checkout', b'ok.txt'):\n"
+        "    r = libc.syscall(437, -100, p, buf, 24)\n"
+        "    print(p.decode(), r, ctypes.get_errno())\n"))
+    r = ctx.run(["python3", "o2.py"], settings=fs_settings())
+    assert r.rc == 0, r
+    for name in ("sub/.zshrc", "sub/.git/hooks/post-checkout", "ok.txt"):
+        assert "%s -1 %d" % (name, errno.ENOSYS) in r.out, r
+        assert not ctx.exists(name), r
+
+
+def test_fifo_reopened_through_a_descriptor_does_not_hang_srt(ctx):
+    # A FIFO opened for writing through /dev/fd/N with no reader: the
+    # command waits (as it would), srt serves the other calls, and once
+    # the command is killed srt ends.
+    ctx.write("fifo.py", (
+        "import os, threading, time\n"
+        "os.mkfifo('ff')\n"
+        "o = os.open('ff', os.O_PATH)\n"
+        "def writer():\n"
+        "    os.open('/dev/fd/%d' % o, os.O_WRONLY)\n"
+        "threading.Thread(target=writer, daemon=True).start()\n"
+        "time.sleep(0.3)\n"
+        "open('after.txt', 'w').write('x')\n"
+        "print('served', flush=True)\n"
+        "os._exit(0)\n"))
+    r = ctx.run(["python3", "fifo.py"], settings=fs_settings(), timeout=20)
+    assert r.rc == 0 and "served" in r.out, r
+    assert ctx.read("after.txt") == "x"
+
+
+def test_rename_whiteout_is_refused(ctx, template):
+    repo(ctx, template)
+    ctx.write("wo.py", (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "open('.git/index.tmpx', 'w').close() if False else None\n"
+        "open('a.txt', 'w').write('a')\n"
+        "r = libc.renameat2(-100, b'a.txt', -100, b'b.txt', 4)\n"
+        "print(r, ctypes.get_errno())\n"))
+    r = ctx.run(["python3", "wo.py"], settings=fs_settings())
+    assert r.out.split() == ["-1", str(errno.EINVAL)], r
+    assert ctx.exists("a.txt") and not ctx.exists("b.txt"), r
+
+
+def test_todo_check_at_the_end_follows_no_link(ctx, template):
+    # The todo is looked at again when the sandbox has ended: through the
+    # folder it was in, never its path, which the command can by then
+    # have pointed at a repository outside every writable folder.
+    repo(ctx, template, "sub")
+    other = repo(ctx, template, os.path.join(ctx.root, "outside"))
+    ctx.write(os.path.join(other, ".git/rebase-merge/git-rebase-todo"), "exec echo user-own-line\n")
+    r = attack(ctx, r'''cd sub; GIT_SEQUENCE_EDITOR='sed -i 1s/^pick/edit/' git rebase -q -i HEAD~1; cd ..
+        printf 'x %%s\n' "$E" >> sub/.git/rebase-merge/git-rebase-todo
+        mv sub sub_old && ln -s %s sub''' % other)
+    assert ctx.read(os.path.join(other, ".git/rebase-merge/git-rebase-todo")) == "exec echo user-own-line\n", r
+    assert "# srt: refused: x " in ctx.read("sub_old/.git/rebase-merge/git-rebase-todo"), r

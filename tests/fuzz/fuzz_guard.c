@@ -353,6 +353,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (count_lines(b.todo, b.todo_len) <= 256)
 		CHECK(guard_todo_exec_line(b.todo, b.todo_len, b.todo, b.todo_len) == 0);
 
+	/* The other checked contents: a line is refused only when it is not
+	 * in before, so the file against itself passes; the number is a
+	 * line of the file. */
+	for (int k = GUARD_CONTENT_STRATEGY; k <= GUARD_CONTENT_PACKED_REFS; k++) {
+		size_t c = guard_content_bad_line((enum guard_content)k, b.todo, b.todo_len, NULL, 0);
+		CHECK(c <= count_lines(b.todo, b.todo_len));
+		CHECK(guard_content_bad_line((enum guard_content)k, b.todo, b.todo_len, b.todo, b.todo_len) == 0);
+		size_t cb = guard_content_bad_line((enum guard_content)k, b.todo, b.todo_len, b.before, b.before_len);
+		CHECK(cb == 0 || cb >= c);
+		if (c == 0)
+			CHECK(cb == 0);
+	}
+	CHECK(guard_content_bad_line(GUARD_CONTENT_TODO, b.todo, b.todo_len, NULL, 0) == t);
+
 	free(target);
 	free(b.parent);
 	free(b.name);

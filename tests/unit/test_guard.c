@@ -758,6 +758,43 @@ static void test_todo_exec_lines(void **state)
 	assert_int_equal(guard_todo_exec_line(xnul, sizeof(xnul) - 1, NULL, 0), 1);
 }
 
+static void test_checked_contents(void **state)
+{
+	(void)state;
+	/* Which files are checked, and how. */
+	assert_int_equal(ask(GUARD_OP_RENAME_TO, "/proj/.git/rebase-merge/strategy").content, GUARD_CONTENT_STRATEGY);
+	assert_int_equal(ask(GUARD_OP_CREATE, "/proj/.git/rebase-apply/strategy").content, GUARD_CONTENT_STRATEGY);
+	assert_int_equal(ask(GUARD_OP_WRITE, "/proj/.git/sequencer/opts").content, GUARD_CONTENT_SEQ_OPTS);
+	assert_int_equal(ask(GUARD_OP_RENAME_TO, "/proj/.git/packed-refs").content, GUARD_CONTENT_PACKED_REFS);
+	assert_int_equal(ask(GUARD_OP_CREATE, "/proj/.git/rebase-merge/git-rebase-todo").content, GUARD_CONTENT_TODO);
+	assert_int_equal(ask(GUARD_OP_CREATE, "/proj/.git/packed-refs.lock").content, GUARD_CONTENT_NONE);
+	assert_int_equal(ask(GUARD_OP_UNLINK, "/proj/.git/packed-refs").content, GUARD_CONTENT_NONE);
+	REFUSED(GUARD_OP_LINK_TO, "/proj/.git/sequencer/opts");
+
+#define BAD(kind, text) guard_content_bad_line((kind), (text), strlen(text), NULL, 0)
+	/* A strategy: git's own only, on the first line. */
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "ort\n"), 0);
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "recursive"), 0);
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, ""), 0);
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "x/../evil\n"), 1);
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "mine\n"), 1);
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "ORT\n"), 1);
+	/* sequencer/opts: every strategy key, any case, any spacing. */
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tstrategy = ort\n\tsignoff = true\n"), 0);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tsignoff = true\n\tStrategy=x/../evil\n"), 3);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tstrategy = \"ort\"\n"), 2);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tstrategy-option = theirs\n"), 0);
+	/* packed-refs: no replacement refs. */
+	assert_int_equal(BAD(GUARD_CONTENT_PACKED_REFS, "# pack-refs with: peeled fully-peeled sorted\n"
+							 "0123 refs/heads/main\n"), 0);
+	assert_int_equal(BAD(GUARD_CONTENT_PACKED_REFS, "0123 refs/heads/main\n4567 refs/replace/0123\n"), 2);
+	/* What was there before stays. */
+	const char *before = "4567 refs/replace/0123\n";
+	assert_int_equal(guard_content_bad_line(GUARD_CONTENT_PACKED_REFS, "4567 refs/replace/0123\n",
+						22, before, strlen(before)), 0);
+#undef BAD
+}
+
 static void test_todo_exec_lines_the_user_wrote(void **state)
 {
 	(void)state;
@@ -883,6 +920,7 @@ int main(void)
 		cmocka_unit_test_setup(test_todo_files_are_flagged, reset),
 		cmocka_unit_test_setup(test_todo_exec_lines, reset),
 		cmocka_unit_test_setup(test_todo_exec_lines_the_user_wrote, reset),
+		cmocka_unit_test_setup(test_checked_contents, reset),
 		cmocka_unit_test_setup(test_malformed_requests, reset),
 		cmocka_unit_test_setup(test_op_names, reset),
 	};
