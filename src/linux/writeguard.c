@@ -1883,52 +1883,76 @@ void wguard_handle(struct wguard *w, struct broker *b, const struct broker_notif
 	}
 }
 
-/* Neutralize what the run added that the check refuses: a line of a todo
- * or of sequencer/opts becomes a comment; a strategy or packed-refs line
- * goes (neither format has comments there). Returns the new content
- * (malloc'd) or NULL when nothing had to change. */
+/* The refused lines of a file, as byte ranges. */
+struct ranges {
+	size_t *v; /* start, end pairs */
+	size_t n, cap;
+	bool failed;
+};
+
+static void add_range(void *data, size_t line, size_t start, size_t end)
+{
+	(void)line;
+	struct ranges *r = data;
+	if (r->failed)
+		return;
+	if (r->n + 2 > r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		size_t *v = realloc(r->v, cap * sizeof(*v));
+		if (!v) {
+			r->failed = true;
+			return;
+		}
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = start;
+	r->v[r->n++] = end;
+}
+
+/* Neutralize, in one pass, everything the run added that the check
+ * refuses: a line of a todo or of sequencer/opts becomes a comment; a
+ * packed-refs line goes; a strategy file is emptied (neither has
+ * comments). Returns the new content (malloc'd), or NULL with *count 0
+ * when nothing had to change; NULL with *count > 0 when memory ran out
+ * (the caller then empties the file: the safe side). */
 static char *neutralize(const char *cur, size_t len, const struct todo_rec *t, size_t *ret_len, size_t *count)
 {
-	char *buf = malloc(len + 1);
-	if (!buf)
+	struct ranges r = { 0 };
+	*count = guard_content_bad_lines(t->kind, cur, len, t->before, t->before_len, add_range, &r);
+	if (*count == 0 || r.failed) {
+		free(r.v);
 		return NULL;
-	memcpy(buf, cur, len);
-	buf[len] = '\0';
-	size_t blen = len;
-	*count = 0;
+	}
+	static const char mark[] = "# srt: refused: ";
+	size_t ml = sizeof(mark) - 1;
 	bool comment = t->kind == GUARD_CONTENT_TODO || t->kind == GUARD_CONTENT_SEQ_OPTS;
-	for (size_t line; (line = guard_content_bad_line(t->kind, buf, blen, t->before, t->before_len)) > 0 &&
-			  *count < 4096;) {
-		/* The start and end of line number `line`. */
-		size_t off = 0;
-		for (size_t k = 1; k < line && off < blen; off++)
-			if (buf[off] == '\n')
-				k++;
-		if (comment) {
-			static const char mark[] = "# srt: refused: ";
-			size_t ml = sizeof(mark) - 1;
-			char *nb = realloc(buf, blen + ml + 1);
-			if (!nb) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-			memmove(buf + off + ml, buf + off, blen - off + 1);
-			memcpy(buf + off, mark, ml);
-			blen += ml;
-		} else {
-			const char *nl = memchr(buf + off, '\n', blen - off);
-			size_t end = nl ? (size_t)(nl - buf) + 1 : blen;
-			memmove(buf + off, buf + end, blen - end + 1);
-			blen -= end - off;
-		}
-		(*count)++;
-	}
-	if (*count == 0) {
-		free(buf);
+	char *buf = malloc(len + (comment ? (r.n / 2) * ml : 0) + 1);
+	if (!buf) {
+		free(r.v);
 		return NULL;
 	}
-	*ret_len = blen;
+	size_t o = 0, at = 0;
+	for (size_t k = 0; k < r.n; k += 2) {
+		size_t start = r.v[k], end = r.v[k + 1];
+		memcpy(buf + o, cur + at, start - at);
+		o += start - at;
+		if (comment) {
+			memcpy(buf + o, mark, ml);
+			o += ml;
+			at = start;
+		} else {
+			/* The line goes, with its newline. */
+			at = end < len ? end + 1 : len;
+		}
+	}
+	if (t->kind == GUARD_CONTENT_STRATEGY)
+		at = len; /* the whole value */
+	memcpy(buf + o, cur + at, len - at);
+	o += len - at;
+	buf[o] = '\0';
+	free(r.v);
+	*ret_len = o;
 	return buf;
 }
 
@@ -1945,6 +1969,11 @@ void wguard_finish(struct wguard *w, void (*report)(void *data, const char *path
 		bool whole;
 		char *cur = read_content(t->folder, t->name, &len, &whole);
 		char *fixed = cur && whole ? neutralize(cur, len, t, &nlen, &count) : NULL;
+		if (!fixed && count > 0) {
+			/* Out of memory with refused lines in it: empty it. */
+			fixed = strdup("");
+			nlen = 0;
+		}
 		if (fixed) {
 			/* The same file, rewritten in place (its descriptor
 			 * reaches the host's folder even with the sandbox's

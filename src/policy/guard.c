@@ -1006,45 +1006,53 @@ static bool line_in(const char *p, size_t n, const char *before, size_t before_l
 	return false;
 }
 
-static bool space(char c)
+
+/* A bare key of sequencer/opts as git writes it: letters, digits, '-'. */
+static bool opts_key(const char *p, size_t n)
 {
-	return c == ' ' || c == '\t' || c == '\r';
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+		      p[i] == '-'))
+			return false;
+	return true;
 }
 
-/* One line of the file: refused? */
-static bool bad_line(enum guard_content kind, const char *p, size_t n, size_t line)
+/* One line of sequencer/opts, exactly as git writes the file: empty,
+ * "[options]", or a tab, a key, " = " and a value. Anything else (a key
+ * after a section header on its line, another section, a continued
+ * value, a strategy that is not git's own) is refused: the safe side. */
+static bool opts_line_bad(const char *p, size_t n)
+{
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (n == 0 || (n == 9 && memcmp(p, "[options]", 9) == 0))
+		return false;
+	if (p[0] != '\t')
+		return true;
+	const char *eqs = memchr(p, '=', n);
+	if (!eqs || eqs < p + 2 || eqs[-1] != ' ' || (size_t)(eqs - p) + 2 > n || eqs[1] != ' ')
+		return true;
+	size_t kl = (size_t)(eqs - 1 - (p + 1));
+	if (!opts_key(p + 1, kl))
+		return true;
+	const char *v = eqs + 2;
+	size_t vl = n - (size_t)(v - p);
+	if (vl > 0 && v[vl - 1] == '\\')
+		return true; /* a value continued on the next line */
+	if (ci_eq(p + 1, kl, "strategy"))
+		return !builtin_strategy(v, vl);
+	return false;
+}
+
+/* A line (bytes [p, p+n), number line) refused in a file of kind
+ * (not TODO, not STRATEGY: those are whole-file or stateful). */
+static bool bad_line(enum guard_content kind, const char *p, size_t n)
 {
 	switch (kind) {
-	case GUARD_CONTENT_STRATEGY: {
-		/* git reads the first line, without its end. */
-		if (line > 1)
-			return false;
-		while (n > 0 && space(p[n - 1]))
-			n--;
-		return n > 0 && !builtin_strategy(p, n);
-	}
-	case GUARD_CONTENT_SEQ_OPTS: {
-		size_t i = 0;
-		while (i < n && space(p[i]))
-			i++;
-		size_t k = i;
-		while (k < n && p[k] != '=' && !space(p[k]))
-			k++;
-		if (!ci_eq(p + i, k - i, "strategy"))
-			return false;
-		while (k < n && space(p[k]))
-			k++;
-		if (k < n && p[k] == '=')
-			k++;
-		while (k < n && space(p[k]))
-			k++;
-		size_t e = n;
-		while (e > k && space(p[e - 1]))
-			e--;
-		/* Anything but a bare name of git's own (quotes, escapes,
-		 * comments, an empty value) is refused: the safe side. */
-		return !builtin_strategy(p + k, e - k);
-	}
+	case GUARD_CONTENT_SEQ_OPTS:
+		return opts_line_bad(p, n);
 	case GUARD_CONTENT_PACKED_REFS: {
 		static const char needle[] = "refs/replace/";
 		size_t nl = sizeof(needle) - 1;
@@ -1058,21 +1066,95 @@ static bool bad_line(enum guard_content kind, const char *p, size_t n, size_t li
 	}
 }
 
+/* The whole strategy file, as git reads it (read_oneliner: the file less
+ * one trailing newline): empty, or one of git's own strategies. */
+static bool strategy_bad(const char *p, size_t n)
+{
+	if (n > 0 && p[n - 1] == '\n')
+		n--;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	return n > 0 && !builtin_strategy(p, n);
+}
+
+size_t guard_content_bad_lines(enum guard_content kind, const char *content, size_t len, const char *before,
+			       size_t before_len, guard_bad_line_fn fn, void *data)
+{
+	if (kind == GUARD_CONTENT_NONE || !content)
+		return 0;
+	if (kind == GUARD_CONTENT_STRATEGY) {
+		/* One value, the whole file. */
+		if (!strategy_bad(content, len) ||
+		    (before && before_len == len && memcmp(before, content, len) == 0))
+			return 0;
+		if (fn)
+			fn(data, 1, 0, len);
+		return 1;
+	}
+	struct span known[TODO_BEFORE_MAX];
+	size_t n_known = 0;
+	if (kind == GUARD_CONTENT_TODO && before) {
+		for (size_t i = 0; i < before_len && n_known < TODO_BEFORE_MAX;) {
+			const char *nl = memchr(before + i, '\n', before_len - i);
+			size_t e = nl ? (size_t)(nl - before) : before_len;
+			const char *arg;
+			size_t an;
+			if (todo_exec(before + i, e - i, &arg, &an)) {
+				bool dup = false;
+				for (size_t k = 0; k < n_known && !dup; k++)
+					dup = known[k].n == an && memcmp(known[k].p, arg, an) == 0;
+				if (!dup)
+					known[n_known++] = (struct span){ arg, an };
+			}
+			i = e + 1;
+		}
+	}
+	size_t line = 0, count = 0;
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(content + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - content) : len;
+		line++;
+		bool bad;
+		if (kind == GUARD_CONTENT_TODO) {
+			const char *arg;
+			size_t an;
+			bad = todo_exec(content + i, e - i, &arg, &an);
+			for (size_t k = 0; bad && k < n_known; k++)
+				if (known[k].n == an && memcmp(known[k].p, arg, an) == 0)
+					bad = false;
+		} else
+			bad = bad_line(kind, content + i, e - i) && !line_in(content + i, e - i, before, before_len);
+		if (bad) {
+			count++;
+			if (fn)
+				fn(data, line, i, e);
+			else
+				return line; /* the first is enough */
+		}
+		i = e + 1;
+	}
+	return fn ? count : 0;
+}
+
+struct first_bad {
+	size_t line;
+};
+
+static void note_first(void *data, size_t line, size_t start, size_t end)
+{
+	(void)start;
+	(void)end;
+	struct first_bad *f = data;
+	if (!f->line)
+		f->line = line;
+}
+
 size_t guard_content_bad_line(enum guard_content kind, const char *content, size_t len, const char *before,
 			      size_t before_len)
 {
 	if (kind == GUARD_CONTENT_TODO)
 		return guard_todo_exec_line(content, len, before, before_len);
-	if (kind == GUARD_CONTENT_NONE || !content)
-		return 0;
-	size_t line = 0;
-	for (size_t i = 0; i < len;) {
-		const char *nl = memchr(content + i, '\n', len - i);
-		size_t e = nl ? (size_t)(nl - content) : len;
-		line++;
-		if (bad_line(kind, content + i, e - i, line) && !line_in(content + i, e - i, before, before_len))
-			return line;
-		i = e + 1;
-	}
-	return 0;
+	struct first_bad f = { 0 };
+	guard_content_bad_lines(kind, content, len, before, before_len, note_first, &f);
+	return f.line;
 }

@@ -326,9 +326,10 @@ enum guard_content {
 	/* rebase-merge/strategy (and rebase-apply's): git runs
 	 * git-merge-<strategy>, and a strategy with a '/' is a path to a
 	 * program. Only git's own strategies: ort, recursive, resolve,
-	 * octopus, ours, subtree. */
+	 * octopus, ours, subtree; the whole file is the value. */
 	GUARD_CONTENT_STRATEGY,
-	/* sequencer/opts (git config syntax): its strategy key, the same. */
+	/* sequencer/opts (git config syntax): its strategy key, the same;
+	 * and the file must look exactly as git writes it. */
 	GUARD_CONTENT_SEQ_OPTS,
 	/* packed-refs: a refs/replace/ line swaps objects unseen, as
 	 * info/grafts would. */
@@ -413,5 +414,15 @@ size_t guard_todo_exec_line(const char *todo, size_t len, const char *before, si
  * held when the sandbox first wrote it, or NULL) is not refused. */
 size_t guard_content_bad_line(enum guard_content kind, const char *content, size_t len, const char *before,
 			      size_t before_len);
+
+/* Every refused line at once, in order, in one pass: fn(data, its number,
+ * its first byte, the byte after it (its '\n' or the end)). Returns how
+ * many. A STRATEGY file is one value (git reads the whole file less one
+ * trailing newline): refused whole, as line 1 spanning the file.
+ * sequencer/opts must look exactly as git writes it ("[options]", then
+ * tab-indented "key = value" lines): any other line is refused. */
+typedef void (*guard_bad_line_fn)(void *data, size_t line, size_t start, size_t end);
+size_t guard_content_bad_lines(enum guard_content kind, const char *content, size_t len, const char *before,
+			       size_t before_len, guard_bad_line_fn fn, void *data);
 
 #endif

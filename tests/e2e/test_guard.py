@@ -1125,3 +1125,39 @@ def test_todo_check_at_the_end_follows_no_link(ctx, template):
         mv sub sub_old && ln -s %s sub''' % other)
     assert ctx.read(os.path.join(other, ".git/rebase-merge/git-rebase-todo")) == "exec echo user-own-line\n", r
     assert "# srt: refused: x " in ctx.read("sub_old/.git/rebase-merge/git-rebase-todo"), r
+
+
+def test_strategy_and_opts_tricks_git_still_honours(ctx, template):
+    # The whole strategy file is the value ("ort\nx/evil" names a path);
+    # a key may follow "[options]" on its line.
+    repo(ctx, template)
+    d = "git-merge-ort\nx"
+    os.makedirs(ctx.p(d), exist_ok=True)
+    r = attack(ctx, r'''GIT_SEQUENCE_EDITOR='sed -i 1s/^pick/edit/' git rebase -q -i HEAD~1
+        test -d .git/rebase-merge || exit 3
+        printf 'ort\nx/evil\n' > s.tmp; mv s.tmp .git/rebase-merge/strategy
+        printf 'ort\nx/evil\n' > .git/rebase-merge/strategy
+        mkdir -p .git/sequencer; printf '[options] strategy = x/evil\n' > o.new; mv o.new .git/sequencer/opts
+        printf '[options] strategy = x/evil\n' > .git/sequencer/opts''')
+    assert r.rc != 3, r
+    assert "merge strategy" in r.err, r
+    assert ctx.read(".git/rebase-merge/strategy") == "", r
+    assert ctx.read(".git/sequencer/opts").startswith("# srt: refused: "), r
+    host(ctx, ["git", "rebase", "--continue"])
+    assert not os.path.lexists(mark(ctx)), r
+
+
+def test_thousands_of_exec_lines_are_all_neutralized(ctx, template):
+    # Written in place, checked when the sandbox ends: every line, in one
+    # pass, however many.
+    repo(ctx, template)
+    r = attack(ctx, r'''GIT_SEQUENCE_EDITOR='sed -i 1s/^pick/edit/' git rebase -q -i HEAD~1
+        test -d .git/rebase-merge || exit 3
+        python3 -c 'import sys; open(".git/rebase-merge/git-rebase-todo", "a").write("".join("exec %s\n" % sys.argv[1] for _ in range(5000)))' "$E"
+        ''')
+    assert r.rc != 3, r
+    todo = ctx.read(".git/rebase-merge/git-rebase-todo")
+    lines = [l for l in todo.splitlines() if "evil.sh" in l]
+    assert len(lines) == 5000 and all(l.startswith("# srt: refused: exec") for l in lines), r
+    host(ctx, ["git", "rebase", "--continue"], timeout=60)
+    assert not os.path.lexists(mark(ctx)), r

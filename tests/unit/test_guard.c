@@ -758,6 +758,16 @@ static void test_todo_exec_lines(void **state)
 	assert_int_equal(guard_todo_exec_line(xnul, sizeof(xnul) - 1, NULL, 0), 1);
 }
 
+static size_t counted;
+static void count_line(void *data, size_t line, size_t start, size_t end)
+{
+	(void)data;
+	(void)start;
+	assert_true(end > start);
+	assert_int_equal(line, counted + 1);
+	counted++;
+}
+
 static void test_checked_contents(void **state)
 {
 	(void)state;
@@ -784,6 +794,25 @@ static void test_checked_contents(void **state)
 	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tsignoff = true\n\tStrategy=x/../evil\n"), 3);
 	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tstrategy = \"ort\"\n"), 2);
 	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tstrategy-option = theirs\n"), 0);
+	/* Tricks git still honours: the whole strategy file is the value,
+	 * and a key may follow the section header on its line. */
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "ort\nx/evil\n"), 1);
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "ort\r\n"), 0);
+	assert_int_equal(BAD(GUARD_CONTENT_STRATEGY, "ort\n\n"), 1);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options] strategy = x/evil\n"), 1);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tgpg-sign = a\\\n\tstrategy = x\n"), 2);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[Options]\n"), 1);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options \"a\"]\n"), 1);
+	assert_int_equal(BAD(GUARD_CONTENT_SEQ_OPTS, "[options]\n\tno-commit = true\n\tallow-ff = true\n"), 0);
+	/* Every refused line, in one pass. */
+	{
+		char big[5 * 4200 + 1];
+		size_t o = 0;
+		for (int i = 0; i < 4200; i++)
+			o += (size_t)snprintf(big + o, sizeof(big) - o, "x a\n");
+		assert_int_equal(guard_content_bad_lines(GUARD_CONTENT_TODO, big, o, NULL, 0, count_line, &counted), 4200);
+		assert_int_equal(counted, 4200);
+	}
 	/* packed-refs: no replacement refs. */
 	assert_int_equal(BAD(GUARD_CONTENT_PACKED_REFS, "# pack-refs with: peeled fully-peeled sorted\n"
 							 "0123 refs/heads/main\n"), 0);
