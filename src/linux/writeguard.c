@@ -1170,6 +1170,8 @@ static const char *content_rule(enum guard_content kind)
 		       "--continue)";
 	case GUARD_CONTENT_PACKED_REFS:
 		return "protected: a refs/replace/ entry in packed-refs (it swaps objects unseen, as info/grafts would)";
+	case GUARD_CONTENT_INDEX:
+		return "protected: an index entry that leads into a .git folder (git checkout would write it there)";
 	default:
 		return "protected: a git file whose content the write guard checks";
 	}
@@ -1968,6 +1970,22 @@ void wguard_finish(struct wguard *w, void (*report)(void *data, const char *path
 		size_t len, nlen = 0, count = 0;
 		bool whole;
 		char *cur = read_content(t->folder, t->name, &len, &whole);
+		if (t->kind == GUARD_CONTENT_INDEX) {
+			/* Binary, with a checksum: set aside whole, so that the
+			 * host's git checks nothing out of it (git reset makes
+			 * a new one from HEAD). */
+			if (cur && (!whole || guard_index_bad_entry(cur, len, t->before, t->before_len))) {
+				char aside[NAME_MAX + 1];
+				snprintf(aside, sizeof(aside), "%.200s.srt-refused", t->name);
+				if (renameat(t->folder, t->name, t->folder, aside) == 0 && report)
+					report(data, t->path,
+					       "protected: an index entry the command wrote leads into a .git folder "
+					       "(git checkout would write it there); srt set the index aside as "
+					       "index.srt-refused: git reset makes a new one");
+			}
+			free(cur);
+			continue;
+		}
 		char *fixed = cur && whole ? neutralize(cur, len, t, &nlen, &count) : NULL;
 		if (!fixed && count > 0) {
 			/* Out of memory with refused lines in it: empty it. */

@@ -531,6 +531,8 @@ static const char *git_rule(struct decision *d, struct git_ctx g)
 		}
 		if (eq(c0, n0, "packed-refs"))
 			return git_content(d, op, GUARD_CONTENT_PACKED_REFS);
+		if (eq(c0, n0, "index") || (n0 > 12 && memcmp(c0, "sharedindex.", 12) == 0))
+			return git_content(d, op, GUARD_CONTENT_INDEX);
 		if (git_top_file(c0, n0) || (lock_of(c0, n0, &stem) && stem > 0 && git_top_file(c0, stem))) {
 			d->allowed = R_GIT_EVERYDAY;
 			return NULL;
@@ -1077,11 +1079,199 @@ static bool strategy_bad(const char *p, size_t n)
 	return n > 0 && !builtin_strategy(p, n);
 }
 
+/* ---- the index ------------------------------------------------------------- */
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Does git's checkout of this index path write where it must not: a
+ * component that is ".git" (any case), ".", ".." or empty, or a leading
+ * '/'? */
+static bool index_path_bad(const char *p, size_t n)
+{
+	if (n == 0 || p[0] == '/')
+		return true;
+	for (size_t i = 0; i <= n;) {
+		const char *sl = memchr(p + i, '/', n - i);
+		size_t e = sl ? (size_t)(sl - p) : n;
+		size_t cl = e - i;
+		if (cl == 0 || (cl == 1 && p[i] == '.') || (cl == 2 && p[i] == '.' && p[i + 1] == '.') ||
+		    ci_eq(p + i, cl, ".git"))
+			return true;
+		i = e + 1;
+	}
+	return false;
+}
+
+/* Walk the entries of an index (versions 2, 3, 4) with hashes of hl
+ * bytes; fn(entry number, path, path length) for each; false when the
+ * file is not such an index. */
+static bool index_walk(const unsigned char *c, size_t len, size_t hl,
+		       bool (*fn)(void *data, size_t k, const char *path, size_t n), void *data)
+{
+	if (len < 12 || memcmp(c, "DIRC", 4) != 0)
+		return false;
+	uint32_t version = be32(c + 4), count = be32(c + 8);
+	if (version < 2 || version > 4)
+		return false;
+	size_t at = 12;
+	char prev[4096];
+	size_t prev_len = 0;
+	for (uint32_t k = 0; k < count; k++) {
+		size_t fixed = 40 + hl + 2;
+		if (at + fixed > len)
+			return false;
+		uint16_t flags = (uint16_t)(c[at + 40 + hl] << 8 | c[at + 40 + hl + 1]);
+		if (flags & 0x4000) {
+			if (version < 3)
+				return false;
+			fixed += 2;
+		}
+		size_t p = at + fixed;
+		if (p > len)
+			return false;
+		const char *path;
+		size_t n;
+		char buf[4096];
+		if (version == 4) {
+			/* A varint: how much of the previous path to strip; then
+			 * the rest, NUL-terminated. */
+			size_t strip = 0;
+			unsigned char b;
+			int guard = 0;
+			do {
+				if (p >= len || ++guard > 9)
+					return false;
+				b = c[p++];
+				strip = (strip << 7) | (b & 0x7f);
+				if (b & 0x80)
+					strip++;
+			} while (b & 0x80);
+			const unsigned char *z = memchr(c + p, 0, len - p);
+			if (!z || strip > prev_len)
+				return false;
+			size_t tail = (size_t)(z - (c + p));
+			size_t keep = prev_len - strip;
+			if (keep + tail >= sizeof(buf))
+				return false;
+			memcpy(buf, prev, keep);
+			memcpy(buf + keep, c + p, tail);
+			n = keep + tail;
+			path = buf;
+			at = (size_t)(z - c) + 1;
+		} else {
+			const unsigned char *z = memchr(c + p, 0, len - p);
+			if (!z)
+				return false;
+			n = (size_t)(z - (c + p));
+			path = (const char *)c + p;
+			/* 1 to 8 NULs pad the entry to a multiple of eight. */
+			size_t entry = fixed + n;
+			size_t padded = (entry + 8) & ~(size_t)7;
+			if (at + padded > len)
+				return false;
+			for (size_t i = at + entry; i < at + padded; i++)
+				if (c[i])
+					return false;
+			at += padded;
+		}
+		if (n >= sizeof(prev) || memchr(path, 0, n))
+			return false;
+		memcpy(prev, path, n);
+		prev_len = n;
+		if (!fn(data, k, path, n))
+			return true;
+	}
+	return true;
+}
+
+struct index_check {
+	const unsigned char *before;
+	size_t before_len, before_hl;
+	bool before_ok;
+	size_t bad;     /* 1 + the first refused entry, 0: none */
+};
+
+struct index_find {
+	const char *path;
+	size_t n;
+	bool found;
+};
+
+static bool find_entry(void *data, size_t k, const char *path, size_t n)
+{
+	(void)k;
+	struct index_find *f = data;
+	if (n == f->n && memcmp(path, f->path, n) == 0)
+		f->found = true;
+	return !f->found;
+}
+
+static bool check_entry(void *data, size_t k, const char *path, size_t n)
+{
+	struct index_check *ic = data;
+	if (!index_path_bad(path, n))
+		return true;
+	if (ic->before_ok) {
+		struct index_find f = { path, n, false };
+		index_walk(ic->before, ic->before_len, ic->before_hl, find_entry, &f);
+		if (f.found)
+			return true;
+	}
+	ic->bad = k + 1;
+	return false;
+}
+
+static bool count_entry(void *data, size_t k, const char *path, size_t n)
+{
+	(void)k;
+	(void)path;
+	(void)n;
+	(*(size_t *)data)++;
+	return true;
+}
+
+/* Which hash length the file parses with (SHA-1, SHA-256), or 0. */
+static size_t index_hash_len(const unsigned char *c, size_t len)
+{
+	size_t k = 0;
+	if (index_walk(c, len, 20, count_entry, &k))
+		return 20;
+	k = 0;
+	if (index_walk(c, len, 32, count_entry, &k))
+		return 32;
+	return 0;
+}
+
+size_t guard_index_bad_entry(const char *content, size_t len, const char *before, size_t before_len)
+{
+	const unsigned char *c = (const unsigned char *)content;
+	if (len == 0)
+		return 0;
+	size_t hl = index_hash_len(c, len);
+	if (!hl)
+		return 1; /* not an index git writes: refused */
+	struct index_check ic = { .before = (const unsigned char *)before, .before_len = before_len };
+	if (before && (ic.before_hl = index_hash_len(ic.before, before_len)) != 0)
+		ic.before_ok = true;
+	index_walk(c, len, hl, check_entry, &ic);
+	return ic.bad;
+}
+
 size_t guard_content_bad_lines(enum guard_content kind, const char *content, size_t len, const char *before,
 			       size_t before_len, guard_bad_line_fn fn, void *data)
 {
 	if (kind == GUARD_CONTENT_NONE || !content)
 		return 0;
+	if (kind == GUARD_CONTENT_INDEX) {
+		/* Binary: refused whole. */
+		size_t bad = guard_index_bad_entry(content, len, before, before_len);
+		if (bad && fn)
+			fn(data, bad, 0, len);
+		return bad ? (fn ? 1 : bad) : 0;
+	}
 	if (kind == GUARD_CONTENT_STRATEGY) {
 		/* One value, the whole file. */
 		if (!strategy_bad(content, len) ||

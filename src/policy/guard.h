@@ -334,6 +334,10 @@ enum guard_content {
 	/* packed-refs: a refs/replace/ line swaps objects unseen, as
 	 * info/grafts would. */
 	GUARD_CONTENT_PACKED_REFS,
+	/* index, sharedindex.*: git's checkout writes every entry, so an
+	 * entry whose path goes into a .git folder (or uses "." or "..")
+	 * would have the host's git write hooks or config. */
+	GUARD_CONTENT_INDEX,
 };
 
 struct guard_verdict {
@@ -422,6 +426,15 @@ size_t guard_content_bad_line(enum guard_content kind, const char *content, size
  * sequencer/opts must look exactly as git writes it ("[options]", then
  * tab-indented "key = value" lines): any other line is refused. */
 typedef void (*guard_bad_line_fn)(void *data, size_t line, size_t start, size_t end);
+
+/* An index (git's format, versions 2 to 4, SHA-1 or SHA-256): 1 + the
+ * number of the first entry whose path has a ".git" component (any
+ * case), a "." or ".." or empty component, or a leading '/', and that
+ * before (the index as it was, or NULL) does not hold too; 1 when the
+ * content is not an index git writes; 0 when every entry is fine. For
+ * GUARD_CONTENT_INDEX, guard_content_bad_lines reports the whole file
+ * as one line. */
+size_t guard_index_bad_entry(const char *content, size_t len, const char *before, size_t before_len);
 size_t guard_content_bad_lines(enum guard_content kind, const char *content, size_t len, const char *before,
 			       size_t before_len, guard_bad_line_fn fn, void *data);
 

@@ -1161,3 +1161,26 @@ def test_thousands_of_exec_lines_are_all_neutralized(ctx, template):
     assert len(lines) == 5000 and all(l.startswith("# srt: refused: exec") for l in lines), r
     host(ctx, ["git", "rebase", "--continue"], timeout=60)
     assert not os.path.lexists(mark(ctx)), r
+
+
+def test_index_entry_into_the_git_folder(ctx, template):
+    # An index entry renamed to .git/hooks/pre-commit: the host's
+    # "git checkout ." (throwing away the command's changes) would write
+    # the hook. Renamed into place it is refused; written in place, the
+    # index is set aside once the sandbox ends.
+    repo(ctx, template)
+    ctx.write("forge.py", (
+        "import hashlib, sys\n"
+        "d = open('.git/index', 'rb').read()[:-20].replace(b'AAAA/hooks/pre-commit', b'.git/hooks/pre-commit')\n"
+        "open(sys.argv[1], 'wb').write(d + hashlib.sha1(d).digest())\n"))
+    r = attack(ctx, r'''mkdir -p AAAA/hooks; cp "$E" AAAA/hooks/pre-commit
+        git add AAAA/hooks/pre-commit; rm -rf AAAA
+        python3 forge.py i.new && mv i.new .git/index
+        python3 forge.py .git/index''')
+    assert "index" in r.err and "Permission denied" in r.err, r
+    assert ctx.exists(".git/index.srt-refused"), r
+    hooks = listing(ctx, ".git/hooks")
+    host(ctx, ["git", "checkout", "."])
+    assert listing(ctx, ".git/hooks") == hooks, r
+    host(ctx, ["git", "reset", "-q"])  # what the report tells the user
+    user_works_in(ctx)

@@ -366,6 +366,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(cb == 0);
 	}
 	CHECK(guard_content_bad_line(GUARD_CONTENT_TODO, b.todo, b.todo_len, NULL, 0) == t);
+	/* The index reader takes any bytes: no crash, and a file is never
+	 * refused against itself unless it is no index at all. */
+	size_t ib = guard_index_bad_entry(b.todo, b.todo_len, NULL, 0);
+	size_t is = guard_index_bad_entry(b.todo, b.todo_len, b.todo, b.todo_len);
+	CHECK(is == 0 || is == 1);
+	CHECK(ib == 0 || ib >= is);
+	(void)guard_index_bad_entry(b.todo, b.todo_len, b.before, b.before_len);
 
 	free(target);
 	free(b.parent);

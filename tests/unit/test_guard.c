@@ -758,6 +758,72 @@ static void test_todo_exec_lines(void **state)
 	assert_int_equal(guard_todo_exec_line(xnul, sizeof(xnul) - 1, NULL, 0), 1);
 }
 
+/* A version 2 or 4 index (SHA-1) holding paths, in buf: its length. */
+static size_t make_index(unsigned char *buf, size_t cap, int version, const char *const *paths, size_t n)
+{
+	size_t o = 0;
+	memcpy(buf, "DIRC", 4);
+	buf[4] = 0, buf[5] = 0, buf[6] = 0, buf[7] = (unsigned char)version;
+	buf[8] = 0, buf[9] = 0, buf[10] = 0, buf[11] = (unsigned char)n;
+	o = 12;
+	const char *prev = "";
+	for (size_t k = 0; k < n; k++) {
+		size_t pl = strlen(paths[k]);
+		assert_true(o + 62 + pl + 16 < cap);
+		memset(buf + o, 0, 62);
+		buf[o + 60] = (unsigned char)(pl >> 8);
+		buf[o + 61] = (unsigned char)pl;
+		size_t e = o + 62;
+		if (version == 4) {
+			/* Strip nothing shared: the whole previous path. */
+			size_t strip = strlen(prev);
+			assert_true(strip < 128);
+			buf[e++] = (unsigned char)strip;
+			memcpy(buf + e, paths[k], pl + 1);
+			o = e + pl + 1;
+		} else {
+			memcpy(buf + e, paths[k], pl);
+			size_t entry = 62 + pl, padded = (entry + 8) & ~(size_t)7;
+			memset(buf + o + entry, 0, padded - entry);
+			o += padded;
+		}
+		prev = paths[k];
+	}
+	memset(buf + o, 0xab, 20); /* the checksum: not checked */
+	return o + 20;
+}
+
+static void test_index_entries(void **state)
+{
+	(void)state;
+	unsigned char a[4096], b[4096];
+	for (int v = 2; v <= 4; v += 2) {
+		const char *ok[] = { "README", "src/a.c", ".github/workflows/x.yml", "sub/.gitignore" };
+		size_t n = make_index(a, sizeof(a), v, ok, 4);
+		assert_int_equal(guard_index_bad_entry((char *)a, n, NULL, 0), 0);
+		const char *bad[] = { "README", ".git/hooks/pre-commit" };
+		n = make_index(a, sizeof(a), v, bad, 2);
+		assert_int_equal(guard_index_bad_entry((char *)a, n, NULL, 0), 2);
+		const char *bad2[] = { "sub/.GIT/config", "x" };
+		n = make_index(a, sizeof(a), v, bad2, 2);
+		assert_int_equal(guard_index_bad_entry((char *)a, n, NULL, 0), 1);
+		const char *bad3[] = { "a/../b" };
+		n = make_index(a, sizeof(a), v, bad3, 1);
+		assert_int_equal(guard_index_bad_entry((char *)a, n, NULL, 0), 1);
+		/* One that was there before stays. */
+		size_t m = make_index(b, sizeof(b), v, bad, 2);
+		n = make_index(a, sizeof(a), v, bad, 2);
+		assert_int_equal(guard_index_bad_entry((char *)a, n, (char *)b, m), 0);
+	}
+	/* Not an index git writes: refused. */
+	assert_int_equal(guard_index_bad_entry("DIRC\0\0\0\x09", 8, NULL, 0), 1);
+	assert_int_equal(guard_index_bad_entry("garbage", 7, NULL, 0), 1);
+	assert_int_equal(guard_index_bad_entry("", 0, NULL, 0), 0);
+	assert_int_equal(ask(GUARD_OP_RENAME_TO, "/proj/.git/index").content, GUARD_CONTENT_INDEX);
+	assert_int_equal(ask(GUARD_OP_CREATE, "/proj/.git/sharedindex.0123abcd").content, GUARD_CONTENT_INDEX);
+	assert_int_equal(ask(GUARD_OP_CREATE, "/proj/.git/index.lock").content, GUARD_CONTENT_NONE);
+}
+
 static size_t counted;
 static void count_line(void *data, size_t line, size_t start, size_t end)
 {
@@ -950,6 +1016,7 @@ int main(void)
 		cmocka_unit_test_setup(test_todo_exec_lines, reset),
 		cmocka_unit_test_setup(test_todo_exec_lines_the_user_wrote, reset),
 		cmocka_unit_test_setup(test_checked_contents, reset),
+		cmocka_unit_test_setup(test_index_entries, reset),
 		cmocka_unit_test_setup(test_malformed_requests, reset),
 		cmocka_unit_test_setup(test_op_names, reset),
 	};
