@@ -159,6 +159,7 @@
  *           .ripgreprc .mcp.json
  *   folders .vscode .idea .sandbox .claude/commands .claude/agents
  *           .claude/settings.json .claude/settings.local.json
+ *           .claude/hooks .claude/skills
  * The cost of "every depth": writing such a name anywhere in a writable
  * folder fails with EACCES, e.g. extracting an archive or package that
  * ships a .vscode folder, or checking out a cloned repository that has a
@@ -185,6 +186,22 @@
  *   .cargo/config .cargo/config.toml .npmrc .yarnrc .yarnrc.yml
  *                                                 run code through build tools
  *   .claude.json                                  user-scope MCP servers
+ *   .bash_aliases .bashrc.d/ .inputrc .tmux.conf .config/tmux/ .vim/
+ *   .config/vim/ .local/share/nvim/site/ .local/state/nvim/trust
+ *   .emacs.d/init.elc .config/emacs/ .config/starship.toml
+ *   .oh-my-zsh/custom/ .ipython/profile_default/startup/
+ *   .config/Code/User/ .local/share/applications/
+ *                                                 read by every shell,
+ *                                                 editor, prompt, desktop
+ *   .gnupg/gpg.conf .gnupg/gpg-agent.conf .aws/config .kube/config
+ *   .docker/config.json .gradle/init.d/ .gradle/init.gradle
+ *   .m2/settings.xml .hgrc .config/jj/ .config/pip/ .pip/ .pypirc
+ *   .terraformrc .config/mise/ .local/state/mise/ .local/share/direnv/
+ *   .config/direnv/                               name programs tools run,
+ *                                                 or trust project code
+ *   .pyenv/shims/ .pyenv/versions/X/bin/ .nvm/versions/X/Y/bin/
+ *   .rustup/toolchains/X/bin/ .bun/bin/ .deno/bin/ .volta/bin/
+ *                                                 on PATH
  * (pip install --user of a package that ships a .pth file fails.)
  *
  * "Protected" means: the name cannot be created (in any way: a file, a

@@ -628,6 +628,25 @@ static void test_home_start_up_files(void **state)
 	REFUSED(GUARD_OP_MKDIR, "/home/u/.local/lib/python3.12/site-packages/usercustomize");
 	REFUSED(GUARD_OP_CREATE, "/home/u/.local/lib/python3.12/site-packages/EVIL.PTH");
 	ALLOWED(GUARD_OP_CREATE, "/home/u/.local/lib/python3.11/site-packages/pkg/__init__.py");
+	/* Shells, editors, prompts; programs tools run; version managers. */
+	REFUSED(GUARD_OP_CREATE, "/home/u/.bash_aliases");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.bashrc.d/evil.sh");
+	REFUSED(GUARD_OP_WRITE, "/home/u/.tmux.conf");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.vim/plugin/evil.vim");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.local/share/nvim/site/plugin/evil.lua");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.gnupg/gpg.conf");
+	REFUSED(GUARD_OP_WRITE, "/home/u/.aws/config");
+	REFUSED(GUARD_OP_WRITE, "/home/u/.kube/config");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.local/share/direnv/allow/0123");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.pyenv/shims/python");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.nvm/versions/node/v20.1.0/bin/node");
+	REFUSED(GUARD_OP_CREATE, "/home/u/.ipython/profile_default/startup/00.py");
+	ALLOWED(GUARD_OP_CREATE, "/home/u/.aws/credentials-cache");
+	ALLOWED(GUARD_OP_CREATE, "/home/u/.nvm/versions/node/v20.1.0/lib/x.js");
+	ALLOWED(GUARD_OP_CREATE, "/home/u/.cache/pip/x");
+	/* Agent hooks and skills, at every depth. */
+	REFUSED(GUARD_OP_CREATE, "/home/u/proj/.claude/hooks/pre.sh");
+	REFUSED(GUARD_OP_CREATE, "/home/u/proj/sub/.claude/skills/x/SKILL.md");
 	ALLOWED(GUARD_OP_CREATE, "/home/u/.local/lib/python3.11/site-packages/pkg/evil.pth"); /* not read there */
 	ALLOWED(GUARD_OP_CREATE, "/home/u/.ssh/known_hosts");
 	ALLOWED(GUARD_OP_CREATE, "/home/u/.config/app/settings.json");
