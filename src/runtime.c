@@ -1436,6 +1436,27 @@ static int bwrap_child_main(void *arg)
 	return 125;
 }
 
+/* bwrap could not be handed what it needs: stop it, and when it was gone
+ * already (it could not make the namespaces: the plan met a closed
+ * socket), say why, as when it fails later. */
+static void bwrap_failed_early(struct runtime *rt, pid_t pid, int r, struct srt_error *err)
+{
+	int st = 0;
+	bool gone = (r == -EPIPE || r == -ECONNRESET) && waitpid(pid, &st, 0) == pid;
+	if (!gone) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) != 0) {
+		const struct policy *hp = runtime_settings(rt)->policy;
+		const char *hint = bwrap_userns_hint(hp && hp->enable_weaker_nested_sandbox);
+		srt_error_set(err, -ECHILD, "the sandbox could not be set up (bubblewrap exited with status %d)%s%s",
+			      WEXITSTATUS(st), hint ? ": " : "", hint ? hint : "");
+	}
+}
+
 /* Start bwrap: its pid, or a negative errno. */
 static pid_t spawn_bwrap(struct bwrap_child *bc)
 {
@@ -1611,17 +1632,9 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 	c.sb->args_fd = -1;
 	/* While bwrap builds the namespaces: the filters, the plan.
 	 * srt-init waits for the plan before it mounts anything. */
-	if ((r = sandbox_prepare_finish(c.sb, err)) < 0) {
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		goto out;
-	}
-	r = sandbox_attach(c.sb, steal_fd(&sv[0]), err);
-	if (r < 0) {
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+	if ((r = sandbox_prepare_finish(c.sb, err)) < 0 || (r = sandbox_attach(c.sb, steal_fd(&sv[0]), err)) < 0) {
+		bwrap_failed_early(rt, pid, r, err);
+		r = err ? err->code : r;
 		goto out;
 	}
 	struct sandbox *sb = c.sb;

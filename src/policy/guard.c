@@ -35,6 +35,8 @@ static const char R_HOLDS[] = "protected: the folder holds a git folder or prote
 
 static const char R_GIT_EVERYDAY[] = "git's everyday work (objects, refs, logs, index, HEAD, state of a command in progress)";
 static const char R_GIT_TODO[] = "git's everyday work: the rebase todo (its content is checked for exec lines)";
+static const char R_GIT_OBJECT[] =
+	"protected: an existing git object cannot be changed (its content would no longer match its name)";
 static const char R_GIT_CONTENT[] =
 	"git's everyday work: a file whose content is checked (a merge strategy, packed refs)";
 static const char R_GIT_CONTENT_LINK[] =
@@ -112,6 +114,8 @@ static const struct name_rule every_depth[] = {
 	{ ".claude/settings.json", "protected: .claude/settings.json (agent settings: hooks run commands)" },
 	{ ".claude/settings.local.json", "protected: .claude/settings.local.json (agent settings: hooks run commands)" },
 	{ ".claude/hooks", "protected: .claude/hooks (scripts the agent's settings run)" },
+	{ ".hg/hgrc", "protected: .hg/hgrc (Mercurial hooks and extensions run code)" },
+	{ ".jj/repo/config.toml", "protected: .jj/repo/config.toml (jj settings name programs it runs)" },
 	{ ".claude/skills", "protected: .claude/skills (agent skills: instructions and scripts it runs)" },
 };
 
@@ -516,6 +520,7 @@ struct git_ctx {
 	bool allow_git_config;
 	bool allow_new;
 	bool worktree_admin;       /* inside worktrees/<id>: per-worktree rules */
+	enum guard_type type;      /* of the target now */
 };
 
 /* A new repository inside a git folder (modules/<name>, worktrees/<id>)
@@ -535,6 +540,14 @@ static const char *git_new_repo(struct decision *d, const struct git_ctx *g, con
 
 /* Family 2: the target is components first..n-1 inside a git folder that
  * existed before the run. Returns the refusing rule or NULL. */
+static bool hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
 /* A file whose content the caller checks (enum guard_content). */
 static const char *git_content(struct decision *d, enum guard_op op, enum guard_content kind)
 {
@@ -616,6 +629,17 @@ static const char *git_rule(struct decision *d, struct git_ctx g)
 	const char *c1 = comp(t, g.first + 1);
 	size_t n1 = t->clen[g.first + 1];
 	if (eq(c0, n0, "objects")) {
+		/* A loose object is written once, under the hash of its content:
+		 * one that is there may go (git prune) or get new times (git
+		 * freshens objects it would have written), never new content (it
+		 * would no longer be what its name says: history swapped unseen). */
+		if (m == 3 && n1 == 2 && g.type != GUARD_TYPE_NONE &&
+		    (op == GUARD_OP_WRITE || op == GUARD_OP_TRUNCATE || op == GUARD_OP_RENAME_TO || op == GUARD_OP_CREATE)) {
+			const char *c2 = comp(t, g.first + 2);
+			size_t n2 = t->clen[g.first + 2];
+			if (hex(c1, n1) && (n2 == 38 || n2 == 62) && hex(c2, n2))
+				return R_GIT_OBJECT;
+		}
 		if (ci_eq(c1, n1, "info")) {
 			if (m == 2 && (op == GUARD_OP_RENAME_FROM || op == GUARD_OP_RENAME_TO))
 				return R_GIT_ALTERNATES; /* the folder that holds them */
@@ -867,7 +891,7 @@ static const char *decide(const struct guard_request *req, struct target *t, str
 		bool admin = git >= 2 && eq(comp(t, git - 2), t->clen[git - 2], "worktrees");
 		struct git_ctx g = {
 			.t = t, .first = git, .op = op, .allow_git_config = req->allow_git_config,
-			.allow_new = allow_new, .worktree_admin = admin,
+			.allow_new = allow_new, .worktree_admin = admin, .type = req->type,
 		};
 		const char *r = git_rule(d, g);
 		if (r)

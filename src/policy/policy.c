@@ -1384,6 +1384,40 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 			goto fail;
 		}
 	}
+	/* The folders of $PATH inside a writable folder: a program put there
+	 * runs instead of the real one at the user's next command. A writable
+	 * folder that is itself on PATH was asked for by name: it stays. */
+	const char *path_env = env->path ? env->path : getenv("PATH");
+	if (path_env) {
+		_cleanup_free_ char *copy = strdup(path_env);
+		if (!copy)
+			goto oom;
+		char *save = NULL;
+		for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+			if (d[0] != '/')
+				continue; /* relative entries name no folder of their own */
+			_cleanup_free_ char *real = policy_resolve_path(d, true);
+			if (!real)
+				continue;
+			bool inside = false, named = false;
+			for (size_t i = 0; i < n_user; i++) {
+				const struct policy_path_rule *w = &p->rules[i];
+				if (w->kind != POLICY_ALLOW_WRITE || !w->exists)
+					continue;
+				if (strcmp(w->path, real) == 0)
+					named = true;
+				else if (path_is_inside(real, w->path))
+					inside = true;
+			}
+			struct stat st;
+			if (!inside || named || stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+				continue;
+			if ((r = add_rule(&b, real, POLICY_DENY_WRITE, true,
+					  "built-in: a folder on $PATH (a program put there runs instead of the real one)",
+					  NULL, NULL)) < 0)
+				goto fail;
+		}
+	}
 	for (size_t i = 0; i < cfg->files.n; i++) {
 		if ((r = add_rule(&b, cfg->files.v[i], POLICY_DENY_WRITE, true,
 				  "built-in: settings file srt loaded", NULL, NULL)) < 0)

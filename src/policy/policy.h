@@ -66,6 +66,7 @@ struct policy {
 struct policy_env {
 	const char *home;
 	const char *cwd;
+	const char *path;   /* $PATH the sandbox gets; NULL: srt's own */
 	/* A sandbox is about to run: an allowWrite folder that does not exist
 	 * yet is created when its parent does (srt check and srt explain only
 	 * look). */

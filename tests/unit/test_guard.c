@@ -247,6 +247,21 @@ static void test_git_info_alternates_and_unknown(void **state)
 	assert_rule_has(ask(GUARD_OP_CREATE, "/proj/.git/refs/replace/0123456789abcdef0123456789abcdef01234567"),
 			"refs/replace");
 	REFUSED(GUARD_OP_MKDIR, "/proj/.git/refs/replace");
+	/* Loose objects are written once. */
+	ALLOWED(GUARD_OP_CREATE, "/proj/.git/objects/ab/cdef0123456789abcdef0123456789abcdef01");
+	ALLOWED(GUARD_OP_LINK_TO, "/proj/.git/objects/ab/cdef0123456789abcdef0123456789abcdef01");
+	assert_rule_has(ask_type(GUARD_OP_RENAME_TO, "/proj/.git/objects/ab/cdef0123456789abcdef0123456789abcdef01",
+				 GUARD_TYPE_FILE), "object");
+	assert_int_equal(ask_type(GUARD_OP_WRITE, "/proj/.git/objects/ab/cdef0123456789abcdef0123456789abcdef01",
+				  GUARD_TYPE_FILE).error, EACCES);
+	assert_int_equal(ask_type(GUARD_OP_SETATTR, "/proj/.git/objects/ab/cdef0123456789abcdef0123456789abcdef01",
+				  GUARD_TYPE_FILE).error, 0); /* git freshens its times */
+	assert_int_equal(ask_type(GUARD_OP_UNLINK, "/proj/.git/objects/ab/cdef0123456789abcdef0123456789abcdef01",
+				  GUARD_TYPE_FILE).error, 0);
+	assert_int_equal(ask_type(GUARD_OP_WRITE, "/proj/.git/objects/pack/pack-1.pack", GUARD_TYPE_FILE).error, 0);
+	/* Mercurial and jj settings at every depth. */
+	REFUSED(GUARD_OP_WRITE, "/proj/sub/.hg/hgrc");
+	REFUSED(GUARD_OP_CREATE, "/proj/.jj/repo/config.toml");
 	REFUSED(GUARD_OP_RENAME_TO, "/proj/.git/refs/replace/abc");
 	ALLOWED(GUARD_OP_UNLINK, "/proj/.git/refs/replace/abc");
 	ALLOWED(GUARD_OP_CREATE, "/proj/.git/refs/replacement-branch");
