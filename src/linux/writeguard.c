@@ -1411,6 +1411,18 @@ static const char *arg_path(pid_t pid, const uint64_t args[6], int idx, char *bu
 	return *err ? NULL : buf;
 }
 
+/* The path argument idx, or NULL after answering the call (EFAULT,
+ * ENAMETOOLONG). */
+static const char *need_path(const struct broker_notif *n, int idx, char *buf, struct broker_reply *reply,
+			     struct wguard_result *res)
+{
+	int err;
+	const char *p = arg_path(n->pid, n->args, idx, buf, &err);
+	if (!p)
+		set_result(reply, res, err);
+	return p;
+}
+
 static int arg_dirfd(const struct observer_syscall *e, const uint64_t args[6])
 {
 	return e->dirfd >= 0 ? as_int(args[(int)e->dirfd]) : AT_FDCWD;
@@ -1670,11 +1682,9 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 	switch (e->op) {
 	case OBS_WRITE:
 	case OBS_CREATE: {
-		const char *path = arg_path(n->pid, a, e->path, buf, &err);
-		if (!path) {
-			set_result(reply, res, err);
+		const char *path = need_path(n, e->path, buf, reply, res);
+		if (!path)
 			return;
-		}
 		int flags;
 		mode_t mode;
 		if (e->op == OBS_CREATE) { /* creat */
@@ -1692,11 +1702,9 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 	}
 	case OBS_MKDIR:
 	case OBS_MKNOD: {
-		const char *path = arg_path(n->pid, a, e->path, buf, &err);
-		if (!path) {
-			set_result(reply, res, err);
+		const char *path = need_path(n, e->path, buf, reply, res);
+		if (!path)
 			return;
-		}
 		mode_t mode = (mode_t)a[e->path + 1];
 		enum guard_op op = GUARD_OP_MKDIR;
 		if (e->op == OBS_MKNOD)
@@ -1731,11 +1739,9 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 	}
 	case OBS_UNLINK:
 	case OBS_RMDIR: {
-		const char *path = arg_path(n->pid, a, e->path, buf, &err);
-		if (!path) {
-			set_result(reply, res, err);
+		const char *path = need_path(n, e->path, buf, reply, res);
+		if (!path)
 			return;
-		}
 		int flags = e->flags >= 0 ? as_int(a[(int)e->flags]) : (e->op == OBS_RMDIR ? AT_REMOVEDIR : 0);
 		if (flags & AT_REMOVEDIR)
 			res->op = OBS_RMDIR;

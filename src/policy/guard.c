@@ -1013,43 +1013,8 @@ struct span {
 
 size_t guard_todo_exec_line(const char *todo, size_t len, const char *before, size_t before_len)
 {
-	struct span known[TODO_BEFORE_MAX];
-	size_t n_known = 0;
-	if (before) {
-		for (size_t i = 0; i < before_len && n_known < TODO_BEFORE_MAX;) {
-			const char *nl = memchr(before + i, '\n', before_len - i);
-			size_t e = nl ? (size_t)(nl - before) : before_len;
-			const char *arg;
-			size_t an;
-			if (todo_exec(before + i, e - i, &arg, &an)) {
-				bool dup = false;
-				for (size_t k = 0; k < n_known && !dup; k++)
-					dup = known[k].n == an && memcmp(known[k].p, arg, an) == 0;
-				if (!dup)
-					known[n_known++] = (struct span){ arg, an };
-			}
-			i = e + 1;
-		}
-	}
-	if (!todo)
-		return 0;
-	size_t line = 0;
-	for (size_t i = 0; i < len;) {
-		const char *nl = memchr(todo + i, '\n', len - i);
-		size_t e = nl ? (size_t)(nl - todo) : len;
-		line++;
-		const char *arg;
-		size_t an;
-		if (todo_exec(todo + i, e - i, &arg, &an)) {
-			bool known_cmd = false;
-			for (size_t k = 0; k < n_known && !known_cmd; k++)
-				known_cmd = known[k].n == an && memcmp(known[k].p, arg, an) == 0;
-			if (!known_cmd)
-				return line;
-		}
-		i = e + 1;
-	}
-	return 0;
+	/* Without a callback: the first refused line's number. */
+	return guard_content_bad_lines(GUARD_CONTENT_TODO, todo, len, before, before_len, NULL, NULL);
 }
 
 /* ---- other checked content ------------------------------------------------ */
@@ -1412,8 +1377,6 @@ static void note_first(void *data, size_t line, size_t start, size_t end)
 size_t guard_content_bad_line(enum guard_content kind, const char *content, size_t len, const char *before,
 			      size_t before_len)
 {
-	if (kind == GUARD_CONTENT_TODO)
-		return guard_todo_exec_line(content, len, before, before_len);
 	struct first_bad f = { 0 };
 	guard_content_bad_lines(kind, content, len, before, before_len, note_first, &f);
 	return f.line;
