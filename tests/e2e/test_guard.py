@@ -770,7 +770,8 @@ def test_concurrent_sandboxes_race_one_folder(ctx, template):
 # --- protected names at any depth ---------------------------------------------------
 
 NAMES = [".bashrc", ".zshrc", ".profile", ".gitmodules", ".mcp.json", ".vscode/tasks.json",
-         ".idea/workspace.xml", ".claude/settings.json", ".claude/commands/x.md"]
+         ".idea/workspace.xml", ".claude/settings.json", ".claude/commands/x.md", ".claude/hooks/pre.sh",
+         ".claude/skills/x/SKILL.md", ".hg/hgrc"]
 
 
 @pytest.mark.parametrize("where", ["", "a/", "a/b/c/d/e/f/"], ids=["top", "depth1", "depth6"])
@@ -848,7 +849,8 @@ def test_moved_protected_names_stay_protected(ctx, template):
 # --- start-up files in $HOME ----------------------------------------------------------
 
 HOME_FILES = [".ssh/authorized_keys", ".config/git/config", ".local/bin/ls",
-              ".local/lib/%s/site-packages/evil.pth" % PYVER, ".npmrc", ".cargo/config.toml"]
+              ".local/lib/%s/site-packages/evil.pth" % PYVER, ".npmrc", ".cargo/config.toml",
+              ".bash_aliases", ".gnupg/gpg.conf", ".pyenv/shims/python3", ".local/share/direnv/allow/x"]
 
 
 @pytest.mark.parametrize("name", HOME_FILES, ids=lambda n: n.replace("/", "_"))
@@ -1184,3 +1186,37 @@ def test_index_entry_into_the_git_folder(ctx, template):
     assert listing(ctx, ".git/hooks") == hooks, r
     host(ctx, ["git", "reset", "-q"])  # what the report tells the user
     user_works_in(ctx)
+
+
+def test_existing_object_keeps_its_content(ctx, template):
+    # A loose object rewritten under its own name would change what the
+    # host's git shows and checks out for a commit the user made.
+    repo(ctx, template)
+    blob = git_out(ctx, "rev-parse", "HEAD:README")
+    obj = ".git/objects/%s/%s" % (blob[:2], blob[2:])
+    with open(ctx.p(obj), "rb") as f:
+        before = f.read()
+    r = attack(ctx, r'''B=%s; O=.git/objects/${B%%${B#??}}/${B#??}
+        printf 'evil\n' > x; Z=$(git hash-object -w x); Zo=.git/objects/${Z%%${Z#??}}/${Z#??}
+        cp "$Zo" t1 && mv -f t1 "$O"; cp "$Zo" t2; ln -f t2 "$O"
+        chmod u+w "$O"; cat "$Zo" > "$O"; python3 -c 'import os,sys; os.rename(sys.argv[1], sys.argv[2])' "$Zo" "$O"''' % blob)
+    with open(ctx.p(obj), "rb") as f:
+        assert f.read() == before, r
+    assert host(ctx, ["git", "show", "HEAD:README"])[1] == ctx.read("README"), r
+    denied(r)
+
+
+def test_folder_on_path_inside_the_project(ctx, template):
+    # The user's PATH names a folder of the project: a program planted
+    # there would run instead of the real one at the user's next command.
+    repo(ctx, template)
+    ctx.mkdir("tools/bin")
+    path = ctx.p("tools/bin") + ":" + PATH
+    r = attack(ctx, r'''cp "$E" tools/bin/ls; cp "$E" tools/bin/git; ln -s "$E" tools/bin/python3
+        mv tools/bin tools/old && mkdir tools/bin && cp "$E" tools/bin/ls; chmod +x tools/bin/* 2>/dev/null; true''',
+               env={"PATH": path})
+    assert os.listdir(ctx.p("tools/bin")) == [], r
+    for args in (["ls"], ["git", "status"]):
+        host(ctx, args, env={"PATH": path})
+        assert not os.path.lexists(mark(ctx)), (args, r)
+    denied(r)
