@@ -26,21 +26,6 @@
 #include <unistd.h>
 #include <utime.h>
 
-#ifndef O_TMPFILE
-#define O_TMPFILE (020000000 | O_DIRECTORY)
-#endif
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
-#ifndef AT_REMOVEDIR
-#define AT_REMOVEDIR 0x200
-#endif
-#ifndef AT_SYMLINK_FOLLOW
-#define AT_SYMLINK_FOLLOW 0x400
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE (1 << 1)
-#endif
 #ifndef SECCOMP_IOCTL_NOTIF_ADDFD
 #define SECCOMP_IOCTL_NOTIF_ADDFD SECCOMP_IOW(3, struct seccomp_notif_addfd)
 #endif
@@ -177,14 +162,15 @@ void wguard_free(struct wguard *w)
 
 bool wguard_release_at_least(const char *release, int major, int minor)
 {
+	/* Digits, a dot, digits: strtol alone would take spaces and signs. */
+	if (release[0] < '0' || release[0] > '9')
+		return false;
 	char *end;
 	long a = strtol(release, &end, 10);
-	if (end == release || *end != '.')
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
 		return false;
 	const char *m = end + 1;
 	long b = strtol(m, &end, 10);
-	if (end == m)
-		return false;
 	return a > major || (a == major && b >= minor);
 }
 
@@ -1054,6 +1040,20 @@ static void refuse(struct broker_reply *reply, struct wguard_result *res, const 
 	}
 }
 
+/* Judge op on the object obj and name it in the report; refused: close
+ * obj, answer the call and return true. */
+static bool object_refused(struct wguard *w, int obj, enum guard_op op, struct judged *j, struct broker_reply *reply,
+			   struct wguard_result *res)
+{
+	(void)callerfs_fd_path(obj, res->path, sizeof(res->path) - 1);
+	judge_object(w, obj, op, j);
+	if (!j->error)
+		return false;
+	close(obj);
+	refuse(reply, res, j);
+	return true;
+}
+
 static void path_of(const struct tgt *x, struct wguard_result *res)
 {
 	int k;
@@ -1215,13 +1215,8 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 			set_result(reply, res, obj);
 			return;
 		}
-		judge_object(w, obj, GUARD_OP_WRITE, &j);
-		(void)callerfs_fd_path(obj, res->path, sizeof(res->path) - 1);
-		if (j.error) {
-			close(obj);
-			refuse(reply, res, &j);
+		if (object_refused(w, obj, GUARD_OP_WRITE, &j, reply, res))
 			return;
-		}
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", obj);
 		int of = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_TMPFILE)) | O_NOCTTY | O_CLOEXEC;
@@ -1578,13 +1573,8 @@ static void do_attr(struct wguard *w, const struct broker_notif *n, const struct
 		}
 	} else if ((obj = open_target_object(w, n, dirfd, path, !nofollow, op, &j, reply, res)) < 0)
 		return;
-	(void)callerfs_fd_path(obj, res->path, sizeof(res->path) - 1);
-	judge_object(w, obj, op, &j);
-	if (j.error) {
-		close(obj);
-		refuse(reply, res, &j);
+	if (object_refused(w, obj, op, &j, reply, res))
 		return;
-	}
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", obj);
 	struct stat st;
@@ -1835,13 +1825,8 @@ static void handle(struct wguard *w, struct broker *b, const struct broker_notif
 		if ((obj = open_target_object(w, n, d1, from, (flags & AT_SYMLINK_FOLLOW) != 0, GUARD_OP_LINK_FROM, &j,
 					      reply, res)) < 0)
 			return;
-		judge_object(w, obj, GUARD_OP_LINK_FROM, &j);
-		if (j.error) {
-			(void)callerfs_fd_path(obj, res->path, sizeof(res->path) - 1);
-			close(obj);
-			refuse(reply, res, &j);
+		if (object_refused(w, obj, GUARD_OP_LINK_FROM, &j, reply, res))
 			return;
-		}
 		if (prepare_name(w, n, arg_dirfd(e, a), to, GUARD_OP_LINK_TO, &x, &j, reply, res)) {
 			close(obj);
 			return;

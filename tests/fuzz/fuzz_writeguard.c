@@ -1,4 +1,4 @@
-/* libFuzzer target: wguard_magic_fd on any string, checked against a reference and for a round trip. */
+/* libFuzzer target: wguard_magic_fd on any string, checked against a reference and for a round trip; wguard_release_at_least against sscanf. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +60,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(path, data, size);
 	path[size] = '\0'; /* an embedded NUL ends the string, as for the caller's */
+	/* The kernel release reader: a release at least 5.14 by its first
+	 * two numbers (as sscanf reads them) and nothing else. */
+	{
+		int a = 0, b = 0, used = 0;
+		bool parsed = sscanf(path, "%d.%d%n", &a, &b, &used) == 2 && path[0] >= '0' && path[0] <= '9';
+		bool at_least = wguard_release_at_least(path, 5, 14);
+		if (!parsed)
+			CHECK(!at_least || (path[0] >= '0' && path[0] <= '9'));
+		else if (a >= 0 && b >= 0 && a < 1000000 && b < 1000000 && strchr("0123456789", path[strcspn(path, ".") + 1]))
+			CHECK(at_least == (a > 5 || (a == 5 && b >= 14)));
+	}
 	int got = wguard_magic_fd(path);
 	bool lead;
 	int want = reference(path, &lead);
