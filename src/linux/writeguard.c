@@ -255,15 +255,9 @@ static bool changeable(const struct wguard *w, const char *path)
 {
 	if (!w->p->tmp_is_host && path_is_inside(path, "/tmp"))
 		return true;
+	/* The rule deciding path (a writable root decides itself too). */
 	const struct policy_path_rule *r = policy_write_rule(w->p, path);
-	if (r && r->kind == POLICY_ALLOW_WRITE)
-		return true;
-	/* A writable root below path: renaming in it does not change path's
-	 * own entries, but be safe about what lies under it. */
-	for (size_t i = 0; i < w->p->n_rules; i++)
-		if (w->p->rules[i].kind == POLICY_ALLOW_WRITE && strcmp(w->p->rules[i].path, path) == 0)
-			return true;
-	return false;
+	return r && r->kind == POLICY_ALLOW_WRITE;
 }
 
 static bool new_repo_has(const struct wguard *w, const struct stat *st)
@@ -526,12 +520,18 @@ static void judge(struct wguard *w, enum guard_op op, const char *ppath, const c
 	/* The writable folder that holds the parent, even where a deny rule
 	 * inside it decides (.git/hooks): the guard answers EACCES there
 	 * with the rule, before the read-only mount's EROFS. */
-	const struct policy_path_rule *wr = NULL;
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct policy_path_rule *c = &p->rules[i];
-		if (c->kind == POLICY_ALLOW_WRITE && c->exists && path_is_inside(ppath, c->path) &&
-		    (!wr || strlen(c->path) > strlen(wr->path)))
-			wr = c;
+	const struct policy_path_rule *wr = policy_write_rule(p, ppath);
+	if (wr && wr->kind != POLICY_ALLOW_WRITE) {
+		/* A deny decides: the writable folder around it, if any (rare:
+		 * no rule at all means no writable folder either). */
+		const struct policy_path_rule *deny = wr;
+		wr = NULL;
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct policy_path_rule *c = &p->rules[i];
+			if (c->kind == POLICY_ALLOW_WRITE && c->exists && path_is_inside(deny->path, c->path) &&
+			    (!wr || strlen(c->path) > strlen(wr->path)))
+				wr = c;
+		}
 	}
 	bool in_root = wr != NULL;
 	bool private_tmp = !in_root && !p->tmp_is_host && path_is_inside(ppath, "/tmp");
