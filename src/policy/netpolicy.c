@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,7 +368,13 @@ struct net_policy {
 	bool v4_len[33];
 	bool v6_len[129];
 
-	struct np_addr *host_addrs;   /* this host's non-loopback addresses, sorted */
+	/* This host's non-loopback addresses, sorted: listed at the first
+	 * address judged (a sandbox that connects nowhere never pays for
+	 * the listing), under host_lock; host_ready says they are. */
+	pthread_mutex_t host_lock;
+	bool host_ready;              /* atomic */
+	bool host_failed;             /* the listing failed: refuse every address */
+	struct np_addr *host_addrs;
 	size_t n_host_addrs;
 
 	/* allowedDomains "localhost" entries, for the guard's lift. */
@@ -443,6 +450,7 @@ void net_policy_free(struct net_policy *np)
 	free(np->ranges);
 	table_free(&np->range_table);
 	free(np->host_addrs);
+	pthread_mutex_destroy(&np->host_lock);
 	free(np->localhost_ports);
 	free(np->loopback_ports);
 	free(np);
@@ -610,22 +618,18 @@ static int ranges_build(struct net_policy *np, const struct config *cfg, struct 
 	return 0;
 }
 
-static int host_addrs_build(struct net_policy *np, struct srt_error *err)
+static int host_addrs_build(struct net_policy *np)
 {
 	struct ifaddrs *ifa = NULL;
-	/* Without the list the guard could not refuse this host's own
-	 * addresses: refuse to build rather than guard less than promised. */
-	if (getifaddrs(&ifa) < 0) {
-		int e = errno;
-		return srt_error_set(err, -e, "cannot list this host's interface addresses: %s", strerror(e));
-	}
+	if (getifaddrs(&ifa) < 0)
+		return -errno;
 	size_t n = 0;
 	for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
 		n++;
 	np->host_addrs = calloc(n ? n : 1, sizeof(*np->host_addrs));
 	if (!np->host_addrs) {
 		freeifaddrs(ifa);
-		return srt_error_set(err, -ENOMEM, "out of memory");
+		return -ENOMEM;
 	}
 	size_t w = 0;
 	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
@@ -645,6 +649,23 @@ static int host_addrs_build(struct net_policy *np, struct srt_error *err)
 	}
 	np->n_host_addrs = w;
 	return 0;
+}
+
+/* Are this host's addresses listed (at the first call)? false when they
+ * cannot be: without the list the guard could not refuse them, so it
+ * refuses every address rather than guard less than promised. */
+static bool host_addrs_ready(const struct net_policy *cnp)
+{
+	struct net_policy *np = (struct net_policy *)cnp; /* the lazily filled list only */
+	if (!__atomic_load_n(&np->host_ready, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&np->host_lock);
+		if (!np->host_ready) {
+			np->host_failed = host_addrs_build(np) < 0;
+			__atomic_store_n(&np->host_ready, true, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&np->host_lock);
+	}
+	return !np->host_failed;
 }
 
 /* Is a host loopback service at port refused by a deniedDomains entry
@@ -703,6 +724,7 @@ int net_policy_build(const struct policy *p, const struct config *cfg, struct ne
 	struct net_policy *np = calloc(1, sizeof(*np));
 	if (!np)
 		return srt_error_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&np->host_lock, NULL);
 	np->allow.any = np->deny.any = -1;
 	struct reason_map reasons;
 	int r = reasons_build(cfg, &reasons);
@@ -719,7 +741,7 @@ int net_policy_build(const struct policy *p, const struct config *cfg, struct ne
 	}
 	if ((r = loopback_build(np, p)) < 0)
 		goto oom;
-	if ((r = ranges_build(np, cfg, err)) < 0 || (r = host_addrs_build(np, err)) < 0)
+	if ((r = ranges_build(np, cfg, err)) < 0)
 		goto fail;
 	reasons_free(&reasons);
 	*ret = np;
@@ -884,8 +906,8 @@ static const char *range_match(const struct net_policy *np, const struct np_addr
  *   3. "cloud metadata endpoint", before link-local which contains
  *      169.254.169.254: the more telling name;
  *   4. "loopback", "unspecified", "link-local", "multicast", "broadcast";
- *   5. "an address of this host" (getifaddrs at build time; loopback is
- *      left to 4).
+ *   5. "an address of this host" (getifaddrs at the first address judged;
+ *      loopback is left to 4).
  * IPv4-mapped IPv6 addresses are judged as IPv4 throughout.
  */
 const char *net_policy_guard(const struct net_policy *np, const struct sockaddr *addr, uint16_t port)
@@ -935,6 +957,8 @@ const char *net_policy_guard(const struct net_policy *np, const struct sockaddr 
 			return "multicast";
 	}
 
+	if (np && !host_addrs_ready(np))
+		return "an address of this host? (this host's addresses cannot be listed)";
 	if (np && np->n_host_addrs &&
 	    bsearch(&a, np->host_addrs, np->n_host_addrs, sizeof(*np->host_addrs), cmp_addr))
 		return "an address of this host";
