@@ -1115,38 +1115,41 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
 {
 	sb->init_pid = pid;
 	sb->init_pidfd = pidfd_open_(pid);
-	if (notif_fd >= 0 && observer_new(sb->rt->loop, notif_fd, on_observed, observed_keep, sb, &sb->obs) < 0 && sb->rt->debug)
-		fprintf(stderr, "srt: the observer could not start: violations are reported by the proxies only\n");
-	if (sb->obs) {
-		enum observer_mode mode = observer_mode_of(sb->rt->observe);
-		if (sb->guard_on && mode == OBSERVER_BASIC)
-			mode = OBSERVER_WRITES;
-		const struct sandbox_observe_options oo = {
-			.mode = mode,
-			.deny_unix_sockets = !sb->settings->policy->allow_all_unix_sockets,
-		};
-		observer_set_options(sb->obs, &oo);
-	}
-	if (sb->guard_on) {
-		struct wguard *g = NULL;
+	/* srt-init starts the command right after its hello, without waiting
+	 * for us: the observer and the guard are whole before the broker
+	 * reads their first notification. */
+	struct wguard *g = NULL;
+	if (sb->guard_on && notif_fd >= 0) {
 		const char *home = sb->rt->home ? sb->rt->home : runtime_home_dir();
 		const struct wguard_options go = { .policy = sb->settings->policy, .home = home };
-		if (!sb->obs || wguard_new(&go, &g) < 0) {
-			/* Fail closed: the command never starts unguarded. */
-			fprintf(stderr, "srt: the write guard could not start; the command does not run\n");
-			deliver(sb, SIGKILL);
-			return;
-		}
-		observer_set_guard(sb->obs, g);
+		if (wguard_new(&go, &g) < 0)
+			g = NULL;
 	}
-	/* Signals that came before: they reach the init before GO, so it ends
-	 * without starting the command. */
+	enum observer_mode mode = observer_mode_of(sb->rt->observe);
+	if (sb->guard_on && mode == OBSERVER_BASIC)
+		mode = OBSERVER_WRITES;
+	const struct sandbox_observe_options oo = {
+		.mode = mode,
+		.deny_unix_sockets = !sb->settings->policy->allow_all_unix_sockets,
+	};
+	if (notif_fd >= 0) {
+		if (sb->guard_on && !g)
+			close(notif_fd);
+		else if (observer_new(sb->rt->loop, notif_fd, on_observed, observed_keep, sb, &oo, g, &sb->obs) < 0 &&
+			 sb->rt->debug)
+			fprintf(stderr, "srt: the observer could not start: violations are reported by the proxies only\n");
+	}
+	if (sb->guard_on && !sb->obs) {
+		/* Fail closed: the sandbox ends at once, and until then every
+		 * call the guard would judge fails (no listener: ENOSYS). */
+		fprintf(stderr, "srt: the write guard could not start; the command does not run\n");
+		deliver(sb, SIGKILL);
+		return;
+	}
+	sb->started = true;
 	for (size_t i = 0; i < sb->n_pending; i++)
 		deliver(sb, sb->pending[i]);
 	sb->n_pending = 0;
-	sb->started = proto_send(sb->sock, PROTO_GO, NULL, 0, NULL, 0) == 0;
-	if (!sb->started)
-		return;
 	sb->start_ns = events_now_ns();
 	struct srt_sandbox_info info = { .id = sb->id, .command = sb->command, .pid = pid, .status = -1 };
 	struct srt_event ev = { .type = SRT_EVENT_SANDBOX_START, .sandbox = &info };
@@ -1644,6 +1647,9 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
 	uv_poll_init(rt->loop, &c.sig_watch, c.sigfd);
 	uv_poll_start(&c.sig_watch, UV_READABLE, cli_on_signal);
 	cli_reap(&c); /* in case bwrap died before the signalfd watch began */
+	/* Until bwrap has exited: reaped by us, since an init that reaps
+	 * nobody (a container's) would keep it and, through it, srt-init
+	 * and the sandbox's session keyring. */
 	while (!c.bwrap_done)
 		uv_run(rt->loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&c.sig_watch, NULL);

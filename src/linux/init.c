@@ -873,10 +873,15 @@ static void __attribute__((noreturn)) exit_reporting(int sock, int status)
 		_Static_assert(sizeof(st) + sizeof(head) == MOUNT_TMP_REPORT_HEAD, "PROTO_EXIT's /tmp report");
 		struct tmp_report t = { .buf = msg + MOUNT_TMP_REPORT_HEAD,
 					.cap = sizeof(msg) - MOUNT_TMP_REPORT_HEAD };
-		if (tmp_upper_fd >= 0) {
-			/* What the command left behind dies with us anyway;
-			 * now, so that the upper layer holds still. */
+		/* What the command left behind dies with us anyway; now, and
+		 * reaped, so that the private /tmp holds still and PROTO_EXIT
+		 * comes when nothing of the sandbox runs any more. */
+		if (getpid() == 1) {
 			kill(-1, SIGKILL);
+			while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+				;
+		}
+		if (tmp_upper_fd >= 0) {
 			int upper = openat(tmp_upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			static char rel[PATH_MAX];
 			rel[0] = '\0';
@@ -889,6 +894,79 @@ static void __attribute__((noreturn)) exit_reporting(int sock, int status)
 		(void)proto_send(sock, PROTO_EXIT, msg, (uint32_t)(MOUNT_TMP_REPORT_HEAD + t.len), NULL, 0);
 	}
 	exit(status);
+}
+
+/* execvp(cmd[0], cmd), with one execve per name that exists: the observer
+ * traps every execve (to report hidden programs), and execvp tries one in
+ * each folder of $PATH, a round trip to the supervisor each. A folder
+ * without the name is passed over with a stat; a name that exists is
+ * tried as execvp tries it. Returns with errno set, as execvp does. */
+static void exec_search(char **cmd)
+{
+	const char *file = cmd[0];
+	if (!*file) {
+		errno = ENOENT;
+		return;
+	}
+	if (strchr(file, '/')) {
+		execv(file, cmd);
+		return;
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin"; /* glibc's default */
+	size_t flen = strlen(file);
+	bool eacces = false;
+	static char full[PATH_MAX];
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+		if (dlen + 1 + flen + 1 <= sizeof(full)) {
+			/* An empty entry is the current folder. */
+			memcpy(full, dlen ? p : ".", dlen ? dlen : 1);
+			size_t n = dlen ? dlen : 1;
+			full[n] = '/';
+			memcpy(full + n + 1, file, flen + 1);
+			struct stat st;
+			if (stat(full, &st) == 0) {
+				execv(full, cmd);
+				if (errno == ENOEXEC) {
+					/* No #! line: a shell script, as execvp runs it. */
+					size_t argc = 0;
+					while (cmd[argc])
+						argc++;
+					char **sh = calloc(argc + 2, sizeof(*sh));
+					if (sh) {
+						sh[0] = "sh";
+						sh[1] = full;
+						for (size_t i = 1; i <= argc; i++)
+							sh[i + 1] = cmd[i];
+						execv("/bin/sh", sh);
+						free(sh);
+					}
+					errno = ENOEXEC;
+					return;
+				}
+			}
+			switch (errno) {
+			case EACCES:
+				eacces = true;
+				break;
+			case ENOENT:
+			case ENOTDIR:
+			case ESTALE:
+			case ENODEV:
+			case ETIMEDOUT:
+				break;
+			default:
+				return;
+			}
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	errno = eacces ? EACCES : ENOENT;
 }
 
 static int exec_command(char **cmd, bool shell)
@@ -905,7 +983,7 @@ static int exec_command(char **cmd, bool shell)
 			strerror(errno));
 		return 127;
 	}
-	execvp(cmd[0], cmd);
+	exec_search(cmd);
 	int e = errno;
 	if (e == ENOENT || (e == ENOTDIR && !strchr(cmd[0], '/'))) {
 		fprintf(stderr, "srt: %s: command not found\n", cmd[0]);
@@ -1071,7 +1149,9 @@ int main(int argc, char **argv)
 	load_filter(filter_fd);
 
 	if (sock >= 0) {
-		/* Nothing of ours may be trapped from here until GO. */
+		/* The command starts at once: the supervisor has everything it
+		 * needs to judge its calls before it reads the first one, and a
+		 * trapped call waits for it meanwhile. */
 		int listener = notify_fd >= 0 ? load_notify_filter(notify_fd, allow_unix) : -1;
 		int r = proto_send(sock, PROTO_HELLO, NULL, 0, &listener, listener >= 0 ? 1 : 0);
 		if (listener >= 0)
@@ -1080,11 +1160,6 @@ int main(int argc, char **argv)
 			exit(125); /* srt is gone (killed): run nothing, quietly */
 		if (r < 0)
 			die(125, "srt-init: cannot reach the supervisor: %s", strerror(-r));
-		uint32_t type = 0;
-		static char payload[PROTO_MAX_PAYLOAD];
-		r = proto_recv(sock, &type, payload, NULL, NULL, NULL, NULL);
-		if (r < 0 || type != PROTO_GO)
-			exit(125); /* the supervisor is gone or refused: run nothing */
 		/* sock stays open for PROTO_EXIT; the command does not inherit
 		 * it (close-on-exec, set above). */
 	}

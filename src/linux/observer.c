@@ -771,34 +771,35 @@ static void on_report(void *data, struct broker_item *item)
 }
 
 int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
-		 struct observer **ret)
+		 const struct sandbox_observe_options *opts, struct wguard *guard, struct observer **ret)
 {
 	*ret = NULL;
-	if (notif_fd < 0)
+	if (notif_fd < 0) {
+		wguard_free(guard);
 		return -EBADF;
+	}
 	struct observer *o = calloc(1, sizeof(*o));
 	if (!o) {
 		close(notif_fd);
+		wguard_free(guard);
 		return -ENOMEM;
 	}
 	o->fn = fn;
 	o->keep = keep;
 	o->data = data;
-	o->mode = OBSERVER_READS; /* everything trapped, until told */
+	o->mode = opts ? (int)opts->mode : OBSERVER_READS;
+	o->guard = guard;
 	o->sc = observer_syscalls_native();
+	/* Mode and guard are in place before the broker's thread exists: it
+	 * may find a notification at once. */
 	int r = broker_new(loop, notif_fd, on_notif, on_report, o, &o->broker);
 	if (r < 0) {
+		wguard_free(guard);
 		free(o);
 		return r;
 	}
 	*ret = o;
 	return 0;
-}
-
-void observer_set_options(struct observer *o, const struct sandbox_observe_options *opts)
-{
-	if (o && opts)
-		__atomic_store_n(&o->mode, (int)opts->mode, __ATOMIC_RELAXED);
 }
 
 /* On the loop's thread, from wguard_finish. */
@@ -817,15 +818,6 @@ static void report_finish(void *data, const char *path, const char *rule)
 	};
 	if (o->fn)
 		o->fn(o->data, &c);
-}
-
-void observer_set_guard(struct observer *o, struct wguard *g)
-{
-	if (!o) {
-		wguard_free(g);
-		return;
-	}
-	__atomic_store_n(&o->guard, g, __ATOMIC_RELEASE);
 }
 
 void observer_close(struct observer *o)

@@ -108,27 +108,20 @@ struct observer;
 /* Serve the listener notif_fd (owned from now on, also on error) with a
  * broker (linux/broker.h): each notification is read and answered on the
  * broker's thread (CONTINUE; EPERM for socket), then reported to fn on the
- * loop's thread, unless keep (may be NULL) drops it. Until observer_set_options says
- * the mode, every call the filter traps is reported, read-only opens
- * included. Returns 0 or a negative errno.
+ * loop's thread, unless keep (may be NULL) drops it. opts (NULL: mode
+ * READS, every call the filter traps reported, read-only opens included)
+ * and guard (NULL: none; owned from now on, also on error: the write guard,
+ * linux/writeguard.h, judged and carried out on the broker's thread) are in
+ * force before the broker reads its first notification, so the sandbox's
+ * command may already be running. Returns 0 or a negative errno.
  *
  * Keep it open while the sandbox lives: once the listener is closed, the
  * kernel fails every trapped call with ENOSYS. Its thread stops by itself
  * when the last process under the filter is gone. */
-int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
-		 struct observer **ret);
-
-/* Enforce the write guard (linux/writeguard.h, owned from now on) on the
- * calls it wants: judged and carried out on the broker's thread, reported
- * when refused (by the guard, or by the kernel with EROFS, EACCES or
- * EPERM). Call before the sandbox's command starts. */
 struct wguard;
-void observer_set_guard(struct observer *o, struct wguard *g);
+int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
+		 const struct sandbox_observe_options *opts, struct wguard *guard, struct observer **ret);
 
-/* The options the notify filter was built with. Mode WRITES drops the
- * read-only opens that reach the observer anyway (openat2 is trapped
- * always: its flags are in memory); mode READS delivers them. */
-void observer_set_options(struct observer *o, const struct sandbox_observe_options *opts);
 
 /* Stop (waiting for the broker's thread), report what it read, close the
  * listener. On the loop's thread; the observer is freed at once, the

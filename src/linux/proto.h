@@ -24,7 +24,7 @@ enum proto_type {
 	PROTO_HELLO = 1, /* init -> supervisor: filters applied, ready; payload empty; with one fd
 			  * when the observer's notify filter is loaded: its listener
 			  * (none: no observer, e.g. an old kernel or a listener above us) */
-	PROTO_GO = 2,    /* supervisor -> init: start the command; payload empty */
+	/* 2: unused (once GO; srt-init now starts the command after HELLO) */
 	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan and the seccomp filter, two memfds,
 			  * and a third, the observer's notify filter, when the observer is on.
 			  * payload: empty, or one u32 of PROTO_PLAN_* flags */

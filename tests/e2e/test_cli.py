@@ -125,6 +125,32 @@ def test_not_executable_is_126(ctx):
     assert r.rc == 126, r
 
 
+def test_path_search_behaves_as_execvp(ctx):
+    # srt-init looks the command up itself (one execve per name that
+    # exists, not one per folder of $PATH): the outcome must be execvp's.
+    ctx.write("b1/pick", "#!/bin/sh\necho first\n", mode=0o644)   # not executable
+    ctx.write("b2/pick", "#!/bin/sh\necho second\n", mode=0o755)
+    ctx.write("b2/noshebang", 'echo "plain $1"\n', mode=0o755)
+    ctx.write("b3/pick", "#!/bin/sh\necho third\n", mode=0o755)
+    os.makedirs(os.path.join(ctx.proj, "empty"), exist_ok=True)
+    b = lambda *d: ":".join([os.path.join(ctx.proj, x) for x in d] + ["/usr/bin", "/bin"])
+    # Folders without the name are passed over, a file that cannot be
+    # executed too; the first that runs wins.
+    r = ctx.run(["pick"], env={"PATH": b("empty", "nowhere", "b1", "b2", "b3")})
+    assert (r.rc, r.out) == (0, "second\n"), r
+    # Only a file that cannot be executed: 126, EACCES.
+    r = ctx.run(["pick"], env={"PATH": b("b1")})
+    assert r.rc == 126 and "Permission denied" in r.err, r
+    # No #! line: run by sh, with its arguments.
+    r = ctx.run(["noshebang", "x"], env={"PATH": b("b2")})
+    assert (r.rc, r.out) == (0, "plain x\n"), r
+    # An empty entry is the current folder.
+    r = ctx.run(["pick"], env={"PATH": ":/usr/bin"}, cwd=os.path.join(ctx.proj, "b3"))
+    assert (r.rc, r.out) == (0, "third\n"), r
+    r = ctx.run(["no-such-command-srt-e2e"], env={"PATH": b("empty", "b1", "b2")})
+    assert r.rc == 127 and "command not found" in r.err, r
+
+
 def test_missing_bwrap_is_125_and_command_not_run(ctx):
     s = {"bwrapPath": "/nonexistent/bwrap", "filesystem": {"allowWrite": [ctx.proj]}}
     r = ctx.run(["touch", "marker"], settings=s)

@@ -1,5 +1,6 @@
 # Process isolation: capabilities, no_new_privs, namespaces, srt-init as PID 1, orphan reaping.
 import os
+import time
 import socket
 
 import pytest
@@ -51,6 +52,27 @@ def test_orphans_reaped(ctx):
     assert r.rc == 0 and "started" in r.out, r
     from conftest import procs_matching, wait_until
     assert wait_until(lambda: not procs_matching(t), 1.0), "orphan left running"
+
+
+def test_nothing_runs_once_srt_returned(ctx):
+    # A hostile command leaves writers behind (one in a new session) that
+    # keep appending through descriptors they already hold. The moment
+    # srt returns they are gone: the file no longer grows and no process
+    # of the sandbox is left, with no grace period.
+    t = ctx.token()
+    s = {"filesystem": {"allowWrite": ["."]}}
+    script = ("for i in 1 2 3; do (exec -a %s sh -c 'exec 3>>grow; while :; do echo x >&3; done' &) ; done; "
+              "(setsid sh -c 'exec 3>>grow; while :; do echo y >&3; done' &) ; "
+              "sleep 0.3; echo started" % t)
+    r = ctx.sh(script, settings=s, timeout=20)
+    assert r.rc == 0 and "started" in r.out, r
+    from conftest import procs_matching
+    assert not procs_matching(t), "a writer outlived srt"
+    p = os.path.join(ctx.proj, "grow")
+    size = os.path.getsize(p)
+    assert size > 0, "the writers never wrote"
+    time.sleep(0.3)
+    assert os.path.getsize(p) == size, "the file still grew after srt returned"
 
 
 def test_zombies_do_not_accumulate(ctx):

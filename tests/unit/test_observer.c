@@ -32,6 +32,9 @@
 
 #include "linux/observer.h"
 #include "linux/proto.h"
+
+/* The test's own message: the child waits for it before its calls. */
+#define TEST_GO 2u
 #include "linux/seccomp_filter.h"
 
 /* ---- Running a probe under the filters ------------------------------------ */
@@ -149,7 +152,7 @@ static int observe_child(const struct sandbox_observe_options *oopts, const stru
 		close(listener);
 		uint32_t type;
 		static char payload[PROTO_MAX_PAYLOAD];
-		if (proto_recv(sv[1], &type, payload, NULL, NULL, NULL, NULL) < 0 || type != PROTO_GO)
+		if (proto_recv(sv[1], &type, payload, NULL, NULL, NULL, NULL) < 0 || type != TEST_GO)
 			_exit(104);
 		_exit(probe());
 	}
@@ -169,8 +172,7 @@ static int observe_child(const struct sandbox_observe_options *oopts, const stru
 	assert_int_equal(uv_loop_init(&loop), 0);
 	struct observer *o = NULL;
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(observer_new(&loop, fds[0], on_call, NULL, r, &o), 0);
-	observer_set_options(o, oopts);
+	assert_int_equal(observer_new(&loop, fds[0], on_call, NULL, r, oopts, NULL, &o), 0);
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	assert_true(pidfd >= 0);
 	r->child_watch.data = r;
@@ -179,7 +181,7 @@ static int observe_child(const struct sandbox_observe_options *oopts, const stru
 	uv_poll_start(&r->child_watch, UV_READABLE, on_child);
 	uv_timer_init(&loop, &r->timeout);
 	uv_timer_start(&r->timeout, on_timeout, 20000, 0);
-	assert_int_equal(proto_send(sv[0], PROTO_GO, NULL, 0, NULL, 0), 0);
+	assert_int_equal(proto_send(sv[0], TEST_GO, NULL, 0, NULL, 0), 0);
 	while (!r->child_done && !r->timed_out)
 		uv_run(&loop, UV_RUN_ONCE);
 	assert_false(r->timed_out);
