@@ -1111,7 +1111,7 @@ static void stop_watching_sock(struct sandbox *sb)
 	}
 }
 
-static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
+static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, uint32_t hello_flags)
 {
 	sb->init_pid = pid;
 	sb->init_pidfd = pidfd_open_(pid);
@@ -1131,6 +1131,7 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd)
 	const struct sandbox_observe_options oo = {
 		.mode = mode,
 		.deny_unix_sockets = !sb->settings->policy->allow_all_unix_sockets,
+		.killable_wait = hello_flags & PROTO_HELLO_KILLABLE,
 	};
 	if (notif_fd >= 0) {
 		if (sb->guard_on && !g)
@@ -1233,7 +1234,7 @@ static void on_sock(uv_poll_t *w, int status, int events)
 		int notif = nfds == 1 ? fds[0] : -1;
 		for (size_t i = notif >= 0 ? 1 : 0; i < nfds; i++)
 			close(fds[i]);
-		on_hello(sb, pid, notif);
+		on_hello(sb, pid, notif, len >= sizeof(uint32_t) ? payload[0] : 0);
 		return;
 	}
 	for (size_t i = 0; i < nfds; i++)

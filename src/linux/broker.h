@@ -69,11 +69,20 @@ bool broker_id_valid(struct broker *b, uint64_t id);
 
 /* From the handle callback: install fd (the broker's, still its own
  * afterwards) in the caller as the result of its call, which this answers
- * at once (SECCOMP_ADDFD_FLAG_SEND, Linux 5.14): the caller's call returns
- * the new descriptor's number, close-on-exec when cloexec. Returns that
- * number, or a negative errno (then the call is not answered yet; set
- * reply->error). Set reply->sent after a success. */
+ * at once: the caller's call returns the new descriptor's number,
+ * close-on-exec when cloexec. Returns that number, or a negative errno
+ * (then the call may not be answered yet; set reply->error). Set
+ * reply->sent after a success.
+ * Atomically (SECCOMP_ADDFD_FLAG_SEND, Linux 5.14), unless
+ * broker_set_killable said so: then the descriptor, then the answer. */
 int broker_addfd(struct broker *b, uint64_t id, int fd, bool cloexec);
+
+/* The filter was loaded with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux
+ * 5.19): a caller whose call we received leaves it only by dying, so a
+ * descriptor installed before the answer can never be left behind in a
+ * process that goes on (a signal handler's interruption would otherwise
+ * restart the call and keep the first descriptor). */
+void broker_set_killable(struct broker *b);
 
 /* The listener, for a thread that answers a call later (it dups it: the
  * broker may be gone by then). */

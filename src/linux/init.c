@@ -761,18 +761,27 @@ static void refuse_unix_sockets(void)
 
 /* The observer's notify filter (observer.h). Loaded last, right before
  * HELLO: a call of ours it traps would wait for an answer, and the
- * supervisor can answer only once it has the listener. Until GO we only
- * sendmsg/recvmsg; after GO the command's execve is trapped, and the
- * supervisor serves it by then. Returns the listener (O_CLOEXEC), or -1
+ * supervisor can answer only once it has the listener. After HELLO we only
+ * fork; the command's execve is trapped and waits for the supervisor. Returns the listener (O_CLOEXEC), or -1
  * when the kernel refuses one: older than 5.0, or a filter above us has a
  * listener already (srt inside srt): one per chain. Then there is no
  * observer, which only reports; but the enforcement filter left
  * socket(AF_UNIX) to it, so unless Unix sockets are allowed we refuse them
  * here. */
-static int load_notify_filter(int fd, bool allow_unix)
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+static int load_notify_filter(int fd, bool allow_unix, bool *killable)
 {
 	struct sock_fprog prog = read_filter(fd);
-	long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	/* Linux 5.19: once the supervisor has a call, only a fatal signal
+	 * ends the caller's wait (broker.h, broker_set_killable). */
+	long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+	*killable = listener >= 0;
+	if (listener < 0 && errno == EINVAL)
+		listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 	if (listener >= 0)
 		return (int)listener;
 	if (!allow_unix)
@@ -1152,8 +1161,10 @@ int main(int argc, char **argv)
 		/* The command starts at once: the supervisor has everything it
 		 * needs to judge its calls before it reads the first one, and a
 		 * trapped call waits for it meanwhile. */
-		int listener = notify_fd >= 0 ? load_notify_filter(notify_fd, allow_unix) : -1;
-		int r = proto_send(sock, PROTO_HELLO, NULL, 0, &listener, listener >= 0 ? 1 : 0);
+		bool killable = false;
+		int listener = notify_fd >= 0 ? load_notify_filter(notify_fd, allow_unix, &killable) : -1;
+		uint32_t hello = killable ? PROTO_HELLO_KILLABLE : 0;
+		int r = proto_send(sock, PROTO_HELLO, &hello, sizeof(hello), &listener, listener >= 0 ? 1 : 0);
 		if (listener >= 0)
 			close(listener);
 		if (r == -EPIPE || r == -ECONNRESET)

@@ -798,6 +798,8 @@ int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn
 		free(o);
 		return r;
 	}
+	if (opts && opts->killable_wait)
+		broker_set_killable(o->broker);
 	*ret = o;
 	return 0;
 }

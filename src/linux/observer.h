@@ -30,6 +30,8 @@ enum observer_mode {
 struct sandbox_observe_options {
 	enum observer_mode mode;
 	bool deny_unix_sockets; /* true unless network.allowAllUnixSockets */
+	bool killable_wait;     /* the filter was loaded waiting killably (PROTO_HELLO_KILLABLE):
+				 * the broker may answer with a descriptor in two steps */
 };
 
 /* Whether this kernel can run the observer: seccomp user notification

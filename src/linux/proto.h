@@ -20,10 +20,14 @@
 #define PROTO_MAX_PAYLOAD 4096u
 #define PROTO_MAX_FDS 8u
 
+/* PROTO_HELLO's flags. */
+#define PROTO_HELLO_KILLABLE 1u /* the notify filter waits killably (WAIT_KILLABLE_RECV) */
+
 enum proto_type {
-	PROTO_HELLO = 1, /* init -> supervisor: filters applied, ready; payload empty; with one fd
-			  * when the observer's notify filter is loaded: its listener
-			  * (none: no observer, e.g. an old kernel or a listener above us) */
+	PROTO_HELLO = 1, /* init -> supervisor: filters applied, the command starts; payload one
+			  * u32 of PROTO_HELLO_* flags; with one fd when the observer's notify
+			  * filter is loaded: its listener (none: no observer, e.g. an old
+			  * kernel or a listener above us) */
 	/* 2: unused (once GO; srt-init now starts the command after HELLO) */
 	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan and the seccomp filter, two memfds,
 			  * and a third, the observer's notify filter, when the observer is on.

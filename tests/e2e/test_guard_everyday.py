@@ -3,6 +3,7 @@ import pytest
 import os
 import tarfile
 
+from conftest import PY
 from test_guard import GIT_ID, fs_settings, git_out, host, repo, template  # noqa: F401 (template: fixture)
 
 
@@ -172,3 +173,52 @@ def test_everyday_leaves_the_host_repository_healthy(ctx, template):
     assert rc == 0 and out == "", out
     rc, out = host(ctx, ["git", "status", "--porcelain", "--ignored"])
     assert rc == 0 and out == "", out
+
+
+SIGNAL_STORM = r'''
+import os, signal, sys
+hits = [0]
+def on_alarm(sig, frame):
+    hits[0] += 1
+def again(fn, *a):
+    # A trapped call that a handler interrupts before srt has it gives
+    # EINTR, also unlink's (the kernel's rule for seccomp notification).
+    while True:
+        try:
+            return fn(*a)
+        except InterruptedError:
+            pass
+signal.signal(signal.SIGALRM, on_alarm)
+signal.setitimer(signal.ITIMER_REAL, 0.00005, 0.00005)
+before = sorted(os.listdir("/proc/self/fd"))
+spurious = 0
+for i in range(int(sys.argv[1])):
+    try:
+        fd = os.open("x.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        spurious += 1
+        again(os.unlink, "x.lock")
+        continue
+    os.close(fd)
+    again(os.unlink, "x.lock")
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+after = sorted(os.listdir("/proc/self/fd"))
+print(hits[0], spurious, before == after)
+'''
+
+
+def test_lock_files_under_a_signal_storm(ctx):
+    # A program whose signal handler runs 20,000 times a second (timers,
+    # profilers, Go's preemption) creates and removes a lock file: every
+    # O_EXCL create must succeed once, exactly as without srt, and no
+    # descriptor may appear in the program. The guard performs the call
+    # itself; a signal that ended the caller's wait after that would make
+    # the retried call fail (EEXIST, ENOENT) and leave the descriptor.
+    r = ctx.run([PY, "-c", SIGNAL_STORM, "3000"], settings=fs_settings(), timeout=120)
+    assert r.rc == 0, r
+    hits, spurious, same_fds = r.out.split()
+    assert int(hits) > 300, r          # the storm did happen
+    assert spurious == "0", r
+    assert same_fds == "True", r
+    assert not os.path.exists(os.path.join(ctx.proj, "x.lock")), r
+    assert "denied" not in r.err, r
