@@ -229,6 +229,9 @@ static int read_string(pid_t pid, uint64_t addr, char *buf, size_t cap)
 		 * unmapped page must still be read. */
 		uint64_t a = addr + got;
 		size_t chunk = 4096 - (size_t)(a & 4095);
+		/* Most paths are short: a small first read, then the rest. */
+		if (got == 0 && chunk > 256)
+			chunk = 256;
 		if (chunk > cap - got)
 			chunk = cap - got;
 		ssize_t n = read_mem(pid, a, buf + got, chunk);
