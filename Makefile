@@ -32,6 +32,8 @@ bench: build
 	bench/network
 	bench/bursts
 	bench/soak --seconds 60
+	bench/libexec --build $(BUILD_DIR)
+	bench/libmany --build $(BUILD_DIR)
 
 install: build
 	meson install -C $(BUILD_DIR)

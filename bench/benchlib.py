@@ -94,3 +94,29 @@ def quantile_ms(samples, q):
 
 def verdict(ok):
     return "target met" if ok else "TARGET MISSED"
+
+
+def library_build_dir(arg=None):
+    """The build folder holding libsandbox_runtime.so: arg, else
+    $SRT_BUILD_DIR, else build/ of this checkout."""
+    d = os.path.abspath(arg or os.environ.get("SRT_BUILD_DIR") or os.path.join(REPO, "build"))
+    if not os.path.isdir(d) or not any(f.startswith("libsandbox_runtime.so") for f in os.listdir(d)):
+        sys.exit(f"bench: no libsandbox_runtime.so in {d}; run 'make build' first (or --build DIR)")
+    return d
+
+
+def compile_against_library(work, build, name, source):
+    """Builds source (C) as work/name with cc -O2, against the public header
+    and the library of build (linked with an rpath to it). Returns the
+    executable and the command used."""
+    cc = shutil.which("cc")
+    if not cc:
+        sys.exit("bench: cc not found (Debian package gcc)")
+    src = os.path.join(work, name + ".c")
+    exe = os.path.join(work, name)
+    with open(src, "w") as f:
+        f.write(source)
+    cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", exe, src, "-I", os.path.join(REPO, "include"),
+           "-L", build, "-Wl,-rpath," + build, "-lsandbox_runtime", "-pthread"]
+    subprocess.run(cmd, check=True)
+    return exe, cmd

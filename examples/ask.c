@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 	/* No allowedDomains: every host is undecided, so every connection asks. */
 	srt_runtime *rt = NULL;
 	struct srt_error err;
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	if (srt_runtime_new_from_config(&cfg, NULL, &rt, &err) < 0) {
 		fprintf(stderr, "ask: %s\n", err.message);
 		return 125;
@@ -90,16 +90,16 @@ int main(int argc, char **argv)
 
 	/* The command's output is captured, and printed when it ends: the
 	 * terminal is free for the questions meanwhile. */
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	if (srt_runtime_execute_shell(rt, argv[optind], NULL, &res, &err) < 0) {
 		fprintf(stderr, "ask: %s\n", err.message);
 		srt_runtime_free(rt);
 		return 125;
 	}
-	fwrite(res.out, 1, res.out_len, stdout);
-	fwrite(res.err, 1, res.err_len, stderr);
-	int status = res.status;
-	srt_result_free(&res);
+	fwrite(res->out, 1, res->out_len, stdout);
+	fwrite(res->err, 1, res->err_len, stderr);
+	int status = res->status;
+	srt_result_free(res);
 
 	/* Free the runtime before what the callback uses goes away. */
 	srt_runtime_free(rt);

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	const char *const allow_read[] = { ".", NULL };
 	const char *const deny_read[] = { "~/.ssh", NULL };
 	const char *const allow_write[] = { workdir, NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_read = allow_read;
 	cfg.deny_read = deny_read;
 	cfg.allow_write = allow_write;

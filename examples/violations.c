@@ -49,21 +49,25 @@ static void list_kind(srt_runtime *rt, enum srt_violation_kind kind, const char 
 	if (srt_runtime_violations(rt, kind, &l) < 0)
 		return;
 	printf("%s: %zu\n", name, l->n);
-	for (size_t i = 0; i < l->n; i++)
-		printf("  #%llu %s %s\n      rule: %s\n      command: %s (pid %d)\n", (unsigned long long)l->v[i].seq,
-		       l->v[i].operation, l->v[i].target, l->v[i].rule, l->v[i].command, l->v[i].pid);
+	/* srt_violation_at, not l->v[i]: a later library's elements may be
+	 * larger than this program's struct srt_violation. */
+	for (size_t i = 0; i < l->n; i++) {
+		const struct srt_violation *v = srt_violation_at(l, i);
+		printf("  #%llu %s %s\n      rule: %s\n      command: %s (pid %d)\n", (unsigned long long)v->seq,
+		       v->operation, v->target, v->rule, v->command, v->pid);
+	}
 	srt_violation_list_free(l);
 }
 
 int main(void)
 {
 	static const char *const denied[] = { "denied.example", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.denied_domains = denied;
 
 	/* Refused writes are reported only when asked for: each observed
 	 * write costs a round trip to the runtime. */
-	struct srt_runtime_options opts = { .observe = SRT_OBSERVE_WRITES };
+	struct srt_runtime_options opts = { .size = sizeof(opts), .observe = SRT_OBSERVE_WRITES };
 
 	srt_runtime *rt = NULL;
 	struct srt_error err;
@@ -75,7 +79,7 @@ int main(void)
 	srt_runtime_subscribe(rt, on_event, NULL, &token);
 
 	/* curl reads HTTP_PROXY/http_proxy, which point at the sandbox's proxy. */
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	if (srt_runtime_execute_shell(rt,
 				      "echo data > /usr/srt-example; "
 				      "curl -s -o /dev/null -w 'HTTP %{http_code}\\n' http://denied.example/",
@@ -84,8 +88,8 @@ int main(void)
 		srt_runtime_free(rt);
 		return 1;
 	}
-	printf("status %d\nstdout: %sstderr: %s\n", res.status, res.out, res.err);
-	srt_result_free(&res);
+	printf("status %d\nstdout: %sstderr: %s\n", res->status, res->out, res->err);
+	srt_result_free(res);
 
 	/* No more events from here on. */
 	srt_runtime_unsubscribe(rt, token);

@@ -19,6 +19,25 @@
  * caller's, with the function named to free it. Pointers inside an event
  * are valid only during the callback.
  *
+ * ABI (the openat2/clone3 model): every struct the caller allocates starts
+ * with size_t size, which the caller sets to sizeof the struct as its
+ * header knows it ({ .size = sizeof(o) }). The library reads exactly that
+ * many bytes: a size below the struct's SRT_..._SIZE_VER0 (0 above all) is
+ * -EINVAL; a smaller size than the library's (a program built against an
+ * older header) leaves the missing fields at their defaults (every field's
+ * default is its zero value); a larger one (a newer header than the
+ * library) is accepted when the bytes the library does not know are all
+ * zero, and is -E2BIG otherwise. A struct the library fills
+ * (srt_platform_info) is written up to its size, no further. Structs the
+ * library allocates (srt_result, srt_event, srt_violation,
+ * srt_violation_list, srt_connection, srt_sandbox_info) only ever grow at
+ * their end; srt_result, srt_event and srt_violation carry their size so
+ * that a program can tell which fields are there, and violation lists are
+ * walked with srt_violation_at, never v[i]. (For maintainers: a field is
+ * added at the end only, starting at or past the struct's previous sizeof,
+ * so that a grown struct always has a larger size.) The soname is
+ * libsandbox_runtime.so.1 since these sizes were added.
+ *
  * See sandbox_runtime(3).
  */
 #ifndef SANDBOX_RUNTIME_H
@@ -48,7 +67,16 @@ const char *srt_version(void);
 
 /* ---- Platform --------------------------------------------------------- */
 
+/* The smallest size each struct accepts: size and its first member. Every
+ * later member defaults to zero when a shorter struct leaves it out. */
+#define SRT_PLATFORM_INFO_SIZE_VER0 (sizeof(size_t) + 16)
+#define SRT_CONFIG_SIZE_VER0 (sizeof(size_t) + sizeof(void *))
+#define SRT_RUNTIME_OPTIONS_SIZE_VER0 (2 * sizeof(size_t))
+#define SRT_SANDBOX_OPTIONS_SIZE_VER0 (sizeof(size_t) + sizeof(void *))
+#define SRT_EXECUTE_OPTIONS_SIZE_VER0 (sizeof(size_t) + sizeof(void *))
+
 struct srt_platform_info {
+	size_t size;                /* set by the caller: sizeof(struct srt_platform_info) */
 	char platform[16];          /* "linux" */
 	bool supported;             /* sandboxes can be started here */
 	bool observer_supported;    /* seccomp user notification is available */
@@ -61,8 +89,11 @@ struct srt_platform_info {
 				     * line ("" when supported) */
 };
 
-/* Fill *out. Returns 0 (the answer is in out->supported), or -EINVAL when
- * out is NULL. Runs bwrap --version once. */
+/* Fill *out, at most out->size bytes of it (bytes past the library's own
+ * struct are zeroed), and set out->size to the number of bytes filled.
+ * Returns 0 (the answer is in out->supported), or -EINVAL when out is NULL
+ * or out->size is below SRT_PLATFORM_INFO_SIZE_VER0. Runs bwrap --version
+ * once. */
 int srt_platform_info(struct srt_platform_info *out);
 
 /* ---- Settings built in code --------------------------------------------- */
@@ -70,8 +101,10 @@ int srt_platform_info(struct srt_platform_info *out);
 /* The fields of the srt settings format (docs/settings.md), for a program
  * that builds its settings rather than reading them. Lists are
  * NULL-terminated arrays of strings, NULL for none. Zero-initialise and set
- * what you need. Errors name the field, as "<config>: filesystem.allowWrite[2]". */
+ * what you need, size included. Errors name the field, as
+ * "<config>: filesystem.allowWrite[2]". */
 struct srt_config {
+	size_t size;                         /* sizeof(struct srt_config) */
 	const char *const *deny_read;        /* filesystem.denyRead */
 	const char *const *allow_read;       /* filesystem.allowRead */
 	const char *const *allow_write;      /* filesystem.allowWrite */
@@ -102,6 +135,7 @@ enum srt_observe {
 };
 
 struct srt_runtime_options {
+	size_t size;             /* sizeof(struct srt_runtime_options) */
 	size_t max_violations;   /* the store keeps the newest N; 0: 1000 */
 	enum srt_observe observe;
 	const char *home;        /* for "~" in settings, absolute; NULL: $HOME */
@@ -112,8 +146,9 @@ struct srt_runtime_options {
 
 /* Create a runtime from a settings file (either format), from settings
  * text (name is used in messages, "<json>" when NULL), or from a struct.
- * opts may be NULL. Nothing runs yet. On success *ret is the caller's;
- * free with srt_runtime_free. */
+ * opts may be NULL (the defaults). Nothing runs yet. On success *ret is
+ * the caller's; free with srt_runtime_free. -EINVAL or -E2BIG for a bad
+ * size of opts or cfg (see ABI above). */
 int srt_runtime_new_from_file(const char *path, const struct srt_runtime_options *opts,
 			      srt_runtime **ret, struct srt_error *err);
 int srt_runtime_new_from_json(const char *json, const char *name, const struct srt_runtime_options *opts,
@@ -169,6 +204,7 @@ void srt_runtime_free(srt_runtime *rt);
 /* ---- Sandboxes ---------------------------------------------------------- */
 
 struct srt_sandbox_options {
+	size_t size;              /* sizeof(struct srt_sandbox_options) */
 	/* Extra allowedDomains entries for this sandbox only, on top of the
 	 * runtime's settings (its deniedDomains still win). NULL-terminated. */
 	const char *const *allowed_domains;
@@ -190,38 +226,113 @@ struct srt_sandbox_options {
  * sandbox starts. *ret_argv is the caller's: free with srt_argv_free. A
  * prepared argv that is never run expires when the runtime is freed.
  * -EDEADLK on the runtime's own thread (in an event callback): call it
- * from another thread. */
+ * from another thread. -EINVAL or -E2BIG for a bad o->size. */
 int srt_runtime_wrap(srt_runtime *rt, const char *const *argv, const struct srt_sandbox_options *o,
 		     char ***ret_argv, uint64_t *ret_id, struct srt_error *err);
 int srt_runtime_wrap_shell(srt_runtime *rt, const char *command, const struct srt_sandbox_options *o,
 			   char ***ret_argv, uint64_t *ret_id, struct srt_error *err);
 void srt_argv_free(char **argv);
 
+/* ---- Executing: the runtime runs the command and waits ------------------- */
+
+/* A cancel handle for executions, usable from any thread. */
+struct srt_execution;
+
+/* A new handle (NULL when out of memory). One handle may serve any number
+ * of executions, at once or one after the other: cancelling it cancels
+ * every one of them, running or yet to start. */
+struct srt_execution *srt_execution_new(void);
+
+/* Cancel: every execution using the handle has its sandbox killed (all of
+ * its processes) and returns 0 with result->canceled set and the output
+ * captured so far; an execution started with it later fails at once
+ * without running anything (see srt_runtime_execute). Safe from any thread
+ * and from a signal handler (it only writes to an eventfd); cancelling
+ * twice is harmless. -EINVAL when e is NULL. */
+int srt_execution_cancel(struct srt_execution *e);
+
+/* Free the handle. NULL is a no-op. Not while an execution uses it. */
+void srt_execution_free(struct srt_execution *e);
+
+/* Where the command's standard input comes from. */
+enum srt_stdin_kind {
+	SRT_STDIN_NULL = 0,   /* /dev/null (the default) */
+	SRT_STDIN_BYTES = 1,  /* stdin_data, stdin_len bytes, then end of file */
+	SRT_STDIN_FD = 2,     /* stdin_fd, the caller's descriptor (not closed) */
+};
+
+struct srt_execute_options {
+	size_t size;          /* sizeof(struct srt_execute_options) */
+	/* The sandbox: extra allowed domains, folder (NULL: defaults). The
+	 * same struct wrap takes, with its own size. */
+	const struct srt_sandbox_options *sandbox;
+	enum srt_stdin_kind stdin_kind;
+	const void *stdin_data;   /* SRT_STDIN_BYTES: copied in as it is written,
+				   * never deadlocking against the output */
+	size_t stdin_len;
+	int stdin_fd;             /* SRT_STDIN_FD: >= 0 */
+	/* Environment changes, NULL-terminated: "NAME=VALUE" sets NAME,
+	 * "NAME" (no '=') removes it. Applied in order to the program's
+	 * environment, or to an empty one with env_replace. The sandbox's own
+	 * variables (HTTP_PROXY and the other proxy settings, NO_PROXY,
+	 * SANDBOX_RUNTIME) are set after these and win. The changes are made
+	 * inside the sandbox only: the processes the library runs on the host
+	 * side (its launcher, bwrap) keep the program's environment, so that
+	 * no entry (LD_PRELOAD=...) acts outside the sandbox. */
+	const char *const *env;
+	bool env_replace;
+	/* Kill the whole sandbox after this many milliseconds (0: never);
+	 * the result says timed_out, with status 124, as timeout(1), and
+	 * when the call returns no process of the sandbox is left. */
+	uint64_t timeout_ms;
+	/* Keep at most this many bytes of stdout, and of stderr (0: 64 MiB);
+	 * the rest is read and discarded, and the result says truncated. */
+	size_t max_output;
+	struct srt_execution *cancel;   /* NULL: not cancellable */
+};
+
+/* What an execution gave. Allocated by the library, freed with
+ * srt_result_free; it only ever grows at its end, and size says how far
+ * (sizeof of the library's struct). */
 struct srt_result {
-	int status;          /* as srt(1): the command's, 128+N for signal N, 126/127 */
+	size_t size;
+	int status;          /* as srt(1): the command's, 128+N for signal N, 126/127;
+			      * 124 when timed out, 137 when canceled */
 	char *out;           /* captured stdout, NUL-terminated (binary safe with out_len) */
 	size_t out_len;
 	char *err;           /* captured stderr */
 	size_t err_len;
 	uint64_t sandbox_id;
+	bool timed_out;      /* timeout_ms passed: the sandbox was killed */
+	bool canceled;       /* srt_execution_cancel: the sandbox was killed */
+	bool out_truncated;  /* stdout was longer than max_output */
+	bool err_truncated;
 };
 
-/* Run a command in a sandbox with stdin from /dev/null, wait for it and
- * capture its output (at most 64 MiB of each; more is discarded). *ret is
- * zeroed first, so srt_result_free on it is harmless even after a failure.
- * Returns 0 when the command ran, whatever its status; a negative errno
- * when no sandbox could be started (a command folder that does not exist
- * is -ENOENT, not status 125), -EDEADLK on the runtime's own thread (in
- * an event callback: the sandbox could never start; call it from another
- * thread), -ECANCELED when srt_runtime_free ended the sandbox while it
- * ran (*ret then holds no result). The sandbox gets default signal actions and no blocked signal,
- * whatever the program ignores or blocks. A program that ignores SIGCHLD
- * or reaps every child itself gets the status the sandbox's init reported
- * (-ECHILD when there is none). Free with srt_result_free. */
-int srt_runtime_execute(srt_runtime *rt, const char *const *argv, const struct srt_sandbox_options *o,
-			struct srt_result *ret, struct srt_error *err);
-int srt_runtime_execute_shell(srt_runtime *rt, const char *command, const struct srt_sandbox_options *o,
-			      struct srt_result *ret, struct srt_error *err);
+/* Run a command in a sandbox (argv: NULL-terminated; shell: one string run
+ * with bash -c, or sh), wait for it and capture its output; o may be NULL
+ * (the defaults: stdin from /dev/null, the program's environment, no
+ * timeout, 64 MiB of each output). *ret is set to NULL first, and on
+ * success to a result that is the caller's: free with srt_result_free.
+ * Returns 0 when the command ran, whatever its status, also when it timed
+ * out or was canceled (see the flags); a negative errno when no sandbox
+ * could be started (a command folder that does not exist is -ENOENT, not
+ * status 125); -EINVAL for a bad option (the message names it: stdin_kind,
+ * stdin_fd, env[i], a bad size), -E2BIG for a size larger than the
+ * library's with non-zero bytes past it, -EBADF when stdin_fd is not open;
+ * -ECANCELED when the cancel handle was cancelled before the call (nothing
+ * ran) or when srt_runtime_free ended the sandbox while it ran (no result
+ * then); -EDEADLK on the runtime's own thread (in an event callback: the
+ * sandbox could never start; call it from another thread). The sandbox
+ * gets default signal actions and no blocked signal, whatever the program
+ * ignores or blocks. A program that ignores SIGCHLD or reaps every child
+ * itself gets the status the sandbox's init reported (-ECHILD when there
+ * is none). */
+int srt_runtime_execute(srt_runtime *rt, const char *const *argv, const struct srt_execute_options *o,
+			struct srt_result **ret, struct srt_error *err);
+int srt_runtime_execute_shell(srt_runtime *rt, const char *command, const struct srt_execute_options *o,
+			      struct srt_result **ret, struct srt_error *err);
+/* NULL is a no-op. */
 void srt_result_free(struct srt_result *r);
 
 /* ---- Violations ----------------------------------------------------------- */
@@ -239,7 +350,10 @@ enum srt_violation_source {
 	SRT_SOURCE_OBSERVER = 2,  /* the observer saw a call the policy refuses */
 };
 
+/* Allocated by the library (in an event, or a list); grows at its end only. */
 struct srt_violation {
+	size_t size;                   /* sizeof of the library's struct: the fields
+					* past it do not exist */
 	uint64_t seq;                  /* 1, 2, ... in the order they were recorded */
 	int64_t time_ns;               /* CLOCK_REALTIME */
 	enum srt_violation_kind kind;
@@ -254,10 +368,17 @@ struct srt_violation {
 };
 
 struct srt_violation_list {
-	struct srt_violation *v;       /* oldest first */
+	/* The violations, oldest first, stride bytes apart: walk them with
+	 * srt_violation_at(l, i), never v[i] (a later library's element may
+	 * be larger than the struct srt_violation a program was built with). */
+	const struct srt_violation *v;
 	size_t n;
+	size_t stride;
 	uint64_t dropped;              /* recorded but pushed out of the store */
 };
+
+/* The i-th violation of l, oldest first; NULL when l is NULL or i >= l->n. */
+const struct srt_violation *srt_violation_at(const struct srt_violation_list *l, size_t i);
 
 /* A copy of the stored violations of one kind (SRT_VIOLATION_ANY: all).
  * -EINVAL (there is no struct srt_error here) when rt or ret is NULL or
@@ -304,7 +425,10 @@ struct srt_sandbox_info {
 	int64_t duration_ns;           /* SANDBOX_EXIT */
 };
 
+/* Allocated by the library, valid during the callback; grows at its end
+ * only, as do srt_connection and srt_sandbox_info. */
 struct srt_event {
+	size_t size;                   /* sizeof of the library's struct */
 	enum srt_event_type type;
 	int64_t time_ns;
 	const struct srt_violation *violation;   /* SRT_EVENT_VIOLATION */

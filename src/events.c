@@ -76,6 +76,7 @@ static void violation_clear(struct srt_violation *v)
 static int violation_copy(struct srt_violation *dst, const struct srt_violation *src)
 {
 	*dst = *src;
+	dst->size = sizeof(*dst);
 	dst->operation = strdup(src->operation ? src->operation : "");
 	dst->target = strdup(src->target ? src->target : "");
 	dst->rule = strdup(src->rule ? src->rule : "");
@@ -238,7 +239,8 @@ bool event_hub_violation(struct event_hub *h, const struct srt_violation *v)
 	pthread_mutex_unlock(&h->lock);
 	if (r < 0)
 		return true;
-	struct srt_event ev = { .type = SRT_EVENT_VIOLATION, .time_ns = copy.time_ns, .violation = &copy };
+	struct srt_event ev = { .size = sizeof(ev), .type = SRT_EVENT_VIOLATION, .time_ns = copy.time_ns,
+				.violation = &copy };
 	char *json = event_to_json(&ev);
 	ev.json = json ? json : "{}";
 	dispatch(h, &ev);
@@ -249,6 +251,7 @@ bool event_hub_violation(struct event_hub *h, const struct srt_violation *v)
 
 void event_hub_emit(struct event_hub *h, struct srt_event *ev)
 {
+	ev->size = sizeof(*ev);
 	if (!ev->time_ns)
 		ev->time_ns = events_now_ns();
 	char *json = event_to_json(ev);
@@ -336,17 +339,20 @@ int event_hub_list(struct event_hub *h, enum srt_violation_kind kind, struct srt
 		return -ENOMEM;
 	pthread_mutex_lock(&h->lock);
 	l->dropped = h->dropped;
-	l->v = calloc(h->n ? h->n : 1, sizeof(*l->v));
-	if (!l->v) {
+	/* Our own elements: a program walks them by stride. */
+	struct srt_violation *v = calloc(h->n ? h->n : 1, sizeof(*v));
+	l->v = v;
+	l->stride = sizeof(*v);
+	if (!v) {
 		pthread_mutex_unlock(&h->lock);
 		free(l);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < h->n; i++) {
-		const struct srt_violation *v = &h->ring[(h->start + i) % h->cap];
-		if (kind != SRT_VIOLATION_ANY && v->kind != kind)
+		const struct srt_violation *x = &h->ring[(h->start + i) % h->cap];
+		if (kind != SRT_VIOLATION_ANY && x->kind != kind)
 			continue;
-		if (violation_copy(&l->v[l->n], v) < 0) {
+		if (violation_copy(&v[l->n], x) < 0) {
 			pthread_mutex_unlock(&h->lock);
 			srt_violation_list_free(l);
 			return -ENOMEM;
@@ -358,13 +364,23 @@ int event_hub_list(struct event_hub *h, enum srt_violation_kind kind, struct srt
 	return 0;
 }
 
+/* The list's elements are the library's struct srt_violation, stride
+ * bytes apart: a program built with a smaller struct still finds each. */
+const struct srt_violation *srt_violation_at(const struct srt_violation_list *l, size_t i)
+{
+	if (!l || i >= l->n)
+		return NULL;
+	return (const struct srt_violation *)((const char *)l->v + i * l->stride);
+}
+
 void srt_violation_list_free(struct srt_violation_list *l)
 {
 	if (!l)
 		return;
+	struct srt_violation *v = (struct srt_violation *)l->v; /* ours: event_hub_list made it */
 	for (size_t i = 0; i < l->n; i++)
-		violation_clear(&l->v[i]);
-	free(l->v);
+		violation_clear(&v[i]);
+	free(v);
 	free(l);
 }
 

@@ -9,9 +9,11 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -65,6 +67,7 @@ static int error_done(struct srt_error *err, int r, const char *fn)
 		if (!err->message[0])
 			srt_error_set(err, r, "%s: %s", fn, strerror(-r));
 		err->code = r;
+		runtime_resource_explain(err, r); /* which limit, for -EMFILE, -ENFILE, -ENOMEM */
 	}
 	return r;
 }
@@ -114,6 +117,78 @@ static int check_folder(const char *what, const char *path, struct srt_error *er
 	return 0;
 }
 
+/* ---- Structs the caller passes in (sandbox_runtime.h, ABI) ----------------------- */
+
+/* The caller's struct src, of the size it says, as the library's own
+ * struct dst (lsize bytes): what a shorter struct leaves out is zero (the
+ * default of every field); what a longer one has past the library's struct
+ * must be zero, since a field this library does not know cannot be
+ * honoured. dst->size becomes lsize. A size past SRT_STRUCT_SIZE_MAX is
+ * refused unread (-E2BIG), as openat2 and clone3 do past a page. */
+#define SRT_STRUCT_SIZE_MAX 4096u
+static int struct_in(void *dst, size_t lsize, const void *src, size_t ver0, const char *name, struct srt_error *err)
+{
+	size_t usize;
+	memcpy(&usize, src, sizeof(usize));
+	if (usize < ver0)
+		return srt_error_set(err, -EINVAL,
+				     "struct %s.size is %zu: less than its smallest layout (%zu bytes); set it to "
+				     "sizeof(struct %s)",
+				     name, usize, ver0, name);
+	/* No struct grows that large: a garbage size, not to be read. */
+	if (usize > SRT_STRUCT_SIZE_MAX)
+		return srt_error_set(err, -E2BIG,
+				     "struct %s.size is %zu: more than %u bytes, larger than any layout; set it to "
+				     "sizeof(struct %s)",
+				     name, usize, SRT_STRUCT_SIZE_MAX, name);
+	if (usize > lsize) {
+		const unsigned char *past = (const unsigned char *)src + lsize;
+		for (size_t i = 0; i < usize - lsize; i++)
+			if (past[i])
+				return srt_error_set(err, -E2BIG,
+						     "struct %s.size is %zu, larger than this library's (%zu bytes, "
+						     "version %s), and byte %zu is not zero: a field this library "
+						     "does not know is set",
+						     name, usize, lsize, SRT_VERSION, lsize + i);
+	}
+	memset(dst, 0, lsize);
+	memcpy(dst, src, usize < lsize ? usize : lsize);
+	memcpy(dst, &lsize, sizeof(lsize));
+	return 0;
+}
+
+static int runtime_options_in(const struct srt_runtime_options *uo, struct srt_runtime_options *buf,
+			      const struct srt_runtime_options **ret, struct srt_error *err)
+{
+	*ret = NULL;
+	if (!uo)
+		return 0;
+	int r = struct_in(buf, sizeof(*buf), uo, SRT_RUNTIME_OPTIONS_SIZE_VER0, "srt_runtime_options", err);
+	if (r == 0)
+		*ret = buf;
+	return r;
+}
+
+static int config_in(const struct srt_config *uc, struct srt_config *buf, struct srt_error *err)
+{
+	if (!uc)
+		return srt_error_set(err, -EINVAL, "cfg is NULL");
+	return struct_in(buf, sizeof(*buf), uc, SRT_CONFIG_SIZE_VER0, "srt_config", err);
+}
+
+/* *so (the caller's, or NULL) as the library's struct, in *buf. */
+static int sandbox_options_in(const struct srt_sandbox_options *so, struct srt_sandbox_options *buf,
+			      const struct srt_sandbox_options **ret, struct srt_error *err)
+{
+	*ret = NULL;
+	if (!so)
+		return 0;
+	int r = struct_in(buf, sizeof(*buf), so, SRT_SANDBOX_OPTIONS_SIZE_VER0, "srt_sandbox_options", err);
+	if (r == 0)
+		*ret = buf;
+	return r;
+}
+
 /* What every srt_runtime_new_* checks before any work. */
 static int check_new_args(const struct srt_runtime_options *opts, srt_runtime **ret, struct srt_error *err)
 {
@@ -145,6 +220,11 @@ struct pending {
 	bool waited;               /* execute's: wait_finished frees it */
 	bool done;                 /* live: the sandbox was freed, with status */
 	int status;                /* as srt(1), from srt-init; -1 unknown */
+	/* execute's timeout or cancel: the sandbox must end now (kill); the
+	 * runtime's thread acted on it (killed); once the sandbox is freed,
+	 * its PID 1 as a pidfd, for execute to wait on (-1: none). */
+	bool kill, killed;
+	int pidfd;
 	struct pending *next;
 };
 
@@ -176,6 +256,7 @@ struct srt_runtime {
 	int listen_fd;
 	uv_poll_t listen_watch;
 	char *rundir, *sockpath;
+	int rundir_lock;           /* flock(LOCK_SH) on rundir while the runtime lives; -1: none */
 	struct pending *pending;
 	struct pending *live;      /* attached, not yet freed: what execute waits on */
 	struct attaching *attaching;   /* loop thread only */
@@ -188,6 +269,10 @@ struct srt_runtime {
 	 * (call_enter); free waits on calls_cond for them to leave. */
 	unsigned calls;
 	pthread_cond_t calls_cond;
+	/* An eventfd, made with the thread (srt_runtime_start), that free
+	 * makes readable for good: executions in progress poll it and leave
+	 * at once, whatever still holds their output open. */
+	int stop_fd;
 	/* What reset reloads, and what every generation gets on top: the
 	 * runtime folder hidden. */
 	char *src_path, *src_text, *src_name;
@@ -199,7 +284,9 @@ struct srt_runtime {
 static bool platform_ok(void);
 
 /* The runtime folder, made when the runtime is, for the socket launchers
- * connect to: $XDG_RUNTIME_DIR/srt/XXXXXX, or /tmp/srt-UID/XXXXXX, 0700.
+ * connect to: $XDG_RUNTIME_DIR/srt/PID.XXXXXX, or /tmp/srt-UID/PID.XXXXXX,
+ * 0700, locked while the runtime lives (runtime_dir_make); or, when
+ * /tmp/srt-UID is not ours, /tmp/srt-XXXXXX, which is never reclaimed.
  * Sandboxes run as the same user and may read by default: every generation
  * of settings hides the parent folder (o->extra), so that a sandbox sees
  * neither this runtime's folder nor that of another runtime of the user,
@@ -218,10 +305,14 @@ static int make_rundir_in(srt_runtime *o, const char *parent, bool shared)
 		if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
 			return -EPERM;
 	}
-	char *dir = str_printf(shared ? "%s/XXXXXX" : "%s/srt-XXXXXX", parent);
+	/* Folders left there by runtimes that are gone (their lock is free)
+	 * go first; ours is locked before it can be taken for one. */
+	if (shared)
+		runtime_dir_reclaim(parent);
+	char *dir = shared ? runtime_dir_make(parent, &o->rundir_lock) : str_printf("%s/srt-XXXXXX", parent);
 	if (!dir)
-		return -ENOMEM;
-	if (!mkdtemp(dir)) {
+		return shared ? -errno : -ENOMEM;
+	if (!shared && !mkdtemp(dir)) {
 		int e = errno;
 		free(dir);
 		return -e;
@@ -247,6 +338,9 @@ static int make_rundir_in(srt_runtime *o, const char *parent, bool shared)
 	free(hide);
 	if (r < 0) {
 		rmdir(dir);
+		if (o->rundir_lock >= 0)
+			close(o->rundir_lock);
+		o->rundir_lock = -1;
 		free(o->rundir);
 		free(o->sockpath);
 		free(o->extra);
@@ -322,6 +416,7 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	if (!o)
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	o->listen_fd = -1;
+	o->rundir_lock = -1;
 	struct settings *s = NULL;
 	int r = make_rundir(o, err);
 	if (r == 0)
@@ -331,6 +426,8 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	if (r < 0) {
 		if (o->rundir)
 			rmdir(o->rundir);
+		if (o->rundir_lock >= 0)
+			close(o->rundir_lock);
 		free(o->rundir);
 		free(o->sockpath);
 		free(o->extra);
@@ -354,21 +451,29 @@ static int runtime_new(const char *path, const char *text, const char *name, con
 	return 0;
 }
 
-int srt_runtime_new_from_file(const char *path, const struct srt_runtime_options *opts, srt_runtime **ret,
+int srt_runtime_new_from_file(const char *path, const struct srt_runtime_options *uo, srt_runtime **ret,
 			      struct srt_error *err)
 {
 	error_clear(err);
-	int r = path ? check_new_args(opts, ret, err) : srt_error_set(err, -EINVAL, "path is NULL");
+	struct srt_runtime_options buf;
+	const struct srt_runtime_options *opts = NULL;
+	int r = path ? runtime_options_in(uo, &buf, &opts, err) : srt_error_set(err, -EINVAL, "path is NULL");
+	if (r == 0)
+		r = check_new_args(opts, ret, err);
 	if (r == 0)
 		r = runtime_new(path, NULL, NULL, opts, ret, err);
 	return error_done(err, r, "srt_runtime_new_from_file");
 }
 
-int srt_runtime_new_from_json(const char *json, const char *name, const struct srt_runtime_options *opts,
+int srt_runtime_new_from_json(const char *json, const char *name, const struct srt_runtime_options *uo,
 			      srt_runtime **ret, struct srt_error *err)
 {
 	error_clear(err);
-	int r = json ? check_new_args(opts, ret, err) : srt_error_set(err, -EINVAL, "json is NULL");
+	struct srt_runtime_options buf;
+	const struct srt_runtime_options *opts = NULL;
+	int r = json ? runtime_options_in(uo, &buf, &opts, err) : srt_error_set(err, -EINVAL, "json is NULL");
+	if (r == 0)
+		r = check_new_args(opts, ret, err);
 	if (r == 0)
 		r = runtime_new(NULL, json, name ? name : "<json>", opts, ret, err);
 	return error_done(err, r, "srt_runtime_new_from_json");
@@ -421,14 +526,21 @@ out:
 	return r < 0 ? srt_error_set(err, r, "out of memory") : 0;
 }
 
-int srt_runtime_new_from_config(const struct srt_config *cfg, const struct srt_runtime_options *opts,
+int srt_runtime_new_from_config(const struct srt_config *ucfg, const struct srt_runtime_options *uo,
 				srt_runtime **ret, struct srt_error *err)
 {
 	error_clear(err);
 	char *text = NULL;
-	int r = cfg ? check_new_args(opts, ret, err) : srt_error_set(err, -EINVAL, "cfg is NULL");
+	struct srt_config cfg;
+	struct srt_runtime_options buf;
+	const struct srt_runtime_options *opts = NULL;
+	int r = config_in(ucfg, &cfg, err);
 	if (r == 0)
-		r = config_json(cfg, &text, err);
+		r = runtime_options_in(uo, &buf, &opts, err);
+	if (r == 0)
+		r = check_new_args(opts, ret, err);
+	if (r == 0)
+		r = config_json(&cfg, &text, err);
 	if (r == 0)
 		r = runtime_new(NULL, text, "<config>", opts, ret, err);
 	free(text);
@@ -447,12 +559,17 @@ static void attaching_closed(uv_handle_t *h)
 	free(a);
 }
 
+static void on_listen(uv_poll_t *w, int status, int events);
+
 static void attaching_drop(struct attaching *a)
 {
 	for (struct attaching **pp = &a->o->attaching; *pp; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
-			a->o->n_attaching--;
+			/* A slot is free: the launchers waiting in the backlog
+			 * (on_listen stopped at ATTACHING_MAX) are taken again. */
+			if (a->o->n_attaching-- == ATTACHING_MAX && !uv_is_closing((uv_handle_t *)&a->o->listen_watch))
+				uv_poll_start(&a->o->listen_watch, UV_READABLE, on_listen);
 			break;
 		}
 	uv_close((uv_handle_t *)&a->w, attaching_closed);
@@ -462,7 +579,7 @@ static void attaching_drop(struct attaching *a)
 /* A sandbox that a launcher attached to is gone (freed, or dropped before
  * it was served), status as srt-init reported it (-1: unknown): execute
  * waiting on it may go on. */
-static void live_done(srt_runtime *o, uint64_t id, int status)
+static void live_done(srt_runtime *o, uint64_t id, int status, int init_pidfd)
 {
 	pthread_mutex_lock(&o->lock);
 	for (struct pending **pp = &o->live; *pp; pp = &(*pp)->next)
@@ -471,8 +588,12 @@ static void live_done(srt_runtime *o, uint64_t id, int status)
 			if (p->waited) {
 				p->done = true;
 				p->status = status;
+				if (p->kill && init_pidfd >= 0)
+					p->pidfd = fcntl(init_pidfd, F_DUPFD_CLOEXEC, 3);
 			} else {
 				*pp = p->next;
+				if (p->pidfd >= 0)
+					close(p->pidfd);
 				free(p);
 			}
 			break;
@@ -490,15 +611,18 @@ static void sandbox_ended(struct sandbox *sb)
 
 static void sandbox_freed(struct sandbox *sb)
 {
-	live_done(sb->owner, sb->id, sb->final_status);
+	live_done(sb->owner, sb->id, sb->final_status, sb->init_pidfd);
 }
 
 /* After the sandbox's process ended: wait until the runtime has finished
  * it too (events sent, proxy closed), so that the
  * next sandbox does not meet this one's leftovers. A sandbox that never
- * connected is dropped here. Returns the status srt-init reported, or -1. */
-static int wait_finished(srt_runtime *o, uint64_t id)
+ * connected is dropped here. Returns the status srt-init reported, or -1;
+ * *ret_pidfd (may be NULL) gets the pidfd of a killed sandbox's PID 1, or -1. */
+static int wait_finished(srt_runtime *o, uint64_t id, int *ret_pidfd)
 {
+	if (ret_pidfd)
+		*ret_pidfd = -1;
 	struct sandbox *unstarted = NULL;
 	int status = -1;
 	pthread_mutex_lock(&o->lock);
@@ -523,6 +647,10 @@ static int wait_finished(srt_runtime *o, uint64_t id)
 			break;
 		if (p->done) {
 			status = p->status;
+			if (ret_pidfd)
+				*ret_pidfd = p->pidfd;
+			else if (p->pidfd >= 0)
+				close(p->pidfd);
 			*pp = p->next;
 			free(p);
 			break;
@@ -572,7 +700,7 @@ static void on_attach(uv_poll_t *w, int status, int events)
 		payload[len] = '\0';
 		pthread_mutex_lock(&o->lock);
 		for (struct pending **pp = &o->pending; *pp; pp = &(*pp)->next)
-			if (strcmp((*pp)->token, payload) == 0) {
+			if (strcmp((*pp)->token, payload) == 0 && !(*pp)->kill) {
 				/* From now on execute waits for it to be freed. */
 				struct pending *p = *pp;
 				*pp = p->next;
@@ -624,14 +752,14 @@ static void on_attach(uv_poll_t *w, int status, int events)
 	if (!launched) {
 		close(fd); /* the launcher fails (125) rather than wait */
 		sandbox_free_unstarted(sb);
-		live_done(o, id, -1);
+		live_done(o, id, -1, -1);
 		return;
 	}
 	close(sb->args_fd);
 	sb->args_fd = -1;
 	if (sandbox_attach(sb, fd, &err) < 0) { /* it closed fd */
 		sandbox_free_unstarted(sb);
-		live_done(o, id, -1);
+		live_done(o, id, -1, -1);
 	}
 }
 
@@ -655,6 +783,13 @@ static void on_listen(uv_poll_t *w, int status, int events)
 	(void)status;
 	(void)events;
 	for (;;) {
+		/* At most ATTACHING_MAX unattached connections: the next ones
+		 * wait in the backlog (then in connect) until one leaves, so
+		 * that a burst of launchers is served, not refused. */
+		if (o->n_attaching >= ATTACHING_MAX) {
+			uv_poll_stop(&o->listen_watch);
+			return;
+		}
 		int fd = accept4(o->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -671,8 +806,7 @@ static void on_listen(uv_poll_t *w, int status, int events)
 		/* Launchers run as this user; the folder is 0700 anyway. */
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != getuid() ||
-		    o->n_attaching >= ATTACHING_MAX) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != getuid()) {
 			close(fd);
 			continue;
 		}
@@ -699,9 +833,36 @@ static void on_listen(uv_poll_t *w, int status, int events)
 	}
 }
 
+/* The sandboxes of executions that timed out or were cancelled
+ * (kill_sandbox): killed (PID 1, so the whole PID namespace) and finished
+ * (their connection closed, so that one not started yet never starts). */
+static void kill_requested(srt_runtime *o)
+{
+	for (;;) {
+		uint64_t id = 0;
+		pthread_mutex_lock(&o->lock);
+		for (struct pending *p = o->live; p && !id; p = p->next)
+			if (p->kill && !p->killed) {
+				p->killed = true;
+				id = p->id;
+			}
+		pthread_mutex_unlock(&o->lock);
+		if (!id)
+			return;
+		for (struct sandbox *sb = o->rt.sandboxes; sb; sb = sb->next)
+			if (sb->id == id) {
+				if (sb->init_pidfd >= 0)
+					syscall(SYS_pidfd_send_signal, sb->init_pidfd, SIGKILL, NULL, 0);
+				sandbox_finish(sb, -1);
+				break;
+			}
+	}
+}
+
 static void on_wake(uv_async_t *h)
 {
 	srt_runtime *o = h->data;
+	kill_requested(o);
 	pthread_mutex_lock(&o->lock);
 	bool stopping = o->stopping;
 	pthread_mutex_unlock(&o->lock);
@@ -761,6 +922,10 @@ int srt_runtime_start(srt_runtime *o, struct srt_error *err)
 	}
 	if ((r = make_socket(o, err)) < 0)
 		goto out;
+	if ((o->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		r = srt_error_set(err, -errno, "cannot make an eventfd: %s", strerror(errno));
+		goto fail_socket;
+	}
 	if (uv_loop_init(&o->loop) < 0) {
 		r = srt_error_set(err, -ENOMEM, "cannot create the event loop");
 		goto fail_socket;
@@ -811,6 +976,9 @@ fail_handles:
 fail_loop:
 	uv_loop_close(&o->loop);
 fail_socket:
+	if (o->stop_fd >= 0)
+		close(o->stop_fd);
+	o->stop_fd = -1;
 	close(o->listen_fd);
 	o->listen_fd = -1;
 	unlink(o->sockpath);
@@ -912,16 +1080,17 @@ int srt_runtime_reload_json(srt_runtime *o, const char *json, const char *name, 
 	return error_done(err, r, "srt_runtime_reload_json");
 }
 
-int srt_runtime_reload_config(srt_runtime *o, const struct srt_config *cfg, struct srt_error *err)
+int srt_runtime_reload_config(srt_runtime *o, const struct srt_config *ucfg, struct srt_error *err)
 {
 	error_clear(err);
 	char *text = NULL;
+	struct srt_config cfg;
 	int r;
 	if (!o)
 		r = srt_error_set(err, -EINVAL, "rt is NULL");
-	else if (!cfg)
-		r = srt_error_set(err, -EINVAL, "cfg is NULL");
-	else if ((r = config_json(cfg, &text, err)) == 0)
+	else if ((r = config_in(ucfg, &cfg, err)) < 0)
+		;
+	else if ((r = config_json(&cfg, &text, err)) == 0)
 		r = reload(o, NULL, text, "<config>", err);
 	free(text);
 	return error_done(err, r, "srt_runtime_reload_config");
@@ -1003,6 +1172,8 @@ static void free_finish(srt_runtime *o)
 	while (o->calls > 0)
 		pthread_cond_wait(&o->calls_cond, &o->lock);
 	pthread_mutex_unlock(&o->lock);
+	if (started)
+		close(o->stop_fd);
 	while (o->pending) {
 		struct pending *p = o->pending;
 		o->pending = p->next;
@@ -1012,10 +1183,14 @@ static void free_finish(srt_runtime *o)
 	while (o->live) { /* their sandboxes were freed above, with the loop */
 		struct pending *p = o->live;
 		o->live = p->next;
+		if (p->pidfd >= 0)
+			close(p->pidfd);
 		free(p);
 	}
 	if (o->rundir)
 		rmdir(o->rundir);
+	if (o->rundir_lock >= 0) /* after: a folder left behind is reclaimed */
+		close(o->rundir_lock);
 	free(o->sockpath);
 	free(o->rundir);
 	free(o->src_path);
@@ -1051,8 +1226,12 @@ void srt_runtime_free(srt_runtime *o)
 		return;
 	/* From now on no call enters, and the loop ends every sandbox: the
 	 * executions in progress return. */
-	if (started)
+	if (started) {
 		uv_async_send(&o->wake);
+		uint64_t one = 1;
+		ssize_t n = write(o->stop_fd, &one, sizeof(one)); /* cannot fail: written once */
+		(void)n;
+	}
 	if (!deferred) {
 		free_finish(o);
 		return;
@@ -1074,10 +1253,12 @@ void srt_runtime_free(srt_runtime *o)
 	pthread_attr_destroy(&at);
 }
 
+/* ---- Sandboxes ------------------------------------------------------------------ */
+
 /* What wrap and execute check before a sandbox is prepared: argv (or, for
  * the _shell forms, command) and the folder the command will run in, which
  * must still be there: the runtime's folder may have been removed since the
- * runtime was made. */
+ * runtime was made. so is the library's struct (sandbox_options_in). */
 static int check_sandbox_args(const srt_runtime *o, const char *const *argv, const char *command, bool shell,
 			      const struct srt_sandbox_options *so, struct srt_error *err)
 {
@@ -1094,10 +1275,13 @@ static int check_sandbox_args(const srt_runtime *o, const char *const *argv, con
 	return check_folder("the runtime's cwd", o->rt.cwd, err);
 }
 
-/* ---- Sandboxes ------------------------------------------------------------------ */
-
-static int wrap(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so, bool waited,
-		char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
+/* env, env_replace: execute's changes to the command's environment, made
+ * by bwrap inside the sandbox (sandbox_spec): the launcher and bwrap run on
+ * the host with the caller's own environment, so that nothing the caller
+ * passes for the command (LD_PRELOAD=...) acts outside the sandbox. */
+static int wrap(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
+		const char *const *env, bool env_replace, bool waited, char ***ret_argv, uint64_t *ret_id,
+		struct srt_error *err)
 {
 	if (!o || !command || !command[0] || !ret_argv)
 		return srt_error_set(err, -EINVAL, "no runtime or no command");
@@ -1123,6 +1307,8 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 		.shell = shell,
 		.cwd = so && so->cwd ? so->cwd : o->rt.cwd,
 		.allowed_domains = so ? so->allowed_domains : NULL,
+		.env = env,
+		.env_replace = env_replace,
 		.init_fd = 3,
 		.sock_fd = 4,
 		.args_fd = 5,
@@ -1146,6 +1332,7 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 	p->sb = sb;
 	p->id = sb->id;
 	p->waited = waited;
+	p->pidfd = -1;
 	char *init_path = runtime_helper_path("srt-init");
 	char **argv = calloc(5, sizeof(*argv));
 	if (!init_path || !argv || !(argv[0] = init_path) || !(argv[1] = strdup("launch")) ||
@@ -1169,21 +1356,122 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 	return 0;
 }
 
-static int execute(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
-		   struct srt_result *ret, struct srt_error *err);
+/* ---- Executing ------------------------------------------------------------------ */
+
+struct srt_execution {
+	int efd;                   /* an eventfd, readable once cancelled */
+	atomic_bool canceled;
+};
+
+struct srt_execution *srt_execution_new(void)
+{
+	struct srt_execution *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->efd < 0) {
+		free(e);
+		return NULL;
+	}
+	atomic_init(&e->canceled, false);
+	return e;
+}
+
+/* Async-signal-safe: an atomic store and a write. */
+int srt_execution_cancel(struct srt_execution *e)
+{
+	if (!e)
+		return -EINVAL;
+	atomic_store(&e->canceled, true);
+	uint64_t one = 1;
+	ssize_t n = write(e->efd, &one, sizeof(one)); /* EAGAIN only when already readable */
+	(void)n;
+	return 0;
+}
+
+void srt_execution_free(struct srt_execution *e)
+{
+	if (!e)
+		return;
+	close(e->efd);
+	free(e);
+}
+
+/* The caller's execute options, checked, in the library's layout. */
+struct exec_plan {
+	struct srt_execute_options o;
+	struct srt_sandbox_options so_buf;
+	const struct srt_sandbox_options *so;   /* NULL or &so_buf */
+};
+
+static int execute_options_in(const struct srt_execute_options *uo, struct exec_plan *x, struct srt_error *err)
+{
+	memset(x, 0, sizeof(*x));
+	x->o.size = sizeof(x->o);
+	int r;
+	if (uo && (r = struct_in(&x->o, sizeof(x->o), uo, SRT_EXECUTE_OPTIONS_SIZE_VER0, "srt_execute_options",
+				 err)) < 0)
+		return r;
+	const struct srt_execute_options *o = &x->o;
+	if ((r = sandbox_options_in(o->sandbox, &x->so_buf, &x->so, err)) < 0)
+		return r;
+	switch (o->stdin_kind) {
+	case SRT_STDIN_NULL:
+		break;
+	case SRT_STDIN_BYTES:
+		if (o->stdin_len && !o->stdin_data)
+			return srt_error_set(err, -EINVAL,
+					     "srt_execute_options.stdin_data is NULL, with stdin_len %zu (SRT_STDIN_BYTES)",
+					     o->stdin_len);
+		break;
+	case SRT_STDIN_FD:
+		if (o->stdin_fd < 0)
+			return srt_error_set(err, -EINVAL,
+					     "srt_execute_options.stdin_fd is %d: not a descriptor (SRT_STDIN_FD)",
+					     o->stdin_fd);
+		if (fcntl(o->stdin_fd, F_GETFD) < 0)
+			return srt_error_set(err, -EBADF,
+					     "srt_execute_options.stdin_fd is %d: not an open descriptor (SRT_STDIN_FD)",
+					     o->stdin_fd);
+		break;
+	default:
+		return srt_error_set(err, -EINVAL,
+				     "srt_execute_options.stdin_kind is %d: not an enum srt_stdin_kind value "
+				     "(SRT_STDIN_NULL, SRT_STDIN_BYTES, SRT_STDIN_FD)",
+				     (int)o->stdin_kind);
+	}
+	for (size_t i = 0; o->env && o->env[i]; i++) {
+		const char *e = o->env[i];
+		if (!e[0])
+			return srt_error_set(err, -EINVAL,
+					     "srt_execute_options.env[%zu] is \"\": an entry is NAME=VALUE, or NAME to "
+					     "remove it",
+					     i);
+		if (e[0] == '=')
+			return srt_error_set(err, -EINVAL,
+					     "srt_execute_options.env[%zu] is \"%.200s\": no name before '='", i, e);
+	}
+	return 0;
+}
+
+static int execute(srt_runtime *o, char *const *command, bool shell, const struct exec_plan *x,
+		   struct srt_result **ret, struct srt_error *err);
 
 /* wrap and execute, counted (call_enter) so that a free on another thread
  * waits for them. */
 static int sandbox_call(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
-			bool run, struct srt_result *ret, char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
+			const struct exec_plan *x, struct srt_result **ret, char ***ret_argv, uint64_t *ret_id,
+			struct srt_error *err)
 {
 	int r = call_enter(o, err);
 	if (r < 0)
 		return r;
-	r = run ? execute(o, command, shell, so, ret, err) : wrap(o, command, shell, so, false, ret_argv, ret_id, err);
+	r = x ? execute(o, command, shell, x, ret, err)
+	      : wrap(o, command, shell, so, NULL, false, false, ret_argv, ret_id, err);
 	/* The sandbox was ended by free, whatever status it reported. */
-	if (run && call_cancelled(o)) {
-		srt_result_free(ret);
+	if (x && call_cancelled(o)) {
+		srt_result_free(*ret);
+		*ret = NULL;
 		r = srt_error_set(err, -ECANCELED, "the runtime was freed (srt_runtime_free): the sandbox was ended");
 	}
 	call_leave(o);
@@ -1194,11 +1482,14 @@ int srt_runtime_wrap(srt_runtime *o, const char *const *argv, const struct srt_s
 		     char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
 {
 	error_clear(err);
-	int r = check_sandbox_args(o, argv, NULL, false, so, err);
+	struct srt_sandbox_options buf;
+	int r = sandbox_options_in(so, &buf, &so, err);
+	if (r == 0)
+		r = check_sandbox_args(o, argv, NULL, false, so, err);
 	if (r == 0 && !ret_argv)
 		r = srt_error_set(err, -EINVAL, "ret_argv is NULL");
 	if (r == 0)
-		r = sandbox_call(o, (char *const *)argv, false, so, false, NULL, ret_argv, ret_id, err);
+		r = sandbox_call(o, (char *const *)argv, false, so, NULL, NULL, ret_argv, ret_id, err);
 	return error_done(err, r, "srt_runtime_wrap");
 }
 
@@ -1206,12 +1497,15 @@ int srt_runtime_wrap_shell(srt_runtime *o, const char *command, const struct srt
 			   char ***ret_argv, uint64_t *ret_id, struct srt_error *err)
 {
 	error_clear(err);
-	int r = check_sandbox_args(o, NULL, command, true, so, err);
+	struct srt_sandbox_options buf;
+	int r = sandbox_options_in(so, &buf, &so, err);
+	if (r == 0)
+		r = check_sandbox_args(o, NULL, command, true, so, err);
 	if (r == 0 && !ret_argv)
 		r = srt_error_set(err, -EINVAL, "ret_argv is NULL");
 	if (r == 0) {
 		char *const cmd[] = { (char *)command, NULL };
-		r = sandbox_call(o, cmd, true, so, false, NULL, ret_argv, ret_id, err);
+		r = sandbox_call(o, cmd, true, so, NULL, NULL, ret_argv, ret_id, err);
 	}
 	return error_done(err, r, "srt_runtime_wrap_shell");
 }
@@ -1230,6 +1524,8 @@ void srt_argv_free(char **argv)
 struct capture {
 	char *buf;
 	size_t len, cap;
+	size_t max;                /* keep at most this much */
+	bool truncated;            /* more came */
 };
 
 static void capture_read(int fd, struct capture *c, bool *open_)
@@ -1243,15 +1539,21 @@ static void capture_read(int fd, struct capture *c, bool *open_)
 		return;
 	}
 	size_t take = (size_t)n;
-	if (c->len + take > CAPTURE_MAX)
-		take = CAPTURE_MAX - c->len;
+	if (take > c->max - c->len) {
+		take = c->max - c->len;
+		c->truncated = true;
+	}
+	if (take == 0)
+		return;
 	if (c->len + take + 1 > c->cap) {
 		size_t cap = c->cap ? c->cap : 4096;
 		while (cap < c->len + take + 1)
-			cap *= 2;
+			cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
 		char *b = realloc(c->buf, cap);
-		if (!b)
-			return; /* drop what does not fit */
+		if (!b) {
+			c->truncated = true; /* what does not fit is dropped */
+			return;
+		}
 		c->buf = b;
 		c->cap = cap;
 	}
@@ -1264,8 +1566,8 @@ static void capture_read(int fd, struct capture *c, bool *open_)
  * never learns that its child ended. */
 static const int default_signals[] = { SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE };
 
-/* Run argv (the launcher) with stdin, stdout, stderr from fds. Returns
- * the pid or a negative errno. */
+/* Run argv (the launcher) with stdin, stdout, stderr from fds and the
+ * caller's environment. Returns the pid or a negative errno. */
 static pid_t spawn_wrapped(char *const *argv, const int fds[3])
 {
 	posix_spawn_file_actions_t fa;
@@ -1289,6 +1591,32 @@ static pid_t spawn_wrapped(char *const *argv, const int fds[3])
 	return e ? -e : pid;
 }
 
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* The launcher just spawned, as a pidfd: signalled and waited for by it,
+ * never by number. -1 when it is no longer our child (a host that ignores
+ * SIGCHLD reaped it already: its pid may be another process's by now).
+ * *by_pid: the kernel (or valgrind) has no pidfd_open; only then is the
+ * pid used as it is. */
+static int launcher_pidfd(pid_t pid, bool *by_pid)
+{
+	*by_pid = false;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		*by_pid = errno == ENOSYS;
+		return -1;
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* fd, or a copy of it above 2 (the original closed): the child moves it
  * to 0, 1 or 2, which must not overwrite another. */
 static int fd_above_stdio(int fd)
@@ -1302,62 +1630,251 @@ static int fd_above_stdio(int fd)
 	return d;
 }
 
-static int execute(srt_runtime *o, char *const *command, bool shell, const struct srt_sandbox_options *so,
-		   struct srt_result *ret, struct srt_error *err)
+/* After a timeout or cancel, how long the output may take to close. */
+#define KILL_DRAIN_MS 5000
+
+static int64_t mono_ms(void)
 {
-	if (!ret)
-		return srt_error_set(err, -EINVAL, "no place for the result");
-	memset(ret, 0, sizeof(*ret));
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* End an execution's sandbox now (timeout, cancel): the launcher we
+ * spawned, and, through the runtime's thread, the sandbox itself (its PID
+ * 1, so every process in it, and its connection, so that a sandbox not
+ * started yet never starts). */
+static void kill_sandbox(srt_runtime *o, uint64_t id, int launcher_fd, pid_t launcher_pid)
+{
+	pthread_mutex_lock(&o->lock);
+	struct pending *lists[] = { o->pending, o->live };
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+		for (struct pending *p = lists[i]; p; p = p->next)
+			if (p->id == id)
+				p->kill = true;
+	/* Once free has begun, its loop ends every sandbox and then closes
+	 * (the wake with it): the wake is sent under the lock, or not at all. */
+	if (!o->stopping)
+		uv_async_send(&o->wake);
+	pthread_mutex_unlock(&o->lock);
+	if (launcher_fd >= 0)
+		syscall(SYS_pidfd_send_signal, launcher_fd, SIGKILL, NULL, 0);
+	else if (launcher_pid > 0)
+		kill(launcher_pid, SIGKILL); /* no pidfd_open here: ours, not reaped yet */
+}
+
+/* Once a killed sandbox's PID 1 has ended, the kernel has ended every
+ * other process of its PID namespace: wait for that, so that nothing of
+ * it outlives the call (a bound, should it never come). */
+static void wait_pidfd(int pidfd)
+{
+	if (pidfd < 0)
+		return;
+	int64_t end = mono_ms() + 10000;
+	for (;;) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		int64_t left = end - mono_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) > 0 || (errno != EINTR))
+			break;
+	}
+	close(pidfd);
+}
+
+static int execute(srt_runtime *o, char *const *command, bool shell, const struct exec_plan *x,
+		   struct srt_result **ret, struct srt_error *err)
+{
+	const struct srt_execute_options *xo = &x->o;
+	*ret = NULL;
+	struct srt_result *res = calloc(1, sizeof(*res));
+	if (!res)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	res->size = sizeof(*res);
 	char **argv = NULL;
 	uint64_t id = 0;
-	int r = wrap(o, command, shell, so, true, &argv, &id, err);
-	if (r < 0)
+	int r = wrap(o, command, shell, x->so, xo->env, xo->env_replace, true, &argv, &id, err);
+	if (r < 0) {
+		free(res);
 		return r;
-	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, null_fd = -1;
-	struct capture co = { 0 }, ce = { 0 };
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-	    (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 || (null_fd = fd_above_stdio(null_fd)) < 0 ||
-	    (out[1] = fd_above_stdio(out[1])) < 0 || (errp[1] = fd_above_stdio(errp[1])) < 0) {
-		r = srt_error_set(err, -errno, "cannot make the pipes: %s", strerror(errno));
-		wait_finished(o, id); /* drops the prepared sandbox */
+	}
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, in[2] = { -1, -1 }, lfd = -1;
+	struct capture co = { .max = xo->max_output ? xo->max_output : CAPTURE_MAX };
+	struct capture ce = { .max = co.max };
+	int e = 0;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+		e = errno;
+	else if (xo->stdin_kind == SRT_STDIN_BYTES) {
+		if (pipe2(in, O_CLOEXEC) < 0 || fcntl(in[1], F_SETFL, O_NONBLOCK) < 0)
+			e = errno;
+	} else if (xo->stdin_kind == SRT_STDIN_FD) {
+		/* A copy of the caller's: it is never closed or moved. */
+		if ((in[0] = fcntl(xo->stdin_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+			e = errno;
+	} else if ((in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+		e = errno;
+	}
+	if (!e && ((in[0] = fd_above_stdio(in[0])) < 0 || (out[1] = fd_above_stdio(out[1])) < 0 ||
+		   (errp[1] = fd_above_stdio(errp[1])) < 0))
+		e = errno;
+	if (e) {
+		r = srt_error_set(err, -e, "cannot make the pipes: %s", strerror(e));
+		wait_finished(o, id, NULL); /* drops the prepared sandbox */
 		goto out;
 	}
-	pid_t pid = spawn_wrapped(argv, (int[]){ null_fd, out[1], errp[1] });
+	pid_t pid = spawn_wrapped(argv, (int[]){ in[0], out[1], errp[1] });
 	if (pid < 0) {
 		r = srt_error_set(err, pid, "cannot run %s: %s", argv[0], strerror(-pid));
-		wait_finished(o, id);
+		wait_finished(o, id, NULL);
 		goto out;
 	}
-	close(null_fd);
+	bool by_pid = false;
+	lfd = launcher_pidfd(pid, &by_pid);
+	close(in[0]);
 	close(out[1]);
 	close(errp[1]);
-	null_fd = out[1] = errp[1] = -1;
+	in[0] = out[1] = errp[1] = -1;
+
+	/* stdin bytes go in as the pipe takes them, between reads of the
+	 * output: neither side ever waits for the other. A command that
+	 * stops reading (closes stdin, ends) makes the write fail with EPIPE:
+	 * SIGPIPE is blocked meanwhile and, when this write raised it,
+	 * taken back, so that the program never sees it. */
+	const unsigned char *in_data = xo->stdin_data;
+	size_t in_off = 0, in_len = xo->stdin_kind == SRT_STDIN_BYTES ? xo->stdin_len : 0;
+	sigset_t pipe_set, old_mask;
+	bool pipe_pending = false, raised_pipe = false, masked = false;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	if (in[1] >= 0) {
+		masked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask) == 0;
+		sigset_t pend;
+		pipe_pending = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
+		if (in_len == 0) {
+			close(in[1]);
+			in[1] = -1;
+		}
+	}
+	int64_t deadline = -1;
+	if (xo->timeout_ms)
+		deadline = xo->timeout_ms > (uint64_t)(INT64_MAX / 2) ? INT64_MAX / 2 : mono_ms() + (int64_t)xo->timeout_ms;
+	int cancel_fd = xo->cancel ? xo->cancel->efd : -1;
+	bool killed = false, timed_out = false, canceled = false;
+	/* Once killed, the pipes close as the sandbox's processes die; a
+	 * descriptor passed out of the sandbox (over an allowed unix socket)
+	 * could keep one open: the output stops being read after a while. */
+	int64_t drain_end = INT64_MAX;
+	/* A handle cancelled between the check on entry and now. */
+	if (xo->cancel && atomic_load(&xo->cancel->canceled)) {
+		canceled = killed = true;
+		kill_sandbox(o, id, lfd, by_pid ? pid : 0);
+		drain_end = mono_ms() + KILL_DRAIN_MS;
+	}
 	bool oo = true, eo = true;
 	while (oo || eo) {
-		struct pollfd p[2] = { { .fd = oo ? out[0] : -1, .events = POLLIN },
-				       { .fd = eo ? errp[0] : -1, .events = POLLIN } };
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[5] = { { .fd = oo ? out[0] : -1, .events = POLLIN },
+				       { .fd = eo ? errp[0] : -1, .events = POLLIN },
+				       { .fd = in[1], .events = POLLOUT },
+				       { .fd = killed ? -1 : cancel_fd, .events = POLLIN },
+				       { .fd = o->stop_fd, .events = POLLIN } };
+		int wait = -1;
+		int64_t until = killed ? drain_end : deadline;
+		if (until >= 0 && until != INT64_MAX) {
+			int64_t left = until - mono_ms();
+			if (killed && left <= 0)
+				break;
+			wait = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+		}
+		if (poll(p, 5, wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
+		}
+		/* srt_runtime_free has begun: its loop ends the sandbox, and the
+		 * call leaves now (-ECANCELED), not once the output closes: a
+		 * descriptor held outside the sandbox would keep free waiting. */
+		if (p[4].revents) {
+			if (!killed)
+				kill_sandbox(o, id, lfd, by_pid ? pid : 0);
+			killed = canceled = true;
+			break;
+		}
+		if (!killed && ((deadline >= 0 && mono_ms() >= deadline) || p[3].revents)) {
+			if (p[3].revents)
+				canceled = true;
+			else
+				timed_out = true;
+			killed = true;
+			kill_sandbox(o, id, lfd, by_pid ? pid : 0);
+			drain_end = mono_ms() + KILL_DRAIN_MS;
+		}
+		if (in[1] >= 0 && (p[2].revents || killed)) {
+			while (!killed && in_off < in_len) {
+				size_t chunk = in_len - in_off > 65536 ? 65536 : in_len - in_off;
+				ssize_t n = write(in[1], in_data + in_off, chunk);
+				if (n > 0) {
+					in_off += (size_t)n;
+					continue;
+				}
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0 && errno == EPIPE)
+					raised_pipe = true;
+				if (n < 0 && errno == EAGAIN)
+					break;
+				in_off = in_len; /* the command does not read any more */
+			}
+			if (killed || in_off >= in_len) {
+				close(in[1]);
+				in[1] = -1;
+			}
 		}
 		if (p[0].revents)
 			capture_read(out[0], &co, &oo);
 		if (p[1].revents)
 			capture_read(errp[0], &ce, &eo);
 	}
+	if (in[1] >= 0) {
+		close(in[1]);
+		in[1] = -1;
+	}
+	if (masked) {
+		if (raised_pipe && !pipe_pending) {
+			const struct timespec zero = { 0, 0 };
+			sigtimedwait(&pipe_set, NULL, &zero);
+		}
+		pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	}
 	int status = 0;
-	pid_t w;
-	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
-	int we = errno;
-	int reported = wait_finished(o, id);
-	if (w == pid) {
-		ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	pid_t w = -1;
+	int we = ECHILD;
+	if (lfd >= 0) {
+		siginfo_t si;
+		int k;
+		while ((k = waitid((idtype_t)P_PIDFD, (id_t)lfd, &si, WEXITED)) < 0 && errno == EINTR)
+			;
+		if (k == 0) {
+			w = pid;
+			status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : (si.si_status & 0x7f);
+		} else {
+			we = errno;
+		}
+	} else if (by_pid) {
+		while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+			;
+		we = errno;
+	}
+	int pidfd = -1;
+	int reported = wait_finished(o, id, &pidfd);
+	wait_pidfd(pidfd);
+	if (killed) {
+		res->status = timed_out ? 124 : 128 + SIGKILL;
+		res->timed_out = timed_out;
+		res->canceled = canceled;
+	} else if (w == pid) {
+		res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	} else if (we == ECHILD && reported >= 0) {
 		/* The host took the status (it ignores SIGCHLD, or reaps every
 		 * child): srt-init's report is the same number. */
-		ret->status = reported;
+		res->status = reported;
 	} else {
 		r = srt_error_set(err, w < 0 ? -we : -ECHILD,
 				  "cannot learn the sandbox's status (pid %d): %s%s", (int)pid, strerror(w < 0 ? we : ECHILD),
@@ -1366,18 +1883,27 @@ static int execute(srt_runtime *o, char *const *command, bool shell, const struc
 					       : "");
 		goto out;
 	}
-	ret->out = co.buf ? co.buf : calloc(1, 1);
-	ret->out_len = co.len;
-	ret->err = ce.buf ? ce.buf : calloc(1, 1);
-	ret->err_len = ce.len;
+	res->out = co.buf ? co.buf : calloc(1, 1);
+	res->out_len = co.len;
+	res->err = ce.buf ? ce.buf : calloc(1, 1);
+	res->err_len = ce.len;
 	co.buf = ce.buf = NULL;
-	if (ret->out)
-		ret->out[ret->out_len] = '\0';
-	if (ret->err)
-		ret->err[ret->err_len] = '\0';
-	ret->sandbox_id = id;
+	if (!res->out || !res->err) {
+		r = srt_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	res->out[res->out_len] = '\0';
+	res->err[res->err_len] = '\0';
+	res->out_truncated = co.truncated;
+	res->err_truncated = ce.truncated;
+	res->sandbox_id = id;
+	*ret = res;
+	res = NULL;
 	r = 0;
 out:
+	if (lfd >= 0)
+		close(lfd);
+	srt_result_free(res);
 	free(co.buf);
 	free(ce.buf);
 	for (size_t i = 0; i < 2; i++) {
@@ -1385,42 +1911,49 @@ out:
 			close(out[i]);
 		if (errp[i] >= 0)
 			close(errp[i]);
+		if (in[i] >= 0)
+			close(in[i]);
 	}
-	if (null_fd >= 0)
-		close(null_fd);
 	srt_argv_free(argv);
 	return r;
 }
 
-/* *ret is zeroed first, whatever fails next: srt_result_free on it is then
- * always harmless. */
-int srt_runtime_execute(srt_runtime *o, const char *const *argv, const struct srt_sandbox_options *so,
-			struct srt_result *ret, struct srt_error *err)
+/* The checks before any sandbox: options, then arguments, then the
+ * cancel handle (cancelled already: nothing runs). */
+static int execute_entry(srt_runtime *o, const char *const *argv, const char *command, bool shell,
+			 const struct srt_execute_options *uo, struct srt_result **ret, struct srt_error *err)
 {
-	error_clear(err);
 	if (ret)
-		memset(ret, 0, sizeof(*ret));
-	int r = check_sandbox_args(o, argv, NULL, false, so, err);
+		*ret = NULL;
+	struct exec_plan x;
+	int r = execute_options_in(uo, &x, err);
+	if (r == 0)
+		r = check_sandbox_args(o, argv, command, shell, x.so, err);
 	if (r == 0 && !ret)
 		r = srt_error_set(err, -EINVAL, "ret is NULL");
-	if (r == 0)
-		r = sandbox_call(o, (char *const *)argv, false, so, true, ret, NULL, NULL, err);
+	if (r == 0 && x.o.cancel && atomic_load(&x.o.cancel->canceled))
+		r = srt_error_set(err, -ECANCELED,
+				  "srt_execute_options.cancel was cancelled before the call: nothing ran");
+	if (r == 0) {
+		char *const cmd[] = { (char *)command, NULL };
+		r = sandbox_call(o, shell ? cmd : (char *const *)argv, shell, NULL, &x, ret, NULL, NULL, err);
+	}
+	return r;
+}
+
+int srt_runtime_execute(srt_runtime *o, const char *const *argv, const struct srt_execute_options *xo,
+			struct srt_result **ret, struct srt_error *err)
+{
+	error_clear(err);
+	int r = execute_entry(o, argv, NULL, false, xo, ret, err);
 	return error_done(err, r, "srt_runtime_execute");
 }
 
-int srt_runtime_execute_shell(srt_runtime *o, const char *command, const struct srt_sandbox_options *so,
-			      struct srt_result *ret, struct srt_error *err)
+int srt_runtime_execute_shell(srt_runtime *o, const char *command, const struct srt_execute_options *xo,
+			      struct srt_result **ret, struct srt_error *err)
 {
 	error_clear(err);
-	if (ret)
-		memset(ret, 0, sizeof(*ret));
-	int r = check_sandbox_args(o, NULL, command, true, so, err);
-	if (r == 0 && !ret)
-		r = srt_error_set(err, -EINVAL, "ret is NULL");
-	if (r == 0) {
-		char *const cmd[] = { (char *)command, NULL };
-		r = sandbox_call(o, cmd, true, so, true, ret, NULL, NULL, err);
-	}
+	int r = execute_entry(o, NULL, command, true, xo, ret, err);
 	return error_done(err, r, "srt_runtime_execute_shell");
 }
 
@@ -1430,7 +1963,7 @@ void srt_result_free(struct srt_result *r)
 		return;
 	free(r->out);
 	free(r->err);
-	memset(r, 0, sizeof(*r));
+	free(r);
 }
 
 /* ---- Violations, events, ask ------------------------------------------------------ */
@@ -1573,11 +2106,11 @@ static bool userns_allowed(char *why, size_t size)
 	return true;
 }
 
-int srt_platform_info(struct srt_platform_info *out)
+/* The library's struct, filled. */
+static void platform_info(struct srt_platform_info *out)
 {
-	if (!out)
-		return -EINVAL;
 	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
 	snprintf(out->platform, sizeof(out->platform), "linux");
 	struct utsname u;
 	if (uname(&u) == 0)
@@ -1602,11 +2135,34 @@ int srt_platform_info(struct srt_platform_info *out)
 					"srt-init is missing at %s\n", init);
 	free(init);
 	out->supported = off == 0;
+}
+
+/* Written up to the caller's size and no further; what the caller's
+ * struct has past the library's is zeroed (a field this library does not
+ * fill); size becomes what was filled. */
+int srt_platform_info(struct srt_platform_info *out)
+{
+	size_t usize;
+	if (!out)
+		return -EINVAL;
+	memcpy(&usize, out, sizeof(usize));
+	if (usize < SRT_PLATFORM_INFO_SIZE_VER0)
+		return -EINVAL;
+	if (usize > SRT_STRUCT_SIZE_MAX)
+		return -E2BIG;
+	struct srt_platform_info pi;
+	platform_info(&pi);
+	size_t n = usize < sizeof(pi) ? usize : sizeof(pi);
+	memcpy(out, &pi, n);
+	if (usize > n)
+		memset((char *)out + n, 0, usize - n);
+	memcpy(out, &n, sizeof(n));
 	return 0;
 }
 
 static bool platform_ok(void)
 {
 	struct srt_platform_info pi;
-	return srt_platform_info(&pi) == 0 && pi.supported;
+	platform_info(&pi);
+	return pi.supported;
 }

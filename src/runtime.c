@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <sched.h>
@@ -70,8 +71,8 @@ static unsigned nofile_used(rlim_t limit)
 		return n;
 	}
 	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return 0;
+	if (!d) /* out of descriptors: every one below the limit is taken */
+		return errno == EMFILE && limit <= UINT_MAX ? (unsigned)limit : 0;
 	for (struct dirent *e; (e = readdir(d));) {
 		char *end;
 		unsigned long fd = strtoul(e->d_name, &end, 10);
@@ -146,11 +147,12 @@ static int nofile_check(const struct nofile_demand *d, const struct rlimit *rl, 
 			     "%zu: raise it (ulimit -n %zu)", cur, max, need, need);
 }
 
-/* A descriptor srt could not have during start-up: say which limit, not
- * only what failed. Returns r. */
+/* A descriptor (or memory) srt could not have: say which limit, not only
+ * what failed. Returns r. */
 static int nofile_explain(struct srt_error *err, int r)
 {
-	if (!err || (r != -EMFILE && r != -ENFILE) || strstr(err->message, "RLIMIT_NOFILE"))
+	if (!err || (r != -EMFILE && r != -ENFILE && r != -ENOMEM) || strstr(err->message, "RLIMIT_") ||
+	    strstr(err->message, "fs.file-max"))
 		return r;
 	char old[sizeof(err->message)];
 	memcpy(old, err->message, sizeof(old));
@@ -158,11 +160,23 @@ static int nofile_explain(struct srt_error *err, int r)
 	if (r == -ENFILE)
 		snprintf(err->message, sizeof(err->message), "%.*s (the system's table of open files is full: "
 			 "fs.file-max)", (int)sizeof(err->message) - 64, old);
-	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+	else if (r == -EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		snprintf(err->message, sizeof(err->message), "%.*s (out of descriptors: the open-file limit, "
 			 "RLIMIT_NOFILE, is %llu)", (int)sizeof(err->message) - 96, old,
 			 (unsigned long long)rl.rlim_cur);
+	else if (r == -ENOMEM && getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(err->message, sizeof(err->message), "%.*s (out of memory: the address-space limit, "
+			 "RLIMIT_AS, is %llu bytes)", (int)sizeof(err->message) - 96, old,
+			 (unsigned long long)rl.rlim_cur);
+	else if (r == -ENOMEM && getrlimit(RLIMIT_AS, &rl) == 0)
+		snprintf(err->message, sizeof(err->message), "%.*s (out of memory; the address-space limit, "
+			 "RLIMIT_AS, is unlimited)", (int)sizeof(err->message) - 96, old);
 	return r;
+}
+
+int runtime_resource_explain(struct srt_error *err, int r)
+{
+	return nofile_explain(err, r);
 }
 
 /* ---- Settings ------------------------------------------------------------ */
@@ -239,6 +253,7 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 	}
 	/* A library runtime with sandbox.enabled: false exists, and refuses
 	 * to start sandboxes (srt refuses the settings: policy_build). */
+	s->cli = src->cli;
 	if (!src->cli && !s->cfg.enabled) {
 		*ret = s;
 		return 0;
@@ -333,6 +348,140 @@ void runtime_replace_settings(struct runtime *rt, struct settings *s)
 	pthread_mutex_unlock(&rt->lock);
 	struct srt_event ev = { .type = SRT_EVENT_CONFIG_RELOADED };
 	event_hub_emit(&rt->hub, &ev);
+}
+
+/* ---- Runtime folders ------------------------------------------------------ */
+
+/*
+ * A library runtime's folder is "PID.XXXXXX" (PID: the process that made
+ * it, as this PID namespace sees it, for people reading the name; nothing
+ * is decided from it). The runtime holds flock(LOCK_SH) on a descriptor
+ * of the folder for as long as it lives (close-on-exec: sandboxes and
+ * spawned programs do not inherit it), and a folder is left behind only
+ * by a process that is gone: the next runtime removes a folder of that
+ * name whose lock it can take (LOCK_EX|LOCK_NB), holding it while it
+ * removes. flock holds across PID namespaces (a runtime in a container or
+ * under unshare -p sharing /tmp) and boots, where a pid says nothing.
+ *
+ * The folder is made as "new.XXXXXX", a name the reclaimer never
+ * considers, locked, and only then renamed (RENAME_NOREPLACE) to
+ * "PID.XXXXXX": a folder with the reclaimable name is locked from the
+ * moment it has that name, so a concurrent reclaimer cannot take one that
+ * is still being set up. When the lock or the rename cannot be had, the
+ * folder keeps its first name: it works, and is never reclaimed.
+ */
+
+char *runtime_dir_make(const char *parent, int *lock_fd)
+{
+	*lock_fd = -1;
+	char *dir = str_printf("%s/new.XXXXXX", parent);
+	if (!dir) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!mkdtemp(dir)) {
+		int e = errno;
+		free(dir);
+		errno = e;
+		return NULL;
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return dir;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) { /* nobody else locks it: never waits */
+		close(fd);
+		return dir;
+	}
+	*lock_fd = fd;
+	const char *suffix = strrchr(dir, '.') + 1;
+	char *named = str_printf("%s/%d.%s", parent, (int)getpid(), suffix);
+	if (named && renameat2(AT_FDCWD, dir, AT_FDCWD, named, RENAME_NOREPLACE) == 0) {
+		free(dir);
+		return named;
+	}
+	free(named);
+	return dir;
+}
+
+/* Whether name is one runtime_dir_make gives: "PID.XXXXXX", as printed. */
+static bool runtime_dir_name(const char *name)
+{
+	int pid = 0, used = 0;
+	char suffix[7] = "";
+	if (sscanf(name, "%9d.%6[A-Za-z0-9]%n", &pid, suffix, &used) != 2 || name[used] != '\0' || pid <= 0 ||
+	    strlen(suffix) != 6)
+		return false;
+	/* No leading zeros, signs or spaces. */
+	char canon[NAME_MAX + 1];
+	snprintf(canon, sizeof(canon), "%d.%s", pid, suffix);
+	return strcmp(canon, name) == 0;
+}
+
+/* Remove the folder name in dirfd parent when it is a folder of ours (not
+ * a link: nothing is followed) whose lock is free, and holds no folder:
+ * its socket and whatever else it holds are unlinked, links as links. The
+ * lock is held until the folder is gone. */
+static void runtime_dir_remove(int parent, const char *name)
+{
+	struct stat st, st2;
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+		return;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* The folder looked at above, not one put in its place since; and no
+	 * runtime holds it (any failure: it stays). */
+	if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino ||
+	    flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return;
+	}
+	/* Still there under that name: another reclaimer may have removed it
+	 * between our open and our lock. */
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != st2.st_dev || st.st_ino != st2.st_ino) {
+		close(fd);
+		return;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		struct stat es;
+		if (fstatat(dirfd(d), e->d_name, &es, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(es.st_mode))
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	unlinkat(parent, name, AT_REMOVEDIR); /* fails, and stays, when something is left */
+	closedir(d); /* and the lock with it */
+}
+
+void runtime_dir_reclaim(const char *parent)
+{
+	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_uid != getuid() || (st.st_mode & 077)) {
+		close(fd);
+		return;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	/* Names first: removing while reading would make readdir skip. */
+	struct strv names = { 0 };
+	for (struct dirent *e; (e = readdir(d));)
+		if (runtime_dir_name(e->d_name) && strv_push(&names, e->d_name) < 0)
+			break;
+	for (size_t i = 0; i < names.n; i++)
+		runtime_dir_remove(dirfd(d), names.v[i]);
+	strv_clear(&names);
+	closedir(d);
 }
 
 /* ---- Helpers --------------------------------------------------------------- */
@@ -780,7 +929,7 @@ static bool observed_keep(void *data, const struct observed_call *c)
 		return true;
 	if (c->op == OBS_CONNECT || c->op == OBS_SOCKET || !c->path)
 		return true;
-	const struct policy *p = sb->settings->policy;
+	const struct policy *p = sb->policy;
 	if (c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path))
 		return false;
 	if (c->pid <= 0)
@@ -865,11 +1014,11 @@ static void on_observed(void *data, const struct observed_call *c)
 	}
 	/* The common case, allowed by a rule: no look at the host's file
 	 * system (policy_explain_path's walk) for it. */
-	const struct policy *p = sb->settings->policy;
+	const struct policy *p = sb->policy;
 	if (c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path))
 		return;
 	struct policy_verdict v = { 0 };
-	if (policy_explain_path(sb->settings->policy, c->path, c->write, &v) < 0)
+	if (policy_explain_path(sb->policy, c->path, c->write, &v) < 0)
 		return;
 	if (!v.allowed) {
 		char *rule = v.source ? str_printf("%s (%s)", v.rule, v.source) : NULL;
@@ -896,6 +1045,7 @@ static void sandbox_free(struct sandbox *sb)
 	free(sb->seen);
 	free(sb->listens);
 	net_policy_free(sb->extra);
+	policy_free(sb->own_policy);
 	strv_clear(&sb->argv);
 	int *fds[] = { &sb->plan_fd, &sb->filter_fd, &sb->notify_fd, &sb->args_fd, &sb->init_pidfd };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
@@ -911,8 +1061,42 @@ void sandbox_free_unstarted(struct sandbox *sb)
 	sandbox_free(sb);
 }
 
+/* The paths of sb's settings as the file system is now, as srt resolves
+ * them for each run: "~" and relative entries, links on the way, globs,
+ * allowWrite folders made since (and made here when their parent exists),
+ * a folder replaced by a link into another writable one (refused). srt's
+ * own sandbox takes the policy it loaded a moment ago. */
+static int sandbox_resolve_policy(struct sandbox *sb, struct srt_error *err)
+{
+	const struct settings *s = sb->settings;
+	if (s->cli || !sb->rt->cwd) {
+		sb->policy = s->policy;
+		return 0;
+	}
+	const struct runtime *rt = sb->rt;
+	const struct policy_env env = {
+		.home = rt->home ? rt->home : runtime_home_dir(),
+		.cwd = rt->cwd,
+		.create_missing_writable = true,
+	};
+	int r = policy_build(&s->cfg, &env, &sb->own_policy, err);
+	if (r < 0)
+		return nofile_explain(err, r);
+	sb->policy = sb->own_policy;
+	return 0;
+}
+
+static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
+			    struct srt_error *err);
+
 int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 		    struct srt_error *err)
+{
+	return nofile_explain(err, sandbox_prepare_(rt, spec, ret, err));
+}
+
+static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
+			    struct srt_error *err)
 {
 	struct sandbox *sb = calloc(1, sizeof(*sb));
 	if (!sb)
@@ -925,17 +1109,21 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 		free(sb);
 		return srt_error_set(err, -ENOTSUP, "sandboxing is not enabled (the settings say sandbox.enabled: false)");
 	}
+	int r;
+	if ((r = sandbox_resolve_policy(sb, err)) < 0) {
+		free(sb);
+		return r;
+	}
 	pthread_mutex_lock(&rt->lock);
 	sb->id = rt->next_id++;
 	pthread_mutex_unlock(&rt->lock);
-	const struct policy *p = sb->settings->policy;
+	const struct policy *p = sb->policy;
 	struct mount_plan *plan = NULL;
 	_cleanup_free_ char *bwrap = NULL;
 	_cleanup_free_ char *init_path = NULL;
 	struct strv env = { 0 };
 	char **listen_addrs = NULL;
 	struct net_ports ports;
-	int r;
 
 	net_ports(&sb->settings->cfg, &ports);
 	if (!(sb->command = command_text(spec->command, spec->shell))) {
@@ -993,6 +1181,8 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 		.listen = listen_addrs,
 		.n_listen = sb->n_listens,
 		.helper = init_path,
+		.env_edits = spec->env,
+		.clearenv = spec->env_replace,
 		.setenv = env.v,
 	};
 	char args_num[16];
@@ -1039,10 +1229,53 @@ static bool guard_disabled_by_env(void)
 	return v && strcmp(v, "off") == 0;
 }
 
+static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err);
+
+/*
+ * A library sandbox is started and served on the runtime's thread, with
+ * descriptors of the process that the caller's other threads use too:
+ * should they run out there (a truncated SCM_RIGHTS message from srt-init,
+ * no memfd for bwrap's arguments, no descriptor for the write guard), the
+ * sandbox would fail to start with status 125, or not be guarded. So the
+ * room it needs is asked for here, on the caller's thread, where running
+ * out is an error the caller can act on: the open descriptors are counted
+ * against the soft RLIMIT_NOFILE (the system's table, ENFILE, is not
+ * known in advance: it fails where it happens, and is said so).
+ */
+enum {
+	NOFILE_LIB_CALLER = 8,   /* execute: the pipes of stdin, stdout, stderr; /dev/null; the launcher's pidfd */
+	NOFILE_LIB_ATTACH = 3,   /* the launcher's connection, bwrap's arguments, srt-init */
+	NOFILE_LIB_HELLO = 5,    /* the notification listener, srt-init's pidfd, the broker's eventfd and epoll */
+};
+
+static int nofile_headroom(const struct sandbox *sb, struct srt_error *err)
+{
+	size_t need = NOFILE_LIB_CALLER + NOFILE_LIB_ATTACH + NOFILE_LIB_HELLO + sb->n_listens + NOFILE_GUARD +
+		      NOFILE_CONNECTION;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	/* Counted, not taken: descriptors taken here, even for a moment,
+	 * would be missing on the caller's other threads and the runtime's
+	 * (accept, the proxies). */
+	size_t used = nofile_used(rl.rlim_cur);
+	size_t n = rl.rlim_cur > used ? (size_t)(rl.rlim_cur - used) : 0;
+	if (n >= need)
+		return 0;
+	return srt_error_set(err, -EMFILE, "cannot start the sandbox: out of descriptors: the open-file limit, "
+			     "RLIMIT_NOFILE, is %llu; starting and serving the sandbox takes %zu free "
+			     "descriptors, and this process has %zu", (unsigned long long)rl.rlim_cur, need, n);
+}
+
 int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err)
 {
+	return nofile_explain(err, sandbox_prepare_finish_(sb, err));
+}
+
+static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err)
+{
 	struct runtime *rt = sb->rt;
-	const struct policy *p = sb->settings->policy;
+	const struct policy *p = sb->policy;
 	int r;
 	/* The filters: the observer's (when this kernel can run it), and
 	 * the enforcing one, which leaves AF_UNIX sockets to the observer
@@ -1088,6 +1321,8 @@ int sandbox_prepare_finish(struct sandbox *sb, struct srt_error *err)
 		return r;
 	mount_plan_free(sb->plan);
 	sb->plan = NULL;
+	if (!sb->settings->cli && (r = nofile_headroom(sb, err)) < 0)
+		return r;
 	return 0;
 }
 
@@ -1121,7 +1356,7 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, uint32_t hello
 	struct wguard *g = NULL;
 	if (sb->guard_on && notif_fd >= 0) {
 		const char *home = sb->rt->home ? sb->rt->home : runtime_home_dir();
-		const struct wguard_options go = { .policy = sb->settings->policy, .home = home };
+		const struct wguard_options go = { .policy = sb->policy, .home = home };
 		if (wguard_new(&go, &g) < 0)
 			g = NULL;
 	}
@@ -1130,7 +1365,7 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, uint32_t hello
 		mode = OBSERVER_WRITES;
 	const struct sandbox_observe_options oo = {
 		.mode = mode,
-		.deny_unix_sockets = !sb->settings->policy->allow_all_unix_sockets,
+		.deny_unix_sockets = !sb->policy->allow_all_unix_sockets,
 		.killable_wait = hello_flags & PROTO_HELLO_KILLABLE,
 	};
 	if (notif_fd >= 0) {
@@ -1253,7 +1488,7 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 	int fds[3] = { sb->plan_fd, sb->filter_fd, sb->notify_fd };
 	/* Whether srt-init may leave AF_UNIX alone should its notify filter
 	 * not load (srt inside srt): the enforcing filter's own choice. */
-	uint32_t flags = sb->settings->policy->allow_all_unix_sockets ? PROTO_PLAN_ALLOW_UNIX : 0;
+	uint32_t flags = sb->policy->allow_all_unix_sockets ? PROTO_PLAN_ALLOW_UNIX : 0;
 	int r = proto_send(sock, PROTO_PLAN, &flags, sizeof(flags), fds, sb->notify_fd >= 0 ? 3 : 2);
 	if (r < 0) {
 		close(sock);

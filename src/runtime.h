@@ -24,6 +24,10 @@ struct settings {
 	struct config cfg;
 	struct policy *policy;
 	struct net_policy *net;
+	/* srt's own (one sandbox, started right after the load): policy is
+	 * what that sandbox runs with. A library runtime resolves the paths
+	 * again for each sandbox (sandbox.policy), as srt does for each run. */
+	bool cli;
 	struct settings *older;
 };
 
@@ -80,6 +84,11 @@ struct listen_spec {
 struct sandbox {
 	struct runtime *rt;
 	struct settings *settings;      /* the generation it started with */
+	/* Its paths, resolved as the sandbox starts (a folder made or
+	 * replaced by a link since the settings were loaded is seen as it is
+	 * now); own_policy when it is the sandbox's alone. */
+	const struct policy *policy;
+	struct policy *own_policy;
 	uint64_t id;
 	char *command;                  /* as text, for events */
 	struct listen_spec *listens;
@@ -129,6 +138,11 @@ struct sandbox_spec {
 	const char *cwd;
 	unsigned long ignore_mask;
 	const char *const *allowed_domains;   /* per-sandbox extra list */
+	/* Changes to the command's environment ("NAME=VALUE", "NAME" to
+	 * remove; env_replace: start from nothing), made inside the sandbox:
+	 * the host-side processes (launcher, bwrap) keep the caller's. */
+	const char *const *env;
+	bool env_replace;
 	/* The fd numbers bwrap will have them at. */
 	int init_fd, sock_fd, args_fd;
 };
@@ -169,6 +183,24 @@ int runtime_run(struct runtime *rt, const struct runtime_run_options *o, int *re
  * holds them (a build tree), else next to the library, else the install's
  * libexec folder. */
 char *runtime_helper_path(const char *name);
+
+/* Make a library runtime's folder in parent (a folder of this user's,
+ * 0700), 0700: "PID.XXXXXX", with flock(LOCK_SH) held on *lock_fd
+ * (close-on-exec) taken before it had that name; the runtime keeps
+ * *lock_fd open for its whole life. When no lock or rename can be had,
+ * the folder is "new.XXXXXX" (never reclaimed) and *lock_fd may be -1.
+ * The path, malloc'd, or NULL with errno set (nothing made). */
+char *runtime_dir_make(const char *parent, int *lock_fd);
+/* Remove the folders "PID.XXXXXX" in parent (a folder of this user's,
+ * 0700) whose lock is free, that is whose runtime is gone, whatever the
+ * PID: never a live one's (in any PID namespace), another user's, or
+ * anything reached through a symbolic link. Errors are ignored. */
+void runtime_dir_reclaim(const char *parent);
+
+/* err's message, for r -EMFILE, -ENFILE or -ENOMEM, completed with the
+ * limit that was reached (RLIMIT_NOFILE and its value, fs.file-max,
+ * RLIMIT_AS). Returns r. */
+int runtime_resource_explain(struct srt_error *err, int r);
 
 /* $HOME when it is absolute, else the user's home from the password
  * database, else "/". */

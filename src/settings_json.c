@@ -3,7 +3,11 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "policy/netpolicy.h"
 
 static const char *kind_key(enum policy_path_kind k)
 {
@@ -96,6 +100,51 @@ static int add_timeout(json_t *obj, const char *key, const struct config_timeout
 	return r;
 }
 
+/* One of the two proxy listeners inside the sandbox, as srt check's "HTTP
+ * proxy" and "SOCKS5 proxy" lines: srt's own, or a forwarder to the user's
+ * proxy on the host (httpProxyPort, socksProxyPort), which then decides
+ * alone. */
+static json_t *listener(const char *proxy, int listen_port, int default_port, const char *listen_key,
+			int host_port, const char *host_key)
+{
+	char inside[32], host[32];
+	snprintf(inside, sizeof(inside), "127.0.0.1:%d", listen_port ? listen_port : default_port);
+	snprintf(host, sizeof(host), "127.0.0.1:%d", host_port);
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "proxy", proxy, "address", inside, "addressSource",
+			 listen_port ? listen_key : "default", "servedBy", host_port ? "host" : "srt", "hostAddress",
+			 host_port ? json_string(host) : json_null(), "hostSource", host_port ? host_key : "default");
+}
+
+/* The host loopback services the sandbox reaches (srt check's "host port"
+ * lines): each port at 127.0.0.1 and [::1] inside is the host's. */
+static json_t *host_ports(const struct settings *s)
+{
+	json_t *arr = json_array();
+	size_t n = s->net ? net_policy_loopback_ports(s->net, NULL, 0) : 0;
+	uint16_t *ports = n ? calloc(n, sizeof(*ports)) : NULL;
+	if (!arr || (n && !ports)) {
+		json_decref(arr);
+		free(ports);
+		return NULL;
+	}
+	if (n)
+		net_policy_loopback_ports(s->net, ports, n);
+	for (size_t i = 0; i < n; i++) {
+		char v4[32], v6[32];
+		snprintf(v4, sizeof(v4), "127.0.0.1:%u", (unsigned)ports[i]);
+		snprintf(v6, sizeof(v6), "[::1]:%u", (unsigned)ports[i]);
+		const char *src = policy_loopback_source(s->policy, ports[i]);
+		if (add(arr, json_pack("{s:i, s:[s,s], s:s}", "port", (int)ports[i], "inside", v4, v6, "source",
+				       src ? src : "network.allowedDomains")) < 0) {
+			json_decref(arr);
+			arr = NULL;
+			break;
+		}
+	}
+	free(ports);
+	return arr;
+}
+
 int settings_json(const struct settings *s, enum srt_observe observe, char **ret)
 {
 	const struct policy *p = s->policy;
@@ -124,6 +173,16 @@ int settings_json(const struct settings *s, enum srt_observe observe, char **ret
 	    set(net, "allowedDomains", domain_rules(p ? p->allowed_domains : NULL, p ? p->n_allowed_domains : 0)) < 0 ||
 	    set(net, "deniedDomains", domain_rules(p ? p->denied_domains : NULL, p ? p->n_denied_domains : 0)) < 0 ||
 	    json_object_set(net, "timeouts", tmo) < 0)
+		goto out;
+	/* The listeners inside: what the ports settings say even with
+	 * sandbox.enabled: false (they are settings, not policy). */
+	const int http_host = cfg->network.http_proxy_port, socks_host = cfg->network.socks_proxy_port;
+	json_t *listeners = json_pack("[o, o]",
+				      listener("http", cfg->network.listen_http_port, 3128, "sandbox.network.httpProxyPort",
+					       http_host, "network.httpProxyPort"),
+				      listener("socks5", cfg->network.listen_socks_port, 1080,
+					       "sandbox.network.socksProxyPort", socks_host, "network.socksProxyPort"));
+	if (set(net, "listeners", listeners) < 0 || set(net, "hostPorts", host_ports(s)) < 0)
 		goto out;
 	struct proxy_limits lim;
 	proxy_limits_default(&lim);

@@ -66,23 +66,6 @@ static void print_proxy(FILE *out, const char *label, int listen_port, int defau
 		fprintf(out, "srt's, %s\n", reaches_any ? "to the allowed domains only" : "refuses every host");
 }
 
-/* The allowedDomains entry that opens a host loopback port: localhost,
- * 127.x.y.z or [::1] with that port (as net_policy_loopback_ports finds
- * them); its source, or NULL. */
-static const char *loopback_source(const struct policy *p, uint16_t port)
-{
-	for (size_t i = 0; i < p->n_allowed_domains; i++) {
-		const struct domain_pattern *d = &p->allowed_domains[i].pattern;
-		if (d->port != port || !d->host)
-			continue;
-		if ((d->kind == DOMAIN_NAME && strcmp(d->host, "localhost") == 0) ||
-		    (d->kind == DOMAIN_IPV4 && strncmp(d->host, "127.", 4) == 0) ||
-		    (d->kind == DOMAIN_IPV6 && strcmp(d->host, "::1") == 0))
-			return p->allowed_domains[i].source;
-	}
-	return NULL;
-}
-
 /* The network section. Its heading says "none" only when nothing outside
  * the sandbox can be reached: no allowed domain that a deniedDomains "*"
  * leaves standing, no host loopback port, no proxy of the user's. */
@@ -128,7 +111,7 @@ static int print_network(const struct config *cfg, const struct policy *p, FILE 
 	/* The listeners for these forward every connection to the host's
 	 * loopback; a port a deniedDomains entry refuses has none. */
 	for (size_t i = 0; i < n_lo_shown; i++) {
-		const char *src = loopback_source(p, lo[i]);
+		const char *src = policy_loopback_source(p, lo[i]);
 		fprintf(out, "  host port      %u: 127.0.0.1:%u and [::1]:%u inside are the host's  <- %s\n",
 			(unsigned)lo[i], (unsigned)lo[i], (unsigned)lo[i], src ? src : "network.allowedDomains");
 	}

@@ -305,19 +305,20 @@ static void print_summary(struct event_hub *hub, const char *events_path, bool e
 	}
 	size_t count[N_SUMMARY_KINDS] = { 0 };
 	for (size_t k = 0; k < l->n; k++)
-		count[summary_group(l->v[k].kind)]++;
+		count[summary_group(srt_violation_at(l, k)->kind)]++;
 	bool hidden = l->dropped > 0;
 	fprintf(stderr, "srt: %llu violation%s:\n", (unsigned long long)total, total == 1 ? "" : "s");
 	for (size_t g = 0; g < N_SUMMARY_KINDS; g++) {
 		size_t shown = 0;
 		for (size_t k = 0; k < l->n && shown < SUMMARY_PER_KIND; k++) {
-			if (summary_group(l->v[k].kind) != g)
+			const struct srt_violation *v = srt_violation_at(l, k);
+			if (summary_group(v->kind) != g)
 				continue;
 			/* Paths are the sandbox's choice: no escape sequences to
 			 * the terminal. */
-			_cleanup_free_ char *t = str_escape_invalid(l->v[k].target, true);
-			_cleanup_free_ char *r = str_escape_invalid(l->v[k].rule, true);
-			fprintf(stderr, "srt:   %-11s  denied %s %s (%s)\n", summary_kinds[g].name, l->v[k].operation,
+			_cleanup_free_ char *t = str_escape_invalid(v->target, true);
+			_cleanup_free_ char *r = str_escape_invalid(v->rule, true);
+			fprintf(stderr, "srt:   %-11s  denied %s %s (%s)\n", summary_kinds[g].name, v->operation,
 				t ? t : "?", r ? r : "?");
 			shown++;
 		}

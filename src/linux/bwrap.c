@@ -299,6 +299,23 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	for (size_t i = 0; i < plan->n_ops; i++)
 		if (plan->ops[i].host_rw_root)
 			arg3(&b, "--bind", plan->ops[i].path, plan->ops[i].path);
+	if (l->clearenv)
+		arg(&b, "--clearenv");
+	for (size_t i = 0; l->env_edits && l->env_edits[i]; i++) {
+		const char *e = l->env_edits[i];
+		const char *eq = strchr(e, '=');
+		if (!eq) {
+			arg2(&b, "--unsetenv", e);
+			continue;
+		}
+		char *name = strndup(e, (size_t)(eq - e));
+		if (!name) {
+			b.failed = -ENOMEM;
+			break;
+		}
+		arg3(&b, "--setenv", name, eq + 1);
+		free(name);
+	}
 	for (size_t i = 0; l->setenv && l->setenv[i] && l->setenv[i + 1]; i += 2)
 		arg3(&b, "--setenv", l->setenv[i], l->setenv[i + 1]);
 

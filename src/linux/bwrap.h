@@ -20,6 +20,12 @@ struct bwrap_launch {
 	char *const *listen;
 	size_t n_listen;
 	const char *helper;          /* srt-init's path, exposed as /dev/.srt-connect; or NULL */
+	/* The caller's changes to the command's environment, applied inside
+	 * bwrap's child, never to a process on the host side: "NAME=VALUE"
+	 * sets, "NAME" removes (bwrap --setenv, --unsetenv); clearenv first
+	 * empties it (--clearenv). Then setenv. */
+	const char *const *env_edits;
+	bool clearenv;
 	char *const *setenv;         /* NAME, VALUE, NAME, VALUE, ..., NULL: the command's environment */
 };
 

@@ -1485,3 +1485,17 @@ void policy_free(struct policy *p)
 	strv_clear(&p->unmatched_globs);
 	free(p);
 }
+
+const char *policy_loopback_source(const struct policy *p, uint16_t port)
+{
+	for (size_t i = 0; i < p->n_allowed_domains; i++) {
+		const struct domain_pattern *d = &p->allowed_domains[i].pattern;
+		if (d->port != port || !d->host)
+			continue;
+		if ((d->kind == DOMAIN_NAME && strcmp(d->host, "localhost") == 0) ||
+		    (d->kind == DOMAIN_IPV4 && strncmp(d->host, "127.", 4) == 0) ||
+		    (d->kind == DOMAIN_IPV6 && strcmp(d->host, "::1") == 0))
+			return p->allowed_domains[i].source;
+	}
+	return NULL;
+}

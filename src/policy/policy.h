@@ -138,4 +138,9 @@ void policy_verdict_clear(struct policy_verdict *v);
  * malloc'd; NULL when out of memory. */
 char *policy_resolve_path(const char *path, bool follow_last);
 
+/* The allowedDomains entry that opens host loopback port port: localhost,
+ * 127.x.y.z or [::1] with that port (as net_policy_loopback_ports finds
+ * them); its source, or NULL. */
+const char *policy_loopback_source(const struct policy *p, uint16_t port);
+
 #endif

@@ -23,6 +23,7 @@
 #include "policy/netpolicy.h"
 #include "proxy/host.h"
 #include "proxy/http_head.h"
+#include "proxy/resolve.h"
 #include "proxy/sni.h"
 #include "proxy/socks5.h"
 
@@ -123,7 +124,7 @@ struct conn {
 	struct side client;
 	struct side *up;        /* current upstream, or NULL */
 	uv_timer_t timer;
-	uv_getaddrinfo_t gai;
+	struct resolve_req *gai;  /* a name lookup in progress, or NULL */
 	bool gai_busy;
 	bool connect_busy;
 	unsigned handles_open;  /* client, timer, and every upstream not yet closed */
@@ -223,6 +224,7 @@ static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 static void side_start_reading(struct side *s);
 static void server_maybe_free(struct proxy_server *s);
+static void ask_threads_join(void);
 static void start_accepting(struct proxy_server *s);
 static void on_retry(uv_timer_t *t);
 static bool splice_tunnel(struct conn *c);
@@ -687,6 +689,17 @@ static bool send_copy(struct conn *c, const void *p, size_t n)
 
 /* --- closing -------------------------------------------------------------- */
 
+/* The conn no longer waits for its name lookup: the answer is dropped
+ * (resolve_cancel), and the conn may be freed before it comes. */
+static void lookup_cancel(struct conn *c)
+{
+	if (!c->gai_busy)
+		return;
+	resolve_cancel(c->gai);
+	c->gai = NULL;
+	c->gai_busy = false;
+}
+
 /* Free the conn once every handle of it is closed and no lookup runs (the
  * requests embedded in it are then finished too). */
 static void conn_maybe_free(struct conn *c)
@@ -776,8 +789,7 @@ static void conn_close(struct conn *c)
 	c->state = ST_CLOSING;
 	if (c->bs)
 		bsplice_close(c->bs);
-	if (c->gai_busy)
-		uv_cancel((uv_req_t *)&c->gai);
+	lookup_cancel(c);
 	ask_detach(c); /* its answer, when it comes, is dropped */
 	if (c->up)
 		side_close(c->up);
@@ -809,6 +821,7 @@ static void server_maybe_free(struct proxy_server *s)
 			free(l);
 		}
 		free(s);
+		ask_threads_join();
 	}
 }
 
@@ -872,8 +885,7 @@ static void on_timeout(uv_timer_t *t)
 		if (!c->ev.error)
 			c->ev.error = "timed out";
 		ev_end(c);
-		if (c->gai_busy)
-			uv_cancel((uv_req_t *)&c->gai);
+		lookup_cancel(c);
 		if (c->kind == PROXY_KIND_HTTP) {
 			static const char body[] = "srt: the connection timed out\n";
 			char *text = NULL;
@@ -1173,17 +1185,17 @@ static const char *conn_guard(struct conn *c, const struct sockaddr *addr)
 	return cls;
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static void on_resolved(void *data, int status, struct addrinfo *res)
 {
-	struct conn *c = req->data;
+	struct conn *c = data;
 	c->gai_busy = false;
+	c->gai = NULL;
 	if (c->state == ST_CLOSING) {
-		uv_freeaddrinfo(res);
-		conn_maybe_free(c); /* it waited for us */
+		freeaddrinfo(res);
+		conn_maybe_free(c);
 		return;
 	}
-	if (status < 0) {
-		uv_freeaddrinfo(res);
+	if (status != 0) {
 		debug_log(c, "%s: name did not resolve", c->target);
 		c->client_keep = false;
 		c->ev.error = "name did not resolve";
@@ -1214,7 +1226,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 			((struct sockaddr_in6 *)&c->cands[c->n_cands])->sin6_port = htons(c->port);
 		c->n_cands++;
 	}
-	uv_freeaddrinfo(res);
+	freeaddrinfo(res);
 	if (c->n_cands == 0) {
 		char why[256];
 		snprintf(why, sizeof(why), "denied: the name resolves to a refused address (%s)",
@@ -1242,10 +1254,9 @@ static void dial_allowed(struct conn *c)
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_flags = AI_ADDRCONFIG;
-		c->gai.data = c;
 		c->state = ST_RESOLVING;
 		arm_timer(c, c->srv->o.limits.connect_timeout_ms);
-		if (uv_getaddrinfo(c->srv->loop, &c->gai, on_resolved, c->host.text, NULL, &hints) < 0) {
+		if (resolve_start(c->srv->loop, c->host.text, &hints, on_resolved, c, &c->gai) < 0) {
 			refuse(c, 502, SOCKS5_REP_GENERAL_FAILURE, NULL, "cannot resolve the name");
 			return;
 		}
@@ -1373,10 +1384,34 @@ struct proxy_ask {
 
 /* Blocking questions wait here for one of at most ASK_THREADS threads
  * (under ask_lock): each may block for as long as a person takes, so
- * they get threads of their own, made when needed and gone when idle. */
+ * they get threads of their own, made when needed and gone when idle.
+ * A thread is made with a question of its own (never empty-handed), and
+ * when it finds no other, it puts itself on ask_exited before its last
+ * answer goes out: the server that takes that answer, or any later one,
+ * joins it as it is freed (ask_threads_join), so that no thread of ours
+ * outlives the runtime that used it. */
 enum { ASK_THREADS = 64 };
 static struct proxy_ask *ask_queue, *ask_queue_tail;
 static unsigned ask_threads;
+static struct ask_exited {
+	pthread_t thread;
+	struct ask_exited *next;
+} *ask_exited;
+
+/* Join the ask threads that have ended, or are about to (loop thread). */
+static void ask_threads_join(void)
+{
+	pthread_mutex_lock(&ask_lock);
+	struct ask_exited *list = ask_exited;
+	ask_exited = NULL;
+	pthread_mutex_unlock(&ask_lock);
+	while (list) {
+		struct ask_exited *x = list;
+		list = x->next;
+		pthread_join(x->thread, NULL);
+		free(x);
+	}
+}
 
 /* The loop stays alive while answers are awaited, not longer. */
 static void ask_count(struct proxy_server *s, int delta)
@@ -1389,69 +1424,101 @@ static void ask_count(struct proxy_server *s, int delta)
 		uv_unref((uv_handle_t *)&s->ask_wake);
 }
 
+/* Under ask_lock: q's answer to its server; false when nobody waits for it
+ * any more (the caller frees q). */
+static bool ask_post(struct proxy_ask *q, bool allow, const char *reason)
+{
+	struct proxy_server *srv = q->srv;
+	if (!srv)
+		return false;
+	q->answered = true;
+	q->allowed = allow;
+	snprintf(q->reason, sizeof(q->reason), "%s", !allow && reason ? reason : "");
+	q->next = srv->ask_done;
+	srv->ask_done = q;
+	uv_async_send(&srv->ask_wake);
+	return true;
+}
+
 void proxy_ask_answer(struct proxy_ask *q, bool allow, const char *reason)
 {
 	if (!q)
 		return;
 	pthread_mutex_lock(&ask_lock);
-	struct proxy_server *srv = q->srv;
-	if (srv) {
-		q->answered = true;
-		q->allowed = allow;
-		snprintf(q->reason, sizeof(q->reason), "%s", !allow && reason ? reason : "");
-		q->next = srv->ask_done;
-		srv->ask_done = q;
-		uv_async_send(&srv->ask_wake);
-	}
+	bool posted = ask_post(q, allow, reason);
 	pthread_mutex_unlock(&ask_lock);
-	if (!srv)
+	if (!posted)
 		free(q);
 }
 
 static void *ask_thread(void *arg)
 {
-	(void)arg;
-	pthread_mutex_lock(&ask_lock);
-	while (ask_queue) {
-		struct proxy_ask *q = ask_queue;
-		ask_queue = q->next;
-		if (!ask_queue)
-			ask_queue_tail = NULL;
-		q->next = NULL;
-		q->started = true;
-		pthread_mutex_unlock(&ask_lock);
+	struct proxy_ask *q = arg;
+	for (;;) {
 		char reason[sizeof(q->reason)] = "";
 		bool allowed = q->hooks->ask(q->hooks->data, q->host, q->port, reason, sizeof(reason));
 		reason[sizeof(reason) - 1] = '\0';
-		proxy_ask_answer(q, allowed, reason);
+		struct ask_exited *me = malloc(sizeof(*me));
 		pthread_mutex_lock(&ask_lock);
+		struct proxy_ask *next = ask_queue;
+		if (next) {
+			ask_queue = next->next;
+			if (!ask_queue)
+				ask_queue_tail = NULL;
+			next->next = NULL;
+			next->started = true;
+		} else {
+			ask_threads--;
+			if (me) {
+				me->thread = pthread_self();
+				me->next = ask_exited;
+				ask_exited = me;
+				me = NULL;
+			} else {
+				pthread_detach(pthread_self()); /* nobody could join it */
+			}
+		}
+		/* q's server may be freed from here on, joining us. */
+		bool posted = ask_post(q, allowed, reason);
+		pthread_mutex_unlock(&ask_lock);
+		free(me);
+		if (!posted)
+			free(q);
+		if (!next)
+			return NULL;
+		q = next;
 	}
-	ask_threads--;
-	pthread_mutex_unlock(&ask_lock);
-	return NULL;
 }
 
-/* Queue a blocking question; false when no thread can run it. */
+/* Run a blocking question on a thread of ours; false when no thread can
+ * run it. */
 static bool ask_enqueue(struct proxy_ask *q)
 {
-	bool ok = true;
+	bool ok = true, started = false;
 	pthread_mutex_lock(&ask_lock);
 	q->blocking = true;
-	if (ask_queue_tail)
-		ask_queue_tail->next = q;
-	else
-		ask_queue = q;
-	ask_queue_tail = q;
 	if (ask_threads < ASK_THREADS) {
-		pthread_attr_t at;
+		/* The caller's signals are not ours to take. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
 		pthread_t t;
-		pthread_attr_init(&at);
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &at, ask_thread, NULL) == 0)
+		q->started = true;
+		started = pthread_create(&t, NULL, ask_thread, q) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (started)
 			ask_threads++;
-		else if (ask_threads == 0)
-			ok = false; /* nobody would ever take it */
-		pthread_attr_destroy(&at);
+		else
+			q->started = false;
+	}
+	if (!started && ask_threads == 0) {
+		ok = false; /* nobody would ever take it */
+	} else if (!started) {
+		if (ask_queue_tail)
+			ask_queue_tail->next = q;
+		else
+			ask_queue = q;
+		ask_queue_tail = q;
 	}
 	pthread_mutex_unlock(&ask_lock);
 	return ok;

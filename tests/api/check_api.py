@@ -49,7 +49,8 @@ def norm(decl):
 # ---- the header ---------------------------------------------------------------
 
 COMMENT = re.compile(r"/\*.*?\*/", re.S)
-PROTO = re.compile(r"^[ \t]*((?:const\s+)?(?:int|void|bool|size_t|char)[\s*]+)(srt_\w+)\s*\(([^;{]*?)\)\s*;", re.M)
+PROTO = re.compile(r"^[ \t]*((?:const\s+)?(?:struct\s+srt_\w+|int|void|bool|size_t|char)[\s*]+)(srt_\w+)\s*\(([^;{]*?)\)\s*;",
+                   re.M)
 TYPEDEF_FN = re.compile(r"typedef\s+[^;]*?\(\s*\*\s*(srt_\w+)\s*\)\s*\([^;]*?\)\s*;", re.S)
 BLOCK = re.compile(r"\b(enum|struct)\s+(srt_\w+)\s*\{(.*?)\}\s*;", re.S)
 ERRNO_NAME = re.compile(r"\bE[A-Z][A-Z0-9]+\b")

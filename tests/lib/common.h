@@ -122,8 +122,19 @@ static inline srt_runtime *runtime_new_or_bail(const struct srt_config *cfg, con
 	return rt;
 }
 
+/* Free a result and forget it (execute gives one on success only). */
+static inline void result_clear(struct srt_result **r)
+{
+	srt_result_free(*r);
+	*r = NULL;
+}
+
 static inline void diag_result(const struct srt_result *r)
 {
+	if (!r) {
+		diag("no result");
+		return;
+	}
 	diag("status %d, sandbox %llu\nstdout: %.*s\nstderr: %.*s", r->status, (unsigned long long)r->sandbox_id,
 	     (int)(r->out_len > 2000 ? 2000 : r->out_len), r->out ? r->out : "",
 	     (int)(r->err_len > 2000 ? 2000 : r->err_len), r->err ? r->err : "");
@@ -246,7 +257,7 @@ static inline void write_file(const char *path, const char *text)
 /* Runtime options for a tree: home and cwd inside it. */
 static inline struct srt_runtime_options tree_options(const struct tree *t)
 {
-	struct srt_runtime_options o = { 0 };
+	struct srt_runtime_options o = { .size = sizeof(o) };
 	o.home = t->home;
 	o.cwd = t->proj;
 	o.observe = SRT_OBSERVE_WRITES; /* the tests check refused writes: opt-in */
@@ -538,7 +549,7 @@ static inline void dump_violations(srt_runtime *rt)
 	}
 	diag("%zu violations stored (%llu dropped):", l->n, (unsigned long long)l->dropped);
 	for (size_t i = 0; i < l->n; i++) {
-		const struct srt_violation *v = &l->v[i];
+		const struct srt_violation *v = srt_violation_at(l, i);
 		diag("  #%llu sandbox %llu %s %s %s rule=\"%s\" source=%d pid=%d command=\"%s\"",
 		     (unsigned long long)v->seq, (unsigned long long)v->sandbox_id, kind_name(v->kind),
 		     v->operation ? v->operation : "(null)", v->target ? v->target : "(null)",
@@ -571,7 +582,7 @@ static inline int find_violation(srt_runtime *rt, enum srt_violation_kind kind, 
 		struct srt_violation_list *l = NULL;
 		if (srt_runtime_violations(rt, kind, &l) == 0 && l) {
 			for (size_t i = 0; i < l->n; i++) {
-				const struct srt_violation *v = &l->v[i];
+				const struct srt_violation *v = srt_violation_at(l, i);
 				if (sandbox_id && v->sandbox_id != sandbox_id)
 					continue;
 				if (target && (!v->target || strcmp(v->target, target) != 0))

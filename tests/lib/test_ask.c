@@ -40,12 +40,11 @@ static int asker_calls(struct asker *a)
 	return n;
 }
 
-static bool run(srt_runtime *rt, const char *url, struct srt_result *res)
+static bool run(srt_runtime *rt, const char *url, struct srt_result **res)
 {
 	char cmd[1024];
 	struct srt_error e;
 	snprintf(cmd, sizeof(cmd), CURL_VIA_PROXY "'%s'", url);
-	memset(res, 0, sizeof(*res));
 	int r = srt_runtime_execute_shell(rt, cmd, NULL, res, &e);
 	if (r < 0) {
 		diag_err("srt_runtime_execute_shell", r, &e);
@@ -62,7 +61,7 @@ static bool has(const struct srt_result *res, const char *s)
 int main(void)
 {
 	struct tree t;
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	srt_runtime *rt = NULL;
 	char url[256];
 
@@ -73,7 +72,7 @@ int main(void)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", s.port);
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const dd[] = { "blocked.test", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.denied_domains = dd;
 	rt = runtime_new_or_bail(&cfg, &o);
 	struct asker a = { .allow = false };
@@ -83,27 +82,27 @@ int main(void)
 	/* deny with a reason */
 	bool ran = run(rt, url, &res);
 	ok(ran && asker_calls(&a) == 1, "the callback is called once for an undecided host (%d calls)", asker_calls(&a));
-	ok(ran && a.last_id == res.sandbox_id && strcmp(a.last_host, "127.0.0.1") == 0 && a.last_port == s.port,
+	ok(ran && a.last_id == res->sandbox_id && strcmp(a.last_host, "127.0.0.1") == 0 && a.last_port == s.port,
 	   "with the sandbox id, host and port (%llu \"%s\" %u; want %llu \"127.0.0.1\" %u)",
-	   (unsigned long long)a.last_id, a.last_host, a.last_port, ran ? (unsigned long long)res.sandbox_id : 0ULL,
+	   (unsigned long long)a.last_id, a.last_host, a.last_port, ran ? (unsigned long long)res->sandbox_id : 0ULL,
 	   s.port);
-	ok(ran && has(&res, "code=403") && has(&res, "refused-by-the-ask-callback"),
+	ok(ran && has(res, "code=403") && has(res, "refused-by-the-ask-callback"),
 	   "false with a reason: 403 with the reason in the body");
-	if (ran && !(has(&res, "code=403") && has(&res, "refused-by-the-ask-callback")))
-		diag_result(&res);
+	if (ran && !(has(res, "code=403") && has(res, "refused-by-the-ask-callback")))
+		diag_result(res);
 	ok(http_server_hits(&s) == 0, "the server was not reached");
-	ok(ran && find_violation(rt, SRT_VIOLATION_NETWORK, res.sandbox_id, NULL, 2000, NULL) >= 0,
+	ok(ran && find_violation(rt, SRT_VIOLATION_NETWORK, res->sandbox_id, NULL, 2000, NULL) >= 0,
 	   "the refusal is a network violation of that sandbox");
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* a name: asked as written, denied, never resolved */
 	ran = run(rt, "http://undecided.test:8080/", &res);
 	ok(ran && asker_calls(&a) == 2 && strcmp(a.last_host, "undecided.test") == 0 && a.last_port == 8080,
 	   "a name is asked as written (\"%s\" %u)", a.last_host, a.last_port);
-	ok(ran && has(&res, "code=403"), "and refused");
+	ok(ran && has(res, "code=403"), "and refused");
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* allow, after a while: the connection waits for the answer */
 	pthread_mutex_lock(&a.lock);
@@ -112,12 +111,12 @@ int main(void)
 	pthread_mutex_unlock(&a.lock);
 	ran = run(rt, url, &res);
 	ok(ran && asker_calls(&a) == 3, "called again: answers are not remembered (%d calls)", asker_calls(&a));
-	ok(ran && has(&res, "asked\ncode=200"), "true (after 0.7 s): allowed, 200 from the server");
-	if (ran && !has(&res, "asked\ncode=200"))
-		diag_result(&res);
+	ok(ran && has(res, "asked\ncode=200"), "true (after 0.7 s): allowed, 200 from the server");
+	if (ran && !has(res, "asked\ncode=200"))
+		diag_result(res);
 	ok(http_server_hits(&s) == 1, "the server was reached once (%d)", http_server_hits(&s));
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* denied again (not remembered) */
 	pthread_mutex_lock(&a.lock);
@@ -125,33 +124,33 @@ int main(void)
 	a.delay_ms = 0;
 	pthread_mutex_unlock(&a.lock);
 	ran = run(rt, url, &res);
-	ok(ran && asker_calls(&a) == 4 && has(&res, "code=403"), "asked again and refused");
+	ok(ran && asker_calls(&a) == 4 && has(res, "code=403"), "asked again and refused");
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* deniedDomains wins without asking */
 	ran = run(rt, "http://blocked.test/", &res);
 	ok(ran && asker_calls(&a) == 4, "not called for a deniedDomains name (%d calls)", asker_calls(&a));
-	ok(ran && has(&res, "code=403"), "which is refused");
+	ok(ran && has(res, "code=403"), "which is refused");
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* removed: undecided is refused without asking */
 	srt_runtime_set_ask(rt, NULL, NULL);
 	ran = run(rt, url, &res);
 	ok(ran && asker_calls(&a) == 4, "set_ask(NULL): not called any more (%d calls)", asker_calls(&a));
-	ok(ran && has(&res, "code=403") && !has(&res, "refused-by-the-ask-callback"), "and the host is refused");
+	ok(ran && has(res, "code=403") && !has(res, "refused-by-the-ask-callback"), "and the host is refused");
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* reset removes it too */
 	srt_runtime_set_ask(rt, ask_fn, &a);
 	srt_runtime_reset(rt);
 	ran = run(rt, url, &res);
-	ok(ran && asker_calls(&a) == 4 && has(&res, "code=403"), "reset removes the ask callback (%d calls)",
+	ok(ran && asker_calls(&a) == 4 && has(res, "code=403"), "reset removes the ask callback (%d calls)",
 	   asker_calls(&a));
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 	ok(http_server_hits(&s) == 1, "the server was reached only when allowed (%d)", http_server_hits(&s));
 
 	srt_runtime_free(rt);

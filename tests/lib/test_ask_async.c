@@ -71,7 +71,7 @@ static int wait_count(int *counter, int want, int timeout_ms)
 struct job {
 	srt_runtime *rt;
 	char cmd[4096];
-	struct srt_result res;
+	struct srt_result *res;
 	int r;
 	pthread_t thread;
 };
@@ -90,19 +90,19 @@ static void *job_main(void *arg)
 static int64_t fetch_allowed(srt_runtime *rt, uint16_t port, bool *good)
 {
 	char cmd[512];
-	struct srt_result res;
+	struct srt_result *res;
 	struct srt_error e;
 	snprintf(cmd, sizeof(cmd), CURL_VIA_PROXY "'http://localhost:%u/'", port);
 	int64_t t0 = now_ms();
 	int r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
 	int64_t took = now_ms() - t0;
-	*good = r == 0 && res.out && strstr(res.out, "fast\ncode=200");
+	*good = r == 0 && res->out && strstr(res->out, "fast\ncode=200");
 	if (r < 0)
 		diag_err("srt_runtime_execute_shell", r, &e);
 	else if (!*good)
-		diag_result(&res);
+		diag_result(res);
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	return took;
 }
 
@@ -138,7 +138,7 @@ int main(void)
 	char fast_entry[64];
 	snprintf(fast_entry, sizeof(fast_entry), "localhost:%u", sf.port);
 	const char *const ad[] = { fast_entry, NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allowed_domains = ad;
 	struct srt_runtime_options o = tree_options(&t);
 	srt_runtime *rt = runtime_new_or_bail(&cfg, &o);
@@ -175,8 +175,8 @@ int main(void)
 	pthread_join(at, NULL);
 	pthread_join(j.thread, NULL);
 	int a200 = 0, b403 = 0, wrong = 0;
-	if (j.r == 0 && j.res.out) {
-		for (char *line = j.res.out, *nl; *line; line = nl) {
+	if (j.r == 0 && j.res->out) {
+		for (char *line = j.res->out, *nl; *line; line = nl) {
 			nl = strchr(line, '\n');
 			if (nl)
 				*nl++ = '\0';
@@ -200,11 +200,11 @@ int main(void)
 	ok(http_server_hits(&sa) == N_PENDING / 2 && http_server_hits(&sb) == 0,
 	   "only the allowed reached their server (%d, %d)", http_server_hits(&sa), http_server_hits(&sb));
 	if (j.r == 0)
-		srt_result_free(&j.res);
+		result_clear(&j.res);
 
 	/* Nobody answers: the timeout denies. */
 	ok(srt_runtime_set_ask_timeout(rt, 300) == 0, "srt_runtime_set_ask_timeout(300)");
-	struct srt_result res;
+	struct srt_result *res;
 	struct srt_error e;
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), CURL_VIA_PROXY "'http://127.0.0.1:%u/'", sb.port);
@@ -212,13 +212,13 @@ int main(void)
 	int64_t t0 = now_ms();
 	int r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
 	int64_t took = now_ms() - t0;
-	bool denied = r == 0 && res.out && strstr(res.out, "code=403") && strstr(res.out, "no answer in time");
+	bool denied = r == 0 && res->out && strstr(res->out, "code=403") && strstr(res->out, "no answer in time");
 	ok(denied && wait_count(&P.n, before + 1, 0) == before + 1, "a question nobody answers is denied at the timeout (%lld ms)",
 	   (long long)took);
 	if (r == 0 && !denied)
-		diag_result(&res);
+		diag_result(res);
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	/* Its late answer only frees the request. */
 	pthread_mutex_lock(&P.lock);
 	struct srt_ask_request *late = P.n > before ? P.req[before] : NULL;
@@ -245,11 +245,11 @@ int main(void)
 	pthread_mutex_unlock(&P.lock);
 	pthread_join(jb.thread, NULL);
 	int n403 = 0;
-	for (char *p = jb.r == 0 && jb.res.out ? jb.res.out : ""; (p = strstr(p, "code=403")); p++)
+	for (char *p = jb.r == 0 && jb.res->out ? jb.res->out : ""; (p = strstr(p, "code=403")); p++)
 		n403++;
 	ok(n403 == 8, "released, each of them is refused (%d)", n403);
 	if (jb.r == 0)
-		srt_result_free(&jb.res);
+		result_clear(&jb.res);
 	ok(http_server_hits(&sb) == 0, "server b was never reached");
 
 	srt_runtime_free(rt);

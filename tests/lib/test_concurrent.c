@@ -15,19 +15,20 @@ struct job {
 	char cmd[1024];
 	pthread_barrier_t *barrier;
 	int r;
-	struct srt_result res;
+	struct srt_result *res;
 	struct srt_error err;
 };
 
 static void *run_job(void *arg)
 {
 	struct job *j = arg;
-	struct srt_sandbox_options so = { 0 };
+	struct srt_sandbox_options so = { .size = sizeof(so) };
 	j->allowed_list[0] = j->allowed;
 	j->allowed_list[1] = NULL;
 	so.allowed_domains = j->allowed_list;
+	struct srt_execute_options xo = { .size = sizeof(xo), .sandbox = &so };
 	pthread_barrier_wait(j->barrier);
-	j->r = srt_runtime_execute_shell(j->rt, j->cmd, &so, &j->res, &j->err);
+	j->r = srt_runtime_execute_shell(j->rt, j->cmd, &xo, &j->res, &j->err);
 	return NULL;
 }
 
@@ -54,7 +55,7 @@ int main(void)
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const aw[] = { ".", NULL };
 	const char *const dd[] = { "blocked.test", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	cfg.denied_domains = dd;
 	rt = runtime_new_or_bail(&cfg, &o);
@@ -90,7 +91,7 @@ int main(void)
 		skip(20, "sandboxes did not run");
 		goto out;
 	}
-	uint64_t ida = ja.res.sandbox_id, idb = jb.res.sandbox_id;
+	uint64_t ida = ja.res->sandbox_id, idb = jb.res->sandbox_id;
 	diag("sandbox A = %llu, sandbox B = %llu", (unsigned long long)ida, (unsigned long long)idb);
 	ok(ida && idb && ida != idb, "distinct sandbox ids");
 
@@ -112,14 +113,14 @@ int main(void)
 
 	char want[64];
 	snprintf(want, sizeof(want), "srv-A\ncode=200");
-	ok(ja.res.out && strstr(ja.res.out, want), "A reached server A through the proxy");
-	ok(ja.res.out && strstr(ja.res.out, "code=403") && !strstr(ja.res.out, "srv-B"), "A was refused server B (403)");
+	ok(ja.res->out && strstr(ja.res->out, want), "A reached server A through the proxy");
+	ok(ja.res->out && strstr(ja.res->out, "code=403") && !strstr(ja.res->out, "srv-B"), "A was refused server B (403)");
 	snprintf(want, sizeof(want), "srv-B\ncode=200");
-	ok(jb.res.out && strstr(jb.res.out, want), "B reached server B through the proxy");
-	ok(jb.res.out && strstr(jb.res.out, "code=403") && !strstr(jb.res.out, "srv-A"), "B was refused server A (403)");
-	if (!(ja.res.out && strstr(ja.res.out, "srv-A\ncode=200") && jb.res.out && strstr(jb.res.out, "srv-B\ncode=200"))) {
-		diag_result(&ja.res);
-		diag_result(&jb.res);
+	ok(jb.res->out && strstr(jb.res->out, want), "B reached server B through the proxy");
+	ok(jb.res->out && strstr(jb.res->out, "code=403") && !strstr(jb.res->out, "srv-A"), "B was refused server A (403)");
+	if (!(ja.res->out && strstr(ja.res->out, "srv-A\ncode=200") && jb.res->out && strstr(jb.res->out, "srv-B\ncode=200"))) {
+		diag_result(ja.res);
+		diag_result(jb.res);
 	}
 	ok(http_server_hits(&sa) == 1 && http_server_hits(&sb) == 1, "each server got exactly one request (%d, %d)",
 	   http_server_hits(&sa), http_server_hits(&sb));
@@ -162,16 +163,15 @@ int main(void)
 		dump_violations(rt);
 
 	/* a third sandbox without extra domains reaches neither */
-	struct srt_result res;
+	struct srt_result *res;
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), CURL_VIA_PROXY "http://127.0.0.1:%u/; " CURL_VIA_PROXY "http://127.0.0.1:%u/",
 		 sa.port, sb.port);
-	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
-	ok(r == 0 && res.out && !strstr(res.out, "srv-") && strstr(res.out, "code=403"),
+	ok(r == 0 && res->out && !strstr(res->out, "srv-") && strstr(res->out, "code=403"),
 	   "a sandbox without options reaches neither server");
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	/* the per-sandbox lists did not leak into the runtime's */
 	ok(http_server_hits(&sa) == 1 && http_server_hits(&sb) == 1, "servers still saw one request each (%d, %d)",
 	   http_server_hits(&sa), http_server_hits(&sb));
@@ -180,9 +180,9 @@ int main(void)
 
 out:
 	if (ja.r == 0)
-		srt_result_free(&ja.res);
+		result_clear(&ja.res);
 	if (jb.r == 0)
-		srt_result_free(&jb.res);
+		result_clear(&jb.res);
 	srt_runtime_free(rt);
 	recorder_free(&rec);
 	http_server_stop(&sa);

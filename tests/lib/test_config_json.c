@@ -1,6 +1,7 @@
 /* srt_runtime_config_json: the settings in force as JSON, each rule with
- * the settings position it came from; a reload shows at once; NULL
- * arguments are refused. */
+ * the settings position it came from, the listeners inside the sandbox and
+ * the host ports it reaches (srt check's lines); a reload shows at once;
+ * NULL arguments are refused. */
 #include "common.h"
 
 #include <jansson.h>
@@ -104,6 +105,38 @@ static const char settings_a[] =
 	"  }\n"
 	"}\n";
 
+/* The user's own HTTP proxy on the host, and a host loopback service. */
+static const char settings_c[] =
+	"{\"network\": {\"httpProxyPort\": 18888,\n"
+	"  \"allowedDomains\": [\"example.com\", \"localhost:5432\"]}}\n";
+
+/* The listener of network.listeners for proxy ("http", "socks5"). */
+static json_t *find_listener(json_t *root, const char *proxy)
+{
+	json_t *arr = json_object_get(json_object_get(root, "network"), "listeners");
+	size_t i;
+	json_t *l;
+	json_array_foreach(arr, i, l) {
+		if (strcmp(str(l, "proxy"), proxy) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+static void check_listener(json_t *root, const char *proxy, const char *address, const char *served_by,
+			   const char *host_address, const char *host_source)
+{
+	json_t *l = find_listener(root, proxy);
+	json_t *ha = json_object_get(l, "hostAddress");
+	bool host_ok = host_address ? json_is_string(ha) && strcmp(json_string_value(ha), host_address) == 0
+				    : json_is_null(ha);
+	ok(l && strcmp(str(l, "address"), address) == 0 && strcmp(str(l, "servedBy"), served_by) == 0 && host_ok &&
+		   strcmp(str(l, "hostSource"), host_source) == 0,
+	   "listener %s: %s, served by %s, host %s <- %s (want %s, %s, %s <- %s)", proxy, str(l, "address"),
+	   str(l, "servedBy"), json_is_string(ha) ? json_string_value(ha) : "null", str(l, "hostSource"), address,
+	   served_by, host_address ? host_address : "null", host_source);
+}
+
 static const char settings_b[] =
 	"{\"filesystem\": {\"allowWrite\": [\"./other\"]},\n"
 	" \"network\": {\"allowedDomains\": [\"other.example.net\"]}}\n";
@@ -115,7 +148,7 @@ int main(void)
 	srt_runtime *rt = NULL;
 	char want[600], out[PATH_MAX + 16], secret[PATH_MAX + 16], other[PATH_MAX + 16], real[PATH_MAX];
 
-	plan(19);
+	plan(25);
 	tree_make(&t);
 	if (!realpath(t.proj, real))
 		die("realpath");
@@ -179,6 +212,12 @@ int main(void)
 	}
 	ok(builtin > 0 && bad == 0, "%zu built-in rules, each with a \"built-in\" source and a null entry (%zu not)",
 	   builtin, bad);
+	/* srt check's listener lines: srt's own proxies, at the default
+	 * ports; no host port. */
+	check_listener(j, "http", "127.0.0.1:3128", "srt", NULL, "default");
+	check_listener(j, "socks5", "127.0.0.1:1080", "srt", NULL, "default");
+	json_t *hp = json_object_get(json_object_get(j, "network"), "hostPorts");
+	ok(json_is_array(hp) && json_array_size(hp) == 0, "no host port (%zu)", json_array_size(hp));
 	json_decref(j);
 
 	/* After a reload the JSON is the new settings', and only theirs. */
@@ -197,6 +236,26 @@ int main(void)
 	conn = json_object_get(json_object_get(json_object_get(j, "network"), "timeouts"), "connect");
 	ok(strcmp(str(conn, "source"), "default") == 0, "timeouts.connect is back to the default (\"%s\")",
 	   str(conn, "source"));
+	json_decref(j);
+
+	/* The user's own proxy on the host, and a host port. */
+	r = srt_runtime_reload_json(rt, settings_c, "settings-c", &e);
+	if (r < 0)
+		diag_err("srt_runtime_reload_json", r, &e);
+	j = get_json(rt);
+	check_listener(j, "http", "127.0.0.1:3128", "host", "127.0.0.1:18888", "network.httpProxyPort");
+	check_listener(j, "socks5", "127.0.0.1:1080", "srt", NULL, "default");
+	hp = json_object_get(json_object_get(j, "network"), "hostPorts");
+	json_t *h0 = json_array_get(hp, 0), *inside = json_object_get(h0, "inside");
+	pos_of(want, sizeof(want), "settings-c", settings_c, "\"localhost:5432\"", "network.allowedDomains[1]");
+	ok(json_array_size(hp) == 1 && json_integer_value(json_object_get(h0, "port")) == 5432 &&
+		   json_array_size(inside) == 2 &&
+		   strcmp(json_string_value(json_array_get(inside, 0)) ? json_string_value(json_array_get(inside, 0)) : "",
+			  "127.0.0.1:5432") == 0 &&
+		   strcmp(json_string_value(json_array_get(inside, 1)) ? json_string_value(json_array_get(inside, 1)) : "",
+			  "[::1]:5432") == 0 &&
+		   strcmp(str(h0, "source"), want) == 0,
+	   "host port 5432: 127.0.0.1:5432 and [::1]:5432 inside, from \"%s\" (want \"%s\")", str(h0, "source"), want);
 	json_decref(j);
 
 	/* NULL arguments. */

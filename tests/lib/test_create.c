@@ -21,6 +21,7 @@ int main(void)
 
 	struct srt_platform_info pi;
 	memset(&pi, 0x55, sizeof(pi));
+	pi.size = sizeof(pi);
 	r = srt_platform_info(&pi);
 	ok(r == 0, "srt_platform_info returns 0 (got %d)", r);
 	ok(strcmp(pi.platform, "linux") == 0 && pi.supported,
@@ -122,7 +123,7 @@ int main(void)
 	const char *const dr[] = { "~/.ssh", NULL };
 	const char *const ad[] = { "example.com", "*.example.org", "localhost:5432", NULL };
 	const char *const dd[] = { "blocked.test", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	cfg.deny_read = dr;
 	cfg.allowed_domains = ad;
@@ -135,7 +136,7 @@ int main(void)
 	ok(rt && srt_sandboxing_enabled(rt), "sandboxing enabled for a struct runtime");
 	srt_runtime_free(rt);
 
-	struct srt_config empty = { 0 };
+	struct srt_config empty = { .size = sizeof(empty) };
 	memset(&e, 0, sizeof(e));
 	rt = NULL;
 	r = srt_runtime_new_from_config(&empty, NULL, &rt, &e);
@@ -144,7 +145,7 @@ int main(void)
 	srt_runtime_free(rt);
 
 	const char *const bad_aw[] = { ".", "", NULL };
-	struct srt_config bad = { 0 };
+	struct srt_config bad = { .size = sizeof(bad) };
 	bad.allow_write = bad_aw;
 	memset(&e, 0, sizeof(e));
 	rt = NULL;
@@ -153,7 +154,7 @@ int main(void)
 	   "empty allowWrite entry: \"<config>: filesystem.allowWrite[1]...\" (%d): \"%s\"", r, e.message);
 
 	const char *const bad_ad[] = { "http://x.com/", NULL };
-	struct srt_config bad2 = { 0 };
+	struct srt_config bad2 = { .size = sizeof(bad2) };
 	bad2.allowed_domains = bad_ad;
 	memset(&e, 0, sizeof(e));
 	rt = NULL;
@@ -162,7 +163,7 @@ int main(void)
 	   "a URL in allowedDomains: \"<config>: network.allowedDomains[0]...\" (%d): \"%s\"", r, e.message);
 
 	const char *const bad_dd[] = { "*.com", NULL };
-	struct srt_config bad3 = { 0 };
+	struct srt_config bad3 = { .size = sizeof(bad3) };
 	bad3.denied_domains = bad_dd;
 	memset(&e, 0, sizeof(e));
 	rt = NULL;
@@ -183,13 +184,12 @@ int main(void)
 	r = srt_runtime_new_from_json("{\"sandbox\":{\"enabled\":false}}", NULL, &o, &rt, &e);
 	if (ok(r == 0 && rt, "new_from_json with sandbox.enabled false")) {
 		ok(!srt_sandboxing_enabled(rt), "srt_sandboxing_enabled is false");
-		struct srt_result res;
-		memset(&res, 0, sizeof(res));
+		struct srt_result *res = NULL;
 		memset(&e, 0, sizeof(e));
 		r = srt_runtime_execute_shell(rt, "echo ran", NULL, &res, &e);
 		ok(r == -ENOTSUP, "execute_shell refuses with -ENOTSUP (got %d: \"%s\")", r, e.message);
 		if (r == 0)
-			srt_result_free(&res);
+			result_clear(&res);
 		char **argv = NULL;
 		uint64_t id = 0;
 		const char *const cmd[] = { "true", NULL };

@@ -90,7 +90,7 @@ int main(void)
 {
 	struct tree t;
 	struct srt_error e;
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	srt_runtime *rt = NULL;
 	int r;
 
@@ -115,13 +115,12 @@ int main(void)
 	ok(srt_runtime_subscribe(rt, NULL, NULL, NULL) < 0, "subscribe(NULL fn) is refused");
 
 	/* one sandbox: START then EXIT with status and duration */
-	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute_shell(rt, "sleep 0.2; exit 5", NULL, &res, &e);
-	if (!ok(r == 0 && res.status == 5, "execute_shell(\"sleep 0.2; exit 5\") -> 5")) {
+	if (!ok(r == 0 && res->status == 5, "execute_shell(\"sleep 0.2; exit 5\") -> 5")) {
 		diag_err("srt_runtime_execute_shell", r, &e);
-		res.sandbox_id = 0;
+		res->sandbox_id = 0;
 	}
-	uint64_t id = res.sandbox_id;
+	uint64_t id = res->sandbox_id;
 	recorder_wait(&r1, SRT_EVENT_SANDBOX_EXIT, id, 1, 3000);
 	struct rec_event se, ee;
 	bool has_start = id && recorder_find(&r1, SRT_EVENT_SANDBOX_START, id, &se);
@@ -151,18 +150,17 @@ int main(void)
 	ok(recorder_count(&r2, 0, 0) == recorder_count(&r1, 0, 0), "the second subscriber got the same events (%zu, %zu)",
 	   recorder_count(&r2, 0, 0), recorder_count(&r1, 0, 0));
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* a violation event too, then every JSON */
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "echo > '%s/x' 2>/dev/null; true", t.ro);
-	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
-	uint64_t id2 = r == 0 ? res.sandbox_id : 0;
+	uint64_t id2 = r == 0 ? res->sandbox_id : 0;
 	recorder_wait(&r1, SRT_EVENT_SANDBOX_EXIT, id2, 1, 3000);
 	ok(recorder_wait(&r1, SRT_EVENT_VIOLATION, id2, 1, 2000) >= 1, "VIOLATION event for a denied write");
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	int bad = check_json(&r1);
 	ok(bad == 0 && r1.null_json == 0, "every event's json parses, with a known \"event\" (%d bad)", bad);
 	if (bad)
@@ -178,9 +176,8 @@ int main(void)
 	/* a subscriber that calls into the runtime from its callback */
 	struct reentrant re = { .rt = rt };
 	srt_runtime_subscribe(rt, reentrant_fn, &re, NULL);
-	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute_shell(rt, "true", NULL, &res, &e);
-	uint64_t id3 = r == 0 ? res.sandbox_id : 0;
+	uint64_t id3 = r == 0 ? res->sandbox_id : 0;
 	recorder_wait(&r1, SRT_EVENT_SANDBOX_EXIT, id3, 1, 3000);
 	ok(recorder_count(&r1, SRT_EVENT_SANDBOX_EXIT, id3) == 1, "the first subscriber still gets events");
 	ok(recorder_count(&r2, 0, 0) == before2, "the unsubscribed one gets none (%zu then %zu)", before2,
@@ -191,19 +188,18 @@ int main(void)
 	ok(__atomic_load_n(&re.calls, __ATOMIC_SEQ_CST) >= 2 && re.list_ok >= 1,
 	   "a callback may call violation_count/violations/sandboxing_enabled (%d calls)", re.calls);
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* reset: subscribers gone, violations cleared */
 	srt_runtime_reset(rt);
 	ok(srt_runtime_violation_count(rt) == 0, "reset clears the violations");
 	size_t before1 = recorder_count(&r1, 0, 0);
-	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute_shell(rt, "true", NULL, &res, &e);
 	sleep_ms(300);
 	ok(r == 0 && recorder_count(&r1, 0, 0) == before1, "after reset no subscriber gets events (%zu then %zu)", before1,
 	   recorder_count(&r1, 0, 0));
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	srt_runtime_free(rt);
 	recorder_free(&r1);

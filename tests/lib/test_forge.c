@@ -12,7 +12,7 @@ struct job {
 	char cmd[2048];
 	pthread_barrier_t *barrier;
 	int r;
-	struct srt_result res;
+	struct srt_result *res;
 	struct srt_error err;
 };
 
@@ -33,7 +33,7 @@ int main(void)
 	tree_make(&t);
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const dd[] = { "blocked.test", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.denied_domains = dd;
 	rt = runtime_new_or_bail(&cfg, &o);
 	struct recorder rec;
@@ -67,20 +67,21 @@ int main(void)
 		skip(6, "sandboxes did not run");
 		goto out;
 	}
-	uint64_t idv = jv.res.sandbox_id, idh = jh.res.sandbox_id;
+	uint64_t idv = jv.res->sandbox_id, idh = jh.res->sandbox_id;
 	diag("victim %llu, hostile %llu", (unsigned long long)idv, (unsigned long long)idh);
-	ok(strstr(jv.res.out, "victim done") != NULL, "the victim ran to its end");
+	ok(strstr(jv.res->out, "victim done") != NULL, "the victim ran to its end");
 
 	/* What H did is H's: the refused connections are its violations. */
 	struct srt_violation_list *l = NULL;
 	size_t of_h = 0, of_v = 0, forged = 0;
 	if (srt_runtime_violations(rt, SRT_VIOLATION_ANY, &l) == 0) {
 		for (size_t i = 0; i < l->n; i++) {
-			if (l->v[i].sandbox_id == idh)
+			const struct srt_violation *v = srt_violation_at(l, i);
+			if (v->sandbox_id == idh)
 				of_h++;
-			if (l->v[i].sandbox_id == idv)
+			if (v->sandbox_id == idv)
 				of_v++;
-			if (strstr(l->v[i].target, "forged"))
+			if (strstr(v->target, "forged"))
 				forged++;
 		}
 		srt_violation_list_free(l);
@@ -101,8 +102,8 @@ int main(void)
 	pthread_mutex_unlock(&rec.lock);
 	ok(fake_events == 0, "what the command printed never became an event (%zu)", fake_events);
 out:
-	srt_result_free(&jv.res);
-	srt_result_free(&jh.res);
+	result_clear(&jv.res);
+	result_clear(&jh.res);
 	srt_runtime_free(rt);
 	recorder_free(&rec);
 	tree_remove(&t);

@@ -152,18 +152,17 @@ static void *execute_then_exit(void *arg)
 {
 	struct exec_job *j = arg;
 	char cmd[64];
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	struct srt_error e;
-	memset(&res, 0, sizeof(res));
 	memset(&e, 0, sizeof(e));
 	snprintf(cmd, sizeof(cmd), "sleep 0.2; exit %d", j->n);
 	int r = srt_runtime_execute_shell(j->rt, cmd, NULL, &res, &e);
-	j->status = r < 0 ? -1 : res.status;
+	j->status = r < 0 ? -1 : res->status;
 	if (r < 0)
 		snprintf(j->msg, sizeof(j->msg), "execute: %d %.500s", r, e.message);
-	else if (res.status != j->n)
-		snprintf(j->msg, sizeof(j->msg), "status %d, stderr \"%.400s\"", res.status, res.err ? res.err : "");
-	srt_result_free(&res);
+	else if (res->status != j->n)
+		snprintf(j->msg, sizeof(j->msg), "status %d, stderr \"%.400s\"", res->status, res->err ? res->err : "");
+	result_clear(&res);
 	return NULL;
 }
 
@@ -288,7 +287,7 @@ int main(void)
 	tree_make(&t);
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const aw[] = { ".", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	srt_runtime *rt = runtime_new_or_bail(&cfg, &o);
 

@@ -105,8 +105,8 @@ static int misuser_get(struct misuser *m, int *events, int *reload_r)
 static void event_callback_cases(const struct tree *t)
 {
 	struct srt_runtime_options o = tree_options(t);
-	struct srt_config cfg = { 0 };
-	struct srt_result res;
+	struct srt_config cfg = { .size = sizeof(cfg) };
+	struct srt_result *res = NULL;
 	struct srt_error e;
 	int events = 0, rr = 0;
 
@@ -117,12 +117,12 @@ static void event_callback_cases(const struct tree *t)
 	misuser_init(&m, rt, SRT_EVENT_SANDBOX_START, false);
 	srt_runtime_subscribe(rt, misuse_fn, &m, NULL);
 	int r = srt_runtime_execute_shell(rt, "true", NULL, &res, &e);
-	ok(r == 0 && res.status == 0, "execute with a callback calling reload and reset (%d, status %d)", r, res.status);
-	srt_result_free(&res);
+	ok(r == 0 && res->status == 0, "execute with a callback calling reload and reset (%d, status %d)", r, res->status);
+	result_clear(&res);
 	int fired = misuser_get(&m, &events, &rr);
 	ok(fired == 1 && rr == -EDEADLK, "reload from an event callback: -EDEADLK (%d: %s)", rr, m.reload_msg);
 	r = srt_runtime_execute_shell(rt, "true", NULL, &res, &e);
-	srt_result_free(&res);
+	result_clear(&res);
 	misuser_get(&m, &events, NULL);
 	ok(r == 0 && events == 2, "reset from an event callback does nothing: the subscriber stays (%d events)", events);
 	r = srt_runtime_reload_json(rt, "{}", "after", &e);
@@ -141,7 +141,7 @@ static void event_callback_cases(const struct tree *t)
 	ok(r == -ECANCELED && e.code == r && took < 10000,
 	   "free from an event callback: the execute waiting returns -ECANCELED in %lld ms (%d: %s)", (long long)took,
 	   r, e.message);
-	srt_result_free(&res);
+	result_clear(&res);
 	ok(misuser_get(&m, NULL, &rr) == 1 && rr == -EDEADLK, "the callback returned from free (reload before it: %d)",
 	   rr);
 	bool gone = rundirs_gone(10000);
@@ -191,8 +191,8 @@ static bool ask_fn(uint64_t sandbox_id, const char *host, uint16_t port, char *r
 static void ask_cases(const struct tree *t)
 {
 	struct srt_runtime_options o = tree_options(t);
-	struct srt_config cfg = { 0 };
-	struct srt_result res;
+	struct srt_config cfg = { .size = sizeof(cfg) };
+	struct srt_result *res = NULL;
 	struct srt_error e;
 	const char *cmd = CURL_VIA_PROXY "'http://undecided.test/'; sleep 30";
 
@@ -211,24 +211,24 @@ static void ask_cases(const struct tree *t)
 		int calls = a.calls, rr = a.reload_r;
 		pthread_mutex_unlock(&a.lock);
 		if (!do_free) {
-			ok(r == 0 && res.out && strstr(res.out, "code=403") && calls == 1 && rr == -EDEADLK,
+			ok(r == 0 && res->out && strstr(res->out, "code=403") && calls == 1 && rr == -EDEADLK,
 			   "reload from the ask callback: -EDEADLK, and reset there returns (%d, %d calls, reload %d)", r,
 			   calls, rr);
-			srt_result_free(&res);
+			result_clear(&res);
 			/* reset did nothing: the callback is still set. */
 			r = srt_runtime_execute_shell(rt, text, NULL, &res, &e);
 			pthread_mutex_lock(&a.lock);
 			calls = a.calls;
 			pthread_mutex_unlock(&a.lock);
 			ok(r == 0 && calls == 2, "reset from the ask callback does nothing (%d calls)", calls);
-			srt_result_free(&res);
+			result_clear(&res);
 			srt_runtime_free(rt);
 			ok(rundirs() == 0, "freed from the program's thread");
 		} else {
 			ok(r == -ECANCELED && calls == 1 && took < 15000,
 			   "free from the ask callback: no hang, execute returns -ECANCELED in %lld ms (%d: %s)",
 			   (long long)took, r, e.message);
-			srt_result_free(&res);
+			result_clear(&res);
 			bool gone = rundirs_gone(10000);
 			ok(gone, "and the runtime freed itself once the callback returned (%d left)", rundirs());
 		}
@@ -250,17 +250,17 @@ struct runner {
 static void *runner_main(void *arg)
 {
 	struct runner *x = arg;
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	x->r = srt_runtime_execute_shell(x->rt, x->cmd, NULL, &res, &x->e);
 	x->ended_ms = now_ms();
-	srt_result_free(&res);
+	result_clear(&res);
 	return NULL;
 }
 
 static void free_while_executing(const struct tree *t)
 {
 	struct srt_runtime_options o = tree_options(t);
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	char token[64];
 	snprintf(token, sizeof(token), "srt-misuse-%d-%lld", (int)getpid(), (long long)now_ms());
 	srt_runtime *rt = runtime_new_or_bail(&cfg, &o);

@@ -7,7 +7,7 @@ struct job {
 	srt_runtime *rt;
 	char cmd[2048];
 	int r;
-	struct srt_result res;
+	struct srt_result *res;
 	struct srt_error err;
 };
 
@@ -22,22 +22,21 @@ static void *run_job(void *arg)
 static int fetch(srt_runtime *rt, uint16_t port)
 {
 	char cmd[1024];
-	struct srt_result res;
+	struct srt_result *res;
 	struct srt_error e;
 	snprintf(cmd, sizeof(cmd), CURL_VIA_PROXY "http://127.0.0.1:%u/", port);
-	memset(&res, 0, sizeof(res));
 	int r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
 	if (r < 0) {
 		diag_err("srt_runtime_execute_shell", r, &e);
 		return -1;
 	}
 	int code = -1;
-	const char *c = res.out ? strstr(res.out, "code=") : NULL;
+	const char *c = res->out ? strstr(res->out, "code=") : NULL;
 	if (c)
 		code = atoi(c + 5);
 	if (code != 200 && code != 403)
-		diag_result(&res);
-	srt_result_free(&res);
+		diag_result(res);
+	result_clear(&res);
 	return code;
 }
 
@@ -88,14 +87,14 @@ int main(void)
 	write_file(path, "");
 	pthread_join(th, NULL);
 	if (ok(j.r == 0, "the running sandbox ended")) {
-		const char *first = j.res.out ? strstr(j.res.out, "code=") : NULL;
+		const char *first = j.res->out ? strstr(j.res->out, "code=") : NULL;
 		const char *second = first ? strstr(first + 1, "code=") : NULL;
 		ok(first && strncmp(first, "code=403", 8) == 0, "before the reload: 403");
-		ok(second && strncmp(second, "code=200", 8) == 0 && strstr(j.res.out, "reloaded"),
+		ok(second && strncmp(second, "code=200", 8) == 0 && strstr(j.res->out, "reloaded"),
 		   "after the reload, in the same sandbox: 200");
 		if (!(second && strncmp(second, "code=200", 8) == 0))
-			diag_result(&j.res);
-		srt_result_free(&j.res);
+			diag_result(j.res);
+		result_clear(&j.res);
 	} else {
 		diag_err("srt_runtime_execute_shell", j.r, &j.err);
 		skip(2, "no sandbox");
@@ -114,7 +113,7 @@ int main(void)
 
 	/* reload_config: no domain -> denied again. */
 	const char *const aw[] = { ".", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	memset(&e, 0, sizeof(e));
 	r = srt_runtime_reload_config(rt, &cfg, &e);
@@ -135,15 +134,14 @@ int main(void)
 	ok(fetch(rt, s.port) == 200, "then: 200");
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "echo new > '%s/now-writable'", t.ro);
-	struct srt_result res;
-	memset(&res, 0, sizeof(res));
+	struct srt_result *res;
 	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
 	snprintf(path, sizeof(path), "%s/now-writable", t.ro);
-	ok(r == 0 && res.status == 0 && access(path, F_OK) == 0, "a new allowWrite applies to the next sandbox");
-	if (r == 0 && res.status != 0)
-		diag_result(&res);
+	ok(r == 0 && res->status == 0 && access(path, F_OK) == 0, "a new allowWrite applies to the next sandbox");
+	if (r == 0 && res->status != 0)
+		diag_result(res);
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	/* a bad file: file:line */
 	snprintf(path, sizeof(path), "%s/bad.json", t.root);

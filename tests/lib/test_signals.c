@@ -26,12 +26,12 @@ static void reap_all(int sig)
 	errno = e;
 }
 
-static int exec_status(srt_runtime *rt, const char *cmd, struct srt_result *res)
+static int exec_status(srt_runtime *rt, const char *cmd)
 {
 	struct srt_error e;
+	struct srt_result *res = NULL;
 	memset(&e, 0, sizeof(e));
-	memset(res, 0, sizeof(*res));
-	int r = srt_runtime_execute_shell(rt, cmd, NULL, res, &e);
+	int r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
 	if (r < 0) {
 		diag_err("srt_runtime_execute_shell", r, &e);
 		return -1000;
@@ -58,13 +58,13 @@ static void on_start_rt(const struct srt_event *ev, void *data)
 	if (ev->type != SRT_EVENT_SANDBOX_START || re->called)
 		return;
 	re->called = true;
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	struct srt_error e;
 	memset(&e, 0, sizeof(e));
 	re->exec_r = srt_runtime_execute_shell(g_rt, "true", NULL, &res, &e);
 	snprintf(re->exec_msg, sizeof(re->exec_msg), "%s", e.message);
 	if (re->exec_r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	char **argv = NULL;
 	re->wrap_r = srt_runtime_wrap_shell(g_rt, "true", NULL, &argv, NULL, NULL);
 	srt_argv_free(argv);
@@ -74,7 +74,7 @@ int main(void)
 {
 	struct tree t;
 	struct srt_error e;
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	srt_runtime *rt = NULL;
 	int r, st;
 
@@ -83,7 +83,7 @@ int main(void)
 	tree_make(&t);
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const aw[] = { ".", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	rt = runtime_new_or_bail(&cfg, &o);
 	g_rt = rt;
@@ -92,10 +92,10 @@ int main(void)
 	 * would inherit the disposition and never learn its child ended. */
 	signal(SIGCHLD, SIG_IGN);
 	int64_t t0 = now_ms();
-	st = exec_status(rt, "exit 3", &res);
+	st = exec_status(rt, "exit 3");
 	ok(st == 3, "SIGCHLD ignored: execute \"exit 3\" gives status 3 (%d, %lld ms)", st,
 	   (long long)(now_ms() - t0));
-	st = exec_status(rt, "kill -TERM $$", &res);
+	st = exec_status(rt, "kill -TERM $$");
 	ok(st == 143, "SIGCHLD ignored: a command killed by SIGTERM gives 143 (%d)", st);
 
 	/* ... and a wrapped argv spawned under it (posix_spawn without
@@ -151,7 +151,7 @@ int main(void)
 	sa.sa_handler = reap_all;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGCHLD, &sa, NULL);
-	st = exec_status(rt, "exit 4", &res);
+	st = exec_status(rt, "exit 4");
 	ok(st == 4, "a host reaping every child (waitpid(-1)) still gets status 4 (%d)", st);
 	signal(SIGCHLD, SIG_DFL);
 
@@ -162,9 +162,9 @@ int main(void)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	st = exec_status(rt, "exit 5", &res);
+	st = exec_status(rt, "exit 5");
 	ok(st == 5, "signals blocked and ignored: status 5 (%d)", st);
-	st = exec_status(rt, "kill -TERM $$", &res);
+	st = exec_status(rt, "kill -TERM $$");
 	ok(st == 143, "signals blocked and ignored: SIGTERM still ends the command, 143 (%d)", st);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
@@ -177,7 +177,7 @@ int main(void)
 	uint64_t tok = 0;
 	srt_runtime_subscribe(rt, on_start_rt, &re, &tok);
 	t0 = now_ms();
-	st = exec_status(rt, "exit 0", &res);
+	st = exec_status(rt, "exit 0");
 	int64_t took = now_ms() - t0;
 	srt_runtime_unsubscribe(rt, tok);
 	ok(st == 0 && took < 8000, "execute whose SANDBOX_START callback calls execute ends (%d, %lld ms)", st,
@@ -194,25 +194,25 @@ int main(void)
 	r = srt_runtime_execute_shell(rt, "true", NULL, &res, &e);
 	ok(r == -ENOTSUP, "execute is refused then (%d)", r);
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	srt_runtime_reset(rt);
 	ok(srt_sandboxing_enabled(rt), "reset enables sandboxing again");
-	st = exec_status(rt, "exit 0", &res);
+	st = exec_status(rt, "exit 0");
 	ok(st == 0, "execute works after reset (%d)", st);
 
 	/* reset: violations numbered from 1 again */
 	char cmd[1024], target[600];
 	snprintf(cmd, sizeof(cmd), "echo x > '%s/denied' 2>/dev/null; exit 0", t.ro);
 	snprintf(target, sizeof(target), "%s/denied", t.ro);
-	exec_status(rt, cmd, &res);
+	exec_status(rt, cmd);
 	struct found_violation fv;
 	memset(&fv, 0, sizeof(fv));
 	int w1 = find_violation(rt, SRT_VIOLATION_FILESYSTEM, 0, target, 5000, &fv);
 	uint64_t seq1 = fv.seq;
-	exec_status(rt, cmd, &res);
+	exec_status(rt, cmd);
 	find_violation(rt, SRT_VIOLATION_FILESYSTEM, 0, target, 5000, &fv);
 	srt_runtime_reset(rt);
-	exec_status(rt, cmd, &res);
+	exec_status(rt, cmd);
 	memset(&fv, 0, sizeof(fv));
 	int w2 = find_violation(rt, SRT_VIOLATION_FILESYSTEM, 0, target, 5000, &fv);
 	ok(w1 >= 0 && w2 >= 0 && seq1 >= 1 && fv.seq == 1, "after reset the first violation has seq 1 (%llu, then %llu)",

@@ -249,7 +249,7 @@ static const char client_py[] =
 static const char client_sh[] = "grep '^SigIgn:' /proc/self/status; exec /usr/bin/python3 \"$0\" \"$@\"";
 static char client_path[400];
 
-static int run_client(srt_runtime *rt, uint16_t bport, uint16_t eport, int rounds, struct srt_result *res)
+static int run_client(srt_runtime *rt, uint16_t bport, uint16_t eport, int rounds, struct srt_result **res)
 {
 	char b[16], e[16], n[16];
 	snprintf(b, sizeof(b), "%u", bport);
@@ -258,7 +258,6 @@ static int run_client(srt_runtime *rt, uint16_t bport, uint16_t eport, int round
 	const char *const argv[] = { "/bin/sh", "-c", client_sh, client_path, b, e, n, NULL };
 	struct srt_error err;
 	memset(&err, 0, sizeof(err));
-	memset(res, 0, sizeof(*res));
 	int r = srt_runtime_execute(rt, argv, NULL, res, &err);
 	if (r < 0)
 		diag_err("srt_runtime_execute", r, &err);
@@ -301,7 +300,7 @@ int main(void)
 {
 	enum { ROUNDS = 20 };
 	struct tree t;
-	struct srt_result res;
+	struct srt_result *res = NULL;
 
 	plan(10);
 	alarm(240);
@@ -346,7 +345,7 @@ int main(void)
 	snprintf(a1, sizeof(a1), "127.0.0.1:%u", bs.port);
 	snprintf(a2, sizeof(a2), "127.0.0.1:%u", es.port);
 	const char *const ad[] = { a1, a2, NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allowed_domains = ad;
 	srt_runtime *rt = runtime_new_or_bail(&cfg, &o);
 	struct recorder rec;
@@ -359,22 +358,22 @@ int main(void)
 	int r = run_client(rt, bs.port, es.port, ROUNDS, &res);
 	bool ran = r == 0;
 	ok(ran, "execute of the dropping client returns 0 (this program is still alive)");
-	ok(ran && res.status == 42, "the command's status is its own: 42 (got %d)", ran ? res.status : -1);
+	ok(ran && res->status == 42, "the command's status is its own: 42 (got %d)", ran ? res->status : -1);
 	char want[64];
 	snprintf(want, sizeof(want), "aborted %d\n", ROUNDS);
-	bool aborted = ran && res.out && strstr(res.out, want) && !strstr(res.out, "abort-error");
+	bool aborted = ran && res->out && strstr(res->out, want) && !strstr(res->out, "abort-error");
 	ok(aborted, "all %d transfers started and were dropped mid-stream", ROUNDS);
 	snprintf(want, sizeof(want), "full %d ok\n", BODY_SIZE);
-	ok(ran && res.out && strstr(res.out, want), "a full download after them arrives whole");
+	ok(ran && res->out && strstr(res->out, want), "a full download after them arrives whole");
 	/* SigIgn is a hex mask, bit N-1 for signal N. */
-	const char *ign = ran && res.out ? strstr(res.out, "SigIgn:") : NULL;
+	const char *ign = ran && res->out ? strstr(res->out, "SigIgn:") : NULL;
 	unsigned long long mask = ign ? strtoull(ign + 7, NULL, 16) : ~0ULL;
 	ok(ign && !(mask & (1ULL << (SIGPIPE - 1))), "the command starts with SIGPIPE at its default (SigIgn %llx)",
 	   mask);
-	if (ran && !(res.status == 42 && aborted))
-		diag_result(&res);
+	if (ran && !(res->status == 42 && aborted))
+		diag_result(res);
 	if (ran)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	recorder_wait(&rec, SRT_EVENT_SANDBOX_EXIT, 0, 1, 3000);
 	int by_client = client_closed_events(&rec, false);
@@ -387,12 +386,12 @@ int main(void)
 	/* The runtime still serves a new sandbox. */
 	r = run_client(rt, bs.port, es.port, 0, &res);
 	snprintf(want, sizeof(want), "full %d ok\n", BODY_SIZE);
-	ok(r == 0 && res.status == 42 && res.out && strstr(res.out, want),
-	   "a new command in the same runtime downloads the whole body (status %d)", r == 0 ? res.status : -1);
-	if (r == 0 && !(res.out && strstr(res.out, want)))
-		diag_result(&res);
+	ok(r == 0 && res->status == 42 && res->out && strstr(res->out, want),
+	   "a new command in the same runtime downloads the whole body (status %d)", r == 0 ? res->status : -1);
+	if (r == 0 && !(res->out && strstr(res->out, want)))
+		diag_result(res);
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 
 	srt_runtime_unsubscribe(rt, token);
 	srt_runtime_free(rt);

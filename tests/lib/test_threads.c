@@ -22,25 +22,24 @@ static void *work(void *arg)
 	struct worker *w = arg;
 	for (int k = 0; k < PER_THREAD; k++) {
 		char cmd[1024], want[64];
-		struct srt_result res;
+		struct srt_result *res = NULL;
 		struct srt_error e;
 		snprintf(cmd, sizeof(cmd), "echo T%d-%d; echo > '%s/t%d-%d' 2>/dev/null; exit %d", w->index, k, w->ro,
 			 w->index, k, 10 + k);
 		snprintf(want, sizeof(want), "T%d-%d\n", w->index, k);
-		memset(&res, 0, sizeof(res));
 		int r = srt_runtime_execute_shell(w->rt, cmd, NULL, &res, &e);
 		if (r < 0) {
 			w->failures++;
 			snprintf(w->msg, sizeof(w->msg), "execute_shell %d-%d: %d %.400s", w->index, k, r, e.message);
 			continue;
 		}
-		w->ids[k] = res.sandbox_id;
-		if (res.status != 10 + k || !res.out || strcmp(res.out, want) != 0) {
+		w->ids[k] = res->sandbox_id;
+		if (res->status != 10 + k || !res->out || strcmp(res->out, want) != 0) {
 			w->failures++;
 			snprintf(w->msg, sizeof(w->msg), "sandbox %d-%d: status %d, out \"%s\", err \"%.200s\"", w->index, k,
-				 res.status, res.out ? res.out : "", res.err ? res.err : "");
+				 res->status, res->out ? res->out : "", res->err ? res->err : "");
 		}
-		srt_result_free(&res);
+		result_clear(&res);
 	}
 	return NULL;
 }
@@ -59,10 +58,12 @@ static void *read_loop(void *arg)
 		if (srt_runtime_violations(rd->rt, SRT_VIOLATION_ANY, &l) != 0 || !l) {
 			rd->bad++;
 		} else {
-			for (size_t i = 0; i < l->n; i++)
-				if (!l->v[i].target || !l->v[i].operation || l->v[i].kind != SRT_VIOLATION_FILESYSTEM ||
-				    (i > 0 && l->v[i].seq <= l->v[i - 1].seq))
+			for (size_t i = 0; i < l->n; i++) {
+				const struct srt_violation *v = srt_violation_at(l, i);
+				if (!v->target || !v->operation || v->kind != SRT_VIOLATION_FILESYSTEM ||
+				    (i > 0 && v->seq <= srt_violation_at(l, i - 1)->seq))
 					rd->bad++;
+			}
 			srt_violation_list_free(l);
 		}
 		(void)srt_runtime_violation_count(rd->rt);
@@ -103,7 +104,7 @@ int main(void)
 	tree_make(&t);
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const aw[] = { ".", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	rt = runtime_new_or_bail(&cfg, &o);
 	struct recorder all;

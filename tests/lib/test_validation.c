@@ -77,6 +77,15 @@ static int p_platform_null(struct ctx *c, struct srt_error *e, const char **skip
 	return srt_platform_info(NULL);
 }
 
+static int p_platform_e2big(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)c, (void)e, (void)skip;
+	/* A size past the bound is refused before anything is written. */
+	static struct srt_platform_info info;
+	info.size = 4097;
+	return srt_platform_info(&info);
+}
+
 /* srt_runtime_new_* with opts->cwd set to path. */
 enum new_form { NEW_FILE, NEW_JSON, NEW_CONFIG };
 
@@ -87,7 +96,7 @@ static int new_with_cwd(struct ctx *c, enum new_form f, const char *cwd, struct 
 	srt_runtime *rt = NULL;
 	int r = f == NEW_FILE ? srt_runtime_new_from_file(c->settings, &o, &rt, e)
 		: f == NEW_JSON ? srt_runtime_new_from_json("{}", NULL, &o, &rt, e)
-				: srt_runtime_new_from_config(&(struct srt_config){ 0 }, &o, &rt, e);
+				: srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) }, &o, &rt, e);
 	srt_runtime_free(rt);
 	return r;
 }
@@ -159,7 +168,7 @@ static int p_new_config_einval(struct ctx *c, struct srt_error *e, const char **
 	(void)skip;
 	static const char *const bad[] = { "exa mple.com", NULL };
 	srt_runtime *rt = NULL;
-	int r = srt_runtime_new_from_config(&(struct srt_config){ .allowed_domains = bad }, &c->opts, &rt, e);
+	int r = srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config), .allowed_domains = bad }, &c->opts, &rt, e);
 	srt_runtime_free(rt);
 	return r;
 }
@@ -222,7 +231,7 @@ static int p_reload_config_einval(struct ctx *c, struct srt_error *e, const char
 {
 	(void)skip;
 	static const char *const bad[] = { "exa mple.com", NULL };
-	return srt_runtime_reload_config(c->rt, &(struct srt_config){ .denied_domains = bad }, e);
+	return srt_runtime_reload_config(c->rt, &(struct srt_config){ .size = sizeof(struct srt_config), .denied_domains = bad }, e);
 }
 
 /* wrap, wrap_shell, execute, execute_shell: one call of the form named. */
@@ -232,7 +241,8 @@ static int run_form(srt_runtime *rt, enum run_form f, const struct srt_sandbox_o
 {
 	static const char *const argv[] = { "true", NULL };
 	char **out = NULL;
-	struct srt_result res;
+	struct srt_result *res = NULL;
+	struct srt_execute_options xo = { .size = sizeof(xo), .sandbox = so };
 	int r;
 	switch (f) {
 	case WRAP:
@@ -242,12 +252,12 @@ static int run_form(srt_runtime *rt, enum run_form f, const struct srt_sandbox_o
 		r = srt_runtime_wrap_shell(rt, "true", so, &out, NULL, e);
 		break;
 	case EXECUTE:
-		r = srt_runtime_execute(rt, argv, so, &res, e);
-		srt_result_free(&res);
+		r = srt_runtime_execute(rt, argv, &xo, &res, e);
+		result_clear(&res);
 		break;
 	default:
-		r = srt_runtime_execute_shell(rt, "true", so, &res, e);
-		srt_result_free(&res);
+		r = srt_runtime_execute_shell(rt, "true", &xo, &res, e);
+		result_clear(&res);
 		break;
 	}
 	srt_argv_free(out);
@@ -256,7 +266,7 @@ static int run_form(srt_runtime *rt, enum run_form f, const struct srt_sandbox_o
 
 static int run_in(struct ctx *c, enum run_form f, const char *cwd, struct srt_error *e)
 {
-	struct srt_sandbox_options so = { .cwd = cwd };
+	struct srt_sandbox_options so = { .size = sizeof(so), .cwd = cwd };
 	return run_form(c->rt, f, &so, e);
 }
 
@@ -283,10 +293,10 @@ static int reenter(struct ctx *c, enum run_form f, struct srt_error *e)
 	struct reentry re = { .rt = c->rt, .form = f };
 	uint64_t tok = 0;
 	srt_runtime_subscribe(c->rt, on_start_reenter, &re, &tok);
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	struct srt_error e2;
 	int r = srt_runtime_execute_shell(c->rt, "true", NULL, &res, &e2);
-	srt_result_free(&res);
+	result_clear(&res);
 	srt_runtime_unsubscribe(c->rt, tok); /* waits for the callback */
 	if (r < 0) {
 		diag_err("srt_runtime_execute_shell", r, &e2);
@@ -351,6 +361,129 @@ RUN_PROVOKERS(WRAP, wrap)
 RUN_PROVOKERS(WRAP_SHELL, wrap_shell)
 RUN_PROVOKERS(EXECUTE, execute)
 RUN_PROVOKERS(EXECUTE_SHELL, execute_shell)
+
+/* The sandbox options of a newer program: 8 bytes more, not zero. */
+static int run_newer(struct ctx *c, enum run_form f, struct srt_error *e)
+{
+	struct {
+		struct srt_sandbox_options so;
+		uint64_t future;
+	} big;
+	memset(&big, 0, sizeof(big));
+	big.so.size = sizeof(big);
+	big.future = 1;
+	return run_form(c->rt, f, &big.so, e);
+}
+
+/* An execution with these options (stdin_fd, cancel). */
+static int run_with(struct ctx *c, bool shell, const struct srt_execute_options *xo, struct srt_error *e)
+{
+	static const char *const argv[] = { "true", NULL };
+	struct srt_result *res = NULL;
+	int r = shell ? srt_runtime_execute_shell(c->rt, "true", xo, &res, e) : srt_runtime_execute(c->rt, argv, xo, &res, e);
+	result_clear(&res);
+	return r;
+}
+
+static int closed_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(fd);
+	return fd;
+}
+
+static int run_cancelled(struct ctx *c, bool shell, struct srt_error *e)
+{
+	struct srt_execution *x = srt_execution_new();
+	srt_execution_cancel(x);
+	struct srt_execute_options xo = { .size = sizeof(xo), .cancel = x };
+	int r = run_with(c, shell, &xo, e);
+	srt_execution_free(x);
+	return r;
+}
+
+#define SIZE_PROVOKERS(F, name, shell)                                                                    \
+	static int p_##name##_e2big(struct ctx *c, struct srt_error *e, const char **skip)               \
+	{                                                                                                \
+		(void)skip;                                                                              \
+		return run_newer(c, F, e);                                                               \
+	}
+#define EXEC_PROVOKERS(F, name, shell)                                                                    \
+	SIZE_PROVOKERS(F, name, shell)                                                                   \
+	static int p_##name##_ebadf(struct ctx *c, struct srt_error *e, const char **skip)               \
+	{                                                                                                \
+		(void)skip;                                                                              \
+		struct srt_execute_options xo = { .size = sizeof(xo), .stdin_kind = SRT_STDIN_FD,         \
+						  .stdin_fd = closed_fd() };                              \
+		return run_with(c, shell, &xo, e);                                                       \
+	}                                                                                                \
+	static int p_##name##_ecanceled(struct ctx *c, struct srt_error *e, const char **skip)           \
+	{                                                                                                \
+		(void)skip;                                                                              \
+		return run_cancelled(c, shell, e);                                                       \
+	}
+
+SIZE_PROVOKERS(WRAP, wrap, false)
+SIZE_PROVOKERS(WRAP_SHELL, wrap_shell, true)
+EXEC_PROVOKERS(EXECUTE, execute, false)
+EXEC_PROVOKERS(EXECUTE_SHELL, execute_shell, true)
+
+/* srt_runtime_new_* with the options of a newer program. */
+static int new_newer(struct ctx *c, enum new_form f, struct srt_error *e)
+{
+	struct {
+		struct srt_runtime_options o;
+		uint64_t future;
+	} big;
+	memset(&big, 0, sizeof(big));
+	big.o = c->opts;
+	big.o.size = sizeof(big);
+	big.future = 1;
+	srt_runtime *rt = NULL;
+	int r = f == NEW_FILE ? srt_runtime_new_from_file(c->settings, &big.o, &rt, e)
+		: f == NEW_JSON ? srt_runtime_new_from_json("{}", NULL, &big.o, &rt, e)
+				: srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) },
+							      &big.o, &rt, e);
+	srt_runtime_free(rt);
+	return r;
+}
+
+static int p_new_file_e2big(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)skip;
+	return new_newer(c, NEW_FILE, e);
+}
+
+static int p_new_json_e2big(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)skip;
+	return new_newer(c, NEW_JSON, e);
+}
+
+static int p_new_config_e2big(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)skip;
+	return new_newer(c, NEW_CONFIG, e);
+}
+
+static int p_reload_config_e2big(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)skip;
+	struct {
+		struct srt_config cfg;
+		uint64_t future;
+	} big;
+	memset(&big, 0, sizeof(big));
+	big.cfg.size = sizeof(big);
+	big.future = 1;
+	return srt_runtime_reload_config(c->rt, &big.cfg, e);
+}
+
+static int p_execution_cancel_einval(struct ctx *c, struct srt_error *e, const char **skip)
+{
+	(void)c, (void)e, (void)skip;
+	return srt_execution_cancel(NULL);
+}
 
 static int p_execute_echild(struct ctx *c, struct srt_error *e, const char **skip)
 {
@@ -427,6 +560,7 @@ static int p_set_ask_timeout_einval(struct ctx *c, struct srt_error *e, const ch
 
 #define NO_ENOMEM "out of memory cannot be caused from here"
 #define RACING_FREE "only a call that begins while srt_runtime_free runs"
+#define IN_RESOURCES "provoked by tests/lib/test_resources.c (a planted link; a low RLIMIT_NOFILE)"
 #define MISUSE "provoked by tests/lib/test_misuse.c"
 
 /* The manual's ERRORS, one row per function and code. err: the function
@@ -440,22 +574,26 @@ static const struct documented {
 	const char *why;
 } documented[] = {
 	{ "srt_platform_info", "EINVAL", EINVAL, false, p_platform_null, "out is NULL" },
+	{ "srt_platform_info", "E2BIG", E2BIG, false, p_platform_e2big, "out->size is above 4096" },
 
 	{ "srt_runtime_new_from_file", "EINVAL", EINVAL, true, p_new_file_einval, "observe is 42" },
 	{ "srt_runtime_new_from_file", "ENOENT", ENOENT, true, p_new_file_enoent, "the file does not exist" },
 	{ "srt_runtime_new_from_file", "ENOTDIR", ENOTDIR, true, p_new_file_enotdir, "opts->cwd is a file" },
 	{ "srt_runtime_new_from_file", "EACCES", EACCES, true, p_new_file_eacces, "the file is of mode 0" },
 	{ "srt_runtime_new_from_file", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_new_from_file", "E2BIG", E2BIG, true, p_new_file_e2big, "opts of a newer program, its field set" },
 	{ "srt_runtime_new_from_json", "EINVAL", EINVAL, true, p_new_json_einval, "truncated JSON" },
 	{ "srt_runtime_new_from_json", "ENOENT", ENOENT, true, p_new_json_enoent, "opts->cwd does not exist" },
 	{ "srt_runtime_new_from_json", "ENOTDIR", ENOTDIR, true, p_new_json_enotdir, "opts->cwd is a file" },
 	{ "srt_runtime_new_from_json", "EACCES", EACCES, true, p_new_json_eacces, "opts->cwd behind a folder of mode 0" },
 	{ "srt_runtime_new_from_json", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_new_from_json", "E2BIG", E2BIG, true, p_new_json_e2big, "opts of a newer program, its field set" },
 	{ "srt_runtime_new_from_config", "EINVAL", EINVAL, true, p_new_config_einval, "a bad domain" },
 	{ "srt_runtime_new_from_config", "ENOENT", ENOENT, true, p_new_config_enoent, "opts->cwd does not exist" },
 	{ "srt_runtime_new_from_config", "ENOTDIR", ENOTDIR, true, p_new_config_enotdir, "opts->cwd is a file" },
 	{ "srt_runtime_new_from_config", "EACCES", EACCES, true, p_new_config_eacces, "opts->cwd behind a folder of mode 0" },
 	{ "srt_runtime_new_from_config", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_new_from_config", "E2BIG", E2BIG, true, p_new_config_e2big, "opts of a newer program, its field set" },
 
 	{ "srt_runtime_start", "EINVAL", EINVAL, true, p_start_einval, "rt is NULL" },
 	{ "srt_runtime_start", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
@@ -476,6 +614,7 @@ static const struct documented {
 	{ "srt_runtime_reload_config", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
 	{ "srt_runtime_reload_config", "EDEADLK", EDEADLK, true, NULL, MISUSE },
 	{ "srt_runtime_reload_config", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
+	{ "srt_runtime_reload_config", "E2BIG", E2BIG, true, p_reload_config_e2big, "cfg of a newer program, its field set" },
 
 	{ "srt_runtime_config_json", "EINVAL", EINVAL, true, p_config_json_einval, "rt is NULL" },
 	{ "srt_runtime_config_json", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
@@ -488,7 +627,10 @@ static const struct documented {
 	{ "srt_runtime_wrap", "ENOTSUP", ENOTSUP, true, p_wrap_enotsup, "sandbox.enabled: false" },
 	{ "srt_runtime_wrap", "EDEADLK", EDEADLK, true, p_wrap_edeadlk, "in an event callback" },
 	{ "srt_runtime_wrap", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
+	{ "srt_runtime_wrap", "ELOOP", ELOOP, true, NULL, IN_RESOURCES },
+	{ "srt_runtime_wrap", "EMFILE", EMFILE, true, NULL, IN_RESOURCES },
 	{ "srt_runtime_wrap", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_wrap", "E2BIG", E2BIG, true, p_wrap_e2big, "o of a newer program, its field set" },
 	{ "srt_runtime_wrap_shell", "EINVAL", EINVAL, true, p_wrap_shell_einval, "a relative o->cwd" },
 	{ "srt_runtime_wrap_shell", "ENOENT", ENOENT, true, p_wrap_shell_enoent, "o->cwd does not exist" },
 	{ "srt_runtime_wrap_shell", "ENOTDIR", ENOTDIR, true, p_wrap_shell_enotdir, "o->cwd is a file" },
@@ -496,7 +638,10 @@ static const struct documented {
 	{ "srt_runtime_wrap_shell", "ENOTSUP", ENOTSUP, true, p_wrap_shell_enotsup, "sandbox.enabled: false" },
 	{ "srt_runtime_wrap_shell", "EDEADLK", EDEADLK, true, p_wrap_shell_edeadlk, "in an event callback" },
 	{ "srt_runtime_wrap_shell", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
+	{ "srt_runtime_wrap_shell", "ELOOP", ELOOP, true, NULL, IN_RESOURCES },
+	{ "srt_runtime_wrap_shell", "EMFILE", EMFILE, true, NULL, IN_RESOURCES },
 	{ "srt_runtime_wrap_shell", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_wrap_shell", "E2BIG", E2BIG, true, p_wrap_shell_e2big, "o of a newer program, its field set" },
 	{ "srt_runtime_execute", "EINVAL", EINVAL, true, p_execute_einval, "a relative o->cwd" },
 	{ "srt_runtime_execute", "ENOENT", ENOENT, true, p_execute_enoent, "o->cwd does not exist" },
 	{ "srt_runtime_execute", "ENOTDIR", ENOTDIR, true, p_execute_enotdir, "o->cwd is a file" },
@@ -504,8 +649,12 @@ static const struct documented {
 	{ "srt_runtime_execute", "ENOTSUP", ENOTSUP, true, p_execute_enotsup, "sandbox.enabled: false" },
 	{ "srt_runtime_execute", "EDEADLK", EDEADLK, true, p_execute_edeadlk, "in an event callback" },
 	{ "srt_runtime_execute", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
-	{ "srt_runtime_execute", "ECANCELED", ECANCELED, true, NULL, MISUSE },
+	{ "srt_runtime_execute", "ELOOP", ELOOP, true, NULL, IN_RESOURCES },
+	{ "srt_runtime_execute", "EMFILE", EMFILE, true, NULL, IN_RESOURCES },
+	{ "srt_runtime_execute", "ECANCELED", ECANCELED, true, p_execute_ecanceled, "a cancel handle cancelled before" },
+	{ "srt_runtime_execute", "EBADF", EBADF, true, p_execute_ebadf, "stdin_fd is closed" },
 	{ "srt_runtime_execute", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_execute", "E2BIG", E2BIG, true, p_execute_e2big, "o of a newer program, its field set" },
 	{ "srt_runtime_execute_shell", "EINVAL", EINVAL, true, p_execute_shell_einval, "a relative o->cwd" },
 	{ "srt_runtime_execute_shell", "ENOENT", ENOENT, true, p_execute_shell_enoent, "o->cwd does not exist" },
 	{ "srt_runtime_execute_shell", "ENOTDIR", ENOTDIR, true, p_execute_shell_enotdir, "o->cwd is a file" },
@@ -513,8 +662,12 @@ static const struct documented {
 	{ "srt_runtime_execute_shell", "ENOTSUP", ENOTSUP, true, p_execute_shell_enotsup, "sandbox.enabled: false" },
 	{ "srt_runtime_execute_shell", "EDEADLK", EDEADLK, true, p_execute_shell_edeadlk, "in an event callback" },
 	{ "srt_runtime_execute_shell", "ESHUTDOWN", ESHUTDOWN, true, NULL, RACING_FREE },
-	{ "srt_runtime_execute_shell", "ECANCELED", ECANCELED, true, NULL, MISUSE },
+	{ "srt_runtime_execute_shell", "ELOOP", ELOOP, true, NULL, IN_RESOURCES },
+	{ "srt_runtime_execute_shell", "EMFILE", EMFILE, true, NULL, IN_RESOURCES },
+	{ "srt_runtime_execute_shell", "ECANCELED", ECANCELED, true, p_execute_shell_ecanceled, "a cancel handle cancelled before" },
+	{ "srt_runtime_execute_shell", "EBADF", EBADF, true, p_execute_shell_ebadf, "stdin_fd is closed" },
 	{ "srt_runtime_execute_shell", "ENOMEM", ENOMEM, true, NULL, NO_ENOMEM },
+	{ "srt_runtime_execute_shell", "E2BIG", E2BIG, true, p_execute_shell_e2big, "o of a newer program, its field set" },
 	{ "srt_runtime_execute", "ECHILD", ECHILD, true, p_execute_echild, "SIGCHLD ignored, bwrapPath false" },
 	{ "srt_runtime_execute_shell", "ECHILD", ECHILD, true, p_execute_shell_echild, "SIGCHLD ignored, bwrapPath false" },
 
@@ -526,6 +679,7 @@ static const struct documented {
 	{ "srt_runtime_unsubscribe", "ENOENT", ENOENT, false, p_unsubscribe_enoent, "a token already ended" },
 	{ "srt_runtime_set_ask_async", "EINVAL", EINVAL, false, p_set_ask_async_einval, "rt is NULL" },
 	{ "srt_ask_reply", "EINVAL", EINVAL, false, p_ask_reply_einval, "req is NULL" },
+	{ "srt_execution_cancel", "EINVAL", EINVAL, false, p_execution_cancel_einval, "e is NULL" },
 	{ "srt_runtime_set_ask_timeout", "EINVAL", EINVAL, false, p_set_ask_timeout_einval, "timeout_ms is 0" },
 };
 
@@ -572,7 +726,7 @@ static void runtime_options(struct ctx *c)
 	o.observe = (enum srt_observe)42;
 	rt = sentinel;
 	error_stale(&e);
-	r = srt_runtime_new_from_config(&(struct srt_config){ 0 }, &o, &rt, &e);
+	r = srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) }, &o, &rt, &e);
 	refused("observe = 42", r, -EINVAL, &e, "observe", "42", NULL);
 	ok(rt == sentinel, "observe = 42: *ret not written");
 
@@ -586,16 +740,16 @@ static void runtime_options(struct ctx *c)
 	refused("a relative opts->cwd", r, -EINVAL, &e, "cwd", "\"proj\"", NULL);
 
 	o.cwd = c->missing;
-	r = srt_runtime_new_from_config(&(struct srt_config){ 0 }, &o, &rt, &e);
+	r = srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) }, &o, &rt, &e);
 	refused("a missing opts->cwd", r, -ENOENT, &e, "cwd", c->missing, NULL);
 
 	o.cwd = c->file;
-	r = srt_runtime_new_from_config(&(struct srt_config){ 0 }, &o, &rt, &e);
+	r = srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) }, &o, &rt, &e);
 	refused("a file as opts->cwd", r, -ENOTDIR, &e, "cwd", c->file, NULL);
 
 	o = c->opts;
 	o.home = "home";
-	r = srt_runtime_new_from_config(&(struct srt_config){ 0 }, &o, &rt, &e);
+	r = srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) }, &o, &rt, &e);
 	refused("a relative opts->home", r, -EINVAL, &e, "home", "\"home\"", NULL);
 	ok(rt == sentinel, "no bad option wrote *ret");
 
@@ -606,13 +760,13 @@ static void runtime_options(struct ctx *c)
 	refused("new_from_json(json NULL)", r, -EINVAL, &e, "json", NULL);
 	r = srt_runtime_new_from_config(NULL, &c->opts, &rt, &e);
 	refused("new_from_config(cfg NULL)", r, -EINVAL, &e, "cfg", NULL);
-	r = srt_runtime_new_from_config(&(struct srt_config){ 0 }, &c->opts, NULL, &e);
+	r = srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) }, &c->opts, NULL, &e);
 	refused("new_from_config(ret NULL)", r, -EINVAL, &e, "ret", NULL);
 
 	/* Without a struct srt_error the code is still the right one (a
 	 * string that is not UTF-8 once came back as -ENOMEM). */
 	static const char *const not_utf8[] = { "\xff\xfe", NULL };
-	r = srt_runtime_new_from_config(&(struct srt_config){ .allow_write = not_utf8 }, &c->opts, &rt, NULL);
+	r = srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config), .allow_write = not_utf8 }, &c->opts, &rt, NULL);
 	ok(r == -EINVAL && rt == sentinel, "a string that is not UTF-8, err NULL: -EINVAL (%d)", r);
 }
 
@@ -639,7 +793,7 @@ static void sandbox_arguments(struct ctx *c, struct recorder *rec)
 	uint64_t id = 777;
 	static const char *const cmd[] = { "true", NULL };
 	static const char *const empty[] = { NULL };
-	struct srt_sandbox_options so = { .cwd = "relative/folder" };
+	struct srt_sandbox_options so = { .size = sizeof(so), .cwd = "relative/folder" };
 	size_t starts = recorder_count(rec, SRT_EVENT_SANDBOX_START, 0);
 	size_t nviol = srt_runtime_violation_count(c->rt);
 	int r;
@@ -652,15 +806,16 @@ static void sandbox_arguments(struct ctx *c, struct recorder *rec)
 	refused("wrap_shell with a missing o->cwd", r, -ENOENT, &e, "cwd", c->missing, NULL);
 	ok(argv == dummy && id == 777, "a refused wrap writes neither *ret_argv nor *ret_id");
 
-	struct srt_result res;
+	struct srt_result *res;
 	memset(&res, 0x5a, sizeof(res));
-	r = srt_runtime_execute_shell(c->rt, "true", &so, &res, &e);
+	struct srt_execute_options xo = { .size = sizeof(xo), .sandbox = &so };
+	r = srt_runtime_execute_shell(c->rt, "true", &xo, &res, &e);
 	refused("execute_shell with a missing o->cwd: an error, not status 125", r, -ENOENT, &e, "cwd", c->missing,
 		NULL);
-	ok(res.status == 0 && !res.out && !res.err, "a refused execute leaves *ret zeroed (status %d)", res.status);
-	srt_result_free(&res);
+	ok(res == NULL, "a refused execute sets *ret to NULL");
+	result_clear(&res);
 	so.cwd = c->file;
-	r = srt_runtime_execute(c->rt, cmd, &so, &res, &e);
+	r = srt_runtime_execute(c->rt, cmd, &xo, &res, &e);
 	refused("execute with a file as o->cwd", r, -ENOTDIR, &e, "cwd", c->file, NULL);
 
 	r = srt_runtime_wrap(c->rt, cmd, NULL, NULL, &id, &e);
@@ -740,14 +895,14 @@ static void cleared_after_success(struct ctx *c)
 	CLEARED(srt_runtime_new_from_json("{}", NULL, &c->opts, &rt, &e), "new_from_json");
 	srt_runtime_free(rt);
 	rt = NULL;
-	CLEARED(srt_runtime_new_from_config(&(struct srt_config){ 0 }, &c->opts, &rt, &e), "new_from_config");
+	CLEARED(srt_runtime_new_from_config(&(struct srt_config){ .size = sizeof(struct srt_config) }, &c->opts, &rt, &e), "new_from_config");
 	CLEARED(srt_runtime_start(rt, &e), "start");
 	srt_runtime_free(rt);
 	CLEARED(srt_runtime_reload_file(c->rt, c->settings, &e), "reload_file");
 	CLEARED(srt_runtime_reload_json(c->rt, "{\"filesystem\": {\"allowWrite\": [\".\"]}}", NULL, &e),
 		"reload_json");
 	static const char *const write[] = { ".", NULL };
-	CLEARED(srt_runtime_reload_config(c->rt, &(struct srt_config){ .allow_write = write }, &e), "reload_config");
+	CLEARED(srt_runtime_reload_config(c->rt, &(struct srt_config){ .size = sizeof(struct srt_config), .allow_write = write }, &e), "reload_config");
 
 	static const char *const cmd[] = { "true", NULL };
 	char **argv = NULL;
@@ -756,11 +911,11 @@ static void cleared_after_success(struct ctx *c)
 	argv = NULL;
 	CLEARED(srt_runtime_wrap_shell(c->rt, "true", NULL, &argv, NULL, &e), "wrap_shell");
 	srt_argv_free(argv);
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	CLEARED(srt_runtime_execute(c->rt, cmd, NULL, &res, &e), "execute");
-	srt_result_free(&res);
+	result_clear(&res);
 	CLEARED(srt_runtime_execute_shell(c->rt, "exit 3", NULL, &res, &e), "execute_shell (status 3)");
-	srt_result_free(&res);
+	result_clear(&res);
 #undef CLEARED
 }
 
@@ -798,7 +953,7 @@ static void ctx_make(struct ctx *c)
 	write_file(c->unreadable, "{}\n");
 	if (chmod(c->unreadable, 0) < 0)
 		die("chmod");
-	c->rt = runtime_new_or_bail(&(struct srt_config){ .allow_write = (const char *const[]){ ".", NULL } },
+	c->rt = runtime_new_or_bail(&(struct srt_config){ .size = sizeof(struct srt_config), .allow_write = (const char *const[]){ ".", NULL } },
 				    &c->opts);
 	struct srt_error e;
 	if (srt_runtime_new_from_json("{\"sandbox\": {\"enabled\": false}}", NULL, &c->opts, &c->off, &e) < 0) {

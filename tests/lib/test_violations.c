@@ -12,7 +12,7 @@ static size_t list_n(srt_runtime *rt, enum srt_violation_kind kind, bool *only_k
 	size_t n = l->n;
 	*only_kind = true;
 	for (size_t i = 0; i < l->n; i++)
-		if (kind != SRT_VIOLATION_ANY && l->v[i].kind != kind)
+		if (kind != SRT_VIOLATION_ANY && srt_violation_at(l, i)->kind != kind)
 			*only_kind = false;
 	if (dropped)
 		*dropped = l->dropped;
@@ -24,7 +24,7 @@ int main(void)
 {
 	struct tree t;
 	struct srt_error e;
-	struct srt_result res;
+	struct srt_result *res = NULL;
 	srt_runtime *rt = NULL;
 	int r;
 	char cmd[4096];
@@ -34,7 +34,7 @@ int main(void)
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const aw[] = { ".", NULL };
 	const char *const dd[] = { "blocked.test", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	cfg.denied_domains = dd;
 	rt = runtime_new_or_bail(&cfg, &o);
@@ -47,13 +47,12 @@ int main(void)
 		 "s.sendall(b\"GET http://blocked.test/ HTTP/1.1\\r\\nHost: blocked.test\\r\\n\\r\\n\"); s.recv(4096)'; "
 		 "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX)' 2>/dev/null; "
 		 "exit 0", t.ro);
-	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
-	if (!ok(r == 0 && res.status == 0, "the command ran"))
+	if (!ok(r == 0 && res->status == 0, "the command ran"))
 		diag_err("srt_runtime_execute_shell", r, &e);
-	uint64_t id = r == 0 ? res.sandbox_id : 0;
+	uint64_t id = r == 0 ? res->sandbox_id : 0;
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	char target[600];
 	snprintf(target, sizeof(target), "%s/fs-denied", t.ro);
 	find_violation(rt, SRT_VIOLATION_FILESYSTEM, id, target, 2000, NULL);
@@ -81,16 +80,17 @@ int main(void)
 	struct srt_violation_list *l = NULL;
 	bool ordered = srt_runtime_violations(rt, SRT_VIOLATION_ANY, &l) == 0 && l && l->n > 0;
 	for (size_t i = 0; ordered && i < l->n; i++) {
-		if (l->v[i].seq == 0 || (i > 0 && l->v[i].seq <= l->v[i - 1].seq) ||
-		    (i > 0 && l->v[i].time_ns < l->v[i - 1].time_ns) || l->v[i].sandbox_id != id)
+		const struct srt_violation *v = srt_violation_at(l, i), *prev = i > 0 ? srt_violation_at(l, i - 1) : NULL;
+		if (v->seq == 0 || (prev && (v->seq <= prev->seq || v->time_ns < prev->time_ns)) || v->sandbox_id != id)
 			ordered = false;
 	}
 	ok(ordered, "oldest first: seq and time increase, every one is the sandbox's");
 	bool unix_ok = false;
-	for (size_t i = 0; l && i < l->n; i++)
-		if (l->v[i].kind == SRT_VIOLATION_UNIX_SOCKET)
-			unix_ok = l->v[i].operation && strcmp(l->v[i].operation, "socket") == 0 &&
-				  l->v[i].source == SRT_SOURCE_OBSERVER;
+	for (size_t i = 0; l && i < l->n; i++) {
+		const struct srt_violation *v = srt_violation_at(l, i);
+		if (v->kind == SRT_VIOLATION_UNIX_SOCKET)
+			unix_ok = v->operation && strcmp(v->operation, "socket") == 0 && v->source == SRT_SOURCE_OBSERVER;
+	}
 	ok(unix_ok, "the AF_UNIX violation: operation \"socket\", source observer");
 	srt_violation_list_free(l);
 
@@ -98,7 +98,7 @@ int main(void)
 	l = NULL;
 	srt_runtime_violations(rt, SRT_VIOLATION_ANY, &l);
 	srt_runtime_clear_violations(rt);
-	ok(l && l->n == n_any && l->v[0].target && l->v[0].target[0], "a list stays valid after clear (%zu entries)",
+	ok(l && l->n == n_any && srt_violation_at(l, 0)->target && srt_violation_at(l, 0)->target[0], "a list stays valid after clear (%zu entries)",
 	   l ? l->n : 0);
 	srt_violation_list_free(l);
 	ok(srt_runtime_violation_count(rt) == 0, "clear: count 0");
@@ -117,11 +117,10 @@ int main(void)
 		goto out;
 	}
 	snprintf(cmd, sizeof(cmd), "for i in 1 2 3 4 5; do echo > '%s/f'$i; done 2>/dev/null; exit 0", t.ro);
-	memset(&res, 0, sizeof(res));
 	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
-	ok(r == 0 && res.status == 0, "5 denied writes ran");
+	ok(r == 0 && res->status == 0, "5 denied writes ran");
 	if (r == 0)
-		srt_result_free(&res);
+		result_clear(&res);
 	snprintf(target, sizeof(target), "%s/f5", t.ro);
 	find_violation(rt, SRT_VIOLATION_FILESYSTEM, 0, target, 2000, NULL);
 	l = NULL;
@@ -131,11 +130,11 @@ int main(void)
 	bool newest = l && l->n == 3;
 	for (size_t i = 0; newest && i < 3; i++) {
 		snprintf(target, sizeof(target), "%s/f%zu", t.ro, i + 3);
-		newest = l->v[i].target && strcmp(l->v[i].target, target) == 0;
+		newest = srt_violation_at(l, i)->target && strcmp(srt_violation_at(l, i)->target, target) == 0;
 	}
 	ok(newest, "the newest three are kept, oldest first (f3, f4, f5)");
-	ok(l && l->n == 3 && l->v[0].seq == 3 && l->v[2].seq == 5, "their seq are 3..5 (%llu..%llu)",
-	   l && l->n ? (unsigned long long)l->v[0].seq : 0ULL, l && l->n ? (unsigned long long)l->v[l->n - 1].seq : 0ULL);
+	ok(l && l->n == 3 && srt_violation_at(l, 0)->seq == 3 && srt_violation_at(l, 2)->seq == 5, "their seq are 3..5 (%llu..%llu)",
+	   l && l->n ? (unsigned long long)srt_violation_at(l, 0)->seq : 0ULL, l && l->n ? (unsigned long long)srt_violation_at(l, l->n - 1)->seq : 0ULL);
 	if (!newest || !l || l->n != 3 || l->dropped != 2)
 		dump_violations(rt);
 	srt_violation_list_free(l);

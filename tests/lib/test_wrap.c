@@ -99,7 +99,7 @@ int main(void)
 	tree_make(&t);
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const aw[] = { ".", NULL };
-	struct srt_config cfg = { 0 };
+	struct srt_config cfg = { .size = sizeof(cfg) };
 	cfg.allow_write = aw;
 	rt = runtime_new_or_bail(&cfg, &o);
 	struct recorder rec;
@@ -172,7 +172,7 @@ int main(void)
 	}
 
 	/* sandbox options: cwd; violations attributed to the wrapped sandbox */
-	struct srt_sandbox_options so = { 0 };
+	struct srt_sandbox_options so = { .size = sizeof(so) };
 	so.cwd = t.ro;
 	argv = NULL;
 	id = 0;
