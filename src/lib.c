@@ -1598,19 +1598,24 @@ static pid_t spawn_wrapped(char *const *argv, const int fds[3])
 /* The launcher just spawned, as a pidfd: signalled and waited for by it,
  * never by number. -1 when it is no longer our child (a host that ignores
  * SIGCHLD reaped it already: its pid may be another process's by now).
- * *by_pid: the kernel (or valgrind) has no pidfd_open; only then is the
- * pid used as it is. */
+ * *by_pid: no pidfd could be had although it is our child (no pidfd_open,
+ * as under valgrind; out of descriptors; no P_PIDFD): then, only then, its
+ * pid is used as it is. */
 static int launcher_pidfd(pid_t pid, bool *by_pid)
 {
 	*by_pid = false;
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0) {
-		*by_pid = errno == ENOSYS;
+		/* ESRCH: gone, so reaped by the host, its pid free for others. */
+		*by_pid = errno != ESRCH;
 		return -1;
 	}
 	siginfo_t si;
 	memset(&si, 0, sizeof(si));
 	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+		/* ECHILD: not our child (any more); else (a kernel without
+		 * P_PIDFD) our child, as far as anyone can tell. */
+		*by_pid = errno != ECHILD;
 		close(fd);
 		return -1;
 	}

@@ -1488,7 +1488,8 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 	int fds[3] = { sb->plan_fd, sb->filter_fd, sb->notify_fd };
 	/* Whether srt-init may leave AF_UNIX alone should its notify filter
 	 * not load (srt inside srt): the enforcing filter's own choice. */
-	uint32_t flags = sb->policy->allow_all_unix_sockets ? PROTO_PLAN_ALLOW_UNIX : 0;
+	uint32_t flags = (sb->policy->allow_all_unix_sockets ? PROTO_PLAN_ALLOW_UNIX : 0) |
+			 (sb->guard_on ? PROTO_PLAN_NEED_LISTENER : 0);
 	int r = proto_send(sock, PROTO_PLAN, &flags, sizeof(flags), fds, sb->notify_fd >= 0 ? 3 : 2);
 	if (r < 0) {
 		close(sock);

@@ -299,25 +299,9 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	for (size_t i = 0; i < plan->n_ops; i++)
 		if (plan->ops[i].host_rw_root)
 			arg3(&b, "--bind", plan->ops[i].path, plan->ops[i].path);
-	if (l->clearenv)
-		arg(&b, "--clearenv");
-	for (size_t i = 0; l->env_edits && l->env_edits[i]; i++) {
-		const char *e = l->env_edits[i];
-		const char *eq = strchr(e, '=');
-		if (!eq) {
-			arg2(&b, "--unsetenv", e);
-			continue;
-		}
-		char *name = strndup(e, (size_t)(eq - e));
-		if (!name) {
-			b.failed = -ENOMEM;
-			break;
-		}
-		arg3(&b, "--setenv", name, eq + 1);
-		free(name);
-	}
-	for (size_t i = 0; l->setenv && l->setenv[i] && l->setenv[i + 1]; i += 2)
-		arg3(&b, "--setenv", l->setenv[i], l->setenv[i + 1]);
+	/* The environment is the command's business, changed by srt-init in
+	 * the command's process (not by bwrap, which changes its own and so
+	 * srt-init's: see srt-init's --env). */
 
 	snprintf(num, sizeof(num), "/proc/self/fd/%d", l->init_fd);
 	TAIL_PUSH("--");
@@ -349,6 +333,18 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	TAIL_PUSH(num);
 	if (l->shell)
 		TAIL_PUSH("--shell");
+	if (l->clearenv)
+		TAIL_PUSH("--clearenv");
+	for (size_t i = 0; l->env_edits && l->env_edits[i]; i++) {
+		TAIL_PUSH("--env");
+		TAIL_PUSH(l->env_edits[i]);
+	}
+	/* Ours last: the proxy variables win over the caller's. */
+	for (size_t i = 0; l->setenv && l->setenv[i] && l->setenv[i + 1]; i += 2) {
+		TAIL_PUSH("--env");
+		if (strv_pushf(tail, "%s=%s", l->setenv[i], l->setenv[i + 1]) < 0)
+			b.failed = -ENOMEM;
+	}
 	TAIL_PUSH("--");
 	for (size_t i = 0; l->command[i]; i++)
 		TAIL_PUSH(l->command[i]);

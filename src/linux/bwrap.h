@@ -20,10 +20,11 @@ struct bwrap_launch {
 	char *const *listen;
 	size_t n_listen;
 	const char *helper;          /* srt-init's path, exposed as /dev/.srt-connect; or NULL */
-	/* The caller's changes to the command's environment, applied inside
-	 * bwrap's child, never to a process on the host side: "NAME=VALUE"
-	 * sets, "NAME" removes (bwrap --setenv, --unsetenv); clearenv first
-	 * empties it (--clearenv). Then setenv. */
+	/* The caller's changes to the command's environment, made by srt-init
+	 * in the command's process just before it executes (srt-init's
+	 * --clearenv, --env), never to a process on the host side or to
+	 * srt-init: "NAME=VALUE" sets, "NAME" removes; clearenv first empties
+	 * it. Then setenv, the same way. */
 	const char *const *env_edits;
 	bool clearenv;
 	char *const *setenv;         /* NAME, VALUE, NAME, VALUE, ..., NULL: the command's environment */

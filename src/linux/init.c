@@ -41,7 +41,13 @@
 /*
  * argv: srt-init [--sock FD] [--close FD]... [--plan-from-sock] [--chdir DIR]
  *                [--listen ADDR:PORT]... [--helper PATH] [--ignore-mask N] [--shell]
+ *                [--clearenv] [--env NAME=VALUE | --env NAME]...
  *                -- COMMAND [ARG...]
+ *
+ * --clearenv and --env change the command's environment, in the command's
+ * process just before it executes (never ours: we run with capabilities
+ * and no filter yet, and LD_PRELOAD or GLIBC_TUNABLES must not reach
+ * that): NAME=VALUE sets, NAME removes, in order.
  *
  * With --plan-from-sock the first message on the socket is PROTO_PLAN with
  * two memfds: the mount plan, and the seccomp filter as classic BPF.
@@ -905,6 +911,26 @@ static void __attribute__((noreturn)) exit_reporting(int sock, int status)
 	exit(status);
 }
 
+/* The file at path has no #! line (ENOEXEC): run it with sh, as execvp
+ * does. Returns with errno set. */
+static void exec_as_script(const char *path, char **cmd)
+{
+	size_t argc = 0;
+	while (cmd[argc])
+		argc++;
+	char **sh = calloc(argc + 2, sizeof(*sh));
+	if (!sh) {
+		errno = ENOEXEC;
+		return;
+	}
+	sh[0] = "sh";
+	sh[1] = (char *)path;
+	for (size_t i = 1; i <= argc; i++)
+		sh[i + 1] = cmd[i];
+	execv("/bin/sh", sh);
+	free(sh);
+}
+
 /* execvp(cmd[0], cmd), with one execve per name that exists: the observer
  * traps every execve (to report hidden programs), and execvp tries one in
  * each folder of $PATH, a round trip to the supervisor each. A folder
@@ -919,6 +945,8 @@ static void exec_search(char **cmd)
 	}
 	if (strchr(file, '/')) {
 		execv(file, cmd);
+		if (errno == ENOEXEC)
+			exec_as_script(file, cmd);
 		return;
 	}
 	const char *path = getenv("PATH");
@@ -940,20 +968,7 @@ static void exec_search(char **cmd)
 			if (stat(full, &st) == 0) {
 				execv(full, cmd);
 				if (errno == ENOEXEC) {
-					/* No #! line: a shell script, as execvp runs it. */
-					size_t argc = 0;
-					while (cmd[argc])
-						argc++;
-					char **sh = calloc(argc + 2, sizeof(*sh));
-					if (sh) {
-						sh[0] = "sh";
-						sh[1] = full;
-						for (size_t i = 1; i <= argc; i++)
-							sh[i + 1] = cmd[i];
-						execv("/bin/sh", sh);
-						free(sh);
-					}
-					errno = ENOEXEC;
+					exec_as_script(full, cmd);
 					return;
 				}
 			}
@@ -975,7 +990,14 @@ static void exec_search(char **cmd)
 			break;
 		p = end;
 	}
-	errno = eacces ? EACCES : ENOENT;
+	/* Not found, or found but not executable: execvp itself now, whose
+	 * execve in every folder the observer sees, so that a program
+	 * hidden by a denyRead folder on $PATH is reported as it was. Only
+	 * a command that fails pays for it. */
+	execvp(file, cmd);
+	if (errno != ENOENT && errno != EACCES)
+		return;
+	errno = eacces ? EACCES : errno;
 }
 
 static int exec_command(char **cmd, bool shell)
@@ -1036,9 +1058,15 @@ int main(int argc, char **argv)
 	int filter_fd = -1;
 	int notify_fd = -1;         /* the observer's filter */
 	bool allow_unix = false;    /* PROTO_PLAN_ALLOW_UNIX */
+	bool need_listener = false; /* PROTO_PLAN_NEED_LISTENER */
 	static const char *listen_addrs[MAX_LISTEN];
 	const char *helper = NULL;
 	size_t n_listen = 0;
+	bool clear_env = false;
+	char **env_ops = calloc((size_t)argc + 1, sizeof(*env_ops));
+	size_t n_env = 0;
+	if (!env_ops)
+		die(125, "srt-init: out of memory%s", "");
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -1067,6 +1095,10 @@ int main(int argc, char **argv)
 			ignore_mask = strtoul(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--shell") == 0) {
 			shell = true;
+		} else if (strcmp(argv[i], "--clearenv") == 0) {
+			clear_env = true;
+		} else if (strcmp(argv[i], "--env") == 0 && i + 1 < argc && argv[i + 1][0] && argv[i + 1][0] != '=') {
+			env_ops[n_env++] = argv[++i];
 		} else {
 			die(125, "srt-init: unknown argument %s", argv[i]);
 		}
@@ -1106,6 +1138,7 @@ int main(int argc, char **argv)
 			uint32_t flags;
 			memcpy(&flags, payload, sizeof(flags));
 			allow_unix = flags & PROTO_PLAN_ALLOW_UNIX;
+			need_listener = flags & PROTO_PLAN_NEED_LISTENER;
 		}
 	}
 
@@ -1163,6 +1196,12 @@ int main(int argc, char **argv)
 		 * trapped call waits for it meanwhile. */
 		bool killable = false;
 		int listener = notify_fd >= 0 ? load_notify_filter(notify_fd, allow_unix, &killable) : -1;
+		/* The command starts right after HELLO: without the listener
+		 * the write guard could not see it, so it must not start. */
+		if (listener < 0 && need_listener)
+			die(125, "srt-init: the write guard cannot start: the kernel refused a seccomp listener%s",
+			    " (another one is in use above srt: a supervisor, a container runtime's interception, "
+			    "srt inside srt); the command does not run");
 		uint32_t hello = killable ? PROTO_HELLO_KILLABLE : 0;
 		int r = proto_send(sock, PROTO_HELLO, &hello, sizeof(hello), &listener, listener >= 0 ? 1 : 0);
 		if (listener >= 0)
@@ -1199,6 +1238,18 @@ int main(int argc, char **argv)
 		}
 		sigaction(SIGCHLD, &dfl, NULL);
 		sigprocmask(SIG_SETMASK, &oldset, NULL);
+		if (clear_env)
+			clearenv();
+		for (size_t k = 0; k < n_env; k++) {
+			char *eq = strchr(env_ops[k], '=');
+			if (!eq) {
+				unsetenv(env_ops[k]);
+				continue;
+			}
+			*eq = '\0';
+			setenv(env_ops[k], eq + 1, 1);
+			*eq = '=';
+		}
 		_exit(exec_command(cmd, shell));
 	}
 

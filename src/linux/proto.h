@@ -47,6 +47,7 @@ enum proto_type {
  * srt-init does not refuse socket(AF_UNIX) itself (see
  * sandbox_seccomp_options.observer_handles_unix). */
 #define PROTO_PLAN_ALLOW_UNIX 1u
+#define PROTO_PLAN_NEED_LISTENER 2u /* the write guard is on: no command without the notify listener */
 
 /* Send one message. Returns 0 or a negative errno. */
 int proto_send(int sock, uint32_t type, const void *payload, uint32_t len,

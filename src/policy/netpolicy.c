@@ -373,7 +373,6 @@ struct net_policy {
 	 * the listing), under host_lock; host_ready says they are. */
 	pthread_mutex_t host_lock;
 	bool host_ready;              /* atomic */
-	bool host_failed;             /* the listing failed: refuse every address */
 	struct np_addr *host_addrs;
 	size_t n_host_addrs;
 
@@ -652,20 +651,22 @@ static int host_addrs_build(struct net_policy *np)
 }
 
 /* Are this host's addresses listed (at the first call)? false when they
- * cannot be: without the list the guard could not refuse them, so it
- * refuses every address rather than guard less than promised. */
+ * cannot be (now: the next call tries again): without the list the guard
+ * could not refuse them, so it refuses this address rather than guard
+ * less than promised. */
 static bool host_addrs_ready(const struct net_policy *cnp)
 {
 	struct net_policy *np = (struct net_policy *)cnp; /* the lazily filled list only */
-	if (!__atomic_load_n(&np->host_ready, __ATOMIC_ACQUIRE)) {
-		pthread_mutex_lock(&np->host_lock);
-		if (!np->host_ready) {
-			np->host_failed = host_addrs_build(np) < 0;
-			__atomic_store_n(&np->host_ready, true, __ATOMIC_RELEASE);
-		}
-		pthread_mutex_unlock(&np->host_lock);
+	if (__atomic_load_n(&np->host_ready, __ATOMIC_ACQUIRE))
+		return true;
+	pthread_mutex_lock(&np->host_lock);
+	bool ready = np->host_ready;
+	if (!ready && host_addrs_build(np) == 0) {
+		ready = true;
+		__atomic_store_n(&np->host_ready, true, __ATOMIC_RELEASE);
 	}
-	return !np->host_failed;
+	pthread_mutex_unlock(&np->host_lock);
+	return ready;
 }
 
 /* Is a host loopback service at port refused by a deniedDomains entry

@@ -144,6 +144,8 @@ def test_path_search_behaves_as_execvp(ctx):
     # No #! line: run by sh, with its arguments.
     r = ctx.run(["noshebang", "x"], env={"PATH": b("b2")})
     assert (r.rc, r.out) == (0, "plain x\n"), r
+    r = ctx.run(["./b2/noshebang", "y"])  # by path, too
+    assert (r.rc, r.out) == (0, "plain y\n"), r
     # An empty entry is the current folder.
     r = ctx.run(["pick"], env={"PATH": ":/usr/bin"}, cwd=os.path.join(ctx.proj, "b3"))
     assert (r.rc, r.out) == (0, "third\n"), r

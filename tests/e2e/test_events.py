@@ -436,3 +436,13 @@ def test_summary_without_events_file_says_how_to_see_all(ctx):
     # --quiet: no summary at all
     r = ctx.run(["sh", "-c", script], opts=WRITES + ["-q"])
     assert summary_lines(r.err) == [], r
+
+
+def test_hidden_command_on_path_is_reported(ctx):
+    """srt's own command, found through a $PATH folder that denyRead hides:
+    'command not found', and the exec is reported as for any program."""
+    tool = ctx.write(os.path.join(ctx.home, "tools", "hiddentool"), "#!/bin/sh\necho ran\n", mode=0o755)
+    path = os.path.dirname(tool) + ":/usr/bin:/bin"
+    r = ctx.run(["hiddentool"], settings={"filesystem": {"denyRead": ["~/tools"]}}, env={"PATH": path})
+    assert r.rc == 127 and "ran" not in r.out, r
+    assert "denied exec %s" % tool in r.err, r

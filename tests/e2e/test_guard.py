@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import DROP, PATH, TMP_BASE, tree_listing
+from conftest import DROP, PATH, PY, TMP_BASE, tree_listing
 
 GIT_ID = {"GIT_AUTHOR_NAME": "User", "GIT_AUTHOR_EMAIL": "user@example.invalid",
           "GIT_COMMITTER_NAME": "User", "GIT_COMMITTER_EMAIL": "user@example.invalid",
@@ -1223,3 +1223,21 @@ def test_folder_on_path_inside_the_project(ctx, template):
         host(ctx, args, env={"PATH": path})
         assert not os.path.lexists(mark(ctx)), (args, r)
     denied(r)
+
+
+def test_no_command_without_the_listener(ctx):
+    # A seccomp listener above srt (a supervisor, a container runtime's
+    # syscall interception, srt inside srt) makes the kernel refuse srt's
+    # own: then the write guard cannot see the command, which must not
+    # start at all, not even for the moment srt needs to notice.
+    argv = ctx.argv(["sh", "-c", "echo x > .bashrc; echo x > .gitmodules; echo ran"],
+                    settings={"filesystem": {"allowWrite": ["."]}})
+    i = argv.index(ctx.srt)
+    argv[i:i] = [PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), "listener_above.py")]
+    cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), stdin=subprocess.DEVNULL,
+                        capture_output=True, timeout=60)
+    out, err = cp.stdout.decode(), cp.stderr.decode()
+    assert cp.returncode == 125, (cp.returncode, out, err)
+    assert "ran" not in out, (out, err)
+    assert "seccomp listener" in err, err
+    assert not ctx.exists(".bashrc") and not ctx.exists(".gitmodules")
