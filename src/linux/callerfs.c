@@ -2,6 +2,7 @@
 #include "linux/callerfs.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
@@ -232,6 +233,64 @@ int callerfs_parse_umask(const char *status, mode_t *ret)
 		return -EINVAL;
 	*ret = (mode_t)v;
 	return 0;
+}
+
+/* A 64-bit mask of /proc/PID/status, "\nKey:\t<16 hex digits>\n". */
+static int parse_sigmask(const char *status, const char *key, uint64_t *ret)
+{
+	const char *u = strstr(status, key);
+	if (!u)
+		return -ENOENT;
+	u += strlen(key);
+	while (*u == ' ' || *u == '\t')
+		u++;
+	uint64_t v = 0;
+	int digits = 0;
+	for (;; u++, digits++) {
+		int d;
+		if (*u >= '0' && *u <= '9')
+			d = *u - '0';
+		else if (*u >= 'a' && *u <= 'f')
+			d = *u - 'a' + 10;
+		else
+			break;
+		if (digits == 16)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)d;
+	}
+	if (digits != 16 || (*u != '\n' && *u != '\0'))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int callerfs_parse_signal_pending(const char *status)
+{
+	/* Each on a line of its own, after Name (whose newlines the kernel
+	 * escapes): the caller chooses none of them. */
+	uint64_t pnd, shd, blk, ign;
+	int r;
+	if ((r = parse_sigmask(status, "\nSigPnd:", &pnd)) < 0 || (r = parse_sigmask(status, "\nShdPnd:", &shd)) < 0 ||
+	    (r = parse_sigmask(status, "\nSigBlk:", &blk)) < 0 || (r = parse_sigmask(status, "\nSigIgn:", &ign)) < 0)
+		return r;
+	return ((pnd | shd) & ~blk & ~ign) != 0;
+}
+
+int callerfs_signal_pending(pid_t tid)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/status", (int)tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	static _Thread_local char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = '\0';
+	return callerfs_parse_signal_pending(buf);
 }
 
 /* Run one creating call under the caller's umask: this thread's alone

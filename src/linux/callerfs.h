@@ -92,6 +92,13 @@ int callerfs_umask(pid_t pid, mode_t *ret);
  * Umask line), -EINVAL (not an octal mode). */
 int callerfs_parse_umask(const char *status, mode_t *ret);
 
+/* From /proc/PID/status: does the thread have a signal pending that it
+ * does not block or ignore (SigPnd or ShdPnd, less SigBlk and SigIgn)?
+ * 1, 0, or a negative errno (-ENOENT: a field is missing, -EINVAL: not 16
+ * hex digits). callerfs_signal_pending reads it for a thread. */
+int callerfs_parse_signal_pending(const char *status);
+int callerfs_signal_pending(pid_t tid);
+
 /* openat(parent, name, flags, mode) for the caller, with its umask: the new
  * descriptor (in the broker's table, close-on-exec whatever flags say: the
  * caller's own close-on-exec goes with the hand-over) or a negative errno.

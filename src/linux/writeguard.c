@@ -909,6 +909,7 @@ struct fifo_wait {
 	char name[NAME_MAX + 1];
 	int flags;
 	uint64_t id;
+	pid_t tid;                 /* the caller */
 };
 
 /* Waiting FIFO openers, at most FIFO_WAITERS at once (each holds a thread
@@ -924,6 +925,15 @@ static void *fifo_wait_main(void *arg)
 		uint64_t id = fw->id;
 		if (ioctl(fw->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
 			break; /* the caller gave up (a signal) or is gone */
+		/* Its wait ends for a fatal signal only (WAIT_KILLABLE_RECV):
+		 * a signal it handles (an alarm, ^C in Python) would wait for
+		 * a reader, and a default SIGTERM behind it too. Nothing is
+		 * done yet: EINTR, as an open waiting for a reader gives. */
+		if (callerfs_signal_pending(fw->tid) == 1) {
+			resp.error = -EINTR;
+			(void)ioctl(fw->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+			goto out;
+		}
 		/* O_NOFOLLOW: a link swapped in while waiting leads nowhere. */
 		int fd;
 		if (fw->name[0])
@@ -966,7 +976,7 @@ out:
 }
 
 /* folder and name as in struct fifo_wait. */
-static int fifo_wait_start(struct broker *b, uint64_t id, int folder, const char *name, int flags)
+static int fifo_wait_start(struct broker *b, uint64_t id, pid_t tid, int folder, const char *name, int flags)
 {
 	if (__atomic_add_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED) > FIFO_WAITERS) {
 		__atomic_sub_fetch(&fifo_waiters, 1, __ATOMIC_RELAXED);
@@ -992,6 +1002,7 @@ static int fifo_wait_start(struct broker *b, uint64_t id, int folder, const char
 	snprintf(fw->name, sizeof(fw->name), "%s", name);
 	fw->flags = flags;
 	fw->id = id;
+	fw->tid = tid;
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -1231,7 +1242,8 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		int fd = open(p, of);
 		int e = errno;
 		if (fd < 0 && e == ENXIO && (of & O_NONBLOCK) && wants_block) {
-			int r = fifo_wait_start(b, n->id, obj, "", flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_TMPFILE));
+			int r = fifo_wait_start(b, n->id, n->pid, obj, "",
+						flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_TMPFILE));
 			close(obj);
 			if (r < 0)
 				set_result(reply, res, r);
@@ -1315,7 +1327,7 @@ static void do_open(struct wguard *w, struct broker *b, const struct broker_noti
 		flags &= ~O_CREAT;
 	int fd = callerfs_openat(&x.t, flags, mode, um);
 	if (fd == -EAGAIN) {
-		r = fifo_wait_start(b, n->id, x.t.parent, x.t.name, flags);
+		r = fifo_wait_start(b, n->id, n->pid, x.t.parent, x.t.name, flags);
 		tgt_close(&x);
 		if (r < 0)
 			set_result(reply, res, r);

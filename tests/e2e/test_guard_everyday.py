@@ -222,3 +222,28 @@ def test_lock_files_under_a_signal_storm(ctx):
     assert same_fds == "True", r
     assert not os.path.exists(os.path.join(ctx.proj, "x.lock")), r
     assert "denied" not in r.err, r
+
+
+FIFO_ALARM = r'''
+import os, signal
+class Late(Exception):
+    pass
+def on_alarm(sig, frame):
+    raise Late()
+os.mkfifo("ff")
+signal.signal(signal.SIGALRM, on_alarm)
+signal.alarm(1)
+try:
+    open("ff", "w")
+    print("opened")
+except Late:
+    print("interrupted")
+'''
+
+
+def test_fifo_open_without_reader_is_interrupted_by_a_handled_signal(ctx):
+    # Opening a FIFO for writing waits for a reader; the guard waits for it
+    # on the caller's behalf. A signal the program handles (a timeout, ^C
+    # in Python) must still end that wait, as it does without srt.
+    r = ctx.run([PY, "-c", FIFO_ALARM], settings=fs_settings(), timeout=30)
+    assert r.rc == 0 and r.out == "interrupted\n", r

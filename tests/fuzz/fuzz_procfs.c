@@ -1,11 +1,13 @@
 /* libFuzzer target: the observer's readers of /proc/PID/syscall and
  * /proc/PID/maps lines (observer_parse_syscall_line,
  * observer_parse_maps_line, observer_is_libc), and the broker's reader
- * of /proc/PID/status's umask (callerfs_parse_umask). The kernel writes those
+ * of /proc/PID/status's umask (callerfs_parse_umask) and of its signal
+ * masks (callerfs_parse_signal_pending). The kernel writes those
  * files, but a maps line ends with the path of a mapped file, which the
  * sandboxed program names.
  *
  * Input: the line, made NUL-terminated. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mode_t um = 01000;
 	int ur = callerfs_parse_umask(line, &um);
 	if ((ur == 0 && um > 0777) || (ur != 0 && um != 01000))
+		abort();
+	int sigp = callerfs_parse_signal_pending(line);
+	if (sigp != 0 && sigp != 1 && sigp != -ENOENT && sigp != -EINVAL)
 		abort();
 	free(line);
 	return 0;

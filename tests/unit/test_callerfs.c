@@ -2,6 +2,7 @@
  * its own, chrooted into a scratch tree, is the caller; the paths it would
  * pass are resolved from outside, in its view. */
 #include <errno.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -365,6 +366,40 @@ static void test_umask_parsed_from_status(void **state)
 	assert_int_equal(m, 023);
 }
 
+static void test_pending_signal_parsed_from_status(void **state)
+{
+	(void)state;
+	const char *head = "Name:\tsh\nSigQ:\t1/100\n";
+	char buf[512];
+#define STATUS(pnd, shd, blk, ign)                                                                         \
+	(snprintf(buf, sizeof(buf), "%sSigPnd:\t%s\nShdPnd:\t%s\nSigBlk:\t%s\nSigIgn:\t%s\nSigCgt:\t0\n", head, \
+		  pnd, shd, blk, ign),                                                                      \
+	 buf)
+	const char *z = "0000000000000000", *alrm = "0000000000002000", *term = "0000000000004000";
+	assert_int_equal(callerfs_parse_signal_pending(STATUS(z, z, z, z)), 0);
+	assert_int_equal(callerfs_parse_signal_pending(STATUS(z, alrm, z, z)), 1);  /* shared, SIGALRM */
+	assert_int_equal(callerfs_parse_signal_pending(STATUS(term, z, z, z)), 1);  /* the thread's own */
+	assert_int_equal(callerfs_parse_signal_pending(STATUS(z, alrm, alrm, z)), 0); /* blocked */
+	assert_int_equal(callerfs_parse_signal_pending(STATUS(z, alrm, z, alrm)), 0); /* ignored */
+	assert_int_equal(callerfs_parse_signal_pending(STATUS(z, "00000000000020", z, z)), -EINVAL);
+	assert_int_equal(callerfs_parse_signal_pending(STATUS(z, "00000000000020000", z, z)), -EINVAL);
+	assert_int_equal(callerfs_parse_signal_pending("Name:\tx\nSigPnd:\t0000000000000000\n"), -ENOENT);
+	/* A name that looks like a field is not one (Name starts the text). */
+	assert_int_equal(callerfs_parse_signal_pending("SigPnd:\t0000000000000001\n"), -ENOENT);
+#undef STATUS
+	/* The live one: this thread, with SIGUSR1 blocked and pending. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	assert_int_equal(callerfs_signal_pending((pid_t)syscall(SYS_gettid)), 0);
+	raise(SIGUSR1);
+	assert_int_equal(callerfs_signal_pending((pid_t)syscall(SYS_gettid)), 0); /* blocked */
+	int sig;
+	sigwait(&set, &sig);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_objects_judged_where_they_land, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_names_the_object, setup, teardown),
 		cmocka_unit_test(test_umask_parsed_from_status),
+		cmocka_unit_test(test_pending_signal_parsed_from_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
