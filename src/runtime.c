@@ -403,8 +403,7 @@ char *runtime_dir_make(const char *parent, int *lock_fd)
 	return dir;
 }
 
-/* Whether name is one runtime_dir_make gives: "PID.XXXXXX", as printed. */
-static bool runtime_dir_name(const char *name)
+bool runtime_dir_name(const char *name)
 {
 	int pid = 0, used = 0;
 	char suffix[7] = "";

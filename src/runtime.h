@@ -196,6 +196,10 @@ char *runtime_dir_make(const char *parent, int *lock_fd);
  * PID: never a live one's (in any PID namespace), another user's, or
  * anything reached through a symbolic link. Errors are ignored. */
 void runtime_dir_reclaim(const char *parent);
+/* Whether name is one runtime_dir_make gives: "PID.XXXXXX" as printed
+ * (no sign, space or leading zero; six letters or digits). Names in the
+ * runtime parent are read from the file system: fuzzed (fuzz_proto). */
+bool runtime_dir_name(const char *name);
 
 /* err's message, for r -EMFILE, -ENFILE or -ENOMEM, completed with the
  * limit that was reached (RLIMIT_NOFILE and its value, fs.file-max,

@@ -1,4 +1,4 @@
-/* libFuzzer target: the supervisor <-> srt-init message reader (proto_recv), and the private /tmp's report in a PROTO_EXIT payload. */
+/* libFuzzer target: the supervisor <-> srt-init message reader (proto_recv), the private /tmp's report in a PROTO_EXIT payload, and the runtime folders' name check (runtime_dir_name). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,9 +7,29 @@
 
 #include "linux/mountplan.h"
 #include "linux/proto.h"
+#include "runtime.h"
+
+/* "PID.XXXXXX": 1 to 9 digits without a leading zero, a dot, six letters
+ * or digits, and nothing else; written independently of the checker. */
+static int name_reference(const char *s)
+{
+	size_t d = strspn(s, "0123456789");
+	if (d == 0 || d > 9 || s[0] == '0' || s[d] != '.')
+		return 0;
+	const char *x = s + d + 1;
+	static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	return strspn(x, alnum) == 6 && x[6] == '\0';
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	if (size < 64) {
+		char name[64];
+		memcpy(name, data, size);
+		name[size] = '\0';
+		if ((int)runtime_dir_name(name) != name_reference(name))
+			abort();
+	}
 	static int sv[2] = { -1, -1 };
 	if (sv[0] < 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
