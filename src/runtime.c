@@ -31,6 +31,7 @@
 #include "linux/callerfs.h"
 #include "linux/mountplan.h"
 #include "linux/observer.h"
+#include "linux/netbroker.h"
 #include "linux/writeguard.h"
 #include "linux/proto.h"
 #include "linux/seccomp_filter.h"
@@ -926,7 +927,7 @@ static bool observed_keep(void *data, const struct observed_call *c)
 	const struct sandbox *sb = data;
 	if (c->guarded)
 		return true;
-	if (c->op == OBS_CONNECT || c->op == OBS_SOCKET || !c->path)
+	if (c->op == OBS_CONNECT || c->op == OBS_SOCKET || c->op == OBS_SEND || !c->path)
 		return true;
 	const struct policy *p = sb->policy;
 	if (c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path))
@@ -958,7 +959,14 @@ static void on_observed(void *data, const struct observed_call *c)
 {
 	struct sandbox *sb = data;
 	switch (c->op) {
-	case OBS_CONNECT: {
+	case OBS_CONNECT:
+	case OBS_SEND: {
+		/* A unix socket the connect broker refused. */
+		if (c->path) {
+			record(sb, SRT_VIOLATION_UNIX_SOCKET, SRT_SOURCE_OBSERVER, c->operation, c->path,
+			       c->rule ? c->rule : "network.allowUnixSockets does not list it", c->pid);
+			return;
+		}
 		if (!c->addr || (c->addr->sa_family != AF_INET && c->addr->sa_family != AF_INET6))
 			return;
 		/* Loopback is the sandbox's own: a server inside is fine. A
@@ -966,6 +974,8 @@ static void on_observed(void *data, const struct observed_call *c)
 		 * does is a try to reach the host directly. */
 		bool host_service = false;
 		if (is_loopback(c->addr)) {
+			if (c->op == OBS_SEND)
+				return; /* a datagram stays in the sandbox's loopback */
 			if (tcp_listening(c->pid, c->addr) || !tcp_listening(0, c->addr))
 				return;
 			host_service = true;
@@ -990,7 +1000,7 @@ static void on_observed(void *data, const struct observed_call *c)
 		else
 			snprintf(rule, sizeof(rule), "direct connection: the sandbox reaches the network only "
 				 "through srt's proxies (HTTP_PROXY, ALL_PROXY)");
-		record(sb, SRT_VIOLATION_NETWORK, SRT_SOURCE_OBSERVER, "connect", target, rule, c->pid);
+		record(sb, SRT_VIOLATION_NETWORK, SRT_SOURCE_OBSERVER, c->operation, target, rule, c->pid);
 		return;
 	}
 	case OBS_SOCKET:
@@ -1286,7 +1296,11 @@ static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err)
 			"config and hooks and start-up files in its writable folders (for benchmarks only)\n");
 		sb->guard_on = false;
 	}
-	bool observe = (rt->observe != SRT_OBSERVE_OFF || sb->guard_on) && observer_supported();
+	/* Unix sockets by path go through the connect broker unless all
+	 * are allowed. A kernel that cannot run it keeps them refused at
+	 * socket(), as the enforcement filter does without an observer. */
+	sb->net_broker_on = !p->allow_all_unix_sockets && observer_supported() && nbroker_supported();
+	bool observe = (rt->observe != SRT_OBSERVE_OFF || sb->guard_on || sb->net_broker_on) && observer_supported();
 	if (sb->guard_on && (!observe || !wguard_supported()))
 		return srt_error_set(err, -ENOTSUP,
 				     "the write guard needs seccomp user notification with descriptor hand-over "
@@ -1298,11 +1312,13 @@ static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err)
 			mode = OBSERVER_WRITES;
 		const struct sandbox_observe_options oo = {
 			.mode = mode,
-			.deny_unix_sockets = !p->allow_all_unix_sockets,
+			.deny_unix_sockets = !p->allow_all_unix_sockets && !sb->net_broker_on,
+			.broker_net = sb->net_broker_on,
 		};
 		if (sandbox_seccomp_export_notify(&oo, &sb->notify_fd, serr, sizeof(serr)) < 0) {
 			if (sb->guard_on)
 				return srt_error_set(err, -ENOTSUP, "the write guard cannot start: %s", serr);
+			sb->net_broker_on = false; /* unix sockets stay refused */
 			/* Only reports are lost: run without the observer. */
 			if (rt->debug)
 				fprintf(stderr, "srt: no observer: %s\n", serr);
@@ -1345,10 +1361,38 @@ static void stop_watching_sock(struct sandbox *sb)
 	}
 }
 
-static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, uint32_t hello_flags)
+/* The pid a pidfd names, in our pid namespace (its fdinfo), or -1. */
+static pid_t pidfd_pid(int pidfd)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", pidfd);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *l = strstr(buf, "\nPid:");
+	if (!l)
+		return -1;
+	long v = strtol(l + 5, NULL, 10);
+	return v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
+}
+
+static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, int diag_fd, int init_pidfd, uint32_t hello_flags)
 {
 	sb->init_pid = pid;
-	sb->init_pidfd = pidfd_open_(pid);
+	/* Ours by pid unless srt-init gave its own (the same process: it
+	 * is still there, waiting for nothing, and pid names it). */
+	if (init_pidfd >= 0 && pidfd_pid(init_pidfd) == pid)
+		sb->init_pidfd = init_pidfd;
+	else {
+		if (init_pidfd >= 0)
+			close(init_pidfd);
+		sb->init_pidfd = pidfd_open_(pid);
+	}
 	/* srt-init starts the command right after its hello, without waiting
 	 * for us: the observer and the guard are whole before the broker
 	 * reads their first notification. */
@@ -1359,25 +1403,39 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, uint32_t hello
 		if (wguard_new(&go, &g) < 0)
 			g = NULL;
 	}
+	struct nbroker *nb = NULL;
+	if (sb->net_broker_on && notif_fd >= 0) {
+		const struct nbroker_options no = { .policy = sb->policy, .diag_fd = diag_fd };
+		diag_fd = -1;
+		if (nbroker_new(&no, &nb) < 0)
+			nb = NULL;
+	}
+	if (diag_fd >= 0)
+		close(diag_fd);
 	enum observer_mode mode = observer_mode_of(sb->rt->observe);
 	if (sb->guard_on && mode == OBSERVER_BASIC)
 		mode = OBSERVER_WRITES;
 	const struct sandbox_observe_options oo = {
 		.mode = mode,
-		.deny_unix_sockets = !sb->policy->allow_all_unix_sockets,
+		.deny_unix_sockets = !sb->policy->allow_all_unix_sockets && !sb->net_broker_on,
+		.broker_net = sb->net_broker_on,
 		.killable_wait = hello_flags & PROTO_HELLO_KILLABLE,
 	};
 	if (notif_fd >= 0) {
-		if (sb->guard_on && !g)
+		if ((sb->guard_on && !g) || (sb->net_broker_on && !nb)) {
 			close(notif_fd);
-		else if (observer_new(sb->rt->loop, notif_fd, on_observed, observed_keep, sb, &oo, g, &sb->obs) < 0 &&
-			 sb->rt->debug)
+			wguard_free(g);
+			nbroker_free(nb);
+		} else if (observer_new(sb->rt->loop, notif_fd, on_observed, observed_keep, sb, &oo, g, nb,
+					&sb->obs) < 0 && sb->rt->debug)
 			fprintf(stderr, "srt: the observer could not start: violations are reported by the proxies only\n");
 	}
-	if (sb->guard_on && !sb->obs) {
+	if ((sb->guard_on || (sb->net_broker_on && notif_fd >= 0)) && !sb->obs) {
 		/* Fail closed: the sandbox ends at once, and until then every
-		 * call the guard would judge fails (no listener: ENOSYS). */
-		fprintf(stderr, "srt: the write guard could not start; the command does not run\n");
+		 * call the guard or the connect broker would judge fails (no
+		 * listener: ENOSYS). */
+		fprintf(stderr, "srt: the %s could not start; the command does not run\n",
+			sb->guard_on ? "write guard" : "connect broker");
 		deliver(sb, SIGKILL);
 		return;
 	}
@@ -1464,11 +1522,28 @@ static void on_sock(uv_poll_t *w, int status, int events)
 		}
 		return;
 	}
-	if (type == PROTO_HELLO && !sb->started && pid > 0) {
-		int notif = nfds == 1 ? fds[0] : -1;
-		for (size_t i = notif >= 0 ? 1 : 0; i < nfds; i++)
+	if (type == PROTO_HELLO && !sb->started) {
+		uint32_t hf = len >= sizeof(uint32_t) ? payload[0] : 0;
+		int got[3] = { -1, -1, -1 }; /* listener, diag, pidfd */
+		size_t k = 0;
+		const uint32_t bits[3] = { PROTO_HELLO_LISTENER, PROTO_HELLO_DIAG, PROTO_HELLO_PIDFD };
+		for (size_t i = 0; i < 3; i++)
+			if ((hf & bits[i]) && k < nfds)
+				got[i] = fds[k++];
+		for (size_t i = k; i < nfds; i++)
 			close(fds[i]);
-		on_hello(sb, pid, notif, len >= sizeof(uint32_t) ? payload[0] : 0);
+		/* The credentials name srt-init unless an srt above ours
+		 * carried the message out (then the sender is not in our pid
+		 * namespace: pid 0): its pidfd says who it is. */
+		if (pid <= 0 && got[2] >= 0)
+			pid = pidfd_pid(got[2]);
+		if (pid <= 0) {
+			for (size_t i = 0; i < 3; i++)
+				if (got[i] >= 0)
+					close(got[i]);
+			return;
+		}
+		on_hello(sb, pid, got[0], got[1], got[2], hf);
 		return;
 	}
 	for (size_t i = 0; i < nfds; i++)

@@ -105,6 +105,7 @@ struct sandbox {
 	int init_pidfd;
 	bool started;                   /* srt-init said hello and got GO */
 	bool guard_on;                  /* the write guard serves this sandbox */
+	bool net_broker_on;             /* the connect broker serves this sandbox */
 	bool ended;
 	int exit_status;                /* from PROTO_EXIT; -1 unknown */
 	int64_t start_ns;

@@ -1,7 +1,9 @@
 /* srt-init: PID 1 inside the sandbox. Applies seccomp, greets the supervisor, runs the command, reaps, forwards signals. */
 #include <dirent.h>
 #include <errno.h>
+#include <linux/netlink.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -765,6 +767,57 @@ static void refuse_unix_sockets(void)
 #endif
 }
 
+/* A thread without the notify filter, to send HELLO (see main). */
+struct hello_sender {
+	int sock;
+	int go[2];          /* a pipe: main writes when the message is ready */
+	bool started;
+	pthread_t thread;
+	uint32_t flags;
+	int fds[3];
+	size_t n_fds;
+	int result;
+};
+
+static void *hello_sender_main(void *arg)
+{
+	struct hello_sender *hs = arg;
+	char c;
+	ssize_t n;
+	do
+		n = read(hs->go[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	hs->result = n == 1 ? proto_send(hs->sock, PROTO_HELLO, &hs->flags, sizeof(hs->flags), hs->fds, hs->n_fds) :
+			      -EPIPE;
+	return NULL;
+}
+
+static void hello_sender_start(struct hello_sender *hs)
+{
+	if (pipe2(hs->go, O_CLOEXEC) < 0)
+		die(125, "srt-init: pipe: %s", strerror(errno));
+	int r = pthread_create(&hs->thread, NULL, hello_sender_main, hs);
+	if (r)
+		die(125, "srt-init: cannot start a thread: %s", strerror(r));
+	hs->started = true;
+}
+
+static int hello_sender_finish(struct hello_sender *hs, uint32_t flags, const int *fds, size_t n_fds)
+{
+	hs->flags = flags;
+	for (size_t i = 0; i < n_fds && i < 3; i++)
+		hs->fds[i] = fds[i];
+	hs->n_fds = n_fds;
+	ssize_t n;
+	do
+		n = write(hs->go[1], "x", 1);
+	while (n < 0 && errno == EINTR);
+	close(hs->go[1]);
+	pthread_join(hs->thread, NULL);
+	close(hs->go[0]);
+	return hs->result;
+}
+
 /* The observer's notify filter (observer.h). Loaded last, right before
  * HELLO: a call of ours it traps would wait for an answer, and the
  * supervisor can answer only once it has the listener. After HELLO we only
@@ -1195,6 +1248,14 @@ int main(int argc, char **argv)
 		 * needs to judge its calls before it reads the first one, and a
 		 * trapped call waits for it meanwhile. */
 		bool killable = false;
+		/* HELLO hands the listener over with sendmsg, which the notify
+		 * filter traps (the connect broker carries sends out): the
+		 * listener's supervisor would have to answer the very call
+		 * that brings it the listener. A filter is the loading
+		 * thread's own, so a thread started before it sends HELLO. */
+		struct hello_sender hs = { .sock = sock, .go = { -1, -1 } };
+		if (notify_fd >= 0)
+			hello_sender_start(&hs);
 		int listener = notify_fd >= 0 ? load_notify_filter(notify_fd, allow_unix, &killable) : -1;
 		/* The command starts right after HELLO: without the listener
 		 * the write guard could not see it, so it must not start. */
@@ -1203,9 +1264,32 @@ int main(int argc, char **argv)
 			    " (another one is in use above srt: a supervisor, a container runtime's interception, "
 			    "srt inside srt); the command does not run");
 		uint32_t hello = killable ? PROTO_HELLO_KILLABLE : 0;
-		int r = proto_send(sock, PROTO_HELLO, &hello, sizeof(hello), &listener, listener >= 0 ? 1 : 0);
-		if (listener >= 0)
-			close(listener);
+		/* With the listener, a sock_diag socket of the sandbox's
+		 * network namespace: the connect broker tells the sockets bound
+		 * in here by it. */
+		int hfds[3];
+		size_t nh = 0;
+		if (listener >= 0) {
+			hfds[nh++] = listener;
+			hello |= PROTO_HELLO_LISTENER;
+			int diag = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+			if (diag >= 0) {
+				hfds[nh++] = diag;
+				hello |= PROTO_HELLO_DIAG;
+			}
+		}
+		/* Our pid for the supervisor, should the credentials the kernel
+		 * attaches name another process (an srt above this one carries
+		 * our sends out). */
+		int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		if (self >= 0) {
+			hfds[nh++] = self;
+			hello |= PROTO_HELLO_PIDFD;
+		}
+		int r = hs.started ? hello_sender_finish(&hs, hello, hfds, nh) :
+				     proto_send(sock, PROTO_HELLO, &hello, sizeof(hello), hfds, nh);
+		for (size_t i = 0; i < nh; i++)
+			close(hfds[i]);
 		if (r == -EPIPE || r == -ECONNRESET)
 			exit(125); /* srt is gone (killed): run nothing, quietly */
 		if (r < 0)

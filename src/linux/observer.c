@@ -3,6 +3,7 @@
 #include "linux/observer.h"
 
 #include "linux/broker.h"
+#include "linux/netbroker.h"
 #include "linux/writeguard.h"
 
 #include <errno.h>
@@ -95,6 +96,9 @@ static const struct observer_syscall table[] = {
 	P("execveat", -1, OBS_DEC_PATH, OBS_EXEC, 0, 1, 4),
 	P("connect", -1, OBS_DEC_CONNECT, OBS_CONNECT, -1, -1, -1),
 	{ "socket", -1, OBS_TRAP_UNIX_SOCKET, 0, OBS_DEC_SOCKET, OBS_SOCKET, -1, -1, -1, -1, -1 },
+	{ "sendto", -1, OBS_TRAP_SEND_ADDR, 4, OBS_DEC_NONE, OBS_SEND, -1, -1, -1, -1, -1 },
+	{ "sendmsg", -1, OBS_TRAP_SEND, 0, OBS_DEC_NONE, OBS_SEND, -1, -1, -1, -1, -1 },
+	{ "sendmmsg", -1, OBS_TRAP_SEND, 0, OBS_DEC_NONE, OBS_SEND, -1, -1, -1, -1, -1 },
 };
 #undef P
 #undef ALWAYS
@@ -156,6 +160,7 @@ static const char *const op_names[] = {
 	[OBS_SYMLINK] = "symlink", [OBS_TRUNCATE] = "truncate", [OBS_CHMOD] = "chmod",
 	[OBS_CHOWN] = "chown", [OBS_UTIMES] = "utimes", [OBS_MKNOD] = "mknod", [OBS_XATTR] = "setxattr",
 	[OBS_EXEC] = "exec", [OBS_CONNECT] = "connect", [OBS_SOCKET] = "socket",
+	[OBS_SEND] = "send",
 };
 
 const char *observed_op_name(enum observed_op op)
@@ -319,7 +324,7 @@ static void fill(struct observed_call *c, const struct observer_syscall *e, enum
 {
 	c->op = op;
 	c->operation = observed_op_name(op);
-	c->write = op != OBS_READ && op != OBS_EXEC && op != OBS_CONNECT && op != OBS_SOCKET;
+	c->write = op != OBS_READ && op != OBS_EXEC && op != OBS_CONNECT && op != OBS_SOCKET && op != OBS_SEND;
 	c->path = path;
 	c->syscall = e->name;
 }
@@ -551,6 +556,8 @@ struct observer {
 	struct observed_call calls[OBSERVER_MAX_CALLS];
 	struct wguard *guard;
 	struct wguard_result gres;
+	struct nbroker *nb;
+	struct nbroker_result nres;
 };
 
 /* A report on its way from the broker's thread to the loop's: the call,
@@ -695,6 +702,52 @@ static void post_guarded(struct observer *o, struct broker *b, const struct brok
 	broker_post(b, &r->item);
 }
 
+/* A call the connect broker answered: report a refused unix socket, and
+ * the address of another family it was carried out with (the loop's side
+ * decides whether that is a violation). */
+static void post_brokered(struct observer *o, struct broker *b, const struct broker_notif *n,
+			  const struct nbroker_result *res)
+{
+	struct observed_call c = {
+		.op = res->op,
+		.operation = observed_op_name(res->op),
+		.pid = n->pid,
+		.syscall = res->syscall,
+		.guarded = true,
+		.result = res->error,
+	};
+	if (res->unix_path && res->refused) {
+		c.path = res->path;
+		c.rule = res->rule;
+	} else if (res->addr.ss_family == AF_INET || res->addr.ss_family == AF_INET6) {
+		c.addr = (const struct sockaddr *)&res->addr;
+		c.addr_len = res->addr_len;
+		if (o->keep && !o->keep(o->data, &c))
+			return;
+	} else {
+		return;
+	}
+	size_t plen = c.path ? strlen(c.path) + 1 : 0;
+	struct report *r = calloc(1, sizeof(*r) + plen);
+	if (!r)
+		return;
+	if (c.rule && !(r->rule = strdup(c.rule))) {
+		free(r);
+		return;
+	}
+	r->call = c;
+	r->call.rule = r->rule;
+	if (c.path) {
+		memcpy(r->path, c.path, plen);
+		r->call.path = r->path;
+	}
+	if (c.addr) {
+		memcpy(&r->addr, &res->addr, sizeof(r->addr));
+		r->call.addr = (const struct sockaddr *)&r->addr;
+	}
+	broker_post(b, &r->item);
+}
+
 /* On the broker's thread: decode, answer, and post what to report. */
 static void on_notif(void *data, struct broker *b, const struct broker_notif *n, struct broker_reply *reply)
 {
@@ -705,6 +758,15 @@ static void on_notif(void *data, struct broker *b, const struct broker_notif *n,
 	 * happens below. */
 	if (native_arch && o->sc->socket_nr >= 0 && n->nr == o->sc->socket_nr)
 		reply->error = EPERM;
+	if (o->nb && native_arch) {
+		const struct observer_syscall *e = observer_syscall_lookup(o->sc, n->nr);
+		if (e && nbroker_wants(e)) {
+			nbroker_handle(o->nb, b, n, e, reply, &o->nres);
+			if (o->nres.handled && o->fn)
+				post_brokered(o, b, n, &o->nres);
+			return;
+		}
+	}
 	if (!native_arch || n->pid <= 0 || !o->fn)
 		return;
 	struct wguard *guard = __atomic_load_n(&o->guard, __ATOMIC_ACQUIRE);
@@ -771,19 +833,23 @@ static void on_report(void *data, struct broker_item *item)
 }
 
 int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
-		 const struct sandbox_observe_options *opts, struct wguard *guard, struct observer **ret)
+		 const struct sandbox_observe_options *opts, struct wguard *guard, struct nbroker *nb,
+		 struct observer **ret)
 {
 	*ret = NULL;
 	if (notif_fd < 0) {
 		wguard_free(guard);
+		nbroker_free(nb);
 		return -EBADF;
 	}
 	struct observer *o = calloc(1, sizeof(*o));
 	if (!o) {
 		close(notif_fd);
 		wguard_free(guard);
+		nbroker_free(nb);
 		return -ENOMEM;
 	}
+	o->nb = nb;
 	o->fn = fn;
 	o->keep = keep;
 	o->data = data;
@@ -795,6 +861,7 @@ int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn
 	int r = broker_new(loop, notif_fd, on_notif, on_report, o, &o->broker);
 	if (r < 0) {
 		wguard_free(guard);
+		nbroker_free(nb);
 		free(o);
 		return r;
 	}
@@ -831,5 +898,6 @@ void observer_close(struct observer *o)
 	broker_close(o->broker);
 	wguard_finish(o->guard, report_finish, o);
 	wguard_free(o->guard);
+	nbroker_free(o->nb);
 	free(o);
 }

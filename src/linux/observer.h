@@ -29,7 +29,11 @@ enum observer_mode {
 
 struct sandbox_observe_options {
 	enum observer_mode mode;
-	bool deny_unix_sockets; /* true unless network.allowAllUnixSockets */
+	bool deny_unix_sockets; /* socket(AF_UNIX) trapped and refused (no connect broker) */
+	/* The connect broker (linux/netbroker.h) serves this sandbox: trap
+	 * sendto() with an address, sendmsg() and sendmmsg() too (connect()
+	 * is always trapped). */
+	bool broker_net;
 	bool killable_wait;     /* the filter was loaded waiting killably (PROTO_HELLO_KILLABLE):
 				 * the broker may answer with a descriptor in two steps */
 };
@@ -55,7 +59,7 @@ int sandbox_seccomp_export_notify(const struct sandbox_observe_options *o, int *
 enum observed_op {
 	OBS_READ, OBS_WRITE, OBS_CREATE, OBS_UNLINK, OBS_RENAME, OBS_MKDIR, OBS_RMDIR, OBS_LINK,
 	OBS_SYMLINK, OBS_TRUNCATE, OBS_CHMOD, OBS_CHOWN, OBS_UTIMES, OBS_MKNOD, OBS_XATTR, OBS_EXEC,
-	OBS_CONNECT, OBS_SOCKET,
+	OBS_CONNECT, OBS_SOCKET, OBS_SEND,
 };
 
 /* One observed call. Pointers are valid only during the callback.
@@ -75,11 +79,12 @@ struct observed_call {
 	enum observed_op op;
 	const char *operation;   /* "read" "write" "create" "unlink" "rename" "mkdir" "rmdir" "link"
 				  * "symlink" "truncate" "chmod" "chown" "utimes" "mknod" "setxattr"
-				  * "exec" "connect" "socket" */
+				  * "exec" "connect" "socket" "send" */
 	bool write;              /* the op needs write access to path */
-	const char *path;        /* file ops; NULL otherwise */
-	const struct sockaddr *addr; /* OBS_CONNECT: AF_INET or AF_INET6 (any address, loopback
-				      * included: the caller decides) */
+	const char *path;        /* file ops; OBS_CONNECT, OBS_SEND: a unix socket the connect
+				  * broker refused (rule says why); NULL otherwise */
+	const struct sockaddr *addr; /* OBS_CONNECT, OBS_SEND: AF_INET or AF_INET6 (any address,
+				      * loopback included: the caller decides) */
 	socklen_t addr_len;
 	int domain;              /* OBS_SOCKET: AF_UNIX */
 	bool libc_probe;         /* OBS_SOCKET: the C library's own try at nscd, not
@@ -121,8 +126,12 @@ struct observer;
  * kernel fails every trapped call with ENOSYS. Its thread stops by itself
  * when the last process under the filter is gone. */
 struct wguard;
+struct nbroker;
+/* nb: the connect broker (linux/netbroker.h), or NULL; owned from now on,
+ * also on error, like guard. */
 int observer_new(uv_loop_t *loop, int notif_fd, observer_fn fn, observer_keep_fn keep, void *data,
-		 const struct sandbox_observe_options *opts, struct wguard *guard, struct observer **ret);
+		 const struct sandbox_observe_options *opts, struct wguard *guard, struct nbroker *nb,
+		 struct observer **ret);
 
 
 /* Stop (waiting for the broker's thread), report what it read, close the
@@ -152,6 +161,9 @@ enum observer_trap {
 			       * every call in mode READS */
 	OBS_TRAP_UNIX_SOCKET, /* socket(AF_UNIX, ...) (family: argument arg), only
 			       * when Unix sockets are denied; always refused */
+	OBS_TRAP_SEND,        /* with the connect broker: every call */
+	OBS_TRAP_SEND_ADDR,   /* with the connect broker: calls whose argument arg (an
+			       * address pointer) is not NULL */
 };
 
 /* Open flags that make the filter trap an open in mode WRITES. O_APPEND is
@@ -170,6 +182,7 @@ enum observer_decode_kind {
 	OBS_DEC_TWO,        /* dirfd, path, dirfd2, path2: both reported */
 	OBS_DEC_CONNECT,    /* fd, address, length */
 	OBS_DEC_SOCKET,     /* family */
+	OBS_DEC_NONE,       /* the connect broker reports it */
 };
 
 struct observer_syscall {

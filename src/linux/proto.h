@@ -22,12 +22,18 @@
 
 /* PROTO_HELLO's flags. */
 #define PROTO_HELLO_KILLABLE 1u /* the notify filter waits killably (WAIT_KILLABLE_RECV) */
+/* Which descriptors come, in this order: */
+#define PROTO_HELLO_LISTENER 2u /* the notify filter's listener */
+#define PROTO_HELLO_DIAG 4u     /* a NETLINK_SOCK_DIAG socket of the sandbox's network namespace */
+#define PROTO_HELLO_PIDFD 8u    /* srt-init's own pidfd: its pid when the credentials cannot tell
+				 * (an srt outside this one carried the message out for it) */
 
 enum proto_type {
 	PROTO_HELLO = 1, /* init -> supervisor: filters applied, the command starts; payload one
-			  * u32 of PROTO_HELLO_* flags; with one fd when the observer's notify
-			  * filter is loaded: its listener (none: no observer, e.g. an old
-			  * kernel or a listener above us) */
+			  * u32 of PROTO_HELLO_* flags, which also say which fds come: the
+			  * observer's listener when its notify filter is loaded (none: no
+			  * observer, e.g. an old kernel or a listener above us), a sock_diag
+			  * socket, srt-init's pidfd */
 	/* 2: unused (once GO; srt-init now starts the command after HELLO) */
 	PROTO_PLAN = 3,  /* supervisor -> init: the mount plan and the seccomp filter, two memfds,
 			  * and a third, the observer's notify filter, when the observer is on.

@@ -196,6 +196,18 @@ int sandbox_seccomp_export_notify(const struct sandbox_observe_options *o, int *
 				rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 1, &c);
 			}
 			break;
+		case OBS_TRAP_SEND:
+			if (o->broker_net)
+				rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 0, NULL);
+			break;
+		case OBS_TRAP_SEND_ADDR:
+			if (o->broker_net) {
+				/* The pointer is a register: whether there is an
+				 * address cannot change after the filter looked. */
+				struct scmp_arg_cmp c = { (unsigned)t[i].arg, SCMP_CMP_NE, 0, 0 };
+				rc = seccomp_rule_add_array(ctx, SCMP_ACT_NOTIFY, nr, 1, &c);
+			}
+			break;
 		}
 		if (rc < 0) {
 			if (rc == -EINVAL || rc == -EOPNOTSUPP)

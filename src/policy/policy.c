@@ -479,6 +479,95 @@ static void builder_clear(struct builder *b)
 	b->n_roots = 0;
 }
 
+static int add_unix_sockets(struct builder *b, const struct config_list *list)
+{
+	if (list->n == 0)
+		return 0;
+	b->p->unix_sockets = calloc(list->n, sizeof(*b->p->unix_sockets));
+	if (!b->p->unix_sockets)
+		return srt_error_set(b->err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < list->n; i++) {
+		const struct config_entry *e = &list->items[i];
+		struct policy_unix_rule *u = &b->p->unix_sockets[b->p->n_unix_sockets];
+		const char *why = NULL;
+		_cleanup_free_ char *source = policy_pos_text(&e->pos);
+		if (!source)
+			return srt_error_set(b->err, -ENOMEM, "out of memory");
+		char *norm = path_normalize(e->value, b->env->home, b->env->cwd, &why);
+		if (!norm) {
+			if (!why)
+				return srt_error_set(b->err, -ENOMEM, "out of memory");
+			return srt_error_set(b->err, -EINVAL, "%s: invalid path '%s': %s", source, e->value, why);
+		}
+		u->pattern = norm;
+		b->p->n_unix_sockets++;
+		if (!(u->text = strdup(e->value)) || !(u->source = strdup(source)))
+			return srt_error_set(b->err, -ENOMEM, "out of memory");
+		/* A literal entry is matched as written: escape nothing, but
+		 * never as a glob. */
+		bool glob = !e->literal && glob_has_magic(norm);
+		if (e->literal && glob_has_magic(norm)) {
+			/* Rare: match it exactly, through a pattern whose
+			 * magic characters are escaped. */
+			size_t n = strlen(norm);
+			char *esc = malloc(2 * n + 1), *o = esc;
+			if (!esc)
+				return srt_error_set(b->err, -ENOMEM, "out of memory");
+			for (const char *c = norm; *c; c++) {
+				if (strchr("*?[\\", *c))
+					*o++ = '\\';
+				*o++ = *c;
+			}
+			*o = '\0';
+			free(u->pattern);
+			u->pattern = esc;
+		}
+		/* The sandbox sees the host's links: /var/run/docker.sock is
+		 * reached as /run/docker.sock. The folders before a glob's
+		 * first magic component are resolved; the rest is kept. */
+		size_t fixed = strlen(norm);
+		if (glob) {
+			const char *m = norm;
+			while (*m && !strchr("*?[\\", *m))
+				m++;
+			while (m > norm && m[-1] != '/')
+				m--;
+			fixed = (size_t)(m - norm);
+			while (fixed > 1 && norm[fixed - 1] == '/')
+				fixed--;
+		}
+		_cleanup_free_ char *head = strndup(norm, fixed);
+		if (!head)
+			return srt_error_set(b->err, -ENOMEM, "out of memory");
+		_cleanup_free_ char *res = policy_resolve_path(head, true);
+		if (!res)
+			return srt_error_set(b->err, -ENOMEM, "out of memory");
+		if (strcmp(res, head) != 0 && !e->literal) {
+			const char *tail = norm + fixed;
+			u->resolved = str_printf("%s%s%s", res, (*tail && *tail != '/' && strcmp(res, "/") != 0) ? "/" : "",
+						 strcmp(res, "/") == 0 && *tail == '/' ? tail + 1 : tail);
+			if (!u->resolved)
+				return srt_error_set(b->err, -ENOMEM, "out of memory");
+		}
+	}
+	return 0;
+}
+
+static bool unix_rule_matches(const char *pattern, const char *path)
+{
+	return glob_match(pattern, path);
+}
+
+const struct policy_unix_rule *policy_unix_socket_rule(const struct policy *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_unix_sockets; i++) {
+		const struct policy_unix_rule *u = &p->unix_sockets[i];
+		if (unix_rule_matches(u->pattern, path) || (u->resolved && unix_rule_matches(u->resolved, path)))
+			return u;
+	}
+	return NULL;
+}
+
 static int add_domains(struct builder *b, const struct config_list *list, bool deny,
 		       struct policy_domain_rule **ret, size_t *ret_n)
 {
@@ -1309,6 +1398,8 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	p->allow_nested_user_namespaces = cfg->allow_nested_user_namespaces;
 	p->enable_weaker_nested_sandbox = cfg->enable_weaker_nested_sandbox;
 	p->allow_all_unix_sockets = cfg->network.allow_all_unix_sockets;
+	if ((r = add_unix_sockets(&b, &cfg->network.allow_unix_sockets)) < 0)
+		goto fail;
 	p->mandatory_deny_search_depth = cfg->mandatory_deny_search_depth;
 	if (cfg->mandatory_deny_search_depth != 3 &&
 	    strv_pushf(&p->notes, "mandatoryDenySearchDepth (%d) no longer limits anything: the write guard "
@@ -1477,6 +1568,13 @@ void policy_free(struct policy *p)
 		free(p->denied_domains[i].source);
 	}
 	free(p->denied_domains);
+	for (size_t i = 0; i < p->n_unix_sockets; i++) {
+		free(p->unix_sockets[i].pattern);
+		free(p->unix_sockets[i].resolved);
+		free(p->unix_sockets[i].text);
+		free(p->unix_sockets[i].source);
+	}
+	free(p->unix_sockets);
 	free(p->bwrap_path);
 	free(p->home);
 	strv_clear(&p->settings_files);

@@ -30,6 +30,17 @@ struct policy_path_rule {
 				      * NULL for built-in rules */
 };
 
+/* One network.allowUnixSockets entry (or permissions.allow
+ * "UnixSocket(PATH)"): the sandbox may connect (and send datagrams) to a
+ * unix socket whose resolved path matches. */
+struct policy_unix_rule {
+	char *pattern;               /* absolute, normalized; may be a glob: /run/user/1000 then "**" */
+	char *resolved;              /* the same with symbolic links in its existing part resolved
+				      * (/var/run/x -> /run/x); NULL when equal to pattern */
+	char *text;                  /* as written */
+	char *source;                /* "FILE:LINE:COL: network.allowUnixSockets[0]" */
+};
+
 struct policy_domain_rule {
 	struct domain_pattern pattern;
 	char *text;                  /* as written */
@@ -47,6 +58,8 @@ struct policy {
 	bool allow_nested_user_namespaces;
 	bool enable_weaker_nested_sandbox;
 	bool allow_all_unix_sockets;
+	struct policy_unix_rule *unix_sockets;  /* allowUnixSockets, in settings order */
+	size_t n_unix_sockets;
 	int mandatory_deny_search_depth;
 
 	struct policy_domain_rule *allowed_domains;
@@ -131,6 +144,11 @@ struct policy_verdict {
  * Returns 0, -EINVAL when path is not absolute, or -ENOMEM. */
 int policy_explain_path(const struct policy *p, const char *path, bool write, struct policy_verdict *out);
 void policy_verdict_clear(struct policy_verdict *v);
+
+/* The allowUnixSockets entry that lets the sandbox reach the unix socket
+ * at path (absolute, normalized, links resolved as the sandbox sees them),
+ * or NULL. */
+const struct policy_unix_rule *policy_unix_socket_rule(const struct policy *p, const char *path);
 
 /* Resolve symbolic links in the existing part of an absolute normalized
  * path as policy_build does for allow rules (the missing tail is kept as

@@ -174,17 +174,38 @@ def test_bad_observe_value_refused(ctx):
 
 # --- the observer: sockets -----------------------------------------------------------
 
-def test_unix_socket_creation_is_refused_and_reported(ctx):
+def host_unix_server(ctx, name):
+    """A unix socket server of the host in the test's folder (which the
+    sandbox sees), owned by the test's user; returns (socket, path)."""
+    path = os.path.join(ctx.root, name)
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    ctx.own(path)
+    os.chmod(path, 0o777)
+    srv.listen(8)
+    return srv, path
+
+
+def test_unix_socket_connect_is_refused_and_reported(ctx):
+    srv, path = host_unix_server(ctx, "host-%s.sock" % ctx.token())
     code = ("import socket\n"
-            "try:\n socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); print('made')\n"
-            "except OSError as e:\n print('refused', e.errno)\n")
-    r, evs = run_ev(ctx, [PY, "-c", code], {}, opts=["-q"])
-    assert "refused 1" in r.out, r  # EPERM
-    v = violations(evs, "unix_socket")
-    assert len(v) == 1 and v[0]["operation"] == "socket", evs
-    r, evs = run_ev(ctx, [PY, "-c", code], {"network": {"allowAllUnixSockets": True}}, opts=["-q"])
-    assert "made" in r.out, r
-    assert violations(evs, "unix_socket") == [], evs
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); print('made')\n"
+            "try:\n s.connect(%r); print('connected')\n"
+            "except OSError as e:\n print('refused', e.errno)\n" % path)
+    try:
+        r, evs = run_ev(ctx, [PY, "-c", code], {}, opts=["-q"])
+        assert "made" in r.out and "refused 13" in r.out, r  # EACCES
+        v = violations(evs, "unix_socket")
+        assert [(e["operation"], e["target"]) for e in v] == [("connect", path)], evs
+        assert "allowUnixSockets" in v[0]["rule"], v
+        r, evs = run_ev(ctx, [PY, "-c", code], {"network": {"allowUnixSockets": [path]}}, opts=["-q"])
+        assert "connected" in r.out, r
+        assert violations(evs, "unix_socket") == [], evs
+        r, evs = run_ev(ctx, [PY, "-c", code], {"network": {"allowAllUnixSockets": True}}, opts=["-q"])
+        assert "connected" in r.out, r
+        assert violations(evs, "unix_socket") == [], evs
+    finally:
+        srv.close()
 
 
 def test_glibc_nscd_probe_is_no_violation(ctx):
@@ -201,17 +222,16 @@ def test_glibc_nscd_probe_is_no_violation(ctx):
     assert r.rc == 0 and r.out == "done\n" and r.err == "", r
 
 
-def test_program_socket_with_glibc_arguments_is_reported(ctx):
-    # The same arguments as glibc's probe, from the program itself: a
-    # violation. Python adds SOCK_CLOEXEC, as glibc does.
+def test_program_socket_with_glibc_arguments_is_no_violation(ctx):
+    # socket(AF_UNIX) itself is no longer refused: what a unix socket may
+    # reach is decided at connect(). The same arguments as glibc's nscd
+    # probe, from the program itself, make a socket and no violation.
     code = ("import socket\n"
-            "try:\n socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)\n"
-            "except OSError as e:\n print('refused', e.errno)\n")
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK); print('made')\n")
     r, evs = run_ev(ctx, [PY, "-c", code], {})
-    assert "refused 1" in r.out, r
-    v = violations(evs, "unix_socket")
-    assert len(v) == 1 and v[0]["target"] == "AF_UNIX", evs
-    assert "srt: 1 violation:" in r.err and "denied socket AF_UNIX" in r.err, r
+    assert r.rc == 0 and "made" in r.out, r
+    assert violations(evs, "unix_socket") == [], evs
+    assert r.err == "", r
 
 
 def test_direct_connect_to_a_host_service_is_reported(ctx):
@@ -385,7 +405,7 @@ for i in range(1, 6):
         pass
 r = get('evil.test', 80)
 try:
-    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(os.environ['HOST_SOCK'])
 except OSError:
     pass
 emit(r.get('status'))
@@ -405,7 +425,12 @@ def test_summary_groups_by_kind_network_first(net):
     path = os.path.join(ctx.root, "ev-%s.jsonl" % ctx.token())
     prelude = "import sys\nsys.path.insert(0, %r)\nfrom srtnet import *\n" % net.libdir
     s = {"network": {"deniedDomains": ["evil.test"]}}
-    r = net.run([PY, "-c", prelude + SUMMARY_CODE], settings=s, opts=["--events", path] + WRITES, env=NOPYC)
+    srv, sock = host_unix_server(ctx, "host-%s.sock" % ctx.token())
+    try:
+        r = net.run([PY, "-c", prelude + SUMMARY_CODE], settings=s, opts=["--events", path] + WRITES,
+                    env=dict(NOPYC, HOST_SOCK=sock))
+    finally:
+        srv.close()
     assert r.rc == 0 and "403" in r.out, r
     evs = events_of(ctx, path)
     assert [e["kind"] for e in violations(evs)] == ["filesystem"] * 5 + ["network", "unix_socket"], evs
@@ -416,7 +441,8 @@ def test_summary_groups_by_kind_network_first(net):
     for i, l in enumerate(lines[2:5], 1):
         assert re.match(r"srt:   filesystem   denied (create|write) %s%d \(" % (re.escape(p), i), l), r
     assert lines[5] == "srt:   filesystem   ... and 2 more", r
-    assert lines[6] == "srt:   unix_socket  denied socket AF_UNIX (network.allowAllUnixSockets is not set)", r
+    assert lines[6] == ("srt:   unix_socket  denied connect %s (network.allowUnixSockets does not list it, "
+                        "and it was not bound in the sandbox)" % sock), r
     assert lines[7] == "srt: all of them are in %s" % path, r
     assert len(lines) == 8, r
 

@@ -33,10 +33,12 @@ def attempt(ctx, body, settings=None):
     return r.out.strip(), r
 
 
-def test_unix_socket_refused(ctx):
+def test_unix_socket_creation_allowed(ctx):
+    # What a unix socket may reach is judged at connect() and send (the
+    # connect broker, test_unix_sockets.py); making one is no harm.
     for kind in ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_SEQPACKET"):
         res, r = attempt(ctx, "out(lambda: socket.socket(socket.AF_UNIX, socket.%s).close())" % kind)
-        assert res == "EPERM", (kind, r)
+        assert res == "ok", (kind, r)
 
 
 def test_unix_socket_allowed_by_setting(ctx):

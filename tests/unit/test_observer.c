@@ -172,7 +172,7 @@ static int observe_child(const struct sandbox_observe_options *oopts, const stru
 	assert_int_equal(uv_loop_init(&loop), 0);
 	struct observer *o = NULL;
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(observer_new(&loop, fds[0], on_call, NULL, r, oopts, NULL, &o), 0);
+	assert_int_equal(observer_new(&loop, fds[0], on_call, NULL, r, oopts, NULL, NULL, &o), 0);
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	assert_true(pidfd >= 0);
 	r->child_watch.data = r;

@@ -1,0 +1,1039 @@
+/* The connect broker: connect() and address-carrying sends, carried out by the supervisor on the caller's own socket. */
+#include "linux/netbroker.h"
+#include "linux/callerfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/seccomp.h>
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#ifndef PIDFD_SIGNAL_THREAD
+#define PIDFD_SIGNAL_THREAD (1UL << 0)
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef UIO_MAXIOV
+#define UIO_MAXIOV 1024
+#endif
+
+/* What one send may carry: a datagram never comes near it (a unix one is
+ * bounded by the send buffer, about 200 KiB; UDP by 64 KiB); a stream
+ * send of more is carried out in part, and says how much, as a
+ * non-blocking send may. */
+#define SEND_MAX (1u << 20)
+/* Control data of one message (SCM_RIGHTS of up to 253 descriptors fits
+ * many times); the kernel's own bound (net.core.optmem_max) is of this
+ * size. */
+#define CONTROL_MAX 65536
+/* sendmmsg: at most this many messages per call, as the kernel. */
+#define MMSG_MAX UIO_MAXIOV
+
+struct nbroker {
+	const struct policy *policy;
+	int diag;          /* NETLINK_SOCK_DIAG in the sandbox's network namespace; -1 */
+	int root;          /* the caller's root, O_PATH; -1 until the first path */
+	bool rights_taken, rights_failed;
+	unsigned diag_seq;
+};
+
+int nbroker_new(const struct nbroker_options *o, struct nbroker **ret)
+{
+	*ret = NULL;
+	struct nbroker *nb = calloc(1, sizeof(*nb));
+	if (!nb) {
+		if (o->diag_fd >= 0)
+			close(o->diag_fd);
+		return -ENOMEM;
+	}
+	nb->policy = o->policy;
+	nb->diag = o->diag_fd;
+	nb->root = -1;
+	*ret = nb;
+	return 0;
+}
+
+void nbroker_free(struct nbroker *nb)
+{
+	if (!nb)
+		return;
+	if (nb->diag >= 0)
+		close(nb->diag);
+	if (nb->root >= 0)
+		close(nb->root);
+	free(nb);
+}
+
+bool nbroker_supported(void)
+{
+	/* pidfd_getfd (Linux 5.6): EBADF for a bad pidfd when it exists. */
+	return syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == EBADF;
+}
+
+bool nbroker_wants(const struct observer_syscall *e)
+{
+	return e->op == OBS_CONNECT || e->op == OBS_SEND;
+}
+
+enum nbroker_unix_addr nbroker_decode_unix(const void *addr, size_t len, char *path, size_t path_size)
+{
+	const size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (len < sizeof(sa_family_t))
+		return NB_UNIX_INVALID;
+	sa_family_t fam;
+	memcpy(&fam, addr, sizeof(fam));
+	if (fam != AF_UNIX)
+		return NB_UNIX_OTHER_FAMILY;
+	if (len > sizeof(struct sockaddr_un))
+		return NB_UNIX_INVALID;
+	if (len == off)
+		return NB_UNIX_UNNAMED;
+	const char *p = (const char *)addr + off;
+	size_t n = len - off;
+	if (p[0] == '\0')
+		return NB_UNIX_ABSTRACT;
+	/* The kernel reads up to the first NUL or the end. */
+	size_t k = strnlen(p, n);
+	if (k + 1 > path_size)
+		return NB_UNIX_INVALID;
+	memcpy(path, p, k);
+	path[k] = '\0';
+	return NB_UNIX_PATH;
+}
+
+/* ---- The caller ---------------------------------------------------------- */
+
+struct caller {
+	pid_t tid;
+	int pidfd;         /* the calling thread (or its process) */
+	bool thread_pidfd; /* pidfd names the thread itself */
+	int mem;           /* /proc/TID/mem, opened on demand */
+};
+
+static int caller_open(struct caller *c, pid_t tid)
+{
+	c->tid = tid;
+	c->mem = -1;
+	c->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	c->thread_pidfd = c->pidfd >= 0;
+	if (c->pidfd < 0)
+		c->pidfd = (int)syscall(SYS_pidfd_open, tid, 0); /* before Linux 6.9: a leader only */
+	return c->pidfd >= 0 ? 0 : -errno;
+}
+
+static void caller_close(struct caller *c)
+{
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->mem >= 0)
+		close(c->mem);
+}
+
+/* The caller's descriptor fd, as ours (the same open file). */
+static int caller_fd(struct caller *c, uint64_t fd)
+{
+	if (fd > INT32_MAX)
+		return -EBADF;
+	int r = (int)syscall(SYS_pidfd_getfd, c->pidfd, (int)fd, 0);
+	return r >= 0 ? r : -errno;
+}
+
+static ssize_t caller_read(struct caller *c, uint64_t addr, void *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	ssize_t n = process_vm_readv(c->tid, &local, 1, &remote, 1, 0);
+	if (n >= 0 || errno == EFAULT || errno == ESRCH)
+		return n;
+	if (c->mem < 0) {
+		char p[48];
+		snprintf(p, sizeof(p), "/proc/%d/mem", (int)c->tid);
+		if ((c->mem = open(p, O_RDWR | O_CLOEXEC)) < 0)
+			return -1;
+	}
+	do
+		n = pread(c->mem, buf, len, (off_t)addr);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* All of it, or -EFAULT. */
+static int caller_read_all(struct caller *c, uint64_t addr, void *buf, size_t len)
+{
+	return caller_read(c, addr, buf, len) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int caller_write_all(struct caller *c, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	ssize_t n = process_vm_writev(c->tid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n < 0 && errno != EFAULT && errno != ESRCH) {
+		if (c->mem < 0) {
+			char p[48];
+			snprintf(p, sizeof(p), "/proc/%d/mem", (int)c->tid);
+			c->mem = open(p, O_RDWR | O_CLOEXEC);
+		}
+		if (c->mem >= 0 && pwrite(c->mem, buf, len, (off_t)addr) == (ssize_t)len)
+			return 0;
+	}
+	return -EFAULT;
+}
+
+/* ---- Unix sockets by path ---------------------------------------------------- */
+
+/* Is the socket file (dev, ino) bound by a socket of the sandbox's own
+ * network namespace? */
+static bool bound_in_sandbox(struct nbroker *nb, const struct stat *st)
+{
+	if (nb->diag < 0)
+		return false;
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++nb->diag_seq },
+		.r = { .sdiag_family = AF_UNIX, .udiag_states = ~0u, .udiag_show = UDIAG_SHOW_VFS },
+	};
+	if (send(nb->diag, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+		return false;
+	/* The kernel's s_dev: major in the top 12 bits, minor in the low 20. */
+	uint32_t want_dev = (uint32_t)((major(st->st_dev) << 20) | (minor(st->st_dev) & 0xfffff));
+	uint32_t want_ino = (uint32_t)st->st_ino;
+	bool found = false;
+	static _Thread_local char buf[32768] __attribute__((aligned(8)));
+	for (;;) {
+		ssize_t n = recv(nb->diag, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != nb->diag_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+				return found;
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+				continue;
+			struct unix_diag_msg *m = NLMSG_DATA(h);
+			int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+			for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				if (a->rta_type != UNIX_DIAG_VFS || RTA_PAYLOAD(a) < (int)sizeof(struct unix_diag_vfs))
+					continue;
+				struct unix_diag_vfs v;
+				memcpy(&v, RTA_DATA(a), sizeof(v));
+				if (v.udiag_vfs_ino == want_ino && v.udiag_vfs_dev == want_dev)
+					found = true;
+			}
+		}
+	}
+}
+
+static int ensure_rights_and_root(struct nbroker *nb, pid_t pid)
+{
+	if (!nb->rights_taken && !nb->rights_failed) {
+		if (callerfs_thread_take_caller_rights() < 0)
+			nb->rights_failed = true;
+		else
+			nb->rights_taken = true;
+	}
+	if (nb->rights_failed)
+		return -EPERM;
+	if (nb->root < 0) {
+		int fd = callerfs_open_root(pid);
+		if (fd < 0)
+			return fd;
+		nb->root = fd;
+	}
+	return 0;
+}
+
+/* Paths of C libraries' own tries at a name service daemon: refused
+ * without a report unless allowed (they fall back to files). */
+static bool libc_daemon_path(const char *path)
+{
+	return strcmp(path, "/run/nscd/socket") == 0 || strcmp(path, "/var/run/nscd/socket") == 0;
+}
+
+/* Resolve the path of a unix socket address for the caller, judge it, and
+ * on success fill *out with an address that names exactly the file that
+ * was judged (/proc/self/fd/N of *obj, which the caller closes). Returns
+ * 0, or a negative errno with res filled for the report. */
+static int judge_unix_path(struct nbroker *nb, struct caller *c, const char *path, struct sockaddr_un *out,
+			   socklen_t *out_len, int *obj, struct nbroker_result *res)
+{
+	*obj = -1;
+	res->unix_path = true;
+	snprintf(res->path, sizeof(res->path), "%s", path);
+	int r = ensure_rights_and_root(nb, c->tid);
+	if (r < 0) {
+		res->refused = true;
+		res->rule = "the connect broker cannot act for the sandbox";
+		return -EACCES;
+	}
+	int base = -1;
+	if (path[0] != '/' && (base = callerfs_open_dirfd(c->tid, AT_FDCWD)) < 0)
+		return base;
+	struct caller_target t;
+	r = callerfs_resolve(nb->root, base, path, &t);
+	if (base >= 0)
+		close(base);
+	if (r < 0)
+		return r;
+	int fd = callerfs_open_object(nb->root, &t, true);
+	close(t.parent);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	char where[PATH_MAX];
+	ssize_t wl = callerfs_fd_path(fd, where, sizeof(where));
+	if (wl > 0 && (size_t)wl < sizeof(where)) {
+		where[wl] = '\0';
+		snprintf(res->path, sizeof(res->path), "%s", where);
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		close(fd);
+		return -ECONNREFUSED; /* what the kernel says of a file that is no socket */
+	}
+	bool allowed = policy_unix_socket_rule(nb->policy, res->path) != NULL || bound_in_sandbox(nb, &st);
+	if (!allowed) {
+		close(fd);
+		if (!libc_daemon_path(res->path)) {
+			res->refused = true;
+			res->rule = "network.allowUnixSockets does not list it, and it was not bound in the sandbox";
+		}
+		return -EACCES;
+	}
+	memset(out, 0, sizeof(*out));
+	out->sun_family = AF_UNIX;
+	int k = snprintf(out->sun_path, sizeof(out->sun_path), "/proc/self/fd/%d", fd);
+	*out_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)k + 1);
+	*obj = fd;
+	return 0;
+}
+
+/* ---- Waiting for a blocking caller --------------------------------------------
+ *
+ * A blocking connect or send that would wait (a full backlog, a
+ * connection under way, a full buffer) is finished on a thread of its own,
+ * so that the broker serves the sandbox's other calls meanwhile. The
+ * caller's wait ends for a fatal signal only (WAIT_KILLABLE_RECV): a
+ * signal it handles gets EINTR, as from the kernel's own wait. */
+
+enum wait_kind { WAIT_CONNECT_RETRY, WAIT_CONNECT_POLL, WAIT_SEND };
+
+struct waiter {
+	enum wait_kind kind;
+	int listener;
+	uint64_t id;
+	pid_t tid;
+	int sock;          /* ours */
+	struct sockaddr_storage addr; /* WAIT_CONNECT_RETRY */
+	socklen_t addr_len;
+	int obj;           /* the judged socket file that addr names; -1 */
+	/* WAIT_SEND: the message, ours */
+	struct msghdr msg;
+	struct iovec iov;
+	void *data;
+	void *control;
+	int flags;
+	int *fds;          /* SCM_RIGHTS copies to close */
+	size_t n_fds;
+	uint64_t mmsg_len_at; /* sendmmsg's first message: where its msg_len goes (answer 1); 0 */
+};
+
+#define WAITERS_MAX 64
+static int waiters;
+
+static void waiter_free(struct waiter *w)
+{
+	if (w->listener >= 0)
+		close(w->listener);
+	if (w->sock >= 0)
+		close(w->sock);
+	if (w->obj >= 0)
+		close(w->obj);
+	for (size_t i = 0; i < w->n_fds; i++)
+		close(w->fds[i]);
+	free(w->fds);
+	free(w->data);
+	free(w->control);
+	free(w);
+	__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
+}
+
+static void answer(int listener, uint64_t id, int error, int64_t val)
+{
+	struct seccomp_notif_resp resp = { .id = id };
+	if (error)
+		resp.error = -error;
+	else
+		resp.val = val;
+	int r;
+	do
+		r = ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+	while (r < 0 && errno == EINTR);
+}
+
+/* Connect without waiting: the socket's own blocking mode is left as the
+ * caller set it (the flag is on the open file, which the caller shares). */
+static int connect_now(int sock, const struct sockaddr *a, socklen_t len, bool blocking)
+{
+	int fl = -1;
+	if (blocking && (fl = fcntl(sock, F_GETFL)) >= 0)
+		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+	int r = connect(sock, a, len);
+	int e = r < 0 ? errno : 0;
+	if (fl >= 0)
+		(void)fcntl(sock, F_SETFL, fl);
+	return -e;
+}
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	for (;;) {
+		uint64_t id = w->id;
+		if (ioctl(w->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
+			break; /* the caller is gone */
+		if (callerfs_signal_pending(w->tid) == 1) {
+			answer(w->listener, w->id, EINTR, 0);
+			break;
+		}
+		int r;
+		if (w->kind == WAIT_CONNECT_RETRY) {
+			r = connect_now(w->sock, (const struct sockaddr *)&w->addr, w->addr_len, true);
+			if (r == -EAGAIN)
+				goto sleep;
+			if (r == -EINPROGRESS) {
+				w->kind = WAIT_CONNECT_POLL;
+				continue;
+			}
+			answer(w->listener, w->id, -r, 0);
+			break;
+		}
+		struct pollfd p = { .fd = w->sock, .events = POLLOUT };
+		int pr = poll(&p, 1, 5);
+		if (pr < 0 && errno != EINTR) {
+			answer(w->listener, w->id, errno, 0);
+			break;
+		}
+		if (pr <= 0)
+			continue;
+		if (w->kind == WAIT_CONNECT_POLL) {
+			int err = 0;
+			socklen_t el = sizeof(err);
+			if (getsockopt(w->sock, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+				err = errno;
+			answer(w->listener, w->id, err, 0);
+			break;
+		}
+		ssize_t n = sendmsg(w->sock, &w->msg, w->flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n >= 0 && w->mmsg_len_at) {
+			unsigned len32 = (unsigned)n;
+			struct iovec l = { .iov_base = &len32, .iov_len = sizeof(len32) };
+			struct iovec rm = { .iov_base = (void *)(uintptr_t)w->mmsg_len_at, .iov_len = sizeof(len32) };
+			if (process_vm_writev(w->tid, &l, 1, &rm, 1, 0) != (ssize_t)sizeof(len32)) {
+				answer(w->listener, w->id, EFAULT, 0);
+				break;
+			}
+			n = 1;
+		}
+		if (n < 0 && errno == EPIPE && !(w->flags & MSG_NOSIGNAL))
+			(void)syscall(SYS_tgkill, w->tid, w->tid, SIGPIPE);
+		answer(w->listener, w->id, n < 0 ? errno : 0, n < 0 ? 0 : n);
+		break;
+	sleep:;
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	waiter_free(w);
+	return NULL;
+}
+
+/* Hand w to a thread of its own (taken, also on error). 0 or a negative
+ * errno (then the call is not answered yet). */
+static int waiter_start(struct broker *b, struct waiter *w)
+{
+	w->listener = -1;
+	if (__atomic_add_fetch(&waiters, 1, __ATOMIC_RELAXED) > WAITERS_MAX) {
+		waiter_free(w);
+		return -EAGAIN;
+	}
+	if ((w->listener = fcntl(broker_listener(b), F_DUPFD_CLOEXEC, 3)) < 0) {
+		int e = -errno;
+		waiter_free(w);
+		return e;
+	}
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_t th;
+	int r = pthread_create(&th, &at, waiter_main, w);
+	pthread_attr_destroy(&at);
+	if (r) {
+		waiter_free(w);
+		return -r;
+	}
+	return 0;
+}
+
+/* ---- connect ------------------------------------------------------------------ */
+
+static bool is_blocking(int sock)
+{
+	int fl = fcntl(sock, F_GETFL);
+	return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+static int sock_int(int sock, int opt)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+	if (getsockopt(sock, SOL_SOCKET, opt, &v, &l) < 0)
+		return -errno;
+	return v;
+}
+
+static void do_connect(struct nbroker *nb, struct broker *b, const struct broker_notif *n, struct caller *c,
+		       struct broker_reply *reply, struct nbroker_result *res)
+{
+	int err = 0, obj = -1;
+	int sock = caller_fd(c, n->args[0]);
+	if (sock < 0) {
+		err = -sock;
+		goto out;
+	}
+	int domain = sock_int(sock, SO_DOMAIN);
+	if (domain < 0) {
+		err = -domain; /* ENOTSOCK */
+		goto out;
+	}
+	uint64_t len64 = (uint32_t)n->args[2];
+	if (len64 > sizeof(struct sockaddr_storage) || (int32_t)(uint32_t)n->args[2] < 0) {
+		err = EINVAL;
+		goto out;
+	}
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len = (socklen_t)len64;
+	if (len && caller_read_all(c, n->args[1], &ss, len) < 0) {
+		err = EFAULT;
+		goto out;
+	}
+	if (!broker_id_valid(b, n->id)) {
+		reply->sent = true; /* nobody waits for an answer */
+		goto out;
+	}
+	const struct sockaddr *a = (const struct sockaddr *)&ss;
+	struct sockaddr_un judged;
+	if (domain == AF_UNIX) {
+		char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+		enum nbroker_unix_addr kind = nbroker_decode_unix(&ss, len, path, sizeof(path));
+		if (kind == NB_UNIX_INVALID && len >= sizeof(sa_family_t)) {
+			/* Never let the kernel read a form we could not. */
+			err = EINVAL;
+			goto out;
+		}
+		if (kind == NB_UNIX_PATH) {
+			int r = judge_unix_path(nb, c, path, &judged, &len, &obj, res);
+			if (r < 0) {
+				err = -r;
+				goto out;
+			}
+			a = (const struct sockaddr *)&judged;
+		}
+	} else if (len >= sizeof(sa_family_t) && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+		memcpy(&res->addr, &ss, sizeof(ss));
+		res->addr_len = len;
+	}
+	bool blocking = is_blocking(sock);
+	int r = connect_now(sock, a, len, blocking);
+	if (blocking && (r == -EAGAIN || r == -EINPROGRESS)) {
+		struct waiter *w = calloc(1, sizeof(*w));
+		if (!w) {
+			err = ENOMEM;
+			goto out;
+		}
+		w->kind = r == -EAGAIN ? WAIT_CONNECT_RETRY : WAIT_CONNECT_POLL;
+		w->id = n->id;
+		w->tid = n->pid;
+		w->sock = sock;
+		w->obj = obj;
+		memcpy(&w->addr, a, len);
+		w->addr_len = len;
+		sock = obj = -1;
+		int s = waiter_start(b, w);
+		if (s < 0) {
+			err = -s;
+			goto out;
+		}
+		reply->sent = true;
+		goto out;
+	}
+	err = -r;
+out:
+	if (sock >= 0)
+		close(sock);
+	if (obj >= 0)
+		close(obj);
+	res->error = err;
+	if (!reply->sent) {
+		if (err)
+			reply->error = err;
+		else {
+			reply->value = true;
+			reply->val = 0;
+		}
+	}
+}
+
+/* ---- Sends ------------------------------------------------------------------ */
+
+/* The caller's message (in its memory at addr, the native struct msghdr),
+ * copied into one of ours: data gathered into one buffer, control copied
+ * with the descriptors of SCM_RIGHTS duplicated and SCM_CREDENTIALS made
+ * ours (the kernel takes only the sender's own; it stamps ours anyway).
+ * The address is left to the caller of this. Returns 0 or a negative errno. */
+struct copied_msg {
+	struct sockaddr_storage name;
+	socklen_t name_len;
+	bool has_name;
+	void *data;
+	size_t data_len;
+	void *control;
+	size_t control_len;
+	int *fds;
+	size_t n_fds;
+};
+
+static void copied_msg_clear(struct copied_msg *m)
+{
+	for (size_t i = 0; i < m->n_fds; i++)
+		close(m->fds[i]);
+	free(m->fds);
+	free(m->data);
+	free(m->control);
+	memset(m, 0, sizeof(*m));
+}
+
+static int copy_data(struct caller *c, const struct iovec *riov, size_t n_iov, struct copied_msg *m)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n_iov; i++) {
+		if (riov[i].iov_len > SSIZE_MAX - total)
+			return -EINVAL;
+		total += riov[i].iov_len;
+	}
+	size_t want = total < SEND_MAX ? total : SEND_MAX;
+	m->data = malloc(want ? want : 1);
+	if (!m->data)
+		return -ENOMEM;
+	size_t got = 0;
+	for (size_t i = 0; i < n_iov && got < want; i++) {
+		size_t l = riov[i].iov_len;
+		if (l > want - got)
+			l = want - got;
+		if (l && caller_read_all(c, (uint64_t)(uintptr_t)riov[i].iov_base, (char *)m->data + got, l) < 0)
+			return -EFAULT;
+		got += l;
+	}
+	m->data_len = got;
+	return 0;
+}
+
+static int copy_control(struct caller *c, uint64_t addr, size_t len, struct copied_msg *m)
+{
+	if (len == 0)
+		return 0;
+	if (len > CONTROL_MAX)
+		return -ENOBUFS;
+	m->control = calloc(1, len);
+	if (!m->control)
+		return -ENOMEM;
+	if (caller_read_all(c, addr, m->control, len) < 0)
+		return -EFAULT;
+	m->control_len = len;
+	struct msghdr h = { .msg_control = m->control, .msg_controllen = len };
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&h); cm; cm = CMSG_NXTHDR(&h, cm)) {
+		if (cm->cmsg_len < CMSG_LEN(0) || cm->cmsg_len > len)
+			return -EINVAL;
+		if (cm->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cm->cmsg_type == SCM_RIGHTS) {
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int *fds = (int *)CMSG_DATA(cm);
+			int *grown = realloc(m->fds, (m->n_fds + k + 1) * sizeof(int));
+			if (!grown)
+				return -ENOMEM;
+			m->fds = grown;
+			for (size_t i = 0; i < k; i++) {
+				int theirs;
+				memcpy(&theirs, &fds[i], sizeof(int));
+				int ours = caller_fd(c, (uint64_t)(uint32_t)theirs);
+				if (ours < 0)
+					return -EBADF;
+				m->fds[m->n_fds++] = ours;
+				memcpy(&fds[i], &ours, sizeof(int));
+			}
+		} else if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred u = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
+			memcpy(CMSG_DATA(cm), &u, sizeof(u));
+		}
+	}
+	return 0;
+}
+
+/* Send m on sock as the caller asked (flags); the address in m is final.
+ * Answers the call (directly or from a waiter). Returns the errno the
+ * call got (0: sent, with *sent the count), or -1 when a waiter took
+ * it. */
+static int send_copied(struct broker *b, const struct broker_notif *n, int sock, struct copied_msg *m, int flags,
+		       uint64_t mmsg_len_at, ssize_t *sent)
+{
+	struct iovec iov = { .iov_base = m->data, .iov_len = m->data_len };
+	struct msghdr h = {
+		.msg_name = m->has_name ? &m->name : NULL,
+		.msg_namelen = m->has_name ? m->name_len : 0,
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = m->control,
+		.msg_controllen = m->control_len,
+	};
+	ssize_t r = sendmsg(sock, &h, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r >= 0) {
+		*sent = r;
+		return 0;
+	}
+	int e = errno;
+	if (e == EAGAIN && !(flags & MSG_DONTWAIT) && is_blocking(sock) && n) {
+		struct waiter *w = calloc(1, sizeof(*w));
+		if (!w)
+			return ENOMEM;
+		w->kind = WAIT_SEND;
+		w->id = n->id;
+		w->tid = n->pid;
+		w->sock = fcntl(sock, F_DUPFD_CLOEXEC, 3);
+		w->obj = -1;
+		w->flags = flags;
+		w->mmsg_len_at = mmsg_len_at;
+		if (w->sock < 0) {
+			free(w);
+			return errno;
+		}
+		memcpy(&w->addr, &m->name, sizeof(m->name));
+		w->data = m->data;
+		w->control = m->control;
+		w->fds = m->fds;
+		w->n_fds = m->n_fds;
+		m->data = m->control = NULL;
+		m->fds = NULL;
+		m->n_fds = 0;
+		w->iov = (struct iovec){ .iov_base = w->data, .iov_len = m->data_len };
+		w->msg = (struct msghdr){
+			.msg_name = m->has_name ? &w->addr : NULL,
+			.msg_namelen = m->has_name ? m->name_len : 0,
+			.msg_iov = &w->iov,
+			.msg_iovlen = 1,
+			.msg_control = w->control,
+			.msg_controllen = m->control_len,
+		};
+		int s = waiter_start(b, w);
+		return s < 0 ? -s : -1;
+	}
+	return e;
+}
+
+/* SIGPIPE for the caller, as the kernel would have sent it. */
+static void caller_sigpipe(struct caller *c, int flags, int err)
+{
+	if (err != EPIPE || (flags & MSG_NOSIGNAL))
+		return;
+	if (c->thread_pidfd)
+		(void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGPIPE, NULL, 0);
+	else
+		(void)syscall(SYS_tgkill, c->tid, c->tid, SIGPIPE);
+}
+
+/* Judge m's address for sock (a unix path: resolved and replaced by the
+ * judged file's name). 0 or a negative errno. */
+static int judge_name(struct nbroker *nb, struct caller *c, int domain, struct copied_msg *m, int *obj,
+		      struct nbroker_result *res)
+{
+	*obj = -1;
+	if (!m->has_name)
+		return 0;
+	if (domain == AF_UNIX) {
+		char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+		enum nbroker_unix_addr kind = nbroker_decode_unix(&m->name, m->name_len, path, sizeof(path));
+		if (kind == NB_UNIX_INVALID)
+			return -EINVAL; /* never let the kernel read a form we could not */
+		if (kind != NB_UNIX_PATH)
+			return 0;
+		struct sockaddr_un judged;
+		socklen_t jl;
+		int r = judge_unix_path(nb, c, path, &judged, &jl, obj, res);
+		if (r < 0)
+			return r;
+		memset(&m->name, 0, sizeof(m->name));
+		memcpy(&m->name, &judged, jl);
+		m->name_len = jl;
+	} else if (m->name.ss_family == AF_INET || m->name.ss_family == AF_INET6) {
+		memcpy(&res->addr, &m->name, sizeof(m->name));
+		res->addr_len = m->name_len;
+	}
+	return 0;
+}
+
+/* Read one struct msghdr of the caller at addr into m (name, data,
+ * control). 0 or a negative errno. */
+static int copy_msghdr(struct caller *c, uint64_t addr, struct copied_msg *m)
+{
+	struct msghdr h;
+	if (caller_read_all(c, addr, &h, sizeof(h)) < 0)
+		return -EFAULT;
+	if (h.msg_name && h.msg_namelen) {
+		if (h.msg_namelen > sizeof(m->name))
+			return -EINVAL;
+		if (caller_read_all(c, (uint64_t)(uintptr_t)h.msg_name, &m->name, h.msg_namelen) < 0)
+			return -EFAULT;
+		m->name_len = h.msg_namelen;
+		m->has_name = true;
+	}
+	if (h.msg_iovlen > UIO_MAXIOV)
+		return -EMSGSIZE;
+	struct iovec *iov = NULL;
+	if (h.msg_iovlen) {
+		iov = calloc(h.msg_iovlen, sizeof(*iov));
+		if (!iov)
+			return -ENOMEM;
+		if (caller_read_all(c, (uint64_t)(uintptr_t)h.msg_iov, iov, h.msg_iovlen * sizeof(*iov)) < 0) {
+			free(iov);
+			return -EFAULT;
+		}
+	}
+	int r = copy_data(c, iov, h.msg_iovlen, m);
+	free(iov);
+	if (r < 0)
+		return r;
+	return copy_control(c, (uint64_t)(uintptr_t)h.msg_control, h.msg_controllen, m);
+}
+
+static void do_send(struct nbroker *nb, struct broker *b, const struct broker_notif *n, const char *name,
+		    struct caller *c, struct broker_reply *reply, struct nbroker_result *res)
+{
+	int err = 0;
+	int64_t val = 0;
+	struct copied_msg m = { 0 };
+	int obj = -1;
+	int sock = caller_fd(c, n->args[0]);
+	if (sock < 0) {
+		err = -sock;
+		goto out;
+	}
+	int domain = sock_int(sock, SO_DOMAIN);
+	if (domain < 0) {
+		err = -domain;
+		goto out;
+	}
+	int r;
+	if (strcmp(name, "sendto") == 0) {
+		int flags = (int)n->args[3];
+		uint32_t alen = (uint32_t)n->args[5];
+		if ((int32_t)alen < 0 || alen > sizeof(m.name)) {
+			err = EINVAL;
+			goto out;
+		}
+		if (n->args[4] && alen) {
+			if (caller_read_all(c, n->args[4], &m.name, alen) < 0) {
+				err = EFAULT;
+				goto out;
+			}
+			m.name_len = alen;
+			m.has_name = true;
+		}
+		struct iovec iov = { .iov_base = (void *)(uintptr_t)n->args[1], .iov_len = (size_t)n->args[2] };
+		if ((r = copy_data(c, &iov, 1, &m)) < 0) {
+			err = -r;
+			goto out;
+		}
+		if (!broker_id_valid(b, n->id)) {
+			reply->sent = true;
+			goto out;
+		}
+		if ((r = judge_name(nb, c, domain, &m, &obj, res)) < 0) {
+			err = -r;
+			goto out;
+		}
+		ssize_t sent = 0;
+		err = send_copied(b, n, sock, &m, flags, 0, &sent);
+		if (err < 0) {
+			reply->sent = true;
+			err = 0;
+			goto out;
+		}
+		caller_sigpipe(c, flags, err);
+		val = sent;
+		goto out;
+	}
+	if (strcmp(name, "sendmsg") == 0) {
+		int flags = (int)n->args[2];
+		if ((r = copy_msghdr(c, n->args[1], &m)) < 0) {
+			err = -r;
+			goto out;
+		}
+		if (!broker_id_valid(b, n->id)) {
+			reply->sent = true;
+			goto out;
+		}
+		if ((r = judge_name(nb, c, domain, &m, &obj, res)) < 0) {
+			err = -r;
+			goto out;
+		}
+		ssize_t sent = 0;
+		err = send_copied(b, n, sock, &m, flags, 0, &sent);
+		if (err < 0) {
+			reply->sent = true;
+			err = 0;
+			goto out;
+		}
+		caller_sigpipe(c, flags, err);
+		val = sent;
+		goto out;
+	}
+	/* sendmmsg: each message in turn; the count sent, or the first
+	 * message's error. A message that would wait ends the call there
+	 * (as MSG_DONTWAIT does) unless it is the first. */
+	uint64_t vec = n->args[1];
+	unsigned vlen = (unsigned)n->args[2];
+	int flags = (int)n->args[3];
+	if (vlen > MMSG_MAX)
+		vlen = MMSG_MAX;
+	unsigned done = 0;
+	for (unsigned i = 0; i < vlen; i++) {
+		uint64_t at = vec + (uint64_t)i * sizeof(struct mmsghdr);
+		copied_msg_clear(&m);
+		if (obj >= 0) {
+			close(obj);
+			obj = -1;
+		}
+		if ((r = copy_msghdr(c, at, &m)) < 0) {
+			err = -r;
+			break;
+		}
+		if (!broker_id_valid(b, n->id)) {
+			reply->sent = true;
+			goto out;
+		}
+		if ((r = judge_name(nb, c, domain, &m, &obj, res)) < 0) {
+			err = -r;
+			break;
+		}
+		ssize_t sent = 0;
+		/* Only the first may wait (and then answers alone: one message). */
+		err = send_copied(b, i == 0 ? n : NULL, sock, &m, flags | (i ? MSG_DONTWAIT : 0),
+				  at + offsetof(struct mmsghdr, msg_len), &sent);
+		if (err < 0) {
+			reply->sent = true;
+			err = 0;
+			goto out;
+		}
+		if (err) {
+			caller_sigpipe(c, flags, err);
+			break;
+		}
+		unsigned len32 = (unsigned)sent;
+		if (caller_write_all(c, at + offsetof(struct mmsghdr, msg_len), &len32, sizeof(len32)) < 0) {
+			err = EFAULT;
+			break;
+		}
+		done++;
+	}
+	if (done > 0) {
+		err = 0;
+		val = done;
+	}
+out:
+	copied_msg_clear(&m);
+	if (sock >= 0)
+		close(sock);
+	if (obj >= 0)
+		close(obj);
+	res->error = err;
+	if (!reply->sent) {
+		if (err)
+			reply->error = err;
+		else {
+			reply->value = true;
+			reply->val = val;
+		}
+	}
+}
+
+void nbroker_handle(struct nbroker *nb, struct broker *b, const struct broker_notif *n,
+		    const struct observer_syscall *e, struct broker_reply *reply, struct nbroker_result *res)
+{
+	res->handled = false;
+	res->error = 0;
+	res->unix_path = false;
+	res->refused = false;
+	res->rule = NULL;
+	res->path[0] = '\0';
+	res->addr.ss_family = AF_UNSPEC;
+	res->addr_len = 0;
+	res->syscall = e->name;
+	res->op = (enum observed_op)e->op;
+	res->handled = true;
+	struct caller c;
+	if (n->pid <= 0) {
+		reply->error = EACCES; /* nobody to act for: nothing unjudged */
+		res->error = EACCES;
+		return;
+	}
+	if (caller_open(&c, n->pid) < 0) {
+		/* Gone, or a kernel without pidfds: nothing is let through
+		 * unjudged. */
+		reply->error = EACCES;
+		res->error = EACCES;
+		return;
+	}
+	if (e->op == OBS_CONNECT)
+		do_connect(nb, b, n, &c, reply, res);
+	else
+		do_send(nb, b, n, e->name, &c, reply, res);
+	caller_close(&c);
+}
