@@ -8,6 +8,8 @@ packages=(
 	bubblewrap libseccomp-dev libjansson-dev libuv1-dev libcmocka-dev
 	meson ninja-build pkg-config gcc clang python3 python3-pytest
 	util-linux procps curl git
+	# real clients of unix sockets in the end-to-end tests
+	openssh-client gpg gpg-agent nodejs python3-docker
 )
 
 missing=()

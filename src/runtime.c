@@ -22,6 +22,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1405,7 +1406,14 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, int diag_fd, i
 	}
 	struct nbroker *nb = NULL;
 	if (sb->net_broker_on && notif_fd >= 0) {
-		const struct nbroker_options no = { .policy = sb->policy, .diag_fd = diag_fd };
+		const struct nbroker_options no = {
+			.policy = sb->policy,
+			.diag_fd = diag_fd,
+			.tmp_overlay = sb->tmp_overlay_known,
+			.tmp_overlay_dev = sb->tmp_overlay_dev,
+			.tmp_overlay_mnt = sb->tmp_overlay_mnt,
+			.tmp_upper_dev = sb->tmp_upper_dev,
+		};
 		diag_fd = -1;
 		if (nbroker_new(&no, &nb) < 0)
 			nb = NULL;
@@ -1542,6 +1550,12 @@ static void on_sock(uv_poll_t *w, int status, int events)
 				if (got[i] >= 0)
 					close(got[i]);
 			return;
+		}
+		if ((hf & PROTO_HELLO_TMP_OVERLAY) && len >= 7 * sizeof(uint32_t)) {
+			sb->tmp_overlay_dev = makedev(payload[1], payload[2]);
+			sb->tmp_overlay_mnt = (uint64_t)payload[3] | (uint64_t)payload[4] << 32;
+			sb->tmp_upper_dev = makedev(payload[5], payload[6]);
+			sb->tmp_overlay_known = true;
 		}
 		on_hello(sb, pid, got[0], got[1], got[2], hf);
 		return;

@@ -106,6 +106,10 @@ struct sandbox {
 	bool started;                   /* srt-init said hello and got GO */
 	bool guard_on;                  /* the write guard serves this sandbox */
 	bool net_broker_on;             /* the connect broker serves this sandbox */
+	bool tmp_overlay_known;         /* srt-init said (HELLO) what the private /tmp's devices are */
+	dev_t tmp_overlay_dev;          /* its file system's device, as the kernel names its sockets */
+	uint64_t tmp_overlay_mnt;       /* its mount id */
+	dev_t tmp_upper_dev;            /* the device its upper layer's files show */
 	bool ended;
 	int exit_status;                /* from PROTO_EXIT; -1 unknown */
 	int64_t start_ns;

@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <arpa/inet.h>
@@ -773,7 +774,7 @@ struct hello_sender {
 	int go[2];          /* a pipe: main writes when the message is ready */
 	bool started;
 	pthread_t thread;
-	uint32_t flags;
+	uint32_t words[7];
 	int fds[3];
 	size_t n_fds;
 	int result;
@@ -787,7 +788,7 @@ static void *hello_sender_main(void *arg)
 	do
 		n = read(hs->go[0], &c, 1);
 	while (n < 0 && errno == EINTR);
-	hs->result = n == 1 ? proto_send(hs->sock, PROTO_HELLO, &hs->flags, sizeof(hs->flags), hs->fds, hs->n_fds) :
+	hs->result = n == 1 ? proto_send(hs->sock, PROTO_HELLO, hs->words, sizeof(hs->words), hs->fds, hs->n_fds) :
 			      -EPIPE;
 	return NULL;
 }
@@ -802,9 +803,9 @@ static void hello_sender_start(struct hello_sender *hs)
 	hs->started = true;
 }
 
-static int hello_sender_finish(struct hello_sender *hs, uint32_t flags, const int *fds, size_t n_fds)
+static int hello_sender_finish(struct hello_sender *hs, const uint32_t words[7], const int *fds, size_t n_fds)
 {
-	hs->flags = flags;
+	memcpy(hs->words, words, sizeof(hs->words));
 	for (size_t i = 0; i < n_fds && i < 3; i++)
 		hs->fds[i] = fds[i];
 	hs->n_fds = n_fds;
@@ -1253,6 +1254,31 @@ int main(int argc, char **argv)
 		 * listener's supervisor would have to answer the very call
 		 * that brings it the listener. A filter is the loading
 		 * thread's own, so a thread started before it sends HELLO. */
+		/* The private /tmp's overlay: the kernel names a socket bound
+		 * there by the overlay's device, while stat() shows a file
+		 * there with a device of its layer's (the connect broker
+		 * matches the two by the mount). Before the notify filter: it
+		 * traps the probe's open. */
+		uint32_t words[7] = { 0 };
+		struct statx sx;
+		struct stat ust;
+		int probe = -1;
+		/* A file of the upper layer (one without a name) shows the
+		 * upper layer's device: a file with another (the host's /tmp
+		 * beneath) was never bound in here. */
+		if (tmp_upper_fd >= 0 && statx(AT_FDCWD, tmp_path, 0, STATX_MNT_ID, &sx) == 0 &&
+		    (sx.stx_mask & STATX_MNT_ID) &&
+		    (probe = open(tmp_path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0 && fstat(probe, &ust) == 0) {
+			words[0] |= PROTO_HELLO_TMP_OVERLAY;
+			words[1] = sx.stx_dev_major;
+			words[2] = sx.stx_dev_minor;
+			words[3] = (uint32_t)sx.stx_mnt_id;
+			words[4] = (uint32_t)(sx.stx_mnt_id >> 32);
+			words[5] = major(ust.st_dev);
+			words[6] = minor(ust.st_dev);
+		}
+		if (probe >= 0)
+			close(probe);
 		struct hello_sender hs = { .sock = sock, .go = { -1, -1 } };
 		if (notify_fd >= 0)
 			hello_sender_start(&hs);
@@ -1264,6 +1290,7 @@ int main(int argc, char **argv)
 			    " (another one is in use above srt: a supervisor, a container runtime's interception, "
 			    "srt inside srt); the command does not run");
 		uint32_t hello = killable ? PROTO_HELLO_KILLABLE : 0;
+		hello |= words[0];
 		/* With the listener, a sock_diag socket of the sandbox's
 		 * network namespace: the connect broker tells the sockets bound
 		 * in here by it. */
@@ -1286,8 +1313,9 @@ int main(int argc, char **argv)
 			hfds[nh++] = self;
 			hello |= PROTO_HELLO_PIDFD;
 		}
-		int r = hs.started ? hello_sender_finish(&hs, hello, hfds, nh) :
-				     proto_send(sock, PROTO_HELLO, &hello, sizeof(hello), hfds, nh);
+		words[0] = hello;
+		int r = hs.started ? hello_sender_finish(&hs, words, hfds, nh) :
+				     proto_send(sock, PROTO_HELLO, words, sizeof(words), hfds, nh);
 		for (size_t i = 0; i < nh; i++)
 			close(hfds[i]);
 		if (r == -EPIPE || r == -ECONNRESET)

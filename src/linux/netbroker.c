@@ -53,6 +53,9 @@
 
 struct nbroker {
 	const struct policy *policy;
+	bool tmp_overlay;
+	dev_t tmp_overlay_dev, tmp_upper_dev;
+	uint64_t tmp_overlay_mnt;
 	int diag;          /* NETLINK_SOCK_DIAG in the sandbox's network namespace; -1 */
 	int root;          /* the caller's root, O_PATH; -1 until the first path */
 	bool rights_taken, rights_failed;
@@ -69,6 +72,10 @@ int nbroker_new(const struct nbroker_options *o, struct nbroker **ret)
 		return -ENOMEM;
 	}
 	nb->policy = o->policy;
+	nb->tmp_overlay = o->tmp_overlay;
+	nb->tmp_overlay_dev = o->tmp_overlay_dev;
+	nb->tmp_overlay_mnt = o->tmp_overlay_mnt;
+	nb->tmp_upper_dev = o->tmp_upper_dev;
 	nb->diag = o->diag_fd;
 	nb->root = -1;
 	*ret = nb;
@@ -210,7 +217,7 @@ static int caller_write_all(struct caller *c, uint64_t addr, const void *buf, si
 
 /* Is the socket file (dev, ino) bound by a socket of the sandbox's own
  * network namespace? */
-static bool bound_in_sandbox(struct nbroker *nb, const struct stat *st)
+static bool bound_in_sandbox(struct nbroker *nb, int fd, const struct stat *st)
 {
 	if (nb->diag < 0)
 		return false;
@@ -224,8 +231,17 @@ static bool bound_in_sandbox(struct nbroker *nb, const struct stat *st)
 	};
 	if (send(nb->diag, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
 		return false;
-	/* The kernel's s_dev: major in the top 12 bits, minor in the low 20. */
-	uint32_t want_dev = (uint32_t)((major(st->st_dev) << 20) | (minor(st->st_dev) & 0xfffff));
+	/* The kernel's s_dev: major in the top 12 bits, minor in the low 20.
+	 * A socket bound in the private /tmp's overlay is named by the
+	 * overlay's device; stat() shows its file with the upper layer's
+	 * device and the same inode. Only a file of the upper layer can be
+	 * one (the host's /tmp beneath shows another device). */
+	dev_t dev = st->st_dev;
+	struct statx sx;
+	if (nb->tmp_overlay && dev == nb->tmp_upper_dev && statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 &&
+	    (sx.stx_mask & STATX_MNT_ID) && sx.stx_mnt_id == nb->tmp_overlay_mnt)
+		dev = nb->tmp_overlay_dev;
+	uint32_t want_dev = (uint32_t)((major(dev) << 20) | (minor(dev) & 0xfffff));
 	uint32_t want_ino = (uint32_t)st->st_ino;
 	bool found = false;
 	static _Thread_local char buf[32768] __attribute__((aligned(8)));
@@ -327,7 +343,7 @@ static int judge_unix_path(struct nbroker *nb, struct caller *c, const char *pat
 		close(fd);
 		return -ECONNREFUSED; /* what the kernel says of a file that is no socket */
 	}
-	bool allowed = policy_unix_socket_rule(nb->policy, res->path) != NULL || bound_in_sandbox(nb, &st);
+	bool allowed = policy_unix_socket_rule(nb->policy, res->path) != NULL || bound_in_sandbox(nb, fd, &st);
 	if (!allowed) {
 		close(fd);
 		if (!libc_daemon_path(res->path)) {

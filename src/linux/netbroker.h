@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "linux/broker.h"
 #include "linux/observer.h"
@@ -40,6 +41,14 @@ struct nbroker_options {
 	 * (owned from now on, also on error), to tell the sockets bound in
 	 * the sandbox; -1: none, then only the allowed paths are reached. */
 	int diag_fd;
+	/* The private /tmp is an overlay: mount id tmp_overlay_mnt, device
+	 * tmp_overlay_dev. The kernel names a socket bound there by that
+	 * device; stat() shows its file with a device of the layer's. */
+	bool tmp_overlay;
+	dev_t tmp_overlay_dev;
+	uint64_t tmp_overlay_mnt;
+	dev_t tmp_upper_dev;     /* what stat() shows for a file of the upper layer: a socket
+				  * bound in the sandbox is there, never beneath */
 };
 
 /* Can this kernel run it: pidfd_getfd (Linux 5.6), besides the observer's

@@ -25,6 +25,9 @@
 /* Which descriptors come, in this order: */
 #define PROTO_HELLO_LISTENER 2u /* the notify filter's listener */
 #define PROTO_HELLO_DIAG 4u     /* a NETLINK_SOCK_DIAG socket of the sandbox's network namespace */
+#define PROTO_HELLO_TMP_OVERLAY 16u /* words 1-6: the private /tmp overlay's device (major, minor),
+				     * its mount id (low, high), and the device its upper layer's
+				     * files show (major, minor) */
 #define PROTO_HELLO_PIDFD 8u    /* srt-init's own pidfd: its pid when the credentials cannot tell
 				 * (an srt outside this one carried the message out for it) */
 

@@ -499,29 +499,24 @@ static int add_unix_sockets(struct builder *b, const struct config_list *list)
 				return srt_error_set(b->err, -ENOMEM, "out of memory");
 			return srt_error_set(b->err, -EINVAL, "%s: invalid path '%s': %s", source, e->value, why);
 		}
+		/* path_normalize reads DIR followed by slash-star-star as DIR (a folder rule's
+		 * convention); here it means every socket below DIR. */
+		size_t vl = strlen(e->value);
+		if (!e->literal && vl >= 3 && strcmp(e->value + vl - 3, "/**") == 0 &&
+		    !str_has_suffix(norm, "/**")) {
+			char *sub = str_printf("%s%s", norm, strcmp(norm, "/") == 0 ? "**" : "/**");
+			free(norm);
+			if (!(norm = sub))
+				return srt_error_set(b->err, -ENOMEM, "out of memory");
+		}
 		u->pattern = norm;
 		b->p->n_unix_sockets++;
 		if (!(u->text = strdup(e->value)) || !(u->source = strdup(source)))
 			return srt_error_set(b->err, -ENOMEM, "out of memory");
-		/* A literal entry is matched as written: escape nothing, but
-		 * never as a glob. */
+		/* A literal entry ({"path": ..., "literal": true}) is compared
+		 * as written, never as a glob. */
+		u->literal = e->literal;
 		bool glob = !e->literal && glob_has_magic(norm);
-		if (e->literal && glob_has_magic(norm)) {
-			/* Rare: match it exactly, through a pattern whose
-			 * magic characters are escaped. */
-			size_t n = strlen(norm);
-			char *esc = malloc(2 * n + 1), *o = esc;
-			if (!esc)
-				return srt_error_set(b->err, -ENOMEM, "out of memory");
-			for (const char *c = norm; *c; c++) {
-				if (strchr("*?[\\", *c))
-					*o++ = '\\';
-				*o++ = *c;
-			}
-			*o = '\0';
-			free(u->pattern);
-			u->pattern = esc;
-		}
 		/* The sandbox sees the host's links: /var/run/docker.sock is
 		 * reached as /run/docker.sock. The folders before a glob's
 		 * first magic component are resolved; the rest is kept. */
@@ -542,7 +537,7 @@ static int add_unix_sockets(struct builder *b, const struct config_list *list)
 		_cleanup_free_ char *res = policy_resolve_path(head, true);
 		if (!res)
 			return srt_error_set(b->err, -ENOMEM, "out of memory");
-		if (strcmp(res, head) != 0 && !e->literal) {
+		if (strcmp(res, head) != 0) {
 			const char *tail = norm + fixed;
 			u->resolved = str_printf("%s%s%s", res, (*tail && *tail != '/' && strcmp(res, "/") != 0) ? "/" : "",
 						 strcmp(res, "/") == 0 && *tail == '/' ? tail + 1 : tail);
@@ -553,16 +548,16 @@ static int add_unix_sockets(struct builder *b, const struct config_list *list)
 	return 0;
 }
 
-static bool unix_rule_matches(const char *pattern, const char *path)
+static bool unix_rule_matches(const struct policy_unix_rule *u, const char *pattern, const char *path)
 {
-	return glob_match(pattern, path);
+	return u->literal ? strcmp(pattern, path) == 0 : glob_match(pattern, path);
 }
 
 const struct policy_unix_rule *policy_unix_socket_rule(const struct policy *p, const char *path)
 {
 	for (size_t i = 0; i < p->n_unix_sockets; i++) {
 		const struct policy_unix_rule *u = &p->unix_sockets[i];
-		if (unix_rule_matches(u->pattern, path) || (u->resolved && unix_rule_matches(u->resolved, path)))
+		if (unix_rule_matches(u, u->pattern, path) || (u->resolved && unix_rule_matches(u, u->resolved, path)))
 			return u;
 	}
 	return NULL;

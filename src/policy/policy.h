@@ -39,6 +39,7 @@ struct policy_unix_rule {
 				      * (/var/run/x -> /run/x); NULL when equal to pattern */
 	char *text;                  /* as written */
 	char *source;                /* "FILE:LINE:COL: network.allowUnixSockets[0]" */
+	bool literal;                /* compared as written, never as a glob */
 };
 
 struct policy_domain_rule {
