@@ -89,6 +89,42 @@ def test_proxy_environment(net):
     assert "ProxyCommand" in env["GIT_SSH_COMMAND"], r
 
 
+def ssh_settings(text):
+    """ssh -G output (the configuration ssh would use) as {keyword: value}."""
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        out.setdefault(key, value)
+    return out
+
+
+def test_git_ssh_command_turns_off_multiplexing(net):
+    """A ControlMaster in the user's ssh config makes ssh create a unix
+    socket, which the sandbox refuses ("muxclient: socket(): Operation not
+    permitted"): the ssh of GIT_SSH_COMMAND turns multiplexing off, and
+    keeps its ProxyCommand. It runs the way git runs it (the variable's
+    text in a shell command line); ssh -G prints the configuration it would
+    use and exits without connecting."""
+    need("ssh")
+    cfg = net.ctx.write("ssh_config", "Host *\n  ControlMaster auto\n  ControlPath /tmp/cm-%r@%h:%p\n")
+    r = net.sh('ssh -F "$1" -G somehost; echo "-- plain rc=$?"; '
+               'shift; eval "$GIT_SSH_COMMAND" \'"$@"\'; echo "-- git rc=$?"',
+               cfg, "-F", cfg, "-G", "somehost", settings=settings("good.test"))
+    plain, _, rest = r.out.partition("-- plain rc=")
+    assert rest.startswith("0\n"), r
+    git = rest.partition("\n")[2].partition("-- git rc=")
+    assert git[2].startswith("0\n"), r
+    # The file is read: without srt's options it turns multiplexing on.
+    p = ssh_settings(plain)
+    assert p.get("controlmaster") == "auto", r
+    assert p.get("controlpath", "").startswith("/tmp/cm-"), r
+    g = ssh_settings(git[0])
+    # "no" is printed as "false" by OpenSSH 9; ControlPath none as no line.
+    assert g.get("controlmaster") in ("no", "false"), r
+    assert g.get("controlpath", "none") == "none", r
+    assert g.get("proxycommand") == "/dev/.srt-connect proxy-connect --proxy 127.0.0.1:3128 %h %p", r
+
+
 # --- settings grammar (checked when the settings load) -------------------------
 
 @pytest.mark.parametrize("key,entry", [
