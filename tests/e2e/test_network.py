@@ -719,6 +719,86 @@ def test_dns_not_reachable_from_inside(net):
         assert [d for d in dns.sync() if b"dnsonly" in d] == [], "a lookup from inside reached the host's DNS"
 
 
+# A program that looks a name up itself sends its query to the nameserver of
+# resolv.conf, which the sandbox cannot reach: srt's summary says so, and
+# what to use instead. The scratch resolv.conf names a loopback address;
+# the observer reports a connect to a loopback port only when a service of
+# the host listens there (TCP), as systemd-resolved does on 127.0.0.53:53.
+# dns_listener plays that service: it listens and never answers.
+
+DNS_HINT = "srt: a program looked a name up itself (DNS to "
+
+
+@pytest.fixture
+def dns_listener(net):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((net.nameserver, 53))
+        s.listen(8)
+    except OSError as e:
+        s.close()
+        pytest.skip("cannot listen on %s:53 (TCP): %s" % (net.nameserver, e))
+    yield "%s:53" % net.nameserver
+    s.close()
+
+
+def assert_dns_hint(r, target):
+    hints = [line for line in r.err.splitlines() if line.startswith(DNS_HINT)]
+    assert hints == [DNS_HINT + target + "), which the sandbox cannot do: only programs that use the proxy "
+                     "variables (HTTP_PROXY, ALL_PROXY) reach the network"], r
+    nxt = r.err.splitlines()[r.err.splitlines().index(hints[0]) + 1]
+    assert nxt == "srt: for Node 22.21 or later set NODE_USE_ENV_PROXY=1; for ssh use the ProxyCommand in " \
+                  "$GIT_SSH_COMMAND", r
+    # After the violations, the DNS attempt among them.
+    assert r.err.index("violation") < r.err.index(DNS_HINT), r
+    assert "denied connect %s " % target in r.err, r
+
+
+def test_dns_lookup_gets_a_hint(net, dns_listener):
+    r = net.run([PY_INSIDE, "-c", "import socket; socket.getaddrinfo('nowhere.test', 80)"],
+                settings=settings("good.test"))
+    assert r.rc != 0 and "gaierror" in r.err, r
+    assert_dns_hint(r, dns_listener)
+
+
+def test_dns_lookup_by_node_fetch_gets_a_hint(net, dns_listener):
+    need("node")
+    r = net.run(["node", "-e", "fetch('http://nowhere.test/').then(() => process.exit(0), "
+                 "e => { console.log(e.cause && e.cause.code); process.exit(3); })"],
+                settings=settings("good.test"))
+    assert r.rc == 3, r
+    assert_dns_hint(r, dns_listener)
+
+
+def test_no_dns_hint_without_a_lookup(net, dns_listener):
+    """Violations of other kinds (a request the proxy refuses, to port 53
+    too; a direct connect to another service of the host), and a name the
+    hosts file has: a summary, and no hint."""
+    e = net.echo()
+    code = ("P = int(sys.argv[1])\n"
+            "socket.getaddrinfo('good.test', 80)\n"
+            "try:\n"
+            "    socket.create_connection(('127.0.0.1', P), timeout=5).close()\n"
+            "    direct = 'connected'\n"
+            "except OSError as e:\n"
+            "    direct = str(e)\n"
+            "emit([get('other.test', 53), get('other.test', P), direct])\n")
+    res, r = net.py_json(code, e.port, settings=settings("good.test"))
+    assert res[0]["status"] == 403 and res[1]["status"] == 403, res
+    assert res[2] != "connected", res
+    assert "denied connect other.test:53 " in r.err, r
+    assert "denied connect 127.0.0.1:%d " % e.port in r.err, r
+    assert DNS_HINT not in r.err and "NODE_USE_ENV_PROXY" not in r.err, r
+
+
+def test_no_dns_hint_with_quiet(net, dns_listener):
+    r = net.run([PY_INSIDE, "-c", "import socket; socket.getaddrinfo('nowhere.test', 80)"],
+                settings=settings("good.test"), opts=["--quiet"])
+    assert r.rc != 0 and "gaierror" in r.err, r
+    assert DNS_HINT not in r.err and "violation" not in r.err, r
+
+
 # --- real clients --------------------------------------------------------------
 # The origin listens on 127.0.0.2 and good.test resolves to 127.0.0.2: the
 # entry 127.0.0.2:PORT lifts the guard for the proxy, while a client that
