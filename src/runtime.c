@@ -660,9 +660,12 @@ static int proxy_environment(const struct net_ports *n, struct strv *env)
 	snprintf(port, sizeof(port), "%u", (unsigned)n->http_port);
 	/* ssh (and git over ssh) ignore the variables: give git an ssh whose
 	 * ProxyCommand is srt's own CONNECT client, which srt-init exposes
-	 * inside the sandbox at /dev/.srt-connect. */
+	 * inside the sandbox at /dev/.srt-connect. Multiplexing is off: a
+	 * ControlMaster from ~/.ssh/config needs a unix socket, which the
+	 * sandbox may not create. */
 	snprintf(cmd, sizeof(cmd),
-		 "ssh -o ProxyCommand='/dev/.srt-connect proxy-connect --proxy 127.0.0.1:%u %%h %%p'",
+		 "ssh -o ControlMaster=no -o ControlPath=none "
+		 "-o ProxyCommand='/dev/.srt-connect proxy-connect --proxy 127.0.0.1:%u %%h %%p'",
 		 (unsigned)n->http_port);
 	static const char *const http_vars[] = { "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
 						  "GRPC_PROXY", "grpc_proxy", "DOCKER_HTTP_PROXY",

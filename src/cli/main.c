@@ -289,6 +289,41 @@ static size_t summary_group(enum srt_violation_kind k)
 	return N_SUMMARY_KINDS - 1;
 }
 
+/* A program that looks names up itself (glibc's resolver, under Python,
+ * Node's fetch and most others) sends its query to the nameserver of
+ * /etc/resolv.conf, port 53, which the sandbox cannot reach: the observer
+ * reports the connect(2) it refused (for UDP too: glibc connects its
+ * socket). The first such violation, or NULL. The proxies' own refusals
+ * to a port 53 are requests that did use them: not counted. */
+static const struct srt_violation *dns_attempt(const struct srt_violation_list *l)
+{
+	for (size_t k = 0; k < l->n; k++) {
+		const struct srt_violation *v = srt_violation_at(l, k);
+		if (v->kind != SRT_VIOLATION_NETWORK || v->source != SRT_SOURCE_OBSERVER || !v->operation ||
+		    strcmp(v->operation, "connect") != 0 || !v->target)
+			continue;
+		size_t n = strlen(v->target);
+		if (n > 3 && strcmp(v->target + n - 3, ":53") == 0)
+			return v;
+	}
+	return NULL;
+}
+
+/* After the violations: why a name lookup failed, and what to use instead. */
+static void print_dns_hint(const struct srt_violation_list *l)
+{
+	const struct srt_violation *v = dns_attempt(l);
+	if (!v)
+		return;
+	_cleanup_free_ char *t = str_escape_invalid(v->target, true);
+	fprintf(stderr,
+		"srt: a program looked a name up itself (DNS to %s), which the sandbox cannot do: only programs "
+		"that use the proxy variables (HTTP_PROXY, ALL_PROXY) reach the network\n"
+		"srt: for Node 22.21 or later set NODE_USE_ENV_PROXY=1; for ssh use the ProxyCommand in "
+		"$GIT_SSH_COMMAND\n",
+		t ? t : "?");
+}
+
 /* After the command: how many violations, and the first few of each kind
  * (oldest first), each line labelled with its kind. events_path: where
  * --events writes (the real path of a file), or NULL; events: whether
@@ -340,6 +375,7 @@ static void print_summary(struct event_hub *hub, const char *events_path, bool e
 		else
 			fprintf(stderr, "srt: all of them with --events FILE\n");
 	}
+	print_dns_hint(l);
 	srt_violation_list_free(l);
 }
 

@@ -828,7 +828,16 @@ static void server_maybe_free(struct proxy_server *s)
 /* --- timers --------------------------------------------------------------- */
 
 static void arm_timer(struct conn *c, unsigned ms);
-static void deny(struct conn *c, const char *rule, const char *rule_source, const char *reason);
+enum deny_cause {
+	DENY_NOT_ALLOWED,  /* the default deny: no entry matched */
+	DENY_LISTED,       /* a deniedDomains entry matched */
+	DENY_ASKED,        /* the ask hook said no */
+	DENY_ASK_TIMEOUT,  /* the ask hook did not answer in time */
+	DENY_ASK_FAILED,   /* the question could not be asked */
+	DENY_ADDRESS,      /* the resolved-address guard */
+};
+static void deny(struct conn *c, enum deny_cause cause, const char *detail, const char *rule,
+		 const char *rule_source, const char *reason);
 static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why);
 
 /* The idle timeouts of an exchange under way (response, tunnelIdle):
@@ -850,7 +859,7 @@ static void on_timeout(uv_timer_t *t)
 	const struct proxy_limits *lim = &c->srv->o.limits;
 	if (c->state == ST_ASKING) {
 		ask_detach(c);
-		deny(c, "asked: no answer in time", NULL, NULL);
+		deny(c, DENY_ASK_TIMEOUT, NULL, "asked: no answer in time", NULL, NULL);
 		return;
 	}
 	if (c->state == ST_HTTP_FORWARD) {
@@ -987,6 +996,62 @@ static const char *status_phrase(int status)
 	}
 }
 
+/* The reason phrase of a denial's status line. Clients show it, not the
+ * body: Python's urllib ("HTTP Error 403: PHRASE", "Tunnel connection
+ * failed: 403 PHRASE", which pip prints too), wget ("ERROR 403: PHRASE.",
+ * "Proxy tunneling failed: PHRASE"). So it says what refused and why:
+ *   "Forbidden by sandbox: HOST:PORT CAUSE[: DETAIL]"
+ * The host is the sandbox's choice and the detail an ask hook's or the
+ * settings' text: every byte outside printable ASCII (CR and LF among
+ * them) becomes '?', a long host is cut, and the whole stops at
+ * DENY_PHRASE_MAX bytes: the status line stays one short line. */
+#define DENY_PHRASE_MAX 120
+#define DENY_PHRASE_HOST_MAX 64
+
+static const char *const deny_causes[] = {
+	[DENY_NOT_ALLOWED] = "not in allowedDomains",
+	[DENY_LISTED] = "denied by deniedDomains",
+	[DENY_ASKED] = "denied when asked",
+	[DENY_ASK_TIMEOUT] = "asked, no answer in time",
+	[DENY_ASK_FAILED] = "asking failed",
+	[DENY_ADDRESS] = "resolves to a refused address",
+};
+
+/* Append at most limit bytes of s to out (n bytes used), printable ASCII
+ * only, within DENY_PHRASE_MAX. */
+static void phrase_put(char *out, size_t *n, const char *s, size_t limit)
+{
+	for (; *s && limit > 0 && *n < DENY_PHRASE_MAX; s++, limit--) {
+		unsigned char ch = (unsigned char)*s;
+		out[(*n)++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	out[*n] = '\0';
+}
+
+static void deny_phrase(const char *target, enum deny_cause cause, const char *detail,
+			char out[DENY_PHRASE_MAX + 1])
+{
+	size_t n = 0;
+	out[0] = '\0';
+	phrase_put(out, &n, "Forbidden by sandbox: ", SIZE_MAX);
+	if (target && target[0]) {
+		if (strlen(target) > DENY_PHRASE_HOST_MAX) {
+			phrase_put(out, &n, target, DENY_PHRASE_HOST_MAX - 3);
+			phrase_put(out, &n, "...", SIZE_MAX);
+		} else {
+			phrase_put(out, &n, target, SIZE_MAX);
+		}
+		phrase_put(out, &n, " ", SIZE_MAX);
+	}
+	phrase_put(out, &n, (size_t)cause < ARRAY_SIZE(deny_causes) ? deny_causes[cause] : "denied", SIZE_MAX);
+	if (detail && detail[0]) {
+		phrase_put(out, &n, ": ", SIZE_MAX);
+		phrase_put(out, &n, detail, SIZE_MAX);
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		out[--n] = '\0';
+}
+
 static void socks_reply(struct conn *c, uint8_t rep, const struct sockaddr *bound, bool close_after)
 {
 	uint8_t buf[SOCKS5_REPLY_MAX];
@@ -1014,8 +1079,10 @@ static void socks_reply(struct conn *c, uint8_t rep, const struct sockaddr *boun
 
 /* A refusal, in the client's protocol. A request that was allowed ends
  * here (an upstream failure): its event is sent, with the error. Policy
- * refusals send theirs with ev_refuse() first. */
-static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why)
+ * refusals send theirs with ev_refuse() first. phrase: the status line's
+ * reason phrase, NULL for the status's usual one. */
+static void refuse_phrase(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error,
+			  const char *why, const char *phrase)
 {
 	if (c->ev.pending) {
 		evrec_ended(&c->ev, "srt", why);
@@ -1030,7 +1097,7 @@ static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const cha
 		/* A refused request without a body leaves the connection usable. */
 		bool keep = c->client_keep && c->req && !c->req->connect && c->req->framing == HTTP_BODY_NONE &&
 			    http_status == 403;
-		http_answer(c, http_status, status_phrase(http_status), proxy_error, text, keep);
+		http_answer(c, http_status, phrase ? phrase : status_phrase(http_status), proxy_error, text, keep);
 		free(text);
 		if (keep && c->state != ST_CLOSING) {
 			c->client.off += c->req->head_len;
@@ -1049,6 +1116,11 @@ static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const cha
 	} else {
 		conn_close(c);
 	}
+}
+
+static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why)
+{
+	refuse_phrase(c, http_status, socks_rep, proxy_error, why, NULL);
 }
 
 /* --- dialing -------------------------------------------------------------- */
@@ -1239,7 +1311,9 @@ static void on_resolved(void *data, int status, struct addrinfo *res)
 			snprintf(rule, sizeof(rule), "the name resolves to no usable address");
 		ev_refuse(c, rule, false);
 		c->client_keep = false;
-		refuse(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-sandbox-runtime", why);
+		char phrase[DENY_PHRASE_MAX + 1];
+		deny_phrase(c->target, DENY_ADDRESS, refused_class ? refused_class : "none usable", phrase);
+		refuse_phrase(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-sandbox-runtime", why, phrase);
 		return;
 	}
 	start_dial(c);
@@ -1331,7 +1405,10 @@ static enum decide_result conn_decide(struct conn *c, struct net_decision *d)
 	return h && (h->ask || h->ask_async) ? DECIDE_ASK : DECIDE_DENY;
 }
 
-static void deny(struct conn *c, const char *rule, const char *rule_source, const char *reason)
+/* A policy refusal. cause and detail make the status line's phrase;
+ * rule, rule_source and reason the event and the body. */
+static void deny(struct conn *c, enum deny_cause cause, const char *detail, const char *rule,
+		 const char *rule_source, const char *reason)
 {
 	debug_log(c, "%s: denied (%s)", c->target, rule);
 	char *text = rule_source ? str_printf("%s (%s)", rule, rule_source) : NULL;
@@ -1342,7 +1419,9 @@ static void deny(struct conn *c, const char *rule, const char *rule_source, cons
 		snprintf(why, sizeof(why), "denied: %s (%s)", reason, rule);
 	else
 		snprintf(why, sizeof(why), "denied (%s)", rule);
-	refuse(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-allowlist", why);
+	char phrase[DENY_PHRASE_MAX + 1];
+	deny_phrase(c->target, cause, detail, phrase);
+	refuse_phrase(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-allowlist", why, phrase);
 }
 
 /* --- asking ----------------------------------------------------------------- */
@@ -1573,7 +1652,7 @@ static void ask_answered(struct conn *c, struct proxy_ask *q)
 	/* An answer that is the default deny's own rule (from a caller with
 	 * no one to ask) leaves the default deny as it was. */
 	if (strcmp(q->reason, q->default_rule) == 0) {
-		deny(c, q->default_rule, NULL, NULL);
+		deny(c, DENY_NOT_ALLOWED, NULL, q->default_rule, NULL, NULL);
 		return;
 	}
 	/* Strip control characters: the reason goes into a message. */
@@ -1582,7 +1661,7 @@ static void ask_answered(struct conn *c, struct proxy_ask *q)
 			*p = ' ';
 	char rule[sizeof(q->reason) + 16];
 	snprintf(rule, sizeof(rule), "asked: %s", q->reason[0] ? q->reason : "denied");
-	deny(c, rule, NULL, NULL);
+	deny(c, DENY_ASKED, q->reason, rule, NULL, NULL);
 }
 
 static void on_ask_wake(uv_async_t *a)
@@ -1661,7 +1740,7 @@ static void start_ask(struct conn *c, const struct net_decision *d)
 	}
 	if (!ask_enqueue(q)) {
 		ask_detach(c);
-		deny(c, "asked: cannot ask", NULL, NULL);
+		deny(c, DENY_ASK_FAILED, NULL, "asked: cannot ask", NULL, NULL);
 	}
 }
 
@@ -1678,7 +1757,8 @@ static void decided(struct conn *c, enum decide_result r, const struct net_decis
 		start_ask(c, d);
 		return;
 	case DECIDE_DENY:
-		deny(c, d->rule, d->rule_source, d->reason);
+		deny(c, decision_by_default(d) ? DENY_NOT_ALLOWED : DENY_LISTED, d->reason, d->rule, d->rule_source,
+		     d->reason);
 		return;
 	}
 }

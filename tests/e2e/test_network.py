@@ -15,6 +15,7 @@ import netutil
 from netutil import need
 
 HELLO = "hello from good\n"
+PY_INSIDE = "/usr/bin/python3"
 
 
 @pytest.fixture
@@ -44,15 +45,38 @@ def assert_ok(resp, body=HELLO):
         assert resp["body"] == body, resp
 
 
+# What the status line of a denial names as its cause, by X-Proxy-Error.
+DENY_CAUSES = {
+    "blocked-by-allowlist": ("not in allowedDomains", "denied by deniedDomains", "denied when asked",
+                             "asked, no answer in time", "asking failed"),
+    "blocked-by-sandbox-runtime": ("resolves to a refused address: ",),
+}
+DENY_PHRASE_MAX = 120
+
+
+def assert_deny_phrase(phrase, host, port, error="blocked-by-allowlist"):
+    """The reason phrase of a denial: what clients print (urllib's "HTTP
+    Error 403: PHRASE", wget's "ERROR 403: PHRASE."). One short line of
+    printable ASCII that names the host, the port and the cause."""
+    assert phrase.startswith("Forbidden by sandbox: "), phrase
+    assert len(phrase) <= DENY_PHRASE_MAX and phrase.isascii() and phrase.isprintable(), phrase
+    assert any(c in phrase for c in DENY_CAUSES[error]), phrase
+    if host is not None:
+        assert "%s:%d " % (host, port) in phrase, phrase
+    else:
+        assert ":%d " % port in phrase, phrase
+
+
 def assert_denied(resp, host, port, error="blocked-by-allowlist"):
     """A 403 from the proxy that says which rule kind refused, and names the
-    host and port."""
+    host and port, in the status line too."""
     assert resp.get("status") == 403, resp
     assert resp["version"] == "HTTP/1.1", resp
     assert resp["headers"].get("x-proxy-error") == error, resp
     if host is not None:
         assert host in resp["body"], resp
     assert str(port) in resp["body"], resp
+    assert_deny_phrase(resp["reason"], host, port, error)
 
 
 # --- the helper itself ---------------------------------------------------------
@@ -87,6 +111,42 @@ def test_proxy_environment(net):
     assert got == want, r
     assert "ssh" in env.get("GIT_SSH_COMMAND", ""), r
     assert "ProxyCommand" in env["GIT_SSH_COMMAND"], r
+
+
+def ssh_settings(text):
+    """ssh -G output (the configuration ssh would use) as {keyword: value}."""
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        out.setdefault(key, value)
+    return out
+
+
+def test_git_ssh_command_turns_off_multiplexing(net):
+    """A ControlMaster in the user's ssh config makes ssh create a unix
+    socket, which the sandbox refuses ("muxclient: socket(): Operation not
+    permitted"): the ssh of GIT_SSH_COMMAND turns multiplexing off, and
+    keeps its ProxyCommand. It runs the way git runs it (the variable's
+    text in a shell command line); ssh -G prints the configuration it would
+    use and exits without connecting."""
+    need("ssh")
+    cfg = net.ctx.write("ssh_config", "Host *\n  ControlMaster auto\n  ControlPath /tmp/cm-%r@%h:%p\n")
+    r = net.sh('ssh -F "$1" -G somehost; echo "-- plain rc=$?"; '
+               'shift; eval "$GIT_SSH_COMMAND" \'"$@"\'; echo "-- git rc=$?"',
+               cfg, "-F", cfg, "-G", "somehost", settings=settings("good.test"))
+    plain, _, rest = r.out.partition("-- plain rc=")
+    assert rest.startswith("0\n"), r
+    git = rest.partition("\n")[2].partition("-- git rc=")
+    assert git[2].startswith("0\n"), r
+    # The file is read: without srt's options it turns multiplexing on.
+    p = ssh_settings(plain)
+    assert p.get("controlmaster") == "auto", r
+    assert p.get("controlpath", "").startswith("/tmp/cm-"), r
+    g = ssh_settings(git[0])
+    # "no" is printed as "false" by OpenSSH 9; ControlPath none as no line.
+    assert g.get("controlmaster") in ("no", "false"), r
+    assert g.get("controlpath", "none") == "none", r
+    assert g.get("proxycommand") == "/dev/.srt-connect proxy-connect --proxy 127.0.0.1:3128 %h %p", r
 
 
 # --- settings grammar (checked when the settings load) -------------------------
@@ -659,6 +719,86 @@ def test_dns_not_reachable_from_inside(net):
         assert [d for d in dns.sync() if b"dnsonly" in d] == [], "a lookup from inside reached the host's DNS"
 
 
+# A program that looks a name up itself sends its query to the nameserver of
+# resolv.conf, which the sandbox cannot reach: srt's summary says so, and
+# what to use instead. The scratch resolv.conf names a loopback address;
+# the observer reports a connect to a loopback port only when a service of
+# the host listens there (TCP), as systemd-resolved does on 127.0.0.53:53.
+# dns_listener plays that service: it listens and never answers.
+
+DNS_HINT = "srt: a program looked a name up itself (DNS to "
+
+
+@pytest.fixture
+def dns_listener(net):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((net.nameserver, 53))
+        s.listen(8)
+    except OSError as e:
+        s.close()
+        pytest.skip("cannot listen on %s:53 (TCP): %s" % (net.nameserver, e))
+    yield "%s:53" % net.nameserver
+    s.close()
+
+
+def assert_dns_hint(r, target):
+    hints = [line for line in r.err.splitlines() if line.startswith(DNS_HINT)]
+    assert hints == [DNS_HINT + target + "), which the sandbox cannot do: only programs that use the proxy "
+                     "variables (HTTP_PROXY, ALL_PROXY) reach the network"], r
+    nxt = r.err.splitlines()[r.err.splitlines().index(hints[0]) + 1]
+    assert nxt == "srt: for Node 22.21 or later set NODE_USE_ENV_PROXY=1; for ssh use the ProxyCommand in " \
+                  "$GIT_SSH_COMMAND", r
+    # After the violations, the DNS attempt among them.
+    assert r.err.index("violation") < r.err.index(DNS_HINT), r
+    assert "denied connect %s " % target in r.err, r
+
+
+def test_dns_lookup_gets_a_hint(net, dns_listener):
+    r = net.run([PY_INSIDE, "-c", "import socket; socket.getaddrinfo('nowhere.test', 80)"],
+                settings=settings("good.test"))
+    assert r.rc != 0 and "gaierror" in r.err, r
+    assert_dns_hint(r, dns_listener)
+
+
+def test_dns_lookup_by_node_fetch_gets_a_hint(net, dns_listener):
+    need("node")
+    r = net.run(["node", "-e", "fetch('http://nowhere.test/').then(() => process.exit(0), "
+                 "e => { console.log(e.cause && e.cause.code); process.exit(3); })"],
+                settings=settings("good.test"))
+    assert r.rc == 3, r
+    assert_dns_hint(r, dns_listener)
+
+
+def test_no_dns_hint_without_a_lookup(net, dns_listener):
+    """Violations of other kinds (a request the proxy refuses, to port 53
+    too; a direct connect to another service of the host), and a name the
+    hosts file has: a summary, and no hint."""
+    e = net.echo()
+    code = ("P = int(sys.argv[1])\n"
+            "socket.getaddrinfo('good.test', 80)\n"
+            "try:\n"
+            "    socket.create_connection(('127.0.0.1', P), timeout=5).close()\n"
+            "    direct = 'connected'\n"
+            "except OSError as e:\n"
+            "    direct = str(e)\n"
+            "emit([get('other.test', 53), get('other.test', P), direct])\n")
+    res, r = net.py_json(code, e.port, settings=settings("good.test"))
+    assert res[0]["status"] == 403 and res[1]["status"] == 403, res
+    assert res[2] != "connected", res
+    assert "denied connect other.test:53 " in r.err, r
+    assert "denied connect 127.0.0.1:%d " % e.port in r.err, r
+    assert DNS_HINT not in r.err and "NODE_USE_ENV_PROXY" not in r.err, r
+
+
+def test_no_dns_hint_with_quiet(net, dns_listener):
+    r = net.run([PY_INSIDE, "-c", "import socket; socket.getaddrinfo('nowhere.test', 80)"],
+                settings=settings("good.test"), opts=["--quiet"])
+    assert r.rc != 0 and "gaierror" in r.err, r
+    assert DNS_HINT not in r.err and "violation" not in r.err, r
+
+
 # --- real clients --------------------------------------------------------------
 # The origin listens on 127.0.0.2 and good.test resolves to 127.0.0.2: the
 # entry 127.0.0.2:PORT lifts the guard for the proxy, while a client that
@@ -760,6 +900,128 @@ def test_git_ssh_command_goes_through_proxy(net):
     assert rec.wait_idle(), r
     assert rec.all_received().startswith(b"SSH-2.0-"), (rec.all_received(), r)
     assert "rc=0" not in r.out, r  # the recorder is no ssh server
+
+
+# --- what clients print of a denial ----------------------------------------------
+# Clients print the reason phrase of the status line, not the body: Python's
+# urllib "HTTP Error 403: PHRASE" (absolute form, http://) and "Tunnel
+# connection failed: 403 PHRASE" (CONNECT, https://), which pip prints
+# too; wget "ERROR 403: PHRASE." and "Proxy tunneling failed: PHRASE".
+# (curl prints only the code, and the body when not run with --fail.)
+
+URLOPEN = "import sys, urllib.request\nurllib.request.urlopen(sys.argv[1], timeout=10)\n"
+
+
+def denial_setup(net):
+    """An origin no request may reach; settings where other.test falls to
+    the default deny, evil.test to deniedDomains with a reason, and
+    good.test (allowed, resolving to loopback) to the address guard."""
+    o = net.origin("good")
+    s = settings("good.test", denied=["evil.test"], reasons={"evil.test": "use the internal mirror"})
+    p = o.port
+    want = {
+        "other": "Forbidden by sandbox: other.test:%d not in allowedDomains" % p,
+        "evil": "Forbidden by sandbox: evil.test:%d denied by deniedDomains: use the internal mirror" % p,
+        "good": "Forbidden by sandbox: good.test:%d resolves to a refused address: loopback" % p,
+    }
+    return o, s, want
+
+
+def test_urllib_error_says_why(net):
+    o, s, want = denial_setup(net)
+    p = o.port
+    urls = ["http://other.test:%d/hello" % p, "http://evil.test:%d/hello" % p, "http://good.test:%d/hello" % p,
+            "https://other.test:%d/" % p, "https://evil.test:%d/" % p]
+    r = net.sh('for u in "$@"; do %s -c "$URLOPEN" "$u" 2>&1 | tail -n 1; done' % PY_INSIDE, *urls,
+               settings=s, env={"URLOPEN": URLOPEN})
+    assert r.out.splitlines() == [
+        "urllib.error.HTTPError: HTTP Error 403: " + want["other"],
+        "urllib.error.HTTPError: HTTP Error 403: " + want["evil"],
+        "urllib.error.HTTPError: HTTP Error 403: " + want["good"],
+        "urllib.error.URLError: <urlopen error Tunnel connection failed: 403 %s>" % want["other"],
+        "urllib.error.URLError: <urlopen error Tunnel connection failed: 403 %s>" % want["evil"],
+    ], r
+    assert o.requests == [] and o.connections == 0
+
+
+def test_pip_error_says_why(net):
+    need("python3")
+    if subprocess.run([PY_INSIDE, "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("pip is not installed for %s" % PY_INSIDE)
+    o, s, want = denial_setup(net)
+    # One retry: pip prints the error of the attempt it retries.
+    r = net.sh('%s -m pip download --no-deps --no-cache-dir --retries 1 --index-url "https://other.test:$1/simple" '
+               '-d "$(mktemp -d)" nosuchpackage' % PY_INSIDE, o.port, settings=s,
+               env={"PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, timeout=120)
+    assert r.rc != 0, r
+    assert "Tunnel connection failed: 403 %s" % want["other"] in r.out + r.err, r
+    assert o.connections == 0
+
+
+def test_wget_error_says_why(net):
+    need("wget")
+    o, s, want = denial_setup(net)
+    r = net.sh('for u in "http://evil.test:$1/hello" "https://other.test:$1/"; do '
+               'wget --no-config -t 1 -O /dev/null "$u"; done', o.port, settings=s)
+    assert "ERROR 403: %s." % want["evil"] in r.err, r
+    assert "Proxy tunneling failed: %s" % want["other"] in r.err, r
+    assert o.connections == 0
+
+
+RAW_HEADS = r"""
+out = []
+for raw in RAWS:
+    c = Conn()
+    c.send(raw.encode('latin-1'))
+    line = c.readline()
+    head = []
+    while True:
+        h = c.readline()
+        if h in (b'\r\n', b'\n', b''):
+            break
+        head.append(h.decode('latin-1'))
+    out.append({'line': line.decode('latin-1'), 'head': head})
+    c.close()
+emit(out)
+"""
+
+
+def assert_one_status_line(got, status):
+    """The status line is one CRLF-ended line of printable ASCII, and the
+    head has srt's own header lines only."""
+    line = got["line"]
+    assert line.endswith("\r\n"), got
+    assert line[:-2].isascii() and line[:-2].isprintable(), got
+    assert line.startswith("HTTP/1.1 %d " % status), got
+    assert len(line[:-2]) - len("HTTP/1.1 403 ") <= DENY_PHRASE_MAX, got
+    names = sorted(h.partition(":")[0].lower() for h in got["head"])
+    want = ["connection", "content-length", "content-type"] + (["x-proxy-error"] if status == 403 else [])
+    assert names == want, got
+
+
+def test_hostile_reason_and_host_stay_out_of_the_head(net):
+    """A deniedDomainReasons text with CR, LF, control bytes and UTF-8 that
+    is longer than a phrase, and hosts with bytes a name may not have: no
+    header line comes from them and the status line stays one line."""
+    o = net.origin("good")
+    p = o.port
+    hostile = "no\r\nX-Injected: 1\r\n\r\nHTTP/1.1 200 OK\x01\x1b[31m caf\u00e9 " + "z" * 150
+    s = settings("good.test", denied=["evil.test"], reasons={"evil.test": hostile})
+    raws = [
+        "GET http://evil.test:%d/ HTTP/1.1\r\nHost: evil.test\r\n\r\n" % p,
+        "CONNECT evil.test:%d HTTP/1.1\r\nHost: evil.test\r\n\r\n" % p,
+        "GET http://evil.test%%0d%%0aX-Injected:%%201:%d/ HTTP/1.1\r\nHost: evil.test\r\n\r\n" % p,
+        "CONNECT ev\x7fil.test\x01:%d HTTP/1.1\r\n\r\n" % p,
+        "GET http://\u00e9vil.test:%d/ HTTP/1.1\r\n\r\n" % p,
+    ]
+    res, r = net.py_json("RAWS = %r\n%s" % (raws, RAW_HEADS), settings=s)
+    for got in res[:2]:
+        assert_one_status_line(got, 403)
+        assert got["line"].startswith("HTTP/1.1 403 Forbidden by sandbox: evil.test:%d denied by deniedDomains: "
+                                      "no??X-Injected: 1????HTTP/1.1 200 OK??[31m caf?? zzz" % p), got
+    for got in res[2:]:
+        assert_one_status_line(got, 400)
+    assert o.connections == 0
 
 
 # --- running out of descriptors ------------------------------------------------

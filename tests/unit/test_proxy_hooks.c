@@ -560,6 +560,21 @@ static void assert_contains(const char *s, const char *part)
 		fail_msg("'%s' does not contain '%s'", s, part);
 }
 
+/* The status line of resp (up to its CRLF) into out; fails unless it is
+ * one line of printable ASCII. */
+static void status_line(const char *resp, char *out, size_t size)
+{
+	const char *end = strstr(resp, "\r\n");
+	assert_non_null(end);
+	size_t n = (size_t)(end - resp);
+	assert_true(n < size);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)resp[i] < 0x20 || (unsigned char)resp[i] > 0x7e)
+			fail_msg("byte 0x%02x at %zu of the status line '%.*s'", (unsigned char)resp[i], i, (int)n, resp);
+	memcpy(out, resp, n);
+	out[n] = '\0';
+}
+
 /* --- tests ---------------------------------------------------------------- */
 
 #define ALLOW_LOOPBACK_IP "{\"network\": {\"allowedDomains\": [\"127.0.0.1\"], \"deniedDomains\": [\"evil.test\"]," \
@@ -603,6 +618,9 @@ static void test_connect_events(void **state)
 	assert_int_equal(http_connect(fd, "evil.test:443", resp, sizeof(resp)), 403);
 	assert_contains(resp, "X-Proxy-Error: blocked-by-allowlist");
 	assert_contains(resp, "no evil");
+	char line[256];
+	status_line(resp, line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 403 Forbidden by sandbox: evil.test:443 denied by deniedDomains: no evil");
 	close(fd);
 	assert_int_equal(wait_events(2), 2);
 	e = event_at(1);
@@ -618,6 +636,8 @@ static void test_connect_events(void **state)
 	/* The default deny, without extra list or ask. */
 	fd = connect_to(F.http_port);
 	assert_int_equal(http_connect(fd, "nowhere.test:80", resp, sizeof(resp)), 403);
+	status_line(resp, line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 403 Forbidden by sandbox: nowhere.test:80 not in allowedDomains");
 	close(fd);
 	assert_int_equal(wait_events(3), 3);
 	e = event_at(2);
@@ -639,9 +659,38 @@ static void test_connect_events(void **state)
 	assert_string_equal(e.error, "connection refused");
 	assert_string_equal(e.address, "127.0.0.1");
 	assert_prefix(e.rule, "allowedDomains: 127.0.0.1");
+	/* Not a denial: the status's own phrase. */
+	status_line(resp, line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 502 Bad Gateway");
+
+	/* The longest name there is: cut in the phrase, which still ends
+	 * with the cause and stays within 120 bytes. */
+	char name[300], *p = name;
+	for (int i = 0; i < 3; i++) {
+		memset(p, 'a' + i, 63);
+		p += 63;
+		*p++ = '.';
+	}
+	memset(p, 'd', 61);
+	p[61] = '\0';
+	assert_int_equal(strlen(name), 253);
+	fd = connect_to(F.http_port);
+	char req[1024];
+	int n = snprintf(req, sizeof(req), "GET http://%s/ HTTP/1.1\r\nHost: %s\r\n\r\n", name, name);
+	assert_true(write_all(fd, req, (size_t)n));
+	assert_int_equal(read_response(fd, resp, sizeof(resp), NULL), 403);
+	close(fd);
+	status_line(resp, line, sizeof(line));
+	/* 64 bytes of host at most: 61 of the first label and "...". */
+	char want[256];
+	snprintf(want, sizeof(want), "HTTP/1.1 403 Forbidden by sandbox: %.61s... not in allowedDomains", name);
+	assert_string_equal(line, want);
+	assert_true(strlen(line) - strlen("HTTP/1.1 403 ") <= 120);
+	assert_contains(resp, name); /* the body has all of it */
+	assert_int_equal(wait_events(5), 5);
 
 	fx_stop();
-	assert_int_equal(event_count(), 4);
+	assert_int_equal(event_count(), 5);
 	net_policy_free(np);
 }
 
@@ -817,6 +866,10 @@ static void test_extra_guard(void **state)
 	char resp[4096];
 	assert_int_equal(http_connect(fd, "localhost:9", resp, sizeof(resp)), 403);
 	assert_contains(resp, "X-Proxy-Error: blocked-by-sandbox-runtime");
+	char line[256];
+	status_line(resp, line, sizeof(line));
+	assert_prefix(line, "HTTP/1.1 403 Forbidden by sandbox: localhost:9 resolves to a refused address: "
+			    "deniedResolvedAddresses ");
 	close(fd);
 	assert_int_equal(wait_events(1), 1);
 	e = event_at(0);
@@ -876,6 +929,9 @@ static void test_ask(void **state)
 	char resp[4096], auth[64];
 	assert_int_equal(http_connect(fd, "asked.test:443", resp, sizeof(resp)), 403);
 	assert_contains(resp, "the user said no");
+	char line[256];
+	status_line(resp, line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 403 Forbidden by sandbox: asked.test:443 denied when asked: the user said no");
 	close(fd);
 	wait_asked(1);
 	assert_string_equal(F.asked_host, "asked.test");
@@ -938,6 +994,8 @@ static void test_ask(void **state)
 	fd = connect_to(F.http_port);
 	assert_int_equal(http_connect(fd, "asked.test:443", resp, sizeof(resp)), 403);
 	assert_contains(resp, "srt: asked.test:443: denied (no allowedDomains entry matches)\n");
+	status_line(resp, line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 403 Forbidden by sandbox: asked.test:443 not in allowedDomains");
 	close(fd);
 	assert_int_equal(wait_events(5), 5);
 	e = event_at(4);
@@ -945,6 +1003,51 @@ static void test_ask(void **state)
 	assert_string_equal(e.rule, "no allowedDomains entry matches");
 	fx_stop();
 	assert_int_equal(event_count(), 5);
+	net_policy_free(np);
+}
+
+/* An ask reason with CR, LF, other control bytes and non-ASCII, longer
+ * than a phrase: the status line stays one line of printable ASCII with
+ * at most 120 bytes of phrase, and no header line comes from the reason.
+ * The same over absolute form, and the connection is still framed. */
+static void test_ask_reason_cannot_inject(void **state)
+{
+	(void)state;
+	struct net_policy *np = build_policy("{\"network\": {\"allowedDomains\": [\"example.com\"]}}");
+	fx_start(np, NULL, USE_ASK, 0);
+	static const char hostile[] = "no\r\nX-Injected: yes\r\n\r\nHTTP/1.1 200 OK\x01\x1b[31m\x7f\xc3\xa9 ";
+	size_t hl = sizeof(hostile) - 1;
+	memcpy(F.ask_reason, hostile, hl);
+	memset(F.ask_reason + hl, 'z', sizeof(F.ask_reason) - 1 - hl);
+	F.ask_reason[sizeof(F.ask_reason) - 1] = '\0';
+	F.ask_answer = false;
+
+	int fd = connect_to(F.http_port);
+	char resp[4096], line[256];
+	assert_int_equal(http_connect(fd, "asked.test:443", resp, sizeof(resp)), 403);
+	close(fd);
+	status_line(resp, line, sizeof(line));
+	assert_prefix(line, "HTTP/1.1 403 Forbidden by sandbox: asked.test:443 denied when asked: no");
+	assert_contains(line, "X-Injected: yes");
+	assert_int_equal(strlen(line) - strlen("HTTP/1.1 403 "), 120);
+	char *head_end = strstr(resp, "\r\n\r\n");
+	assert_non_null(head_end);
+	*head_end = '\0';
+	if (strstr(resp, "\r\nX-Injected") || strstr(resp, "\nHTTP/1.1 200"))
+		fail_msg("a header line from the reason: '%s'", resp);
+
+	/* Absolute form, kept alive: the next response on the connection is
+	 * read where its framing says. */
+	fd = connect_to(F.http_port);
+	static const char get[] = "GET http://asked.test/ HTTP/1.1\r\nHost: asked.test\r\n\r\n";
+	for (int i = 0; i < 2; i++) {
+		assert_true(write_all(fd, get, sizeof(get) - 1));
+		assert_int_equal(read_response(fd, resp, sizeof(resp), NULL), 403);
+		status_line(resp, line, sizeof(line));
+		assert_prefix(line, "HTTP/1.1 403 Forbidden by sandbox: asked.test:80 denied when asked: no");
+	}
+	close(fd);
+	fx_stop();
 	net_policy_free(np);
 }
 
@@ -1399,6 +1502,7 @@ int main(void)
 		cmocka_unit_test(test_extra_guard),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_ask),
+		cmocka_unit_test(test_ask_reason_cannot_inject),
 		cmocka_unit_test(test_ask_client_leaves),
 		cmocka_unit_test(test_sni_mismatch),
 		cmocka_unit_test(test_forward),
