@@ -122,17 +122,22 @@ static int print_network(const struct config *cfg, const struct policy *p, FILE 
 		_cleanup_free_ char *src = policy_pos_text(&addrs->items[i].pos);
 		fprintf(out, "  denied address %s  <- %s\n", addrs->items[i].value, src ? src : "?");
 	}
-	/* Listed, but the seccomp filter refuses every new unix socket unless
-	 * allowAllUnixSockets: saying nothing would suggest they work. */
-	const struct config_list *socks = &cfg->network.allow_unix_sockets;
-	for (size_t i = 0; i < socks->n; i++) {
-		_cleanup_free_ char *src = policy_pos_text(&socks->items[i].pos);
-		fprintf(out, "  unix socket    %s: %s  <- %s\n", socks->items[i].value,
-			p->allow_all_unix_sockets ? "allowed (as every unix socket: network.allowAllUnixSockets)"
-						  : "still refused (allowUnixSockets is not enforced yet; "
-						    "network.allowAllUnixSockets allows all)",
-			src ? src : "?");
+	/* What the connect broker lets the sandbox reach, as it matches it:
+	 * the entry, and its folders' links resolved. */
+	for (size_t i = 0; i < p->n_unix_sockets; i++) {
+		const struct policy_unix_rule *u = &p->unix_sockets[i];
+		if (p->allow_all_unix_sockets)
+			fprintf(out, "  unix socket    %s: allowed (as every unix socket: network.allowAllUnixSockets)  <- %s\n",
+				u->text, u->source);
+		else if (u->resolved)
+			fprintf(out, "  unix socket    %s (%s): may be connected to  <- %s\n", u->pattern, u->resolved,
+				u->source);
+		else
+			fprintf(out, "  unix socket    %s: may be connected to  <- %s\n", u->pattern, u->source);
 	}
+	if (p->n_unix_sockets == 0 && !p->allow_all_unix_sockets)
+		fprintf(out, "  unix sockets   only those bound inside the sandbox (network.allowUnixSockets lists "
+			"none)\n");
 	return 0;
 }
 

@@ -300,7 +300,7 @@ static const struct srt_violation *dns_attempt(const struct srt_violation_list *
 	for (size_t k = 0; k < l->n; k++) {
 		const struct srt_violation *v = srt_violation_at(l, k);
 		if (v->kind != SRT_VIOLATION_NETWORK || v->source != SRT_SOURCE_OBSERVER || !v->operation ||
-		    strcmp(v->operation, "connect") != 0 || !v->target)
+		    (strcmp(v->operation, "connect") != 0 && strcmp(v->operation, "send") != 0) || !v->target)
 			continue;
 		size_t n = strlen(v->target);
 		if (n > 3 && strcmp(v->target + n - 3, ":53") == 0)

@@ -227,7 +227,12 @@ static bool bound_in_sandbox(struct nbroker *nb, int fd, const struct stat *st)
 	} req = {
 		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++nb->diag_seq },
-		.r = { .sdiag_family = AF_UNIX, .udiag_states = ~0u, .udiag_show = UDIAG_SHOW_VFS },
+		.r = { .sdiag_family = AF_UNIX,
+		       /* Bound sockets only: listening ones, and datagram ones
+			* (which stay in the CLOSE state); connections are many
+			* and never the target. */
+		       .udiag_states = (1u << 10) | (1u << 7), /* TCP_LISTEN, TCP_CLOSE */
+		       .udiag_show = UDIAG_SHOW_VFS },
 	};
 	if (send(nb->diag, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
 		return false;

@@ -207,6 +207,56 @@ static void test_allow_new_repositories_reaches_the_policy(void **state)
 	policy_free(p);
 }
 
+static void test_unix_socket_rules(void **state)
+{
+	(void)state;
+	char json[1024], link[300], real[300];
+	/* A link to a folder, as /var/run -> /run: an entry through it also
+	 * matches the real path the sandbox resolves. */
+	snprintf(real, sizeof(real), "%s/run", root);
+	snprintf(link, sizeof(link), "%s/varrun", root);
+	assert_int_equal(mkdir(real, 0755), 0);
+	assert_int_equal(symlink(real, link), 0);
+	snprintf(json, sizeof(json),
+		 "{\"network\": {\"allowUnixSockets\": [\"%s/docker.sock\", \"%s/agents/**\", \"~/.gnupg/S.*\"]},"
+		 " \"permissions\": {\"allow\": [\"UnixSocket(/srv/bus)\"]}}",
+		 link, root);
+	struct policy *p = NULL;
+	struct srt_error err = { 0 };
+	assert_int_equal(build(json, &p, &err), 0);
+	assert_int_equal(p->n_unix_sockets, 4);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/docker.sock", real);
+	const struct policy_unix_rule *u = policy_unix_socket_rule(p, path);
+	assert_non_null(u);
+	assert_non_null(strstr(u->source, "network.allowUnixSockets[0]"));
+	snprintf(path, sizeof(path), "%s/docker.sock", link);
+	assert_non_null(policy_unix_socket_rule(p, path));
+	snprintf(path, sizeof(path), "%s/docker.sock.evil", real);
+	assert_null(policy_unix_socket_rule(p, path));
+	/* DIR followed by slash-star-star covers every depth below DIR, not DIR's neighbours. */
+	snprintf(path, sizeof(path), "%s/agents/a.sock", root);
+	assert_non_null(policy_unix_socket_rule(p, path));
+	snprintf(path, sizeof(path), "%s/agents/deep/er/b.sock", root);
+	assert_non_null(policy_unix_socket_rule(p, path));
+	snprintf(path, sizeof(path), "%s/agents-other/a.sock", root);
+	assert_null(policy_unix_socket_rule(p, path));
+	/* ~ and a glob in the last component */
+	assert_non_null(policy_unix_socket_rule(p, "/home/u/.gnupg/S.gpg-agent"));
+	assert_null(policy_unix_socket_rule(p, "/home/u/.gnupg/private/S.x"));
+	/* the permission form */
+	assert_non_null(policy_unix_socket_rule(p, "/srv/bus"));
+	assert_null(policy_unix_socket_rule(p, "/srv/bus2"));
+	policy_free(p);
+	/* none listed: nothing matches */
+	assert_int_equal(build("{}", &p, &err), 0);
+	assert_null(policy_unix_socket_rule(p, "/run/docker.sock"));
+	policy_free(p);
+	/* a bad entry names its position */
+	assert_int_not_equal(build("{\"network\": {\"allowUnixSockets\": [\"~nobody/x\"]}}", &p, &err), 0);
+	assert_non_null(strstr(err.message, "network.allowUnixSockets[0]"));
+}
+
 static void test_glob_expands_existing_matches(void **state)
 {
 	(void)state;
@@ -834,6 +884,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deny_entries_through_planted_link_are_refused, setup_vartmp, teardown),
 		cmocka_unit_test_setup_teardown(test_protected_name_links_protect_their_targets, setup_vartmp, teardown),
 		cmocka_unit_test_setup_teardown(test_settings_file_links, setup_vartmp, teardown),
+		cmocka_unit_test_setup_teardown(test_unix_socket_rules, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
