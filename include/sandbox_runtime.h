@@ -114,6 +114,7 @@ struct srt_config {
 	bool allow_all_unix_sockets;         /* network.allowAllUnixSockets */
 	bool allow_local_binding;            /* network.allowLocalBinding */
 	bool allow_git_config;               /* filesystem.allowGitConfig */
+	const char *const *allow_unix_sockets; /* network.allowUnixSockets */
 };
 
 /* ---- Runtime ------------------------------------------------------------ */
@@ -211,6 +212,10 @@ struct srt_sandbox_options {
 	const char *cwd;          /* the command's folder, an absolute path that
 				   * must exist when the call is made (-EINVAL,
 				   * -ENOENT, -ENOTDIR); NULL: the runtime's */
+	/* Extra allowUnixSockets entries (absolute paths, globs, a folder
+	 * and slash-star-star for every socket below it) for this sandbox
+	 * only, on top of the runtime's settings. NULL-terminated. */
+	const char *const *allow_unix_sockets;
 };
 
 /* Prepare a sandbox for a command (argv: NULL-terminated; shell: one

@@ -509,7 +509,8 @@ static int config_json(const struct srt_config *c, char **ret, struct srt_error 
 	if (add_list(fs, "denyRead", c->deny_read) < 0 || add_list(fs, "allowRead", c->allow_read) < 0 ||
 	    add_list(fs, "allowWrite", c->allow_write) < 0 || add_list(fs, "denyWrite", c->deny_write) < 0 ||
 	    add_list(net, "allowedDomains", c->allowed_domains) < 0 ||
-	    add_list(net, "deniedDomains", c->denied_domains) < 0) {
+	    add_list(net, "deniedDomains", c->denied_domains) < 0 ||
+	    add_list(net, "allowUnixSockets", c->allow_unix_sockets) < 0) {
 		json_decref(root);
 		return srt_error_set(err, -EINVAL, "<config>: a string is not valid UTF-8");
 	}
@@ -1307,6 +1308,7 @@ static int wrap(srt_runtime *o, char *const *command, bool shell, const struct s
 		.shell = shell,
 		.cwd = so && so->cwd ? so->cwd : o->rt.cwd,
 		.allowed_domains = so ? so->allowed_domains : NULL,
+		.allow_unix_sockets = so ? so->allow_unix_sockets : NULL,
 		.env = env,
 		.env_replace = env_replace,
 		.init_fd = 3,

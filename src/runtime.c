@@ -1058,6 +1058,7 @@ static void sandbox_free(struct sandbox *sb)
 	free(sb->seen);
 	free(sb->listens);
 	net_policy_free(sb->extra);
+	policy_unix_rules_clear(&sb->extra_unix);
 	policy_free(sb->own_policy);
 	strv_clear(&sb->argv);
 	int *fds[] = { &sb->plan_fd, &sb->filter_fd, &sb->notify_fd, &sb->args_fd, &sb->init_pidfd };
@@ -1145,6 +1146,9 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 	}
 	if (spec->allowed_domains && spec->allowed_domains[0] &&
 	    (r = net_policy_build_list(spec->allowed_domains, "sandbox options", &sb->extra, err)) < 0)
+		goto fail;
+	if ((r = policy_unix_rules_build(spec->allow_unix_sockets, "sandbox options",
+					 rt->home ? rt->home : runtime_home_dir(), spec->cwd, &sb->extra_unix, err)) < 0)
 		goto fail;
 	if ((r = bwrap_find(p->bwrap_path, &bwrap, err)) < 0)
 		goto fail;
@@ -1416,6 +1420,7 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, int diag_fd, i
 			.tmp_overlay_dev = sb->tmp_overlay_dev,
 			.tmp_overlay_mnt = sb->tmp_overlay_mnt,
 			.tmp_upper_dev = sb->tmp_upper_dev,
+			.extra = &sb->extra_unix,
 		};
 		diag_fd = -1;
 		if (nbroker_new(&no, &nb) < 0)

@@ -94,6 +94,7 @@ struct sandbox {
 	struct listen_spec *listens;
 	size_t n_listens;
 	struct net_policy *extra;       /* per-sandbox allowedDomains, or NULL */
+	struct policy_unix_rules extra_unix; /* per-sandbox allowUnixSockets */
 	struct proxy_hooks hooks;
 	struct proxy_server *proxy;
 	struct observer *obs;
@@ -143,6 +144,7 @@ struct sandbox_spec {
 	const char *cwd;
 	unsigned long ignore_mask;
 	const char *const *allowed_domains;   /* per-sandbox extra list */
+	const char *const *allow_unix_sockets; /* per-sandbox extra list */
 	/* Changes to the command's environment ("NAME=VALUE", "NAME" to
 	 * remove; env_replace: start from nothing), made inside the sandbox:
 	 * the host-side processes (launcher, bwrap) keep the caller's. */

@@ -13,13 +13,24 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int openat2_(int dirfd, const char *path, const struct open_how *how)
+/* EAGAIN: a rename or a mount anywhere on the machine while a walk
+ * confined by RESOLVE_IN_ROOT or RESOLVE_BENEATH was under way (the kernel
+ * cannot then vouch for its ".." steps): walk again, a bounded number of
+ * times, since the sandbox itself can keep renaming. */
+#define OPENAT2_TRIES 64
+
+int callerfs_openat2(int dirfd, const char *path, const struct open_how *how)
 {
-	int fd;
+	int fd, tries = 0;
 	do
 		fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
-	while (fd < 0 && errno == EINTR);
+	while (fd < 0 && (errno == EINTR || (errno == EAGAIN && ++tries < OPENAT2_TRIES)));
 	return fd < 0 ? -errno : fd;
+}
+
+static int openat2_(int dirfd, const char *path, const struct open_how *how)
+{
+	return callerfs_openat2(dirfd, path, how);
 }
 
 int callerfs_open_root(pid_t pid)

@@ -18,6 +18,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* openat2(2), walked again on EINTR and (a bounded number of times) on
+ * EAGAIN, which RESOLVE_IN_ROOT and RESOLVE_BENEATH give when any rename
+ * on the machine raced the walk. The fd, or a negative errno. */
+struct open_how;
+int callerfs_openat2(int dirfd, const char *path, const struct open_how *how);
+
 /* The caller's root, as an O_PATH descriptor (/proc/PID/root). Every
  * process of a sandbox has the same root (the command cannot chroot: it
  * holds no capability), so the broker opens it once per sandbox. Returns

@@ -53,6 +53,7 @@
 
 struct nbroker {
 	const struct policy *policy;
+	const struct policy_unix_rules *extra;
 	bool tmp_overlay;
 	dev_t tmp_overlay_dev, tmp_upper_dev;
 	uint64_t tmp_overlay_mnt;
@@ -72,6 +73,7 @@ int nbroker_new(const struct nbroker_options *o, struct nbroker **ret)
 		return -ENOMEM;
 	}
 	nb->policy = o->policy;
+	nb->extra = o->extra;
 	nb->tmp_overlay = o->tmp_overlay;
 	nb->tmp_overlay_dev = o->tmp_overlay_dev;
 	nb->tmp_overlay_mnt = o->tmp_overlay_mnt;
@@ -348,7 +350,8 @@ static int judge_unix_path(struct nbroker *nb, struct caller *c, const char *pat
 		close(fd);
 		return -ECONNREFUSED; /* what the kernel says of a file that is no socket */
 	}
-	bool allowed = policy_unix_socket_rule(nb->policy, res->path) != NULL || bound_in_sandbox(nb, fd, &st);
+	bool allowed = policy_unix_socket_rule(nb->policy, res->path) != NULL ||
+		       policy_unix_rules_match(nb->extra, res->path) != NULL || bound_in_sandbox(nb, fd, &st);
 	if (!allowed) {
 		close(fd);
 		if (!libc_daemon_path(res->path)) {

@@ -49,6 +49,8 @@ struct nbroker_options {
 	uint64_t tmp_overlay_mnt;
 	dev_t tmp_upper_dev;     /* what stat() shows for a file of the upper layer: a socket
 				  * bound in the sandbox is there, never beneath */
+	const struct policy_unix_rules *extra; /* this sandbox's own entries (the library's);
+						* NULL: none. Must outlive the broker. */
 };
 
 /* Can this kernel run it: pidfd_getfd (Linux 5.6), besides the observer's

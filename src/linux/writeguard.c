@@ -397,8 +397,9 @@ static unsigned facts_of(void *data, const char *path, unsigned want)
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	const char *rel = path[0] == '/' && path[1] ? path + 1 : ".";
-	int fd = (int)syscall(SYS_openat2, w->root, rel, &how, sizeof(how));
+	int fd = callerfs_openat2(w->root, rel, &how);
 	if (fd < 0) {
+		errno = -fd;
 		/* Nothing there: no git folder, nothing in it. */
 		if (errno == ENOENT || errno == ENOTDIR || (errno == ELOOP && w->lexical))
 			return 0;
@@ -748,8 +749,10 @@ static int resolve(struct wguard *w, pid_t pid, int dirfd, const char *path, boo
 				.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 			};
-			folder = (int)syscall(SYS_openat2, piddir, dir, &how, sizeof(how));
-			int e = errno;
+			folder = callerfs_openat2(piddir, dir, &how);
+			int e = folder < 0 ? -folder : 0;
+			if (folder < 0)
+				folder = -1;
 			close(piddir);
 			if (folder < 0)
 				return -e;

@@ -479,6 +479,73 @@ static void builder_clear(struct builder *b)
 	b->n_roots = 0;
 }
 
+/* One allowUnixSockets entry into u (zeroed; what it holds is freed with
+ * the rest, also on error). */
+static int unix_rule_init(struct policy_unix_rule *u, const struct config_entry *e, const char *source,
+			  const char *home, const char *cwd, struct srt_error *err)
+{
+	const char *why = NULL;
+	char *norm = path_normalize(e->value, home, cwd, &why);
+	if (!norm) {
+		if (!why)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+		return srt_error_set(err, -EINVAL, "%s: invalid path '%s': %s", source, e->value, why);
+	}
+	/* path_normalize reads DIR followed by slash-star-star as DIR (a folder rule's
+	 * convention); here it means every socket below DIR. */
+	size_t vl = strlen(e->value);
+	if (!e->literal && vl >= 3 && strcmp(e->value + vl - 3, "/**") == 0 &&
+	    !str_has_suffix(norm, "/**")) {
+		char *sub = str_printf("%s%s", norm, strcmp(norm, "/") == 0 ? "**" : "/**");
+		free(norm);
+		if (!(norm = sub))
+			return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	u->pattern = norm;
+	if (!(u->text = strdup(e->value)) || !(u->source = strdup(source)))
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	/* An entry without magic characters is compared as written (a
+	 * backslash is no escape then). */
+	bool glob = !e->literal && glob_has_magic(norm);
+	u->literal = !glob;
+	/* The sandbox sees the host's links: /var/run/docker.sock is
+	 * reached as /run/docker.sock. The folders before a glob's
+	 * first magic component are resolved; the rest is kept. */
+	size_t fixed = strlen(norm);
+	if (glob) {
+		const char *m = norm;
+		while (*m && !strchr("*?[\\", *m))
+			m++;
+		while (m > norm && m[-1] != '/')
+			m--;
+		fixed = (size_t)(m - norm);
+		while (fixed > 1 && norm[fixed - 1] == '/')
+			fixed--;
+	}
+	_cleanup_free_ char *head = strndup(norm, fixed);
+	if (!head)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	_cleanup_free_ char *res = policy_resolve_path(head, true);
+	if (!res)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	if (strcmp(res, head) != 0) {
+		const char *tail = norm + fixed;
+		u->resolved = str_printf("%s%s%s", res, (*tail && *tail != '/' && strcmp(res, "/") != 0) ? "/" : "",
+					 strcmp(res, "/") == 0 && *tail == '/' ? tail + 1 : tail);
+		if (!u->resolved)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static void unix_rule_clear(struct policy_unix_rule *u)
+{
+	free(u->pattern);
+	free(u->resolved);
+	free(u->text);
+	free(u->source);
+}
+
 static int add_unix_sockets(struct builder *b, const struct config_list *list)
 {
 	if (list->n == 0)
@@ -488,69 +555,65 @@ static int add_unix_sockets(struct builder *b, const struct config_list *list)
 		return srt_error_set(b->err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < list->n; i++) {
 		const struct config_entry *e = &list->items[i];
-		struct policy_unix_rule *u = &b->p->unix_sockets[b->p->n_unix_sockets];
-		const char *why = NULL;
 		_cleanup_free_ char *source = policy_pos_text(&e->pos);
 		if (!source)
 			return srt_error_set(b->err, -ENOMEM, "out of memory");
-		char *norm = path_normalize(e->value, b->env->home, b->env->cwd, &why);
-		if (!norm) {
-			if (!why)
-				return srt_error_set(b->err, -ENOMEM, "out of memory");
-			return srt_error_set(b->err, -EINVAL, "%s: invalid path '%s': %s", source, e->value, why);
+		struct policy_unix_rule *u = &b->p->unix_sockets[b->p->n_unix_sockets++];
+		int r = unix_rule_init(u, e, source, b->env->home, b->env->cwd, b->err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int policy_unix_rules_build(const char *const *entries, const char *origin, const char *home, const char *cwd,
+			    struct policy_unix_rules *ret, struct srt_error *err)
+{
+	memset(ret, 0, sizeof(*ret));
+	size_t n = 0;
+	while (entries && entries[n])
+		n++;
+	if (n == 0)
+		return 0;
+	if (!(ret->v = calloc(n, sizeof(*ret->v))))
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *source = str_printf("%s: allowUnixSockets[%zu]", origin, i);
+		if (!source) {
+			policy_unix_rules_clear(ret);
+			return srt_error_set(err, -ENOMEM, "out of memory");
 		}
-		/* path_normalize reads DIR followed by slash-star-star as DIR (a folder rule's
-		 * convention); here it means every socket below DIR. */
-		size_t vl = strlen(e->value);
-		if (!e->literal && vl >= 3 && strcmp(e->value + vl - 3, "/**") == 0 &&
-		    !str_has_suffix(norm, "/**")) {
-			char *sub = str_printf("%s%s", norm, strcmp(norm, "/") == 0 ? "**" : "/**");
-			free(norm);
-			if (!(norm = sub))
-				return srt_error_set(b->err, -ENOMEM, "out of memory");
-		}
-		u->pattern = norm;
-		b->p->n_unix_sockets++;
-		if (!(u->text = strdup(e->value)) || !(u->source = strdup(source)))
-			return srt_error_set(b->err, -ENOMEM, "out of memory");
-		/* A literal entry ({"path": ..., "literal": true}) is compared
-		 * as written, never as a glob. */
-		u->literal = e->literal;
-		bool glob = !e->literal && glob_has_magic(norm);
-		/* The sandbox sees the host's links: /var/run/docker.sock is
-		 * reached as /run/docker.sock. The folders before a glob's
-		 * first magic component are resolved; the rest is kept. */
-		size_t fixed = strlen(norm);
-		if (glob) {
-			const char *m = norm;
-			while (*m && !strchr("*?[\\", *m))
-				m++;
-			while (m > norm && m[-1] != '/')
-				m--;
-			fixed = (size_t)(m - norm);
-			while (fixed > 1 && norm[fixed - 1] == '/')
-				fixed--;
-		}
-		_cleanup_free_ char *head = strndup(norm, fixed);
-		if (!head)
-			return srt_error_set(b->err, -ENOMEM, "out of memory");
-		_cleanup_free_ char *res = policy_resolve_path(head, true);
-		if (!res)
-			return srt_error_set(b->err, -ENOMEM, "out of memory");
-		if (strcmp(res, head) != 0) {
-			const char *tail = norm + fixed;
-			u->resolved = str_printf("%s%s%s", res, (*tail && *tail != '/' && strcmp(res, "/") != 0) ? "/" : "",
-						 strcmp(res, "/") == 0 && *tail == '/' ? tail + 1 : tail);
-			if (!u->resolved)
-				return srt_error_set(b->err, -ENOMEM, "out of memory");
+		const struct config_entry e = { .value = (char *)entries[i] };
+		int r = unix_rule_init(&ret->v[ret->n++], &e, source, home, cwd, err);
+		if (r < 0) {
+			policy_unix_rules_clear(ret);
+			return r;
 		}
 	}
 	return 0;
 }
 
+void policy_unix_rules_clear(struct policy_unix_rules *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		unix_rule_clear(&r->v[i]);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
 static bool unix_rule_matches(const struct policy_unix_rule *u, const char *pattern, const char *path)
 {
 	return u->literal ? strcmp(pattern, path) == 0 : glob_match(pattern, path);
+}
+
+const struct policy_unix_rule *policy_unix_rules_match(const struct policy_unix_rules *r, const char *path)
+{
+	for (size_t i = 0; r && i < r->n; i++) {
+		const struct policy_unix_rule *u = &r->v[i];
+		if (unix_rule_matches(u, u->pattern, path) || (u->resolved && unix_rule_matches(u, u->resolved, path)))
+			return u;
+	}
+	return NULL;
 }
 
 const struct policy_unix_rule *policy_unix_socket_rule(const struct policy *p, const char *path)
@@ -1563,12 +1626,8 @@ void policy_free(struct policy *p)
 		free(p->denied_domains[i].source);
 	}
 	free(p->denied_domains);
-	for (size_t i = 0; i < p->n_unix_sockets; i++) {
-		free(p->unix_sockets[i].pattern);
-		free(p->unix_sockets[i].resolved);
-		free(p->unix_sockets[i].text);
-		free(p->unix_sockets[i].source);
-	}
+	for (size_t i = 0; i < p->n_unix_sockets; i++)
+		unix_rule_clear(&p->unix_sockets[i]);
 	free(p->unix_sockets);
 	free(p->bwrap_path);
 	free(p->home);

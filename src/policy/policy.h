@@ -151,6 +151,23 @@ void policy_verdict_clear(struct policy_verdict *v);
  * or NULL. */
 const struct policy_unix_rule *policy_unix_socket_rule(const struct policy *p, const char *path);
 
+/* A list of allowUnixSockets entries made apart from the settings (the
+ * library's per-sandbox list). */
+struct policy_unix_rules {
+	struct policy_unix_rule *v;
+	size_t n;
+};
+
+/* Build *ret from NULL-terminated entries (NULL: none) with the settings'
+ * rules; sources read "ORIGIN: allowUnixSockets[I]". Returns 0, or a
+ * negative errno with a message naming the entry (*ret empty then). */
+int policy_unix_rules_build(const char *const *entries, const char *origin, const char *home, const char *cwd,
+			    struct policy_unix_rules *ret, struct srt_error *err);
+void policy_unix_rules_clear(struct policy_unix_rules *r);
+
+/* The rule of r (may be NULL) that matches path, or NULL. */
+const struct policy_unix_rule *policy_unix_rules_match(const struct policy_unix_rules *r, const char *path);
+
 /* Resolve symbolic links in the existing part of an absolute normalized
  * path as policy_build does for allow rules (the missing tail is kept as
  * written; with follow_last false the last component is not resolved).

@@ -48,6 +48,7 @@ struct newer_config {
 	bool allow_all_unix_sockets;
 	bool allow_local_binding;
 	bool allow_git_config;
+	const char *const *allow_unix_sockets;
 	uint64_t future;
 };
 
@@ -61,7 +62,8 @@ struct older_config {
 	const char *const *denied_domains;
 	bool allow_all_unix_sockets;
 	bool allow_local_binding;
-	/* no allow_git_config */
+	bool allow_git_config;
+	/* no allow_unix_sockets */
 };
 
 /* ---- srt_sandbox_options ---- */
@@ -69,13 +71,15 @@ struct newer_sandbox_options {
 	size_t size;
 	const char *const *allowed_domains;
 	const char *cwd;
+	const char *const *allow_unix_sockets;
 	uint64_t future;
 };
 
 struct older_sandbox_options {
 	size_t size;
 	const char *const *allowed_domains;
-	/* no cwd */
+	const char *cwd;
+	/* no allow_unix_sockets */
 };
 
 /* ---- srt_execute_options ---- */

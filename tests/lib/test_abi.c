@@ -22,11 +22,12 @@ static bool layouts_match(void)
 	       SAME_PREFIX(older_runtime_options, srt_runtime_options, home) &&
 	       sizeof(struct older_runtime_options) < sizeof(struct srt_runtime_options) &&
 	       sizeof(struct newer_runtime_options) > sizeof(struct srt_runtime_options) &&
-	       SAME_PREFIX(newer_config, srt_config, allow_git_config) &&
-	       SAME_PREFIX(older_config, srt_config, allow_local_binding) &&
+	       SAME_PREFIX(newer_config, srt_config, allow_unix_sockets) &&
+	       SAME_PREFIX(older_config, srt_config, allow_git_config) &&
+	       sizeof(struct older_config) < sizeof(struct srt_config) &&
 	       sizeof(struct newer_config) > sizeof(struct srt_config) &&
-	       SAME_PREFIX(newer_sandbox_options, srt_sandbox_options, cwd) &&
-	       SAME_PREFIX(older_sandbox_options, srt_sandbox_options, allowed_domains) &&
+	       SAME_PREFIX(newer_sandbox_options, srt_sandbox_options, allow_unix_sockets) &&
+	       SAME_PREFIX(older_sandbox_options, srt_sandbox_options, cwd) &&
 	       sizeof(struct older_sandbox_options) < sizeof(struct srt_sandbox_options) &&
 	       sizeof(struct newer_sandbox_options) > sizeof(struct srt_sandbox_options) &&
 	       SAME_PREFIX(newer_execute_options, srt_execute_options, cancel) &&
@@ -129,16 +130,14 @@ static void config_cases(srt_runtime *base_rt)
 	srt_runtime *rt = NULL;
 	struct srt_runtime_options o = tree_options(&t);
 
-	/* older: no allow_git_config. The struct's padding would hide a
-	 * shorter size (sizeof is the same), so the older program's size is
-	 * where its last field ends; the byte after it is 1, which the
-	 * library must not take for allow_git_config. */
+	/* older: no allow_unix_sockets. The bytes past the older struct
+	 * are 0xff: a library reading them would take them for a pointer
+	 * (and crash). Its own fields are read: allow_git_config. */
 	OLDER(older_config, old);
-	old->size = offsetof(struct older_config, allow_local_binding) + sizeof(bool);
-	((unsigned char *)old)[old->size] = 1;
+	old->allow_git_config = true;
 	int r = srt_runtime_new_from_config((const struct srt_config *)old, &o, &rt, &e);
-	ok(r == 0 && git_config_allowed(rt) == 0,
-	   "srt_config of an older program (no allow_git_config): accepted, allowGitConfig at its default (%d, %d)", r,
+	ok(r == 0 && git_config_allowed(rt) == 1,
+	   "srt_config of an older program (no allow_unix_sockets): accepted, its fields read (%d, %d)", r,
 	   rt ? git_config_allowed(rt) : -2);
 	srt_runtime_free(rt);
 	rt = NULL;
@@ -171,7 +170,8 @@ static void sandbox_options_cases(srt_runtime *rt)
 	int r;
 	char *pwd = run_pwd(rt, &xo, &r, &e);
 	ok(r == 0 && pwd && strcmp(pwd, want) == 0,
-	   "srt_sandbox_options of an older program (no cwd): the runtime's folder (\"%s\")", pwd ? pwd : e.message);
+	   "srt_sandbox_options of an older program (no allow_unix_sockets), cwd NULL: the runtime's folder "
+	   "(\"%s\")", pwd ? pwd : e.message);
 	free(pwd);
 
 	struct newer_sandbox_options nw = { .size = sizeof(nw), .cwd = t.ro };

@@ -3,7 +3,10 @@
  * the cancel handle, and the options a caller gets wrong. */
 #include "common.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 static srt_runtime *rt;
@@ -415,9 +418,65 @@ static void misuse_cases(void)
 	ok(r == -EINVAL, "ret NULL: -EINVAL (%d)", r);
 }
 
+/* ---- unix sockets of the host, per sandbox --------------------------------- */
+
+static void *accept_all(void *arg)
+{
+	int l = *(int *)arg;
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		(void)write(c, "hi\n", 3);
+		close(c);
+	}
+}
+
+static void unix_socket_cases(void)
+{
+	struct srt_error e;
+	struct srt_result *res = NULL;
+	/* A host server in the tree's folder, which the sandbox sees. */
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(t.root) + sizeof("/host.sock") > sizeof(a.sun_path))
+		die("the tree's folder is too long for a unix socket");
+	memcpy(a.sun_path, t.root, strlen(t.root));
+	memcpy(a.sun_path + strlen(t.root), "/host.sock", sizeof("/host.sock"));
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 8) < 0)
+		die("host unix server");
+	pthread_t th;
+	if (pthread_create(&th, NULL, accept_all, &l))
+		die("pthread_create");
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n s.connect(sys.argv[1]); "
+		 "print(s.recv(9).decode(), end=\"\")\nexcept OSError as x:\n print(\"refused\", x.errno)' %s", a.sun_path);
+	const char *const list[] = { a.sun_path, NULL };
+	struct srt_sandbox_options so = { .size = sizeof(so), .allow_unix_sockets = list };
+	struct srt_execute_options o = { .size = sizeof(o), .sandbox = &so, .timeout_ms = 60000 };
+	int r = run(cmd, &o, &res, &e);
+	ok(r == 0 && out_is(res, "hi\n"), "allow_unix_sockets of this sandbox: it connects to the host's socket");
+	result_clear(&res);
+	struct srt_execute_options plain = { .size = sizeof(plain), .timeout_ms = 60000 };
+	r = run(cmd, &plain, &res, &e);
+	ok(r == 0 && out_is(res, "refused 13\n"), "another sandbox of the runtime, without it: EACCES");
+	result_clear(&res);
+	const char *const bad[] = { "relative/no/cwd/~x", "~nobody/x", NULL };
+	so.allow_unix_sockets = bad;
+	r = run(cmd, &o, &res, &e);
+	ok(r == -EINVAL && !res && strstr(e.message, "allowUnixSockets[1]"),
+	   "a bad entry: -EINVAL naming it (\"%s\")", e.message);
+	result_clear(&res);
+	shutdown(l, SHUT_RDWR);
+	close(l);
+	pthread_join(th, NULL);
+	unlink(a.sun_path);
+}
+
 int main(void)
 {
-	plan(43);
+	plan(46);
 	tree_make(&t);
 	struct srt_runtime_options o = tree_options(&t);
 	const char *const aw[] = { ".", NULL };
@@ -430,6 +489,7 @@ int main(void)
 	cap_cases();
 	cancel_cases();
 	misuse_cases();
+	unix_socket_cases();
 	srt_runtime_free(rt);
 	tree_remove(&t);
 	return done_testing();
