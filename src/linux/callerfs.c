@@ -405,8 +405,20 @@ int callerfs_open_object(int root, const struct caller_target *t, bool follow)
 	struct stat st;
 	if (fstatat(t->parent, t->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	if (!follow || !S_ISLNK(st.st_mode))
-		return openat2_(t->parent, t->name, &how);
+	if (!follow || !S_ISLNK(st.st_mode)) {
+		/* Not followed even if a link was swapped in since: one the
+		 * kernel followed here would start at the supervisor's root. */
+		how.flags |= O_NOFOLLOW;
+		int fd = openat2_(t->parent, t->name, &how);
+		if (fd < 0 || !follow)
+			return fd;
+		struct stat now;
+		if (fstat(fd, &now) < 0 || S_ISLNK(now.st_mode)) {
+			close(fd);
+			return -EAGAIN; /* swapped for a link while we looked: the caller tries again */
+		}
+		return fd;
+	}
 	/* A link to follow: from the caller's root, behind its folder's
 	 * path, so that an absolute target starts there and ".." stops
 	 * there (the kernel's walk, not ours). */

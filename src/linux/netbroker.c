@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
@@ -52,6 +54,8 @@
 #define MMSG_MAX UIO_MAXIOV
 
 struct nbroker {
+	void (*direct)(void *data, struct nbroker_direct *req);
+	void *direct_data;
 	const struct policy *policy;
 	const struct policy_unix_rules *extra;
 	bool tmp_overlay;
@@ -73,6 +77,8 @@ int nbroker_new(const struct nbroker_options *o, struct nbroker **ret)
 		return -ENOMEM;
 	}
 	nb->policy = o->policy;
+	nb->direct = o->direct;
+	nb->direct_data = o->direct_data;
 	nb->extra = o->extra;
 	nb->tmp_overlay = o->tmp_overlay;
 	nb->tmp_overlay_dev = o->tmp_overlay_dev;
@@ -136,19 +142,43 @@ enum nbroker_unix_addr nbroker_decode_unix(const void *addr, size_t len, char *p
 
 struct caller {
 	pid_t tid;
+	pid_t tgid;        /* its process */
 	int pidfd;         /* the calling thread (or its process) */
 	bool thread_pidfd; /* pidfd names the thread itself */
 	int mem;           /* /proc/TID/mem, opened on demand */
 };
 
+/* The process of thread tid (/proc/TID/status, "Tgid:"), or -1. */
+static pid_t tgid_of(pid_t tid)
+{
+	char p[48], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/status", (int)tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *l = strstr(buf, "\nTgid:");
+	if (!l)
+		return -1;
+	long v = strtol(l + 6, NULL, 10);
+	return v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
+}
+
 static int caller_open(struct caller *c, pid_t tid)
 {
 	c->tid = tid;
 	c->mem = -1;
+	c->tgid = tgid_of(tid);
 	c->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
 	c->thread_pidfd = c->pidfd >= 0;
-	if (c->pidfd < 0)
-		c->pidfd = (int)syscall(SYS_pidfd_open, tid, 0); /* before Linux 6.9: a leader only */
+	/* Before Linux 6.9 a pidfd names a process: its leader's, which
+	 * shares the thread's descriptor table (threads always do). */
+	if (c->pidfd < 0 && c->tgid > 0)
+		c->pidfd = (int)syscall(SYS_pidfd_open, c->tgid, 0);
 	return c->pidfd >= 0 ? 0 : -errno;
 }
 
@@ -330,8 +360,14 @@ static int judge_unix_path(struct nbroker *nb, struct caller *c, const char *pat
 		close(base);
 	if (r < 0)
 		return r;
-	int fd = callerfs_open_object(nb->root, &t, true);
+	int fd;
+	int tries = 0;
+	do
+		fd = callerfs_open_object(nb->root, &t, true);
+	while (fd == -EAGAIN && ++tries < 8);
 	close(t.parent);
+	if (fd == -EAGAIN)
+		fd = -ELOOP;
 	if (fd < 0)
 		return fd;
 	struct stat st;
@@ -342,10 +378,16 @@ static int judge_unix_path(struct nbroker *nb, struct caller *c, const char *pat
 	}
 	char where[PATH_MAX];
 	ssize_t wl = callerfs_fd_path(fd, where, sizeof(where));
-	if (wl > 0 && (size_t)wl < sizeof(where)) {
-		where[wl] = '\0';
-		snprintf(res->path, sizeof(res->path), "%s", where);
+	if (wl <= 0 || (size_t)wl >= sizeof(where)) {
+		/* Where it is cannot be told (deleted, too long): the rules
+		 * cannot be matched on what would be connected. */
+		close(fd);
+		res->refused = true;
+		res->rule = "the connect broker cannot tell where this socket is";
+		return -EACCES;
 	}
+	where[wl] = '\0';
+	snprintf(res->path, sizeof(res->path), "%s", where);
 	if (!S_ISSOCK(st.st_mode)) {
 		close(fd);
 		return -ECONNREFUSED; /* what the kernel says of a file that is no socket */
@@ -389,16 +431,21 @@ struct waiter {
 	int obj;           /* the judged socket file that addr names; -1 */
 	/* WAIT_SEND: the message, ours */
 	struct msghdr msg;
-	struct iovec iov;
+	struct iovec iov;  /* the whole of data */
+	struct iovec siov; /* what is left to send */
 	void *data;
 	void *control;
 	int flags;
 	int *fds;          /* SCM_RIGHTS copies to close */
 	size_t n_fds;
 	uint64_t mmsg_len_at; /* sendmmsg's first message: where its msg_len goes (answer 1); 0 */
+	pid_t tgid;           /* the caller's process, for SIGPIPE */
+	size_t done;          /* a stream send: bytes sent already */
+	bool stream;          /* finish the whole stream send (a blocking one does) */
+	int backoff_ms;       /* sleeps between tries that found no room: 1 ms, doubling to 40 */
 };
 
-#define WAITERS_MAX 64
+#define WAITERS_MAX 1024
 static int waiters;
 
 static void waiter_free(struct waiter *w)
@@ -453,7 +500,10 @@ static void *waiter_main(void *arg)
 		if (ioctl(w->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
 			break; /* the caller is gone */
 		if (callerfs_signal_pending(w->tid) == 1) {
-			answer(w->listener, w->id, EINTR, 0);
+			if (w->done > 0)
+				answer(w->listener, w->id, 0, (int64_t)w->done);
+			else
+				answer(w->listener, w->id, EINTR, 0);
 			break;
 		}
 		int r;
@@ -485,8 +535,24 @@ static void *waiter_main(void *arg)
 			break;
 		}
 		ssize_t n = sendmsg(w->sock, &w->msg, w->flags | MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN)
+			goto sleep; /* an unconnected datagram socket polls writable whatever the peer's queue */
+		if (n >= 0 && w->stream) {
+			/* A blocking stream send ends when all of it is sent. */
+			w->done += (size_t)n;
+			if (w->done < w->iov.iov_len) {
+				w->msg.msg_iov->iov_base = (char *)w->data + w->done;
+				w->msg.msg_iov->iov_len = w->iov.iov_len - w->done;
+				w->msg.msg_control = NULL; /* the control data went with the first bytes */
+				w->msg.msg_controllen = 0;
+				w->msg.msg_name = NULL;
+				w->msg.msg_namelen = 0;
+				continue;
+			}
+			n = (ssize_t)w->done;
+		}
 		if (n >= 0 && w->mmsg_len_at) {
 			unsigned len32 = (unsigned)n;
 			struct iovec l = { .iov_base = &len32, .iov_len = sizeof(len32) };
@@ -497,12 +563,17 @@ static void *waiter_main(void *arg)
 			}
 			n = 1;
 		}
-		if (n < 0 && errno == EPIPE && !(w->flags & MSG_NOSIGNAL))
-			(void)syscall(SYS_tgkill, w->tid, w->tid, SIGPIPE);
-		answer(w->listener, w->id, n < 0 ? errno : 0, n < 0 ? 0 : n);
+		int e = n < 0 ? errno : 0;
+		if (e == EPIPE && !(w->flags & MSG_NOSIGNAL) && w->tgid > 0)
+			(void)syscall(SYS_tgkill, w->tgid, w->tid, SIGPIPE);
+		answer(w->listener, w->id, e, n < 0 ? 0 : n);
 		break;
 	sleep:;
-		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		/* A wait that may be long (a peer that does not read) costs
+		 * less the longer it lasts; a signal is still seen within
+		 * 40 ms. */
+		w->backoff_ms = w->backoff_ms ? (w->backoff_ms * 2 > 40 ? 40 : w->backoff_ms * 2) : 1;
+		struct timespec ts = { 0, (long)w->backoff_ms * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
 	waiter_free(w);
@@ -526,6 +597,7 @@ static int waiter_start(struct broker *b, struct waiter *w)
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 64 * 1024);
 	pthread_t th;
 	int r = pthread_create(&th, &at, waiter_main, w);
 	pthread_attr_destroy(&at);
@@ -551,6 +623,161 @@ static int sock_int(int sock, int opt)
 	if (getsockopt(sock, SOL_SOCKET, opt, &v, &l) < 0)
 		return -errno;
 	return v;
+}
+
+/* ---- Transparent mode: connects dialed by the supervisor ----------------------- */
+
+static bool inet_loopback(const struct sockaddr_storage *ss, socklen_t len)
+{
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+	}
+	return false;
+}
+
+/* Whether the caller's descriptor fd is close-on-exec (/proc/TID/fdinfo). */
+static bool caller_cloexec(pid_t tid, int fd)
+{
+	char p[64], buf[256];
+	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)tid, fd);
+	int f = open(p, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return true;
+	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	const char *l = strstr(buf, "flags:");
+	if (!l)
+		return true;
+	unsigned long fl = strtoul(l + 6, NULL, 8);
+	return (fl & O_CLOEXEC) != 0;
+}
+
+static int hand_over(struct nbroker *nb, struct broker *b, const struct broker_notif *n, int sock, int family,
+		     const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct nbroker_direct *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->listener = fcntl(broker_listener(b), F_DUPFD_CLOEXEC, 3);
+	if (q->listener < 0) {
+		int e = -errno;
+		free(q);
+		return e;
+	}
+	q->id = n->id;
+	q->tid = n->pid;
+	q->caller_fd = (int)n->args[0];
+	q->cloexec = caller_cloexec(n->pid, q->caller_fd);
+	q->sock = sock;
+	q->family = family;
+	memcpy(&q->addr, ss, sizeof(*ss));
+	q->addr_len = len;
+	nb->direct(nb->direct_data, q);
+	return 0;
+}
+
+void nbroker_direct_free(struct nbroker_direct *q)
+{
+	if (!q)
+		return;
+	if (q->sock >= 0)
+		close(q->sock);
+	if (q->listener >= 0)
+		close(q->listener);
+	free(q);
+}
+
+/* The options a program sets on a TCP socket before it connects, carried
+ * over to the supervisor's socket. */
+static void carry_options(int from, int to)
+{
+	static const struct {
+		int level, name;
+	} opts[] = {
+		{ SOL_SOCKET, SO_KEEPALIVE }, { SOL_SOCKET, SO_RCVBUF }, { SOL_SOCKET, SO_SNDBUF },
+		{ SOL_SOCKET, SO_REUSEADDR }, { SOL_SOCKET, SO_OOBINLINE }, { SOL_SOCKET, SO_PRIORITY },
+		{ SOL_SOCKET, SO_RCVLOWAT }, { IPPROTO_TCP, TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE },
+		{ IPPROTO_TCP, TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT }, { IPPROTO_TCP, TCP_USER_TIMEOUT },
+		{ IPPROTO_TCP, TCP_QUICKACK }, { IPPROTO_TCP, TCP_NOTSENT_LOWAT },
+	};
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		int v;
+		socklen_t l = sizeof(v);
+		if (getsockopt(from, opts[i].level, opts[i].name, &v, &l) < 0 || l != sizeof(v))
+			continue;
+		/* The kernel reports the buffer sizes doubled: set what was
+		 * asked. Left alone when at the default. */
+		if (opts[i].level == SOL_SOCKET && (opts[i].name == SO_RCVBUF || opts[i].name == SO_SNDBUF)) {
+			int d;
+			socklen_t dl = sizeof(d);
+			if (getsockopt(to, SOL_SOCKET, opts[i].name, &d, &dl) == 0 && d == v)
+				continue;
+			v /= 2;
+		}
+		(void)setsockopt(to, opts[i].level, opts[i].name, &v, sizeof(v));
+	}
+	struct linger lg;
+	socklen_t ll = sizeof(lg);
+	if (getsockopt(from, SOL_SOCKET, SO_LINGER, &lg, &ll) == 0 && lg.l_onoff)
+		(void)setsockopt(to, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+int nbroker_direct_finish(struct nbroker_direct *q, int fd, int err)
+{
+	int r = 0;
+	uint64_t id = q->id;
+	if (ioctl(q->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0) {
+		r = -ENOENT; /* the caller is gone */
+		goto out;
+	}
+	if (fd >= 0) {
+		carry_options(q->sock, fd);
+		int fl = fcntl(q->sock, F_GETFL);
+		int mine = fcntl(fd, F_GETFL);
+		if (fl >= 0 && mine >= 0)
+			(void)fcntl(fd, F_SETFL, (mine & ~O_NONBLOCK) | (fl & O_NONBLOCK));
+		/* Always in two steps: the atomic form would make connect()
+		 * return the descriptor's number instead of 0. Without the
+		 * killable wait, a signal between the two leaves the program
+		 * a connected socket and a connect() that restarts (EISCONN). */
+		struct seccomp_notif_addfd a = {
+			.id = q->id,
+			.flags = SECCOMP_ADDFD_FLAG_SETFD,
+			.srcfd = (uint32_t)fd,
+			.newfd = (uint32_t)q->caller_fd,
+			.newfd_flags = q->cloexec ? O_CLOEXEC : 0,
+		};
+		int s;
+		do
+			s = ioctl(q->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+		while (s < 0 && errno == EINTR);
+		if (s < 0) {
+			r = -errno;
+			err = ENOMEM; /* could not hand it over: the call fails */
+		}
+	}
+	struct seccomp_notif_resp resp = { .id = q->id };
+	if (err)
+		resp.error = -err;
+	int s;
+	do
+		s = ioctl(q->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+	while (s < 0 && errno == EINTR);
+	if (s < 0 && r == 0)
+		r = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	nbroker_direct_free(q);
+	return r;
 }
 
 static void do_connect(struct nbroker *nb, struct broker *b, const struct broker_notif *n, struct caller *c,
@@ -604,6 +831,18 @@ static void do_connect(struct nbroker *nb, struct broker *b, const struct broker
 	} else if (len >= sizeof(sa_family_t) && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
 		memcpy(&res->addr, &ss, sizeof(ss));
 		res->addr_len = len;
+		if (nb->direct && ss.ss_family == domain && !inet_loopback(&ss, len) &&
+		    sock_int(sock, SO_TYPE) == SOCK_STREAM) {
+			int r = hand_over(nb, b, n, sock, domain, &ss, len);
+			if (r < 0) {
+				err = -r;
+				goto out;
+			}
+			sock = -1;
+			reply->sent = true;
+			res->addr.ss_family = AF_UNSPEC; /* reported by the loop's side */
+			goto out;
+		}
 	}
 	bool blocking = is_blocking(sock);
 	int r = connect_now(sock, a, len, blocking);
@@ -735,6 +974,13 @@ static int copy_control(struct caller *c, uint64_t addr, size_t len, struct copi
 				memcpy(&fds[i], &ours, sizeof(int));
 			}
 		} else if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			/* The kernel takes only the sender's own: the caller's
+			 * user and group (srt's too, bwrap maps them so), and
+			 * srt's pid, since srt sends. */
+			struct ucred theirs;
+			memcpy(&theirs, CMSG_DATA(cm), sizeof(theirs));
+			if (theirs.uid != getuid() || theirs.gid != getgid())
+				return -EPERM;
 			struct ucred u = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
 			memcpy(CMSG_DATA(cm), &u, sizeof(u));
 		}
@@ -747,7 +993,7 @@ static int copy_control(struct caller *c, uint64_t addr, size_t len, struct copi
  * call got (0: sent, with *sent the count), or -1 when a waiter took
  * it. */
 static int send_copied(struct broker *b, const struct broker_notif *n, int sock, struct copied_msg *m, int flags,
-		       uint64_t mmsg_len_at, ssize_t *sent)
+		       uint64_t mmsg_len_at, int *obj, pid_t tgid, ssize_t *sent)
 {
 	struct iovec iov = { .iov_base = m->data, .iov_len = m->data_len };
 	struct msghdr h = {
@@ -759,12 +1005,14 @@ static int send_copied(struct broker *b, const struct broker_notif *n, int sock,
 		.msg_controllen = m->control_len,
 	};
 	ssize_t r = sendmsg(sock, &h, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (r >= 0) {
+	bool blocking = !(flags & MSG_DONTWAIT) && is_blocking(sock);
+	bool stream = sock_int(sock, SO_TYPE) == SOCK_STREAM;
+	if (r >= 0 && !(blocking && stream && (size_t)r < m->data_len && n)) {
 		*sent = r;
 		return 0;
 	}
-	int e = errno;
-	if (e == EAGAIN && !(flags & MSG_DONTWAIT) && is_blocking(sock) && n) {
+	int e = r < 0 ? errno : EAGAIN;
+	if (e == EAGAIN && blocking && n) {
 		struct waiter *w = calloc(1, sizeof(*w));
 		if (!w)
 			return ENOMEM;
@@ -773,12 +1021,18 @@ static int send_copied(struct broker *b, const struct broker_notif *n, int sock,
 		w->tid = n->pid;
 		w->sock = fcntl(sock, F_DUPFD_CLOEXEC, 3);
 		w->obj = -1;
-		w->flags = flags;
-		w->mmsg_len_at = mmsg_len_at;
 		if (w->sock < 0) {
 			free(w);
 			return errno;
 		}
+		w->flags = flags;
+		w->mmsg_len_at = mmsg_len_at;
+		w->tgid = tgid;
+		w->stream = stream;
+		w->done = r > 0 ? (size_t)r : 0;
+		/* The judged socket file its address names stays open for it. */
+		w->obj = *obj;
+		*obj = -1;
 		memcpy(&w->addr, &m->name, sizeof(m->name));
 		w->data = m->data;
 		w->control = m->control;
@@ -788,13 +1042,15 @@ static int send_copied(struct broker *b, const struct broker_notif *n, int sock,
 		m->fds = NULL;
 		m->n_fds = 0;
 		w->iov = (struct iovec){ .iov_base = w->data, .iov_len = m->data_len };
+		w->siov = (struct iovec){ .iov_base = (char *)w->data + w->done, .iov_len = m->data_len - w->done };
 		w->msg = (struct msghdr){
 			.msg_name = m->has_name ? &w->addr : NULL,
 			.msg_namelen = m->has_name ? m->name_len : 0,
-			.msg_iov = &w->iov,
+			.msg_iov = &w->siov,
 			.msg_iovlen = 1,
-			.msg_control = w->control,
-			.msg_controllen = m->control_len,
+			/* Control data went with the first bytes already. */
+			.msg_control = w->done ? NULL : w->control,
+			.msg_controllen = w->done ? 0 : m->control_len,
 		};
 		int s = waiter_start(b, w);
 		return s < 0 ? -s : -1;
@@ -807,10 +1063,10 @@ static void caller_sigpipe(struct caller *c, int flags, int err)
 {
 	if (err != EPIPE || (flags & MSG_NOSIGNAL))
 		return;
-	if (c->thread_pidfd)
-		(void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGPIPE, NULL, 0);
-	else
-		(void)syscall(SYS_tgkill, c->tid, c->tid, SIGPIPE);
+	int e = errno;
+	if (c->tgid > 0)
+		(void)syscall(SYS_tgkill, c->tgid, c->tid, SIGPIPE);
+	errno = e;
 }
 
 /* Judge m's address for sock (a unix path: resolved and replaced by the
@@ -924,7 +1180,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 			goto out;
 		}
 		ssize_t sent = 0;
-		err = send_copied(b, n, sock, &m, flags, 0, &sent);
+		err = send_copied(b, n, sock, &m, flags, 0, &obj, c->tgid, &sent);
 		if (err < 0) {
 			reply->sent = true;
 			err = 0;
@@ -949,7 +1205,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 			goto out;
 		}
 		ssize_t sent = 0;
-		err = send_copied(b, n, sock, &m, flags, 0, &sent);
+		err = send_copied(b, n, sock, &m, flags, 0, &obj, c->tgid, &sent);
 		if (err < 0) {
 			reply->sent = true;
 			err = 0;
@@ -990,7 +1246,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 		ssize_t sent = 0;
 		/* Only the first may wait (and then answers alone: one message). */
 		err = send_copied(b, i == 0 ? n : NULL, sock, &m, flags | (i ? MSG_DONTWAIT : 0),
-				  at + offsetof(struct mmsghdr, msg_len), &sent);
+				  at + offsetof(struct mmsghdr, msg_len), &obj, c->tgid, &sent);
 		if (err < 0) {
 			reply->sent = true;
 			err = 0;

@@ -34,6 +34,7 @@
 #include "policy/policy.h"
 
 struct nbroker;
+struct nbroker_direct;
 
 struct nbroker_options {
 	const struct policy *policy; /* the sandbox's, unchanged while it runs */
@@ -51,7 +52,34 @@ struct nbroker_options {
 				  * bound in the sandbox is there, never beneath */
 	const struct policy_unix_rules *extra; /* this sandbox's own entries (the library's);
 						* NULL: none. Must outlive the broker. */
+	/* Transparent network mode: a connect() of a TCP socket to an
+	 * address outside the sandbox's loopback is handed to direct (on the
+	 * broker's thread; it must not block), which answers the call later
+	 * with nbroker_direct_finish. NULL: carried out in the sandbox's
+	 * network namespace, as in proxy mode. */
+	void (*direct)(void *data, struct nbroker_direct *req);
+	void *direct_data;
 };
+
+/* A connect() for the transparent mode, answered on another thread. */
+struct nbroker_direct {
+	uint64_t id;               /* the notification */
+	pid_t tid;                 /* the caller */
+	int listener;              /* ours (a duplicate): answer through it */
+	int caller_fd;             /* the caller's socket's number */
+	bool cloexec;              /* ... and whether it is close-on-exec */
+	int sock;                  /* ours: the caller's socket (its options, its flags) */
+	int family;                /* its family: AF_INET or AF_INET6 */
+	struct sockaddr_storage addr; /* where it connects */
+	socklen_t addr_len;
+};
+
+/* Answer req (and free it): with fd (ours, closed here; -1: none) put in
+ * place of the caller's socket, carrying over its file status flags and
+ * the options it set, and 0; or with err. Returns 0, or a negative errno
+ * when the caller was gone (nothing happened then). */
+int nbroker_direct_finish(struct nbroker_direct *req, int fd, int err);
+void nbroker_direct_free(struct nbroker_direct *req);
 
 /* Can this kernel run it: pidfd_getfd (Linux 5.6), besides the observer's
  * user notification? */

@@ -225,8 +225,17 @@ static void link_check_clear(struct link_check *c)
  * the next run make /etc writable; a link that moves a deny entry drops a
  * protection just as silently, so deny entries are refused too (a mount
  * cannot cover the link itself, so there is no safe way to keep both). */
+static int check_entry_links_as(struct builder *b, const char *path, const char *key, const char *source,
+				const char *text);
+
 static int check_entry_links(struct builder *b, const char *path, enum policy_path_kind kind,
 			     const char *source, const char *text)
+{
+	return check_entry_links_as(b, path, kind_key(kind), source, text);
+}
+
+static int check_entry_links_as(struct builder *b, const char *path, const char *key, const char *source,
+				const char *text)
 {
 	if (b->n_roots == 0)
 		return 0;
@@ -250,7 +259,7 @@ static int check_entry_links(struct builder *b, const char *path, enum policy_pa
 			  "folder %s (allowWrite '%s', %s): a sandboxed command could have made or changed "
 			  "that link to point this entry elsewhere. Remove the link, or write the path it "
 			  "leads to%s%s%s in the settings instead",
-			  source, kind_key(kind), text ? text : path, c.link, c.target, parent, c.root->text,
+			  source, key, text ? text : path, c.link, c.target, parent, c.root->text,
 			  c.root->source, reached ? " (" : "", reached ? reached : "", reached ? ")" : "");
 	link_check_clear(&c);
 	return r;
@@ -482,7 +491,7 @@ static void builder_clear(struct builder *b)
 /* One allowUnixSockets entry into u (zeroed; what it holds is freed with
  * the rest, also on error). */
 static int unix_rule_init(struct policy_unix_rule *u, const struct config_entry *e, const char *source,
-			  const char *home, const char *cwd, struct srt_error *err)
+			  const char *home, const char *cwd, struct builder *b, struct srt_error *err)
 {
 	const char *why = NULL;
 	char *norm = path_normalize(e->value, home, cwd, &why);
@@ -525,6 +534,15 @@ static int unix_rule_init(struct policy_unix_rule *u, const struct config_entry 
 	_cleanup_free_ char *head = strndup(norm, fixed);
 	if (!head)
 		return srt_error_set(err, -ENOMEM, "out of memory");
+	/* Links a sandbox could have planted (in a writable folder) would
+	 * point the entry at another socket next time: refused, as for
+	 * path entries. Without the settings' writable folders to check
+	 * against (the library's per-sandbox list), no link is followed. */
+	if (!b)
+		return 0;
+	int lr = check_entry_links_as(b, head, "network.allowUnixSockets", source, e->value);
+	if (lr < 0)
+		return lr;
 	_cleanup_free_ char *res = policy_resolve_path(head, true);
 	if (!res)
 		return srt_error_set(err, -ENOMEM, "out of memory");
@@ -559,7 +577,7 @@ static int add_unix_sockets(struct builder *b, const struct config_list *list)
 		if (!source)
 			return srt_error_set(b->err, -ENOMEM, "out of memory");
 		struct policy_unix_rule *u = &b->p->unix_sockets[b->p->n_unix_sockets++];
-		int r = unix_rule_init(u, e, source, b->env->home, b->env->cwd, b->err);
+		int r = unix_rule_init(u, e, source, b->env->home, b->env->cwd, b, b->err);
 		if (r < 0)
 			return r;
 	}
@@ -584,7 +602,7 @@ int policy_unix_rules_build(const char *const *entries, const char *origin, cons
 			return srt_error_set(err, -ENOMEM, "out of memory");
 		}
 		const struct config_entry e = { .value = (char *)entries[i] };
-		int r = unix_rule_init(&ret->v[ret->n++], &e, source, home, cwd, err);
+		int r = unix_rule_init(&ret->v[ret->n++], &e, source, home, cwd, NULL, err);
 		if (r < 0) {
 			policy_unix_rules_clear(ret);
 			return r;
@@ -1456,8 +1474,6 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	p->allow_nested_user_namespaces = cfg->allow_nested_user_namespaces;
 	p->enable_weaker_nested_sandbox = cfg->enable_weaker_nested_sandbox;
 	p->allow_all_unix_sockets = cfg->network.allow_all_unix_sockets;
-	if ((r = add_unix_sockets(&b, &cfg->network.allow_unix_sockets)) < 0)
-		goto fail;
 	p->mandatory_deny_search_depth = cfg->mandatory_deny_search_depth;
 	if (cfg->mandatory_deny_search_depth != 3 &&
 	    strv_pushf(&p->notes, "mandatoryDenySearchDepth (%d) no longer limits anything: the write guard "
@@ -1484,7 +1500,8 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	    (r = add_list(&b, &cfg->deny_read, POLICY_DENY_READ)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_read, POLICY_ALLOW_READ)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_write, POLICY_ALLOW_WRITE)) < 0 ||
-	    (r = add_list(&b, &cfg->deny_write, POLICY_DENY_WRITE)) < 0)
+	    (r = add_list(&b, &cfg->deny_write, POLICY_DENY_WRITE)) < 0 ||
+	    (r = add_unix_sockets(&b, &cfg->network.allow_unix_sockets)) < 0)
 		goto fail;
 
 	if ((r = add_domains(&b, &cfg->network.allowed_domains, false, &p->allowed_domains, &p->n_allowed_domains)) < 0 ||

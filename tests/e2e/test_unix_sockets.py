@@ -608,20 +608,20 @@ emit(res)
 '''
 
 
-def test_listed_link_in_writable_folder_cannot_be_repointed(ctx, host):
-    """A listed path that is a symlink the sandbox can rewrite (in a
-    writable folder) still only leads to what the settings allow: the
-    sandbox repoints it at another host socket and connects."""
+def test_listed_link_in_writable_folder_is_refused(ctx, host):
+    """A listed path that is a symlink in a writable folder is a link the
+    sandbox could have planted or could repoint: srt refuses to run with
+    such an entry (exit 125) and names the link and the path to write
+    instead; nothing connects."""
     ok = host.server("stream", "listed")
     no = host.server("stream", "other")
     link = ctx.symlink(ok.path, "agent.sock")
-    val, r, evs = client(ctx, REPOINT, link, no.path,
-                         settings=listed(link, filesystem_allow_write=True))
-    assert val[:2] == ["ok:hello from listed\n", "repointed"], r
-    assert val[2] == "EACCES", r
-    assert_connect_refused_reported(r, evs, no.path)
-    assert no.accepted() == 0
-    assert os.readlink(link) == no.path  # the sandbox did repoint it
+    r = ctx.run([PY, "-c", CLIENT + REPOINT, link, no.path], settings=listed(link, filesystem_allow_write=True))
+    assert r.rc == 125, r
+    assert "network.allowUnixSockets" in r.err and link in r.err and ok.path in r.err, r
+    assert "writable folder" in r.err, r
+    assert ok.accepted() == 0 and no.accepted() == 0
+    assert os.readlink(link) == ok.path  # nothing ran to repoint it
 
 
 RACE = r'''

@@ -255,6 +255,20 @@ static void test_unix_socket_rules(void **state)
 	/* a bad entry names its position */
 	assert_int_not_equal(build("{\"network\": {\"allowUnixSockets\": [\"~nobody/x\"]}}", &p, &err), 0);
 	assert_non_null(strstr(err.message, "network.allowUnixSockets[0]"));
+	/* An entry through a link in a writable folder: a sandbox could have
+	 * planted it to point the entry at another socket next time. */
+	char w[300], planted[340];
+	snprintf(w, sizeof(w), "%s/proj", root);
+	snprintf(planted, sizeof(planted), "%s/sockets", w);
+	assert_int_equal(mkdir(w, 0755), 0);
+	assert_int_equal(symlink(real, planted), 0);
+	snprintf(json, sizeof(json),
+		 "{\"filesystem\": {\"allowWrite\": [\"%s\"]}, \"network\": {\"allowUnixSockets\": [\"%s/app.sock\"]}}",
+		 w, planted);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(build(json, &p, &err), -ELOOP);
+	assert_non_null(strstr(err.message, "network.allowUnixSockets"));
+	assert_non_null(strstr(err.message, planted));
 }
 
 static void test_glob_expands_existing_matches(void **state)
