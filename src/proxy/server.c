@@ -167,6 +167,25 @@ struct conn {
 
 	struct bsplice *bs;     /* a response body moving with splice(), or NULL */
 	uint64_t last_active;   /* uv_now() when a byte last moved, for the idle timeouts */
+
+	/* A request of the connect broker (proxy_server_direct), or NULL. */
+	struct proxy_direct *direct;
+};
+
+/*
+ * A transparent connection is a conn without a client: its client side is
+ * a TCP handle that never gets a socket (so closing stays the same path as
+ * every other conn's), its kind is FORWARD (no client protocol to answer
+ * in), and where a proxy would write its answer, done is called instead.
+ * The decision, the question, the lookup, the guard and the dial are the
+ * proxies' own.
+ */
+struct proxy_direct {
+	struct conn *c;
+	proxy_direct_done done; /* NULL once called, or cancelled */
+	void *data;
+	int family;             /* the program's socket family: tried first */
+	char *rule;             /* the refusal's rule, as its event gave it (malloc'd) */
 };
 
 struct listener {
@@ -483,6 +502,10 @@ static void ev_begin(struct conn *c, char *rule)
  * counts. */
 static void ev_refuse(struct conn *c, const char *rule, bool keep_bytes)
 {
+	if (c->direct) {
+		free(c->direct->rule);
+		c->direct->rule = strdup(rule);
+	}
 	if (c->ev.pending) {
 		c->ev.pending = false;
 		ev_send(c->srv, &c->ev, false, rule, keep_bytes);
@@ -717,6 +740,10 @@ static void conn_maybe_free(struct conn *c)
 	free(c->req);
 	free(c->resp);
 	evrec_clear(&c->ev);
+	if (c->direct) {
+		free(c->direct->rule);
+		free(c->direct);
+	}
 	free(c);
 	trim_note_freed(srv);
 	if (srv->paused && !srv->closing)
@@ -772,6 +799,21 @@ static void detach_upstream(struct conn *c)
 	side_close(u);
 }
 
+/* Hand a transparent request's outcome to the connect broker, once; fd is
+ * ours until then (closed when nobody waits for it any more). */
+static void direct_finish(struct conn *c, int fd, int err, const char *rule)
+{
+	struct proxy_direct *d = c->direct;
+	if (!d || !d->done) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	proxy_direct_done done = d->done;
+	d->done = NULL;
+	done(d->data, fd, err, rule);
+}
+
 static void conn_close(struct conn *c)
 {
 	if (c->state == ST_CLOSING && c->client.closing)
@@ -786,6 +828,8 @@ static void conn_close(struct conn *c)
 	if (c->ev.pending && !c->ev.closed_by)
 		c->ev.closed_by = "srt";
 	ev_end(c);
+	/* Closed before an outcome (the server closes): refused. */
+	direct_finish(c, -1, ECONNREFUSED, NULL);
 	c->state = ST_CLOSING;
 	if (c->bs)
 		bsplice_close(c->bs);
@@ -895,7 +939,9 @@ static void on_timeout(uv_timer_t *t)
 			c->ev.error = "timed out";
 		ev_end(c);
 		lookup_cancel(c);
-		if (c->kind == PROXY_KIND_HTTP) {
+		if (c->direct) {
+			direct_finish(c, -1, ETIMEDOUT, NULL);
+		} else if (c->kind == PROXY_KIND_HTTP) {
 			static const char body[] = "srt: the connection timed out\n";
 			char *text = NULL;
 			int n = asprintf(&text, "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
@@ -1088,6 +1134,18 @@ static void refuse_phrase(struct conn *c, int http_status, uint8_t socks_rep, co
 		evrec_ended(&c->ev, "srt", why);
 		ev_end(c);
 	}
+	if (c->direct) {
+		/* What a connect() of the program says: the SOCKS5 reply
+		 * code is already the refusal in a client's terms. */
+		int err = socks_rep == SOCKS5_REP_NETWORK_UNREACHABLE ? ENETUNREACH :
+			  socks_rep == SOCKS5_REP_HOST_UNREACHABLE ? EHOSTUNREACH :
+			  socks_rep == SOCKS5_REP_TTL_EXPIRED ? ETIMEDOUT : ECONNREFUSED;
+		const char *rule = socks_rep == SOCKS5_REP_NOT_ALLOWED && c->direct->rule ? c->direct->rule :
+				   socks_rep == SOCKS5_REP_NOT_ALLOWED ? why : NULL;
+		direct_finish(c, -1, err, rule);
+		conn_close(c);
+		return;
+	}
 	if (c->kind == PROXY_KIND_HTTP) {
 		char *text = NULL;
 		if (asprintf(&text, "srt: %s%s%s\n", c->target[0] ? c->target : "", c->target[0] ? ": " : "", why) < 0) {
@@ -1128,6 +1186,28 @@ static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const cha
 static void try_next_address(struct conn *c);
 static bool send_request_head(struct conn *c);
 
+/* A transparent request's upstream is connected: the broker takes the
+ * socket. Its descriptor leaves libuv as a duplicate (the handle then
+ * closes its own, as splice_tunnel's do); nothing was read from it. The
+ * event is sent now, as srt sees none of its bytes. */
+static void direct_connected(struct conn *c, struct side *u)
+{
+	uv_os_fd_t ufd;
+	int fd = uv_fileno((uv_handle_t *)&u->tcp, &ufd) == 0 ? fcntl(ufd, F_DUPFD_CLOEXEC, 0) : -1;
+	stop_timer(c);
+	if (fd < 0) {
+		debug_log(c, "%s: cannot hand the connection over: %s", c->target, strerror(errno));
+		evrec_ended(&c->ev, "srt", "out of descriptors");
+		conn_close(c);
+		return;
+	}
+	debug_log(c, "%s: connected, handed over", c->target);
+	ev_end(c);
+	detach_upstream(c);
+	direct_finish(c, fd, 0, NULL);
+	conn_close(c);
+}
+
 static void on_connected(uv_connect_t *req, int status)
 {
 	struct side *u = (struct side *)req->handle->data;
@@ -1141,6 +1221,10 @@ static void on_connected(uv_connect_t *req, int status)
 		c->last_connect_err = status;
 		detach_upstream(c);
 		try_next_address(c);
+		return;
+	}
+	if (c->direct) {
+		direct_connected(c, u);
 		return;
 	}
 	stop_timer(c);
@@ -1277,26 +1361,33 @@ static void on_resolved(void *data, int status, struct addrinfo *res)
 	c->n_cands = 0;
 	const char *refused_class = NULL;
 	char refused_addr[INET6_ADDRSTRLEN] = "";
-	for (struct addrinfo *ai = res; ai && c->n_cands < sizeof(c->cands) / sizeof(c->cands[0]); ai = ai->ai_next) {
-		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-			continue;
-		const char *cls = conn_guard(c, ai->ai_addr);
-		if (cls) {
-			if (!refused_class) {
-				struct sockaddr_storage ss;
-				memset(&ss, 0, sizeof(ss));
-				memcpy(&ss, ai->ai_addr, ai->ai_addrlen <= sizeof(ss) ? ai->ai_addrlen : sizeof(ss));
-				addr_text(&ss, refused_addr, sizeof(refused_addr));
+	/* A transparent request tries its socket's family first: two passes,
+	 * the second only for it. */
+	for (int pass = 0; pass < (c->direct ? 2 : 1); pass++) {
+		for (struct addrinfo *ai = res; ai && c->n_cands < sizeof(c->cands) / sizeof(c->cands[0]);
+		     ai = ai->ai_next) {
+			if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+				continue;
+			if (c->direct && (ai->ai_family == c->direct->family) != (pass == 0))
+				continue;
+			const char *cls = conn_guard(c, ai->ai_addr);
+			if (cls) {
+				if (!refused_class) {
+					struct sockaddr_storage ss;
+					memset(&ss, 0, sizeof(ss));
+					memcpy(&ss, ai->ai_addr, ai->ai_addrlen <= sizeof(ss) ? ai->ai_addrlen : sizeof(ss));
+					addr_text(&ss, refused_addr, sizeof(refused_addr));
+				}
+				refused_class = cls;
+				continue;
 			}
-			refused_class = cls;
-			continue;
+			memcpy(&c->cands[c->n_cands], ai->ai_addr, ai->ai_addrlen);
+			if (ai->ai_family == AF_INET)
+				((struct sockaddr_in *)&c->cands[c->n_cands])->sin_port = htons(c->port);
+			else
+				((struct sockaddr_in6 *)&c->cands[c->n_cands])->sin6_port = htons(c->port);
+			c->n_cands++;
 		}
-		memcpy(&c->cands[c->n_cands], ai->ai_addr, ai->ai_addrlen);
-		if (ai->ai_family == AF_INET)
-			((struct sockaddr_in *)&c->cands[c->n_cands])->sin_port = htons(c->port);
-		else
-			((struct sockaddr_in6 *)&c->cands[c->n_cands])->sin6_port = htons(c->port);
-		c->n_cands++;
 	}
 	freeaddrinfo(res);
 	if (c->n_cands == 0) {
@@ -1371,6 +1462,8 @@ static bool decision_by_default(const struct net_decision *d)
 
 static const char *conn_via(const struct conn *c)
 {
+	if (c->direct)
+		return "transparent";
 	switch (c->kind) {
 	case PROXY_KIND_SOCKS: return "socks5";
 	case PROXY_KIND_FORWARD: return "forward";
@@ -3223,4 +3316,73 @@ void proxy_server_close(struct proxy_server *s)
 		stunnel_close(t);
 	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
 	uv_close((uv_handle_t *)&s->trim, on_retry_closed);
+}
+
+/* --- transparent connections ------------------------------------------------- */
+
+/* The decision starts from the loop, never inside proxy_server_direct: a
+ * refusal decided at once still reaches done later, as the API says. */
+static void on_direct_start(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	decide_and_dial(c);
+}
+
+int proxy_server_direct(struct proxy_server *s, const char *host, uint16_t port, int family,
+			proxy_direct_done done, void *data, struct proxy_direct **ret)
+{
+	if (!s || !host || port == 0 || !done || !ret || (family != AF_INET && family != AF_INET6))
+		return -EINVAL;
+	if (s->closing || s->n_conns >= s->o.limits.max_connections)
+		return -ECONNREFUSED;
+	struct proxy_host h;
+	if (proxy_host_canonical(host, strlen(host), &h, NULL) < 0)
+		return -EINVAL;
+	struct conn *c = calloc(1, sizeof(*c));
+	struct proxy_direct *d = calloc(1, sizeof(*d));
+	if (!c || !d) {
+		free(c);
+		free(d);
+		return -ENOMEM;
+	}
+	d->c = c;
+	d->done = done;
+	d->data = data;
+	d->family = family;
+	c->direct = d;
+	c->srv = s;
+	c->kind = PROXY_KIND_FORWARD;
+	c->state = ST_RESOLVING; /* waits, reads nothing, until the decision */
+	c->req_start = uv_hrtime();
+	c->host = h;
+	c->port = port;
+	c->client.conn = c;
+	c->client.srv = s;
+	c->client.is_client = true;
+	/* A handle without a socket: closing it is all it is for. */
+	if (uv_tcp_init(s->loop, &c->client.tcp) < 0) {
+		free(d);
+		free(c);
+		return -ENOMEM;
+	}
+	c->client.tcp.data = &c->client;
+	uv_timer_init(s->loop, &c->timer);
+	c->timer.data = c;
+	c->handles_open = 2;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	uv_timer_start(&c->timer, on_direct_start, 0, 0);
+	*ret = d;
+	return 0;
+}
+
+void proxy_direct_cancel(struct proxy_direct *d)
+{
+	if (!d || !d->done)
+		return;
+	d->done = NULL;
+	conn_close(d->c);
 }

@@ -57,7 +57,13 @@ struct proxy_event {
 	 * another host (NAME)" or "SNI check failed: malformed ClientHello"
 	 * (the SNI check). FORWARD listeners: "forwarded". */
 	const char *rule;
-	const char *via;        /* "http" (absolute-form), "connect", "socks5", "forward" */
+	/* "http" (absolute-form), "connect", "socks5", "forward", or
+	 * "transparent" (proxy_server_direct: the connect broker's). A
+	 * transparent connection that was allowed is reported once, when
+	 * its socket is handed over (bytes 0, closed_by NULL): srt does not
+	 * see its bytes; one that failed after it was allowed (refused by
+	 * the server, timed out) is reported with its error as any other. */
+	const char *via;
 	const char *error;      /* allowed, but it failed: "connection refused", "timed out",
 				 * "name did not resolve", "reset by the client", ...; NULL
 				 * when fine */
@@ -150,6 +156,55 @@ int proxy_server_listen(struct proxy_server *s, enum proxy_kind kind, int fd,
 /* Close every listener and connection. The server frees itself once the
  * loop has run the close callbacks (uv_run until it returns). */
 void proxy_server_close(struct proxy_server *s);
+
+/*
+ * One connection for the connect broker (transparent mode), decided and
+ * dialed like a proxy request, on the loop thread.
+ *
+ * It is decided exactly as a CONNECT request to host:port: the policy,
+ * the extra list, the ask hooks with their timeout; resolved on the host,
+ * every address checked by the resolved-address guard (lifted by the
+ * extra list as for the proxies), the candidates dialed in order within
+ * limits.connect_timeout_ms. Its events have via "transparent". It counts
+ * toward limits.max_connections while under way, and proxy_server_close
+ * waits for it.
+ */
+struct proxy_direct;
+
+/*
+ * fd: the connected TCP socket (ours to take: O_CLOEXEC, O_NONBLOCK, no
+ * byte read from it), or -1 with err the errno a connect() would give the
+ * program: ECONNREFUSED (denied by the policy, refused by the server, the
+ * server closed meanwhile, or a failure of srt's own), ETIMEDOUT (not
+ * connected within limits.connect_timeout_ms; a question left without an
+ * answer in time is a denial: ECONNREFUSED), ENETUNREACH, EHOSTUNREACH
+ * (also: the name did not resolve on the host). rule: for a denial by the policy,
+ * the question or the guard, the rule text (as in proxy_event.rule), else
+ * NULL; valid during the call. Called exactly once, on the loop thread,
+ * never from inside proxy_server_direct itself, unless cancelled; when
+ * proxy_server_close ends a request under way, it is called from inside
+ * proxy_server_close with -1, ECONNREFUSED. After it, the proxy_direct is
+ * gone.
+ */
+typedef void (*proxy_direct_done)(void *data, int fd, int err, const char *rule);
+
+/*
+ * host: a host name (lowercase, as the sandbox asked it) or an IP literal
+ * text; port: 1..65535; family: the program's socket family (AF_INET /
+ * AF_INET6): addresses of that family are tried first, then the others.
+ * Returns 0 with *ret (done will be called), or -EINVAL (a bad argument
+ * or host), -ENOMEM, -ECONNREFUSED (the server is closing, or has
+ * max_connections under way: no event, done is not called). Loop thread
+ * only.
+ */
+int proxy_server_direct(struct proxy_server *s, const char *host, uint16_t port, int family,
+			proxy_direct_done done, void *data, struct proxy_direct **ret);
+
+/* The program gave up (killed): done is not called; what is under way
+ * stops (an allowed request that was dialing is reported with error
+ * "closed before the connection was made"). Loop thread only; only before
+ * done was called. NULL is a no-op. */
+void proxy_direct_cancel(struct proxy_direct *d);
 
 /* Answer a question handed over by proxy_hooks.ask_async: exactly once,
  * from any thread. reason (may be NULL) is used only when allow is false.
