@@ -1,12 +1,12 @@
-/* The DNS responder of the transparent network mode: query parser and response builder; no I/O, no policy. */
+/* The DNS responder of the transparent network mode: query parser, response builder and the map of handed-out addresses; no I/O, no policy. */
 #ifndef SRT_PROXY_DNS_H
 #define SRT_PROXY_DNS_H
 
 /*
  * Inside the sandbox, /etc/resolv.conf names 127.0.0.1:53 of the sandbox's
  * own network namespace, where the supervisor answers. For a name the
- * policy allows it answers A/AAAA with addresses it hands out itself and
- * remembers which name each address stands for, so that a
+ * policy allows it answers A/AAAA with addresses it hands out itself (the
+ * map below) and remembers which name each address stands for, so that a
  * later connect() to that address is judged, and dialed, by name. A denied
  * name gets NXDOMAIN; other record types get NOERROR without records. No
  * name is ever sent on to the host's resolver.
@@ -16,7 +16,9 @@
  * query has no reason to use them (so none is ever followed), and the work
  * per message is bounded by its length.
  *
- * Thread-safety: none of these functions keeps hidden state.
+ * Thread-safety: none of these functions keeps hidden state; a dns_map is
+ * not locked, so its caller serialises every call on it (the supervisor
+ * uses it from its one loop thread).
  */
 
 #include <stdbool.h>
@@ -136,5 +138,74 @@ size_t dns_build_response(const uint8_t *msg, size_t qlen, const struct dns_quer
  * buf + 2. An answer goes out behind dns_tcp_put_len(). */
 size_t dns_tcp_frame_len(const uint8_t *buf, size_t len);
 void dns_tcp_put_len(uint8_t out[2], size_t msg_len);
+
+/* ---- The address map -------------------------------------------------------
+ *
+ * Each name gets one IPv4 and one IPv6 address, at the same offset within
+ * each prefix, for the map's whole life. Addresses are never taken back
+ * nor given to another name: a connection the sandbox opened to name A
+ * must never reach name B. The network address of a prefix (offset 0) is
+ * never handed out.
+ *
+ * Names are kept in a hash table with a random key (SipHash-2-4 under a
+ * key from getrandom), so a sandbox cannot choose names that collide, and
+ * addresses in an array indexed by offset: every call below is O(1) on
+ * average. Memory grows with the names assigned, at most about
+ * capacity * (name length + 40) bytes.
+ */
+
+struct dns_map;
+
+/* The defaults: 198.18.0.0/15, the benchmarking range of RFC 2544 that no
+ * real host uses, and fd53:7274:7300::/96, a unique-local prefix (RFC 4193)
+ * chosen for this ("Srt" in its global ID); both only mean something inside
+ * the sandbox's network namespace. */
+#define DNS_MAP_DEFAULT_V4 { 198, 18, 0, 0 }
+#define DNS_MAP_DEFAULT_V4_LEN 15
+#define DNS_MAP_DEFAULT_V6 { 0xfd, 0x53, 0x72, 0x74, 0x73, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define DNS_MAP_DEFAULT_V6_LEN 96
+#define DNS_MAP_DEFAULT_CAPACITY 65536
+#define DNS_MAP_CAPACITY_MAX (1u << 24)
+
+struct dns_map_options {
+	/* A prefix length of 0 takes the default prefix. Otherwise v4_len is
+	 * 1..31 and v6_len 1..127, the address's host bits are zero, and the
+	 * IPv6 prefix does not overlap ::ffff:0:0/96 (IPv4-mapped). */
+	uint8_t v4[4];
+	unsigned v4_len;
+	uint8_t v6[16];
+	unsigned v6_len;
+	/* The most names the map will ever hold, at most DNS_MAP_CAPACITY_MAX;
+	 * 0 takes the default, cut down to what the prefixes hold. A capacity
+	 * larger than either prefix holds (its size less the network address)
+	 * is an error. */
+	size_t capacity;
+};
+
+/* Make a map (o NULL: all defaults) into *ret, freed with dns_map_free().
+ * Returns 0, -EINVAL for bad options, -ENOMEM, or getrandom()'s error. */
+int dns_map_new(const struct dns_map_options *o, struct dns_map **ret);
+
+/* Free the map and every name it holds; NULL is a no-op. */
+void dns_map_free(struct dns_map *m);
+
+/* The addresses of name (1..253 bytes, compared byte for byte: pass the
+ * lowercase form, as dns_parse_query() gives it), handing out the next
+ * pair when the name is new. Writes ret_v4 and ret_v6 (each may be NULL)
+ * on success only. Returns 0; -EINVAL for a NULL, empty or too long name;
+ * -ENOSPC when the map holds capacity names already; -ENOMEM. */
+int dns_map_assign(struct dns_map *m, const char *name, uint8_t ret_v4[4], uint8_t ret_v6[16]);
+
+/* The name addr was handed out for, or NULL: an address outside the
+ * prefixes, never handed out, or of another family. family is AF_INET
+ * (addr: 4 bytes) or AF_INET6 (16 bytes, network order); an IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d) is looked up as its IPv4 address, since a
+ * dual-stack socket connects to IPv4 that way. The name lives as long as
+ * the map. */
+const char *dns_map_name(const struct dns_map *m, int family, const void *addr);
+
+/* Does addr lie within the map's prefixes, handed out or not (network
+ * address included)? Same family and IPv4-mapped rules as dns_map_name(). */
+bool dns_map_in_range(const struct dns_map *m, int family, const void *addr);
 
 #endif

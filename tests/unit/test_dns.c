@@ -1,4 +1,4 @@
-/* Unit tests for the DNS responder's wire format (queries as real resolvers send them, malformed ones, answers read back). */
+/* Unit tests for the DNS responder: its wire format (queries as real resolvers send them, malformed ones, answers read back) and its address map. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,10 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "proxy/dns.h"
 
@@ -1073,6 +1076,248 @@ static void test_tcp_frame(void **state)
 	assert_int_equal(dns_tcp_frame_len(p, 2), 2 + 0x1234);
 }
 
+/* ---- The address map ------------------------------------------------------------ */
+
+static void test_map_assign(void **state)
+{
+	(void)state;
+	struct dns_map *m = NULL;
+	assert_int_equal(dns_map_new(NULL, &m), 0);
+	uint8_t a4[4], a6[16], b4[4], b6[16], c4[4], c6[16];
+
+	assert_int_equal(dns_map_assign(m, "example.com", a4, a6), 0);
+	/* The first pair is the one after the network address. */
+	const uint8_t first4[4] = { 198, 18, 0, 1 };
+	const uint8_t first6[16] = { 0xfd, 0x53, 0x72, 0x74, 0x73, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	assert_memory_equal(a4, first4, 4);
+	assert_memory_equal(a6, first6, 16);
+
+	assert_int_equal(dns_map_assign(m, "example.org", b4, b6), 0);
+	assert_memory_not_equal(a4, b4, 4);
+	assert_memory_not_equal(a6, b6, 16);
+	const uint8_t second4[4] = { 198, 18, 0, 2 };
+	assert_memory_equal(b4, second4, 4);
+
+	/* The same name, the same pair, however often. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(dns_map_assign(m, "example.com", c4, c6), 0);
+		assert_memory_equal(a4, c4, 4);
+		assert_memory_equal(a6, c6, 16);
+	}
+	assert_int_equal(dns_map_assign(m, "example.com", NULL, NULL), 0);
+	assert_int_equal(dns_map_assign(m, "example.com", NULL, c6), 0);
+	assert_memory_equal(a6, c6, 16);
+
+	/* Back from address to name. */
+	assert_string_equal(dns_map_name(m, AF_INET, a4), "example.com");
+	assert_string_equal(dns_map_name(m, AF_INET6, a6), "example.com");
+	assert_string_equal(dns_map_name(m, AF_INET, b4), "example.org");
+	assert_string_equal(dns_map_name(m, AF_INET6, b6), "example.org");
+	/* A dual-stack socket's view of the IPv4 address. */
+	uint8_t mapped[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	memcpy(mapped + 12, a4, 4);
+	assert_string_equal(dns_map_name(m, AF_INET6, mapped), "example.com");
+	assert_true(dns_map_in_range(m, AF_INET6, mapped));
+
+	/* Bad names. */
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[299] = '\0';
+	assert_int_equal(dns_map_assign(m, longname, a4, a6), -EINVAL);
+	longname[253] = '\0';
+	assert_int_equal(dns_map_assign(m, longname, a4, a6), 0);
+	assert_string_equal(dns_map_name(m, AF_INET, a4), longname);
+	assert_int_equal(dns_map_assign(m, "", a4, a6), -EINVAL);
+	assert_int_equal(dns_map_assign(m, NULL, a4, a6), -EINVAL);
+	assert_int_equal(dns_map_assign(NULL, "x", a4, a6), -EINVAL);
+
+	dns_map_free(m);
+	dns_map_free(NULL);
+}
+
+static void test_map_lookup_misses(void **state)
+{
+	(void)state;
+	struct dns_map *m = NULL;
+	assert_int_equal(dns_map_new(NULL, &m), 0);
+	uint8_t a4[4], a6[16];
+	assert_int_equal(dns_map_assign(m, "one.example", a4, a6), 0);
+
+	/* In the prefixes, never handed out: in range, no name. */
+	const uint8_t net4[4] = { 198, 18, 0, 0 };
+	const uint8_t next4[4] = { 198, 18, 0, 2 };
+	const uint8_t last4[4] = { 198, 19, 255, 255 };
+	const uint8_t net6[16] = { 0xfd, 0x53, 0x72, 0x74, 0x73 };
+	const uint8_t next6[16] = { 0xfd, 0x53, 0x72, 0x74, 0x73, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 };
+	const uint8_t high6[16] = { 0xfd, 0x53, 0x72, 0x74, 0x73, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff };
+	for (int i = 0; i < 3; i++) {
+		const uint8_t *a = i == 0 ? net4 : i == 1 ? next4 : last4;
+		assert_null(dns_map_name(m, AF_INET, a));
+		assert_true(dns_map_in_range(m, AF_INET, a));
+		const uint8_t *b = i == 0 ? net6 : i == 1 ? next6 : high6;
+		assert_null(dns_map_name(m, AF_INET6, b));
+		assert_true(dns_map_in_range(m, AF_INET6, b));
+	}
+
+	/* Outside the prefixes. */
+	const uint8_t out4[][4] = { { 198, 17, 255, 255 }, { 198, 20, 0, 1 }, { 127, 0, 0, 1 }, { 10, 0, 0, 1 }, { 0, 0, 0, 1 } };
+	for (size_t i = 0; i < sizeof(out4) / sizeof(out4[0]); i++) {
+		assert_null(dns_map_name(m, AF_INET, out4[i]));
+		assert_false(dns_map_in_range(m, AF_INET, out4[i]));
+	}
+	/* Close to the IPv6 prefix, off in one bit or in the 64 bits above
+	 * the last 32. */
+	uint8_t near6[16];
+	for (int bit = 0; bit < 96; bit++) {
+		memcpy(near6, a6, 16);
+		near6[bit / 8] ^= (uint8_t)(0x80 >> (bit % 8));
+		assert_null(dns_map_name(m, AF_INET6, near6));
+		assert_false(dns_map_in_range(m, AF_INET6, near6));
+	}
+	const uint8_t lo6[16] = { [15] = 1 };
+	assert_null(dns_map_name(m, AF_INET6, lo6));
+	assert_false(dns_map_in_range(m, AF_INET6, lo6));
+	/* Wrong family for the bytes, bad arguments. */
+	assert_null(dns_map_name(m, AF_UNIX, a4));
+	assert_false(dns_map_in_range(m, AF_UNIX, a4));
+	assert_null(dns_map_name(m, AF_INET, NULL));
+	assert_null(dns_map_name(NULL, AF_INET, a4));
+	assert_false(dns_map_in_range(NULL, AF_INET, a4));
+	/* The IPv4-mapped form of an address outside the IPv4 prefix. */
+	uint8_t mapped[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1 };
+	assert_false(dns_map_in_range(m, AF_INET6, mapped));
+	dns_map_free(m);
+}
+
+static void test_map_options(void **state)
+{
+	(void)state;
+	struct dns_map *m = (struct dns_map *)0x1;
+	struct dns_map_options o = { .v4 = { 10, 77, 0, 0 }, .v4_len = 24, .v6 = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0 }, .v6_len = 120 };
+
+	/* Host bits set, lengths out of range, overlap with IPv4-mapped. */
+	struct dns_map_options bad = o;
+	bad.v4[3] = 1;
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	bad = o;
+	bad.v6[15] = 1;
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	bad = o;
+	bad.v4_len = 32;
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	bad = o;
+	bad.v6_len = 128;
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	bad = o;
+	memset(bad.v6, 0, 16);
+	bad.v6[10] = bad.v6[11] = 0xff;
+	bad.v6_len = 112;
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	bad.v6[10] = bad.v6[11] = 0;
+	bad.v6_len = 8; /* ::/8 contains ::ffff:0:0/96 */
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	/* More names than a /24 holds (255 past the network address). */
+	bad = o;
+	bad.capacity = 256;
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	bad.capacity = DNS_MAP_CAPACITY_MAX + 1;
+	bad.v4_len = 1;
+	bad.v4[0] = 0;
+	bad.v6_len = 64;
+	bad.v6[14] = 0;
+	assert_int_equal(dns_map_new(&bad, &m), -EINVAL);
+	assert_ptr_equal(m, (struct dns_map *)0x1); /* untouched */
+	assert_int_equal(dns_map_new(&o, NULL), -EINVAL);
+
+	/* The default capacity is cut down to what the prefixes hold: 255. */
+	assert_int_equal(dns_map_new(&o, &m), 0);
+	char name[32];
+	uint8_t a4[4], a6[16];
+	for (int i = 1; i <= 255; i++) {
+		snprintf(name, sizeof(name), "h%d.example", i);
+		assert_int_equal(dns_map_assign(m, name, a4, a6), 0);
+		assert_int_equal(a4[3], i);
+		assert_int_equal(a6[15], i);
+		assert_int_equal(a6[14], 0x10);
+	}
+	assert_int_equal(dns_map_assign(m, "one.more", a4, a6), -ENOSPC);
+	const uint8_t last4[4] = { 10, 77, 0, 255 };
+	assert_string_equal(dns_map_name(m, AF_INET, last4), "h255.example");
+	dns_map_free(m);
+
+	/* An IPv6 prefix shorter than /96: offsets sit in the last 32 bits. */
+	o.v6_len = 64;
+	o.v6[14] = 0;
+	o.capacity = 10;
+	assert_int_equal(dns_map_new(&o, &m), 0);
+	assert_int_equal(dns_map_assign(m, "a.example", a4, a6), 0);
+	const uint8_t expect6[16] = { 0xfd, [15] = 1 };
+	assert_memory_equal(a6, expect6, 16);
+	assert_string_equal(dns_map_name(m, AF_INET6, a6), "a.example");
+	uint8_t other6[16];
+	memcpy(other6, a6, 16);
+	other6[8] = 1; /* same last 32 bits, in the prefix, never handed out */
+	assert_null(dns_map_name(m, AF_INET6, other6));
+	assert_true(dns_map_in_range(m, AF_INET6, other6));
+	dns_map_free(m);
+}
+
+static void test_map_full(void **state)
+{
+	(void)state;
+	struct dns_map_options o = { .capacity = 3 };
+	struct dns_map *m = NULL;
+	assert_int_equal(dns_map_new(&o, &m), 0);
+	uint8_t a4[3][4], x4[4], x6[16];
+	assert_int_equal(dns_map_assign(m, "a.example", a4[0], NULL), 0);
+	assert_int_equal(dns_map_assign(m, "b.example", a4[1], NULL), 0);
+	assert_int_equal(dns_map_assign(m, "c.example", a4[2], NULL), 0);
+	memset(x4, 0x77, 4);
+	assert_int_equal(dns_map_assign(m, "d.example", x4, x6), -ENOSPC);
+	assert_int_equal(x4[0], 0x77); /* untouched */
+	/* Names already held still resolve, both ways; nothing was recycled. */
+	assert_int_equal(dns_map_assign(m, "a.example", x4, NULL), 0);
+	assert_memory_equal(x4, a4[0], 4);
+	assert_string_equal(dns_map_name(m, AF_INET, a4[2]), "c.example");
+	const uint8_t fourth[4] = { 198, 18, 0, 4 };
+	assert_null(dns_map_name(m, AF_INET, fourth));
+	dns_map_free(m);
+}
+
+/* 100 000 names: every one distinct, every one found again both ways.
+ * Prints the time taken; asserts nothing about it. */
+static void test_map_many(void **state)
+{
+	(void)state;
+	enum { N = 100000 };
+	struct dns_map_options o = { .capacity = N };
+	struct dns_map *m = NULL;
+	assert_int_equal(dns_map_new(&o, &m), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char name[64];
+	uint8_t a4[4], a6[16];
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "host-%u.example.com", i);
+		assert_int_equal(dns_map_assign(m, name, a4, a6), 0);
+		uint32_t off = (uint32_t)(a4[0] - 198) << 24 | (uint32_t)(a4[1] - 18) << 16 | (uint32_t)a4[2] << 8 | a4[3];
+		assert_int_equal(off, i + 1);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "host-%u.example.com", i);
+		assert_int_equal(dns_map_assign(m, name, a4, a6), 0);
+		const char *back = dns_map_name(m, AF_INET, a4);
+		assert_non_null(back);
+		assert_string_equal(back, name);
+		assert_ptr_equal(dns_map_name(m, AF_INET6, a6), back);
+	}
+	assert_int_equal(dns_map_assign(m, "one.more", a4, a6), -ENOSPC);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("dns map: %d names assigned, then each looked up both ways, in %.1f ms\n", N, ms);
+	dns_map_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1096,6 +1341,11 @@ int main(void)
 		cmocka_unit_test(test_out_cap),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_tcp_frame),
+		cmocka_unit_test(test_map_assign),
+		cmocka_unit_test(test_map_lookup_misses),
+		cmocka_unit_test(test_map_options),
+		cmocka_unit_test(test_map_full),
+		cmocka_unit_test(test_map_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
