@@ -6,6 +6,7 @@
 # and nowhere else. Nothing here uses an address outside loopback.
 import json
 import os
+import re
 
 import pytest
 
@@ -180,3 +181,12 @@ def test_bad_mode_is_refused(net):
     r = net.sh("echo ran", settings={}, opts=["--network", "direct"])
     assert r.rc == 125 and "ran" not in r.out, r
     assert "--network takes proxy or transparent" in r.err, r
+
+
+def test_check_shows_the_mode_and_where_it_was_set(ctx):
+    r = ctx.run(["check"], settings={"network": {"mode": "transparent"}})
+    assert r.rc == 0, r
+    assert re.search(r"  mode transparent \(srt answers names at 127\.0\.0\.1:53 inside\) <- .*:\d+:\d+: network\.mode",
+                     r.out), r
+    r = ctx.run(["check"], settings={})
+    assert re.search(r"  mode proxy +<- default", r.out), r
