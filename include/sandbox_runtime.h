@@ -103,6 +103,12 @@ int srt_platform_info(struct srt_platform_info *out);
  * NULL-terminated arrays of strings, NULL for none. Zero-initialise and set
  * what you need, size included. Errors name the field, as
  * "<config>: filesystem.allowWrite[2]". */
+enum srt_network_mode {
+	SRT_NETWORK_PROXY = 0,       /* "proxy": out through srt's proxies only */
+	SRT_NETWORK_TRANSPARENT = 1, /* "transparent": also by the names srt's DNS
+				      * responder inside the sandbox hands out */
+};
+
 struct srt_config {
 	size_t size;                         /* sizeof(struct srt_config) */
 	const char *const *deny_read;        /* filesystem.denyRead */
@@ -115,6 +121,7 @@ struct srt_config {
 	bool allow_local_binding;            /* network.allowLocalBinding */
 	bool allow_git_config;               /* filesystem.allowGitConfig */
 	const char *const *allow_unix_sockets; /* network.allowUnixSockets */
+	enum srt_network_mode network_mode;  /* network.mode */
 };
 
 /* ---- Runtime ------------------------------------------------------------ */

@@ -497,6 +497,10 @@ static int add_list(json_t *obj, const char *key, const char *const *list)
  * code is returned, not read back from err, which may be NULL. */
 static int config_json(const struct srt_config *c, char **ret, struct srt_error *err)
 {
+	if (c->network_mode != SRT_NETWORK_PROXY && c->network_mode != SRT_NETWORK_TRANSPARENT)
+		return srt_error_set(err, -EINVAL,
+				     "<config>: network_mode is %d: not an enum srt_network_mode value "
+				     "(SRT_NETWORK_PROXY, SRT_NETWORK_TRANSPARENT)", (int)c->network_mode);
 	json_t *root = json_object(), *fs = json_object(), *net = json_object();
 	int r = -ENOMEM;
 	if (!root || !fs || !net) {
@@ -520,6 +524,8 @@ static int config_json(const struct srt_config *c, char **ret, struct srt_error 
 		json_object_set_new(net, "allowAllUnixSockets", json_true());
 	if (c->allow_local_binding)
 		json_object_set_new(net, "allowLocalBinding", json_true());
+	if (c->network_mode == SRT_NETWORK_TRANSPARENT)
+		json_object_set_new(net, "mode", json_string("transparent"));
 	if ((*ret = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER)))
 		r = 0;
 out:

@@ -37,6 +37,7 @@
 #include "linux/proto.h"
 #include "linux/seccomp_filter.h"
 #include "policy/netpolicy.h"
+#include "proxy/dns_server.h"
 #include "proxy/extra.h"
 
 /* ---- The descriptor limit -------------------------------------------------- */
@@ -838,6 +839,73 @@ static void sb_on_event(void *data, const struct proxy_event *pe)
 	}
 }
 
+/* The DNS responder's question (transparent mode): may name be reached on
+ * some port? As the proxies decide, port aside: the settings' lists (as
+ * reloaded), then the sandbox's own list, then whoever may be asked. */
+static int sb_dns_judge(void *data, const char *name, char *rule, size_t rule_size)
+{
+	struct sandbox *sb = data;
+	struct proxy_host h;
+	const char *why = NULL;
+	if (proxy_host_canonical(name, strlen(name), &h, &why) < 0) {
+		snprintf(rule, rule_size, "not a host name%s%s", why ? ": " : "", why ? why : "");
+		return 0;
+	}
+	struct net_decision d;
+	net_policy_decide_any_port(sb_policy(sb), &h, &d);
+	if (d.verdict == NET_ALLOW)
+		return 1;
+	if (d.by_default && sb->extra) {
+		struct net_decision x;
+		net_policy_decide_any_port(sb->extra, &h, &x);
+		if (x.verdict == NET_ALLOW)
+			return 1;
+	}
+	if (d.by_default) {
+		pthread_mutex_lock(&sb->rt->lock);
+		bool askable = sb->rt->ask || sb->rt->ask_async;
+		pthread_mutex_unlock(&sb->rt->lock);
+		if (askable)
+			return 1;
+	}
+	snprintf(rule, rule_size, "%s", d.rule);
+	return 0;
+}
+
+static void sb_dns_refused(void *data, const char *name, const char *rule)
+{
+	struct sandbox *sb = data;
+	if (sb->rt->debug)
+		fprintf(stderr, "srt: dns: %s: refused (%s)\n", name, rule);
+	record(sb, SRT_VIOLATION_NETWORK, SRT_SOURCE_PROXY, "resolve", name, rule, 0);
+}
+
+/* The DNS sockets srt-init made (PROTO_DNS): bind those it could not (see
+ * srt-init's send_dns_sockets), then serve them. */
+static void serve_dns_sockets(struct sandbox *sb, const uint32_t *bound, uint32_t len, int *fds, size_t nfds)
+{
+	for (size_t i = 0; i < nfds; i++) {
+		int fd = fds[i];
+		if (!sb->dns || i >= 2) {
+			close(fd);
+			continue;
+		}
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(53),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int r = 0;
+		if (((i + 1) * sizeof(uint32_t) > len || !bound[i]) &&
+		    (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (i == 1 && listen(fd, SOMAXCONN) < 0)))
+			r = -errno;
+		if (r == 0)
+			r = i == 0 ? dns_server_listen_udp(sb->dns, fd) : dns_server_listen_tcp(sb->dns, fd);
+		else
+			close(fd);
+		if (r < 0)
+			fprintf(stderr, "srt: cannot answer names inside the sandbox (%s 127.0.0.1:53): %s\n",
+				i == 0 ? "UDP" : "TCP", strerror(-r));
+	}
+}
+
 static bool is_loopback(const struct sockaddr *a)
 {
 	if (a->sa_family == AF_INET)
@@ -1197,6 +1265,7 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		.command = spec->command,
 		.listen = listen_addrs,
 		.n_listen = sb->n_listens,
+		.dns = p->transparent,
 		.helper = init_path,
 		.env_edits = spec->env,
 		.clearenv = spec->env_replace,
@@ -1538,6 +1607,10 @@ static void on_sock(uv_poll_t *w, int status, int events)
 		}
 		return;
 	}
+	if (type == PROTO_DNS && !sb->started) {
+		serve_dns_sockets(sb, payload, len, fds, nfds);
+		return;
+	}
 	if (type == PROTO_HELLO && !sb->started) {
 		uint32_t hf = len >= sizeof(uint32_t) ? payload[0] : 0;
 		int got[3] = { -1, -1, -1 }; /* listener, diag, pidfd */
@@ -1630,6 +1703,13 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		sb->sock = -1;
 		return srt_error_set(err, -ENOMEM, "cannot start the proxies");
 	}
+	if (sb->policy->transparent) {
+		const struct dns_server_hooks dh = { .data = sb, .judge = sb_dns_judge, .on_refused = sb_dns_refused };
+		int dr = dns_server_new(rt->loop, &dh, &sb->dns);
+		/* Without it no name resolves inside: narrower, not wider. */
+		if (dr < 0)
+			fprintf(stderr, "srt: cannot answer names inside the sandbox: %s\n", strerror(-dr));
+	}
 	sb->sock_watch.data = sb;
 	uv_poll_init(rt->loop, &sb->sock_watch, sock);
 	sb->watch_made = true;
@@ -1705,6 +1785,9 @@ void sandbox_finish(struct sandbox *sb, int status)
 		proxy_server_close(sb->proxy);
 		sb->proxy = NULL;
 	}
+	/* It calls no hook once closed, so sb need not wait for it. */
+	dns_server_close(sb->dns);
+	sb->dns = NULL;
 	sandbox_unref(sb);
 }
 

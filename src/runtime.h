@@ -14,6 +14,7 @@
 #include "policy/policy.h"
 #include "proxy/server.h"
 
+struct dns_server;
 struct net_policy;
 struct observer;
 struct mount_plan;
@@ -97,6 +98,9 @@ struct sandbox {
 	struct policy_unix_rules extra_unix; /* per-sandbox allowUnixSockets */
 	struct proxy_hooks hooks;
 	struct proxy_server *proxy;
+	/* network.mode transparent: the DNS responder at 127.0.0.1:53 inside
+	 * (loop thread; NULL in proxy mode and once the sandbox ended). */
+	struct dns_server *dns;
 	struct observer *obs;
 	int sock;                       /* to srt-init; -1 before it is attached */
 	uv_poll_t sock_watch;

@@ -179,6 +179,10 @@ int cli_check_print(const struct config *cfg, const struct policy *p, bool debug
 	print_timeout(out, "keepAliveIdle", &cfg->network.timeouts.keep_alive_idle, lim.idle_timeout_ms);
 	print_timeout(out, "response", &cfg->network.timeouts.response, lim.response_timeout_ms);
 	print_timeout(out, "tunnelIdle", &cfg->network.timeouts.tunnel_idle, lim.tunnel_idle_timeout_ms);
+	_cleanup_free_ char *mode_source = cfg->network.mode_pos.file ? policy_pos_text(&cfg->network.mode_pos) : NULL;
+	fprintf(out, "  mode %-21s <- %s\n",
+		p->transparent ? "transparent (srt answers names at 127.0.0.1:53 inside)" : "proxy",
+		mode_source ? mode_source : "default");
 
 	fprintf(out, "\nprocess: own user, PID, IPC, UTS, network and cgroup namespaces; seccomp:\n");
 	fprintf(out, "  new unix sockets %s; nested namespaces and mounts %s\n",

@@ -44,6 +44,9 @@ static const char usage_text[] =
 	"      --events FILE           append every event (violations, connections,\n"
 	"                              start, exit) to FILE as JSON Lines; - is stderr\n"
 	"  -q, --quiet                 no summary of violations on stderr at the end\n"
+	"      --network MODE          proxy (default): the network only through\n"
+	"                              srt's proxies; transparent: also by name, with\n"
+	"                              srt's DNS inside the sandbox (network.mode)\n"
 	"      --observe MODE          what is reported besides refused connections:\n"
 	"                              basic (default): exec of hidden programs,\n"
 	"                              direct connects, unix sockets; writes: also\n"
@@ -88,6 +91,7 @@ struct cli_options {
 	enum srt_observe observe;
 	bool debug;
 	bool trust_project;
+	const char *network;     /* --network: "proxy" or "transparent", or NULL */
 	const char *shell_string;
 	bool help, version;
 };
@@ -138,6 +142,15 @@ static int parse_options(int argc, char **argv, int *i, struct cli_options *o, b
 		} else if (allow_c && strncmp(a, "--observe=", 10) == 0) {
 			if (parse_observe(a + 10, &o->observe) < 0)
 				return fail("--observe takes basic, writes, reads or off, not '%s'", a + 10);
+		} else if (allow_c && (strcmp(a, "--network") == 0 || strncmp(a, "--network=", 10) == 0)) {
+			const char *v = a[9] == '=' ? a + 10 : NULL;
+			if (!v && *i + 1 >= argc)
+				return fail("%s needs an argument (see srt --help)", a);
+			if (!v)
+				v = argv[++*i];
+			if (strcmp(v, "proxy") != 0 && strcmp(v, "transparent") != 0)
+				return fail("--network takes proxy or transparent, not '%s'", v);
+			o->network = v;
 		} else if (allow_c && (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)) {
 			o->quiet = true;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
@@ -206,13 +219,34 @@ struct events_sink {
 };
 
 /* {"filesystem":{"denyWrite":[path]}} */
-static char *protect_json(const char *path)
+/* What the command line adds to the settings, merged last: the events
+ * file made unwritable, --network. NULL when nothing (or out of memory,
+ * with *oom set). */
+static char *command_line_json(const char *events_path, const char *network, bool *oom)
 {
-	/* literal: a name with * ? [ in it is that name, not a glob */
-	json_t *o = json_pack("{s:{s:[{s:s,s:b}]}}", "filesystem", "denyWrite", "path", path, "literal", 1);
-	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	*oom = false;
+	if (!events_path && !network)
+		return NULL;
+	json_t *o = json_object();
+	if (events_path) {
+		/* literal: a name with * ? [ in it is that name, not a glob */
+		json_t *fs = json_pack("{s:[{s:s,s:b}]}", "denyWrite", "path", events_path, "literal", 1);
+		if (!o || !fs || json_object_set_new(o, "filesystem", fs) < 0)
+			goto fail;
+	}
+	if (network) {
+		json_t *net = json_pack("{s:s}", "mode", network);
+		if (!o || !net || json_object_set_new(o, "network", net) < 0)
+			goto fail;
+	}
+	char *t = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
+	*oom = !t;
 	return t;
+fail:
+	json_decref(o);
+	*oom = true;
+	return NULL;
 }
 
 static int open_events(const char *path, struct events_sink *sink)
@@ -445,7 +479,13 @@ int main(int argc, char **argv)
 		return fail("cannot open the events file: %s", sink.error);
 	/* The events file is read-only inside, whatever the settings allow:
 	 * the command must not write events of its own. */
-	_cleanup_free_ char *protect = sink.path ? protect_json(sink.path) : NULL;
+	bool oom;
+	_cleanup_free_ char *extra = command_line_json(sink.path, o.network, &oom);
+	if (oom) {
+		if (sink.fd > 2)
+			close(sink.fd);
+		return fail("%s", "out of memory");
+	}
 	struct settings *settings = NULL;
 	const struct settings_source src = {
 		.path = o.settings,
@@ -453,8 +493,10 @@ int main(int argc, char **argv)
 		.cwd = cwd,
 		.cli = true,
 		.trust_project = o.trust_project,
-		.extra = protect,
-		.extra_name = "--events",
+		.extra = extra,
+		/* Where a rule of the command line's comes from (the events
+		 * file's protection names --events). */
+		.extra_name = sink.path ? "--events" : "--network",
 	};
 	if (settings_load(&src, &settings, &err) < 0) {
 		if (sink.fd > 2)

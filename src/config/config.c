@@ -34,6 +34,7 @@ enum field_kind {
 	F_NOTE,         /* tunes the other implementation only: accepted, noted */
 	F_UNSUPPORTED,  /* promises a protection we do not give yet: refused */
 	F_FS_DISABLED,  /* filesystem.disabled: false is fine, true is refused */
+	F_NET_MODE,     /* network.mode: "proxy" or "transparent" */
 };
 
 /* What a value does to the sandbox, for project files: deny rules always
@@ -106,6 +107,8 @@ static const struct field network_fields[] = {
 	{ .name = "httpProxyPort", .kind = F_PORT, .rule = R_ALLOW, .offset = AT(network.http_proxy_port) },
 	{ .name = "socksProxyPort", .kind = F_PORT, .rule = R_ALLOW, .offset = AT(network.socks_proxy_port) },
 	{ .name = "timeouts", .kind = F_OBJECT, .sub = timeout_fields },
+	/* Neutral: either mode lets out only what the same lists allow. */
+	{ .name = "mode", .kind = F_NET_MODE, .rule = R_NEUTRAL },
 	{ .name = "allowMachLookup", .kind = F_NOTE, .note_type = NT_ARRAY, .text = MACOS_ONLY },
 	{ .name = "mitmProxy", .kind = F_UNSUPPORTED, .text = "routing domains through a MITM proxy" },
 	{ .name = "tlsTerminate", .kind = F_UNSUPPORTED, .text = "TLS termination" },
@@ -909,6 +912,24 @@ static int field_bwrap(struct loader *l, const json_t *v, jsonpos_node n)
 	return 0;
 }
 
+/* How programs reach the network: through the proxies only ("proxy"), or
+ * also directly, by the names the sandbox's own DNS responder hands out
+ * ("transparent"). Neutral: a project file may choose either, since the
+ * same allowedDomains and deniedDomains decide every connection. */
+static int field_net_mode(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_string(v))
+		return type_error(l, n, v, "\"proxy\" or \"transparent\"");
+	const char *m = json_string_value(v);
+	if (strcmp(m, "proxy") == 0)
+		l->cfg->network.mode = CONFIG_NET_PROXY;
+	else if (strcmp(m, "transparent") == 0)
+		l->cfg->network.mode = CONFIG_NET_TRANSPARENT;
+	else
+		return fail(l, n, false, -EINVAL, "%s: expected \"proxy\" or \"transparent\", found '%s'", l->path, m);
+	return make_pos(l, n, &l->cfg->network.mode_pos);
+}
+
 static int field_note(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
 {
 	static const char *const shapes[] = {
@@ -999,6 +1020,8 @@ static int apply_field(struct loader *l, const struct field *f, const json_t *v,
 		return field_unsupported(l, f, n);
 	case F_FS_DISABLED:
 		return field_fs_disabled(l, v, n);
+	case F_NET_MODE:
+		return field_net_mode(l, v, n);
 	}
 	return fail(l, n, false, -EINVAL, "%s: internal error: unknown field kind", l->path);
 }

@@ -22,6 +22,8 @@
  *                       keepAliveIdle, response, tunnelIdle (0: never);
  *                       at most CONFIG_MAX_TIMEOUT_S. Neutral: a project
  *                       file sets them like a user file does.
+ *   network.mode        "proxy" (default) or "transparent". Neutral too:
+ *                       the same lists decide in either mode.
  *
  * Project files (.sandbox/settings.json, see config_load): deny rules always apply.
  * Rules that widen the sandbox apply only when trusted, else they go to
@@ -115,6 +117,12 @@ struct config_ignored_allow {
 	const char *reason;      /* static text: why it was dropped */
 };
 
+/* network.mode. */
+enum config_net_mode {
+	CONFIG_NET_PROXY = 0,        /* the default: out through srt's proxies only */
+	CONFIG_NET_TRANSPARENT = 1,  /* also direct connects by name, through srt's DNS responder */
+};
+
 struct config {
 	struct config_list deny_read;
 	struct config_list allow_read;
@@ -141,6 +149,8 @@ struct config {
 		/* Elixir format: ports our own proxies listen on inside the sandbox. */
 		int listen_http_port;  /* 0 when unset */
 		int listen_socks_port; /* 0 when unset */
+		enum config_net_mode mode;
+		struct config_pos mode_pos;   /* where it was set; file NULL when not */
 		struct {
 			struct config_timeout request_head;    /* requestHead: > 0 */
 			struct config_timeout connect;         /* connect: > 0 */

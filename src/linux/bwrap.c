@@ -242,6 +242,12 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 			arg(&b, r);
 			free(r);
 		}
+	/* Last: they cover whatever the sandbox would see at these paths once
+	 * every other mount is made. */
+	if (plan->resolver_files) {
+		arg(&b, "N/etc/resolv.conf");
+		arg(&b, "H/etc/hosts");
+	}
 	if (b.failed) {
 		free(b.data);
 		return srt_error_set(err, -ENOMEM, "out of memory");
@@ -320,6 +326,8 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 		TAIL_PUSH("--listen");
 		TAIL_PUSH(l->listen[i]);
 	}
+	if (l->dns)
+		TAIL_PUSH("--dns");
 	if (l->helper) {
 		TAIL_PUSH("--helper");
 		TAIL_PUSH(l->helper);

@@ -19,6 +19,7 @@ struct bwrap_launch {
 	 * "127.0.0.1:3128", "[::1]:5432" (see PROTO_LISTEN). */
 	char *const *listen;
 	size_t n_listen;
+	bool dns;                    /* network.mode transparent: srt-init's --dns (PROTO_DNS) */
 	const char *helper;          /* srt-init's path, exposed as /dev/.srt-connect; or NULL */
 	/* The caller's changes to the command's environment, made by srt-init
 	 * in the command's process just before it executes (srt-init's

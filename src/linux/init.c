@@ -43,7 +43,7 @@
 
 /*
  * argv: srt-init [--sock FD] [--close FD]... [--plan-from-sock] [--chdir DIR]
- *                [--listen ADDR:PORT]... [--helper PATH] [--ignore-mask N] [--shell]
+ *                [--listen ADDR:PORT]... [--dns] [--helper PATH] [--ignore-mask N] [--shell]
  *                [--clearenv] [--env NAME=VALUE | --env NAME]...
  *                -- COMMAND [ARG...]
  *
@@ -56,7 +56,9 @@
  * two memfds: the mount plan, and the seccomp filter as classic BPF.
  * Each --listen address ("127.0.0.1:3128", "[::1]:5432") becomes a
  * listening TCP socket in the sandbox's network namespace, handed to the
- * supervisor (PROTO_LISTEN) before HELLO; we keep none of them.
+ * supervisor (PROTO_LISTEN) before HELLO; we keep none of them. --dns
+ * (network.mode transparent) adds a UDP and a TCP socket for 127.0.0.1:53
+ * (PROTO_DNS).
  *
  * Written by the supervisor, never by a user; anything else is refused.
  * Exit status: the command's, 128+N when it was killed by signal N, 125
@@ -91,6 +93,16 @@ static void die(int status, const char *fmt, const char *arg)
  */
 #define EMPTY_FILE "/dev/.srt-empty"
 #define CONNECT_HELPER "/dev/.srt-connect"
+#define RESOLVER_FILE "/dev/.srt-resolver"
+
+/* The transparent mode's resolver files (plan ops 'N' and 'H'). */
+static const char RESOLV_CONF[] =
+	"# srt: network.mode transparent: srt answers names inside the sandbox\n"
+	"nameserver 127.0.0.1\n"
+	"options edns0 trust-ad\n";
+static const char HOSTS[] =
+	"127.0.0.1\tlocalhost\n"
+	"::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 /* A remount inside a user namespace must repeat the flags the mount came
  * with (nosuid, nodev, ...): the kernel locks them. */
@@ -400,6 +412,44 @@ struct plan_op {
 static void expose_connect_helper(int src);
 static void protect_proc(void);
 
+/*
+ * Cover path with a read-only file holding text: what the sandbox sees
+ * there, whatever the host has. open_tree and move_mount without
+ * MOVE_MOUNT_T_SYMLINKS mount onto a symbolic link itself (the host's
+ * /etc/resolv.conf often links to systemd-resolved's stub file, or to
+ * nothing at all), never onto what it leads to. A path that does not
+ * exist stays so: a mount needs something to cover, and the resolver's
+ * default without resolv.conf is the nameserver on 127.0.0.1, ours.
+ */
+static void cover_with_text(const char *path, const char *text)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return;
+		die(125, "srt-init: cannot set up the sandbox's resolver files: %s", strerror(errno));
+	}
+	if (S_ISDIR(st.st_mode))
+		die(125, "srt-init: cannot set up the sandbox's resolver files: %s is a directory", path);
+	int fd = open(RESOLVER_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) < 0)
+		die(125, "srt-init: cannot write " RESOLVER_FILE ": %s", strerror(errno));
+	int r = -1;
+	int tree = open_tree(AT_FDCWD, RESOLVER_FILE, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree >= 0) {
+		r = move_mount(tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH);
+		close(tree);
+	} else if (errno == ENOSYS && !S_ISLNK(st.st_mode)) {
+		/* Before Linux 5.2: a plain bind, which would follow a link. */
+		r = mount(RESOLVER_FILE, path, NULL, MS_BIND, NULL);
+	}
+	/* The path now leads into the new mount: remounting it reaches no link. */
+	if (r < 0 || remount_ro(path) < 0)
+		die(125, "srt-init: cannot set up the sandbox's resolver files: %s", strerror(errno));
+	unlink(RESOLVER_FILE);
+}
+
 static void apply_plan(int fd, const char *helper)
 {
 	struct stat st;
@@ -523,6 +573,11 @@ static void apply_plan(int fd, const char *helper)
 				empty_made = true;
 			}
 			r = bind_onto(EMPTY_FILE, path, true, false);
+			break;
+		case 'N':
+		case 'H':
+			cover_with_text(path, ops[i].op == 'N' ? RESOLV_CONF : HOSTS);
+			r = 0;
 			break;
 		default: /* 'R' */
 			r = tmp_empty && strcmp(path, tmp_op_path) == 0 ? 0 : remount_ro(path);
@@ -700,6 +755,47 @@ static void send_listeners(int sock, const char *const *addrs, size_t n)
 			nb = 0;
 		}
 	}
+}
+
+/*
+ * The DNS responder's sockets at 127.0.0.1:53 of the sandbox's network
+ * namespace. bwrap run by another user than root makes that namespace in
+ * a user namespace above ours, so our CAP_NET_BIND_SERVICE does not reach
+ * port 53 there: such a socket goes over unbound, and the supervisor binds
+ * it (its user owns that user namespace, which gives it the capability).
+ * The command starts after HELLO, so nothing in the sandbox can take the
+ * port first.
+ */
+static void send_dns_sockets(int sock)
+{
+	static const int types[2] = { SOCK_DGRAM, SOCK_STREAM };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(53),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fds[2];
+	uint32_t bound[2];
+	for (size_t i = 0; i < 2; i++) {
+		fds[i] = socket(AF_INET, types[i] | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fds[i] < 0)
+			listen_failed("127.0.0.1:53 (DNS)", errno);
+		int one = 1;
+		if (types[i] == SOCK_STREAM)
+			setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		bound[i] = 1;
+		if (bind(fds[i], (struct sockaddr *)&a, sizeof(a)) < 0) {
+			if (errno != EACCES)
+				listen_failed("127.0.0.1:53 (DNS)", errno);
+			bound[i] = 0;
+		} else if (types[i] == SOCK_STREAM && listen(fds[i], SOMAXCONN) < 0) {
+			listen_failed("127.0.0.1:53 (DNS)", errno);
+		}
+	}
+	int r = proto_send(sock, PROTO_DNS, bound, sizeof(bound), fds, 2);
+	if (r == -EPIPE || r == -ECONNRESET)
+		exit(125);
+	if (r < 0)
+		die(125, "srt-init: cannot reach the supervisor: %s", strerror(-r));
+	close(fds[0]);
+	close(fds[1]);
 }
 
 /* Read a filter the supervisor built (classic BPF, see seccomp_filter.h)
@@ -1116,6 +1212,7 @@ int main(int argc, char **argv)
 	static const char *listen_addrs[MAX_LISTEN];
 	const char *helper = NULL;
 	size_t n_listen = 0;
+	bool dns = false;
 	bool clear_env = false;
 	char **env_ops = calloc((size_t)argc + 1, sizeof(*env_ops));
 	size_t n_env = 0;
@@ -1141,6 +1238,8 @@ int main(int argc, char **argv)
 				listen_addrs[n_listen++] = argv[++i];
 			else
 				die(125, "srt-init: too many listening addresses%s", "");
+		} else if (strcmp(argv[i], "--dns") == 0) {
+			dns = true;
 		} else if (strcmp(argv[i], "--plan-from-sock") == 0) {
 			plan_from_sock = true;
 		} else if (strcmp(argv[i], "--chdir") == 0 && i + 1 < argc) {
@@ -1208,6 +1307,8 @@ int main(int argc, char **argv)
 	 * 1024 needs CAP_NET_BIND_SERVICE (which a root srt's sandbox has). */
 	if (sock >= 0 && n_listen > 0)
 		send_listeners(sock, listen_addrs, n_listen);
+	if (sock >= 0 && dns)
+		send_dns_sockets(sock);
 	if (plan_fd >= 0)
 		apply_plan(plan_fd, helper);
 	if (nofile_raised)

@@ -155,6 +155,7 @@ int mount_plan_build(const struct policy *p, struct mount_plan **ret, struct srt
 	if (!plan)
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	plan->private_tmp = !p->tmp_is_host;
+	plan->resolver_files = p->transparent;
 	plan->tmp_overlay = plan->private_tmp && policy_path_readable(p, "/tmp");
 	plan->host_proc = p->enable_weaker_nested_sandbox;
 	plan->root_writable = host_writable(p, "/");
@@ -379,6 +380,10 @@ void mount_plan_print(const struct mount_plan *plan, FILE *out)
 	for (size_t i = 0; i < plan->n_ops; i++) {
 		const struct mount_op *op = &plan->ops[i];
 		fprintf(out, "  %-12s %s  <- %s\n", names[op->kind], op->path, op->why);
+	}
+	if (plan->resolver_files) {
+		fprintf(out, "  %-12s /etc/resolv.conf  <- network.mode transparent (nameserver 127.0.0.1)\n", "srt's own");
+		fprintf(out, "  %-12s /etc/hosts  <- network.mode transparent (localhost only)\n", "srt's own");
 	}
 	for (size_t i = 0; i < plan->notes.n; i++)
 		fprintf(out, "  note: %s\n", plan->notes.v[i]);

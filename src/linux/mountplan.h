@@ -32,6 +32,11 @@ struct mount_plan {
 				* tmpfs (denyRead /tmp). srt-init falls back to the empty tmpfs
 				* where overlayfs cannot be mounted. */
 	bool host_proc;        /* enableWeakerNestedSandbox: bind the host /proc */
+	bool resolver_files;   /* network.mode transparent: /etc/resolv.conf names the
+				* sandbox's own DNS (127.0.0.1) and /etc/hosts holds only
+				* localhost, whatever the host's are; srt-init writes them
+				* and covers what the sandbox would see there (a link
+				* included, not what it leads to), read-only, last */
 	struct strv notes;     /* rules that need no mount, and why (for --debug) */
 	size_t guarded_missing; /* protected paths inside writable folders that no mount
 				 * covers (missing, or links): the write guard's alone */

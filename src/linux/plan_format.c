@@ -19,7 +19,7 @@ long plan_parse(const char *buf, size_t len, struct plan_record *out, size_t cap
 	size_t k = 0;
 	for (size_t i = 0; i < len;) {
 		char op = buf[i++];
-		if (!op || !strchr("wrhfRT", op) || i >= len)
+		if (!op || !strchr("wrhfRTNH", op) || i >= len)
 			return -EINVAL;
 		const char *path = buf + i;
 		size_t plen = strnlen(path, len - i);

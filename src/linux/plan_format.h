@@ -11,6 +11,9 @@
  *           | 'h' hide a directory (empty tmpfs) | 'T' a private writable tmpfs
  *           | 'f' hide a file (empty, mode 0000) | 'R' make a hidden
  *             directory read-only
+ *           | 'N' cover the file (or link) with the transparent mode's
+ *             resolv.conf, read-only | 'H' the same with a hosts file of
+ *             the localhost lines only
  */
 #define PLAN_MAX_BYTES (64u << 20)
 #define PLAN_MAX_PATH 4095u

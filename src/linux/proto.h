@@ -49,6 +49,10 @@ enum proto_type {
 			   * and a memfd of bwrap's command line (NUL-separated, argv[0] its path) */
 	PROTO_LISTEN = 4, /* init -> supervisor, before HELLO: listening sockets made inside the
 			   * sandbox; payload: one u32 per fd, the index of its --listen address */
+	PROTO_DNS = 8,    /* init -> supervisor, before HELLO (--dns): a UDP socket and a TCP
+			   * socket of the sandbox's network namespace for 127.0.0.1:53; payload:
+			   * one u32 per fd, 1 when srt-init bound it (and listens, for TCP), 0
+			   * when it may not bind a port below 1024 (the supervisor binds it) */
 };
 
 /* PROTO_PLAN flags. Without a flags word, none is set. */

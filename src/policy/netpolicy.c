@@ -813,19 +813,22 @@ static const struct np_rule *side_match(const struct np_side *s, const struct pr
 	return chain_match(s, s->any, port);
 }
 
-void net_policy_decide(const struct net_policy *np, const struct proxy_host *host, uint16_t port,
-		       struct net_decision *out)
-{
-	*out = (struct net_decision){ .verdict = NET_DENY, .rule = "no allowedDomains entry matches",
-				      .by_default = true };
-	if (!np || !host)
-		return;
+/* The keys a host is looked up by. */
+struct np_key {
+	char name[sizeof(((struct proxy_host *)0)->text)];
+	size_t name_len;
+	struct np_addr addr;
+	bool have_name, have_addr;
+};
 
+static void host_key(const struct proxy_host *host, struct np_key *k)
+{
 	/* The host is canonical already; fold again anyway so that a caller
 	 * that skipped proxy_host_canonical still gets one key per host. */
-	char name[sizeof(host->text)];
+	char *name = k->name;
 	size_t name_len = 0;
 	struct np_addr addr;
+	memset(&addr, 0, sizeof(addr));
 	bool have_addr = false;
 	bool have_name = false;
 	if (host->kind == PROXY_HOST_NAME) {
@@ -846,15 +849,95 @@ void net_policy_decide(const struct net_policy *np, const struct proxy_host *hos
 		buf[n] = '\0';
 		have_addr = addr_from_text(buf, &addr);
 	}
+	k->name_len = name_len;
+	k->addr = addr;
+	k->have_name = have_name;
+	k->have_addr = have_addr;
+}
 
+void net_policy_decide(const struct net_policy *np, const struct proxy_host *host, uint16_t port,
+		       struct net_decision *out)
+{
+	*out = (struct net_decision){ .verdict = NET_DENY, .rule = "no allowedDomains entry matches",
+				      .by_default = true };
+	if (!np || !host)
+		return;
+	struct np_key k;
+	host_key(host, &k);
+	const char *name = k.have_name ? k.name : NULL;
+	const struct np_addr *addr = k.have_addr ? &k.addr : NULL;
 	const struct np_rule *r;
-	if ((r = side_match(&np->deny, host, have_name ? name : NULL, name_len, have_addr ? &addr : NULL, port))) {
+	if ((r = side_match(&np->deny, host, name, k.name_len, addr, port))) {
 		*out = (struct net_decision){ .verdict = NET_DENY, .rule = r->rule, .rule_source = r->source,
 					      .reason = r->reason };
 		return;
 	}
-	if ((r = side_match(&np->allow, host, have_name ? name : NULL, name_len, have_addr ? &addr : NULL, port)))
+	if ((r = side_match(&np->allow, host, name, k.name_len, addr, port)))
 		*out = (struct net_decision){ .verdict = NET_ALLOW, .rule = r->rule, .rule_source = r->source };
+}
+
+/* The first rule of the chain from i that some port lets decide: one
+ * without a port (unless every port is refused, which the caller checked),
+ * or one whose port no deniedDomains entry refuses. */
+static const struct np_rule *chain_allows_some_port(const struct net_policy *np, const struct np_side *s,
+						    int32_t i, const struct proxy_host *host,
+						    const struct np_key *k)
+{
+	for (; i >= 0; i = s->rules[i].next) {
+		const struct np_rule *r = &s->rules[i];
+		if (r->port == 0 ||
+		    !side_match(&np->deny, host, k->have_name ? k->name : NULL, k->name_len,
+				k->have_addr ? &k->addr : NULL, r->port))
+			return r;
+	}
+	return NULL;
+}
+
+static const struct np_rule *table_allows_some_port(const struct net_policy *np, const struct np_table *t,
+						    const void *key, size_t len, const struct proxy_host *host,
+						    const struct np_key *k)
+{
+	const int32_t *head = table_get(t, key, len);
+	return head ? chain_allows_some_port(np, &np->allow, *head, host, k) : NULL;
+}
+
+void net_policy_decide_any_port(const struct net_policy *np, const struct proxy_host *host,
+				struct net_decision *out)
+{
+	*out = (struct net_decision){ .verdict = NET_DENY, .rule = "no allowedDomains entry matches",
+				      .by_default = true };
+	if (!np || !host)
+		return;
+	struct np_key k;
+	host_key(host, &k);
+	const char *name = k.have_name ? k.name : NULL;
+	const struct np_addr *addr = k.have_addr ? &k.addr : NULL;
+	/* Port 0 matches only the entries without a port: those that refuse
+	 * every port. */
+	const struct np_rule *r = side_match(&np->deny, host, name, k.name_len, addr, 0);
+	if (r) {
+		*out = (struct net_decision){ .verdict = NET_DENY, .rule = r->rule, .rule_source = r->source,
+					      .reason = r->reason };
+		return;
+	}
+	const struct np_side *s = &np->allow;
+	if (s->n == 0)
+		return;
+	if (host->kind == PROXY_HOST_NAME && name) {
+		if ((r = table_allows_some_port(np, &s->names, name, k.name_len, host, &k)))
+			goto allowed;
+		for (size_t i = 0; i < k.name_len; i++)
+			if (name[i] == '.' &&
+			    (r = table_allows_some_port(np, &s->wilds, name + i + 1, k.name_len - i - 1, host, &k)))
+				goto allowed;
+	} else if (addr) {
+		if ((r = table_allows_some_port(np, &s->ips, addr->b, sizeof(addr->b), host, &k)))
+			goto allowed;
+	}
+	if (!(r = chain_allows_some_port(np, s, s->any, host, &k)))
+		return;
+allowed:
+	*out = (struct net_decision){ .verdict = NET_ALLOW, .rule = r->rule, .rule_source = r->source };
 }
 
 /* ------------------------------------------------------------------ */

@@ -62,6 +62,19 @@ void net_policy_free(struct net_policy *np);
 void net_policy_decide(const struct net_policy *np, const struct proxy_host *host, uint16_t port,
 		       struct net_decision *out);
 
+/* Decide for host on whatever port: may a connection to it be allowed on
+ * some port? NET_ALLOW (rule: an allowedDomains entry that matches on a
+ * port no deniedDomains entry refuses); NET_DENY with by_default false
+ * when a deniedDomains entry without a port matches (every port is
+ * refused: its rule and reason); else the default deny (by_default), which
+ * a per-sandbox list or asking may still widen, as for net_policy_decide.
+ * An allowedDomains entry without a port counts as allowing some port even
+ * when port-specific deniedDomains entries happen to refuse all 65535: a
+ * caller that needs the port decides again with net_policy_decide. What
+ * the transparent mode's DNS responder asks before it answers a name. */
+void net_policy_decide_any_port(const struct net_policy *np, const struct proxy_host *host,
+				struct net_decision *out);
+
 /* The resolved-address guard, for a request that was allowed by NAME.
  * Returns NULL when addr may be dialed, else a static description of the
  * class that refuses it:

@@ -1474,6 +1474,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	p->allow_nested_user_namespaces = cfg->allow_nested_user_namespaces;
 	p->enable_weaker_nested_sandbox = cfg->enable_weaker_nested_sandbox;
 	p->allow_all_unix_sockets = cfg->network.allow_all_unix_sockets;
+	p->transparent = cfg->network.mode == CONFIG_NET_TRANSPARENT;
 	p->mandatory_deny_search_depth = cfg->mandatory_deny_search_depth;
 	if (cfg->mandatory_deny_search_depth != 3 &&
 	    strv_pushf(&p->notes, "mandatoryDenySearchDepth (%d) no longer limits anything: the write guard "

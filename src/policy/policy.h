@@ -59,6 +59,11 @@ struct policy {
 	bool allow_nested_user_namespaces;
 	bool enable_weaker_nested_sandbox;
 	bool allow_all_unix_sockets;
+	/* network.mode "transparent": a DNS responder inside the sandbox
+	 * hands out addresses that stand for names (see proxy/dns.h); the
+	 * sandbox's /etc/resolv.conf names it and its /etc/hosts only
+	 * localhost. The same domain lists decide. */
+	bool transparent;
 	struct policy_unix_rule *unix_sockets;  /* allowUnixSockets, in settings order */
 	size_t n_unix_sockets;
 	int mandatory_deny_search_depth;

@@ -49,6 +49,7 @@ struct newer_config {
 	bool allow_local_binding;
 	bool allow_git_config;
 	const char *const *allow_unix_sockets;
+	enum srt_network_mode network_mode;
 	uint64_t future;
 };
 
@@ -63,7 +64,8 @@ struct older_config {
 	bool allow_all_unix_sockets;
 	bool allow_local_binding;
 	bool allow_git_config;
-	/* no allow_unix_sockets */
+	const char *const *allow_unix_sockets;
+	/* no network_mode */
 };
 
 /* ---- srt_sandbox_options ---- */

@@ -22,8 +22,8 @@ static bool layouts_match(void)
 	       SAME_PREFIX(older_runtime_options, srt_runtime_options, home) &&
 	       sizeof(struct older_runtime_options) < sizeof(struct srt_runtime_options) &&
 	       sizeof(struct newer_runtime_options) > sizeof(struct srt_runtime_options) &&
-	       SAME_PREFIX(newer_config, srt_config, allow_unix_sockets) &&
-	       SAME_PREFIX(older_config, srt_config, allow_git_config) &&
+	       SAME_PREFIX(newer_config, srt_config, network_mode) &&
+	       SAME_PREFIX(older_config, srt_config, allow_unix_sockets) &&
 	       sizeof(struct older_config) < sizeof(struct srt_config) &&
 	       sizeof(struct newer_config) > sizeof(struct srt_config) &&
 	       SAME_PREFIX(newer_sandbox_options, srt_sandbox_options, allow_unix_sockets) &&
@@ -130,14 +130,15 @@ static void config_cases(srt_runtime *base_rt)
 	srt_runtime *rt = NULL;
 	struct srt_runtime_options o = tree_options(&t);
 
-	/* older: no allow_unix_sockets. The bytes past the older struct
-	 * are 0xff: a library reading them would take them for a pointer
-	 * (and crash). Its own fields are read: allow_git_config. */
+	/* older: no network_mode. The bytes past the older struct are
+	 * 0xff: a library reading them would take them for a mode that
+	 * does not exist (and refuse). Its own fields are read:
+	 * allow_git_config. */
 	OLDER(older_config, old);
 	old->allow_git_config = true;
 	int r = srt_runtime_new_from_config((const struct srt_config *)old, &o, &rt, &e);
 	ok(r == 0 && git_config_allowed(rt) == 1,
-	   "srt_config of an older program (no allow_unix_sockets): accepted, its fields read (%d, %d)", r,
+	   "srt_config of an older program (no network_mode): accepted, its fields read (%d, %d)", r,
 	   rt ? git_config_allowed(rt) : -2);
 	srt_runtime_free(rt);
 	rt = NULL;

@@ -695,6 +695,95 @@ static void test_timeouts_from_project(void **state)
 	remove_dirs(&d);
 }
 
+/* ---- network.mode ----------------------------------------------------- */
+
+static void test_network_mode(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.network.mode, CONFIG_NET_PROXY);
+	assert_null(p.cfg.network.mode_pos.file);
+	config_free(&p.cfg);
+
+	parse(&p, "{\"network\": {\n  \"mode\": \"transparent\"}}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.network.mode, CONFIG_NET_TRANSPARENT);
+	assert_int_equal(p.cfg.network.mode_pos.line, 2);
+	assert_string_equal(p.cfg.network.mode_pos.key, "network.mode");
+	config_free(&p.cfg);
+
+	parse(&p, "{\"network\": {\"mode\": \"proxy\"}}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.network.mode, CONFIG_NET_PROXY);
+	config_free(&p.cfg);
+
+	/* A later file overwrites an earlier one, as for every scalar. */
+	config_init(&p.cfg);
+	const char *first = "{\"network\": {\"mode\": \"transparent\"}}";
+	const char *second = "{\"network\": {\"mode\": \"proxy\"}}";
+	assert_int_equal(config_parse_text(&p.cfg, "/a.json", first, strlen(first), CONFIG_ORIGIN_USER, true, NULL), 0);
+	assert_int_equal(config_parse_text(&p.cfg, "/b.json", second, strlen(second), CONFIG_ORIGIN_USER, true, NULL), 0);
+	assert_int_equal(p.cfg.network.mode, CONFIG_NET_PROXY);
+	assert_string_equal(p.cfg.network.mode_pos.file, "/b.json");
+	config_free(&p.cfg);
+}
+
+static void test_network_mode_refused(void **state)
+{
+	(void)state;
+	expect_error("{\"network\": {\"mode\": \"direct\"}}", -EINVAL,
+		     "/home/u/.srt-settings.json:1:22: network.mode: expected \"proxy\" or \"transparent\", found 'direct'",
+		     NULL);
+	/* Compared as written: the other settings' words are case-sensitive too. */
+	expect_error("{\"network\": {\"mode\": \"Transparent\"}}", -EINVAL,
+		     ":1:22: network.mode: expected \"proxy\" or \"transparent\", found 'Transparent'", NULL);
+	expect_error("{\"network\": {\"mode\": \"\"}}", -EINVAL, ":1:22: network.mode: expected", NULL);
+	expect_error("{\"network\": {\"mode\": true}}", -EINVAL,
+		     ":1:22: network.mode: expected \"proxy\" or \"transparent\", found", NULL);
+	expect_error("{\"network\": {\"mode\": [\"transparent\"]}}", -EINVAL, ":1:22: network.mode: expected", NULL);
+	expect_error("{\"network\": {\"mod\": \"transparent\"}}", -EINVAL,
+		     "unknown key 'network.mod' (did you mean 'mode'?)", NULL);
+	expect_error("{\"mode\": \"transparent\"}", -EINVAL, "unknown key 'mode' (did you mean 'network.mode'?)", NULL);
+}
+
+/* The mode widens nothing (the same lists decide): an untrusted project
+ * file sets it, either way, and nothing is reported as ignored. */
+static void test_network_mode_from_project(void **state)
+{
+	(void)state;
+	struct dirs d;
+	make_dirs(&d);
+	write_file(d.user_file, "{\"network\": {\"mode\": \"proxy\"}}");
+	write_file(d.project_file, "{\"network\": {\"mode\": \"transparent\"}}");
+	struct config cfg;
+	struct srt_error err = { 0 };
+	config_init(&cfg);
+	struct config_load_options o = { .home = d.home, .cwd = d.project };
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_int_equal(cfg.n_ignored_allows, 0);
+	assert_int_equal(cfg.network.mode, CONFIG_NET_TRANSPARENT);
+	assert_string_equal(cfg.network.mode_pos.file, d.project_file);
+	config_free(&cfg);
+
+	write_file(d.user_file, "{\"network\": {\"mode\": \"transparent\"}}");
+	write_file(d.project_file, "{\"network\": {\"mode\": \"proxy\"}}");
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), 0);
+	assert_int_equal(cfg.n_ignored_allows, 0);
+	assert_int_equal(cfg.network.mode, CONFIG_NET_PROXY);
+	config_free(&cfg);
+
+	write_file(d.project_file, "{\"network\": {\"mode\": \"tproxy\"}}");
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, &o, &err), -EINVAL);
+	assert_contains(err.message, d.project_file);
+	assert_contains(err.message, ":1:22: network.mode: expected");
+	config_free(&cfg);
+	remove_dirs(&d);
+}
+
 static void test_limits(void **state)
 {
 	(void)state;
@@ -1483,6 +1572,9 @@ int main(void)
 		cmocka_unit_test(test_timeouts_accepted),
 		cmocka_unit_test(test_timeouts_refused),
 		cmocka_unit_test(test_timeouts_from_project),
+		cmocka_unit_test(test_network_mode),
+		cmocka_unit_test(test_network_mode_refused),
+		cmocka_unit_test(test_network_mode_from_project),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_named_file_missing_is_an_error),
 		cmocka_unit_test(test_default_file_absent_means_defaults),

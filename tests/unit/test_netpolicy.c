@@ -197,6 +197,63 @@ static void test_deny_any_and_ports(void **state)
 	net_policy_free(np);
 }
 
+/* The DNS responder's question: may the host be reached on some port? */
+static void expect_any_port(const struct net_policy *np, const char *host, enum net_verdict v, bool by_default,
+			    const char *rule)
+{
+	struct proxy_host h;
+	const char *why = NULL;
+	if (proxy_host_canonical(host, strlen(host), &h, &why) != 0)
+		fail_msg("host '%s' refused: %s", host, why);
+	struct net_decision d;
+	net_policy_decide_any_port(np, &h, &d);
+	if (d.verdict != v || d.by_default != by_default || strcmp(d.rule, rule) != 0)
+		fail_msg("%s: got %s%s (%s), expected %s%s (%s)", host, d.verdict == NET_ALLOW ? "allow" : "deny",
+			 d.by_default ? " by default" : "", d.rule, v == NET_ALLOW ? "allow" : "deny",
+			 by_default ? " by default" : "", rule);
+}
+
+static void test_decide_any_port(void **state)
+{
+	(void)state;
+	struct net_policy *np = build("{\"network\": {"
+				      "\"allowedDomains\": [\"a.test:80\", \"a.test:443\", \"*.w.test:8080\", \"b.test:443\","
+				      " \"10.0.0.1\", \"mail.test\", \"*.deny.test\", \"c.test\"],"
+				      "\"deniedDomains\": [\"*:25\", \"b.test:443\", \"x.deny.test\", \"c.test:22\"],"
+				      "\"deniedDomainReasons\": {\"x.deny.test\": \"why\"}}}");
+	expect_any_port(np, "a.test", NET_ALLOW, false, "allowedDomains: a.test:80");
+	expect_any_port(np, "x.w.test", NET_ALLOW, false, "allowedDomains: *.w.test:8080");
+	expect_any_port(np, "10.0.0.1", NET_ALLOW, false, "allowedDomains: 10.0.0.1");
+	/* "*:25" refuses one port only. */
+	expect_any_port(np, "mail.test", NET_ALLOW, false, "allowedDomains: mail.test");
+	/* Its only allowed port is refused: no port is left, but nothing
+	 * refuses every port either. */
+	expect_any_port(np, "b.test", NET_DENY, true, NO_MATCH);
+	/* A port refused, the others allowed. */
+	expect_any_port(np, "c.test", NET_ALLOW, false, "allowedDomains: c.test");
+	/* A deny entry without a port refuses every port, whatever allows. */
+	struct proxy_host h;
+	const char *why;
+	assert_int_equal(proxy_host_canonical("x.deny.test", 11, &h, &why), 0);
+	struct net_decision d;
+	net_policy_decide_any_port(np, &h, &d);
+	assert_int_equal(d.verdict, NET_DENY);
+	assert_false(d.by_default);
+	assert_string_equal(d.rule, "deniedDomains: x.deny.test");
+	assert_string_equal(d.reason, "why");
+	expect_any_port(np, "y.deny.test", NET_ALLOW, false, "allowedDomains: *.deny.test");
+	expect_any_port(np, "nowhere.test", NET_DENY, true, NO_MATCH);
+	expect_any_port(np, "w.test", NET_DENY, true, NO_MATCH);
+	net_policy_free(np);
+
+	np = build("{\"network\": {\"allowedDomains\": [\"a.test\"], \"deniedDomains\": [\"*\"]}}");
+	expect_any_port(np, "a.test", NET_DENY, false, "deniedDomains: *");
+	net_policy_free(np);
+	np = build("{\"network\": {}}");
+	expect_any_port(np, "a.test", NET_DENY, true, NO_MATCH);
+	net_policy_free(np);
+}
+
 static void test_reasons(void **state)
 {
 	(void)state;
@@ -808,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_decide_host_not_canonical),
 		cmocka_unit_test(test_decide_ip_spellings),
 		cmocka_unit_test(test_deny_any_and_ports),
+		cmocka_unit_test(test_decide_any_port),
 		cmocka_unit_test(test_reasons),
 		cmocka_unit_test(test_ten_thousand_entries),
 		cmocka_unit_test(test_guard_classes),
