@@ -10,6 +10,8 @@ packages=(
 	util-linux procps curl git
 	# real clients of unix sockets in the end-to-end tests
 	openssh-client gpg gpg-agent nodejs python3-docker
+	# a real sshd for ssh by name in the transparent network mode (started by the test itself)
+	openssh-server
 )
 
 missing=()

@@ -1376,7 +1376,12 @@ static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err)
 	/* Unix sockets by path go through the connect broker unless all
 	 * are allowed. A kernel that cannot run it keeps them refused at
 	 * socket(), as the enforcement filter does without an observer. */
-	sb->net_broker_on = !p->allow_all_unix_sockets && observer_supported() && nbroker_supported();
+	sb->net_broker_on = (!p->allow_all_unix_sockets || p->transparent) && observer_supported() &&
+			    nbroker_supported();
+	if (p->transparent && !sb->net_broker_on)
+		return srt_error_set(err, -ENOTSUP,
+				     "network.mode \"transparent\" needs seccomp user notification and pidfd_getfd "
+				     "(Linux 5.9 or later), which this system does not offer");
 	bool observe = (rt->observe != SRT_OBSERVE_OFF || sb->guard_on || sb->net_broker_on) && observer_supported();
 	if (sb->guard_on && (!observe || !wguard_supported()))
 		return srt_error_set(err, -ENOTSUP,
@@ -1390,7 +1395,7 @@ static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err)
 		const struct sandbox_observe_options oo = {
 			.mode = mode,
 			.deny_unix_sockets = !p->allow_all_unix_sockets && !sb->net_broker_on,
-			.broker_net = sb->net_broker_on,
+			.broker_net = sb->net_broker_on && !p->allow_all_unix_sockets,
 		};
 		if (sandbox_seccomp_export_notify(&oo, &sb->notify_fd, serr, sizeof(serr)) < 0) {
 			if (sb->guard_on)
@@ -1438,6 +1443,190 @@ static void stop_watching_sock(struct sandbox *sb)
 	}
 }
 
+/* ---- Transparent mode: connects the connect broker hands over --------------
+ *
+ * The broker's thread passes each connect() of a TCP socket to an address
+ * outside the sandbox's loopback (nbroker_options.direct); here, on the
+ * loop's thread, the address becomes a name again (the DNS responder
+ * handed it out) or stays a literal, and the proxy server decides and
+ * dials it exactly as a CONNECT request (proxy_server_direct); the host
+ * socket it dialed replaces the program's (nbroker_direct_finish). */
+
+static void sandbox_unref(struct sandbox *sb);
+
+struct direct_job {
+	struct direct_job *next;
+	struct nbroker_direct *req;
+	struct proxy_direct *pd;
+	struct direct_queue *q;
+};
+
+struct direct_queue {
+	struct sandbox *sb;
+	pthread_mutex_t lock;
+	struct direct_job *queued;   /* from the broker's thread */
+	struct direct_job *inflight; /* the loop's: being decided or dialed */
+	bool closing;
+	uv_async_t async;
+};
+
+static void direct_fail(struct nbroker_direct *req, int err)
+{
+	(void)nbroker_direct_finish(req, -1, err);
+}
+
+/* On the broker's thread. */
+static void direct_post(void *data, struct nbroker_direct *req)
+{
+	struct direct_queue *q = data;
+	struct direct_job *j = calloc(1, sizeof(*j));
+	pthread_mutex_lock(&q->lock);
+	bool closing = q->closing;
+	if (j && !closing) {
+		j->req = req;
+		j->q = q;
+		j->next = q->queued;
+		q->queued = j;
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (!j || closing) {
+		free(j);
+		direct_fail(req, ECONNREFUSED);
+		return;
+	}
+	uv_async_send(&q->async);
+}
+
+static void inflight_remove(struct direct_queue *q, struct direct_job *j)
+{
+	for (struct direct_job **pp = &q->inflight; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			return;
+		}
+}
+
+static void on_direct_done(void *data, int fd, int err, const char *rule)
+{
+	(void)rule; /* the proxy's event reports a refusal */
+	struct direct_job *j = data;
+	inflight_remove(j->q, j);
+	(void)nbroker_direct_finish(j->req, fd, fd >= 0 ? 0 : (err ? err : ECONNREFUSED));
+	free(j);
+}
+
+static void direct_start(struct direct_queue *q, struct direct_job *j)
+{
+	struct sandbox *sb = q->sb;
+	struct nbroker_direct *req = j->req;
+	const struct sockaddr *a = (const struct sockaddr *)&req->addr;
+	char host[INET6_ADDRSTRLEN] = "";
+	uint16_t port = 0;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	const char *name = sb->dns ? dns_server_name_of(sb->dns, a) : NULL;
+	if (!name && sb->dns && dns_server_in_range(sb->dns, a)) {
+		char target[INET6_ADDRSTRLEN + 16];
+		snprintf(target, sizeof(target), a->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+		record(sb, SRT_VIOLATION_NETWORK, SRT_SOURCE_OBSERVER, "connect", target,
+		       "an address srt's DNS never handed out", req->tid);
+		direct_fail(req, ECONNREFUSED);
+		free(j);
+		return;
+	}
+	if (!sb->proxy || proxy_server_direct(sb->proxy, name ? name : host, port, req->family, on_direct_done, j,
+					      &j->pd) < 0) {
+		direct_fail(req, ECONNREFUSED);
+		free(j);
+		return;
+	}
+	j->next = q->inflight;
+	q->inflight = j;
+}
+
+static void on_direct_async(uv_async_t *a)
+{
+	struct direct_queue *q = a->data;
+	pthread_mutex_lock(&q->lock);
+	struct direct_job *list = q->queued;
+	q->queued = NULL;
+	pthread_mutex_unlock(&q->lock);
+	/* In arrival order. */
+	struct direct_job *rev = NULL;
+	while (list) {
+		struct direct_job *n = list->next;
+		list->next = rev;
+		rev = list;
+		list = n;
+	}
+	while (rev) {
+		struct direct_job *n = rev->next;
+		rev->next = NULL;
+		direct_start(q, rev);
+		rev = n;
+	}
+}
+
+static int direct_queue_new(struct sandbox *sb, struct direct_queue **ret)
+{
+	struct direct_queue *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->sb = sb;
+	pthread_mutex_init(&q->lock, NULL);
+	int r = uv_async_init(sb->rt->loop, &q->async, on_direct_async);
+	if (r < 0) {
+		pthread_mutex_destroy(&q->lock);
+		free(q);
+		return r;
+	}
+	q->async.data = q;
+	*ret = q;
+	return 0;
+}
+
+static void on_direct_queue_closed(uv_handle_t *h)
+{
+	struct direct_queue *q = h->data;
+	struct sandbox *sb = q->sb;
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+	sandbox_unref(sb);
+}
+
+/* After the broker's thread is gone (observer_close): what is queued or
+ * under way ends (its callers are gone with the sandbox). */
+static void direct_queue_close(struct direct_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->closing = true;
+	struct direct_job *list = q->queued;
+	q->queued = NULL;
+	pthread_mutex_unlock(&q->lock);
+	while (list) {
+		struct direct_job *n = list->next;
+		direct_fail(list->req, ECONNREFUSED);
+		free(list);
+		list = n;
+	}
+	while (q->inflight) {
+		struct direct_job *j = q->inflight;
+		q->inflight = j->next;
+		proxy_direct_cancel(j->pd);
+		direct_fail(j->req, ECONNREFUSED);
+		free(j);
+	}
+	q->sb->refs++;
+	uv_close((uv_handle_t *)&q->async, on_direct_queue_closed);
+}
+
 /* The pid a pidfd names, in our pid namespace (its fdinfo), or -1. */
 static pid_t pidfd_pid(int pidfd)
 {
@@ -1481,6 +1670,8 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, int diag_fd, i
 			g = NULL;
 	}
 	struct nbroker *nb = NULL;
+	if (sb->policy->transparent && notif_fd >= 0 && !sb->direct_q && direct_queue_new(sb, &sb->direct_q) < 0)
+		sb->direct_q = NULL;
 	if (sb->net_broker_on && notif_fd >= 0) {
 		const struct nbroker_options no = {
 			.policy = sb->policy,
@@ -1490,6 +1681,9 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, int diag_fd, i
 			.tmp_overlay_mnt = sb->tmp_overlay_mnt,
 			.tmp_upper_dev = sb->tmp_upper_dev,
 			.extra = &sb->extra_unix,
+			.unix_all = sb->policy->allow_all_unix_sockets,
+			.direct = sb->direct_q ? direct_post : NULL,
+			.direct_data = sb->direct_q,
 		};
 		diag_fd = -1;
 		if (nbroker_new(&no, &nb) < 0)
@@ -1503,7 +1697,7 @@ static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, int diag_fd, i
 	const struct sandbox_observe_options oo = {
 		.mode = mode,
 		.deny_unix_sockets = !sb->policy->allow_all_unix_sockets && !sb->net_broker_on,
-		.broker_net = sb->net_broker_on,
+		.broker_net = sb->net_broker_on && !sb->policy->allow_all_unix_sockets,
 		.killable_wait = hello_flags & PROTO_HELLO_KILLABLE,
 	};
 	if (notif_fd >= 0) {
@@ -1773,6 +1967,9 @@ void sandbox_finish(struct sandbox *sb, int status)
 	if (sb->obs)
 		observer_close(sb->obs);
 	sb->obs = NULL;
+	if (sb->direct_q)
+		direct_queue_close(sb->direct_q);
+	sb->direct_q = NULL;
 	if (sb->sock >= 0)
 		close(sb->sock);
 	sb->sock = -1;

@@ -111,6 +111,7 @@ struct sandbox {
 	bool started;                   /* srt-init said hello and got GO */
 	bool guard_on;                  /* the write guard serves this sandbox */
 	bool net_broker_on;             /* the connect broker serves this sandbox */
+	struct direct_queue *direct_q;  /* transparent mode: connects handed over by the broker */
 	bool tmp_overlay_known;         /* srt-init said (HELLO) what the private /tmp's devices are */
 	dev_t tmp_overlay_dev;          /* its file system's device, as the kernel names its sockets */
 	uint64_t tmp_overlay_mnt;       /* its mount id */

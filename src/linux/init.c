@@ -576,7 +576,26 @@ static void apply_plan(int fd, const char *helper)
 			break;
 		case 'N':
 		case 'H':
-			cover_with_text(path, ops[i].op == 'N' ? RESOLV_CONF : HOSTS);
+			if (ops[i].op == 'N') {
+				cover_with_text(path, RESOLV_CONF);
+			} else {
+				/* The sandbox's own name is its own loopback's, as
+				 * Debian writes it (127.0.1.1): programs that look
+				 * it up (git, sudo, Java) find it without asking
+				 * srt's DNS, which would refuse it. */
+				char hosts[sizeof(HOSTS) + 2 * HOST_NAME_MAX + 64];
+				char name[HOST_NAME_MAX + 1] = "";
+				bool plain = gethostname(name, sizeof(name)) == 0 && name[0];
+				for (const char *c = name; plain && *c; c++)
+					plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+						(*c >= '0' && *c <= '9') || *c == '-' || *c == '.';
+				name[HOST_NAME_MAX] = '\0';
+				if (plain && strcmp(name, "localhost") != 0)
+					snprintf(hosts, sizeof(hosts), "%s127.0.1.1\t%s\n::1\t%s\n", HOSTS, name, name);
+				else
+					snprintf(hosts, sizeof(hosts), "%s", HOSTS);
+				cover_with_text(path, hosts);
+			}
 			r = 0;
 			break;
 		default: /* 'R' */

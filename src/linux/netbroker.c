@@ -54,6 +54,7 @@
 #define MMSG_MAX UIO_MAXIOV
 
 struct nbroker {
+	bool unix_all;
 	void (*direct)(void *data, struct nbroker_direct *req);
 	void *direct_data;
 	const struct policy *policy;
@@ -79,6 +80,7 @@ int nbroker_new(const struct nbroker_options *o, struct nbroker **ret)
 	nb->policy = o->policy;
 	nb->direct = o->direct;
 	nb->direct_data = o->direct_data;
+	nb->unix_all = o->unix_all;
 	nb->extra = o->extra;
 	nb->tmp_overlay = o->tmp_overlay;
 	nb->tmp_overlay_dev = o->tmp_overlay_dev;
@@ -820,7 +822,7 @@ static void do_connect(struct nbroker *nb, struct broker *b, const struct broker
 			err = EINVAL;
 			goto out;
 		}
-		if (kind == NB_UNIX_PATH) {
+		if (kind == NB_UNIX_PATH && !nb->unix_all) {
 			int r = judge_unix_path(nb, c, path, &judged, &len, &obj, res);
 			if (r < 0) {
 				err = -r;
@@ -1082,7 +1084,7 @@ static int judge_name(struct nbroker *nb, struct caller *c, int domain, struct c
 		enum nbroker_unix_addr kind = nbroker_decode_unix(&m->name, m->name_len, path, sizeof(path));
 		if (kind == NB_UNIX_INVALID)
 			return -EINVAL; /* never let the kernel read a form we could not */
-		if (kind != NB_UNIX_PATH)
+		if (kind != NB_UNIX_PATH || nb->unix_all)
 			return 0;
 		struct sockaddr_un judged;
 		socklen_t jl;

@@ -59,6 +59,7 @@ struct nbroker_options {
 	 * network namespace, as in proxy mode. */
 	void (*direct)(void *data, struct nbroker_direct *req);
 	void *direct_data;
+	bool unix_all;            /* network.allowAllUnixSockets: no unix socket path is judged */
 };
 
 /* A connect() for the transparent mode, answered on another thread. */
