@@ -2,6 +2,9 @@
  * (max_violations keeps the newest N and counts the dropped ones). */
 #include "common.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 static size_t list_n(srt_runtime *rt, enum srt_violation_kind kind, bool *only_kind, uint64_t *dropped)
 {
 	struct srt_violation_list *l = NULL;
@@ -40,13 +43,25 @@ int main(void)
 	rt = runtime_new_or_bail(&cfg, &o);
 	ok(srt_runtime_violation_count(rt) == 0, "a new runtime has no violations");
 
+	/* A unix socket of the host, which the sandbox sees but may not
+	 * connect to (no allowUnixSockets entry): bound, so the file is a
+	 * socket; the connect broker refuses it before any listen matters. */
+	struct sockaddr_un ua = { .sun_family = AF_UNIX };
+	if (strlen(t.root) + sizeof("/v.sock") > sizeof(ua.sun_path))
+		die("the tree's folder is too long for a unix socket");
+	memcpy(ua.sun_path, t.root, strlen(t.root));
+	memcpy(ua.sun_path + strlen(t.root), "/v.sock", sizeof("/v.sock"));
+	int us = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (us < 0 || bind(us, (struct sockaddr *)&ua, sizeof(ua)) < 0 || listen(us, 1) < 0)
+		die("a host unix socket");
+
 	/* one violation of each kind we can cause hermetically */
 	snprintf(cmd, sizeof(cmd),
 		 "echo > '%s/fs-denied' 2>/dev/null; "
 		 "/usr/bin/python3 -c 'import socket; s = socket.create_connection((\"127.0.0.1\", 3128)); "
 		 "s.sendall(b\"GET http://blocked.test/ HTTP/1.1\\r\\nHost: blocked.test\\r\\n\\r\\n\"); s.recv(4096)'; "
-		 "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX)' 2>/dev/null; "
-		 "exit 0", t.ro);
+		 "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"%s\")' 2>/dev/null; "
+		 "exit 0", t.ro, ua.sun_path);
 	r = srt_runtime_execute_shell(rt, cmd, NULL, &res, &e);
 	if (!ok(r == 0 && res->status == 0, "the command ran"))
 		diag_err("srt_runtime_execute_shell", r, &e);
@@ -57,7 +72,7 @@ int main(void)
 	snprintf(target, sizeof(target), "%s/fs-denied", t.ro);
 	find_violation(rt, SRT_VIOLATION_FILESYSTEM, id, target, 2000, NULL);
 	find_violation(rt, SRT_VIOLATION_NETWORK, id, "blocked.test:80", 2000, NULL);
-	find_violation(rt, SRT_VIOLATION_UNIX_SOCKET, id, NULL, 2000, NULL);
+	find_violation(rt, SRT_VIOLATION_UNIX_SOCKET, id, ua.sun_path, 2000, NULL);
 
 	bool only;
 	uint64_t dropped = 99;
@@ -69,7 +84,7 @@ int main(void)
 	size_t n_net = list_n(rt, SRT_VIOLATION_NETWORK, &only, NULL);
 	ok(n_net == 1 && only, "NETWORK lists the connection only (%zu)", n_net);
 	size_t n_unix = list_n(rt, SRT_VIOLATION_UNIX_SOCKET, &only, NULL);
-	ok(n_unix == 1 && only, "UNIX_SOCKET lists the AF_UNIX socket only (%zu)", n_unix);
+	ok(n_unix == 1 && only, "UNIX_SOCKET lists the refused connect only (%zu)", n_unix);
 	size_t n_proc = list_n(rt, SRT_VIOLATION_PROCESS, &only, NULL);
 	ok(n_proc == 0, "PROCESS lists nothing (%zu)", n_proc);
 	ok(srt_runtime_violation_count(rt) == n_any, "violation_count equals the ANY list (%zu, %zu)",
@@ -89,9 +104,11 @@ int main(void)
 	for (size_t i = 0; l && i < l->n; i++) {
 		const struct srt_violation *v = srt_violation_at(l, i);
 		if (v->kind == SRT_VIOLATION_UNIX_SOCKET)
-			unix_ok = v->operation && strcmp(v->operation, "socket") == 0 && v->source == SRT_SOURCE_OBSERVER;
+			unix_ok = v->operation && strcmp(v->operation, "connect") == 0 && v->source == SRT_SOURCE_OBSERVER;
 	}
-	ok(unix_ok, "the AF_UNIX violation: operation \"socket\", source observer");
+	ok(unix_ok, "the unix socket violation: operation \"connect\", source observer");
+	close(us);
+	unlink(ua.sun_path);
 	srt_violation_list_free(l);
 
 	/* the list is a copy: clearing does not touch it */
