@@ -170,16 +170,23 @@ static pid_t tgid_of(pid_t tid)
 	return v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
 }
 
+static pid_t caller_tgid(struct caller *c)
+{
+	if (c->tgid == 0)
+		c->tgid = tgid_of(c->tid);
+	return c->tgid;
+}
+
 static int caller_open(struct caller *c, pid_t tid)
 {
 	c->tid = tid;
 	c->mem = -1;
-	c->tgid = tgid_of(tid);
+	c->tgid = 0; /* read when needed (caller_tgid) */
 	c->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
 	c->thread_pidfd = c->pidfd >= 0;
 	/* Before Linux 6.9 a pidfd names a process: its leader's, which
 	 * shares the thread's descriptor table (threads always do). */
-	if (c->pidfd < 0 && c->tgid > 0)
+	if (c->pidfd < 0 && caller_tgid(c) > 0)
 		c->pidfd = (int)syscall(SYS_pidfd_open, c->tgid, 0);
 	return c->pidfd >= 0 ? 0 : -errno;
 }
@@ -995,7 +1002,7 @@ static int copy_control(struct caller *c, uint64_t addr, size_t len, struct copi
  * call got (0: sent, with *sent the count), or -1 when a waiter took
  * it. */
 static int send_copied(struct broker *b, const struct broker_notif *n, int sock, struct copied_msg *m, int flags,
-		       uint64_t mmsg_len_at, int *obj, pid_t tgid, ssize_t *sent)
+		       uint64_t mmsg_len_at, int *obj, struct caller *c, ssize_t *sent)
 {
 	struct iovec iov = { .iov_base = m->data, .iov_len = m->data_len };
 	struct msghdr h = {
@@ -1029,7 +1036,7 @@ static int send_copied(struct broker *b, const struct broker_notif *n, int sock,
 		}
 		w->flags = flags;
 		w->mmsg_len_at = mmsg_len_at;
-		w->tgid = tgid;
+		w->tgid = caller_tgid(c);
 		w->stream = stream;
 		w->done = r > 0 ? (size_t)r : 0;
 		/* The judged socket file its address names stays open for it. */
@@ -1066,7 +1073,7 @@ static void caller_sigpipe(struct caller *c, int flags, int err)
 	if (err != EPIPE || (flags & MSG_NOSIGNAL))
 		return;
 	int e = errno;
-	if (c->tgid > 0)
+	if (caller_tgid(c) > 0)
 		(void)syscall(SYS_tgkill, c->tgid, c->tid, SIGPIPE);
 	errno = e;
 }
@@ -1182,7 +1189,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 			goto out;
 		}
 		ssize_t sent = 0;
-		err = send_copied(b, n, sock, &m, flags, 0, &obj, c->tgid, &sent);
+		err = send_copied(b, n, sock, &m, flags, 0, &obj, c, &sent);
 		if (err < 0) {
 			reply->sent = true;
 			err = 0;
@@ -1207,7 +1214,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 			goto out;
 		}
 		ssize_t sent = 0;
-		err = send_copied(b, n, sock, &m, flags, 0, &obj, c->tgid, &sent);
+		err = send_copied(b, n, sock, &m, flags, 0, &obj, c, &sent);
 		if (err < 0) {
 			reply->sent = true;
 			err = 0;
@@ -1248,7 +1255,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 		ssize_t sent = 0;
 		/* Only the first may wait (and then answers alone: one message). */
 		err = send_copied(b, i == 0 ? n : NULL, sock, &m, flags | (i ? MSG_DONTWAIT : 0),
-				  at + offsetof(struct mmsghdr, msg_len), &obj, c->tgid, &sent);
+				  at + offsetof(struct mmsghdr, msg_len), &obj, c, &sent);
 		if (err < 0) {
 			reply->sent = true;
 			err = 0;
