@@ -353,8 +353,8 @@ static void print_dns_hint(const struct srt_violation_list *l)
 	fprintf(stderr,
 		"srt: a program looked a name up itself (DNS to %s), which the sandbox cannot do: only programs "
 		"that use the proxy variables (HTTP_PROXY, ALL_PROXY) reach the network\n"
-		"srt: for Node 22.21 or later set NODE_USE_ENV_PROXY=1; for ssh use the ProxyCommand in "
-		"$GIT_SSH_COMMAND\n",
+		"srt: run it with --network transparent (network.mode in the settings), or: for Node 22.21 or "
+		"later set NODE_USE_ENV_PROXY=1; for ssh use the ProxyCommand in $GIT_SSH_COMMAND\n",
 		t ? t : "?");
 }
 

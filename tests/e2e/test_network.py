@@ -748,8 +748,8 @@ def assert_dns_hint(r, target):
     assert hints == [DNS_HINT + target + "), which the sandbox cannot do: only programs that use the proxy "
                      "variables (HTTP_PROXY, ALL_PROXY) reach the network"], r
     nxt = r.err.splitlines()[r.err.splitlines().index(hints[0]) + 1]
-    assert nxt == "srt: for Node 22.21 or later set NODE_USE_ENV_PROXY=1; for ssh use the ProxyCommand in " \
-                  "$GIT_SSH_COMMAND", r
+    assert nxt == "srt: run it with --network transparent (network.mode in the settings), or: for Node 22.21 " \
+                  "or later set NODE_USE_ENV_PROXY=1; for ssh use the ProxyCommand in $GIT_SSH_COMMAND", r
     # After the violations, the DNS attempt among them.
     assert r.err.index("violation") < r.err.index(DNS_HINT), r
     assert "denied connect %s " % target in r.err, r
