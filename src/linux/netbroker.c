@@ -1142,6 +1142,31 @@ static int copy_msghdr(struct caller *c, uint64_t addr, struct copied_msg *m)
 	return copy_control(c, (uint64_t)(uintptr_t)h.msg_control, h.msg_controllen, m);
 }
 
+/* One copied message of sendto or sendmsg: still the caller's call?
+ * judged, sent (or handed to a waiter: reply->sent). The errno the call
+ * gets, 0 with *val the count. */
+static int judge_and_send(struct nbroker *nb, struct broker *b, const struct broker_notif *n, struct caller *c,
+			  int domain, int sock, struct copied_msg *m, int *obj, int flags, struct broker_reply *reply,
+			  struct nbroker_result *res, int64_t *val)
+{
+	if (!broker_id_valid(b, n->id)) {
+		reply->sent = true; /* nobody waits for an answer */
+		return 0;
+	}
+	int r = judge_name(nb, c, domain, m, obj, res);
+	if (r < 0)
+		return -r;
+	ssize_t sent = 0;
+	int err = send_copied(b, n, sock, m, flags, 0, obj, c, &sent);
+	if (err < 0) {
+		reply->sent = true; /* a waiter answers */
+		return 0;
+	}
+	caller_sigpipe(c, flags, err);
+	*val = sent;
+	return err;
+}
+
 static void do_send(struct nbroker *nb, struct broker *b, const struct broker_notif *n, const char *name,
 		    struct caller *c, struct broker_reply *reply, struct nbroker_result *res)
 {
@@ -1180,23 +1205,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 			err = -r;
 			goto out;
 		}
-		if (!broker_id_valid(b, n->id)) {
-			reply->sent = true;
-			goto out;
-		}
-		if ((r = judge_name(nb, c, domain, &m, &obj, res)) < 0) {
-			err = -r;
-			goto out;
-		}
-		ssize_t sent = 0;
-		err = send_copied(b, n, sock, &m, flags, 0, &obj, c, &sent);
-		if (err < 0) {
-			reply->sent = true;
-			err = 0;
-			goto out;
-		}
-		caller_sigpipe(c, flags, err);
-		val = sent;
+		err = judge_and_send(nb, b, n, c, domain, sock, &m, &obj, flags, reply, res, &val);
 		goto out;
 	}
 	if (strcmp(name, "sendmsg") == 0) {
@@ -1205,23 +1214,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 			err = -r;
 			goto out;
 		}
-		if (!broker_id_valid(b, n->id)) {
-			reply->sent = true;
-			goto out;
-		}
-		if ((r = judge_name(nb, c, domain, &m, &obj, res)) < 0) {
-			err = -r;
-			goto out;
-		}
-		ssize_t sent = 0;
-		err = send_copied(b, n, sock, &m, flags, 0, &obj, c, &sent);
-		if (err < 0) {
-			reply->sent = true;
-			err = 0;
-			goto out;
-		}
-		caller_sigpipe(c, flags, err);
-		val = sent;
+		err = judge_and_send(nb, b, n, c, domain, sock, &m, &obj, flags, reply, res, &val);
 		goto out;
 	}
 	/* sendmmsg: each message in turn; the count sent, or the first
