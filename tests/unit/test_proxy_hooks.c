@@ -1,194 +1,14 @@
-/* Unit tests for the proxy's hooks: events, per-sandbox allow lists, the policy hook (reload) and the ask callback, with a proxy_server on a libuv loop in a thread, upstreams and clients on 127.0.0.1. */
+/* Unit tests for the proxy's hooks: events, per-sandbox allow lists, the policy hook (reload) and the ask callback, with a proxy_server on a libuv loop in a thread (proxy_harness.h), upstreams and clients on 127.0.0.1. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
-#include <uv.h>
-
-#include "config/config.h"
-#include "policy/netpolicy.h"
-#include "policy/policy.h"
-#include "proxy/extra.h"
-#include "proxy/server.h"
-
 #define SETTINGS "/etc/test-proxy.json"
-#define WAIT_MS 10000
-
-/* --- policies ----------------------------------------------------------- */
-
-static struct net_policy *build_policy(const char *json)
-{
-	struct config cfg;
-	config_init(&cfg);
-	struct policy *p = NULL;
-	struct net_policy *np = NULL;
-	struct srt_error err = { 0 };
-	int r = config_parse_text(&cfg, SETTINGS, json, strlen(json), CONFIG_ORIGIN_USER, true, &err);
-	if (r == 0) {
-		struct policy_env env = { .home = "/home/u", .cwd = "/" };
-		r = policy_build(&cfg, &env, &p, &err);
-	}
-	if (r == 0)
-		r = net_policy_build(p, &cfg, &np, &err);
-	policy_free(p);
-	config_free(&cfg);
-	if (r != 0)
-		fail_msg("policy build failed: %s", err.message);
-	return np;
-}
-
-static struct net_policy *build_list(const char *const *list)
-{
-	struct net_policy *np = NULL;
-	struct srt_error err = { 0 };
-	if (net_policy_build_list(list, "sandbox test", &np, &err) != 0)
-		fail_msg("list build failed: %s", err.message);
-	return np;
-}
+#include "proxy_harness.h"
 
 /* --- the proxy on its loop thread ---------------------------------------- */
-
-struct rec {
-	bool allowed;
-	char host[256];
-	uint16_t port;
-	char address[64];
-	char rule[1024];
-	char via[16];
-	bool has_error;
-	char error[128];
-	uint64_t up, down;
-	int64_t duration_ns;
-};
-
-static struct fx {
-	uv_loop_t loop;
-	uv_async_t stop;
-	pthread_t thread;
-	pthread_t loop_tid;
-	struct proxy_server *srv;
-	struct proxy_hooks hooks;
-	int http_port, socks_port, forward_port;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct rec ev[64];
-	int n_ev;
-	bool wrong_thread;      /* on_event or policy off the loop thread, or ask on it */
-
-	const struct net_policy *current; /* what the policy hook returns (atomic) */
-	int policy_calls;
-
-	/* ask */
-	bool ask_answer;
-	char ask_reason[128];
-	int ask_delay_ms;
-	int n_asked;            /* calls that returned */
-	char asked_host[256];
-	uint16_t asked_port;
-} F;
-
-static void on_event(void *data, const struct proxy_event *e)
-{
-	struct fx *f = data;
-	pthread_mutex_lock(&f->mu);
-	if (!pthread_equal(pthread_self(), f->loop_tid))
-		f->wrong_thread = true;
-	if (f->n_ev < (int)(sizeof(f->ev) / sizeof(f->ev[0]))) {
-		struct rec *r = &f->ev[f->n_ev++];
-		memset(r, 0, sizeof(*r));
-		r->allowed = e->allowed;
-		snprintf(r->host, sizeof(r->host), "%s", e->host ? e->host : "(null)");
-		r->port = e->port;
-		snprintf(r->address, sizeof(r->address), "%s", e->address ? e->address : "(null)");
-		snprintf(r->rule, sizeof(r->rule), "%s", e->rule ? e->rule : "(null)");
-		snprintf(r->via, sizeof(r->via), "%s", e->via ? e->via : "(null)");
-		r->has_error = e->error != NULL;
-		snprintf(r->error, sizeof(r->error), "%s", e->error ? e->error : "");
-		r->up = e->bytes_up;
-		r->down = e->bytes_down;
-		r->duration_ns = e->duration_ns;
-	}
-	pthread_cond_broadcast(&f->cv);
-	pthread_mutex_unlock(&f->mu);
-}
-
-static const struct net_policy *policy_hook(void *data)
-{
-	struct fx *f = data;
-	if (!pthread_equal(pthread_self(), f->loop_tid))
-		f->wrong_thread = true;
-	__atomic_add_fetch(&f->policy_calls, 1, __ATOMIC_SEQ_CST);
-	return __atomic_load_n(&f->current, __ATOMIC_SEQ_CST);
-}
-
-static bool ask_hook(void *data, const char *host, uint16_t port, char *reason, size_t reason_size)
-{
-	struct fx *f = data;
-	if (pthread_equal(pthread_self(), f->loop_tid))
-		f->wrong_thread = true;
-	pthread_mutex_lock(&f->mu);
-	int delay = f->ask_delay_ms;
-	bool answer = f->ask_answer;
-	snprintf(f->asked_host, sizeof(f->asked_host), "%s", host);
-	f->asked_port = port;
-	if (!answer)
-		snprintf(reason, reason_size, "%s", f->ask_reason);
-	pthread_mutex_unlock(&f->mu);
-	if (delay > 0)
-		usleep((useconds_t)delay * 1000);
-	pthread_mutex_lock(&f->mu);
-	f->n_asked++;
-	pthread_cond_broadcast(&f->cv);
-	pthread_mutex_unlock(&f->mu);
-	return answer;
-}
-
-static void on_stop(uv_async_t *a)
-{
-	struct fx *f = a->data;
-	proxy_server_close(f->srv);
-	uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *loop_main(void *arg)
-{
-	struct fx *f = arg;
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
-static int listen_on(const char *addr, int *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	inet_pton(AF_INET, addr, &a.sin_addr);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 64), 0);
-	socklen_t len = sizeof(a);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	*port = ntohs(a.sin_port);
-	return fd;
-}
 
 enum { USE_POLICY_HOOK = 1, USE_ASK = 2, NO_HOOKS = 4 };
 
@@ -200,23 +20,16 @@ static int forward_to;
 static void fx_start(const struct net_policy *np, const struct net_policy *extra, int flags, unsigned head_timeout_ms)
 {
 	struct fx *f = &F;
-	memset(f, 0, sizeof(*f));
-	pthread_mutex_init(&f->mu, NULL);
-	pthread_cond_init(&f->cv, NULL);
+	fx_init();
 	f->current = np;
-	f->hooks = (struct proxy_hooks){
-		.data = f,
-		.policy = (flags & USE_POLICY_HOOK) ? policy_hook : NULL,
-		.extra = extra,
-		.ask = (flags & USE_ASK) ? ask_hook : NULL,
-		.on_event = on_event,
-	};
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	struct proxy_options o = { .policy = np, .hooks = (flags & NO_HOOKS) ? NULL : &f->hooks };
-	proxy_limits_default(&o.limits);
+	f->hooks.policy = (flags & USE_POLICY_HOOK) ? policy_hook : NULL;
+	f->hooks.extra = extra;
+	f->hooks.ask = (flags & USE_ASK) ? ask_hook : NULL;
+	struct proxy_options o = fx_options(np);
+	if (flags & NO_HOOKS)
+		o.hooks = NULL;
 	if (head_timeout_ms)
 		o.limits.head_timeout_ms = head_timeout_ms;
-	o.limits.connect_timeout_ms = 5000;
 	assert_int_equal(proxy_server_new(&f->loop, &o, &f->srv), 0);
 	int fd = listen_on("127.0.0.1", &f->http_port);
 	assert_int_equal(proxy_server_listen(f->srv, PROXY_KIND_HTTP, fd, NULL, 0), 0);
@@ -229,66 +42,13 @@ static void fx_start(const struct net_policy *np, const struct net_policy *extra
 		assert_int_equal(proxy_server_listen(f->srv, PROXY_KIND_FORWARD, fd, (struct sockaddr *)&t, sizeof(t)), 0);
 		forward_to = 0;
 	}
-	uv_async_init(&f->loop, &f->stop, on_stop);
-	f->stop.data = f;
-	assert_int_equal(pthread_create(&f->thread, NULL, loop_main, f), 0);
-	f->loop_tid = f->thread;
+	fx_run();
 }
 
+/* Nothing to check beyond what fx_join does. */
 static void fx_stop(void)
 {
-	struct fx *f = &F;
-	uv_async_send(&f->stop);
-	pthread_join(f->thread, NULL);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	assert_false(f->wrong_thread);
-	pthread_mutex_destroy(&f->mu);
-	pthread_cond_destroy(&f->cv);
-}
-
-/* Wait until n events have arrived; returns how many there are. */
-static int wait_events(int n)
-{
-	struct fx *f = &F;
-	struct timespec dl;
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&f->mu);
-	while (f->n_ev < n && pthread_cond_timedwait(&f->cv, &f->mu, &dl) == 0)
-		;
-	int got = f->n_ev;
-	pthread_mutex_unlock(&f->mu);
-	return got;
-}
-
-static void wait_asked(int n)
-{
-	struct fx *f = &F;
-	struct timespec dl;
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&f->mu);
-	while (f->n_asked < n && pthread_cond_timedwait(&f->cv, &f->mu, &dl) == 0)
-		;
-	int got = f->n_asked;
-	pthread_mutex_unlock(&f->mu);
-	assert_int_equal(got, n);
-}
-
-static struct rec event_at(int i)
-{
-	pthread_mutex_lock(&F.mu);
-	struct rec r = F.ev[i];
-	pthread_mutex_unlock(&F.mu);
-	return r;
-}
-
-static int event_count(void)
-{
-	pthread_mutex_lock(&F.mu);
-	int n = F.n_ev;
-	pthread_mutex_unlock(&F.mu);
-	return n;
+	fx_join();
 }
 
 /* --- upstream servers ----------------------------------------------------- */
@@ -331,13 +91,6 @@ static bool write_all(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return true;
-}
-
-static void set_timeouts(int fd)
-{
-	struct timeval tv = { .tv_sec = WAIT_MS / 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 static void *upstream_main(void *arg)
@@ -548,12 +301,6 @@ static void exchange_n(int fd, size_t n)
 	assert_true(ok);
 }
 
-static void assert_prefix(const char *s, const char *prefix)
-{
-	if (strncmp(s, prefix, strlen(prefix)) != 0)
-		fail_msg("'%s' does not start with '%s'", s, prefix);
-}
-
 static void assert_contains(const char *s, const char *part)
 {
 	if (!strstr(s, part))
@@ -645,9 +392,7 @@ static void test_connect_events(void **state)
 	assert_string_equal(e.rule, "no allowedDomains entry matches");
 
 	/* Allowed, but nothing listens: allowed=true with the error. */
-	int dead_port;
-	int dead = listen_on("127.0.0.1", &dead_port);
-	close(dead);
+	int dead_port = closed_port();
 	fd = connect_to(F.http_port);
 	snprintf(auth, sizeof(auth), "127.0.0.1:%d", dead_port);
 	assert_int_equal(http_connect(fd, auth, resp, sizeof(resp)), 502);
@@ -821,27 +566,14 @@ static void test_extra_list(void **state)
 	net_policy_free(np);
 }
 
-static bool localhost_resolves(void)
-{
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *res = NULL;
-	if (getaddrinfo("localhost", NULL, &hints, &res) != 0)
-		return false;
-	freeaddrinfo(res);
-	return true;
-}
-
 /* A name allowed by the extra list: its localhost entry lifts the guard;
  * the policy's own deniedResolvedAddresses still refuse (the guard's
  * refusal is the event). */
 static void test_extra_guard(void **state)
 {
 	(void)state;
-	if (!localhost_resolves())
-		skip();
-	static const char *const list[] = { "localhost", NULL };
-	struct net_policy *extra = build_list(list);
-	struct net_policy *np = build_policy("{\"network\": {\"allowedDomains\": [\"example.com\"]}}");
+	struct net_policy *extra = build_localhost_list();
+	struct net_policy *np = build_policy(ALLOW_EXAMPLE);
 	fx_start(np, extra, 0, 0);
 	struct upstream u;
 	upstream_start(&u, "127.0.0.1", UP_ECHO_N, 10, 1);
@@ -859,8 +591,7 @@ static void test_extra_guard(void **state)
 	fx_stop();
 	net_policy_free(np);
 
-	np = build_policy("{\"network\": {\"allowedDomains\": [\"example.com\"],"
-			  " \"deniedResolvedAddresses\": [\"127.0.0.0/8\", \"::1\"]}}");
+	np = build_policy(ALLOW_EXAMPLE_DENY_LOOPBACK);
 	fx_start(np, extra, 0, 0);
 	fd = connect_to(F.http_port);
 	char resp[4096];
@@ -1013,7 +744,7 @@ static void test_ask(void **state)
 static void test_ask_reason_cannot_inject(void **state)
 {
 	(void)state;
-	struct net_policy *np = build_policy("{\"network\": {\"allowedDomains\": [\"example.com\"]}}");
+	struct net_policy *np = build_policy(ALLOW_EXAMPLE);
 	fx_start(np, NULL, USE_ASK, 0);
 	static const char hostile[] = "no\r\nX-Injected: yes\r\n\r\nHTTP/1.1 200 OK\x01\x1b[31m\x7f\xc3\xa9 ";
 	size_t hl = sizeof(hostile) - 1;
@@ -1280,63 +1011,6 @@ static void test_build_list(void **state)
 }
 
 /* --- asynchronous asking -------------------------------------------------- */
-
-/* Questions handed over by the ask_async hook, answered by the test. */
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct proxy_ask *q[16];
-	char host[16][256];
-	uint16_t port[16];
-	int n;
-	bool off_loop;          /* the hook ran off the loop thread */
-} AQ = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-
-static bool ask_async_hook(void *data, struct proxy_ask *q, const char *host, uint16_t port)
-{
-	struct fx *f = data;
-	pthread_mutex_lock(&AQ.mu);
-	if (!pthread_equal(pthread_self(), f->loop_tid))
-		AQ.off_loop = true;
-	if (AQ.n < 16) {
-		AQ.q[AQ.n] = q;
-		snprintf(AQ.host[AQ.n], sizeof(AQ.host[0]), "%s", host);
-		AQ.port[AQ.n] = port;
-		AQ.n++;
-	}
-	pthread_cond_broadcast(&AQ.cv);
-	pthread_mutex_unlock(&AQ.mu);
-	return true;
-}
-
-static unsigned short_timeout(void *data)
-{
-	(void)data;
-	return 200;
-}
-
-static void aq_reset(void)
-{
-	pthread_mutex_lock(&AQ.mu);
-	AQ.n = 0;
-	AQ.off_loop = false;
-	pthread_mutex_unlock(&AQ.mu);
-}
-
-/* Wait for question i and take it. */
-static struct proxy_ask *aq_wait(int i)
-{
-	struct timespec dl;
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&AQ.mu);
-	while (AQ.n <= i && pthread_cond_timedwait(&AQ.cv, &AQ.mu, &dl) == 0)
-		;
-	struct proxy_ask *q = AQ.n > i ? AQ.q[i] : NULL;
-	pthread_mutex_unlock(&AQ.mu);
-	assert_non_null(q);
-	return q;
-}
 
 struct later {
 	struct proxy_ask *q;
