@@ -866,7 +866,7 @@ static int sb_dns_judge(void *data, const char *name, char *rule, size_t rule_si
 		bool askable = sb->rt->ask || sb->rt->ask_async;
 		pthread_mutex_unlock(&sb->rt->lock);
 		if (askable)
-			return 1;
+			return 2; /* looked up only once asked, at connect time */
 	}
 	snprintf(rule, rule_size, "%s", d.rule);
 	return 0;
@@ -1461,8 +1461,14 @@ struct direct_job {
 	struct direct_queue *q;
 };
 
+/* Connects being decided and dialed at once, per sandbox: each holds
+ * three of srt's descriptors until answered (the program's socket, the
+ * listener's duplicate, the dial). Past it: EAGAIN. */
+#define DIRECT_JOBS_MAX 1024
+
 struct direct_queue {
 	struct sandbox *sb;
+	int n_jobs;                  /* atomic: queued and under way */
 	pthread_mutex_t lock;
 	struct direct_job *queued;   /* from the broker's thread */
 	struct direct_job *inflight; /* the loop's: being decided or dialed */
@@ -1475,10 +1481,21 @@ static void direct_fail(struct nbroker_direct *req, int err)
 	(void)nbroker_direct_finish(req, -1, err);
 }
 
+static void direct_job_end(struct direct_queue *q, struct direct_job *j)
+{
+	free(j);
+	__atomic_sub_fetch(&q->n_jobs, 1, __ATOMIC_RELAXED);
+}
+
 /* On the broker's thread. */
 static void direct_post(void *data, struct nbroker_direct *req)
 {
 	struct direct_queue *q = data;
+	if (__atomic_add_fetch(&q->n_jobs, 1, __ATOMIC_RELAXED) > DIRECT_JOBS_MAX) {
+		__atomic_sub_fetch(&q->n_jobs, 1, __ATOMIC_RELAXED);
+		direct_fail(req, EAGAIN);
+		return;
+	}
 	struct direct_job *j = calloc(1, sizeof(*j));
 	pthread_mutex_lock(&q->lock);
 	bool closing = q->closing;
@@ -1491,6 +1508,7 @@ static void direct_post(void *data, struct nbroker_direct *req)
 	pthread_mutex_unlock(&q->lock);
 	if (!j || closing) {
 		free(j);
+		__atomic_sub_fetch(&q->n_jobs, 1, __ATOMIC_RELAXED);
 		direct_fail(req, ECONNREFUSED);
 		return;
 	}
@@ -1512,7 +1530,7 @@ static void on_direct_done(void *data, int fd, int err, const char *rule)
 	struct direct_job *j = data;
 	inflight_remove(j->q, j);
 	(void)nbroker_direct_finish(j->req, fd, fd >= 0 ? 0 : (err ? err : ECONNREFUSED));
-	free(j);
+	direct_job_end(j->q, j);
 }
 
 static void direct_start(struct direct_queue *q, struct direct_job *j)
@@ -1538,13 +1556,13 @@ static void direct_start(struct direct_queue *q, struct direct_job *j)
 		record(sb, SRT_VIOLATION_NETWORK, SRT_SOURCE_OBSERVER, "connect", target,
 		       "an address srt's DNS never handed out", req->tid);
 		direct_fail(req, ECONNREFUSED);
-		free(j);
+		direct_job_end(q, j);
 		return;
 	}
 	if (!sb->proxy || proxy_server_direct(sb->proxy, name ? name : host, port, req->family, on_direct_done, j,
 					      &j->pd) < 0) {
 		direct_fail(req, ECONNREFUSED);
-		free(j);
+		direct_job_end(q, j);
 		return;
 	}
 	j->next = q->inflight;
@@ -1613,7 +1631,7 @@ static void direct_queue_close(struct direct_queue *q)
 	while (list) {
 		struct direct_job *n = list->next;
 		direct_fail(list->req, ECONNREFUSED);
-		free(list);
+		direct_job_end(q, list);
 		list = n;
 	}
 	while (q->inflight) {
@@ -1621,7 +1639,7 @@ static void direct_queue_close(struct direct_queue *q)
 		q->inflight = j->next;
 		proxy_direct_cancel(j->pd);
 		direct_fail(j->req, ECONNREFUSED);
-		free(j);
+		direct_job_end(q, j);
 	}
 	q->sb->refs++;
 	uv_close((uv_handle_t *)&q->async, on_direct_queue_closed);

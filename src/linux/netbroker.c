@@ -37,6 +37,9 @@
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 #ifndef UIO_MAXIOV
 #define UIO_MAXIOV 1024
 #endif
@@ -55,6 +58,12 @@
 
 struct nbroker {
 	bool unix_all;
+	/* The sandbox's network namespace (SO_NETNS_COOKIE of the sock_diag
+	 * socket made there): a socket of another one is the host's (one srt
+	 * put in place in the transparent mode, or one the command inherited),
+	 * which no call may connect again. */
+	bool have_netns;
+	uint64_t netns;
 	void (*direct)(void *data, struct nbroker_direct *req);
 	void *direct_data;
 	const struct policy *policy;
@@ -78,6 +87,9 @@ int nbroker_new(const struct nbroker_options *o, struct nbroker **ret)
 		return -ENOMEM;
 	}
 	nb->policy = o->policy;
+	socklen_t cl = sizeof(nb->netns);
+	nb->have_netns = o->diag_fd >= 0 &&
+			 getsockopt(o->diag_fd, SOL_SOCKET, SO_NETNS_COOKIE, &nb->netns, &cl) == 0 && cl == sizeof(nb->netns);
 	nb->direct = o->direct;
 	nb->direct_data = o->direct_data;
 	nb->unix_all = o->unix_all;
@@ -252,6 +264,17 @@ static int caller_write_all(struct caller *c, uint64_t addr, const void *buf, si
 			return 0;
 	}
 	return -EFAULT;
+}
+
+/* Whether sock lives in the sandbox's network namespace (true when that
+ * cannot be told: then no host socket was ever put in place). */
+static bool in_sandbox_netns(const struct nbroker *nb, int sock)
+{
+	if (!nb->have_netns)
+		return true;
+	uint64_t c = 0;
+	socklen_t l = sizeof(c);
+	return getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &c, &l) == 0 && l == sizeof(c) && c == nb->netns;
 }
 
 /* ---- Unix sockets by path ---------------------------------------------------- */
@@ -640,7 +663,7 @@ static bool inet_loopback(const struct sockaddr_storage *ss, socklen_t len)
 {
 	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
 		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+	if (ss->ss_family == AF_INET6 && len >= 24) { /* SIN6_LEN_RFC2133: no scope id */
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
 		if (IN6_IS_ADDR_LOOPBACK(a))
 			return true;
@@ -656,15 +679,15 @@ static bool caller_cloexec(pid_t tid, int fd)
 	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)tid, fd);
 	int f = open(p, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
-		return true;
+		return false;
 	ssize_t n = read(f, buf, sizeof(buf) - 1);
 	close(f);
 	if (n <= 0)
-		return true;
+		return false;
 	buf[n] = '\0';
 	const char *l = strstr(buf, "flags:");
 	if (!l)
-		return true;
+		return false;
 	unsigned long fl = strtoul(l + 6, NULL, 8);
 	return (fl & O_CLOEXEC) != 0;
 }
@@ -715,7 +738,8 @@ static void carry_options(int from, int to)
 		{ SOL_SOCKET, SO_REUSEADDR }, { SOL_SOCKET, SO_OOBINLINE }, { SOL_SOCKET, SO_PRIORITY },
 		{ SOL_SOCKET, SO_RCVLOWAT }, { IPPROTO_TCP, TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE },
 		{ IPPROTO_TCP, TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT }, { IPPROTO_TCP, TCP_USER_TIMEOUT },
-		{ IPPROTO_TCP, TCP_QUICKACK }, { IPPROTO_TCP, TCP_NOTSENT_LOWAT },
+		{ IPPROTO_TCP, TCP_QUICKACK }, { IPPROTO_TCP, TCP_NOTSENT_LOWAT }, { IPPROTO_IP, IP_TOS },
+		{ IPPROTO_IPV6, IPV6_TCLASS },
 	};
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		int v;
@@ -737,6 +761,17 @@ static void carry_options(int from, int to)
 	socklen_t ll = sizeof(lg);
 	if (getsockopt(from, SOL_SOCKET, SO_LINGER, &lg, &ll) == 0 && lg.l_onoff)
 		(void)setsockopt(to, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	static const int timeouts[] = { SO_RCVTIMEO, SO_SNDTIMEO };
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		struct timeval tv;
+		socklen_t tl = sizeof(tv);
+		if (getsockopt(from, SOL_SOCKET, timeouts[i], &tv, &tl) == 0 && (tv.tv_sec || tv.tv_usec))
+			(void)setsockopt(to, SOL_SOCKET, timeouts[i], &tv, sizeof(tv));
+	}
+	char cc[16];
+	socklen_t cl = sizeof(cc);
+	if (getsockopt(from, IPPROTO_TCP, TCP_CONGESTION, cc, &cl) == 0)
+		(void)setsockopt(to, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strnlen(cc, cl));
 }
 
 int nbroker_direct_finish(struct nbroker_direct *q, int fd, int err)
@@ -803,6 +838,14 @@ static void do_connect(struct nbroker *nb, struct broker *b, const struct broker
 		err = -domain; /* ENOTSOCK */
 		goto out;
 	}
+	/* A socket of the host's network (one srt dialed for the transparent
+	 * mode, connected for good): connecting it again (after a
+	 * disconnect with AF_UNSPEC, say) would reach the host's network
+	 * unjudged. Refused, as a connected socket's connect is. */
+	if (!in_sandbox_netns(nb, sock)) {
+		err = EISCONN;
+		goto out;
+	}
 	uint64_t len64 = (uint32_t)n->args[2];
 	if (len64 > sizeof(struct sockaddr_storage) || (int32_t)(uint32_t)n->args[2] < 0) {
 		err = EINVAL;
@@ -840,8 +883,21 @@ static void do_connect(struct nbroker *nb, struct broker *b, const struct broker
 	} else if (len >= sizeof(sa_family_t) && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
 		memcpy(&res->addr, &ss, sizeof(ss));
 		res->addr_len = len;
-		if (nb->direct && ss.ss_family == domain && !inet_loopback(&ss, len) &&
+		if (nb->direct && nb->have_netns && ss.ss_family == domain && !inet_loopback(&ss, len) &&
 		    sock_int(sock, SO_TYPE) == SOCK_STREAM) {
+			/* What the kernel would answer before any routing: a
+			 * short address, a socket already connected, connecting
+			 * or listening. */
+			if ((domain == AF_INET && len < sizeof(struct sockaddr_in)) || (domain == AF_INET6 && len < 24)) {
+				err = EINVAL;
+				goto out;
+			}
+			struct tcp_info ti;
+			socklen_t tl = sizeof(ti);
+			if (getsockopt(sock, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state != TCP_CLOSE) {
+				err = ti.tcpi_state == TCP_SYN_SENT ? EALREADY : EISCONN;
+				goto out;
+			}
 			int r = hand_over(nb, b, n, sock, domain, &ss, len);
 			if (r < 0) {
 				err = -r;
@@ -1080,12 +1136,17 @@ static void caller_sigpipe(struct caller *c, int flags, int err)
 
 /* Judge m's address for sock (a unix path: resolved and replaced by the
  * judged file's name). 0 or a negative errno. */
-static int judge_name(struct nbroker *nb, struct caller *c, int domain, struct copied_msg *m, int *obj,
+static int judge_name(struct nbroker *nb, struct caller *c, int sock, int domain, struct copied_msg *m, int *obj,
 		      struct nbroker_result *res)
 {
 	*obj = -1;
 	if (!m->has_name)
 		return 0;
+	/* A socket of the host's network (srt's, for the transparent mode)
+	 * sends nowhere but to its peer: an address (TCP fast open's, after a
+	 * disconnect) would reach the host's network unjudged. */
+	if (!in_sandbox_netns(nb, sock))
+		return -EISCONN;
 	if (domain == AF_UNIX) {
 		char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 		enum nbroker_unix_addr kind = nbroker_decode_unix(&m->name, m->name_len, path, sizeof(path));
@@ -1153,7 +1214,7 @@ static int judge_and_send(struct nbroker *nb, struct broker *b, const struct bro
 		reply->sent = true; /* nobody waits for an answer */
 		return 0;
 	}
-	int r = judge_name(nb, c, domain, m, obj, res);
+	int r = judge_name(nb, c, sock, domain, m, obj, res);
 	if (r < 0)
 		return -r;
 	ssize_t sent = 0;
@@ -1241,7 +1302,7 @@ static void do_send(struct nbroker *nb, struct broker *b, const struct broker_no
 			reply->sent = true;
 			goto out;
 		}
-		if ((r = judge_name(nb, c, domain, &m, &obj, res)) < 0) {
+		if ((r = judge_name(nb, c, sock, domain, &m, &obj, res)) < 0) {
 			err = -r;
 			break;
 		}

@@ -303,7 +303,8 @@ static void handle_query(struct dns_server *s, bool udp, const struct sockaddr *
 		return;
 	}
 	char rule[256] = "";
-	if (!q.name_plain || s->h.judge(s->h.data, q.name, rule, sizeof(rule)) == 0) {
+	int verdict = q.name_plain ? s->h.judge(s->h.data, q.name, rule, sizeof(rule)) : 0;
+	if (verdict == 0) {
 		if (!q.name_plain)
 			snprintf(rule, sizeof(rule), "not a host name");
 		else if (!rule[0])
@@ -316,6 +317,29 @@ static void handle_query(struct dns_server *s, bool udp, const struct sockaddr *
 			s->h.on_refused(s->h.data, text, rule);
 		}
 		answer(s, udp, peer, conn, msg, len, &q, DNS_RCODE_NXDOMAIN, NULL, 0);
+		return;
+	}
+	if (verdict == 2) {
+		/* Only a question could allow it: the name must not reach the
+		 * host's resolver before that question is asked (at connect
+		 * time). Both families get a placeholder; the dial finds what
+		 * the name really has. */
+		uint8_t a4[4], a6[16];
+		const uint8_t *addr = NULL;
+		size_t addr_len = 0;
+		int rcode = DNS_RCODE_NOERROR;
+		if (q.qtype == DNS_TYPE_A || q.qtype == DNS_TYPE_AAAA) {
+			if (dns_map_assign(s->map, q.name, a4, a6) < 0)
+				rcode = DNS_RCODE_SERVFAIL;
+			else if (q.qtype == DNS_TYPE_A) {
+				addr = a4;
+				addr_len = 4;
+			} else {
+				addr = a6;
+				addr_len = 16;
+			}
+		}
+		answer(s, udp, peer, conn, msg, len, &q, rcode, addr, addr_len);
 		return;
 	}
 	if (s->n_jobs >= DNS_SERVER_MAX_INFLIGHT) {

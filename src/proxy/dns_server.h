@@ -56,9 +56,11 @@ struct dns_server;
 
 struct dns_server_hooks {
 	void *data;
-	/* May a connection to name succeed on some port? 1: yes or perhaps (an
-	 * ask hook may allow it); 0: never (fill rule: the deciding rule, as
-	 * the proxies word it). */
+	/* May a connection to name succeed on some port? 1: yes; 0: never
+	 * (fill rule: the deciding rule, as the proxies word it);
+	 * 2: only a question could allow it: answered with placeholders of
+	 * both families without looking the name up on the host, so that no
+	 * name leaves before the question is asked (at connect time). */
 	int (*judge)(void *data, const char *name, char *rule, size_t rule_size);
 	/* A name refused (NXDOMAIN sent): for a violation report. May be NULL.
 	 * A name that is not plain comes as printable text: bytes other than

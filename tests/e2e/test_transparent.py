@@ -779,3 +779,49 @@ def test_bad_network_mode_refused(ctx):
     assert "direct" in r.err and f in r.err, r
     r = ctx.run(["echo", "ran"], opts=["--network", "direct"])
     assert r.rc == 125 and "ran" not in r.out and "direct" in r.err, r
+
+
+# --- the host socket srt put in place cannot be pointed elsewhere ---------------
+
+RECONNECT = r'''
+import ctypes, errno
+P, HOSTP = int(sys.argv[1]), int(sys.argv[2])
+libc = ctypes.CDLL(None, use_errno=True)
+out = {}
+s = socket.create_connection(("good.test", P), timeout=10)
+out["first"] = "connected"
+# AF_UNSPEC dissolves a TCP connection: the socket would be free to connect again.
+unspec = (ctypes.c_ushort * 8)(0)
+r = libc.connect(s.fileno(), ctypes.byref(unspec), 16)
+out["unspec"] = 0 if r == 0 else errno.errorcode.get(ctypes.get_errno())
+for host in ("127.0.0.1", "127.0.0.2"):
+    try:
+        s.connect((host, HOSTP))
+        out[host] = "connected"
+    except OSError as e:
+        out[host] = errno.errorcode.get(e.errno, e.errno)
+# TCP fast open: a send with an address connects an unconnected socket.
+try:
+    s.sendto(b"x", 0x20000000, ("127.0.0.1", HOSTP))  # MSG_FASTOPEN
+    out["fastopen"] = "sent"
+except OSError as e:
+    out["fastopen"] = errno.errorcode.get(e.errno, e.errno)
+emit(out)
+'''
+
+
+def test_placed_socket_cannot_be_reconnected(net):
+    """The socket srt dialed lives in the host's network: were the program
+    able to disconnect it (connect AF_UNSPEC) and connect it again, or to
+    send with an address (TCP fast open), it would reach the host's
+    network unjudged, its loopback services included."""
+    e = net.echo(host=ALT)
+    secret = net.echo(host="127.0.0.1")
+    res, r, evs = run_t(net, RECONNECT, e.port, secret.port, settings=settings("good.test", lift(e.port)))
+    assert r.rc == 0, r
+    assert res["first"] == "connected", r
+    assert res["unspec"] == "EISCONN", r
+    assert res["127.0.0.1"] in ("EISCONN", "ECONNREFUSED"), r
+    assert res["127.0.0.2"] in ("EISCONN", "ECONNREFUSED"), r
+    assert res["fastopen"] in ("EISCONN", "EPIPE", "ENOTCONN"), r
+    assert secret.connections == 0, r

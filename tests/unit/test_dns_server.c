@@ -49,6 +49,10 @@ static int judge(void *data, const char *name, char *rule, size_t rule_size)
 		snprintf(rule, rule_size, "deniedDomains: evil.test");
 		return 0;
 	}
+	/* Names under .ask.invalid: only a question could allow them. */
+	size_t n = strlen(name);
+	if (n >= 12 && strcmp(name + n - 12, ".ask.invalid") == 0)
+		return 2;
 	return 1;
 }
 
@@ -276,6 +280,25 @@ static void test_a_query_gets_a_handed_out_address(void **state)
 	assert_int_equal(f->refused, 0);
 }
 
+/* A name only a question could allow is answered without a host lookup
+ * (the name must not leave before the question is asked): .invalid never
+ * resolves (RFC 6761), so an answer with addresses can only come from the
+ * placeholders; both families get one. */
+static void test_askable_name_is_not_looked_up(void **state)
+{
+	struct fixture *f = *state;
+	struct reply r;
+	udp_ask(f, "exfil.ask.invalid", DNS_TYPE_A, &r);
+	assert_int_equal(r.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(r.ancount, 1);
+	assert_int_equal(handed_v4(&r) >> 17, (198u << 24 | 18u << 16) >> 17);
+	udp_ask(f, "exfil.ask.invalid", DNS_TYPE_AAAA, &r);
+	assert_int_equal(r.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(r.ancount, 1);
+	assert_int_equal(r.rtype, DNS_TYPE_AAAA);
+	assert_int_equal(f->refused, 0);
+}
+
 static void test_family_the_name_lacks_and_other_types_are_empty(void **state)
 {
 	struct fixture *f = *state;
@@ -486,6 +509,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_a_query_gets_a_handed_out_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_askable_name_is_not_looked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_family_the_name_lacks_and_other_types_are_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_name_is_nxdomain_and_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_that_is_no_host_name, setup, teardown),
