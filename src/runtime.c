@@ -1529,7 +1529,7 @@ static void on_direct_done(void *data, int fd, int err, const char *rule)
 	(void)rule; /* the proxy's event reports a refusal */
 	struct direct_job *j = data;
 	inflight_remove(j->q, j);
-	(void)nbroker_direct_finish(j->req, fd, fd >= 0 ? 0 : (err ? err : ECONNREFUSED));
+	(void)nbroker_direct_finish(j->req, fd, fd >= 0 ? err : (err ? err : ECONNREFUSED));
 	direct_job_end(j->q, j);
 }
 
@@ -1565,6 +1565,8 @@ static void direct_start(struct direct_queue *q, struct direct_job *j)
 		direct_job_end(q, j);
 		return;
 	}
+	if (req->nonblocking)
+		proxy_direct_early(j->pd);
 	j->next = q->inflight;
 	q->inflight = j;
 }

@@ -709,6 +709,7 @@ static int hand_over(struct nbroker *nb, struct broker *b, const struct broker_n
 	q->caller_fd = (int)n->args[0];
 	q->cloexec = caller_cloexec(n->pid, q->caller_fd);
 	q->sock = sock;
+	q->nonblocking = !is_blocking(sock);
 	q->family = family;
 	memcpy(&q->addr, ss, sizeof(*ss));
 	q->addr_len = len;

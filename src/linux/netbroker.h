@@ -70,6 +70,7 @@ struct nbroker_direct {
 	int caller_fd;             /* the caller's socket's number */
 	bool cloexec;              /* ... and whether it is close-on-exec */
 	int sock;                  /* ours: the caller's socket (its options, its flags) */
+	bool nonblocking;          /* it is non-blocking: answer EINPROGRESS once the dial is under way */
 	int family;                /* its family: AF_INET or AF_INET6 */
 	struct sockaddr_storage addr; /* where it connects */
 	socklen_t addr_len;
@@ -77,7 +78,8 @@ struct nbroker_direct {
 
 /* Answer req (and free it): with fd (ours, closed here; -1: none) put in
  * place of the caller's socket, carrying over its file status flags and
- * the options it set, and 0; or with err. Returns 0, or a negative errno
+ * the options it set, and err (0, or EINPROGRESS for a dial under way); or
+ * with err alone. Returns 0, or a negative errno
  * when the caller was gone (nothing happened then). */
 int nbroker_direct_finish(struct nbroker_direct *req, int fd, int err);
 void nbroker_direct_free(struct nbroker_direct *req);

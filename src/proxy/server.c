@@ -185,6 +185,7 @@ struct proxy_direct {
 	proxy_direct_done done; /* NULL once called, or cancelled */
 	void *data;
 	int family;             /* the program's socket family: tried first */
+	bool early;             /* hand over once the dial is under way (proxy_direct_early) */
 	char *rule;             /* the refusal's rule, as its event gave it (malloc'd) */
 };
 
@@ -1190,7 +1191,15 @@ static bool send_request_head(struct conn *c);
  * socket. Its descriptor leaves libuv as a duplicate (the handle then
  * closes its own, as splice_tunnel's do); nothing was read from it. The
  * event is sent now, as srt sees none of its bytes. */
+static void direct_connected_as(struct conn *c, struct side *u, int err);
+
 static void direct_connected(struct conn *c, struct side *u)
+{
+	direct_connected_as(c, u, 0);
+}
+
+/* err EINPROGRESS: the dial is under way (proxy_direct_early). */
+static void direct_connected_as(struct conn *c, struct side *u, int err)
 {
 	uv_os_fd_t ufd;
 	int fd = uv_fileno((uv_handle_t *)&u->tcp, &ufd) == 0 ? fcntl(ufd, F_DUPFD_CLOEXEC, 0) : -1;
@@ -1201,10 +1210,10 @@ static void direct_connected(struct conn *c, struct side *u)
 		conn_close(c);
 		return;
 	}
-	debug_log(c, "%s: connected, handed over", c->target);
+	debug_log(c, "%s: %s, handed over", c->target, err ? "connecting" : "connected");
 	ev_end(c);
 	detach_upstream(c);
-	direct_finish(c, fd, 0, NULL);
+	direct_finish(c, fd, err, NULL);
 	conn_close(c);
 }
 
@@ -1317,6 +1326,12 @@ static void try_next_address(struct conn *c)
 		return;
 	}
 	c->connect_busy = true;
+	if (c->direct && c->direct->early) {
+		/* The program's socket is non-blocking: it waits for this
+		 * dial itself (EINPROGRESS), on this one address. */
+		c->connect_busy = false;
+		direct_connected_as(c, u, EINPROGRESS);
+	}
 }
 
 static void start_dial(struct conn *c)
@@ -3377,6 +3392,12 @@ int proxy_server_direct(struct proxy_server *s, const char *host, uint16_t port,
 	uv_timer_start(&c->timer, on_direct_start, 0, 0);
 	*ret = d;
 	return 0;
+}
+
+void proxy_direct_early(struct proxy_direct *d)
+{
+	if (d)
+		d->early = true;
 }
 
 void proxy_direct_cancel(struct proxy_direct *d)

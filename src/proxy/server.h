@@ -173,7 +173,9 @@ struct proxy_direct;
 
 /*
  * fd: the connected TCP socket (ours to take: O_CLOEXEC, O_NONBLOCK, no
- * byte read from it), or -1 with err the errno a connect() would give the
+ * byte read from it) with err 0, or with err EINPROGRESS when its connect
+ * is still under way (proxy_direct_early); or -1 with err the errno a
+ * connect() would give the
  * program: ECONNREFUSED (denied by the policy, refused by the server, the
  * server closed meanwhile, or a failure of srt's own), ETIMEDOUT (not
  * connected within limits.connect_timeout_ms; a question left without an
@@ -205,6 +207,13 @@ int proxy_server_direct(struct proxy_server *s, const char *host, uint16_t port,
  * "closed before the connection was made"). Loop thread only; only before
  * done was called. NULL is a no-op. */
 void proxy_direct_cancel(struct proxy_direct *d);
+
+/* For a program whose socket is non-blocking: once allowed, resolved and
+ * guarded, the socket is handed over as soon as its connect is under way
+ * (done: fd, err EINPROGRESS), on the first address only; the program
+ * learns the outcome from the socket (SO_ERROR), as after its own
+ * non-blocking connect. Call right after proxy_server_direct. */
+void proxy_direct_early(struct proxy_direct *d);
 
 /* Answer a question handed over by proxy_hooks.ask_async: exactly once,
  * from any thread. reason (may be NULL) is used only when allow is false.

@@ -10,6 +10,8 @@
 #define SETTINGS "/etc/test-direct.json"
 #include "proxy_harness.h"
 
+#include <poll.h>
+
 /* --- the server and its direct requests ----------------------------------- */
 
 /* One direct request, as the test sees it. */
@@ -88,6 +90,7 @@ struct direct_args {
 	int family;
 	struct req *r;
 	bool cancel;            /* cancel at once, in the same loop turn */
+	bool early;             /* proxy_direct_early */
 };
 
 static void call_direct(void *arg)
@@ -96,6 +99,8 @@ static void call_direct(void *arg)
 	in_direct = true;
 	a->r->ret = proxy_server_direct(F.srv, a->host, a->port, a->family, done_cb, a->r, &a->r->d);
 	in_direct = false;
+	if (a->early && a->r->ret == 0)
+		proxy_direct_early(a->r->d);
 	if (a->cancel && a->r->ret == 0)
 		proxy_direct_cancel(a->r->d);
 }
@@ -104,6 +109,17 @@ static void call_cancel(void *arg)
 {
 	struct req *r = arg;
 	proxy_direct_cancel(r->d);
+}
+
+/* A request handed over once its dial is under way. */
+static void direct_done_early(const char *host, uint16_t port, int family, struct req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = -2;
+	struct direct_args a = { .host = host, .port = port, .family = family, .r = r, .early = true };
+	run_on_loop(call_direct, &a);
+	assert_int_equal(r->ret, 0);
+	assert_int_equal(wait_count(&F.mu, &F.cv, &r->n_done, 1), 1);
 }
 
 /* Start a direct request (cancelled at once when cancel); returns
@@ -316,6 +332,48 @@ static void test_allowed_literal(void **state)
 	net_policy_free(np);
 }
 
+/* A non-blocking program's request: the socket comes while its connect is
+ * under way (EINPROGRESS); it becomes writable with SO_ERROR 0 and echoes.
+ * To a closed port: it comes as well, and SO_ERROR says ECONNREFUSED. */
+static void test_early_hand_over(void **state)
+{
+	(void)state;
+	struct net_policy *np = fx_start_json(ALLOW_LOOPBACK, NULL, 0, 0);
+	struct origin o;
+	assert_true(origin_start(&o, AF_INET));
+	struct req r;
+	direct_done_early("127.0.0.1", o.port, AF_INET, &r);
+	assert_int_equal(r.err, EINPROGRESS);
+	assert_true(r.fd >= 0);
+	struct pollfd p = { .fd = r.fd, .events = POLLOUT };
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	int soerr = -1;
+	socklen_t sl = sizeof(soerr);
+	assert_int_equal(getsockopt(r.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl), 0);
+	assert_int_equal(soerr, 0);
+	assert_echo(r.fd);
+	close(r.fd);
+	origin_join(&o);
+
+	int closed = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	assert_int_equal(bind(closed, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(closed, (struct sockaddr *)&a, &al), 0);
+	direct_done_early("127.0.0.1", ntohs(a.sin_port), AF_INET, &r);
+	assert_int_equal(r.err, EINPROGRESS);
+	assert_true(r.fd >= 0);
+	p = (struct pollfd){ .fd = r.fd, .events = POLLOUT };
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	sl = sizeof(soerr);
+	assert_int_equal(getsockopt(r.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl), 0);
+	assert_int_equal(soerr, ECONNREFUSED);
+	close(r.fd);
+	close(closed);
+	fx_stop();
+	net_policy_free(np);
+}
+
 /* ::1 for an AF_INET6 socket, where the host has IPv6 loopback. */
 static void test_allowed_ipv6(void **state)
 {
@@ -501,6 +559,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allowed_literal),
+		cmocka_unit_test(test_early_hand_over),
 		cmocka_unit_test(test_allowed_ipv6),
 		cmocka_unit_test(test_denied),
 		cmocka_unit_test(test_refused_by_server),
