@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -408,31 +409,37 @@ static int judge_unix_path(struct nbroker *nb, struct caller *c, const char *pat
 		close(fd);
 		return r;
 	}
-	char where[PATH_MAX];
-	ssize_t wl = callerfs_fd_path(fd, where, sizeof(where));
-	if (wl <= 0 || (size_t)wl >= sizeof(where)) {
-		/* Where it is cannot be told (deleted, too long): the rules
-		 * cannot be matched on what would be connected. */
-		close(fd);
-		res->refused = true;
-		res->rule = "the connect broker cannot tell where this socket is";
-		return -EACCES;
-	}
-	where[wl] = '\0';
-	snprintf(res->path, sizeof(res->path), "%s", where);
 	if (!S_ISSOCK(st.st_mode)) {
 		close(fd);
 		return -ECONNREFUSED; /* what the kernel says of a file that is no socket */
 	}
-	bool allowed = policy_unix_socket_rule(nb->policy, res->path) != NULL ||
-		       policy_unix_rules_match(nb->extra, res->path) != NULL || bound_in_sandbox(nb, fd, &st);
-	if (!allowed) {
-		close(fd);
-		if (!libc_daemon_path(res->path)) {
+	/* A socket of the sandbox's own (matched by its file's identity):
+	 * no rule to read, no path to tell. The sandbox binds sockets only
+	 * where it may create files: on a read-only mount the file is the
+	 * host's, and the rules alone decide (a false refusal at worst). */
+	struct statvfs sv;
+	bool ro = fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+	if (ro || !bound_in_sandbox(nb, fd, &st)) {
+		char where[PATH_MAX];
+		ssize_t wl = callerfs_fd_path(fd, where, sizeof(where));
+		if (wl <= 0 || (size_t)wl >= sizeof(where)) {
+			/* Where it is cannot be told (deleted, too long): the
+			 * rules cannot be matched on what would be connected. */
+			close(fd);
 			res->refused = true;
-			res->rule = "network.allowUnixSockets does not list it, and it was not bound in the sandbox";
+			res->rule = "the connect broker cannot tell where this socket is";
+			return -EACCES;
 		}
-		return -EACCES;
+		where[wl] = '\0';
+		snprintf(res->path, sizeof(res->path), "%s", where);
+		if (!policy_unix_socket_rule(nb->policy, res->path) && !policy_unix_rules_match(nb->extra, res->path)) {
+			close(fd);
+			if (!libc_daemon_path(res->path)) {
+				res->refused = true;
+				res->rule = "network.allowUnixSockets does not list it, and it was not bound in the sandbox";
+			}
+			return -EACCES;
+		}
 	}
 	memset(out, 0, sizeof(*out));
 	out->sun_family = AF_UNIX;
