@@ -896,6 +896,8 @@ static void do_connect(struct nbroker *nb, struct broker *b, const struct broker
 			/* What the kernel would answer before any routing: a
 			 * short address, a socket already connected, connecting
 			 * or listening. */
+			/* Nothing was tried: nothing to report. */
+			res->addr.ss_family = AF_UNSPEC;
 			if ((domain == AF_INET && len < sizeof(struct sockaddr_in)) || (domain == AF_INET6 && len < 24)) {
 				err = EINVAL;
 				goto out;
