@@ -59,12 +59,13 @@
 
 struct nbroker {
 	bool unix_all;
-	/* The sandbox's network namespace (SO_NETNS_COOKIE of the sock_diag
-	 * socket made there): a socket of another one is the host's (one srt
-	 * put in place in the transparent mode, or one the command inherited),
-	 * which no call may connect again. */
+	/* The supervisor's own network namespace (SO_NETNS_COOKIE): a socket
+	 * of it in the sandbox is one srt put in place for the transparent
+	 * mode (or one the command inherited), which no call may connect
+	 * again. Sockets of the sandbox's namespace, or of namespaces made
+	 * inside it (srt inside srt), are the sandbox's. */
 	bool have_netns;
-	uint64_t netns;
+	uint64_t host_netns;
 	void (*direct)(void *data, struct nbroker_direct *req);
 	void *direct_data;
 	const struct policy *policy;
@@ -88,9 +89,13 @@ int nbroker_new(const struct nbroker_options *o, struct nbroker **ret)
 		return -ENOMEM;
 	}
 	nb->policy = o->policy;
-	socklen_t cl = sizeof(nb->netns);
-	nb->have_netns = o->diag_fd >= 0 &&
-			 getsockopt(o->diag_fd, SOL_SOCKET, SO_NETNS_COOKIE, &nb->netns, &cl) == 0 && cl == sizeof(nb->netns);
+	int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	socklen_t cl = sizeof(nb->host_netns);
+	nb->have_netns = probe >= 0 &&
+			 getsockopt(probe, SOL_SOCKET, SO_NETNS_COOKIE, &nb->host_netns, &cl) == 0 &&
+			 cl == sizeof(nb->host_netns);
+	if (probe >= 0)
+		close(probe);
 	nb->direct = o->direct;
 	nb->direct_data = o->direct_data;
 	nb->unix_all = o->unix_all;
@@ -267,15 +272,18 @@ static int caller_write_all(struct caller *c, uint64_t addr, const void *buf, si
 	return -EFAULT;
 }
 
-/* Whether sock lives in the sandbox's network namespace (true when that
- * cannot be told: then no host socket was ever put in place). */
+/* Whether sock is not of the supervisor's (the host's) network namespace
+ * (true when that cannot be told: then no host socket was ever put in
+ * place, see hand_over's condition). */
 static bool in_sandbox_netns(const struct nbroker *nb, int sock)
 {
 	if (!nb->have_netns)
 		return true;
 	uint64_t c = 0;
 	socklen_t l = sizeof(c);
-	return getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &c, &l) == 0 && l == sizeof(c) && c == nb->netns;
+	if (getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &c, &l) < 0 || l != sizeof(c))
+		return false; /* cannot tell: treated as the host's */
+	return c != nb->host_netns;
 }
 
 /* ---- Unix sockets by path ---------------------------------------------------- */
