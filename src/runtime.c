@@ -1650,21 +1650,10 @@ static void direct_queue_close(struct direct_queue *q)
 /* The pid a pidfd names, in our pid namespace (its fdinfo), or -1. */
 static pid_t pidfd_pid(int pidfd)
 {
-	char p[64], buf[512];
+	char p[64];
+	long v;
 	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", pidfd);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	const char *l = strstr(buf, "\nPid:");
-	if (!l)
-		return -1;
-	long v = strtol(l + 5, NULL, 10);
-	return v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
+	return proc_field(p, "Pid", 10, &v) == 0 && v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
 }
 
 static void on_hello(struct sandbox *sb, pid_t pid, int notif_fd, int diag_fd, int init_pidfd, uint32_t hello_flags)

@@ -1,6 +1,7 @@
 /* The connect broker: connect() and address-carrying sends, carried out by the supervisor on the caller's own socket. */
 #include "linux/netbroker.h"
 #include "linux/callerfs.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,21 +172,10 @@ struct caller {
 /* The process of thread tid (/proc/TID/status, "Tgid:"), or -1. */
 static pid_t tgid_of(pid_t tid)
 {
-	char p[48], buf[512];
+	char p[48];
+	long v;
 	snprintf(p, sizeof(p), "/proc/%d/status", (int)tid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	const char *l = strstr(buf, "\nTgid:");
-	if (!l)
-		return -1;
-	long v = strtol(l + 6, NULL, 10);
-	return v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
+	return proc_field(p, "Tgid", 10, &v) == 0 && v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
 }
 
 static pid_t caller_tgid(struct caller *c)
@@ -687,24 +677,14 @@ static bool inet_loopback(const struct sockaddr_storage *ss, socklen_t len)
 	return false;
 }
 
-/* Whether the caller's descriptor fd is close-on-exec (/proc/TID/fdinfo). */
+/* Whether the caller's descriptor fd is close-on-exec (/proc/TID/fdinfo);
+ * not, when that cannot be read. */
 static bool caller_cloexec(pid_t tid, int fd)
 {
-	char p[64], buf[256];
+	char p[64];
+	long fl;
 	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)tid, fd);
-	int f = open(p, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return false;
-	ssize_t n = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	const char *l = strstr(buf, "flags:");
-	if (!l)
-		return false;
-	unsigned long fl = strtoul(l + 6, NULL, 8);
-	return (fl & O_CLOEXEC) != 0;
+	return proc_field(p, "flags", 8, &fl) == 0 && (fl & O_CLOEXEC);
 }
 
 static int hand_over(struct nbroker *nb, struct broker *b, const struct broker_notif *n, int sock, int family,

@@ -237,3 +237,23 @@ int fd_place(const int *keep, size_t n, int first)
 	close_range((unsigned)first + (unsigned)n, ~0u, 0);
 	return 0;
 }
+
+int proc_field(const char *path, const char *key, int base, long *ret)
+{
+	char buf[1024], want[64];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf + 1, sizeof(buf) - 2);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[0] = '\n'; /* the first line counts too */
+	buf[n + 1] = '\0';
+	snprintf(want, sizeof(want), "\n%s:", key);
+	const char *l = strstr(buf, want);
+	if (!l)
+		return -1;
+	*ret = strtol(l + strlen(want), NULL, base);
+	return 0;
+}

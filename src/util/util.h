@@ -52,6 +52,11 @@ char *str_escape_invalid(const char *s, bool controls);
 /* write() all of data, retrying on EINTR. Returns 0 or a negative errno. */
 int fd_write_all(int fd, const void *data, size_t len);
 
+/* The number after "KEY:" at the start of a line of a small text file of
+ * /proc (/proc/PID/status, /proc/self/fdinfo/N), in base (10, 8): 0, or
+ * -1 when the file cannot be read or has no such line. */
+int proc_field(const char *path, const char *key, int base, long *ret);
+
 /* In a child about to execute something (bwrap): keep[i] becomes first + i
  * (without close-on-exec) and nothing else above stderr stays open.
  * Everything else is closed before the moves, so that their temporary

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	long n = plan_parse(buf, size, recs, cap);
 	for (long i = 0; i < n; i++) {
 		/* Every record accepted is one of ours and inside the buffer. */
-		if (!strchr("wrhfRT", recs[i].op) || recs[i].path[0] != '/' ||
+		if (!strchr("wrhfRTNH", recs[i].op) || recs[i].path[0] != '/' ||
 		    recs[i].path < buf || recs[i].path + strlen(recs[i].path) >= buf + size)
 			abort();
 	}
