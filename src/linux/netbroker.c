@@ -723,6 +723,24 @@ void nbroker_direct_free(struct nbroker_direct *q)
 	free(q);
 }
 
+/* SO_RCVBUF or SO_SNDBUF of a fresh TCP socket, read once. */
+static int fresh_default(int opt)
+{
+	static int rcv = -1, snd = -1;
+	int *v = opt == SO_RCVBUF ? &rcv : &snd;
+	int cur = __atomic_load_n(v, __ATOMIC_RELAXED);
+	if (cur >= 0)
+		return cur;
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), d = 0;
+	socklen_t l = sizeof(d);
+	if (s < 0 || getsockopt(s, SOL_SOCKET, opt, &d, &l) < 0)
+		d = 0;
+	if (s >= 0)
+		close(s);
+	__atomic_store_n(v, d, __ATOMIC_RELAXED);
+	return d;
+}
+
 /* The options a program sets on a TCP socket before it connects, carried
  * over to the supervisor's socket. */
 static void carry_options(int from, int to)
@@ -742,12 +760,13 @@ static void carry_options(int from, int to)
 		socklen_t l = sizeof(v);
 		if (getsockopt(from, opts[i].level, opts[i].name, &v, &l) < 0 || l != sizeof(v))
 			continue;
-		/* The kernel reports the buffer sizes doubled: set what was
-		 * asked. Left alone when at the default. */
+		/* Buffer sizes: only what the program set. Setting one turns
+		 * the kernel's autotuning off for good, so a size still at a
+		 * fresh socket's default (a new network namespace starts with
+		 * the host's) is left alone. The kernel reports them doubled:
+		 * set what was asked. */
 		if (opts[i].level == SOL_SOCKET && (opts[i].name == SO_RCVBUF || opts[i].name == SO_SNDBUF)) {
-			int d;
-			socklen_t dl = sizeof(d);
-			if (getsockopt(to, SOL_SOCKET, opts[i].name, &d, &dl) == 0 && d == v)
+			if (v == fresh_default(opts[i].name))
 				continue;
 			v /= 2;
 		}

@@ -245,7 +245,7 @@ static void lookup_done(void *data, int status, struct addrinfo *res)
 			v6 = true;
 	}
 	if (res)
-		freeaddrinfo(res);
+		resolve_free(res);
 	if (j->conn || j->udp) {
 		int rcode = DNS_RCODE_NOERROR;
 		uint8_t a4[4], a6[16];

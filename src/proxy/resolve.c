@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * A request is queued; a worker thread takes requests from the queue until
@@ -36,11 +37,106 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct resolve_req *queue, *queue_tail;
 static unsigned workers;
 
+/* ---- Results: our own copies, and a short memory of them ---------------- */
+
+/* One block per node: the node, then its address. */
+static struct addrinfo *ai_copy(const struct addrinfo *src)
+{
+	struct addrinfo *head = NULL, **tail = &head;
+	for (const struct addrinfo *a = src; a; a = a->ai_next) {
+		if (!a->ai_addr || a->ai_addrlen > sizeof(struct sockaddr_storage))
+			continue;
+		struct addrinfo *n = calloc(1, sizeof(*n) + a->ai_addrlen);
+		if (!n) {
+			resolve_free(head);
+			return NULL;
+		}
+		n->ai_flags = a->ai_flags;
+		n->ai_family = a->ai_family;
+		n->ai_socktype = a->ai_socktype;
+		n->ai_protocol = a->ai_protocol;
+		n->ai_addrlen = a->ai_addrlen;
+		n->ai_addr = (struct sockaddr *)(n + 1);
+		memcpy(n->ai_addr, a->ai_addr, a->ai_addrlen);
+		*tail = n;
+		tail = &n->ai_next;
+	}
+	return head;
+}
+
+void resolve_free(struct addrinfo *res)
+{
+	while (res) {
+		struct addrinfo *next = res->ai_next;
+		free(res);
+		res = next;
+	}
+}
+
+struct cache_entry {
+	char *host;
+	int family, socktype, flags;
+	struct addrinfo *res;      /* ours */
+	int64_t at_ms;
+};
+
+static struct cache_entry cache[RESOLVE_CACHE_MAX]; /* under lock */
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static bool cache_key(const struct cache_entry *e, const char *host, const struct addrinfo *h)
+{
+	return e->host && e->family == h->ai_family && e->socktype == h->ai_socktype && e->flags == h->ai_flags &&
+	       strcmp(e->host, host) == 0;
+}
+
+/* Under lock: a fresh copy of a remembered result, or NULL. */
+static struct addrinfo *cache_get(const char *host, const struct addrinfo *h)
+{
+	int64_t now = now_ms();
+	for (size_t i = 0; i < RESOLVE_CACHE_MAX; i++)
+		if (cache_key(&cache[i], host, h) && now - cache[i].at_ms < RESOLVE_CACHE_MS)
+			return ai_copy(cache[i].res);
+	return NULL;
+}
+
+/* Under lock: remember res (copied) for host and h, in the entry of the
+ * same key or the oldest. */
+static void cache_put(const char *host, const struct addrinfo *h, const struct addrinfo *res)
+{
+	size_t slot = 0;
+	for (size_t i = 0; i < RESOLVE_CACHE_MAX; i++) {
+		if (cache_key(&cache[i], host, h)) {
+			slot = i;
+			break;
+		}
+		if (!cache[i].host || cache[i].at_ms < cache[slot].at_ms)
+			slot = i;
+		if (!cache[i].host)
+			break;
+	}
+	struct addrinfo *copy = ai_copy(res);
+	char *name = strdup(host);
+	if (!copy || !name) {
+		resolve_free(copy);
+		free(name);
+		return;
+	}
+	free(cache[slot].host);
+	resolve_free(cache[slot].res);
+	cache[slot] = (struct cache_entry){ .host = name, .family = h->ai_family, .socktype = h->ai_socktype,
+					    .flags = h->ai_flags, .res = copy, .at_ms = now_ms() };
+}
+
 static void on_closed(uv_handle_t *h)
 {
 	struct resolve_req *r = h->data;
-	if (r->res)
-		freeaddrinfo(r->res);
+	resolve_free(r->res);
 	free(r->host);
 	free(r);
 }
@@ -69,8 +165,14 @@ static void *worker(void *arg)
 		struct addrinfo *res = NULL;
 		int e = getaddrinfo(r->host, NULL, &r->hints, &res);
 		r->status = e;
-		r->res = e == 0 ? res : NULL;
+		r->res = e == 0 ? ai_copy(res) : NULL;
+		if (e == 0 && !r->res)
+			r->status = EAI_MEMORY;
 		pthread_mutex_lock(&lock);
+		if (r->res)
+			cache_put(r->host, &r->hints, r->res);
+		if (res)
+			freeaddrinfo(res);
 		struct resolve_req *next = queue;
 		if (next) {
 			queue = next->next;
@@ -119,6 +221,14 @@ int resolve_start(uv_loop_t *loop, const char *host, const struct addrinfo *hint
 	int result = 0;
 	bool started = false;
 	pthread_mutex_lock(&lock);
+	/* Remembered: answered on the loop's next turn, without a thread. */
+	if ((r->res = cache_get(r->host, &r->hints))) {
+		pthread_mutex_unlock(&lock);
+		r->status = 0;
+		uv_async_send(&r->done);
+		*ret = r;
+		return 0;
+	}
 	if (workers < RESOLVE_THREADS) {
 		/* The caller's signals are not ours to take. */
 		sigset_t all, old;

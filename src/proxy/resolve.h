@@ -7,7 +7,7 @@
 
 struct resolve_req;
 
-/* On the loop's thread, once: status 0 and res (the caller's: freeaddrinfo)
+/* On the loop's thread, once: status 0 and res (the caller's: resolve_free)
  * or a negative EAI_ code (getaddrinfo(3)) and res NULL. */
 typedef void (*resolve_cb)(void *data, int status, struct addrinfo *res);
 
@@ -25,6 +25,17 @@ int resolve_start(uv_loop_t *loop, const char *host, const struct addrinfo *hint
  * thread only; NULL is a no-op. */
 void resolve_cancel(struct resolve_req *r);
 
+/* Free a result resolve_cb got (a copy of getaddrinfo's, not for
+ * freeaddrinfo). NULL is a no-op. */
+void resolve_free(struct addrinfo *res);
+
 #define RESOLVE_THREADS 16
+
+/* A successful lookup is remembered for this long, process-wide, and
+ * answered again without a thread (a program that connects to one name
+ * many times asks once per RESOLVE_CACHE_MS): at most RESOLVE_CACHE_MAX
+ * names and hints. Failures are not remembered. */
+#define RESOLVE_CACHE_MS 5000
+#define RESOLVE_CACHE_MAX 256
 
 #endif

@@ -1362,7 +1362,7 @@ static void on_resolved(void *data, int status, struct addrinfo *res)
 	c->gai_busy = false;
 	c->gai = NULL;
 	if (c->state == ST_CLOSING) {
-		freeaddrinfo(res);
+		resolve_free(res);
 		conn_maybe_free(c);
 		return;
 	}
@@ -1404,7 +1404,7 @@ static void on_resolved(void *data, int status, struct addrinfo *res)
 			c->n_cands++;
 		}
 	}
-	freeaddrinfo(res);
+	resolve_free(res);
 	if (c->n_cands == 0) {
 		char why[256];
 		snprintf(why, sizeof(why), "denied: the name resolves to a refused address (%s)",
