@@ -267,7 +267,10 @@ static int caller_write_all(struct caller *c, uint64_t addr, const void *buf, si
  * place, see hand_over's condition). */
 static bool in_sandbox_netns(const struct nbroker *nb, int sock)
 {
-	if (!nb->have_netns)
+	/* Without the transparent mode srt places no socket of its own: a
+	 * socket of another namespace is one the command inherited (its
+	 * connect goes where the kernel would have taken it). */
+	if (!nb->have_netns || !nb->direct)
 		return true;
 	uint64_t c = 0;
 	socklen_t l = sizeof(c);
@@ -517,16 +520,22 @@ static void answer(int listener, uint64_t id, int error, int64_t val)
 
 /* Connect without waiting: the socket's own blocking mode is left as the
  * caller set it (the flag is on the open file, which the caller shares). */
-static int connect_now(int sock, const struct sockaddr *a, socklen_t len, bool blocking)
+static int connect_now_fl(int sock, const struct sockaddr *a, socklen_t len, int fl)
 {
-	int fl = -1;
-	if (blocking && (fl = fcntl(sock, F_GETFL)) >= 0)
+	if (fl >= 0 && !(fl & O_NONBLOCK))
 		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+	else
+		fl = -1;
 	int r = connect(sock, a, len);
 	int e = r < 0 ? errno : 0;
 	if (fl >= 0)
 		(void)fcntl(sock, F_SETFL, fl);
 	return -e;
+}
+
+static int connect_now(int sock, const struct sockaddr *a, socklen_t len, bool blocking)
+{
+	return connect_now_fl(sock, a, len, blocking ? fcntl(sock, F_GETFL) : -1);
 }
 
 static void *waiter_main(void *arg)
@@ -926,8 +935,9 @@ static void do_connect(struct nbroker *nb, struct broker *b, const struct broker
 			goto out;
 		}
 	}
-	bool blocking = is_blocking(sock);
-	int r = connect_now(sock, a, len, blocking);
+	int fl = fcntl(sock, F_GETFL);
+	bool blocking = fl >= 0 && !(fl & O_NONBLOCK);
+	int r = connect_now_fl(sock, a, len, fl);
 	if (blocking && (r == -EAGAIN || r == -EINPROGRESS)) {
 		struct waiter *w = calloc(1, sizeof(*w));
 		if (!w) {
