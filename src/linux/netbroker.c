@@ -58,7 +58,20 @@
 /* sendmmsg: at most this many messages per call, as the kernel. */
 #define MMSG_MAX UIO_MAXIOV
 
+/* Socket files found bound in the sandbox, by identity: a file keeps its
+ * inode and change time while it exists, and a path cannot be bound
+ * again while its file does, so what connecting to such a file reaches
+ * stays the sandbox's own socket (or nothing, once it is closed). */
+#define OWN_CACHE 16
+struct own_file {
+	dev_t dev;
+	ino_t ino;
+	struct timespec ctim;
+};
+
 struct nbroker {
+	struct own_file own[OWN_CACHE];  /* the broker thread's */
+	unsigned own_next;
 	bool unix_all;
 	/* The supervisor's own network namespace (SO_NETNS_COOKIE): a socket
 	 * of it in the sandbox is one srt put in place for the transparent
@@ -283,7 +296,29 @@ static bool in_sandbox_netns(const struct nbroker *nb, int sock)
 
 /* Is the socket file (dev, ino) bound by a socket of the sandbox's own
  * network namespace? */
+static bool own_known(const struct nbroker *nb, const struct stat *st)
+{
+	for (unsigned i = 0; i < OWN_CACHE; i++)
+		if (nb->own[i].ino == st->st_ino && nb->own[i].dev == st->st_dev && nb->own[i].ino &&
+		    nb->own[i].ctim.tv_sec == st->st_ctim.tv_sec && nb->own[i].ctim.tv_nsec == st->st_ctim.tv_nsec)
+			return true;
+	return false;
+}
+
+static bool bound_in_sandbox_diag(struct nbroker *nb, int fd, const struct stat *st);
+
 static bool bound_in_sandbox(struct nbroker *nb, int fd, const struct stat *st)
+{
+	if (own_known(nb, st))
+		return true;
+	if (!bound_in_sandbox_diag(nb, fd, st))
+		return false;
+	nb->own[nb->own_next++ % OWN_CACHE] = (struct own_file){ .dev = st->st_dev, .ino = st->st_ino,
+								 .ctim = st->st_ctim };
+	return true;
+}
+
+static bool bound_in_sandbox_diag(struct nbroker *nb, int fd, const struct stat *st)
 {
 	if (nb->diag < 0)
 		return false;

@@ -829,3 +829,58 @@ def test_socketpair_of_each_type_passes_a_descriptor(ctx):
     val, r, evs = client(ctx, PAIRS, settings={})
     assert val == {k: ["fd", "through %s" % k] for k in ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_SEQPACKET")}, r
     assert unix_violations(evs) == [], evs
+
+
+# --- a socket of the sandbox's own, replaced at its path by one of the host ---
+
+REPLACED = r'''
+import time
+path = os.path.join(os.getcwd(), "run", "own.sock")
+ready = os.path.join(os.getcwd(), "run", "ready")
+bound = os.path.join(os.getcwd(), "run", "bound")
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(path)
+srv.listen(4)
+res = [attempt(lambda: socket.socket(socket.AF_UNIX).connect(path))]
+srv.close()
+os.unlink(path)
+open(ready, "w").close()
+for _ in range(1000):
+    if os.path.exists(bound):
+        break
+    time.sleep(0.01)
+res.append(attempt(lambda: socket.socket(socket.AF_UNIX).connect(path)))
+emit(res)
+'''
+
+
+def test_own_socket_replaced_by_a_host_socket_is_refused(ctx):
+    """srt remembers which socket files the sandbox bound; a host process
+    that binds a new socket at the same path (after the sandbox's is gone)
+    must not inherit that: the second connect is refused."""
+    run = ctx.mkdir("run")
+    os.chmod(run, 0o777)
+    path = os.path.join(run, "own.sock")
+    host_srv = []
+
+    def host_side():
+        for _ in range(1000):
+            if os.path.exists(os.path.join(run, "ready")):
+                break
+            time.sleep(0.01)
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.listen(4)
+        host_srv.append(s)
+        open(os.path.join(run, "bound"), "w").close()
+
+    t = threading.Thread(target=host_side)
+    t.start()
+    try:
+        val, r, evs = client(ctx, REPLACED, settings={"filesystem": {"allowWrite": ["."]}})
+    finally:
+        t.join()
+        for s in host_srv:
+            s.close()
+    assert val == ["ok", "EACCES"], r
+    assert [e["target"] for e in unix_violations(evs)] == [path], evs
