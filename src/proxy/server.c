@@ -3106,6 +3106,21 @@ static void side_start_reading(struct side *sd)
 
 /* --- accepting ---------------------------------------------------------------- */
 
+/* A new connection's timer and its place in the server's list (its client
+ * handle made already). */
+static void conn_register(struct proxy_server *s, struct conn *c)
+{
+	c->client.tcp.data = &c->client;
+	uv_timer_init(s->loop, &c->timer);
+	c->timer.data = c;
+	c->handles_open = 2;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+}
+
 static void accept_one(struct listener *l, int fd)
 {
 	struct proxy_server *s = l->srv;
@@ -3125,15 +3140,7 @@ static void accept_one(struct listener *l, int fd)
 		free(c);
 		return;
 	}
-	c->client.tcp.data = &c->client;
-	uv_timer_init(s->loop, &c->timer);
-	c->timer.data = c;
-	c->handles_open = 2;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->n_conns++;
+	conn_register(s, c);
 	if (uv_tcp_open(&c->client.tcp, fd) < 0) {
 		close(fd);
 		conn_close(c);
@@ -3380,15 +3387,7 @@ int proxy_server_direct(struct proxy_server *s, const char *host, uint16_t port,
 		free(c);
 		return -ENOMEM;
 	}
-	c->client.tcp.data = &c->client;
-	uv_timer_init(s->loop, &c->timer);
-	c->timer.data = c;
-	c->handles_open = 2;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->n_conns++;
+	conn_register(s, c);
 	uv_timer_start(&c->timer, on_direct_start, 0, 0);
 	*ret = d;
 	return 0;
