@@ -12,6 +12,10 @@ packages=(
 	openssh-client gpg gpg-agent nodejs python3-docker
 	# a real sshd for ssh by name in the transparent network mode (started by the test itself)
 	openssh-server
+	# TLS termination, credential masking and HTTPS parent proxies (OpenSSL 3)
+	libssl-dev openssl
+	# real HTTPS clients of the terminating proxy in the end-to-end tests
+	python3-requests python3-pip
 )
 
 missing=()
