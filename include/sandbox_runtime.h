@@ -409,6 +409,7 @@ enum srt_event_type {
 	SRT_EVENT_SANDBOX_START = 3,
 	SRT_EVENT_SANDBOX_EXIT = 4,
 	SRT_EVENT_CONFIG_RELOADED = 5,
+	SRT_EVENT_CONFIG_REJECTED = 6, /* srt --control-fd: a line was refused */
 };
 
 struct srt_connection {
@@ -427,6 +428,12 @@ struct srt_connection {
 	const char *closed_by;         /* "client", "server", "srt"; NULL: a kept-alive request that completed */
 	const char *timeout;           /* the network.timeouts key that ended it: "connect", "response", "tunnelIdle" */
 	uint64_t bytes_missing;        /* of a Content-Length response body, the bytes that never came */
+};
+
+/* Where new settings came from, and why they were refused. */
+struct srt_config_change {
+	const char *source;            /* "control fd 3 line 2", a file, a reload's name; NULL: unknown */
+	const char *error;             /* CONFIG_REJECTED: the message srt printed; else NULL */
 };
 
 struct srt_sandbox_info {
@@ -448,6 +455,7 @@ struct srt_event {
 	const struct srt_sandbox_info *sandbox;  /* SANDBOX_START, SANDBOX_EXIT */
 	const char *json;   /* the event as one JSON object, the schema of
 			     * srt --events (docs/events.md), without newline */
+	const struct srt_config_change *config;  /* CONFIG_RELOADED, CONFIG_REJECTED */
 };
 
 typedef void (*srt_event_fn)(const struct srt_event *ev, void *data);

@@ -435,6 +435,7 @@ static const char *event_name(enum srt_event_type t)
 	case SRT_EVENT_SANDBOX_START: return "sandbox.start";
 	case SRT_EVENT_SANDBOX_EXIT: return "sandbox.exit";
 	case SRT_EVENT_CONFIG_RELOADED: return "config.reloaded";
+	case SRT_EVENT_CONFIG_REJECTED: return "config.rejected";
 	}
 	return "unknown";
 }
@@ -483,6 +484,11 @@ char *event_to_json(const struct srt_event *ev)
 			json_object_set_new(o, "status", s->status >= 0 ? json_integer(s->status) : json_null());
 			json_object_set_new(o, "duration_ms", json_real((double)s->duration_ns / 1e6));
 		}
+	} else if (ev->type == SRT_EVENT_CONFIG_RELOADED || ev->type == SRT_EVENT_CONFIG_REJECTED) {
+		const struct srt_config_change *c = ev->config;
+		json_object_set_new(o, "source", str_or_null(c ? c->source : NULL));
+		if (ev->type == SRT_EVENT_CONFIG_REJECTED)
+			json_object_set_new(o, "error", str_or_null(c ? c->error : NULL));
 	}
 	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 	json_decref(o);

@@ -383,13 +383,13 @@ static int load_settings(srt_runtime *o, const char *path, const char *text, con
 }
 
 /* Install a generation; whether sandboxes can run follows it. */
-static void install_settings(srt_runtime *o, struct settings *s)
+static void install_settings(srt_runtime *o, struct settings *s, const char *source)
 {
 	bool platform = platform_ok();
 	pthread_mutex_lock(&o->lock);
 	o->platform = platform;
 	pthread_mutex_unlock(&o->lock);
-	runtime_replace_settings(&o->rt, s);
+	runtime_replace_settings_from(&o->rt, s, source);
 }
 
 static bool sandboxing_enabled(srt_runtime *o, bool *platform)
@@ -1056,7 +1056,7 @@ static int reload(srt_runtime *o, const char *path, const char *text, const char
 	struct settings *s = NULL;
 	r = load_settings(o, path, text, name, o->rt.home, o->rt.cwd, &s, err);
 	if (r == 0)
-		install_settings(o, s);
+		install_settings(o, s, path ? path : name);
 	call_leave(o);
 	return r;
 }
@@ -1120,7 +1120,7 @@ void srt_runtime_reset(srt_runtime *o)
 	 * current settings stay. The reload's event goes to no subscriber. */
 	struct settings *s = NULL;
 	if (load_settings(o, o->src_path, o->src_text, o->src_name, o->rt.home, o->rt.cwd, &s, NULL) == 0)
-		install_settings(o, s);
+		install_settings(o, s, NULL);
 	/* Last: nothing recorded before this stays, and seq starts at 1. */
 	event_hub_reset(&o->rt.hub);
 	call_leave(o);

@@ -244,12 +244,17 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 			.home = home,
 			.cwd = cwd,
 			.trust_project_settings = src->trust_project,
+			.settings_text = src->user_text,
+			.settings_text_name = src->user_text_name,
+			.skip_project = src->skip_project,
 		};
 		r = config_load(&s->cfg, &lo, err);
 	}
 	if (r == 0 && src->extra)
 		r = config_parse_text(&s->cfg, src->extra_name, src->extra, strlen(src->extra), CONFIG_ORIGIN_USER,
 				      true, err);
+	if (r == 0 && src->check)
+		r = src->check(&s->cfg, src->check_data, err);
 	if (r < 0) {
 		settings_free_chain(s);
 		return nofile_explain(err, r);
@@ -339,6 +344,11 @@ struct settings *runtime_settings(struct runtime *rt)
 
 void runtime_replace_settings(struct runtime *rt, struct settings *s)
 {
+	runtime_replace_settings_from(rt, s, NULL);
+}
+
+void runtime_replace_settings_from(struct runtime *rt, struct settings *s, const char *source)
+{
 	/* One critical section: two reloads at once must not pair one's
 	 * ignore rules with the other's settings. (Generations are kept
 	 * until the runtime is freed: a sandbox or a connection may still
@@ -349,7 +359,8 @@ void runtime_replace_settings(struct runtime *rt, struct settings *s)
 	s->older = rt->cur;
 	rt->cur = s;
 	pthread_mutex_unlock(&rt->lock);
-	struct srt_event ev = { .type = SRT_EVENT_CONFIG_RELOADED };
+	struct srt_config_change ch = { .source = source };
+	struct srt_event ev = { .type = SRT_EVENT_CONFIG_RELOADED, .config = &ch };
 	event_hub_emit(&rt->hub, &ev);
 }
 

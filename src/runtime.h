@@ -59,6 +59,14 @@ struct settings_source {
 	const char *home, *cwd;
 	bool cli, trust_project;
 	const char *extra, *extra_name;   /* settings text merged last (srt's own additions) */
+	/* cli: this text in place of the settings file (path), named
+	 * user_text_name; skip_project: no project file on top. */
+	const char *user_text, *user_text_name;
+	bool skip_project;
+	/* Called once the settings are read, before anything is resolved or
+	 * made on the host: a negative errno with err refuses them. NULL: none. */
+	int (*check)(const struct config *cfg, void *data, struct srt_error *err);
+	void *check_data;
 };
 int settings_load(const struct settings_source *src, struct settings **ret, struct srt_error *err);
 void settings_free_chain(struct settings *s);
@@ -71,6 +79,9 @@ void runtime_destroy(struct runtime *rt);
 struct settings *runtime_settings(struct runtime *rt);
 /* Install a new generation and tell the subscribers. */
 void runtime_replace_settings(struct runtime *rt, struct settings *s);
+/* The same, with where the settings came from for the event's source
+ * ("control fd 3 line 2"; NULL: none). */
+void runtime_replace_settings_from(struct runtime *rt, struct settings *s, const char *source);
 /* Whether this thread is inside one of rt's callbacks (an event, ask). */
 bool runtime_in_callback(const struct runtime *rt);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/control.h"
 #include "config/config.h"
 #include "policy/netpolicy.h"
 #include "policy/policy.h"
@@ -47,6 +48,9 @@ static const char usage_text[] =
 	"      --network MODE          proxy (default): the network only through\n"
 	"                              srt's proxies; transparent: also by name, with\n"
 	"                              srt's DNS inside the sandbox (network.mode)\n"
+	"      --control-fd N          read new settings from descriptor N while the\n"
+	"                              command runs: one JSON object per line, whose\n"
+	"                              network lists apply to new connections\n"
 	"      --observe MODE          what is reported besides refused connections:\n"
 	"                              basic (default): exec of hidden programs,\n"
 	"                              direct connects, unix sockets; writes: also\n"
@@ -92,6 +96,7 @@ struct cli_options {
 	bool debug;
 	bool trust_project;
 	const char *network;     /* --network: "proxy" or "transparent", or NULL */
+	const char *control_fd;  /* --control-fd N, or NULL */
 	const char *shell_string;
 	bool help, version;
 };
@@ -151,6 +156,11 @@ static int parse_options(int argc, char **argv, int *i, struct cli_options *o, b
 			if (strcmp(v, "proxy") != 0 && strcmp(v, "transparent") != 0)
 				return fail("--network takes proxy or transparent, not '%s'", v);
 			o->network = v;
+		} else if (allow_c && (strcmp(a, "--control-fd") == 0 || strncmp(a, "--control-fd=", 13) == 0)) {
+			const char *v = a[12] == '=' ? a + 13 : NULL;
+			if (!v && *i + 1 >= argc)
+				return fail("%s needs a descriptor number (see srt --help)", a);
+			o->control_fd = v ? v : argv[++*i];
 		} else if (allow_c && (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)) {
 			o->quiet = true;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
@@ -474,6 +484,13 @@ int main(int argc, char **argv)
 		command[0] = (char *)o.shell_string;
 
 	struct srt_error err = { 0 };
+	/* Checked before srt opens anything of its own. */
+	int control_fd = -1;
+	if (o.control_fd) {
+		char msg[256];
+		if (control_fd_parse(o.control_fd, &control_fd, msg, sizeof(msg)) < 0)
+			return fail("%s", msg);
+	}
 	struct events_sink sink = { .fd = -1 };
 	if (o.events && open_events(o.events, &sink) < 0)
 		return fail("cannot open the events file: %s", sink.error);
@@ -527,6 +544,15 @@ int main(int argc, char **argv)
 	rt.next_id = (uint64_t)getpid();
 	if (sink.fd >= 0)
 		event_hub_subscribe(&rt.hub, write_event, &sink, NULL);
+	struct control *control = NULL;
+	if (control_fd >= 0 && control_start(&loop, &rt, control_fd, &src, o.debug, &control, &err) < 0) {
+		runtime_destroy(&rt);
+		uv_loop_close(&loop);
+		if (sink.fd > 2)
+			close(sink.fd);
+		free(sink.path);
+		return fail("%s", err.message);
+	}
 
 	struct runtime_run_options ro = {
 		.command = command,
@@ -536,6 +562,10 @@ int main(int argc, char **argv)
 	};
 	int status = EXIT_SRT_FAILED;
 	r = runtime_run(&rt, &ro, &status, &err);
+	if (control) {
+		control_stop(control);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
 	if (r == 0 && !o.quiet)
 		print_summary(&rt.hub, sink.path, sink.fd >= 0);
 	runtime_destroy(&rt);

@@ -1595,7 +1595,11 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 	struct stat user_st;
 	bool have_user = false;
 	int r;
-	if (opts->settings_path) {
+	if (opts->settings_text) {
+		if ((r = config_parse_text(cfg, opts->settings_text_name, opts->settings_text, strlen(opts->settings_text),
+					   CONFIG_ORIGIN_USER, true, err)) < 0)
+			return r;
+	} else if (opts->settings_path) {
 		if (!opts->settings_path[0])
 			return srt_error_set(err, -EINVAL, "--settings needs a file name");
 		_cleanup_free_ char *path = path_join(cwd, opts->settings_path);
@@ -1617,7 +1621,7 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 			return oom(err);
 	}
 
-	if (!cwd)
+	if (!cwd || opts->skip_project)
 		return 0;
 	_cleanup_free_ char *dir = NULL;
 	if ((r = find_project_dir(cwd, opts->project_search_top, &dir)) <= 0)
@@ -1630,6 +1634,7 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 	r = load_project(cfg, dir, project, trusted, have_user ? &user_st : NULL, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	cfg->project_loaded = true;
 	if (note_file_name(cfg, dir, ".sandbox/settings.json") < 0)
 		return oom(err);
 	bool above = !same_dir(dir, cwd);

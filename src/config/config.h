@@ -176,6 +176,7 @@ struct config {
 	struct strv warnings;         /* said on stderr at every run: a project file that was not used */
 	struct config_ignored_allow *ignored_allows;
 	size_t n_ignored_allows;
+	bool project_loaded;          /* config_load read a project file on top */
 };
 
 struct config_load_options {
@@ -184,6 +185,10 @@ struct config_load_options {
 	const char *cwd;               /* where the search for .sandbox/settings.json starts */
 	bool trust_project_settings;   /* --trust-project-settings */
 	const char *project_search_top; /* highest folder searched; NULL: "/" (tests stay in a scratch tree) */
+	/* In place of the user settings file: this text, named
+	 * settings_text_name in messages (srt --control-fd's lines). */
+	const char *settings_text, *settings_text_name;
+	bool skip_project;             /* no project file on top */
 };
 
 /* Initialise cfg with the built-in defaults. */

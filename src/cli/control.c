@@ -1,0 +1,354 @@
+/* srt --control-fd N: each line a whole settings object; the network lists it gives replace those in force for new connections. */
+#include "cli/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/control_line.h"
+#include "policy/netpolicy.h"
+
+int control_fd_parse(const char *arg, int *ret_fd, char *msg, size_t msg_size)
+{
+	long v = 0;
+	size_t n = strlen(arg);
+	if (n == 0 || n > 9 || strspn(arg, "0123456789") != n) {
+		snprintf(msg, msg_size, "--control-fd takes a descriptor number (3 or more), not '%.40s'", arg);
+		return -1;
+	}
+	v = strtol(arg, NULL, 10);
+	if (v < 3) {
+		snprintf(msg, msg_size, "--control-fd %ld: 0, 1 and 2 are the command's standard input, output and error; "
+			 "give srt a descriptor of its own (3 or more)", v);
+		return -1;
+	}
+	int fd = (int)v;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0) {
+		snprintf(msg, msg_size, "--control-fd %d: %s (srt was not started with that descriptor open)", fd,
+			 strerror(errno));
+		return -1;
+	}
+	if ((fl & O_ACCMODE) == O_WRONLY || (fl & O_PATH)) {
+		snprintf(msg, msg_size, "--control-fd %d: not open for reading (the writing end of a pipe?)", fd);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+		snprintf(msg, msg_size, "--control-fd %d: %s", fd, S_ISDIR(st.st_mode) ? "a folder, not a stream" : strerror(errno));
+		return -1;
+	}
+	/* The descriptor's own flag, not its open file's: whoever shares
+	 * the pipe with srt is not affected. */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(msg, msg_size, "--control-fd %d: %s", fd, strerror(errno));
+		return -1;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+struct control {
+	uv_loop_t *loop;
+	struct runtime *rt;
+	struct settings *initial;       /* the generation the command started with */
+	struct settings_source base;
+	int fd;
+	int ep;                         /* an epoll set holding fd, which the loop polls; -1: idle reads */
+	bool debug;
+	bool done;                      /* end of input, or a read error */
+	union {
+		uv_poll_t poll;
+		uv_idle_t idle;
+	} h;
+	struct control_lines lines;
+};
+
+static bool list_eq(const struct config_list *a, const struct config_list *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->items[i].value, b->items[i].value) != 0 || a->items[i].literal != b->items[i].literal)
+			return false;
+	return true;
+}
+
+static bool timeout_eq(const struct config_timeout *a, const struct config_timeout *b)
+{
+	return a->set == b->set && (!a->set || a->ms == b->ms);
+}
+
+/*
+ * What a line may change: what the proxies and the DNS responder decide
+ * with at each new connection or query (network.allowedDomains,
+ * deniedDomains, deniedDomainReasons, deniedResolvedAddresses,
+ * strictAllowlist) and which violations are recorded (ignoreViolations).
+ * Everything else was made into the sandbox when it started (mounts,
+ * seccomp filter, listeners, the proxies' timeouts) and must stay as it is:
+ * a line that changes one of these is refused as a whole, rather than
+ * half applied. trustedProjectDirs counts by what it does: it may make the
+ * project file's rules count, which are then compared as any others.
+ */
+const char *control_fixed_key_changed(const struct config *a, const struct config *b)
+{
+#define LIST(key, m) \
+	if (!list_eq(&a->m, &b->m)) \
+		return key;
+#define SCALAR(key, m) \
+	if (a->m != b->m) \
+		return key;
+	LIST("filesystem.denyRead", deny_read)
+	LIST("filesystem.allowRead", allow_read)
+	LIST("filesystem.allowWrite", allow_write)
+	LIST("filesystem.denyWrite", deny_write)
+	SCALAR("filesystem.allowGitConfig", allow_git_config)
+	SCALAR("filesystem.allowNewRepositories", allow_new_repositories)
+	SCALAR("mandatoryDenySearchDepth", mandatory_deny_search_depth)
+	SCALAR("allowNestedUserNamespaces", allow_nested_user_namespaces)
+	SCALAR("enableWeakerNestedSandbox", enable_weaker_nested_sandbox)
+	LIST("network.allowUnixSockets", network.allow_unix_sockets)
+	SCALAR("network.allowAllUnixSockets", network.allow_all_unix_sockets)
+	SCALAR("network.allowLocalBinding", network.allow_local_binding)
+	SCALAR("network.httpProxyPort", network.http_proxy_port)
+	SCALAR("network.socksProxyPort", network.socks_proxy_port)
+	SCALAR("sandbox.network.httpProxyPort", network.listen_http_port)
+	SCALAR("sandbox.network.socksProxyPort", network.listen_socks_port)
+	SCALAR("network.mode", network.mode)
+	SCALAR("sandbox.enabled", enabled)
+#undef LIST
+#undef SCALAR
+	if (!timeout_eq(&a->network.timeouts.request_head, &b->network.timeouts.request_head))
+		return "network.timeouts.requestHead";
+	if (!timeout_eq(&a->network.timeouts.connect, &b->network.timeouts.connect))
+		return "network.timeouts.connect";
+	if (!timeout_eq(&a->network.timeouts.keep_alive_idle, &b->network.timeouts.keep_alive_idle))
+		return "network.timeouts.keepAliveIdle";
+	if (!timeout_eq(&a->network.timeouts.response, &b->network.timeouts.response))
+		return "network.timeouts.response";
+	if (!timeout_eq(&a->network.timeouts.tunnel_idle, &b->network.timeouts.tunnel_idle))
+		return "network.timeouts.tunnelIdle";
+	if ((a->bwrap_path == NULL) != (b->bwrap_path == NULL) ||
+	    (a->bwrap_path && strcmp(a->bwrap_path, b->bwrap_path) != 0))
+		return "bwrapPath";
+	return NULL;
+}
+
+/* settings_load's check: before any path is resolved or made. */
+static int check_fixed(const struct config *cfg, void *data, struct srt_error *err)
+{
+	struct control *c = data;
+	const char *key = control_fixed_key_changed(&runtime_settings(c->rt)->cfg, cfg);
+	if (!key)
+		return 0;
+	return srt_error_set(err, -EPERM,
+			     "%s: %s differs from the settings in force and cannot change while the command runs "
+			     "(a line may change only network.allowedDomains, deniedDomains, deniedDomainReasons, "
+			     "deniedResolvedAddresses and ignoreViolations; send every other setting as it was)",
+			     cfg->files.n ? cfg->files.v[cfg->files.n - 1] : "line", key);
+}
+
+/* A host loopback port needs a listener inside, made at the start. */
+static int check_ports(struct control *c, const struct settings *s, const char *name, struct srt_error *err)
+{
+	uint16_t have[256], want[256];
+	size_t nh = c->initial->net ? net_policy_loopback_ports(c->initial->net, have, 256) : 0;
+	size_t nw = s->net ? net_policy_loopback_ports(s->net, want, 256) : 0;
+	if (nh > 256 || nw > 256)
+		return nh == nw ? 0 : srt_error_set(err, -EPERM, "%s: too many host ports to compare", name);
+	for (size_t i = 0; i < nw; i++) {
+		bool found = false;
+		for (size_t k = 0; k < nh && !found; k++)
+			found = have[k] == want[i];
+		if (!found)
+			return srt_error_set(err, -EPERM,
+					     "%s: network.allowedDomains names the host port %u (127.0.0.1 or ::1), "
+					     "which the sandbox was not started with: its listener inside is made at the "
+					     "start, so a new host port needs a new run",
+					     name, (unsigned)want[i]);
+	}
+	return 0;
+}
+
+static void reject(struct control *c, const char *name, const char *message)
+{
+	fprintf(stderr, "srt: %s; the line is ignored, the settings in force stay\n", message);
+	struct srt_config_change ch = { .source = name, .error = message };
+	struct srt_event ev = { .type = SRT_EVENT_CONFIG_REJECTED, .config = &ch };
+	event_hub_emit(&c->rt->hub, &ev);
+}
+
+static void on_line(void *data, unsigned long number, const char *text, size_t len, bool too_long)
+{
+	struct control *c = data;
+	char name[64];
+	snprintf(name, sizeof(name), "control fd %d line %lu", c->fd, number);
+	struct srt_error err = { 0 };
+	if (too_long) {
+		snprintf(err.message, sizeof(err.message), "%s: longer than %u bytes", name, CONTROL_LINE_MAX);
+		reject(c, name, err.message);
+		return;
+	}
+	size_t blank = 0;
+	while (blank < len && (text[blank] == ' ' || text[blank] == '\t' || text[blank] == '\r'))
+		blank++;
+	if (blank == len)
+		return; /* an empty line says nothing */
+	if (memchr(text, '\0', len)) {
+		snprintf(err.message, sizeof(err.message), "%s: NUL byte in the line", name);
+		reject(c, name, err.message);
+		return;
+	}
+	struct settings_source src = c->base;
+	src.user_text = text;
+	src.user_text_name = name;
+	src.skip_project = !c->initial->cfg.project_loaded;
+	src.check = check_fixed;
+	src.check_data = c;
+	struct settings *s = NULL;
+	if (settings_load(&src, &s, &err) < 0) {
+		reject(c, name, err.message[0] ? err.message : "cannot load the settings");
+		return;
+	}
+	if (check_ports(c, s, name, &err) < 0) {
+		settings_free_chain(s);
+		reject(c, name, err.message);
+		return;
+	}
+	if (c->debug)
+		fprintf(stderr, "srt: %s: settings applied (%zu allowedDomains, %zu deniedDomains entries)\n", name,
+			s->cfg.network.allowed_domains.n, s->cfg.network.denied_domains.n);
+	runtime_replace_settings_from(c->rt, s, name);
+}
+
+static void finish(struct control *c, const char *why)
+{
+	if (c->done)
+		return;
+	c->done = true;
+	control_lines_end(&c->lines, on_line, c);
+	if (c->ep >= 0)
+		uv_poll_stop(&c->h.poll);
+	else
+		uv_idle_stop(&c->h.idle);
+	if (why)
+		fprintf(stderr, "srt: control fd %d: %s; no further settings are read, those in force stay\n", c->fd,
+			why);
+	else if (c->debug)
+		fprintf(stderr, "srt: control fd %d: end of input; the settings in force stay\n", c->fd);
+}
+
+/* One read: at most what is there (FIONREAD), so that a descriptor in
+ * blocking mode never blocks the loop. */
+static void read_some(struct control *c, bool known_ready)
+{
+	static char buf[65536];
+	size_t want = sizeof(buf);
+	int avail = 0;
+	if (known_ready && ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0 && (size_t)avail < want)
+		want = (size_t)avail;
+	ssize_t n = read(c->fd, buf, want);
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		char why[128];
+		snprintf(why, sizeof(why), "cannot read: %s", strerror(errno));
+		finish(c, why);
+		return;
+	}
+	if (n == 0) {
+		finish(c, NULL);
+		return;
+	}
+	if (control_lines_feed(&c->lines, buf, (size_t)n, on_line, c) < 0)
+		fprintf(stderr, "srt: control fd %d: out of memory\n", c->fd);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	(void)events;
+	struct control *c = h->data;
+	if (status < 0) {
+		finish(c, uv_strerror(status));
+		return;
+	}
+	read_some(c, true);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	read_some(h->data, false);
+}
+
+int control_start(uv_loop_t *loop, struct runtime *rt, int fd, const struct settings_source *base, bool debug,
+		  struct control **ret, struct srt_error *err)
+{
+	struct control *c = calloc(1, sizeof(*c));
+	if (!c)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	c->loop = loop;
+	c->rt = rt;
+	c->initial = runtime_settings(rt);
+	c->base = *base;
+	c->fd = fd;
+	c->debug = debug;
+	control_lines_init(&c->lines, CONTROL_LINE_MAX);
+	/* libuv would make fd itself non-blocking, for everyone sharing its
+	 * open file: it polls an epoll set holding fd instead. A regular file
+	 * (which epoll refuses) never blocks: read while the loop idles. */
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (c->ep < 0) {
+		int e = errno;
+		free(c);
+		return srt_error_set(err, -e, "--control-fd: epoll_create1: %s", strerror(e));
+	}
+	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev) == 0) {
+		if ((r = uv_poll_init(loop, &c->h.poll, c->ep)) < 0) {
+			close(c->ep);
+			free(c);
+			return srt_error_set(err, r, "--control-fd: %s", uv_strerror(r));
+		}
+		c->h.poll.data = c;
+		uv_poll_start(&c->h.poll, UV_READABLE, on_poll);
+	} else if (errno == EPERM) {
+		close(c->ep);
+		c->ep = -1;
+		uv_idle_init(loop, &c->h.idle);
+		c->h.idle.data = c;
+		uv_idle_start(&c->h.idle, on_idle);
+	} else {
+		int e = errno;
+		close(c->ep);
+		free(c);
+		return srt_error_set(err, -e, "--control-fd %d: cannot watch it: %s", fd, strerror(e));
+	}
+	/* The command's end ends srt, whatever the channel does. */
+	uv_unref((uv_handle_t *)&c->h);
+	*ret = c;
+	return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct control *c = h->data;
+	if (c->ep >= 0)
+		close(c->ep);
+	control_lines_free(&c->lines);
+	free(c);
+}
+
+void control_stop(struct control *c)
+{
+	if (!c)
+		return;
+	c->done = true; /* a last line without newline, after the command, is not applied */
+	uv_close((uv_handle_t *)&c->h, on_closed);
+}
