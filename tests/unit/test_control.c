@@ -1,0 +1,247 @@
+/* Unit tests for srt --control-fd: the line framing, the settings that may not change while a command runs, the descriptor checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/control.h"
+#include "cli/control_line.h"
+#include "config/config.h"
+
+/* ---- framing ------------------------------------------------------------- */
+
+struct got {
+	char text[16][64];
+	size_t len[16];
+	bool too_long[16];
+	unsigned long number[16];
+	size_t n;
+};
+
+static void collect(void *data, unsigned long number, const char *text, size_t len, bool too_long)
+{
+	struct got *g = data;
+	assert_true(g->n < 16);
+	g->number[g->n] = number;
+	g->too_long[g->n] = too_long;
+	if (!too_long) {
+		assert_true(len < sizeof(g->text[0]));
+		assert_int_equal(text[len], '\0');
+		memcpy(g->text[g->n], text, len);
+		g->len[g->n] = len;
+	} else {
+		assert_null(text);
+	}
+	g->n++;
+}
+
+static void feed(struct control_lines *cl, const char *s, struct got *g)
+{
+	assert_int_equal(control_lines_feed(cl, s, strlen(s), collect, g), 0);
+}
+
+static void test_lines(void **state)
+{
+	(void)state;
+	struct control_lines cl;
+	struct got g = { 0 };
+	control_lines_init(&cl, 8);
+	feed(&cl, "ab\ncd\r\n\n", &g);
+	assert_int_equal(g.n, 3);
+	assert_string_equal(g.text[0], "ab");
+	assert_string_equal(g.text[1], "cd");
+	assert_int_equal(g.len[2], 0);
+	assert_int_equal(g.number[2], 3);
+	/* A line in pieces, a '\r' in its middle kept. */
+	feed(&cl, "x\ry", &g);
+	feed(&cl, "z", &g);
+	assert_int_equal(g.n, 3);
+	feed(&cl, "\n", &g);
+	assert_int_equal(g.n, 4);
+	assert_string_equal(g.text[3], "x\ryz");
+	assert_int_equal(g.number[3], 4);
+	/* The last line without a newline, at the end. */
+	feed(&cl, "end", &g);
+	control_lines_end(&cl, collect, &g);
+	assert_int_equal(g.n, 5);
+	assert_string_equal(g.text[4], "end");
+	control_lines_end(&cl, collect, &g);
+	assert_int_equal(g.n, 5);
+	control_lines_free(&cl);
+}
+
+static void test_too_long(void **state)
+{
+	(void)state;
+	struct control_lines cl;
+	struct got g = { 0 };
+	control_lines_init(&cl, 4);
+	feed(&cl, "1234\n", &g);       /* exactly max */
+	feed(&cl, "1234\r\n", &g);     /* max and the '\r' */
+	feed(&cl, "12345\n", &g);      /* one past */
+	feed(&cl, "ok\n", &g);         /* the next line is whole again */
+	feed(&cl, "123", &g);
+	feed(&cl, "4\r", &g);
+	feed(&cl, "\r\n", &g);         /* "1234\r\r": one past */
+	feed(&cl, "12", &g);
+	feed(&cl, "345", &g);
+	feed(&cl, "678\nlast", &g);
+	assert_int_equal(g.n, 6);
+	assert_string_equal(g.text[0], "1234");
+	assert_string_equal(g.text[1], "1234");
+	assert_true(g.too_long[2]);
+	assert_string_equal(g.text[3], "ok");
+	assert_true(g.too_long[4]);
+	assert_true(g.too_long[5]);
+	assert_int_equal(g.number[5], 6);
+	control_lines_end(&cl, collect, &g);
+	assert_int_equal(g.n, 7);
+	assert_string_equal(g.text[6], "last");
+	/* Too long at the end of input, and "1234\r" at the end (fits). */
+	feed(&cl, "123456", &g);
+	control_lines_end(&cl, collect, &g);
+	assert_true(g.too_long[7]);
+	feed(&cl, "1234\r", &g);
+	control_lines_end(&cl, collect, &g);
+	assert_string_equal(g.text[8], "1234");
+	control_lines_free(&cl);
+}
+
+static void test_nul_kept(void **state)
+{
+	(void)state;
+	struct control_lines cl;
+	struct got g = { 0 };
+	control_lines_init(&cl, 8);
+	assert_int_equal(control_lines_feed(&cl, "a\0b\n", 4, collect, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.len[0], 3);
+	assert_memory_equal(g.text[0], "a\0b", 3);
+	control_lines_free(&cl);
+}
+
+/* ---- settings that cannot change ----------------------------------------- */
+
+static void load(struct config *c, const char *text)
+{
+	config_init(c);
+	struct srt_error err = { 0 };
+	int r = config_parse_text(c, "t.json", text, strlen(text), CONFIG_ORIGIN_USER, true, &err);
+	if (r < 0)
+		fail_msg("%s", err.message);
+}
+
+static const char *changed(const char *a, const char *b)
+{
+	struct config x, y;
+	load(&x, a);
+	load(&y, b);
+	const char *k = control_fixed_key_changed(&x, &y);
+	config_free(&x);
+	config_free(&y);
+	return k;
+}
+
+static void test_fixed_keys(void **state)
+{
+	(void)state;
+	const char *base = "{\"filesystem\":{\"allowWrite\":[\"/w\"]},\"network\":{\"allowedDomains\":[\"a.test\"]}}";
+	assert_null(changed(base, base));
+	/* The lists a line may change. */
+	assert_null(changed(base, "{\"filesystem\":{\"allowWrite\":[\"/w\"]},\"network\":{\"allowedDomains\":[],"
+				  "\"deniedDomains\":[\"a.test\"],\"deniedResolvedAddresses\":[\"10.0.0.0/8\"],"
+				  "\"deniedDomainReasons\":{\"a.test\":\"no\"},\"strictAllowlist\":true},"
+				  "\"ignoreViolations\":{\"*\":[\"/x\"]}}"));
+	/* The same settings in the other format. */
+	assert_null(changed(base, "{\"permissions\":{\"allow\":[\"Edit(/w)\",\"WebFetch(domain:b.test)\"]}}"));
+	assert_string_equal(changed(base, "{\"network\":{}}"), "filesystem.allowWrite");
+	assert_string_equal(changed(base, "{\"filesystem\":{\"allowWrite\":[{\"path\":\"/w\",\"literal\":true}]}}"),
+			    "filesystem.allowWrite");
+	assert_string_equal(changed(base, "{\"filesystem\":{\"allowWrite\":[\"/w\"],\"denyRead\":[\"/r\"]}}"),
+			    "filesystem.denyRead");
+	assert_string_equal(changed(base, "{\"filesystem\":{\"allowWrite\":[\"/w\"],\"allowGitConfig\":true}}"),
+			    "filesystem.allowGitConfig");
+	assert_string_equal(changed(base, "{\"filesystem\":{\"allowWrite\":[\"/w\"]},\"mandatoryDenySearchDepth\":5}"),
+			    "mandatoryDenySearchDepth");
+	const char *w = "{\"filesystem\":{\"allowWrite\":[\"/w\"]},\"network\":";
+	char buf[256];
+#define NET(x) (snprintf(buf, sizeof(buf), "%s%s}", w, x), buf)
+	assert_string_equal(changed(base, NET("{\"allowUnixSockets\":[\"/s\"]}")), "network.allowUnixSockets");
+	assert_string_equal(changed(base, NET("{\"allowAllUnixSockets\":true}")), "network.allowAllUnixSockets");
+	assert_string_equal(changed(base, NET("{\"allowLocalBinding\":true}")), "network.allowLocalBinding");
+	assert_string_equal(changed(base, NET("{\"httpProxyPort\":8080}")), "network.httpProxyPort");
+	assert_string_equal(changed(base, NET("{\"socksProxyPort\":8080}")), "network.socksProxyPort");
+	assert_string_equal(changed(base, NET("{\"mode\":\"transparent\"}")), "network.mode");
+	assert_string_equal(changed(base, NET("{\"timeouts\":{\"tunnelIdle\":0}}")), "network.timeouts.tunnelIdle");
+	assert_string_equal(changed(base, NET("{\"timeouts\":{\"connect\":2}}")), "network.timeouts.connect");
+#undef NET
+	assert_string_equal(changed(base, "{\"filesystem\":{\"allowWrite\":[\"/w\"]},\"sandbox\":{\"network\":"
+					  "{\"httpProxyPort\":3129}}}"),
+			    "sandbox.network.httpProxyPort");
+	assert_string_equal(changed(base, "{\"filesystem\":{\"allowWrite\":[\"/w\"]},\"bwrapPath\":\"/usr/bin/bwrap\"}"),
+			    "bwrapPath");
+	assert_string_equal(changed(base, "{\"filesystem\":{\"allowWrite\":[\"/w\"]},\"allowNestedUserNamespaces\":true}"),
+			    "allowNestedUserNamespaces");
+	/* A timeout given as its value is unchanged only when it was given. */
+	assert_null(changed("{\"network\":{\"timeouts\":{\"connect\":2}}}", "{\"network\":{\"timeouts\":{\"connect\":2}}}"));
+	assert_string_equal(changed("{\"network\":{\"timeouts\":{\"connect\":2}}}", "{}"), "network.timeouts.connect");
+}
+
+/* ---- the descriptor ------------------------------------------------------ */
+
+static void test_fd_parse(void **state)
+{
+	(void)state;
+	char msg[256];
+	int fd = -1;
+	assert_int_equal(control_fd_parse("abc", &fd, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "descriptor number"));
+	assert_int_equal(control_fd_parse("", &fd, msg, sizeof(msg)), -1);
+	assert_int_equal(control_fd_parse("+5", &fd, msg, sizeof(msg)), -1);
+	assert_int_equal(control_fd_parse("2", &fd, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "standard"));
+	assert_int_equal(control_fd_parse("99999999999", &fd, msg, sizeof(msg)), -1);
+	assert_int_equal(control_fd_parse("999999", &fd, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "not started with that descriptor open"));
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	char n[16];
+	snprintf(n, sizeof(n), "%d", p[1]);
+	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "not open for reading"));
+	snprintf(n, sizeof(n), "%d", p[0]);
+	assert_int_equal(fcntl(p[0], F_GETFD) & FD_CLOEXEC, 0);
+	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), 0);
+	assert_int_equal(fd, p[0]);
+	assert_int_equal(fcntl(p[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	/* The open file's flags are the caller's: still blocking. */
+	assert_int_equal(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
+	close(p[0]);
+	close(p[1]);
+	int d = open("/", O_RDONLY | O_DIRECTORY);
+	assert_true(d >= 3);
+	snprintf(n, sizeof(n), "%d", d);
+	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "folder"));
+	close(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_nul_kept),
+		cmocka_unit_test(test_fixed_keys),
+		cmocka_unit_test(test_fd_parse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
