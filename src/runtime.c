@@ -651,9 +651,11 @@ static int plan_listeners(const struct net_policy *np, const struct net_ports *n
 		}
 		snprintf(v[k].addr, sizeof(v[k].addr), "127.0.0.1:%u", (unsigned)ports[i]);
 		v[k].kind = PROXY_KIND_FORWARD;
+		v[k].service = true;
 		loopback_target(&v[k++], AF_INET, ports[i]);
 		snprintf(v[k].addr, sizeof(v[k].addr), "[::1]:%u", (unsigned)ports[i]);
 		v[k].kind = PROXY_KIND_FORWARD;
+		v[k].service = true;
 		loopback_target(&v[k++], AF_INET6, ports[i]);
 	}
 	free(ports);
@@ -1815,8 +1817,14 @@ static void on_sock(uv_poll_t *w, int status, int events)
 				continue;
 			}
 			const struct listen_spec *l = &sb->listens[idx];
-			if (proxy_server_listen(sb->proxy, l->kind, fds[i], (const struct sockaddr *)&l->target,
-						l->target_len) < 0 && sb->rt->debug)
+			/* A host service's connections follow the lists in force
+			 * (a reload may drop its port). */
+			int lr = l->service ? proxy_server_listen_service(sb->proxy, fds[i],
+									   (const struct sockaddr *)&l->target,
+									   l->target_len)
+					    : proxy_server_listen(sb->proxy, l->kind, fds[i],
+								  (const struct sockaddr *)&l->target, l->target_len);
+			if (lr < 0 && sb->rt->debug)
 				fprintf(stderr, "srt: cannot serve %s\n", l->addr);
 		}
 		return;

@@ -91,6 +91,7 @@ struct listen_spec {
 	enum proxy_kind kind;
 	struct sockaddr_storage target; /* FORWARD: the host address */
 	socklen_t target_len;
+	bool service;                   /* FORWARD to a host loopback service (not the user's proxy) */
 };
 
 struct sandbox {

@@ -157,23 +157,22 @@ static int check_fixed(const struct config *cfg, void *data, struct srt_error *e
 /* A host loopback port needs a listener inside, made at the start. */
 static int check_ports(struct control *c, const struct settings *s, const char *name, struct srt_error *err)
 {
-	uint16_t have[256], want[256];
-	size_t nh = c->initial->net ? net_policy_loopback_ports(c->initial->net, have, 256) : 0;
-	size_t nw = s->net ? net_policy_loopback_ports(s->net, want, 256) : 0;
-	if (nh > 256 || nw > 256)
-		return nh == nw ? 0 : srt_error_set(err, -EPERM, "%s: too many host ports to compare", name);
-	for (size_t i = 0; i < nw; i++) {
-		bool found = false;
-		for (size_t k = 0; k < nh && !found; k++)
-			found = have[k] == want[i];
-		if (!found)
-			return srt_error_set(err, -EPERM,
-					     "%s: network.allowedDomains names the host port %u (127.0.0.1 or ::1), "
-					     "which the sandbox was not started with: its listener inside is made at the "
-					     "start, so a new host port needs a new run",
-					     name, (unsigned)want[i]);
-	}
-	return 0;
+	size_t n = s->net ? net_policy_loopback_ports(s->net, NULL, 0) : 0;
+	uint16_t *want = n ? calloc(n, sizeof(*want)) : NULL;
+	if (n && !want)
+		return srt_error_set(err, -ENOMEM, "%s: out of memory", name);
+	if (n)
+		net_policy_loopback_ports(s->net, want, n);
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (!net_policy_loopback_port(c->initial->net, want[i]))
+			r = srt_error_set(err, -EPERM,
+					  "%s: network.allowedDomains names the host port %u (127.0.0.1 or ::1), "
+					  "which the sandbox was not started with: its listener inside is made at the "
+					  "start, so a new host port needs a new run",
+					  name, (unsigned)want[i]);
+	free(want);
+	return r;
 }
 
 static void reject(struct control *c, const char *name, const char *message)

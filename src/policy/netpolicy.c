@@ -1058,3 +1058,20 @@ size_t net_policy_loopback_ports(const struct net_policy *np, uint16_t *ports, s
 		memcpy(ports, np->loopback_ports, n * sizeof(*ports));
 	return np->n_loopback_ports;
 }
+
+bool net_policy_loopback_port(const struct net_policy *np, uint16_t port)
+{
+	if (!np)
+		return false;
+	size_t lo = 0, hi = np->n_loopback_ports;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (np->loopback_ports[mid] == port)
+			return true;
+		if (np->loopback_ports[mid] < port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}

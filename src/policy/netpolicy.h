@@ -98,6 +98,8 @@ const char *net_policy_guard(const struct net_policy *np, const struct sockaddr 
  * the sandbox; the supervisor forwards each connection to the host's
  * 127.0.0.1 (or ::1) at the same port. */
 size_t net_policy_loopback_ports(const struct net_policy *np, uint16_t *ports, size_t max);
+/* Whether port is one of those. */
+bool net_policy_loopback_port(const struct net_policy *np, uint16_t port);
 
 /* Parse one CIDR as above (NUL-terminated). Returns 0 or -EINVAL with *why.
  * family is AF_INET or AF_INET6; addr holds 4 or 16 bytes, host bits

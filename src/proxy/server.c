@@ -197,6 +197,7 @@ struct listener {
 	struct sockaddr_storage target;
 	socklen_t target_len;
 	bool active;
+	bool service;          /* a host loopback service: judged at each accept */
 	struct listener *next;
 };
 
@@ -3178,6 +3179,16 @@ static void accept_one(struct listener *l, int fd)
 		c->host.kind = l->target.ss_family == AF_INET6 ? PROXY_HOST_IPV6 : PROXY_HOST_IPV4;
 		addr_text(&l->target, c->host.text, sizeof(c->host.text));
 		c->via = "forward";
+		if (l->service) {
+			const struct proxy_hooks *h = s->o.hooks;
+			const struct net_policy *np = h && h->policy ? h->policy(h->data) : s->o.policy;
+			if (!net_policy_loopback_port(np, c->port)) {
+				debug_log(c, "%s: refused (no allowedDomains entry names the port any more)", c->target);
+				ev_refuse(c, "no allowedDomains entry matches", false);
+				conn_close(c);
+				break;
+			}
+		}
 		ev_begin(c, strdup("forwarded"));
 		start_dial(c);
 		side_start_reading(&c->client);
@@ -3264,6 +3275,15 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_options *o, struct prox
 	s->open_handles = 3;
 	*ret = s;
 	return 0;
+}
+
+int proxy_server_listen_service(struct proxy_server *s, int fd, const struct sockaddr *target,
+				socklen_t target_len)
+{
+	int r = proxy_server_listen(s, PROXY_KIND_FORWARD, fd, target, target_len);
+	if (r == 0)
+		s->listeners->service = true;
+	return r;
 }
 
 int proxy_server_listen(struct proxy_server *s, enum proxy_kind kind, int fd,

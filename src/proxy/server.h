@@ -152,6 +152,14 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_options *o, struct prox
  * errno. */
 int proxy_server_listen(struct proxy_server *s, enum proxy_kind kind, int fd,
 			const struct sockaddr *target, socklen_t target_len);
+/* A FORWARD listener for a host loopback service (an allowedDomains entry
+ * 127.0.0.1:PORT, [::1]:PORT, localhost:PORT): each connection goes to
+ * target only while the policy in force when it is accepted (the policy
+ * hook, after a reload too) still names target's port
+ * (net_policy_loopback_port); else it is closed at once and reported as
+ * refused (rule "no allowedDomains entry matches"). */
+int proxy_server_listen_service(struct proxy_server *s, int fd, const struct sockaddr *target,
+				socklen_t target_len);
 
 /* Close every listener and connection. The server frees itself once the
  * loop has run the close callbacks (uv_run until it returns). */

@@ -299,6 +299,23 @@ def test_a_new_host_port_is_refused(net):
     assert rc == 0, err
 
 
+def test_a_host_port_can_be_dropped_and_brought_back(net):
+    """The listener of a host loopback service stays inside; whether a
+    connection through it is forwarded follows the lists."""
+    echo = net.echo()  # on the host's 127.0.0.1
+    entry = "127.0.0.1:%d" % echo.port
+    s = Session(net, allow(entry))
+    assert s.order("dial", "127.0.0.1", echo.port) == {"back": "by name\n"}
+    assert s.send(allow())["event"] == "config.reloaded"
+    r = s.order("dial", "127.0.0.1", echo.port)
+    assert r.get("back", "") == "" or "error" in r, r
+    assert s.send(allow(entry))["event"] == "config.reloaded"
+    assert s.order("dial", "127.0.0.1", echo.port) == {"back": "by name\n"}
+    rc, err = s.finish()
+    assert rc == 0, err
+    assert any(e["event"] == "violation" and e["target"] == entry for e in s.events()), s.events()
+
+
 def test_too_long_line_is_skipped_and_the_next_one_applies(net):
     origin = net.origin("good", host=ALT)
     s = Session(net, allow(lift(origin.port)))
