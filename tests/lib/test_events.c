@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 static const char *const known_events[] = { "violation", "connection", "sandbox.start", "sandbox.exit",
-					     "config.reloaded", NULL };
+					     "config.reloaded", "config.rejected", NULL };
 
 /* Check every recorded event's JSON: an object with a known "event" and,
  * for sandbox events, "sandbox" equal to the id. Returns the number of bad

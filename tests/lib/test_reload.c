@@ -48,7 +48,7 @@ int main(void)
 	int r;
 	char json[1024], path[600];
 
-	plan(17);
+	plan(21);
 	tree_make(&t);
 	struct http_server s;
 	http_server_start(&s, "reloaded");
@@ -83,6 +83,14 @@ int main(void)
 	if (!ok(r == 0, "reload_json adding 127.0.0.1:%u", s.port))
 		diag_err("srt_runtime_reload_json", r, &e);
 	ok(recorder_wait(&rec, SRT_EVENT_CONFIG_RELOADED, 0, 1, 3000) == 1, "a CONFIG_RELOADED event");
+	pthread_mutex_lock(&rec.lock);
+	const char *rj = NULL;
+	for (size_t i = 0; i < rec.n; i++)
+		if (rec.ev[i].type == SRT_EVENT_CONFIG_RELOADED)
+			rj = rec.ev[i].json;
+	ok(rj && strstr(rj, "\"event\":\"config.reloaded\"") && strstr(rj, "\"source\":\"<json>\""),
+	   "its JSON names the reload's source: %s", rj ? rj : "(none)");
+	pthread_mutex_unlock(&rec.lock);
 	snprintf(path, sizeof(path), "%s/go", t.proj);
 	write_file(path, "");
 	pthread_join(th, NULL);
@@ -152,6 +160,47 @@ int main(void)
 	snprintf(want, sizeof(want), "%s:3", path);
 	ok(r < 0 && strstr(e.message, want), "a bad reload_file names %s (%d): \"%s\"", want, r, e.message);
 	ok(fetch(rt, s.port) == 200, "and the settings stay");
+
+	/* A host loopback service (127.0.0.1:PORT reached directly inside):
+	 * a reload that drops its entry refuses the running sandbox's next
+	 * connection to it; one that brings it back allows it again. */
+	snprintf(path, sizeof(path), "%s/go2", t.proj);
+	unlink(path);
+	struct job j2 = { .rt = rt };
+	snprintf(j2.cmd, sizeof(j2.cmd),
+		 "f() { curl -sS --max-time 10 --noproxy '*' -o /dev/null -w 'code=%%{http_code}\\n' "
+		 "http://127.0.0.1:%u/; }; f; i=0; while [ ! -e go2 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+		 "f; rm go2; i=0; while [ ! -e go2 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; f",
+		 s.port);
+	size_t conns = recorder_count(&rec, SRT_EVENT_CONNECTION, 0);
+	pthread_create(&th, NULL, run_job, &j2);
+	recorder_wait(&rec, SRT_EVENT_CONNECTION, 0, conns + 1, 15000);
+	snprintf(json, sizeof(json), "{\"filesystem\":{\"allowWrite\":[\".\"]},\"network\":{\"allowedDomains\":[]}}");
+	r = srt_runtime_reload_json(rt, json, "drop", &e);
+	ok(r == 0, "reload dropping the host service's entry (%d %s)", r, e.message);
+	write_file(path, "");
+	for (int w = 0; w < 400 && access(path, F_OK) == 0; w++)
+		sleep_ms(25);
+	snprintf(json, sizeof(json), "{\"filesystem\":{\"allowWrite\":[\".\"]},\"network\":{\"allowedDomains\":[\"127.0.0.1:%u\"]}}",
+		 s.port);
+	r = srt_runtime_reload_json(rt, json, "back", &e);
+	ok(r == 0, "reload bringing it back (%d %s)", r, e.message);
+	write_file(path, "");
+	pthread_join(th, NULL);
+	if (j2.r == 0 && j2.res->out) {
+		const char *c1 = strstr(j2.res->out, "code=");
+		const char *c2 = c1 ? strstr(c1 + 1, "code=") : NULL;
+		const char *c3 = c2 ? strstr(c2 + 1, "code=") : NULL;
+		ok(c1 && c2 && c3 && strncmp(c1, "code=200", 8) == 0 && strncmp(c2, "code=000", 8) == 0 &&
+			   strncmp(c3, "code=200", 8) == 0,
+		   "the running sandbox's connections to the host service: 200, refused, 200");
+		if (!(c2 && strncmp(c2, "code=000", 8) == 0))
+			diag_result(j2.res);
+		result_clear(&j2.res);
+	} else {
+		diag_err("srt_runtime_execute_shell", j2.r, &j2.err);
+		skip(1, "no sandbox");
+	}
 
 	srt_runtime_free(rt);
 	recorder_free(&rec);
