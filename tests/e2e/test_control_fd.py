@@ -25,6 +25,7 @@ NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 #   echo               a line through that tunnel (to an echo server)
 #   resolve HOST       getaddrinfo inside (transparent mode: srt's DNS)
 #   dial HOST PORT     a direct connect by name and one line echoed (transparent mode)
+#   dialaddr ADDR PORT the same to an address (one srt's DNS handed out earlier)
 #   fds                the descriptors open in this process
 DRIVER = r'''
 import socket
@@ -53,6 +54,14 @@ for line in sys.stdin:
         try:
             s = socket.create_connection((w[1], int(w[2])), timeout=10)
             s.sendall(b"by name\n")
+            emit({"back": s.recv(100).decode()})
+            s.close()
+        except OSError as e:
+            emit({"error": str(e)})
+    elif w[0] == "dialaddr":
+        try:
+            s = socket.create_connection((w[1], int(w[2])), timeout=10)
+            s.sendall(b"by address\n")
             emit({"back": s.recv(100).decode()})
             s.close()
         except OSError as e:
@@ -419,9 +428,15 @@ def test_transparent_dns_follows_the_lists(net):
     s.send(allow(lift(echo.port), "good.test"))
     r = s.order("resolve", "good.test")
     assert r.get("addrs"), r
+    placeholder = r["addrs"][0]
     assert s.order("dial", "good.test", echo.port) == {"back": "by name\n"}
+    assert s.order("dialaddr", placeholder, echo.port) == {"back": "by address\n"}
     s.send(allow(lift(echo.port), deniedDomains=["good.test"]))
     r = s.order("resolve", "good.test")
     assert "error" in r, r
+    # The address handed out while the name was allowed leads nowhere now.
+    r = s.order("dialaddr", placeholder, echo.port)
+    assert "error" in r, r
+    assert echo.connections == 2
     rc, err = s.finish()
     assert rc == 0, err
