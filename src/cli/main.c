@@ -228,25 +228,32 @@ struct events_sink {
 	char *path;    /* the file's real path, NULL for stderr */
 };
 
-/* {"filesystem":{"denyWrite":[path]}} */
 /* What the command line adds to the settings, merged last: the events
- * file made unwritable, --network. NULL when nothing (or out of memory,
- * with *oom set). */
-static char *command_line_json(const char *events_path, const char *network, bool *oom)
+ * file made unwritable, the control channel's file hidden, --network.
+ * NULL when nothing (or out of memory, with *oom set). */
+static char *command_line_json(const char *events_path, const char *control_path, const char *network, bool *oom)
 {
 	*oom = false;
-	if (!events_path && !network)
+	if (!events_path && !control_path && !network)
 		return NULL;
 	json_t *o = json_object();
+	json_t *fs = events_path || control_path ? json_object() : NULL;
+	if (!o || ((events_path || control_path) && (!fs || json_object_set_new(o, "filesystem", fs) < 0)))
+		goto fail;
+	/* literal: a name with * ? [ in it is that name, not a glob */
 	if (events_path) {
-		/* literal: a name with * ? [ in it is that name, not a glob */
-		json_t *fs = json_pack("{s:[{s:s,s:b}]}", "denyWrite", "path", events_path, "literal", 1);
-		if (!o || !fs || json_object_set_new(o, "filesystem", fs) < 0)
+		json_t *l = json_pack("[{s:s,s:b}]", "path", events_path, "literal", 1);
+		if (!l || json_object_set_new(fs, "denyWrite", l) < 0)
+			goto fail;
+	}
+	if (control_path) {
+		json_t *l = json_pack("[{s:s,s:b}]", "path", control_path, "literal", 1);
+		if (!l || json_object_set_new(fs, "denyRead", l) < 0)
 			goto fail;
 	}
 	if (network) {
 		json_t *net = json_pack("{s:s}", "mode", network);
-		if (!o || !net || json_object_set_new(o, "network", net) < 0)
+		if (!net || json_object_set_new(o, "network", net) < 0)
 			goto fail;
 	}
 	char *t = json_dumps(o, JSON_COMPACT);
@@ -257,6 +264,26 @@ fail:
 	json_decref(o);
 	*oom = true;
 	return NULL;
+}
+
+/* The name of the control channel's FIFO or file, when it has one that
+ * still leads to it: hidden inside the sandbox, since anybody who can open
+ * a FIFO may write to it, even on a read-only mount, and a file may grow.
+ * NULL for a pipe, a socket, a terminal (or out of memory). */
+static char *control_path(int fd)
+{
+	struct stat st, named;
+	char link[64], real[PATH_MAX];
+	if (fstat(fd, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode)))
+		return NULL;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, real, sizeof(real) - 1);
+	if (n <= 0 || real[0] != '/')
+		return NULL;
+	real[n] = '\0';
+	if (stat(real, &named) < 0 || named.st_dev != st.st_dev || named.st_ino != st.st_ino)
+		return NULL;
+	return strdup(real);
 }
 
 static int open_events(const char *path, struct events_sink *sink)
@@ -495,9 +522,10 @@ int main(int argc, char **argv)
 	if (o.events && open_events(o.events, &sink) < 0)
 		return fail("cannot open the events file: %s", sink.error);
 	/* The events file is read-only inside, whatever the settings allow:
-	 * the command must not write events of its own. */
+	 * the command must not write events of its own; nor settings lines. */
 	bool oom;
-	_cleanup_free_ char *extra = command_line_json(sink.path, o.network, &oom);
+	_cleanup_free_ char *ctl_path = control_fd >= 0 ? control_path(control_fd) : NULL;
+	_cleanup_free_ char *extra = command_line_json(sink.path, ctl_path, o.network, &oom);
 	if (oom) {
 		if (sink.fd > 2)
 			close(sink.fd);
@@ -513,7 +541,7 @@ int main(int argc, char **argv)
 		.extra = extra,
 		/* Where a rule of the command line's comes from (the events
 		 * file's protection names --events). */
-		.extra_name = sink.path ? "--events" : "--network",
+		.extra_name = sink.path ? "--events" : ctl_path ? "--control-fd" : "--network",
 	};
 	if (settings_load(&src, &settings, &err) < 0) {
 		if (sink.fd > 2)

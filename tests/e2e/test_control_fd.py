@@ -26,6 +26,7 @@ NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 #   resolve HOST       getaddrinfo inside (transparent mode: srt's DNS)
 #   dial HOST PORT     a direct connect by name and one line echoed (transparent mode)
 #   dialaddr ADDR PORT the same to an address (one srt's DNS handed out earlier)
+#   inject PATH TEXT   write TEXT as a line into the file or FIFO at PATH
 #   fds                the descriptors open in this process
 DRIVER = r'''
 import socket
@@ -66,6 +67,14 @@ for line in sys.stdin:
             s.close()
         except OSError as e:
             emit({"error": str(e)})
+    elif w[0] == "inject":
+        try:
+            fd = os.open(w[1], os.O_WRONLY | os.O_NONBLOCK)
+            os.write(fd, b" ".join(x.encode() for x in w[2:]) + b"\n")
+            os.close(fd)
+            emit({"written": True})
+        except OSError as e:
+            emit({"error": str(e)})
     elif w[0] == "fds":
         emit({"fds": sorted(int(x) for x in os.listdir("/proc/self/fd"))})
 '''
@@ -89,12 +98,17 @@ def allow(*domains, **extra):
 
 
 class Session:
-    """srt running DRIVER with the read end of a pipe as --control-fd, and
-    --events to a file."""
+    """srt running DRIVER with the read end of a pipe (or of the FIFO at
+    fifo) as --control-fd, and --events to a file."""
 
-    def __init__(self, net, settings, opts=()):
+    def __init__(self, net, settings, opts=(), fifo=None):
         self.net = net
-        self.r, self.w = os.pipe()
+        if fifo:
+            self.r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            self.w = os.open(fifo, os.O_WRONLY)
+            os.set_blocking(self.r, True)
+        else:
+            self.r, self.w = os.pipe()
         self.events_path = os.path.join(net.ctx.root, "events-%s.jsonl" % net.ctx.token())
         opts = ["--control-fd", str(self.r), "--events", self.events_path] + list(opts)
         prelude = "import sys\nsys.path.insert(0, %r)\nfrom srtnet import *\n" % net.libdir
@@ -370,15 +384,44 @@ def test_descriptor_not_in_the_sandbox_and_left_blocking(net):
     assert rc == 0, err
 
 
+def test_a_named_fifo_cannot_be_written_from_inside(net, ctx):
+    """Anybody who can open a FIFO may write to it, even through a
+    read-only mount: srt hides the control channel's FIFO inside, so the
+    command cannot send itself settings, even from a writable folder."""
+    origin = net.origin("good", host=ALT)
+    fifo = os.path.join(ctx.proj, "ctl")
+    os.mkfifo(fifo)
+    ctx.own(fifo)
+    s = Session(net, {"network": {"allowedDomains": [lift(origin.port)]}, "filesystem": {"allowWrite": ["."]}},
+                fifo=fifo)
+    line = json.dumps(allow(lift(origin.port), "good.test"))
+    r = s.order("inject", fifo, line)
+    assert "error" in r, r
+    r = s.order("inject", os.path.join(ctx.proj, ".", "ctl"), line)
+    assert "error" in r, r
+    assert s.order("get", "good.test", origin.port)["status"] == 403
+    # The caller's own lines still count.
+    e = s.send({"network": {"allowedDomains": [lift(origin.port), "good.test"]}, "filesystem": {"allowWrite": ["."]}})
+    assert e["event"] == "config.reloaded" and e["source"] == "control fd %d line 1" % s.r, e
+    assert s.order("get", "good.test", origin.port)["status"] == 200
+    rc, err = s.finish()
+    assert rc == 0, err
+    assert [e["source"] for e in s.events() if e["event"].startswith("config.")] == ["control fd %d line 1" % s.r]
+
+
 def test_a_regular_file_as_the_channel(net, ctx):
     origin = net.origin("good", host=ALT)
-    path = ctx.write(os.path.join(ctx.root, "updates.jsonl"),
-                     "{bad\n" + json.dumps(allow(lift(origin.port), "good.test")) + "\n")
+    path = ctx.write("updates.jsonl",
+                     "{bad\n" + json.dumps({"network": {"allowedDomains": [lift(origin.port), "good.test"]},
+                                             "filesystem": {"allowWrite": ["."]}}) + "\n")
     fd = os.open(path, os.O_RDONLY)
     try:
         prelude = "import sys\nsys.path.insert(0, %r)\nfrom srtnet import *\n" % net.libdir
-        code = prelude + "import time\ntime.sleep(0.3)\nemit(get('good.test', %d))\n" % origin.port
-        argv = net.argv([PY, "-c", code], settings=allow(lift(origin.port)), hosts=HOSTS,
+        # The file is hidden inside too (it could grow).
+        code = (prelude + "import time\ntime.sleep(0.3)\nemit(get('good.test', %d))\n" % origin.port +
+                "try:\n    open('updates.jsonl', 'a')\nexcept OSError as e:\n    print('append refused:', e.errno)\n")
+        argv = net.argv([PY, "-c", code], settings={"network": {"allowedDomains": [lift(origin.port)]},
+                                                    "filesystem": {"allowWrite": ["."]}}, hosts=HOSTS,
                         opts=["--control-fd", str(fd)])
         cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(NOPYC), pass_fds=(fd,), capture_output=True, timeout=60)
     finally:
@@ -386,6 +429,7 @@ def test_a_regular_file_as_the_channel(net, ctx):
     out = cp.stdout.decode()
     assert cp.returncode == 0, cp
     assert '"status": 200' in out, cp
+    assert "append refused: 13" in out, cp
     assert ("control fd %d line 1" % fd) in cp.stderr.decode(), cp
 
 
