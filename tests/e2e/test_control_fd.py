@@ -460,6 +460,10 @@ def test_bad_descriptor_refused(ctx, arg, why):
 def test_option_needs_an_argument(ctx):
     r = ctx.run(["--control-fd"])
     assert r.rc == 125 and "--control-fd needs a descriptor number" in r.err, r
+    r = ctx.run(["--control-fd=x7", "true"])
+    assert r.rc == 125 and "not 'x7'" in r.err, r
+    r = ctx.run(["--help"])
+    assert r.rc == 0 and "--control-fd N" in r.out, r
 
 
 # --- transparent mode: srt's DNS answers follow the lists ----------------------------
