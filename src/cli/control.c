@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,10 @@ int control_fd_parse(const char *arg, int *ret_fd, char *msg, size_t msg_size)
 }
 
 struct control {
+	char *start_text;               /* the settings file as srt started with it ("{}": none) */
+	size_t start_len;
+	const char *line_text;          /* the line being applied */
+	size_t line_len;
 	uv_loop_t *loop;
 	struct runtime *rt;
 	struct settings *initial;       /* the generation the command started with */
@@ -140,11 +145,78 @@ const char *control_fixed_key_changed(const struct config *a, const struct confi
 	return NULL;
 }
 
+/* What may change in a section compared as JSON: deleted before the
+ * comparison. */
+static void strip_live(json_t *v, const char *section)
+{
+	if (!json_is_object(v))
+		return;
+	if (strcmp(section, "network.tlsTerminate") == 0) {
+		json_object_del(v, "excludeDomains");
+		return;
+	}
+	if (strcmp(section, "credentials") != 0)
+		return;
+	/* Every credential (envVars[], files[], awsPairs[], ...) may change
+	 * the hosts it is sent to. */
+	const char *k;
+	json_t *list;
+	json_object_foreach(v, k, list) {
+		size_t i;
+		json_t *cred;
+		json_array_foreach(list, i, cred) {
+			if (json_is_object(cred))
+				json_object_del(cred, "injectHosts");
+		}
+	}
+}
+
+static json_t *section(json_t *root, const char *a, const char *b)
+{
+	json_t *v = json_is_object(root) ? json_object_get(root, a) : NULL;
+	return b ? (json_is_object(v) ? json_object_get(v, b) : NULL) : v;
+}
+
+const char *control_json_key_changed(const char *start, size_t start_len, const char *line, size_t line_len)
+{
+	static const struct {
+		const char *key, *a, *b;
+	} sections[] = {
+		{ "credentials", "credentials", NULL },
+		{ "network.tlsTerminate", "network", "tlsTerminate" },
+		{ "network.parentProxy", "network", "parentProxy" },
+		{ "network.mitmProxy", "network", "mitmProxy" },
+	};
+	json_t *s = start ? json_loadb(start, start_len, 0, NULL) : json_object();
+	json_t *l = line ? json_loadb(line, line_len, 0, NULL) : json_object();
+	const char *changed = NULL;
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]) && !changed; i++) {
+		json_t *x = section(s, sections[i].a, sections[i].b);
+		json_t *y = section(l, sections[i].a, sections[i].b);
+		if (!x && !y)
+			continue;
+		json_t *cx = x ? json_deep_copy(x) : NULL, *cy = y ? json_deep_copy(y) : NULL;
+		if (cx)
+			strip_live(cx, sections[i].key);
+		if (cy)
+			strip_live(cy, sections[i].key);
+		if (!cx || !cy || !json_equal(cx, cy))
+			changed = sections[i].key;
+		json_decref(cx);
+		json_decref(cy);
+	}
+	json_decref(s);
+	json_decref(l);
+	return changed;
+}
+
 /* settings_load's check: before any path is resolved or made. */
 static int check_fixed(const struct config *cfg, void *data, struct srt_error *err)
 {
 	struct control *c = data;
 	const char *key = control_fixed_key_changed(&runtime_settings(c->rt)->cfg, cfg);
+	if (!key)
+		key = control_json_key_changed(c->start_text, c->start_len, c->line_text, c->line_len);
 	if (!key)
 		return 0;
 	return srt_error_set(err, -EPERM,
@@ -210,8 +282,12 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 	src.skip_project = !c->initial->cfg.project_loaded;
 	src.check = check_fixed;
 	src.check_data = c;
+	c->line_text = text;
+	c->line_len = len;
 	struct settings *s = NULL;
-	if (settings_load(&src, &s, &err) < 0) {
+	int lr = settings_load(&src, &s, &err);
+	c->line_text = NULL;
+	if (lr < 0) {
 		reject(c, name, err.message[0] ? err.message : "cannot load the settings");
 		return;
 	}
@@ -329,6 +405,24 @@ int control_start(uv_loop_t *loop, struct runtime *rt, int fd, const struct sett
 		free(c);
 		return srt_error_set(err, -e, "--control-fd %d: cannot watch it: %s", fd, strerror(e));
 	}
+	/* The settings file as it is now (what config_load read a moment
+	 * ago), for control_json_key_changed; none: {}. */
+	char *home_file = base->path ? NULL : str_printf("%s/.srt-settings.json", base->home ? base->home : "/");
+	const char *file = base->path ? base->path : home_file;
+	FILE *f = file ? fopen(file, "re") : NULL;
+	if (f) {
+		char *buf = NULL;
+		size_t cap = 0;
+		ssize_t n = getdelim(&buf, &cap, '\0', f);
+		if (n > 0) {
+			c->start_text = buf;
+			c->start_len = (size_t)n;
+		} else {
+			free(buf);
+		}
+		fclose(f);
+	}
+	free(home_file);
 	/* The command's end ends srt, whatever the channel does. */
 	uv_unref((uv_handle_t *)&c->h);
 	*ret = c;
@@ -341,6 +435,7 @@ static void on_closed(uv_handle_t *h)
 	if (c->ep >= 0)
 		close(c->ep);
 	control_lines_free(&c->lines);
+	free(c->start_text);
 	free(c);
 }
 

@@ -41,4 +41,12 @@ void control_stop(struct control *c);
  * NULL when they all agree. Exposed for the unit tests. */
 const char *control_fixed_key_changed(const struct config *old, const struct config *new);
 
+/* The same for the sections read when the sandbox starts whose fields are
+ * compared as JSON, in the settings file's text (start) and a line's
+ * (line): credentials, network.tlsTerminate, network.parentProxy,
+ * network.mitmProxy, without what may change (tlsTerminate.excludeDomains,
+ * the injectHosts of each credential). An absent section differs from a
+ * present one. Its key, or NULL. NULL start or line: {}. */
+const char *control_json_key_changed(const char *start, size_t start_len, const char *line, size_t line_len);
+
 #endif

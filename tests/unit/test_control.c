@@ -195,6 +195,43 @@ static void test_fixed_keys(void **state)
 	assert_string_equal(changed("{\"network\":{\"timeouts\":{\"connect\":2}}}", "{}"), "network.timeouts.connect");
 }
 
+/* ---- sections compared as JSON ------------------------------------------- */
+
+static const char *jchanged(const char *a, const char *b)
+{
+	return control_json_key_changed(a, a ? strlen(a) : 0, b, b ? strlen(b) : 0);
+}
+
+static void test_json_sections(void **state)
+{
+	(void)state;
+	assert_null(jchanged(NULL, NULL));
+	assert_null(jchanged("{\"network\":{\"allowedDomains\":[]}}", "{\"network\":{\"allowedDomains\":[\"x\"]}}"));
+	const char *tls = "{\"network\":{\"tlsTerminate\":{\"caCertPath\":\"/c\",\"caKeyPath\":\"/k\","
+			  "\"excludeDomains\":[\"a.test\"]}}}";
+	assert_null(jchanged(tls, tls));
+	/* excludeDomains may change, the CA may not, nor may the section go. */
+	assert_null(jchanged(tls, "{\"network\":{\"tlsTerminate\":{\"caKeyPath\":\"/k\",\"caCertPath\":\"/c\"}}}"));
+	assert_string_equal(jchanged(tls, "{\"network\":{\"tlsTerminate\":{\"caCertPath\":\"/d\",\"caKeyPath\":\"/k\"}}}"),
+			    "network.tlsTerminate");
+	assert_string_equal(jchanged(tls, "{}"), "network.tlsTerminate");
+	assert_string_equal(jchanged(NULL, tls), "network.tlsTerminate");
+	const char *cred = "{\"credentials\":{\"envVars\":[{\"name\":\"T\",\"mode\":\"mask\",\"injectHosts\":[\"a.test\"]}]}}";
+	assert_null(jchanged(cred, "{\"credentials\":{\"envVars\":[{\"name\":\"T\",\"mode\":\"mask\",\"injectHosts\":[\"b.test\"]}]}}"));
+	assert_null(jchanged(cred, "{\"credentials\":{\"envVars\":[{\"name\":\"T\",\"mode\":\"mask\"}]}}"));
+	assert_string_equal(jchanged(cred, "{\"credentials\":{\"envVars\":[{\"name\":\"T\",\"mode\":\"deny\"}]}}"),
+			    "credentials");
+	assert_string_equal(jchanged(cred, "{\"credentials\":{\"envVars\":[]}}"), "credentials");
+	assert_string_equal(jchanged(NULL, "{\"credentials\":{\"files\":[{\"path\":\"/s\",\"mode\":\"deny\"}]}}"),
+			    "credentials");
+	assert_string_equal(jchanged(NULL, "{\"network\":{\"parentProxy\":{\"http\":\"http://127.0.0.1:1\"}}}"),
+			    "network.parentProxy");
+	assert_string_equal(jchanged("{\"network\":{\"mitmProxy\":{\"socketPath\":\"/s\",\"domains\":[\"a\"]}}}", "{}"),
+			    "network.mitmProxy");
+	/* Not JSON at the start: any section in the line counts as changed. */
+	assert_string_equal(jchanged("{", cred), "credentials");
+}
+
 /* ---- the descriptor ------------------------------------------------------ */
 
 static void test_fd_parse(void **state)
@@ -241,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_nul_kept),
 		cmocka_unit_test(test_fixed_keys),
+		cmocka_unit_test(test_json_sections),
 		cmocka_unit_test(test_fd_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
