@@ -236,9 +236,10 @@ static char *command_line_json(const char *events_path, const char *control_path
 	*oom = false;
 	if (!events_path && !control_path && !network)
 		return NULL;
-	json_t *o = json_object();
-	json_t *fs = events_path || control_path ? json_object() : NULL;
-	if (!o || ((events_path || control_path) && (!fs || json_object_set_new(o, "filesystem", fs) < 0)))
+	json_t *o = json_object(), *fs = NULL;
+	if (!o)
+		goto fail;
+	if ((events_path || control_path) && json_object_set_new(o, "filesystem", fs = json_object()) < 0)
 		goto fail;
 	/* literal: a name with * ? [ in it is that name, not a glob */
 	if (events_path) {
