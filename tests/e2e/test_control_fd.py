@@ -23,6 +23,7 @@ NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 #   get HOST PORT      a GET through the HTTP proxy, on a new connection
 #   open HOST PORT     CONNECT through the proxy; the first tunnel opened is kept
 #   echo               a line through that tunnel (to an echo server)
+#   keep HOST PORT     a GET through the proxy on one kept-alive connection
 #   resolve HOST       getaddrinfo inside (transparent mode: srt's DNS)
 #   dial HOST PORT     a direct connect by name and one line echoed (transparent mode)
 #   dialaddr ADDR PORT the same to an address (one srt's DNS handed out earlier)
@@ -31,6 +32,7 @@ NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 DRIVER = r'''
 import socket
 tunnel = None
+kept = None
 emit({"ready": True})
 for line in sys.stdin:
     w = line.split()
@@ -44,6 +46,11 @@ for line in sys.stdin:
         if tunnel is None and r.get("status") == 200:
             tunnel = c  # the first tunnel opened is the one kept
         emit({"status": r.get("status")})
+    elif w[0] == "keep":
+        if kept is None:
+            kept = Conn()
+        r = exchange(kept, request(w[1], int(w[2])))
+        emit({"status": r.get("status"), "reason": r.get("reason")})
     elif w[0] == "echo":
         emit({"ok": bool(tunnel) and echo_ok(tunnel)})
     elif w[0] == "resolve":
@@ -233,6 +240,20 @@ def test_denied_host_becomes_allowed_and_allowed_becomes_denied(net):
     # the rule names the line it came from.
     assert any(e["event"] == "violation" and e["target"].startswith("good.test:")
                and ("deniedDomains: good.test (control fd %d line 2:" % s.r) in e["rule"] for e in evs), evs
+
+
+def test_kept_alive_connection_judges_each_request_anew(net):
+    """Plain HTTP through the proxy is decided per request: on a kept-alive
+    connection, the request after the update gets the new lists."""
+    origin = net.origin("good", host=ALT)
+    s = Session(net, allow(lift(origin.port), "good.test"))
+    assert s.order("keep", "good.test", origin.port)["status"] == 200
+    s.send(allow(lift(origin.port), deniedDomains=["good.test"]))
+    r = s.order("keep", "good.test", origin.port)
+    assert r["status"] == 403 and "denied by deniedDomains" in r["reason"], r
+    rc, err = s.finish()
+    assert rc == 0, err
+    assert len(origin.requests_for("/hello")) == 1
 
 
 def test_deny_reasons_and_wildcards_follow_the_line(net):
