@@ -256,6 +256,19 @@ def test_kept_alive_connection_judges_each_request_anew(net):
     assert len(origin.requests_for("/hello")) == 1
 
 
+def test_ignore_violations_follow_the_line(net):
+    origin = net.origin("good", host=ALT)
+    s = Session(net, allow(lift(origin.port)))
+    assert s.order("get", "evil.test", origin.port)["status"] == 403
+    e = s.send({"network": {"allowedDomains": [lift(origin.port)]}, "ignoreViolations": {"*": ["other.test"]}})
+    assert e["event"] == "config.reloaded", e
+    assert s.order("get", "other.test", origin.port)["status"] == 403
+    rc, err = s.finish()
+    assert rc == 0, err
+    targets = [e["target"] for e in s.events() if e["event"] == "violation"]
+    assert targets == ["evil.test:%d" % origin.port], targets
+
+
 def test_deny_reasons_and_wildcards_follow_the_line(net):
     origin = net.origin("good", host=ALT)
     s = Session(net, allow(lift(origin.port), "*.good.test"))
