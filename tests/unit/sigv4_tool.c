@@ -88,12 +88,17 @@ int main(int argc, char **argv)
 		len += n;
 		if (n == 0)
 			break;
-		if (len == cap)
-			in = realloc(in, cap *= 2);
+		if (len == cap) {
+			char *bigger = realloc(in, cap *= 2);
+			if (!bigger)
+				free(in);
+			in = bigger;
+		}
 	}
 	const char *end = memmem(in, len, "\r\n\r\n", 4);
 	if (!end) {
 		fputs("sigv4_tool: no complete head on stdin\n", stderr);
+		free(in);
 		return EX_USAGE;
 	}
 	size_t head_len = (size_t)(end - in) + 4;
@@ -111,6 +116,7 @@ int main(int argc, char **argv)
 		r = sigv4_resign(in, head_len, NULL, 0, host, &pair, 1, &opts, &b, &out);
 		if (r == SIGV4_NEED_BODY) {
 			fputs("sigv4_tool: still needs the body\n", stderr);
+			free(in);
 			return EX_USAGE;
 		}
 	}
@@ -118,9 +124,11 @@ int main(int argc, char **argv)
 	case SIGV4_NOT_AWS:
 	case SIGV4_PASS:
 		fwrite(in, 1, len, stdout);
+		free(in);
 		return r == SIGV4_NOT_AWS ? EX_NOT_AWS : EX_PASS;
 	case SIGV4_REFUSED:
 		fprintf(stderr, "refused: %s\n", out.reason);
+		free(in);
 		return EX_REFUSED;
 	case SIGV4_NEED_BODY:
 	case SIGV4_RESIGNED:
@@ -130,6 +138,7 @@ int main(int argc, char **argv)
 	if (!out.stream) {
 		fwrite(body, 1, body_len, stdout);
 		sigv4_out_free(&out);
+		free(in);
 		return EX_RESIGNED;
 	}
 	struct sigv4_buf ob = {0};
@@ -139,7 +148,8 @@ int main(int argc, char **argv)
 	for (size_t off = 0; off < body_len && st == SIGV4_STREAM_MORE; off += step) {
 		size_t n = body_len - off < step ? body_len - off : step;
 		st = sigv4_stream_feed(out.stream, body + off, n, &ob, &why);
-		fwrite(ob.data, 1, ob.len, stdout);
+		if (ob.len)
+			fwrite(ob.data, 1, ob.len, stdout);
 		ob.len = 0;
 	}
 	free(ob.data);
