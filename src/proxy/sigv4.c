@@ -798,9 +798,10 @@ static long find_pair(struct span akid, const struct sigv4_pair *pairs, size_t n
 	return -1;
 }
 
-/* The access key id after "Credential=" in an Authorization value: up to
- * '/', ',' or whitespace. */
-static bool auth_akid(struct span v, struct span *akid)
+/* The pair whose masked access key id follows any "Credential=" in an
+ * Authorization value (up to '/', ',' or whitespace), or -1. Every
+ * occurrence counts: a value naming another key first is still ours. */
+static long auth_pair(struct span v, const struct sigv4_pair *pairs, size_t npairs)
 {
 	static const char key[] = "Credential=";
 	size_t kl = sizeof(key) - 1;
@@ -809,10 +810,27 @@ static bool auth_akid(struct span v, struct span *akid)
 			size_t j = i + kl;
 			while (j < v.n && v.p[j] != '/' && v.p[j] != ',' && v.p[j] != ' ' && v.p[j] != '\t')
 				j++;
-			*akid = (struct span){v.p + i + kl, j - i - kl};
-			return true;
+			long p = find_pair((struct span){v.p + i + kl, j - i - kl}, pairs, npairs);
+			if (p >= 0)
+				return p;
 		}
-	return false;
+	return -1;
+}
+
+/* Text that may go into a field value or a Credential as it is: printable
+ * ASCII, no space; an access key id also without '/', ',' and '='. */
+static bool safe_text(const char *s, bool akid)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f)
+			return false;
+		if (akid && (c == '/' || c == ',' || c == '=' || c == ';'))
+			return false;
+	}
+	return true;
 }
 
 static bool contains(const char *buf, size_t len, const char *needle)
@@ -909,18 +927,15 @@ enum sigv4_result sigv4_resign(const char *head, size_t head_len, const char *fw
 			continue;
 		if (nauth++ == 0)
 			auth_i = i;
-		struct span akid;
-		if (auth_akid(h->f[i].value, &akid)) {
-			long p = find_pair(akid, pairs, npairs);
-			if (p >= 0) {
-				if (auth_ours && p != pi) {
-					res = refuse(out, "AWS request with more than one Authorization field");
-					goto done;
-				}
-				pi = p;
-				auth_ours = true;
-				auth_i = i;
+		long p = auth_pair(h->f[i].value, pairs, npairs);
+		if (p >= 0) {
+			if (auth_ours) {
+				res = refuse(out, "AWS request with more than one Authorization field");
+				goto done;
 			}
+			pi = p;
+			auth_ours = true;
+			auth_i = i;
 		}
 	}
 	struct param ps[PARAMS_MAX];
@@ -990,6 +1005,12 @@ enum sigv4_result sigv4_resign(const char *head, size_t head_len, const char *fw
 	if (!pair->real_akid || !pair->real_secret || !pair->masked_secret ||
 	    (!pair->masked_token) != (!pair->real_token)) {
 		res = refuse(out, "the AWS key pair is incomplete");
+		goto done;
+	}
+	/* What goes into the head as it is must not break it (CR, LF, spaces). */
+	if (!safe_text(pair->real_akid, true) || (pair->real_token && !safe_text(pair->real_token, false)) ||
+	    (host && !safe_text(host, false))) {
+		res = refuse(out, "the real AWS key id, session token or host holds characters a request head cannot carry");
 		goto done;
 	}
 	bool have_token = pair->real_token != NULL;

@@ -476,6 +476,18 @@ static void test_refusals(void **state)
 	struct sigv4_pair half = vec_pair;
 	half.real_token = NULL;
 	expect(get, &half, &resign_all, SIGV4_REFUSED, "incomplete");
+	/* A real token or key id that would break the head (configuration
+	 * from outside the sandbox, still checked). */
+	struct sigv4_pair crlf = vec_pair;
+	crlf.real_token = "tok\r\nX-Injected: 1";
+	expect(get, &crlf, &resign_all, SIGV4_REFUSED, "cannot carry");
+	crlf = vec_pair;
+	crlf.real_akid = "AKIA/evil";
+	expect(get, &crlf, &resign_all, SIGV4_REFUSED, "cannot carry");
+	/* The masked key named second in one Authorization value is found. */
+	char *second = replace(get, "Credential=" VEC_MASKED_AKID, "Credential=AKIAOTHER/x, Credential=" VEC_MASKED_AKID);
+	expect(second, &vec_pair, &resign_all, SIGV4_REFUSED, "malformed");
+	free(second);
 	/* Header values with a bad x-amz-content-sha256. */
 	char *badsha = replace(get, "X-Amz-Content-Sha256: e3b0", "X-Amz-Content-Sha256: z3b0");
 	expect(badsha, &vec_pair, &resign_all, SIGV4_REFUSED, "x-amz-content-sha256");
