@@ -166,9 +166,12 @@ struct sigv4_out {
  * X-Amz-Security-Token, presigned X-Amz-Credential/X-Amz-Signature and
  * (when recomputed) x-amz-content-sha256 are rewritten; everything else is
  * kept byte for byte.
+ * When the caller changed the body (a stand-in replaced), fwd carries the
+ * body's new Content-Length, and body->sent_sha256 its new hash.
  * host: the Host value the request goes upstream with (the tunnel's
- * authority), which is what gets signed; the output's Host field is set to
- * it (added if absent). NULL: the head's own Host field (required then).
+ * authority, without ":443" for https as SDKs write it), which is what
+ * gets signed; the output's Host field is set to it (added if absent).
+ * NULL: the head's own Host field (required then).
  *
  * Returns a sigv4_result and fills *out (zeroed first). On SIGV4_RESIGNED
  * the caller owns out->head and out->stream.
