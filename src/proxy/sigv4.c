@@ -1084,19 +1084,17 @@ enum sigv4_result sigv4_resign(const char *head, size_t head_len, const char *fw
 			res = refuse(out, "presigned AWS URL with a masked key lacks a signature parameter");
 			goto done;
 		}
-		/* Decoded copies live in one buffer: credential, signed headers, date. */
+		/* The credential, signed headers and date, decoded. */
 		struct sb dec[3] = {{0}, {0}, {0}};
 		pct_decode(&dec[0], ps[qcred].value.p, ps[qcred].value.n);
 		pct_decode(&dec[1], ps[qsh].value.p, ps[qsh].value.n);
 		pct_decode(&dec[2], ps[qdate].value.p, ps[qdate].value.n);
 		bool ok = !dec[0].oom && !dec[1].oom && !dec[2].oom && dec[0].p && dec[1].p && dec[2].p;
-		/* Keep them alive until done: move into tmp-owned storage. */
+		/* Copied into one block that keep owns until the end. */
 		static const size_t nd = 3;
 		size_t total = 0;
 		for (size_t k = 0; k < nd; k++)
 			total += dec[k].n + 1;
-		tmp.n = 0;
-		sb_add(&tmp, "", 0);
 		if (ok) {
 			char *store = malloc(total);
 			if (!store) {
