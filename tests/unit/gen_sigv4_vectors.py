@@ -87,6 +87,11 @@ def main():
                        "bucket.s3.amazonaws.com", "us-east-1", "s3", True),
         presigned_case("presigned_sts_no_token", "GET", "/?Action=GetCallerIdentity&Version=2011-06-15",
                        "sts.amazonaws.com", "us-east-1", "sts", False),
+        header_case("streaming_unsigned_trailer", "PUT", "/bucket/flex.bin",
+                    [("Host", "s3.amazonaws.com"), ("Content-Encoding", "aws-chunked"),
+                     ("X-Amz-Trailer", "x-amz-checksum-crc32"), ("X-Amz-Decoded-Content-Length", "5"),
+                     ("Transfer-Encoding", "chunked")],
+                    b"", "us-east-1", "s3", True, payload=r.STREAMING_UNSIGNED_TRAILER),
         header_case("absolute_form", "GET", "https://s3.amazonaws.com/bucket/k?acl",
                     [("Host", "s3.amazonaws.com")], b"", "us-east-1", "s3", False),
     ]

@@ -219,6 +219,22 @@ static const struct sigv4_vector sigv4_vectors[] = {
 	 "", 0,
 	 true,
 	 "/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAREALKEY000000001%2F20240229%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20240229T235959Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=6f370ebec84f3ff77f7d63312b58aac1bd929608ca6f6b4a39524328bf88493a"},
+	{"streaming_unsigned_trailer",
+	 "PUT /bucket/flex.bin HTTP/1.1\r\n"
+	"Host: s3.amazonaws.com\r\n"
+	"Content-Encoding: aws-chunked\r\n"
+	"X-Amz-Trailer: x-amz-checksum-crc32\r\n"
+	"X-Amz-Decoded-Content-Length: 5\r\n"
+	"Transfer-Encoding: chunked\r\n"
+	"X-Amz-Date: 20240229T235959Z\r\n"
+	"X-Amz-Security-Token: masked-session-token\r\n"
+	"X-Amz-Content-Sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n"
+	"Authorization: AWS4-HMAC-SHA256 Credential=SRTMASKEDAKID0000001/20240229/us-east-1/s3/aws4_request, SignedHeaders=content-encoding;host;transfer-encoding;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-security-token;x-amz-trailer, Signature=211f8cf2f53617385f2df0c1600fb4f2cf748eac1ece93d20ebadfef64bac218\r\n"
+	"\r\n"
+	"",
+	 "", 0,
+	 false,
+	 "AWS4-HMAC-SHA256 Credential=AKIAREALKEY000000001/20240229/us-east-1/s3/aws4_request, SignedHeaders=content-encoding;host;transfer-encoding;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-security-token;x-amz-trailer, Signature=7b30725bbf60cb02073becd44cbcdf222ab96669f56faca83b086fce5432fd7b"},
 	{"absolute_form",
 	 "GET https://s3.amazonaws.com/bucket/k?acl HTTP/1.1\r\n"
 	"Host: s3.amazonaws.com\r\n"
