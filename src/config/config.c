@@ -981,14 +981,10 @@ static int field_string(struct loader *l, const struct field *f, const json_t *v
 	if (f->check == SC_PROXY_URL) {
 		struct parent_url u;
 		r = parent_url_parse(text, &u, &why);
-		if (r == 0 && u.scheme == PARENT_HTTPS) {
-			why = "https:// parent proxies are not supported yet (http, socks5 and socks5h are)";
-			r = -EOPNOTSUPP;
-		}
 		parent_url_clear(&u);
 		/* The value is not shown: it may hold a password. */
 		if (r < 0)
-			return fail(l, n, false, r == -EOPNOTSUPP ? r : -EINVAL, "%s: %s", l->path, why);
+			return fail(l, n, false, -EINVAL, "%s: %s", l->path, why);
 	} else if (f->check == SC_NO_PROXY) {
 		struct no_proxy np;
 		size_t bad = 0;

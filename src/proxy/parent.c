@@ -529,7 +529,7 @@ int parent_hs_start(struct parent_hs *hs, const struct parent_url *u, const stru
 	memset(hs, 0, sizeof(*hs));
 	hs->url = u;
 	hs->port = port;
-	if (u->scheme == PARENT_HTTP || u->scheme == PARENT_UNIX) {
+	if (u->scheme == PARENT_HTTP || u->scheme == PARENT_HTTPS || u->scheme == PARENT_UNIX) {
 		hs->phase = PP_HTTP_RESPONSE;
 		*out = parent_connect_request(u, host, port, out_len);
 		return *out ? PARENT_SEND : PARENT_NOMEM;

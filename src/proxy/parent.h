@@ -14,7 +14,7 @@
 enum parent_scheme {
 	PARENT_NONE = 0,
 	PARENT_HTTP,     /* http://: CONNECT in the clear */
-	PARENT_HTTPS,    /* https://: TLS to the parent, CONNECT inside (not built yet: refused) */
+	PARENT_HTTPS,    /* https://: TLS to the parent (parent_tls.c), CONNECT inside */
 	PARENT_SOCKS5,   /* socks5://: srt resolves the name, sends the address */
 	PARENT_SOCKS5H,  /* socks5h://: the parent resolves, srt sends the name */
 	PARENT_UNIX,     /* network.mitmProxy: CONNECT over a unix socket */

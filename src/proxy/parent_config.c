@@ -34,20 +34,19 @@ static int take_url(const struct config_string *cs, const char *env, const char 
 {
 	const char *why = NULL;
 	if (cs->value) {
-		if (parent_url_parse(cs->value, out, &why) < 0 || out->scheme == PARENT_HTTPS) {
+		if (parent_url_parse(cs->value, out, &why) < 0) {
 			parent_url_clear(out);
 			return srt_error_set(err, -EINVAL, "%s:%d:%d: %s: %s", cs->pos.file, cs->pos.line, cs->pos.column,
-					     cs->pos.key, why ? why : "https:// parent proxies are not supported yet");
+					     cs->pos.key, why);
 		}
 		return 0;
 	}
 	if (!env)
 		return 0;
-	if (parent_url_parse(env, out, &why) < 0 || out->scheme == PARENT_HTTPS) {
+	if (parent_url_parse(env, out, &why) < 0) {
 		parent_url_clear(out);
 		if (warnings)
-			strv_pushf(warnings, "ignoring %s (not used as a parent proxy): %s", env_name,
-				   why ? why : "https:// parent proxies are not supported yet");
+			strv_pushf(warnings, "ignoring %s (not used as a parent proxy): %s", env_name, why);
 		return 0;
 	}
 	return 0;

@@ -25,6 +25,7 @@
 #include "proxy/host.h"
 #include "proxy/http_head.h"
 #include "proxy/parent.h"
+#include "proxy/parent_tls.h"
 #include "proxy/resolve.h"
 #include "proxy/sni.h"
 #include "proxy/socks5.h"
@@ -180,6 +181,7 @@ struct conn {
 	bool parent_resolved;   /* socks5://: the target's address is in parent_addr */
 	struct sockaddr_storage parent_addr;
 	struct parent_hs phs;
+	struct parent_tls *ptls; /* https:// parents: the TLS pump of this dial, or NULL */
 	char perr[sizeof(((struct parent_url *)0)->name) + 200]; /* the event's error text */
 };
 
@@ -751,6 +753,7 @@ static void conn_maybe_free(struct conn *c)
 	srv->n_conns--;
 	free(c->req);
 	free(c->resp);
+	parent_tls_release(c->ptls);
 	evrec_clear(&c->ev);
 	if (c->direct) {
 		free(c->direct->rule);
@@ -899,6 +902,7 @@ static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const cha
 static void parent_timed_out(struct conn *c);
 static void parent_dial_failed(struct conn *c);
 static bool parent_begin(struct conn *c, struct side *u);
+static void parent_tls_begin(struct conn *c, struct side *u);
 static void parent_process(struct conn *c);
 static void parent_dial(struct conn *c);
 static void upstream_ready(struct conn *c, struct side *u);
@@ -1255,7 +1259,10 @@ static void on_connected(uv_connect_t *req, int status)
 		return;
 	}
 	if (c->parent) {
-		parent_begin(c, u);
+		if (c->parent->scheme == PARENT_HTTPS)
+			parent_tls_begin(c, u);
+		else
+			parent_begin(c, u);
 		return;
 	}
 	upstream_ready(c, u);
@@ -1475,6 +1482,8 @@ static void dial_allowed(struct conn *c)
 	c->parent = proxy_upstream_route(c->srv->o.upstream, &c->host, c->port,
 					 c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect);
 	c->parent_resolved = false;
+	parent_tls_release(c->ptls);
+	c->ptls = NULL;
 	/* Through a parent, the parent resolves the name, except socks5://
 	 * (the client resolves: srt, with its guard). */
 	if (c->parent && (c->parent->scheme != PARENT_SOCKS5 || c->host.kind != PROXY_HOST_NAME)) {
@@ -1558,7 +1567,9 @@ static void parent_timed_out(struct conn *c)
 {
 	c->ev.timeout = "connect";
 	parent_fail(c, 504, SOCKS5_REP_TTL_EXPIRED,
-		    c->state == ST_PARENT ? "no answer to the handshake in time" : "timed out connecting");
+		    c->state != ST_PARENT ? "timed out connecting" :
+		    c->ptls && !parent_tls_ready(c->ptls) ? "no TLS handshake in time" :
+		    "no answer to the handshake in time");
 }
 
 static void parent_dial_failed(struct conn *c)
@@ -1661,9 +1672,10 @@ static void parent_process(struct conn *c)
 		return;
 	}
 	if (u->eof) {
+		const char *tls = parent_tls_error(c->ptls);
 		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE,
-			    u->reset ? "reset the connection during the handshake" :
-				       "closed the connection during the handshake");
+			    tls[0] ? tls : u->reset ? "reset the connection during the handshake" :
+						"closed the connection during the handshake");
 		return;
 	}
 	side_start_reading(u);
@@ -1702,6 +1714,53 @@ static void on_parent_resolved(void *data, int status, struct addrinfo *res)
 	start_dial(c);
 }
 
+/* A connected socket of ours (the mitmProxy's, or the plaintext end of
+ * an https:// parent's TLS pump) becomes c's upstream; the handshake
+ * starts. */
+static void parent_adopt(struct conn *c, int fd)
+{
+	struct side *u = calloc(1, sizeof(*u));
+	if (!u || uv_tcp_init(c->srv->loop, &u->tcp) < 0) {
+		free(u);
+		close(fd);
+		conn_close(c);
+		return;
+	}
+	u->conn = c;
+	u->srv = c->srv;
+	u->tcp.data = u;
+	c->handles_open++;
+	c->up = u;
+	c->state = ST_CONNECTING;
+	if (uv_tcp_open(&u->tcp, fd) < 0) {
+		close(fd);
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "cannot use the connection");
+		return;
+	}
+	parent_begin(c, u);
+}
+
+/* Connected to an https:// parent: TLS first, through a pump whose
+ * plaintext end becomes the upstream. */
+static void parent_tls_begin(struct conn *c, struct side *u)
+{
+	uv_os_fd_t ufd;
+	int fd = uv_fileno((uv_handle_t *)&u->tcp, &ufd) == 0 ? fcntl(ufd, F_DUPFD_CLOEXEC, 0) : -1;
+	detach_upstream(c);
+	if (fd < 0) {
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "cannot use the connection");
+		return;
+	}
+	int pfd = parent_tls_start(c->srv->loop, fd, &c->parent->host, &c->ptls);
+	if (pfd < 0) {
+		char d[96];
+		snprintf(d, sizeof(d), "TLS cannot start: %s", strerror(-pfd));
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, d);
+		return;
+	}
+	parent_adopt(c, pfd);
+}
+
 /* The mitmProxy: a unix socket of the host, connected at once (a full
  * backlog is a failure, not a wait). */
 static void parent_dial_unix(struct conn *c)
@@ -1720,26 +1779,8 @@ static void parent_dial_unix(struct conn *c)
 		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, d);
 		return;
 	}
-	struct side *u = calloc(1, sizeof(*u));
-	if (!u || uv_tcp_init(c->srv->loop, &u->tcp) < 0) {
-		free(u);
-		close(fd);
-		conn_close(c);
-		return;
-	}
-	u->conn = c;
-	u->srv = c->srv;
-	u->tcp.data = u;
-	c->handles_open++;
-	c->up = u;
-	c->state = ST_CONNECTING;
 	c->ev.address[0] = '\0';
-	if (uv_tcp_open(&u->tcp, fd) < 0) {
-		close(fd);
-		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "cannot use the connection");
-		return;
-	}
-	parent_begin(c, u);
+	parent_adopt(c, fd);
 }
 
 /* Dial c->parent: its address as given, or its name resolved. */

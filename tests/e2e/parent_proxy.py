@@ -3,7 +3,9 @@ import base64
 import os
 import select
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 
 # Names the parent resolves itself: every *.test name is 127.0.0.1, so a
@@ -14,13 +16,35 @@ def resolve(host):
     return host
 
 
+def make_ca(folder, names=("parent.test",), ips=("127.0.0.1",)):
+    """A test CA and a server certificate it signed for names and ips, made
+    with the openssl command in folder. Returns (ca.pem, cert.pem, key.pem)."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=folder, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+        "-subj", "/CN=srt test CA", "-keyout", "ca.key", "-out", "ca.pem",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    san = ",".join(["DNS:%s" % n for n in names] + ["IP:%s" % i for i in ips])
+    with open(os.path.join(folder, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % san)
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=parent",
+        "-keyout", "server.key", "-out", "server.csr")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")
+    for n in ("ca.pem", "server.pem", "server.key"):
+        os.chmod(os.path.join(folder, n), 0o644)
+    return tuple(os.path.join(folder, n) for n in ("ca.pem", "server.pem", "server.key"))
+
+
 def pipe(a, b):
     """Relay both ways until both directions ended."""
     socks = [a, b]
     open_dirs = {a: b, b: a}
     try:
         while open_dirs:
-            r, _, _ = select.select(list(open_dirs), [], [], 30)
+            r = [s for s in open_dirs if isinstance(s, ssl.SSLSocket) and s.pending()]
+            if not r:
+                r, _, _ = select.select(list(open_dirs), [], [], 30)
             if not r:
                 return
             for s in r:
@@ -51,7 +75,13 @@ class ParentBase:
     """Accepts on 127.0.0.1 (port 0) or on a unix socket path; one thread
     per connection. Records every request as a dict in self.requests."""
 
-    def __init__(self, unix_path=None, host="127.0.0.1"):
+    def __init__(self, unix_path=None, host="127.0.0.1", tls=None):
+        """tls: (cert.pem, key.pem): clients speak TLS to it (an https:// parent)."""
+        self.tls = None
+        if tls:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(*tls)
+        self.handshakes_failed = 0
         if unix_path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.bind(unix_path)
@@ -84,6 +114,16 @@ class ParentBase:
             threading.Thread(target=self._run, args=(conn,), daemon=True).start()
 
     def _run(self, conn):
+        if self.tls:
+            try:
+                conn.settimeout(10)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
+            except (OSError, ssl.SSLError):
+                with self.lock:
+                    self.handshakes_failed += 1
+                conn.close()
+                return
         try:
             self.handle(conn)
         except (OSError, ValueError, struct.error):
@@ -101,7 +141,9 @@ class ParentBase:
             return [r.get("host") for r in self.requests]
 
     def dial(self, host, port):
-        return socket.create_connection((resolve(host), port), timeout=10)
+        s = socket.create_connection((resolve(host), port), timeout=10)
+        s.settimeout(None)
+        return s
 
     def stop(self):
         os.write(self._stop_w, b"x")

@@ -12,7 +12,7 @@ import socket
 import pytest
 
 import netutil
-from parent_proxy import HTTPParent, SOCKSParent
+from parent_proxy import HTTPParent, SOCKSParent, make_ca
 
 HELLO = "hello from good\n"
 NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
@@ -212,6 +212,67 @@ def test_parent_is_not_reachable_from_inside(net, parents):
     assert p.connections == 0
 
 
+# --- HTTPS parents ---------------------------------------------------------------
+
+@pytest.fixture
+def test_ca(net):
+    d = net.ctx.mkdir(os.path.join(net.ctx.root, "ca"))
+    return make_ca(d)
+
+
+def test_https_parent_verified_with_the_host_trust_store(net, parents, test_ca):
+    o, e = net.origin("good"), net.echo()
+    ca, cert, key = test_ca
+    p = parents(tls=(cert, key), user="u", password="pw")
+    env = {"SSL_CERT_FILE": ca}
+    for url, hosts in (("https://u:pw@127.0.0.1:%d" % p.port, NO_NAMES),
+                       ("https://u:pw@parent.test:%d" % p.port, {"parent.test": "127.0.0.1"})):
+        (r, t), res, evs = run_py(net, GET_AND_TUNNEL, o.port, e.port, env=env, hosts=hosts,
+                                  settings=settings("good.test", parent={"http": url}))
+        assert r.get("status") == 200 and r["body"] == HELLO, (r, res)
+        assert t.get("status") == 200 and t["echo"] is True, (t, res)
+    assert [q["target"] for q in p.requests] == ["good.test:%d" % o.port, "good.test:%d" % e.port] * 2, p.requests
+    assert all(q["auth"] == "Basic dTpwdw==" for q in p.requests), p.requests
+
+
+def test_https_parent_with_an_untrusted_or_wrong_certificate_is_refused(net, parents, test_ca):
+    ca, cert, key = test_ca
+    p = parents(tls=(cert, key))
+    code = "c, t = connect('good.test', 443)\nemit(t)\n"
+    # Not in the trust store (no SSL_CERT_FILE): the system's roots only.
+    t, res, evs = run_py(net, code, settings=settings("good.test", parent={"https": "https://127.0.0.1:%d" % p.port}))
+    assert_parent_failed(t, "https://127.0.0.1:%d" % p.port, detail="certificate")
+    # Trusted CA, but the name in the URL is not the certificate's.
+    t, res, evs = run_py(net, code, env={"SSL_CERT_FILE": ca}, hosts={"other.test": "127.0.0.1"},
+                         settings=settings("good.test", parent={"https": "https://other.test:%d" % p.port}))
+    assert_parent_failed(t, "https://other.test:%d" % p.port, detail="certificate")
+    assert p.requests == []  # no CONNECT ever went out in the clear or to a wrong peer
+    assert p.handshakes_failed >= 2
+
+
+def test_https_parent_refusal_and_plain_http_parent_speaking_tls(net, parents, test_ca):
+    ca, cert, key = test_ca
+    refusing = parents(tls=(cert, key), refuse=403)
+    code = "c, t = connect('good.test', 443)\nemit(t)\n"
+    t, res, evs = run_py(net, code, env={"SSL_CERT_FILE": ca},
+                         settings=settings("good.test", parent={"https": "https://127.0.0.1:%d" % refusing.port}))
+    assert_parent_failed(t, "https://127.0.0.1:%d" % refusing.port, detail="HTTP 403")
+    # An https:// URL for a parent that speaks plain HTTP (it waits for a
+    # request head that never comes): no TLS handshake within the connect
+    # timeout.
+    plain = parents()
+    t, res, evs = run_py(net, code, env={"SSL_CERT_FILE": ca},
+                         settings=settings("good.test", parent={"https": "https://127.0.0.1:%d" % plain.port},
+                                           timeouts={"connect": 1}))
+    assert_parent_failed(t, "https://127.0.0.1:%d" % plain.port, status=504, detail="no TLS handshake in time")
+    # One that answers plain HTTP: the handshake fails at once.
+    talker = parents(refuse=400)
+    talker.handle = lambda conn: (conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"), conn.close())
+    t, res, evs = run_py(net, code, env={"SSL_CERT_FILE": ca},
+                         settings=settings("good.test", parent={"https": "https://127.0.0.1:%d" % talker.port}))
+    assert_parent_failed(t, "https://127.0.0.1:%d" % talker.port, detail="TLS")
+
+
 # --- SOCKS5 parents ------------------------------------------------------------
 
 def test_socks5h_parent_gets_the_name_with_and_without_auth(net, parents):
@@ -352,7 +413,6 @@ def test_mitm_proxy_missing_socket_is_502_naming_it(net):
     ("http://proxy.test:3128/path", "path"),
     ("http://proxy.test:99999", "port"),
     ("http://us%zzer@proxy.test", "%-escape"),
-    ("https://proxy.test:443", "not supported yet"),
     ("http://:3128", "host"),
 ])
 def test_bad_parent_urls_are_refused_with_their_place(ctx, value, says):

@@ -511,8 +511,8 @@ static void test_unsupported_keys(void **state)
 	/* parentProxy and mitmProxy are read (test_parent covers their values). */
 	expect_error("{\"network\": {\"parentProxy\": {\n\"http\": \"gopher://p:1\"}}}", -EINVAL,
 		     ":2:9: network.parentProxy.http: an unsupported scheme", NULL);
-	expect_error("{\"network\": {\"parentProxy\": {\"https\": \"https://p\"}}}", -EOPNOTSUPP,
-		     "network.parentProxy.https: https:// parent proxies are not supported yet", NULL);
+	expect_error("{\"network\": {\"parentProxy\": {\"https\": \"https://p/x\"}}}", -EINVAL,
+		     "network.parentProxy.https: a path", NULL);
 	expect_error("{\"network\": {\"parentProxy\": {\"url\": \"http://p\"}}}", -EINVAL,
 		     "unknown key 'network.parentProxy.url'", NULL);
 	expect_error("{\"network\": {\"mitmProxy\": {\"socketPath\": \"x.sock\"}}}", -EINVAL,

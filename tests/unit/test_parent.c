@@ -406,7 +406,7 @@ static void test_from_config(void **state)
 
 	/* Bad variables: ignored with a warning that shows no credentials. */
 	strv_clear(&w);
-	const char *const bad_env[] = { "HTTPS_PROXY", "https://sec:ret@h", "HTTP_PROXY", "http://a%0a:b@h", NULL };
+	const char *const bad_env[] = { "HTTPS_PROXY", "gopher://sec:ret@h", "HTTP_PROXY", "http://a%0a:b@h", NULL };
 	assert_null(from("{}", bad_env, 0, NULL, &w));
 	assert_int_equal(w.n, 2);
 	for (size_t i = 0; i < w.n; i++)
