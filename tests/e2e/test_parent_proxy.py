@@ -337,10 +337,10 @@ def test_no_proxy_hosts_are_dialed_directly(net, parents):
 
 def test_host_environment_is_the_fallback(net, parents):
     o, e = net.origin("good"), net.echo()
-    p = parents()
+    p = parents(user="envuser", password="envpass")
     code = GET_AND_TUNNEL.replace("emit([r, t])", "d = get('direct.test', P)\nemit([r, t, d, dict(os.environ)])")
-    env = {"HTTPS_PROXY": "http://127.0.0.1:%d" % p.port, "http_proxy": "127.0.0.1:%d" % p.port,
-           "NO_PROXY": "direct.test"}
+    env = {"HTTPS_PROXY": "http://envuser:envpass@127.0.0.1:%d" % p.port,
+           "http_proxy": "envuser:envpass@127.0.0.1:%d" % p.port, "NO_PROXY": "direct.test"}
     (r, t, d, inside), res, evs = run_py(net, code, o.port, e.port,
                                           settings=settings("good.test", "direct.test", "127.0.0.1:%d" % o.port),
                                           hosts={"direct.test": "127.0.0.1"}, env=env)
@@ -351,6 +351,7 @@ def test_host_environment_is_the_fallback(net, parents):
     for k in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
         assert inside.get(k) == "http://127.0.0.1:3128", inside
     assert inside.get("NO_PROXY") == "localhost,127.0.0.1,::1", inside
+    assert "envpass" not in json.dumps(inside) + res.err + json.dumps(evs), res
 
 
 def test_settings_win_over_the_environment_and_bad_variables_are_ignored(net, parents):
