@@ -854,15 +854,18 @@ static int sb_dns_judge(void *data, const char *name, char *rule, size_t rule_si
 		snprintf(rule, rule_size, "not a host name%s%s", why ? ": " : "", why ? why : "");
 		return 0;
 	}
+	/* A name a parent proxy resolves gets its placeholder without a
+	 * lookup on the host, which may not resolve outside names at all. */
+	int allowed = proxy_upstream_route(sb->settings->upstream, &h, 0, false) ? 2 : 1;
 	struct net_decision d;
 	net_policy_decide_any_port(sb_policy(sb), &h, &d);
 	if (d.verdict == NET_ALLOW)
-		return 1;
+		return allowed;
 	if (d.by_default && sb->extra) {
 		struct net_decision x;
 		net_policy_decide_any_port(sb->extra, &h, &x);
 		if (x.verdict == NET_ALLOW)
-			return 1;
+			return allowed;
 	}
 	if (d.by_default) {
 		pthread_mutex_lock(&sb->rt->lock);

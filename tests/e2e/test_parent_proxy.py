@@ -450,3 +450,49 @@ def test_project_settings_cannot_name_a_parent_unless_trusted(ctx):
     assert r.rc == 0, r
     assert "network.parentProxy.http" in r.err and "untrusted project settings" in r.err, r
     assert "network.mitmProxy.socketPath" in r.err, r
+
+
+# --- the transparent mode -----------------------------------------------------------
+
+TRANSPARENT_CODE = r'''
+import errno, select, socket
+P = int(sys.argv[1])
+out = {}
+s = socket.create_connection(("good.test", P), timeout=10)
+s.sendall(b"blocking ping\n")
+out["blocking"] = s.recv(100).decode()
+s.close()
+fam, typ, proto, _, sa = socket.getaddrinfo("good.test", P, type=socket.SOCK_STREAM)[0]
+n = socket.socket(fam, typ, proto)
+n.setblocking(False)
+rc = n.connect_ex(sa)
+if rc == errno.EINPROGRESS:
+    select.select([], [n], [], 10)
+    rc = n.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+out["so_error"] = rc
+n.setblocking(True)
+n.settimeout(10)
+n.sendall(b"nonblocking ping\n")
+out["nonblocking"] = n.recv(100).decode()
+emit(out)
+'''
+
+
+@pytest.mark.parametrize("kind", ["http", "https", "socks5h"])
+def test_transparent_mode_goes_through_the_parent(net, parents, kind, tmp_path_factory):
+    e = net.echo()
+    env = {}
+    if kind == "https":
+        d = net.ctx.mkdir(os.path.join(net.ctx.root, "ca"))
+        ca, cert, key = make_ca(d)
+        p = parents(tls=(cert, key))
+        env["SSL_CERT_FILE"] = ca
+    else:
+        p = parents(SOCKSParent) if kind == "socks5h" else parents()
+    url = "%s://127.0.0.1:%d" % (kind, p.port)
+    s = settings("good.test", parent={"https": url}, mode="transparent")
+    out, res, evs = run_py(net, TRANSPARENT_CODE, e.port, settings=s, env=env)
+    assert out == {"blocking": "blocking ping\n", "so_error": 0, "nonblocking": "nonblocking ping\n"}, (out, res)
+    assert [q["host"] for q in p.requests] == ["good.test", "good.test"], p.requests
+    ok = [c for c in conns(evs) if c["via"] == "transparent"]
+    assert len(ok) == 2 and all(c["decision"] == "allowed" and not c.get("error") for c in ok), ok
