@@ -496,3 +496,19 @@ def test_transparent_mode_goes_through_the_parent(net, parents, kind, tmp_path_f
     assert [q["host"] for q in p.requests] == ["good.test", "good.test"], p.requests
     ok = [c for c in conns(evs) if c["via"] == "transparent"]
     assert len(ok) == 2 and all(c["decision"] == "allowed" and not c.get("error") for c in ok), ok
+
+
+def test_check_shows_the_routes_without_credentials(ctx):
+    s = {"network": {"allowedDomains": ["a.test"],
+                     "parentProxy": {"http": "http://alice:s3cret@proxy.test:3128", "noProxy": ".corp.test"},
+                     "mitmProxy": {"socketPath": "/run/mitm.sock", "domains": ["*.m.test", "n.test"]}}}
+    r = ctx.run(["check"], settings=s, env={"HTTPS_PROXY": "socks5h://bob:hunter2@127.0.0.1:1080"})
+    assert r.rc == 0, r
+    assert "parent proxy   http://proxy.test:3128 (with a user and password) for plain-HTTP requests  <- " in r.out, r
+    assert "network.parentProxy.http" in r.out, r
+    assert ("parent proxy   socks5h://127.0.0.1:1080 (with a user and password) for tunnels "
+            "(CONNECT, SOCKS5, transparent)  <- HTTPS_PROXY") in r.out, r
+    assert "no proxy       loopback and network.parentProxy.noProxy" in r.out, r
+    assert "custom proxy   mitmProxy socket /run/mitm.sock for 2 domain patterns" in r.out, r
+    for secret in ("alice", "s3cret", "bob", "hunter2"):
+        assert secret not in r.out + r.err, secret
