@@ -408,23 +408,35 @@ static size_t base64(const uint8_t *in, size_t n, char *out)
 	return k;
 }
 
+size_t parent_auth_field(const struct parent_url *u, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (!u->has_auth || u->scheme == PARENT_UNIX || size == 0)
+		return 0;
+	uint8_t cred[2 * PARENT_CRED_MAX + 2];
+	size_t n = 0;
+	memcpy(cred, u->user, u->user_len);
+	n += u->user_len;
+	cred[n++] = ':';
+	memcpy(cred + n, u->pass, u->pass_len);
+	n += u->pass_len;
+	char enc[((2 * PARENT_CRED_MAX + 2) / 3 + 1) * 4 + 1];
+	base64(cred, n, enc);
+	int k = snprintf(out, size, "Proxy-Authorization: Basic %s\r\n", enc);
+	wipe(cred, sizeof(cred));
+	wipe(enc, sizeof(enc));
+	if (k < 0 || (size_t)k >= size) {
+		wipe(out, size);
+		out[0] = '\0';
+		return 0;
+	}
+	return (size_t)k;
+}
+
 char *parent_connect_request(const struct parent_url *u, const struct proxy_host *host, uint16_t port, size_t *len)
 {
-	char auth[((2 * PARENT_CRED_MAX + 2) / 3 + 1) * 4 + 64] = "";
-	if (u->has_auth && u->scheme != PARENT_UNIX) {
-		uint8_t cred[2 * PARENT_CRED_MAX + 2];
-		size_t n = 0;
-		memcpy(cred, u->user, u->user_len);
-		n += u->user_len;
-		cred[n++] = ':';
-		memcpy(cred + n, u->pass, u->pass_len);
-		n += u->pass_len;
-		char enc[((2 * PARENT_CRED_MAX + 2) / 3 + 1) * 4 + 1];
-		base64(cred, n, enc);
-		snprintf(auth, sizeof(auth), "Proxy-Authorization: Basic %s\r\n", enc);
-		wipe(cred, sizeof(cred));
-		wipe(enc, sizeof(enc));
-	}
+	char auth[PARENT_AUTH_FIELD_MAX];
+	parent_auth_field(u, auth, sizeof(auth));
 	char authority[PROXY_HOST_NAME_MAX + 16];
 	snprintf(authority, sizeof(authority), host->kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u", host->text,
 		 (unsigned)port);

@@ -151,6 +151,10 @@ void parent_hs_describe(const struct parent_hs *hs, int result, char *buf, size_
 int parent_parse_http_head(const uint8_t *in, size_t len, int *status);
 /* A SOCKS5 reply: > 0 its length with *rep, 0 incomplete, < 0 malformed. */
 int parent_parse_socks_reply(const uint8_t *in, size_t len, uint8_t *rep);
+/* "Proxy-Authorization: Basic ...\r\n" for u's credentials into out, or
+ * "" without (or for the mitmProxy); returns its length. */
+#define PARENT_AUTH_FIELD_MAX (((2 * PARENT_CRED_MAX + 2) / 3 + 1) * 4 + 40)
+size_t parent_auth_field(const struct parent_url *u, char *out, size_t size);
 /* "CONNECT host:port HTTP/1.1" with Host and, with credentials,
  * Proxy-Authorization: Basic. malloc'd. */
 char *parent_connect_request(const struct parent_url *u, const struct proxy_host *host, uint16_t port,

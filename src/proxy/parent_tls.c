@@ -37,6 +37,8 @@ struct parent_tls {
 	bool done;
 	bool handshaken;
 	bool want_net_read, want_net_write; /* what OpenSSL waits for */
+	void (*on_ready)(void *data);  /* the handshake is done; NULL once released */
+	void *data;
 	unsigned char up[PUMP_BUF];   /* plaintext to encrypt */
 	size_t up_off, up_len;
 	unsigned char down[PUMP_BUF]; /* decrypted, to hand over */
@@ -148,6 +150,10 @@ static bool pump(struct parent_tls *t)
 			return true;
 		}
 		t->handshaken = true;
+		if (t->on_ready)
+			t->on_ready(t->data);
+		if (t->done)
+			return false;
 	}
 	for (int rounds = 0; rounds < 64; rounds++) {
 		bool moved = false;
@@ -287,7 +293,8 @@ static void on_poll(uv_poll_t *p, int status, int events)
 		update(t);
 }
 
-int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, struct parent_tls **ret)
+int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, void (*on_ready)(void *data),
+		     void *data, struct parent_tls **ret)
 {
 	pthread_once(&ctx_once, ctx_init);
 	if (!ctx) {
@@ -311,6 +318,8 @@ int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, str
 		return -ENOMEM;
 	}
 	t->ssl = ssl;
+	t->on_ready = on_ready;
+	t->data = data;
 	t->net_fd = fd;
 	t->plain_fd = sp[1];
 	bool ok;
@@ -370,6 +379,7 @@ void parent_tls_release(struct parent_tls *t)
 {
 	if (!t)
 		return;
+	t->on_ready = NULL;
 	t->refs--;
 	maybe_free(t);
 }

@@ -18,9 +18,12 @@ struct parent_tls;
  * Returns the plaintext end (a unix stream socket, non-blocking,
  * close-on-exec: the caller's) or a negative errno. *ret: a reference
  * for parent_tls_error, dropped with parent_tls_release; the pump itself
- * lives on until both of its sides are done.
+ * lives on until both of its sides are done. on_ready (may be NULL) is
+ * called with data on the loop once the handshake is done, unless the
+ * reference was released before.
  */
-int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, struct parent_tls **ret);
+int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, void (*on_ready)(void *data),
+		     void *data, struct parent_tls **ret);
 
 /* Why the pump gave up ("certificate verify failed: ...", ...), or "". */
 const char *parent_tls_error(const struct parent_tls *t);

@@ -179,6 +179,7 @@ struct conn {
 	 * NULL: straight to the target. */
 	const struct parent_url *parent;
 	bool parent_resolved;   /* socks5://: the target's address is in parent_addr */
+	bool parent_abs;        /* a plain-HTTP request to an HTTP parent: sent in absolute form, no CONNECT */
 	struct sockaddr_storage parent_addr;
 	struct parent_hs phs;
 	struct parent_tls *ptls; /* https:// parents: the TLS pump of this dial, or NULL */
@@ -1482,6 +1483,12 @@ static void dial_allowed(struct conn *c)
 	c->parent = proxy_upstream_route(c->srv->o.upstream, &c->host, c->port,
 					 c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect);
 	c->parent_resolved = false;
+	/* Plain HTTP goes to an HTTP parent (or the mitmProxy) as an
+	 * absolute-form request, as a client configured with that proxy would
+	 * send it: parents commonly allow CONNECT to port 443 only. */
+	c->parent_abs = c->parent && c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect &&
+			(c->parent->scheme == PARENT_HTTP || c->parent->scheme == PARENT_HTTPS ||
+			 c->parent->scheme == PARENT_UNIX);
 	parent_tls_release(c->ptls);
 	c->ptls = NULL;
 	/* Through a parent, the parent resolves the name, except socks5://
@@ -1586,10 +1593,28 @@ static void parent_dial_failed(struct conn *c)
 		    e == UV_ETIMEDOUT ? SOCKS5_REP_TTL_EXPIRED : SOCKS5_REP_GENERAL_FAILURE, d);
 }
 
-/* Connected to the parent: send the first message of the handshake. */
+/* The TLS to an https:// parent is up: an absolute-form request may go. */
+static void on_parent_tls_ready(void *data)
+{
+	struct conn *c = data;
+	if (c->state == ST_PARENT && c->parent_abs && c->up)
+		upstream_ready(c, c->up);
+}
+
+/* Connected to the parent: send the first message of the handshake (for
+ * an absolute-form request, the request itself, once any TLS is up). */
 static bool parent_begin(struct conn *c, struct side *u)
 {
 	c->state = ST_PARENT;
+	if (c->parent_abs) {
+		uv_tcp_nodelay(&u->tcp, 1);
+		if (c->ptls && !parent_tls_ready(c->ptls)) {
+			side_start_reading(u); /* its end of stream: the TLS failed */
+			return true;
+		}
+		upstream_ready(c, u);
+		return true;
+	}
 	char *out = NULL;
 	size_t n = 0;
 	int r = parent_hs_start(&c->phs, c->parent, &c->host,
@@ -1751,7 +1776,7 @@ static void parent_tls_begin(struct conn *c, struct side *u)
 		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "cannot use the connection");
 		return;
 	}
-	int pfd = parent_tls_start(c->srv->loop, fd, &c->parent->host, &c->ptls);
+	int pfd = parent_tls_start(c->srv->loop, fd, &c->parent->host, on_parent_tls_ready, c, &c->ptls);
 	if (pfd < 0) {
 		char d[96];
 		snprintf(d, sizeof(d), "TLS cannot start: %s", strerror(-pfd));
@@ -2970,9 +2995,15 @@ static bool send_request_head(struct conn *c)
 		snprintf(host, sizeof(host), c->host.kind == PROXY_HOST_IPV6 ? "[%s]" : "%s", c->host.text);
 	else
 		snprintf(host, sizeof(host), "%s", c->target);
+	/* To an HTTP parent: absolute form, and its credentials. */
+	char auth[PARENT_AUTH_FIELD_MAX] = "";
+	if (c->parent_abs)
+		parent_auth_field(c->parent, auth, sizeof(auth));
 	bool ok = APPEND_STR(r->method) && APPEND_STR(" ") &&
+		  (!c->parent_abs || (APPEND_STR("http://") && APPEND_STR(host))) &&
 		  ((r->path.len > 0 && base[r->path.off] == '/') || APPEND_STR("/")) && APPEND_SPAN(r->path) &&
-		  APPEND_STR(" HTTP/1.1\r\nHost: ") && APPEND_STR(host) && APPEND_STR("\r\n");
+		  APPEND_STR(" HTTP/1.1\r\nHost: ") && APPEND_STR(host) && APPEND_STR("\r\n") && APPEND_STR(auth);
+	explicit_bzero(auth, sizeof(auth));
 	for (size_t i = 0; ok && i < r->nfields; i++) {
 		if (drop[i])
 			continue;
@@ -3114,6 +3145,14 @@ static void http_forward_process(struct conn *c)
 			refuse(c, 502, 0, NULL, "the server sent a malformed response");
 			return;
 		}
+		if (c->parent_abs && c->resp->status == 407 && c->parent->scheme != PARENT_UNIX) {
+			/* The parent wants credentials we do not have: its
+			 * failure, not the target's answer. */
+			free(c->resp);
+			c->resp = NULL;
+			parent_fail(c, 502, 0, "requires authentication (HTTP 407)");
+			return;
+		}
 		bool interim = c->resp->status >= 100 && c->resp->status < 200;
 		if (!send_response_head(c, interim)) {
 			conn_close(c);
@@ -3158,7 +3197,10 @@ static void http_forward_process(struct conn *c)
 	}
 	if (!c->resp_done && u->eof && side_avail(u) == 0 && !u->out_busy) {
 		/* The server ended before its response did. */
-		if (!c->resp_head_sent) {
+		if (!c->resp_head_sent && c->parent_abs) {
+			const char *tls = parent_tls_error(c->ptls);
+			parent_fail(c, 502, 0, tls[0] ? tls : "closed the connection without a response");
+		} else if (!c->resp_head_sent) {
 			detach_upstream(c);
 			c->client_keep = false;
 			refuse(c, 502, 0, NULL, "the server closed the connection without a response");

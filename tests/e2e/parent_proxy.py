@@ -170,7 +170,7 @@ def read_head(conn):
     for line in lines[1:]:
         k, _, v = line.partition(":")
         headers[k.strip().lower()] = v.strip()
-    return lines[0], headers, rest
+    return lines[0], headers, rest, head
 
 
 class HTTPParent(ParentBase):
@@ -179,22 +179,38 @@ class HTTPParent(ParentBase):
     accept and never answer; answer: answer the request inside the tunnel
     itself with this body instead of dialing (a mitm-style proxy)."""
 
-    def __init__(self, user=None, password=None, refuse=None, hang=False, answer=None, **kw):
+    def __init__(self, user=None, password=None, refuse=None, hang=False, answer=None, refuse_connect_ports=(),
+                 **kw):
+        """refuse_connect_ports: CONNECT to these ports is refused with 403
+        (squid's default allows CONNECT to 443 only), absolute-form
+        requests are served."""
         self.user, self.password, self.refuse, self.hang, self.answer = user, password, refuse, hang, answer
+        self.refuse_connect_ports = set(refuse_connect_ports)
         super().__init__(**kw)
 
     def handle(self, conn):
         if self.hang:
             self._held.append(conn)
             return
-        line, headers, rest = read_head(conn)
+        line, headers, rest, raw = read_head(conn)
         parts = line.split(" ")
         method, target = parts[0], parts[1] if len(parts) > 1 else ""
+        url = None
+        if method != "CONNECT":
+            # Absolute form: http://host[:port]/path
+            url = target
+            if not target.startswith("http://"):
+                conn.sendall(b"HTTP/1.1 400 Not a proxy request\r\nContent-Length: 0\r\n\r\n")
+                conn.close()
+                return
+            authority, _, path = target[len("http://"):].partition("/")
+            target = authority if ":" in authority.rpartition("]")[2] else authority + ":80"
+            path = "/" + path
         host, _, port = target.rpartition(":")
         host = host.strip("[]")
         auth = headers.get("proxy-authorization")
         self.record(method=method, target=target, host=host, port=int(port or 0), auth=auth,
-                    head=line, headers=headers)
+                    head=line, headers=headers, url=url)
         if self.refuse:
             conn.sendall(b"HTTP/1.1 %d Refused by the parent\r\nContent-Length: 0\r\n\r\n" % self.refuse)
             conn.close()
@@ -206,13 +222,33 @@ class HTTPParent(ParentBase):
                              b"Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n")
                 conn.close()
                 return
-        if method != "CONNECT":
-            conn.sendall(b"HTTP/1.1 405 Only CONNECT\r\nContent-Length: 0\r\n\r\n")
+        if method == "CONNECT" and int(port or 0) in self.refuse_connect_ports:
+            conn.sendall(b"HTTP/1.1 403 CONNECT to this port is not allowed\r\nContent-Length: 0\r\n\r\n")
             conn.close()
+            return
+        if method != "CONNECT":
+            if self.answer is not None:
+                body = self.answer.encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                             % (len(body), body))
+                conn.close()
+                return
+            try:
+                up = self.dial(host, int(port))
+            except OSError:
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                conn.close()
+                return
+            # Origin form upstream; Proxy-* fields stay here.
+            lines = raw.split(b"\r\n")
+            fields = [l for l in lines[1:] if not l.lower().startswith(b"proxy-")]
+            up.sendall(("%s %s %s\r\n" % (method, path, parts[2])).encode("latin-1") +
+                       b"\r\n".join(fields) + b"\r\n\r\n" + rest)
+            pipe(conn, up)
             return
         if self.answer is not None:
             conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            inner, inner_headers, _ = read_head(conn)
+            inner, inner_headers, _, _ = read_head(conn)
             self.requests[-1]["inner"] = inner
             self.requests[-1]["inner_headers"] = inner_headers
             body = self.answer.encode()

@@ -99,11 +99,13 @@ def test_http_parent_carries_plain_http_and_tunnels_by_name(net, parents):
     (r, t), res, evs = run_py(net, GET_AND_TUNNEL, o.port, e.port, settings=settings("good.test", parent={"http": url}))
     assert r.get("status") == 200 and r["body"] == HELLO, (r, res)
     assert t.get("status") == 200 and t["echo"] is True, (t, res)
-    # srt could not resolve good.test (hosts={}): the parent got the name.
+    # srt could not resolve good.test (hosts={}): the parent got the name,
+    # plain HTTP as an absolute-form request, the tunnel as CONNECT.
     assert [(q["method"], q["target"]) for q in p.requests] == [
-        ("CONNECT", "good.test:%d" % o.port), ("CONNECT", "good.test:%d" % e.port)], p.requests
+        ("GET", "good.test:%d" % o.port), ("CONNECT", "good.test:%d" % e.port)], p.requests
+    assert p.requests[0]["url"] == "http://good.test:%d/hello" % o.port, p.requests
+    assert p.requests[0]["headers"].get("host") == "good.test:%d" % o.port, p.requests
     assert all(q["auth"] is None for q in p.requests), p.requests
-    # The origin saw the rebuilt request (origin-form) through the tunnel.
     assert len(o.requests_for("/hello")) == 1
     ok = [c for c in conns(evs) if c["decision"] == "allowed"]
     assert len(ok) == 2 and all(c["address"] == "127.0.0.1" and not c.get("error") for c in ok), ok
@@ -123,6 +125,13 @@ def test_http_parent_basic_auth_credentials_never_shown(net, parents):
     assert t.get("status") == 200 and t["echo"] is True, (t, res)
     assert r.get("status") == 502, r
     assert len(p.requests) == 1 and p.requests[0]["auth"].startswith("Basic "), p.requests
+    # With http too, plain HTTP carries the credentials in absolute form.
+    (r, t, env), res3, evs3 = run_py(net, code, o.port, e.port, opts=["--debug"],
+                                     settings=settings("good.test", parent={"https": url, "http": url}))
+    assert r.get("status") == 200 and r["body"] == HELLO, (r, res3)
+    assert p.requests[1]["method"] == "GET" and p.requests[1]["auth"] == p.requests[0]["auth"], p.requests
+    # The origin never sees the parent's credentials.
+    assert all("proxy-authorization" not in q["headers"] for q in o.requests), o.requests
     # Wrong password: the parent's 407 becomes srt's 502, naming the parent.
     p.password = "other"
     code = "c, t = connect('good.test', %d)\nemit(t)\n" % e.port
@@ -130,7 +139,13 @@ def test_http_parent_basic_auth_credentials_never_shown(net, parents):
     assert_parent_failed(t2, "http://127.0.0.1:%d" % p.port, detail="407")
     failed = [c for c in conns(evs2) if c["decision"] == "allowed"]
     assert len(failed) == 1 and "407" in failed[0]["error"] and "parent proxy" in failed[0]["error"], failed
-    everything = res.out + res.err + res2.out + res2.err + json.dumps(evs) + json.dumps(evs2) + json.dumps(t2)
+    # Wrong password on plain HTTP: the parent's 407 is srt's 502 too.
+    code = "emit(get('good.test', %d))\n" % o.port
+    r4, res4, evs4 = run_py(net, code, settings=settings("good.test", parent={"http": url}), opts=["--debug"])
+    assert_parent_failed(r4, "http://127.0.0.1:%d" % p.port, detail="407")
+    assert "proxy-authenticate" not in r4["headers"], r4
+    everything = (res.out + res.err + res2.out + res2.err + res3.err + res4.err + json.dumps(evs) + json.dumps(evs2)
+                  + json.dumps(evs3) + json.dumps(evs4) + json.dumps(t2) + json.dumps(r4))
     for secret in ("us%40er", "p%3Aa", "us@er", "p:a ss", "dXNAZXI6"):
         assert secret not in everything, secret
     assert env.get("HTTPS_PROXY") == "http://127.0.0.1:3128", env
@@ -152,6 +167,25 @@ def test_http_parent_refusal_is_502_naming_the_parent(net, parents, status):
     assert e.connections == 0
     failed = [c for c in conns(evs) if c["decision"] == "allowed"]
     assert len(failed) == 2 and all(str(status) in c["error"] for c in failed), failed
+
+
+def test_parent_that_allows_connect_to_443_only_still_carries_plain_http(net, parents):
+    o = net.origin("good")
+    p = parents(refuse_connect_ports=[o.port])
+    code = "P = int(sys.argv[1])\nc, t = connect('good.test', P)\nemit([get('good.test', P), t])\n"
+    (r, t), res, evs = run_py(net, code, o.port, settings=settings("good.test", parent={"http": "http://127.0.0.1:%d" % p.port}))
+    assert r.get("status") == 200 and r["body"] == HELLO, (r, res)
+    assert_parent_failed(t, "http://127.0.0.1:%d" % p.port, detail="HTTP 403")
+
+
+def test_plain_http_gets_the_parents_own_answers(net, parents):
+    p = parents()
+    # The parent cannot reach the target (nothing listens there): its own
+    # 502 page reaches the client, as it would without srt.
+    port = net.closed_port()
+    r, res, evs = run_py(net, "emit(get('good.test', int(sys.argv[1])))\n", port,
+                         settings=settings("good.test", parent={"http": "http://127.0.0.1:%d" % p.port}))
+    assert r.get("status") == 502 and "x-proxy-error" not in r["headers"], r
 
 
 def test_parent_down_is_502_and_socks_general_failure(net, parents):
@@ -242,6 +276,10 @@ def test_https_parent_with_an_untrusted_or_wrong_certificate_is_refused(net, par
     # Not in the trust store (no SSL_CERT_FILE): the system's roots only.
     t, res, evs = run_py(net, code, settings=settings("good.test", parent={"https": "https://127.0.0.1:%d" % p.port}))
     assert_parent_failed(t, "https://127.0.0.1:%d" % p.port, detail="certificate")
+    # The same for a plain-HTTP request (absolute form, inside the TLS).
+    r, res, evs = run_py(net, "emit(get('good.test', 80))\n",
+                         settings=settings("good.test", parent={"http": "https://127.0.0.1:%d" % p.port}))
+    assert_parent_failed(r, "https://127.0.0.1:%d" % p.port, detail="certificate")
     # Trusted CA, but the name in the URL is not the certificate's.
     t, res, evs = run_py(net, code, env={"SSL_CERT_FILE": ca}, hosts={"other.test": "127.0.0.1"},
                          settings=settings("good.test", parent={"https": "https://other.test:%d" % p.port}))
@@ -392,9 +430,15 @@ def test_mitm_proxy_gets_its_domains_over_a_unix_socket(net, parents):
     assert direct.get("status") == 200 and direct["body"] == HELLO, (direct, res)
     assert denied.get("status") == 403, denied
     assert inside == "refused", res
-    assert [(q["method"], q["target"], q["inner"]) for q in m.requests] == [
-        ("CONNECT", "api.mitm.test:80", "GET /hello HTTP/1.1")], m.requests
-    assert m.requests[0]["inner_headers"].get("host") == "api.mitm.test", m.requests
+    # Plain HTTP in absolute form, as to any HTTP proxy; no credentials.
+    assert [(q["method"], q["url"]) for q in m.requests] == [("GET", "http://api.mitm.test/hello")], m.requests
+    assert m.requests[0]["headers"].get("host") == "api.mitm.test", m.requests
+    assert m.requests[0]["auth"] is None, m.requests
+    # A tunnel as CONNECT.
+    code = "c, t = connect('api.mitm.test', 443)\nemit(t)\n"
+    t, res, evs = run_py(net, code, settings=s)
+    assert t.get("status") == 200, t
+    assert [(q["method"], q["target"]) for q in m.requests[1:]] == [("CONNECT", "api.mitm.test:443")], m.requests
 
 
 def test_mitm_proxy_missing_socket_is_502_naming_it(net):
