@@ -5,11 +5,14 @@
  *   parentserve LISTEN_PORT     (0: pick a free one, printed on stdout)
  *
  * Listens on 127.0.0.1:LISTEN_PORT. For each client, one thread reads the
- * request head, which must be "CONNECT HOST:PORT HTTP/1.x"; it resolves
- * every HOST to 127.0.0.1 (names included: the parent resolves, and this
- * one knows only loopback), connects there, answers "200 Connection
- * established" (anything else: 400 or 502 and close), then copies each
- * direction in its own thread as bench/relay.c does. Built by
+ * request head: "CONNECT HOST:PORT HTTP/1.x", or an absolute-form request
+ * "METHOD http://HOST:PORT/PATH HTTP/1.x". It resolves every HOST to
+ * 127.0.0.1 (names included: the parent resolves, and this one knows only
+ * loopback) and connects there; for CONNECT it answers "200 Connection
+ * established", for an absolute-form request it sends the head on in
+ * origin form, without its Proxy-* fields (anything else: 400 or 502 and
+ * close); then it copies each direction in its own thread as
+ * bench/relay.c does. Built by
  * bench/parentproxy with `cc -O2 -pthread`; not part of the project build. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -102,9 +107,18 @@ static void *serve(void *arg)
 		head[len] = '\0';
 		end = strstr(head, "\r\n\r\n");
 	}
-	char host[256];
+	char host[256], method[16];
 	unsigned port = 0;
-	if (sscanf(head, "CONNECT %255[^: ]:%u HTTP/1.", host, &port) != 2 || port == 0 || port > 65535)
+	int path_at = 0;
+	bool connect_req = strncmp(head, "CONNECT ", 8) == 0;
+	if (connect_req) {
+		if (sscanf(head, "CONNECT %255[^: ]:%u HTTP/1.", host, &port) != 2)
+			port = 0;
+	} else if (sscanf(head, "%15[A-Z] http://%255[^:/ ]:%u%n", method, host, &port, &path_at) != 3 ||
+		   head[path_at] != '/') {
+		port = 0;
+	}
+	if (port == 0 || port > 65535)
 		return answer(c, "HTTP/1.1 400 Bad Request\r\n\r\n"), NULL;
 	struct sockaddr_in up = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -116,13 +130,37 @@ static void *serve(void *arg)
 	}
 	int one = 1;
 	setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 	size_t rest = len - (size_t)(end + 4 - head);
-	if (write(c, ok, sizeof ok - 1) != (ssize_t)(sizeof ok - 1) ||
-	    (rest && write(u, end + 4, rest) != (ssize_t)rest)) {
-		close(u);
-		close(c);
-		return NULL;
+	if (connect_req) {
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		if (write(c, ok, sizeof ok - 1) != (ssize_t)(sizeof ok - 1) ||
+		    (rest && write(u, end + 4, rest) != (ssize_t)rest)) {
+			close(u);
+			close(c);
+			return NULL;
+		}
+	} else {
+		/* METHOD /PATH..., the fields but Proxy-*, then what followed. */
+		char out[8192 + 64];
+		int n = snprintf(out, sizeof out, "%s ", method);
+		char *line_end = strstr(head, "\r\n");
+		memcpy(out + n, head + path_at, (size_t)(line_end - head - path_at) + 2);
+		n += (int)(line_end - head - path_at) + 2;
+		for (char *f = line_end + 2; f < end + 2;) {
+			char *fe = strstr(f, "\r\n");
+			if (strncasecmp(f, "proxy-", 6) != 0) {
+				memcpy(out + n, f, (size_t)(fe - f) + 2);
+				n += (int)(fe - f) + 2;
+			}
+			f = fe + 2;
+		}
+		memcpy(out + n, "\r\n", 2);
+		n += 2;
+		if (write(u, out, (size_t)n) != n || (rest && write(u, end + 4, rest) != (ssize_t)rest)) {
+			close(u);
+			close(c);
+			return NULL;
+		}
 	}
 	struct pair *p = malloc(sizeof *p);
 	struct direction *down = malloc(sizeof *down), *upd = malloc(sizeof *upd);
