@@ -556,3 +556,56 @@ def test_check_shows_the_routes_without_credentials(ctx):
     assert "custom proxy   mitmProxy socket /run/mitm.sock for 2 domain patterns" in r.out, r
     for secret in ("alice", "s3cret", "bob", "hunter2"):
         assert secret not in r.out + r.err, secret
+
+
+# --- what a parent may send -------------------------------------------------------------
+
+def test_bytes_after_the_parents_answer_reach_the_client(net, parents):
+    """A server that speaks first (ssh, smtp), through a parent that sends
+    its first bytes in the same segment as its 200."""
+    p = parents()
+    p.handle = lambda conn: (read_head_only(conn), conn.sendall(b"HTTP/1.1 200 OK\r\n\r\nSSH-2.0-banner\r\n"),
+                             conn.recv(100), conn.close())
+    code = "c, t = connect('good.test', 22)\nt['banner'] = c.readline().decode() if t.get('status') == 200 else None\nemit(t)\n"
+    t, res, evs = run_py(net, code, settings=settings("good.test", parent={"http": "http://127.0.0.1:%d" % p.port}))
+    assert t.get("status") == 200 and t["banner"] == "SSH-2.0-banner\r\n", (t, res)
+
+
+@pytest.mark.parametrize("answer,says", [
+    (b"SSH-2.0-not-a-proxy\r\n\r\n", "malformed answer"),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 20000, "malformed answer"),
+    (b"HTTP/1.1 200 OK\r\n", "closed the connection during the handshake"),
+])
+def test_a_parent_that_answers_nonsense_is_502(net, parents, answer, says):
+    p = parents()
+    p.handle = lambda conn: (read_head_only(conn), conn.sendall(answer), conn.close())
+    code = "c, t = connect('good.test', 443)\nemit(t)\n"
+    t, res, evs = run_py(net, code, settings=settings("good.test", parent={"http": "http://127.0.0.1:%d" % p.port}))
+    assert_parent_failed(t, "http://127.0.0.1:%d" % p.port, detail=says)
+
+
+def test_keep_alive_through_the_parent_each_request_decided(net, parents):
+    o = net.origin("good")
+    p = parents()
+    code = ("P = int(sys.argv[1])\n"
+            "c = Conn()\n"
+            "r1 = exchange(c, request('good.test', P))\n"
+            "r2 = exchange(c, request('good.test', P, path='/hello?again'))\n"
+            "r3 = exchange(c, request('evil.test', P))\n"
+            "emit([r1, r2, r3])\n")
+    (r1, r2, r3), res, evs = run_py(net, code, o.port, settings=settings("good.test", parent={"http": "http://127.0.0.1:%d" % p.port}))
+    assert r1.get("status") == 200 and r2.get("status") == 200, (r1, r2, res)
+    assert r3.get("status") == 403, r3
+    assert [q["url"] for q in p.requests] == ["http://good.test:%d/hello" % o.port], p.requests
+    assert p.connections == 1  # the second request reused the connection to the parent
+    assert "evil.test" not in json.dumps(p.requests)
+
+
+def read_head_only(conn):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
