@@ -72,7 +72,7 @@ enum mode { DIRECT, PROXY, CONNECT };
 
 static enum mode mode;
 static struct sockaddr_in target;
-static char connect_req[128];
+static char connect_req[256];
 static char get_req[256];
 static size_t connect_len, get_len;
 
@@ -83,17 +83,26 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The origin's host in requests: 127.0.0.1, or $NETCLIENT_HOST (a name
+ * only a parent proxy resolves: bench/parentproxy). */
+static const char *origin_host(void)
+{
+	const char *h = getenv("NETCLIENT_HOST");
+	return h && *h && strlen(h) < 64 ? h : "127.0.0.1";
+}
+
 static void build_requests(unsigned origin, bool close_conn)
 {
-	char prefix[40] = "";  /* absolute form for a proxy */
+	char prefix[96] = "";  /* absolute form for a proxy */
+	const char *host = origin_host();
 	if (mode == PROXY)
-		snprintf(prefix, sizeof prefix, "http://127.0.0.1:%u", origin);
+		snprintf(prefix, sizeof prefix, "http://%s:%u", host, origin);
 	connect_len = (size_t)snprintf(connect_req, sizeof connect_req,
-	                               "CONNECT 127.0.0.1:%u HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
-	                               origin, origin);
+	                               "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n\r\n",
+	                               host, origin, host, origin);
 	get_len = (size_t)snprintf(get_req, sizeof get_req,
-	                           "GET %s/small HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n",
-	                           prefix, origin, close_conn ? "Connection: close\r\n" : "");
+	                           "GET %s/small HTTP/1.1\r\nHost: %s:%u\r\n%s\r\n",
+	                           prefix, host, origin, close_conn ? "Connection: close\r\n" : "");
 }
 
 /* Parses a response head in buf[0..len). Returns 0 while incomplete, -1

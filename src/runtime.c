@@ -39,6 +39,7 @@
 #include "policy/netpolicy.h"
 #include "proxy/dns_server.h"
 #include "proxy/extra.h"
+#include "proxy/parent_config.h"
 
 /* ---- The descriptor limit -------------------------------------------------- */
 
@@ -268,7 +269,8 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 	}
 	struct policy_env env = { .home = home, .cwd = cwd, .create_missing_writable = true };
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
-	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0) {
+	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0 ||
+	    (r = proxy_upstream_from_config(&s->cfg, &s->upstream, &s->cfg.warnings, err)) < 0) {
 		settings_free_chain(s);
 		return nofile_explain(err, r);
 	}
@@ -301,6 +303,7 @@ void settings_free_chain(struct settings *s)
 	while (s) {
 		struct settings *older = s->older;
 		net_policy_free(s->net);
+		proxy_upstream_free(s->upstream);
 		policy_free(s->policy);
 		config_free(&s->cfg);
 		free(s);
@@ -864,15 +867,18 @@ static int sb_dns_judge(void *data, const char *name, char *rule, size_t rule_si
 		snprintf(rule, rule_size, "not a host name%s%s", why ? ": " : "", why ? why : "");
 		return 0;
 	}
+	/* A name a parent proxy resolves gets its placeholder without a
+	 * lookup on the host, which may not resolve outside names at all. */
+	int allowed = proxy_upstream_route(sb->settings->upstream, &h, 0, false) ? 2 : 1;
 	struct net_decision d;
 	net_policy_decide_any_port(sb_policy(sb), &h, &d);
 	if (d.verdict == NET_ALLOW)
-		return 1;
+		return allowed;
 	if (d.by_default && sb->extra) {
 		struct net_decision x;
 		net_policy_decide_any_port(sb->extra, &h, &x);
 		if (x.verdict == NET_ALLOW)
-			return 1;
+			return allowed;
 	}
 	if (d.by_default) {
 		pthread_mutex_lock(&sb->rt->lock);
@@ -1902,7 +1908,8 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		.on_event = sb_on_event,
 		.on_closed = on_proxy_closed,
 	};
-	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks };
+	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks,
+				    .upstream = sb->settings->upstream };
 	proxy_limits_default(&po.limits);
 	/* network.timeouts of the generation the sandbox started with: a
 	 * reload changes the rules of running sandboxes, not their proxies. */

@@ -25,6 +25,8 @@ struct settings {
 	struct config cfg;
 	struct policy *policy;
 	struct net_policy *net;
+	/* Parent proxy and mitmProxy routes (NULL: every connection direct). */
+	struct proxy_upstream *upstream;
 	/* srt's own (one sandbox, started right after the load): policy is
 	 * what that sandbox runs with. A library runtime resolves the paths
 	 * again for each sandbox (sandbox.policy), as srt does for each run. */

@@ -6,6 +6,7 @@
 #include "linux/mountplan.h"
 #include "policy/domain.h"
 #include "policy/netpolicy.h"
+#include "proxy/parent_config.h"
 #include "proxy/server.h"
 
 static const char *kind_text(enum policy_path_kind k)
@@ -69,6 +70,45 @@ static void print_proxy(FILE *out, const char *label, int listen_port, int defau
 /* The network section. Its heading says "none" only when nothing outside
  * the sandbox can be reached: no allowed domain that a deniedDomains "*"
  * leaves standing, no host loopback port, no proxy of the user's. */
+/* Where srt's own connections go (network.parentProxy, the environment,
+ * network.mitmProxy); never a user name or password. */
+static void print_parent(FILE *out, const struct parent_url *u, const char *what, const struct config_string *cs,
+			 const char *env_a, const char *env_b)
+{
+	if (!u->scheme)
+		return;
+	_cleanup_free_ char *src = cs->value ? policy_pos_text(&cs->pos) : NULL;
+	const char *from = src ? src : getenv(env_a) && *getenv(env_a) ? env_a : env_b;
+	fprintf(out, "  parent proxy   %s%s for %s  <- %s\n", u->name, u->has_auth ? " (with a user and password)" : "",
+		what, from);
+}
+
+static void print_parents(const struct config *cfg, FILE *out)
+{
+	struct proxy_upstream *u = NULL;
+	if (proxy_upstream_from_config(cfg, &u, NULL, NULL) < 0 || !u)
+		return;
+	const struct config_string *http = &cfg->network.parent_proxy.http, *https = &cfg->network.parent_proxy.https;
+	print_parent(out, &u->http, u->https.scheme ? "plain-HTTP requests" : "every connection", http, "HTTP_PROXY",
+		     "http_proxy");
+	print_parent(out, &u->https, "tunnels (CONNECT, SOCKS5, transparent)", https, "HTTPS_PROXY", "https_proxy");
+	if (u->http.scheme || u->https.scheme) {
+		const struct no_proxy *np = &u->no_proxy;
+		if (np->all)
+			fprintf(out, "  no proxy       every host (\"*\")\n");
+		else
+			fprintf(out, "  no proxy       loopback%s%s\n", np->n_names || np->n_cidrs ? " and " : "",
+				np->n_names || np->n_cidrs ? (cfg->network.parent_proxy.no_proxy.value ?
+							      "network.parentProxy.noProxy" : "NO_PROXY") : "");
+	}
+	if (u->mitm.scheme) {
+		_cleanup_free_ char *src = policy_pos_text(&cfg->network.mitm_proxy.socket_path.pos);
+		fprintf(out, "  custom proxy   %s for %zu domain pattern%s  <- %s\n", u->mitm.name, u->n_mitm_domains,
+			u->n_mitm_domains == 1 ? "" : "s", src ? src : "network.mitmProxy");
+	}
+	proxy_upstream_free(u);
+}
+
 static int print_network(const struct config *cfg, const struct policy *p, FILE *out)
 {
 	struct net_policy *np = NULL;
@@ -122,6 +162,7 @@ static int print_network(const struct config *cfg, const struct policy *p, FILE 
 		_cleanup_free_ char *src = policy_pos_text(&addrs->items[i].pos);
 		fprintf(out, "  denied address %s  <- %s\n", addrs->items[i].value, src ? src : "?");
 	}
+	print_parents(cfg, out);
 	/* What the connect broker lets the sandbox reach, as it matches it:
 	 * the entry, and its folders' links resolved. */
 	for (size_t i = 0; i < p->n_unix_sockets; i++) {

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "config/jsonpos.h"
+#include "proxy/parent.h"
 
 /* ------------------------------------------------------------------ */
 /* Schema                                                               */
@@ -35,6 +36,14 @@ enum field_kind {
 	F_UNSUPPORTED,  /* promises a protection we do not give yet: refused */
 	F_FS_DISABLED,  /* filesystem.disabled: false is fine, true is refused */
 	F_NET_MODE,     /* network.mode: "proxy" or "transparent" */
+	F_STRING,       /* one string (struct config_string), checked by .check */
+};
+
+/* F_STRING: what the string must be. */
+enum string_check {
+	SC_PROXY_URL,   /* a parent proxy URL (parent_url_parse) */
+	SC_NO_PROXY,    /* a noProxy list (no_proxy_parse, strict) */
+	SC_SOCKET_PATH, /* an absolute unix socket path */
 };
 
 /* What a value does to the sandbox, for project files: deny rules always
@@ -58,6 +67,7 @@ struct field {
 	bool zero_never;          /* F_SECONDS: 0 is accepted and means never */
 	const char *text;         /* F_NOTE, F_UNSUPPORTED: why */
 	const struct field *sub;  /* F_OBJECT */
+	enum string_check check;  /* F_STRING */
 };
 
 #define AT(member) offsetof(struct config, member)
@@ -92,6 +102,27 @@ static const struct field timeout_fields[] = {
 };
 #undef TIMEOUT
 
+/* Both route the sandbox's traffic through a proxy of the user's choice:
+ * only trusted settings may name one (a project could otherwise send
+ * everything through a proxy of its own, or srt's connections to any
+ * unix socket of the host). */
+static const struct field parent_proxy_fields[] = {
+	{ .name = "http", .kind = F_STRING, .rule = R_ALLOW, .check = SC_PROXY_URL,
+	  .offset = AT(network.parent_proxy.http) },
+	{ .name = "https", .kind = F_STRING, .rule = R_ALLOW, .check = SC_PROXY_URL,
+	  .offset = AT(network.parent_proxy.https) },
+	{ .name = "noProxy", .kind = F_STRING, .rule = R_ALLOW, .check = SC_NO_PROXY,
+	  .offset = AT(network.parent_proxy.no_proxy) },
+	{ 0 },
+};
+
+static const struct field mitm_proxy_fields[] = {
+	{ .name = "socketPath", .kind = F_STRING, .rule = R_ALLOW, .check = SC_SOCKET_PATH,
+	  .offset = AT(network.mitm_proxy.socket_path) },
+	{ .name = "domains", .kind = F_STRINGS, .rule = R_ALLOW, .offset = AT(network.mitm_proxy.domains) },
+	{ 0 },
+};
+
 static const struct field network_fields[] = {
 	{ .name = "allowedDomains", .kind = F_STRINGS, .rule = R_ALLOW, .offset = AT(network.allowed_domains) },
 	{ .name = "deniedDomains", .kind = F_STRINGS, .rule = R_DENY, .offset = AT(network.denied_domains) },
@@ -110,9 +141,9 @@ static const struct field network_fields[] = {
 	/* Neutral: either mode lets out only what the same lists allow. */
 	{ .name = "mode", .kind = F_NET_MODE, .rule = R_NEUTRAL },
 	{ .name = "allowMachLookup", .kind = F_NOTE, .note_type = NT_ARRAY, .text = MACOS_ONLY },
-	{ .name = "mitmProxy", .kind = F_UNSUPPORTED, .text = "routing domains through a MITM proxy" },
+	{ .name = "mitmProxy", .kind = F_OBJECT, .sub = mitm_proxy_fields },
 	{ .name = "tlsTerminate", .kind = F_UNSUPPORTED, .text = "TLS termination" },
-	{ .name = "parentProxy", .kind = F_UNSUPPORTED, .text = "an upstream proxy" },
+	{ .name = "parentProxy", .kind = F_OBJECT, .sub = parent_proxy_fields },
 	{ .name = "filterRequest", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
 	{ .name = "allowPlaintextHeaderSet", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
 	{ .name = "stripResponseHeaders", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
@@ -191,6 +222,8 @@ static const struct {
 	{ "filesystem.", filesystem_fields },
 	{ "network.", network_fields },
 	{ "network.timeouts.", timeout_fields },
+	{ "network.parentProxy.", parent_proxy_fields },
+	{ "network.mitmProxy.", mitm_proxy_fields },
 	{ "sandbox.", elixir_sandbox_fields },
 	{ "sandbox.network.", elixir_network_fields },
 	{ "permissions.", elixir_permission_fields },
@@ -930,6 +963,54 @@ static int field_net_mode(struct loader *l, const json_t *v, jsonpos_node n)
 	return make_pos(l, n, &l->cfg->network.mode_pos);
 }
 
+/* One string, checked now so that a mistake is named with its place. */
+static int field_string(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	static const char *const shapes[] = {
+		[SC_PROXY_URL] = "a proxy URL such as \"http://proxy.example:3128\"",
+		[SC_NO_PROXY] = "a comma-separated list such as \"localhost,.corp.example,10.0.0.0/8\"",
+		[SC_SOCKET_PATH] = "an absolute path of a unix socket",
+	};
+	if (!json_is_string(v))
+		return type_error(l, n, v, shapes[f->check]);
+	const char *text = json_string_value(v);
+	if (strlen(text) != json_string_length(v))
+		return fail(l, n, false, -EINVAL, "%s: a NUL byte in the string", l->path);
+	const char *why = NULL;
+	int r = 0;
+	if (f->check == SC_PROXY_URL) {
+		struct parent_url u;
+		r = parent_url_parse(text, &u, &why);
+		parent_url_clear(&u);
+		/* The value is not shown: it may hold a password. */
+		if (r < 0)
+			return fail(l, n, false, -EINVAL, "%s: %s", l->path, why);
+	} else if (f->check == SC_NO_PROXY) {
+		struct no_proxy np;
+		size_t bad = 0;
+		r = no_proxy_parse(text, true, &np, &why, &bad);
+		no_proxy_free(&np);
+		if (r < 0)
+			return fail(l, n, false, -EINVAL, "%s: entry %zu: %s", l->path, bad + 1, why);
+	} else {
+		struct parent_url u;
+		if (parent_url_unix(text, &u, &why) < 0)
+			return fail(l, n, false, -EINVAL, "%s: %s", l->path, why);
+	}
+	if (f->rule == R_ALLOW && allows_ignored(l->origin, l->trusted))
+		return ignore_allow(l, n, l->path_len, f->check == SC_PROXY_URL ? "(a proxy URL)" : text, true,
+				    REASON_UNTRUSTED);
+	struct config_string *cs = (struct config_string *)((char *)l->cfg + f->offset);
+	char *copy = strdup(text);
+	if (!copy)
+		return oom(l->err);
+	if (cs->value)
+		explicit_bzero(cs->value, strlen(cs->value));
+	free(cs->value);
+	cs->value = copy;
+	return make_pos(l, n, &cs->pos);
+}
+
 static int field_note(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
 {
 	static const char *const shapes[] = {
@@ -1022,6 +1103,8 @@ static int apply_field(struct loader *l, const struct field *f, const json_t *v,
 		return field_fs_disabled(l, v, n);
 	case F_NET_MODE:
 		return field_net_mode(l, v, n);
+	case F_STRING:
+		return field_string(l, f, v, n);
 	}
 	return fail(l, n, false, -EINVAL, "%s: internal error: unknown field kind", l->path);
 }
@@ -1738,6 +1821,14 @@ void config_free(struct config *cfg)
 	list_free(&cfg->network.denied_domains);
 	list_free(&cfg->network.allow_unix_sockets);
 	list_free(&cfg->network.denied_resolved_addresses);
+	struct config_string *strings[] = { &cfg->network.parent_proxy.http, &cfg->network.parent_proxy.https,
+					     &cfg->network.parent_proxy.no_proxy, &cfg->network.mitm_proxy.socket_path };
+	for (size_t i = 0; i < ARRAY_SIZE(strings); i++) {
+		if (strings[i]->value)
+			explicit_bzero(strings[i]->value, strlen(strings[i]->value));
+		free(strings[i]->value);
+	}
+	list_free(&cfg->network.mitm_proxy.domains);
 	for (size_t i = 0; i < cfg->network.n_denied_domain_reasons; i++) {
 		free(cfg->network.denied_domain_reasons[i].domain);
 		free(cfg->network.denied_domain_reasons[i].reason);

@@ -38,8 +38,8 @@
  * ripgrep, socatPath, seccomp, javaAgentJarPath, allowPty,
  * enableWeakerNetworkIsolation, allowAppleEvents, network.allowMachLookup
  * (macOS), windows, git, $schema. Refused as "not supported yet" (they promise a
- * protection we do not give): credentials, network.mitmProxy,
- * network.tlsTerminate, network.parentProxy, the request-filtering keys
+ * protection we do not give): credentials,
+ * network.tlsTerminate, the request-filtering keys
  * network.filterRequest, allowPlaintextHeaderSet, stripResponseHeaders,
  * refuseOpaqueTunnels, requireHostMatch, ambiguousRequestTarget, and
  * filesystem.disabled: true. */
@@ -101,6 +101,12 @@ struct config_timeout {
 	struct config_pos pos;
 };
 
+/* One string value (F_STRING), checked when read; value NULL when unset. */
+struct config_string {
+	char *value;
+	struct config_pos pos;
+};
+
 struct config_ignore {
 	char *command_pattern;   /* key of ignoreViolations ("*" for all) */
 	struct config_list paths;
@@ -158,6 +164,18 @@ struct config {
 			struct config_timeout response;        /* response: 0 = never */
 			struct config_timeout tunnel_idle;     /* tunnelIdle: 0 = never */
 		} timeouts;
+		/* network.parentProxy: URLs checked by parent_url_parse,
+		 * noProxy by no_proxy_parse; unset ones fall back to the
+		 * environment (see proxy_upstream_from_config). */
+		struct {
+			struct config_string http, https, no_proxy;
+		} parent_proxy;
+		/* network.mitmProxy: both keys or neither (checked by
+		 * proxy_upstream_from_config, with the domains). */
+		struct {
+			struct config_string socket_path;
+			struct config_list domains;
+		} mitm_proxy;
 	} network;
 
 	struct config_ignore *ignore_violations;

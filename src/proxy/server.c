@@ -18,11 +18,14 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "policy/netpolicy.h"
 #include "proxy/host.h"
 #include "proxy/http_head.h"
+#include "proxy/parent.h"
+#include "proxy/parent_tls.h"
 #include "proxy/resolve.h"
 #include "proxy/sni.h"
 #include "proxy/socks5.h"
@@ -84,6 +87,7 @@ enum conn_state {
 	ST_ASKING,          /* a question waits for its answer (struct proxy_ask) */
 	ST_RESOLVING,
 	ST_CONNECTING,
+	ST_PARENT,          /* connected to a parent proxy: its handshake runs (proxy/parent.h) */
 	ST_HTTP_FORWARD,    /* request body upstream, then the response back */
 	ST_TUNNEL_SNI,      /* tunnel up; the client's first bytes are checked first */
 	ST_TUNNEL,
@@ -170,6 +174,16 @@ struct conn {
 
 	/* A request of the connect broker (proxy_server_direct), or NULL. */
 	struct proxy_direct *direct;
+
+	/* The parent proxy (or mitmProxy socket) this dial goes through, or
+	 * NULL: straight to the target. */
+	const struct parent_url *parent;
+	bool parent_resolved;   /* socks5://: the target's address is in parent_addr */
+	bool parent_abs;        /* a plain-HTTP request to an HTTP parent: sent in absolute form, no CONNECT */
+	struct sockaddr_storage parent_addr;
+	struct parent_hs phs;
+	struct parent_tls *ptls; /* https:// parents: the TLS pump of this dial, or NULL */
+	char perr[sizeof(((struct parent_url *)0)->name) + 200]; /* the event's error text */
 };
 
 /*
@@ -741,6 +755,7 @@ static void conn_maybe_free(struct conn *c)
 	srv->n_conns--;
 	free(c->req);
 	free(c->resp);
+	parent_tls_release(c->ptls);
 	evrec_clear(&c->ev);
 	if (c->direct) {
 		free(c->direct->rule);
@@ -820,7 +835,8 @@ static void conn_close(struct conn *c)
 {
 	if (c->state == ST_CLOSING && c->client.closing)
 		return;
-	if (c->ev.pending && !c->ev.error && (c->state == ST_RESOLVING || c->state == ST_CONNECTING)) {
+	if (c->ev.pending && !c->ev.error &&
+	    (c->state == ST_RESOLVING || c->state == ST_CONNECTING || c->state == ST_PARENT)) {
 		c->ev.error = "closed before the connection was made";
 		evrec_ended(&c->ev, "client", NULL);
 	}
@@ -885,6 +901,13 @@ enum deny_cause {
 static void deny(struct conn *c, enum deny_cause cause, const char *detail, const char *rule,
 		 const char *rule_source, const char *reason);
 static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const char *proxy_error, const char *why);
+static void parent_timed_out(struct conn *c);
+static void parent_dial_failed(struct conn *c);
+static bool parent_begin(struct conn *c, struct side *u);
+static void parent_tls_begin(struct conn *c, struct side *u);
+static void parent_process(struct conn *c);
+static void parent_dial(struct conn *c);
+static void upstream_ready(struct conn *c, struct side *u);
 
 /* The idle timeouts of an exchange under way (response, tunnelIdle):
  * armed once, re-armed for what is left while bytes move. Returns true
@@ -931,6 +954,10 @@ static void on_timeout(uv_timer_t *t)
 		c->ev.timeout = "tunnelIdle";
 		evrec_ended(&c->ev, "srt", "timed out");
 		conn_close(c);
+		return;
+	}
+	if (c->parent && (c->state == ST_CONNECTING || c->state == ST_RESOLVING || c->state == ST_PARENT)) {
+		parent_timed_out(c);
 		return;
 	}
 	if (c->state == ST_CONNECTING || c->state == ST_RESOLVING) {
@@ -1233,6 +1260,20 @@ static void on_connected(uv_connect_t *req, int status)
 		try_next_address(c);
 		return;
 	}
+	if (c->parent) {
+		if (c->parent->scheme == PARENT_HTTPS)
+			parent_tls_begin(c, u);
+		else
+			parent_begin(c, u);
+		return;
+	}
+	upstream_ready(c, u);
+}
+
+/* The upstream is connected (through the parent, when there is one): the
+ * client's protocol goes on. */
+static void upstream_ready(struct conn *c, struct side *u)
+{
 	if (c->direct) {
 		direct_connected(c, u);
 		return;
@@ -1278,6 +1319,10 @@ static void on_connected(uv_connect_t *req, int status)
 
 static void dial_failed(struct conn *c)
 {
+	if (c->parent) {
+		parent_dial_failed(c);
+		return;
+	}
 	int e = c->last_connect_err;
 	const char *why = e == UV_ECONNREFUSED ? "connection refused" :
 			  e == UV_ETIMEDOUT ? "timed out" :
@@ -1327,7 +1372,7 @@ static void try_next_address(struct conn *c)
 		return;
 	}
 	c->connect_busy = true;
-	if (c->direct && c->direct->early) {
+	if (c->direct && c->direct->early && !c->parent) {
 		/* The program's socket is non-blocking: it waits for this
 		 * dial itself (EINPROGRESS), on this one address. */
 		c->connect_busy = false;
@@ -1423,12 +1468,36 @@ static void on_resolved(void *data, int status, struct addrinfo *res)
 		refuse_phrase(c, 403, SOCKS5_REP_NOT_ALLOWED, "blocked-by-sandbox-runtime", why, phrase);
 		return;
 	}
+	if (c->parent) {
+		/* socks5://: the parent gets the first address that passed. */
+		c->parent_addr = c->cands[0];
+		c->parent_resolved = true;
+		parent_dial(c);
+		return;
+	}
 	start_dial(c);
 }
 
 /* An allowed request: resolve (names) and dial. */
 static void dial_allowed(struct conn *c)
 {
+	c->parent = proxy_upstream_route(c->srv->o.upstream, &c->host, c->port,
+					 c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect);
+	c->parent_resolved = false;
+	/* Plain HTTP goes to an HTTP parent (or the mitmProxy) as an
+	 * absolute-form request, as a client configured with that proxy would
+	 * send it: parents commonly allow CONNECT to port 443 only. */
+	c->parent_abs = c->parent && c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect &&
+			(c->parent->scheme == PARENT_HTTP || c->parent->scheme == PARENT_HTTPS ||
+			 c->parent->scheme == PARENT_UNIX);
+	parent_tls_release(c->ptls);
+	c->ptls = NULL;
+	/* Through a parent, the parent resolves the name, except socks5://
+	 * (the client resolves: srt, with its guard). */
+	if (c->parent && (c->parent->scheme != PARENT_SOCKS5 || c->host.kind != PROXY_HOST_NAME)) {
+		parent_dial(c);
+		return;
+	}
 	if (c->host.kind == PROXY_HOST_NAME) {
 		struct addrinfo hints;
 		memset(&hints, 0, sizeof(hints));
@@ -1456,6 +1525,324 @@ static void dial_allowed(struct conn *c)
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons(c->port);
 		inet_pton(AF_INET6, c->host.text, &a->sin6_addr);
+	}
+	c->n_cands = 1;
+	start_dial(c);
+}
+
+/* --- parent proxies and mitmProxy ------------------------------------------ */
+
+/*
+ * An allowed request whose route (proxy_upstream_route) is a parent proxy
+ * or the mitmProxy socket dials that instead of its target: the parent's
+ * own name is resolved and dialed without the resolved-address guard (the
+ * user chose it), then the handshake runs in ST_PARENT (CONNECT, or the
+ * SOCKS5 exchange), and once the parent says the tunnel is up the request
+ * goes on exactly as after a direct connect (upstream_ready). Every
+ * failure names the parent, never its credentials.
+ */
+
+/* The parent failed this request. */
+static void parent_fail(struct conn *c, int http_status, uint8_t socks_rep, const char *detail)
+{
+	const struct parent_url *p = c->parent;
+	char d[160];
+	snprintf(d, sizeof(d), "%s", detail);
+	snprintf(c->perr, sizeof(c->perr), "%s%s: %s", p->scheme == PARENT_UNIX ? "" : "parent proxy ", p->name, d);
+	debug_log(c, "%s: %s", c->target, c->perr);
+	c->ev.error = c->perr;
+	lookup_cancel(c);
+	detach_upstream(c);
+	c->connect_busy = false;
+	c->client_keep = false;
+	/* The reason phrase says it, printable ASCII only. */
+	char phrase[256];
+	size_t n = 0;
+	const char *parts[] = { status_phrase(http_status), ": ", c->perr };
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		for (const char *q = parts[i]; *q && n + 1 < sizeof(phrase); q++)
+			phrase[n++] = (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x7f ? *q : '?';
+	phrase[n] = '\0';
+	char why[sizeof(c->perr) + 32];
+	snprintf(why, sizeof(why), "cannot connect through %s", c->perr);
+	/* A transparent program learns a refusal, not a policy denial. */
+	if (c->direct && socks_rep == SOCKS5_REP_NOT_ALLOWED)
+		socks_rep = SOCKS5_REP_CONNECTION_REFUSED;
+	refuse_phrase(c, http_status, socks_rep, "parent-proxy-failed", why, phrase);
+}
+
+static void parent_timed_out(struct conn *c)
+{
+	c->ev.timeout = "connect";
+	parent_fail(c, 504, SOCKS5_REP_TTL_EXPIRED,
+		    c->state != ST_PARENT ? "timed out connecting" :
+		    c->ptls && !parent_tls_ready(c->ptls) ? "no TLS handshake in time" :
+		    "no answer to the handshake in time");
+}
+
+static void parent_dial_failed(struct conn *c)
+{
+	int e = c->last_connect_err;
+	char d[128];
+	snprintf(d, sizeof(d), "cannot connect: %s",
+		 e == UV_ECONNREFUSED ? "connection refused" : e == UV_ETIMEDOUT ? "timed out" :
+		 e == UV_ENETUNREACH ? "network unreachable" : e == UV_EHOSTUNREACH ? "host unreachable" :
+		 uv_strerror(e));
+	if (e == UV_ETIMEDOUT)
+		c->ev.timeout = "connect";
+	parent_fail(c, e == UV_ETIMEDOUT ? 504 : 502,
+		    e == UV_ETIMEDOUT ? SOCKS5_REP_TTL_EXPIRED : SOCKS5_REP_GENERAL_FAILURE, d);
+}
+
+/* The TLS to an https:// parent is up: an absolute-form request may go. */
+static void on_parent_tls_ready(void *data)
+{
+	struct conn *c = data;
+	if (c->state == ST_PARENT && c->parent_abs && c->up)
+		upstream_ready(c, c->up);
+}
+
+/* Connected to the parent: send the first message of the handshake (for
+ * an absolute-form request, the request itself, once any TLS is up). */
+static bool parent_begin(struct conn *c, struct side *u)
+{
+	c->state = ST_PARENT;
+	if (c->parent_abs) {
+		uv_tcp_nodelay(&u->tcp, 1);
+		if (c->ptls && !parent_tls_ready(c->ptls)) {
+			side_start_reading(u); /* its end of stream: the TLS failed */
+			return true;
+		}
+		upstream_ready(c, u);
+		return true;
+	}
+	char *out = NULL;
+	size_t n = 0;
+	int r = parent_hs_start(&c->phs, c->parent, &c->host,
+				c->parent_resolved ? (const struct sockaddr *)&c->parent_addr : NULL, c->port, &out, &n);
+	if (r != PARENT_SEND) {
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "the handshake cannot be made for this target");
+		return false;
+	}
+	uv_tcp_nodelay(&u->tcp, 1);
+	if (!send_owned(c, u, out, n)) {
+		conn_close(c);
+		return false;
+	}
+	side_start_reading(u);
+	return true;
+}
+
+/* What a SOCKS5 client of srt is told when the parent said no. */
+static uint8_t parent_socks_rep(const struct parent_hs *hs, int r)
+{
+	if (r == PARENT_MALFORMED || r == PARENT_AUTH)
+		return r == PARENT_AUTH && hs->url->scheme != PARENT_SOCKS5 && hs->url->scheme != PARENT_SOCKS5H ?
+			       SOCKS5_REP_NOT_ALLOWED : SOCKS5_REP_GENERAL_FAILURE;
+	if (hs->url->scheme == PARENT_SOCKS5 || hs->url->scheme == PARENT_SOCKS5H)
+		return hs->status > 0 && hs->status <= SOCKS5_REP_ATYP_NOT_SUPPORTED ? (uint8_t)hs->status :
+										      SOCKS5_REP_GENERAL_FAILURE;
+	if (hs->status == 403)
+		return SOCKS5_REP_NOT_ALLOWED;
+	if (hs->status == 504)
+		return SOCKS5_REP_TTL_EXPIRED;
+	return SOCKS5_REP_HOST_UNREACHABLE;
+}
+
+static void parent_process(struct conn *c)
+{
+	struct side *u = c->up;
+	if (!u) {
+		conn_close(c);
+		return;
+	}
+	if (c->client.eof && c->kind != PROXY_KIND_HTTP) {
+		conn_close(c);
+		return;
+	}
+	while (side_avail(u) > 0) {
+		size_t used = 0, n = 0;
+		char *out = NULL;
+		int r = parent_hs_feed(&c->phs, (const uint8_t *)u->buf + u->off, side_avail(u), &used, &out, &n);
+		u->off += used;
+		if (r == PARENT_MORE)
+			break;
+		if (r == PARENT_SEND) {
+			if (!send_owned(c, u, out, n)) {
+				conn_close(c);
+				return;
+			}
+			continue;
+		}
+		if (r == PARENT_READY) {
+			debug_log(c, "%s: tunnel through %s", c->target, c->parent->name);
+			if (c->direct) {
+				/* The program gets the socket itself: nothing may
+				 * have been read from it past the handshake. */
+				if (side_avail(u) > 0) {
+					parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE,
+						    "sent the target's first bytes with its answer");
+					return;
+				}
+				uv_read_stop((uv_stream_t *)&u->tcp);
+				u->reading = false;
+			}
+			upstream_ready(c, u);
+			return;
+		}
+		char d[160];
+		parent_hs_describe(&c->phs, r, d, sizeof(d));
+		parent_fail(c, c->phs.status == 504 && r == PARENT_REFUSED && c->phs.url->scheme != PARENT_SOCKS5 &&
+				       c->phs.url->scheme != PARENT_SOCKS5H ? 504 : 502,
+			    parent_socks_rep(&c->phs, r), d);
+		return;
+	}
+	if (u->eof) {
+		const char *tls = parent_tls_error(c->ptls);
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE,
+			    tls[0] ? tls : u->reset ? "reset the connection during the handshake" :
+						"closed the connection during the handshake");
+		return;
+	}
+	side_start_reading(u);
+}
+
+static void on_parent_resolved(void *data, int status, struct addrinfo *res)
+{
+	struct conn *c = data;
+	c->gai_busy = false;
+	c->gai = NULL;
+	if (c->state == ST_CLOSING) {
+		resolve_free(res);
+		conn_maybe_free(c);
+		return;
+	}
+	if (status != 0) {
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "its name did not resolve");
+		return;
+	}
+	c->n_cands = 0;
+	for (struct addrinfo *ai = res; ai && c->n_cands < ARRAY_SIZE(c->cands); ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		memcpy(&c->cands[c->n_cands], ai->ai_addr, ai->ai_addrlen);
+		if (ai->ai_family == AF_INET)
+			((struct sockaddr_in *)&c->cands[c->n_cands])->sin_port = htons(c->parent->port);
+		else
+			((struct sockaddr_in6 *)&c->cands[c->n_cands])->sin6_port = htons(c->parent->port);
+		c->n_cands++;
+	}
+	resolve_free(res);
+	if (c->n_cands == 0) {
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "its name resolves to no usable address");
+		return;
+	}
+	start_dial(c);
+}
+
+/* A connected socket of ours (the mitmProxy's, or the plaintext end of
+ * an https:// parent's TLS pump) becomes c's upstream; the handshake
+ * starts. */
+static void parent_adopt(struct conn *c, int fd)
+{
+	struct side *u = calloc(1, sizeof(*u));
+	if (!u || uv_tcp_init(c->srv->loop, &u->tcp) < 0) {
+		free(u);
+		close(fd);
+		conn_close(c);
+		return;
+	}
+	u->conn = c;
+	u->srv = c->srv;
+	u->tcp.data = u;
+	c->handles_open++;
+	c->up = u;
+	c->state = ST_CONNECTING;
+	if (uv_tcp_open(&u->tcp, fd) < 0) {
+		close(fd);
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "cannot use the connection");
+		return;
+	}
+	parent_begin(c, u);
+}
+
+/* Connected to an https:// parent: TLS first, through a pump whose
+ * plaintext end becomes the upstream. */
+static void parent_tls_begin(struct conn *c, struct side *u)
+{
+	uv_os_fd_t ufd;
+	int fd = uv_fileno((uv_handle_t *)&u->tcp, &ufd) == 0 ? fcntl(ufd, F_DUPFD_CLOEXEC, 0) : -1;
+	detach_upstream(c);
+	if (fd < 0) {
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "cannot use the connection");
+		return;
+	}
+	int pfd = parent_tls_start(c->srv->loop, fd, &c->parent->host, on_parent_tls_ready, c, &c->ptls);
+	if (pfd < 0) {
+		char d[96];
+		snprintf(d, sizeof(d), "TLS cannot start: %s", strerror(-pfd));
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, d);
+		return;
+	}
+	parent_adopt(c, pfd);
+}
+
+/* The mitmProxy: a unix socket of the host, connected at once (a full
+ * backlog is a failure, not a wait). */
+static void parent_dial_unix(struct conn *c)
+{
+	struct sockaddr_un sun;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", c->parent->path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		char d[128];
+		snprintf(d, sizeof(d), "cannot connect: %s", e == EAGAIN ? "its backlog is full" : strerror(e));
+		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, d);
+		return;
+	}
+	c->ev.address[0] = '\0';
+	parent_adopt(c, fd);
+}
+
+/* Dial c->parent: its address as given, or its name resolved. */
+static void parent_dial(struct conn *c)
+{
+	const struct parent_url *p = c->parent;
+	arm_timer(c, c->srv->o.limits.connect_timeout_ms);
+	if (p->scheme == PARENT_UNIX) {
+		parent_dial_unix(c);
+		return;
+	}
+	if (p->host.kind == PROXY_HOST_NAME) {
+		struct addrinfo hints;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_ADDRCONFIG;
+		c->state = ST_RESOLVING;
+		if (resolve_start(c->srv->loop, p->host.text, &hints, on_parent_resolved, c, &c->gai) < 0) {
+			parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "cannot resolve its name");
+			return;
+		}
+		c->gai_busy = true;
+		return;
+	}
+	memset(&c->cands[0], 0, sizeof(c->cands[0]));
+	if (p->host.kind == PROXY_HOST_IPV4) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&c->cands[0];
+		a->sin_family = AF_INET;
+		a->sin_port = htons(p->port);
+		inet_pton(AF_INET, p->host.text, &a->sin_addr);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->cands[0];
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(p->port);
+		inet_pton(AF_INET6, p->host.text, &a->sin6_addr);
 	}
 	c->n_cands = 1;
 	start_dial(c);
@@ -2609,9 +2996,15 @@ static bool send_request_head(struct conn *c)
 		snprintf(host, sizeof(host), c->host.kind == PROXY_HOST_IPV6 ? "[%s]" : "%s", c->host.text);
 	else
 		snprintf(host, sizeof(host), "%s", c->target);
+	/* To an HTTP parent: absolute form, and its credentials. */
+	char auth[PARENT_AUTH_FIELD_MAX] = "";
+	if (c->parent_abs)
+		parent_auth_field(c->parent, auth, sizeof(auth));
 	bool ok = APPEND_STR(r->method) && APPEND_STR(" ") &&
+		  (!c->parent_abs || (APPEND_STR("http://") && APPEND_STR(host))) &&
 		  ((r->path.len > 0 && base[r->path.off] == '/') || APPEND_STR("/")) && APPEND_SPAN(r->path) &&
-		  APPEND_STR(" HTTP/1.1\r\nHost: ") && APPEND_STR(host) && APPEND_STR("\r\n");
+		  APPEND_STR(" HTTP/1.1\r\nHost: ") && APPEND_STR(host) && APPEND_STR("\r\n") && APPEND_STR(auth);
+	explicit_bzero(auth, sizeof(auth));
 	for (size_t i = 0; ok && i < r->nfields; i++) {
 		if (drop[i])
 			continue;
@@ -2753,6 +3146,14 @@ static void http_forward_process(struct conn *c)
 			refuse(c, 502, 0, NULL, "the server sent a malformed response");
 			return;
 		}
+		if (c->parent_abs && c->resp->status == 407 && c->parent->scheme != PARENT_UNIX) {
+			/* The parent wants credentials we do not have: its
+			 * failure, not the target's answer. */
+			free(c->resp);
+			c->resp = NULL;
+			parent_fail(c, 502, 0, "requires authentication (HTTP 407)");
+			return;
+		}
 		bool interim = c->resp->status >= 100 && c->resp->status < 200;
 		if (!send_response_head(c, interim)) {
 			conn_close(c);
@@ -2797,7 +3198,10 @@ static void http_forward_process(struct conn *c)
 	}
 	if (!c->resp_done && u->eof && side_avail(u) == 0 && !u->out_busy) {
 		/* The server ended before its response did. */
-		if (!c->resp_head_sent) {
+		if (!c->resp_head_sent && c->parent_abs) {
+			const char *tls = parent_tls_error(c->ptls);
+			parent_fail(c, 502, 0, tls[0] ? tls : "closed the connection without a response");
+		} else if (!c->resp_head_sent) {
 			detach_upstream(c);
 			c->client_keep = false;
 			refuse(c, 502, 0, NULL, "the server closed the connection without a response");
@@ -3014,6 +3418,9 @@ static void conn_process(struct conn *c)
 	case ST_TUNNEL:
 		tunnel_process(c);
 		break;
+	case ST_PARENT:
+		parent_process(c);
+		break;
 	case ST_ASKING:
 	case ST_RESOLVING:
 	case ST_CONNECTING:
@@ -3063,6 +3470,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		/* A reset or another error: nothing more will flow. */
+		if (!sd->is_client && c->state == ST_PARENT) {
+			sd->eof = sd->reset = true;
+			conn_process(c);
+			return;
+		}
 		if (!sd->is_client && c->state == ST_HTTP_FORWARD && !c->resp_head_sent) {
 			detach_upstream(c);
 			c->client_keep = false;

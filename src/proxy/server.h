@@ -10,6 +10,7 @@
 
 struct net_policy;
 struct proxy_ask;
+struct proxy_upstream;
 
 /* How long a question waits for its answer unless proxy_hooks.ask_timeout
  * says otherwise. */
@@ -139,6 +140,13 @@ struct proxy_options {
 	struct proxy_limits limits;
 	bool debug;                      /* one line per decision on stderr */
 	const struct proxy_hooks *hooks; /* may be NULL; must outlive the server */
+	/* Parent proxy and mitmProxy routes (proxy/parent.h); NULL: every
+	 * connection is dialed directly. Must outlive the server. An allowed
+	 * request routed to a parent is not resolved by srt (the parent gets
+	 * the name; socks5:// parents excepted: srt resolves and guards, and
+	 * sends the address); the parent's own address is dialed without the
+	 * resolved-address guard. Its events' address is the parent's. */
+	const struct proxy_upstream *upstream;
 };
 
 struct proxy_server;

@@ -508,8 +508,15 @@ static void test_unsupported_keys(void **state)
 	expect_error("{\n  \"credentials\": {\"files\": []}\n}", -EOPNOTSUPP,
 		     "/home/u/.srt-settings.json:2:3: credentials: not supported yet", NULL);
 	expect_error("{\"network\": {\"tlsTerminate\": {}}}", -EOPNOTSUPP, "network.tlsTerminate: not supported yet", NULL);
-	expect_error("{\"network\": {\"mitmProxy\": {}}}", -EOPNOTSUPP, "network.mitmProxy: not supported yet", NULL);
-	expect_error("{\"network\": {\"parentProxy\": {}}}", -EOPNOTSUPP, "network.parentProxy: not supported yet", NULL);
+	/* parentProxy and mitmProxy are read (test_parent covers their values). */
+	expect_error("{\"network\": {\"parentProxy\": {\n\"http\": \"gopher://p:1\"}}}", -EINVAL,
+		     ":2:9: network.parentProxy.http: an unsupported scheme", NULL);
+	expect_error("{\"network\": {\"parentProxy\": {\"https\": \"https://p/x\"}}}", -EINVAL,
+		     "network.parentProxy.https: a path", NULL);
+	expect_error("{\"network\": {\"parentProxy\": {\"url\": \"http://p\"}}}", -EINVAL,
+		     "unknown key 'network.parentProxy.url'", NULL);
+	expect_error("{\"network\": {\"mitmProxy\": {\"socketPath\": \"x.sock\"}}}", -EINVAL,
+		     "network.mitmProxy.socketPath: not an absolute path", NULL);
 	expect_error("{\"network\": {\"filterRequest\": 1}}", -EOPNOTSUPP,
 		     "network.filterRequest: not supported yet (request filtering)", NULL);
 	expect_error("{\"network\": {\"requireHostMatch\": true}}", -EOPNOTSUPP, "not supported yet", NULL);
