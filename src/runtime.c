@@ -364,6 +364,31 @@ void runtime_replace_settings_from(struct runtime *rt, struct settings *s, const
 	event_hub_emit(&rt->hub, &ev);
 }
 
+static bool generation_used(const struct runtime *rt, const struct settings *g)
+{
+	for (const struct sandbox *sb = rt->sandboxes; sb; sb = sb->next)
+		if (sb->settings == g || (g->net && sb->proxy && proxy_server_uses_policy(sb->proxy, g->net)))
+			return true;
+	return false;
+}
+
+void runtime_prune_settings(struct runtime *rt, const struct settings *keep)
+{
+	pthread_mutex_lock(&rt->lock);
+	struct settings **pp = &rt->cur->older;
+	while (*pp) {
+		struct settings *g = *pp;
+		if (g == keep || generation_used(rt, g)) {
+			pp = &g->older;
+			continue;
+		}
+		*pp = g->older;
+		g->older = NULL;
+		settings_free_chain(g);
+	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
 /* ---- Runtime folders ------------------------------------------------------ */
 
 /*

@@ -82,6 +82,12 @@ void runtime_replace_settings(struct runtime *rt, struct settings *s);
 /* The same, with where the settings came from for the event's source
  * ("control fd 3 line 2"; NULL: none). */
 void runtime_replace_settings_from(struct runtime *rt, struct settings *s, const char *source);
+/* Free the older generations that nothing uses any more: not the one in
+ * force, not keep, not one a running sandbox started with, none a
+ * connection of its proxies still holds. Loop thread only, and only where
+ * no other thread holds a generation (srt's command line: each
+ * --control-fd line would otherwise keep its settings until srt exits). */
+void runtime_prune_settings(struct runtime *rt, const struct settings *keep);
 /* Whether this thread is inside one of rt's callbacks (an event, ask). */
 bool runtime_in_callback(const struct runtime *rt);
 

@@ -300,6 +300,8 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 		fprintf(stderr, "srt: %s: settings applied (%zu allowedDomains, %zu deniedDomains entries)\n", name,
 			s->cfg.network.allowed_domains.n, s->cfg.network.denied_domains.n);
 	runtime_replace_settings_from(c->rt, s, name);
+	/* Line after line for days: what no connection holds any more goes. */
+	runtime_prune_settings(c->rt, c->initial);
 }
 
 static void finish(struct control *c, const char *why)
