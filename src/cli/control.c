@@ -60,6 +60,7 @@ struct control {
 	size_t start_len;
 	const char *line_text;          /* the line being applied */
 	size_t line_len;
+	const char *line_name;          /* its name: "control fd 3 line 2" */
 	uv_loop_t *loop;
 	struct runtime *rt;
 	struct settings *initial;       /* the generation the command started with */
@@ -219,11 +220,14 @@ static int check_fixed(const struct config *cfg, void *data, struct srt_error *e
 		key = control_json_key_changed(c->start_text, c->start_len, c->line_text, c->line_len);
 	if (!key)
 		return 0;
+	/* The line's name, not that of the last file read (the command
+	 * line's additions, the project file). */
 	return srt_error_set(err, -EPERM,
 			     "%s: %s differs from the settings in force and cannot change while the command runs "
 			     "(a line may change only network.allowedDomains, deniedDomains, deniedDomainReasons, "
-			     "deniedResolvedAddresses and ignoreViolations; send every other setting as it was)",
-			     cfg->files.n ? cfg->files.v[cfg->files.n - 1] : "line", key);
+			     "deniedResolvedAddresses, strictAllowlist and ignoreViolations; send every other setting "
+			     "as it was)",
+			     c->line_name, key);
 }
 
 /* A host loopback port needs a listener inside, made at the start. */
@@ -284,6 +288,7 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 	src.check_data = c;
 	c->line_text = text;
 	c->line_len = len;
+	c->line_name = name;
 	struct settings *s = NULL;
 	int lr = settings_load(&src, &s, &err);
 	c->line_text = NULL;

@@ -282,7 +282,7 @@ struct run {
 	struct runtime rt;
 	struct settings_source src;
 	struct control *c;
-	int w;
+	int rfd, w;
 	unsigned reloaded, rejected;
 	char last_error[512];
 };
@@ -330,6 +330,7 @@ static void run_start(struct run *r, const char *settings, const char *extra)
 	assert_int_equal(pipe(p), 0);
 	if (control_start(&r->loop, &r->rt, p[0], &r->src, false, &r->c, &err) < 0)
 		fail_msg("%s", err.message);
+	r->rfd = p[0];
 	r->w = p[1];
 }
 
@@ -361,6 +362,7 @@ static void run_end(struct run *r)
 {
 	close(r->w);
 	control_stop(r->c);
+	close(r->rfd);
 	uv_close((uv_handle_t *)&r->alive, NULL);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	runtime_destroy(&r->rt);
@@ -387,6 +389,22 @@ static void test_generations_do_not_pile_up(void **state)
 	run_end(&r);
 }
 
+/* A refusal names the line, whatever was read on top of it (the command
+ * line's additions, a project file). */
+static void test_refusal_names_the_line(void **state)
+{
+	(void)state;
+	struct run r;
+	run_start(&r, "{}", "{\"filesystem\":{\"denyWrite\":[{\"path\":\"/tmp/events\",\"literal\":true}]}}");
+	run_lines(&r, "{\"filesystem\":{\"allowWrite\":[\"/tmp\"]}}\n", 1);
+	assert_int_equal(r.rejected, 1);
+	char want[64];
+	snprintf(want, sizeof(want), "control fd %d line 1: filesystem.allowWrite differs", r.rfd);
+	if (strncmp(r.last_error, want, strlen(want)) != 0)
+		fail_msg("%s", r.last_error);
+	run_end(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_json_sections),
 		cmocka_unit_test(test_fd_parse),
 		cmocka_unit_test(test_generations_do_not_pile_up),
+		cmocka_unit_test(test_refusal_names_the_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
