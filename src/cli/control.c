@@ -253,8 +253,19 @@ static int check_ports(struct control *c, const struct settings *s, const char *
 
 static void reject(struct control *c, const char *name, const char *message)
 {
-	fprintf(stderr, "srt: %s; the line is ignored, the settings in force stay\n", message);
-	struct srt_config_change ch = { .source = name, .error = message };
+	/* Messages quote the line (a domain as written): its control
+	 * characters (C0, DEL, C1) must not reach the terminal, nor make a
+	 * line of their own. */
+	char text[sizeof(((struct srt_error *)0)->message)];
+	snprintf(text, sizeof(text), "%s", message);
+	for (unsigned char *p = (unsigned char *)text; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			p[0] = p[1] = '?';
+	}
+	fprintf(stderr, "srt: %s; the line is ignored, the settings in force stay\n", text);
+	struct srt_config_change ch = { .source = name, .error = text };
 	struct srt_event ev = { .type = SRT_EVENT_CONFIG_REJECTED, .config = &ch };
 	event_hub_emit(&c->rt->hub, &ev);
 }

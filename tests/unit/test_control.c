@@ -405,6 +405,23 @@ static void test_refusal_names_the_line(void **state)
 	run_end(&r);
 }
 
+/* What a line holds reaches stderr (and the event) without its control
+ * characters: no escape sequence for the terminal, no line of its own
+ * that looks like srt's. */
+static void test_refusal_has_no_control_characters(void **state)
+{
+	(void)state;
+	struct run r;
+	run_start(&r, "{}", NULL);
+	run_lines(&r, "{\"network\":{\"allowedDomains\":[\"a\\u001b[2Jb\\nsrt: forged\\u0085x\"]}}\n", 1);
+	assert_int_equal(r.rejected, 1);
+	assert_non_null(strstr(r.last_error, "invalid domain"));
+	for (const unsigned char *p = (const unsigned char *)r.last_error; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			fail_msg("control character 0x%02x in: %s", *p, r.last_error);
+	run_end(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_fd_parse),
 		cmocka_unit_test(test_generations_do_not_pile_up),
 		cmocka_unit_test(test_refusal_names_the_line),
+		cmocka_unit_test(test_refusal_has_no_control_characters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
