@@ -6,6 +6,7 @@
 # Only loopback addresses are used.
 import json
 import os
+import re
 import select
 import subprocess
 import time
@@ -498,6 +499,55 @@ def test_option_needs_an_argument(ctx):
     assert r.rc == 125 and "not 'x7'" in r.err, r
     r = ctx.run(["--help"])
     assert r.rc == 0 and "--control-fd N" in r.out, r
+
+
+def test_a_line_applies_at_the_lowest_open_file_limit(ctx):
+    """The open-file limit srt checks at the start is what starting the
+    sandbox needs: a line starts nothing, and is not refused because of
+    the descriptors the run holds by then (listeners, connections)."""
+    netutil.need("prlimit")
+    events = os.path.join(ctx.root, "events-limit.jsonl")
+    r, w = os.pipe()
+
+    def argv(n, args):
+        a = ctx.argv(args, settings=allow("a.test"), opts=["--control-fd", str(r), "--events", events])
+        i = a.index(ctx.srt)
+        a[i:i] = ["prlimit", "--nofile=%d:%d" % (n, n)]
+        return a
+
+    try:
+        # The lowest limit srt starts at (each refusal names a number; a
+        # later step may name a higher one).
+        n = 12
+        for _ in range(10):
+            cp = subprocess.run(argv(n, ["true"]), cwd=ctx.proj, env=ctx.env(), pass_fds=(r,),
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+            if cp.returncode == 0:
+                break
+            m = re.search(r"srt needs at least (\d+)", cp.stderr.decode())
+            assert cp.returncode == 125 and m and int(m.group(1)) > n, cp
+            n = int(m.group(1))
+        assert cp.returncode == 0, cp
+        p = subprocess.Popen(argv(n, ["sh", "-c", "read x"]), cwd=ctx.proj, env=ctx.env(),
+                             pass_fds=(r,), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        ctx.procs.append(p)
+        os.write(w, json.dumps(allow("a.test", "b.test")).encode() + b"\n")
+        got = None
+        end = time.monotonic() + 20
+        while got is None and time.monotonic() < end and p.poll() is None:
+            time.sleep(0.05)
+            try:
+                with open(events) as f:
+                    got = next((e for e in map(json.loads, f.read().splitlines())
+                                if e.get("event", "").startswith("config.")), None)
+            except FileNotFoundError:
+                pass
+        out, err = p.communicate(b"\n", timeout=20)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert p.returncode == 0, err
+    assert got is not None and got["event"] == "config.reloaded", (got, err)
 
 
 # --- transparent mode: srt's DNS answers follow the lists ----------------------------
