@@ -45,6 +45,22 @@ int control_fd_parse(const char *arg, int *ret_fd, char *msg, size_t msg_size)
 		snprintf(msg, msg_size, "--control-fd %d: %s", fd, S_ISDIR(st.st_mode) ? "a folder, not a stream" : strerror(errno));
 		return -1;
 	}
+	/* What epoll refuses is read while the loop idles, which only a
+	 * regular file ends: a device such as /dev/zero would keep srt busy
+	 * (and its stderr full) for the whole run. */
+	if (!S_ISREG(st.st_mode)) {
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		int r = ep >= 0 ? epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) : -1;
+		int e = errno;
+		if (ep >= 0)
+			close(ep);
+		if (r < 0) {
+			snprintf(msg, msg_size, "--control-fd %d: cannot be watched (%s): give a pipe, a socket, a FIFO "
+				 "or a regular file", fd, strerror(e));
+			return -1;
+		}
+	}
 	/* The descriptor's own flag, not its open file's: whoever shares
 	 * the pipe with srt is not affected. */
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {

@@ -270,6 +270,19 @@ static void test_fd_parse(void **state)
 	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), -1);
 	assert_non_null(strstr(msg, "folder"));
 	close(d);
+	/* A device that cannot be watched would be read in a busy loop for
+	 * the whole run (endless zeros); a regular file is read at once. */
+	d = open("/dev/zero", O_RDONLY);
+	assert_true(d >= 3);
+	snprintf(n, sizeof(n), "%d", d);
+	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "cannot be watched"));
+	close(d);
+	d = open("/proc/self/status", O_RDONLY);
+	assert_true(d >= 3);
+	snprintf(n, sizeof(n), "%d", d);
+	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), 0);
+	close(d);
 }
 
 
