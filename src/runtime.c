@@ -266,7 +266,8 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 		*ret = s;
 		return 0;
 	}
-	struct policy_env env = { .home = home, .cwd = cwd, .create_missing_writable = true };
+	struct policy_env env = { .home = home, .cwd = cwd, .create_missing_writable = !src->live,
+				  .network_only = src->live };
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
 	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0) {
 		settings_free_chain(s);
@@ -275,11 +276,11 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 	/* srt makes its loop next, at the soft limit (libuv aborts when it
 	 * cannot). The mount plan is made later (runtime_run looks again
 	 * then); made here too only to ask for the right number at once. */
-	/* What starting a sandbox needs: a --control-fd line (user_text)
-	 * starts nothing, and the run holds more descriptors by then
-	 * (listeners, connections) than the start counts on. */
+	/* What starting a sandbox needs: a --control-fd line (live) starts
+	 * nothing, and the run holds more descriptors by then (listeners,
+	 * connections) than the start counts on. */
 	struct rlimit rl;
-	if (src->cli && !src->user_text && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+	if (src->cli && !src->live && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		struct nofile_demand d = {
 			.used = nofile_used(rl.rlim_max) + NOFILE_LOOP,
 			.listeners = 2 + 2 * net_policy_loopback_ports(s->net, NULL, 0),

@@ -63,6 +63,11 @@ struct settings_source {
 	 * user_text_name; skip_project: no project file on top. */
 	const char *user_text, *user_text_name;
 	bool skip_project;
+	/* Settings for a running command (srt --control-fd's lines), which
+	 * start and make nothing: their filesystem rules must be those in
+	 * force (check), so only their network lists are built (policy_env's
+	 * network_only), and the open-file limit is not checked again. */
+	bool live;
 	/* Called once the settings are read, before anything is resolved or
 	 * made on the host: a negative errno with err refuses them. NULL: none. */
 	int (*check)(const struct config *cfg, void *data, struct srt_error *err);

@@ -311,6 +311,7 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 	src.user_text = text;
 	src.user_text_name = name;
 	src.skip_project = !c->initial->cfg.project_loaded;
+	src.live = true;
 	src.check = check_fixed;
 	src.check_data = c;
 	c->line_text = text;

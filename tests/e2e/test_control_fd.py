@@ -30,6 +30,7 @@ NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 #   dialaddr ADDR PORT the same to an address (one srt's DNS handed out earlier)
 #   inject PATH TEXT   write TEXT as a line into the file or FIFO at PATH
 #   fds                the descriptors open in this process
+#   deep N             N folders, one in the other, from the current folder
 DRIVER = r'''
 import socket
 tunnel = None
@@ -85,6 +86,12 @@ for line in sys.stdin:
             emit({"error": str(e)})
     elif w[0] == "fds":
         emit({"fds": sorted(int(x) for x in os.listdir("/proc/self/fd"))})
+    elif w[0] == "deep":
+        d = "deep"
+        for _ in range(int(w[1])):
+            os.mkdir(d)
+            d = os.path.join(d, "d")
+        emit({"made": True})
 '''
 
 
@@ -548,6 +555,24 @@ def test_a_line_applies_at_the_lowest_open_file_limit(ctx):
         os.close(w)
     assert p.returncode == 0, err
     assert got is not None and got["event"] == "config.reloaded", (got, err)
+
+
+def test_the_command_cannot_make_lines_fail_through_the_file_system(net):
+    """The filesystem rules of a line are those in force (a line may not
+    change them): the file system, which the command changes at will, is
+    not looked at again. A tree too deep for a denyRead glob's expansion
+    must not make every later line fail, which would keep the command's
+    access to a domain the caller takes away."""
+    origin = net.origin("good", host=ALT)
+    fs = {"allowWrite": ["."], "denyRead": ["**/.env"]}
+    s = Session(net, {"network": {"allowedDomains": [lift(origin.port), "good.test"]}, "filesystem": fs})
+    assert s.order("get", "good.test", origin.port)["status"] == 200
+    assert s.order("deep", 300) == {"made": True}
+    e = s.send({"network": {"allowedDomains": [lift(origin.port)]}, "filesystem": fs})
+    assert e["event"] == "config.reloaded", e
+    assert s.order("get", "good.test", origin.port)["status"] == 403
+    rc, err = s.finish()
+    assert rc == 0, err
 
 
 # --- transparent mode: srt's DNS answers follow the lists ----------------------------
