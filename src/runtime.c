@@ -247,6 +247,9 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 			.settings_text = src->user_text,
 			.settings_text_name = src->user_text_name,
 			.skip_project = src->skip_project,
+			.project_dir = src->project_dir,
+			.project_text = src->project_text,
+			.project_len = src->project_len,
 		};
 		r = config_load(&s->cfg, &lo, err);
 	}

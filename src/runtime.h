@@ -68,6 +68,9 @@ struct settings_source {
 	 * force (check), so only their network lists are built (policy_env's
 	 * network_only), and the open-file limit is not checked again. */
 	bool live;
+	/* cli: the project file as read before (config_load_options). */
+	const char *project_dir, *project_text;
+	size_t project_len;
 	/* Called once the settings are read, before anything is resolved or
 	 * made on the host: a negative errno with err refuses them. NULL: none. */
 	int (*check)(const struct config *cfg, void *data, struct srt_error *err);

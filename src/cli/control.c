@@ -311,6 +311,11 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 	src.user_text = text;
 	src.user_text_name = name;
 	src.skip_project = !c->initial->cfg.project_loaded;
+	/* The project file as the start read it: the command may since have
+	 * made its folder unreadable (chmod), which would refuse every line. */
+	src.project_dir = c->initial->cfg.project_dir;
+	src.project_text = c->initial->cfg.project_text;
+	src.project_len = c->initial->cfg.project_len;
 	src.live = true;
 	src.check = check_fixed;
 	src.check_data = c;

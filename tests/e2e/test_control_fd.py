@@ -31,6 +31,7 @@ NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 #   inject PATH TEXT   write TEXT as a line into the file or FIFO at PATH
 #   fds                the descriptors open in this process
 #   deep N             N folders, one in the other, from the current folder
+#   chmod MODE PATH    chmod (MODE in octal)
 DRIVER = r'''
 import socket
 tunnel = None
@@ -86,6 +87,9 @@ for line in sys.stdin:
             emit({"error": str(e)})
     elif w[0] == "fds":
         emit({"fds": sorted(int(x) for x in os.listdir("/proc/self/fd"))})
+    elif w[0] == "chmod":
+        os.chmod(w[2], int(w[1], 8))
+        emit({"done": True})
     elif w[0] == "deep":
         d = "deep"
         for _ in range(int(w[1])):
@@ -571,6 +575,31 @@ def test_the_command_cannot_make_lines_fail_through_the_file_system(net):
     e = s.send({"network": {"allowedDomains": [lift(origin.port)]}, "filesystem": fs})
     assert e["event"] == "config.reloaded", e
     assert s.order("get", "good.test", origin.port)["status"] == 403
+    rc, err = s.finish()
+    assert rc == 0, err
+
+
+def test_the_command_cannot_make_lines_fail_through_the_project_file(net, ctx):
+    """The project file is read for a line as it was read at the start:
+    the command cannot make it unreadable (its folder is writable, so it
+    may chmod it) and so make every later line fail."""
+    origin = net.origin("good", host=ALT)
+    ctx.write(".sandbox/settings.json", json.dumps({"network": {"deniedDomains": ["evil.test"]}}))
+    fs = {"allowWrite": ["."]}
+    s = Session(net, {"network": {"allowedDomains": [lift(origin.port), "good.test", "evil.test"]}, "filesystem": fs})
+    assert s.order("get", "good.test", origin.port)["status"] == 200
+    assert s.order("get", "evil.test", origin.port)["status"] == 403
+    mode = os.stat(ctx.proj).st_mode & 0o7777
+    assert s.order("chmod", "0", ".") == {"done": True}
+    try:
+        e = s.send({"network": {"allowedDomains": [lift(origin.port), "evil.test"]}, "filesystem": fs})
+    finally:
+        os.chmod(ctx.proj, mode)
+    assert e["event"] == "config.reloaded", e
+    assert s.order("get", "good.test", origin.port)["status"] == 403
+    # The project's deny rule still applies to the line.
+    r = s.order("get", "evil.test", origin.port)
+    assert r["status"] == 403 and "denied by deniedDomains" in r["reason"], r
     rc, err = s.finish()
     assert rc == 0, err
 
