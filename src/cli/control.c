@@ -45,6 +45,19 @@ int control_fd_parse(const char *arg, int *ret_fd, char *msg, size_t msg_size)
 		snprintf(msg, msg_size, "--control-fd %d: %s", fd, S_ISDIR(st.st_mode) ? "a folder, not a stream" : strerror(errno));
 		return -1;
 	}
+	/* The command gets srt's standard input, output and error: the same
+	 * pipe, socket or terminal there would let it read the lines first
+	 * (take away the one that takes a domain away), or write some. */
+	static const char *const std_name[] = { "input", "output", "error" };
+	for (int i = 0; i < 3; i++) {
+		struct stat sst;
+		if (fstat(i, &sst) == 0 && sst.st_dev == st.st_dev && sst.st_ino == st.st_ino) {
+			snprintf(msg, msg_size, "--control-fd %d: the same file as srt's standard %s, which is the "
+				 "command's standard %s too (it could read or write the lines): give srt a pipe "
+				 "of its own", fd, std_name[i], std_name[i]);
+			return -1;
+		}
+	}
 	/* What epoll refuses is read while the loop idles, which only a
 	 * regular file ends: a device such as /dev/zero would keep srt busy
 	 * (and its stderr full) for the whole run. */

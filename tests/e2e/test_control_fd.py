@@ -486,17 +486,23 @@ def test_a_regular_file_as_the_channel(net, ctx):
     ("1", "0, 1 and 2 are the command's"),
     ("", "takes a descriptor number"),
     ("write-end", "not open for reading"),
+    # The command reads its standard input: it could take the lines.
+    ("stdin", "the command's standard input"),
+    ("/dev/zero", "cannot be watched"),
 ])
 def test_bad_descriptor_refused(ctx, arg, why):
     marker = os.path.join(ctx.root, "ran")
     r, w = os.pipe()
     try:
-        fd = str(w) if arg == "write-end" else arg
+        z = os.open("/dev/zero", os.O_RDONLY)
+        fd = {"write-end": str(w), "stdin": str(r), "/dev/zero": str(z)}.get(arg, arg)
         argv = ctx.argv(["sh", "-c", "touch %s" % marker], opts=["--control-fd", fd])
-        cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), pass_fds=(r, w), capture_output=True, timeout=60)
+        cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), pass_fds=(r, w, z), capture_output=True, timeout=60,
+                            stdin=r if arg == "stdin" else subprocess.DEVNULL)
     finally:
         os.close(r)
         os.close(w)
+        os.close(z)
     assert cp.returncode == 125, cp
     err = cp.stderr.decode()
     assert err.startswith("srt: ") and why in err, err
