@@ -248,6 +248,9 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 			.settings_text = src->user_text,
 			.settings_text_name = src->user_text_name,
 			.skip_project = src->skip_project,
+			.project_dir = src->project_dir,
+			.project_text = src->project_text,
+			.project_len = src->project_len,
 		};
 		r = config_load(&s->cfg, &lo, err);
 	}
@@ -267,7 +270,8 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 		*ret = s;
 		return 0;
 	}
-	struct policy_env env = { .home = home, .cwd = cwd, .create_missing_writable = true };
+	struct policy_env env = { .home = home, .cwd = cwd, .create_missing_writable = !src->live,
+				  .network_only = src->live };
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
 	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0 ||
 	    (r = proxy_upstream_from_config(&s->cfg, &s->upstream, &s->cfg.warnings, err)) < 0) {
@@ -277,8 +281,11 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 	/* srt makes its loop next, at the soft limit (libuv aborts when it
 	 * cannot). The mount plan is made later (runtime_run looks again
 	 * then); made here too only to ask for the right number at once. */
+	/* What starting a sandbox needs: a --control-fd line (live) starts
+	 * nothing, and the run holds more descriptors by then (listeners,
+	 * connections) than the start counts on. */
 	struct rlimit rl;
-	if (src->cli && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+	if (src->cli && !src->live && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		struct nofile_demand d = {
 			.used = nofile_used(rl.rlim_max) + NOFILE_LOOP,
 			.listeners = 2 + 2 * net_policy_loopback_ports(s->net, NULL, 0),
@@ -365,6 +372,31 @@ void runtime_replace_settings_from(struct runtime *rt, struct settings *s, const
 	struct srt_config_change ch = { .source = source };
 	struct srt_event ev = { .type = SRT_EVENT_CONFIG_RELOADED, .config = &ch };
 	event_hub_emit(&rt->hub, &ev);
+}
+
+static bool generation_used(const struct runtime *rt, const struct settings *g)
+{
+	for (const struct sandbox *sb = rt->sandboxes; sb; sb = sb->next)
+		if (sb->settings == g || (g->net && sb->proxy && proxy_server_uses_policy(sb->proxy, g->net)))
+			return true;
+	return false;
+}
+
+void runtime_prune_settings(struct runtime *rt, const struct settings *keep)
+{
+	pthread_mutex_lock(&rt->lock);
+	struct settings **pp = &rt->cur->older;
+	while (*pp) {
+		struct settings *g = *pp;
+		if (g == keep || generation_used(rt, g)) {
+			pp = &g->older;
+			continue;
+		}
+		*pp = g->older;
+		g->older = NULL;
+		settings_free_chain(g);
+	}
+	pthread_mutex_unlock(&rt->lock);
 }
 
 /* ---- Runtime folders ------------------------------------------------------ */

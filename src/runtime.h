@@ -65,6 +65,14 @@ struct settings_source {
 	 * user_text_name; skip_project: no project file on top. */
 	const char *user_text, *user_text_name;
 	bool skip_project;
+	/* Settings for a running command (srt --control-fd's lines), which
+	 * start and make nothing: their filesystem rules must be those in
+	 * force (check), so only their network lists are built (policy_env's
+	 * network_only), and the open-file limit is not checked again. */
+	bool live;
+	/* cli: the project file as read before (config_load_options). */
+	const char *project_dir, *project_text;
+	size_t project_len;
 	/* Called once the settings are read, before anything is resolved or
 	 * made on the host: a negative errno with err refuses them. NULL: none. */
 	int (*check)(const struct config *cfg, void *data, struct srt_error *err);
@@ -84,6 +92,12 @@ void runtime_replace_settings(struct runtime *rt, struct settings *s);
 /* The same, with where the settings came from for the event's source
  * ("control fd 3 line 2"; NULL: none). */
 void runtime_replace_settings_from(struct runtime *rt, struct settings *s, const char *source);
+/* Free the older generations that nothing uses any more: not the one in
+ * force, not keep, not one a running sandbox started with, none a
+ * connection of its proxies still holds. Loop thread only, and only where
+ * no other thread holds a generation (srt's command line: each
+ * --control-fd line would otherwise keep its settings until srt exits). */
+void runtime_prune_settings(struct runtime *rt, const struct settings *keep);
 /* Whether this thread is inside one of rt's callbacks (an event, ask). */
 bool runtime_in_callback(const struct runtime *rt);
 

@@ -45,6 +45,35 @@ int control_fd_parse(const char *arg, int *ret_fd, char *msg, size_t msg_size)
 		snprintf(msg, msg_size, "--control-fd %d: %s", fd, S_ISDIR(st.st_mode) ? "a folder, not a stream" : strerror(errno));
 		return -1;
 	}
+	/* The command gets srt's standard input, output and error: the same
+	 * pipe, socket or terminal there would let it read the lines first
+	 * (take away the one that takes a domain away), or write some. */
+	static const char *const std_name[] = { "input", "output", "error" };
+	for (int i = 0; i < 3; i++) {
+		struct stat sst;
+		if (fstat(i, &sst) == 0 && sst.st_dev == st.st_dev && sst.st_ino == st.st_ino) {
+			snprintf(msg, msg_size, "--control-fd %d: the same file as srt's standard %s, which is the "
+				 "command's standard %s too (it could read or write the lines): give srt a pipe "
+				 "of its own", fd, std_name[i], std_name[i]);
+			return -1;
+		}
+	}
+	/* What epoll refuses is read while the loop idles, which only a
+	 * regular file ends: a device such as /dev/zero would keep srt busy
+	 * (and its stderr full) for the whole run. */
+	if (!S_ISREG(st.st_mode)) {
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		int r = ep >= 0 ? epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) : -1;
+		int e = errno;
+		if (ep >= 0)
+			close(ep);
+		if (r < 0) {
+			snprintf(msg, msg_size, "--control-fd %d: cannot be watched (%s): give a pipe, a socket, a FIFO "
+				 "or a regular file", fd, strerror(e));
+			return -1;
+		}
+	}
 	/* The descriptor's own flag, not its open file's: whoever shares
 	 * the pipe with srt is not affected. */
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
@@ -60,6 +89,7 @@ struct control {
 	size_t start_len;
 	const char *line_text;          /* the line being applied */
 	size_t line_len;
+	const char *line_name;          /* its name: "control fd 3 line 2" */
 	uv_loop_t *loop;
 	struct runtime *rt;
 	struct settings *initial;       /* the generation the command started with */
@@ -219,11 +249,14 @@ static int check_fixed(const struct config *cfg, void *data, struct srt_error *e
 		key = control_json_key_changed(c->start_text, c->start_len, c->line_text, c->line_len);
 	if (!key)
 		return 0;
+	/* The line's name, not that of the last file read (the command
+	 * line's additions, the project file). */
 	return srt_error_set(err, -EPERM,
 			     "%s: %s differs from the settings in force and cannot change while the command runs "
 			     "(a line may change only network.allowedDomains, deniedDomains, deniedDomainReasons, "
-			     "deniedResolvedAddresses and ignoreViolations; send every other setting as it was)",
-			     cfg->files.n ? cfg->files.v[cfg->files.n - 1] : "line", key);
+			     "deniedResolvedAddresses, strictAllowlist and ignoreViolations; send every other setting "
+			     "as it was)",
+			     c->line_name, key);
 }
 
 /* A host loopback port needs a listener inside, made at the start. */
@@ -249,8 +282,19 @@ static int check_ports(struct control *c, const struct settings *s, const char *
 
 static void reject(struct control *c, const char *name, const char *message)
 {
-	fprintf(stderr, "srt: %s; the line is ignored, the settings in force stay\n", message);
-	struct srt_config_change ch = { .source = name, .error = message };
+	/* Messages quote the line (a domain as written): its control
+	 * characters (C0, DEL, C1) must not reach the terminal, nor make a
+	 * line of their own. */
+	char text[sizeof(((struct srt_error *)0)->message)];
+	snprintf(text, sizeof(text), "%s", message);
+	for (unsigned char *p = (unsigned char *)text; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			p[0] = p[1] = '?';
+	}
+	fprintf(stderr, "srt: %s; the line is ignored, the settings in force stay\n", text);
+	struct srt_config_change ch = { .source = name, .error = text };
 	struct srt_event ev = { .type = SRT_EVENT_CONFIG_REJECTED, .config = &ch };
 	event_hub_emit(&c->rt->hub, &ev);
 }
@@ -280,10 +324,17 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 	src.user_text = text;
 	src.user_text_name = name;
 	src.skip_project = !c->initial->cfg.project_loaded;
+	/* The project file as the start read it: the command may since have
+	 * made its folder unreadable (chmod), which would refuse every line. */
+	src.project_dir = c->initial->cfg.project_dir;
+	src.project_text = c->initial->cfg.project_text;
+	src.project_len = c->initial->cfg.project_len;
+	src.live = true;
 	src.check = check_fixed;
 	src.check_data = c;
 	c->line_text = text;
 	c->line_len = len;
+	c->line_name = name;
 	struct settings *s = NULL;
 	int lr = settings_load(&src, &s, &err);
 	c->line_text = NULL;
@@ -300,6 +351,8 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 		fprintf(stderr, "srt: %s: settings applied (%zu allowedDomains, %zu deniedDomains entries)\n", name,
 			s->cfg.network.allowed_domains.n, s->cfg.network.denied_domains.n);
 	runtime_replace_settings_from(c->rt, s, name);
+	/* Line after line for days: what no connection holds any more goes. */
+	runtime_prune_settings(c->rt, c->initial);
 }
 
 static void finish(struct control *c, const char *why)

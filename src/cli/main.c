@@ -530,6 +530,7 @@ int main(int argc, char **argv)
 	if (oom) {
 		if (sink.fd > 2)
 			close(sink.fd);
+		free(sink.path);
 		return fail("%s", "out of memory");
 	}
 	struct settings *settings = NULL;
@@ -547,6 +548,7 @@ int main(int argc, char **argv)
 	if (settings_load(&src, &settings, &err) < 0) {
 		if (sink.fd > 2)
 			close(sink.fd);
+		free(sink.path);
 		return fail("%s", err.message);
 	}
 	if (o.debug)
@@ -559,11 +561,13 @@ int main(int argc, char **argv)
 	struct srt_runtime_options rto = { .observe = o.observe };
 	if (uv_loop_init(&loop) < 0) {
 		settings_free_chain(settings);
+		free(sink.path);
 		return fail("%s", "cannot create the event loop");
 	}
 	if (runtime_init(&rt, &rto, settings, &err) < 0) {
 		settings_free_chain(settings);
 		uv_loop_close(&loop);
+		free(sink.path);
 		return fail("%s", err.message);
 	}
 	rt.loop = &loop;

@@ -1599,7 +1599,7 @@ static int skip_foreign(struct config *cfg, const char *project, const char *why
  * it is absent, is the user settings file (skip_same) or is not the
  * user's (see skip_foreign), 0 when loaded, or a negative code. */
 static int load_project(struct config *cfg, const char *dir, const char *project, bool trusted,
-			const struct stat *skip_same, struct srt_error *err)
+			const struct stat *skip_same, char **ret_text, size_t *ret_len, struct srt_error *err)
 {
 	_cleanup_free_ char *sandbox_dir = child_path(dir, ".sandbox");
 	_cleanup_free_ char *name = child_path(dir, ".sandbox/settings.json");
@@ -1633,7 +1633,12 @@ static int load_project(struct config *cfg, const char *dir, const char *project
 		_cleanup_free_ char *whose = str_printf("it belongs to uid %u", (unsigned)st.st_uid);
 		return whose ? skip_foreign(cfg, name, whose, err) : oom(err);
 	}
-	return config_parse_text(cfg, project, text, len, CONFIG_ORIGIN_PROJECT, trusted, err);
+	r = config_parse_text(cfg, project, text, len, CONFIG_ORIGIN_PROJECT, trusted, err);
+	if (r == 0) {
+		*ret_text = steal_pointer(&text);
+		*ret_len = len;
+	}
+	return r;
 }
 
 /* Policy joins relative paths to cwd. The relative paths of a project file
@@ -1707,17 +1712,33 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 	if (!cwd || opts->skip_project)
 		return 0;
 	_cleanup_free_ char *dir = NULL;
-	if ((r = find_project_dir(cwd, opts->project_search_top, &dir)) <= 0)
+	if (opts->project_dir) {
+		if (!(dir = strdup(opts->project_dir)))
+			return oom(err);
+	} else if ((r = find_project_dir(cwd, opts->project_search_top, &dir)) <= 0) {
 		return r < 0 ? oom(err) : 0;
+	}
 	_cleanup_free_ char *project = path_join(dir, ".sandbox/settings.json");
 	if (!project)
 		return oom(err);
 	const struct config_entry *why = opts->trust_project_settings ? NULL : trusted_entry(cfg, dir, opts->home);
 	bool trusted = opts->trust_project_settings || why;
-	r = load_project(cfg, dir, project, trusted, have_user ? &user_st : NULL, err);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	if (opts->project_dir)
+		r = config_parse_text(cfg, project, opts->project_text, opts->project_len, CONFIG_ORIGIN_PROJECT,
+				      trusted, err);
+	else
+		r = load_project(cfg, dir, project, trusted, have_user ? &user_st : NULL, &text, &len, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	cfg->project_loaded = true;
+	if (!opts->project_dir) {
+		if (!(cfg->project_dir = strdup(dir)))
+			return oom(err);
+		cfg->project_text = steal_pointer(&text);
+		cfg->project_len = len;
+	}
 	if (note_file_name(cfg, dir, ".sandbox/settings.json") < 0)
 		return oom(err);
 	bool above = !same_dir(dir, cwd);
@@ -1844,6 +1865,8 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_ignored_allows; i++)
 		free(cfg->ignored_allows[i].what);
 	free(cfg->ignored_allows);
+	free(cfg->project_dir);
+	free(cfg->project_text);
 	strv_clear(&cfg->files);
 	strv_clear(&cfg->file_names);
 	strv_clear(&cfg->keys);

@@ -194,7 +194,10 @@ struct config {
 	struct strv warnings;         /* said on stderr at every run: a project file that was not used */
 	struct config_ignored_allow *ignored_allows;
 	size_t n_ignored_allows;
-	bool project_loaded;          /* config_load read a project file on top */
+	bool project_loaded;          /* config_load read a project file on top: */
+	char *project_dir;            /* its folder, and the text read */
+	char *project_text;           /* (project_len bytes); NULL when given (project_dir of the options) */
+	size_t project_len;
 };
 
 struct config_load_options {
@@ -207,6 +210,11 @@ struct config_load_options {
 	 * settings_text_name in messages (srt --control-fd's lines). */
 	const char *settings_text, *settings_text_name;
 	bool skip_project;             /* no project file on top */
+	/* The project file as read before, in place of the search and the
+	 * read: its folder and text (srt --control-fd's lines: the command
+	 * running since may have made the folder unreadable). NULL: search. */
+	const char *project_dir, *project_text;
+	size_t project_len;
 };
 
 /* Initialise cfg with the built-in defaults. */

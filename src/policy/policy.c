@@ -1497,6 +1497,18 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 			goto oom;
 	}
 
+	if (env->network_only) {
+		if ((r = add_domains(&b, &cfg->network.allowed_domains, false, &p->allowed_domains,
+				     &p->n_allowed_domains)) < 0 ||
+		    (r = add_domains(&b, &cfg->network.denied_domains, true, &p->denied_domains,
+				     &p->n_denied_domains)) < 0)
+			goto fail;
+		p->sorted = true;
+		builder_clear(&b);
+		*ret = p;
+		return 0;
+	}
+
 	if ((r = collect_write_roots(&b, &cfg->allow_write)) < 0 ||
 	    (r = add_list(&b, &cfg->deny_read, POLICY_DENY_READ)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_read, POLICY_ALLOW_READ)) < 0 ||

@@ -90,6 +90,11 @@ struct policy_env {
 	 * yet is created when its parent does (srt check and srt explain only
 	 * look). */
 	bool create_missing_writable;
+	/* Only the network lists (allowedDomains, deniedDomains), nothing of
+	 * the file system: settings whose filesystem rules are those of a
+	 * policy built before (srt --control-fd's lines), which the command
+	 * running since must not make fail (a glob over its tree, its links). */
+	bool network_only;
 };
 
 /* Build the policy. Expands globs and scans every writable root for the

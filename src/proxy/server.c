@@ -3754,6 +3754,14 @@ static void on_retry_closed(uv_handle_t *h)
 	server_maybe_free(s);
 }
 
+bool proxy_server_uses_policy(const struct proxy_server *s, const struct net_policy *np)
+{
+	for (const struct conn *c = s->conns; c; c = c->next)
+		if (c->np == np || c->up_np == np)
+			return true;
+	return false;
+}
+
 void proxy_server_close(struct proxy_server *s)
 {
 	if (!s || s->closing)

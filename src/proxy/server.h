@@ -169,6 +169,10 @@ int proxy_server_listen(struct proxy_server *s, enum proxy_kind kind, int fd,
 int proxy_server_listen_service(struct proxy_server *s, int fd, const struct sockaddr *target,
 				socklen_t target_len);
 
+/* Whether a connection still holds np: decides with it, or keeps an
+ * upstream that was guarded with it (loop thread). */
+bool proxy_server_uses_policy(const struct proxy_server *s, const struct net_policy *np);
+
 /* Close every listener and connection. The server frees itself once the
  * loop has run the close callbacks (uv_run until it returns). */
 void proxy_server_close(struct proxy_server *s);

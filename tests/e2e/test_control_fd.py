@@ -6,6 +6,7 @@
 # Only loopback addresses are used.
 import json
 import os
+import re
 import select
 import subprocess
 import time
@@ -29,6 +30,8 @@ NOPYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 #   dialaddr ADDR PORT the same to an address (one srt's DNS handed out earlier)
 #   inject PATH TEXT   write TEXT as a line into the file or FIFO at PATH
 #   fds                the descriptors open in this process
+#   deep N             N folders, one in the other, from the current folder
+#   chmod MODE PATH    chmod (MODE in octal)
 DRIVER = r'''
 import socket
 tunnel = None
@@ -84,6 +87,15 @@ for line in sys.stdin:
             emit({"error": str(e)})
     elif w[0] == "fds":
         emit({"fds": sorted(int(x) for x in os.listdir("/proc/self/fd"))})
+    elif w[0] == "chmod":
+        os.chmod(w[2], int(w[1], 8))
+        emit({"done": True})
+    elif w[0] == "deep":
+        d = "deep"
+        for _ in range(int(w[1])):
+            os.mkdir(d)
+            d = os.path.join(d, "d")
+        emit({"made": True})
 '''
 
 
@@ -474,17 +486,23 @@ def test_a_regular_file_as_the_channel(net, ctx):
     ("1", "0, 1 and 2 are the command's"),
     ("", "takes a descriptor number"),
     ("write-end", "not open for reading"),
+    # The command reads its standard input: it could take the lines.
+    ("stdin", "the command's standard input"),
+    ("/dev/zero", "cannot be watched"),
 ])
 def test_bad_descriptor_refused(ctx, arg, why):
     marker = os.path.join(ctx.root, "ran")
     r, w = os.pipe()
     try:
-        fd = str(w) if arg == "write-end" else arg
+        z = os.open("/dev/zero", os.O_RDONLY)
+        fd = {"write-end": str(w), "stdin": str(r), "/dev/zero": str(z)}.get(arg, arg)
         argv = ctx.argv(["sh", "-c", "touch %s" % marker], opts=["--control-fd", fd])
-        cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), pass_fds=(r, w), capture_output=True, timeout=60)
+        cp = subprocess.run(argv, cwd=ctx.proj, env=ctx.env(), pass_fds=(r, w, z), capture_output=True, timeout=60,
+                            stdin=r if arg == "stdin" else subprocess.DEVNULL)
     finally:
         os.close(r)
         os.close(w)
+        os.close(z)
     assert cp.returncode == 125, cp
     err = cp.stderr.decode()
     assert err.startswith("srt: ") and why in err, err
@@ -498,6 +516,98 @@ def test_option_needs_an_argument(ctx):
     assert r.rc == 125 and "not 'x7'" in r.err, r
     r = ctx.run(["--help"])
     assert r.rc == 0 and "--control-fd N" in r.out, r
+
+
+def test_a_line_applies_at_the_lowest_open_file_limit(ctx):
+    """The open-file limit srt checks at the start is what starting the
+    sandbox needs: a line starts nothing, and is not refused because of
+    the descriptors the run holds by then (listeners, connections)."""
+    netutil.need("prlimit")
+    events = os.path.join(ctx.root, "events-limit.jsonl")
+    r, w = os.pipe()
+
+    def argv(n, args):
+        a = ctx.argv(args, settings=allow("a.test"), opts=["--control-fd", str(r), "--events", events])
+        i = a.index(ctx.srt)
+        a[i:i] = ["prlimit", "--nofile=%d:%d" % (n, n)]
+        return a
+
+    try:
+        # The lowest limit srt starts at (each refusal names a number; a
+        # later step may name a higher one).
+        n = 12
+        for _ in range(10):
+            cp = subprocess.run(argv(n, ["true"]), cwd=ctx.proj, env=ctx.env(), pass_fds=(r,),
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+            if cp.returncode == 0:
+                break
+            m = re.search(r"srt needs at least (\d+)", cp.stderr.decode())
+            assert cp.returncode == 125 and m and int(m.group(1)) > n, cp
+            n = int(m.group(1))
+        assert cp.returncode == 0, cp
+        p = subprocess.Popen(argv(n, ["sh", "-c", "read x"]), cwd=ctx.proj, env=ctx.env(),
+                             pass_fds=(r,), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        ctx.procs.append(p)
+        os.write(w, json.dumps(allow("a.test", "b.test")).encode() + b"\n")
+        got = None
+        end = time.monotonic() + 20
+        while got is None and time.monotonic() < end and p.poll() is None:
+            time.sleep(0.05)
+            try:
+                with open(events) as f:
+                    got = next((e for e in map(json.loads, f.read().splitlines())
+                                if e.get("event", "").startswith("config.")), None)
+            except FileNotFoundError:
+                pass
+        out, err = p.communicate(b"\n", timeout=20)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert p.returncode == 0, err
+    assert got is not None and got["event"] == "config.reloaded", (got, err)
+
+
+def test_the_command_cannot_make_lines_fail_through_the_file_system(net):
+    """The filesystem rules of a line are those in force (a line may not
+    change them): the file system, which the command changes at will, is
+    not looked at again. A tree too deep for a denyRead glob's expansion
+    must not make every later line fail, which would keep the command's
+    access to a domain the caller takes away."""
+    origin = net.origin("good", host=ALT)
+    fs = {"allowWrite": ["."], "denyRead": ["**/.env"]}
+    s = Session(net, {"network": {"allowedDomains": [lift(origin.port), "good.test"]}, "filesystem": fs})
+    assert s.order("get", "good.test", origin.port)["status"] == 200
+    assert s.order("deep", 300) == {"made": True}
+    e = s.send({"network": {"allowedDomains": [lift(origin.port)]}, "filesystem": fs})
+    assert e["event"] == "config.reloaded", e
+    assert s.order("get", "good.test", origin.port)["status"] == 403
+    rc, err = s.finish()
+    assert rc == 0, err
+
+
+def test_the_command_cannot_make_lines_fail_through_the_project_file(net, ctx):
+    """The project file is read for a line as it was read at the start:
+    the command cannot make it unreadable (its folder is writable, so it
+    may chmod it) and so make every later line fail."""
+    origin = net.origin("good", host=ALT)
+    ctx.write(".sandbox/settings.json", json.dumps({"network": {"deniedDomains": ["evil.test"]}}))
+    fs = {"allowWrite": ["."]}
+    s = Session(net, {"network": {"allowedDomains": [lift(origin.port), "good.test", "evil.test"]}, "filesystem": fs})
+    assert s.order("get", "good.test", origin.port)["status"] == 200
+    assert s.order("get", "evil.test", origin.port)["status"] == 403
+    mode = os.stat(ctx.proj).st_mode & 0o7777
+    assert s.order("chmod", "0", ".") == {"done": True}
+    try:
+        e = s.send({"network": {"allowedDomains": [lift(origin.port), "evil.test"]}, "filesystem": fs})
+    finally:
+        os.chmod(ctx.proj, mode)
+    assert e["event"] == "config.reloaded", e
+    assert s.order("get", "good.test", origin.port)["status"] == 403
+    # The project's deny rule still applies to the line.
+    r = s.order("get", "evil.test", origin.port)
+    assert r["status"] == 403 and "denied by deniedDomains" in r["reason"], r
+    rc, err = s.finish()
+    assert rc == 0, err
 
 
 # --- transparent mode: srt's DNS answers follow the lists ----------------------------

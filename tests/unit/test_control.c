@@ -15,6 +15,7 @@
 #include "cli/control.h"
 #include "cli/control_line.h"
 #include "config/config.h"
+#include "events.h"
 
 /* ---- framing ------------------------------------------------------------- */
 
@@ -269,6 +270,169 @@ static void test_fd_parse(void **state)
 	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), -1);
 	assert_non_null(strstr(msg, "folder"));
 	close(d);
+	/* A device that cannot be watched would be read in a busy loop for
+	 * the whole run (endless zeros); a regular file is read at once. */
+	d = open("/dev/zero", O_RDONLY);
+	assert_true(d >= 3);
+	snprintf(n, sizeof(n), "%d", d);
+	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "cannot be watched"));
+	close(d);
+	d = open("/proc/self/status", O_RDONLY);
+	assert_true(d >= 3);
+	snprintf(n, sizeof(n), "%d", d);
+	assert_int_equal(control_fd_parse(n, &fd, msg, sizeof(msg)), 0);
+	close(d);
+}
+
+
+/* ---- lines applied on a loop --------------------------------------------- */
+
+struct run {
+	char dir[64], file[96];
+	uv_loop_t loop;
+	uv_idle_t alive;        /* the channel keeps no loop running: this does */
+	struct runtime rt;
+	struct settings_source src;
+	struct control *c;
+	int rfd, w;
+	unsigned reloaded, rejected;
+	char last_error[512];
+};
+
+static void count_event(const struct srt_event *ev, void *data)
+{
+	struct run *r = data;
+	if (ev->type == SRT_EVENT_CONFIG_RELOADED)
+		r->reloaded++;
+	if (ev->type == SRT_EVENT_CONFIG_REJECTED) {
+		r->rejected++;
+		snprintf(r->last_error, sizeof(r->last_error), "%s", ev->config->error);
+	}
+}
+
+static void idle_nothing(uv_idle_t *h)
+{
+	(void)h;
+}
+
+/* srt's runtime with the settings file text, and a control channel on a pipe (r->w its writing end). */
+static void run_start(struct run *r, const char *settings, const char *extra)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->dir, sizeof(r->dir), "/tmp/srt-test-control.XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->file, sizeof(r->file), "%s/settings.json", r->dir);
+	FILE *f = fopen(r->file, "w");
+	assert_non_null(f);
+	fputs(settings, f);
+	fclose(f);
+	r->src = (struct settings_source){ .path = r->file, .home = r->dir, .cwd = r->dir, .cli = true,
+					   .extra = extra, .extra_name = extra ? "--events" : NULL };
+	struct srt_error err = { 0 };
+	struct settings *s = NULL;
+	if (settings_load(&r->src, &s, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(uv_loop_init(&r->loop), 0);
+	assert_int_equal(runtime_init(&r->rt, NULL, s, &err), 0);
+	r->rt.loop = &r->loop;
+	uv_idle_init(&r->loop, &r->alive);
+	uv_idle_start(&r->alive, idle_nothing);
+	assert_int_equal(event_hub_subscribe(&r->rt.hub, count_event, r, NULL), 0);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	if (control_start(&r->loop, &r->rt, p[0], &r->src, false, &r->c, &err) < 0)
+		fail_msg("%s", err.message);
+	r->rfd = p[0];
+	r->w = p[1];
+}
+
+/* Write text and run the loop until n more lines were taken. */
+static void run_lines(struct run *r, const char *text, unsigned n)
+{
+	unsigned want = r->reloaded + r->rejected + n;
+	size_t len = strlen(text), off = 0;
+	for (int i = 0; i < 100000 && r->reloaded + r->rejected < want; i++) {
+		if (off < len) {
+			ssize_t k = write(r->w, text + off, len - off > 4096 ? 4096 : len - off);
+			assert_true(k > 0);
+			off += (size_t)k;
+		}
+		uv_run(&r->loop, UV_RUN_NOWAIT);
+	}
+	assert_int_equal(r->reloaded + r->rejected, want);
+}
+
+static size_t generations(struct run *r)
+{
+	size_t n = 0;
+	for (struct settings *s = r->rt.cur; s; s = s->older)
+		n++;
+	return n;
+}
+
+static void run_end(struct run *r)
+{
+	close(r->w);
+	control_stop(r->c);
+	close(r->rfd);
+	uv_close((uv_handle_t *)&r->alive, NULL);
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	runtime_destroy(&r->rt);
+	assert_int_equal(uv_loop_close(&r->loop), 0);
+	unlink(r->file);
+	rmdir(r->dir);
+}
+
+/* A long-lived command gets a line now and then, for days: the
+ * generations nothing uses any more are freed, not kept until srt exits. */
+static void test_generations_do_not_pile_up(void **state)
+{
+	(void)state;
+	struct run r;
+	run_start(&r, "{\"network\":{\"allowedDomains\":[\"a.test\"]}}", NULL);
+	char line[128];
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(line, sizeof(line), "{\"network\":{\"allowedDomains\":[\"a.test\",\"b%u.test\"]}}\n", i);
+		run_lines(&r, line, 1);
+	}
+	assert_int_equal(r.reloaded, 200);
+	/* The one in force and the one the command started with. */
+	assert_true(generations(&r) <= 2);
+	run_end(&r);
+}
+
+/* A refusal names the line, whatever was read on top of it (the command
+ * line's additions, a project file). */
+static void test_refusal_names_the_line(void **state)
+{
+	(void)state;
+	struct run r;
+	run_start(&r, "{}", "{\"filesystem\":{\"denyWrite\":[{\"path\":\"/tmp/events\",\"literal\":true}]}}");
+	run_lines(&r, "{\"filesystem\":{\"allowWrite\":[\"/tmp\"]}}\n", 1);
+	assert_int_equal(r.rejected, 1);
+	char want[64];
+	snprintf(want, sizeof(want), "control fd %d line 1: filesystem.allowWrite differs", r.rfd);
+	if (strncmp(r.last_error, want, strlen(want)) != 0)
+		fail_msg("%s", r.last_error);
+	run_end(&r);
+}
+
+/* What a line holds reaches stderr (and the event) without its control
+ * characters: no escape sequence for the terminal, no line of its own
+ * that looks like srt's. */
+static void test_refusal_has_no_control_characters(void **state)
+{
+	(void)state;
+	struct run r;
+	run_start(&r, "{}", NULL);
+	run_lines(&r, "{\"network\":{\"allowedDomains\":[\"a\\u001b[2Jb\\nsrt: forged\\u0085x\"]}}\n", 1);
+	assert_int_equal(r.rejected, 1);
+	assert_non_null(strstr(r.last_error, "invalid domain"));
+	for (const unsigned char *p = (const unsigned char *)r.last_error; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			fail_msg("control character 0x%02x in: %s", *p, r.last_error);
+	run_end(&r);
 }
 
 int main(void)
@@ -280,6 +444,9 @@ int main(void)
 		cmocka_unit_test(test_fixed_keys),
 		cmocka_unit_test(test_json_sections),
 		cmocka_unit_test(test_fd_parse),
+		cmocka_unit_test(test_generations_do_not_pile_up),
+		cmocka_unit_test(test_refusal_names_the_line),
+		cmocka_unit_test(test_refusal_has_no_control_characters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
