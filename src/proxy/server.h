@@ -10,6 +10,7 @@
 
 struct net_policy;
 struct proxy_ask;
+struct tls_terminate;
 
 /* How long a question waits for its answer unless proxy_hooks.ask_timeout
  * says otherwise. */
@@ -139,6 +140,9 @@ struct proxy_options {
 	struct proxy_limits limits;
 	bool debug;                      /* one line per decision on stderr */
 	const struct proxy_hooks *hooks; /* may be NULL; must outlive the server */
+	/* network.tlsTerminate (proxy/tls.h); NULL: tunnels stay opaque.
+	 * Must outlive the server. */
+	const struct tls_terminate *tls;
 };
 
 struct proxy_server;
