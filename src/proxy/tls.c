@@ -41,7 +41,19 @@ struct leaf {
 	uint64_t used;
 };
 
+/* Sessions for resuming the server's leg, per host: the handshake that
+ * made one verified the host's certificate. */
+#define SESSION_CACHE_MAX 64
+
+struct session {
+	char *host;
+	SSL_SESSION *sess;
+	uint64_t used;
+};
+
 struct tls_ca {
+	struct session sessions[SESSION_CACHE_MAX];
+	size_t n_sessions;
 	X509 *cert;
 	EVP_PKEY *key;
 	EVP_PKEY *leaf_key;
@@ -218,10 +230,77 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
+/* SSL ex_data: the io of an SSL (for the session callback). */
+static int io_index = -1;
+static int ca_index = -1;
+static pthread_once_t ca_index_once = PTHREAD_ONCE_INIT;
+
+static void ca_index_make(void)
+{
+	io_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ca_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static const char *io_host(const struct tls_io *io);
+
+/* A session the server's leg can resume later (TLS 1.3 sends it after the
+ * handshake). Returns 1: we keep the reference. */
+static int session_new(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_ca *ca = SSL_get_ex_data(ssl, ca_index);
+	const struct tls_io *io = SSL_get_ex_data(ssl, io_index);
+	if (!ca || !io || !io_host(io) || SSL_get_verify_result(ssl) != X509_V_OK)
+		return 0;
+	const char *host = io_host(io);
+	ca->tick++;
+	size_t slot = ca->n_sessions, oldest = 0;
+	for (size_t i = 0; i < ca->n_sessions; i++) {
+		if (strcmp(ca->sessions[i].host, host) == 0) {
+			slot = i;
+			break;
+		}
+		if (ca->sessions[i].used < ca->sessions[oldest].used)
+			oldest = i;
+	}
+	if (slot == ca->n_sessions) {
+		if (ca->n_sessions < SESSION_CACHE_MAX) {
+			char *copy = strdup(host);
+			if (!copy)
+				return 0;
+			ca->sessions[ca->n_sessions++] = (struct session){ copy, NULL, 0 };
+		} else {
+			slot = oldest;
+			char *copy = strdup(host);
+			if (!copy)
+				return 0;
+			free(ca->sessions[slot].host);
+			ca->sessions[slot].host = copy;
+		}
+	}
+	SSL_SESSION_free(ca->sessions[slot].sess);
+	ca->sessions[slot].sess = sess;
+	ca->sessions[slot].used = ca->tick;
+	return 1;
+}
+
+static SSL_SESSION *session_find(struct tls_ca *ca, const char *host)
+{
+	for (size_t i = 0; i < ca->n_sessions; i++)
+		if (strcmp(ca->sessions[i].host, host) == 0) {
+			SSL_SESSION *s = ca->sessions[i].sess;
+			if (s && !SSL_SESSION_is_resumable(s))
+				return NULL;
+			return s;
+		}
+	return NULL;
+}
+
 static int ca_finish(struct tls_ca *ca, char *err, size_t err_size)
 {
 	ca->leaf_key = ec_key();
 	ca->server_ctx = SSL_CTX_new(TLS_server_method());
+	if (ca_index < 0)
+		pthread_once(&ca_index_once, ca_index_make);
 	ca->client_ctx = SSL_CTX_new(TLS_client_method());
 	if (!ca->leaf_key || !ca->server_ctx || !ca->client_ctx) {
 		set_err(err, err_size, "cannot set up TLS%s", "");
@@ -242,6 +321,14 @@ static int ca_finish(struct tls_ca *ca, char *err, size_t err_size)
 		return -1;
 	}
 	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+	/* One ticket on the client's leg (for clients that resume): the
+	 * record right after the handshake also acknowledges the client's
+	 * Finished at once, which a client that writes its request in a
+	 * second segment (Nagle's algorithm) waits for. The server's leg
+	 * resumes what a verified handshake to the same host left. */
+	SSL_CTX_set_num_tickets(s, 1);
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(c, session_new);
 	return 0;
 }
 
@@ -252,6 +339,10 @@ void tls_ca_free(struct tls_ca *ca)
 	for (size_t i = 0; i < ca->n_leaves; i++) {
 		free(ca->leaves[i].name);
 		X509_free(ca->leaves[i].cert);
+	}
+	for (size_t i = 0; i < ca->n_sessions; i++) {
+		free(ca->sessions[i].host);
+		SSL_SESSION_free(ca->sessions[i].sess);
 	}
 	SSL_CTX_free(ca->server_ctx);
 	SSL_CTX_free(ca->client_ctx);
@@ -393,7 +484,13 @@ struct tls_io {
 	size_t out_len, out_cap;
 	bool ready, failed, notified;
 	char err[160];
+	char *host;   /* the server's leg: whom it verifies */
 };
+
+static const char *io_host(const struct tls_io *io)
+{
+	return io->host;
+}
 
 static BIO_METHOD *bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
@@ -538,6 +635,14 @@ struct tls_io *tls_io_client(struct tls_ca *ca, const char *host)
 		ERR_clear_error();
 		return NULL;
 	}
+	io->host = strdup(host);
+	SSL_SESSION *sess = session_find(ca, host);
+	if (!io->host || SSL_set_ex_data(io->ssl, io_index, io) != 1 || SSL_set_ex_data(io->ssl, ca_index, ca) != 1 ||
+	    (sess && SSL_set_session(io->ssl, sess) != 1)) {
+		tls_io_free(io);
+		ERR_clear_error();
+		return NULL;
+	}
 	SSL_set_connect_state(io->ssl);
 	return io;
 }
@@ -547,6 +652,7 @@ void tls_io_free(struct tls_io *io)
 	if (!io)
 		return;
 	SSL_free(io->ssl); /* frees the BIO */
+	free(io->host);
 	free(io->pend);
 	free(io->out);
 	free(io);
