@@ -100,6 +100,15 @@ class TLSOrigin(netutil.HTTPOrigin):
         self.tls.sni_callback = lambda sock, name, c: self.snis.append(name)
         super().__init__(name, **kw)
 
+    def route(self, method, path, headers, body):
+        # A folder's index.html (pip's simple index).
+        if self.docroot and path.endswith("/") and ".." not in path.split("/"):
+            p = os.path.join(self.docroot, path.lstrip("/"), "index.html")
+            if os.path.isfile(p):
+                with open(p, "rb") as fh:
+                    return "200 OK", "text/html", fh.read()
+        return super().route(method, path, headers, body)
+
     def handle(self, conn, index):
         conn.settimeout(30)
         try:
@@ -132,7 +141,7 @@ def pki(ctx):
 
 def origin(net, pki, **kw):
     cert, key = pki.leaf(**{k: v for k, v in kw.items() if k in ("names", "ips", "days")})
-    s = TLSOrigin(cert, key, name=kw.get("name", "tls origin"))
+    s = TLSOrigin(cert, key, name=kw.get("name", "tls origin"), docroot=kw.get("docroot"))
     net.servers.append(s)
     return s
 
@@ -309,6 +318,96 @@ def test_socks5_tunnels_are_terminated_too(net, pki):
     assert r.out == "hello from tls origin\n"
     assert "srt ephemeral CA" in r.err, r.err
     assert o.snis == ["good.test"]
+
+
+def test_big_download_and_upload_intact(net, pki):
+    need("curl")
+    docroot = net.ctx.mkdir(os.path.join(net.ctx.root, "www"))
+    data = os.urandom(24 << 20)
+    net.ctx.write(os.path.join(docroot, "big.bin"), data)
+    import hashlib
+    o = origin(net, pki, docroot=docroot)
+    url = "https://good.test:%d" % o.port
+    r = run(net, pki, ["sh", "-c", "curl -sS --fail %s/big.bin | sha256sum; "
+                       "head -c 5000000 /dev/zero | curl -sS --fail -H 'Transfer-Encoding: chunked' "
+                       "--data-binary @- %s/echo | wc -c" % (url, url)], tls_settings(o.port))
+    assert r.rc == 0, r
+    lines = r.out.split("\n")
+    assert lines[0].split()[0] == hashlib.sha256(data).hexdigest(), r
+    assert lines[1].strip() == "5000000", r
+
+
+def test_git_clone_over_https(net, pki):
+    need("git")
+    docroot = net.ctx.mkdir(os.path.join(net.ctx.root, "www"))
+    src = os.path.join(net.ctx.root, "src")
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", HOME=net.ctx.home)
+    subprocess.run(["git", "init", "-q", src], check=True, env=env)
+    with open(os.path.join(src, "README"), "w") as f:
+        f.write("cloned through srt\n")
+    subprocess.run(["git", "-C", src, "add", "README"], check=True, env=env)
+    subprocess.run(["git", "-C", src, "commit", "-qm", "one"], check=True, env=env)
+    bare = os.path.join(docroot, "repo.git")
+    subprocess.run(["git", "clone", "-q", "--bare", src, bare], check=True, env=env)
+    subprocess.run(["git", "-C", bare, "update-server-info"], check=True, env=env)  # dumb HTTP
+    subprocess.run(["chmod", "-R", "a+rX", docroot], check=True)
+    o = origin(net, pki, docroot=docroot)
+    r = run(net, pki, ["sh", "-c", "git clone -q https://good.test:%d/repo.git /tmp/c && cat /tmp/c/README && "
+                       "git ls-remote https://good.test:%d/repo.git | wc -l" % (o.port, o.port)],
+            tls_settings(o.port))
+    assert r.rc == 0, r
+    assert r.out.startswith("cloned through srt\n"), r
+    assert all(sni == "good.test" for sni in o.snis) and o.snis, o.snis
+
+
+def _wheel(path, name="srtpkg", version="1.0"):
+    import zipfile
+    di = "%s-%s.dist-info" % (name, version)
+    files = {"%s/__init__.py" % name: "X = 1\n",
+             di + "/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version),
+             di + "/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[di + "/RECORD"] = "".join("%s,,\n" % f for f in files) + di + "/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for f, text in files.items():
+            z.writestr(f, text)
+
+
+def test_pip_download_from_an_https_index(net, pki):
+    docroot = net.ctx.mkdir(os.path.join(net.ctx.root, "www"))
+    net.ctx.mkdir(os.path.join(docroot, "simple", "srtpkg"))
+    net.ctx.mkdir(os.path.join(docroot, "files"))
+    whl = "srtpkg-1.0-py3-none-any.whl"
+    _wheel(os.path.join(docroot, "files", whl))
+    os.chmod(os.path.join(docroot, "files", whl), 0o644)
+    net.ctx.write(os.path.join(docroot, "simple", "srtpkg", "index.html"),
+                  '<html><body><a href="../../files/%s">%s</a></body></html>\n' % (whl, whl))
+    o = origin(net, pki, docroot=docroot)
+    r = run(net, pki, [PY_INSIDE, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                       "--no-cache-dir", "-q", "-d", "/tmp/dl", "--index-url",
+                       "https://good.test:%d/simple/" % o.port, "srtpkg"],
+            tls_settings(o.port))
+    assert r.rc == 0, r
+    assert o.requests_for("/files/" + whl), o.requests
+
+
+def test_host_mismatch_allowed_goes_to_that_host(net, pki):
+    o = origin(net, pki, names=("good.test", "other.test"))
+    code = r'''
+import ssl
+port = int(sys.argv[1])
+c, r = connect("good.test", port)
+c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname="good.test")
+a = exchange(c, "GET /hello HTTP/1.1\r\nHost: good.test:%d\r\n\r\n" % port)["status"]
+b = exchange(c, "GET /hello HTTP/1.1\r\nHost: other.test:%d\r\n\r\n" % port)["status"]
+d = exchange(c, "GET /hello HTTP/1.1\r\nHost: evil.test:%d\r\n\r\n" % port)["status"]
+emit([a, b, d])
+'''
+    s = tls_settings(o.port, None, "other.test", requireHostMatch=False)
+    res, r = net.py_json(code, o.port, settings=s, env={"SSL_CERT_FILE": pki.cert_path})
+    # other.test is allowed: its own verified connection; evil.test is not.
+    assert res == [200, 200, 403], res
+    assert o.snis == ["good.test", "other.test"], o.snis
 
 
 # --- what is refused ------------------------------------------------------------------
