@@ -2155,7 +2155,8 @@ static void tls_handshake_process(struct conn *c)
 			side_start_reading(c->up);
 		return;
 	}
-	stop_timer(c);
+	/* Now the first request's head, within requestHead. */
+	arm_timer(c, c->srv->o.limits.head_timeout_ms);
 	c->state = ST_HTTP_HEAD;
 	c->client_keep = true;
 	conn_process(c);

@@ -615,3 +615,17 @@ def test_invalid_ca_files_are_refused(net, pki):
 def test_refuse_opaque_tunnels_needs_tls_terminate(net, pki):
     r = net.run(["true"], settings={"network": {"allowedDomains": ["good.test"], "refuseOpaqueTunnels": True}})
     assert r.rc == 125 and "refuseOpaqueTunnels: needs network.tlsTerminate" in r.err, r
+
+
+def test_silent_client_after_handshake_is_closed(net, pki):
+    o = origin(net, pki)
+    code = ("import ssl, time\n"
+            "c, r = connect('good.test', int(sys.argv[1]))\n"
+            "c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname='good.test')\n"
+            "t = time.monotonic()\n"
+            "closed = c.wait_closed()\n"
+            "emit({'closed': closed, 'after': time.monotonic() - t})\n")
+    s = tls_settings(o.port)
+    s["network"]["timeouts"] = {"requestHead": 0.5}
+    res, r = net.py_json(code, o.port, settings=s, env={"SSL_CERT_FILE": pki.cert_path})
+    assert res["closed"] and res["after"] < 5, res
