@@ -2095,6 +2095,14 @@ static void tls_begin(struct conn *c)
 		conn_close(c);
 		return;
 	}
+	if (c->up->out_busy || side_avail(c->up) > 0) {
+		/* The server spoke first, and its bytes went to the client as
+		 * they were: nothing TLS can be made of that. */
+		debug_log(c, "%s: tunnel closed: the server sent data before the client's TLS hello", c->target);
+		evrec_ended(&c->ev, "srt", "the server sent data before the client's TLS hello");
+		conn_close(c);
+		return;
+	}
 	c->tls = calloc(1, sizeof(*c->tls));
 	if (!c->tls) {
 		conn_close(c);
@@ -2105,12 +2113,10 @@ static void tls_begin(struct conn *c)
 	c->tls->port = c->port;
 	c->client.tio = tls_io_server(t->ca, c->host.text);
 	c->up->tio = tls_io_client(t->ca, c->host.text);
-	size_t n = side_avail(&c->client), un = side_avail(c->up);
+	size_t n = side_avail(&c->client);
 	char *hello = n ? malloc(n) : NULL;
-	char *early = un ? malloc(un) : NULL;
-	if (!c->client.tio || !c->up->tio || !hello || (un && !early)) {
+	if (!c->client.tio || !c->up->tio || !hello) {
 		free(hello);
-		free(early);
 		evrec_ended(&c->ev, "srt", "cannot set up TLS");
 		conn_close(c);
 		return;
@@ -2120,17 +2126,11 @@ static void tls_begin(struct conn *c)
 	memcpy(hello, c->client.buf + c->client.off, n);
 	c->client.off = c->client.len;
 	side_compact(&c->client);
-	if (un) {
-		memcpy(early, c->up->buf + c->up->off, un);
-		c->up->off = c->up->len;
-		side_compact(c->up);
-	}
 	c->state = ST_TLS_HANDSHAKE;
 	arm_timer(c, t->handshake_timeout_ms);
 	tls_io_handshake(c->up->tio);
-	bool ok = tls_flush(c, c->up) && (!un || tls_input(c, c->up, early, un)) && tls_input(c, &c->client, hello, n);
+	bool ok = tls_flush(c, c->up) && tls_input(c, &c->client, hello, n);
 	free(hello);
-	free(early);
 	if (!ok) {
 		evrec_ended(&c->ev, "srt", "TLS error");
 		conn_close(c);
