@@ -629,3 +629,35 @@ def test_silent_client_after_handshake_is_closed(net, pki):
     s["network"]["timeouts"] = {"requestHead": 0.5}
     res, r = net.py_json(code, o.port, settings=s, env={"SSL_CERT_FILE": pki.cert_path})
     assert res["closed"] and res["after"] < 5, res
+
+
+def test_framing_checks_apply_inside_the_tunnel(net, pki):
+    o = origin(net, pki)
+    code = r'''
+import ssl
+port = int(sys.argv[1])
+def tunnel():
+    c, r = connect("good.test", port)
+    c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname="good.test")
+    return c
+out = {}
+# Two pipelined requests in one write: both answered, in order.
+c = tunnel()
+h = "Host: good.test:%d\r\n" % port
+c.send(("GET /hello HTTP/1.1\r\n%s\r\nPOST /echo HTTP/1.1\r\n%sContent-Length: 5\r\n\r\nabcde" % (h, h)).encode())
+out["pipelined"] = [read_response(c)["body"], read_response(c)["body"]]
+# The request-smuggling shape: refused with 400, nothing forwarded.
+c = tunnel()
+out["cl_te"] = exchange(c, "POST /echo HTTP/1.1\r\n%sContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % h)["status"]
+c = tunnel()
+out["no_host"] = exchange(c, "GET /hello HTTP/1.1\r\n\r\n")["status"]
+c = tunnel()
+out["two_hosts"] = exchange(c, "GET /hello HTTP/1.1\r\n%s%s\r\n" % (h, h))["status"]
+c = tunnel()
+out["connect"] = exchange(c, "CONNECT evil.test:443 HTTP/1.1\r\n%s\r\n" % h)["status"]
+emit(out)
+'''
+    res, r = net.py_json(code, o.port, settings=tls_settings(o.port), env={"SSL_CERT_FILE": pki.cert_path})
+    assert res == {"pipelined": ["hello from tls origin\n", "abcde"], "cl_te": 400, "no_host": 400,
+                   "two_hosts": 400, "connect": 400}, res
+    assert [q["path"] for q in o.requests] == ["/hello", "/echo"], o.requests
