@@ -205,6 +205,9 @@ struct proxy_direct {
 	void *data;
 	int family;             /* the program's socket family: tried first */
 	bool early;             /* hand over once the dial is under way (proxy_direct_early) */
+	/* network.tlsTerminate: the program got one end of a loopback pair
+	 * and the conn relays (and may terminate) as a tunnel from then on. */
+	bool relayed;
 	char *rule;             /* the refusal's rule, as its event gave it (malloc'd) */
 };
 
@@ -869,6 +872,12 @@ static void detach_upstream(struct conn *c)
 	side_close(u);
 }
 
+/* A transparent request not yet handed over (or relayed). */
+static bool direct_pending(const struct conn *c)
+{
+	return c->direct && !c->direct->relayed;
+}
+
 /* Hand a transparent request's outcome to the connect broker, once; fd is
  * ours until then (closed when nobody waits for it any more). */
 static void direct_finish(struct conn *c, int fd, int err, const char *rule)
@@ -1025,7 +1034,7 @@ static void on_timeout(uv_timer_t *t)
 			c->ev.error = "timed out";
 		ev_end(c);
 		lookup_cancel(c);
-		if (c->direct) {
+		if (direct_pending(c)) {
 			direct_finish(c, -1, ETIMEDOUT, NULL);
 		} else if (c->kind == PROXY_KIND_HTTP || c->tls) {
 			static const char body[] = "srt: the connection timed out\n";
@@ -1220,7 +1229,7 @@ static void refuse_phrase(struct conn *c, int http_status, uint8_t socks_rep, co
 		evrec_ended(&c->ev, "srt", why);
 		ev_end(c);
 	}
-	if (c->direct) {
+	if (direct_pending(c) || (c->direct && !c->tls)) {
 		/* What a connect() of the program says: the SOCKS5 reply
 		 * code is already the refusal in a client's terms. */
 		int err = socks_rep == SOCKS5_REP_NETWORK_UNREACHABLE ? ENETUNREACH :
@@ -1272,6 +1281,8 @@ static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const cha
 static void try_next_address(struct conn *c);
 static bool send_request_head(struct conn *c);
 static void tls_upstream_start(struct conn *c, struct side *u);
+static bool tls_wanted(struct conn *c);
+static void direct_relay(struct conn *c, struct side *u);
 
 /* A transparent request's upstream is connected: the broker takes the
  * socket. Its descriptor leaves libuv as a duplicate (the handle then
@@ -1287,6 +1298,10 @@ static void direct_connected(struct conn *c, struct side *u)
 /* err EINPROGRESS: the dial is under way (proxy_direct_early). */
 static void direct_connected_as(struct conn *c, struct side *u, int err)
 {
+	if (err == 0 && tls_wanted(c)) {
+		direct_relay(c, u);
+		return;
+	}
 	uv_os_fd_t ufd;
 	int fd = uv_fileno((uv_handle_t *)&u->tcp, &ufd) == 0 ? fcntl(ufd, F_DUPFD_CLOEXEC, 0) : -1;
 	stop_timer(c);
@@ -1318,7 +1333,7 @@ static void on_connected(uv_connect_t *req, int status)
 		try_next_address(c);
 		return;
 	}
-	if (c->direct) {
+	if (direct_pending(c)) {
 		direct_connected(c, u);
 		return;
 	}
@@ -1418,7 +1433,7 @@ static void try_next_address(struct conn *c)
 		return;
 	}
 	c->connect_busy = true;
-	if (c->direct && c->direct->early) {
+	if (direct_pending(c) && c->direct->early && !tls_wanted(c)) {
 		/* The program's socket is non-blocking: it waits for this
 		 * dial itself (EINPROGRESS), on this one address. */
 		c->connect_busy = false;
@@ -1569,10 +1584,10 @@ static bool decision_by_default(const struct net_decision *d)
 
 static const char *conn_via(const struct conn *c)
 {
-	if (c->direct)
-		return "transparent";
 	if (c->tls)
 		return "tls";
+	if (c->direct)
+		return "transparent";
 	switch (c->kind) {
 	case PROXY_KIND_SOCKS: return "socks5";
 	case PROXY_KIND_FORWARD: return "forward";
@@ -2071,7 +2086,7 @@ static bool tls_input(struct conn *c, struct side *sd, const char *raw, size_t n
 static bool tls_wanted(struct conn *c)
 {
 	const struct tls_terminate *t = c->srv->o.tls;
-	if (!t || !t->ca || c->kind == PROXY_KIND_FORWARD || c->direct)
+	if (!t || !t->ca || (c->kind == PROXY_KIND_FORWARD && !c->direct))
 		return false;
 	if (t->exclude) {
 		struct net_decision d;
@@ -2220,6 +2235,83 @@ static void tls_upstream_start(struct conn *c, struct side *u)
 		return;
 	}
 	conn_process(c);
+}
+
+/* A connected loopback TCP pair in srt's own network namespace: out[0]
+ * for the program, out[1] for us. The listener lives only for this; a
+ * stranger's connection accepted first is closed. */
+static int tcp_pair(int out[2])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in mine, peer;
+	socklen_t sl = sizeof(sa), ml = sizeof(mine);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), a = -1, b = -1;
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 16) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) < 0)
+		goto fail;
+	a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (a < 0 || connect(a, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(a, (struct sockaddr *)&mine, &ml) < 0)
+		goto fail;
+	for (int tries = 0; tries < 16 && b < 0; tries++) {
+		socklen_t pl = sizeof(peer);
+		int x = accept4(l, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
+		if (x < 0)
+			goto fail;
+		if (peer.sin_port == mine.sin_port && peer.sin_addr.s_addr == mine.sin_addr.s_addr)
+			b = x;
+		else
+			close(x);
+	}
+	if (b < 0)
+		goto fail;
+	close(l);
+	out[0] = a;
+	out[1] = b;
+	return 0;
+fail:
+	if (l >= 0)
+		close(l);
+	if (a >= 0)
+		close(a);
+	return -1;
+}
+
+/* A transparent connection to a host whose TLS srt terminates: the
+ * program gets one end of a loopback pair instead of the server's socket,
+ * and the conn becomes a tunnel from the other end to the server, checked
+ * and terminated as a CONNECT tunnel is. */
+static void direct_relay(struct conn *c, struct side *u)
+{
+	int pair[2];
+	stop_timer(c);
+	if (tcp_pair(pair) < 0) {
+		debug_log(c, "%s: cannot relay the connection: %s", c->target, strerror(errno));
+		evrec_ended(&c->ev, "srt", "out of descriptors");
+		conn_close(c);
+		return;
+	}
+	if (uv_tcp_open(&c->client.tcp, pair[1]) < 0) {
+		close(pair[0]);
+		close(pair[1]);
+		evrec_ended(&c->ev, "srt", "out of descriptors");
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->client.tcp, 1);
+	uv_tcp_nodelay(&u->tcp, 1);
+	c->direct->relayed = true;
+	debug_log(c, "%s: connected, relayed (TLS termination)", c->target);
+	direct_finish(c, pair[0], 0, NULL);
+	snprintf(c->up_target, sizeof(c->up_target), "%s", c->target);
+	snprintf(c->up_address, sizeof(c->up_address), "%s", c->ev.address);
+	c->up_np = c->np;
+	c->up_by_extra = c->by_extra;
+	c->up_keep = true;
+	c->state = ST_TUNNEL_SNI;
+	arm_idle_timer(c, c->srv->o.limits.tunnel_idle_timeout_ms);
+	side_start_reading(u);
+	side_start_reading(&c->client);
 }
 
 /* A request in a terminated tunnel must name the tunnel's host in its

@@ -138,9 +138,5 @@ int tls_settings_check(const struct config *cfg, struct srt_error *err)
 		return srt_error_set(err, -EINVAL,
 				     "network.refuseOpaqueTunnels: needs network.tlsTerminate (without it every tunnel "
 				     "is opaque)");
-	if (cfg->network.mode == CONFIG_NET_TRANSPARENT)
-		return srt_error_set(err, -EOPNOTSUPP,
-				     "network.refuseOpaqueTunnels: not supported with network.mode \"transparent\" "
-				     "(its direct connections are not terminated)");
 	return 0;
 }

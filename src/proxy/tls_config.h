@@ -31,8 +31,7 @@ int tls_setup_build(const struct config *cfg, const char *home, bool debug, stru
 void tls_setup_free(struct tls_setup *s);
 
 /* What cannot be enforced is refused: network.refuseOpaqueTunnels without
- * network.tlsTerminate (every tunnel would stay opaque), and with the
- * transparent mode (its direct connections are not terminated). */
+ * network.tlsTerminate (every tunnel would stay opaque). */
 int tls_settings_check(const struct config *cfg, struct srt_error *err);
 
 #endif

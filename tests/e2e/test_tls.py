@@ -141,7 +141,8 @@ def pki(ctx):
 
 def origin(net, pki, **kw):
     cert, key = pki.leaf(**{k: v for k, v in kw.items() if k in ("names", "ips", "days")})
-    s = TLSOrigin(cert, key, name=kw.get("name", "tls origin"), docroot=kw.get("docroot"))
+    s = TLSOrigin(cert, key, name=kw.get("name", "tls origin"), docroot=kw.get("docroot"),
+                  host=kw.get("host", "127.0.0.1"))
     net.servers.append(s)
     return s
 
@@ -661,3 +662,62 @@ emit(out)
     assert res == {"pipelined": ["hello from tls origin\n", "abcde"], "cl_te": 400, "no_host": 400,
                    "two_hosts": 400, "connect": 400}, res
     assert [q["path"] for q in o.requests] == ["/hello", "/echo"], o.requests
+
+
+# --- the transparent mode ----------------------------------------------------------------
+
+ALT = "127.0.0.2"  # where the test names lead in the transparent mode's tests
+
+
+def test_transparent_mode_direct_connections_are_terminated(net, pki):
+    need("curl")
+    o = origin(net, pki, host=ALT)
+    s = {"network": {"allowedDomains": ["good.test", "%s:%d" % (ALT, o.port)], "mode": "transparent",
+                     "tlsTerminate": {}}}
+    hosts = {n: ALT for n in netutil.TEST_NAMES}
+    # curl without the proxy: its connect() goes to srt's placeholder address.
+    r, evs = events_of(net, pki, ["curl", "-sS", "-v", "--fail", "--noproxy", "*",
+                                  "https://good.test:%d/hello" % o.port], s, hosts=hosts)
+    assert r.rc == 0, r
+    assert r.out == "hello from tls origin\n", r
+    assert "srt ephemeral CA" in r.err, r.err
+    assert o.snis == ["good.test"], o.snis
+    conns = [e for e in evs if e["event"] == "connection"]
+    assert [e["via"] for e in conns] == ["transparent", "tls"], conns
+    # A host in excludeDomains is handed over as before: the origin's own certificate.
+    s["network"]["tlsTerminate"] = {"excludeDomains": ["good.test"]}
+    r = run(net, pki, ["curl", "-sS", "-v", "--fail", "--noproxy", "*", "https://good.test:%d/hello" % o.port], s,
+            hosts=hosts)
+    assert r.rc == 0, r
+    assert "srt test root" in r.err and "srt ephemeral CA" not in r.err, r.err
+
+
+def test_transparent_mode_node_fetch(net, pki):
+    # Node's fetch ignores the proxy variables and connects without
+    # blocking; it trusts srt's CA through NODE_EXTRA_CA_CERTS.
+    need("node")
+    o = origin(net, pki, host=ALT)
+    s = {"network": {"allowedDomains": ["good.test", "%s:%d" % (ALT, o.port)], "mode": "transparent",
+                     "tlsTerminate": {}}}
+    js = ("fetch('https://good.test:' + process.argv[1] + '/hello').then(r => r.text())"
+          ".then(t => { process.stdout.write(t); }, e => { console.log('error', e.cause || e); process.exit(1); })")
+    r = run(net, pki, ["node", "-e", js, str(o.port)], s, hosts={n: ALT for n in netutil.TEST_NAMES})
+    assert r.rc == 0 and r.out == "hello from tls origin\n", r
+    assert o.snis == ["good.test"], o.snis
+
+
+def test_transparent_mode_refuse_opaque(net, pki):
+    e = net.echo(host=ALT)
+    s = {"network": {"allowedDomains": ["good.test", "%s:%d" % (ALT, e.port)], "mode": "transparent",
+                     "tlsTerminate": {}, "refuseOpaqueTunnels": True}}
+    code = ("s = socket.create_connection(('good.test', int(sys.argv[1])), timeout=5)\n"
+            "s.sendall(b'not tls\\n')\n"
+            "try:\n"
+            "    back = s.recv(100)\n"
+            "except OSError as e:\n"
+            "    back = b''\n"
+            "emit({'back': back.decode()})\n")
+    res, r = net.py_json(code, e.port, settings=s, hosts={n: ALT for n in netutil.TEST_NAMES},
+                         env={"SSL_CERT_FILE": pki.cert_path})
+    assert res == {"back": ""}, res
+    assert e.all_received() == b""
