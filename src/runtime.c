@@ -266,7 +266,7 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
 	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0 ||
 	    (r = tls_settings_check(&s->cfg, err)) < 0 ||
-	    (s->cfg.network.tls.enabled && (r = tls_setup_build(&s->cfg, home, false, &s->tls, err)) < 0)) {
+	    (s->cfg.network.tls.enabled && (r = tls_setup_build(&s->cfg, home, &s->policy->notes, &s->tls, err)) < 0)) {
 		settings_free_chain(s);
 		return nofile_explain(err, r);
 	}

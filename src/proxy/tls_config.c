@@ -28,7 +28,7 @@ static char *expand(const char *path, const char *home)
 	return strdup(path);
 }
 
-int tls_setup_build(const struct config *cfg, const char *home, bool debug, struct tls_setup **ret,
+int tls_setup_build(const struct config *cfg, const char *home, struct strv *notes, struct tls_setup **ret,
 		    struct srt_error *err)
 {
 	const struct config_tls *c = &cfg->network.tls;
@@ -109,10 +109,11 @@ int tls_setup_build(const struct config *cfg, const char *home, bool debug, stru
 		tls_setup_free(s);
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	}
-	if (skipped && debug) {
-		for (char *line = strtok(skipped, "\n"); line; line = strtok(NULL, "\n"))
-			fprintf(stderr, "srt: note: network.tlsTerminate.extraCaCertPaths: %s: missing, unreadable or "
-					"without a PEM certificate; skipped\n", line);
+	if (skipped && notes) {
+		char *save = NULL;
+		for (char *line = strtok_r(skipped, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			strv_pushf(notes, "network.tlsTerminate.extraCaCertPaths: %s: missing, unreadable or without a "
+					  "PEM certificate; skipped", line);
 	}
 	free(skipped);
 	s->bundle_len = strlen(s->bundle);

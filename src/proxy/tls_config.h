@@ -24,9 +24,10 @@ struct tls_setup {
 /* Build from cfg->network.tls (enabled). home expands "~/". Errors name
  * the file, line and key of the value at fault (an unreadable or invalid
  * CA, an invalid excludeDomains entry, refuseOpaqueTunnels without
- * tlsTerminate); notes (extra CA files skipped) go to debug when set.
- * Returns 0 or a negative errno with err set. */
-int tls_setup_build(const struct config *cfg, const char *home, bool debug, struct tls_setup **ret,
+ * tlsTerminate); notes (extra CA files skipped, shown under --debug) are
+ * added to notes when it is not NULL. Returns 0 or a negative errno with
+ * err set. */
+int tls_setup_build(const struct config *cfg, const char *home, struct strv *notes, struct tls_setup **ret,
 		    struct srt_error *err);
 void tls_setup_free(struct tls_setup *s);
 
