@@ -721,3 +721,15 @@ def test_transparent_mode_refuse_opaque(net, pki):
                          env={"SSL_CERT_FILE": pki.cert_path})
     assert res == {"back": ""}, res
     assert e.all_received() == b""
+
+
+def test_ip_literal_hosts_get_an_ip_leaf(net, pki):
+    need("curl")
+    o = origin(net, pki, names=(), ips=("127.0.0.1",))
+    s = {"network": {"allowedDomains": ["127.0.0.1:%d" % o.port], "tlsTerminate": {}}}
+    # Through the proxy (NO_PROXY would send a loopback entry's port direct).
+    r = run(net, pki, ["env", "-u", "NO_PROXY", "-u", "no_proxy", "curl", "-sS", "-v", "--fail",
+                       "https://127.0.0.1:%d/hello" % o.port], s)
+    assert r.rc == 0 and r.out == "hello from tls origin\n", r
+    assert "srt ephemeral CA" in r.err and "IP address" in r.err, r.err
+    assert o.snis == [None], o.snis  # no SNI for an address
