@@ -30,6 +30,7 @@ bench: build
 	bench/guard
 	bench/rss
 	bench/network
+	bench/tls
 	bench/bursts
 	bench/soak --seconds 60
 	bench/libexec --build $(BUILD_DIR)

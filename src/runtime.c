@@ -40,6 +40,7 @@
 #include "proxy/dns_server.h"
 #include "proxy/extra.h"
 #include "proxy/parent_config.h"
+#include "proxy/tls_config.h"
 
 /* ---- The descriptor limit -------------------------------------------------- */
 
@@ -274,7 +275,12 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 				  .network_only = src->live };
 	if ((r = policy_build(&s->cfg, &env, &s->policy, err)) < 0 ||
 	    (r = net_policy_build(s->policy, &s->cfg, &s->net, err)) < 0 ||
-	    (r = proxy_upstream_from_config(&s->cfg, &s->upstream, &s->cfg.warnings, err)) < 0) {
+	    (r = proxy_upstream_from_config(&s->cfg, &s->upstream, &s->cfg.warnings, err)) < 0 ||
+	    (r = tls_settings_check(&s->cfg, err)) < 0 ||
+	    /* A --control-fd line changes the lists only: the running
+	     * sandbox keeps the CA it started with (po.tls). */
+	    (s->cfg.network.tls.enabled && !src->live &&
+	     (r = tls_setup_build(&s->cfg, home, &s->policy->notes, &s->tls, err)) < 0)) {
 		settings_free_chain(s);
 		return nofile_explain(err, r);
 	}
@@ -312,6 +318,7 @@ void settings_free_chain(struct settings *s)
 		net_policy_free(s->net);
 		proxy_upstream_free(s->upstream);
 		policy_free(s->policy);
+		tls_setup_free(s->tls);
 		config_free(&s->cfg);
 		free(s);
 		s = older;
@@ -1180,7 +1187,7 @@ static void sandbox_free(struct sandbox *sb)
 	policy_unix_rules_clear(&sb->extra_unix);
 	policy_free(sb->own_policy);
 	strv_clear(&sb->argv);
-	int *fds[] = { &sb->plan_fd, &sb->filter_fd, &sb->notify_fd, &sb->args_fd, &sb->init_pidfd };
+	int *fds[] = { &sb->plan_fd, &sb->filter_fd, &sb->notify_fd, &sb->args_fd, &sb->init_pidfd, &sb->bundle_fd };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -1228,6 +1235,28 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 	return nofile_explain(err, sandbox_prepare_(rt, spec, ret, err));
 }
 
+/* network.tlsTerminate: the trust bundle goes to srt-init in a sealed
+ * memfd (it writes it read-only at TLS_BUNDLE_PATH), and the variables
+ * that tools read name it. */
+static int tls_bundle_prepare(struct sandbox *sb, struct strv *env, struct srt_error *err)
+{
+	const struct tls_setup *t = sb->settings->tls;
+	int fd = memfd_create("srt-ca-bundle", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return srt_error_set(err, -errno, "memfd_create: %s", strerror(errno));
+	int r = fd_write_all(fd, t->bundle, t->bundle_len);
+	if (r < 0) {
+		close(fd);
+		return srt_error_set(err, r, "writing the trust bundle: %s", strerror(-r));
+	}
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	sb->bundle_fd = fd;
+	for (size_t i = 0; i < tls_bundle_n_vars; i++)
+		if (strv_push(env, tls_bundle_vars[i]) < 0 || strv_push(env, TLS_BUNDLE_PATH) < 0)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
 static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 			    struct srt_error *err)
 {
@@ -1236,6 +1265,7 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	sb->rt = rt;
 	sb->sock = sb->init_pidfd = sb->plan_fd = sb->filter_fd = sb->notify_fd = sb->args_fd = -1;
+	sb->bundle_fd = -1;
 	sb->exit_status = -1;
 	sb->settings = runtime_settings(rt);
 	if (!sb->settings->policy) {
@@ -1306,6 +1336,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		r = srt_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
+	if (sb->settings->tls && (r = tls_bundle_prepare(sb, &env, err)) < 0)
+		goto fail;
 	struct bwrap_launch l = {
 		.init_fd = spec->init_fd,
 		.sock_fd = spec->sock_fd,
@@ -1914,12 +1946,18 @@ static void on_proxy_closed(void *data);
 int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 {
 	struct runtime *rt = sb->rt;
-	int fds[3] = { sb->plan_fd, sb->filter_fd, sb->notify_fd };
+	int fds[4] = { sb->plan_fd, sb->filter_fd, sb->notify_fd, sb->bundle_fd };
+	size_t nfds = sb->notify_fd >= 0 ? 3 : 2;
 	/* Whether srt-init may leave AF_UNIX alone should its notify filter
 	 * not load (srt inside srt): the enforcing filter's own choice. */
 	uint32_t flags = (sb->policy->allow_all_unix_sockets ? PROTO_PLAN_ALLOW_UNIX : 0) |
 			 (sb->guard_on ? PROTO_PLAN_NEED_LISTENER : 0);
-	int r = proto_send(sock, PROTO_PLAN, &flags, sizeof(flags), fds, sb->notify_fd >= 0 ? 3 : 2);
+	if (sb->bundle_fd >= 0) {
+		/* The trust bundle comes last. */
+		fds[nfds++] = sb->bundle_fd;
+		flags |= PROTO_PLAN_CA_BUNDLE;
+	}
+	int r = proto_send(sock, PROTO_PLAN, &flags, sizeof(flags), fds, nfds);
 	if (r < 0) {
 		close(sock);
 		return srt_error_set(err, r, "cannot hand the mount plan to srt-init: %s", strerror(-r));
@@ -1927,7 +1965,9 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 	for (size_t i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	sb->plan_fd = sb->filter_fd = sb->notify_fd = -1;
+	if (sb->bundle_fd >= 0)
+		close(sb->bundle_fd);
+	sb->plan_fd = sb->filter_fd = sb->notify_fd = sb->bundle_fd = -1;
 	sb->sock = sock;
 	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
 	sb->hooks = (struct proxy_hooks){
@@ -1941,7 +1981,8 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		.on_closed = on_proxy_closed,
 	};
 	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks,
-				    .upstream = sb->settings->upstream };
+				    .upstream = sb->settings->upstream,
+				    .tls = sb->settings->tls ? &sb->settings->tls->t : NULL };
 	proxy_limits_default(&po.limits);
 	/* network.timeouts of the generation the sandbox started with: a
 	 * reload changes the rules of running sandboxes, not their proxies. */

@@ -21,12 +21,15 @@ struct mount_plan;
 
 /* One settings generation: what reload replaces. Kept until the runtime is
  * freed, since sandboxes and connections in flight may still use it. */
+struct tls_setup;
+
 struct settings {
 	struct config cfg;
 	struct policy *policy;
 	struct net_policy *net;
 	/* Parent proxy and mitmProxy routes (NULL: every connection direct). */
 	struct proxy_upstream *upstream;
+	struct tls_setup *tls;   /* network.tlsTerminate, or NULL */
 	/* srt's own (one sandbox, started right after the load): policy is
 	 * what that sandbox runs with. A library runtime resolves the paths
 	 * again for each sandbox (sandbox.policy), as srt does for each run. */
@@ -156,6 +159,7 @@ struct sandbox {
 	/* Prepared for launch. */
 	struct mount_plan *plan;        /* until sandbox_prepare_finish */
 	int plan_fd, filter_fd, notify_fd, args_fd;
+	int bundle_fd;                 /* network.tlsTerminate: the trust bundle (memfd) for srt-init, or -1 */
 	struct strv argv;               /* bwrap's command line */
 	/* The CLI's signal forwarding. */
 	int pending[8];

@@ -37,6 +37,10 @@ enum field_kind {
 	F_FS_DISABLED,  /* filesystem.disabled: false is fine, true is refused */
 	F_NET_MODE,     /* network.mode: "proxy" or "transparent" */
 	F_STRING,       /* one string (struct config_string), checked by .check */
+	F_TLS,          /* network.tlsTerminate: an object of tls_fields */
+	F_FILE,         /* one path (absolute or ~/): struct config_file */
+	F_COUNT,        /* an integer min..max: struct config_count */
+	F_BOOL_NOT,     /* a boolean stored negated (requireHostMatch) */
 };
 
 /* F_STRING: what the string must be. */
@@ -66,8 +70,9 @@ struct field {
 	enum note_type note_type; /* F_NOTE: the shape the value must have */
 	bool zero_never;          /* F_SECONDS: 0 is accepted and means never */
 	const char *text;         /* F_NOTE, F_UNSUPPORTED: why */
-	const struct field *sub;  /* F_OBJECT */
+	const struct field *sub;  /* F_OBJECT, F_TLS */
 	enum string_check check;  /* F_STRING */
+	long min, max;            /* F_COUNT */
 };
 
 #define AT(member) offsetof(struct config, member)
@@ -123,6 +128,20 @@ static const struct field mitm_proxy_fields[] = {
 	{ 0 },
 };
 
+/* network.tlsTerminate. Neutral: terminating lets out nothing the lists do
+ * not allow; the lists are the user's own trust (excluding a host only
+ * leaves its tunnel opaque, as without termination). */
+static const struct field tls_fields[] = {
+	{ .name = "caCertPath", .kind = F_FILE, .offset = AT(network.tls.ca_cert) },
+	{ .name = "caKeyPath", .kind = F_FILE, .offset = AT(network.tls.ca_key) },
+	{ .name = "excludeDomains", .kind = F_STRINGS, .rule = R_NEUTRAL, .offset = AT(network.tls.exclude_domains) },
+	{ .name = "extraCaCertPaths", .kind = F_STRINGS, .rule = R_NEUTRAL, .offset = AT(network.tls.extra_ca_certs) },
+	{ .name = "maxTunnels", .kind = F_COUNT, .min = 1, .max = 1000000, .offset = AT(network.tls.max_tunnels) },
+	{ .name = "handshakeTimeoutMs", .kind = F_COUNT, .min = 1, .max = 600000,
+	  .offset = AT(network.tls.handshake_ms) },
+	{ 0 },
+};
+
 static const struct field network_fields[] = {
 	{ .name = "allowedDomains", .kind = F_STRINGS, .rule = R_ALLOW, .offset = AT(network.allowed_domains) },
 	{ .name = "deniedDomains", .kind = F_STRINGS, .rule = R_DENY, .offset = AT(network.denied_domains) },
@@ -142,13 +161,14 @@ static const struct field network_fields[] = {
 	{ .name = "mode", .kind = F_NET_MODE, .rule = R_NEUTRAL },
 	{ .name = "allowMachLookup", .kind = F_NOTE, .note_type = NT_ARRAY, .text = MACOS_ONLY },
 	{ .name = "mitmProxy", .kind = F_OBJECT, .sub = mitm_proxy_fields },
-	{ .name = "tlsTerminate", .kind = F_UNSUPPORTED, .text = "TLS termination" },
+	{ .name = "tlsTerminate", .kind = F_TLS, .sub = tls_fields },
 	{ .name = "parentProxy", .kind = F_OBJECT, .sub = parent_proxy_fields },
 	{ .name = "filterRequest", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
 	{ .name = "allowPlaintextHeaderSet", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
 	{ .name = "stripResponseHeaders", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
-	{ .name = "refuseOpaqueTunnels", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
-	{ .name = "requireHostMatch", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
+	{ .name = "refuseOpaqueTunnels", .kind = F_BOOL, .widening = false, .offset = AT(network.refuse_opaque_tunnels) },
+	/* Stored negated: false widens. */
+	{ .name = "requireHostMatch", .kind = F_BOOL_NOT, .widening = false, .offset = AT(network.host_mismatch_allowed) },
 	{ .name = "ambiguousRequestTarget", .kind = F_UNSUPPORTED, .text = REQUEST_FILTERING },
 	{ 0 },
 };
@@ -224,6 +244,7 @@ static const struct {
 	{ "network.timeouts.", timeout_fields },
 	{ "network.parentProxy.", parent_proxy_fields },
 	{ "network.mitmProxy.", mitm_proxy_fields },
+	{ "network.tlsTerminate.", tls_fields },
 	{ "sandbox.", elixir_sandbox_fields },
 	{ "sandbox.network.", elixir_network_fields },
 	{ "permissions.", elixir_permission_fields },
@@ -1067,6 +1088,90 @@ static int field_permissions(struct loader *l, const struct field *f, const json
 	return 0;
 }
 
+/* network.tlsTerminate: one path. */
+static int field_file(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_string(v))
+		return type_error(l, n, v, "a path");
+	const char *value = json_string_value(v);
+	if (value[0] != '/' && !str_has_prefix(value, "~/"))
+		return fail(l, n, false, -EINVAL, "%s: expected an absolute path or one starting with ~/, found '%s'",
+			    l->path, value);
+	struct config_file *cf = (struct config_file *)((char *)l->cfg + f->offset);
+	char *copy = strdup(value);
+	if (!copy)
+		return oom(l->err);
+	int r = make_pos(l, n, &cf->pos);
+	if (r < 0) {
+		free(copy);
+		return r;
+	}
+	free(cf->path);
+	cf->path = copy;
+	return 0;
+}
+
+static int field_count(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	long x;
+	int r = get_int(l, v, n, f->min, f->max, &x);
+	if (r < 0)
+		return r;
+	struct config_count *cc = (struct config_count *)((char *)l->cfg + f->offset);
+	if ((r = make_pos(l, n, &cc->pos)) < 0)
+		return r;
+	cc->set = true;
+	cc->value = (unsigned)x;
+	return 0;
+}
+
+static int field_bool_not(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_boolean(v))
+		return type_error(l, n, v, "true or false");
+	bool b = json_is_true(v);
+	if (b == f->widening && allows_ignored(l->origin, l->trusted))
+		return ignore_allow(l, n, l->path_len, b ? "true" : "false", false, REASON_UNTRUSTED);
+	*(bool *)((char *)l->cfg + f->offset) = !b;
+	return 0;
+}
+
+/* The object; its CA pair must be whole: a key without its certificate
+ * (or the reverse) names what is missing. */
+static int field_tls(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_object(v))
+		return type_error(l, n, v, "an object");
+	struct config_tls *t = &l->cfg->network.tls;
+	/* A pair given before is replaced only by a whole new pair. */
+	struct config_file cert = t->ca_cert, key = t->ca_key;
+	t->ca_cert = (struct config_file){ 0 };
+	t->ca_key = (struct config_file){ 0 };
+	int r = walk_object(l, v, n, f->sub);
+	if (r == 0 && !t->ca_cert.path != !t->ca_key.path)
+		r = fail(l, n, false, -EINVAL, "%s: caCertPath and caKeyPath go together: %s is missing", l->path,
+			 t->ca_cert.path ? "caKeyPath" : "caCertPath");
+	if (r == 0)
+		r = make_pos(l, n, &t->pos);
+	if (r < 0 || !t->ca_cert.path) {
+		if (t->ca_cert.path || t->ca_key.path) {
+			free(t->ca_cert.path);
+			free(t->ca_key.path);
+		}
+		t->ca_cert = cert;
+		t->ca_key = key;
+	} else {
+		free(cert.path);
+		free(key.path);
+		/* The CA's key signs whatever srt presents to the sandbox: the
+		 * sandbox must never read it. */
+		r = list_push(&l->cfg->deny_read, t->ca_key.path, true, l->origin, t->ca_key.pos, l->err);
+	}
+	if (r == 0)
+		t->enabled = true;
+	return r;
+}
+
 static int apply_field(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
 {
 	switch (f->kind) {
@@ -1105,6 +1210,14 @@ static int apply_field(struct loader *l, const struct field *f, const json_t *v,
 		return field_net_mode(l, v, n);
 	case F_STRING:
 		return field_string(l, f, v, n);
+	case F_TLS:
+		return field_tls(l, f, v, n);
+	case F_FILE:
+		return field_file(l, f, v, n);
+	case F_COUNT:
+		return field_count(l, f, v, n);
+	case F_BOOL_NOT:
+		return field_bool_not(l, f, v, n);
 	}
 	return fail(l, n, false, -EINVAL, "%s: internal error: unknown field kind", l->path);
 }
@@ -1855,6 +1968,10 @@ void config_free(struct config *cfg)
 		free(cfg->network.denied_domain_reasons[i].reason);
 	}
 	free(cfg->network.denied_domain_reasons);
+	free(cfg->network.tls.ca_cert.path);
+	free(cfg->network.tls.ca_key.path);
+	list_free(&cfg->network.tls.exclude_domains);
+	list_free(&cfg->network.tls.extra_ca_certs);
 	for (size_t i = 0; i < cfg->n_ignore_violations; i++) {
 		free(cfg->ignore_violations[i].command_pattern);
 		list_free(&cfg->ignore_violations[i].paths);

@@ -38,11 +38,16 @@
  * ripgrep, socatPath, seccomp, javaAgentJarPath, allowPty,
  * enableWeakerNetworkIsolation, allowAppleEvents, network.allowMachLookup
  * (macOS), windows, git, $schema. Refused as "not supported yet" (they promise a
- * protection we do not give): credentials,
- * network.tlsTerminate, the request-filtering keys
+ * protection we do not give): credentials, the request-filtering keys
  * network.filterRequest, allowPlaintextHeaderSet, stripResponseHeaders,
- * refuseOpaqueTunnels, requireHostMatch, ambiguousRequestTarget, and
- * filesystem.disabled: true. */
+ * ambiguousRequestTarget, and filesystem.disabled: true.
+ *
+ *   network.tlsTerminate  object: caCertPath and caKeyPath (absolute or ~/
+ *                       paths, both or neither), excludeDomains and
+ *                       extraCaCertPaths (arrays of strings), maxTunnels and
+ *                       handshakeTimeoutMs (positive integers). With it,
+ *                       network.refuseOpaqueTunnels and
+ *                       network.requireHostMatch (booleans). */
 
 /* Bounds on user-controlled input; exceeding one is an error that says so. */
 #define CONFIG_MAX_FILE_SIZE        (4u * 1024 * 1024) /* bytes per settings file */
@@ -123,6 +128,33 @@ struct config_ignored_allow {
 	const char *reason;      /* static text: why it was dropped */
 };
 
+/* A path setting (one string): NULL when unset. */
+struct config_file {
+	char *path;              /* as written: absolute, or starting with ~/ */
+	struct config_pos pos;
+};
+
+/* A count setting: unset leaves the default. */
+struct config_count {
+	bool set;
+	unsigned value;
+	struct config_pos pos;
+};
+
+/* network.tlsTerminate: present (enabled) or not. caCertPath and caKeyPath
+ * come together (checked per object); a later file's pair replaces an
+ * earlier one's, its lists add to the earlier ones. */
+struct config_tls {
+	bool enabled;
+	struct config_pos pos;               /* of the object (the last one) */
+	struct config_file ca_cert;          /* caCertPath: NULL for an ephemeral CA */
+	struct config_file ca_key;           /* caKeyPath */
+	struct config_list exclude_domains;  /* domain patterns, checked when the runtime starts */
+	struct config_list extra_ca_certs;   /* extraCaCertPaths */
+	struct config_count max_tunnels;     /* maxTunnels: 1..1000000 */
+	struct config_count handshake_ms;    /* handshakeTimeoutMs: 1..600000 */
+};
+
 /* network.mode. */
 enum config_net_mode {
 	CONFIG_NET_PROXY = 0,        /* the default: out through srt's proxies only */
@@ -176,6 +208,9 @@ struct config {
 			struct config_string socket_path;
 			struct config_list domains;
 		} mitm_proxy;
+		struct config_tls tls;
+		bool refuse_opaque_tunnels;   /* refuseOpaqueTunnels (with tlsTerminate) */
+		bool host_mismatch_allowed;   /* requireHostMatch: false */
 	} network;
 
 	struct config_ignore *ignore_violations;

@@ -94,6 +94,10 @@ static void die(int status, const char *fmt, const char *arg)
 #define EMPTY_FILE "/dev/.srt-empty"
 #define CONNECT_HELPER "/dev/.srt-connect"
 #define RESOLVER_FILE "/dev/.srt-resolver"
+#define CA_BUNDLE_FILE "/dev/.srt-ca-bundle.pem"
+
+/* network.tlsTerminate: the trust bundle (PROTO_PLAN_CA_BUNDLE), or -1. */
+static int ca_bundle_fd = -1;
 
 /* The transparent mode's resolver files (plan ops 'N' and 'H'). */
 static const char RESOLV_CONF[] =
@@ -410,6 +414,7 @@ struct plan_op {
 };
 
 static void expose_connect_helper(int src);
+static void expose_ca_bundle(int src);
 static void protect_proc(void);
 
 /*
@@ -610,6 +615,8 @@ static void apply_plan(int fd, const char *helper)
 	}
 	if (helper_fd >= 0)
 		expose_connect_helper(helper_fd);
+	if (ca_bundle_fd >= 0)
+		expose_ca_bundle(ca_bundle_fd);
 	protect_proc();
 	/* The binds keep the empty file; nobody needs its name any more. */
 	if (empty_made)
@@ -1210,6 +1217,39 @@ static void expose_connect_helper(int src)
 	close(src);
 }
 
+/* The trust bundle at CA_BUNDLE_FILE: its own file in /dev, read-only
+ * (a mount of its own, which the command cannot undo). */
+static void expose_ca_bundle(int src)
+{
+	int fd = open(CA_BUNDLE_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+	if (fd < 0)
+		die(125, "srt-init: cannot create " CA_BUNDLE_FILE ": %s", strerror(errno));
+	char buf[65536];
+	off_t off = 0;
+	for (;;) {
+		ssize_t n = pread(src, buf, sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die(125, "srt-init: cannot read the trust bundle: %s", strerror(errno));
+		if (n == 0)
+			break;
+		for (ssize_t w = 0; w < n;) {
+			ssize_t k = write(fd, buf + w, (size_t)(n - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				die(125, "srt-init: cannot write " CA_BUNDLE_FILE ": %s", strerror(errno));
+			w += k;
+		}
+		off += n;
+	}
+	close(fd);
+	close(src);
+	if (bind_onto(CA_BUNDLE_FILE, CA_BUNDLE_FILE, true, false) < 0)
+		die(125, "srt-init: cannot expose " CA_BUNDLE_FILE ": %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	/* Run as ssh's ProxyCommand inside the sandbox (see above). */
@@ -1300,18 +1340,21 @@ int main(int argc, char **argv)
 		int r = sock >= 0 ? proto_recv(sock, &type, payload, &plan_len, fds, &nfds, NULL) : -EBADF;
 		if (r < 0)
 			exit(125); /* the supervisor is gone or failed: run nothing */
+		uint32_t flags = 0;
+		if (plan_len == sizeof(uint32_t))
+			memcpy(&flags, payload, sizeof(flags));
+		if (type == PROTO_PLAN && (flags & PROTO_PLAN_CA_BUNDLE) && nfds >= 3) {
+			ca_bundle_fd = fds[nfds - 1];
+			nfds--;
+		}
 		if (type != PROTO_PLAN || (nfds != 2 && nfds != 3) ||
 		    (plan_len != 0 && plan_len != sizeof(uint32_t)))
 			die(125, "srt-init: expected the mount plan and seccomp filter from the supervisor%s", "");
 		plan_fd = fds[0];
 		filter_fd = fds[1];
 		notify_fd = nfds == 3 ? fds[2] : -1;
-		if (plan_len == sizeof(uint32_t)) {
-			uint32_t flags;
-			memcpy(&flags, payload, sizeof(flags));
-			allow_unix = flags & PROTO_PLAN_ALLOW_UNIX;
-			need_listener = flags & PROTO_PLAN_NEED_LISTENER;
-		}
+		allow_unix = flags & PROTO_PLAN_ALLOW_UNIX;
+		need_listener = flags & PROTO_PLAN_NEED_LISTENER;
 	}
 
 	/* Every bind source stays open until it is mounted: lift the soft

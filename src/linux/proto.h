@@ -61,6 +61,9 @@ enum proto_type {
  * sandbox_seccomp_options.observer_handles_unix). */
 #define PROTO_PLAN_ALLOW_UNIX 1u
 #define PROTO_PLAN_NEED_LISTENER 2u /* the write guard is on: no command without the notify listener */
+/* network.tlsTerminate: the last fd is the trust bundle (a sealed memfd), which
+ * srt-init writes read-only at /dev/.srt-ca-bundle.pem. */
+#define PROTO_PLAN_CA_BUNDLE 4u
 
 /* Send one message. Returns 0 or a negative errno. */
 int proto_send(int sock, uint32_t type, const void *payload, uint32_t len,

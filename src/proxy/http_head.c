@@ -45,6 +45,11 @@
  *   - Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1);
  *   - a body on CONNECT (Transfer-Encoding, or Content-Length other than 0);
  *   - more than one Host field (RFC 9112 section 3.2).
+ * Inside a terminated TLS tunnel (origin_form) the target is origin-form
+ * instead ("/" path [ "?" query ], RFC 9112 section 3.2.1), with exactly
+ * one Host field holding host [ ":" port ] (443 by default); refused there:
+ * any other target form, CONNECT, a missing or empty Host, a Host that is
+ * not a valid authority (userinfo, bad port).
  * Any number of empty lines before the request line are skipped (RFC 9112
  * section 2.2), within the head limit.
  *
@@ -204,7 +209,15 @@ static int parse_request_line(void *ctx, const char *buf, struct http_span l)
 	struct proxy_host host;
 	uint16_t port;
 	struct http_span path = { 0, 0 };
-	if (connect) {
+	memset(&host, 0, sizeof(host));
+	port = 0;
+	if (r->origin_form) {
+		/* The host comes from the Host field. */
+		if (connect || target[0] != '/')
+			return -EBADMSG;
+		path.off = off + t0;
+		path.len = tlen;
+	} else if (connect) {
 		if (proxy_authority_parse(target, tlen, 0, &host, &port, NULL) < 0)
 			return -EBADMSG;
 	} else {
@@ -224,8 +237,10 @@ static int parse_request_line(void *ctx, const char *buf, struct http_span l)
 	memcpy(r->method, line, mlen);
 	r->method[mlen] = '\0';
 	r->connect = connect;
-	r->host = host;
-	r->port = port;
+	if (!r->origin_form) {
+		r->host = host;
+		r->port = port;
+	}
 	r->path = path;
 	r->version_minor = minor;
 	return 0;
@@ -301,6 +316,9 @@ static int request_field(void *ctx, const char *buf, struct http_span line)
 		if (r->seen_host)
 			return -EBADMSG;
 		r->seen_host = true;
+		if (r->origin_form &&
+		    (value.len == 0 || proxy_authority_parse(buf + value.off, value.len, 443, &r->host, &r->port, NULL) < 0))
+			return -EBADMSG;
 	}
 	if (r->seen_cl && r->seen_te)
 		return -EBADMSG;
@@ -355,6 +373,8 @@ static bool wants_keep_alive(const struct http_field *fields, size_t nfields, co
 static int request_finish(void *ctx, const char *buf)
 {
 	struct http_request *r = ctx;
+	if (r->origin_form && !r->seen_host)
+		return -EBADMSG;
 	if (r->seen_te && r->version_minor == 0)
 		return -EBADMSG;
 	if (r->connect && (r->seen_te || (r->seen_cl && r->content_length != 0)))

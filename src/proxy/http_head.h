@@ -71,6 +71,14 @@ struct http_request {
 	/* Parser state between calls; set by http_request_init(). */
 	struct http_head_cursor cur;
 	bool seen_cl, seen_te, seen_host;
+
+	/* Set by the caller after http_request_init(), before parsing: the
+	 * request comes inside a TLS tunnel the proxy terminated. Its target
+	 * is in origin-form ("/path?query", kept in path) and the host and
+	 * port come from its one Host field (port 443 when it names none),
+	 * which it must have; absolute-form, authority-form (CONNECT) and
+	 * asterisk-form targets are refused (-EBADMSG). */
+	bool origin_form;
 };
 
 /* Prepare r for a new request head. */

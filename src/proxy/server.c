@@ -29,6 +29,7 @@
 #include "proxy/resolve.h"
 #include "proxy/sni.h"
 #include "proxy/socks5.h"
+#include "proxy/tls.h"
 
 /*
  * Each accepted connection is a `struct conn` with a client side and, once
@@ -77,6 +78,10 @@ struct side {
 	size_t off, len;     /* unconsumed bytes are buf[off..len) */
 	bool out_busy;       /* a write of this side's data to the other is in flight */
 	bool closed;         /* its handle is closed; a write in flight still holds buf */
+	/* A terminated TLS leg (network.tlsTerminate), or NULL: buf then holds
+	 * what was decrypted, and what is written to the side is encrypted
+	 * first (wreq_send). */
+	struct tls_io *tio;
 };
 
 enum conn_state {
@@ -91,6 +96,8 @@ enum conn_state {
 	ST_HTTP_FORWARD,    /* request body upstream, then the response back */
 	ST_TUNNEL_SNI,      /* tunnel up; the client's first bytes are checked first */
 	ST_TUNNEL,
+	ST_TLS_HANDSHAKE,   /* terminating: the client's handshake (the server's runs along) */
+	ST_TLS_UPSTREAM,    /* terminating: a request waits for the server's handshake */
 	ST_CLOSING,
 };
 
@@ -184,6 +191,17 @@ struct conn {
 	struct parent_hs phs;
 	struct parent_tls *ptls; /* https:// parents: the TLS pump of this dial, or NULL */
 	char perr[sizeof(((struct parent_url *)0)->name) + 200]; /* the event's error text */
+	/* A tunnel whose TLS srt terminates (network.tlsTerminate), or NULL.
+	 * Its requests then come decrypted from the client's leg and go
+	 * through the same path as absolute-form ones: http_head_process,
+	 * conn_decide, send_request_head, body_pump, the response head
+	 * parser; encryption happens below them, in on_read and wreq_send. */
+	struct tls_conn *tls;
+};
+
+struct tls_conn {
+	struct proxy_host host; /* the tunnel's host (CONNECT / SOCKS5), the leaf's name */
+	uint16_t port;
 };
 
 /*
@@ -200,6 +218,9 @@ struct proxy_direct {
 	void *data;
 	int family;             /* the program's socket family: tried first */
 	bool early;             /* hand over once the dial is under way (proxy_direct_early) */
+	/* network.tlsTerminate: the program got one end of a loopback pair
+	 * and the conn relays (and may terminate) as a tunnel from then on. */
+	bool relayed;
 	char *rule;             /* the refusal's rule, as its event gave it (malloc'd) */
 };
 
@@ -240,6 +261,8 @@ struct proxy_server {
 	struct proxy_ask *ask_done;
 	size_t n_asks;
 	bool ask_wake_closing;
+	char *tls_raw;          /* encrypted bytes just read, decrypted at once (on_read) */
+	size_t n_tls;           /* terminated tunnels */
 };
 
 struct wreq {
@@ -248,6 +271,7 @@ struct wreq {
 	struct conn *conn;
 	char *owned;            /* a buffer of ours to free when done, or NULL */
 	bool payload;           /* counts toward the event's bytes */
+	bool raw;               /* already encrypted for a TLS side (handshake, alerts) */
 	size_t consume;         /* bytes of from->buf to mark consumed when done */
 	unsigned nbufs;
 	uv_buf_t bufs[MAX_WRITE_BUFS];
@@ -570,8 +594,10 @@ static void on_written(uv_write_t *req, int status)
 		if (f->buf)
 			pool_put(f->srv, f->buf);
 		f->buf = NULL;
-		if (!f->is_client)
+		if (!f->is_client) {
+			tls_io_free(f->tio);
 			free(f);
+		}
 	} else if (w->from) {
 		w->from->off += w->consume;
 		w->from->out_busy = false;
@@ -629,6 +655,23 @@ static bool wreq_add_copy(struct wreq *w, const char *p, size_t n)
 	return ok;
 }
 
+/* Encrypt w's bytes for a TLS side: w then carries the records (owned). */
+static bool tls_seal(struct wreq *w, struct side *to)
+{
+	for (unsigned i = 0; i < w->nbufs; i++)
+		if (tls_io_write(to->tio, w->bufs[i].base, w->bufs[i].len) < 0)
+			return false;
+	size_t n = 0;
+	char *p = tls_io_take(to->tio, &n);
+	if (!p)
+		return false;
+	free(w->owned);
+	w->owned = p;
+	w->bufs[0] = uv_buf_init(p, (unsigned)n);
+	w->nbufs = 1;
+	return true;
+}
+
 /* Send w to side `to`. Tries a direct write first; what the socket does not
  * take now is queued. Returns false when the connection must be closed. */
 static bool wreq_send(struct wreq *w, struct side *to)
@@ -648,16 +691,25 @@ static bool wreq_send(struct wreq *w, struct side *to)
 		free(w);
 		return false;
 	}
+	size_t plain = 0;
+	for (unsigned i = 0; i < w->nbufs; i++)
+		plain += w->bufs[i].len;
+	if (to->tio && !w->raw && !tls_seal(w, to)) {
+		free(w->owned);
+		free(w);
+		return false;
+	}
 	int n = uv_try_write((uv_stream_t *)&to->tcp, w->bufs, w->nbufs);
 	size_t total = 0;
 	for (unsigned i = 0; i < w->nbufs; i++)
 		total += w->bufs[i].len;
-	/* Payload bytes count when they are handed over (now or queued). */
+	/* Payload bytes count when they are handed over (now or queued);
+	 * through TLS, what was there before encryption. */
 	if (w->payload && (n >= 0 || n == UV_EAGAIN || n == UV_ENOSYS)) {
 		if (to == &c->client)
-			c->ev.down += total;
+			c->ev.down += plain;
 		else
-			c->ev.up += total;
+			c->ev.up += plain;
 	}
 	if (n >= 0 && (size_t)n == total) {
 		if (w->from) {
@@ -757,6 +809,11 @@ static void conn_maybe_free(struct conn *c)
 	free(c->resp);
 	parent_tls_release(c->ptls);
 	evrec_clear(&c->ev);
+	tls_io_free(c->client.tio);
+	if (c->tls) {
+		free(c->tls);
+		srv->n_tls--;
+	}
 	if (c->direct) {
 		free(c->direct->rule);
 		free(c->direct);
@@ -781,8 +838,10 @@ static void on_side_closed(uv_handle_t *h)
 	if (!sd->is_client) {
 		if (c->up == sd)
 			c->up = NULL;
-		if (!sd->out_busy)
+		if (!sd->out_busy) {
+			tls_io_free(sd->tio);
 			free(sd);
+		}
 	}
 	c->handles_open--;
 	conn_maybe_free(c);
@@ -799,6 +858,18 @@ static void side_close(struct side *sd)
 {
 	if (sd->closing)
 		return;
+	if (sd->tio && tls_io_ready(sd->tio) && !sd->shut && !sd->reset) {
+		/* Say the session ends (close_notify), if the socket takes it
+		 * now: a body delimited by the close is then whole. */
+		size_t n = 0;
+		tls_io_close_notify(sd->tio);
+		char *p = tls_io_take(sd->tio, &n);
+		if (p) {
+			uv_buf_t b = uv_buf_init(p, (unsigned)n);
+			uv_try_write((uv_stream_t *)&sd->tcp, &b, 1);
+			free(p);
+		}
+	}
 	sd->closing = true;
 	sd->reading = false;
 	uv_close((uv_handle_t *)&sd->tcp, on_side_closed);
@@ -814,6 +885,12 @@ static void detach_upstream(struct conn *c)
 	c->up = NULL;
 	u->detached = true;
 	side_close(u);
+}
+
+/* A transparent request not yet handed over (or relayed). */
+static bool direct_pending(const struct conn *c)
+{
+	return c->direct && !c->direct->relayed;
 }
 
 /* Hand a transparent request's outcome to the connect broker, once; fd is
@@ -877,6 +954,7 @@ static void server_maybe_free(struct proxy_server *s)
 		if (h && h->on_closed)
 			h->on_closed(h->data);
 		pool_release(s);
+		free(s->tls_raw);
 		while (s->listeners) {
 			struct listener *l = s->listeners;
 			s->listeners = l->next;
@@ -947,6 +1025,21 @@ static void on_timeout(uv_timer_t *t)
 		conn_close(c);
 		return;
 	}
+	if (c->state == ST_TLS_HANDSHAKE) {
+		debug_log(c, "%s: the TLS handshake with the client took too long", c->target);
+		c->ev.timeout = "tlsHandshake";
+		evrec_ended(&c->ev, "srt", "timed out");
+		conn_close(c);
+		return;
+	}
+	if (c->state == ST_TLS_UPSTREAM) {
+		debug_log(c, "%s: the TLS handshake with the server took too long", c->target);
+		c->ev.timeout = "tlsHandshake";
+		detach_upstream(c);
+		c->client_keep = false;
+		refuse(c, 504, 0, NULL, "the TLS handshake with the server timed out");
+		return;
+	}
 	if (c->state == ST_TUNNEL || c->state == ST_TUNNEL_SNI) {
 		if (!idle_expired(c, lim->tunnel_idle_timeout_ms))
 			return;
@@ -968,9 +1061,9 @@ static void on_timeout(uv_timer_t *t)
 			c->ev.error = "timed out";
 		ev_end(c);
 		lookup_cancel(c);
-		if (c->direct) {
+		if (direct_pending(c)) {
 			direct_finish(c, -1, ETIMEDOUT, NULL);
-		} else if (c->kind == PROXY_KIND_HTTP) {
+		} else if (c->kind == PROXY_KIND_HTTP || c->tls) {
 			static const char body[] = "srt: the connection timed out\n";
 			char *text = NULL;
 			int n = asprintf(&text, "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
@@ -1163,7 +1256,7 @@ static void refuse_phrase(struct conn *c, int http_status, uint8_t socks_rep, co
 		evrec_ended(&c->ev, "srt", why);
 		ev_end(c);
 	}
-	if (c->direct) {
+	if (direct_pending(c) || (c->direct && !c->tls)) {
 		/* What a connect() of the program says: the SOCKS5 reply
 		 * code is already the refusal in a client's terms. */
 		int err = socks_rep == SOCKS5_REP_NETWORK_UNREACHABLE ? ENETUNREACH :
@@ -1175,7 +1268,7 @@ static void refuse_phrase(struct conn *c, int http_status, uint8_t socks_rep, co
 		conn_close(c);
 		return;
 	}
-	if (c->kind == PROXY_KIND_HTTP) {
+	if (c->kind == PROXY_KIND_HTTP || c->tls) {
 		char *text = NULL;
 		if (asprintf(&text, "srt: %s%s%s\n", c->target[0] ? c->target : "", c->target[0] ? ": " : "", why) < 0) {
 			conn_close(c);
@@ -1214,6 +1307,9 @@ static void refuse(struct conn *c, int http_status, uint8_t socks_rep, const cha
 
 static void try_next_address(struct conn *c);
 static bool send_request_head(struct conn *c);
+static void tls_upstream_start(struct conn *c, struct side *u);
+static bool tls_wanted(struct conn *c);
+static void direct_relay(struct conn *c, struct side *u);
 
 /* A transparent request's upstream is connected: the broker takes the
  * socket. Its descriptor leaves libuv as a duplicate (the handle then
@@ -1229,6 +1325,10 @@ static void direct_connected(struct conn *c, struct side *u)
 /* err EINPROGRESS: the dial is under way (proxy_direct_early). */
 static void direct_connected_as(struct conn *c, struct side *u, int err)
 {
+	if (err == 0 && tls_wanted(c)) {
+		direct_relay(c, u);
+		return;
+	}
 	uv_os_fd_t ufd;
 	int fd = uv_fileno((uv_handle_t *)&u->tcp, &ufd) == 0 ? fcntl(ufd, F_DUPFD_CLOEXEC, 0) : -1;
 	stop_timer(c);
@@ -1274,7 +1374,7 @@ static void on_connected(uv_connect_t *req, int status)
  * client's protocol goes on. */
 static void upstream_ready(struct conn *c, struct side *u)
 {
-	if (c->direct) {
+	if (direct_pending(c)) {
 		direct_connected(c, u);
 		return;
 	}
@@ -1288,6 +1388,12 @@ static void upstream_ready(struct conn *c, struct side *u)
 	c->up_by_extra = c->by_extra;
 	c->up_keep = true;
 	side_start_reading(u);
+	if (c->tls) {
+		/* A request inside a terminated tunnel, on a new connection:
+		 * TLS first. */
+		tls_upstream_start(c, u);
+		return;
+	}
 	if (c->kind == PROXY_KIND_HTTP && c->req && c->req->connect) {
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 		char *copy = strdup(ok);
@@ -1372,7 +1478,7 @@ static void try_next_address(struct conn *c)
 		return;
 	}
 	c->connect_busy = true;
-	if (c->direct && c->direct->early && !c->parent) {
+	if (direct_pending(c) && c->direct->early && !tls_wanted(c) && !c->parent) {
 		/* The program's socket is non-blocking: it waits for this
 		 * dial itself (EINPROGRESS), on this one address. */
 		c->connect_busy = false;
@@ -1481,13 +1587,16 @@ static void on_resolved(void *data, int status, struct addrinfo *res)
 /* An allowed request: resolve (names) and dial. */
 static void dial_allowed(struct conn *c)
 {
-	c->parent = proxy_upstream_route(c->srv->o.upstream, &c->host, c->port,
-					 c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect);
+	/* A request inside a terminated tunnel is HTTPS to its origin: it
+	 * goes through a parent as a tunnel (CONNECT), never in absolute
+	 * form, whose http:// would cross the parent in plain text. */
+	bool plain = c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect && !c->tls;
+	c->parent = proxy_upstream_route(c->srv->o.upstream, &c->host, c->port, plain);
 	c->parent_resolved = false;
 	/* Plain HTTP goes to an HTTP parent (or the mitmProxy) as an
 	 * absolute-form request, as a client configured with that proxy would
 	 * send it: parents commonly allow CONNECT to port 443 only. */
-	c->parent_abs = c->parent && c->kind == PROXY_KIND_HTTP && c->req && !c->req->connect &&
+	c->parent_abs = c->parent && plain &&
 			(c->parent->scheme == PARENT_HTTP || c->parent->scheme == PARENT_HTTPS ||
 			 c->parent->scheme == PARENT_UNIX);
 	parent_tls_release(c->ptls);
@@ -1865,6 +1974,8 @@ static bool decision_by_default(const struct net_decision *d)
 
 static const char *conn_via(const struct conn *c)
 {
+	if (c->tls)
+		return "tls";
 	if (c->direct)
 		return "transparent";
 	switch (c->kind) {
@@ -2269,6 +2380,360 @@ static void decide_and_dial(struct conn *c)
 	decided(c, r, &d);
 }
 
+/* --- TLS termination --------------------------------------------------------- */
+
+/*
+ * A tunnel (CONNECT or SOCKS5) to an allowed host that is not in
+ * tlsTerminate.excludeDomains, whose client starts with a ClientHello, is
+ * terminated: the client's leg gets a leaf for the tunnel's host (its SNI
+ * must name that host, or be absent), the server's leg is a TLS client to
+ * that host, verified. Both handshakes run at once. Then the conn is an
+ * HTTP/1.1 forwarder whose requests are in origin-form: each is parsed,
+ * checked (its Host must name the tunnel's host) and decided like an
+ * absolute-form request, and forwarded over the server's leg by the same
+ * code (send_request_head, body_pump, the response parser); a request
+ * that needs a new connection dials and makes a new TLS client.
+ *
+ * Below that code, a TLS side's buffer holds plaintext: on_read decrypts
+ * into it, wreq_send encrypts what is written to it. Reads of encrypted
+ * bytes are sized so that what they decrypt to always fits the buffer
+ * (TLS_READ_SLACK: one record that was partly buffered plus its rest),
+ * so no byte ever waits inside the TLS engine for room.
+ */
+
+#define TLS_RAW_MAX (128 * 1024)
+#define TLS_READ_SLACK (17 * 1024 + 512)
+#define TLS_READ_MIN (TLS_READ_SLACK + 4096)
+
+static size_t tls_room(const struct side *sd)
+{
+	return sd->srv->o.limits.buffer_size - (sd->buf ? sd->len : 0);
+}
+
+/* Send what the engine has for the peer (handshake, alerts, tickets). */
+static bool tls_flush(struct conn *c, struct side *sd)
+{
+	size_t n = 0;
+	char *p = tls_io_take(sd->tio, &n);
+	if (!p)
+		return true;
+	struct wreq *w = wreq_new(c);
+	if (!w) {
+		free(p);
+		return false;
+	}
+	w->owned = p;
+	w->raw = true;
+	wreq_add(w, p, n);
+	return wreq_send(w, sd);
+}
+
+/* Encrypted bytes from a TLS side: handshake, then decrypt into its
+ * buffer. Returns false on a TLS error after the handshake (a handshake
+ * that fails is seen by the state's processing). */
+static bool tls_input(struct conn *c, struct side *sd, const char *raw, size_t n)
+{
+	struct tls_io *io = sd->tio;
+	if (tls_io_feed(io, raw, n) < 0)
+		return false;
+	bool ok = true;
+	if (!tls_io_ready(io) && tls_io_handshake(io) <= 0) {
+		tls_io_keep(io);
+		tls_flush(c, sd);
+		return true;
+	}
+	while (ok) {
+		if (!sd->buf) {
+			sd->buf = pool_get(sd->srv);
+			sd->off = sd->len = 0;
+			if (!sd->buf) {
+				ok = false;
+				break;
+			}
+		}
+		size_t room = tls_room(sd);
+		if (room == 0)
+			break;
+		long k = tls_io_read(io, sd->buf + sd->len, room);
+		if (k > 0) {
+			sd->len += (size_t)k;
+			continue;
+		}
+		if (k == -1)
+			sd->eof = true; /* close_notify */
+		else if (k < -1)
+			ok = false;
+		break;
+	}
+	if (tls_io_keep(io) < 0)
+		ok = false;
+	if (sd->buf && sd->off == sd->len && !sd->out_busy)
+		side_compact(sd);
+	return tls_flush(c, sd) && ok;
+}
+
+/* Should this tunnel be terminated? */
+static bool tls_wanted(struct conn *c)
+{
+	const struct tls_terminate *t = c->srv->o.tls;
+	if (!t || !t->ca || (c->kind == PROXY_KIND_FORWARD && !c->direct))
+		return false;
+	if (t->exclude) {
+		struct net_decision d;
+		net_policy_decide(t->exclude, &c->host, c->port, &d);
+		if (d.verdict == NET_ALLOW)
+			return false;
+	}
+	return true;
+}
+
+/* The client's first bytes are a ClientHello: terminate. */
+static void tls_begin(struct conn *c)
+{
+	struct proxy_server *s = c->srv;
+	const struct tls_terminate *t = s->o.tls;
+	if (s->n_tls >= t->max_tunnels || s->o.limits.buffer_size < 2 * TLS_READ_MIN) {
+		char rule[96];
+		snprintf(rule, sizeof(rule), "tlsTerminate.maxTunnels: %u terminated tunnels at once", t->max_tunnels);
+		debug_log(c, "%s: tunnel closed: %s", c->target, rule);
+		ev_refuse(c, rule, true);
+		conn_close(c);
+		return;
+	}
+	if (c->up->out_busy || side_avail(c->up) > 0) {
+		/* The server spoke first, and its bytes went to the client as
+		 * they were: nothing TLS can be made of that. */
+		debug_log(c, "%s: tunnel closed: the server sent data before the client's TLS hello", c->target);
+		evrec_ended(&c->ev, "srt", "the server sent data before the client's TLS hello");
+		conn_close(c);
+		return;
+	}
+	c->tls = calloc(1, sizeof(*c->tls));
+	if (!c->tls) {
+		conn_close(c);
+		return;
+	}
+	s->n_tls++;
+	c->tls->host = c->host;
+	c->tls->port = c->port;
+	c->client.tio = tls_io_server(t->ca, c->host.text);
+	c->up->tio = tls_io_client(t->ca, c->host.text);
+	size_t n = side_avail(&c->client);
+	char *hello = n ? malloc(n) : NULL;
+	if (!c->client.tio || !c->up->tio || !hello) {
+		free(hello);
+		evrec_ended(&c->ev, "srt", "cannot set up TLS");
+		conn_close(c);
+		return;
+	}
+	debug_log(c, "%s: terminating TLS", c->target);
+	/* What was read so far is encrypted: it goes to the engines. */
+	memcpy(hello, c->client.buf + c->client.off, n);
+	c->client.off = c->client.len;
+	side_compact(&c->client);
+	c->state = ST_TLS_HANDSHAKE;
+	arm_timer(c, t->handshake_timeout_ms);
+	tls_io_handshake(c->up->tio);
+	bool ok = tls_flush(c, c->up) && tls_input(c, &c->client, hello, n);
+	free(hello);
+	if (!ok) {
+		evrec_ended(&c->ev, "srt", "TLS error");
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+static void tls_handshake_process(struct conn *c)
+{
+	struct tls_io *io = c->client.tio;
+	if (tls_io_failed(io) || (c->client.eof && !tls_io_ready(io))) {
+		const char *why = tls_io_failed(io) ? tls_io_error(io) : "the client closed the connection";
+		debug_log(c, "%s: the TLS handshake with the client failed: %s", c->target, why);
+		evrec_ended(&c->ev, "client", why);
+		conn_close(c);
+		return;
+	}
+	if (!tls_io_ready(io)) {
+		side_start_reading(&c->client);
+		if (c->up)
+			side_start_reading(c->up);
+		return;
+	}
+	/* Now the first request's head, within requestHead. */
+	arm_timer(c, c->srv->o.limits.head_timeout_ms);
+	c->state = ST_HTTP_HEAD;
+	c->client_keep = true;
+	conn_process(c);
+}
+
+/* The server's leg failed its handshake: the client hears why (502). */
+static void tls_upstream_failed(struct conn *c, const char *why)
+{
+	char rule[256], text[256];
+	snprintf(rule, sizeof(rule), "TLS with the server failed: %s", why);
+	snprintf(text, sizeof(text), "the TLS connection to the server failed: %s", why);
+	debug_log(c, "%s: %s", c->target, rule);
+	ev_refuse(c, rule, false);
+	detach_upstream(c);
+	c->client_keep = false;
+	refuse(c, 502, 0, NULL, text);
+}
+
+static void tls_upstream_process(struct conn *c)
+{
+	struct side *u = c->up;
+	if (!u || !u->tio) {
+		conn_close(c);
+		return;
+	}
+	if (tls_io_failed(u->tio)) {
+		tls_upstream_failed(c, tls_io_error(u->tio));
+		return;
+	}
+	if (!tls_io_ready(u->tio)) {
+		if (u->eof) {
+			tls_upstream_failed(c, "the server closed the connection during the handshake");
+			return;
+		}
+		side_start_reading(u);
+		return;
+	}
+	stop_timer(c);
+	c->state = ST_HTTP_FORWARD;
+	if (!c->req || !send_request_head(c)) {
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+/* A new connection for a request in a terminated tunnel. */
+static void tls_upstream_start(struct conn *c, struct side *u)
+{
+	u->tio = tls_io_client(c->srv->o.tls->ca, c->host.text);
+	if (!u->tio) {
+		evrec_ended(&c->ev, "srt", "cannot set up TLS");
+		conn_close(c);
+		return;
+	}
+	c->state = ST_TLS_UPSTREAM;
+	arm_timer(c, c->srv->o.tls->handshake_timeout_ms);
+	tls_io_handshake(u->tio);
+	if (!tls_flush(c, u)) {
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+/* A connected loopback TCP pair in srt's own network namespace: out[0]
+ * for the program, out[1] for us. The listener lives only for this; a
+ * stranger's connection accepted first is closed. */
+static int tcp_pair(int out[2])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in mine, peer;
+	socklen_t sl = sizeof(sa), ml = sizeof(mine);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), a = -1, b = -1;
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 16) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) < 0)
+		goto fail;
+	a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (a < 0 || connect(a, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(a, (struct sockaddr *)&mine, &ml) < 0)
+		goto fail;
+	for (int tries = 0; tries < 16 && b < 0; tries++) {
+		socklen_t pl = sizeof(peer);
+		int x = accept4(l, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
+		if (x < 0)
+			goto fail;
+		if (peer.sin_port == mine.sin_port && peer.sin_addr.s_addr == mine.sin_addr.s_addr)
+			b = x;
+		else
+			close(x);
+	}
+	if (b < 0)
+		goto fail;
+	close(l);
+	out[0] = a;
+	out[1] = b;
+	return 0;
+fail:
+	if (l >= 0)
+		close(l);
+	if (a >= 0)
+		close(a);
+	return -1;
+}
+
+/* A transparent connection to a host whose TLS srt terminates: the
+ * program gets one end of a loopback pair instead of the server's socket,
+ * and the conn becomes a tunnel from the other end to the server, checked
+ * and terminated as a CONNECT tunnel is. */
+static void direct_relay(struct conn *c, struct side *u)
+{
+	int pair[2];
+	stop_timer(c);
+	if (tcp_pair(pair) < 0) {
+		debug_log(c, "%s: cannot relay the connection: %s", c->target, strerror(errno));
+		evrec_ended(&c->ev, "srt", "out of descriptors");
+		conn_close(c);
+		return;
+	}
+	if (uv_tcp_open(&c->client.tcp, pair[1]) < 0) {
+		close(pair[0]);
+		close(pair[1]);
+		evrec_ended(&c->ev, "srt", "out of descriptors");
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->client.tcp, 1);
+	uv_tcp_nodelay(&u->tcp, 1);
+	c->direct->relayed = true;
+	debug_log(c, "%s: connected, relayed (TLS termination)", c->target);
+	direct_finish(c, pair[0], 0, NULL);
+	snprintf(c->up_target, sizeof(c->up_target), "%s", c->target);
+	snprintf(c->up_address, sizeof(c->up_address), "%s", c->ev.address);
+	c->up_np = c->np;
+	c->up_by_extra = c->by_extra;
+	c->up_keep = true;
+	c->state = ST_TUNNEL_SNI;
+	arm_idle_timer(c, c->srv->o.limits.tunnel_idle_timeout_ms);
+	side_start_reading(u);
+	side_start_reading(&c->client);
+}
+
+/* A request in a terminated tunnel must name the tunnel's host in its
+ * Host field (requireHostMatch): else 421 Misdirected Request, a
+ * violation. Returns false when it was refused. */
+static bool tls_host_check(struct conn *c)
+{
+	const struct tls_conn *t = c->tls;
+	if (!c->srv->o.tls->require_host_match ||
+	    (c->req->port == t->port && strcmp(c->req->host.text, t->host.text) == 0))
+		return true;
+	/* The tunnel's own event ends here; the refusal names the Host. */
+	if (c->ev.pending)
+		ev_end(c);
+	char rule[PROXY_HOST_NAME_MAX * 2 + 96];
+	snprintf(rule, sizeof(rule), "Host mismatch: the request names %s:%u inside a TLS tunnel to %s:%u",
+		 c->req->host.text, (unsigned)c->req->port, t->host.text, (unsigned)t->port);
+	c->host = c->req->host;
+	c->port = c->req->port;
+	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
+		 c->host.text, (unsigned)c->port);
+	c->via = "tls";
+	debug_log(c, "%s: %s", c->target, rule);
+	ev_refuse(c, rule, false);
+	c->client_keep = false;
+	free(c->req);
+	c->req = NULL;
+	http_answer(c, 421, "Misdirected Request", "blocked-by-sandbox-runtime",
+		    "srt: this connection is for another host; open a new one for this host\n", false);
+	return false;
+}
+
 /* --- tunnels ---------------------------------------------------------------- */
 
 /* Copy what `from` has to `to`. */
@@ -2320,6 +2785,17 @@ static void tunnel_process(struct conn *c)
 			return; /* keep reading */
 		bool ok = st == SNI_NOT_TLS || st == SNI_NO_SNI ||
 			  (st == SNI_FOUND && sni_matches_host(name, c->host.text));
+		if (ok && (st == SNI_FOUND || st == SNI_NO_SNI) && tls_wanted(c)) {
+			tls_begin(c);
+			return;
+		}
+		if (ok && st == SNI_NOT_TLS && tls_wanted(c) && c->srv->o.tls->refuse_opaque) {
+			static const char rule[] = "refuseOpaqueTunnels: the tunnel does not carry TLS";
+			debug_log(c, "%s: tunnel closed: %s", c->target, rule);
+			ev_refuse(c, rule, true);
+			conn_close(c);
+			return;
+		}
 		if (!ok) {
 			debug_log(c, "%s: tunnel closed: %s", c->target,
 				  st == SNI_FOUND ? "the TLS server name (SNI) names another host" : sni_status_name(st));
@@ -2821,7 +3297,7 @@ fail:
 static bool splice_body(struct conn *c)
 {
 	struct side *u = c->up;
-	if (!u || !c->req_done || c->resp_body.framing != HTTP_RESP_LENGTH ||
+	if (!u || c->tls || !c->req_done || c->resp_body.framing != HTTP_RESP_LENGTH ||
 	    c->resp_body.remaining < SPLICE_BODY_MIN || side_avail(u) || u->out_busy || u->eof ||
 	    c->pending_writes || c->client.shut || c->client.closing || u->closing)
 		return false;
@@ -2992,7 +3468,7 @@ static bool send_request_head(struct conn *c)
 	char *out = NULL;
 	size_t len = 0, cap = 0;
 	char host[PROXY_HOST_NAME_MAX + 16];
-	if (c->port == 80)
+	if (c->port == (c->tls ? 443 : 80))
 		snprintf(host, sizeof(host), c->host.kind == PROXY_HOST_IPV6 ? "[%s]" : "%s", c->host.text);
 	else
 		snprintf(host, sizeof(host), "%s", c->target);
@@ -3175,7 +3651,7 @@ static void http_forward_process(struct conn *c)
 		return;
 	/* A long body ahead: stop reading the upstream, so that what is
 	 * buffered drains and the rest can be spliced. */
-	bool drain_for_splice = c->resp_head_sent && !c->resp_done && c->req_done &&
+	bool drain_for_splice = !c->tls && c->resp_head_sent && !c->resp_done && c->req_done &&
 				c->resp_body.framing == HTTP_RESP_LENGTH &&
 				c->resp_body.remaining >= SPLICE_BODY_MIN + side_avail(u);
 	if (drain_for_splice && u->reading) {
@@ -3245,6 +3721,7 @@ static void http_head_process(struct conn *c)
 			return;
 		}
 		http_request_init(c->req);
+		c->req->origin_form = c->tls != NULL;
 		if (c->n_heads++ > 0)
 			c->req_start = uv_hrtime();
 		arm_timer(c, c->srv->o.limits.head_timeout_ms);
@@ -3272,6 +3749,8 @@ static void http_head_process(struct conn *c)
 	}
 	stop_timer(c);
 	c->client_keep = c->req->keep_alive;
+	if (c->tls && !tls_host_check(c))
+		return;
 	c->host = c->req->host;
 	c->port = c->req->port;
 	snprintf(c->target, sizeof(c->target), c->host.kind == PROXY_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
@@ -3285,6 +3764,13 @@ static void http_head_process(struct conn *c)
 		debug_log(c, "%s: allowed (%s), kept-alive connection", c->target, d.rule);
 		ev_begin(c, rule_text(&d));
 		snprintf(c->ev.address, sizeof(c->ev.address), "%s", c->up_address);
+		if (c->up->tio && !tls_io_ready(c->up->tio)) {
+			/* The server's handshake is still under way (or failed). */
+			c->state = ST_TLS_UPSTREAM;
+			arm_timer(c, c->srv->o.tls->handshake_timeout_ms);
+			conn_process(c);
+			return;
+		}
 		c->state = ST_HTTP_FORWARD;
 		if (!send_request_head(c)) {
 			conn_close(c);
@@ -3421,6 +3907,12 @@ static void conn_process(struct conn *c)
 	case ST_PARENT:
 		parent_process(c);
 		break;
+	case ST_TLS_HANDSHAKE:
+		tls_handshake_process(c);
+		break;
+	case ST_TLS_UPSTREAM:
+		tls_upstream_process(c);
+		break;
 	case ST_ASKING:
 	case ST_RESOLVING:
 	case ST_CONNECTING:
@@ -3446,6 +3938,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		*buf = uv_buf_init(NULL, 0);
 		return;
 	}
+	if (sd->tio) {
+		/* Encrypted bytes, no more than what fits decrypted. */
+		struct proxy_server *s = sd->srv;
+		if (!s->tls_raw)
+			s->tls_raw = malloc(TLS_RAW_MAX);
+		size_t room = cap - sd->len;
+		size_t n = room > TLS_READ_SLACK ? room - TLS_READ_SLACK : 0;
+		*buf = uv_buf_init(s->tls_raw, s->tls_raw ? (unsigned)(n < TLS_RAW_MAX ? n : TLS_RAW_MAX) : 0);
+		return;
+	}
 	*buf = uv_buf_init(sd->buf + sd->len, (unsigned)(cap - sd->len));
 }
 
@@ -3458,11 +3960,19 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (nread == 0)
 		return;
+	if (nread == UV_ENOBUFS && sd->tio) {
+		/* No room to decrypt into: read again once there is. */
+		uv_read_stop(st);
+		sd->reading = false;
+		return;
+	}
 	if (nread < 0) {
 		uv_read_stop(st);
 		sd->reading = false;
 		if (sd->buf && sd->off == sd->len && !sd->out_busy)
 			side_compact(sd);
+		if (nread == UV_EOF && sd->tio && !sd->eof && !sd->is_client && tls_io_ready(sd->tio))
+			sd->reset = true; /* no close_notify: what ends with the close is cut */
 		if (nread == UV_EOF) {
 			sd->eof = true;
 			evrec_ended(&c->ev, side_name(sd->is_client), NULL);
@@ -3494,6 +4004,36 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	if (sd->tio) {
+		bool was_eof = sd->eof;
+		if (!tls_input(c, sd, buf->base, (size_t)nread)) {
+			const char *why = tls_io_error(sd->tio);
+			debug_log(c, "%s: TLS error from the %s: %s", c->target, side_name(sd->is_client), why);
+			uv_read_stop(st);
+			sd->reading = false;
+			if (!sd->is_client && c->state == ST_HTTP_FORWARD && !c->resp_head_sent) {
+				detach_upstream(c);
+				c->client_keep = false;
+				refuse(c, 502, 0, NULL, "TLS error from the server");
+				return;
+			}
+			evrec_ended(&c->ev, side_name(sd->is_client), why);
+			conn_close(c);
+			return;
+		}
+		c->last_active = uv_now(sd->srv->loop);
+		if (sd->eof && !was_eof) {
+			/* close_notify: the peer's stream ended. */
+			uv_read_stop(st);
+			sd->reading = false;
+			evrec_ended(&c->ev, side_name(sd->is_client), NULL);
+		} else if (tls_room(sd) < TLS_READ_MIN) {
+			uv_read_stop(st);
+			sd->reading = false;
+		}
+		conn_process(c);
+		return;
+	}
 	sd->len += (size_t)nread;
 	c->last_active = uv_now(sd->srv->loop);
 	/* Stop when the buffer is full; processing makes room. */
@@ -3511,6 +4051,11 @@ static void side_start_reading(struct side *sd)
 	if (sd->buf && sd->len == sd->srv->o.limits.buffer_size) {
 		side_compact(sd);
 		if (sd->len == sd->srv->o.limits.buffer_size)
+			return;
+	}
+	if (sd->tio && tls_room(sd) < TLS_READ_MIN) {
+		side_compact(sd);
+		if (tls_room(sd) < TLS_READ_MIN)
 			return;
 	}
 	if (uv_read_start((uv_stream_t *)&sd->tcp, on_alloc, on_read) == 0)

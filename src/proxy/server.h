@@ -11,6 +11,7 @@
 struct net_policy;
 struct proxy_ask;
 struct proxy_upstream;
+struct tls_terminate;
 
 /* How long a question waits for its answer unless proxy_hooks.ask_timeout
  * says otherwise. */
@@ -147,6 +148,9 @@ struct proxy_options {
 	 * sends the address); the parent's own address is dialed without the
 	 * resolved-address guard. Its events' address is the parent's. */
 	const struct proxy_upstream *upstream;
+	/* network.tlsTerminate (proxy/tls.h); NULL: tunnels stay opaque.
+	 * Must outlive the server. */
+	const struct tls_terminate *tls;
 };
 
 struct proxy_server;

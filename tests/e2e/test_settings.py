@@ -149,9 +149,8 @@ def test_unknown_key_far_from_anything(ctx):
 
 
 @pytest.mark.parametrize("doc,key", [
-    ({"network": {"tlsTerminate": True}}, "tlsTerminate"),
     ({"credentials": {"files": []}}, "credentials"),
-], ids=["tlsTerminate", "credentials"])
+], ids=["credentials"])
 def test_unsupported_protective_keys_refused(ctx, doc, key):
     f = ctx.settings(doc)
     r = ctx.run(["echo", MARK], settings_file=f)

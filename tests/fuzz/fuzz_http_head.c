@@ -1,4 +1,4 @@
-/* libFuzzer target: the HTTP request- and response-head parsers (one-shot against in pieces), their drop lists, the chunk-size line parser and the trailer-section parser (against the response parser). */
+/* libFuzzer target: the HTTP request- and response-head parsers (one-shot against in pieces; requests also in origin-form, as inside a terminated TLS tunnel), their drop lists, the chunk-size line parser and the trailer-section parser (against the response parser). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@ static int step_request(const char *buf, size_t len)
 {
 	return http_request_parse(&inc, buf, len);
 }
+
 
 static int step_response(const char *buf, size_t len)
 {
@@ -69,6 +70,30 @@ static void check_fields(const uint8_t *data, const struct http_field *fields, s
 				abort();
 		}
 	}
+}
+
+/* Origin-form (a request inside a terminated TLS tunnel): the same
+ * incremental contract, a path that starts with '/', the host from the one
+ * Host field, never CONNECT. */
+static void check_origin_form(const uint8_t *data, size_t size)
+{
+	const char *buf = (const char *)data;
+	http_request_init(&one);
+	one.origin_form = true;
+	int r = http_request_parse(&one, buf, size);
+	http_request_init(&inc);
+	inc.origin_form = true;
+	int r2 = parse_in_pieces(step_request, data, size);
+	check_result(r, r2, size, -ENAMETOOLONG);
+	if (r <= 0)
+		return;
+	if (one.connect || one.port == 0 || one.host.text[0] == '\0' || !one.seen_host)
+		abort();
+	if (one.path.len == 0 || one.path.off + one.path.len > (size_t)r || data[one.path.off] != '/')
+		abort();
+	if (strcmp(one.host.text, inc.host.text) != 0 || one.port != inc.port || one.framing != inc.framing)
+		abort();
+	check_fields(data, one.fields, one.nfields, (size_t)r);
 }
 
 /* The response parser with and without HEAD; returns its result. */
@@ -173,6 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					 http_span_equal(buf, one.fields[i].name, "connection")))
 				abort();
 	}
+
+	check_origin_form(data, size);
 
 	/* HEAD changes the framing, never whether or where the head ends. */
 	if (check_response(data, size, false) != check_response(data, size, true))

@@ -502,12 +502,67 @@ static void test_unknown_keys_suggest(void **state)
 	config_free(&p.cfg);
 }
 
+static void test_tls_terminate(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\"network\": {\"tlsTerminate\": {}}}");
+	assert_int_equal(p.r, 0);
+	assert_true(p.cfg.network.tls.enabled);
+	assert_null(p.cfg.network.tls.ca_cert.path);
+	assert_false(p.cfg.network.host_mismatch_allowed);
+	config_free(&p.cfg);
+	parse(&p, "{\"network\": {\"tlsTerminate\": {\"caCertPath\": \"/etc/ca.pem\", \"caKeyPath\": \"~/ca.key\",\n"
+		  "  \"excludeDomains\": [\"a.com\", \"*.b.com\"], \"extraCaCertPaths\": [\"/x.pem\"],\n"
+		  "  \"maxTunnels\": 7, \"handshakeTimeoutMs\": 1500},\n"
+		  "  \"refuseOpaqueTunnels\": true, \"requireHostMatch\": false}}");
+	assert_int_equal(p.r, 0);
+	const struct config_tls *t = &p.cfg.network.tls;
+	assert_string_equal(t->ca_cert.path, "/etc/ca.pem");
+	assert_string_equal(t->ca_key.path, "~/ca.key");
+	assert_string_equal(t->ca_key.pos.key, "network.tlsTerminate.caKeyPath");
+	assert_int_equal(t->exclude_domains.n, 2);
+	assert_int_equal(t->extra_ca_certs.n, 1);
+	assert_true(t->max_tunnels.set);
+	assert_int_equal(t->max_tunnels.value, 7);
+	assert_int_equal(t->handshake_ms.value, 1500);
+	assert_true(p.cfg.network.refuse_opaque_tunnels);
+	assert_true(p.cfg.network.host_mismatch_allowed);
+	/* The CA's key is never readable inside. */
+	bool denied = false;
+	for (size_t i = 0; i < p.cfg.deny_read.n; i++)
+		denied |= strcmp(p.cfg.deny_read.items[i].value, "~/ca.key") == 0 && p.cfg.deny_read.items[i].literal;
+	assert_true(denied);
+	config_free(&p.cfg);
+	expect_error("{\"network\": {\"tlsTerminate\": {\"caCertPath\": \"/a\"}}}", -EINVAL,
+		     "network.tlsTerminate: caCertPath and caKeyPath go together: caKeyPath is missing", NULL);
+	expect_error("{\"network\": {\"tlsTerminate\": {\"caKeyPath\": \"/a\"}}}", -EINVAL, "caCertPath is missing", NULL);
+	expect_error("{\"network\": {\"tlsTerminate\": {\"caCertPath\": \"a\", \"caKeyPath\": \"/a\"}}}", -EINVAL,
+		     "network.tlsTerminate.caCertPath: expected an absolute path", NULL);
+	expect_error("{\"network\": {\"tlsTerminate\": {\"maxTunnels\": 0}}}", -EINVAL,
+		     "network.tlsTerminate.maxTunnels: expected an integer from 1 to 1000000", NULL);
+	expect_error("{\"network\": {\"tlsTerminate\": {\"handshakeTimeoutMs\": 600001}}}", -EINVAL,
+		     "handshakeTimeoutMs", NULL);
+	expect_error("{\"network\": {\"tlsTerminate\": true}}", -EINVAL,
+		     "network.tlsTerminate: expected an object", NULL);
+	expect_error("{\"network\": {\"tlsTerminate\": {\"excludeDomains\": \"a.com\"}}}", -EINVAL,
+		     "network.tlsTerminate.excludeDomains: expected an array", NULL);
+	expect_error("{\"network\": {\"requireHostMatch\": 1}}", -EINVAL, "network.requireHostMatch: expected true or false",
+		     NULL);
+	/* From an untrusted project file, the widening values are ignored. */
+	parse_as(&p, "{\"network\": {\"requireHostMatch\": false, \"refuseOpaqueTunnels\": true}}",
+		 CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_false(p.cfg.network.host_mismatch_allowed);
+	assert_true(p.cfg.network.refuse_opaque_tunnels);
+	config_free(&p.cfg);
+}
+
 static void test_unsupported_keys(void **state)
 {
 	(void)state;
 	expect_error("{\n  \"credentials\": {\"files\": []}\n}", -EOPNOTSUPP,
 		     "/home/u/.srt-settings.json:2:3: credentials: not supported yet", NULL);
-	expect_error("{\"network\": {\"tlsTerminate\": {}}}", -EOPNOTSUPP, "network.tlsTerminate: not supported yet", NULL);
 	/* parentProxy and mitmProxy are read (test_parent covers their values). */
 	expect_error("{\"network\": {\"parentProxy\": {\n\"http\": \"gopher://p:1\"}}}", -EINVAL,
 		     ":2:9: network.parentProxy.http: an unsupported scheme", NULL);
@@ -519,7 +574,7 @@ static void test_unsupported_keys(void **state)
 		     "network.mitmProxy.socketPath: not an absolute path", NULL);
 	expect_error("{\"network\": {\"filterRequest\": 1}}", -EOPNOTSUPP,
 		     "network.filterRequest: not supported yet (request filtering)", NULL);
-	expect_error("{\"network\": {\"requireHostMatch\": true}}", -EOPNOTSUPP, "not supported yet", NULL);
+	expect_error("{\"network\": {\"ambiguousRequestTarget\": true}}", -EOPNOTSUPP, "not supported yet", NULL);
 	expect_error("{\"filesystem\": {\"disabled\": true}}", -EOPNOTSUPP,
 		     "filesystem.disabled: true is not supported yet", NULL);
 	struct parsed p;
@@ -1576,6 +1631,7 @@ int main(void)
 		cmocka_unit_test(test_type_errors_name_key_path),
 		cmocka_unit_test(test_unknown_keys_suggest),
 		cmocka_unit_test(test_unsupported_keys),
+		cmocka_unit_test(test_tls_terminate),
 		cmocka_unit_test(test_timeouts_accepted),
 		cmocka_unit_test(test_timeouts_refused),
 		cmocka_unit_test(test_timeouts_from_project),
