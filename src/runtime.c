@@ -284,6 +284,14 @@ int settings_load(const struct settings_source *src, struct settings **ret, stru
 		settings_free_chain(s);
 		return nofile_explain(err, r);
 	}
+	if (s->cfg.network.tls.enabled) {
+		struct net_policy *ex = NULL;
+		if ((r = tls_exclude_build(&s->cfg, &ex, err)) < 0) {
+			settings_free_chain(s);
+			return r;
+		}
+		net_policy_attach_tls_exclude(s->net, ex);
+	}
 	/* srt makes its loop next, at the soft limit (libuv aborts when it
 	 * cannot). The mount plan is made later (runtime_run looks again
 	 * then); made here too only to ask for the right number at once. */

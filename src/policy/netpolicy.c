@@ -359,6 +359,7 @@ struct np_range {
 
 struct net_policy {
 	struct np_side allow, deny;
+	struct net_policy *tls_exclude; /* attached: tlsTerminate.excludeDomains */
 
 	struct np_range *ranges;
 	size_t n_ranges;
@@ -438,10 +439,22 @@ static void side_free(struct np_side *s)
 	table_free(&s->ips);
 }
 
+void net_policy_attach_tls_exclude(struct net_policy *np, struct net_policy *exclude)
+{
+	net_policy_free(np->tls_exclude);
+	np->tls_exclude = exclude;
+}
+
+const struct net_policy *net_policy_tls_exclude(const struct net_policy *np)
+{
+	return np->tls_exclude;
+}
+
 void net_policy_free(struct net_policy *np)
 {
 	if (!np)
 		return;
+	net_policy_free(np->tls_exclude);
 	side_free(&np->allow);
 	side_free(&np->deny);
 	for (size_t i = 0; i < np->n_ranges; i++)

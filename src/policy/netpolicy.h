@@ -52,6 +52,13 @@ int net_policy_build(const struct policy *p, const struct config *cfg, struct ne
 		     struct srt_error *err);
 void net_policy_free(struct net_policy *np);
 
+/* Lists of other settings that must follow the network lists through a
+ * reload (a --control-fd line, srt_runtime_reload): np takes ownership
+ * and frees it with itself. tlsTerminate.excludeDomains, as an allow
+ * list; NULL when there is none. */
+void net_policy_attach_tls_exclude(struct net_policy *np, struct net_policy *exclude);
+const struct net_policy *net_policy_tls_exclude(const struct net_policy *np);
+
 /* Decide for a canonical host (see proxy_host_canonical) and port:
  * a deniedDomains match denies; then an allowedDomains match allows;
  * otherwise deny. Names match name and wildcard entries only; IPv4/IPv6

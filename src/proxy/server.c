@@ -2478,9 +2478,12 @@ static bool tls_wanted(struct conn *c)
 	const struct tls_terminate *t = c->srv->o.tls;
 	if (!t || !t->ca || (c->kind == PROXY_KIND_FORWARD && !c->direct))
 		return false;
-	if (t->exclude) {
+	/* excludeDomains of the settings the connection was decided by (a
+	 * reload changes them for new tunnels), else the sandbox's first. */
+	const struct net_policy *ex = c->np ? net_policy_tls_exclude(c->np) : t->exclude;
+	if (ex) {
 		struct net_decision d;
-		net_policy_decide(t->exclude, &c->host, c->port, &d);
+		net_policy_decide(ex, &c->host, c->port, &d);
 		if (d.verdict == NET_ALLOW)
 			return false;
 	}

@@ -28,6 +28,36 @@ static char *expand(const char *path, const char *home)
 	return strdup(path);
 }
 
+int tls_exclude_build(const struct config *cfg, struct net_policy **ret, struct srt_error *err)
+{
+	const struct config_tls *c = &cfg->network.tls;
+	*ret = NULL;
+	if (c->exclude_domains.n == 0)
+		return 0;
+	/* Each entry as allowedDomains takes it ("*" aside). */
+	const char **names = calloc(c->exclude_domains.n + 1, sizeof(*names));
+	if (!names)
+		return srt_error_set(err, -ENOMEM, "out of memory");
+	int r;
+	for (size_t i = 0; i < c->exclude_domains.n; i++) {
+		const struct config_entry *e = &c->exclude_domains.items[i];
+		struct domain_pattern dp;
+		const char *dwhy = NULL;
+		r = domain_pattern_parse(e->value, false, &dp, &dwhy);
+		if (r < 0) {
+			char text[600];
+			snprintf(text, sizeof(text), "invalid domain '%s': %s", e->value, dwhy ? dwhy : "out of memory");
+			free(names);
+			return pos_error(err, r, &e->pos, text);
+		}
+		domain_pattern_free(&dp);
+		names[i] = e->value;
+	}
+	r = net_policy_build_list(names, "network.tlsTerminate", ret, err);
+	free(names);
+	return r;
+}
+
 int tls_setup_build(const struct config *cfg, const char *home, struct strv *notes, struct tls_setup **ret,
 		    struct srt_error *err)
 {
@@ -55,35 +85,10 @@ int tls_setup_build(const struct config *cfg, const char *home, struct strv *not
 		tls_setup_free(s);
 		return r;
 	}
-	/* excludeDomains: each entry as allowedDomains takes it ("*" aside). */
-	const char **names = calloc(c->exclude_domains.n + 1, sizeof(*names));
-	if (!names) {
-		tls_setup_free(s);
-		return srt_error_set(err, -ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < c->exclude_domains.n; i++) {
-		const struct config_entry *e = &c->exclude_domains.items[i];
-		struct domain_pattern dp;
-		const char *dwhy = NULL;
-		r = domain_pattern_parse(e->value, false, &dp, &dwhy);
-		if (r < 0) {
-			char text[600];
-			snprintf(text, sizeof(text), "invalid domain '%s': %s", e->value, dwhy ? dwhy : "out of memory");
-			r = pos_error(err, r, &e->pos, text);
-			free(names);
-			tls_setup_free(s);
-			return r;
-		}
-		domain_pattern_free(&dp);
-		names[i] = e->value;
-	}
-	if (c->exclude_domains.n > 0 &&
-	    (r = net_policy_build_list(names, "network.tlsTerminate", &s->exclude, err)) < 0) {
-		free(names);
+	if ((r = tls_exclude_build(cfg, &s->exclude, err)) < 0) {
 		tls_setup_free(s);
 		return r;
 	}
-	free(names);
 	s->t.exclude = s->exclude;
 	s->t.max_tunnels = c->max_tunnels.set ? c->max_tunnels.value : TLS_DEFAULT_MAX_TUNNELS;
 	s->t.handshake_timeout_ms = c->handshake_ms.set ? c->handshake_ms.value : TLS_DEFAULT_HANDSHAKE_TIMEOUT_MS;

@@ -31,6 +31,12 @@ int tls_setup_build(const struct config *cfg, const char *home, struct strv *not
 		    struct srt_error *err);
 void tls_setup_free(struct tls_setup *s);
 
+/* tlsTerminate.excludeDomains alone, as an allow list (*ret NULL when
+ * empty): built for every settings load, --control-fd lines included, and
+ * attached to its network policy (net_policy_attach_tls_exclude), so that
+ * a reload changes which new tunnels are terminated. */
+int tls_exclude_build(const struct config *cfg, struct net_policy **ret, struct srt_error *err);
+
 /* What cannot be enforced is refused: network.refuseOpaqueTunnels without
  * network.tlsTerminate (every tunnel would stay opaque). */
 int tls_settings_check(const struct config *cfg, struct srt_error *err);
