@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "creds.h"
 #include "linux/bwrap.h"
 #include "linux/callerfs.h"
 #include "linux/mountplan.h"
@@ -1119,6 +1120,7 @@ static enum observer_mode observer_mode_of(enum srt_observe o)
 
 static void sandbox_free(struct sandbox *sb)
 {
+	creds_free(sb->creds);
 	free(sb->command);
 	mount_plan_free(sb->plan);
 	for (size_t i = 0; i < sb->n_seen; i++)
@@ -1170,6 +1172,39 @@ static int sandbox_resolve_policy(struct sandbox *sb, struct srt_error *err)
 
 static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 			    struct srt_error *err);
+
+/* credentials: read the secrets (into sb->creds, this process's memory
+ * only), mint their stand-ins, and hide the masked files that fell back to
+ * deny. With a secret in memory, srt may not be dumped (no core file, no
+ * ptrace by the user's other processes). */
+static int sandbox_credentials(struct sandbox *sb, struct mount_plan *plan, struct srt_error *err)
+{
+	const struct runtime *rt = sb->rt;
+	struct strv warnings = { 0 };
+	int r = creds_build(&sb->settings->cfg, rt->home ? rt->home : runtime_home_dir(), rt->cwd, &sb->creds,
+			    &warnings, err);
+	for (size_t i = 0; i < warnings.n; i++)
+		fprintf(stderr, "srt: warning: %s\n", warnings.v[i]);
+	strv_clear(&warnings);
+	if (r < 0 || !sb->creds)
+		return r;
+	size_t n_pats = 0;
+	creds_patterns(sb->creds, &n_pats);
+	if (n_pats > 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return srt_error_set(err, -errno, "credentials: cannot make srt non-dumpable (PR_SET_DUMPABLE): %s",
+				     strerror(errno));
+	for (const char *const *h = creds_file_hide(sb->creds); h && *h; h++) {
+		struct mount_op *v = realloc(plan->ops, (plan->n_ops + 1) * sizeof(*v));
+		char *copy = v ? strdup(*h) : NULL;
+		if (v)
+			plan->ops = v;
+		if (!copy)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+		plan->ops[plan->n_ops++] = (struct mount_op){ .kind = MOUNT_HIDE_FILE, .path = copy,
+							      .why = "credentials.files (nothing to mask: denied)" };
+	}
+	return 0;
+}
 
 int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 		    struct srt_error *err)
@@ -1231,6 +1266,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 	}
 	if ((r = mount_plan_build(p, &plan, err)) < 0)
 		goto fail;
+	if ((r = sandbox_credentials(sb, plan, err)) < 0)
+		goto fail;
 	if (rt->debug) {
 		fprintf(stderr, "srt: bwrap: %s\n", bwrap);
 		for (size_t i = 0; i < p->notes.n; i++)
@@ -1255,6 +1292,12 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		r = srt_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* Masked credentials: their stand-ins, after the caller's edits. */
+	for (char *const *kv = sb->creds ? creds_env_set(sb->creds) : NULL; kv && kv[0] && kv[1]; kv += 2)
+		if (strv_push(&env, kv[0]) < 0 || strv_push(&env, kv[1]) < 0) {
+			r = srt_error_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
 	struct bwrap_launch l = {
 		.init_fd = spec->init_fd,
 		.sock_fd = spec->sock_fd,
@@ -1270,6 +1313,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		.env_edits = spec->env,
 		.clearenv = spec->env_replace,
 		.setenv = env.v,
+		.strip_env = sb->creds ? creds_env_strip(sb->creds) : NULL,
+		.unset_env = sb->creds ? creds_env_unset(sb->creds) : NULL,
 	};
 	char args_num[16];
 	snprintf(args_num, sizeof(args_num), "%d", spec->args_fd);
@@ -1414,8 +1459,19 @@ static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err)
 	};
 	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0)
 		return srt_error_set(err, r, "%s", serr);
-	if ((r = bwrap_write_plan(sb->plan, &sb->plan_fd, err)) < 0)
-		return r;
+	{
+		size_t n_covers = 0;
+		const struct creds_cover *cv = sb->creds ? creds_covers(sb->creds, &n_covers) : NULL;
+		struct bwrap_cover *covers = n_covers ? calloc(n_covers, sizeof(*covers)) : NULL;
+		if (n_covers && !covers)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < n_covers; i++)
+			covers[i] = (struct bwrap_cover){ .path = cv[i].path, .data = cv[i].data, .len = cv[i].len };
+		r = bwrap_write_plan_covers(sb->plan, covers, n_covers, &sb->plan_fd, err);
+		free(covers);
+		if (r < 0)
+			return r;
+	}
 	mount_plan_free(sb->plan);
 	sb->plan = NULL;
 	if (!sb->settings->cli && (r = nofile_headroom(sb, err)) < 0)
