@@ -840,6 +840,37 @@ static void sb_on_event(void *data, const struct proxy_event *pe)
 	}
 }
 
+/* credentials: a stand-in went to a host where it may not be injected (an
+ * exfiltration attempt, or a misconfiguration): a network violation
+ * "credential" at host:port whose rule names the credential, never its
+ * value. Once per sandbox, credential and host. */
+static void sb_on_credential(void *data, const char *credential, const char *host, uint16_t port, const char *where,
+			     const char *why)
+{
+	struct sandbox *sb = data;
+	char target[300];
+	bool v6 = strchr(host, ':') != NULL;
+	snprintf(target, sizeof(target), v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+	_cleanup_free_ char *key = str_printf("%s %s", target, credential);
+	if (!key || seen_before(sb, SRT_VIOLATION_NETWORK, "credential", key))
+		return;
+	_cleanup_free_ char *rule = str_printf("credentials.%s: its stand-in was sent in the request %s and not "
+					       "replaced: %s", credential, where, why);
+	if (!rule)
+		return;
+	struct srt_violation v = {
+		.kind = SRT_VIOLATION_NETWORK,
+		.operation = "credential",
+		.target = target,
+		.rule = rule,
+		.sandbox_id = sb->id,
+		.command = sb->command,
+		.source = SRT_SOURCE_PROXY,
+	};
+	if (event_hub_violation(&sb->rt->hub, &v))
+		sb->n_violations++;
+}
+
 /* The DNS responder's question (transparent mode): may name be reached on
  * some port? As the proxies decide, port aside: the settings' lists (as
  * reloaded), then the sandbox's own list, then whoever may be asked. */
@@ -1938,8 +1969,10 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		.ask_timeout = sb_ask_timeout,
 		.on_event = sb_on_event,
 		.on_closed = on_proxy_closed,
+		.on_credential = sb_on_credential,
 	};
-	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks };
+	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks,
+				    .creds = sb->creds };
 	proxy_limits_default(&po.limits);
 	/* network.timeouts of the generation the sandbox started with: a
 	 * reload changes the rules of running sandboxes, not their proxies. */
