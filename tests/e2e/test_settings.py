@@ -152,8 +152,7 @@ def test_unknown_key_far_from_anything(ctx):
     ({"network": {"mitmProxy": {"socketPath": "/x.sock", "domains": ["a.com"]}}}, "mitmProxy"),
     ({"network": {"tlsTerminate": True}}, "tlsTerminate"),
     ({"network": {"parentProxy": {"url": "http://127.0.0.1:9"}}}, "parentProxy"),
-    ({"credentials": {"files": []}}, "credentials"),
-], ids=["mitmProxy", "tlsTerminate", "parentProxy", "credentials"])
+], ids=["mitmProxy", "tlsTerminate", "parentProxy"])
 def test_unsupported_protective_keys_refused(ctx, doc, key):
     f = ctx.settings(doc)
     r = ctx.run(["echo", MARK], settings_file=f)
