@@ -67,6 +67,12 @@ static char *translate(const char *in, const char **why)
 					put(&b, " \t\n\r\f\v");
 				else if (e == 'w')
 					put(&b, "A-Za-z0-9_");
+				else if (e == 't')
+					putc_(&b, '\t');
+				else if (e == 'n')
+					putc_(&b, '\n');
+				else if (e == 'r')
+					putc_(&b, '\r');
 				else if (e == ']')
 					/* POSIX has no escape for ']' inside [...]. */
 					goto refuse_class;
@@ -165,7 +171,7 @@ static char *translate(const char *in, const char **why)
 	}
 	return b.p;
 refuse_class:
-	*why = "inside [...] only \\d \\s \\w and escaped punctuation other than \\] and \\- are supported";
+	*why = "inside [...] only \\d \\s \\w \\t \\n \\r and escaped punctuation other than \\] and \\- are supported";
 fail:
 	free(b.p);
 	return NULL;

@@ -9,10 +9,10 @@
  * Compile an extract pattern. The settings are shared with srt's other
  * implementation, whose patterns are JavaScript regular expressions; the
  * common subset is taken as POSIX extended (glibc regcomp, REG_EXTENDED)
- * after these rewrites: \d \D -> [0-9] [^0-9]; inside [...]: \d \s \w
- * \\ \] \- \. \/ and the other punctuation escapes become their
- * characters. Constructs whose meaning would silently change are refused
- * rather than guessed: (?...) groups (non-capturing, lookaround, named),
+ * after these rewrites: \d \D -> [0-9] [^0-9]; \t \n \r -> the
+ * characters; inside [...]: \d \s \w \t \n \r, and escaped punctuation
+ * (but \] and \-) becomes the characters. Constructs whose meaning
+ * would silently change are refused rather than guessed: (?...) groups (non-capturing, lookaround, named),
  * lazy quantifiers (*? +? ?? }?), back references, \b \B, \S \D \W
  * inside [...], \u \x \c and other letter escapes. The pattern needs at
  * least one capturing group (group 1 is the secret).
