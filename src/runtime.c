@@ -1306,6 +1306,11 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		for (size_t i = 0; i < p->unmatched_globs.n; i++)
 			fprintf(stderr, "srt: note: %s\n", p->unmatched_globs.v[i]);
 		mount_plan_print(plan, stderr);
+		size_t n_covers = 0;
+		const struct creds_cover *cv = sb->creds ? creds_covers(sb->creds, &n_covers) : NULL;
+		for (size_t i = 0; i < n_covers; i++)
+			fprintf(stderr, "  masked       %s  <- credentials.files (its secrets as stand-ins, read-only)\n",
+				cv[i].path);
 	}
 	if (p->enable_weaker_nested_sandbox)
 		fprintf(stderr, "srt: warning: enableWeakerNestedSandbox: the sandbox sees the host's /proc "
