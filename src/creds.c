@@ -247,9 +247,10 @@ static char *fake_signature(void)
  * token {"alg":"HS256","typ":"JWT"}.{"sub":STAND-IN,"exp":9999999999}.SIG
  * swapped whole for the real one; with claims, the real header, the real
  * payload with each named string claim replaced by a stand-in of its own,
- * and a fake signature. Returns the fake token (malloc'd), or NULL with
+ * and a fake signature. Returns the fake token (owned by its pattern in
+ * c), or NULL with
  * *masked false when no named claim is there. */
-static char *jwt_standin(struct creds *c, int cred, const char *tok, size_t n, size_t dot1, size_t dot2,
+static const char *jwt_standin(struct creds *c, int cred, const char *tok, size_t n, size_t dot1, size_t dot2,
 			 const struct strv *claims, bool *masked)
 {
 	*masked = false;
@@ -377,7 +378,7 @@ static char *mask_text(struct creds *c, int cred, const char *text, size_t len, 
 		if (m[1].rm_so >= 0 && m[1].rm_eo > m[1].rm_so) {
 			size_t s0 = pos + (size_t)m[1].rm_so, s1 = pos + (size_t)m[1].rm_eo;
 			const char *standin = NULL;
-			char *jwt = NULL;
+			const char *jwt = NULL; /* owned by its pattern */
 			if (e->decode_jwt) {
 				size_t d1, d2;
 				bool masked = false;
@@ -398,7 +399,6 @@ static char *mask_text(struct creds *c, int cred, const char *text, size_t len, 
 				pos = s1;
 				*matched = true;
 			}
-			free(jwt);
 		}
 		/* On past the match (one byte on for an empty one). */
 		size_t next = me > ms ? me : ms + 1;
