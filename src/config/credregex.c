@@ -177,12 +177,106 @@ fail:
 	return NULL;
 }
 
+/*
+ * glibc compiles X+ as X X* and X{n,m} as n to m copies of X, so nested
+ * repetition grows the compiled pattern exponentially (a 400-byte pattern
+ * took over 2 GiB). Refuse a pattern whose expansion would exceed
+ * WEIGHT_MAX atoms, and a quantifier right after another (JavaScript
+ * refuses those too: "nothing to repeat").
+ */
+#define WEIGHT_MAX 4096u
+#define DEPTH_MAX 64
+
+static const char *complexity(const char *in)
+{
+	unsigned long sum[DEPTH_MAX + 1], last = 0;
+	int depth = 0;
+	bool after_quant = false, have_atom = false;
+	sum[0] = 0;
+	for (size_t i = 0; in[i]; i++) {
+		char c = in[i];
+		unsigned long factor = 0;
+		if (c == '*' || c == '?') {
+			factor = 1;
+		} else if (c == '+') {
+			factor = 2;
+		} else if (c == '{' && in[i + 1] >= '0' && in[i + 1] <= '9') {
+			size_t j = i + 1;
+			unsigned long n = 0, m = 0;
+			while (in[j] >= '0' && in[j] <= '9' && n < 100000)
+				n = n * 10 + (unsigned long)(in[j++] - '0');
+			m = n;
+			if (in[j] == ',') {
+				j++;
+				m = 0;
+				while (in[j] >= '0' && in[j] <= '9' && m < 100000)
+					m = m * 10 + (unsigned long)(in[j++] - '0');
+			}
+			if (in[j] == '}') {
+				factor = (m > n ? m : n) + 1;
+				i = j;
+			}
+		}
+		if (factor) {
+			if (after_quant)
+				return "a quantifier right after another (such as a++ or a*{2}) is not supported";
+			if (!have_atom)
+				return "a quantifier with nothing before it to repeat";
+			sum[depth] += last * (factor - 1);
+			last *= factor;
+			after_quant = true;
+		} else if (c == '(') {
+			if (in[i + 1] == '?')
+				return NULL; /* refused by translate, with its reason */
+			if (depth == DEPTH_MAX)
+				return "groups nested more than 64 deep";
+			sum[++depth] = 0;
+			have_atom = false;
+			after_quant = false;
+			continue;
+		} else if (c == ')') {
+			if (depth == 0)
+				return NULL; /* regcomp says what is wrong */
+			last = sum[depth--] + 1;
+			sum[depth] += last;
+			have_atom = true;
+			after_quant = false;
+		} else if (c == '|') {
+			have_atom = false;
+			after_quant = false;
+			continue;
+		} else {
+			if (c == '\\' && in[i + 1])
+				i++;
+			else if (c == '[') {
+				size_t j = i + 1;
+				if (in[j] == '^')
+					j++;
+				if (in[j] == ']')
+					j++;
+				while (in[j] && in[j] != ']')
+					j += in[j] == '\\' && in[j + 1] ? 2 : 1;
+				i = in[j] ? j : j - 1;
+			}
+			last = 1;
+			sum[depth] += 1;
+			have_atom = true;
+			after_quant = false;
+		}
+		if (sum[depth] > WEIGHT_MAX || last > WEIGHT_MAX)
+			return "the pattern repeats too much (nested or large repetition counts): simplify it";
+	}
+	return NULL;
+}
+
 int credregex_compile(const char *pattern, regex_t *re, const char **why, char *buf, size_t bufsize)
 {
 	if (strlen(pattern) > PATTERN_MAX) {
 		*why = "the pattern is longer than 4096 bytes";
 		return -EINVAL;
 	}
+	if ((*why = complexity(pattern)) != NULL)
+		return -EINVAL;
 	char *ere = translate(pattern, why);
 	if (!ere)
 		return -EINVAL;

@@ -178,6 +178,13 @@ static void test_extract_patterns(void **state)
 	assert_int_equal(regexec(&re, "{\"key\": \"s3cr3t\"}", 2, m, 0), 0);
 	assert_int_equal(m[1].rm_eo - m[1].rm_so, 6);
 	regfree(&re);
+	/* Patterns whose compiled form would explode are refused early. */
+	assert_int_equal(credregex_compile("((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+(b)", &re, &why, buf, sizeof(buf)), -EINVAL);
+	assert_non_null(strstr(why, "repeats too much"));
+	assert_int_equal(credregex_compile("(a{100}){100}(b)", &re, &why, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(credregex_compile("(a++)", &re, &why, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(credregex_compile("x{2,5}(\\w{1,64})", &re, &why, buf, sizeof(buf)), 0);
+	regfree(&re);
 	const char *refused[] = { "(?:a)(b)", "a(b*?)", "no group", "(a", "(\\bx)", "([\\S])", "(a)\\1", "(x)\\u0041",
 				  "([\\]])", "(?<n>x)" };
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
