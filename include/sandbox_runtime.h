@@ -370,7 +370,7 @@ struct srt_violation {
 	int64_t time_ns;               /* CLOCK_REALTIME */
 	enum srt_violation_kind kind;
 	const char *operation;         /* "read" "write" "create" "unlink" "rename" "exec"
-					* "connect" "socket" ... */
+					* "connect" "socket" "credential" ... */
 	const char *target;            /* absolute path, or "host:port" */
 	const char *rule;              /* what decided, with its settings position */
 	uint64_t sandbox_id;

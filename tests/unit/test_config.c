@@ -533,6 +533,17 @@ static void test_credentials(void **state)
 	assert_int_equal(p.cfg.credentials.sigv4_streaming, CONFIG_SIGV4_PASSTHROUGH);
 	config_free(&p.cfg);
 
+	/* An untrusted project: its entries apply, its widening values do not. */
+	parse_as(&p, "{\"credentials\": {\"allowPlaintextInject\": true, \"sigv4\": {\"presigned\": \"passthrough\"},"
+		     " \"envVars\": [{\"name\": \"T\", \"mode\": \"deny\"}]}}", CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_false(p.cfg.credentials.allow_plaintext_inject);
+	assert_int_equal(p.cfg.credentials.sigv4_presigned, CONFIG_SIGV4_DENY);
+	assert_int_equal(p.cfg.credentials.n, 1);
+	assert_int_equal(p.cfg.n_ignored_allows, 2);
+	assert_string_equal(p.cfg.ignored_allows[0].what, "credentials.allowPlaintextInject: true");
+	config_free(&p.cfg);
+
 	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"mask\", \"extract\": \"a(b\"}]}}",
 		     -EINVAL, "credentials.envVars[0].extract: not a valid regular expression", NULL);
 	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"mask\", \"extract\": \"abc\"}]}}",
