@@ -410,3 +410,23 @@ def test_settings_error_names_the_line(ctx):
                      '"extract": "(a"}\n    ]\n  }\n}\n')
     r = ctx.run(["echo", MARK], settings_file=f)
     assert r.rc == 125 and "%s:4:" % f in r.err, r
+
+
+# --- srt non-dumpable: the observer and the connect broker still work -------------
+
+def test_observer_and_connect_broker_work_with_secrets_held(net, ctx):
+    """With a secret held srt is non-dumpable; it still takes descriptors
+    from the sandbox (pidfd_getfd: srt is the caller, not the target) and
+    still sees its calls."""
+    import test_transparent as tt
+    e = net.echo(host=tt.ALT)
+    s = settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask"}]), "good.test", tt.lift(e.port))
+    s["network"]["mode"] = "transparent"
+    res, r, evs = tt.run_t(net, tt.BY_NAME, e.port, settings=s, opts=["--observe", "writes"],
+                           env={"GITHUB_TOKEN": SECRET, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert r.rc == 0 and res["back"] == "ping by name\n", r
+    ev = os.path.join(ctx.root, "ev2.jsonl")
+    r = ctx.run(["sh", "-c", "echo x > /etc/srt-cred-test; true"], settings=s, env={"GITHUB_TOKEN": SECRET},
+                opts=["--observe", "writes", "--events", ev])
+    v = [x for x in events_of(ev) if x.get("event") == "violation" and x.get("kind") == "filesystem"]
+    assert v and v[0]["target"] == "/etc/srt-cred-test", (r, v)
