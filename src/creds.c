@@ -421,7 +421,35 @@ static char *mask_text(struct creds *c, int cred, const char *text, size_t len, 
 		wipe_free(acc, acc_cap);
 		return NULL;
 	}
-	result = secret_dup(acc, acc_len);
+	if (is_file && e->mask_duplicates) {
+		/* Copies of a captured secret outside the matches: the scanner
+		 * the other way round (real -> stand-in), leftmost-longest. */
+		size_t n = 0;
+		struct credsub_pat *inv = calloc(c->n_pats ? c->n_pats : 1, sizeof(*inv));
+		bool *all = calloc(c->n_pats ? c->n_pats : 1, sizeof(*all));
+		for (size_t i = 0; inv && all && i < c->n_pats; i++)
+			if (c->pats[i].cred == cred && c->pats[i].real_len > 0) {
+				inv[n] = (struct credsub_pat){ .standin = c->pats[i].real, .standin_len = c->pats[i].real_len,
+							       .real = c->pats[i].standin,
+							       .real_len = c->pats[i].standin_len, .cred = cred };
+				all[n++] = true;
+			}
+		struct credsub_out o = { 0 };
+		if (!inv || !all || credsub_oneshot(inv, n, all, (const uint8_t *)acc, acc_len, &o, NULL) < 0) {
+			free(inv);
+			free(all);
+			credsub_out_free(&o);
+			wipe_free(acc, acc_cap);
+			*oom = true;
+			return NULL;
+		}
+		free(inv);
+		free(all);
+		result = secret_dup(o.p ? (const char *)o.p : "", o.len);
+		credsub_out_free(&o);
+	} else {
+		result = secret_dup(acc, acc_len);
+	}
 	wipe_free(acc, acc_cap);
 	if (!result)
 		*oom = true;

@@ -430,3 +430,15 @@ def test_observer_and_connect_broker_work_with_secrets_held(net, ctx):
                 opts=["--observe", "writes", "--events", ev])
     v = [x for x in events_of(ev) if x.get("event") == "violation" and x.get("kind") == "filesystem"]
     assert v and v[0]["target"] == "/etc/srt-cred-test", (r, v)
+
+
+def test_file_mask_duplicates(ctx):
+    f = ctx.write(os.path.join(ctx.home, ".config/app.ini"),
+                  "password = %s\n# old: %s\n" % (SECRET, SECRET))
+    base = {"path": "~/.config/app.ini", "mode": "mask", "extract": "password = (\\S+)"}
+    r = ctx.run(["cat", f], settings=settings(creds(files=[dict(base)])))
+    assert r.out.count(SECRET) == 1, r     # the comment's copy stays without maskDuplicates
+    r = ctx.run(["cat", f], settings=settings(creds(files=[dict(base, maskDuplicates=True)])))
+    assert SECRET not in r.out, r
+    standins = STANDIN.findall(r.out)
+    assert len(standins) == 2 and standins[0] == standins[1], r
