@@ -18,7 +18,7 @@ int credsub_out_append(struct credsub_out *o, const void *p, size_t n)
 	if (n == 0)
 		return 0;
 	if (o->len + n > o->cap) {
-		size_t nc = o->cap ? o->cap : 256;
+		size_t nc = o->cap ? o->cap : (n > 256 ? n : 256);
 		while (nc < o->len + n)
 			nc *= 2;
 		/* Not realloc: the old block may hold real values, wipe it. */
@@ -34,6 +34,23 @@ int credsub_out_append(struct credsub_out *o, const void *p, size_t n)
 	}
 	memcpy(o->p + o->len, p, n);
 	o->len += n;
+	return 0;
+}
+
+int credsub_out_reserve(struct credsub_out *o, size_t extra)
+{
+	if (o->cap - o->len >= extra)
+		return 0;
+	size_t nc = o->len + extra;
+	uint8_t *q = malloc(nc);
+	if (!q)
+		return -ENOMEM;
+	if (o->len)
+		memcpy(q, o->p, o->len);
+	wipe(o->p, o->cap);
+	free(o->p);
+	o->p = q;
+	o->cap = nc;
 	return 0;
 }
 
@@ -54,9 +71,10 @@ int credsub_init(struct credsub *s, const struct credsub_pat *pats, size_t n, co
 			s->maxlen = pats[i].standin_len;
 	s->inject = calloc(n ? n : 1, sizeof(*s->inject));
 	s->seen = calloc(n ? n : 1, sizeof(*s->seen));
+	s->reported = calloc(n ? n : 1, sizeof(*s->reported));
 	s->next = calloc(n ? n : 1, sizeof(*s->next));
 	s->hold = malloc(s->maxlen ? s->maxlen : 1);
-	if (!s->inject || !s->seen || !s->next || !s->hold) {
+	if (!s->inject || !s->seen || !s->reported || !s->next || !s->hold) {
 		credsub_free(s);
 		return -ENOMEM;
 	}
@@ -71,6 +89,7 @@ void credsub_free(struct credsub *s)
 		return;
 	free(s->inject);
 	free(s->seen);
+	free(s->reported);
 	free(s->next);
 	free(s->hold);
 	*s = (struct credsub){ 0 };
@@ -137,7 +156,7 @@ static int scan(struct credsub *s, const uint8_t *w, size_t len, bool final, str
 		if (s->inject[which])
 			s->replaced++;
 		else
-			s->reported++;
+			s->passed++;
 		pos = at + p->standin_len;
 	}
 	size_t keep_from = limit > pos ? limit : pos;
@@ -157,6 +176,10 @@ int credsub_feed(struct credsub *s, const uint8_t *in, size_t n, struct credsub_
 	if (s->n == 0)
 		return credsub_out_append(out, in, n);
 	size_t saved = out->len;
+	/* Room for what is likely to come out at once: one allocation, not
+	 * a doubling series (each old block is wiped). */
+	if (out->cap - out->len < s->hold_len + n && credsub_out_reserve(out, s->hold_len + n + 256) < 0)
+		return -ENOMEM;
 	uint8_t *w = malloc(s->hold_len + n);
 	if (!w)
 		return -ENOMEM;

@@ -38,11 +38,12 @@ struct credsub {
 	size_t n;
 	bool *inject;            /* per pattern: replace (true) or only report (false) */
 	bool *seen;              /* per pattern: found at least once */
+	bool *reported;          /* per pattern: for the caller (its reports), initially false */
 	size_t *next;            /* per pattern: cached position of its next match in the work buffer */
 	size_t maxlen;
 	uint8_t *hold;           /* up to maxlen - 1 bytes carried to the next call */
 	size_t hold_len;
-	uint64_t replaced, reported;
+	uint64_t replaced, passed; /* stand-ins replaced, and found but passed on as they are */
 };
 
 /* inject[i]: whether pats[i] is replaced (copied). Returns 0 or -ENOMEM. */
@@ -62,6 +63,8 @@ int credsub_oneshot(const struct credsub_pat *pats, size_t n, const bool *inject
 
 /* Append n bytes; 0 or -ENOMEM. */
 int credsub_out_append(struct credsub_out *o, const void *p, size_t n);
+/* Make room for extra more bytes; 0 or -ENOMEM. */
+int credsub_out_reserve(struct credsub_out *o, size_t extra);
 /* Wipe and free. */
 void credsub_out_free(struct credsub_out *o);
 

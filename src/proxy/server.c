@@ -176,7 +176,6 @@ struct conn {
 	/* credentials: the request body's stand-in scanner, or NULL. */
 	struct credsub *cs;
 	bool cs_chunk_out;      /* the body goes upstream chunked (re-framed) */
-	bool cs_reported_body;  /* its violations were reported */
 };
 
 /*
@@ -2522,7 +2521,6 @@ static void cred_body_end(struct conn *c)
 		c->cs = NULL;
 	}
 	c->cs_chunk_out = false;
-	c->cs_reported_body = false;
 }
 
 /* Which patterns may be replaced in this request (malloc'd, n entries). */
@@ -2687,44 +2685,34 @@ static bool cred_body_pump(struct conn *c, struct side *from, struct side *to, s
 		credsub_out_free(&data);
 		return false;
 	}
-	if (!c->cs_reported_body) {
-		for (size_t i = 0; i < c->cs->n; i++)
-			if (c->cs->seen[i] && !c->cs->inject[i]) {
-				cred_report(c, i, "body");
-				c->cs_reported_body = true;
-			}
-	}
-	struct credsub_out wire = { 0 };
-	bool ok = true;
-	if (c->cs_chunk_out) {
-		char line[24];
-		int ln = snprintf(line, sizeof(line), "%zx\r\n", data.len);
-		if (data.len)
-			ok = credsub_out_append(&wire, line, (size_t)ln) == 0 && credsub_out_append(&wire, data.p, data.len) == 0 &&
-			     credsub_out_append(&wire, "\r\n", 2) == 0;
-		if (ok && b->phase == BODY_DONE)
-			ok = credsub_out_append(&wire, "0\r\n\r\n", 5) == 0;
-		credsub_out_free(&data);
-	} else {
-		wire = data;
-	}
-	if (!ok) {
-		credsub_out_free(&wire);
-		return false;
-	}
+	for (size_t i = 0; i < c->cs->n; i++)
+		if (c->cs->seen[i] && !c->cs->inject[i] && !c->cs->reported[i]) {
+			cred_report(c, i, "body");
+			c->cs->reported[i] = true;
+		}
 	if (b->phase == BODY_DONE)
 		*done = true;
 	struct wreq *w = wreq_new(c);
 	if (!w) {
-		credsub_out_free(&wire);
+		credsub_out_free(&data);
 		return false;
 	}
 	w->from = from;
 	w->payload = true;
 	w->consume = used;
-	w->owned = (char *)wire.p;
-	w->owned_wipe = wire.cap;
-	wreq_add(w, w->owned, wire.len);
+	w->owned = (char *)data.p;
+	w->owned_wipe = data.cap;
+	if (c->cs_chunk_out) {
+		/* chunk-size line, data, CRLF (and the last chunk) */
+		char line[24];
+		int ln = snprintf(line, sizeof(line), "%zx\r\n", data.len);
+		if (data.len)
+			wreq_add_copy(w, line, (size_t)ln), wreq_add(w, w->owned, data.len), wreq_add_copy(w, "\r\n", 2);
+		if (b->phase == BODY_DONE)
+			wreq_add_copy(w, "0\r\n\r\n", 5);
+	} else {
+		wreq_add(w, w->owned, data.len);
+	}
 	return wreq_send(w, to);
 }
 

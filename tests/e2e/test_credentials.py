@@ -442,3 +442,20 @@ def test_file_mask_duplicates(ctx):
     assert SECRET not in r.out, r
     standins = STANDIN.findall(r.out)
     assert len(standins) == 2 and standins[0] == standins[1], r
+
+
+def test_every_credential_in_a_body_is_reported(net, ctx):
+    other = net.origin("other")
+    ev = os.path.join(ctx.root, "events.jsonl")
+    s = settings(creds([{"name": "A", "mode": "mask", "injectHosts": ["good.test"]},
+                        {"name": "B", "mode": "mask", "injectHosts": ["good.test"]}]),
+                 "other.test", "127.0.0.1:%d" % other.port)
+    code = ("P = int(sys.argv[1])\n"
+            "body = 'x' * 70000 + os.environ['A'] + 'y' * 70000 + os.environ['B']\n"
+            "emit(http(request('other.test', P, '/hello', method='POST', body=body))['status'])\n")
+    res, r = net.py_json(code, other.port, settings=s, env={"A": SECRET, "B": OTHER}, opts=["--events", ev])
+    assert res == 200, r
+    v = [e for e in events_of(ev) if e.get("operation") == "credential"]
+    assert sorted("envVars[0] A" in e["rule"] for e in v) == [False, True], v
+    assert all("request body" in e["rule"] for e in v), v
+    assert SECRET not in other.requests[0]["body"].decode() and OTHER not in other.requests[0]["body"].decode()
