@@ -92,6 +92,7 @@ void credsub_free(struct credsub *s)
 	free(s->reported);
 	free(s->next);
 	free(s->hold);
+	free(s->work);
 	*s = (struct credsub){ 0 };
 }
 
@@ -180,13 +181,18 @@ int credsub_feed(struct credsub *s, const uint8_t *in, size_t n, struct credsub_
 	 * a doubling series (each old block is wiped). */
 	if (out->cap - out->len < s->hold_len + n && credsub_out_reserve(out, s->hold_len + n + 256) < 0)
 		return -ENOMEM;
-	uint8_t *w = malloc(s->hold_len + n);
-	if (!w)
-		return -ENOMEM;
+	if (s->work_cap < s->hold_len + n) {
+		free(s->work);
+		s->work_cap = s->hold_len + n;
+		if (!(s->work = malloc(s->work_cap))) {
+			s->work_cap = 0;
+			return -ENOMEM;
+		}
+	}
+	uint8_t *w = s->work;
 	memcpy(w, s->hold, s->hold_len);
 	memcpy(w + s->hold_len, in, n);
 	int r = scan(s, w, s->hold_len + n, false, out);
-	free(w);
 	if (r < 0)
 		out->len = saved;
 	return r;

@@ -43,6 +43,8 @@ struct credsub {
 	size_t maxlen;
 	uint8_t *hold;           /* up to maxlen - 1 bytes carried to the next call */
 	size_t hold_len;
+	uint8_t *work;           /* hold + the bytes of one call, kept for the next */
+	size_t work_cap;
 	uint64_t replaced, passed; /* stand-ins replaced, and found but passed on as they are */
 };
 
