@@ -16,7 +16,8 @@
  * in pieces of any size: a stand-in split across pieces is found as if the
  * stream came whole. Matching is leftmost, then longest; a replaced real
  * value is never scanned again. Memory is bounded: at most the longest
- * stand-in minus one byte is held back between calls.
+ * stand-in minus one byte is held back between calls, and a work buffer
+ * as large as the largest piece fed (plus that hold) is kept for reuse.
  */
 
 struct credsub_pat {
