@@ -29,6 +29,7 @@ struct cred {
 };
 
 struct creds {
+	const struct config *cfg;
 	struct cred *creds;
 	size_t n_creds;
 	struct credsub_pat *pats;
@@ -552,6 +553,7 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 	if (!c)
 		return srt_error_set(err, -ENOMEM, "out of memory");
 	c->plaintext = cfg->credentials.allow_plaintext_inject;
+	c->cfg = cfg;
 	int r = 0;
 	bool any_mask = false;
 	c->creds = calloc(cfg->credentials.n ? cfg->credentials.n : 1, sizeof(*c->creds));
@@ -847,4 +849,22 @@ bool creds_plaintext_ok(const struct creds *c)
 size_t creds_count(const struct creds *c)
 {
 	return c ? c->n_creds : 0;
+}
+
+bool creds_env_pattern(const struct creds *c, const char *name, size_t *ret)
+{
+	for (size_t i = 0; c && i < c->n_pats; i++) {
+		const struct config_credential *e = c->creds[c->pats[i].cred].cfg;
+		if (!e->is_file && e->mode == CONFIG_CRED_MASK && !e->extract && !e->decode_jwt &&
+		    strcmp(e->name, name) == 0) {
+			*ret = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+const struct config *creds_config(const struct creds *c)
+{
+	return c ? c->cfg : NULL;
 }

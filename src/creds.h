@@ -76,6 +76,12 @@ const char *creds_name(const struct creds *c, int cred);
 bool creds_may_inject(const struct creds *c, size_t i, const struct proxy_host *host, uint16_t port,
 		      const struct net_policy *np, bool in_head);
 bool creds_plaintext_ok(const struct creds *c);
+/* For AWS SigV4 re-signing (awsPairs): the stand-in and real value of the
+ * masked, whole-value variable name (pattern index in *ret), or false.
+ * creds_config: the settings the credentials were built from (awsPairs,
+ * sigv4), valid as long as c. */
+bool creds_env_pattern(const struct creds *c, const char *name, size_t *ret);
+const struct config *creds_config(const struct creds *c);
 size_t creds_count(const struct creds *c);
 
 #endif
