@@ -459,3 +459,17 @@ def test_every_credential_in_a_body_is_reported(net, ctx):
     assert sorted("envVars[0] A" in e["rule"] for e in v) == [False, True], v
     assert all("request body" in e["rule"] for e in v), v
     assert SECRET not in other.requests[0]["body"].decode() and OTHER not in other.requests[0]["body"].decode()
+
+
+def test_check_lists_credentials_without_values(ctx):
+    f = ctx.settings(settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["api.github.com"]},
+                                     {"name": "NPM_TOKEN", "mode": "deny"}]), "api.github.com"))
+    r = ctx.run(["check"], settings_file=f, env={"GITHUB_TOKEN": SECRET, "NPM_TOKEN": OTHER})
+    assert r.rc == 0, r
+    assert re.search(r"envVars\[0\] GITHUB_TOKEN +masked, injected at api\.github\.com +<- %s:" % re.escape(f), r.out), r
+    assert re.search(r"envVars\[1\] NPM_TOKEN +denied", r.out), r
+    assert SECRET not in r.out + r.err and OTHER not in r.out + r.err, r
+    bad = ctx.settings({"credentials": {"allowPlaintextInject": True,
+                                        "envVars": [{"name": "A", "mode": "mask", "injectHosts": ["*"]}]}})
+    r = ctx.run(["check"], settings_file=bad)
+    assert r.rc == 125 and "credentials.envVars[0].injectHosts[0]" in r.err, r
