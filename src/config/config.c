@@ -1159,6 +1159,9 @@ static int cred_entry(struct loader *l, const json_t *e, jsonpos_node n, bool is
 	else if (c.mode == CONFIG_CRED_MASK && c.has_inject_hosts && c.inject_hosts.n == 0)
 		r = fail(l, n, false, -EINVAL, "%s.injectHosts: is empty, so the credential would be masked but never "
 					       "sent; omit it (network.allowedDomains) or list the hosts", l->path);
+	else if (is_file && c.mode == CONFIG_CRED_MASK && strpbrk(c.name, "*?["))
+		r = fail(l, n, false, -EINVAL, "%s.path: mode \"mask\" applies to one file, not a glob ('%s'); globs "
+					       "only with \"deny\"", l->path, c.name);
 	else if (is_file && c.mode == CONFIG_CRED_MASK && c.name[strlen(c.name) - 1] == '/')
 		r = fail(l, n, false, -EINVAL, "%s.path: mode \"mask\" applies to one file, not a folder ('%s'); use "
 					       "\"deny\" for a folder", l->path, c.name);

@@ -559,6 +559,8 @@ static void test_credentials(void **state)
 		     -EINVAL, "injectHosts: is empty", NULL);
 	expect_error("{\"credentials\": {\"files\": [{\"path\": \"/x/\", \"mode\": \"mask\"}]}}", -EINVAL,
 		     "not a folder", NULL);
+	expect_error("{\"credentials\": {\"files\": [{\"path\": \"~/.config/*/token\", \"mode\": \"mask\"}]}}", -EINVAL,
+		     "not a glob", NULL);
 	expect_error("{\"credentials\": {\"injectHosts\": []}}", -EINVAL, "unknown key 'credentials.injectHosts'", NULL);
 	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"deny\", \"maskDuplicates\": true}]}}",
 		     -EINVAL, "unknown key 'credentials.envVars[0].maskDuplicates'", NULL);
