@@ -473,3 +473,33 @@ def test_check_lists_credentials_without_values(ctx):
                                         "envVars": [{"name": "A", "mode": "mask", "injectHosts": ["*"]}]}})
     r = ctx.run(["check"], settings_file=bad)
     assert r.rc == 125 and "credentials.envVars[0].injectHosts[0]" in r.err, r
+
+
+CHUNKED = r'''
+P = int(sys.argv[1]); tok = os.environ["GITHUB_TOKEN"].encode()
+# the stand-in cut across chunks at every position, one request each
+statuses = []
+c = Conn()
+for cut in range(1, len(tok)):
+    body = b"a=" + tok + b"&z=1"
+    at = 2 + cut
+    chunks = [body[:at], body[at:]]
+    raw = ("POST http://good.test:%d/echo HTTP/1.1\r\nHost: good.test:%d\r\nTransfer-Encoding: chunked\r\n\r\n"
+           % (P, P)).encode()
+    for ch in chunks:
+        raw += b"%x\r\n" % len(ch) + ch + b"\r\n"
+    raw += b"0\r\n\r\n"
+    c.send(raw)
+    statuses.append(read_response(c, "POST").get("status"))
+emit(statuses)
+'''
+
+
+def test_chunked_body_with_stand_in_cut_across_chunks(net, ctx):
+    good = net.origin("good")
+    s = settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]),
+                 "good.test", "127.0.0.1:%d" % good.port)
+    res, r = net.py_json(CHUNKED, good.port, settings=s, env={"GITHUB_TOKEN": SECRET})
+    assert res == [200] * (len(SECRET) - 1), r
+    bodies = [q["body"] for q in good.requests]
+    assert bodies == [("a=%s&z=1" % SECRET).encode()] * (len(SECRET) - 1), bodies[:3]
