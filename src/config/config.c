@@ -1912,6 +1912,21 @@ static int anchor_project_paths(struct config_list *list, const char *dir)
 	return 0;
 }
 
+/* The same for credentials.files of a project file found above cwd. */
+static int anchor_credential_paths(struct config *cfg, const char *dir)
+{
+	for (size_t i = 0; i < cfg->credentials.n; i++) {
+		struct config_credential *c = &cfg->credentials.items[i];
+		if (!c->is_file || c->origin != CONFIG_ORIGIN_PROJECT)
+			continue;
+		struct config_list one = { .items = &(struct config_entry){ .value = c->name, .origin = c->origin }, .n = 1 };
+		if (anchor_project_paths(&one, dir) < 0)
+			return -ENOMEM;
+		c->name = one.items[0].value;
+	}
+	return 0;
+}
+
 void config_init(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -1973,7 +1988,8 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 		      (r = anchor_project_paths(&cfg->allow_read, dir)) < 0 ||
 		      (r = anchor_project_paths(&cfg->allow_write, dir)) < 0 ||
 		      (r = anchor_project_paths(&cfg->deny_write, dir)) < 0 ||
-		      (r = anchor_project_paths(&cfg->network.allow_unix_sockets, dir)) < 0))
+		      (r = anchor_project_paths(&cfg->network.allow_unix_sockets, dir)) < 0 ||
+		      (r = anchor_credential_paths(cfg, dir)) < 0))
 		return oom(err);
 	if (above && strv_pushf(&cfg->notes, "%s: found above the current folder: its relative paths are relative to %s",
 				project, dir) < 0)

@@ -503,3 +503,27 @@ def test_chunked_body_with_stand_in_cut_across_chunks(net, ctx):
     assert res == [200] * (len(SECRET) - 1), r
     bodies = [q["body"] for q in good.requests]
     assert bodies == [("a=%s&z=1" % SECRET).encode()] * (len(SECRET) - 1), bodies[:3]
+
+
+# --- project settings ------------------------------------------------------------
+
+def test_untrusted_project_credentials_apply_relative_to_the_project(ctx):
+    """An untrusted project's deny and mask entries apply (they protect
+    more); its allowPlaintextInject does not, so its masking needs the
+    user's. Its relative paths are its own folder's, also when srt runs in
+    a subfolder."""
+    ctx.write("config/token", SECRET + "\n")
+    ctx.write("config/other", OTHER + "\n")
+    ctx.write(".sandbox/settings.json", json.dumps({"credentials": {
+        "allowPlaintextInject": True,
+        "envVars": [{"name": "NPM_TOKEN", "mode": "deny"}],
+        "files": [{"path": "config/token", "mode": "deny"}, {"path": "./config/other", "mode": "mask"}]}}))
+    sub = ctx.mkdir("sub/dir")
+    script = 'echo "[${NPM_TOKEN-unset}]"; cat ../../config/token; cat ../../config/other; echo ' + MARK
+    r = ctx.run(["sh", "-c", script], cwd=sub, env={"NPM_TOKEN": OTHER})
+    assert r.rc == 125 and MARK not in r.out and "allowPlaintextInject" in r.err, r
+    user = ctx.settings({"credentials": {"allowPlaintextInject": True}})
+    r = ctx.run(["sh", "-c", script], cwd=sub, env={"NPM_TOKEN": OTHER}, settings_file=user)
+    assert MARK in r.out and "[unset]" in r.out, r
+    assert SECRET not in r.out and OTHER not in r.out, r
+    assert STANDIN.search(r.out), r
