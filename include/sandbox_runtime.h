@@ -170,8 +170,11 @@ int srt_runtime_start(srt_runtime *rt, struct srt_error *err);
 
 /* Replace the settings. In sandboxes already running, each new connection
  * is decided by the new network lists (allowedDomains, deniedDomains, with
- * the sandbox's own extra entries) and the new ignoreViolations apply to
- * reports; everything else stays as the sandbox started: mounts, seccomp
+ * the sandbox's own extra entries), each new request injects masked
+ * credentials by the new injectHosts (the stand-ins stay; a credential the
+ * new settings no longer mask, or deny, is injected nowhere), and the new
+ * ignoreViolations apply to reports; everything else stays as the sandbox
+ * started: mounts, seccomp
  * filter, what the observer refuses, listeners and proxy timeouts. The new
  * settings apply whole to sandboxes started after the call. On error the
  * old settings stay. Emits SRT_EVENT_CONFIG_RELOADED. -EDEADLK from a

@@ -868,3 +868,43 @@ const struct config *creds_config(const struct creds *c)
 {
 	return c ? c->cfg : NULL;
 }
+
+bool creds_may_inject_now(const struct creds *c, size_t i, const struct config *now, const struct proxy_host *host,
+			  uint16_t port, const struct net_policy *np, bool in_head)
+{
+	if (!now || now == c->cfg)
+		return creds_may_inject(c, i, host, port, np, in_head);
+	if (i >= c->n_pats || (in_head && !c->head_ok[i]))
+		return false;
+	const struct config_credential *was = c->creds[c->pats[i].cred].cfg;
+	const struct config_credential *e = NULL;
+	for (size_t k = 0; k < now->credentials.n; k++) {
+		const struct config_credential *x = &now->credentials.items[k];
+		if (x->is_file != was->is_file || strcmp(x->name, was->name) != 0)
+			continue;
+		if (x->mode == CONFIG_CRED_DENY)
+			return false; /* denied now: never sent */
+		if (!e)
+			e = x;
+	}
+	if (!e)
+		return false;
+	if (e->has_inject_hosts) {
+		for (size_t k = 0; k < e->inject_hosts.n; k++) {
+			struct domain_pattern dp;
+			const char *why;
+			if (domain_pattern_parse(e->inject_hosts.items[k].value, false, &dp, &why) < 0)
+				continue;
+			bool m = domain_pattern_match(&dp, host->text, port);
+			domain_pattern_free(&dp);
+			if (m)
+				return true;
+		}
+		return false;
+	}
+	if (!np)
+		return false;
+	struct net_decision d;
+	net_policy_decide(np, host, port, &d);
+	return d.verdict == NET_ALLOW;
+}

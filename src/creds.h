@@ -75,6 +75,12 @@ const char *creds_name(const struct creds *c, int cred);
  * is placed in a request head (refused when it holds CR, LF or NUL). */
 bool creds_may_inject(const struct creds *c, size_t i, const struct proxy_host *host, uint16_t port,
 		      const struct net_policy *np, bool in_head);
+/* The same under reloaded settings now (NULL, or the settings c was built
+ * from: creds_may_inject): the injectHosts of now's entry for the same
+ * variable or file (its mode "mask"); none there: never. The stand-ins and
+ * real values stay those of the start. */
+bool creds_may_inject_now(const struct creds *c, size_t i, const struct config *now, const struct proxy_host *host,
+			  uint16_t port, const struct net_policy *np, bool in_head);
 bool creds_plaintext_ok(const struct creds *c);
 /* For AWS SigV4 re-signing (awsPairs): the stand-in and real value of the
  * masked, whole-value variable name (pattern index in *ret), or false.

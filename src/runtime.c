@@ -840,6 +840,16 @@ static void sb_on_event(void *data, const struct proxy_event *pe)
 	}
 }
 
+/* credentials: the settings in force now (generations live as long as the
+ * runtime), for injectHosts changed by a reload; the sandbox's own when
+ * the reload turned sandboxing off. */
+static const struct config *sb_cred_settings(void *data)
+{
+	struct sandbox *sb = data;
+	const struct settings *s = runtime_settings(sb->rt);
+	return s && s->policy ? &s->cfg : &sb->settings->cfg;
+}
+
 /* credentials: a stand-in went to a host where it may not be injected (an
  * exfiltration attempt, or a misconfiguration): a network violation
  * "credential" at host:port whose rule names the credential, never its
@@ -1975,6 +1985,7 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		.on_event = sb_on_event,
 		.on_closed = on_proxy_closed,
 		.on_credential = sb_on_credential,
+		.cred_settings = sb_cred_settings,
 	};
 	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks,
 				    .creds = sb->creds };

@@ -2523,6 +2523,12 @@ static void cred_body_end(struct conn *c)
 	c->cs_chunk_out = false;
 }
 
+static const struct config *cred_settings_now(const struct conn *c)
+{
+	const struct proxy_hooks *h = c->srv->o.hooks;
+	return h && h->cred_settings ? h->cred_settings(h->data) : NULL;
+}
+
 /* Which patterns may be replaced in this request (malloc'd, n entries). */
 static bool *cred_inject_flags(struct conn *c, bool in_head, size_t n)
 {
@@ -2530,8 +2536,9 @@ static bool *cred_inject_flags(struct conn *c, bool in_head, size_t n)
 	if (!v)
 		return NULL;
 	bool transport = cred_transport_ok(c);
+	const struct config *now = cred_settings_now(c);
 	for (size_t i = 0; transport && i < n; i++)
-		v[i] = creds_may_inject(c->srv->o.creds, i, &c->host, c->port, c->np, in_head);
+		v[i] = creds_may_inject_now(c->srv->o.creds, i, now, &c->host, c->port, c->np, in_head);
 	return v;
 }
 
@@ -2542,7 +2549,8 @@ static void cred_report(struct conn *c, size_t i, const char *where)
 	const struct credsub_pat *pats = creds_patterns(cr, &n);
 	const char *name = creds_name(cr, pats[i].cred);
 	const char *why = !cred_transport_ok(c) ? "not over TLS terminated by srt, and credentials.allowPlaintextInject is off" :
-			  !creds_may_inject(cr, i, &c->host, c->port, c->np, false) ? "the host is not one of its injectHosts" :
+			  !creds_may_inject_now(cr, i, cred_settings_now(c), &c->host, c->port, c->np, false) ?
+			  "the host is not one of its injectHosts" :
 			  "its real value holds a line break, which cannot go in a request head";
 	debug_log(c, "%s: credential %s: its stand-in in the request %s was not replaced (%s)", c->target, name, where,
 		  why);

@@ -140,9 +140,14 @@ struct proxy_hooks {
 	 * "head" or "body". On the loop thread; may be NULL. */
 	void (*on_credential)(void *data, const char *credential, const char *host, uint16_t port,
 			      const char *where, const char *why);
+	/* The settings in force now, for the credentials' injectHosts after a
+	 * reload (creds_may_inject_now); NULL, or returning NULL: those the
+	 * credentials were built from. Loop thread. */
+	const struct config *(*cred_settings)(void *data);
 };
 
 struct creds;
+struct config;
 
 struct proxy_options {
 	const struct net_policy *policy; /* must outlive the server */
