@@ -1214,6 +1214,10 @@ static int sandbox_resolve_policy(struct sandbox *sb, struct srt_error *err)
 static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 			    struct srt_error *err);
 
+/* The core size limit before credentials turned it off. */
+static struct rlimit core_before;
+static bool core_saved;
+
 /* credentials: read the secrets (into sb->creds, this process's memory
  * only), mint their stand-ins, and hide the masked files that fell back to
  * deny. With a secret in memory, srt may not be dumped (no core file, no
@@ -1234,6 +1238,20 @@ static int sandbox_credentials(struct sandbox *sb, struct mount_plan *plan, stru
 	if (n_pats > 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return srt_error_set(err, -errno, "credentials: cannot make srt non-dumpable (PR_SET_DUMPABLE): %s",
 				     strerror(errno));
+	/* With fs.suid_dumpable = 2 a non-dumpable process still dumps (for
+	 * root): no core at all. The sandbox gets its own limit back (see
+	 * bwrap_child_main). */
+	struct rlimit core;
+	if (n_pats > 0 && getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur != 0) {
+		if (!core_saved) {
+			core_before = core;
+			core_saved = true;
+		}
+		core.rlim_cur = 0;
+		if (setrlimit(RLIMIT_CORE, &core) < 0)
+			return srt_error_set(err, -errno, "credentials: cannot turn core dumps off (RLIMIT_CORE): %s",
+					     strerror(errno));
+	}
 	for (const char *const *h = creds_file_hide(sb->creds); h && *h; h++) {
 		struct mount_op *v = realloc(plan->ops, (plan->n_ops + 1) * sizeof(*v));
 		char *copy = v ? strdup(*h) : NULL;
@@ -2160,6 +2178,8 @@ static int bwrap_child_main(void *arg)
 			   e == -EMFILE ? " (the open-file limit, RLIMIT_NOFILE, is too low)" : "");
 	if (bc->nofile_raised)
 		setrlimit(RLIMIT_NOFILE, bc->nofile);
+	if (core_saved)
+		setrlimit(RLIMIT_CORE, &core_before);
 	sigprocmask(SIG_SETMASK, bc->oldmask, NULL);
 	execv(bc->argv[0], bc->argv);
 	child_fail("cannot execute ", bc->argv[0], errno, "");

@@ -358,17 +358,23 @@ def test_jwt_whole_and_claims(net, ctx):
 # --- srt itself -------------------------------------------------------------------
 
 def test_supervisor_not_dumpable_while_secrets_are_held(ctx):
-    """With a masked credential srt is not dumpable: the user's other
-    processes cannot read its memory or environment."""
-    if ctx.user == "root":
-        pytest.skip("root reads any process's memory")
+    """With a masked credential srt is not dumpable (the user's other
+    processes cannot read its memory or environment) and makes no core
+    file; the sandbox keeps its own core limit."""
     s = settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask"}]))
-    p = ctx.start(["sh", "-c", "echo started; sleep 30"], settings=s, env={"GITHUB_TOKEN": SECRET})
-    ctx.wait_output(p, "started")
-    # the srt process is the setpriv'd child we started (setpriv execs srt)
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat",
-                        "/proc/%d/environ" % p.pid], capture_output=True)
-    assert r.returncode != 0 and SECRET.encode() not in r.stdout, r
+    p = ctx.start(["sh", "-c", "ulimit -c; echo started; sleep 30"], settings=s,
+                  env={"GITHUB_TOKEN": SECRET})
+    out = ctx.wait_output(p, "started").decode()
+    # the srt process is the one we started (setpriv execs srt)
+    with open("/proc/%d/limits" % p.pid) as f:
+        core = [l for l in f if l.startswith("Max core file size")][0].split()
+    assert core[4] == "0", core
+    assert out.splitlines()[0] == subprocess.run(["sh", "-c", "ulimit -c"], capture_output=True,
+                                                 text=True).stdout.strip(), out
+    if ctx.user != "root":  # root reads any process's memory
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat",
+                            "/proc/%d/environ" % p.pid], capture_output=True)
+        assert r.returncode != 0 and SECRET.encode() not in r.stdout, r
     p.kill()
 
 
