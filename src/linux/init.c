@@ -428,7 +428,7 @@ static void cover_fail(const char *what, const char *detail)
 	exit(125);
 }
 
-static void cover_with_bytes(const char *path, const char *text, size_t len, const char *what)
+static void cover_with_bytes(const char *path, const char *text, size_t len, mode_t mode, const char *what)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0) {
@@ -436,9 +436,11 @@ static void cover_with_bytes(const char *path, const char *text, size_t len, con
 			return;
 		cover_fail(what, strerror(errno));
 	}
-	if (S_ISDIR(st.st_mode))
-		cover_fail(what, "the path is a directory");
-	int fd = open(RESOLVER_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+	if (S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "srt-init: cannot set up %s: %s is a directory\n", what, path);
+		exit(125);
+	}
+	int fd = open(RESOLVER_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
 	size_t off = 0;
 	while (fd >= 0 && off < len) {
 		ssize_t n = write(fd, text + off, len - off);
@@ -465,7 +467,7 @@ static void cover_with_bytes(const char *path, const char *text, size_t len, con
 
 static void cover_with_text(const char *path, const char *text)
 {
-	cover_with_bytes(path, text, strlen(text), "the sandbox's resolver files");
+	cover_with_bytes(path, text, strlen(text), 0644, "the sandbox's resolver files");
 }
 
 /* A masked credential file ('C'): hex decoded in place. */
@@ -480,7 +482,7 @@ static void cover_with_hex(const char *path, const char *hex)
 		int lo = hex[2 * i + 1] <= '9' ? hex[2 * i + 1] - '0' : hex[2 * i + 1] - 'a' + 10;
 		data[i] = (char)(hi << 4 | lo);
 	}
-	cover_with_bytes(path, data, n, "a masked credential file");
+	cover_with_bytes(path, data, n, 0444, "a masked credential file");
 	free(data);
 }
 
