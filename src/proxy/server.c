@@ -20,10 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "policy/netpolicy.h"
-#include "proxy/host.h"
 #include "creds.h"
+#include "policy/netpolicy.h"
 #include "proxy/credsub.h"
+#include "proxy/host.h"
 #include "proxy/http_head.h"
 #include "proxy/resolve.h"
 #include "proxy/sni.h"
