@@ -401,8 +401,12 @@ static char *mask_text(struct creds *c, int cred, const char *text, size_t len, 
 				*matched = true;
 			}
 		}
-		/* On past the match (one byte on for an empty one). */
+		/* On past the match (one byte on for an empty one). A decode
+		 * candidate that is no JWT may hide one inside it (a token glued
+		 * to other text): look again one byte on. */
 		size_t next = me > ms ? me : ms + 1;
+		if (e->decode_jwt && pos <= ms)
+			next = ms + 1;
 		if (next > pos) {
 			ACC(z + pos, (next > len ? len : next) - pos);
 			pos = next;
