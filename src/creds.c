@@ -539,6 +539,32 @@ static const struct config_credential *find_env(const struct config *cfg, const 
 	return found;
 }
 
+/* Does some allowedDomains entry of cfg cover every host of pattern h
+ * (ports aside)? A name: an entry matches it; *.x: an entry *.y with x
+ * equal to y or below it. */
+static bool host_reachable(const struct config *cfg, const struct domain_pattern *h)
+{
+	for (size_t i = 0; i < cfg->network.allowed_domains.n; i++) {
+		struct domain_pattern a;
+		const char *why;
+		if (domain_pattern_parse(cfg->network.allowed_domains.items[i].value, false, &a, &why) < 0)
+			continue;
+		bool ok = false;
+		if (h->kind == DOMAIN_WILDCARD) {
+			size_t hl = strlen(h->host), al = a.host ? strlen(a.host) : 0;
+			ok = a.kind == DOMAIN_WILDCARD &&
+			     (strcmp(h->host, a.host) == 0 ||
+			      (hl > al && h->host[hl - al - 1] == '.' && strcmp(h->host + hl - al, a.host) == 0));
+		} else if (h->host) {
+			ok = domain_pattern_match(&a, h->host, a.port ? a.port : (h->port ? h->port : 443));
+		}
+		domain_pattern_free(&a);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
 /* Is TLS termination on? Masking over plain HTTP needs allowPlaintextInject
  * until then. */
 static inline bool creds_tls_terminate_on(const struct config *cfg)
@@ -589,6 +615,12 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 					goto fail;
 				}
 				cr->n_hosts++;
+				if (e->mode == CONFIG_CRED_MASK && !host_reachable(cfg, &cr->hosts[k]) &&
+				    strv_pushf(warnings, "credentials: %s: injectHosts entry '%s' is not reachable through "
+						   "network.allowedDomains: nothing is injected there unless this sandbox's "
+						   "own allow list or an answer lets it through", cr->label,
+						   e->inject_hosts.items[k].value) < 0)
+					goto oom;
 			}
 		}
 	}

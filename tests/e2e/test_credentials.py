@@ -533,3 +533,12 @@ def test_untrusted_project_credentials_apply_relative_to_the_project(ctx):
     assert MARK in r.out and "[unset]" in r.out, r
     assert SECRET not in r.out and OTHER not in r.out, r
     assert STANDIN.search(r.out), r
+
+
+def test_inject_host_not_allowed_draws_a_warning(ctx):
+    s = settings(creds([{"name": "T", "mode": "mask", "injectHosts": ["api.good.test", "nowhere.test"]}]),
+                 "*.good.test")
+    r = ctx.run(["echo", MARK], settings=s, env={"T": SECRET})
+    assert r.rc == 0 and MARK in r.out, r
+    assert "'nowhere.test' is not reachable through network.allowedDomains" in r.err, r
+    assert "api.good.test" not in r.err, r
