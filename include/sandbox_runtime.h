@@ -170,8 +170,11 @@ int srt_runtime_start(srt_runtime *rt, struct srt_error *err);
 
 /* Replace the settings. In sandboxes already running, each new connection
  * is decided by the new network lists (allowedDomains, deniedDomains, with
- * the sandbox's own extra entries) and the new ignoreViolations apply to
- * reports; everything else stays as the sandbox started: mounts, seccomp
+ * the sandbox's own extra entries), each new request injects masked
+ * credentials by the new injectHosts (the stand-ins stay; a credential the
+ * new settings no longer mask, or deny, is injected nowhere), and the new
+ * ignoreViolations apply to reports; everything else stays as the sandbox
+ * started: mounts, seccomp
  * filter, what the observer refuses, listeners and proxy timeouts. The new
  * settings apply whole to sandboxes started after the call. On error the
  * old settings stay. Emits SRT_EVENT_CONFIG_RELOADED. -EDEADLK from a
@@ -370,7 +373,7 @@ struct srt_violation {
 	int64_t time_ns;               /* CLOCK_REALTIME */
 	enum srt_violation_kind kind;
 	const char *operation;         /* "read" "write" "create" "unlink" "rename" "exec"
-					* "connect" "socket" ... */
+					* "connect" "socket" "credential" ... */
 	const char *target;            /* absolute path, or "host:port" */
 	const char *rule;              /* what decided, with its settings position */
 	uint64_t sandbox_id;

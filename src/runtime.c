@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "creds.h"
 #include "linux/bwrap.h"
 #include "linux/callerfs.h"
 #include "linux/mountplan.h"
@@ -902,6 +903,47 @@ static void sb_on_event(void *data, const struct proxy_event *pe)
 	}
 }
 
+/* credentials: the settings in force now (generations live as long as the
+ * runtime), for injectHosts changed by a reload; the sandbox's own when
+ * the reload turned sandboxing off. */
+static const struct config *sb_cred_settings(void *data)
+{
+	struct sandbox *sb = data;
+	const struct settings *s = runtime_settings(sb->rt);
+	return s && s->policy ? &s->cfg : &sb->settings->cfg;
+}
+
+/* credentials: a stand-in went to a host where it may not be injected (an
+ * exfiltration attempt, or a misconfiguration): a network violation
+ * "credential" at host:port whose rule names the credential, never its
+ * value. Once per sandbox, credential and host. */
+static void sb_on_credential(void *data, const char *credential, const char *host, uint16_t port, const char *where,
+			     const char *why)
+{
+	struct sandbox *sb = data;
+	char target[300];
+	bool v6 = strchr(host, ':') != NULL;
+	snprintf(target, sizeof(target), v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+	_cleanup_free_ char *key = str_printf("%s %s", target, credential);
+	if (!key || seen_before(sb, SRT_VIOLATION_NETWORK, "credential", key))
+		return;
+	_cleanup_free_ char *rule = str_printf("credentials.%s: its stand-in was sent in the request %s and not "
+					       "replaced: %s", credential, where, why);
+	if (!rule)
+		return;
+	struct srt_violation v = {
+		.kind = SRT_VIOLATION_NETWORK,
+		.operation = "credential",
+		.target = target,
+		.rule = rule,
+		.sandbox_id = sb->id,
+		.command = sb->command,
+		.source = SRT_SOURCE_PROXY,
+	};
+	if (event_hub_violation(&sb->rt->hub, &v))
+		sb->n_violations++;
+}
+
 /* The DNS responder's question (transparent mode): may name be reached on
  * some port? As the proxies decide, port aside: the settings' lists (as
  * reloaded), then the sandbox's own list, then whoever may be asked. */
@@ -1185,6 +1227,7 @@ static enum observer_mode observer_mode_of(enum srt_observe o)
 
 static void sandbox_free(struct sandbox *sb)
 {
+	creds_free(sb->creds);
 	free(sb->command);
 	mount_plan_free(sb->plan);
 	for (size_t i = 0; i < sb->n_seen; i++)
@@ -1236,6 +1279,57 @@ static int sandbox_resolve_policy(struct sandbox *sb, struct srt_error *err)
 
 static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 			    struct srt_error *err);
+
+/* The core size limit before credentials turned it off. */
+static struct rlimit core_before;
+static bool core_saved;
+
+/* credentials: read the secrets (into sb->creds, this process's memory
+ * only), mint their stand-ins, and hide the masked files that fell back to
+ * deny. With a secret in memory, srt may not be dumped (no core file, no
+ * ptrace by the user's other processes). */
+static int sandbox_credentials(struct sandbox *sb, struct mount_plan *plan, struct srt_error *err)
+{
+	const struct runtime *rt = sb->rt;
+	struct strv warnings = { 0 };
+	int r = creds_build(&sb->settings->cfg, rt->home ? rt->home : runtime_home_dir(), rt->cwd, &sb->creds,
+			    &warnings, err);
+	for (size_t i = 0; i < warnings.n; i++)
+		fprintf(stderr, "srt: warning: %s\n", warnings.v[i]);
+	strv_clear(&warnings);
+	if (r < 0 || !sb->creds)
+		return r;
+	size_t n_pats = 0;
+	creds_patterns(sb->creds, &n_pats);
+	if (n_pats > 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return srt_error_set(err, -errno, "credentials: cannot make srt non-dumpable (PR_SET_DUMPABLE): %s",
+				     strerror(errno));
+	/* With fs.suid_dumpable = 2 a non-dumpable process still dumps (for
+	 * root): no core at all. The sandbox gets its own limit back (see
+	 * bwrap_child_main). */
+	struct rlimit core;
+	if (n_pats > 0 && getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur != 0) {
+		if (!core_saved) {
+			core_before = core;
+			core_saved = true;
+		}
+		core.rlim_cur = 0;
+		if (setrlimit(RLIMIT_CORE, &core) < 0)
+			return srt_error_set(err, -errno, "credentials: cannot turn core dumps off (RLIMIT_CORE): %s",
+					     strerror(errno));
+	}
+	for (const char *const *h = creds_file_hide(sb->creds); h && *h; h++) {
+		struct mount_op *v = realloc(plan->ops, (plan->n_ops + 1) * sizeof(*v));
+		char *copy = v ? strdup(*h) : NULL;
+		if (v)
+			plan->ops = v;
+		if (!copy)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+		plan->ops[plan->n_ops++] = (struct mount_op){ .kind = MOUNT_HIDE_FILE, .path = copy,
+							      .why = "credentials.files (nothing to mask: denied)" };
+	}
+	return 0;
+}
 
 int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 		    struct srt_error *err)
@@ -1320,6 +1414,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 	}
 	if ((r = mount_plan_build(p, &plan, err)) < 0)
 		goto fail;
+	if ((r = sandbox_credentials(sb, plan, err)) < 0)
+		goto fail;
 	if (rt->debug) {
 		fprintf(stderr, "srt: bwrap: %s\n", bwrap);
 		for (size_t i = 0; i < p->notes.n; i++)
@@ -1327,6 +1423,11 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		for (size_t i = 0; i < p->unmatched_globs.n; i++)
 			fprintf(stderr, "srt: note: %s\n", p->unmatched_globs.v[i]);
 		mount_plan_print(plan, stderr);
+		size_t n_covers = 0;
+		const struct creds_cover *cv = sb->creds ? creds_covers(sb->creds, &n_covers) : NULL;
+		for (size_t i = 0; i < n_covers; i++)
+			fprintf(stderr, "  masked       %s  <- credentials.files (its secrets as stand-ins, read-only)\n",
+				cv[i].path);
 	}
 	if (p->enable_weaker_nested_sandbox)
 		fprintf(stderr, "srt: warning: enableWeakerNestedSandbox: the sandbox sees the host's /proc "
@@ -1346,6 +1447,12 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 	}
 	if (sb->settings->tls && (r = tls_bundle_prepare(sb, &env, err)) < 0)
 		goto fail;
+	/* Masked credentials: their stand-ins, after the caller's edits. */
+	for (char *const *kv = sb->creds ? creds_env_set(sb->creds) : NULL; kv && kv[0] && kv[1]; kv += 2)
+		if (strv_push(&env, kv[0]) < 0 || strv_push(&env, kv[1]) < 0) {
+			r = srt_error_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
 	struct bwrap_launch l = {
 		.init_fd = spec->init_fd,
 		.sock_fd = spec->sock_fd,
@@ -1361,6 +1468,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		.env_edits = spec->env,
 		.clearenv = spec->env_replace,
 		.setenv = env.v,
+		.strip_env = sb->creds ? creds_env_strip(sb->creds) : NULL,
+		.unset_env = sb->creds ? creds_env_unset(sb->creds) : NULL,
 	};
 	char args_num[16];
 	snprintf(args_num, sizeof(args_num), "%d", spec->args_fd);
@@ -1505,8 +1614,19 @@ static int sandbox_prepare_finish_(struct sandbox *sb, struct srt_error *err)
 	};
 	if ((r = sandbox_seccomp_export(&sopts, &sb->filter_fd, serr, sizeof(serr))) < 0)
 		return srt_error_set(err, r, "%s", serr);
-	if ((r = bwrap_write_plan(sb->plan, &sb->plan_fd, err)) < 0)
-		return r;
+	{
+		size_t n_covers = 0;
+		const struct creds_cover *cv = sb->creds ? creds_covers(sb->creds, &n_covers) : NULL;
+		struct bwrap_cover *covers = n_covers ? calloc(n_covers, sizeof(*covers)) : NULL;
+		if (n_covers && !covers)
+			return srt_error_set(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < n_covers; i++)
+			covers[i] = (struct bwrap_cover){ .path = cv[i].path, .data = cv[i].data, .len = cv[i].len };
+		r = bwrap_write_plan_covers(sb->plan, covers, n_covers, &sb->plan_fd, err);
+		free(covers);
+		if (r < 0)
+			return r;
+	}
 	mount_plan_free(sb->plan);
 	sb->plan = NULL;
 	if (!sb->settings->cli && (r = nofile_headroom(sb, err)) < 0)
@@ -1987,10 +2107,13 @@ int sandbox_attach(struct sandbox *sb, int sock, struct srt_error *err)
 		.ask_timeout = sb_ask_timeout,
 		.on_event = sb_on_event,
 		.on_closed = on_proxy_closed,
+		.on_credential = sb_on_credential,
+		.cred_settings = sb_cred_settings,
 	};
 	struct proxy_options po = { .policy = sb->settings->net, .debug = rt->debug, .hooks = &sb->hooks,
 				    .upstream = sb->settings->upstream,
-				    .tls = sb->settings->tls ? &sb->settings->tls->t : NULL };
+				    .tls = sb->settings->tls ? &sb->settings->tls->t : NULL,
+				    .creds = sb->creds };
 	proxy_limits_default(&po.limits);
 	/* network.timeouts of the generation the sandbox started with: a
 	 * reload changes the rules of running sandboxes, not their proxies. */
@@ -2162,6 +2285,8 @@ static int bwrap_child_main(void *arg)
 			   e == -EMFILE ? " (the open-file limit, RLIMIT_NOFILE, is too low)" : "");
 	if (bc->nofile_raised)
 		setrlimit(RLIMIT_NOFILE, bc->nofile);
+	if (core_saved)
+		setrlimit(RLIMIT_CORE, &core_before);
 	sigprocmask(SIG_SETMASK, bc->oldmask, NULL);
 	execv(bc->argv[0], bc->argv);
 	child_fail("cannot execute ", bc->argv[0], errno, "");

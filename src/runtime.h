@@ -129,6 +129,7 @@ struct sandbox {
 	struct policy_unix_rules extra_unix; /* per-sandbox allowUnixSockets */
 	struct proxy_hooks hooks;
 	struct proxy_server *proxy;
+	struct creds *creds;            /* credentials (creds.h), or NULL */
 	/* network.mode transparent: the DNS responder at 127.0.0.1:53 inside
 	 * (loop thread; NULL in proxy mode and once the sandbox ended). */
 	struct dns_server *dns;

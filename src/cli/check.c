@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "creds.h"
 #include "linux/mountplan.h"
 #include "policy/domain.h"
 #include "policy/netpolicy.h"
@@ -182,6 +183,48 @@ static int print_network(const struct config *cfg, const struct policy *p, FILE 
 	return 0;
 }
 
+/* credentials: each entry (names only, never a value), checked as a run
+ * would check it (its variables and masked files are read, then wiped). */
+static int print_credentials(const struct config *cfg, const struct policy *p, FILE *out)
+{
+	if (cfg->credentials.n == 0 && cfg->credentials.n_aws_pairs == 0)
+		return 0;
+	struct creds *c = NULL;
+	struct strv warnings = { 0 };
+	struct srt_error err = { 0 };
+	char cwd[4096];
+	if (creds_build(cfg, p->home, getcwd(cwd, sizeof(cwd)) ? cwd : "/", &c, &warnings, &err) < 0) {
+		fprintf(stderr, "srt: %s\n", err.message);
+		strv_clear(&warnings);
+		return 125;
+	}
+	fprintf(out, "\ncredentials:%s\n", cfg->credentials.allow_plaintext_inject ?
+		" (allowPlaintextInject: real values may go out over plain HTTP)" : "");
+	size_t ne = 0, nf = 0;
+	for (size_t i = 0; i < cfg->credentials.n; i++) {
+		const struct config_credential *e = &cfg->credentials.items[i];
+		_cleanup_free_ char *src = policy_pos_text(&e->pos);
+		fprintf(out, "  %s[%zu] %-20s %s", e->is_file ? "files" : "envVars", e->is_file ? nf++ : ne++, e->name,
+			e->mode == CONFIG_CRED_DENY ? "denied" : "masked");
+		if (e->mode == CONFIG_CRED_MASK) {
+			if (e->extract || e->decode_jwt)
+				fprintf(out, " (%s%s%s)", e->extract ? "extract" : "", e->extract && e->decode_jwt ? ", " : "",
+					e->decode_jwt ? "decode jwt" : "");
+			fprintf(out, ", injected at ");
+			if (!e->has_inject_hosts)
+				fprintf(out, "the allowedDomains hosts");
+			for (size_t k = 0; e->has_inject_hosts && k < e->inject_hosts.n; k++)
+				fprintf(out, "%s%s", k ? ", " : "", e->inject_hosts.items[k].value);
+		}
+		fprintf(out, "  <- %s\n", src ? src : "?");
+	}
+	for (size_t i = 0; i < warnings.n; i++)
+		fprintf(out, "  warning: %s\n", warnings.v[i]);
+	strv_clear(&warnings);
+	creds_free(c);
+	return 0;
+}
+
 int cli_check_print(const struct config *cfg, const struct policy *p, bool debug, FILE *out)
 {
 	fprintf(out, "settings files:\n");
@@ -224,6 +267,9 @@ int cli_check_print(const struct config *cfg, const struct policy *p, bool debug
 	fprintf(out, "  mode %-21s <- %s\n",
 		p->transparent ? "transparent (srt answers names at 127.0.0.1:53 inside)" : "proxy",
 		mode_source ? mode_source : "default");
+
+	if ((r = print_credentials(cfg, p, out)) != 0)
+		return r;
 
 	fprintf(out, "\nprocess: own user, PID, IPC, UTS, network and cgroup namespaces; seccomp:\n");
 	fprintf(out, "  new unix sockets %s; nested namespaces and mounts %s\n",

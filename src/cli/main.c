@@ -425,8 +425,12 @@ static void print_summary(struct event_hub *hub, const char *events_path, bool e
 			 * the terminal. */
 			_cleanup_free_ char *t = str_escape_invalid(v->target, true);
 			_cleanup_free_ char *r = str_escape_invalid(v->rule, true);
-			fprintf(stderr, "srt:   %-11s  denied %s %s (%s)\n", summary_kinds[g].name, v->operation,
-				t ? t : "?", r ? r : "?");
+			if (strcmp(v->operation, "credential") == 0) /* passed on, not denied */
+				fprintf(stderr, "srt:   %-11s  credential stand-in sent to %s (%s)\n", summary_kinds[g].name,
+					t ? t : "?", r ? r : "?");
+			else
+				fprintf(stderr, "srt:   %-11s  denied %s %s (%s)\n", summary_kinds[g].name, v->operation,
+					t ? t : "?", r ? r : "?");
 			shown++;
 		}
 		if (count[g] > shown) {

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "config/credregex.h"
 #include "config/jsonpos.h"
 #include "proxy/parent.h"
 
@@ -41,6 +42,7 @@ enum field_kind {
 	F_FILE,         /* one path (absolute or ~/): struct config_file */
 	F_COUNT,        /* an integer min..max: struct config_count */
 	F_BOOL_NOT,     /* a boolean stored negated (requireHostMatch) */
+	F_CREDENTIALS,  /* credentials: see field_credentials */
 };
 
 /* F_STRING: what the string must be. */
@@ -220,10 +222,32 @@ static const struct field top_fields[] = {
 	{ .name = "git", .kind = F_NOTE, .note_type = NT_OBJECT,
 	  .text = "git.safeDirectories is not applied yet (it grants no access either way)" },
 	{ .name = "$schema", .kind = F_NOTE, .note_type = NT_STRING, .text = "a hint for editors" },
-	{ .name = "credentials", .kind = F_UNSUPPORTED, .text = "credential denial and masking" },
+	{ .name = "credentials", .kind = F_CREDENTIALS },
 	{ .name = "sandbox", .kind = F_OBJECT, .sub = elixir_sandbox_fields },
 	{ .name = "permissions", .kind = F_OBJECT, .sub = elixir_permission_fields },
 	{ 0 },
+};
+
+/* Key names of the credentials objects (for messages and suggestions;
+ * field_credentials reads them). */
+static const struct field credentials_fields[] = {
+	{ .name = "files" }, { .name = "envVars" }, { .name = "allowPlaintextInject" },
+	{ .name = "awsPairs" }, { .name = "sigv4" }, { 0 },
+};
+static const struct field cred_env_fields[] = {
+	{ .name = "name" }, { .name = "mode" }, { .name = "extract" }, { .name = "onExtractNoMatch" },
+	{ .name = "decode" }, { .name = "maskClaims" }, { .name = "injectHosts" }, { 0 },
+};
+static const struct field cred_file_fields[] = {
+	{ .name = "path" }, { .name = "mode" }, { .name = "extract" }, { .name = "onExtractNoMatch" },
+	{ .name = "decode" }, { .name = "maskClaims" }, { .name = "maskDuplicates" }, { .name = "injectHosts" },
+	{ 0 },
+};
+static const struct field aws_pair_fields[] = {
+	{ .name = "accessKeyIdVar" }, { .name = "secretAccessKeyVar" }, { .name = "sessionTokenVar" }, { 0 },
+};
+static const struct field sigv4_fields[] = {
+	{ .name = "streaming" }, { .name = "presigned" }, { .name = "sigv4a" }, { 0 },
 };
 
 static const struct field path_entry_fields[] = {
@@ -248,6 +272,8 @@ static const struct {
 	{ "sandbox.", elixir_sandbox_fields },
 	{ "sandbox.network.", elixir_network_fields },
 	{ "permissions.", elixir_permission_fields },
+	{ "credentials.", credentials_fields },
+	{ "credentials.sigv4.", sigv4_fields },
 };
 
 static const char REASON_UNTRUSTED[] =
@@ -658,6 +684,8 @@ static int unknown_key(struct loader *l, const struct field *table, const char *
 /* Values                                                               */
 
 static int walk_object(struct loader *l, const json_t *obj, jsonpos_node node, const struct field *table);
+static void list_free(struct config_list *list);
+#define list_free_ list_free
 
 /* An integer in [min, max]; 3.0 counts as 3, since srt's own reader
  * (JavaScript numbers) cannot tell them apart. */
@@ -1172,6 +1200,312 @@ static int field_tls(struct loader *l, const struct field *f, const json_t *v, j
 	return r;
 }
 
+/* ---- credentials --------------------------------------------------------- */
+
+/* A string among choices[] (NULL-terminated); returns its index or a
+ * negative code. */
+static int cred_enum(struct loader *l, const json_t *v, jsonpos_node n, const char *const *choices, const char *shown)
+{
+	if (!json_is_string(v))
+		return type_error(l, n, v, shown);
+	for (int i = 0; choices[i]; i++)
+		if (strcmp(json_string_value(v), choices[i]) == 0)
+			return i;
+	return fail(l, n, false, -EINVAL, "%s: expected %s, found '%s'", l->path, shown, json_string_value(v));
+}
+
+static bool env_name_ok(const char *s)
+{
+	if (!s[0] || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_'))
+			return false;
+	return true;
+}
+
+static void cred_free_entry(struct config_credential *c)
+{
+	free(c->name);
+	free(c->extract);
+	strv_clear(&c->mask_claims);
+	list_free_(&c->inject_hosts);
+}
+
+static int cred_entry(struct loader *l, const json_t *e, jsonpos_node n, bool is_file)
+{
+	struct config *cfg = l->cfg;
+	if (!json_is_object(e))
+		return type_error(l, n, e, is_file ? "an object {\"path\": ..., \"mode\": \"deny\" or \"mask\"}" :
+						     "an object {\"name\": ..., \"mode\": \"deny\" or \"mask\"}");
+	if (cfg->credentials.n >= CONFIG_MAX_LIST_ENTRIES)
+		return fail(l, n, false, -E2BIG, "%s: too many credentials (the limit is %d)", l->path,
+			    CONFIG_MAX_LIST_ENTRIES);
+	struct config_credential c = { .is_file = is_file, .origin = l->origin };
+	int r = make_pos(l, n, &c.pos);
+	if (r < 0)
+		return r;
+	bool has_mode = false, has_no_match = false;
+	const char *key;
+	json_t *v;
+	jsonpos_node cursor = jsonpos_first(l->jp, n);
+	json_object_foreach((json_t *)e, key, v) {
+		jsonpos_node kn = member_node(l, n, &cursor, key);
+		size_t saved = path_push_key(l, key);
+		r = 0;
+		if (strcmp(key, is_file ? "path" : "name") == 0) {
+			if (!json_is_string(v))
+				r = type_error(l, kn, v, is_file ? "a path" : "a variable name");
+			else if (is_file && json_string_length(v) == 0)
+				r = fail(l, kn, false, -EINVAL, "%s: expected a path, found an empty string", l->path);
+			else if (!is_file && !env_name_ok(json_string_value(v)))
+				r = fail(l, kn, false, -EINVAL,
+					 "%s: '%s' is not a variable name (a letter or '_', then letters, digits "
+					 "and '_')", l->path, json_string_value(v));
+			else if (!(c.name = strdup(json_string_value(v))))
+				r = oom(l->err);
+		} else if (strcmp(key, "mode") == 0) {
+			static const char *const modes[] = { "deny", "mask", NULL };
+			int m = cred_enum(l, v, kn, modes, "\"deny\" or \"mask\"");
+			if (m < 0)
+				r = m;
+			else
+				c.mode = m == 1 ? CONFIG_CRED_MASK : CONFIG_CRED_DENY, has_mode = true;
+		} else if (strcmp(key, "extract") == 0) {
+			regex_t re;
+			const char *why = NULL;
+			char buf[256];
+			if (!json_is_string(v))
+				r = type_error(l, kn, v, "a regular expression (a string)");
+			else if (credregex_compile(json_string_value(v), &re, &why, buf, sizeof(buf)) < 0)
+				r = fail(l, kn, false, -EINVAL, "%s: %s", l->path, why);
+			else {
+				regfree(&re);
+				if (!(c.extract = strdup(json_string_value(v))))
+					r = oom(l->err);
+			}
+		} else if (strcmp(key, "onExtractNoMatch") == 0) {
+			static const char *const ways[] = { "warn", "deny", "error", NULL };
+			int m = cred_enum(l, v, kn, ways, "\"warn\", \"deny\" or \"error\"");
+			if (m < 0)
+				r = m;
+			else
+				c.on_no_match = (enum config_cred_nomatch)m, has_no_match = true;
+		} else if (strcmp(key, "decode") == 0) {
+			static const char *const decs[] = { "jwt", NULL };
+			int m = cred_enum(l, v, kn, decs, "\"jwt\"");
+			if (m < 0)
+				r = m;
+			else
+				c.decode_jwt = true;
+		} else if (strcmp(key, "maskClaims") == 0) {
+			if (!json_is_array(v))
+				r = type_error(l, kn, v, "an array of claim names");
+			else if (json_array_size(v) == 0)
+				r = fail(l, kn, false, -EINVAL,
+					 "%s: is empty, so no claim would be masked; omit it to mask the whole token, "
+					 "or list the claims", l->path);
+			c.has_mask_claims = true;
+			jsonpos_node en = jsonpos_first(l->jp, kn);
+			for (size_t i = 0; r == 0 && i < json_array_size(v); i++, en = jsonpos_next(l->jp, en)) {
+				const json_t *x = json_array_get(v, i);
+				size_t s2 = path_push_index(l, i);
+				if (!json_is_string(x) || json_string_length(x) == 0)
+					r = type_error(l, en, x, "a claim name (a non-empty string)");
+				else if (strv_push(&c.mask_claims, json_string_value(x)) < 0)
+					r = oom(l->err);
+				path_set_len(l, s2);
+			}
+		} else if (strcmp(key, "maskDuplicates") == 0 && is_file) {
+			if (!json_is_boolean(v))
+				r = type_error(l, kn, v, "true or false");
+			else
+				c.mask_duplicates = json_is_true(v);
+		} else if (strcmp(key, "injectHosts") == 0) {
+			static const struct field hosts = { .name = "injectHosts", .kind = F_STRINGS, .rule = R_NEUTRAL };
+			c.has_inject_hosts = true;
+			r = field_list(l, &hosts, &c.inject_hosts, v, kn);
+		} else {
+			r = unknown_key(l, is_file ? cred_file_fields : cred_env_fields, key, kn);
+		}
+		path_set_len(l, saved);
+		if (r < 0) {
+			cred_free_entry(&c);
+			return r;
+		}
+	}
+	r = 0;
+	if (!c.name)
+		r = fail(l, n, false, -EINVAL, "%s: \"%s\" is missing", l->path, is_file ? "path" : "name");
+	else if (!has_mode)
+		r = fail(l, n, false, -EINVAL, "%s: \"mode\" is missing (\"deny\" or \"mask\")", l->path);
+	else if (c.has_mask_claims && !c.decode_jwt)
+		r = fail(l, n, false, -EINVAL, "%s.maskClaims: requires \"decode\": \"jwt\" (claims are inside the "
+					       "decoded token)", l->path);
+	else if (c.mode == CONFIG_CRED_MASK && c.has_inject_hosts && c.inject_hosts.n == 0)
+		r = fail(l, n, false, -EINVAL, "%s.injectHosts: is empty, so the credential would be masked but never "
+					       "sent; omit it (network.allowedDomains) or list the hosts", l->path);
+	else if (is_file && c.mode == CONFIG_CRED_MASK && strpbrk(c.name, "*?["))
+		r = fail(l, n, false, -EINVAL, "%s.path: mode \"mask\" applies to one file, not a glob ('%s'); globs "
+					       "only with \"deny\"", l->path, c.name);
+	else if (is_file && c.mode == CONFIG_CRED_MASK && c.name[strlen(c.name) - 1] == '/')
+		r = fail(l, n, false, -EINVAL, "%s.path: mode \"mask\" applies to one file, not a folder ('%s'); use "
+					       "\"deny\" for a folder", l->path, c.name);
+	(void)has_no_match;
+	if (r == 0 && grow((void **)&cfg->credentials.items, cfg->credentials.n, sizeof(c)) < 0)
+		r = oom(l->err);
+	if (r < 0) {
+		cred_free_entry(&c);
+		return r;
+	}
+	cfg->credentials.items[cfg->credentials.n++] = c;
+	return 0;
+}
+
+static int cred_entries(struct loader *l, const json_t *v, jsonpos_node n, bool is_file)
+{
+	if (!json_is_array(v))
+		return type_error(l, n, v, "an array of objects");
+	size_t base = l->path_len;
+	jsonpos_node en = jsonpos_first(l->jp, n);
+	for (size_t i = 0; i < json_array_size(v); i++, en = jsonpos_next(l->jp, en)) {
+		path_push_index(l, i);
+		int r = cred_entry(l, json_array_get(v, i), en, is_file);
+		path_set_len(l, base);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int aws_pair(struct loader *l, const json_t *e, jsonpos_node n)
+{
+	struct config *cfg = l->cfg;
+	if (!json_is_object(e))
+		return type_error(l, n, e, "an object {\"accessKeyIdVar\": ..., \"secretAccessKeyVar\": ...}");
+	struct config_aws_pair p = { 0 };
+	int r = make_pos(l, n, &p.pos);
+	if (r < 0)
+		return r;
+	const char *key;
+	json_t *v;
+	jsonpos_node cursor = jsonpos_first(l->jp, n);
+	json_object_foreach((json_t *)e, key, v) {
+		jsonpos_node kn = member_node(l, n, &cursor, key);
+		size_t saved = path_push_key(l, key);
+		char **slot = strcmp(key, "accessKeyIdVar") == 0 ? &p.access_key_id_var :
+			      strcmp(key, "secretAccessKeyVar") == 0 ? &p.secret_access_key_var :
+			      strcmp(key, "sessionTokenVar") == 0 ? &p.session_token_var : NULL;
+		if (!slot)
+			r = unknown_key(l, aws_pair_fields, key, kn);
+		else if (!json_is_string(v))
+			r = type_error(l, kn, v, "a variable name");
+		else if (!env_name_ok(json_string_value(v)))
+			r = fail(l, kn, false, -EINVAL, "%s: '%s' is not a variable name", l->path, json_string_value(v));
+		else if (!(*slot = strdup(json_string_value(v))))
+			r = oom(l->err);
+		path_set_len(l, saved);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && (!p.access_key_id_var || !p.secret_access_key_var))
+		r = fail(l, n, false, -EINVAL, "%s: \"%s\" is missing", l->path,
+			 !p.access_key_id_var ? "accessKeyIdVar" : "secretAccessKeyVar");
+	if (r == 0 && grow((void **)&cfg->credentials.aws_pairs, cfg->credentials.n_aws_pairs, sizeof(p)) < 0)
+		r = oom(l->err);
+	if (r < 0) {
+		free(p.access_key_id_var);
+		free(p.secret_access_key_var);
+		free(p.session_token_var);
+		return r;
+	}
+	cfg->credentials.aws_pairs[cfg->credentials.n_aws_pairs++] = p;
+	return 0;
+}
+
+static int field_sigv4(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_object(v))
+		return type_error(l, n, v, "an object");
+	const char *key;
+	json_t *x;
+	jsonpos_node cursor = jsonpos_first(l->jp, n);
+	json_object_foreach((json_t *)v, key, x) {
+		jsonpos_node kn = member_node(l, n, &cursor, key);
+		size_t saved = path_push_key(l, key);
+		enum config_sigv4 *slot = strcmp(key, "streaming") == 0 ? &l->cfg->credentials.sigv4_streaming :
+					  strcmp(key, "presigned") == 0 ? &l->cfg->credentials.sigv4_presigned :
+					  strcmp(key, "sigv4a") == 0 ? &l->cfg->credentials.sigv4a : NULL;
+		int r;
+		if (!slot) {
+			r = unknown_key(l, sigv4_fields, key, kn);
+		} else {
+			static const char *const pol[] = { "deny", "passthrough", NULL };
+			r = cred_enum(l, x, kn, pol, "\"deny\" or \"passthrough\"");
+			/* passthrough widens: an untrusted project cannot choose it */
+			if (r == 1 && allows_ignored(l->origin, l->trusted))
+				r = ignore_allow(l, kn, l->path_len, "passthrough", true, REASON_UNTRUSTED);
+			else if (r >= 0)
+				*slot = (enum config_sigv4)r, r = 0;
+		}
+		path_set_len(l, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* credentials: srt's schema (files[], envVars[], allowPlaintextInject,
+ * awsPairs[], sigv4). Entries of every file add up; what needs every
+ * file (awsPairs naming envVars, injectHosts against allowedDomains) is
+ * checked when the sandbox is set up (creds.c). */
+static int field_credentials(struct loader *l, const json_t *v, jsonpos_node n)
+{
+	if (!json_is_object(v))
+		return type_error(l, n, v, "an object");
+	const char *key;
+	json_t *x;
+	jsonpos_node cursor = jsonpos_first(l->jp, n);
+	json_object_foreach((json_t *)v, key, x) {
+		jsonpos_node kn = member_node(l, n, &cursor, key);
+		size_t saved = path_push_key(l, key);
+		int r;
+		if (strcmp(key, "files") == 0 || strcmp(key, "envVars") == 0) {
+			r = cred_entries(l, x, kn, key[0] == 'f');
+		} else if (strcmp(key, "allowPlaintextInject") == 0) {
+			if (!json_is_boolean(x))
+				r = type_error(l, kn, x, "true or false");
+			else if (json_is_true(x) && allows_ignored(l->origin, l->trusted))
+				r = ignore_allow(l, kn, l->path_len, "true", false, REASON_UNTRUSTED);
+			else {
+				l->cfg->credentials.allow_plaintext_inject = json_is_true(x);
+				r = make_pos(l, kn, &l->cfg->credentials.plaintext_pos);
+			}
+		} else if (strcmp(key, "awsPairs") == 0) {
+			if (!json_is_array(x)) {
+				r = type_error(l, kn, x, "an array of objects");
+			} else {
+				r = 0;
+				size_t base = l->path_len;
+				jsonpos_node en = jsonpos_first(l->jp, kn);
+				for (size_t i = 0; r == 0 && i < json_array_size(x); i++, en = jsonpos_next(l->jp, en)) {
+					path_push_index(l, i);
+					r = aws_pair(l, json_array_get(x, i), en);
+					path_set_len(l, base);
+				}
+			}
+		} else if (strcmp(key, "sigv4") == 0) {
+			r = field_sigv4(l, x, kn);
+		} else {
+			r = unknown_key(l, credentials_fields, key, kn);
+		}
+		path_set_len(l, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int apply_field(struct loader *l, const struct field *f, const json_t *v, jsonpos_node n)
 {
 	switch (f->kind) {
@@ -1218,6 +1552,8 @@ static int apply_field(struct loader *l, const struct field *f, const json_t *v,
 		return field_count(l, f, v, n);
 	case F_BOOL_NOT:
 		return field_bool_not(l, f, v, n);
+	case F_CREDENTIALS:
+		return field_credentials(l, v, n);
 	}
 	return fail(l, n, false, -EINVAL, "%s: internal error: unknown field kind", l->path);
 }
@@ -1777,6 +2113,21 @@ static int anchor_project_paths(struct config_list *list, const char *dir)
 	return 0;
 }
 
+/* The same for credentials.files of a project file found above cwd. */
+static int anchor_credential_paths(struct config *cfg, const char *dir)
+{
+	for (size_t i = 0; i < cfg->credentials.n; i++) {
+		struct config_credential *c = &cfg->credentials.items[i];
+		if (!c->is_file || c->origin != CONFIG_ORIGIN_PROJECT)
+			continue;
+		struct config_list one = { .items = &(struct config_entry){ .value = c->name, .origin = c->origin }, .n = 1 };
+		if (anchor_project_paths(&one, dir) < 0)
+			return -ENOMEM;
+		c->name = one.items[0].value;
+	}
+	return 0;
+}
+
 void config_init(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -1859,7 +2210,8 @@ int config_load(struct config *cfg, const struct config_load_options *opts, stru
 		      (r = anchor_project_paths(&cfg->allow_read, dir)) < 0 ||
 		      (r = anchor_project_paths(&cfg->allow_write, dir)) < 0 ||
 		      (r = anchor_project_paths(&cfg->deny_write, dir)) < 0 ||
-		      (r = anchor_project_paths(&cfg->network.allow_unix_sockets, dir)) < 0))
+		      (r = anchor_project_paths(&cfg->network.allow_unix_sockets, dir)) < 0 ||
+		      (r = anchor_credential_paths(cfg, dir)) < 0))
 		return oom(err);
 	if (above && strv_pushf(&cfg->notes, "%s: found above the current folder: its relative paths are relative to %s",
 				project, dir) < 0)
@@ -1977,6 +2329,15 @@ void config_free(struct config *cfg)
 		list_free(&cfg->ignore_violations[i].paths);
 	}
 	free(cfg->ignore_violations);
+	for (size_t i = 0; i < cfg->credentials.n; i++)
+		cred_free_entry(&cfg->credentials.items[i]);
+	free(cfg->credentials.items);
+	for (size_t i = 0; i < cfg->credentials.n_aws_pairs; i++) {
+		free(cfg->credentials.aws_pairs[i].access_key_id_var);
+		free(cfg->credentials.aws_pairs[i].secret_access_key_var);
+		free(cfg->credentials.aws_pairs[i].session_token_var);
+	}
+	free(cfg->credentials.aws_pairs);
 	free(cfg->bwrap_path);
 	list_free(&cfg->trusted_project_dirs);
 	for (size_t i = 0; i < cfg->n_ignored_allows; i++)

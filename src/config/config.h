@@ -37,8 +37,11 @@
  * Accepted with a note (they tune srt's own machinery or another OS):
  * ripgrep, socatPath, seccomp, javaAgentJarPath, allowPty,
  * enableWeakerNetworkIsolation, allowAppleEvents, network.allowMachLookup
- * (macOS), windows, git, $schema. Refused as "not supported yet" (they promise a
- * protection we do not give): credentials, the request-filtering keys
+ * (macOS), windows, git, $schema. credentials: see struct config_credential;
+ * a project file's entries apply (denying or masking protects more), but
+ * an untrusted one's allowPlaintextInject: true is ignored. Refused as
+ * "not supported yet" (they promise a protection we do not give): the
+ * request-filtering keys
  * network.filterRequest, allowPlaintextHeaderSet, stripResponseHeaders,
  * ambiguousRequestTarget, and filesystem.disabled: true.
  *
@@ -161,6 +164,36 @@ enum config_net_mode {
 	CONFIG_NET_TRANSPARENT = 1,  /* also direct connects by name, through srt's DNS responder */
 };
 
+/* credentials (srt's schema). */
+enum config_cred_mode { CONFIG_CRED_DENY = 0, CONFIG_CRED_MASK = 1 };
+enum config_cred_nomatch { CONFIG_NOMATCH_WARN = 0, CONFIG_NOMATCH_DENY, CONFIG_NOMATCH_ERROR };
+enum config_sigv4 { CONFIG_SIGV4_DENY = 0, CONFIG_SIGV4_PASSTHROUGH = 1 };
+
+/* One entry of credentials.envVars or credentials.files. The extract
+ * pattern was compiled once to check it (config/credregex.h). */
+struct config_credential {
+	bool is_file;
+	char *name;                    /* envVars: the variable; files: the path as written */
+	enum config_cred_mode mode;
+	char *extract;                 /* NULL when absent */
+	enum config_cred_nomatch on_no_match;
+	bool decode_jwt;               /* decode: "jwt" */
+	struct strv mask_claims;       /* maskClaims (requires decode) */
+	bool has_mask_claims;
+	bool mask_duplicates;
+	bool has_inject_hosts;         /* absent: network.allowedDomains */
+	struct config_list inject_hosts;
+	enum config_origin origin;
+	struct config_pos pos;         /* of the entry */
+};
+
+struct config_aws_pair {
+	char *access_key_id_var;
+	char *secret_access_key_var;
+	char *session_token_var;       /* NULL when absent */
+	struct config_pos pos;
+};
+
 struct config {
 	struct config_list deny_read;
 	struct config_list allow_read;
@@ -215,6 +248,17 @@ struct config {
 
 	struct config_ignore *ignore_violations;
 	size_t n_ignore_violations;
+
+	/* credentials: entries of every file, in order. */
+	struct {
+		struct config_credential *items;
+		size_t n;
+		bool allow_plaintext_inject;
+		struct config_pos plaintext_pos;
+		struct config_aws_pair *aws_pairs;
+		size_t n_aws_pairs;
+		enum config_sigv4 sigv4_streaming, sigv4_presigned, sigv4a;
+	} credentials;
 
 	char *bwrap_path;             /* NULL: search PATH */
 	struct config_list trusted_project_dirs; /* user-level list of trusted project folders */

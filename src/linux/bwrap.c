@@ -18,9 +18,10 @@ struct argbuf {
 	int failed;
 };
 
-static void arg(struct argbuf *b, const char *s)
+/* n bytes of s and the NUL after them (s may hold NULs before). */
+static void argn(struct argbuf *b, const char *s, size_t len)
 {
-	size_t n = strlen(s) + 1;
+	size_t n = len + 1;
 	if (b->failed)
 		return;
 	if (b->len + n > b->cap) {
@@ -37,6 +38,11 @@ static void arg(struct argbuf *b, const char *s)
 	}
 	memcpy(b->data + b->len, s, n);
 	b->len += n;
+}
+
+static void arg(struct argbuf *b, const char *s)
+{
+	argn(b, s, strlen(s));
 }
 
 static void arg2(struct argbuf *b, const char *a, const char *c)
@@ -207,6 +213,12 @@ const char *bwrap_userns_hint(bool host_proc)
 
 int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_error *err)
 {
+	return bwrap_write_plan_covers(plan, NULL, 0, ret_fd, err);
+}
+
+int bwrap_write_plan_covers(const struct mount_plan *plan, const struct bwrap_cover *covers, size_t n_covers,
+			    int *ret_fd, struct srt_error *err)
+{
 	struct argbuf b = { 0 };
 	char rec[2] = { 0, 0 };
 	/* srt-init mounts the private /tmp after it opened the sources of
@@ -247,6 +259,26 @@ int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_erro
 	if (plan->resolver_files) {
 		arg(&b, "N/etc/resolv.conf");
 		arg(&b, "H/etc/hosts");
+	}
+	/* Masked credential files: 'C' path NUL, then the content in hex. */
+	for (size_t i = 0; i < n_covers && !b.failed; i++) {
+		size_t plen = strlen(covers[i].path);
+		char *r = malloc(1 + plen + 1 + 2 * covers[i].len + 1);
+		if (!r) {
+			b.failed = -ENOMEM;
+			break;
+		}
+		r[0] = 'C';
+		memcpy(r + 1, covers[i].path, plen + 1);
+		static const char hex[] = "0123456789abcdef";
+		char *h = r + 1 + plen + 1;
+		for (size_t k = 0; k < covers[i].len; k++) {
+			h[2 * k] = hex[(unsigned char)covers[i].data[k] >> 4];
+			h[2 * k + 1] = hex[(unsigned char)covers[i].data[k] & 15];
+		}
+		h[2 * covers[i].len] = '\0';
+		argn(&b, r, 1 + plen + 1 + 2 * covers[i].len);
+		free(r);
 	}
 	if (b.failed) {
 		free(b.data);
@@ -297,6 +329,8 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 
 	arg3(&b, plan->root_writable ? "--bind" : "--ro-bind", "/", "/");
 	arg2(&b, "--dev", "/dev");
+	for (size_t i = 0; l->strip_env && l->strip_env[i]; i++)
+		arg2(&b, "--unsetenv", l->strip_env[i]);
 	if (plan->host_proc)
 		arg3(&b, "--bind", "/proc", "/proc");
 	else
@@ -346,6 +380,11 @@ int bwrap_write_args(const struct mount_plan *plan, const struct bwrap_launch *l
 	for (size_t i = 0; l->env_edits && l->env_edits[i]; i++) {
 		TAIL_PUSH("--env");
 		TAIL_PUSH(l->env_edits[i]);
+	}
+	/* Denied credentials: gone whatever the caller set. */
+	for (size_t i = 0; l->unset_env && l->unset_env[i]; i++) {
+		TAIL_PUSH("--env");
+		TAIL_PUSH(l->unset_env[i]);
 	}
 	/* Ours last: the proxy variables win over the caller's. */
 	for (size_t i = 0; l->setenv && l->setenv[i] && l->setenv[i + 1]; i += 2) {

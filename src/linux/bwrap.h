@@ -29,15 +29,32 @@ struct bwrap_launch {
 	const char *const *env_edits;
 	bool clearenv;
 	char *const *setenv;         /* NAME, VALUE, NAME, VALUE, ..., NULL: the command's environment */
+	/* credentials.envVars: names bwrap takes out of the environment it
+	 * hands srt-init (--unsetenv), so that not even srt-init holds a real
+	 * value; and names srt-init removes from the command's (after
+	 * env_edits). NULL-terminated, or NULL. */
+	const char *const *strip_env;
+	const char *const *unset_env;
 };
 
 /* Find bwrap: the configured path, else "bwrap" in PATH, else /usr/bin/bwrap.
  * Fails with an error that says how to install it. *ret is malloc'd. */
 int bwrap_find(const char *configured, char **ret, struct srt_error *err);
 
+/* Files the sandbox reads with other content (masked credentials): srt-init
+ * covers each path, read-only, with data, after every other mount. */
+struct bwrap_cover {
+	const char *path;
+	const char *data;
+	size_t len;
+};
+
 /* Serialize the plan's operations for srt-init into a new memfd
  * (close-on-exec; the grammar is in init.c). */
 int bwrap_write_plan(const struct mount_plan *plan, int *ret_fd, struct srt_error *err);
+/* The same, with covers (n may be 0). */
+int bwrap_write_plan_covers(const struct mount_plan *plan, const struct bwrap_cover *covers, size_t n,
+			    int *ret_fd, struct srt_error *err);
 
 /* Write bwrap's options (NUL-separated, for --args) into a new memfd and
  * return it rewound in *ret_fd (close-on-exec: the child clears that). The

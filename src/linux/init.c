@@ -411,6 +411,7 @@ struct plan_op {
 	char op;
 	const char *path;
 	int src;      /* O_PATH fd of the source, opened before any mount */
+	const char *hex; /* 'C': the content */
 };
 
 static void expose_connect_helper(int src);
@@ -426,19 +427,33 @@ static void protect_proc(void);
  * exist stays so: a mount needs something to cover, and the resolver's
  * default without resolv.conf is the nameserver on 127.0.0.1, ours.
  */
-static void cover_with_text(const char *path, const char *text)
+static void cover_fail(const char *what, const char *detail)
+{
+	fprintf(stderr, "srt-init: cannot set up %s: %s\n", what, detail);
+	exit(125);
+}
+
+static void cover_with_bytes(const char *path, const char *text, size_t len, mode_t mode, const char *what)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return;
-		die(125, "srt-init: cannot set up the sandbox's resolver files: %s", strerror(errno));
+		cover_fail(what, strerror(errno));
 	}
-	if (S_ISDIR(st.st_mode))
-		die(125, "srt-init: cannot set up the sandbox's resolver files: %s is a directory", path);
-	int fd = open(RESOLVER_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
-	size_t len = strlen(text);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) < 0)
+	if (S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "srt-init: cannot set up %s: %s is a directory\n", what, path);
+		exit(125);
+	}
+	int fd = open(RESOLVER_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+	size_t off = 0;
+	while (fd >= 0 && off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	if (fd < 0 || off != len || close(fd) < 0)
 		die(125, "srt-init: cannot write " RESOLVER_FILE ": %s", strerror(errno));
 	int r = -1;
 	int tree = open_tree(AT_FDCWD, RESOLVER_FILE, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
@@ -451,8 +466,29 @@ static void cover_with_text(const char *path, const char *text)
 	}
 	/* The path now leads into the new mount: remounting it reaches no link. */
 	if (r < 0 || remount_ro(path) < 0)
-		die(125, "srt-init: cannot set up the sandbox's resolver files: %s", strerror(errno));
+		cover_fail(what, strerror(errno));
 	unlink(RESOLVER_FILE);
+}
+
+static void cover_with_text(const char *path, const char *text)
+{
+	cover_with_bytes(path, text, strlen(text), 0644, "the sandbox's resolver files");
+}
+
+/* A masked credential file ('C'): hex decoded in place. */
+static void cover_with_hex(const char *path, const char *hex)
+{
+	size_t n = strlen(hex) / 2;
+	char *data = malloc(n + 1);
+	if (!data)
+		die(125, "srt-init: out of memory%s", "");
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex[2 * i] <= '9' ? hex[2 * i] - '0' : hex[2 * i] - 'a' + 10;
+		int lo = hex[2 * i + 1] <= '9' ? hex[2 * i + 1] - '0' : hex[2 * i + 1] - 'a' + 10;
+		data[i] = (char)(hi << 4 | lo);
+	}
+	cover_with_bytes(path, data, n, 0444, "a masked credential file");
+	free(data);
 }
 
 static void apply_plan(int fd, const char *helper)
@@ -484,7 +520,7 @@ static void apply_plan(int fd, const char *helper)
 		die(125, "srt-init: malformed mount plan%s", "");
 	size_t n_ops = (size_t)parsed;
 	for (size_t i = 0; i < n_ops; i++)
-		ops[i] = (struct plan_op){ .op = recs[i].op, .path = recs[i].path, .src = -1 };
+		ops[i] = (struct plan_op){ .op = recs[i].op, .path = recs[i].path, .src = -1, .hex = recs[i].hex };
 	free(recs);
 
 	/* Our own mount namespace, owned by the user namespace we hold
@@ -578,6 +614,10 @@ static void apply_plan(int fd, const char *helper)
 				empty_made = true;
 			}
 			r = bind_onto(EMPTY_FILE, path, true, false);
+			break;
+		case 'C':
+			cover_with_hex(path, ops[i].hex);
+			r = 0;
 			break;
 		case 'N':
 		case 'H':

@@ -19,7 +19,7 @@ long plan_parse(const char *buf, size_t len, struct plan_record *out, size_t cap
 	size_t k = 0;
 	for (size_t i = 0; i < len;) {
 		char op = buf[i++];
-		if (!op || !strchr("wrhfRTNH", op) || i >= len)
+		if (!op || !strchr("wrhfRTNHC", op) || i >= len)
 			return -EINVAL;
 		const char *path = buf + i;
 		size_t plen = strnlen(path, len - i);
@@ -28,8 +28,19 @@ long plan_parse(const char *buf, size_t len, struct plan_record *out, size_t cap
 			return -EINVAL;
 		if (k == cap)
 			return -EINVAL;
-		out[k++] = (struct plan_record){ .op = op, .path = path };
+		out[k] = (struct plan_record){ .op = op, .path = path };
 		i += plen + 1;
+		if (op == 'C') {
+			if (i >= len)
+				return -EINVAL;
+			const char *hex = buf + i;
+			size_t hlen = strnlen(hex, len - i);
+			if (hlen == len - i || hlen % 2 != 0 || strspn(hex, "0123456789abcdef") != hlen)
+				return -EINVAL;
+			out[k].hex = hex;
+			i += hlen + 1;
+		}
+		k++;
 	}
 	return (long)k;
 }

@@ -14,6 +14,9 @@
  *           | 'N' cover the file (or link) with the transparent mode's
  *             resolv.conf, read-only | 'H' the same with a hosts file of
  *             the localhost lines only
+ *   'C' path NUL hex NUL: cover the file (or link) with these bytes (hex,
+ *             lower case, even length), read-only: a masked credential
+ *             file
  */
 #define PLAN_MAX_BYTES (64u << 20)
 #define PLAN_MAX_PATH 4095u
@@ -21,6 +24,7 @@
 struct plan_record {
 	char op;
 	const char *path;   /* points into the parsed buffer */
+	const char *hex;    /* 'C': the content in hex (NUL-terminated), else NULL */
 };
 
 /* An upper bound of the number of records in buf (its NUL count). */

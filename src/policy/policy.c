@@ -404,6 +404,32 @@ static int glob_cb(const char *path, bool is_dir, void *userdata)
 	return r < 0 ? r : 0;
 }
 
+static int add_list(struct builder *b, const struct config_list *list, enum policy_path_kind kind);
+
+/* credentials.files with mode "deny": read-denied as denyRead entries are
+ * (globs, folders, links alike). */
+static int add_credential_denies(struct builder *b, const struct config *cfg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->credentials.n; i++)
+		n += cfg->credentials.items[i].is_file && cfg->credentials.items[i].mode == CONFIG_CRED_DENY;
+	if (n == 0)
+		return 0;
+	struct config_entry *items = calloc(n, sizeof(*items));
+	if (!items)
+		return srt_error_set(b->err, -ENOMEM, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < cfg->credentials.n; i++) {
+		const struct config_credential *e = &cfg->credentials.items[i];
+		if (e->is_file && e->mode == CONFIG_CRED_DENY)
+			items[k++] = (struct config_entry){ .value = e->name, .origin = e->origin, .pos = e->pos };
+	}
+	const struct config_list list = { .items = items, .n = n };
+	int r = add_list(b, &list, POLICY_DENY_READ);
+	free(items);
+	return r;
+}
+
 static int add_list(struct builder *b, const struct config_list *list, enum policy_path_kind kind)
 {
 	for (size_t i = 0; i < list->n; i++) {
@@ -1511,6 +1537,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 
 	if ((r = collect_write_roots(&b, &cfg->allow_write)) < 0 ||
 	    (r = add_list(&b, &cfg->deny_read, POLICY_DENY_READ)) < 0 ||
+	    (r = add_credential_denies(&b, cfg)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_read, POLICY_ALLOW_READ)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_write, POLICY_ALLOW_WRITE)) < 0 ||
 	    (r = add_list(&b, &cfg->deny_write, POLICY_DENY_WRITE)) < 0 ||

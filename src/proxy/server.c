@@ -21,7 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "creds.h"
 #include "policy/netpolicy.h"
+#include "proxy/credsub.h"
 #include "proxy/host.h"
 #include "proxy/http_head.h"
 #include "proxy/parent.h"
@@ -191,6 +193,9 @@ struct conn {
 	struct parent_hs phs;
 	struct parent_tls *ptls; /* https:// parents: the TLS pump of this dial, or NULL */
 	char perr[sizeof(((struct parent_url *)0)->name) + 200]; /* the event's error text */
+	/* credentials: the request body's stand-in scanner, or NULL. */
+	struct credsub *cs;
+	bool cs_chunk_out;      /* the body goes upstream chunked (re-framed) */
 	/* A tunnel whose TLS srt terminates (network.tlsTerminate), or NULL.
 	 * Its requests then come decrypted from the client's leg and go
 	 * through the same path as absolute-form ones: http_head_process,
@@ -270,6 +275,7 @@ struct wreq {
 	struct side *from;      /* whose buffer the data points into, or NULL */
 	struct conn *conn;
 	char *owned;            /* a buffer of ours to free when done, or NULL */
+	size_t owned_wipe;      /* bytes of owned to wipe first (it may hold a real credential) */
 	bool payload;           /* counts toward the event's bytes */
 	bool raw;               /* already encrypted for a TLS side (handshake, alerts) */
 	size_t consume;         /* bytes of from->buf to mark consumed when done */
@@ -290,6 +296,7 @@ static bool splice_tunnel(struct conn *c);
 static void stunnel_close(struct stunnel *t);
 static void bsplice_close(struct bsplice *bs);
 static bool splice_body(struct conn *c);
+static void cred_body_end(struct conn *c);
 static void ask_detach(struct conn *c);
 static void ask_wake_close(struct proxy_server *s);
 
@@ -577,6 +584,13 @@ static void addr_text(const struct sockaddr_storage *ss, char *out, size_t size)
 
 /* --- writing -------------------------------------------------------------- */
 
+static void wreq_free_owned(struct wreq *w)
+{
+	if (w->owned && w->owned_wipe)
+		explicit_bzero(w->owned, w->owned_wipe);
+	free(w->owned);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
@@ -603,7 +617,7 @@ static void on_written(uv_write_t *req, int status)
 		w->from->out_busy = false;
 		side_compact(w->from);
 	}
-	free(w->owned);
+	wreq_free_owned(w);
 	free(w);
 	c->pending_writes--;
 	if (status >= 0)
@@ -682,12 +696,12 @@ static bool wreq_send(struct wreq *w, struct side *to)
 			w->from->off += w->consume;
 			side_compact(w->from);
 		}
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return true;
 	}
 	if (!to || to->closing || to->shut) {
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return false;
 	}
@@ -716,14 +730,14 @@ static bool wreq_send(struct wreq *w, struct side *to)
 			w->from->off += w->consume;
 			side_compact(w->from);
 		}
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return true;
 	}
 	if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
 		sigpipe_consume(n);
 		evrec_ended(&c->ev, side_name(to->is_client), peer_error(to->is_client, n));
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return false;
 	}
@@ -741,7 +755,7 @@ static bool wreq_send(struct wreq *w, struct side *to)
 		c->pending_writes--;
 		if (w->from)
 			w->from->out_busy = false;
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return false;
 	}
@@ -808,6 +822,7 @@ static void conn_maybe_free(struct conn *c)
 	free(c->req);
 	free(c->resp);
 	parent_tls_release(c->ptls);
+	cred_body_end(c);
 	evrec_clear(&c->ev);
 	tls_io_free(c->client.tio);
 	if (c->tls) {
@@ -3338,12 +3353,250 @@ static bool splice_body(struct conn *c)
 	return true;
 }
 
+/* --- credentials ------------------------------------------------------------ */
+
+/*
+ * Masked credentials (proxy_options.creds): the sandbox holds stand-ins;
+ * a request's head and body are scanned for them on their way upstream.
+ * A stand-in is replaced by its real value only when the request goes to
+ * one of the credential's injectHosts over a transport it may be injected
+ * over; anywhere else it goes on unchanged and is reported
+ * (proxy_hooks.on_credential). The body is scanned as it streams (bounded
+ * memory, see credsub.h); when replacing may change its length it goes
+ * upstream chunked (HTTP/1.1), so nothing is buffered whole.
+ */
+
+/* Did this request come over TLS that srt terminated? Then its upstream
+ * is TLS too, verified (tls_upstream_start). */
+static inline bool conn_over_tls(const struct conn *c)
+{
+	return c->tls != NULL;
+}
+
+static bool cred_transport_ok(const struct conn *c)
+{
+	return conn_over_tls(c) || creds_plaintext_ok(c->srv->o.creds);
+}
+
+static void cred_body_end(struct conn *c)
+{
+	if (c->cs) {
+		credsub_free(c->cs);
+		free(c->cs);
+		c->cs = NULL;
+	}
+	c->cs_chunk_out = false;
+}
+
+static const struct config *cred_settings_now(const struct conn *c)
+{
+	const struct proxy_hooks *h = c->srv->o.hooks;
+	return h && h->cred_settings ? h->cred_settings(h->data) : NULL;
+}
+
+/* Which patterns may be replaced in this request (malloc'd, n entries). */
+static bool *cred_inject_flags(struct conn *c, bool in_head, size_t n)
+{
+	bool *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	bool transport = cred_transport_ok(c);
+	const struct config *now = cred_settings_now(c);
+	for (size_t i = 0; transport && i < n; i++)
+		v[i] = creds_may_inject_now(c->srv->o.creds, i, now, &c->host, c->port, c->np, in_head);
+	return v;
+}
+
+static void cred_report(struct conn *c, size_t i, const char *where)
+{
+	const struct creds *cr = c->srv->o.creds;
+	size_t n;
+	const struct credsub_pat *pats = creds_patterns(cr, &n);
+	const char *name = creds_name(cr, pats[i].cred);
+	const char *why = !cred_transport_ok(c) ? "not over TLS terminated by srt, and credentials.allowPlaintextInject is off" :
+			  !creds_may_inject_now(cr, i, cred_settings_now(c), &c->host, c->port, c->np, false) ?
+			  "the host is not one of its injectHosts" :
+			  "its real value holds a line break, which cannot go in a request head";
+	debug_log(c, "%s: credential %s: its stand-in in the request %s was not replaced (%s)", c->target, name, where,
+		  why);
+	const struct proxy_hooks *h = c->srv->o.hooks;
+	if (h && h->on_credential)
+		h->on_credential(h->data, name, c->host.text, c->port, where, why);
+}
+
+/* Set up the body's scanner for request r; c->cs_chunk_out says whether
+ * the body must go upstream chunked. Returns false when out of memory. */
+static bool cred_body_begin(struct conn *c, const struct http_request *r)
+{
+	cred_body_end(c);
+	size_t n;
+	const struct credsub_pat *pats = creds_patterns(c->srv->o.creds, &n);
+	if (n == 0 || r->framing == HTTP_BODY_NONE || (r->framing == HTTP_BODY_LENGTH && r->content_length == 0))
+		return true;
+	bool *inject = cred_inject_flags(c, false, n);
+	struct credsub *cs = calloc(1, sizeof(*cs));
+	if (!inject || !cs || credsub_init(cs, pats, n, inject) < 0) {
+		free(inject);
+		free(cs);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (inject[i] && pats[i].standin_len != pats[i].real_len)
+			c->cs_chunk_out = true;
+	if (r->framing == HTTP_BODY_CHUNKED)
+		c->cs_chunk_out = true;
+	free(inject);
+	c->cs = cs;
+	return true;
+}
+
+/*
+ * The request head, rebuilt (start line and fields, framing included),
+ * before it goes upstream: stand-ins replaced where allowed, the others
+ * reported. *wipe: bytes of *out to wipe once sent. AWS SigV4 re-signing
+ * hooks in here as well (nothing is re-signed yet). Returns false when out
+ * of memory.
+ */
+static bool cred_head_hook(struct conn *c, char **out, size_t *len, size_t *wipe)
+{
+	*wipe = 0;
+	size_t n;
+	const struct credsub_pat *pats = creds_patterns(c->srv->o.creds, &n);
+	if (n == 0)
+		return true;
+	bool *inject = cred_inject_flags(c, true, n);
+	bool *seen = calloc(n, sizeof(*seen));
+	struct credsub_out o = { 0 };
+	if (!inject || !seen || credsub_oneshot(pats, n, inject, (const uint8_t *)*out, *len, &o, seen) < 0) {
+		free(inject);
+		free(seen);
+		credsub_out_free(&o);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (seen[i] && !inject[i])
+			cred_report(c, i, "head");
+	free(inject);
+	free(seen);
+	free(*out);
+	*out = (char *)o.p;
+	*len = o.len;
+	*wipe = o.cap;
+	return true;
+}
+
+/* body_pump for a request body with a scanner: decode its framing, scan
+ * the data, send what is decided (chunked when c->cs_chunk_out). */
+static bool cred_body_pump(struct conn *c, struct side *from, struct side *to, struct body *b, bool *done)
+{
+	*done = b->phase == BODY_DONE;
+	if (*done || from->out_busy)
+		return true;
+	size_t avail = side_avail(from);
+	if (avail == 0)
+		return true;
+	const char *p = from->buf + from->off;
+	size_t used = 0;
+	struct credsub_out data = { 0 };
+	int fr = 0;
+	if (b->framing == HTTP_RESP_LENGTH) {
+		size_t n = avail < b->remaining ? avail : (size_t)b->remaining;
+		fr = credsub_feed(c->cs, (const uint8_t *)p, n, &data);
+		used = n;
+		b->remaining -= n;
+		if (b->remaining == 0)
+			b->phase = BODY_DONE;
+	} else {
+		while (fr == 0 && used < avail && b->phase != BODY_DONE) {
+			if (b->phase == BODY_SIZE) {
+				uint64_t size = 0;
+				int n = http_chunk_size_parse(p + used, avail - used, UINT64_MAX, &size);
+				if (n < 0) {
+					credsub_out_free(&data);
+					return false;
+				}
+				if (n == 0)
+					break;
+				used += (size_t)n;
+				b->remaining = size;
+				b->phase = size == 0 ? BODY_TRAILER : BODY_DATA;
+			} else if (b->phase == BODY_DATA) {
+				size_t n = avail - used;
+				if (n > b->remaining)
+					n = (size_t)b->remaining;
+				fr = credsub_feed(c->cs, (const uint8_t *)p + used, n, &data);
+				used += n;
+				b->remaining -= n;
+				if (b->remaining == 0)
+					b->phase = BODY_DATA_CRLF;
+			} else if (b->phase == BODY_DATA_CRLF) {
+				if (avail - used < 2)
+					break;
+				if (p[used] != '\r' || p[used + 1] != '\n') {
+					credsub_out_free(&data);
+					return false;
+				}
+				used += 2;
+				b->phase = BODY_SIZE;
+			} else {
+				size_t tl = avail - used < TRAILER_MAX ? avail - used : TRAILER_MAX;
+				int n = http_trailer_parse(p + used, tl);
+				if (n < 0 || (n == 0 && tl == TRAILER_MAX)) {
+					credsub_out_free(&data);
+					return false;
+				}
+				if (n == 0)
+					break;
+				used += (size_t)n;
+				b->phase = BODY_DONE;
+			}
+		}
+	}
+	if (fr == 0 && b->phase == BODY_DONE)
+		fr = credsub_finish(c->cs, &data);
+	if (fr < 0) {
+		credsub_out_free(&data);
+		return false;
+	}
+	for (size_t i = 0; i < c->cs->n; i++)
+		if (c->cs->seen[i] && !c->cs->inject[i] && !c->cs->reported[i]) {
+			cred_report(c, i, "body");
+			c->cs->reported[i] = true;
+		}
+	if (b->phase == BODY_DONE)
+		*done = true;
+	struct wreq *w = wreq_new(c);
+	if (!w) {
+		credsub_out_free(&data);
+		return false;
+	}
+	w->from = from;
+	w->payload = true;
+	w->consume = used;
+	w->owned = (char *)data.p;
+	w->owned_wipe = data.cap;
+	if (c->cs_chunk_out) {
+		/* chunk-size line, data, CRLF (and the last chunk) */
+		char line[24];
+		int ln = snprintf(line, sizeof(line), "%zx\r\n", data.len);
+		if (data.len)
+			wreq_add_copy(w, line, (size_t)ln), wreq_add(w, w->owned, data.len), wreq_add_copy(w, "\r\n", 2);
+		if (b->phase == BODY_DONE)
+			wreq_add_copy(w, "0\r\n\r\n", 5);
+	} else {
+		wreq_add(w, w->owned, data.len);
+	}
+	return wreq_send(w, to);
+}
+
 /* --- HTTP forwarding -------------------------------------------------------- */
 
 /* Move body bytes from `from` to `to` per b; returns false on a framing
  * error or a failed write. Sets *done when the body is complete. */
 static bool body_pump(struct conn *c, struct side *from, struct side *to, struct body *b, bool *done)
 {
+	if (c->cs && b == &c->req_body)
+		return cred_body_pump(c, from, to, b, done);
 	*done = b->framing == HTTP_RESP_NONE || b->phase == BODY_DONE;
 	if (*done || from->out_busy)
 		return true;
@@ -3491,11 +3744,14 @@ static bool send_request_head(struct conn *c)
 		     APPEND_STR("\r\n");
 	}
 	char framing[64] = "";
-	if (r->framing == HTTP_BODY_LENGTH)
+	ok = ok && cred_body_begin(c, r);
+	if (r->framing == HTTP_BODY_LENGTH && !c->cs_chunk_out)
 		snprintf(framing, sizeof(framing), "Content-Length: %" PRIu64 "\r\n", r->content_length);
-	else if (r->framing == HTTP_BODY_CHUNKED)
+	else if (r->framing == HTTP_BODY_CHUNKED || c->cs_chunk_out)
 		snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
 	ok = ok && APPEND_STR(framing) && APPEND_STR("\r\n");
+	size_t wipe = 0;
+	ok = ok && cred_head_hook(c, &out, &len, &wipe);
 	if (!ok) {
 		free(out);
 		return false;
@@ -3513,7 +3769,16 @@ static bool send_request_head(struct conn *c)
 	free(c->req);
 	c->req = NULL;
 	arm_idle_timer(c, c->srv->o.limits.response_timeout_ms);
-	return send_owned_as(c, c->up, out, len, true);
+	struct wreq *w = wreq_new(c);
+	if (!w) {
+		free(out);
+		return false;
+	}
+	w->owned = out;
+	w->owned_wipe = wipe;
+	w->payload = true;
+	wreq_add(w, out, len);
+	return wreq_send(w, c->up);
 }
 
 /* Send the response head to the client, rebuilt. Returns false on error. */

@@ -134,10 +134,29 @@ struct proxy_hooks {
 	 * before the server frees itself; the hooks are not used after it.
 	 * May be NULL. */
 	void (*on_closed)(void *data);
+	/* credentials: a masked credential's stand-in was found in a request
+	 * to host:port where it may not be injected (not one of its
+	 * injectHosts, or not over a transport it may be injected over): the
+	 * request went on unchanged, stand-in and all. credential names it
+	 * (creds_name: "envVars[0] GITHUB_TOKEN"), never its value. where:
+	 * "head" or "body". On the loop thread; may be NULL. */
+	void (*on_credential)(void *data, const char *credential, const char *host, uint16_t port,
+			      const char *where, const char *why);
+	/* The settings in force now, for the credentials' injectHosts after a
+	 * reload (creds_may_inject_now); NULL, or returning NULL: those the
+	 * credentials were built from. Loop thread. */
+	const struct config *(*cred_settings)(void *data);
 };
+
+struct creds;
+struct config;
 
 struct proxy_options {
 	const struct net_policy *policy; /* must outlive the server */
+	/* Masked credentials (creds.h), or NULL: stand-ins in plain HTTP
+	 * request heads and bodies are replaced where the credential may be
+	 * injected, and reported elsewhere. Must outlive the server. */
+	const struct creds *creds;
 	struct proxy_limits limits;
 	bool debug;                      /* one line per decision on stderr */
 	const struct proxy_hooks *hooks; /* may be NULL; must outlive the server */

@@ -149,8 +149,8 @@ def test_unknown_key_far_from_anything(ctx):
 
 
 @pytest.mark.parametrize("doc,key", [
-    ({"credentials": {"files": []}}, "credentials"),
-], ids=["credentials"])
+    ({"network": {"filterRequest": {}}}, "filterRequest"),
+], ids=["filterRequest"])
 def test_unsupported_protective_keys_refused(ctx, doc, key):
     f = ctx.settings(doc)
     r = ctx.run(["echo", MARK], settings_file=f)

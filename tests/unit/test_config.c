@@ -558,11 +558,77 @@ static void test_tls_terminate(void **state)
 	config_free(&p.cfg);
 }
 
+static void test_credentials(void **state)
+{
+	(void)state;
+	struct parsed p;
+	parse(&p, "{\"credentials\": {\"allowPlaintextInject\": true,\n"
+		  "  \"envVars\": [{\"name\": \"GITHUB_TOKEN\", \"mode\": \"mask\", \"injectHosts\": [\"api.github.com\"]},\n"
+		  "              {\"name\": \"NPM_TOKEN\", \"mode\": \"deny\"},\n"
+		  "              {\"name\": \"JWT\", \"mode\": \"mask\", \"decode\": \"jwt\", \"maskClaims\": [\"sk\"]}],\n"
+		  "  \"files\": [{\"path\": \"~/.netrc\", \"mode\": \"mask\", \"extract\": \"password\\\\s+(\\\\S+)\",\n"
+		  "              \"onExtractNoMatch\": \"deny\", \"maskDuplicates\": true}],\n"
+		  "  \"awsPairs\": [{\"accessKeyIdVar\": \"K\", \"secretAccessKeyVar\": \"S\"}],\n"
+		  "  \"sigv4\": {\"streaming\": \"passthrough\", \"presigned\": \"deny\"}}}");
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.credentials.n, 4);
+	assert_true(p.cfg.credentials.allow_plaintext_inject);
+	const struct config_credential *c = p.cfg.credentials.items;
+	assert_string_equal(c[0].name, "GITHUB_TOKEN");
+	assert_int_equal(c[0].mode, CONFIG_CRED_MASK);
+	assert_true(c[0].has_inject_hosts);
+	assert_string_equal(c[0].inject_hosts.items[0].value, "api.github.com");
+	assert_int_equal(c[1].mode, CONFIG_CRED_DENY);
+	assert_true(c[2].decode_jwt);
+	assert_string_equal(c[2].mask_claims.v[0], "sk");
+	assert_true(c[3].is_file);
+	assert_non_null(c[3].extract);
+	assert_int_equal(c[3].on_no_match, CONFIG_NOMATCH_DENY);
+	assert_int_equal(c[3].pos.line, 5);
+	assert_int_equal(p.cfg.credentials.n_aws_pairs, 1);
+	assert_int_equal(p.cfg.credentials.sigv4_streaming, CONFIG_SIGV4_PASSTHROUGH);
+	config_free(&p.cfg);
+
+	/* An untrusted project: its entries apply, its widening values do not. */
+	parse_as(&p, "{\"credentials\": {\"allowPlaintextInject\": true, \"sigv4\": {\"presigned\": \"passthrough\"},"
+		     " \"envVars\": [{\"name\": \"T\", \"mode\": \"deny\"}]}}", CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_false(p.cfg.credentials.allow_plaintext_inject);
+	assert_int_equal(p.cfg.credentials.sigv4_presigned, CONFIG_SIGV4_DENY);
+	assert_int_equal(p.cfg.credentials.n, 1);
+	assert_int_equal(p.cfg.n_ignored_allows, 2);
+	assert_string_equal(p.cfg.ignored_allows[0].what, "credentials.allowPlaintextInject: true");
+	config_free(&p.cfg);
+
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"mask\", \"extract\": \"a(b\"}]}}",
+		     -EINVAL, "credentials.envVars[0].extract: not a valid regular expression", NULL);
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"mask\", \"extract\": \"abc\"}]}}",
+		     -EINVAL, "credentials.envVars[0].extract: the pattern has no capturing group", NULL);
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"mask\", \"extract\": \"(?:a)(b)\"}]}}",
+		     -EINVAL, "(?...) groups", NULL);
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A-B\", \"mode\": \"deny\"}]}}", -EINVAL,
+		     "credentials.envVars[0].name: 'A-B' is not a variable name", NULL);
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\"}]}}", -EINVAL, "\"mode\" is missing", NULL);
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"mask\", \"maskClaims\": [\"x\"]}]}}",
+		     -EINVAL, "maskClaims: requires \"decode\"", NULL);
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"mask\", \"injectHosts\": []}]}}",
+		     -EINVAL, "injectHosts: is empty", NULL);
+	expect_error("{\"credentials\": {\"files\": [{\"path\": \"/x/\", \"mode\": \"mask\"}]}}", -EINVAL,
+		     "not a folder", NULL);
+	expect_error("{\"credentials\": {\"files\": [{\"path\": \"~/.config/*/token\", \"mode\": \"mask\"}]}}", -EINVAL,
+		     "not a glob", NULL);
+	expect_error("{\"credentials\": {\"injectHosts\": []}}", -EINVAL, "unknown key 'credentials.injectHosts'", NULL);
+	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"deny\", \"maskDuplicates\": true}]}}",
+		     -EINVAL, "unknown key 'credentials.envVars[0].maskDuplicates'", NULL);
+	expect_error("{\"credentials\": {\"sigv4\": {\"streaming\": \"allow\"}}}", -EINVAL,
+		     "credentials.sigv4.streaming: expected \"deny\" or \"passthrough\"", NULL);
+	expect_error("{\"credentials\": {\"awsPairs\": [{\"accessKeyIdVar\": \"K\"}]}}", -EINVAL,
+		     "\"secretAccessKeyVar\" is missing", NULL);
+}
+
 static void test_unsupported_keys(void **state)
 {
 	(void)state;
-	expect_error("{\n  \"credentials\": {\"files\": []}\n}", -EOPNOTSUPP,
-		     "/home/u/.srt-settings.json:2:3: credentials: not supported yet", NULL);
 	/* parentProxy and mitmProxy are read (test_parent covers their values). */
 	expect_error("{\"network\": {\"parentProxy\": {\n\"http\": \"gopher://p:1\"}}}", -EINVAL,
 		     ":2:9: network.parentProxy.http: an unsupported scheme", NULL);
@@ -1161,10 +1227,10 @@ static void test_project_errors_still_fail(void **state)
 	assert_contains(err.message, want);
 	config_free(&cfg);
 
-	write_file(d.project_file, "{\"credentials\": {}}");
+	write_file(d.project_file, "{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"nope\"}]}}");
 	config_init(&cfg);
-	assert_int_equal(config_load(&cfg, &o, &err), -EOPNOTSUPP);
-	assert_contains(err.message, "credentials: not supported yet");
+	assert_int_equal(config_load(&cfg, &o, &err), -EINVAL);
+	assert_contains(err.message, "credentials.envVars[0].mode: expected \"deny\" or \"mask\", found 'nope'");
 	config_free(&cfg);
 	remove_dirs(&d);
 }
@@ -1632,6 +1698,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_keys_suggest),
 		cmocka_unit_test(test_unsupported_keys),
 		cmocka_unit_test(test_tls_terminate),
+		cmocka_unit_test(test_credentials),
 		cmocka_unit_test(test_timeouts_accepted),
 		cmocka_unit_test(test_timeouts_refused),
 		cmocka_unit_test(test_timeouts_from_project),

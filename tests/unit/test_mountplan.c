@@ -779,6 +779,24 @@ static void test_private_tmp_comes_first_in_the_plan_text(void **state)
 			bound = true;
 	}
 	assert_true(hid && bound);
+	/* Masked credential files: last, with their content in hex. */
+	const struct bwrap_cover cv[] = { { .path = "/home/u/.netrc", .data = "pw \001\xff\n", .len = 6 },
+					  { .path = "/e", .data = "", .len = 0 } };
+	assert_int_equal(bwrap_write_plan_covers(plan, cv, 2, &fd, &err), 0);
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	long k2 = plan_parse(buf, (size_t)n, recs, 64);
+	assert_int_equal(k2, k + 2);
+	assert_int_equal(recs[k].op, 'C');
+	assert_string_equal(recs[k].path, "/home/u/.netrc");
+	assert_string_equal(recs[k].hex, "70772001ff0a");
+	assert_string_equal(recs[k + 1].hex, "");
+	assert_null(recs[0].hex);
+	/* odd or non-hex content is refused */
+	static const char odd[] = "C/x\0abc\0", upper[] = "C/x\0AB\0", none[] = "C/x\0";
+	assert_int_equal(plan_parse(odd, sizeof(odd) - 1, recs, 64), -EINVAL);
+	assert_int_equal(plan_parse(upper, sizeof(upper) - 1, recs, 64), -EINVAL);
+	assert_int_equal(plan_parse(none, sizeof(none) - 1, recs, 64), -EINVAL);
 	mount_plan_free(plan);
 }
 
