@@ -1228,6 +1228,55 @@ int sandbox_prepare(struct runtime *rt, const struct sandbox_spec *spec, struct 
 	return nofile_explain(err, sandbox_prepare_(rt, spec, ret, err));
 }
 
+/*
+ * The mitmProxy is a proxy with the host's network: a sandbox that could
+ * connect to its socket itself would skip every list. Refuse a sandbox
+ * whose unix socket rules (allowAllUnixSockets, an allowUnixSockets entry,
+ * the library's per-sandbox list) would let it reach the socket, by the
+ * path as written, with its folder's links resolved, or the socket's own.
+ */
+static int mitm_out_of_reach(const struct sandbox *sb, struct srt_error *err)
+{
+	const struct proxy_upstream *u = sb->settings->upstream;
+	if (!u || u->mitm.scheme != PARENT_UNIX)
+		return 0;
+	const struct config_string *cs = &sb->settings->cfg.network.mitm_proxy.socket_path;
+	_cleanup_free_ char *where = cs->value ? policy_pos_text(&cs->pos) : NULL;
+	const char *w = where ? where : "network.mitmProxy.socketPath";
+	if (sb->policy->allow_all_unix_sockets)
+		return srt_error_set(err, -EPERM,
+				     "%s: the mitmProxy socket %s would be reachable from inside the sandbox "
+				     "(allowAllUnixSockets lets it connect to any unix socket): refused",
+				     w, u->mitm.path);
+	char paths[3][PATH_MAX];
+	size_t n = 0;
+	snprintf(paths[n++], sizeof(paths[0]), "%s", u->mitm.path);
+	if (realpath(u->mitm.path, paths[n]))
+		n++;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", u->mitm.path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		char rdir[PATH_MAX];
+		if (realpath(dir[0] ? dir : "/", rdir) &&
+		    (size_t)snprintf(paths[n], sizeof(paths[0]), "%s/%s", strcmp(rdir, "/") ? rdir : "", slash + 1) <
+			    sizeof(paths[0]))
+			n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_unix_rule *r = policy_unix_socket_rule(sb->policy, paths[i]);
+		if (!r)
+			r = policy_unix_rules_match(&sb->extra_unix, paths[i]);
+		if (r)
+			return srt_error_set(err, -EPERM,
+					     "%s: the mitmProxy socket %s would be reachable from inside the sandbox "
+					     "(%s \"%s\" matches it): refused",
+					     w, u->mitm.path, r->source ? r->source : "allowUnixSockets", r->text);
+	}
+	return 0;
+}
+
 static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 			    struct srt_error *err)
 {
@@ -1268,6 +1317,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		goto fail;
 	if ((r = policy_unix_rules_build(spec->allow_unix_sockets, "sandbox options",
 					 rt->home ? rt->home : runtime_home_dir(), spec->cwd, &sb->extra_unix, err)) < 0)
+		goto fail;
+	if ((r = mitm_out_of_reach(sb, err)) < 0)
 		goto fail;
 	if ((r = bwrap_find(p->bwrap_path, &bwrap, err)) < 0)
 		goto fail;

@@ -609,3 +609,33 @@ def read_head_only(conn):
             break
         data += chunk
     return data
+
+
+@pytest.mark.parametrize("unix", ["path", "folder", "all"])
+def test_mitm_proxy_socket_stays_out_of_reach_whatever_allows_unix_sockets(net, parents, unix):
+    # The mitmProxy is a proxy with the host's network: a sandbox that could
+    # connect to it would skip every list. An allowUnixSockets entry (or
+    # allowAllUnixSockets) that would let it in is refused before anything runs.
+    path = os.path.join(net.ctx.root, "mitm-%s.sock" % unix)
+    m = parents(unix_path=path, answer="answered by mitm\n")
+    code = ("SOCK = sys.argv[1]\n"
+            "import socket\n"
+            "try:\n"
+            "    u = socket.socket(socket.AF_UNIX); u.connect(SOCK)\n"
+            "    u.sendall(b'GET http://elsewhere.test/ HTTP/1.1\\r\\nHost: elsewhere.test\\r\\n\\r\\n')\n"
+            "    inside = u.recv(4096).decode('latin-1')\n"
+            "except OSError as e:\n"
+            "    inside = 'refused: %s' % e\n"
+            "emit(inside)\n")
+    extra = {"mitmProxy": {"socketPath": path, "domains": ["*.mitm.test"]}}
+    if unix == "path":
+        extra["allowUnixSockets"] = [path]
+    elif unix == "folder":
+        extra["allowUnixSockets"] = [os.path.dirname(path) + "/**"]
+    else:
+        extra["allowAllUnixSockets"] = True
+    s = settings("*.mitm.test", **extra)
+    r = net.py(code, path, settings=s, hosts=NO_NAMES, env=NOPYC)
+    assert m.requests == [], (m.requests, r)
+    assert r.rc == 125, r
+    assert "mitmProxy" in r.err, r
