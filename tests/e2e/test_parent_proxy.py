@@ -639,3 +639,62 @@ def test_mitm_proxy_socket_stays_out_of_reach_whatever_allows_unix_sockets(net, 
     assert m.requests == [], (m.requests, r)
     assert r.rc == 125, r
     assert "mitmProxy" in r.err, r
+
+
+def _held_by_a_process(port):
+    """Whether some process still holds the 127.0.0.1 TCP socket with this
+    local port (an orphaned one, closed by its owner, shows inode 0)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == port and cols[9] != "0":
+                return True
+    return False
+
+
+def test_https_parent_that_never_closes_does_not_keep_srts_sockets(net, parents, test_ca):
+    # A silent parent keeps every finished tunnel's TLS connection open: once
+    # the tunnel is gone (here: the client closed, then tunnelIdle), srt
+    # must not keep its socket (and TLS state) for it, or a command that
+    # opens tunnels in a loop runs srt out of descriptors.
+    import threading
+    import time
+    ca, cert, key = test_ca
+    p = parents(tls=(cert, key), hold=True)
+    flag = os.path.join(net.ctx.root, "fds-checked-%s" % net.ctx.token())
+    code = ("import os, time\n"
+            "FLAG = sys.argv[1]\n"
+            "got = []\n"
+            "for i in range(3):\n"
+            "    c, t = connect('good.test', 443)\n"
+            "    got.append(t.get('status'))\n"
+            "    if c: c.close()\n"
+            "end = time.time() + 40\n"
+            "while not os.path.exists(FLAG) and time.time() < end:\n"
+            "    time.sleep(0.05)\n"
+            "emit(got)\n")
+    out = {}
+
+    def run():
+        out["r"] = net.py(code, flag, env=dict(NOPYC, SSL_CERT_FILE=ca), hosts=NO_NAMES,
+                          settings=settings("good.test", parent={"https": "https://127.0.0.1:%d" % p.port},
+                                           timeouts={"tunnelIdle": 1}))
+    th = threading.Thread(target=run)
+    th.start()
+    try:
+        end = time.time() + 30
+        while time.time() < end and not (len(p.requests) == 3 and all(q.get("eof") for q in p.requests)):
+            time.sleep(0.05)
+        assert len(p.requests) == 3 and all(q.get("eof") for q in p.requests), p.requests
+        ports = [q["peer_port"] for q in p.requests]
+        end = time.time() + 20
+        while time.time() < end and any(_held_by_a_process(pt) for pt in ports):
+            time.sleep(0.1)
+        held = [pt for pt in ports if _held_by_a_process(pt)]
+    finally:
+        with open(flag, "w"):
+            pass
+        th.join()
+    r = out["r"]
+    assert '[200, 200, 200]' in r.out, r
+    assert held == [], (held, r)
