@@ -1264,6 +1264,42 @@ static int mitm_out_of_reach(const struct sandbox *sb, struct srt_error *err)
 			    sizeof(paths[0]))
 			n++;
 	}
+	/* srt connects to the path on the host at each request: a command
+	 * that may create or delete the socket, or any folder (or link) on
+	 * its way, could put a link to another unix socket of the host there
+	 * (a container engine's) and have srt carry its requests to it. The
+	 * private /tmp is the sandbox's own: what it writes there is not the
+	 * host's. */
+	for (size_t i = 0; i < n; i++) {
+		/* Each folder on the way as written (its links can be
+		 * replaced), and as the links lead. */
+		for (int as_written = 0; as_written < 2; as_written++) {
+			_cleanup_free_ char *cur = as_written ? strdup(paths[i]) : policy_resolve_path(paths[i], false);
+			if (!cur)
+				return srt_error_set(err, -ENOMEM, "out of memory");
+			while (cur[0] == '/' && cur[1]) {
+				_cleanup_free_ char *res = policy_resolve_path(cur, false);
+				struct policy_verdict v = { 0 };
+				if (!res || policy_explain_path(sb->policy, res, true, &v) < 0) {
+					policy_verdict_clear(&v);
+					return srt_error_set(err, -ENOMEM, "out of memory");
+				}
+				bool replaceable = v.allowed && !(v.rule && strncmp(v.rule, "private /tmp", 12) == 0);
+				if (replaceable) {
+					int r = srt_error_set(err, -EPERM,
+							      "%s: the mitmProxy socket %s could be replaced from inside "
+							      "the sandbox (%s is writable there: %s%s%s): refused",
+							      w, u->mitm.path, res, v.source ? v.source : "",
+							      v.source ? ": " : "", v.rule ? v.rule : "allowWrite");
+					policy_verdict_clear(&v);
+					return r;
+				}
+				policy_verdict_clear(&v);
+				char *last = strrchr(cur, '/');
+				last[last == cur ? 1 : 0] = '\0';
+			}
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct policy_unix_rule *r = policy_unix_socket_rule(sb->policy, paths[i]);
 		if (!r)

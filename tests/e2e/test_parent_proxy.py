@@ -698,3 +698,32 @@ def test_https_parent_that_never_closes_does_not_keep_srts_sockets(net, parents,
     r = out["r"]
     assert '[200, 200, 200]' in r.out, r
     assert held == [], (held, r)
+
+
+@pytest.mark.parametrize("where", ["folder", "above"])
+def test_mitm_proxy_socket_the_sandbox_could_replace_is_refused(net, parents, where):
+    # srt connects to the socket path on the host at each request: if the
+    # command may write where it lies, it can put a link to any other unix
+    # socket of the host there (a container engine's, say), and srt would
+    # carry the command's requests to it. Refused before anything runs.
+    d = os.path.join(net.ctx.root, "w-%s-%s" % (where, net.ctx.token()))
+    os.makedirs(os.path.join(d, "mitm"))
+    os.chmod(d, 0o777)
+    os.chmod(os.path.join(d, "mitm"), 0o777)
+    path = os.path.join(d, "mitm", "mitm.sock")
+    m = parents(unix_path=path, answer="answered by mitm\n")
+    victim_path = os.path.join(net.ctx.root, "victim-%s.sock" % net.ctx.token())
+    victim = parents(unix_path=victim_path, answer="answered by the victim\n")
+    code = ("import os\n"
+            "SOCK, VICTIM = sys.argv[1], sys.argv[2]\n"
+            "try:\n"
+            "    os.unlink(SOCK); os.symlink(VICTIM, SOCK)\n"
+            "except OSError as e:\n"
+            "    pass\n"
+            "emit(get('api.mitm.test', 80))\n")
+    s = settings("*.mitm.test", mitmProxy={"socketPath": path, "domains": ["*.mitm.test"]})
+    s["filesystem"] = {"allowWrite": [os.path.dirname(path) if where == "folder" else d]}
+    r = net.py(code, path, victim_path, settings=s, hosts=NO_NAMES, env=NOPYC)
+    assert victim.requests == [], (victim.requests, r)
+    assert r.rc == 125, r
+    assert "mitmProxy" in r.err and "allowWrite" in r.err, r
