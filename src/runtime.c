@@ -1359,6 +1359,91 @@ static int tls_bundle_prepare(struct sandbox *sb, struct strv *env, struct srt_e
 	return 0;
 }
 
+/*
+ * The mitmProxy is a proxy with the host's network: a sandbox that could
+ * connect to its socket itself would skip every list. Refuse a sandbox
+ * whose unix socket rules (allowAllUnixSockets, an allowUnixSockets entry,
+ * the library's per-sandbox list) would let it reach the socket, by the
+ * path as written, with its folder's links resolved, or the socket's own.
+ */
+static int mitm_out_of_reach(const struct sandbox *sb, struct srt_error *err)
+{
+	const struct proxy_upstream *u = sb->settings->upstream;
+	if (!u || u->mitm.scheme != PARENT_UNIX)
+		return 0;
+	const struct config_string *cs = &sb->settings->cfg.network.mitm_proxy.socket_path;
+	_cleanup_free_ char *where = cs->value ? policy_pos_text(&cs->pos) : NULL;
+	const char *w = where ? where : "network.mitmProxy.socketPath";
+	if (sb->policy->allow_all_unix_sockets)
+		return srt_error_set(err, -EPERM,
+				     "%s: the mitmProxy socket %s would be reachable from inside the sandbox "
+				     "(allowAllUnixSockets lets it connect to any unix socket): refused",
+				     w, u->mitm.path);
+	char paths[3][PATH_MAX];
+	size_t n = 0;
+	snprintf(paths[n++], sizeof(paths[0]), "%s", u->mitm.path);
+	if (realpath(u->mitm.path, paths[n]))
+		n++;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", u->mitm.path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		char rdir[PATH_MAX];
+		if (realpath(dir[0] ? dir : "/", rdir) &&
+		    (size_t)snprintf(paths[n], sizeof(paths[0]), "%s/%s", strcmp(rdir, "/") ? rdir : "", slash + 1) <
+			    sizeof(paths[0]))
+			n++;
+	}
+	/* srt connects to the path on the host at each request: a command
+	 * that may create or delete the socket, or any folder (or link) on
+	 * its way, could put a link to another unix socket of the host there
+	 * (a container engine's) and have srt carry its requests to it. The
+	 * private /tmp is the sandbox's own: what it writes there is not the
+	 * host's. */
+	for (size_t i = 0; i < n; i++) {
+		/* Each folder on the way as written (its links can be
+		 * replaced), and as the links lead. */
+		for (int as_written = 0; as_written < 2; as_written++) {
+			_cleanup_free_ char *cur = as_written ? strdup(paths[i]) : policy_resolve_path(paths[i], false);
+			if (!cur)
+				return srt_error_set(err, -ENOMEM, "out of memory");
+			while (cur[0] == '/' && cur[1]) {
+				_cleanup_free_ char *res = policy_resolve_path(cur, false);
+				struct policy_verdict v = { 0 };
+				if (!res || policy_explain_path(sb->policy, res, true, &v) < 0) {
+					policy_verdict_clear(&v);
+					return srt_error_set(err, -ENOMEM, "out of memory");
+				}
+				bool replaceable = v.allowed && !(v.rule && strncmp(v.rule, "private /tmp", 12) == 0);
+				if (replaceable) {
+					int r = srt_error_set(err, -EPERM,
+							      "%s: the mitmProxy socket %s could be replaced from inside "
+							      "the sandbox (%s is writable there: %s%s%s): refused",
+							      w, u->mitm.path, res, v.source ? v.source : "",
+							      v.source ? ": " : "", v.rule ? v.rule : "allowWrite");
+					policy_verdict_clear(&v);
+					return r;
+				}
+				policy_verdict_clear(&v);
+				char *last = strrchr(cur, '/');
+				last[last == cur ? 1 : 0] = '\0';
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_unix_rule *r = policy_unix_socket_rule(sb->policy, paths[i]);
+		if (!r)
+			r = policy_unix_rules_match(&sb->extra_unix, paths[i]);
+		if (r)
+			return srt_error_set(err, -EPERM,
+					     "%s: the mitmProxy socket %s would be reachable from inside the sandbox "
+					     "(%s \"%s\" matches it): refused",
+					     w, u->mitm.path, r->source ? r->source : "allowUnixSockets", r->text);
+	}
+	return 0;
+}
+
 static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec, struct sandbox **ret,
 			    struct srt_error *err)
 {
@@ -1400,6 +1485,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 		goto fail;
 	if ((r = policy_unix_rules_build(spec->allow_unix_sockets, "sandbox options",
 					 rt->home ? rt->home : runtime_home_dir(), spec->cwd, &sb->extra_unix, err)) < 0)
+		goto fail;
+	if ((r = mitm_out_of_reach(sb, err)) < 0)
 		goto fail;
 	if ((r = bwrap_find(p->bwrap_path, &bwrap, err)) < 0)
 		goto fail;

@@ -244,7 +244,7 @@ static int no_proxy_entry(struct no_proxy *np, char *e, const char **why)
 	size_t n = strlen(e);
 	if (n > 0 && e[n - 1] == '.')
 		e[--n] = '\0';
-	struct proxy_host h;
+	struct proxy_host h = { 0 }; /* read below when proxy_host_canonical fails */
 	if (n == 0 || proxy_host_canonical(e, n, &h, why) < 0 || h.kind != PROXY_HOST_NAME) {
 		if (n == 0)
 			*why = "an empty name";

@@ -27,14 +27,19 @@
  */
 
 #define PUMP_BUF 16384
+/* How long a pump the proxy has let go of may still try to hand the
+ * parent what it was given (and its close_notify). */
+#define PUMP_LINGER_MS 3000
 
 struct parent_tls {
 	SSL *ssl;
 	int net_fd, plain_fd;
 	uv_poll_t net_poll, plain_poll;
-	int handles;             /* polls not yet closed */
+	uv_timer_t linger;       /* armed once released: the end, whatever the parent does */
+	int handles;             /* handles not yet closed */
 	int refs;                /* the caller's reference, and the pump's own */
 	bool done;
+	bool released;           /* the proxy let go: nobody reads what the parent sends */
 	bool handshaken;
 	bool want_net_read, want_net_write; /* what OpenSSL waits for */
 	void (*on_ready)(void *data);  /* the handshake is done; NULL once released */
@@ -103,6 +108,7 @@ static void finish(struct parent_tls *t)
 	t->done = true;
 	uv_close((uv_handle_t *)&t->net_poll, on_closed);
 	uv_close((uv_handle_t *)&t->plain_poll, on_closed);
+	uv_close((uv_handle_t *)&t->linger, on_closed);
 	close(t->net_fd);
 	close(t->plain_fd);
 	t->refs--; /* the pump's own */
@@ -247,6 +253,13 @@ static bool pump(struct parent_tls *t)
 			finish(t);
 			return false;
 		}
+		/* Released, and the parent has all it was given: waiting for
+		 * its end of stream would serve nobody (a parent may never
+		 * close), and would hold two descriptors and the TLS state. */
+		if (t->released && t->close_sent) {
+			finish(t);
+			return false;
+		}
 		if (!moved)
 			break;
 	}
@@ -337,10 +350,14 @@ int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, voi
 		return -ENOMEM;
 	}
 	t->net_poll.data = t;
+	uv_timer_init(loop, &t->linger);
+	t->linger.data = t;
+	uv_unref((uv_handle_t *)&t->linger);
 	if (uv_poll_init_socket(loop, &t->plain_poll, sp[1]) < 0) {
-		t->handles = 1;
+		t->handles = 2;
 		t->refs = 1;
 		uv_close((uv_handle_t *)&t->net_poll, on_closed);
+		uv_close((uv_handle_t *)&t->linger, on_closed);
 		t->done = true;
 		close(fd);
 		close(sp[1]);
@@ -349,7 +366,7 @@ int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, voi
 		return -ENOMEM;
 	}
 	t->plain_poll.data = t;
-	t->handles = 2;
+	t->handles = 3;
 	t->refs = 2;
 	/* A pump never holds the loop: a parent that keeps a finished
 	 * tunnel open must not keep srt from exiting. */
@@ -375,11 +392,26 @@ bool parent_tls_ready(const struct parent_tls *t)
 	return t && t->handshaken;
 }
 
+static void on_linger(uv_timer_t *tm)
+{
+	finish(tm->data);
+}
+
 void parent_tls_release(struct parent_tls *t)
 {
 	if (!t)
 		return;
 	t->on_ready = NULL;
+	t->released = true;
+	if (!t->done) {
+		/* What is left to hand the parent goes while the pump runs on
+		 * (see pump()), for a bounded time: a parent that neither
+		 * reads nor closes must not keep it. */
+		if (t->close_sent)
+			finish(t);
+		else
+			uv_timer_start(&t->linger, on_linger, PUMP_LINGER_MS, 0);
+	}
 	t->refs--;
 	maybe_free(t);
 }

@@ -180,12 +180,15 @@ class HTTPParent(ParentBase):
     itself with this body instead of dialing (a mitm-style proxy)."""
 
     def __init__(self, user=None, password=None, refuse=None, hang=False, answer=None, refuse_connect_ports=(),
-                 **kw):
+                 hold=False, **kw):
         """refuse_connect_ports: CONNECT to these ports is refused with 403
         (squid's default allows CONNECT to 443 only), absolute-form
         requests are served."""
         self.user, self.password, self.refuse, self.hang, self.answer = user, password, refuse, hang, answer
         self.refuse_connect_ports = set(refuse_connect_ports)
+        # hold: answer a CONNECT with 200, read until the client's end of
+        # stream, then keep the connection open without a word, forever.
+        self.hold = hold
         super().__init__(**kw)
 
     def handle(self, conn):
@@ -254,6 +257,17 @@ class HTTPParent(ParentBase):
             body = self.answer.encode()
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
             conn.close()
+            return
+        if self.hold:
+            self.requests[-1]["peer_port"] = conn.getpeername()[1]
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            try:
+                while conn.recv(4096):
+                    pass
+            except (OSError, ssl.SSLError):
+                pass
+            self.requests[-1]["eof"] = True
+            self._held.append(conn)
             return
         try:
             up = self.dial(host, int(port))

@@ -609,3 +609,121 @@ def read_head_only(conn):
             break
         data += chunk
     return data
+
+
+@pytest.mark.parametrize("unix", ["path", "folder", "all"])
+def test_mitm_proxy_socket_stays_out_of_reach_whatever_allows_unix_sockets(net, parents, unix):
+    # The mitmProxy is a proxy with the host's network: a sandbox that could
+    # connect to it would skip every list. An allowUnixSockets entry (or
+    # allowAllUnixSockets) that would let it in is refused before anything runs.
+    path = os.path.join(net.ctx.root, "mitm-%s.sock" % unix)
+    m = parents(unix_path=path, answer="answered by mitm\n")
+    code = ("SOCK = sys.argv[1]\n"
+            "import socket\n"
+            "try:\n"
+            "    u = socket.socket(socket.AF_UNIX); u.connect(SOCK)\n"
+            "    u.sendall(b'GET http://elsewhere.test/ HTTP/1.1\\r\\nHost: elsewhere.test\\r\\n\\r\\n')\n"
+            "    inside = u.recv(4096).decode('latin-1')\n"
+            "except OSError as e:\n"
+            "    inside = 'refused: %s' % e\n"
+            "emit(inside)\n")
+    extra = {"mitmProxy": {"socketPath": path, "domains": ["*.mitm.test"]}}
+    if unix == "path":
+        extra["allowUnixSockets"] = [path]
+    elif unix == "folder":
+        extra["allowUnixSockets"] = [os.path.dirname(path) + "/**"]
+    else:
+        extra["allowAllUnixSockets"] = True
+    s = settings("*.mitm.test", **extra)
+    r = net.py(code, path, settings=s, hosts=NO_NAMES, env=NOPYC)
+    assert m.requests == [], (m.requests, r)
+    assert r.rc == 125, r
+    assert "mitmProxy" in r.err, r
+
+
+def _held_by_a_process(port):
+    """Whether some process still holds the 127.0.0.1 TCP socket with this
+    local port (an orphaned one, closed by its owner, shows inode 0)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == port and cols[9] != "0":
+                return True
+    return False
+
+
+def test_https_parent_that_never_closes_does_not_keep_srts_sockets(net, parents, test_ca):
+    # A silent parent keeps every finished tunnel's TLS connection open: once
+    # the tunnel is gone (here: the client closed, then tunnelIdle), srt
+    # must not keep its socket (and TLS state) for it, or a command that
+    # opens tunnels in a loop runs srt out of descriptors.
+    import threading
+    import time
+    ca, cert, key = test_ca
+    p = parents(tls=(cert, key), hold=True)
+    flag = os.path.join(net.ctx.root, "fds-checked-%s" % net.ctx.token())
+    code = ("import os, time\n"
+            "FLAG = sys.argv[1]\n"
+            "got = []\n"
+            "for i in range(3):\n"
+            "    c, t = connect('good.test', 443)\n"
+            "    got.append(t.get('status'))\n"
+            "    if c: c.close()\n"
+            "end = time.time() + 40\n"
+            "while not os.path.exists(FLAG) and time.time() < end:\n"
+            "    time.sleep(0.05)\n"
+            "emit(got)\n")
+    out = {}
+
+    def run():
+        out["r"] = net.py(code, flag, env=dict(NOPYC, SSL_CERT_FILE=ca), hosts=NO_NAMES,
+                          settings=settings("good.test", parent={"https": "https://127.0.0.1:%d" % p.port},
+                                           timeouts={"tunnelIdle": 1}))
+    th = threading.Thread(target=run)
+    th.start()
+    try:
+        end = time.time() + 30
+        while time.time() < end and not (len(p.requests) == 3 and all(q.get("eof") for q in p.requests)):
+            time.sleep(0.05)
+        assert len(p.requests) == 3 and all(q.get("eof") for q in p.requests), p.requests
+        ports = [q["peer_port"] for q in p.requests]
+        end = time.time() + 20
+        while time.time() < end and any(_held_by_a_process(pt) for pt in ports):
+            time.sleep(0.1)
+        held = [pt for pt in ports if _held_by_a_process(pt)]
+    finally:
+        with open(flag, "w"):
+            pass
+        th.join()
+    r = out["r"]
+    assert '[200, 200, 200]' in r.out, r
+    assert held == [], (held, r)
+
+
+@pytest.mark.parametrize("where", ["folder", "above"])
+def test_mitm_proxy_socket_the_sandbox_could_replace_is_refused(net, parents, where):
+    # srt connects to the socket path on the host at each request: if the
+    # command may write where it lies, it can put a link to any other unix
+    # socket of the host there (a container engine's, say), and srt would
+    # carry the command's requests to it. Refused before anything runs.
+    d = os.path.join(net.ctx.root, "w-%s-%s" % (where, net.ctx.token()))
+    os.makedirs(os.path.join(d, "mitm"))
+    os.chmod(d, 0o777)
+    os.chmod(os.path.join(d, "mitm"), 0o777)
+    path = os.path.join(d, "mitm", "mitm.sock")
+    m = parents(unix_path=path, answer="answered by mitm\n")
+    victim_path = os.path.join(net.ctx.root, "victim-%s.sock" % net.ctx.token())
+    victim = parents(unix_path=victim_path, answer="answered by the victim\n")
+    code = ("import os\n"
+            "SOCK, VICTIM = sys.argv[1], sys.argv[2]\n"
+            "try:\n"
+            "    os.unlink(SOCK); os.symlink(VICTIM, SOCK)\n"
+            "except OSError as e:\n"
+            "    pass\n"
+            "emit(get('api.mitm.test', 80))\n")
+    s = settings("*.mitm.test", mitmProxy={"socketPath": path, "domains": ["*.mitm.test"]})
+    s["filesystem"] = {"allowWrite": [os.path.dirname(path) if where == "folder" else d]}
+    r = net.py(code, path, victim_path, settings=s, hosts=NO_NAMES, env=NOPYC)
+    assert victim.requests == [], (victim.requests, r)
+    assert r.rc == 125, r
+    assert "mitmProxy" in r.err and "allowWrite" in r.err, r

@@ -149,6 +149,12 @@ static void test_no_proxy(void **state)
 	assert_int_equal(no_proxy_parse("ok.test, 10.0.0.0/99", true, &np, &why, &bad), -EINVAL);
 	assert_int_equal(bad, 1);
 	assert_int_equal(no_proxy_parse("ok.test,bad name", true, &np, &why, &bad), -EINVAL);
+	/* The name's own fault, not a guess from an unset kind. */
+	assert_string_equal(why, "space in host");
+	assert_int_equal(no_proxy_parse("a..test", true, &np, &why, &bad), -EINVAL);
+	assert_non_null(strstr(why, "empty label"));
+	assert_int_equal(no_proxy_parse("10.1", true, &np, &why, &bad), -EINVAL);
+	assert_string_equal(why, "not a name");
 	assert_int_equal(no_proxy_parse("[::1", true, &np, &why, &bad), -EINVAL);
 	/* Lenient (the environment): bad entries are skipped. */
 	assert_int_equal(no_proxy_parse("bad name, 10.0.0.0/99, ok.test", false, &np, &why, &bad), 0);
