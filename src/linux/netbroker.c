@@ -973,6 +973,21 @@ static void do_connect(struct nbroker *nb, struct broker *b, const struct broker
 	int fl = fcntl(sock, F_GETFL);
 	bool blocking = fl >= 0 && !(fl & O_NONBLOCK);
 	int r = connect_now_fl(sock, a, len, fl);
+	if (blocking && r == -EINPROGRESS) {
+		/* On loopback (srt's own proxies, every request a program
+		 * sends through them) the handshake is done by the time
+		 * connect() returns: the caller's blocking connect would not
+		 * have slept, so it gets its answer now, as the waiter's first
+		 * look would give it, without a thread of its own. */
+		struct pollfd p = { .fd = sock, .events = POLLOUT };
+		if (poll(&p, 1, 0) == 1) {
+			int e = 0;
+			socklen_t el = sizeof(e);
+			if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &e, &el) < 0)
+				e = errno;
+			r = -e;
+		}
+	}
 	if (blocking && (r == -EAGAIN || r == -EINPROGRESS)) {
 		struct waiter *w = calloc(1, sizeof(*w));
 		if (!w) {
