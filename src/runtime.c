@@ -1010,7 +1010,7 @@ static bool caller_path_exists(pid_t pid, const char *path)
 	return there;
 }
 
-/* Is a one of srt's own listeners inside the sandbox (its proxies, the
+/* Is address a one of srt's own listeners inside the sandbox (its proxies, the
  * host services it forwards)? Those stay bound there while the sandbox
  * lives (srt holds them; the sandbox never gets them), so a connect there
  * reaches a listener inside: on_observed's look at /proc would find it
