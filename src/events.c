@@ -212,6 +212,18 @@ static void dispatch(struct event_hub *h, const struct srt_event *ev)
 	free(v);
 }
 
+/* Does anyone listen? An event nobody would get is not made (a
+ * connection event per proxied request: its JSON cost more than the
+ * request's own work in the proxy). A subscriber that comes a moment
+ * later misses it, as it misses every event before it subscribed. */
+static bool has_subscribers(struct event_hub *h)
+{
+	pthread_mutex_lock(&h->lock);
+	bool any = h->subs != NULL;
+	pthread_mutex_unlock(&h->lock);
+	return any;
+}
+
 bool event_hub_violation(struct event_hub *h, const struct srt_violation *v)
 {
 	struct srt_violation rec;
@@ -239,6 +251,10 @@ bool event_hub_violation(struct event_hub *h, const struct srt_violation *v)
 	pthread_mutex_unlock(&h->lock);
 	if (r < 0)
 		return true;
+	if (!has_subscribers(h)) {
+		violation_clear(&copy);
+		return true;
+	}
 	struct srt_event ev = { .size = sizeof(ev), .type = SRT_EVENT_VIOLATION, .time_ns = copy.time_ns,
 				.violation = &copy };
 	char *json = event_to_json(&ev);
@@ -254,6 +270,8 @@ void event_hub_emit(struct event_hub *h, struct srt_event *ev)
 	ev->size = sizeof(*ev);
 	if (!ev->time_ns)
 		ev->time_ns = events_now_ns();
+	if (!has_subscribers(h))
+		return;
 	char *json = event_to_json(ev);
 	ev->json = json ? json : "{}";
 	dispatch(h, ev);

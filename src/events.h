@@ -56,8 +56,9 @@ int event_hub_set_ignore(struct event_hub *h, const struct config *cfg);
  * SRT_EVENT_VIOLATION goes to the subscribers. */
 bool event_hub_violation(struct event_hub *h, const struct srt_violation *v);
 
-/* Send an event (not a violation) to the subscribers; ev->json and
- * ev->time_ns are filled here. */
+/* Send an event (not a violation) to the subscribers; ev->time_ns is
+ * filled here, and ev->json while they are called. With no subscriber,
+ * no JSON is made (nor, for a violation, sent: it is stored all the same). */
 void event_hub_emit(struct event_hub *h, struct srt_event *ev);
 /* Whether this thread is inside a callback that h dispatched. */
 bool event_hub_in_callback(const struct event_hub *h);

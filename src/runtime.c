@@ -1099,15 +1099,52 @@ static bool caller_path_exists(pid_t pid, const char *path)
 	return there;
 }
 
+/* Is address a one of srt's own listeners inside the sandbox (its proxies, the
+ * host services it forwards)? Those stay bound there while the sandbox
+ * lives (srt holds them; the sandbox never gets them), so a connect there
+ * reaches a listener inside: on_observed's look at /proc would find it
+ * and report nothing. Runs on the broker's thread: listens is fixed
+ * before the broker starts (PROTO_LISTEN comes before HELLO). */
+static bool own_listener(const struct sandbox *sb, const struct sockaddr *a)
+{
+	char host[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 16];
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+		if (!inet_ntop(AF_INET, &x->sin_addr, host, sizeof(host)))
+			return false;
+		snprintf(addr, sizeof(addr), "%s:%u", host, (unsigned)ntohs(x->sin_port));
+	} else if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+		if (!inet_ntop(AF_INET6, &x->sin6_addr, host, sizeof(host)))
+			return false;
+		snprintf(addr, sizeof(addr), "[%s]:%u", host, (unsigned)ntohs(x->sin6_port));
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < sb->n_listens; i++)
+		if (sb->listens[i].served && strcmp(sb->listens[i].addr, addr) == 0)
+			return true;
+	return false;
+}
+
 /* On the broker's thread: is c worth a look on the loop's? A path the
  * sandbox's own (unchanging) policy allows is not; the other kinds are
- * judged there. */
+ * judged there, except the loopback calls on_observed would drop: a
+ * datagram, or a connect to one of srt's own listeners (every request a
+ * program sends through srt's proxies; the look at /proc it saves reads
+ * every socket of the sandbox, TIME_WAIT ones included, on the loop's
+ * thread, which also serves the proxies). */
 static bool observed_keep(void *data, const struct observed_call *c)
 {
 	const struct sandbox *sb = data;
-	if (c->guarded)
+	if (c->guarded && !(c->op == OBS_CONNECT || c->op == OBS_SEND))
 		return true;
-	if (c->op == OBS_CONNECT || c->op == OBS_SOCKET || c->op == OBS_SEND || !c->path)
+	if (c->op == OBS_CONNECT || c->op == OBS_SEND) {
+		if (c->path || !c->addr || !is_loopback(c->addr))
+			return true;
+		return c->op == OBS_CONNECT && !own_listener(sb, c->addr);
+	}
+	if (c->op == OBS_SOCKET || !c->path)
 		return true;
 	const struct policy *p = sb->policy;
 	if (c->write ? policy_path_writable(p, c->path) : policy_path_readable(p, c->path))
@@ -2111,6 +2148,7 @@ static void on_sock(uv_poll_t *w, int status, int events)
 								  (const struct sockaddr *)&l->target, l->target_len);
 			if (lr < 0 && sb->rt->debug)
 				fprintf(stderr, "srt: cannot serve %s\n", l->addr);
+			sb->listens[idx].served = lr >= 0;
 		}
 		return;
 	}

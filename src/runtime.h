@@ -111,6 +111,7 @@ struct listen_spec {
 	struct sockaddr_storage target; /* FORWARD: the host address */
 	socklen_t target_len;
 	bool service;                   /* FORWARD to a host loopback service (not the user's proxy) */
+	bool served;                    /* srt serves it: bound inside for the sandbox's whole life */
 };
 
 struct sandbox {
