@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import time
@@ -17,9 +18,15 @@ from conftest import PY
 
 MARK = "command-ran-srt-e2e"
 STANDIN = re.compile(r"srtmask_[a-z0-9]{32,}")
-SECRET = "ghp_realSECRETvalue0123456789abcdefghijkl"      # 40 bytes
-SHORT = "hunter2"                                          # shorter than a stand-in
-OTHER = "npm_someOTHERsecret_9876543210"
+# Made at random for each run, never written in a file: the tests look for
+# them in every file the sandbox can read, which includes any checkout of
+# this file that happens to sit in /tmp.
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+def _rand(n, alphabet=_ALNUM):
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+SECRET = "ghp_" + _rand(36)                                # 40 bytes
+SHORT = _rand(7, "abcdefghijklmnopqrstuvwxyz")             # shorter than a stand-in
+OTHER = "npm_" + _rand(26)
 
 
 @pytest.fixture
