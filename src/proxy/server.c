@@ -3460,6 +3460,7 @@ struct aws_req {
 	char *fwd;                 /* the head to forward, substituted (gathering; wiped) */
 	size_t fwd_len;
 	char host[PROXY_HOST_NAME_MAX + 16];
+	size_t pair;               /* the pair the request is signed with (index into pairs) */
 	bool gather;               /* NEED_BODY: the body is being gathered into body */
 	struct credsub_out body;
 	struct sigv4_stream *stream;
@@ -3549,6 +3550,8 @@ static bool aws_begin(struct conn *c, const char *head, size_t head_len)
 static enum aws_step aws_apply(struct conn *c, enum sigv4_result r, struct sigv4_out *so, char **out, size_t *len,
 			       size_t *wipe)
 {
+	if (so->kind != SIGV4_KIND_NONE && so->pair < c->aws->npairs)
+		c->aws->pair = so->pair;
 	switch (r) {
 	case SIGV4_NOT_AWS:
 	case SIGV4_PASS:
@@ -3622,7 +3625,7 @@ static int aws_gathered(struct conn *c, struct side *to)
 					   &a->opts, &body, &so);
 	if (r == SIGV4_NEED_BODY) {
 		sigv4_out_free(&so);
-		so.pair = 0;
+		so.pair = a->pair;
 		so.reason = "the body's hash was not enough to re-sign it";
 		r = SIGV4_REFUSED;
 	}
@@ -3685,7 +3688,7 @@ static bool aws_body(struct conn *c, struct side *to, struct credsub_out *data, 
 	*refused = false;
 	if (a->gather) {
 		if (a->body.len + data->len > AWS_BODY_MAX) {
-			aws_refuse(c, 0, 413, "the request body is larger than the 8 MiB srt holds to compute its hash; "
+			aws_refuse(c, a->pair, 413, "the request body is larger than the 8 MiB srt holds to compute its hash; "
 					      "declare x-amz-content-sha256 (or UNSIGNED-PAYLOAD) to stream it");
 			*refused = true;
 			return false;
@@ -3711,7 +3714,7 @@ static bool aws_body(struct conn *c, struct side *to, struct credsub_out *data, 
 		if (st == SIGV4_STREAM_ERROR || (last && !a->stream_done)) {
 			free(sb.data);
 			if (!c->resp_head_sent) {
-				aws_refuse(c, 0, 403, last && st != SIGV4_STREAM_ERROR ? "the aws-chunked body ended early" : reason);
+				aws_refuse(c, a->pair, 403, last && st != SIGV4_STREAM_ERROR ? "the aws-chunked body ended early" : reason);
 				*refused = true;
 			}
 			return false;

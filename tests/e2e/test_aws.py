@@ -89,6 +89,7 @@ def run(net, aws, cases, sigv4=None, inject=("good.test",), token=True):
     env["SSL_CERT_FILE"] = aws.pki.cert_path
     res, r = net.py_json(CLIENT, aws.port, json.dumps(cases), settings=settings(aws.port, sigv4, inject, token),
                          env=env, opts=["--events", ev])
+    assert r.rc == 0, r  # (a sanitizer build exits 86 on a finding)
     with open(ev) as f:
         text = f.read()
     evs = [json.loads(l) for l in text.splitlines() if l]
