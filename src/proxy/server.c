@@ -3706,9 +3706,13 @@ static bool aws_body(struct conn *c, struct side *to, struct credsub_out *data, 
 	if (a->stream && (data->len || last)) {
 		struct sigv4_buf sb = { 0 };
 		const char *reason = "malformed aws-chunked body";
-		enum sigv4_stream_status st = a->stream_done ? SIGV4_STREAM_ERROR :
-							   sigv4_stream_feed(a->stream, (const char *)data->p, data->len,
-									     &sb, &reason);
+		enum sigv4_stream_status st;
+		if (data->len == 0)
+			st = a->stream_done ? SIGV4_STREAM_DONE : SIGV4_STREAM_MORE;
+		else if (a->stream_done)
+			st = SIGV4_STREAM_ERROR, reason = "bytes after the final aws-chunked chunk";
+		else
+			st = sigv4_stream_feed(a->stream, (const char *)data->p, data->len, &sb, &reason);
 		if (st == SIGV4_STREAM_DONE)
 			a->stream_done = true;
 		if (st == SIGV4_STREAM_ERROR || (last && !a->stream_done)) {
@@ -3719,10 +3723,12 @@ static bool aws_body(struct conn *c, struct side *to, struct credsub_out *data, 
 			}
 			return false;
 		}
-		credsub_out_free(data);
-		data->p = (uint8_t *)sb.data;
-		data->len = sb.len;
-		data->cap = sb.cap;
+		if (data->len) {
+			credsub_out_free(data);
+			data->p = (uint8_t *)sb.data;
+			data->len = sb.len;
+			data->cap = sb.cap;
+		}
 	}
 	return true;
 }

@@ -68,7 +68,9 @@ cases = json.loads(sys.argv[2])
 out = []
 env = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
 for mode, method, host, service, size, secret, chunk in cases:
-    url = "https://%s:%d/bucket/some%%20key.txt?x-id=1" % (host, port)
+    scheme = "http" if mode.startswith("plain-") else "https"
+    mode = mode[len("plain-"):] if scheme == "http" else mode
+    url = "%s://%s:%d/bucket/some%%20key.txt?x-id=1" % (scheme, host, port)
     body = bytes((i * 7 + 3) % 256 for i in range(size))
     m, t, h, b = C.build(mode, method, url, body, env["AWS_ACCESS_KEY_ID"], secret or env["AWS_SECRET_ACCESS_KEY"],
                          "us-east-1", service, env["AWS_SESSION_TOKEN"], chunk_size=chunk)
@@ -77,7 +79,8 @@ for mode, method, host, service, size, secret, chunk in cases:
         out.append({"status": status, "text": data.decode("utf-8", "replace")})
     except Exception as e:
         out.append({"status": 0, "text": repr(e)})
-emit({"env": env, "results": out})
+environ = open("/proc/self/environ", "rb").read().decode("utf-8", "replace")
+emit({"env": env, "environ": environ, "results": out})
 '''
 
 
@@ -96,7 +99,7 @@ def run(net, aws, cases, sigv4=None, inject=("good.test",), token=True):
     # the real values: never inside, never in events or srt's messages (the
     # fake's answers name the key id it verified: those are the server's)
     for v in REAL.values():
-        assert v not in json.dumps(res["env"]) and v not in text and v not in r.err, r
+        assert v not in json.dumps(res["env"]) and v not in res["environ"] and v not in text and v not in r.err, r
     return res, r, evs
 
 
@@ -201,3 +204,17 @@ def test_body_too_large_to_gather_is_refused(net, aws):
     if x["status"] == 413:
         assert "8 MiB" in x["text"], res
     assert aws.records == [], aws.records
+
+
+def test_plain_http_is_not_resigned(net, aws):
+    plain = fake_aws.FakeAws({REAL["AWS_ACCESS_KEY_ID"]: (REAL["AWS_SECRET_ACCESS_KEY"], REAL["AWS_SESSION_TOKEN"])})
+    plain.pki = aws.pki
+    try:
+        res, r, evs = run(net, plain, [["plain-header", "GET", "good.test", "s3", 0, None, 0]])
+        # not over TLS srt terminated (and no allowPlaintextInject): forwarded
+        # as it was, the stand-in key id and all, and reported
+        assert res["results"][0]["status"] == 403, res
+        assert len(plain.records) == 1 and plain.records[0]["akid"] == res["env"]["AWS_ACCESS_KEY_ID"], plain.records
+        assert any("AWS_ACCESS_KEY_ID" in e["rule"] for e in cred_violations(evs)), evs
+    finally:
+        plain.close()
