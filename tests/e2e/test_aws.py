@@ -218,3 +218,55 @@ def test_plain_http_is_not_resigned(net, aws):
         assert any("AWS_ACCESS_KEY_ID" in e["rule"] for e in cred_violations(evs)), evs
     finally:
         plain.close()
+
+
+def test_streaming_small_and_large_chunks(net, aws):
+    # 1000-byte chunks (chunk heads straddle every read), and a 10 MiB upload
+    # in 1 MiB chunks: streamed, not held whole (more than the 8 MiB gathering bound)
+    res, r, evs = run(net, aws, [
+        ["streaming", "PUT", "good.test", "s3", 300000, None, 1000],
+        ["streaming", "PUT", "good.test", "s3", 10 * 1024 * 1024, None, 1024 * 1024],
+    ], sigv4={"streaming": "resign"})
+    assert [x["status"] for x in res["results"]] == [200, 200], (res, r)
+    assert [x["body_len"] for x in aws.records] == [300000, 10 * 1024 * 1024], aws.records
+    assert all(x["ok"] and x["kind"] == "streaming" for x in aws.records), aws.records
+
+
+KEEP_ALIVE = r'''
+import http.client, os, ssl, urllib.parse
+import sigv4_client as C, sigv4_ref as R
+port = int(sys.argv[1])
+env = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+proxy = urllib.parse.urlsplit(os.environ["HTTPS_PROXY"])
+conn = http.client.HTTPSConnection(proxy.hostname, proxy.port, timeout=30, context=ssl.create_default_context())
+conn.set_tunnel("good.test", port)
+conn.connect()
+out = []
+for mode, method, size in (("header", "PUT", 100), ("header", "POST", 3000), ("header", "GET", 0), ("presigned", "GET", 0)):
+    url = "https://good.test:%d/bucket/k" % port
+    body = b"x" * size
+    service = "sqs" if method == "POST" else "s3"
+    m, t, h, b = C.build(mode, method, url, body, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
+                         "us-east-1", service, env["AWS_SESSION_TOKEN"])
+    try:
+        conn.sock.sendall(R.build_raw(m, t, h, b))
+        resp = http.client.HTTPResponse(conn.sock, method=m)
+        resp.begin()
+        out.append([resp.status, resp.read().decode()])
+    except Exception as e:
+        out.append([0, repr(e)])
+        break
+emit({"env": env, "environ": "", "results": out})
+'''
+
+
+def test_keep_alive_resigned_then_refused(net, aws):
+    # one connection: re-signed (declared hash), re-signed (gathered body),
+    # re-signed (no body), then refused (presigned): the refusal closes it
+    env = dict(REAL)
+    env["SSL_CERT_FILE"] = aws.pki.cert_path
+    res, r = net.py_json(KEEP_ALIVE, aws.port, settings=settings(aws.port), env=env)
+    st = [x[0] for x in res["results"]]
+    assert st == [200, 200, 200, 403], (res, r)
+    assert len(aws.records) == 3 and all(x["ok"] for x in aws.records), aws.records
+    assert [x["body_len"] for x in aws.records] == [100, 3000, 0], aws.records
