@@ -3500,7 +3500,7 @@ static void aws_refuse(struct conn *c, size_t pair, int status, const char *reas
 	debug_log(c, "%s: credential %s: AWS SigV4 request refused: %s", c->target, name, reason);
 	const struct proxy_hooks *h = c->srv->o.hooks;
 	if (h && h->on_credential)
-		h->on_credential(h->data, name, c->host.text, c->port, "head", reason);
+		h->on_credential(h->data, name, c->host.text, c->port, "sigv4", reason);
 	char why[300];
 	snprintf(why, sizeof(why), "AWS SigV4 request signed with the masked credential %s refused: %s", name, reason);
 	ev_refuse(c, "credentials (AWS SigV4)", false);
