@@ -39,6 +39,8 @@ struct creds {
 	struct creds_cover *covers;
 	size_t n_covers;
 	bool plaintext;
+	struct creds_aws *aws;         /* AWS key pairs (creds_aws_pairs) */
+	size_t n_aws;
 };
 
 /* ---- memory that holds secrets ---- */
@@ -572,6 +574,111 @@ static inline bool creds_tls_terminate_on(const struct config *cfg)
 	return cfg->network.tls.enabled;
 }
 
+/* ---- AWS key pairs (SigV4 re-signing) ---- */
+
+#define AWS_AKID_VAR "AWS_ACCESS_KEY_ID"
+#define AWS_SECRET_VAR "AWS_SECRET_ACCESS_KEY"
+#define AWS_TOKEN_VAR "AWS_SESSION_TOKEN"
+
+static bool aws_names_conventional(const struct config_aws_pair *p)
+{
+	const char *v[3] = { p->access_key_id_var, p->secret_access_key_var, p->session_token_var };
+	for (int k = 0; k < 3; k++)
+		if (v[k] && (strcmp(v[k], AWS_AKID_VAR) == 0 || strcmp(v[k], AWS_SECRET_VAR) == 0 ||
+			     strcmp(v[k], AWS_TOKEN_VAR) == 0))
+			return true;
+	return false;
+}
+
+/* One pair from three variable names; -ENOMEM or 0 (added or skipped). */
+static int aws_pair_add(struct creds *c, const char *akid, const char *secret, const char *token,
+			struct strv *warnings)
+{
+	size_t ia, is, it = 0;
+	bool a = creds_env_pattern(c, akid, &ia), s = creds_env_pattern(c, secret, &is);
+	bool t = token && creds_env_pattern(c, token, &it);
+	if (!a || !s) {
+		if (s && !a &&
+		    strv_pushf(warnings, "credentials: %s is masked but %s is not: no AWS key pair, so requests "
+				   "signed with the stand-in secret are not re-signed (and fail upstream); mask both",
+			       secret, akid) < 0)
+			return -ENOMEM;
+		return 0;
+	}
+	struct creds_aws *v = realloc(c->aws, (c->n_aws + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->aws = v;
+	struct creds_aws *p = &c->aws[c->n_aws];
+	memset(p, 0, sizeof(*p));
+	p->akid_pat = ia;
+	const struct credsub_pat *x = c->pats;
+	p->pair.masked_akid = secret_dup(x[ia].standin, x[ia].standin_len);
+	p->pair.real_akid = secret_dup(x[ia].real, x[ia].real_len);
+	p->pair.masked_secret = secret_dup(x[is].standin, x[is].standin_len);
+	p->pair.real_secret = secret_dup(x[is].real, x[is].real_len);
+	if (t) {
+		p->pair.masked_token = secret_dup(x[it].standin, x[it].standin_len);
+		p->pair.real_token = secret_dup(x[it].real, x[it].real_len);
+	}
+	c->n_aws++;
+	if (!p->pair.masked_akid || !p->pair.real_akid || !p->pair.masked_secret || !p->pair.real_secret ||
+	    (t && (!p->pair.masked_token || !p->pair.real_token)))
+		return -ENOMEM;
+	return 0;
+}
+
+static int aws_pairs_build(struct creds *c, struct strv *warnings)
+{
+	const struct config *cfg = c->cfg;
+	bool conventional = false;
+	for (size_t i = 0; i < cfg->credentials.n_aws_pairs; i++) {
+		const struct config_aws_pair *p = &cfg->credentials.aws_pairs[i];
+		conventional = conventional || aws_names_conventional(p);
+		if (aws_pair_add(c, p->access_key_id_var, p->secret_access_key_var, p->session_token_var, warnings) < 0)
+			return -ENOMEM;
+	}
+	if (!conventional && aws_pair_add(c, AWS_AKID_VAR, AWS_SECRET_VAR, AWS_TOKEN_VAR, warnings) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void aws_pairs_free(struct creds *c)
+{
+	for (size_t i = 0; i < c->n_aws; i++) {
+		struct sigv4_pair *p = &c->aws[i].pair;
+		const char *v[6] = { p->masked_akid, p->real_akid, p->masked_secret, p->real_secret, p->masked_token,
+				     p->real_token };
+		for (int k = 0; k < 6; k++)
+			if (v[k])
+				wipe_free((void *)v[k], strlen(v[k]));
+	}
+	free(c->aws);
+	c->aws = NULL;
+	c->n_aws = 0;
+}
+
+const struct creds_aws *creds_aws_pairs(const struct creds *c, size_t *n)
+{
+	*n = c ? c->n_aws : 0;
+	return c ? c->aws : NULL;
+}
+
+static enum sigv4_policy sigv4_policy_of(enum config_sigv4 v)
+{
+	return v == CONFIG_SIGV4_PASSTHROUGH ? SIGV4_PASSTHROUGH : v == CONFIG_SIGV4_RESIGN ? SIGV4_RESIGN : SIGV4_DENY;
+}
+
+void creds_sigv4_opts(const struct config *cfg, struct sigv4_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (!cfg)
+		return;
+	o->streaming = sigv4_policy_of(cfg->credentials.sigv4_streaming);
+	o->presigned = sigv4_policy_of(cfg->credentials.sigv4_presigned);
+	o->sigv4a = cfg->credentials.sigv4a == CONFIG_SIGV4_PASSTHROUGH ? SIGV4_PASSTHROUGH : SIGV4_DENY;
+}
+
 int creds_build(const struct config *cfg, const char *home, const char *cwd, struct creds **ret,
 		struct strv *warnings, struct srt_error *err)
 {
@@ -779,6 +886,8 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 			}
 		}
 	}
+	if (aws_pairs_build(c, warnings) < 0)
+		goto oom;
 	*ret = c;
 	return 0;
 oom:
@@ -817,6 +926,7 @@ void creds_free(struct creds *c)
 		free(c->covers[i].data);
 	}
 	free(c->covers);
+	aws_pairs_free(c);
 	free(c);
 }
 

@@ -8,6 +8,7 @@
 
 #include "sandbox_runtime.h"
 #include "proxy/credsub.h"
+#include "proxy/sigv4.h"
 #include "util/util.h"
 
 struct config;
@@ -89,5 +90,21 @@ bool creds_plaintext_ok(const struct creds *c);
 bool creds_env_pattern(const struct creds *c, const char *name, size_t *ret);
 const struct config *creds_config(const struct creds *c);
 size_t creds_count(const struct creds *c);
+
+/* AWS SigV4 re-signing: the masked key pairs. Each awsPairs entry, plus
+ * the conventional AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+ * AWS_SESSION_TOKEN when no awsPairs entry names one of those; a pair
+ * counts when its access key id and secret variables are both masked
+ * whole and were set (the session token joins when masked and set too).
+ * Re-signing with a pair happens only where its access key id's real
+ * value may be injected (akid_pat: creds_may_inject). The strings are
+ * the credentials' (real ones wiped by creds_free). */
+struct creds_aws {
+	struct sigv4_pair pair;
+	size_t akid_pat;
+};
+const struct creds_aws *creds_aws_pairs(const struct creds *c, size_t *n);
+/* credentials.sigv4 of cfg as re-signing options (NULL: all deny). */
+void creds_sigv4_opts(const struct config *cfg, struct sigv4_opts *o);
 
 #endif

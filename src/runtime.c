@@ -924,11 +924,16 @@ static void sb_on_credential(void *data, const char *credential, const char *hos
 	char target[300];
 	bool v6 = strchr(host, ':') != NULL;
 	snprintf(target, sizeof(target), v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
-	_cleanup_free_ char *key = str_printf("%s %s", target, credential);
+	/* where "sigv4": an AWS request signed with the masked key was refused */
+	bool sigv4 = strcmp(where, "sigv4") == 0;
+	_cleanup_free_ char *key = str_printf("%s %s%s", target, credential, sigv4 ? " sigv4" : "");
 	if (!key || seen_before(sb, SRT_VIOLATION_NETWORK, "credential", key))
 		return;
-	_cleanup_free_ char *rule = str_printf("credentials.%s: its stand-in was sent in the request %s and not "
-					       "replaced: %s", credential, where, why);
+	_cleanup_free_ char *rule =
+		sigv4 ? str_printf("credentials.%s: an AWS SigV4 request signed with its stand-in was refused: %s",
+				   credential, why) :
+			str_printf("credentials.%s: its stand-in was sent in the request %s and not "
+				   "replaced: %s", credential, where, why);
 	if (!rule)
 		return;
 	struct srt_violation v = {

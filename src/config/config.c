@@ -1440,11 +1440,14 @@ static int field_sigv4(struct loader *l, const json_t *v, jsonpos_node n)
 		if (!slot) {
 			r = unknown_key(l, sigv4_fields, key, kn);
 		} else {
-			static const char *const pol[] = { "deny", "passthrough", NULL };
-			r = cred_enum(l, x, kn, pol, "\"deny\" or \"passthrough\"");
-			/* passthrough widens: an untrusted project cannot choose it */
-			if (r == 1 && allows_ignored(l->origin, l->trusted))
-				r = ignore_allow(l, kn, l->path_len, "passthrough", true, REASON_UNTRUSTED);
+			static const char *const pol[] = { "deny", "passthrough", "resign", NULL };
+			static const char *const pol_a[] = { "deny", "passthrough", NULL };
+			bool a = slot == &l->cfg->credentials.sigv4a;
+			r = cred_enum(l, x, kn, a ? pol_a : pol,
+				      a ? "\"deny\" or \"passthrough\"" : "\"deny\", \"passthrough\" or \"resign\"");
+			/* passthrough and resign widen: an untrusted project cannot choose them */
+			if (r >= 1 && allows_ignored(l->origin, l->trusted))
+				r = ignore_allow(l, kn, l->path_len, pol[r], true, REASON_UNTRUSTED);
 			else if (r >= 0)
 				*slot = (enum config_sigv4)r, r = 0;
 		}

@@ -167,7 +167,9 @@ enum config_net_mode {
 /* credentials (srt's schema). */
 enum config_cred_mode { CONFIG_CRED_DENY = 0, CONFIG_CRED_MASK = 1 };
 enum config_cred_nomatch { CONFIG_NOMATCH_WARN = 0, CONFIG_NOMATCH_DENY, CONFIG_NOMATCH_ERROR };
-enum config_sigv4 { CONFIG_SIGV4_DENY = 0, CONFIG_SIGV4_PASSTHROUGH = 1 };
+/* credentials.sigv4.*: "deny", "passthrough", "resign" (streaming and
+ * presigned only: SigV4a is never re-signed). */
+enum config_sigv4 { CONFIG_SIGV4_DENY = 0, CONFIG_SIGV4_PASSTHROUGH = 1, CONFIG_SIGV4_RESIGN = 2 };
 
 /* One entry of credentials.envVars or credentials.files. The extract
  * pattern was compiled once to check it (config/credregex.h). */

@@ -21,6 +21,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "creds.h"
 #include "policy/netpolicy.h"
 #include "proxy/credsub.h"
@@ -29,6 +31,7 @@
 #include "proxy/parent.h"
 #include "proxy/parent_tls.h"
 #include "proxy/resolve.h"
+#include "proxy/sigv4.h"
 #include "proxy/sni.h"
 #include "proxy/socks5.h"
 #include "proxy/tls.h"
@@ -196,6 +199,7 @@ struct conn {
 	/* credentials: the request body's stand-in scanner, or NULL. */
 	struct credsub *cs;
 	bool cs_chunk_out;      /* the body goes upstream chunked (re-framed) */
+	struct aws_req *aws;    /* AWS SigV4 re-signing of this request, or NULL */
 	/* A tunnel whose TLS srt terminates (network.tlsTerminate), or NULL.
 	 * Its requests then come decrypted from the client's leg and go
 	 * through the same path as absolute-form ones: http_head_process,
@@ -3378,8 +3382,11 @@ static bool cred_transport_ok(const struct conn *c)
 	return conn_over_tls(c) || creds_plaintext_ok(c->srv->o.creds);
 }
 
+static void aws_end(struct conn *c);
+
 static void cred_body_end(struct conn *c)
 {
+	aws_end(c);
 	if (c->cs) {
 		credsub_free(c->cs);
 		free(c->cs);
@@ -3400,7 +3407,8 @@ static bool *cred_inject_flags(struct conn *c, bool in_head, size_t n)
 	bool *v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return NULL;
-	bool transport = cred_transport_ok(c);
+	/* an AWS request's body goes verbatim (its hash is signed) */
+	bool transport = cred_transport_ok(c) && (in_head || !c->aws);
 	const struct config *now = cred_settings_now(c);
 	for (size_t i = 0; transport && i < n; i++)
 		v[i] = creds_may_inject_now(c->srv->o.creds, i, now, &c->host, c->port, c->np, in_head);
@@ -3424,11 +3432,314 @@ static void cred_report(struct conn *c, size_t i, const char *where)
 		h->on_credential(h->data, name, c->host.text, c->port, where, why);
 }
 
+/* --- AWS SigV4 re-signing (credentials: awsPairs) ---------------------------
+ *
+ * A request signed with a masked AWS key pair cannot be repaired by
+ * swapping stand-ins: its signature is an HMAC keyed by the secret. Where
+ * the pair's access key id may be injected (its injectHosts, over a
+ * transport it may be injected over), the head as the sandbox sent it and
+ * the head after stand-in substitution go to sigv4_resign() (proxy/sigv4.h):
+ * re-signed with the real key, refused (403, a credential violation), or
+ * passed by policy. Such a request's body is forwarded verbatim (stand-ins
+ * in it are reported, not replaced), so the hash the sandbox declared
+ * stays true; when the signature covers a body hash that was not declared,
+ * the body is gathered first (at most AWS_BODY_MAX bytes). aws-chunked
+ * bodies go through the chunk re-signer as they stream. Elsewhere the
+ * access key id's stand-in is only reported, like every other stand-in.
+ */
+
+#define AWS_BODY_MAX (8u * 1024 * 1024)
+
+struct aws_req {
+	struct sigv4_pair *pairs;  /* the pairs that may be used here (borrowed strings) */
+	size_t *cred;              /* per pair: its credential (creds_name) */
+	size_t npairs;
+	struct sigv4_opts opts;
+	char *orig;                /* the head as the sandbox sent it (gathering) */
+	size_t orig_len;
+	char *fwd;                 /* the head to forward, substituted (gathering; wiped) */
+	size_t fwd_len;
+	char host[PROXY_HOST_NAME_MAX + 16];
+	size_t pair;               /* the pair the request is signed with (index into pairs) */
+	bool gather;               /* NEED_BODY: the body is being gathered into body */
+	struct credsub_out body;
+	struct sigv4_stream *stream;
+	bool stream_done;
+};
+
+enum aws_step { AWS_GO, AWS_HOLD, AWS_REFUSED, AWS_FAIL };
+
+static void aws_end(struct conn *c)
+{
+	struct aws_req *a = c->aws;
+	if (!a)
+		return;
+	free(a->pairs);
+	free(a->cred);
+	free(a->orig);
+	if (a->fwd) {
+		explicit_bzero(a->fwd, a->fwd_len);
+		free(a->fwd);
+	}
+	credsub_out_free(&a->body);
+	sigv4_stream_free(a->stream);
+	free(a);
+	c->aws = NULL;
+}
+
+/* Refuse the request: 403 (413 for a body too large to gather), the
+ * reason in the answer and in a credential violation naming the key. */
+static void aws_refuse(struct conn *c, size_t pair, int status, const char *reason)
+{
+	const struct creds *cr = c->srv->o.creds;
+	size_t np;
+	const struct credsub_pat *pats = creds_patterns(cr, &np);
+	const char *name = c->aws && pair < c->aws->npairs && c->aws->cred[pair] < np ?
+				   creds_name(cr, pats[c->aws->cred[pair]].cred) :
+				   "awsPairs";
+	debug_log(c, "%s: credential %s: AWS SigV4 request refused: %s", c->target, name, reason);
+	const struct proxy_hooks *h = c->srv->o.hooks;
+	if (h && h->on_credential)
+		h->on_credential(h->data, name, c->host.text, c->port, "sigv4", reason);
+	char why[300];
+	snprintf(why, sizeof(why), "AWS SigV4 request signed with the masked credential %s refused: %s", name, reason);
+	ev_refuse(c, "credentials (AWS SigV4)", false);
+	if (c->up)
+		detach_upstream(c);
+	c->client_keep = false;
+	refuse(c, status, 0, NULL, why);
+}
+
+/* Before the body is set up: does the head carry the stand-in access key
+ * id of a pair that may be used for this request? Then c->aws is set. */
+static bool aws_begin(struct conn *c, const char *head, size_t head_len)
+{
+	aws_end(c);
+	size_t n;
+	const struct creds_aws *ps = creds_aws_pairs(c->srv->o.creds, &n);
+	if (n == 0 || !cred_transport_ok(c))
+		return true;
+	const struct config *now = cred_settings_now(c);
+	struct aws_req *a = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *akid = ps[i].pair.masked_akid;
+		if (!memmem(head, head_len, akid, strlen(akid)) ||
+		    !creds_may_inject_now(c->srv->o.creds, ps[i].akid_pat, now, &c->host, c->port, c->np, true))
+			continue;
+		if (!a) {
+			a = calloc(1, sizeof(*a));
+			if (!a || !(a->pairs = calloc(n, sizeof(*a->pairs))) || !(a->cred = calloc(n, sizeof(*a->cred)))) {
+				if (a) {
+					free(a->pairs);
+					free(a);
+				}
+				return false;
+			}
+		}
+		a->pairs[a->npairs] = ps[i].pair;
+		a->cred[a->npairs++] = ps[i].akid_pat;
+	}
+	if (a) {
+		creds_sigv4_opts(now ? now : creds_config(c->srv->o.creds), &a->opts);
+		c->aws = a;
+	}
+	return true;
+}
+
+/* Act on sigv4_resign's answer for the head in *out (already substituted). */
+static enum aws_step aws_apply(struct conn *c, enum sigv4_result r, struct sigv4_out *so, char **out, size_t *len,
+			       size_t *wipe)
+{
+	if (so->kind != SIGV4_KIND_NONE && so->pair < c->aws->npairs)
+		c->aws->pair = so->pair;
+	switch (r) {
+	case SIGV4_NOT_AWS:
+	case SIGV4_PASS:
+		if (r == SIGV4_PASS)
+			debug_log(c, "%s: AWS SigV4 request with a masked key passed through unsigned (credentials.sigv4)",
+				  c->target);
+		sigv4_out_free(so);
+		return AWS_GO;
+	case SIGV4_RESIGNED:
+		debug_log(c, "%s: AWS SigV4 request re-signed", c->target);
+		if (*out) {
+			explicit_bzero(*out, *wipe > *len ? *wipe : *len);
+			free(*out);
+		}
+		*out = so->head;
+		*len = *wipe = so->head_len;
+		so->head = NULL;
+		c->aws->stream = so->stream;
+		so->stream = NULL;
+		sigv4_out_free(so);
+		return AWS_GO;
+	case SIGV4_NEED_BODY:
+		sigv4_out_free(so);
+		return AWS_HOLD;
+	case SIGV4_REFUSED:
+	default: {
+		size_t pair = so->pair;
+		const char *reason = so->reason ? so->reason : "cannot be re-signed";
+		aws_refuse(c, pair, 403, reason);
+		sigv4_out_free(so);
+		return AWS_REFUSED;
+	}
+	}
+}
+
+/* After the stand-in substitution of the head (*out): re-sign. AWS_HOLD:
+ * the body must be gathered first (the head is kept in c->aws). */
+static enum aws_step aws_head_hook(struct conn *c, const char *orig, size_t orig_len, const char *host, char **out,
+				   size_t *len, size_t *wipe)
+{
+	struct aws_req *a = c->aws;
+	if (!a)
+		return AWS_GO;
+	snprintf(a->host, sizeof(a->host), "%s", host);
+	struct sigv4_out so;
+	enum sigv4_result r = sigv4_resign(orig, orig_len, *out, *len, a->host, a->pairs, a->npairs, &a->opts, NULL, &so);
+	enum aws_step st = aws_apply(c, r, &so, out, len, wipe);
+	if (st == AWS_HOLD) {
+		if (!(a->orig = malloc(orig_len)))
+			return AWS_FAIL;
+		memcpy(a->orig, orig, orig_len);
+		a->orig_len = orig_len;
+		a->fwd = *out;
+		a->fwd_len = *len;
+		*out = NULL;
+		a->gather = true;
+	}
+	return st;
+}
+
+/* The gathered body is complete: sign, then send head and body. 1: sent,
+ * 0: refused (answered), -1: out of memory or a failed write. */
+static int aws_gathered(struct conn *c, struct side *to)
+{
+	struct aws_req *a = c->aws;
+	uint8_t h[32];
+	SHA256(a->body.p ? a->body.p : (const uint8_t *)"", a->body.len, h);
+	struct sigv4_body body = { .client_sha256 = h, .sent_sha256 = h, .verbatim = true };
+	struct sigv4_out so;
+	enum sigv4_result r = sigv4_resign(a->orig, a->orig_len, a->fwd, a->fwd_len, a->host, a->pairs, a->npairs,
+					   &a->opts, &body, &so);
+	if (r == SIGV4_NEED_BODY) {
+		sigv4_out_free(&so);
+		so.pair = a->pair;
+		so.reason = "the body's hash was not enough to re-sign it";
+		r = SIGV4_REFUSED;
+	}
+	char *head = a->fwd;
+	size_t len = a->fwd_len, wipe = a->fwd_len;
+	a->fwd = NULL;
+	a->gather = false;
+	enum aws_step st = aws_apply(c, r, &so, &head, &len, &wipe);
+	if (st != AWS_GO) {
+		if (head) {
+			explicit_bzero(head, wipe > len ? wipe : len);
+			free(head);
+		}
+		return st == AWS_REFUSED ? 0 : -1;
+	}
+	char line[24] = "";
+	if (c->cs_chunk_out)
+		snprintf(line, sizeof(line), "%zx\r\n", a->body.len);
+	size_t total = len + strlen(line) + a->body.len + (c->cs_chunk_out ? 7 : 0);
+	char *msg = malloc(total ? total : 1);
+	if (!msg) {
+		explicit_bzero(head, len);
+		free(head);
+		return -1;
+	}
+	size_t o = 0;
+	memcpy(msg + o, head, len), o += len;
+	explicit_bzero(head, wipe > len ? wipe : len);
+	free(head);
+	if (c->cs_chunk_out && a->body.len)
+		memcpy(msg + o, line, strlen(line)), o += strlen(line);
+	if (a->body.len)
+		memcpy(msg + o, a->body.p, a->body.len), o += a->body.len;
+	if (c->cs_chunk_out) {
+		if (a->body.len)
+			memcpy(msg + o, "\r\n", 2), o += 2;
+		memcpy(msg + o, "0\r\n\r\n", 5), o += 5;
+	}
+	struct wreq *w = wreq_new(c);
+	if (!w) {
+		explicit_bzero(msg, o);
+		free(msg);
+		return -1;
+	}
+	w->owned = msg;
+	w->owned_wipe = o;
+	w->payload = true;
+	wreq_add(w, msg, o);
+	return wreq_send(w, to) ? 1 : -1;
+}
+
+/* cred_body_pump's output for an AWS request: gathered (NEED_BODY), or
+ * through the aws-chunked re-signer. *data is replaced by what to send.
+ * Returns false to abort (the request was refused or out of memory;
+ * *refused says which). */
+static bool aws_body(struct conn *c, struct side *to, struct credsub_out *data, bool last, bool *sent, bool *refused)
+{
+	struct aws_req *a = c->aws;
+	*sent = false;
+	*refused = false;
+	if (a->gather) {
+		if (a->body.len + data->len > AWS_BODY_MAX) {
+			aws_refuse(c, a->pair, 413, "the request body is larger than the 8 MiB srt holds to compute its hash; "
+					      "declare x-amz-content-sha256 (or UNSIGNED-PAYLOAD) to stream it");
+			*refused = true;
+			return false;
+		}
+		if (credsub_out_append(&a->body, data->p, data->len) < 0)
+			return false;
+		data->len = 0;
+		*sent = true;
+		if (!last)
+			return true;
+		int g = aws_gathered(c, to);
+		*refused = g == 0;
+		return g > 0;
+	}
+	if (a->stream && (data->len || last)) {
+		struct sigv4_buf sb = { 0 };
+		const char *reason = "malformed aws-chunked body";
+		enum sigv4_stream_status st;
+		if (data->len == 0)
+			st = a->stream_done ? SIGV4_STREAM_DONE : SIGV4_STREAM_MORE;
+		else if (a->stream_done)
+			st = SIGV4_STREAM_ERROR, reason = "bytes after the final aws-chunked chunk";
+		else
+			st = sigv4_stream_feed(a->stream, (const char *)data->p, data->len, &sb, &reason);
+		if (st == SIGV4_STREAM_DONE)
+			a->stream_done = true;
+		if (st == SIGV4_STREAM_ERROR || (last && !a->stream_done)) {
+			free(sb.data);
+			if (!c->resp_head_sent) {
+				aws_refuse(c, a->pair, 403, last && st != SIGV4_STREAM_ERROR ? "the aws-chunked body ended early" : reason);
+				*refused = true;
+			}
+			return false;
+		}
+		if (data->len) {
+			credsub_out_free(data);
+			data->p = (uint8_t *)sb.data;
+			data->len = sb.len;
+			data->cap = sb.cap;
+		}
+	}
+	return true;
+}
+
 /* Set up the body's scanner for request r; c->cs_chunk_out says whether
  * the body must go upstream chunked. Returns false when out of memory. */
 static bool cred_body_begin(struct conn *c, const struct http_request *r)
 {
 	cred_body_end(c);
+	if (!aws_begin(c, c->client.buf + c->client.off, r->head_len))
+		return false;
 	size_t n;
 	const struct credsub_pat *pats = creds_patterns(c->srv->o.creds, &n);
 	if (n == 0 || r->framing == HTTP_BODY_NONE || (r->framing == HTTP_BODY_LENGTH && r->content_length == 0))
@@ -3565,6 +3876,20 @@ static bool cred_body_pump(struct conn *c, struct side *from, struct side *to, s
 		}
 	if (b->phase == BODY_DONE)
 		*done = true;
+	if (c->aws) {
+		/* AWS SigV4: gathered, or through the chunk re-signer */
+		bool sent, refused;
+		if (!aws_body(c, to, &data, b->phase == BODY_DONE, &sent, &refused)) {
+			credsub_out_free(&data);
+			return refused;
+		}
+		if (sent) {
+			credsub_out_free(&data);
+			from->off += used;
+			side_compact(from);
+			return true;
+		}
+	}
 	struct wreq *w = wreq_new(c);
 	if (!w) {
 		credsub_out_free(&data);
@@ -3752,6 +4077,15 @@ static bool send_request_head(struct conn *c)
 	ok = ok && APPEND_STR(framing) && APPEND_STR("\r\n");
 	size_t wipe = 0;
 	ok = ok && cred_head_hook(c, &out, &len, &wipe);
+	/* AWS SigV4 re-signing (credentials section): refused (answered), or
+	 * held until the body is gathered */
+	enum aws_step aws = ok ? aws_head_hook(c, base, r->head_len, host, &out, &len, &wipe) : AWS_GO;
+	if (aws == AWS_REFUSED || aws == AWS_FAIL) {
+		if (out)
+			explicit_bzero(out, wipe > len ? wipe : len);
+		free(out);
+		return aws == AWS_REFUSED;
+	}
 	if (!ok) {
 		free(out);
 		return false;
@@ -3769,6 +4103,8 @@ static bool send_request_head(struct conn *c)
 	free(c->req);
 	c->req = NULL;
 	arm_idle_timer(c, c->srv->o.limits.response_timeout_ms);
+	if (aws == AWS_HOLD)
+		return true; /* the head goes with the gathered body (aws_gathered) */
 	struct wreq *w = wreq_new(c);
 	if (!w) {
 		free(out);

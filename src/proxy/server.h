@@ -139,7 +139,9 @@ struct proxy_hooks {
 	 * injectHosts, or not over a transport it may be injected over): the
 	 * request went on unchanged, stand-in and all. credential names it
 	 * (creds_name: "envVars[0] GITHUB_TOKEN"), never its value. where:
-	 * "head" or "body". On the loop thread; may be NULL. */
+	 * "head" or "body"; or "sigv4": an AWS request signed with the
+	 * credential's masked key was refused (why: the reason). On the loop
+	 * thread; may be NULL. */
 	void (*on_credential)(void *data, const char *credential, const char *host, uint16_t port,
 			      const char *where, const char *why);
 	/* The settings in force now, for the credentials' injectHosts after a

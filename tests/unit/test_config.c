@@ -588,6 +588,18 @@ static void test_credentials(void **state)
 	assert_int_equal(p.cfg.credentials.n_aws_pairs, 1);
 	assert_int_equal(p.cfg.credentials.sigv4_streaming, CONFIG_SIGV4_PASSTHROUGH);
 	config_free(&p.cfg);
+	parse_as(&p, "{\"credentials\": {\"sigv4\": {\"streaming\": \"resign\", \"presigned\": \"resign\"}}}",
+		 CONFIG_ORIGIN_USER, true);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.credentials.sigv4_streaming, CONFIG_SIGV4_RESIGN);
+	assert_int_equal(p.cfg.credentials.sigv4_presigned, CONFIG_SIGV4_RESIGN);
+	config_free(&p.cfg);
+	/* resign widens too: an untrusted project cannot choose it */
+	parse_as(&p, "{\"credentials\": {\"sigv4\": {\"streaming\": \"resign\"}}}", CONFIG_ORIGIN_PROJECT, false);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(p.cfg.credentials.sigv4_streaming, CONFIG_SIGV4_DENY);
+	assert_int_equal(p.cfg.n_ignored_allows, 1);
+	config_free(&p.cfg);
 
 	/* An untrusted project: its entries apply, its widening values do not. */
 	parse_as(&p, "{\"credentials\": {\"allowPlaintextInject\": true, \"sigv4\": {\"presigned\": \"passthrough\"},"
@@ -621,7 +633,10 @@ static void test_credentials(void **state)
 	expect_error("{\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": \"deny\", \"maskDuplicates\": true}]}}",
 		     -EINVAL, "unknown key 'credentials.envVars[0].maskDuplicates'", NULL);
 	expect_error("{\"credentials\": {\"sigv4\": {\"streaming\": \"allow\"}}}", -EINVAL,
-		     "credentials.sigv4.streaming: expected \"deny\" or \"passthrough\"", NULL);
+		     "credentials.sigv4.streaming: expected \"deny\", \"passthrough\" or \"resign\"", NULL);
+	/* SigV4a is never re-signed: resign is not a value it takes */
+	expect_error("{\"credentials\": {\"sigv4\": {\"sigv4a\": \"resign\"}}}", -EINVAL,
+		     "credentials.sigv4.sigv4a: expected \"deny\" or \"passthrough\"", NULL);
 	expect_error("{\"credentials\": {\"awsPairs\": [{\"accessKeyIdVar\": \"K\"}]}}", -EINVAL,
 		     "\"secretAccessKeyVar\" is missing", NULL);
 }
