@@ -542,3 +542,57 @@ def test_inject_host_not_allowed_draws_a_warning(ctx):
     assert r.rc == 0 and MARK in r.out, r
     assert "'nowhere.test' is not reachable through network.allowedDomains" in r.err, r
     assert "api.good.test" not in r.err, r
+
+
+# --- review: attacks ----------------------------------------------------------------
+
+LINKED = r'''
+P = int(sys.argv[1]); path = sys.argv[2]
+try:
+    data = open(path).read()
+except OSError as e:
+    data = "unreadable: %s" % e
+st = http(request("good.test", P, "/echo", method="POST", body="k=" + data.strip()))["status"]
+emit([st, data])
+'''
+
+
+def test_masked_file_linking_into_a_denied_folder_is_refused(net, ctx):
+    """A project can ship (or an earlier sandboxed run can leave) a masked
+    path as a link to a file the sandbox may not read. srt reads masked files
+    unsandboxed: following that link would turn the denied file into a
+    credential the proxy injects. srt refuses to run instead."""
+    good = net.origin("good")
+    key = ctx.write(os.path.join(ctx.home, ".ssh/id_test"), SECRET + "\n")
+    env_file = os.path.join(ctx.proj, ".env")
+    ctx.symlink(key, env_file)
+    s = settings(creds(files=[{"path": env_file, "mode": "mask"}]), "good.test", "127.0.0.1:%d" % good.port)
+    s["filesystem"] = {"denyRead": [os.path.join(ctx.home, ".ssh")]}
+    r = net.py(LINKED, good.port, env_file, settings=s)
+    assert SECRET not in r.out, r
+    assert all(SECRET.encode() not in q["body"] for q in good.requests), good.requests
+    assert r.rc == 125 and ".env" in r.err and "may not read" in r.err, r
+
+
+def test_masked_file_of_a_read_denied_path_is_refused(ctx):
+    """A mask entry (an untrusted project's, say) for a file the settings
+    deny reading would lower deny to mask: refused."""
+    key = ctx.write(os.path.join(ctx.home, ".ssh/id_test"), SECRET + "\n")
+    s = settings(creds(files=[{"path": key, "mode": "mask"}]), "good.test")
+    s["filesystem"] = {"denyRead": [key]}
+    r = ctx.run(["sh", "-c", "cat %s; echo %s" % (key, MARK)], settings=s)
+    assert r.rc == 125 and MARK not in r.out and "may not read" in r.err, r
+    assert SECRET not in r.out + r.err, r
+
+
+def test_one_file_masked_by_two_entries_through_a_link_is_refused(ctx):
+    """A link to a file masked with narrow injectHosts, itself masked with
+    laxer ones, would launder the secret to the laxer hosts."""
+    real = ctx.write(os.path.join(ctx.home, ".config/gh/token"), SECRET + "\n")
+    env_file = os.path.join(ctx.proj, ".env")
+    ctx.symlink(real, env_file)
+    s = settings(creds(files=[{"path": real, "mode": "mask", "injectHosts": ["api.good.test"]},
+                              {"path": env_file, "mode": "mask"}]), "good.test", "api.good.test")
+    r = ctx.run(["sh", "-c", "cat %s; echo %s" % (env_file, MARK)], settings=s)
+    assert r.rc == 125 and MARK not in r.out and "masked by" in r.err, r
+    assert SECRET not in r.out + r.err, r
