@@ -596,3 +596,30 @@ def test_one_file_masked_by_two_entries_through_a_link_is_refused(ctx):
     r = ctx.run(["sh", "-c", "cat %s; echo %s" % (env_file, MARK)], settings=s)
     assert r.rc == 125 and MARK not in r.out and "masked by" in r.err, r
     assert SECRET not in r.out + r.err, r
+
+
+PROBE_BOTH = r'''
+P, O = int(sys.argv[1]), int(sys.argv[2]); tok = os.environ["GITHUB_TOKEN"]
+a = http(request("good.test", P, "/hello", headers=["X-Token: " + tok]))["status"]
+b = http(request("other.test", O, "/hello", headers=["X-Token: " + tok]))["status"]
+emit([a, b, tok])
+'''
+
+
+def test_untrusted_project_cannot_widen_a_users_inject_hosts(net, ctx):
+    """The user masks GITHUB_TOKEN for good.test; an untrusted project's
+    entry for the same variable names other.test (or no injectHosts: every
+    allowed host). The real value still goes to good.test only."""
+    good = net.origin("good")
+    other = net.origin("other")
+    for proj_entry in ({"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["other.test"]},
+                       {"name": "GITHUB_TOKEN", "mode": "mask"}):
+        good.requests.clear()
+        other.requests.clear()
+        ctx.write(".sandbox/settings.json", json.dumps({"credentials": {"envVars": [proj_entry]}}))
+        s = settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]),
+                     "good.test", "other.test", "127.0.0.1:%d" % good.port, "127.0.0.1:%d" % other.port)
+        res, r = net.py_json(PROBE_BOTH, good.port, other.port, settings=s, env={"GITHUB_TOKEN": SECRET})
+        assert res[0] == 200 and res[1] == 200, r
+        assert ["X-Token", SECRET] in good.requests[0]["headers"], (proj_entry, good.requests)
+        assert ["X-Token", res[2]] in other.requests[0]["headers"], (proj_entry, other.requests)
