@@ -196,6 +196,7 @@ struct conn {
 	/* credentials: the request body's stand-in scanner, or NULL. */
 	struct credsub *cs;
 	bool cs_chunk_out;      /* the body goes upstream chunked (re-framed) */
+	bool cs_echo;           /* the request is a TRACE: its server echoes it back, nothing is injected */
 	/* A tunnel whose TLS srt terminates (network.tlsTerminate), or NULL.
 	 * Its requests then come decrypted from the client's leg and go
 	 * through the same path as absolute-form ones: http_head_process,
@@ -3400,7 +3401,7 @@ static bool *cred_inject_flags(struct conn *c, bool in_head, size_t n)
 	bool *v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return NULL;
-	bool transport = cred_transport_ok(c);
+	bool transport = cred_transport_ok(c) && !c->cs_echo;
 	const struct config *now = cred_settings_now(c);
 	for (size_t i = 0; transport && i < n; i++)
 		v[i] = creds_may_inject_now(c->srv->o.creds, i, now, &c->host, c->port, c->np, in_head);
@@ -3414,6 +3415,7 @@ static void cred_report(struct conn *c, size_t i, const char *where)
 	const struct credsub_pat *pats = creds_patterns(cr, &n);
 	const char *name = creds_name(cr, pats[i].cred);
 	const char *why = !cred_transport_ok(c) ? "not over TLS terminated by srt, and credentials.allowPlaintextInject is off" :
+			  c->cs_echo ? "a TRACE request, which its server echoes back to the command" :
 			  !creds_may_inject_now(cr, i, cred_settings_now(c), &c->host, c->port, c->np, false) ?
 			  "the host is not one of its injectHosts" :
 			  "its real value holds a line break, which cannot go in a request head";
@@ -3429,6 +3431,10 @@ static void cred_report(struct conn *c, size_t i, const char *where)
 static bool cred_body_begin(struct conn *c, const struct http_request *r)
 {
 	cred_body_end(c);
+	/* TRACE answers with the request as the server got it (RFC 9110
+	 * 9.3.8: no secrets in one): a real value put in would be shown to
+	 * the command. Any spelling: some servers ignore the case. */
+	c->cs_echo = strcasecmp(r->method, "TRACE") == 0;
 	size_t n;
 	const struct credsub_pat *pats = creds_patterns(c->srv->o.creds, &n);
 	if (n == 0 || r->framing == HTTP_BODY_NONE || (r->framing == HTTP_BODY_LENGTH && r->content_length == 0))

@@ -623,3 +623,24 @@ def test_untrusted_project_cannot_widen_a_users_inject_hosts(net, ctx):
         assert res[0] == 200 and res[1] == 200, r
         assert ["X-Token", SECRET] in good.requests[0]["headers"], (proj_entry, good.requests)
         assert ["X-Token", res[2]] in other.requests[0]["headers"], (proj_entry, other.requests)
+
+
+TRACE = r'''
+P = int(sys.argv[1]); tok = os.environ["GITHUB_TOKEN"]
+res = [http(request("good.test", P, "/hello", method=m, headers=["Authorization: Bearer " + tok]))["status"]
+       for m in ("TRACE", "trace", "GET")]
+emit([res, tok])
+'''
+
+
+def test_trace_request_is_never_injected(net, ctx):
+    """A TRACE is answered with the request as received: injecting into one
+    would show the command the real value."""
+    good = net.origin("good")
+    s = settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]),
+                 "good.test", "127.0.0.1:%d" % good.port)
+    (res, tok), r = net.py_json(TRACE, good.port, settings=s, env={"GITHUB_TOKEN": SECRET})
+    auth = [dict(q["headers"]).get("Authorization") for q in good.requests]
+    assert [q["method"] for q in good.requests] == ["TRACE", "trace", "GET"], good.requests
+    assert auth == ["Bearer " + tok, "Bearer " + tok, "Bearer " + SECRET], auth
+    assert "TRACE" in r.err and "credential" in r.err, r
