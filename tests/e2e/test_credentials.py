@@ -644,3 +644,17 @@ def test_trace_request_is_never_injected(net, ctx):
     assert [q["method"] for q in good.requests] == ["TRACE", "trace", "GET"], good.requests
     assert auth == ["Bearer " + tok, "Bearer " + tok, "Bearer " + SECRET], auth
     assert "TRACE" in r.err and "credential" in r.err, r
+
+
+def test_masked_file_linking_to_srts_own_environment_is_refused(net, ctx):
+    """A project's .env that is a link to /proc/self/environ would be read
+    by srt as srt's own environment: every variable, denied ones included."""
+    good = net.origin("good")
+    env_file = os.path.join(ctx.proj, ".env")
+    ctx.symlink("/proc/self/environ", env_file)
+    s = settings(creds([{"name": "NPM_TOKEN", "mode": "deny"}], files=[{"path": env_file, "mode": "mask"}]),
+                 "good.test", "127.0.0.1:%d" % good.port)
+    r = net.py(LINKED, good.port, env_file, settings=s, env={"NPM_TOKEN": OTHER})
+    assert r.rc == 125 and ".env" in r.err, r
+    assert OTHER not in r.out + r.err, r
+    assert all(OTHER.encode() not in q["body"] for q in good.requests), good.requests
