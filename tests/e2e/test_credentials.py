@@ -658,3 +658,23 @@ def test_masked_file_linking_to_srts_own_environment_is_refused(net, ctx):
     assert r.rc == 125 and ".env" in r.err, r
     assert OTHER not in r.out + r.err, r
     assert all(OTHER.encode() not in q["body"] for q in good.requests), good.requests
+
+
+def test_check_shows_entries_that_change_nothing_and_refused_masks(ctx):
+    """srt check says which of two entries for one variable decides (the
+    other's injectHosts never apply), and refuses a masked file a run would
+    refuse."""
+    f = ctx.settings(settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]},
+                                     {"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["other.test"]}]),
+                              "good.test", "other.test"))
+    r = ctx.run(["check"], settings_file=f, env={"GITHUB_TOKEN": SECRET})
+    assert r.rc == 0, r
+    assert re.search(r"envVars\[0\] GITHUB_TOKEN +masked, injected at good\.test +<-", r.out), r
+    assert re.search(r"envVars\[1\] GITHUB_TOKEN +masked \(no effect: another entry for GITHUB_TOKEN decides\)",
+                     r.out), r
+    key = ctx.write(os.path.join(ctx.home, ".ssh/id_test"), SECRET + "\n")
+    env_file = ctx.symlink(key, os.path.join(ctx.proj, ".env"))
+    s = settings(creds(files=[{"path": env_file, "mode": "mask"}]), "good.test")
+    s["filesystem"] = {"denyRead": [os.path.join(ctx.home, ".ssh")]}
+    r = ctx.run(["check"], settings_file=ctx.settings(s))
+    assert r.rc == 125 and "may not read" in r.err and SECRET not in r.out + r.err, r
