@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import time
@@ -17,9 +18,11 @@ from conftest import PY
 
 MARK = "command-ran-srt-e2e"
 STANDIN = re.compile(r"srtmask_[a-z0-9]{32,}")
-SECRET = "ghp_realSECRETvalue0123456789abcdefghijkl"      # 40 bytes
-SHORT = "hunter2"                                          # shorter than a stand-in
-OTHER = "npm_someOTHERsecret_9876543210"
+# Fresh each run: a fixed value would also be found in copies of this very
+# file that the sandbox may read (a checkout under /tmp).
+SECRET = "ghp_" + secrets.token_hex(18)                   # 40 bytes
+SHORT = "h" + secrets.token_hex(3)                        # shorter than a stand-in
+OTHER = "npm_" + secrets.token_hex(13)
 
 
 @pytest.fixture
@@ -678,3 +681,4 @@ def test_check_shows_entries_that_change_nothing_and_refused_masks(ctx):
     s["filesystem"] = {"denyRead": [os.path.join(ctx.home, ".ssh")]}
     r = ctx.run(["check"], settings_file=ctx.settings(s))
     assert r.rc == 125 and "may not read" in r.err and SECRET not in r.out + r.err, r
+
