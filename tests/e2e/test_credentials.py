@@ -682,3 +682,28 @@ def test_check_shows_entries_that_change_nothing_and_refused_masks(ctx):
     r = ctx.run(["check"], settings_file=ctx.settings(s))
     assert r.rc == 125 and "may not read" in r.err and SECRET not in r.out + r.err, r
 
+
+def test_masked_file_in_a_writable_folder_cannot_be_moved_out_from_under_its_cover(ctx):
+    """The cover is a mount on the file's name: renaming or removing the
+    name in a writable folder would leave the real file uncovered (at the
+    new name, or for the next run, which finds nothing to mask). Masked
+    files are write-protected as denyWrite entries are, the write guard
+    included, and a missing one cannot be created (a link planted for the
+    next run)."""
+    env_file = ctx.write(".env", "API_KEY=%s\n" % SECRET)
+    later = os.path.join(ctx.proj, ".netrc")
+    s = settings(creds(files=[{"path": env_file, "mode": "mask"}, {"path": later, "mode": "mask"}]), "good.test")
+    s["filesystem"] = {"allowWrite": [ctx.proj]}
+    tricks = ("mv .env moved; ln .env linked; cp -l .env hard; rm -f .env; ln -s /proc/self/environ .netrc; "
+              "echo x > .netrc; echo API_KEY=x > .env; touch made; ls -a; cat moved linked hard .env 2>&1; echo " + MARK)
+    r = ctx.run(["sh", "-c", tricks], settings=s, cwd=ctx.proj)
+    assert MARK in r.out and SECRET not in r.out, r
+    assert "made" in r.out, r  # the folder stays writable
+    assert ctx.read(env_file) == "API_KEY=%s\n" % SECRET
+    assert not os.path.lexists(later)
+    for name in ("moved", "linked", "hard"):
+        assert not os.path.lexists(os.path.join(ctx.proj, name)), name
+    # and the next run still sees the stand-in only
+    r = ctx.py(LOOK_EVERYWHERE, SECRET[::-1], settings=s, cwd=ctx.proj)
+    assert "FOUND []" in r.out, r
+    assert SECRET not in r.out, r
