@@ -1,5 +1,6 @@
 /* credentials: deny and mask for environment variables and files; see creds.h. */
 #include "creds.h"
+#include "policy/policy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -867,7 +868,8 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 				goto oom;
 			}
 			c->covers = v;
-			c->covers[c->n_covers++] = (struct creds_cover){ .path = path, .data = masked, .len = strlen(masked) };
+			c->covers[c->n_covers++] = (struct creds_cover){ .path = path, .data = masked, .len = strlen(masked),
+									 .cred = (int)i };
 			/* A link is covered itself; what it leads to as well. */
 			char *real = realpath(path, NULL);
 			if (real && strcmp(real, path) != 0) {
@@ -880,7 +882,8 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 					goto oom;
 				}
 				c->covers = v;
-				c->covers[c->n_covers++] = (struct creds_cover){ .path = real, .data = copy, .len = strlen(copy) };
+				c->covers[c->n_covers++] = (struct creds_cover){ .path = real, .data = copy, .len = strlen(copy),
+										 .cred = (int)i };
 			} else {
 				free(real);
 			}
@@ -949,6 +952,25 @@ const struct creds_cover *creds_covers(const struct creds *c, size_t *n)
 {
 	*n = c->n_covers;
 	return c->covers;
+}
+
+int creds_check_covers(const struct creds *c, const struct policy *p, struct srt_error *err)
+{
+	for (size_t i = 0; c && i < c->n_covers; i++) {
+		const struct creds_cover *v = &c->covers[i];
+		const struct config_credential *e = c->creds[v->cred].cfg;
+		if (p && !policy_path_readable(p, v->path))
+			return pos_error(err, -EACCES, &e->pos,
+					 "'%s' leads to '%s', which the sandbox may not read: masking it would hand the "
+					 "proxy a secret the sandbox may not see (remove the link, or the entry)",
+					 e->name, v->path);
+		for (size_t k = 0; k < i; k++)
+			if (c->covers[k].cred != v->cred && strcmp(c->covers[k].path, v->path) == 0)
+				return pos_error(err, -EACCES, &e->pos,
+						 "'%s' is masked by %s as well (through a link): one file, one entry",
+						 v->path, c->creds[c->covers[k].cred].label);
+	}
+	return 0;
 }
 
 const char *const *creds_file_hide(const struct creds *c)

@@ -37,6 +37,7 @@ struct creds_cover {
 	char *path;          /* absolute, normalized */
 	char *data;          /* what the sandbox reads there (stand-ins in place of secrets) */
 	size_t len;
+	int cred;            /* the credential (creds_name) */
 };
 
 struct creds;
@@ -62,6 +63,16 @@ const char *const *creds_env_unset(const struct creds *c);   /* NULL-terminated 
 
 /* Masked files: cover path with data, read-only (mount plan). */
 const struct creds_cover *creds_covers(const struct creds *c, size_t *n);
+/* Masked files against the sandbox's read policy, before anything is
+ * mounted: srt reads a masked file unsandboxed, following links, so a path
+ * the sandbox could have made a link (a project's file, or one a command
+ * left behind) would turn a file the sandbox may not read into a
+ * credential the proxy sends out. Refused (-EACCES, naming the entry):
+ * a masked path, or what it leads to, that the policy denies reading, and
+ * one file masked by two entries (the laxer one's injectHosts would
+ * launder the other's secret). */
+struct policy;
+int creds_check_covers(const struct creds *c, const struct policy *p, struct srt_error *err);
 /* Masked files that fell back to deny (onExtractNoMatch "deny"). */
 const char *const *creds_file_hide(const struct creds *c);
 

@@ -1341,6 +1341,8 @@ static int sandbox_credentials(struct sandbox *sb, struct mount_plan *plan, stru
 	strv_clear(&warnings);
 	if (r < 0 || !sb->creds)
 		return r;
+	if ((r = creds_check_covers(sb->creds, sb->policy, err)) < 0)
+		return r;
 	size_t n_pats = 0;
 	creds_patterns(sb->creds, &n_pats);
 	if (n_pats > 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)

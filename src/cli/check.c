@@ -193,7 +193,9 @@ static int print_credentials(const struct config *cfg, const struct policy *p, F
 	struct strv warnings = { 0 };
 	struct srt_error err = { 0 };
 	char cwd[4096];
-	if (creds_build(cfg, p->home, getcwd(cwd, sizeof(cwd)) ? cwd : "/", &c, &warnings, &err) < 0) {
+	if (creds_build(cfg, p->home, getcwd(cwd, sizeof(cwd)) ? cwd : "/", &c, &warnings, &err) < 0 ||
+	    creds_check_covers(c, p, &err) < 0) {
+		creds_free(c);
 		fprintf(stderr, "srt: %s\n", err.message);
 		strv_clear(&warnings);
 		return 125;
@@ -206,7 +208,23 @@ static int print_credentials(const struct config *cfg, const struct policy *p, F
 		_cleanup_free_ char *src = policy_pos_text(&e->pos);
 		fprintf(out, "  %s[%zu] %-20s %s", e->is_file ? "files" : "envVars", e->is_file ? nf++ : ne++, e->name,
 			e->mode == CONFIG_CRED_DENY ? "denied" : "masked");
-		if (e->mode == CONFIG_CRED_MASK) {
+		/* One entry decides for a variable: its first "deny", else its
+		 * first "mask" (as a run does); the others change nothing. */
+		const struct config_credential *win = NULL;
+		for (size_t k = 0; !e->is_file && k < cfg->credentials.n; k++) {
+			const struct config_credential *x = &cfg->credentials.items[k];
+			if (x->is_file || strcmp(x->name, e->name) != 0)
+				continue;
+			if (x->mode == CONFIG_CRED_DENY) {
+				win = x;
+				break;
+			}
+			if (!win)
+				win = x;
+		}
+		if (win && win != e) {
+			fprintf(out, " (no effect: another entry for %s decides)", e->name);
+		} else if (e->mode == CONFIG_CRED_MASK) {
 			if (e->extract || e->decode_jwt)
 				fprintf(out, " (%s%s%s)", e->extract ? "extract" : "", e->extract && e->decode_jwt ? ", " : "",
 					e->decode_jwt ? "decode jwt" : "");

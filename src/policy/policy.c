@@ -430,6 +430,34 @@ static int add_credential_denies(struct builder *b, const struct config *cfg)
 	return r;
 }
 
+/* credentials.files with mode "mask": write-denied as denyWrite entries
+ * are, the name and what a link leads to. The cover is a mount on the
+ * file's name; in a writable folder, renaming, linking or removing that
+ * name (the write guard's to refuse) would leave the real file uncovered
+ * at another name, or for the next run, which would find nothing to mask;
+ * and a masked file that is missing could be created as a link for the
+ * next run to follow. */
+static int add_credential_masks(struct builder *b, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->credentials.n; i++) {
+		const struct config_credential *e = &cfg->credentials.items[i];
+		if (!e->is_file || e->mode != CONFIG_CRED_MASK)
+			continue;
+		struct config_entry items[2] = { { .value = e->name, .origin = e->origin, .pos = e->pos, .literal = true } };
+		size_t n = 1;
+		const char *why = NULL;
+		_cleanup_free_ char *norm = path_normalize(e->name, b->env->home, b->env->cwd, &why);
+		_cleanup_free_ char *real = norm ? realpath(norm, NULL) : NULL;
+		if (real && strcmp(real, norm) != 0)
+			items[n++] = (struct config_entry){ .value = real, .origin = e->origin, .pos = e->pos, .literal = true };
+		const struct config_list list = { .items = items, .n = n };
+		int r = add_list(b, &list, POLICY_DENY_WRITE);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int add_list(struct builder *b, const struct config_list *list, enum policy_path_kind kind)
 {
 	for (size_t i = 0; i < list->n; i++) {
@@ -1541,6 +1569,7 @@ int policy_build(const struct config *cfg, const struct policy_env *env,
 	    (r = add_list(&b, &cfg->allow_read, POLICY_ALLOW_READ)) < 0 ||
 	    (r = add_list(&b, &cfg->allow_write, POLICY_ALLOW_WRITE)) < 0 ||
 	    (r = add_list(&b, &cfg->deny_write, POLICY_DENY_WRITE)) < 0 ||
+	    (r = add_credential_masks(&b, cfg)) < 0 ||
 	    (r = add_unix_sockets(&b, &cfg->network.allow_unix_sockets)) < 0)
 		goto fail;
 

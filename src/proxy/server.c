@@ -200,6 +200,7 @@ struct conn {
 	struct credsub *cs;
 	bool cs_chunk_out;      /* the body goes upstream chunked (re-framed) */
 	struct aws_req *aws;    /* AWS SigV4 re-signing of this request, or NULL */
+	bool cs_echo;           /* the request is a TRACE: its server echoes it back, nothing is injected */
 	/* A tunnel whose TLS srt terminates (network.tlsTerminate), or NULL.
 	 * Its requests then come decrypted from the client's leg and go
 	 * through the same path as absolute-form ones: http_head_process,
@@ -3408,7 +3409,7 @@ static bool *cred_inject_flags(struct conn *c, bool in_head, size_t n)
 	if (!v)
 		return NULL;
 	/* an AWS request's body goes verbatim (its hash is signed) */
-	bool transport = cred_transport_ok(c) && (in_head || !c->aws);
+	bool transport = cred_transport_ok(c) && !c->cs_echo && (in_head || !c->aws);
 	const struct config *now = cred_settings_now(c);
 	for (size_t i = 0; transport && i < n; i++)
 		v[i] = creds_may_inject_now(c->srv->o.creds, i, now, &c->host, c->port, c->np, in_head);
@@ -3422,6 +3423,7 @@ static void cred_report(struct conn *c, size_t i, const char *where)
 	const struct credsub_pat *pats = creds_patterns(cr, &n);
 	const char *name = creds_name(cr, pats[i].cred);
 	const char *why = !cred_transport_ok(c) ? "not over TLS terminated by srt, and credentials.allowPlaintextInject is off" :
+			  c->cs_echo ? "a TRACE request, which its server echoes back to the command" :
 			  !creds_may_inject_now(cr, i, cred_settings_now(c), &c->host, c->port, c->np, false) ?
 			  "the host is not one of its injectHosts" :
 			  "its real value holds a line break, which cannot go in a request head";
@@ -3738,6 +3740,10 @@ static bool aws_body(struct conn *c, struct side *to, struct credsub_out *data, 
 static bool cred_body_begin(struct conn *c, const struct http_request *r)
 {
 	cred_body_end(c);
+	/* TRACE answers with the request as the server got it (RFC 9110
+	 * 9.3.8: no secrets in one): a real value put in would be shown to
+	 * the command. Any spelling: some servers ignore the case. */
+	c->cs_echo = strcasecmp(r->method, "TRACE") == 0;
 	if (!aws_begin(c, c->client.buf + c->client.off, r->head_len))
 		return false;
 	size_t n;

@@ -18,15 +18,11 @@ from conftest import PY
 
 MARK = "command-ran-srt-e2e"
 STANDIN = re.compile(r"srtmask_[a-z0-9]{32,}")
-# Made at random for each run, never written in a file: the tests look for
-# them in every file the sandbox can read, which includes any checkout of
-# this file that happens to sit in /tmp.
-_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-def _rand(n, alphabet=_ALNUM):
-    return "".join(secrets.choice(alphabet) for _ in range(n))
-SECRET = "ghp_" + _rand(36)                                # 40 bytes
-SHORT = _rand(7, "abcdefghijklmnopqrstuvwxyz")             # shorter than a stand-in
-OTHER = "npm_" + _rand(26)
+# Fresh each run: a fixed value would also be found in copies of this very
+# file that the sandbox may read (a checkout under /tmp).
+SECRET = "ghp_" + secrets.token_hex(18)                   # 40 bytes
+SHORT = "h" + secrets.token_hex(3)                        # shorter than a stand-in
+OTHER = "npm_" + secrets.token_hex(13)
 
 
 @pytest.fixture
@@ -549,3 +545,165 @@ def test_inject_host_not_allowed_draws_a_warning(ctx):
     assert r.rc == 0 and MARK in r.out, r
     assert "'nowhere.test' is not reachable through network.allowedDomains" in r.err, r
     assert "api.good.test" not in r.err, r
+
+
+# --- review: attacks ----------------------------------------------------------------
+
+LINKED = r'''
+P = int(sys.argv[1]); path = sys.argv[2]
+try:
+    data = open(path).read()
+except OSError as e:
+    data = "unreadable: %s" % e
+st = http(request("good.test", P, "/echo", method="POST", body="k=" + data.strip()))["status"]
+emit([st, data])
+'''
+
+
+def test_masked_file_linking_into_a_denied_folder_is_refused(net, ctx):
+    """A project can ship (or an earlier sandboxed run can leave) a masked
+    path as a link to a file the sandbox may not read. srt reads masked files
+    unsandboxed: following that link would turn the denied file into a
+    credential the proxy injects. srt refuses to run instead."""
+    good = net.origin("good")
+    key = ctx.write(os.path.join(ctx.home, ".ssh/id_test"), SECRET + "\n")
+    env_file = os.path.join(ctx.proj, ".env")
+    ctx.symlink(key, env_file)
+    s = settings(creds(files=[{"path": env_file, "mode": "mask"}]), "good.test", "127.0.0.1:%d" % good.port)
+    s["filesystem"] = {"denyRead": [os.path.join(ctx.home, ".ssh")]}
+    r = net.py(LINKED, good.port, env_file, settings=s)
+    assert SECRET not in r.out, r
+    assert all(SECRET.encode() not in q["body"] for q in good.requests), good.requests
+    assert r.rc == 125 and ".env" in r.err and "may not read" in r.err, r
+
+
+def test_masked_file_of_a_read_denied_path_is_refused(ctx):
+    """A mask entry (an untrusted project's, say) for a file the settings
+    deny reading would lower deny to mask: refused."""
+    key = ctx.write(os.path.join(ctx.home, ".ssh/id_test"), SECRET + "\n")
+    s = settings(creds(files=[{"path": key, "mode": "mask"}]), "good.test")
+    s["filesystem"] = {"denyRead": [key]}
+    r = ctx.run(["sh", "-c", "cat %s; echo %s" % (key, MARK)], settings=s)
+    assert r.rc == 125 and MARK not in r.out and "may not read" in r.err, r
+    assert SECRET not in r.out + r.err, r
+
+
+def test_one_file_masked_by_two_entries_through_a_link_is_refused(ctx):
+    """A link to a file masked with narrow injectHosts, itself masked with
+    laxer ones, would launder the secret to the laxer hosts."""
+    real = ctx.write(os.path.join(ctx.home, ".config/gh/token"), SECRET + "\n")
+    env_file = os.path.join(ctx.proj, ".env")
+    ctx.symlink(real, env_file)
+    s = settings(creds(files=[{"path": real, "mode": "mask", "injectHosts": ["api.good.test"]},
+                              {"path": env_file, "mode": "mask"}]), "good.test", "api.good.test")
+    r = ctx.run(["sh", "-c", "cat %s; echo %s" % (env_file, MARK)], settings=s)
+    assert r.rc == 125 and MARK not in r.out and "masked by" in r.err, r
+    assert SECRET not in r.out + r.err, r
+
+
+PROBE_BOTH = r'''
+P, O = int(sys.argv[1]), int(sys.argv[2]); tok = os.environ["GITHUB_TOKEN"]
+a = http(request("good.test", P, "/hello", headers=["X-Token: " + tok]))["status"]
+b = http(request("other.test", O, "/hello", headers=["X-Token: " + tok]))["status"]
+emit([a, b, tok])
+'''
+
+
+def test_untrusted_project_cannot_widen_a_users_inject_hosts(net, ctx):
+    """The user masks GITHUB_TOKEN for good.test; an untrusted project's
+    entry for the same variable names other.test (or no injectHosts: every
+    allowed host). The real value still goes to good.test only."""
+    good = net.origin("good")
+    other = net.origin("other")
+    for proj_entry in ({"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["other.test"]},
+                       {"name": "GITHUB_TOKEN", "mode": "mask"}):
+        good.requests.clear()
+        other.requests.clear()
+        ctx.write(".sandbox/settings.json", json.dumps({"credentials": {"envVars": [proj_entry]}}))
+        s = settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]),
+                     "good.test", "other.test", "127.0.0.1:%d" % good.port, "127.0.0.1:%d" % other.port)
+        res, r = net.py_json(PROBE_BOTH, good.port, other.port, settings=s, env={"GITHUB_TOKEN": SECRET})
+        assert res[0] == 200 and res[1] == 200, r
+        assert ["X-Token", SECRET] in good.requests[0]["headers"], (proj_entry, good.requests)
+        assert ["X-Token", res[2]] in other.requests[0]["headers"], (proj_entry, other.requests)
+
+
+TRACE = r'''
+P = int(sys.argv[1]); tok = os.environ["GITHUB_TOKEN"]
+res = [http(request("good.test", P, "/hello", method=m, headers=["Authorization: Bearer " + tok]))["status"]
+       for m in ("TRACE", "trace", "GET")]
+emit([res, tok])
+'''
+
+
+def test_trace_request_is_never_injected(net, ctx):
+    """A TRACE is answered with the request as received: injecting into one
+    would show the command the real value."""
+    good = net.origin("good")
+    s = settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]),
+                 "good.test", "127.0.0.1:%d" % good.port)
+    (res, tok), r = net.py_json(TRACE, good.port, settings=s, env={"GITHUB_TOKEN": SECRET})
+    auth = [dict(q["headers"]).get("Authorization") for q in good.requests]
+    assert [q["method"] for q in good.requests] == ["TRACE", "trace", "GET"], good.requests
+    assert auth == ["Bearer " + tok, "Bearer " + tok, "Bearer " + SECRET], auth
+    assert "TRACE" in r.err and "credential" in r.err, r
+
+
+def test_masked_file_linking_to_srts_own_environment_is_refused(net, ctx):
+    """A project's .env that is a link to /proc/self/environ would be read
+    by srt as srt's own environment: every variable, denied ones included."""
+    good = net.origin("good")
+    env_file = os.path.join(ctx.proj, ".env")
+    ctx.symlink("/proc/self/environ", env_file)
+    s = settings(creds([{"name": "NPM_TOKEN", "mode": "deny"}], files=[{"path": env_file, "mode": "mask"}]),
+                 "good.test", "127.0.0.1:%d" % good.port)
+    r = net.py(LINKED, good.port, env_file, settings=s, env={"NPM_TOKEN": OTHER})
+    assert r.rc == 125 and ".env" in r.err, r
+    assert OTHER not in r.out + r.err, r
+    assert all(OTHER.encode() not in q["body"] for q in good.requests), good.requests
+
+
+def test_check_shows_entries_that_change_nothing_and_refused_masks(ctx):
+    """srt check says which of two entries for one variable decides (the
+    other's injectHosts never apply), and refuses a masked file a run would
+    refuse."""
+    f = ctx.settings(settings(creds([{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]},
+                                     {"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["other.test"]}]),
+                              "good.test", "other.test"))
+    r = ctx.run(["check"], settings_file=f, env={"GITHUB_TOKEN": SECRET})
+    assert r.rc == 0, r
+    assert re.search(r"envVars\[0\] GITHUB_TOKEN +masked, injected at good\.test +<-", r.out), r
+    assert re.search(r"envVars\[1\] GITHUB_TOKEN +masked \(no effect: another entry for GITHUB_TOKEN decides\)",
+                     r.out), r
+    key = ctx.write(os.path.join(ctx.home, ".ssh/id_test"), SECRET + "\n")
+    env_file = ctx.symlink(key, os.path.join(ctx.proj, ".env"))
+    s = settings(creds(files=[{"path": env_file, "mode": "mask"}]), "good.test")
+    s["filesystem"] = {"denyRead": [os.path.join(ctx.home, ".ssh")]}
+    r = ctx.run(["check"], settings_file=ctx.settings(s))
+    assert r.rc == 125 and "may not read" in r.err and SECRET not in r.out + r.err, r
+
+
+def test_masked_file_in_a_writable_folder_cannot_be_moved_out_from_under_its_cover(ctx):
+    """The cover is a mount on the file's name: renaming or removing the
+    name in a writable folder would leave the real file uncovered (at the
+    new name, or for the next run, which finds nothing to mask). Masked
+    files are write-protected as denyWrite entries are, the write guard
+    included, and a missing one cannot be created (a link planted for the
+    next run)."""
+    env_file = ctx.write(".env", "API_KEY=%s\n" % SECRET)
+    later = os.path.join(ctx.proj, ".netrc")
+    s = settings(creds(files=[{"path": env_file, "mode": "mask"}, {"path": later, "mode": "mask"}]), "good.test")
+    s["filesystem"] = {"allowWrite": [ctx.proj]}
+    tricks = ("mv .env moved; ln .env linked; cp -l .env hard; rm -f .env; ln -s /proc/self/environ .netrc; "
+              "echo x > .netrc; echo API_KEY=x > .env; touch made; ls -a; cat moved linked hard .env 2>&1; echo " + MARK)
+    r = ctx.run(["sh", "-c", tricks], settings=s, cwd=ctx.proj)
+    assert MARK in r.out and SECRET not in r.out, r
+    assert "made" in r.out, r  # the folder stays writable
+    assert ctx.read(env_file) == "API_KEY=%s\n" % SECRET
+    assert not os.path.lexists(later)
+    for name in ("moved", "linked", "hard"):
+        assert not os.path.lexists(os.path.join(ctx.proj, name)), name
+    # and the next run still sees the stand-in only
+    r = ctx.py(LOOK_EVERYWHERE, SECRET[::-1], settings=s, cwd=ctx.proj)
+    assert "FOUND []" in r.out, r
+    assert SECRET not in r.out, r
