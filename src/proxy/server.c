@@ -74,6 +74,7 @@ struct side {
 	bool reading;
 	bool eof;            /* read end of stream */
 	bool reset;          /* ... because of a reset or another error */
+	bool cut;            /* TLS: closed mid-response, so no close_notify (side_close) */
 	bool shut;           /* our writing half is shut down */
 	bool closing;
 	char *buf;           /* read buffer (pool), or NULL */
@@ -873,7 +874,7 @@ static void side_close(struct side *sd)
 {
 	if (sd->closing)
 		return;
-	if (sd->tio && tls_io_ready(sd->tio) && !sd->shut && !sd->reset) {
+	if (sd->tio && tls_io_ready(sd->tio) && !sd->shut && !sd->reset && !sd->cut) {
 		/* Say the session ends (close_notify), if the socket takes it
 		 * now: a body delimited by the close is then whole. */
 		size_t n = 0;
@@ -937,6 +938,10 @@ static void conn_close(struct conn *c)
 		c->ev.missing = c->resp_body.remaining;
 	if (c->ev.pending && !c->ev.closed_by)
 		c->ev.closed_by = "srt";
+	/* A response cut short must not end with a close_notify: the client
+	 * would take a body delimited by the close for the whole. */
+	if (c->resp_head_sent && !c->resp_done)
+		c->client.cut = true;
 	ev_end(c);
 	/* Closed before an outcome (the server closes): refused. */
 	direct_finish(c, -1, ECONNREFUSED, NULL);

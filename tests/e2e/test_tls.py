@@ -733,3 +733,83 @@ def test_ip_literal_hosts_get_an_ip_leaf(net, pki):
     assert r.rc == 0 and r.out == "hello from tls origin\n", r
     assert "srt ephemeral CA" in r.err and "IP address" in r.err, r.err
     assert o.snis == [None], o.snis  # no SNI for an address
+
+
+# --- hostile origins ----------------------------------------------------------------
+
+class ScriptedTLSOrigin(netutil.Server):
+    """A TLS origin whose every connection runs script(tls_socket) after the
+    handshake and after reading one request head."""
+
+    def __init__(self, cert, key, script):
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(cert, key)
+        self.script = script
+        super().__init__()
+
+    def handle(self, conn, index):
+        conn.settimeout(30)
+        t = self.tls.wrap_socket(conn, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = t.recv(65536)
+            if not chunk:
+                return
+            head += chunk
+        self.script(t)
+
+
+# Read a response to the end of the TLS stream; "ragged" when the stream
+# ended without close_notify (the client can tell the body was cut).
+READ_TO_END = r'''
+import ssl
+port = int(sys.argv[1])
+c, r = connect("good.test", port)
+ctx = ssl.create_default_context()
+ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # Python sets it by default
+s = ctx.wrap_socket(c.sock, server_hostname="good.test", suppress_ragged_eofs=False)
+s.sendall(b"GET /cut HTTP/1.1\r\nHost: good.test:%d\r\n\r\n" % port)
+data, end = b"", None
+while end is None:
+    try:
+        chunk = s.recv(65536)
+    except ssl.SSLEOFError:
+        end = "ragged"
+        break
+    except (ssl.SSLError, OSError) as e:
+        end = "error: %s" % e
+        break
+    if not chunk:
+        end = "close_notify"
+    data += chunk
+emit({"end": end, "data": data.decode("latin-1")})
+'''
+
+
+def test_a_cut_close_delimited_body_is_not_passed_as_whole(net, pki):
+    # The origin's body ends with the connection, and the connection ends
+    # without close_notify: a truncation (a reset or a FIN injected on the
+    # way). The client must not be told the stream ended cleanly, or it
+    # takes the part for the whole.
+    def cut(t):
+        t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of the body")
+        socket.socket.shutdown(t, socket.SHUT_RDWR)  # the TCP stream ends, no close_notify
+
+    cert, key = pki.leaf()
+    o = ScriptedTLSOrigin(cert, key, cut)
+    net.servers.append(o)
+    res, r = net.py_json(READ_TO_END, o.port, settings=tls_settings(o.port), env={"SSL_CERT_FILE": pki.cert_path})
+    assert "part of the body" in res["data"], res
+    assert res["end"] != "close_notify", res
+
+
+def test_a_whole_close_delimited_body_ends_with_close_notify(net, pki):
+    def whole(t):
+        t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe whole body")
+        t.unwrap()
+
+    cert, key = pki.leaf()
+    o = ScriptedTLSOrigin(cert, key, whole)
+    net.servers.append(o)
+    res, r = net.py_json(READ_TO_END, o.port, settings=tls_settings(o.port), env={"SSL_CERT_FILE": pki.cert_path})
+    assert res["end"] == "close_notify" and res["data"].endswith("the whole body"), res
