@@ -2424,6 +2424,18 @@ static void decide_and_dial(struct conn *c)
 #define TLS_RAW_MAX (128 * 1024)
 #define TLS_READ_SLACK (17 * 1024 + 512)
 #define TLS_READ_MIN (TLS_READ_SLACK + 4096)
+/* What may wait in libuv for a TLS side beyond a buffer of data: the
+ * engine answers some records on its own (a KeyUpdate that asks for one,
+ * say) while it reads that same side, so a peer that sends and never
+ * reads would make those answers pile up without end. Past this, the
+ * side is not read until they are written (on_read, side_start_reading). */
+#define TLS_OUT_SLACK (64 * 1024)
+
+static bool tls_out_full(struct side *sd)
+{
+	return sd->tio && uv_stream_get_write_queue_size((uv_stream_t *)&sd->tcp) >
+				  sd->srv->o.limits.buffer_size + TLS_OUT_SLACK;
+}
 
 static size_t tls_room(const struct side *sd)
 {
@@ -4300,7 +4312,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			uv_read_stop(st);
 			sd->reading = false;
 			evrec_ended(&c->ev, side_name(sd->is_client), NULL);
-		} else if (tls_room(sd) < TLS_READ_MIN) {
+		} else if (tls_room(sd) < TLS_READ_MIN || tls_out_full(sd)) {
 			uv_read_stop(st);
 			sd->reading = false;
 		}
@@ -4331,6 +4343,8 @@ static void side_start_reading(struct side *sd)
 		if (tls_room(sd) < TLS_READ_MIN)
 			return;
 	}
+	if (tls_out_full(sd))
+		return;
 	if (uv_read_start((uv_stream_t *)&sd->tcp, on_alloc, on_read) == 0)
 		sd->reading = true;
 }
