@@ -680,7 +680,11 @@ static bool tls_seal(struct wreq *w, struct side *to)
 	char *p = tls_io_take(to->tio, &n);
 	if (!p)
 		return false;
-	free(w->owned);
+	/* The plaintext may hold a real credential: wiped as it goes. The
+	 * records need no wipe, and owned_wipe (the plaintext's size) must
+	 * not be applied to their buffer. */
+	wreq_free_owned(w);
+	w->owned_wipe = 0;
 	w->owned = p;
 	w->bufs[0] = uv_buf_init(p, (unsigned)n);
 	w->nbufs = 1;
@@ -710,7 +714,7 @@ static bool wreq_send(struct wreq *w, struct side *to)
 	for (unsigned i = 0; i < w->nbufs; i++)
 		plain += w->bufs[i].len;
 	if (to->tio && !w->raw && !tls_seal(w, to)) {
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return false;
 	}

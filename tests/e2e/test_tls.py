@@ -813,3 +813,92 @@ def test_a_whole_close_delimited_body_ends_with_close_notify(net, pki):
     net.servers.append(o)
     res, r = net.py_json(READ_TO_END, o.port, settings=tls_settings(o.port), env={"SSL_CERT_FILE": pki.cert_path})
     assert res["end"] == "close_notify" and res["data"].endswith("the whole body"), res
+
+
+# --- what srt keeps of an injected credential ----------------------------------------
+
+SECRET = "ghp_realSECRETvalue0123456789abcdefghijkl"
+
+# One request carrying the stand-in in a header, through a terminated
+# tunnel; then the command stays, so that srt's memory can be read.
+SEND_AND_STAY = r'''
+import os, ssl, time
+port = int(sys.argv[1])
+c, r = connect("good.test", port)
+c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname="good.test")
+pad = "p" * int(sys.argv[2])
+resp = exchange(c, "GET /hello HTTP/1.1\r\nHost: good.test:%d\r\nX-Pad: %s\r\nX-Probe: %s\r\n\r\n" % (port, pad, os.environ["GITHUB_TOKEN"]))
+print("sent", resp["status"], flush=True)
+time.sleep(30)
+'''
+
+
+def _srt_below(pid):
+    """The srt process among pid and its descendants."""
+    srt = os.path.realpath(os.environ["SRT_BIN"])
+    parent = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open("/proc/%s/stat" % p) as f:
+                    parent[int(p)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    for p in parent:
+        q = p
+        while q > 1 and q != pid:
+            q = parent.get(q, 1)
+        if q == pid:
+            try:
+                if os.path.realpath("/proc/%d/exe" % p) == srt:
+                    return p
+            except OSError:
+                pass
+    return None
+
+
+def _memory_holds(pid, needle):
+    found = False
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            if not f[1].startswith("rw"):
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            if hi - lo > (1 << 30):
+                continue  # a sanitizer's shadow, not a heap
+            step = 1 << 22
+            for at in range(lo, hi, step):
+                try:
+                    mem.seek(at)
+                    chunk = mem.read(min(step + len(needle), hi - at))
+                except (OSError, OverflowError, ValueError):
+                    continue
+                if needle in chunk:
+                    found = True
+    return found
+
+
+@pytest.mark.parametrize("pad", [0, 6000, 12000])
+def test_injected_request_head_is_wiped_after_encryption(net, pki, pad):
+    # The request head with the real value swapped in is a buffer srt wipes
+    # once it is sent; through terminated TLS it is encrypted into another
+    # buffer first: the plaintext must be wiped before it is freed, and the
+    # wipe must not run over the (smaller) buffer of records instead, which
+    # corrupted srt's heap for any head of a few kB (pad).
+    o = origin(net, pki)
+    s = tls_settings(o.port)
+    s["credentials"] = {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]}
+    prelude = "import sys\nsys.path.insert(0, %r)\nfrom srtnet import *\n" % net.libdir
+    p = net.start([netutil.PY, "-c", prelude + SEND_AND_STAY, str(o.port), str(pad)], settings=s,
+                  env={"GITHUB_TOKEN": SECRET, "SSL_CERT_FILE": pki.cert_path})
+    out = net.ctx.wait_output(p, "sent").decode()
+    if "sent 200" not in out:
+        p.kill()
+        pytest.fail("no answer: %r; srt said: %r" % (out, p.stderr.read().decode()[-2000:]))
+    assert ["X-Probe", SECRET] in o.requests[0]["headers"], o.requests
+    pid = _srt_below(p.pid)
+    assert pid, "no srt process below %d" % p.pid
+    assert _memory_holds(pid, SECRET.encode()), "srt's memory cannot be read"  # the value it injects
+    assert not _memory_holds(pid, ("X-Probe: " + SECRET).encode()), "srt's memory still holds the injected head"
+    p.kill()
