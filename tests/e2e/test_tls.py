@@ -902,3 +902,26 @@ def test_injected_request_head_is_wiped_after_encryption(net, pki, pad):
     assert _memory_holds(pid, SECRET.encode()), "srt's memory cannot be read"  # the value it injects
     assert not _memory_holds(pid, ("X-Probe: " + SECRET).encode()), "srt's memory still holds the injected head"
     p.kill()
+
+
+POST_BODY = r'''
+import os, ssl
+port, pad = int(sys.argv[1]), int(sys.argv[2])
+c, r = connect("good.test", port)
+c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname="good.test")
+body = "x" * pad + os.environ["GITHUB_TOKEN"] + "y" * pad
+resp = exchange(c, "POST /echo HTTP/1.1\r\nHost: good.test:%d\r\nContent-Length: %d\r\n\r\n%s" % (port, len(body), body))
+emit({"status": resp["status"]})
+'''
+
+
+@pytest.mark.parametrize("pad", [10, 30000])
+def test_injected_request_body_through_terminated_tls(net, pki, pad):
+    # The body's scanner hands its output over in owned buffers wiped by
+    # their size: the same hazard as the head's once they are encrypted.
+    o = origin(net, pki)
+    s = tls_settings(o.port)
+    s["credentials"] = {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]}
+    res, r = net.py_json(POST_BODY, o.port, pad, settings=s, env={"GITHUB_TOKEN": SECRET, "SSL_CERT_FILE": pki.cert_path})
+    assert res["status"] == 200, (res, r.err[-2000:])
+    assert o.requests[0]["body"] == ("x" * pad + SECRET + "y" * pad).encode()
