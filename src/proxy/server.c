@@ -4316,7 +4316,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			uv_read_stop(st);
 			sd->reading = false;
 			evrec_ended(&c->ev, side_name(sd->is_client), NULL);
-		} else if (tls_room(sd) < TLS_READ_MIN || tls_out_full(sd)) {
+		} else if (tls_room(sd) < TLS_READ_MIN || tls_out_full(sd) || tls_io_failed(sd->tio)) {
+			/* (a failed engine takes nothing more: its state's
+			 * processing reports it) */
 			uv_read_stop(st);
 			sd->reading = false;
 		}
@@ -4347,7 +4349,7 @@ static void side_start_reading(struct side *sd)
 		if (tls_room(sd) < TLS_READ_MIN)
 			return;
 	}
-	if (tls_out_full(sd))
+	if (tls_out_full(sd) || (sd->tio && tls_io_failed(sd->tio)))
 		return;
 	if (uv_read_start((uv_stream_t *)&sd->tcp, on_alloc, on_read) == 0)
 		sd->reading = true;

@@ -168,10 +168,59 @@ static void test_key_update_flood_is_held_back(void **state)
 	stop();
 }
 
+/*
+ * A server whose TLS fails at once (it answers the ClientHello with bytes
+ * that are not TLS) and then sends without end, while the client, whose
+ * own handshake with the proxy succeeded, says nothing: the proxy must not
+ * keep what the failed server sends. Observed from the server: its writes
+ * block, long before all it wanted to send went through.
+ */
+static void test_failed_server_leg_is_not_buffered(void **state)
+{
+	(void)state;
+	int up_port;
+	int up = listen_on("127.0.0.1", &up_port);
+	small_buffers(up);
+	start("{\"network\": {\"allowedDomains\": [\"127.0.0.1\"]}}");
+	SSL *ssl;
+	int fd = tunnel_tls(up_port, &ssl);
+	int s = accept(up, NULL, NULL);
+	assert_true(s >= 0);
+	char hello[512];
+	assert_true(read(s, hello, sizeof(hello)) > 0); /* the proxy's ClientHello */
+	assert_int_equal(fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK), 0);
+	const size_t goal = 48u << 20, enough = 8u << 20;
+	size_t sent = 0;
+	bool blocked = false;
+	static char junk[65536];
+	memset(junk, 'j', sizeof(junk));
+	memcpy(junk, "HTTP/1.1 200 OK\r\n", 17);
+	while (!blocked && sent < goal) {
+		ssize_t k = write(s, junk, sizeof(junk));
+		if (k > 0) {
+			sent += (size_t)k;
+			continue;
+		}
+		if (k == 0 || errno != EAGAIN)
+			break; /* closed by the proxy: fine too */
+		struct pollfd p = { .fd = s, .events = POLLOUT };
+		if (poll(&p, 1, 2000) == 0)
+			blocked = true;
+	}
+	if (sent >= enough)
+		fail_msg("the proxy took %zu bytes from a server whose TLS had failed", sent);
+	SSL_free(ssl);
+	close(fd);
+	close(s);
+	close(up);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_update_flood_is_held_back),
+		cmocka_unit_test(test_failed_server_leg_is_not_buffered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
