@@ -2428,12 +2428,14 @@ static void decide_and_dial(struct conn *c)
 #define TLS_RAW_MAX (128 * 1024)
 #define TLS_READ_SLACK (17 * 1024 + 512)
 #define TLS_READ_MIN (TLS_READ_SLACK + 4096)
-/* What may wait in libuv for a TLS side beyond a buffer of data: the
- * engine answers some records on its own (a KeyUpdate that asks for one,
- * say) while it reads that same side, so a peer that sends and never
- * reads would make those answers pile up without end. Past this, the
- * side is not read until they are written (on_read, side_start_reading). */
-#define TLS_OUT_SLACK (64 * 1024)
+/* What may wait in libuv for a TLS side beyond a buffer of data (a
+ * request head of up to HTTP_HEAD_MAX may be queued with a body's buffer,
+ * and a bit more for the records): the engine answers some records on its
+ * own (a KeyUpdate that asks for one, say) while it reads that same side,
+ * so a peer that sends and never reads would make those answers pile up
+ * without end. Past this, the side is not read until they are written
+ * (on_read, side_start_reading). */
+#define TLS_OUT_SLACK (2 * HTTP_HEAD_MAX + 64 * 1024)
 
 static bool tls_out_full(struct side *sd)
 {
