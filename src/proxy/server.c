@@ -77,6 +77,7 @@ struct side {
 	bool reading;
 	bool eof;            /* read end of stream */
 	bool reset;          /* ... because of a reset or another error */
+	bool cut;            /* TLS: closed mid-response, so no close_notify (side_close) */
 	bool shut;           /* our writing half is shut down */
 	bool closing;
 	char *buf;           /* read buffer (pool), or NULL */
@@ -684,7 +685,11 @@ static bool tls_seal(struct wreq *w, struct side *to)
 	char *p = tls_io_take(to->tio, &n);
 	if (!p)
 		return false;
-	free(w->owned);
+	/* The plaintext may hold a real credential: wiped as it goes. The
+	 * records need no wipe, and owned_wipe (the plaintext's size) must
+	 * not be applied to their buffer. */
+	wreq_free_owned(w);
+	w->owned_wipe = 0;
 	w->owned = p;
 	w->bufs[0] = uv_buf_init(p, (unsigned)n);
 	w->nbufs = 1;
@@ -714,7 +719,7 @@ static bool wreq_send(struct wreq *w, struct side *to)
 	for (unsigned i = 0; i < w->nbufs; i++)
 		plain += w->bufs[i].len;
 	if (to->tio && !w->raw && !tls_seal(w, to)) {
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return false;
 	}
@@ -878,7 +883,7 @@ static void side_close(struct side *sd)
 {
 	if (sd->closing)
 		return;
-	if (sd->tio && tls_io_ready(sd->tio) && !sd->shut && !sd->reset) {
+	if (sd->tio && tls_io_ready(sd->tio) && !sd->shut && !sd->reset && !sd->cut) {
 		/* Say the session ends (close_notify), if the socket takes it
 		 * now: a body delimited by the close is then whole. */
 		size_t n = 0;
@@ -942,6 +947,10 @@ static void conn_close(struct conn *c)
 		c->ev.missing = c->resp_body.remaining;
 	if (c->ev.pending && !c->ev.closed_by)
 		c->ev.closed_by = "srt";
+	/* A response cut short must not end with a close_notify: the client
+	 * would take a body delimited by the close for the whole. */
+	if (c->resp_head_sent && !c->resp_done)
+		c->client.cut = true;
 	ev_end(c);
 	/* Closed before an outcome (the server closes): refused. */
 	direct_finish(c, -1, ECONNREFUSED, NULL);
@@ -2424,6 +2433,20 @@ static void decide_and_dial(struct conn *c)
 #define TLS_RAW_MAX (128 * 1024)
 #define TLS_READ_SLACK (17 * 1024 + 512)
 #define TLS_READ_MIN (TLS_READ_SLACK + 4096)
+/* What may wait in libuv for a TLS side beyond a buffer of data (a
+ * request head of up to HTTP_HEAD_MAX may be queued with a body's buffer,
+ * and a bit more for the records): the engine answers some records on its
+ * own (a KeyUpdate that asks for one, say) while it reads that same side,
+ * so a peer that sends and never reads would make those answers pile up
+ * without end. Past this, the side is not read until they are written
+ * (on_read, side_start_reading). */
+#define TLS_OUT_SLACK (2 * HTTP_HEAD_MAX + 64 * 1024)
+
+static bool tls_out_full(struct side *sd)
+{
+	return sd->tio && uv_stream_get_write_queue_size((uv_stream_t *)&sd->tcp) >
+				  sd->srv->o.limits.buffer_size + TLS_OUT_SLACK;
+}
 
 static size_t tls_room(const struct side *sd)
 {
@@ -4637,7 +4660,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			uv_read_stop(st);
 			sd->reading = false;
 			evrec_ended(&c->ev, side_name(sd->is_client), NULL);
-		} else if (tls_room(sd) < TLS_READ_MIN) {
+		} else if (tls_room(sd) < TLS_READ_MIN || tls_out_full(sd) || tls_io_failed(sd->tio)) {
+			/* (a failed engine takes nothing more: its state's
+			 * processing reports it) */
 			uv_read_stop(st);
 			sd->reading = false;
 		}
@@ -4668,6 +4693,8 @@ static void side_start_reading(struct side *sd)
 		if (tls_room(sd) < TLS_READ_MIN)
 			return;
 	}
+	if (tls_out_full(sd) || (sd->tio && tls_io_failed(sd->tio)))
+		return;
 	if (uv_read_start((uv_stream_t *)&sd->tcp, on_alloc, on_read) == 0)
 		sd->reading = true;
 }

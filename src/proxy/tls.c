@@ -660,6 +660,13 @@ void tls_io_free(struct tls_io *io)
 
 int tls_io_feed(struct tls_io *io, const void *p, size_t n)
 {
+	if (io->failed) {
+		/* Nothing will read them: dropped, not kept. */
+		io->win = NULL;
+		io->win_len = 0;
+		io->pend_off = io->pend_len = 0;
+		return 0;
+	}
 	/* Keep what the last calls left of the window, then take the new
 	 * bytes as the window. */
 	if (io->win_len > 0) {

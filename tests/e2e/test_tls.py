@@ -733,3 +733,195 @@ def test_ip_literal_hosts_get_an_ip_leaf(net, pki):
     assert r.rc == 0 and r.out == "hello from tls origin\n", r
     assert "srt ephemeral CA" in r.err and "IP address" in r.err, r.err
     assert o.snis == [None], o.snis  # no SNI for an address
+
+
+# --- hostile origins ----------------------------------------------------------------
+
+class ScriptedTLSOrigin(netutil.Server):
+    """A TLS origin whose every connection runs script(tls_socket) after the
+    handshake and after reading one request head."""
+
+    def __init__(self, cert, key, script):
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(cert, key)
+        self.script = script
+        super().__init__()
+
+    def handle(self, conn, index):
+        conn.settimeout(30)
+        t = self.tls.wrap_socket(conn, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = t.recv(65536)
+            if not chunk:
+                return
+            head += chunk
+        self.script(t)
+
+
+# Read a response to the end of the TLS stream; "ragged" when the stream
+# ended without close_notify (the client can tell the body was cut).
+READ_TO_END = r'''
+import ssl
+port = int(sys.argv[1])
+c, r = connect("good.test", port)
+ctx = ssl.create_default_context()
+ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # Python sets it by default
+s = ctx.wrap_socket(c.sock, server_hostname="good.test", suppress_ragged_eofs=False)
+s.sendall(b"GET /cut HTTP/1.1\r\nHost: good.test:%d\r\n\r\n" % port)
+data, end = b"", None
+while end is None:
+    try:
+        chunk = s.recv(65536)
+    except ssl.SSLEOFError:
+        end = "ragged"
+        break
+    except (ssl.SSLError, OSError) as e:
+        end = "error: %s" % e
+        break
+    if not chunk:
+        end = "close_notify"
+    data += chunk
+emit({"end": end, "data": data.decode("latin-1")})
+'''
+
+
+def test_a_cut_close_delimited_body_is_not_passed_as_whole(net, pki):
+    # The origin's body ends with the connection, and the connection ends
+    # without close_notify: a truncation (a reset or a FIN injected on the
+    # way). The client must not be told the stream ended cleanly, or it
+    # takes the part for the whole.
+    def cut(t):
+        t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of the body")
+        socket.socket.shutdown(t, socket.SHUT_RDWR)  # the TCP stream ends, no close_notify
+
+    cert, key = pki.leaf()
+    o = ScriptedTLSOrigin(cert, key, cut)
+    net.servers.append(o)
+    res, r = net.py_json(READ_TO_END, o.port, settings=tls_settings(o.port), env={"SSL_CERT_FILE": pki.cert_path})
+    assert "part of the body" in res["data"], res
+    assert res["end"] != "close_notify", res
+
+
+def test_a_whole_close_delimited_body_ends_with_close_notify(net, pki):
+    def whole(t):
+        t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe whole body")
+        t.unwrap()
+
+    cert, key = pki.leaf()
+    o = ScriptedTLSOrigin(cert, key, whole)
+    net.servers.append(o)
+    res, r = net.py_json(READ_TO_END, o.port, settings=tls_settings(o.port), env={"SSL_CERT_FILE": pki.cert_path})
+    assert res["end"] == "close_notify" and res["data"].endswith("the whole body"), res
+
+
+# --- what srt keeps of an injected credential ----------------------------------------
+
+SECRET = "ghp_realSECRETvalue0123456789abcdefghijkl"
+
+# One request carrying the stand-in in a header, through a terminated
+# tunnel; then the command stays, so that srt's memory can be read.
+SEND_AND_STAY = r'''
+import os, ssl, time
+port = int(sys.argv[1])
+c, r = connect("good.test", port)
+c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname="good.test")
+pad = "p" * int(sys.argv[2])
+resp = exchange(c, "GET /hello HTTP/1.1\r\nHost: good.test:%d\r\nX-Pad: %s\r\nX-Probe: %s\r\n\r\n" % (port, pad, os.environ["GITHUB_TOKEN"]))
+print("sent", resp["status"], flush=True)
+time.sleep(30)
+'''
+
+
+def _srt_below(pid):
+    """The srt process among pid and its descendants."""
+    srt = os.path.realpath(os.environ["SRT_BIN"])
+    parent = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open("/proc/%s/stat" % p) as f:
+                    parent[int(p)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    for p in parent:
+        q = p
+        while q > 1 and q != pid:
+            q = parent.get(q, 1)
+        if q == pid:
+            try:
+                if os.path.realpath("/proc/%d/exe" % p) == srt:
+                    return p
+            except OSError:
+                pass
+    return None
+
+
+def _memory_holds(pid, needle):
+    found = False
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            if not f[1].startswith("rw"):
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            if hi - lo > (1 << 30):
+                continue  # a sanitizer's shadow, not a heap
+            step = 1 << 22
+            for at in range(lo, hi, step):
+                try:
+                    mem.seek(at)
+                    chunk = mem.read(min(step + len(needle), hi - at))
+                except (OSError, OverflowError, ValueError):
+                    continue
+                if needle in chunk:
+                    found = True
+    return found
+
+
+@pytest.mark.parametrize("pad", [0, 6000, 12000])
+def test_injected_request_head_is_wiped_after_encryption(net, pki, pad):
+    # The request head with the real value swapped in is a buffer srt wipes
+    # once it is sent; through terminated TLS it is encrypted into another
+    # buffer first: the plaintext must be wiped before it is freed, and the
+    # wipe must not run over the (smaller) buffer of records instead, which
+    # corrupted srt's heap for any head of a few kB (pad).
+    o = origin(net, pki)
+    s = tls_settings(o.port)
+    s["credentials"] = {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]}
+    prelude = "import sys\nsys.path.insert(0, %r)\nfrom srtnet import *\n" % net.libdir
+    p = net.start([netutil.PY, "-c", prelude + SEND_AND_STAY, str(o.port), str(pad)], settings=s,
+                  env={"GITHUB_TOKEN": SECRET, "SSL_CERT_FILE": pki.cert_path})
+    out = net.ctx.wait_output(p, "sent").decode()
+    if "sent 200" not in out:
+        p.kill()
+        pytest.fail("no answer: %r; srt said: %r" % (out, p.stderr.read().decode()[-2000:]))
+    assert ["X-Probe", SECRET] in o.requests[0]["headers"], o.requests
+    pid = _srt_below(p.pid)
+    assert pid, "no srt process below %d" % p.pid
+    assert _memory_holds(pid, SECRET.encode()), "srt's memory cannot be read"  # the value it injects
+    assert not _memory_holds(pid, ("X-Probe: " + SECRET).encode()), "srt's memory still holds the injected head"
+    p.kill()
+
+
+POST_BODY = r'''
+import os, ssl
+port, pad = int(sys.argv[1]), int(sys.argv[2])
+c, r = connect("good.test", port)
+c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname="good.test")
+body = "x" * pad + os.environ["GITHUB_TOKEN"] + "y" * pad
+resp = exchange(c, "POST /echo HTTP/1.1\r\nHost: good.test:%d\r\nContent-Length: %d\r\n\r\n%s" % (port, len(body), body))
+emit({"status": resp["status"]})
+'''
+
+
+@pytest.mark.parametrize("pad", [10, 30000])
+def test_injected_request_body_through_terminated_tls(net, pki, pad):
+    # The body's scanner hands its output over in owned buffers wiped by
+    # their size: the same hazard as the head's once they are encrypted.
+    o = origin(net, pki)
+    s = tls_settings(o.port)
+    s["credentials"] = {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["good.test"]}]}
+    res, r = net.py_json(POST_BODY, o.port, pad, settings=s, env={"GITHUB_TOKEN": SECRET, "SSL_CERT_FILE": pki.cert_path})
+    assert res["status"] == 200, (res, r.err[-2000:])
+    assert o.requests[0]["body"] == ("x" * pad + SECRET + "y" * pad).encode()
