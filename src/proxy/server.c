@@ -258,6 +258,7 @@ struct proxy_server {
 	bool paused;
 	bool closing;
 	size_t open_handles;    /* listeners and the retry timer not yet closed */
+	struct close_wait *lingers; /* closed clients still read, so that the answer reaches them */
 	char *pool[POOL_KEEP];  /* free buffers, mmap'd */
 	size_t n_pool;
 	uv_timer_t trim;        /* gives memory back once a burst is over */
@@ -933,6 +934,116 @@ static void direct_finish(struct conn *c, int fd, int err, const char *rule)
 	done(d->data, fd, err, rule);
 }
 
+/*
+ * A lingering close. An answer that ends a connection (a refusal, an
+ * error) often goes out while the client is still sending its request's
+ * body: closing the socket with those bytes unread makes the kernel send
+ * a reset, and the client's kernel then drops the answer before the client
+ * reads it (it sees "connection reset" instead of srt's 403). So the
+ * socket outlives the conn by a little: srt stops writing (FIN after the
+ * answer, and after the TLS close_notify when there is one) and reads and
+ * drops what the client still sends, until it closes, for at most
+ * LINGER_MS and LINGER_MAX bytes.
+ */
+#define LINGER_MS 2000
+#define LINGER_MAX (8u << 20)
+
+struct close_wait {
+	struct proxy_server *srv;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	int fd;
+	size_t got;
+	int open;               /* handles not yet closed */
+	bool ending;
+	struct close_wait *next, **pprev;
+};
+
+static void on_linger_closed(uv_handle_t *h)
+{
+	struct close_wait *g = h->data;
+	struct proxy_server *s = g->srv;
+	s->open_handles--;
+	if (--g->open > 0)
+		return;
+	close(g->fd);
+	free(g);
+	server_maybe_free(s);
+}
+
+static void linger_end(struct close_wait *g)
+{
+	if (g->ending)
+		return;
+	g->ending = true;
+	*g->pprev = g->next;
+	if (g->next)
+		g->next->pprev = g->pprev;
+	uv_close((uv_handle_t *)&g->poll, on_linger_closed);
+	uv_close((uv_handle_t *)&g->timer, on_linger_closed);
+}
+
+static void on_linger_timer(uv_timer_t *t)
+{
+	linger_end(t->data);
+}
+
+static void on_linger_poll(uv_poll_t *p, int status, int events)
+{
+	struct close_wait *g = p->data;
+	(void)events;
+	char buf[16384];
+	for (;;) {
+		ssize_t n = status < 0 ? -1 : recv(g->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0 || (g->got += (size_t)n) >= LINGER_MAX) {
+			linger_end(g);
+			return;
+		}
+	}
+}
+
+/* fd: a duplicate of a client's socket whose handle is being closed. */
+static void linger_start(struct proxy_server *s, int fd)
+{
+	struct close_wait *g = calloc(1, sizeof(*g));
+	if (!g || uv_poll_init(s->loop, &g->poll, fd) < 0) {
+		free(g);
+		close(fd);
+		return;
+	}
+	g->srv = s;
+	g->fd = fd;
+	g->poll.data = g;
+	uv_timer_init(s->loop, &g->timer);
+	g->timer.data = g;
+	g->open = 2;
+	s->open_handles += 2;
+	g->next = s->lingers;
+	if (g->next)
+		g->next->pprev = &g->next;
+	g->pprev = &s->lingers;
+	s->lingers = g;
+	shutdown(fd, SHUT_WR);
+	uv_poll_start(&g->poll, UV_READABLE | UV_DISCONNECT, on_linger_poll);
+	uv_timer_start(&g->timer, on_linger_timer, LINGER_MS, 0);
+}
+
+/* Should the client's socket linger (see above), and which one is it? */
+static int linger_fd(struct conn *c)
+{
+	if (!c->close_after_write || c->kind != PROXY_KIND_HTTP || c->client.eof || c->client.closing ||
+	    c->client.reset || c->srv->closing)
+		return -1;
+	uv_os_fd_t fd;
+	if (uv_fileno((uv_handle_t *)&c->client.tcp, &fd) < 0)
+		return -1;
+	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
 static void conn_close(struct conn *c)
 {
 	if (c->state == ST_CLOSING && c->client.closing)
@@ -961,7 +1072,10 @@ static void conn_close(struct conn *c)
 	ask_detach(c); /* its answer, when it comes, is dropped */
 	if (c->up)
 		side_close(c->up);
+	int keep = linger_fd(c);
 	side_close(&c->client);
+	if (keep >= 0)
+		linger_start(c->srv, keep);
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
@@ -4958,6 +5072,8 @@ void proxy_server_close(struct proxy_server *s)
 		conn_close(c);
 	for (struct stunnel *t = s->tunnels; t; t = t->next)
 		stunnel_close(t);
+	while (s->lingers)
+		linger_end(s->lingers);
 	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
 	uv_close((uv_handle_t *)&s->trim, on_retry_closed);
 }
