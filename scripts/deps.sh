@@ -16,6 +16,8 @@ packages=(
 	libssl-dev openssl
 	# real HTTPS clients of the terminating proxy in the end-to-end tests
 	python3-requests python3-pip
+	# test certificate authorities and leaves made in the tests themselves
+	python3-cryptography
 )
 
 missing=()

@@ -1326,6 +1326,31 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 static struct rlimit core_before;
 static bool core_saved;
 
+/* A secret in srt's memory (a masked credential's real value, the key of
+ * the CA that signs what the sandbox trusts): srt may not be dumped (no
+ * core file, no ptrace by the user's other processes). With
+ * fs.suid_dumpable = 2 a non-dumpable process still dumps (for root): no
+ * core at all. The sandbox gets its own limit back (see
+ * bwrap_child_main). */
+static int hold_secrets(const char *what, struct srt_error *err)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return srt_error_set(err, -errno, "%s: cannot make srt non-dumpable (PR_SET_DUMPABLE): %s", what,
+				     strerror(errno));
+	struct rlimit core;
+	if (getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur != 0) {
+		if (!core_saved) {
+			core_before = core;
+			core_saved = true;
+		}
+		core.rlim_cur = 0;
+		if (setrlimit(RLIMIT_CORE, &core) < 0)
+			return srt_error_set(err, -errno, "%s: cannot turn core dumps off (RLIMIT_CORE): %s", what,
+					     strerror(errno));
+	}
+	return 0;
+}
+
 /* credentials: read the secrets (into sb->creds, this process's memory
  * only), mint their stand-ins, and hide the masked files that fell back to
  * deny. With a secret in memory, srt may not be dumped (no core file, no
@@ -1345,23 +1370,8 @@ static int sandbox_credentials(struct sandbox *sb, struct mount_plan *plan, stru
 		return r;
 	size_t n_pats = 0;
 	creds_patterns(sb->creds, &n_pats);
-	if (n_pats > 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		return srt_error_set(err, -errno, "credentials: cannot make srt non-dumpable (PR_SET_DUMPABLE): %s",
-				     strerror(errno));
-	/* With fs.suid_dumpable = 2 a non-dumpable process still dumps (for
-	 * root): no core at all. The sandbox gets its own limit back (see
-	 * bwrap_child_main). */
-	struct rlimit core;
-	if (n_pats > 0 && getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur != 0) {
-		if (!core_saved) {
-			core_before = core;
-			core_saved = true;
-		}
-		core.rlim_cur = 0;
-		if (setrlimit(RLIMIT_CORE, &core) < 0)
-			return srt_error_set(err, -errno, "credentials: cannot turn core dumps off (RLIMIT_CORE): %s",
-					     strerror(errno));
-	}
+	if (n_pats > 0 && (r = hold_secrets("credentials", err)) < 0)
+		return r;
 	for (const char *const *h = creds_file_hide(sb->creds); h && *h; h++) {
 		struct mount_op *v = realloc(plan->ops, (plan->n_ops + 1) * sizeof(*v));
 		char *copy = v ? strdup(*h) : NULL;
@@ -1546,6 +1556,8 @@ static int sandbox_prepare_(struct runtime *rt, const struct sandbox_spec *spec,
 	if ((r = mount_plan_build(p, &plan, err)) < 0)
 		goto fail;
 	if ((r = sandbox_credentials(sb, plan, err)) < 0)
+		goto fail;
+	if (sb->settings->tls && (r = hold_secrets("network.tlsTerminate", err)) < 0)
 		goto fail;
 	if (rt->debug) {
 		fprintf(stderr, "srt: bwrap: %s\n", bwrap);

@@ -336,8 +336,10 @@ int parent_tls_start(uv_loop_t *loop, int fd, const struct proxy_host *host, voi
 	t->net_fd = fd;
 	t->plain_fd = sp[1];
 	bool ok;
-	if (host->kind == PROXY_HOST_NAME)
+	if (host->kind == PROXY_HOST_NAME) {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 		ok = SSL_set_tlsext_host_name(ssl, host->text) == 1 && SSL_set1_host(ssl, host->text) == 1;
+	}
 	else
 		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host->text) == 1;
 	SSL_set_connect_state(ssl);

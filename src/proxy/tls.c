@@ -627,7 +627,9 @@ struct tls_io *tls_io_client(struct tls_ca *ca, const char *host)
 	if (is_ip) {
 		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(io->ssl), host) == 1;
 	} else {
-		SSL_set_hostflags(io->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		/* The name must be among the certificate's DNS names: never
+		 * matched against its subject's CN. */
+		SSL_set_hostflags(io->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 		ok = SSL_set_tlsext_host_name(io->ssl, host) == 1 && SSL_set1_host(io->ssl, host) == 1;
 	}
 	if (!ok) {

@@ -62,7 +62,7 @@ class PKI:
         self.key_path = ctx.write(os.path.join(self.dir, "ca.key"), _pem_key(self.key), mode=0o600)
         self._n = 0
 
-    def leaf(self, names=("good.test",), ips=(), days=(-1, 5), ca=None):
+    def leaf(self, names=("good.test",), ips=(), days=(-1, 5), ca=None, cn=None):
         """A leaf for names/ips valid from days[0] to days[1] (relative to
         now); returns (cert path, key path)."""
         key = ec.generate_private_key(ec.SECP256R1())
@@ -70,7 +70,7 @@ class PKI:
         sans = [x509.DNSName(n) for n in names]
         import ipaddress
         sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-        cert = (x509.CertificateBuilder().subject_name(_name((list(names) + list(ips))[0]))
+        cert = (x509.CertificateBuilder().subject_name(_name(cn or (list(names) + list(ips))[0]))
                 .issuer_name(self.cert.subject).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now + datetime.timedelta(days=days[0]))
@@ -140,7 +140,7 @@ def pki(ctx):
 
 
 def origin(net, pki, **kw):
-    cert, key = pki.leaf(**{k: v for k, v in kw.items() if k in ("names", "ips", "days")})
+    cert, key = pki.leaf(**{k: v for k, v in kw.items() if k in ("names", "ips", "days", "cn")})
     s = TLSOrigin(cert, key, name=kw.get("name", "tls origin"), docroot=kw.get("docroot"),
                   host=kw.get("host", "127.0.0.1"))
     net.servers.append(s)
@@ -426,6 +426,16 @@ def test_expired_upstream_certificate_gives_502(net, pki):
 
 def test_wrong_name_upstream_certificate_gives_502(net, pki):
     o = origin(net, pki, names=("other.test",))
+    r = run(net, pki, ["curl", "-sS", "-i", "https://good.test:%d/hello" % o.port], tls_settings(o.port))
+    assert "HTTP/1.1 502" in r.out, r
+    assert "mismatch" in r.out.lower(), r
+    assert not o.requests
+
+
+def test_name_only_in_the_subject_common_name_is_not_enough(net, pki):
+    # No DNS name among the certificate's names: its subject's CN (which
+    # names the host) is never looked at.
+    o = origin(net, pki, names=(), ips=("127.0.0.2",), cn="good.test")
     r = run(net, pki, ["curl", "-sS", "-i", "https://good.test:%d/hello" % o.port], tls_settings(o.port))
     assert "HTTP/1.1 502" in r.out, r
     assert "mismatch" in r.out.lower(), r
