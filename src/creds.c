@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -318,6 +321,72 @@ static const char *jwt_standin(struct creds *c, int cred, const char *tok, size_
 		return NULL;
 	}
 	return fake;
+}
+
+/* ---- an extract pattern's time budget ---- */
+
+/*
+ * glibc's regexec can take time quadratic in the text and worse for some
+ * patterns ("(a*)c" on 100 KB of "a": over 20 s), and an untrusted
+ * project's settings may bring both the pattern and the file. srt would
+ * hang at its start, deaf to SIGTERM. So the scan runs first in a child,
+ * which walks the text as mask_text does (never fewer regexec calls), and
+ * is killed when it takes more than EXTRACT_BUDGET_MS: the entry is then
+ * refused with a clear error. Returns 0, -ETIME or a negative errno.
+ */
+#define EXTRACT_BUDGET_MS 3000
+#define EXTRACT_BUDGET_TEXT "3 s"
+
+static int extract_in_time(const struct config_credential *e, const char *text, size_t len)
+{
+	if (!e->extract)
+		return 0; /* srt's own JWT pattern: linear */
+	regex_t re;
+	const char *why;
+	char buf[256];
+	if (credregex_compile(e->extract, &re, &why, buf, sizeof(buf)) < 0)
+		return -EINVAL;
+	char *z = secret_dup(text, len);
+	if (!z) {
+		regfree(&re);
+		return -ENOMEM;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		size_t pos = 0;
+		while (pos <= len) {
+			regmatch_t m[2];
+			if (regexec(&re, z + pos, 2, m, pos > 0 ? REG_NOTBOL : 0) != 0)
+				break;
+			size_t ms = pos + (size_t)m[0].rm_so, me = pos + (size_t)m[0].rm_eo;
+			size_t next = me > ms && !e->decode_jwt ? me : ms + 1;
+			pos = next > pos ? next : pos + 1;
+		}
+		_exit(0);
+	}
+	int saved = errno;
+	regfree(&re);
+	wipe_free(z, len + 1);
+	if (pid < 0)
+		return -saved;
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned sleep_us = 50;; sleep_us = sleep_us < 5000 ? sleep_us * 2 : 5000) {
+		int st;
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid || (w < 0 && errno == ECHILD))
+			return 0;
+		if (w < 0 && errno != EINTR)
+			return -errno;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= EXTRACT_BUDGET_MS) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			return -ETIME;
+		}
+		usleep(sleep_us);
+	}
 }
 
 /* ---- masking one text (a variable's value, a file's content) ---- */
@@ -779,6 +848,16 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 					goto oom;
 				continue;
 			}
+			int tr = extract_in_time(e, val, strlen(val));
+			if (tr < 0) {
+				r = tr == -ETIME ? pos_error(err, -EINVAL, &e->pos,
+							     "extract pattern takes more than " EXTRACT_BUDGET_TEXT
+							     " on the variable's value: refused (make the pattern "
+							     "simpler)%s%s", NULL, NULL)
+						 : pos_error(err, tr, &e->pos, "cannot check the extract pattern: %s%s",
+							     strerror(-tr), NULL);
+				goto fail;
+			}
 			bool matched, oom;
 			char *masked = mask_text(c, (int)i, val, strlen(val), false, &matched, &oom);
 			if (oom)
@@ -830,6 +909,17 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 				r = pos_error(err, rr, &e->pos, "cannot read '%s' to mask it: %s", path,
 					      rr == -EFBIG ? "larger than 1 MiB" :
 					      rr == -EISDIR ? "a folder (mask applies to one file; use deny)" : strerror(-rr));
+				free(path);
+				goto fail;
+			}
+			int tr = extract_in_time(e, text, len);
+			if (tr < 0) {
+				r = tr == -ETIME ? pos_error(err, -EINVAL, &e->pos,
+							     "extract pattern takes more than " EXTRACT_BUDGET_TEXT
+							     " on '%s': refused (make the pattern simpler)%s", path, NULL)
+						 : pos_error(err, tr, &e->pos, "cannot check the extract pattern: %s%s",
+							     strerror(-tr), NULL);
+				wipe_free(text, len + 1);
 				free(path);
 				goto fail;
 			}

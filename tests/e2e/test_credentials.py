@@ -161,6 +161,23 @@ def test_file_deny_makes_it_unreadable(ctx):
     assert "rc=1" in r.out, r
 
 
+def test_extract_pattern_that_would_hang_srt_is_refused_in_time(ctx):
+    # A pattern glibc's matcher takes quadratic time on (an untrusted
+    # project may bring both it and the file): srt refuses it after its
+    # budget instead of hanging at its start.
+    f = ctx.write(os.path.join(ctx.home, ".slow"), "a" * 200000)
+    env = {"SLOW_VAR": "a" * 100000}  # under the kernel's 128 KiB for one string
+    for c in (creds(files=[{"path": "~/.slow", "mode": "mask", "extract": "(a*)c"}]),
+              creds(env=[{"name": "SLOW_VAR", "mode": "mask", "extract": "(a*)c"}])):
+        t0 = time.monotonic()
+        r = ctx.run(["echo", MARK], settings=settings(c), env=env)
+        took = time.monotonic() - t0
+        assert r.rc == 125 and MARK not in r.out, r
+        assert "takes more than 3 s" in r.err and "make the pattern simpler" in r.err, r
+        assert took < 30, took
+    assert ctx.read(f) == "a" * 200000
+
+
 def test_file_mask_whole_and_extract(ctx):
     tok = ctx.write(os.path.join(ctx.home, ".config/tool/token"), SECRET + "\n")
     netrc = ctx.write(os.path.join(ctx.home, ".netrc"),
