@@ -1637,6 +1637,25 @@ static void start_dial(struct conn *c)
 	try_next_address(c);
 }
 
+/* Dial an IP literal host (no name to resolve) at port. */
+static void dial_literal(struct conn *c, const struct proxy_host *h, uint16_t port)
+{
+	memset(&c->cands[0], 0, sizeof(c->cands[0]));
+	if (h->kind == PROXY_HOST_IPV4) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&c->cands[0];
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		inet_pton(AF_INET, h->text, &a->sin_addr);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->cands[0];
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		inet_pton(AF_INET6, h->text, &a->sin6_addr);
+	}
+	c->n_cands = 1;
+	start_dial(c);
+}
+
 /* The guard for an address of c's request: the policy that decided; for a
  * request the extra list allowed, an IP or localhost entry of that list
  * also lifts the generic classes (never the policy's own refusals: its
@@ -1766,20 +1785,7 @@ static void dial_allowed(struct conn *c)
 		return;
 	}
 	/* An IP literal allowed by an IP entry: dialed as it is. */
-	memset(&c->cands[0], 0, sizeof(c->cands[0]));
-	if (c->host.kind == PROXY_HOST_IPV4) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&c->cands[0];
-		a->sin_family = AF_INET;
-		a->sin_port = htons(c->port);
-		inet_pton(AF_INET, c->host.text, &a->sin_addr);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->cands[0];
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(c->port);
-		inet_pton(AF_INET6, c->host.text, &a->sin6_addr);
-	}
-	c->n_cands = 1;
-	start_dial(c);
+	dial_literal(c, &c->host, c->port);
 }
 
 /* --- parent proxies and mitmProxy ------------------------------------------ */
@@ -2084,20 +2090,7 @@ static void parent_dial(struct conn *c)
 		c->gai_busy = true;
 		return;
 	}
-	memset(&c->cands[0], 0, sizeof(c->cands[0]));
-	if (p->host.kind == PROXY_HOST_IPV4) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&c->cands[0];
-		a->sin_family = AF_INET;
-		a->sin_port = htons(p->port);
-		inet_pton(AF_INET, p->host.text, &a->sin_addr);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->cands[0];
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(p->port);
-		inet_pton(AF_INET6, p->host.text, &a->sin6_addr);
-	}
-	c->n_cands = 1;
-	start_dial(c);
+	dial_literal(c, &p->host, p->port);
 }
 
 /* --- deciding --------------------------------------------------------------- */
