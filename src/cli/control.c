@@ -244,9 +244,13 @@ const char *control_json_key_changed(const char *start, size_t start_len, const 
 static int check_fixed(const struct config *cfg, void *data, struct srt_error *err)
 {
 	struct control *c = data;
-	const char *key = control_fixed_key_changed(&runtime_settings(c->rt)->cfg, cfg);
+	/* The sections as written first: some of them add to the settings
+	 * compared below (tlsTerminate.caKeyPath and denied credential files
+	 * go to filesystem.denyRead), and the key named must be the one the
+	 * line changed. */
+	const char *key = control_json_key_changed(c->start_text, c->start_len, c->line_text, c->line_len);
 	if (!key)
-		key = control_json_key_changed(c->start_text, c->start_len, c->line_text, c->line_len);
+		key = control_fixed_key_changed(&runtime_settings(c->rt)->cfg, cfg);
 	if (!key)
 		return 0;
 	/* The line's name, not that of the last file read (the command
@@ -254,8 +258,9 @@ static int check_fixed(const struct config *cfg, void *data, struct srt_error *e
 	return srt_error_set(err, -EPERM,
 			     "%s: %s differs from the settings in force and cannot change while the command runs "
 			     "(a line may change only network.allowedDomains, deniedDomains, deniedDomainReasons, "
-			     "deniedResolvedAddresses, strictAllowlist and ignoreViolations; send every other setting "
-			     "as it was)",
+			     "deniedResolvedAddresses, strictAllowlist, ignoreViolations, "
+			     "network.tlsTerminate.excludeDomains and the injectHosts of credentials; send every "
+			     "other setting as it was)",
 			     c->line_name, key);
 }
 
