@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/control_line.h"
+#include "policy/domain.h"
 #include "policy/netpolicy.h"
 
 int control_fd_parse(const char *arg, int *ret_fd, char *msg, size_t msg_size)
@@ -285,6 +286,31 @@ static int check_ports(struct control *c, const struct settings *s, const char *
 	return r;
 }
 
+/* A credential's injectHosts may change, so they are checked as the start
+ * checks them (when it reads the secrets, which a line does not): an entry
+ * that is no domain pattern refuses the line instead of matching nothing. */
+static int check_inject_hosts(const struct settings *s, const char *name, struct srt_error *err)
+{
+	for (size_t i = 0; i < s->cfg.credentials.n; i++) {
+		const struct config_credential *e = &s->cfg.credentials.items[i];
+		for (size_t k = 0; e->has_inject_hosts && k < e->inject_hosts.n; k++) {
+			const struct config_entry *it = &e->inject_hosts.items[k];
+			struct domain_pattern dp;
+			const char *why = NULL;
+			int r = domain_pattern_parse(it->value, false, &dp, &why);
+			if (r == 0) {
+				domain_pattern_free(&dp);
+				continue;
+			}
+			if (r == -ENOMEM)
+				return srt_error_set(err, r, "%s: out of memory", name);
+			return srt_error_set(err, -EINVAL, "%s: %s: '%s' is not a domain pattern: %s", name,
+					     it->pos.key ? it->pos.key : "credentials", it->value, why ? why : "invalid");
+		}
+	}
+	return 0;
+}
+
 static void reject(struct control *c, const char *name, const char *message)
 {
 	/* Messages quote the line (a domain as written): its control
@@ -347,7 +373,7 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 		reject(c, name, err.message[0] ? err.message : "cannot load the settings");
 		return;
 	}
-	if (check_ports(c, s, name, &err) < 0) {
+	if (check_ports(c, s, name, &err) < 0 || check_inject_hosts(s, name, &err) < 0) {
 		settings_free_chain(s);
 		reject(c, name, err.message);
 		return;
