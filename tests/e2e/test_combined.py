@@ -16,7 +16,7 @@ import test_control_fd as tcf
 import test_credentials as tcr
 import test_tls as tt
 from conftest import PY
-from parent_proxy import HTTPParent
+from parent_proxy import HTTPParent, SOCKSParent
 
 # Made per run: a file that holds a fixed test value (a copy of these
 # tests under the host's /tmp, which nobody's sandbox sees) is no leak.
@@ -77,9 +77,9 @@ class _Recorded:
         return self.sock.close()
 
 
-class RecordingParent(HTTPParent):
-    """parent_proxy.HTTPParent that also keeps every byte it relayed
-    between srt and the origin."""
+class _Recording:
+    """Keeps every byte a parent of parent_proxy.py relayed between srt
+    and the origin."""
 
     def __init__(self, **kw):
         self.log = []
@@ -91,6 +91,14 @@ class RecordingParent(HTTPParent):
     def relayed(self):
         with self.lock:
             return b"".join(d for _, d in self.log)
+
+
+class RecordingParent(_Recording, HTTPParent):
+    pass
+
+
+class RecordingSOCKSParent(_Recording, SOCKSParent):
+    pass
 
 
 def origin(net, pki, name, **kw):
@@ -220,6 +228,8 @@ def test_curl_and_requests_injected_only_at_the_inject_host(net, pki):
         ("other.test:%d" % other.port, "credentials.envVars[0] GITHUB_TOKEN"),
         ("other.test:%d" % other.port, "credentials.envVars[1] PW")}, v
     assert all("not one of its injectHosts" in e["rule"] for e in v), v
+    # stderr says it too, naming the credential and the host
+    assert re.search(r"credential.*GITHUB_TOKEN.*other\.test|other\.test.*credential.*GITHUB_TOKEN", r.err), r.err
     never_leaked(r, text, SECRET, SHORT)
     assert good.snis and set(good.snis) == {"good.test"} and set(other.snis) == {"other.test"}
 
@@ -457,10 +467,11 @@ emit(out)
 '''
 
 
-def test_terminated_tls_through_an_authenticating_parent(net, pki, parents):
+@pytest.mark.parametrize("scheme", ["http", "socks5h"])
+def test_terminated_tls_through_an_authenticating_parent(net, pki, parents, scheme):
     good = origin(net, pki, "good.test")
-    p = parents(user="corp", password="pa55")
-    url = "http://corp:pa55@127.0.0.1:%d" % p.port
+    p = parents(RecordingParent if scheme == "http" else RecordingSOCKSParent, user="corp", password="pa55")
+    url = "%s://corp:pa55@127.0.0.1:%d" % (scheme, p.port)
     s = settings([], {"envVars": [token_cred()]}, parentProxy={"http": url, "https": url})
     res, r, evs, text = run_json(net, pki, THROUGH_PARENT, good.port, settings=s, hosts=NO_NAMES,
                                  env={"GITHUB_TOKEN": SECRET}, opts=["--debug"])
@@ -477,9 +488,13 @@ def test_terminated_tls_through_an_authenticating_parent(net, pki, parents):
     # The parent saw CONNECTs to the origin, authenticated, and nothing
     # else: no request in plain text, no value in clear among the bytes
     # it relayed (TLS only).
-    assert [(q["method"], q["target"]) for q in p.requests] == [("CONNECT", "good.test:%d" % good.port)] * 2, \
-        p.requests
-    assert all(q["auth"] and q["auth"].startswith("Basic ") for q in p.requests), p.requests
+    if scheme == "http":
+        assert [(q["method"], q["target"]) for q in p.requests] == [("CONNECT", "good.test:%d" % good.port)] * 2, \
+            p.requests
+        assert all(q["auth"] and q["auth"].startswith("Basic ") for q in p.requests), p.requests
+    else:
+        assert [(q["host"], q["port"], q["auth"]) for q in p.requests] == [
+            ("good.test", good.port, ("corp", "pa55"))] * 2, p.requests
     relayed = p.relayed()
     assert relayed and relayed[:1] == b"\x16", relayed[:20]  # a TLS handshake record first
     for clear in (SECRET.encode(), tok.encode(), b"/hello", b"HTTP/1.1", b"X-Token"):
@@ -670,17 +685,47 @@ def test_control_fd_refuses_lines_changing_ca_mode_or_parent(net, pki):
                       ("network.parentProxy", parent_line)]:
         e = s.send(line)
         assert e["event"] == "config.rejected", (key, e)
-        assert key in e["error"] and "cannot change while the command runs" in e["error"], (key, e)
+        assert "%s differs" % key in e["error"] and "cannot change while the command runs" in e["error"], (key, e)
+    # injectHosts may change, but not to something that is no host
+    bad = ctl_settings([good.port], inject=["https://good.test/"], tls=tls)
+    e = s.send(bad)
+    assert e["event"] == "config.rejected", e
+    assert "credentials.envVars[0].injectHosts[0]: 'https://good.test/' is not a domain pattern" in e["error"], e
     # Nothing changed: srt's leaf from the same CA, the value injected, direct.
     assert s.order("tls", "good.test", good.port) == {"issuer": "my own CA", "status": 200}
     rc, err = s.finish()
     assert rc == 0, err
     assert [header(q, "X-Token")[0] for q in good.requests] == [SECRET, SECRET], good.requests
-    assert err.count("the line is ignored, the settings in force stay") == 4, err
+    assert err.count("the line is ignored, the settings in force stay") == 5, err
     assert SECRET not in err and SECRET not in s.events_text()
 
 
 # --- 4. mitmProxy and credentials ---------------------------------------------------
+
+def test_mitm_proxy_with_tls_terminate_carries_only_tls(net, pki, parents):
+    """A tunnel to a mitmProxy domain that srt terminates: srt's TLS to the
+    origin goes through the user's proxy (a CONNECT over its socket), the
+    value is injected inside it, the proxy relays TLS only."""
+    path = os.path.join(net.ctx.root, "mitm.sock")
+    m = parents(unix_path=path)
+    good = origin(net, pki, "good.test")
+    s = settings([], {"envVars": [token_cred()]}, mitmProxy={"socketPath": path, "domains": ["good.test"]})
+    code = ("import requests\n"
+            "tok = os.environ['GITHUB_TOKEN']\n"
+            "r = requests.post('https://good.test:%d/hello' % int(sys.argv[1]), headers={'X-Token': tok}, "
+            "data='t=' + tok)\n"
+            "emit([r.status_code, tok])\n")
+    (status, tok), r, evs, text = run_json(net, pki, code, good.port, settings=s, hosts=NO_NAMES,
+                                           env={"GITHUB_TOKEN": SECRET})
+    assert status == 200, r
+    assert [(q["method"], q["target"]) for q in m.requests] == [("CONNECT", "good.test:%d" % good.port)], m.requests
+    assert [header(q, "X-Token") for q in good.requests] == [[SECRET]], good.requests
+    assert good.requests[0]["body"] == ("t=" + SECRET).encode()
+    relayed = m.relayed()
+    for clear in (SECRET.encode(), tok.encode(), b"X-Token"):
+        assert clear not in relayed, clear
+    never_leaked(r, text, SECRET)
+
 
 def test_mitm_proxy_gets_the_real_value_only_for_inject_hosts(net, pki, parents):
     """The user's own proxy is on the way to its domains by configuration:
