@@ -16,7 +16,7 @@ import test_control_fd as tcf
 import test_credentials as tcr
 import test_tls as tt
 from conftest import PY
-from parent_proxy import HTTPParent, SOCKSParent
+from parent_proxy import HTTPParent, SOCKSParent, make_ca
 
 # Made per run: a file that holds a fixed test value (a copy of these
 # tests under the host's /tmp, which nobody's sandbox sees) is no leak.
@@ -467,14 +467,23 @@ emit(out)
 '''
 
 
-@pytest.mark.parametrize("scheme", ["http", "socks5h"])
+@pytest.mark.parametrize("scheme", ["http", "https", "socks5h"])
 def test_terminated_tls_through_an_authenticating_parent(net, pki, parents, scheme):
     good = origin(net, pki, "good.test")
-    p = parents(RecordingParent if scheme == "http" else RecordingSOCKSParent, user="corp", password="pa55")
+    env = {"GITHUB_TOKEN": SECRET}
+    if scheme == "https":
+        # TLS to the parent too: srt's trust store holds the parent's CA
+        # and the origin's root.
+        ca, cert, key = make_ca(net.ctx.mkdir(os.path.join(net.ctx.root, "parent-ca")))
+        with open(ca) as f1, open(pki.cert_path) as f2:
+            env["SSL_CERT_FILE"] = net.ctx.write(os.path.join(net.ctx.root, "trust.pem"), f1.read() + f2.read())
+        p = parents(RecordingParent, user="corp", password="pa55", tls=(cert, key))
+    else:
+        p = parents(RecordingParent if scheme == "http" else RecordingSOCKSParent, user="corp", password="pa55")
     url = "%s://corp:pa55@127.0.0.1:%d" % (scheme, p.port)
     s = settings([], {"envVars": [token_cred()]}, parentProxy={"http": url, "https": url})
-    res, r, evs, text = run_json(net, pki, THROUGH_PARENT, good.port, settings=s, hosts=NO_NAMES,
-                                 env={"GITHUB_TOKEN": SECRET}, opts=["--debug"])
+    res, r, evs, text = run_json(net, pki, THROUGH_PARENT, good.port, settings=s, hosts=NO_NAMES, env=env,
+                                 opts=["--debug"])
     tok = res["tok"]
     # Both clients (the HTTP proxy and SOCKS5) got srt's leaf and the answer.
     assert res["curl"] == [0, "hello from good.test\n", True], (res, r)
@@ -488,7 +497,7 @@ def test_terminated_tls_through_an_authenticating_parent(net, pki, parents, sche
     # The parent saw CONNECTs to the origin, authenticated, and nothing
     # else: no request in plain text, no value in clear among the bytes
     # it relayed (TLS only).
-    if scheme == "http":
+    if scheme != "socks5h":
         assert [(q["method"], q["target"]) for q in p.requests] == [("CONNECT", "good.test:%d" % good.port)] * 2, \
             p.requests
         assert all(q["auth"] and q["auth"].startswith("Basic ") for q in p.requests), p.requests
@@ -518,6 +527,49 @@ def test_non_inject_host_through_the_parent_gets_the_stand_in(net, pki, parents)
     assert [q["method"] for q in p.requests] == ["CONNECT"], p.requests
     assert tok.encode() not in p.relayed()
     assert [e["target"] for e in cred_violations(evs)] == ["other.test:%d" % other.port], evs
+    never_leaked(r, text, SECRET)
+
+
+def test_parent_intercepting_tls_never_gets_the_value(net, pki, parents):
+    """A parent that answers the tunnel with a certificate srt's trust store
+    does not hold (an intercepting proxy, or anyone on the way): srt
+    refuses the server (502) and sends no request, so nothing to inject."""
+    stranger = tt.PKI(net.ctx, os.path.join(net.ctx.root, "stranger"), cn="intercepting CA")
+    cert, key = stranger.leaf(names=("good.test",))
+    fake = tt.TLSOrigin(cert, key, name="interceptor")
+    net.servers.append(fake)
+    p = parents()
+    s = settings([], {"envVars": [token_cred()]}, parentProxy={"http": "http://127.0.0.1:%d" % p.port})
+    code = ("P = int(sys.argv[1]); tok = os.environ['GITHUB_TOKEN']\n"
+            "import subprocess\n"
+            "c = subprocess.run(['curl', '-sS', '-i', '-H', 'X-Token: ' + tok, '--data-binary', 't=' + tok,\n"
+            "                    'https://good.test:%d/hello' % P], capture_output=True)\n"
+            "emit([c.stdout.decode(), tok])\n")
+    (out, tok), r, evs, text = run_json(net, pki, code, fake.port, settings=s, hosts=NO_NAMES,
+                                        env={"GITHUB_TOKEN": SECRET})
+    assert "HTTP/1.1 502" in out and "unable to get local issuer certificate" in out, (out, r)
+    assert fake.requests == [], fake.requests
+    assert SECRET.encode() not in p.relayed() and tok.encode() not in p.relayed()
+    never_leaked(r, text, SECRET)
+
+
+def test_masked_file_over_terminated_tls(net, pki, ctx):
+    good, other = origin(net, pki, "good.test"), origin(net, pki, "other.test")
+    f = ctx.write(os.path.join(ctx.home, ".config/tool/creds"), "user = me\ntoken = %s\n" % SECRET)
+    s = settings([good.port, other.port], {"files": [{"path": "~/.config/tool/creds", "mode": "mask",
+                                                      "extract": "token = (\\S+)", "injectHosts": ["good.test"]}]})
+    code = ("import re, subprocess\n"
+            "tok = re.search(r'token = (\\S+)', open(sys.argv[3]).read()).group(1)\n"
+            "for port, host in ((int(sys.argv[1]), 'good.test'), (int(sys.argv[2]), 'other.test')):\n"
+            "    subprocess.run(['curl', '-sS', '--fail', '-o', '/dev/null', '-H', 'X-Token: ' + tok,\n"
+            "                    'https://%s:%d/hello' % (host, port)], check=True)\n"
+            "emit(tok)\n")
+    tok, r, evs, text = run_json(net, pki, code, good.port, other.port, f, settings=s)
+    assert STANDIN.fullmatch(tok), r
+    assert [header(q, "X-Token") for q in good.requests] == [[SECRET]], good.requests
+    assert [header(q, "X-Token") for q in other.requests] == [[tok]], other.requests
+    v = cred_violations(evs)
+    assert [e["target"] for e in v] == ["other.test:%d" % other.port] and "files[0]" in v[0]["rule"], v
     never_leaked(r, text, SECRET)
 
 
