@@ -408,6 +408,8 @@ def test_excluded_inject_host_is_an_opaque_tunnel_and_gets_the_stand_in(net, pki
     code = code.replace("emit(out)", "out['tok'] = os.environ['GITHUB_TOKEN']\nemit(out)")
     res, r, evs, text = run_json(net, pki, code, "good.test", good.port, "good.test", "/hello",
                                  "good.test:%d" % good.port, settings=s, env={"GITHUB_TOKEN": SECRET})
+    # srt said so at the start: nothing can be injected there.
+    assert ("GITHUB_TOKEN: injectHosts entry 'good.test' is in network.tlsTerminate.excludeDomains" in r.err), r
     # The origin's own certificate: srt did not terminate.
     assert res["issuer"]["commonName"] == "srt test root", res
     assert res["resp"]["status"] == 200, res
