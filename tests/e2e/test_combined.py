@@ -267,6 +267,39 @@ def test_stand_ins_cut_across_tls_records(net, pki):
     never_leaked(r, text, SECRET, SHORT)
 
 
+CHUNKED_TLS = BODY_SRC + r'''
+import ssl, subprocess
+P = int(sys.argv[1])
+tok, pw = os.environ["GITHUB_TOKEN"], os.environ["PW"]
+body = straddling_body(tok, pw)
+c, r = connect("good.test", P)
+c.sock = ssl.create_default_context().wrap_socket(c.sock, server_hostname="good.test")
+c.send("POST /hello HTTP/1.1\r\nHost: good.test:%d\r\nTransfer-Encoding: chunked\r\n\r\n" % P)
+# chunks of 1000 bytes (stand-ins cut across chunks), several per TLS record
+raw = b"".join(b"%x\r\n" % len(body[i:i + 1000]) + body[i:i + 1000] + b"\r\n" for i in range(0, len(body), 1000))
+raw += b"0\r\n\r\n"
+for i in range(0, len(raw), 16384):
+    c.sock.sendall(raw[i:i + 16384])
+first = read_response(c, "POST").get("status")
+# curl with Expect: 100-continue (its way for big bodies): the body after the wait
+e = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-H", "Expect: 100-continue", "--data-binary", "@-",
+                    "https://good.test:%d/hello" % P], input=body, capture_output=True)
+emit({"tok": tok, "pw": pw, "chunked": first, "expect": [e.returncode, e.stderr.decode()]})
+'''
+
+
+def test_chunked_and_expect_continue_bodies_over_tls(net, pki):
+    good = origin(net, pki, "good.test")
+    s = settings([good.port], {"envVars": [token_cred(), token_cred(name="PW")]})
+    res, r, evs, text = run_json(net, pki, CHUNKED_TLS, good.port, settings=s,
+                                 env={"GITHUB_TOKEN": SECRET, "PW": SHORT})
+    assert res["chunked"] == 200 and res["expect"][0] == 0, (res, r)
+    want = swapped(straddling_body(res["tok"], res["pw"]), res["tok"], res["pw"])  # noqa: F821
+    assert [q["body"] == want for q in good.requests] == [True, True], [len(q["body"]) for q in good.requests]
+    assert not cred_violations(evs), evs
+    never_leaked(r, text, SECRET, SHORT)
+
+
 KEEPALIVE = r'''
 import ssl
 P, O = int(sys.argv[1]), int(sys.argv[2])
