@@ -629,8 +629,8 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 				if (e->mode == CONFIG_CRED_MASK && !c->plaintext && cfg->network.tls.enabled &&
 				    host_in_list(&cfg->network.tls.exclude_domains, &cr->hosts[k]) &&
 				    strv_pushf(warnings, "credentials: %s: injectHosts entry '%s' is in "
-						   "network.tlsTerminate.excludeDomains: srt does not terminate its TLS, so "
-						   "nothing is injected there", cr->label, e->inject_hosts.items[k].value) < 0)
+						   "network.tlsTerminate.excludeDomains: srt does not terminate its tunnels, so "
+						   "the stand-in is not replaced in them", cr->label, e->inject_hosts.items[k].value) < 0)
 					goto oom;
 			}
 		}
