@@ -450,6 +450,24 @@ def test_excluded_inject_host_is_an_opaque_tunnel_and_gets_the_stand_in(net, pki
     never_leaked(r, text, SECRET)
 
 
+def test_excluded_inject_host_named_inside_another_terminated_tunnel(net, pki):
+    """requireHostMatch off: a request for an excluded inject host inside a
+    tunnel srt terminates for another host goes to that host over srt's own
+    verified TLS, and is injected as injectHosts says (the client pinned
+    nothing there: it spoke TLS with srt's leaf for the other host)."""
+    good, other = origin(net, pki, "good.test"), origin(net, pki, "other.test")
+    s = settings([good.port, other.port], {"envVars": [token_cred(["other.test"])]},
+                 tls={"excludeDomains": ["other.test"]}, requireHostMatch=False)
+    code = KEEPALIVE.replace('"b": [req(b, "other.test", O), req(b, "good.test", P)]', '"b": []')
+    res, r, evs, text = run_json(net, pki, code, good.port, other.port, settings=s, env={"GITHUB_TOKEN": SECRET})
+    tok = res["tok"]
+    assert res["a"] == [200, 200, 200], (res, r)
+    assert [header(q, "X-Token") for q in other.requests] == [[SECRET]], other.requests
+    assert [header(q, "X-Token") for q in good.requests] == [[tok]] * 2, good.requests
+    assert set(other.snis) == {"other.test"}, other.snis
+    never_leaked(r, text, SECRET)
+
+
 def test_plain_http_without_allow_plaintext_is_not_injected(net, pki):
     """With tlsTerminate (and no allowPlaintextInject) srt runs; a plain
     HTTP request to the inject host keeps its stand-in and is reported."""
