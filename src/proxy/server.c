@@ -679,8 +679,12 @@ static bool tls_seal(struct wreq *w, struct side *to)
 	char *p = tls_io_take(to->tio, &n);
 	if (!p)
 		return false;
-	free(w->owned);
+	/* The plaintext goes (wiped when it held a real value); the records
+	 * take its place, with nothing to wipe: owned_wipe was the
+	 * plaintext's size, and the records' buffer is another. */
+	wreq_free_owned(w);
 	w->owned = p;
+	w->owned_wipe = 0;
 	w->bufs[0] = uv_buf_init(p, (unsigned)n);
 	w->nbufs = 1;
 	return true;
@@ -709,7 +713,7 @@ static bool wreq_send(struct wreq *w, struct side *to)
 	for (unsigned i = 0; i < w->nbufs; i++)
 		plain += w->bufs[i].len;
 	if (to->tio && !w->raw && !tls_seal(w, to)) {
-		free(w->owned);
+		wreq_free_owned(w);
 		free(w);
 		return false;
 	}
