@@ -614,12 +614,12 @@ static const struct config_credential *find_env(const struct config *cfg, const 
 /* Does some allowedDomains entry of cfg cover every host of pattern h
  * (ports aside)? A name: an entry matches it; *.x: an entry *.y with x
  * equal to y or below it. */
-static bool host_reachable(const struct config *cfg, const struct domain_pattern *h)
+static bool host_in_list(const struct config_list *list, const struct domain_pattern *h)
 {
-	for (size_t i = 0; i < cfg->network.allowed_domains.n; i++) {
+	for (size_t i = 0; i < list->n; i++) {
 		struct domain_pattern a;
 		const char *why;
-		if (domain_pattern_parse(cfg->network.allowed_domains.items[i].value, false, &a, &why) < 0)
+		if (domain_pattern_parse(list->items[i].value, false, &a, &why) < 0)
 			continue;
 		bool ok = false;
 		if (h->kind == DOMAIN_WILDCARD) {
@@ -635,6 +635,11 @@ static bool host_reachable(const struct config *cfg, const struct domain_pattern
 			return true;
 	}
 	return false;
+}
+
+static bool host_reachable(const struct config *cfg, const struct domain_pattern *h)
+{
+	return host_in_list(&cfg->network.allowed_domains, h);
 }
 
 /* Is TLS termination on? Without it (and without allowPlaintextInject) a
@@ -796,6 +801,13 @@ int creds_build(const struct config *cfg, const char *home, const char *cwd, str
 						   "network.allowedDomains: nothing is injected there unless this sandbox's "
 						   "own allow list or an answer lets it through", cr->label,
 						   e->inject_hosts.items[k].value) < 0)
+					goto oom;
+				/* Its tunnels stay opaque: only plain HTTP could carry it. */
+				if (e->mode == CONFIG_CRED_MASK && !c->plaintext && cfg->network.tls.enabled &&
+				    host_in_list(&cfg->network.tls.exclude_domains, &cr->hosts[k]) &&
+				    strv_pushf(warnings, "credentials: %s: injectHosts entry '%s' is in "
+						   "network.tlsTerminate.excludeDomains: srt does not terminate its tunnels, so "
+						   "the stand-in is not replaced in them", cr->label, e->inject_hosts.items[k].value) < 0)
 					goto oom;
 			}
 		}

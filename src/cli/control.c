@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/control_line.h"
+#include "policy/domain.h"
 #include "policy/netpolicy.h"
 
 int control_fd_parse(const char *arg, int *ret_fd, char *msg, size_t msg_size)
@@ -244,9 +245,13 @@ const char *control_json_key_changed(const char *start, size_t start_len, const 
 static int check_fixed(const struct config *cfg, void *data, struct srt_error *err)
 {
 	struct control *c = data;
-	const char *key = control_fixed_key_changed(&runtime_settings(c->rt)->cfg, cfg);
+	/* The sections as written first: some of them add to the settings
+	 * compared below (tlsTerminate.caKeyPath and denied credential files
+	 * go to filesystem.denyRead), and the key named must be the one the
+	 * line changed. */
+	const char *key = control_json_key_changed(c->start_text, c->start_len, c->line_text, c->line_len);
 	if (!key)
-		key = control_json_key_changed(c->start_text, c->start_len, c->line_text, c->line_len);
+		key = control_fixed_key_changed(&runtime_settings(c->rt)->cfg, cfg);
 	if (!key)
 		return 0;
 	/* The line's name, not that of the last file read (the command
@@ -254,8 +259,9 @@ static int check_fixed(const struct config *cfg, void *data, struct srt_error *e
 	return srt_error_set(err, -EPERM,
 			     "%s: %s differs from the settings in force and cannot change while the command runs "
 			     "(a line may change only network.allowedDomains, deniedDomains, deniedDomainReasons, "
-			     "deniedResolvedAddresses, strictAllowlist and ignoreViolations; send every other setting "
-			     "as it was)",
+			     "deniedResolvedAddresses, strictAllowlist, ignoreViolations, "
+			     "network.tlsTerminate.excludeDomains and the injectHosts of credentials; send every "
+			     "other setting as it was)",
 			     c->line_name, key);
 }
 
@@ -278,6 +284,31 @@ static int check_ports(struct control *c, const struct settings *s, const char *
 					  name, (unsigned)want[i]);
 	free(want);
 	return r;
+}
+
+/* A credential's injectHosts may change, so they are checked as the start
+ * checks them (when it reads the secrets, which a line does not): an entry
+ * that is no domain pattern refuses the line instead of matching nothing. */
+static int check_inject_hosts(const struct settings *s, const char *name, struct srt_error *err)
+{
+	for (size_t i = 0; i < s->cfg.credentials.n; i++) {
+		const struct config_credential *e = &s->cfg.credentials.items[i];
+		for (size_t k = 0; e->has_inject_hosts && k < e->inject_hosts.n; k++) {
+			const struct config_entry *it = &e->inject_hosts.items[k];
+			struct domain_pattern dp;
+			const char *why = NULL;
+			int r = domain_pattern_parse(it->value, false, &dp, &why);
+			if (r == 0) {
+				domain_pattern_free(&dp);
+				continue;
+			}
+			if (r == -ENOMEM)
+				return srt_error_set(err, r, "%s: out of memory", name);
+			return srt_error_set(err, -EINVAL, "%s: %s: '%s' is not a domain pattern: %s", name,
+					     it->pos.key ? it->pos.key : "credentials", it->value, why ? why : "invalid");
+		}
+	}
+	return 0;
 }
 
 static void reject(struct control *c, const char *name, const char *message)
@@ -342,7 +373,7 @@ static void on_line(void *data, unsigned long number, const char *text, size_t l
 		reject(c, name, err.message[0] ? err.message : "cannot load the settings");
 		return;
 	}
-	if (check_ports(c, s, name, &err) < 0) {
+	if (check_ports(c, s, name, &err) < 0 || check_inject_hosts(s, name, &err) < 0) {
 		settings_free_chain(s);
 		reject(c, name, err.message);
 		return;

@@ -690,8 +690,8 @@ static bool tls_seal(struct wreq *w, struct side *to)
 	 * records need no wipe, and owned_wipe (the plaintext's size) must
 	 * not be applied to their buffer. */
 	wreq_free_owned(w);
-	w->owned_wipe = 0;
 	w->owned = p;
+	w->owned_wipe = 0;
 	w->bufs[0] = uv_buf_init(p, (unsigned)n);
 	w->nbufs = 1;
 	return true;
