@@ -259,6 +259,7 @@ struct proxy_server {
 	bool closing;
 	size_t open_handles;    /* listeners and the retry timer not yet closed */
 	struct close_wait *lingers; /* closed clients still read, so that the answer reaches them */
+	size_t n_lingers;
 	char *pool[POOL_KEEP];  /* free buffers, mmap'd */
 	size_t n_pool;
 	uv_timer_t trim;        /* gives memory back once a burst is over */
@@ -947,6 +948,7 @@ static void direct_finish(struct conn *c, int fd, int err, const char *rule)
  */
 #define LINGER_MS 2000
 #define LINGER_MAX (8u << 20)
+#define LINGER_MAX_SOCKETS 256 /* at once; beyond, a plain close */
 
 struct close_wait {
 	struct proxy_server *srv;
@@ -976,6 +978,7 @@ static void linger_end(struct close_wait *g)
 	if (g->ending)
 		return;
 	g->ending = true;
+	g->srv->n_lingers--;
 	*g->pprev = g->next;
 	if (g->next)
 		g->next->pprev = g->pprev;
@@ -1027,6 +1030,7 @@ static void linger_start(struct proxy_server *s, int fd)
 		g->next->pprev = &g->next;
 	g->pprev = &s->lingers;
 	s->lingers = g;
+	s->n_lingers++;
 	shutdown(fd, SHUT_WR);
 	uv_poll_start(&g->poll, UV_READABLE | UV_DISCONNECT, on_linger_poll);
 	uv_timer_start(&g->timer, on_linger_timer, LINGER_MS, 0);
@@ -1036,7 +1040,7 @@ static void linger_start(struct proxy_server *s, int fd)
 static int linger_fd(struct conn *c)
 {
 	if (!c->close_after_write || c->kind != PROXY_KIND_HTTP || c->client.eof || c->client.closing ||
-	    c->client.reset || c->srv->closing)
+	    c->client.reset || c->srv->closing || c->srv->n_lingers >= LINGER_MAX_SOCKETS)
 		return -1;
 	uv_os_fd_t fd;
 	if (uv_fileno((uv_handle_t *)&c->client.tcp, &fd) < 0)

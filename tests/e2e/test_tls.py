@@ -468,6 +468,46 @@ def test_sni_naming_another_host_is_refused(net, pki):
     assert not o.requests and o.connections <= 1
 
 
+def test_refusal_reaches_a_client_still_sending_its_body(net, pki):
+    # The 421 goes out as soon as srt has the head, while the client still
+    # sends 4 MiB: srt reads and drops the rest (a lingering close), so the
+    # client's send does not fail on a reset before it reads the answer.
+    o = origin(net, pki)
+    code = r'''
+import ssl
+port = int(sys.argv[1])
+c, r = connect("good.test", port)
+ctx = ssl.create_default_context()
+s = ctx.wrap_socket(c.sock, server_hostname="good.test")
+s.settimeout(20)
+n = 4 << 20
+err = None
+try:
+    s.sendall(b"POST /upload HTTP/1.1\r\nHost: other.test:%d\r\nContent-Length: %d\r\n\r\n" % (port, n))
+    s.sendall(b"x" * n)
+except OSError as e:
+    err = str(e)
+got = b""
+try:
+    while b"\r\n\r\n" not in got:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+except OSError as e:
+    got += ("<%s>" % e).encode()
+emit({"head": got.split(b"\r\n")[0].decode("latin-1"), "send_error": err})
+'''
+    r = run(net, pki, [PY_INSIDE, "-c", "import sys\nsys.path.insert(0, %r)\nfrom srtnet import *\n"
+                       % net.libdir + code, str(o.port)], tls_settings(o.port, None, "other.test"))
+    res = json.loads(r.out.strip().splitlines()[-1][len("SRTNET-JSON "):])
+    assert res["head"].startswith("HTTP/1.1 421"), res
+    # What clients do (http.client, requests, curl): a failed send of the
+    # body is an error of the request, the answer never read.
+    assert res["send_error"] is None, res
+    assert not o.requests
+
+
 def test_host_must_match_the_tunnel(net, pki):
     o = origin(net, pki)
     code = r'''
