@@ -8,6 +8,7 @@ import hashlib
 import os
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -20,9 +21,21 @@ PY_INSIDE = "/usr/bin/python3"
 
 @pytest.fixture
 def net(ctx):
+    before = set(threading.enumerate())
     n = netutil.Net(ctx)
     yield n
     n.close()
+    # A helper thread that outlives its test may still be inside a call on
+    # a socket the test closed. A blocked accept() that the kernel restarts
+    # (after a stop and continue, say) looks its descriptor number up again,
+    # and by then the number may name a later test's server socket: the
+    # stray thread then takes that test's connection. So every thread a
+    # test started ends with it.
+    left = [t for t in threading.enumerate() if t not in before]
+    for t in left:
+        t.join(5)
+    left = [t.name for t in left if t.is_alive()]
+    assert not left, "threads outlived the test: %s" % left
 
 
 def settings(*allowed, denied=(), reasons=None, **extra):
@@ -345,7 +358,6 @@ def test_host_loopback_service_reachable_directly(net, entry):
 def test_host_loopback_service_on_a_privileged_port(net):
     """A port below 1024: srt-init makes its listener while it still may
     (as root); another user's srt refuses with a reason."""
-    import threading
     srv = None
     for port in range(1023, 900, -1):
         srv = socket.socket()
@@ -378,6 +390,15 @@ def test_host_loopback_service_on_a_privileged_port(net):
             return
         res, r = net.py_json(DIRECT.replace("PORTS", str([port])), settings=settings(lo(port)))
     finally:
+        # Wake the accept() (when nothing came) and wait for the thread
+        # before the descriptor is given up: a close alone leaves it
+        # blocked, and once the kernel restarts that accept() it takes
+        # whatever socket has the number by then (see net above).
+        try:
+            srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        t.join(10)
         srv.close()
     assert r.rc == 0, r
     assert res[str(port)] == "direct ping", r
