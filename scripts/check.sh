@@ -204,7 +204,7 @@ fi
 
 # --- fuzz smoke run ---
 if command -v clang >/dev/null 2>&1; then
-	banner "fuzz smoke run (build-fuzz, ${FUZZ_SECONDS}s per target)"
+	banner "fuzz smoke run (build-fuzz, ${FUZZ_SECONDS}s per target, one per core)"
 	t0=$SECONDS
 	fuzz_ok=1
 	# fuzzer-no-link gives libFuzzer coverage of the library code too.
@@ -221,19 +221,36 @@ if command -v clang >/dev/null 2>&1; then
 	if [ "$fuzz_ok" -eq 1 ]; then
 		fp=0 ff=0
 		shopt -s nullglob
+		# One target per core at a time (each is one process, one core);
+		# each writes its log and exit status, reported in order after.
+		par=$(nproc 2>/dev/null || echo 1)
+		mkdir -p build-fuzz/artifacts
+		fuzz_bins=()
 		for bin in build-fuzz/tests/fuzz_*; do
 			[ -f "$bin" ] && [ -x "$bin" ] || continue
+			fuzz_bins+=("$bin")
 			name=${bin##*/fuzz_}
 			corpus=tests/fuzz/corpus-$name
 			if [ ! -d "$corpus" ]; then
 				corpus=build-fuzz/corpus-$name
 				mkdir -p "$corpus"
 			fi
-			mkdir -p build-fuzz/artifacts
+			while [ "$(jobs -rp | wc -l)" -ge "$par" ]; do
+				wait -n || true
+			done
+			(
+				ASAN_OPTIONS=$asan_common timeout $((FUZZ_SECONDS + 60)) \
+					"$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+					-artifact_prefix="build-fuzz/artifacts/$name-" "$corpus" \
+					>"build-fuzz/fuzz-$name.log" 2>&1
+				echo $? >"build-fuzz/fuzz-$name.rc"
+			) &
+		done
+		wait
+		for bin in "${fuzz_bins[@]}"; do
+			name=${bin##*/fuzz_}
 			log=build-fuzz/fuzz-$name.log
-			if ASAN_OPTIONS=$asan_common timeout $((FUZZ_SECONDS + 60)) \
-				"$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-				-artifact_prefix="build-fuzz/artifacts/$name-" "$corpus" >"$log" 2>&1; then
+			if [ "$(cat "build-fuzz/fuzz-$name.rc" 2>/dev/null)" = 0 ]; then
 				fp=$((fp + 1))
 				echo "fuzz_$name: ok ($(grep -Eo 'Done [0-9]+ runs' "$log" | tail -n1 || true))"
 			else
@@ -241,6 +258,7 @@ if command -v clang >/dev/null 2>&1; then
 				echo "fuzz_$name: FAILED, last lines of $log:" >&2
 				tail -n 40 "$log" >&2
 			fi
+			rm -f "build-fuzz/fuzz-$name.rc"
 		done
 		shopt -u nullglob
 		record "fuzz smoke" "$fp" "$ff" 0 $((SECONDS - t0))
