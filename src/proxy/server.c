@@ -1674,16 +1674,23 @@ static const char *conn_guard(struct conn *c, const struct sockaddr *addr)
 	return cls;
 }
 
+/* A name lookup of c ended: false when c closed meanwhile (res freed). */
+static bool lookup_landed(struct conn *c, struct addrinfo *res)
+{
+	c->gai_busy = false;
+	c->gai = NULL;
+	if (c->state != ST_CLOSING)
+		return true;
+	resolve_free(res);
+	conn_maybe_free(c);
+	return false;
+}
+
 static void on_resolved(void *data, int status, struct addrinfo *res)
 {
 	struct conn *c = data;
-	c->gai_busy = false;
-	c->gai = NULL;
-	if (c->state == ST_CLOSING) {
-		resolve_free(res);
-		conn_maybe_free(c);
+	if (!lookup_landed(c, res))
 		return;
-	}
 	if (status != 0) {
 		debug_log(c, "%s: name did not resolve", c->target);
 		c->client_keep = false;
@@ -1972,13 +1979,8 @@ static void parent_process(struct conn *c)
 static void on_parent_resolved(void *data, int status, struct addrinfo *res)
 {
 	struct conn *c = data;
-	c->gai_busy = false;
-	c->gai = NULL;
-	if (c->state == ST_CLOSING) {
-		resolve_free(res);
-		conn_maybe_free(c);
+	if (!lookup_landed(c, res))
 		return;
-	}
 	if (status != 0) {
 		parent_fail(c, 502, SOCKS5_REP_GENERAL_FAILURE, "its name did not resolve");
 		return;
